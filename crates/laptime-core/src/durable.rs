@@ -1,0 +1,1 @@
+//! Durable file-system helpers (in progress).

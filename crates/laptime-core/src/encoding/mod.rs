@@ -1,0 +1,1 @@
+//! Column encodings (in progress).

@@ -1,0 +1,142 @@
+//! The one error type of the crate. Every variant says what failed and where, so a caller (or the CLI)
+//! can print it as one line without context.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+/// Result alias used throughout the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in laptime-core.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// An operating-system call failed on `path`.
+    Io {
+        /// File or directory the call was about.
+        path: PathBuf,
+        /// What was being done ("open", "fsync", "rename", ...).
+        op: &'static str,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// Bytes on disk are not what they should be (bad magic, checksum mismatch, impossible length).
+    Corrupt {
+        /// File holding the damaged bytes.
+        path: PathBuf,
+        /// Byte offset in that file where the damage was found.
+        offset: u64,
+        /// Why the bytes were rejected.
+        reason: String,
+    },
+    /// A store option has a value that cannot be used.
+    InvalidOption {
+        /// Option name as the user spells it.
+        option: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An argument to an API call is not acceptable (e.g. an unknown name id).
+    InvalidInput {
+        /// What was wrong.
+        what: &'static str,
+        /// Details.
+        reason: String,
+    },
+    /// A partition's writer stopped after a failure it will not retry (e.g. fsync reported EIO);
+    /// the store refuses durable operations from then on. Producers keep running; their events are
+    /// counted as dropped.
+    WriterFailed {
+        /// Partition directory of the writer.
+        partition: PathBuf,
+        /// The first error that stopped it.
+        reason: String,
+    },
+    /// The store was closed.
+    Closed,
+}
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, op: &'static str, source: io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            op,
+            source,
+        }
+    }
+
+    pub(crate) fn corrupt(path: impl Into<PathBuf>, offset: u64, reason: impl Into<String>) -> Self {
+        Error::Corrupt {
+            path: path.into(),
+            offset,
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn invalid_option(option: &'static str, reason: impl Into<String>) -> Self {
+        Error::InvalidOption {
+            option,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Io { path, op, source } => write!(f, "{op} {}: {source}", path.display()),
+            Error::Corrupt {
+                path,
+                offset,
+                reason,
+            } => write!(f, "corrupt data in {} at byte {offset}: {reason}", path.display()),
+            Error::InvalidOption { option, reason } => write!(f, "invalid option `{option}`: {reason}"),
+            Error::InvalidInput { what, reason } => write!(f, "invalid {what}: {reason}"),
+            Error::WriterFailed { partition, reason } => write!(
+                f,
+                "writer of partition {} stopped: {reason}",
+                partition.display()
+            ),
+            Error::Closed => write!(f, "store is closed"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// A decoding failure inside an in-memory buffer. Callers that know the file turn it into
+/// [`Error::Corrupt`] by adding the path and the buffer's file offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeError {
+    /// Offset inside the buffer being decoded.
+    pub offset: usize,
+    /// Why decoding stopped.
+    pub reason: &'static str,
+}
+
+impl DecodeError {
+    pub(crate) fn new(offset: usize, reason: &'static str) -> Self {
+        DecodeError { offset, reason }
+    }
+
+    /// Attach a file and the file offset of the decoded buffer.
+    pub(crate) fn in_file(self, path: impl Into<PathBuf>, base_offset: u64) -> Error {
+        Error::corrupt(path, base_offset + self.offset as u64, self.reason)
+    }
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (at byte {})", self.reason, self.offset)
+    }
+}
+
+impl std::error::Error for DecodeError {}

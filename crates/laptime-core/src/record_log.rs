@@ -1,0 +1,1 @@
+//! Framed, checksummed append-only record files (in progress).

@@ -1,0 +1,1 @@
+//! Reference workload R1 (in progress).
