@@ -66,7 +66,11 @@ impl Error {
         }
     }
 
-    pub(crate) fn corrupt(path: impl Into<PathBuf>, offset: u64, reason: impl Into<String>) -> Self {
+    pub(crate) fn corrupt(
+        path: impl Into<PathBuf>,
+        offset: u64,
+        reason: impl Into<String>,
+    ) -> Self {
         Error::Corrupt {
             path: path.into(),
             offset,
@@ -90,8 +94,14 @@ impl fmt::Display for Error {
                 path,
                 offset,
                 reason,
-            } => write!(f, "corrupt data in {} at byte {offset}: {reason}", path.display()),
-            Error::InvalidOption { option, reason } => write!(f, "invalid option `{option}`: {reason}"),
+            } => write!(
+                f,
+                "corrupt data in {} at byte {offset}: {reason}",
+                path.display()
+            ),
+            Error::InvalidOption { option, reason } => {
+                write!(f, "invalid option `{option}`: {reason}")
+            }
             Error::InvalidInput { what, reason } => write!(f, "invalid {what}: {reason}"),
             Error::WriterFailed { partition, reason } => write!(
                 f,

@@ -1,12 +1,62 @@
 //! laptime-core: an embedded, compressed, crash-safe columnar store for function timings and logs.
+//!
+//! Producers hand [`Batch`]es of events to a [`Store`]; a writer thread per store logs them to a
+//! checksummed write-ahead log, packs them into compressed column pages with zone maps and latency
+//! sketches, and seals pages into immutable segment files. Readers take a [`Snapshot`] and scan
+//! pages, skipping those the filter rules out.
+//!
+//! ```
+//! use laptime_core::{Options, ScanFilter, Store};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let store = Store::open(dir.path(), Options::default())?;
+//! let mut rec = store.recorder();
+//! let id = store.intern("UserService.find")?;
+//! rec.call(id, 1_700_000_000_000_000_000, 1_250_000, true);
+//! rec.submit();
+//! store.flush()?;
+//!
+//! let events = store.snapshot()?.events(&ScanFilter::default())?;
+//! assert_eq!(events.len(), 1);
+//! assert_eq!(events[0].name, "UserService.find");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Layout on disk: `<dir>/partitions/<id>/` per writing process, holding `LOCK`, `MANIFEST`,
+//! `names.log`, `wal-*.log` and `seg-*.lts`. See `page`, `segment`, `wal` and `manifest` for the
+//! byte layouts.
 
-#![forbid(unsafe_op_in_unsafe_fn)]
+#![forbid(unsafe_code)]
 
+mod bufferpool;
+mod dictionary;
 mod durable;
 pub mod encoding;
 mod error;
+mod event;
+mod manifest;
+mod names_file;
+mod options;
+mod page;
+mod partition;
 mod record_log;
+mod ring;
+mod scan;
+mod segment;
 pub mod sketch;
+mod store;
+mod wal;
 pub mod workload;
+mod writer;
 
+pub use bufferpool::{BufferPool, PinnedPage, PoolStats};
+pub use dictionary::Dictionary;
 pub use error::{DecodeError, Error, Result};
+pub use event::{Batch, BatchField, Code, Event, Level, NameId, Value, ValueType};
+pub use options::{Options, Retention, SyncPolicy};
+pub use page::{ColumnSet, FieldColumn, FieldValues, NameStats, PageColumns, PageMeta};
+pub use partition::{Cut, RecoveryReport};
+pub use ring::{CounterSnapshot, Overflow, Push};
+pub use scan::{PageRef, ScanFilter, Snapshot};
+pub use segment::ReadScratch;
+pub use store::{Recorder, Store};

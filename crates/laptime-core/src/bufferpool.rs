@@ -1,0 +1,352 @@
+//! The bufferpool: one fixed memory budget (bytes) for page frames. It holds the writer's active
+//! page (a dirty frame, never evicted until sealed) and readers' decoded pages (clean frames,
+//! evicted by the clock algorithm when room is needed and nobody has them pinned).
+//!
+//! A frame is pinned while a [`PinnedPage`] for it is alive. A page that does not fit even after
+//! evicting every clean unpinned frame is not cached: the caller gets it unpooled, so memory stays
+//! within the budget whatever the workload, at the price of decoding again next time.
+
+use std::collections::HashMap;
+use std::ops::Deref;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::page::{ColumnSet, PageColumns};
+
+/// Identity of a decoded page: which file and where.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct PageKey {
+    /// Identity of the segment file (see `SegmentReader::file_key`).
+    pub file: u64,
+    /// Offset of the page in the file.
+    pub offset: u64,
+}
+
+struct Frame {
+    key: Option<PageKey>,
+    columns: ColumnSet,
+    page: Arc<PageColumns>,
+    bytes: usize,
+    referenced: bool,
+    dirty: bool,
+}
+
+#[derive(Default)]
+struct Inner {
+    frames: Vec<Frame>,
+    index: HashMap<PageKey, usize>,
+    hand: usize,
+    used: usize,
+    free: Vec<usize>,
+}
+
+/// Counters of a pool.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Budget in bytes.
+    pub budget: usize,
+    /// Bytes held by frames now.
+    pub used: usize,
+    /// Lookups that found the page.
+    pub hits: u64,
+    /// Lookups that did not.
+    pub misses: u64,
+    /// Frames evicted.
+    pub evictions: u64,
+    /// Pages returned unpooled because they did not fit.
+    pub bypasses: u64,
+}
+
+/// A fixed-budget cache of page frames.
+pub struct BufferPool {
+    budget: usize,
+    inner: Mutex<Inner>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    evictions: AtomicU64,
+    bypasses: AtomicU64,
+}
+
+/// A page held in (or, when it did not fit, beside) the pool; the frame cannot be evicted while
+/// this handle lives.
+pub struct PinnedPage {
+    page: Arc<PageColumns>,
+}
+
+impl PinnedPage {
+    /// A page that is not in any pool (the unsealed tail, or one that did not fit).
+    pub(crate) fn unpooled(page: PageColumns) -> PinnedPage {
+        PinnedPage {
+            page: Arc::new(page),
+        }
+    }
+}
+
+impl Deref for PinnedPage {
+    type Target = PageColumns;
+    fn deref(&self) -> &PageColumns {
+        &self.page
+    }
+}
+
+/// A dirty frame's reservation (the writer's active page). Dropping it releases the bytes.
+pub(crate) struct DirtyFrame {
+    pool: Arc<BufferPool>,
+    slot: usize,
+}
+
+impl Drop for DirtyFrame {
+    fn drop(&mut self) {
+        let mut inner = self.pool.lock();
+        if let Some(f) = inner.frames.get_mut(self.slot) {
+            if f.dirty {
+                let bytes = f.bytes;
+                f.dirty = false;
+                f.bytes = 0;
+                f.page = Arc::new(PageColumns::default());
+                f.key = None;
+                inner.used -= bytes;
+                inner.free.push(self.slot);
+            }
+        }
+    }
+}
+
+impl BufferPool {
+    /// A pool of `budget` bytes.
+    pub fn new(budget: usize) -> BufferPool {
+        BufferPool {
+            budget,
+            inner: Mutex::new(Inner::default()),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            evictions: AtomicU64::new(0),
+            bypasses: AtomicU64::new(0),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> PoolStats {
+        PoolStats {
+            budget: self.budget,
+            used: self.lock().used,
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            evictions: self.evictions.load(Ordering::Relaxed),
+            bypasses: self.bypasses.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The cached page `key` if its frame holds at least `columns`.
+    pub(crate) fn get(&self, key: PageKey, columns: ColumnSet) -> Option<PinnedPage> {
+        let mut inner = self.lock();
+        let slot = inner.index.get(&key).copied();
+        let found = slot
+            .and_then(|s| inner.frames.get_mut(s))
+            .filter(|f| covers(f.columns, columns));
+        match found {
+            Some(f) => {
+                f.referenced = true;
+                let page = Arc::clone(&f.page);
+                drop(inner);
+                self.hits.fetch_add(1, Ordering::Relaxed);
+                Some(PinnedPage { page })
+            }
+            None => {
+                drop(inner);
+                self.misses.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    /// Cache a decoded page and return it pinned. If it cannot fit, it is returned unpooled.
+    pub(crate) fn insert(&self, key: PageKey, columns: ColumnSet, page: PageColumns) -> PinnedPage {
+        let bytes = page.heap_bytes();
+        let page = Arc::new(page);
+        let mut inner = self.lock();
+        if let Some(old) = inner.index.remove(&key) {
+            self.release(&mut inner, old);
+        }
+        if !self.make_room(&mut inner, bytes) {
+            drop(inner);
+            self.bypasses.fetch_add(1, Ordering::Relaxed);
+            return PinnedPage { page };
+        }
+        let frame = Frame {
+            key: Some(key),
+            columns,
+            page: Arc::clone(&page),
+            bytes,
+            referenced: true,
+            dirty: false,
+        };
+        let slot = place(&mut inner, frame);
+        inner.used += bytes;
+        inner.index.insert(key, slot);
+        PinnedPage { page }
+    }
+
+    /// Reserve `bytes` for a dirty frame (the writer's active page). Dirty frames are never evicted;
+    /// if the budget cannot hold it after evicting clean frames, the reservation still succeeds
+    /// (the writer must not stop) but clean frames are then all gone: reads bypass the pool.
+    pub(crate) fn reserve_dirty(self: &Arc<Self>, bytes: usize) -> DirtyFrame {
+        let mut inner = self.lock();
+        self.make_room(&mut inner, bytes);
+        let frame = Frame {
+            key: None,
+            columns: ColumnSet::ALL,
+            page: Arc::new(PageColumns::default()),
+            bytes,
+            referenced: false,
+            dirty: true,
+        };
+        let slot = place(&mut inner, frame);
+        inner.used += bytes;
+        DirtyFrame {
+            pool: Arc::clone(self),
+            slot,
+        }
+    }
+
+    /// Evict clean, unpinned frames (clock order) until `bytes` more fit. False if impossible.
+    fn make_room(&self, inner: &mut Inner, bytes: usize) -> bool {
+        if bytes > self.budget {
+            return false;
+        }
+        let n = inner.frames.len();
+        // Two sweeps: the first clears reference bits, the second evicts.
+        let mut steps = 0;
+        while inner.used + bytes > self.budget && steps < 2 * n + 1 {
+            steps += 1;
+            if n == 0 {
+                break;
+            }
+            let slot = inner.hand % n;
+            inner.hand = (slot + 1) % n;
+            let f = &mut inner.frames[slot];
+            if f.key.is_none() || f.dirty {
+                continue;
+            }
+            // Pinned: someone outside the pool holds the page.
+            if Arc::strong_count(&f.page) > 1 {
+                continue;
+            }
+            if f.referenced {
+                f.referenced = false;
+                continue;
+            }
+            if let Some(key) = f.key {
+                inner.index.remove(&key);
+            }
+            self.release(inner, slot);
+            self.evictions.fetch_add(1, Ordering::Relaxed);
+        }
+        inner.used + bytes <= self.budget
+    }
+
+    fn release(&self, inner: &mut Inner, slot: usize) {
+        if let Some(f) = inner.frames.get_mut(slot) {
+            let bytes = f.bytes;
+            f.key = None;
+            f.bytes = 0;
+            f.page = Arc::new(PageColumns::default());
+            inner.used -= bytes;
+            inner.free.push(slot);
+        }
+    }
+}
+
+fn place(inner: &mut Inner, frame: Frame) -> usize {
+    match inner.free.pop() {
+        Some(slot) => {
+            inner.frames[slot] = frame;
+            slot
+        }
+        None => {
+            inner.frames.push(frame);
+            inner.frames.len() - 1
+        }
+    }
+}
+
+fn covers(have: ColumnSet, want: ColumnSet) -> bool {
+    (have.starts || !want.starts)
+        && (have.names || !want.names)
+        && (have.durations || !want.durations)
+        && (have.codes || !want.codes)
+        && (have.messages || !want.messages)
+        && (have.fields || !want.fields)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(rows: usize) -> PageColumns {
+        PageColumns {
+            starts: (0..rows as u64).collect(),
+            durations: vec![1; rows],
+            names: vec![0; rows],
+            codes: vec![0; rows],
+            ..PageColumns::default()
+        }
+    }
+
+    fn key(i: u64) -> PageKey {
+        PageKey { file: 1, offset: i }
+    }
+
+    #[test]
+    fn stays_within_budget_and_evicts_clean_unpinned_frames() {
+        let one = page(1000).heap_bytes();
+        let pool = BufferPool::new(one * 3 + 10);
+        for i in 0..10 {
+            drop(pool.insert(key(i), ColumnSet::CORE, page(1000)));
+            assert!(pool.stats().used <= pool.stats().budget);
+        }
+        let s = pool.stats();
+        assert_eq!(s.evictions, 7);
+        assert!(pool.get(key(9), ColumnSet::CORE).is_some());
+        assert!(pool.get(key(0), ColumnSet::CORE).is_none());
+    }
+
+    #[test]
+    fn pinned_frames_are_not_evicted() {
+        let one = page(1000).heap_bytes();
+        let pool = BufferPool::new(one * 2 + 10);
+        let a = pool.insert(key(0), ColumnSet::CORE, page(1000));
+        let b = pool.insert(key(1), ColumnSet::CORE, page(1000));
+        // No room and both pinned: the third page is handed out unpooled.
+        let c = pool.insert(key(2), ColumnSet::CORE, page(1000));
+        assert_eq!(pool.stats().bypasses, 1);
+        assert_eq!(c.starts.len(), 1000);
+        assert!(pool.get(key(0), ColumnSet::CORE).is_some());
+        drop((a, b));
+    }
+
+    #[test]
+    fn narrower_frames_do_not_answer_wider_requests() {
+        let pool = BufferPool::new(1 << 20);
+        drop(pool.insert(key(0), ColumnSet::CORE, page(10)));
+        assert!(pool.get(key(0), ColumnSet::ALL).is_none());
+        assert!(pool.get(key(0), ColumnSet::CORE).is_some());
+    }
+
+    #[test]
+    fn dirty_frames_count_and_are_never_evicted() {
+        let one = page(1000).heap_bytes();
+        let pool = Arc::new(BufferPool::new(one * 2 + 10));
+        let dirty = pool.reserve_dirty(one);
+        drop(pool.insert(key(0), ColumnSet::CORE, page(1000)));
+        drop(pool.insert(key(1), ColumnSet::CORE, page(1000)));
+        assert!(pool.stats().used <= pool.stats().budget);
+        assert!(pool.get(key(1), ColumnSet::CORE).is_some());
+        drop(dirty);
+        assert_eq!(pool.stats().used, one);
+    }
+}

@@ -1,0 +1,353 @@
+//! The event model: what one captured call or log line is, and the struct-of-arrays [`Batch`] in
+//! which producers hand events to the store.
+//!
+//! Every event has a name (interned to a [`NameId`]), a wall-clock start in epoch nanoseconds, a
+//! duration in nanoseconds (0 for log events) and a one-byte [`Code`] that says whether it is a call
+//! (ok or error) or a log line (and at which level). Any event may carry schema-less fields; log
+//! events carry a message.
+
+use std::fmt;
+
+/// Id of an interned string (function name, logger name or field key) in a partition's dictionary.
+pub type NameId = u32;
+
+/// Severity of a log event, lowest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum Level {
+    /// Finest detail.
+    Trace = 0,
+    /// Debugging detail.
+    Debug = 1,
+    /// Normal operation.
+    Info = 2,
+    /// Something unexpected that was handled.
+    Warn = 3,
+    /// An operation failed.
+    Error = 4,
+    /// The process cannot go on.
+    Fatal = 5,
+}
+
+impl Level {
+    /// All levels, lowest first.
+    pub const ALL: [Level; 6] = [
+        Level::Trace,
+        Level::Debug,
+        Level::Info,
+        Level::Warn,
+        Level::Error,
+        Level::Fatal,
+    ];
+
+    /// Lower-case name, as the CLI and the filter syntax spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Trace => "trace",
+            Level::Debug => "debug",
+            Level::Info => "info",
+            Level::Warn => "warn",
+            Level::Error => "error",
+            Level::Fatal => "fatal",
+        }
+    }
+
+    /// The level with this number (0 = trace .. 5 = fatal).
+    pub fn from_u8(v: u8) -> Option<Level> {
+        Level::ALL.get(usize::from(v)).copied()
+    }
+}
+
+/// What kind of event a row is, packed into one byte on disk (column `code`):
+/// 0 = call ok, 1 = call error, 2..=7 = log at level 0..=5.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Code {
+    /// A call that returned normally.
+    CallOk,
+    /// A call that threw, rejected or returned an error.
+    CallError,
+    /// A log line.
+    Log(Level),
+}
+
+impl Code {
+    /// Byte stored in the `code` column.
+    pub fn to_byte(self) -> u8 {
+        match self {
+            Code::CallOk => 0,
+            Code::CallError => 1,
+            Code::Log(level) => 2 + level as u8,
+        }
+    }
+
+    /// Inverse of [`Code::to_byte`]; `None` for bytes no version wrote.
+    pub fn from_byte(b: u8) -> Option<Code> {
+        match b {
+            0 => Some(Code::CallOk),
+            1 => Some(Code::CallError),
+            2..=7 => Level::from_u8(b - 2).map(Code::Log),
+            _ => None,
+        }
+    }
+
+    /// True for call events.
+    pub fn is_call(self) -> bool {
+        matches!(self, Code::CallOk | Code::CallError)
+    }
+}
+
+/// Highest valid byte of the `code` column.
+pub(crate) const MAX_CODE_BYTE: u8 = 7;
+
+/// A schema-less field value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// Signed integer.
+    I64(i64),
+    /// Floating point number.
+    F64(f64),
+    /// Boolean.
+    Bool(bool),
+    /// Text.
+    Str(String),
+}
+
+impl Value {
+    /// Type tag stored on disk; a key used with several types gets one column per type.
+    pub fn type_tag(&self) -> ValueType {
+        match self {
+            Value::I64(_) => ValueType::I64,
+            Value::F64(_) => ValueType::F64,
+            Value::Bool(_) => ValueType::Bool,
+            Value::Str(_) => ValueType::Str,
+        }
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::I64(v) => write!(f, "{v}"),
+            Value::F64(v) => write!(f, "{v}"),
+            Value::Bool(v) => write!(f, "{v}"),
+            Value::Str(v) => f.write_str(v),
+        }
+    }
+}
+
+/// The type of a field column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum ValueType {
+    /// [`Value::I64`]
+    I64 = 0,
+    /// [`Value::F64`]
+    F64 = 1,
+    /// [`Value::Bool`]
+    Bool = 2,
+    /// [`Value::Str`]
+    Str = 3,
+}
+
+impl ValueType {
+    /// Inverse of `as u8`.
+    pub fn from_u8(v: u8) -> Option<ValueType> {
+        match v {
+            0 => Some(ValueType::I64),
+            1 => Some(ValueType::F64),
+            2 => Some(ValueType::Bool),
+            3 => Some(ValueType::Str),
+            _ => None,
+        }
+    }
+}
+
+/// One field of one row of a [`Batch`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchField {
+    /// Row inside the batch.
+    pub row: u32,
+    /// Interned key.
+    pub key: NameId,
+    /// Value.
+    pub value: Value,
+}
+
+/// A batch of events in struct-of-arrays form: the unit that crosses the ring to the writer.
+///
+/// The four dense columns always have the same length; messages and fields are sparse lists keyed by
+/// row, kept in row order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Batch {
+    pub(crate) names: Vec<NameId>,
+    pub(crate) starts: Vec<u64>,
+    pub(crate) durations: Vec<u64>,
+    pub(crate) codes: Vec<u8>,
+    pub(crate) messages: Vec<(u32, String)>,
+    pub(crate) fields: Vec<BatchField>,
+}
+
+impl Batch {
+    /// An empty batch with room for `n` events.
+    pub fn with_capacity(n: usize) -> Batch {
+        Batch {
+            names: Vec::with_capacity(n),
+            starts: Vec::with_capacity(n),
+            durations: Vec::with_capacity(n),
+            codes: Vec::with_capacity(n),
+            messages: Vec::new(),
+            fields: Vec::new(),
+        }
+    }
+
+    /// Number of events.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// True when the batch holds no event.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// Remove all events, keeping the allocations.
+    pub fn clear(&mut self) {
+        self.names.clear();
+        self.starts.clear();
+        self.durations.clear();
+        self.codes.clear();
+        self.messages.clear();
+        self.fields.clear();
+    }
+
+    /// Append a call event; returns its row.
+    pub fn push_call(&mut self, name: NameId, start_ns: u64, duration_ns: u64, ok: bool) -> u32 {
+        let code = if ok { Code::CallOk } else { Code::CallError };
+        self.push(name, start_ns, duration_ns, code)
+    }
+
+    /// Append a log event; returns its row.
+    pub fn push_log(&mut self, name: NameId, start_ns: u64, level: Level, message: &str) -> u32 {
+        let row = self.push(name, start_ns, 0, Code::Log(level));
+        self.messages.push((row, message.to_owned()));
+        row
+    }
+
+    /// Append an event of any kind without message; returns its row.
+    pub fn push(&mut self, name: NameId, start_ns: u64, duration_ns: u64, code: Code) -> u32 {
+        let row = self.names.len() as u32;
+        self.names.push(name);
+        self.starts.push(start_ns);
+        self.durations.push(duration_ns);
+        self.codes.push(code.to_byte());
+        row
+    }
+
+    /// Attach a field to the most recently pushed event. Does nothing on an empty batch.
+    pub fn add_field(&mut self, key: NameId, value: Value) {
+        if let Some(row) = self.names.len().checked_sub(1) {
+            self.fields.push(BatchField {
+                row: row as u32,
+                key,
+                value,
+            });
+        }
+    }
+
+    /// The events from row `skip` on, as a new batch (rows renumbered from 0).
+    pub(crate) fn tail(&self, skip: usize) -> Batch {
+        let skip = skip.min(self.len());
+        let shift = skip as u32;
+        Batch {
+            names: self.names[skip..].to_vec(),
+            starts: self.starts[skip..].to_vec(),
+            durations: self.durations[skip..].to_vec(),
+            codes: self.codes[skip..].to_vec(),
+            messages: self
+                .messages
+                .iter()
+                .filter(|(r, _)| *r >= shift)
+                .map(|(r, m)| (r - shift, m.clone()))
+                .collect(),
+            fields: self
+                .fields
+                .iter()
+                .filter(|f| f.row >= shift)
+                .map(|f| BatchField {
+                    row: f.row - shift,
+                    key: f.key,
+                    value: f.value.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Name ids, one per event.
+    pub fn names(&self) -> &[NameId] {
+        &self.names
+    }
+
+    /// Start times, epoch ns.
+    pub fn starts(&self) -> &[u64] {
+        &self.starts
+    }
+
+    /// Durations, ns.
+    pub fn durations(&self) -> &[u64] {
+        &self.durations
+    }
+
+    /// Code bytes (see [`Code`]).
+    pub fn codes(&self) -> &[u8] {
+        &self.codes
+    }
+
+    /// Messages of log events as (row, message).
+    pub fn messages(&self) -> &[(u32, String)] {
+        &self.messages
+    }
+
+    /// Fields, in row order.
+    pub fn fields(&self) -> &[BatchField] {
+        &self.fields
+    }
+
+    /// Approximate heap bytes held, for memory accounting.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.names.capacity() * 4
+            + self.starts.capacity() * 8
+            + self.durations.capacity() * 8
+            + self.codes.capacity()
+            + self
+                .messages
+                .iter()
+                .map(|(_, m)| m.capacity() + 32)
+                .sum::<usize>()
+            + self.fields.capacity() * std::mem::size_of::<BatchField>()
+            + self
+                .fields
+                .iter()
+                .map(|f| match &f.value {
+                    Value::Str(s) => s.capacity(),
+                    _ => 0,
+                })
+                .sum::<usize>()
+    }
+}
+
+/// One event with its strings resolved, as readers hand it out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// Function or logger name.
+    pub name: String,
+    /// Start, epoch ns.
+    pub start_ns: u64,
+    /// Duration, ns (0 for logs).
+    pub duration_ns: u64,
+    /// Kind, status or level.
+    pub code: Code,
+    /// Message of a log event.
+    pub message: Option<String>,
+    /// Fields as (key, value), ordered by key.
+    pub fields: Vec<(String, Value)>,
+}

@@ -1,0 +1,340 @@
+//! Byte layout of a sealed page, and its encoder and decoder.
+//!
+//! ```text
+//! offset  size  field
+//! 0       4     magic "LTPG"
+//! 4       1     format version (1)
+//! 5       3     reserved, zero
+//! 8       4     meta_len   (u32 LE)
+//! 12      4     meta_crc   (CRC32C of the meta bytes)
+//! 16      4     cols_len   (u32 LE)
+//! 20      4     cols_crc   (CRC32C of the column bytes)
+//! 24      4     header_crc (CRC32C of bytes 0..24)
+//! 28      ..    meta (see `meta.rs`), then columns
+//! ```
+//! Columns, each self-delimiting (see `encoding`): start_ns (sorted), name id, duration (grouped by
+//! name, ascending id, row order within a name), code, message rows, messages, then a varint count of
+//! field columns and per field column: key (varint), type (u8), rows, values.
+
+use crate::encoding::{self, varint::read_varint, varint::write_varint};
+use crate::error::DecodeError;
+use crate::event::{ValueType, MAX_CODE_BYTE};
+use crate::page::columns::group_by_name;
+use crate::page::{ColumnSet, FieldColumn, FieldValues, PageColumns, PageMeta};
+
+const MAGIC: [u8; 4] = *b"LTPG";
+const VERSION: u8 = 1;
+const MAGIC_OFFSET: usize = 0;
+const VERSION_OFFSET: usize = MAGIC_OFFSET + 4;
+const META_LEN_OFFSET: usize = VERSION_OFFSET + 4;
+const META_CRC_OFFSET: usize = META_LEN_OFFSET + 4;
+const COLS_LEN_OFFSET: usize = META_CRC_OFFSET + 4;
+const COLS_CRC_OFFSET: usize = COLS_LEN_OFFSET + 4;
+const HEADER_CRC_OFFSET: usize = COLS_CRC_OFFSET + 4;
+/// Bytes before the meta.
+pub(crate) const PAGE_HEADER_LEN: usize = HEADER_CRC_OFFSET + 4;
+
+/// Largest page accepted when reading (a sanity bound, far above what the writer produces).
+const MAX_SECTION_LEN: u32 = 1 << 30;
+
+/// The parsed fixed header of a page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PageHeader {
+    pub meta_len: u32,
+    pub meta_crc: u32,
+    pub cols_len: u32,
+    pub cols_crc: u32,
+}
+
+impl PageHeader {
+    /// Total bytes of the page, header included.
+    pub(crate) fn total_len(&self) -> u64 {
+        PAGE_HEADER_LEN as u64 + u64::from(self.meta_len) + u64::from(self.cols_len)
+    }
+}
+
+fn u32_at(b: &[u8], off: usize) -> u32 {
+    let mut a = [0u8; 4];
+    if let Some(s) = b.get(off..off + 4) {
+        a.copy_from_slice(s);
+    }
+    u32::from_le_bytes(a)
+}
+
+/// Parse and check the fixed header at the start of `bytes`.
+pub(crate) fn read_page_header(bytes: &[u8]) -> Result<PageHeader, DecodeError> {
+    let h = bytes
+        .get(..PAGE_HEADER_LEN)
+        .ok_or(DecodeError::new(bytes.len(), "page header truncated"))?;
+    if h[..4] != MAGIC {
+        return Err(DecodeError::new(0, "bad page magic"));
+    }
+    if crc32c::crc32c(&h[..HEADER_CRC_OFFSET]) != u32_at(h, HEADER_CRC_OFFSET) {
+        return Err(DecodeError::new(
+            HEADER_CRC_OFFSET,
+            "page header checksum mismatch",
+        ));
+    }
+    if h[VERSION_OFFSET] != VERSION {
+        return Err(DecodeError::new(
+            VERSION_OFFSET,
+            "unknown page format version",
+        ));
+    }
+    let header = PageHeader {
+        meta_len: u32_at(h, META_LEN_OFFSET),
+        meta_crc: u32_at(h, META_CRC_OFFSET),
+        cols_len: u32_at(h, COLS_LEN_OFFSET),
+        cols_crc: u32_at(h, COLS_CRC_OFFSET),
+    };
+    if header.meta_len > MAX_SECTION_LEN || header.cols_len > MAX_SECTION_LEN {
+        return Err(DecodeError::new(
+            META_LEN_OFFSET,
+            "page section length out of range",
+        ));
+    }
+    Ok(header)
+}
+
+/// Check and decode the meta section (`bytes` = the meta bytes only).
+pub(crate) fn decode_meta(header: &PageHeader, bytes: &[u8]) -> Result<PageMeta, DecodeError> {
+    if bytes.len() != header.meta_len as usize {
+        return Err(DecodeError::new(0, "page meta truncated"));
+    }
+    if crc32c::crc32c(bytes) != header.meta_crc {
+        return Err(DecodeError::new(0, "page meta checksum mismatch"));
+    }
+    PageMeta::decode(bytes)
+}
+
+/// Buffers reused across page encodes and decodes (pages are large; fresh allocations of this size
+/// cost page faults on every seal).
+#[derive(Debug, Default)]
+pub(crate) struct PageScratch {
+    perm: Vec<u32>,
+    slots: Vec<u32>,
+    grouped: Vec<u64>,
+}
+
+/// Seal `cols` into bytes appended to `out`: sorts rows by start, computes the meta, encodes.
+/// Returns the meta (zone map and sketches) of the page.
+pub(crate) fn encode_page(
+    cols: &mut PageColumns,
+    first_seq: u64,
+    out: &mut Vec<u8>,
+    scratch: &mut PageScratch,
+) -> PageMeta {
+    cols.sort_by_start();
+    cols.canonicalize_fields();
+    let meta = PageMeta::compute(cols, first_seq);
+
+    let start = out.len();
+    out.resize(start + PAGE_HEADER_LEN, 0);
+    let meta_start = out.len();
+    meta.encode(out);
+    let cols_start = out.len();
+    encode_columns(cols, out, scratch);
+    let end = out.len();
+
+    let meta_len = (cols_start - meta_start) as u32;
+    let meta_crc = crc32c::crc32c(&out[meta_start..cols_start]);
+    let cols_len = (end - cols_start) as u32;
+    let cols_crc = crc32c::crc32c(&out[cols_start..end]);
+    let h = &mut out[start..start + PAGE_HEADER_LEN];
+    h[..4].copy_from_slice(&MAGIC);
+    h[VERSION_OFFSET] = VERSION;
+    h[META_LEN_OFFSET..META_LEN_OFFSET + 4].copy_from_slice(&meta_len.to_le_bytes());
+    h[META_CRC_OFFSET..META_CRC_OFFSET + 4].copy_from_slice(&meta_crc.to_le_bytes());
+    h[COLS_LEN_OFFSET..COLS_LEN_OFFSET + 4].copy_from_slice(&cols_len.to_le_bytes());
+    h[COLS_CRC_OFFSET..COLS_CRC_OFFSET + 4].copy_from_slice(&cols_crc.to_le_bytes());
+    let header_crc = crc32c::crc32c(&h[..HEADER_CRC_OFFSET]);
+    h[HEADER_CRC_OFFSET..].copy_from_slice(&header_crc.to_le_bytes());
+    meta
+}
+
+fn encode_columns(cols: &PageColumns, out: &mut Vec<u8>, scratch: &mut PageScratch) {
+    encoding::encode_u64s(&cols.starts, out);
+    encoding::encode_u32s(&cols.names, out);
+    group_by_name(&cols.names, &mut scratch.perm, &mut scratch.slots);
+    scratch.grouped.clear();
+    scratch
+        .grouped
+        .extend(scratch.perm.iter().map(|&r| cols.durations[r as usize]));
+    encoding::encode_u64s(&scratch.grouped, out);
+    encoding::encode_u8s(&cols.codes, out);
+    encoding::encode_u32s(&cols.message_rows, out);
+    let msgs: Vec<&str> = (0..cols.messages.len())
+        .map(|i| cols.messages.get(i))
+        .collect();
+    encoding::encode_strings(&msgs, out);
+    write_varint(out, cols.fields.len() as u64);
+    for f in &cols.fields {
+        write_varint(out, u64::from(f.key));
+        out.push(f.values.value_type() as u8);
+        encoding::encode_u32s(&f.rows, out);
+        match &f.values {
+            FieldValues::I64(v) => encoding::encode_i64s(v, out),
+            FieldValues::F64(v) => encoding::encode_f64s(v, out),
+            FieldValues::Bool(v) => encoding::encode_bools(v, out),
+            FieldValues::Str(v) => {
+                let s: Vec<&str> = (0..v.len()).map(|i| v.get(i)).collect();
+                encoding::encode_strings(&s, out)
+            }
+        }
+    }
+}
+
+/// Check and decode the column section of a page with `rows` rows into `cols` (cleared first);
+/// columns not in `which` are skipped and left empty.
+pub(crate) fn decode_page(
+    header: &PageHeader,
+    bytes: &[u8],
+    rows: usize,
+    which: ColumnSet,
+    cols: &mut PageColumns,
+    scratch: &mut PageScratch,
+) -> Result<(), DecodeError> {
+    if bytes.len() != header.cols_len as usize {
+        return Err(DecodeError::new(0, "page columns truncated"));
+    }
+    if crc32c::crc32c(bytes) != header.cols_crc {
+        return Err(DecodeError::new(0, "page columns checksum mismatch"));
+    }
+    cols.clear();
+    let mut pos = 0usize;
+    let at = |pos: usize| bytes.get(pos..).unwrap_or(&[]);
+    let shift = |pos: usize| move |e: DecodeError| DecodeError::new(pos + e.offset, e.reason);
+    let exact = |pos: usize, n: usize, what: &'static str| {
+        if n == rows {
+            Ok(())
+        } else {
+            Err(DecodeError::new(pos, what))
+        }
+    };
+
+    if which.starts {
+        pos += encoding::decode_u64s(at(pos), rows, &mut cols.starts).map_err(shift(pos))?;
+        exact(pos, cols.starts.len(), "start column has the wrong length")?;
+    } else {
+        pos += skip(at(pos), rows).map_err(shift(pos))?;
+    }
+    let need_names = which.names || which.durations;
+    if need_names {
+        pos += encoding::decode_u32s(at(pos), rows, &mut cols.names).map_err(shift(pos))?;
+        exact(pos, cols.names.len(), "name column has the wrong length")?;
+    } else {
+        pos += skip(at(pos), rows).map_err(shift(pos))?;
+    }
+    if which.durations {
+        let grouped = &mut scratch.grouped;
+        pos += encoding::decode_u64s(at(pos), rows, grouped).map_err(shift(pos))?;
+        exact(pos, grouped.len(), "duration column has the wrong length")?;
+        group_by_name(&cols.names, &mut scratch.perm, &mut scratch.slots);
+        cols.durations.clear();
+        cols.durations.resize(rows, 0);
+        for (&row, &d) in scratch.perm.iter().zip(grouped.iter()) {
+            cols.durations[row as usize] = d;
+        }
+    } else {
+        pos += skip(at(pos), rows).map_err(shift(pos))?;
+    }
+    if which.codes {
+        pos += encoding::decode_u8s(at(pos), rows, &mut cols.codes).map_err(shift(pos))?;
+        exact(pos, cols.codes.len(), "code column has the wrong length")?;
+        if cols.codes.iter().any(|&c| c > MAX_CODE_BYTE) {
+            return Err(DecodeError::new(pos, "unknown event code"));
+        }
+    } else {
+        pos += skip(at(pos), rows).map_err(shift(pos))?;
+    }
+    if which.messages {
+        pos += encoding::decode_u32s(at(pos), rows, &mut cols.message_rows).map_err(shift(pos))?;
+        check_rows(&cols.message_rows, rows).map_err(|r| DecodeError::new(pos, r))?;
+        pos += encoding::decode_strings(at(pos), rows, &mut cols.messages).map_err(shift(pos))?;
+        if cols.messages.len() != cols.message_rows.len() {
+            return Err(DecodeError::new(
+                pos,
+                "message count differs from message rows",
+            ));
+        }
+    } else {
+        pos += skip(at(pos), rows).map_err(shift(pos))?;
+        pos += skip(at(pos), rows).map_err(shift(pos))?;
+    }
+    let nfields = read_varint(bytes, &mut pos)?;
+    if nfields > rows as u64 * 64 + 64 {
+        return Err(DecodeError::new(pos, "implausible field column count"));
+    }
+    for _ in 0..nfields {
+        let key = read_varint(bytes, &mut pos)?;
+        let key =
+            u32::try_from(key).map_err(|_| DecodeError::new(pos, "field key out of range"))?;
+        let t = bytes
+            .get(pos)
+            .copied()
+            .and_then(ValueType::from_u8)
+            .ok_or(DecodeError::new(pos, "unknown field type"))?;
+        pos += 1;
+        if !which.fields {
+            pos += skip(at(pos), rows).map_err(shift(pos))?;
+            pos += skip(at(pos), rows).map_err(shift(pos))?;
+            continue;
+        }
+        let mut col_rows = Vec::new();
+        pos += encoding::decode_u32s(at(pos), rows, &mut col_rows).map_err(shift(pos))?;
+        check_rows(&col_rows, rows).map_err(|r| DecodeError::new(pos, r))?;
+        let values = match t {
+            ValueType::I64 => {
+                let mut v = Vec::new();
+                pos += encoding::decode_i64s(at(pos), rows, &mut v).map_err(shift(pos))?;
+                FieldValues::I64(v)
+            }
+            ValueType::F64 => {
+                let mut v = Vec::new();
+                pos += encoding::decode_f64s(at(pos), rows, &mut v).map_err(shift(pos))?;
+                FieldValues::F64(v)
+            }
+            ValueType::Bool => {
+                let mut v = Vec::new();
+                pos += encoding::decode_bools(at(pos), rows, &mut v).map_err(shift(pos))?;
+                FieldValues::Bool(v)
+            }
+            ValueType::Str => {
+                let mut v = encoding::StringColumn::default();
+                pos += encoding::decode_strings(at(pos), rows, &mut v).map_err(shift(pos))?;
+                FieldValues::Str(v)
+            }
+        };
+        if values.len() != col_rows.len() {
+            return Err(DecodeError::new(
+                pos,
+                "field value count differs from its rows",
+            ));
+        }
+        cols.fields.push(FieldColumn {
+            key,
+            rows: col_rows,
+            values,
+        });
+    }
+    if pos != bytes.len() {
+        return Err(DecodeError::new(pos, "trailing bytes after page columns"));
+    }
+    Ok(())
+}
+
+/// Bytes of the column at the start of `input`, without decoding it.
+fn skip(input: &[u8], rows: usize) -> Result<usize, DecodeError> {
+    encoding::peek_column(input, rows).map(|c| c.encoded_len)
+}
+
+/// Sparse row lists must ascend strictly and stay inside the page.
+fn check_rows(r: &[u32], rows: usize) -> Result<(), &'static str> {
+    if r.windows(2).any(|w| w[0] >= w[1]) {
+        return Err("sparse rows not ascending");
+    }
+    if r.last().is_some_and(|&l| l as usize >= rows) {
+        return Err("sparse row beyond the page");
+    }
+    Ok(())
+}

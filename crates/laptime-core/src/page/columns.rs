@@ -1,0 +1,345 @@
+//! The in-memory columns of one page.
+
+use crate::encoding::StringColumn;
+use crate::event::{Batch, NameId, Value, ValueType};
+
+/// Which columns to decode; the dense columns are cheap, sparse ones (messages, fields) cost more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ColumnSet {
+    /// `start_ns`
+    pub starts: bool,
+    /// name ids
+    pub names: bool,
+    /// durations (decoding them also needs the name column, which is then decoded too)
+    pub durations: bool,
+    /// event codes (kind, status, level)
+    pub codes: bool,
+    /// log messages
+    pub messages: bool,
+    /// schema-less fields
+    pub fields: bool,
+}
+
+impl ColumnSet {
+    /// Every column.
+    pub const ALL: ColumnSet = ColumnSet {
+        starts: true,
+        names: true,
+        durations: true,
+        codes: true,
+        messages: true,
+        fields: true,
+    };
+    /// The four dense columns.
+    pub const CORE: ColumnSet = ColumnSet {
+        starts: true,
+        names: true,
+        durations: true,
+        codes: true,
+        messages: false,
+        fields: false,
+    };
+}
+
+/// Values of one sparse field column.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldValues {
+    /// Integers.
+    I64(Vec<i64>),
+    /// Floats.
+    F64(Vec<f64>),
+    /// Booleans.
+    Bool(Vec<bool>),
+    /// Strings.
+    Str(StringColumn),
+}
+
+impl FieldValues {
+    fn new(t: ValueType) -> FieldValues {
+        match t {
+            ValueType::I64 => FieldValues::I64(Vec::new()),
+            ValueType::F64 => FieldValues::F64(Vec::new()),
+            ValueType::Bool => FieldValues::Bool(Vec::new()),
+            ValueType::Str => FieldValues::Str(StringColumn::default()),
+        }
+    }
+
+    /// The type of the values.
+    pub fn value_type(&self) -> ValueType {
+        match self {
+            FieldValues::I64(_) => ValueType::I64,
+            FieldValues::F64(_) => ValueType::F64,
+            FieldValues::Bool(_) => ValueType::Bool,
+            FieldValues::Str(_) => ValueType::Str,
+        }
+    }
+
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        match self {
+            FieldValues::I64(v) => v.len(),
+            FieldValues::F64(v) => v.len(),
+            FieldValues::Bool(v) => v.len(),
+            FieldValues::Str(v) => v.len(),
+        }
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The value at `i` as an owned [`Value`].
+    pub fn get(&self, i: usize) -> Option<Value> {
+        match self {
+            FieldValues::I64(v) => v.get(i).map(|x| Value::I64(*x)),
+            FieldValues::F64(v) => v.get(i).map(|x| Value::F64(*x)),
+            FieldValues::Bool(v) => v.get(i).map(|x| Value::Bool(*x)),
+            FieldValues::Str(v) => (i < v.len()).then(|| Value::Str(v.get(i).to_owned())),
+        }
+    }
+
+    /// Append a value of the matching type; returns false (and stores nothing) on a type mismatch.
+    fn push(&mut self, value: &Value) -> bool {
+        match (self, value) {
+            (FieldValues::I64(v), Value::I64(x)) => v.push(*x),
+            (FieldValues::F64(v), Value::F64(x)) => v.push(*x),
+            (FieldValues::Bool(v), Value::Bool(x)) => v.push(*x),
+            (FieldValues::Str(v), Value::Str(x)) => v.push(x),
+            _ => return false,
+        }
+        true
+    }
+}
+
+/// One sparse field column: the rows that carry key `key` with a value of one type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldColumn {
+    /// Interned key.
+    pub key: NameId,
+    /// Rows (ascending) that carry the field.
+    pub rows: Vec<u32>,
+    /// One value per row in `rows`.
+    pub values: FieldValues,
+}
+
+/// The events of one page as columns. Dense columns have one entry per row; messages and fields are
+/// sparse (row lists).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PageColumns {
+    /// Name id per row.
+    pub names: Vec<NameId>,
+    /// Start, epoch ns, per row.
+    pub starts: Vec<u64>,
+    /// Duration, ns, per row (0 for logs).
+    pub durations: Vec<u64>,
+    /// Code byte per row (see [`crate::Code`]).
+    pub codes: Vec<u8>,
+    /// Rows (ascending) that carry a message.
+    pub message_rows: Vec<u32>,
+    /// Messages, one per entry of `message_rows`.
+    pub messages: StringColumn,
+    /// Field columns, sorted by (key, type).
+    pub fields: Vec<FieldColumn>,
+}
+
+impl PageColumns {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// True when the page holds no row.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// Remove everything, keeping allocations.
+    pub fn clear(&mut self) {
+        self.names.clear();
+        self.starts.clear();
+        self.durations.clear();
+        self.codes.clear();
+        self.message_rows.clear();
+        self.messages.clear();
+        self.fields.clear();
+    }
+
+    /// Append rows `from..to` of `batch`.
+    pub(crate) fn append_batch(&mut self, batch: &Batch, from: usize, to: usize) {
+        let base = self.names.len() as u32;
+        self.names.extend_from_slice(&batch.names[from..to]);
+        self.starts.extend_from_slice(&batch.starts[from..to]);
+        self.durations.extend_from_slice(&batch.durations[from..to]);
+        self.codes.extend_from_slice(&batch.codes[from..to]);
+        let in_range = |row: u32| (row as usize) >= from && (row as usize) < to;
+        for (row, msg) in batch.messages.iter().filter(|(r, _)| in_range(*r)) {
+            self.message_rows.push(base + row - from as u32);
+            self.messages.push(msg);
+        }
+        for f in batch.fields.iter().filter(|f| in_range(f.row)) {
+            let row = base + f.row - from as u32;
+            let t = f.value.type_tag();
+            let col = match self
+                .fields
+                .iter()
+                .position(|c| c.key == f.key && c.values.value_type() == t)
+            {
+                Some(i) => &mut self.fields[i],
+                None => {
+                    self.fields.push(FieldColumn {
+                        key: f.key,
+                        rows: Vec::new(),
+                        values: FieldValues::new(t),
+                    });
+                    let last = self.fields.len() - 1;
+                    &mut self.fields[last]
+                }
+            };
+            // A row that sets the same key twice keeps the first value: columns hold one value per row.
+            if col.rows.last() == Some(&row) {
+                continue;
+            }
+            if col.values.push(&f.value) {
+                col.rows.push(row);
+            }
+        }
+    }
+
+    /// Approximate heap bytes, for the bufferpool's accounting.
+    pub fn heap_bytes(&self) -> usize {
+        self.names.capacity() * 4
+            + self.starts.capacity() * 8
+            + self.durations.capacity() * 8
+            + self.codes.capacity()
+            + self.message_rows.capacity() * 4
+            + self.messages.heap_bytes()
+            + self
+                .fields
+                .iter()
+                .map(|f| {
+                    f.rows.capacity() * 4
+                        + match &f.values {
+                            FieldValues::I64(v) => v.capacity() * 8,
+                            FieldValues::F64(v) => v.capacity() * 8,
+                            FieldValues::Bool(v) => v.capacity(),
+                            FieldValues::Str(v) => v.heap_bytes(),
+                        }
+                })
+                .sum::<usize>()
+    }
+
+    /// Reorder rows by start time (stable), so the start column is sorted and zone maps are tight.
+    /// Storage order inside a page carries no meaning; seq ranges are per page, not per row.
+    pub(crate) fn sort_by_start(&mut self) {
+        if self.starts.windows(2).all(|w| w[0] <= w[1]) {
+            return;
+        }
+        let n = self.len();
+        let mut order: Vec<u32> = (0..n as u32).collect();
+        order.sort_by_key(|&i| self.starts[i as usize]);
+        let mut new_row = vec![0u32; n];
+        for (new, &old) in order.iter().enumerate() {
+            new_row[old as usize] = new as u32;
+        }
+        self.names = order.iter().map(|&i| self.names[i as usize]).collect();
+        self.starts = order.iter().map(|&i| self.starts[i as usize]).collect();
+        self.durations = order.iter().map(|&i| self.durations[i as usize]).collect();
+        self.codes = order.iter().map(|&i| self.codes[i as usize]).collect();
+
+        let mut msgs: Vec<(u32, usize)> = self
+            .message_rows
+            .iter()
+            .enumerate()
+            .map(|(i, &r)| (new_row[r as usize], i))
+            .collect();
+        msgs.sort_unstable();
+        let mut messages = StringColumn::default();
+        for &(_, i) in &msgs {
+            messages.push(self.messages.get(i));
+        }
+        self.message_rows = msgs.iter().map(|&(r, _)| r).collect();
+        self.messages = messages;
+
+        for col in &mut self.fields {
+            let mut idx: Vec<(u32, usize)> = col
+                .rows
+                .iter()
+                .enumerate()
+                .map(|(i, &r)| (new_row[r as usize], i))
+                .collect();
+            idx.sort_unstable();
+            col.rows = idx.iter().map(|&(r, _)| r).collect();
+            col.values = match &col.values {
+                FieldValues::I64(v) => FieldValues::I64(idx.iter().map(|&(_, i)| v[i]).collect()),
+                FieldValues::F64(v) => FieldValues::F64(idx.iter().map(|&(_, i)| v[i]).collect()),
+                FieldValues::Bool(v) => FieldValues::Bool(idx.iter().map(|&(_, i)| v[i]).collect()),
+                FieldValues::Str(v) => {
+                    let mut s = StringColumn::default();
+                    for &(_, i) in &idx {
+                        s.push(v.get(i));
+                    }
+                    FieldValues::Str(s)
+                }
+            };
+        }
+    }
+
+    /// Sort field columns by (key, type) so encodings are canonical.
+    pub(crate) fn canonicalize_fields(&mut self) {
+        self.fields
+            .sort_by_key(|c| (c.key, c.values.value_type() as u8));
+    }
+
+    /// All fields of `row` as (key, value), in column order. Linear in the number of field columns.
+    pub fn fields_of(&self, row: u32) -> Vec<(NameId, Value)> {
+        let mut out = Vec::new();
+        for col in &self.fields {
+            if let Ok(i) = col.rows.binary_search(&row) {
+                if let Some(v) = col.values.get(i) {
+                    out.push((col.key, v));
+                }
+            }
+        }
+        out
+    }
+
+    /// The message of `row`, if it has one.
+    pub fn message_of(&self, row: u32) -> Option<&str> {
+        self.message_rows
+            .binary_search(&row)
+            .ok()
+            .map(|i| self.messages.get(i))
+    }
+}
+
+/// Rows of each name, in row order: the permutation that groups the duration column by name
+/// (durations of one function are alike, so grouped they bit-pack far tighter). Names ascend by id.
+/// `perm` and `slots` are reused buffers.
+pub(crate) fn group_by_name(names: &[NameId], perm: &mut Vec<u32>, slots: &mut Vec<u32>) {
+    perm.clear();
+    perm.resize(names.len(), 0);
+    let max = names.iter().copied().max().unwrap_or(0) as usize;
+    // Ids are dense (interned in order), so a counting sort over an id-indexed table is the
+    // common case; a sparse page with huge ids falls back to a sort.
+    if max < (names.len() * 4).max(1 << 16) {
+        slots.clear();
+        slots.resize(max + 2, 0);
+        for &n in names {
+            slots[n as usize + 1] += 1;
+        }
+        for i in 1..slots.len() {
+            slots[i] += slots[i - 1];
+        }
+        for (row, &n) in names.iter().enumerate() {
+            let o = &mut slots[n as usize];
+            perm[*o as usize] = row as u32;
+            *o += 1;
+        }
+    } else {
+        for (i, p) in perm.iter_mut().enumerate() {
+            *p = i as u32;
+        }
+        perm.sort_by_key(|&r| names[r as usize]);
+    }
+}

@@ -1,0 +1,261 @@
+//! Page meta: the zone map (row count, seq range, start-time range, names present) and, per name,
+//! call/error/log counts and a latency sketch of its call durations. Stored next to the page's
+//! columns with its own checksum, so a query can read it without the columns.
+//!
+//! Layout (all integers varints unless noted):
+//! `rows, first_seq, min_start, max_start - min_start, name_count,` then per name in ascending id
+//! order: `id - previous id, calls, errors, logs,` and when `calls > 0` the encoded sketch; then
+//! `key_count` and the field keys present, ascending, as deltas.
+
+use crate::encoding::varint::{read_varint, write_varint};
+use crate::error::DecodeError;
+use crate::event::NameId;
+use crate::page::PageColumns;
+use crate::sketch::LatencySketch;
+
+/// Per-name summary of one page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NameStats {
+    /// Name id.
+    pub name: NameId,
+    /// Call events.
+    pub calls: u64,
+    /// Call events with error status.
+    pub errors: u64,
+    /// Log events.
+    pub logs: u64,
+    /// Durations of the calls.
+    pub sketch: LatencySketch,
+}
+
+/// Zone map and sketches of one page.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PageMeta {
+    /// Events in the page.
+    pub rows: u32,
+    /// Sequence number of the page's first event (events of a page have consecutive seqs).
+    pub first_seq: u64,
+    /// Smallest start_ns.
+    pub min_start: u64,
+    /// Largest start_ns.
+    pub max_start: u64,
+    /// Per-name summaries, ascending by id.
+    pub names: Vec<NameStats>,
+    /// Field keys present in the page, ascending.
+    pub keys: Vec<NameId>,
+}
+
+impl PageMeta {
+    /// Seq one past the page's last event.
+    pub fn end_seq(&self) -> u64 {
+        self.first_seq + u64::from(self.rows)
+    }
+
+    /// True if the page may hold an event of `name`.
+    pub fn has_name(&self, name: NameId) -> bool {
+        self.names.binary_search_by_key(&name, |s| s.name).is_ok()
+    }
+
+    /// Summary of `name`, if present.
+    pub fn name_stats(&self, name: NameId) -> Option<&NameStats> {
+        self.names
+            .binary_search_by_key(&name, |s| s.name)
+            .ok()
+            .and_then(|i| self.names.get(i))
+    }
+
+    /// True if some event of the page may carry field `key`.
+    pub fn has_key(&self, key: NameId) -> bool {
+        self.keys.binary_search(&key).is_ok()
+    }
+
+    /// Highest dictionary id the page refers to (names and field keys).
+    pub fn max_id(&self) -> Option<NameId> {
+        let n = self.names.last().map(|s| s.name);
+        let k = self.keys.last().copied();
+        n.max(k)
+    }
+
+    /// Compute the meta of a page's columns.
+    pub(crate) fn compute(cols: &PageColumns, first_seq: u64) -> PageMeta {
+        let mut stats: Vec<NameStats> = Vec::new();
+        // Ids are dense, so an id-indexed slot table beats hashing every row.
+        let max = cols.names.iter().copied().max().unwrap_or(0) as usize;
+        let dense = max < (cols.len() * 4).max(1 << 16);
+        let mut slot_of: Vec<u32> = if dense {
+            vec![u32::MAX; max + 1]
+        } else {
+            Vec::new()
+        };
+        let mut hashed: std::collections::HashMap<NameId, u32> = std::collections::HashMap::new();
+        for (row, &name) in cols.names.iter().enumerate() {
+            let slot = if dense {
+                &mut slot_of[name as usize]
+            } else {
+                hashed.entry(name).or_insert(u32::MAX)
+            };
+            if *slot == u32::MAX {
+                *slot = stats.len() as u32;
+                stats.push(NameStats {
+                    name,
+                    calls: 0,
+                    errors: 0,
+                    logs: 0,
+                    sketch: LatencySketch::new(),
+                });
+            }
+            let s = &mut stats[*slot as usize];
+            match cols.codes[row] {
+                0 => {
+                    s.calls += 1;
+                    s.sketch.insert(cols.durations[row]);
+                }
+                1 => {
+                    s.calls += 1;
+                    s.errors += 1;
+                    s.sketch.insert(cols.durations[row]);
+                }
+                _ => s.logs += 1,
+            }
+        }
+        stats.sort_by_key(|s| s.name);
+        let mut keys: Vec<NameId> = cols.fields.iter().map(|f| f.key).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        PageMeta {
+            keys,
+            rows: cols.len() as u32,
+            first_seq,
+            min_start: cols.starts.iter().copied().min().unwrap_or(0),
+            max_start: cols.starts.iter().copied().max().unwrap_or(0),
+            names: stats,
+        }
+    }
+
+    /// Append the encoding to `out`.
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+        write_varint(out, u64::from(self.rows));
+        write_varint(out, self.first_seq);
+        write_varint(out, self.min_start);
+        write_varint(out, self.max_start - self.min_start);
+        write_varint(out, self.names.len() as u64);
+        let mut prev = 0u64;
+        for s in &self.names {
+            write_varint(out, u64::from(s.name) - prev);
+            prev = u64::from(s.name);
+            write_varint(out, s.calls);
+            write_varint(out, s.errors);
+            write_varint(out, s.logs);
+            if s.calls > 0 {
+                s.sketch.encode(out);
+            }
+        }
+        write_varint(out, self.keys.len() as u64);
+        let mut prev = 0u64;
+        for &k in &self.keys {
+            write_varint(out, u64::from(k) - prev);
+            prev = u64::from(k);
+        }
+    }
+
+    /// Decode from `input`; checks internal consistency (counts add up, ids ascend).
+    pub(crate) fn decode(input: &[u8]) -> Result<PageMeta, DecodeError> {
+        let mut pos = 0usize;
+        let rows = read_varint(input, &mut pos)?;
+        let rows =
+            u32::try_from(rows).map_err(|_| DecodeError::new(pos, "page row count too large"))?;
+        let first_seq = read_varint(input, &mut pos)?;
+        let min_start = read_varint(input, &mut pos)?;
+        let span = read_varint(input, &mut pos)?;
+        let max_start = min_start
+            .checked_add(span)
+            .ok_or(DecodeError::new(pos, "start range overflows"))?;
+        let count = read_varint(input, &mut pos)?;
+        if count > u64::from(rows) {
+            return Err(DecodeError::new(pos, "more names than rows"));
+        }
+        let mut names = Vec::with_capacity(count as usize);
+        let mut prev: u64 = 0;
+        let mut total = 0u64;
+        for i in 0..count {
+            let delta = read_varint(input, &mut pos)?;
+            if i > 0 && delta == 0 {
+                return Err(DecodeError::new(pos, "name ids not ascending"));
+            }
+            let id = prev
+                .checked_add(delta)
+                .filter(|id| *id <= u64::from(u32::MAX))
+                .ok_or(DecodeError::new(pos, "name id out of range"))?;
+            prev = id;
+            let calls = read_varint(input, &mut pos)?;
+            let errors = read_varint(input, &mut pos)?;
+            let logs = read_varint(input, &mut pos)?;
+            if errors > calls {
+                return Err(DecodeError::new(pos, "more errors than calls"));
+            }
+            total = total
+                .checked_add(calls)
+                .and_then(|t| t.checked_add(logs))
+                .ok_or(DecodeError::new(pos, "counts overflow"))?;
+            let sketch = if calls > 0 {
+                let rest = input.get(pos..).unwrap_or(&[]);
+                let (sketch, used) = LatencySketch::decode(rest).map_err(|e| DecodeError {
+                    offset: pos + e.offset,
+                    reason: e.reason,
+                })?;
+                pos += used;
+                if sketch.count() != calls {
+                    return Err(DecodeError::new(
+                        pos,
+                        "sketch count differs from call count",
+                    ));
+                }
+                sketch
+            } else {
+                LatencySketch::new()
+            };
+            names.push(NameStats {
+                name: id as NameId,
+                calls,
+                errors,
+                logs,
+                sketch,
+            });
+        }
+        let nkeys = read_varint(input, &mut pos)?;
+        if nkeys > input.len() as u64 {
+            return Err(DecodeError::new(pos, "implausible field key count"));
+        }
+        let mut keys = Vec::with_capacity(nkeys as usize);
+        let mut prev = 0u64;
+        for i in 0..nkeys {
+            let delta = read_varint(input, &mut pos)?;
+            if i > 0 && delta == 0 {
+                return Err(DecodeError::new(pos, "field keys not ascending"));
+            }
+            let id = prev
+                .checked_add(delta)
+                .filter(|id| *id <= u64::from(u32::MAX))
+                .ok_or(DecodeError::new(pos, "field key out of range"))?;
+            prev = id;
+            keys.push(id as NameId);
+        }
+        if total != u64::from(rows) {
+            return Err(DecodeError::new(
+                pos,
+                "name counts do not add up to the row count",
+            ));
+        }
+        if pos != input.len() {
+            return Err(DecodeError::new(pos, "trailing bytes after page meta"));
+        }
+        Ok(PageMeta {
+            rows,
+            first_seq,
+            min_start,
+            max_start,
+            names,
+            keys,
+        })
+    }
+}

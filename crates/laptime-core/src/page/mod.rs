@@ -1,0 +1,19 @@
+//! Pages: the unit of storage and of decoding. A page holds up to a few tens of thousands of events
+//! as columns; sealed pages are immutable, checksummed and carry their own zone map and per-name
+//! latency sketches ([`PageMeta`]) so a query can skip or answer a page without decoding it.
+//!
+//! - [`PageColumns`]: events of one page in struct-of-arrays form (the writer's active page and a
+//!   reader's decoded page are the same type).
+//! - `meta`: zone map and sketches, and their encoding.
+//! - `codec`: the byte layout of a sealed page, encode and decode.
+
+mod codec;
+mod columns;
+mod meta;
+
+pub(crate) use codec::{
+    decode_meta, decode_page, encode_page, read_page_header, PageHeader, PageScratch,
+    PAGE_HEADER_LEN,
+};
+pub use columns::{ColumnSet, FieldColumn, FieldValues, PageColumns};
+pub use meta::{NameStats, PageMeta};

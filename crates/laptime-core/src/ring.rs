@@ -1,0 +1,234 @@
+//! The ring between producers and the writer thread: a bounded lock-free queue of [`Batch`]es with a
+//! byte budget, and the exact counters that make every event either stored or counted as dropped.
+//!
+//! Producers never block by default: a batch that does not fit is dropped whole and its events are
+//! counted. The opt-in [`Overflow::Block`] policy retries until a deadline, then drops and counts.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::thread::Thread;
+use std::time::{Duration, Instant};
+
+use crossbeam_queue::ArrayQueue;
+
+use crate::event::Batch;
+
+/// What a producer does when the ring is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overflow {
+    /// Drop the batch and count its events (the default: capture never slows the program).
+    Drop,
+    /// Wait up to `timeout` for room, then drop and count.
+    Block {
+        /// Longest wait per batch.
+        timeout: Duration,
+    },
+}
+
+/// Event counters of one store, readable at any time without locks.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub(crate) accepted: AtomicU64,
+    pub(crate) dropped: AtomicU64,
+    pub(crate) written: AtomicU64,
+    pub(crate) durable: AtomicU64,
+    pub(crate) sealed: AtomicU64,
+    pub(crate) bytes_on_disk: AtomicU64,
+}
+
+/// A copy of the counters at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CounterSnapshot {
+    /// Events that entered the ring.
+    pub accepted: u64,
+    /// Events refused because the ring was full or the writer had stopped.
+    pub dropped: u64,
+    /// Events the writer has written to the WAL (handed to the OS).
+    pub written: u64,
+    /// Events known to be on stable storage (WAL synced or page sealed and synced).
+    pub durable: u64,
+    /// Events in sealed pages.
+    pub sealed: u64,
+    /// Bytes of this writer's segment, WAL and names files.
+    pub bytes_on_disk: u64,
+}
+
+impl Counters {
+    /// Read all counters.
+    pub fn snapshot(&self) -> CounterSnapshot {
+        CounterSnapshot {
+            accepted: self.accepted.load(Ordering::Acquire),
+            dropped: self.dropped.load(Ordering::Acquire),
+            written: self.written.load(Ordering::Acquire),
+            durable: self.durable.load(Ordering::Acquire),
+            sealed: self.sealed.load(Ordering::Acquire),
+            bytes_on_disk: self.bytes_on_disk.load(Ordering::Acquire),
+        }
+    }
+}
+
+/// Result of offering a batch to the ring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Push {
+    /// The batch is queued for the writer.
+    Accepted,
+    /// The batch was dropped (and counted).
+    Dropped,
+}
+
+/// Bounded multi-producer queue of batches with a byte budget.
+pub(crate) struct Ring {
+    queue: ArrayQueue<Batch>,
+    max_bytes: usize,
+    queued_bytes: AtomicUsize,
+    overflow: Overflow,
+    writer: OnceLock<Thread>,
+}
+
+impl Ring {
+    /// A ring of at most `max_batches` batches and `max_bytes` of batch memory.
+    pub(crate) fn new(max_batches: usize, max_bytes: usize, overflow: Overflow) -> Ring {
+        Ring {
+            queue: ArrayQueue::new(max_batches.max(1)),
+            max_bytes,
+            queued_bytes: AtomicUsize::new(0),
+            overflow,
+            writer: OnceLock::new(),
+        }
+    }
+
+    /// Register the thread to wake when a batch arrives.
+    pub(crate) fn set_writer(&self, thread: Thread) {
+        let _ = self.writer.set(thread);
+    }
+
+    /// Offer a batch; never blocks under [`Overflow::Drop`].
+    pub(crate) fn push(&self, batch: Batch, counters: &Counters) -> Push {
+        let events = batch.len() as u64;
+        if events == 0 {
+            return Push::Accepted;
+        }
+        let deadline = match self.overflow {
+            Overflow::Drop => None,
+            Overflow::Block { timeout } => Some(Instant::now() + timeout),
+        };
+        let bytes = batch.heap_bytes();
+        let mut batch = batch;
+        let mut spins = 0u32;
+        loop {
+            match self.try_push(batch, bytes) {
+                None => {
+                    counters.accepted.fetch_add(events, Ordering::AcqRel);
+                    self.wake_writer();
+                    return Push::Accepted;
+                }
+                Some(back) => batch = back,
+            }
+            match deadline {
+                Some(d) if Instant::now() < d => {
+                    self.wake_writer();
+                    // Back off from spinning to sleeping: a full ring means the writer is busy
+                    // for at least a page's worth of work.
+                    spins += 1;
+                    if spins < 64 {
+                        std::thread::yield_now();
+                    } else {
+                        std::thread::sleep(Duration::from_micros(200));
+                    }
+                }
+                _ => {
+                    counters.dropped.fetch_add(events, Ordering::AcqRel);
+                    return Push::Dropped;
+                }
+            }
+        }
+    }
+
+    /// Queue `batch`, or hand it back when there is no room.
+    fn try_push(&self, batch: Batch, bytes: usize) -> Option<Batch> {
+        // Reserve the bytes first so concurrent producers cannot overshoot the budget together.
+        let before = self.queued_bytes.fetch_add(bytes, Ordering::AcqRel);
+        if before + bytes > self.max_bytes && before > 0 {
+            self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
+            return Some(batch);
+        }
+        match self.queue.push(batch) {
+            Ok(()) => None,
+            Err(batch) => {
+                self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
+                Some(batch)
+            }
+        }
+    }
+
+    /// Take the oldest batch (writer thread only).
+    pub(crate) fn pop(&self) -> Option<Batch> {
+        let batch = self.queue.pop()?;
+        self.queued_bytes
+            .fetch_sub(batch.heap_bytes(), Ordering::AcqRel);
+        Some(batch)
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    pub(crate) fn wake_writer(&self) {
+        if let Some(t) = self.writer.get() {
+            t.unpark();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(n: usize) -> Batch {
+        let mut b = Batch::with_capacity(n);
+        for i in 0..n {
+            b.push_call(0, i as u64, 1, true);
+        }
+        b
+    }
+
+    #[test]
+    fn full_ring_drops_and_counts() {
+        let counters = Counters::default();
+        let ring = Ring::new(2, usize::MAX, Overflow::Drop);
+        assert_eq!(ring.push(batch(10), &counters), Push::Accepted);
+        assert_eq!(ring.push(batch(10), &counters), Push::Accepted);
+        assert_eq!(ring.push(batch(7), &counters), Push::Dropped);
+        let s = counters.snapshot();
+        assert_eq!((s.accepted, s.dropped), (20, 7));
+        assert_eq!(ring.pop().map(|b| b.len()), Some(10));
+    }
+
+    #[test]
+    fn byte_budget_bounds_queued_memory() {
+        let counters = Counters::default();
+        let one = batch(1000).heap_bytes();
+        let ring = Ring::new(100, one * 3, Overflow::Drop);
+        let accepted = (0..10)
+            .filter(|_| ring.push(batch(1000), &counters) == Push::Accepted)
+            .count();
+        assert_eq!(accepted, 3);
+        assert_eq!(counters.snapshot().dropped, 7000);
+    }
+
+    #[test]
+    fn block_policy_gives_up_after_timeout() {
+        let counters = Counters::default();
+        let ring = Ring::new(
+            1,
+            usize::MAX,
+            Overflow::Block {
+                timeout: Duration::from_millis(20),
+            },
+        );
+        ring.push(batch(1), &counters);
+        let t = Instant::now();
+        assert_eq!(ring.push(batch(1), &counters), Push::Dropped);
+        assert!(t.elapsed() >= Duration::from_millis(20));
+    }
+}

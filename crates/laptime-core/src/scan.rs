@@ -1,0 +1,307 @@
+//! Reading: a [`Snapshot`] is a consistent view of a store (every partition), and the scan API lets
+//! the query engine pick pages by zone map (time range, names) and decode only the columns it needs
+//! into reusable buffers.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::bufferpool::{BufferPool, PageKey, PinnedPage};
+use crate::dictionary::Dictionary;
+use crate::error::Result;
+use crate::event::{Code, Event, NameId};
+use crate::options::Options;
+use crate::page::{ColumnSet, PageColumns, PageMeta};
+use crate::partition;
+use crate::segment::{ReadScratch, SegmentReader};
+use crate::store::Engine;
+
+/// Which events a scan wants; pages that cannot hold any are skipped without being read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScanFilter {
+    /// Only events with `start_ns >= since`.
+    pub since: Option<u64>,
+    /// Only events with `start_ns < until`.
+    pub until: Option<u64>,
+    /// Only events with one of these names.
+    pub names: Option<Vec<String>>,
+}
+
+impl ScanFilter {
+    fn time_overlaps(&self, meta: &PageMeta) -> bool {
+        self.since.is_none_or(|s| meta.max_start >= s)
+            && self.until.is_none_or(|u| meta.min_start < u)
+    }
+
+    /// True if an event with this start passes the time bounds.
+    pub fn time_matches(&self, start_ns: u64) -> bool {
+        self.since.is_none_or(|s| start_ns >= s) && self.until.is_none_or(|u| start_ns < u)
+    }
+}
+
+struct PartitionSnapshot {
+    dict: Arc<Dictionary>,
+    segments: Vec<Arc<SegmentReader>>,
+    /// Events not yet in a sealed page (own partition only).
+    tail: Option<Arc<(PageMeta, PageColumns)>>,
+}
+
+/// A consistent read view over all partitions of a store.
+pub struct Snapshot {
+    parts: Vec<PartitionSnapshot>,
+    pool: Arc<BufferPool>,
+}
+
+/// Where a page comes from.
+#[derive(Debug, Clone)]
+enum Source {
+    Segment { segment: usize, page: usize },
+    Tail,
+}
+
+/// A page chosen by [`Snapshot::pages`].
+#[derive(Debug, Clone)]
+pub struct PageRef {
+    part: usize,
+    source: Source,
+    meta: Arc<PageMeta>,
+}
+
+impl PageRef {
+    /// Zone map and per-name sketches of the page.
+    pub fn meta(&self) -> &PageMeta {
+        &self.meta
+    }
+
+    /// Index of the partition (for [`Snapshot::name`]).
+    pub fn partition(&self) -> usize {
+        self.part
+    }
+}
+
+impl Snapshot {
+    pub(crate) fn of_engine(engine: &Engine) -> Result<Snapshot> {
+        // The active lock is taken first: the writer publishes a sealed page and empties the active
+        // page under it, so the view and the tail we copy agree.
+        let active = engine.active.lock().unwrap_or_else(|p| p.into_inner());
+        let view = Arc::clone(&engine.view.read().unwrap_or_else(|p| p.into_inner()));
+        let tail = if active.cols.is_empty() {
+            None
+        } else {
+            let mut cols = active.cols.clone();
+            drop(active);
+            cols.sort_by_start();
+            cols.canonicalize_fields();
+            let meta = PageMeta::compute(&cols, 0);
+            Some(Arc::new((meta, cols)))
+        };
+        let mut segments = view.sealed.clone();
+        segments.extend(view.active.iter().cloned());
+        let mut parts = vec![PartitionSnapshot {
+            dict: Arc::clone(&engine.dict),
+            segments,
+            tail,
+        }];
+        for dir in partition::list(&engine.root)? {
+            if dir == engine.partition {
+                continue;
+            }
+            let p = partition::load_read_only(&dir)?;
+            parts.push(PartitionSnapshot {
+                dict: p.dict,
+                segments: p.segments,
+                tail: None,
+            });
+        }
+        Ok(Snapshot {
+            parts,
+            pool: Arc::clone(&engine.pool),
+        })
+    }
+
+    /// A read-only snapshot of the store at `root` without opening it for writing (no partition is
+    /// claimed; unsealed events of running writers are not visible until their page is sealed).
+    pub fn open_read_only(root: &Path) -> Result<Snapshot> {
+        let pool = Arc::new(BufferPool::new(Options::default().bufferpool_bytes));
+        Snapshot::open_read_only_with_pool(root, pool)
+    }
+
+    /// Like [`Snapshot::open_read_only`], caching decoded pages in `pool`.
+    pub fn open_read_only_with_pool(root: &Path, pool: Arc<BufferPool>) -> Result<Snapshot> {
+        let mut parts = Vec::new();
+        for dir in partition::list(root)? {
+            let p = partition::load_read_only(&dir)?;
+            parts.push(PartitionSnapshot {
+                dict: p.dict,
+                segments: p.segments,
+                tail: None,
+            });
+        }
+        Ok(Snapshot { parts, pool })
+    }
+
+    /// Number of partitions.
+    pub fn partitions(&self) -> usize {
+        self.parts.len()
+    }
+
+    /// Resolve a name id of partition `part`.
+    pub fn name(&self, part: usize, id: NameId) -> Option<Arc<str>> {
+        self.parts.get(part).and_then(|p| p.dict.get(id))
+    }
+
+    /// Pages that may hold events passing `filter`, in partition, segment and page order.
+    pub fn pages(&self, filter: &ScanFilter) -> Vec<PageRef> {
+        let mut out = Vec::new();
+        for (pi, p) in self.parts.iter().enumerate() {
+            let ids: Option<Vec<NameId>> = filter
+                .names
+                .as_ref()
+                .map(|names| names.iter().filter_map(|n| p.dict.lookup(n)).collect());
+            let wanted = |meta: &PageMeta| {
+                filter.time_overlaps(meta)
+                    && ids
+                        .as_ref()
+                        .is_none_or(|ids| ids.iter().any(|&id| meta.has_name(id)))
+            };
+            for (si, seg) in p.segments.iter().enumerate() {
+                for (gi, page) in seg.pages().iter().enumerate() {
+                    if wanted(&page.meta) {
+                        out.push(PageRef {
+                            part: pi,
+                            source: Source::Segment {
+                                segment: si,
+                                page: gi,
+                            },
+                            meta: Arc::clone(&page.meta),
+                        });
+                    }
+                }
+            }
+            if let Some(tail) = &p.tail {
+                if tail.0.rows > 0 && wanted(&tail.0) {
+                    out.push(PageRef {
+                        part: pi,
+                        source: Source::Tail,
+                        meta: Arc::new(tail.0.clone()),
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// Decode the chosen columns of `page` into `cols` (reusing its allocations); `scratch` is reused
+    /// across calls.
+    pub fn read(
+        &self,
+        page: &PageRef,
+        which: ColumnSet,
+        scratch: &mut ReadScratch,
+        cols: &mut PageColumns,
+    ) -> Result<()> {
+        let Some(part) = self.parts.get(page.part) else {
+            return Err(crate::Error::InvalidInput {
+                what: "page",
+                reason: "page is not from this snapshot".into(),
+            });
+        };
+        match page.source {
+            Source::Segment { segment, page: gi } => {
+                let seg = part
+                    .segments
+                    .get(segment)
+                    .ok_or(crate::Error::InvalidInput {
+                        what: "page",
+                        reason: "page is not from this snapshot".into(),
+                    })?;
+                let entry = seg.pages().get(gi).ok_or(crate::Error::InvalidInput {
+                    what: "page",
+                    reason: "page is not from this snapshot".into(),
+                })?;
+                seg.read_page(entry, which, scratch, cols)
+            }
+            Source::Tail => {
+                if let Some(tail) = &part.tail {
+                    cols.clone_from(&tail.1);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The chosen columns of `page`, from the bufferpool when cached there, else decoded and cached.
+    /// The page stays pinned in the pool while the returned handle lives.
+    pub fn page(&self, page: &PageRef, which: ColumnSet) -> Result<PinnedPage> {
+        let key = match page.source {
+            Source::Segment { segment, page: gi } => self
+                .parts
+                .get(page.part)
+                .and_then(|p| p.segments.get(segment))
+                .and_then(|s| {
+                    s.pages().get(gi).map(|e| PageKey {
+                        file: s.file_key(),
+                        offset: e.offset,
+                    })
+                }),
+            Source::Tail => None,
+        };
+        if let Some(hit) = key.and_then(|k| self.pool.get(k, which)) {
+            return Ok(hit);
+        }
+        let mut cols = PageColumns::default();
+        self.read(page, which, &mut ReadScratch::default(), &mut cols)?;
+        Ok(match key {
+            Some(k) => self.pool.insert(k, which, cols),
+            None => PinnedPage::unpooled(cols),
+        })
+    }
+
+    /// Every event passing `filter`, names and fields resolved. Convenient for tests and small
+    /// exports; the query engine uses [`Snapshot::pages`] and [`Snapshot::read`] instead.
+    pub fn events(&self, filter: &ScanFilter) -> Result<Vec<Event>> {
+        let mut out = Vec::new();
+        let ids: Vec<Option<Vec<NameId>>> = self
+            .parts
+            .iter()
+            .map(|p| {
+                filter
+                    .names
+                    .as_ref()
+                    .map(|names| names.iter().filter_map(|n| p.dict.lookup(n)).collect())
+            })
+            .collect();
+        for page in self.pages(filter) {
+            let cols = self.page(&page, ColumnSet::ALL)?;
+            let part = &self.parts[page.part];
+            let ids = &ids[page.part];
+            for row in 0..cols.len() {
+                let name = cols.names[row];
+                if !filter.time_matches(cols.starts[row])
+                    || ids.as_ref().is_some_and(|ids| !ids.contains(&name))
+                {
+                    continue;
+                }
+                let resolve = |id: NameId| {
+                    part.dict
+                        .get(id)
+                        .map_or_else(|| format!("#{id}"), |s| s.to_string())
+                };
+                let mut fields: Vec<(String, crate::Value)> = cols
+                    .fields_of(row as u32)
+                    .into_iter()
+                    .map(|(k, v)| (resolve(k), v))
+                    .collect();
+                fields.sort_by(|a, b| a.0.cmp(&b.0));
+                out.push(Event {
+                    name: resolve(name),
+                    start_ns: cols.starts[row],
+                    duration_ns: cols.durations[row],
+                    code: Code::from_byte(cols.codes[row]).unwrap_or(Code::CallOk),
+                    message: cols.message_of(row as u32).map(str::to_owned),
+                    fields,
+                });
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,90 @@
+//! Segment files: pages appended one after another, closed by a footer (the page directory) and a
+//! fixed trailer. A sealed segment is immutable. The segment being written has no footer yet; after
+//! a crash its pages are found again by scanning their self-checking headers (`recover`).
+//!
+//! ```text
+//! offset  size  field
+//! 0       4     magic "LTSG"
+//! 4       2     format version (1, u16 LE)
+//! 6       2     reserved, zero
+//! 8       8     segment id (u64 LE)
+//! 16      ..    pages (see `page::codec`)
+//! F       ..    footer: varint page count, then per page varint offset and varint length
+//! end-24  8     footer offset (u64 LE)
+//! end-16  4     footer length (u32 LE)
+//! end-12  4     footer CRC32C
+//! end-8   8     magic "LTSGEND1"
+//! ```
+
+mod reader;
+mod writer;
+
+pub use reader::ReadScratch;
+pub(crate) use reader::{recover_active, SegmentReader};
+pub(crate) use writer::SegmentWriter;
+
+use std::sync::Arc;
+
+use crate::page::{PageHeader, PageMeta};
+
+pub(crate) const MAGIC: [u8; 4] = *b"LTSG";
+pub(crate) const VERSION: u16 = 1;
+const VERSION_OFFSET: usize = 4;
+const ID_OFFSET: usize = VERSION_OFFSET + 4;
+/// Bytes before the first page.
+pub(crate) const HEADER_LEN: usize = ID_OFFSET + 8;
+
+pub(crate) const TRAILER_MAGIC: [u8; 8] = *b"LTSGEND1";
+const TRAILER_FOOTER_OFFSET: usize = 0;
+const TRAILER_FOOTER_LEN: usize = TRAILER_FOOTER_OFFSET + 8;
+const TRAILER_FOOTER_CRC: usize = TRAILER_FOOTER_LEN + 4;
+const TRAILER_MAGIC_OFFSET: usize = TRAILER_FOOTER_CRC + 4;
+/// Bytes of the fixed trailer.
+pub(crate) const TRAILER_LEN: usize = TRAILER_MAGIC_OFFSET + 8;
+
+/// File name of segment `id`.
+pub(crate) fn file_name(id: u64) -> String {
+    format!("seg-{id:016x}.lts")
+}
+
+/// Parse a segment file name back to its id.
+pub(crate) fn parse_file_name(name: &str) -> Option<u64> {
+    let hex = name.strip_prefix("seg-")?.strip_suffix(".lts")?;
+    if hex.len() != 16 {
+        return None;
+    }
+    u64::from_str_radix(hex, 16).ok()
+}
+
+fn header_bytes(id: u64) -> [u8; HEADER_LEN] {
+    let mut h = [0u8; HEADER_LEN];
+    h[..4].copy_from_slice(&MAGIC);
+    h[VERSION_OFFSET..VERSION_OFFSET + 2].copy_from_slice(&VERSION.to_le_bytes());
+    h[ID_OFFSET..ID_OFFSET + 8].copy_from_slice(&id.to_le_bytes());
+    h
+}
+
+/// Where one page sits in its segment and what it holds.
+#[derive(Debug, Clone)]
+pub struct PageEntry {
+    /// Byte offset of the page header.
+    pub offset: u64,
+    pub(crate) header: PageHeader,
+    /// Zone map and sketches.
+    pub meta: Arc<PageMeta>,
+}
+
+impl PageEntry {
+    /// Offset of the column section.
+    pub(crate) fn cols_offset(&self) -> u64 {
+        self.offset + crate::page::PAGE_HEADER_LEN as u64 + u64::from(self.header.meta_len)
+    }
+
+    /// End offset of the page.
+    pub(crate) fn end(&self) -> u64 {
+        self.offset + self.header.total_len()
+    }
+}
+
+#[cfg(test)]
+mod tests;

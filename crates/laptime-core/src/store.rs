@@ -1,0 +1,362 @@
+//! [`Store`]: the public handle on a store directory. Opening starts (or joins) the engine of that
+//! directory in this process: a partition claimed and recovered, a ring, and a writer thread.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
+use std::thread::JoinHandle;
+
+use crate::bufferpool::{BufferPool, PoolStats};
+use crate::dictionary::Dictionary;
+use crate::durable;
+use crate::error::{Error, Result};
+use crate::event::{Batch, Code, Level, NameId, Value};
+use crate::options::Options;
+use crate::partition::{self, RecoveryReport};
+use crate::ring::{CounterSnapshot, Counters, Push, Ring};
+use crate::scan::Snapshot;
+use crate::writer::{self, ActivePage, PartitionView, WriterShared};
+
+pub(crate) struct Engine {
+    pub root: PathBuf,
+    pub partition: PathBuf,
+    _lock: File,
+    pub dict: Arc<Dictionary>,
+    pub ring: Arc<Ring>,
+    pub counters: Arc<Counters>,
+    pub shared: Arc<WriterShared>,
+    pub view: Arc<RwLock<Arc<PartitionView>>>,
+    pub active: Arc<Mutex<ActivePage>>,
+    pub pool: Arc<BufferPool>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    report: RecoveryReport,
+    opts: Options,
+}
+
+fn registry() -> &'static Mutex<HashMap<PathBuf, Weak<Engine>>> {
+    static REGISTRY: OnceLock<Mutex<HashMap<PathBuf, Weak<Engine>>>> = OnceLock::new();
+    REGISTRY.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// An open store. Cheap to clone; all clones (and every `Store::open` of the same directory in this
+/// process) share one engine. The engine stops when the last handle is dropped or on [`Store::close`].
+#[derive(Clone)]
+pub struct Store {
+    engine: Arc<Engine>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("root", &self.engine.root)
+            .field("partition", &self.engine.partition)
+            .finish()
+    }
+}
+
+impl Store {
+    /// Open (creating if needed) the store at `path`.
+    ///
+    /// ```
+    /// use laptime_core::{Options, Store};
+    /// let dir = tempfile::tempdir()?;
+    /// let store = Store::open(dir.path(), Options::default())?;
+    /// let name = store.intern("Checkout.total")?;
+    /// let mut batch = laptime_core::Batch::default();
+    /// batch.push_call(name, 1_700_000_000_000_000_000, 42_000, true);
+    /// store.append(batch);
+    /// store.flush()?;
+    /// assert_eq!(store.counters().written, 1);
+    /// store.close()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open(path: impl AsRef<Path>, opts: Options) -> Result<Store> {
+        opts.validate()?;
+        let path = path.as_ref();
+        durable::create_dir_durable(path)?;
+        let root = path
+            .canonicalize()
+            .map_err(|e| Error::io(path, "resolve store path", e))?;
+        let mut reg = registry().lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(engine) = reg.get(&root).and_then(Weak::upgrade) {
+            return Ok(Store { engine });
+        }
+        let engine = Arc::new(Engine::start(root.clone(), opts)?);
+        reg.insert(root, Arc::downgrade(&engine));
+        Ok(Store { engine })
+    }
+
+    /// Directory of the store.
+    pub fn path(&self) -> &Path {
+        &self.engine.root
+    }
+
+    /// What recovery found when this process opened its partition.
+    pub fn recovery_report(&self) -> &RecoveryReport {
+        &self.engine.report
+    }
+
+    /// The options the engine runs with (those of the first `open` in this process).
+    pub fn options(&self) -> &Options {
+        &self.engine.opts
+    }
+
+    /// The id of a function name, logger name or field key, interning it when new.
+    pub fn intern(&self, name: &str) -> Result<NameId> {
+        self.engine.dict.intern(name)
+    }
+
+    /// The string of an id from [`Store::intern`].
+    pub fn name_of(&self, id: NameId) -> Option<Arc<str>> {
+        self.engine.dict.get(id)
+    }
+
+    /// Hand a batch to the writer. Never blocks unless the store was opened with the `Block`
+    /// overflow policy; a batch that does not fit is dropped and counted. Every name id in the batch
+    /// must come from [`Store::intern`] of this store; a batch with unknown ids is dropped and
+    /// counted too, so nothing unreadable is ever written.
+    pub fn append(&self, batch: Batch) -> Push {
+        let known = self.engine.dict.len() as u64;
+        let bad = batch.names().iter().any(|&n| u64::from(n) >= known)
+            || batch.fields().iter().any(|f| u64::from(f.key) >= known);
+        if bad || self.is_stopped() {
+            self.engine
+                .counters
+                .dropped
+                .fetch_add(batch.len() as u64, std::sync::atomic::Ordering::AcqRel);
+            return Push::Dropped;
+        }
+        self.engine.ring.push(batch, &self.engine.counters)
+    }
+
+    fn is_stopped(&self) -> bool {
+        let st = self
+            .engine
+            .shared
+            .state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        st.shutdown || st.failed.is_some()
+    }
+
+    /// A buffered producer handle for one thread.
+    pub fn recorder(&self) -> Recorder {
+        Recorder::new(self.clone(), 4096)
+    }
+
+    /// Wait until every batch appended before this call is written to the WAL; under
+    /// `SyncPolicy::Always` also on stable storage. Fails if the writer has stopped on an error.
+    pub fn flush(&self) -> Result<()> {
+        let shared = &self.engine.shared;
+        let mut st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(reason) = &st.failed {
+            return Err(self.failed(reason));
+        }
+        if st.stopped {
+            return Err(Error::Closed);
+        }
+        st.flush_requested += 1;
+        let gen = st.flush_requested;
+        self.engine.ring.wake_writer();
+        while st.flush_done < gen && st.failed.is_none() && !st.stopped {
+            st = shared
+                .changed
+                .wait_timeout(st, std::time::Duration::from_millis(50))
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
+            self.engine.ring.wake_writer();
+        }
+        if let Some(reason) = &st.failed {
+            return Err(self.failed(reason));
+        }
+        if st.flush_done < gen {
+            return Err(Error::Closed);
+        }
+        Ok(())
+    }
+
+    fn failed(&self, reason: &str) -> Error {
+        Error::WriterFailed {
+            partition: self.engine.partition.clone(),
+            reason: reason.to_owned(),
+        }
+    }
+
+    /// Bufferpool counters (budget, bytes used, hits, misses, evictions).
+    pub fn pool_stats(&self) -> PoolStats {
+        self.engine.pool.stats()
+    }
+
+    /// Event counters (accepted, dropped, written, durable, sealed, bytes on disk).
+    pub fn counters(&self) -> CounterSnapshot {
+        self.engine.counters.snapshot()
+    }
+
+    /// A consistent view of everything stored so far, in all partitions of the directory: this
+    /// process's events including the unsealed tail, other processes' sealed pages.
+    pub fn snapshot(&self) -> Result<Snapshot> {
+        Snapshot::of_engine(&self.engine)
+    }
+
+    /// Stop the writer after it has written everything appended so far, seal the active page and
+    /// segment, and release the partition. Other handles of the same engine see a closed store.
+    pub fn close(self) -> Result<()> {
+        self.engine.stop()
+    }
+}
+
+impl Engine {
+    fn start(root: PathBuf, opts: Options) -> Result<Engine> {
+        let (dir, lock, adopted) = partition::claim(&root)?;
+        let counters = Arc::new(Counters::default());
+        let mut report = RecoveryReport {
+            partition: dir.clone(),
+            adopted,
+            ..RecoveryReport::default()
+        };
+        let writer = partition::recover(&dir, &opts, Arc::clone(&counters), &mut report)?;
+        let ring = Arc::new(Ring::new(opts.ring_batches, opts.ring_bytes, opts.overflow));
+        let shared = Arc::new(WriterShared::default());
+        let dict = Arc::clone(&writer.dict);
+        let view = Arc::clone(&writer.view);
+        let active = Arc::clone(&writer.active);
+        let pool = Arc::clone(&writer.pool);
+        let thread = {
+            let ring = Arc::clone(&ring);
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name("laptime-writer".into())
+                .spawn(move || writer::run(writer, ring, shared))
+                .map_err(|e| Error::io(&dir, "spawn writer thread", e))?
+        };
+        ring.set_writer(thread.thread().clone());
+        Ok(Engine {
+            root,
+            partition: dir,
+            _lock: lock,
+            dict,
+            ring,
+            counters,
+            shared,
+            view,
+            active,
+            pool,
+            thread: Mutex::new(Some(thread)),
+            report,
+            opts,
+        })
+    }
+
+    fn stop(&self) -> Result<()> {
+        {
+            let mut st = self.shared.state.lock().unwrap_or_else(|p| p.into_inner());
+            st.shutdown = true;
+        }
+        self.ring.wake_writer();
+        let handle = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
+        let mut reg = registry().lock().unwrap_or_else(|p| p.into_inner());
+        if reg.get(&self.root).is_some_and(|w| {
+            w.upgrade()
+                .is_none_or(|e| std::ptr::eq(Arc::as_ptr(&e), self))
+        }) {
+            reg.remove(&self.root);
+        }
+        drop(reg);
+        let st = self.shared.state.lock().unwrap_or_else(|p| p.into_inner());
+        match &st.failed {
+            Some(reason) => Err(Error::WriterFailed {
+                partition: self.partition.clone(),
+                reason: reason.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}
+
+/// A buffered producer: collects events into a batch and hands it to the store when full (or on
+/// [`Recorder::submit`] and on drop). One per thread; not shared.
+pub struct Recorder {
+    store: Store,
+    batch: Batch,
+    capacity: usize,
+}
+
+impl Recorder {
+    fn new(store: Store, capacity: usize) -> Recorder {
+        Recorder {
+            store,
+            batch: Batch::with_capacity(capacity),
+            capacity,
+        }
+    }
+
+    /// Record a call.
+    pub fn call(&mut self, name: NameId, start_ns: u64, duration_ns: u64, ok: bool) {
+        self.batch.push_call(name, start_ns, duration_ns, ok);
+        self.submit_if_full();
+    }
+
+    /// Record a call with fields.
+    pub fn call_with(
+        &mut self,
+        name: NameId,
+        start_ns: u64,
+        duration_ns: u64,
+        ok: bool,
+        fields: impl IntoIterator<Item = (NameId, Value)>,
+    ) {
+        self.batch.push_call(name, start_ns, duration_ns, ok);
+        for (k, v) in fields {
+            self.batch.add_field(k, v);
+        }
+        self.submit_if_full();
+    }
+
+    /// Record a log line.
+    pub fn log(&mut self, name: NameId, start_ns: u64, level: Level, message: &str) {
+        self.batch.push_log(name, start_ns, level, message);
+        self.submit_if_full();
+    }
+
+    /// Record an event of any kind.
+    pub fn event(&mut self, name: NameId, start_ns: u64, duration_ns: u64, code: Code) {
+        self.batch.push(name, start_ns, duration_ns, code);
+        self.submit_if_full();
+    }
+
+    fn submit_if_full(&mut self) {
+        if self.batch.len() >= self.capacity {
+            self.submit();
+        }
+    }
+
+    /// Hand the buffered events to the store now.
+    pub fn submit(&mut self) -> Push {
+        if self.batch.is_empty() {
+            return Push::Accepted;
+        }
+        let full = std::mem::replace(&mut self.batch, Batch::with_capacity(self.capacity));
+        self.store.append(full)
+    }
+
+    /// The store this recorder writes to.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.submit();
+    }
+}

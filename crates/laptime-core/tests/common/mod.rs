@@ -1,0 +1,74 @@
+//! Helpers shared by the integration tests: deterministic event batches and child processes.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::process::{Child, Command, Stdio};
+
+use laptime_core::{Batch, Event, Store};
+
+/// Events per test batch.
+pub const PER_BATCH: u64 = 50;
+
+/// The events of batch `k`: identifiable by their start time alone.
+pub fn batch_events(k: u64) -> Vec<(String, u64, u64, bool)> {
+    (0..PER_BATCH)
+        .map(|i| {
+            let name = format!("Service{}.method{}", k % 7, i % 3);
+            let start = 1_700_000_000_000_000_000 + k * 1_000_000 + i;
+            let dur = (k * 7919 + i * 104_729) % 5_000_000 + 1;
+            let ok = !(k + i).is_multiple_of(13);
+            (name, start, dur, ok)
+        })
+        .collect()
+}
+
+/// Build batch `k` for `store`.
+pub fn make_batch(store: &Store, k: u64) -> Batch {
+    let mut b = Batch::with_capacity(PER_BATCH as usize);
+    for (name, start, dur, ok) in batch_events(k) {
+        let id = store.intern(&name).expect("intern");
+        b.push_call(id, start, dur, ok);
+    }
+    b
+}
+
+/// Which batch an event belongs to, and its index in it.
+pub fn batch_of(e: &Event) -> (u64, u64) {
+    let off = e.start_ns - 1_700_000_000_000_000_000;
+    (off / 1_000_000, off % 1_000_000)
+}
+
+/// Group events by batch, checking each event equals what `batch_events` made. Panics with a
+/// description of the first mismatch.
+pub fn group_and_check(events: &[Event]) -> BTreeMap<u64, Vec<u64>> {
+    let mut by_batch: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+    for e in events {
+        let (k, i) = batch_of(e);
+        assert!(i < PER_BATCH, "event index {i} out of range: {e:?}");
+        let (name, start, dur, ok) = &batch_events(k)[i as usize];
+        assert_eq!(&e.name, name, "wrong name for {e:?}");
+        assert_eq!(e.start_ns, *start);
+        assert_eq!(e.duration_ns, *dur, "wrong duration for {e:?}");
+        assert!(e.code.is_call());
+        assert_eq!(
+            e.code == laptime_core::Code::CallOk,
+            *ok,
+            "wrong status for {e:?}"
+        );
+        by_batch.entry(k).or_default().push(i);
+    }
+    by_batch
+}
+
+/// Re-run this test binary as a child running only test `name` with `env` set.
+pub fn spawn_child(name: &str, env: &[(&str, String)]) -> Child {
+    let exe = std::env::current_exe().expect("current exe");
+    let mut cmd = Command::new(exe);
+    cmd.args(["--exact", name, "--nocapture", "--test-threads", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().expect("spawn child")
+}

@@ -1,0 +1,166 @@
+//! Crash safety: a child process writes with `sync: Always`, printing the number of every batch whose
+//! `flush()` returned, and is SIGKILLed at a random moment. After each kill the store is opened again
+//! and every acknowledged batch must be there exactly once, unacknowledged batches whole or absent,
+//! and nothing else.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::*;
+use laptime_core::{Options, ScanFilter, Store, SyncPolicy};
+
+const CHILD_ENV: &str = "LAPTIME_CRASH_CHILD_DIR";
+
+fn crash_options() -> Options {
+    Options {
+        sync: SyncPolicy::Always,
+        // Small pages and segments so that kills land in every phase: WAL append, page seal,
+        // segment roll, manifest replace.
+        page_rows: 120,
+        page_max_age: Duration::from_millis(3),
+        segment_max_bytes: 1 << 20,
+        ..Options::default()
+    }
+}
+
+/// The child: write batches from `LAPTIME_CRASH_FIRST` on until killed.
+#[test]
+fn crash_child() {
+    let Ok(dir) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let first: u64 = std::env::var("LAPTIME_CRASH_FIRST")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let store = Store::open(&dir, crash_options()).expect("child open");
+    println!("OPEN");
+    for k in first.. {
+        let b = make_batch(&store, k);
+        store.append(b);
+        store.flush().expect("flush");
+        println!("ACK {k}");
+    }
+}
+
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+}
+
+#[test]
+fn kill_9_loses_no_acknowledged_event() {
+    let cycles: u64 = std::env::var("LAPTIME_CRASH_CYCLES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(50);
+    let dir = tempfile::tempdir().unwrap();
+    let mut acked: BTreeSet<u64> = BTreeSet::new();
+    let mut next_first = 0u64;
+    let mut rng = Lcg(0x5eed);
+    let mut max_started = 0u64;
+    let (mut replayed, mut cut_cycles, mut verified) = (0u64, 0u64, 0u64);
+    for cycle in 0..cycles {
+        let mut child = spawn_child(
+            "crash_child",
+            &[
+                (CHILD_ENV, dir.path().display().to_string()),
+                ("LAPTIME_CRASH_FIRST", next_first.to_string()),
+            ],
+        );
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel::<String>();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        // Kill somewhere between "during recovery" and "well into writing".
+        let delay = Duration::from_millis(rng.next() % 120);
+        std::thread::sleep(delay);
+        child.kill().unwrap();
+        let status = child.wait().unwrap();
+        reader.join().unwrap();
+        let mut opened = false;
+        for line in rx.try_iter() {
+            if line == "OPEN" {
+                opened = true;
+            } else if let Some(k) = line.strip_prefix("ACK ") {
+                let k: u64 = k.parse().unwrap();
+                acked.insert(k);
+                max_started = max_started.max(k + 1);
+            }
+        }
+        // The child may have been writing batch max(acked)+1 when it died.
+        let limit = max_started.max(next_first) + 1;
+        if !opened && status.success() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).ok();
+            panic!("child exited on its own: {err}");
+        }
+        // Every few cycles leave the crashed state for the next child to recover itself.
+        if cycle % 4 == 3 && cycle + 1 != cycles {
+            next_first = limit;
+            continue;
+        }
+        let store = Store::open(dir.path(), crash_options()).expect("reopen after kill");
+        let report = store.recovery_report();
+        replayed += report.replayed_events;
+        cut_cycles += u64::from(!report.cuts.is_empty());
+        verified += 1;
+        let events = store
+            .snapshot()
+            .unwrap()
+            .events(&ScanFilter::default())
+            .unwrap();
+        let by_batch = group_and_check(&events);
+        for k in &acked {
+            let got = by_batch.get(k).map_or(0, Vec::len);
+            assert_eq!(
+                got as u64, PER_BATCH,
+                "cycle {cycle}: acknowledged batch {k} has {got} events"
+            );
+        }
+        for (k, rows) in &by_batch {
+            assert!(*k < limit, "cycle {cycle}: batch {k} was never written");
+            let mut sorted = rows.clone();
+            sorted.sort_unstable();
+            sorted.dedup();
+            assert_eq!(
+                sorted.len(),
+                rows.len(),
+                "cycle {cycle}: batch {k} has duplicates"
+            );
+            assert_eq!(
+                rows.len() as u64,
+                PER_BATCH,
+                "cycle {cycle}: batch {k} is partial"
+            );
+        }
+        // Batches that made it without an ack count as written from now on.
+        acked.extend(by_batch.keys().copied());
+        store.close().unwrap();
+        next_first = limit;
+    }
+    eprintln!(
+        "{cycles} kills, {verified} verified reopens: {} batches acknowledged and present, {replayed} events replayed from the WAL, torn tails cut in {cut_cycles} reopens",
+        acked.len()
+    );
+    assert!(
+        acked.len() > cycles as usize,
+        "the children acknowledged too little to test anything"
+    );
+}
