@@ -45,6 +45,13 @@ pub(crate) fn fsync_dir(dir: &Path) -> Result<()> {
 /// error the kernel may have dropped the unwritten pages and cleared the error flag, so a retry can
 /// return `Ok` while the data is lost (fsyncgate). Callers stop writing to the file instead.
 pub(crate) fn sync_data(file: &File, path: &Path) -> Result<()> {
+    if crate::failpoint::sync_fails(path) {
+        return Err(Error::io(
+            path,
+            "fdatasync",
+            io::Error::from_raw_os_error(5),
+        ));
+    }
     // On Apple platforms std issues F_FULLFSYNC here, the only call that reaches the platters.
     file.sync_data()
         .map_err(|e| Error::io(path, "fdatasync", e))

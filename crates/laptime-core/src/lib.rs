@@ -29,17 +29,20 @@
 #![forbid(unsafe_code)]
 
 mod bufferpool;
+mod compaction;
 mod dictionary;
 mod durable;
 pub mod encoding;
 mod error;
 mod event;
+mod failpoint;
 mod manifest;
 mod names_file;
 mod options;
 mod page;
 mod partition;
 mod record_log;
+mod retention;
 mod ring;
 mod scan;
 mod segment;
@@ -50,13 +53,21 @@ pub mod workload;
 mod writer;
 
 pub use bufferpool::{BufferPool, PinnedPage, PoolStats};
+pub use compaction::CompactionReport;
 pub use dictionary::Dictionary;
 pub use error::{DecodeError, Error, Result};
 pub use event::{Batch, BatchField, Code, Event, Level, NameId, Value, ValueType};
 pub use options::{Options, Retention, SyncPolicy};
 pub use page::{ColumnSet, FieldColumn, FieldValues, NameStats, PageColumns, PageMeta};
 pub use partition::{Cut, RecoveryReport};
+pub use retention::RetentionReport;
 pub use ring::{CounterSnapshot, Overflow, Push};
 pub use scan::{PageRef, ScanFilter, Snapshot};
 pub use segment::ReadScratch;
 pub use store::{Recorder, Store};
+
+/// Fault injection for tests (cargo feature `failpoints`).
+#[cfg(feature = "failpoints")]
+pub mod testing {
+    pub use crate::failpoint::fail_syncs_under;
+}

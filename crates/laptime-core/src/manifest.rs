@@ -14,6 +14,7 @@ use std::path::Path;
 use crate::durable;
 use crate::encoding::varint::{read_varint, write_varint};
 use crate::error::{Error, Result};
+use crate::segment::PageEntry;
 
 /// File name inside a partition directory.
 pub(crate) const FILE_NAME: &str = "MANIFEST";
@@ -30,6 +31,21 @@ pub(crate) struct SealedInfo {
     pub end_seq: u64,
     pub min_start: u64,
     pub max_start: u64,
+}
+
+impl SealedInfo {
+    /// The summary of segment `id` of `len` bytes holding `pages`.
+    pub(crate) fn of_pages(id: u64, len: u64, pages: &[PageEntry]) -> SealedInfo {
+        SealedInfo {
+            id,
+            len,
+            rows: pages.iter().map(|p| u64::from(p.meta.rows)).sum(),
+            first_seq: pages.first().map_or(0, |p| p.meta.first_seq),
+            end_seq: pages.last().map_or(0, |p| p.meta.end_seq()),
+            min_start: pages.iter().map(|p| p.meta.min_start).min().unwrap_or(0),
+            max_start: pages.iter().map(|p| p.meta.max_start).max().unwrap_or(0),
+        }
+    }
 }
 
 /// The content of a manifest.

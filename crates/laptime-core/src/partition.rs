@@ -16,7 +16,7 @@ use crate::dictionary::Dictionary;
 use crate::durable;
 use crate::error::{Error, Result};
 use crate::event::Batch;
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, SealedInfo};
 use crate::names_file::{self, NamesFile};
 use crate::options::Options;
 use crate::record_log::random_file_id;
@@ -218,7 +218,9 @@ pub(crate) fn recover(
         if rec.sealed || rec.valid_len < segment::HEADER_LEN as u64 {
             if rec.sealed {
                 let r = SegmentReader::open(&path)?;
-                manifest.sealed.push(sealed_info_of(&r));
+                manifest
+                    .sealed
+                    .push(SealedInfo::of_pages(r.id(), r.len(), r.pages()));
                 sealed.push(Arc::new(r));
             } else {
                 durable::remove_durable(&path)?;
@@ -334,19 +336,6 @@ fn check_segments<'a>(
         }
     }
     Ok(())
-}
-
-fn sealed_info_of(r: &SegmentReader) -> crate::manifest::SealedInfo {
-    let pages = r.pages();
-    crate::manifest::SealedInfo {
-        id: r.id(),
-        len: r.len(),
-        rows: pages.iter().map(|p| u64::from(p.meta.rows)).sum(),
-        first_seq: pages.first().map_or(0, |p| p.meta.first_seq),
-        end_seq: pages.last().map_or(0, |p| p.meta.end_seq()),
-        min_start: pages.iter().map(|p| p.meta.min_start).min().unwrap_or(0),
-        max_start: pages.iter().map(|p| p.meta.max_start).max().unwrap_or(0),
-    }
 }
 
 /// A partition read from disk by a reader (another process's, or one nobody writes): its dictionary

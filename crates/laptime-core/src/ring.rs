@@ -30,6 +30,7 @@ pub enum Overflow {
 pub struct Counters {
     pub(crate) accepted: AtomicU64,
     pub(crate) dropped: AtomicU64,
+    pub(crate) discarded: AtomicU64,
     pub(crate) written: AtomicU64,
     pub(crate) durable: AtomicU64,
     pub(crate) sealed: AtomicU64,
@@ -41,8 +42,12 @@ pub struct Counters {
 pub struct CounterSnapshot {
     /// Events that entered the ring.
     pub accepted: u64,
-    /// Events refused because the ring was full or the writer had stopped.
+    /// Events refused at the ring because it was full or the writer had stopped
+    /// (`accepted + dropped` = every event offered).
     pub dropped: u64,
+    /// Events accepted into the ring but thrown away because the writer stopped on a failure
+    /// (`written + discarded` = `accepted` once the ring is drained).
+    pub discarded: u64,
     /// Events the writer has written to the WAL (handed to the OS).
     pub written: u64,
     /// Events known to be on stable storage (WAL synced or page sealed and synced).
@@ -59,6 +64,7 @@ impl Counters {
         CounterSnapshot {
             accepted: self.accepted.load(Ordering::Acquire),
             dropped: self.dropped.load(Ordering::Acquire),
+            discarded: self.discarded.load(Ordering::Acquire),
             written: self.written.load(Ordering::Acquire),
             durable: self.durable.load(Ordering::Acquire),
             sealed: self.sealed.load(Ordering::Acquire),

@@ -8,15 +8,17 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 use std::thread::JoinHandle;
 
 use crate::bufferpool::{BufferPool, PoolStats};
+use crate::compaction::CompactionReport;
 use crate::dictionary::Dictionary;
 use crate::durable;
 use crate::error::{Error, Result};
 use crate::event::{Batch, Code, Level, NameId, Value};
 use crate::options::Options;
 use crate::partition::{self, RecoveryReport};
+use crate::retention::RetentionReport;
 use crate::ring::{CounterSnapshot, Counters, Push, Ring};
 use crate::scan::Snapshot;
-use crate::writer::{self, ActivePage, PartitionView, WriterShared};
+use crate::writer::{self, ActivePage, PartitionView, Request, Response, WriterShared};
 
 pub(crate) struct Engine {
     pub root: PathBuf,
@@ -174,6 +176,53 @@ impl Store {
             return Err(Error::Closed);
         }
         Ok(())
+    }
+
+    /// Merge small sealed segments into full ones (see [`CompactionReport`]). Runs on the writer
+    /// thread; producers keep running, their events queue in the ring meanwhile.
+    pub fn compact(&self) -> Result<CompactionReport> {
+        match self.ask(Request::Compact)? {
+            Response::Compacted(r) => Ok(r),
+            Response::Retained(_) => Err(Error::Closed),
+        }
+    }
+
+    /// Apply the retention limits now (the writer also does so every second on its own).
+    pub fn enforce_retention(&self) -> Result<RetentionReport> {
+        match self.ask(Request::Retention)? {
+            Response::Retained(r) => Ok(r),
+            Response::Compacted(_) => Err(Error::Closed),
+        }
+    }
+
+    fn ask(&self, request: Request) -> Result<Response> {
+        let shared = &self.engine.shared;
+        let mut st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(reason) = &st.failed {
+            return Err(self.failed(reason));
+        }
+        if st.stopped || st.shutdown {
+            return Err(Error::Closed);
+        }
+        st.next_ticket += 1;
+        let ticket = st.next_ticket;
+        st.requests.push((ticket, request));
+        self.engine.ring.wake_writer();
+        loop {
+            if let Some(i) = st.responses.iter().position(|(t, _)| *t == ticket) {
+                let (_, answer) = st.responses.swap_remove(i);
+                return answer.map_err(|reason| self.failed(&reason));
+            }
+            if st.stopped {
+                return Err(Error::Closed);
+            }
+            st = shared
+                .changed
+                .wait_timeout(st, std::time::Duration::from_millis(50))
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
+            self.engine.ring.wake_writer();
+        }
     }
 
     fn failed(&self, reason: &str) -> Error {

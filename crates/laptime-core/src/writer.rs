@@ -8,6 +8,7 @@ use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::bufferpool::{BufferPool, DirtyFrame};
+use crate::compaction::{self, CompactionReport};
 use crate::dictionary::Dictionary;
 use crate::error::{Error, Result};
 use crate::event::Batch;
@@ -15,9 +16,13 @@ use crate::manifest::{Manifest, SealedInfo};
 use crate::names_file::NamesFile;
 use crate::options::{Options, SyncPolicy};
 use crate::page::{encode_page, PageColumns, PageScratch};
+use crate::retention::{self, RetentionReport};
 use crate::ring::{Counters, Ring};
 use crate::segment::{self, SegmentReader, SegmentWriter};
 use crate::wal::Wal;
+
+/// How often the writer checks the retention limits on its own.
+const RETENTION_EVERY: Duration = Duration::from_secs(1);
 
 /// Bytes per row of the active page's dense columns (name, start, duration, code).
 const ACTIVE_ROW_BYTES: usize = 4 + 8 + 8 + 1;
@@ -44,11 +49,29 @@ pub(crate) struct WriterShared {
     pub changed: Condvar,
 }
 
+/// Work a store handle asks the writer thread to do (it owns the partition's files).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Request {
+    Compact,
+    Retention,
+}
+
+/// The writer's answer to a [`Request`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Response {
+    Compacted(CompactionReport),
+    Retained(RetentionReport),
+}
+
 #[derive(Default)]
 pub(crate) struct WriterState {
     /// Flush generations asked for and done.
     pub flush_requested: u64,
     pub flush_done: u64,
+    /// Requests waiting for the writer, by ticket, and answers not yet collected.
+    pub requests: Vec<(u64, Request)>,
+    pub responses: Vec<(u64, std::result::Result<Response, String>)>,
+    pub next_ticket: u64,
     /// Set when the writer stopped on an error it will not retry.
     pub failed: Option<String>,
     pub shutdown: bool,
@@ -72,6 +95,7 @@ pub(crate) struct PartitionWriter {
     pub segment_opened: Instant,
     pub last_sync: Instant,
     pub unsynced: bool,
+    last_retention: Instant,
     page_buf: Vec<u8>,
     scratch: PageScratch,
     /// Decoded pages for readers, and the accounting of the active page's memory.
@@ -114,6 +138,7 @@ impl PartitionWriter {
             segment_opened: now,
             last_sync: now,
             unsynced: false,
+            last_retention: now,
             page_buf: Vec::new(),
             scratch: PageScratch::default(),
             pool: Arc::new(BufferPool::new(opts_pool_bytes)),
@@ -230,7 +255,7 @@ impl PartitionWriter {
         Ok(())
     }
 
-    fn publish(&self, change: impl FnOnce(&mut PartitionView)) {
+    pub(crate) fn publish(&self, change: impl FnOnce(&mut PartitionView)) {
         let mut view = self.view.write().unwrap_or_else(|p| p.into_inner());
         let mut next = PartitionView {
             sealed: view.sealed.clone(),
@@ -266,14 +291,14 @@ impl PartitionWriter {
             self.publish(|v| v.active = None);
             return Ok(());
         }
-        let info = sealed_info(&seg);
         let path = seg.path().to_owned();
         seg.finish()?;
         let reader = Arc::new(SegmentReader::open(&path)?);
-        self.manifest.sealed.push(SealedInfo {
-            len: reader.len(),
-            ..info
-        });
+        self.manifest.sealed.push(SealedInfo::of_pages(
+            reader.id(),
+            reader.len(),
+            reader.pages(),
+        ));
         self.manifest.active = None;
         self.manifest.store(&self.dir)?;
         self.publish(|v| {
@@ -284,8 +309,28 @@ impl PartitionWriter {
         Ok(())
     }
 
-    /// Seal what is due by age.
+    /// Carry out one request.
+    fn serve(&mut self, request: Request) -> Result<Response> {
+        match request {
+            Request::Compact => {
+                // Compaction works on sealed segments only: seal what is open first, so a
+                // compaction asked for after a write includes that write.
+                self.seal_page()?;
+                self.seal_segment()?;
+                compaction::compact(self).map(Response::Compacted)
+            }
+            Request::Retention => {
+                retention::enforce(self, retention::now_ns()).map(Response::Retained)
+            }
+        }
+    }
+
+    /// Seal what is due by age, and apply retention now and then.
     pub(crate) fn tick(&mut self) -> Result<()> {
+        if self.last_retention.elapsed() >= RETENTION_EVERY {
+            self.last_retention = Instant::now();
+            retention::enforce(self, retention::now_ns())?;
+        }
         let page_due = !self.lock_active().cols.is_empty()
             && self.page_opened.elapsed() >= self.opts.page_max_age;
         if page_due {
@@ -339,41 +384,37 @@ impl PartitionWriter {
     }
 }
 
-fn sealed_info(seg: &SegmentWriter) -> SealedInfo {
-    let pages = seg.pages();
-    SealedInfo {
-        id: seg.id(),
-        len: seg.len(),
-        rows: pages.iter().map(|p| u64::from(p.meta.rows)).sum(),
-        first_seq: pages.first().map_or(0, |p| p.meta.first_seq),
-        end_seq: pages.last().map_or(0, |p| p.meta.end_seq()),
-        min_start: pages.iter().map(|p| p.meta.min_start).min().unwrap_or(0),
-        max_start: pages.iter().map(|p| p.meta.max_start).max().unwrap_or(0),
-    }
-}
-
 /// The writer thread: drain, log, sync by policy, answer flushes, seal by age; on an error, stop
 /// writing for good and count what arrives afterwards as dropped.
 pub(crate) fn run(mut w: PartitionWriter, ring: Arc<Ring>, shared: Arc<WriterShared>) {
     let mut failed: Option<String> = None;
     loop {
-        let (requested, shutdown) = {
-            let st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
-            (st.flush_requested, st.shutdown)
+        let (requested, shutdown, requests) = {
+            let mut st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+            (
+                st.flush_requested,
+                st.shutdown,
+                std::mem::take(&mut st.requests),
+            )
         };
         let mut took = false;
         while let Some(batch) = ring.pop() {
             took = true;
             if failed.is_some() {
                 w.counters
-                    .dropped
+                    .discarded
                     .fetch_add(batch.len() as u64, Ordering::AcqRel);
                 continue;
             }
+            let written_before = w.counters.written.load(Ordering::Acquire);
             if let Err(e) = w.ingest(&batch, true) {
-                w.counters
-                    .dropped
-                    .fetch_add(batch.len() as u64, Ordering::AcqRel);
+                // A batch the WAL took counts as written even if sealing its page failed.
+                let logged = w.counters.written.load(Ordering::Acquire) > written_before;
+                if !logged {
+                    w.counters
+                        .discarded
+                        .fetch_add(batch.len() as u64, Ordering::AcqRel);
+                }
                 failed = Some(e.to_string());
             }
         }
@@ -389,8 +430,20 @@ pub(crate) fn run(mut w: PartitionWriter, ring: Arc<Ring>, shared: Arc<WriterSha
             }
             w.update_bytes();
         }
+        let mut answers = Vec::with_capacity(requests.len());
+        for (ticket, request) in requests {
+            let answer = match &failed {
+                Some(reason) => Err(reason.clone()),
+                None => w.serve(request).map_err(|e| e.to_string()),
+            };
+            if let Err(reason) = &answer {
+                failed.get_or_insert_with(|| reason.clone());
+            }
+            answers.push((ticket, answer));
+        }
         {
             let mut st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+            st.responses.extend(answers);
             st.flush_done = st.flush_done.max(requested);
             if st.failed.is_none() {
                 st.failed = failed.clone();
@@ -409,7 +462,7 @@ pub(crate) fn run(mut w: PartitionWriter, ring: Arc<Ring>, shared: Arc<WriterSha
         }
         let more_flushes = {
             let st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
-            st.flush_requested > st.flush_done || st.shutdown
+            st.flush_requested > st.flush_done || st.shutdown || !st.requests.is_empty()
         };
         if !more_flushes && ring.is_empty() {
             std::thread::park_timeout(w.next_deadline().max(Duration::from_micros(100)));

@@ -206,6 +206,51 @@ impl PageColumns {
         }
     }
 
+    /// Append rows `from..to` of another page (compaction re-packs pages this way).
+    pub(crate) fn append_rows(&mut self, other: &PageColumns, from: usize, to: usize) {
+        let base = self.names.len() as u32;
+        self.names.extend_from_slice(&other.names[from..to]);
+        self.starts.extend_from_slice(&other.starts[from..to]);
+        self.durations.extend_from_slice(&other.durations[from..to]);
+        self.codes.extend_from_slice(&other.codes[from..to]);
+        let shift = |row: u32| base + row - from as u32;
+        let range = (from as u32)..(to as u32);
+        for (i, &row) in other.message_rows.iter().enumerate() {
+            if range.contains(&row) {
+                self.message_rows.push(shift(row));
+                self.messages.push(other.messages.get(i));
+            }
+        }
+        for col in &other.fields {
+            let t = col.values.value_type();
+            let target = match self
+                .fields
+                .iter()
+                .position(|c| c.key == col.key && c.values.value_type() == t)
+            {
+                Some(i) => i,
+                None => {
+                    self.fields.push(FieldColumn {
+                        key: col.key,
+                        rows: Vec::new(),
+                        values: FieldValues::new(t),
+                    });
+                    self.fields.len() - 1
+                }
+            };
+            let dest = &mut self.fields[target];
+            for (i, &row) in col.rows.iter().enumerate() {
+                if range.contains(&row) {
+                    if let Some(v) = col.values.get(i) {
+                        dest.values.push(&v);
+                        dest.rows.push(shift(row));
+                    }
+                }
+            }
+        }
+        self.fields.retain(|c| !c.rows.is_empty());
+    }
+
     /// Approximate heap bytes, for the bufferpool's accounting.
     pub fn heap_bytes(&self) -> usize {
         self.names.capacity() * 4

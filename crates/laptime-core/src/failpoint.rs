@@ -1,0 +1,56 @@
+//! Fail points: named places where a test can make the process abort, to prove that a crash there
+//! loses nothing. Compiled in only with the `failpoints` cargo feature; without it `failpoint` is an
+//! empty inline function. With it, `LAPTIME_FAILPOINT=<name>` in the environment aborts the process
+//! when execution reaches `<name>`, and [`fail_syncs_under`] makes every fdatasync of a file under a
+//! directory fail with EIO, as a dying disk would.
+
+use std::path::Path;
+
+/// Abort the process here if the environment asks for it (feature `failpoints` only).
+#[inline]
+pub(crate) fn failpoint(name: &str) {
+    #[cfg(feature = "failpoints")]
+    {
+        use std::sync::OnceLock;
+        static WANTED: OnceLock<Option<String>> = OnceLock::new();
+        let wanted = WANTED.get_or_init(|| std::env::var("LAPTIME_FAILPOINT").ok());
+        if wanted.as_deref() == Some(name) {
+            eprintln!("laptime: fail point {name} reached, aborting");
+            std::process::abort();
+        }
+    }
+    #[cfg(not(feature = "failpoints"))]
+    let _ = name;
+}
+
+#[cfg(feature = "failpoints")]
+fn sync_failures() -> &'static std::sync::Mutex<Vec<std::path::PathBuf>> {
+    static DIRS: std::sync::OnceLock<std::sync::Mutex<Vec<std::path::PathBuf>>> =
+        std::sync::OnceLock::new();
+    DIRS.get_or_init(|| std::sync::Mutex::new(Vec::new()))
+}
+
+/// From now on, every fdatasync of a file under `dir` fails with EIO (`None` clears all).
+#[cfg(feature = "failpoints")]
+pub fn fail_syncs_under(dir: Option<&Path>) {
+    let mut dirs = sync_failures().lock().unwrap_or_else(|p| p.into_inner());
+    match dir {
+        Some(d) => dirs.push(d.to_owned()),
+        None => dirs.clear(),
+    }
+}
+
+/// True if a test asked fdatasync of `path` to fail.
+#[inline]
+pub(crate) fn sync_fails(path: &Path) -> bool {
+    #[cfg(feature = "failpoints")]
+    {
+        let dirs = sync_failures().lock().unwrap_or_else(|p| p.into_inner());
+        dirs.iter().any(|d| path.starts_with(d))
+    }
+    #[cfg(not(feature = "failpoints"))]
+    {
+        let _ = path;
+        false
+    }
+}
