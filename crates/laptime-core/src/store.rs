@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, Weak};
 use std::thread::JoinHandle;
 
 use crate::bufferpool::{BufferPool, PoolStats};
@@ -18,7 +18,9 @@ use crate::partition::{self, RecoveryReport};
 use crate::retention::RetentionReport;
 use crate::ring::{CounterSnapshot, Counters, Push, Ring};
 use crate::scan::Snapshot;
-use crate::writer::{self, ActivePage, PartitionView, Request, Response, WriterShared};
+use crate::writer::{
+    self, ActivePage, PartitionView, Request, Response, WriterShared, WriterState,
+};
 
 pub(crate) struct Engine {
     pub root: PathBuf,
@@ -162,12 +164,7 @@ impl Store {
         let gen = st.flush_requested;
         self.engine.ring.wake_writer();
         while st.flush_done < gen && st.failed.is_none() && !st.stopped {
-            st = shared
-                .changed
-                .wait_timeout(st, std::time::Duration::from_millis(50))
-                .map(|(g, _)| g)
-                .unwrap_or_else(|p| p.into_inner().0);
-            self.engine.ring.wake_writer();
+            st = self.wait_for_writer(st);
         }
         if let Some(reason) = &st.failed {
             return Err(self.failed(reason));
@@ -216,13 +213,22 @@ impl Store {
             if st.stopped {
                 return Err(Error::Closed);
             }
-            st = shared
-                .changed
-                .wait_timeout(st, std::time::Duration::from_millis(50))
-                .map(|(g, _)| g)
-                .unwrap_or_else(|p| p.into_inner().0);
-            self.engine.ring.wake_writer();
+            st = self.wait_for_writer(st);
         }
+    }
+
+    /// Sleep until the writer reports progress. The timeout re-wakes the writer in case its
+    /// wake-up raced with its going to sleep.
+    fn wait_for_writer<'a>(&self, st: MutexGuard<'a, WriterState>) -> MutexGuard<'a, WriterState> {
+        let st = self
+            .engine
+            .shared
+            .changed
+            .wait_timeout(st, std::time::Duration::from_millis(50))
+            .map(|(g, _)| g)
+            .unwrap_or_else(|p| p.into_inner().0);
+        self.engine.ring.wake_writer();
+        st
     }
 
     fn failed(&self, reason: &str) -> Error {

@@ -39,25 +39,12 @@ fn segment_files(dir: &std::path::Path) -> usize {
 }
 
 fn assert_batches(store: &Store, want: impl Iterator<Item = u64>) {
-    let events = store
-        .snapshot()
-        .unwrap()
-        .events(&ScanFilter::default())
-        .unwrap();
-    let by_batch = group_and_check(&events);
-    let want: Vec<u64> = want.collect();
-    assert_eq!(by_batch.keys().copied().collect::<Vec<_>>(), want);
-    for (k, rows) in &by_batch {
-        let mut r = rows.clone();
-        r.sort_unstable();
-        r.dedup();
-        assert_eq!(
-            r.len() as u64,
-            PER_BATCH,
-            "batch {k} not whole or duplicated"
-        );
-        assert_eq!(rows.len() as u64, PER_BATCH, "batch {k} duplicated");
-    }
+    let by_batch = stored_batches(store);
+    assert_eq!(
+        by_batch.keys().copied().collect::<Vec<_>>(),
+        want.collect::<Vec<_>>()
+    );
+    assert_whole(&by_batch);
 }
 
 #[test]

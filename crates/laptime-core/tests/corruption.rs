@@ -197,14 +197,9 @@ fn torn_wal_tail_is_cut_and_reported() {
         report.cuts.iter().any(|c| c.file == wal && c.bytes > 0),
         "cut not reported: {report:?}"
     );
-    let events = store
-        .snapshot()
-        .unwrap()
-        .events(&ScanFilter::default())
-        .unwrap();
-    let by_batch = group_and_check(&events);
+    let by_batch = stored_batches(&store);
     // The last batch lost its tail record; every batch present is whole.
-    assert!(by_batch.values().all(|v| v.len() as u64 == PER_BATCH));
+    assert_whole(&by_batch);
     assert!(by_batch.contains_key(&0) && by_batch.contains_key(&100));
     store.close().unwrap();
 }

@@ -165,6 +165,26 @@ impl PageColumns {
         self.fields.clear();
     }
 
+    /// The column of `key` with values of type `t`, created empty when missing.
+    fn field_column(&mut self, key: NameId, t: ValueType) -> &mut FieldColumn {
+        let i = match self
+            .fields
+            .iter()
+            .position(|c| c.key == key && c.values.value_type() == t)
+        {
+            Some(i) => i,
+            None => {
+                self.fields.push(FieldColumn {
+                    key,
+                    rows: Vec::new(),
+                    values: FieldValues::new(t),
+                });
+                self.fields.len() - 1
+            }
+        };
+        &mut self.fields[i]
+    }
+
     /// Append rows `from..to` of `batch`.
     pub(crate) fn append_batch(&mut self, batch: &Batch, from: usize, to: usize) {
         let base = self.names.len() as u32;
@@ -179,23 +199,7 @@ impl PageColumns {
         }
         for f in batch.fields.iter().filter(|f| in_range(f.row)) {
             let row = base + f.row - from as u32;
-            let t = f.value.type_tag();
-            let col = match self
-                .fields
-                .iter()
-                .position(|c| c.key == f.key && c.values.value_type() == t)
-            {
-                Some(i) => &mut self.fields[i],
-                None => {
-                    self.fields.push(FieldColumn {
-                        key: f.key,
-                        rows: Vec::new(),
-                        values: FieldValues::new(t),
-                    });
-                    let last = self.fields.len() - 1;
-                    &mut self.fields[last]
-                }
-            };
+            let col = self.field_column(f.key, f.value.type_tag());
             // A row that sets the same key twice keeps the first value: columns hold one value per row.
             if col.rows.last() == Some(&row) {
                 continue;
@@ -222,23 +226,7 @@ impl PageColumns {
             }
         }
         for col in &other.fields {
-            let t = col.values.value_type();
-            let target = match self
-                .fields
-                .iter()
-                .position(|c| c.key == col.key && c.values.value_type() == t)
-            {
-                Some(i) => i,
-                None => {
-                    self.fields.push(FieldColumn {
-                        key: col.key,
-                        rows: Vec::new(),
-                        values: FieldValues::new(t),
-                    });
-                    self.fields.len() - 1
-                }
-            };
-            let dest = &mut self.fields[target];
+            let dest = self.field_column(col.key, col.values.value_type());
             for (i, &row) in col.rows.iter().enumerate() {
                 if range.contains(&row) {
                     if let Some(v) = col.values.get(i) {

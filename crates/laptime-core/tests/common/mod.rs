@@ -60,6 +60,27 @@ pub fn group_and_check(events: &[Event]) -> BTreeMap<u64, Vec<u64>> {
     by_batch
 }
 
+/// All events of `store`, grouped by batch and checked (see [`group_and_check`]).
+pub fn stored_batches(store: &Store) -> BTreeMap<u64, Vec<u64>> {
+    let events = store
+        .snapshot()
+        .expect("snapshot")
+        .events(&laptime_core::ScanFilter::default())
+        .expect("read events");
+    group_and_check(&events)
+}
+
+/// Every batch holds each of its events exactly once.
+pub fn assert_whole(by_batch: &BTreeMap<u64, Vec<u64>>) {
+    for (k, rows) in by_batch {
+        let mut r = rows.clone();
+        r.sort_unstable();
+        r.dedup();
+        assert_eq!(r.len(), rows.len(), "batch {k} has duplicate events");
+        assert_eq!(rows.len() as u64, PER_BATCH, "batch {k} is partial");
+    }
+}
+
 /// Re-run this test binary as a child running only test `name` with `env` set.
 pub fn spawn_child(name: &str, env: &[(&str, String)]) -> Child {
     let exe = std::env::current_exe().expect("current exe");
