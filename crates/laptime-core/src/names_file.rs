@@ -1,6 +1,7 @@
-//! Persistence of a partition's [`Dictionary`]: an append-only record file (`names.log`) where each
-//! record adds the strings with ids `first_id..first_id + count`. The writer appends new strings
-//! before any WAL record or page that refers to them, and syncs this file first.
+//! Persistence of a partition's [`Dictionary`]: two identical append-only record files
+//! (`names.log`, `names.copy.log`) where each record adds the strings with ids
+//! `first_id..first_id + count`. The writer appends new strings before any WAL record or page that
+//! refers to them, and syncs them first.
 //!
 //! Record payload: `first_id u32 LE | count u32 LE | (varint len, UTF-8 bytes)*count`.
 
@@ -8,68 +9,114 @@ use std::path::{Path, PathBuf};
 
 use crate::dictionary::{Dictionary, MAX_NAMES, MAX_NAME_BYTES};
 use crate::encoding::varint::{read_varint, write_varint};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::record_log::{for_each_record, random_file_id, FileKind, RecordWriter};
 
-/// File name inside a partition directory.
-pub(crate) const FILE_NAME: &str = "names.log";
+/// File names inside a partition directory: the dictionary is small and every event depends on
+/// it, so it is kept in two identical copies; either one alone restores it.
+pub(crate) const FILE_NAMES: [&str; 2] = ["names.log", "names.copy.log"];
 
-/// The writer's handle on `names.log`.
+/// The writer's handle on both copies.
 pub(crate) struct NamesFile {
-    writer: RecordWriter,
+    writers: Vec<RecordWriter>,
     persisted: usize,
     dirty: bool,
     buf: Vec<u8>,
 }
 
-/// What loading `names.log` found.
-pub(crate) struct LoadedNames {
-    pub strings: Vec<String>,
-    pub valid_len: u64,
-    /// A torn tail that was cut: (offset, bytes, reason).
-    pub cut: Option<(u64, u64, String)>,
+/// One copy as read from disk.
+struct CopyState {
+    strings: Vec<String>,
+    valid_len: u64,
 }
 
-/// Read the strings of `names.log` in `dir` (an absent file is an empty dictionary).
-pub(crate) fn load(dir: &Path) -> Result<LoadedNames> {
-    let path = dir.join(FILE_NAME);
+/// What loading the dictionary found.
+pub(crate) struct LoadedNames {
+    pub strings: Vec<String>,
+    copies: Vec<CopyState>,
+    /// Damage found in a copy: (file, offset, bytes, reason). The other copy made up for it unless
+    /// both are damaged at the same place.
+    pub cuts: Vec<(PathBuf, u64, u64, String)>,
+}
+
+/// Read one copy; a damaged header or record is reported as a cut from that point on.
+fn read_copy(path: &Path) -> Result<(CopyState, Option<(u64, u64, String)>)> {
     if !path.exists() {
-        return Ok(LoadedNames {
-            strings: Vec::new(),
-            valid_len: 0,
-            cut: None,
-        });
+        return Ok((
+            CopyState {
+                strings: Vec::new(),
+                valid_len: 0,
+            },
+            None,
+        ));
     }
+    let len = std::fs::metadata(path).map_or(0, |m| m.len());
     let mut strings: Vec<String> = Vec::new();
     let mut bad: Option<(u64, &'static str)> = None;
-    let mut valid_len = None;
-    let scanned = for_each_record(&path, FileKind::NAMES, |offset, payload| {
+    let scanned = match for_each_record(path, FileKind::NAMES, |offset, payload| {
         if bad.is_some() {
             return Ok(());
         }
         match decode_record(payload, strings.len()) {
             Ok(mut more) => strings.append(&mut more),
-            Err(reason) => {
-                bad = Some((offset, reason));
-                valid_len = Some(offset);
-            }
+            Err(reason) => bad = Some((offset, reason)),
         }
         Ok(())
-    })?;
-    let mut cut = scanned
-        .cut
-        .map(|c| (c.offset, c.bytes, c.reason.to_string()));
-    let mut valid = scanned.valid_len;
-    if let Some((offset, reason)) = bad {
-        let len = std::fs::metadata(&path).map_or(offset, |m| m.len());
-        cut = Some((offset, len - offset, reason.to_string()));
-        valid = valid_len.unwrap_or(offset);
+    }) {
+        Ok(s) => s,
+        Err(Error::Corrupt { reason, .. }) => {
+            let state = CopyState {
+                strings: Vec::new(),
+                valid_len: 0,
+            };
+            return Ok((state, Some((0, len, reason))));
+        }
+        Err(e) => return Err(e),
+    };
+    let (valid_len, cut) = match (bad, scanned.cut) {
+        (Some((offset, reason)), _) => (offset, Some((offset, len - offset, reason.to_string()))),
+        (None, Some(c)) => (c.offset, Some((c.offset, c.bytes, c.reason.to_string()))),
+        (None, None) => (scanned.valid_len, None),
+    };
+    Ok((CopyState { strings, valid_len }, cut))
+}
+
+/// Read the dictionary of partition `dir` from whichever copy holds more of it (absent files are an
+/// empty dictionary). Never modifies anything.
+pub(crate) fn load(dir: &Path) -> Result<LoadedNames> {
+    let mut copies = Vec::with_capacity(FILE_NAMES.len());
+    let mut cuts = Vec::new();
+    for name in FILE_NAMES {
+        let path = dir.join(name);
+        let (state, cut) = read_copy(&path)?;
+        if let Some((offset, bytes, reason)) = cut {
+            cuts.push((path, offset, bytes, reason));
+        }
+        copies.push(state);
     }
+    let best = copies
+        .iter()
+        .max_by_key(|c| c.strings.len())
+        .map(|c| c.strings.clone())
+        .unwrap_or_default();
     Ok(LoadedNames {
-        strings,
-        valid_len: valid,
-        cut,
+        strings: best,
+        copies,
+        cuts,
     })
+}
+
+fn encode_record<'a>(
+    first_id: usize,
+    strings: impl ExactSizeIterator<Item = &'a str>,
+    out: &mut Vec<u8>,
+) {
+    out.extend_from_slice(&(first_id as u32).to_le_bytes());
+    out.extend_from_slice(&(strings.len() as u32).to_le_bytes());
+    for s in strings {
+        write_varint(out, s.len() as u64);
+        out.extend_from_slice(s.as_bytes());
+    }
 }
 
 fn decode_record(payload: &[u8], expect_first: usize) -> Result<Vec<String>, &'static str> {
@@ -106,22 +153,37 @@ fn decode_record(payload: &[u8], expect_first: usize) -> Result<Vec<String>, &'s
 }
 
 impl NamesFile {
-    /// Open (or create) `names.log` in `dir` for appending after `loaded` was read from it.
+    /// Open both copies for appending after `loaded` was read. A copy that is damaged, short or
+    /// missing is rewritten whole from the good one first (one at a time, so a crash meanwhile
+    /// always leaves one good copy).
     pub(crate) fn open(dir: &Path, loaded: &LoadedNames) -> Result<NamesFile> {
-        let path: PathBuf = dir.join(FILE_NAME);
-        let writer = if path.exists() && loaded.valid_len > 0 {
-            RecordWriter::open_append(&path, FileKind::NAMES, loaded.valid_len)?
-        } else {
-            if path.exists() {
-                crate::durable::remove_durable(&path)?;
+        let mut writers = Vec::with_capacity(FILE_NAMES.len());
+        let mut buf = Vec::new();
+        for (name, copy) in FILE_NAMES.iter().zip(&loaded.copies) {
+            let path = dir.join(name);
+            if copy.valid_len > 0 && copy.strings == loaded.strings {
+                writers.push(RecordWriter::open_append(
+                    &path,
+                    FileKind::NAMES,
+                    copy.valid_len,
+                )?);
+                continue;
             }
-            RecordWriter::create(&path, FileKind::NAMES, random_file_id())?
-        };
+            crate::durable::remove_durable(&path)?;
+            let mut w = RecordWriter::create(&path, FileKind::NAMES, random_file_id())?;
+            if !loaded.strings.is_empty() {
+                buf.clear();
+                encode_record(0, loaded.strings.iter().map(String::as_str), &mut buf);
+                w.append(&buf)?;
+                w.sync()?;
+            }
+            writers.push(w);
+        }
         Ok(NamesFile {
-            writer,
+            writers,
             persisted: loaded.strings.len(),
             dirty: false,
-            buf: Vec::new(),
+            buf,
         })
     }
 
@@ -132,15 +194,10 @@ impl NamesFile {
         }
         let new = dict.strings_from(self.persisted);
         self.buf.clear();
-        self.buf
-            .extend_from_slice(&(self.persisted as u32).to_le_bytes());
-        self.buf
-            .extend_from_slice(&(new.len() as u32).to_le_bytes());
-        for s in &new {
-            write_varint(&mut self.buf, s.len() as u64);
-            self.buf.extend_from_slice(s.as_bytes());
+        encode_record(self.persisted, new.iter().map(|s| &**s), &mut self.buf);
+        for w in &mut self.writers {
+            w.append(&self.buf)?;
         }
-        self.writer.append(&self.buf)?;
         self.persisted += new.len();
         self.dirty = true;
         Ok(true)
@@ -149,14 +206,16 @@ impl NamesFile {
     /// fdatasync if anything was appended since the last sync.
     pub(crate) fn sync(&mut self) -> Result<()> {
         if self.dirty {
-            self.writer.sync()?;
+            for w in &mut self.writers {
+                w.sync()?;
+            }
             self.dirty = false;
         }
         Ok(())
     }
 
-    /// Bytes of the file.
+    /// Bytes of both copies.
     pub(crate) fn bytes(&self) -> u64 {
-        self.writer.len()
+        self.writers.iter().map(RecordWriter::len).sum()
     }
 }

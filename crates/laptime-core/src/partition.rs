@@ -62,6 +62,8 @@ pub struct RecoveryReport {
     pub quarantined: Vec<(PathBuf, String)>,
     /// Leftover files removed (segments the manifest does not name).
     pub removed: Vec<PathBuf>,
+    /// Set when the manifest was damaged and rebuilt from the segment files, with the reason.
+    pub manifest_rebuilt: Option<String>,
 }
 
 /// List the partition directories of a store.
@@ -102,9 +104,16 @@ fn try_lock(dir: &Path) -> Result<Option<File>> {
 /// The returned file holds the lock until dropped.
 pub(crate) fn claim(root: &Path) -> Result<(PathBuf, File, bool)> {
     durable::create_dir_durable(&root.join(PARTITIONS))?;
-    for dir in list(root)? {
-        if let Some(lock) = try_lock(&dir)? {
-            return Ok((dir, lock, true));
+    // A few tries: a lock can be held for a moment by a process that is exiting (a restart) or by
+    // a child between fork and exec, and taking over beats starting yet another partition.
+    for attempt in 0..4 {
+        for dir in list(root)? {
+            if let Some(lock) = try_lock(&dir)? {
+                return Ok((dir, lock, true));
+            }
+        }
+        if attempt < 3 {
+            std::thread::sleep(std::time::Duration::from_millis(5));
         }
     }
     loop {
@@ -121,7 +130,9 @@ pub(crate) fn claim(root: &Path) -> Result<(PathBuf, File, bool)> {
     }
 }
 
-fn quarantine(dir: &Path, file: &Path) -> Result<PathBuf> {
+/// Move a damaged file of partition `dir` into its `quarantine/` folder (kept for inspection, out
+/// of every read path).
+pub(crate) fn quarantine(dir: &Path, file: &Path) -> Result<PathBuf> {
     let q = dir.join(QUARANTINE);
     durable::create_dir_durable(&q)?;
     let name = file.file_name().unwrap_or_default();
@@ -139,9 +150,9 @@ pub(crate) fn recover(
     report: &mut RecoveryReport,
 ) -> Result<PartitionWriter> {
     let loaded = names_file::load(dir)?;
-    if let Some((offset, bytes, reason)) = &loaded.cut {
+    for (file, offset, bytes, reason) in &loaded.cuts {
         report.cuts.push(Cut {
-            file: dir.join(names_file::FILE_NAME),
+            file: file.clone(),
             offset: *offset,
             bytes: *bytes,
             reason: reason.clone(),
@@ -150,7 +161,14 @@ pub(crate) fn recover(
     let names = NamesFile::open(dir, &loaded)?;
     let dict = Arc::new(Dictionary::from_strings(loaded.strings));
 
-    let mut manifest = Manifest::load(dir)?.unwrap_or_default();
+    let mut manifest = match Manifest::load(dir) {
+        Ok(m) => m.unwrap_or_default(),
+        Err(e @ Error::Corrupt { .. }) => {
+            report.manifest_rebuilt = Some(e.to_string());
+            rebuild_manifest(dir, report)?
+        }
+        Err(e) => return Err(e),
+    };
     let mut sealed = Vec::new();
     let mut kept = Vec::new();
     for info in &manifest.sealed {
@@ -298,7 +316,7 @@ pub(crate) fn recover(
             // Names are synced before the WAL, so this is damage, not a crash: point-in-time
             // recovery stops here.
             return Err(Error::corrupt(
-                dir.join(names_file::FILE_NAME),
+                dir.join(names_file::FILE_NAMES[0]),
                 0,
                 format!("the WAL refers to names the dictionary lost (from seq {seq} on)"),
             ));
@@ -307,6 +325,60 @@ pub(crate) fn recover(
     }
     writer.update_bytes();
     Ok(writer)
+}
+
+/// A damaged manifest is rebuilt from the segment files themselves. Sealed segments are taken
+/// newest first, skipping any whose events overlap one already taken (the inputs of a compaction
+/// whose output is there too); skipped files are quarantined, not deleted. The newest unsealed
+/// segment becomes the active one again.
+fn rebuild_manifest(dir: &Path, report: &mut RecoveryReport) -> Result<Manifest> {
+    let mut ids: Vec<u64> = Vec::new();
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, "list partition", e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(dir, "list partition", e))?;
+        if let Some(id) = entry
+            .file_name()
+            .to_str()
+            .and_then(segment::parse_file_name)
+        {
+            ids.push(id);
+        }
+    }
+    ids.sort_unstable_by(|a, b| b.cmp(a));
+    let mut manifest = Manifest {
+        next_segment_id: ids.first().map_or(0, |m| m + 1),
+        ..Manifest::default()
+    };
+    for id in ids {
+        let path = dir.join(segment::file_name(id));
+        match SegmentReader::open(&path) {
+            Ok(r) => {
+                let info = SealedInfo::of_pages(id, r.len(), r.pages());
+                let overlaps = manifest
+                    .sealed
+                    .iter()
+                    .any(|s| s.first_seq < info.end_seq && info.first_seq < s.end_seq);
+                if overlaps {
+                    drop(r);
+                    quarantine(dir, &path)?;
+                    report.quarantined.push((
+                        path,
+                        "holds events of a newer segment (manifest rebuilt)".into(),
+                    ));
+                } else {
+                    manifest.sealed.push(info);
+                }
+            }
+            Err(_) if manifest.active.is_none() => manifest.active = Some(id),
+            Err(e) => {
+                quarantine(dir, &path)?;
+                report.quarantined.push((path, e.to_string()));
+            }
+        }
+    }
+    manifest.sealed.sort_by_key(|s| s.first_seq);
+    manifest.store(dir)?;
+    Ok(manifest)
 }
 
 /// Every id a page refers to must resolve: a damaged `names.log` that lost names still in use is a
@@ -325,7 +397,7 @@ fn check_segments<'a>(
         for page in seg.pages() {
             if page.meta.max_id().is_some_and(|m| u64::from(m) >= known) {
                 return Err(Error::corrupt(
-                    dir.join(names_file::FILE_NAME),
+                    dir.join(names_file::FILE_NAMES[0]),
                     0,
                     format!(
                         "dictionary holds {known} names but {} refers to more; names.log is damaged",

@@ -16,6 +16,7 @@ pub(crate) use batch_codec::{decode_batch, encode_batch};
 use crate::durable;
 use crate::error::{Error, Result};
 use crate::event::Batch;
+use crate::partition;
 use crate::record_log::{for_each_record, random_file_id, FileKind, RecordWriter};
 
 /// File name of the WAL file whose first event has seq `first_seq`.
@@ -208,7 +209,19 @@ pub(crate) fn recover(
             }
             out.events += batch.len() as u64;
             replay(first, batch)
-        })?;
+        });
+        let scanned = match scanned {
+            Ok(s) => s,
+            // A file whose header is damaged holds nothing that can be trusted: it is set aside
+            // (not deleted) and reported; the seq check then cuts whatever came after it.
+            Err(Error::Corrupt { reason, .. }) => {
+                let len = std::fs::metadata(&path).map_or(0, |m| m.len());
+                out.cuts.push((path.clone(), 0, len, reason));
+                partition::quarantine(dir, &path)?;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         if let Some(cut) = &scanned.cut {
             out.cuts
                 .push((path.clone(), cut.offset, cut.bytes, cut.reason.to_string()));
@@ -225,7 +238,7 @@ pub(crate) fn recover(
                 let len = std::fs::metadata(&later).map_or(0, |m| m.len());
                 out.cuts
                     .push((later.clone(), 0, len, "follows a damaged WAL record".into()));
-                durable::remove_durable(&later)?;
+                partition::quarantine(dir, &later)?;
             }
             break;
         }
