@@ -5,11 +5,12 @@
 //!
 //! Record payload: `first_id u32 LE | count u32 LE | (varint len, UTF-8 bytes)*count`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::dictionary::{Dictionary, MAX_NAMES, MAX_NAME_BYTES};
 use crate::encoding::varint::{read_varint, write_varint};
 use crate::error::{Error, Result};
+use crate::partition::Cut;
 use crate::record_log::{for_each_record, random_file_id, FileKind, RecordWriter};
 
 /// File names inside a partition directory: the dictionary is small and every event depends on
@@ -34,13 +35,13 @@ struct CopyState {
 pub(crate) struct LoadedNames {
     pub strings: Vec<String>,
     copies: Vec<CopyState>,
-    /// Damage found in a copy: (file, offset, bytes, reason). The other copy made up for it unless
-    /// both are damaged at the same place.
-    pub cuts: Vec<(PathBuf, u64, u64, String)>,
+    /// Damage found in a copy. The other copy made up for it unless both are damaged at the same
+    /// place.
+    pub cuts: Vec<Cut>,
 }
 
 /// Read one copy; a damaged header or record is reported as a cut from that point on.
-fn read_copy(path: &Path) -> Result<(CopyState, Option<(u64, u64, String)>)> {
+fn read_copy(path: &Path) -> Result<(CopyState, Option<Cut>)> {
     if !path.exists() {
         return Ok((
             CopyState {
@@ -69,13 +70,13 @@ fn read_copy(path: &Path) -> Result<(CopyState, Option<(u64, u64, String)>)> {
                 strings: Vec::new(),
                 valid_len: 0,
             };
-            return Ok((state, Some((0, len, reason))));
+            return Ok((state, Some(Cut::new(path, 0, len, reason))));
         }
         Err(e) => return Err(e),
     };
     let (valid_len, cut) = match (bad, scanned.cut) {
-        (Some((offset, reason)), _) => (offset, Some((offset, len - offset, reason.to_string()))),
-        (None, Some(c)) => (c.offset, Some((c.offset, c.bytes, c.reason.to_string()))),
+        (Some((offset, reason)), _) => (offset, Some(Cut::new(path, offset, len - offset, reason))),
+        (None, Some(c)) => (c.offset, Some(Cut::new(path, c.offset, c.bytes, c.reason))),
         (None, None) => (scanned.valid_len, None),
     };
     Ok((CopyState { strings, valid_len }, cut))
@@ -89,9 +90,7 @@ pub(crate) fn load(dir: &Path) -> Result<LoadedNames> {
     for name in FILE_NAMES {
         let path = dir.join(name);
         let (state, cut) = read_copy(&path)?;
-        if let Some((offset, bytes, reason)) = cut {
-            cuts.push((path, offset, bytes, reason));
-        }
+        cuts.extend(cut);
         copies.push(state);
     }
     let best = copies

@@ -43,6 +43,17 @@ pub struct Cut {
     pub reason: String,
 }
 
+impl Cut {
+    pub(crate) fn new(file: &Path, offset: u64, bytes: u64, reason: impl Into<String>) -> Cut {
+        Cut {
+            file: file.to_owned(),
+            offset,
+            bytes,
+            reason: reason.into(),
+        }
+    }
+}
+
 /// What opening the store's own partition found and did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RecoveryReport {
@@ -150,14 +161,7 @@ pub(crate) fn recover(
     report: &mut RecoveryReport,
 ) -> Result<PartitionWriter> {
     let loaded = names_file::load(dir)?;
-    for (file, offset, bytes, reason) in &loaded.cuts {
-        report.cuts.push(Cut {
-            file: file.clone(),
-            offset: *offset,
-            bytes: *bytes,
-            reason: reason.clone(),
-        });
-    }
+    report.cuts.extend(loaded.cuts.iter().cloned());
     let names = NamesFile::open(dir, &loaded)?;
     let dict = Arc::new(Dictionary::from_strings(loaded.strings));
 
@@ -221,12 +225,9 @@ pub(crate) fn recover(
         }
         let rec = recover_active(&path)?;
         if let Some((bytes, reason)) = &rec.cut {
-            report.cuts.push(Cut {
-                file: path.clone(),
-                offset: rec.valid_len,
-                bytes: *bytes,
-                reason: reason.clone(),
-            });
+            report
+                .cuts
+                .push(Cut::new(&path, rec.valid_len, *bytes, reason.clone()));
         }
         report.active_segment_events += rec
             .pages
@@ -274,14 +275,7 @@ pub(crate) fn recover(
         replay.push((seq, batch));
         Ok(())
     })?;
-    for (file, offset, bytes, reason) in walrec.cuts {
-        report.cuts.push(Cut {
-            file,
-            offset,
-            bytes,
-            reason,
-        });
-    }
+    report.cuts.extend(walrec.cuts);
     report.replayed_events = walrec.events;
     let next_seq = walrec.end_seq.max(pages_end);
     let wal = Wal::create(dir, next_seq, walrec.files)?;

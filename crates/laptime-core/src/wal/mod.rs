@@ -16,7 +16,7 @@ pub(crate) use batch_codec::{decode_batch, encode_batch};
 use crate::durable;
 use crate::error::{Error, Result};
 use crate::event::Batch;
-use crate::partition;
+use crate::partition::{self, Cut};
 use crate::record_log::{for_each_record, random_file_id, FileKind, RecordWriter};
 
 /// File name of the WAL file whose first event has seq `first_seq`.
@@ -144,8 +144,8 @@ pub(crate) struct WalRecovery {
     pub files: Vec<(PathBuf, u64)>,
     /// One past the highest seq seen in the WAL.
     pub end_seq: u64,
-    /// Torn tails that were cut: (file, offset, bytes, reason).
-    pub cuts: Vec<(PathBuf, u64, u64, String)>,
+    /// Torn tails that were cut, and files set aside.
+    pub cuts: Vec<Cut>,
 }
 
 /// Replay the WAL in `dir`: every event with seq >= `from_seq` is passed to `replay` in seq order,
@@ -216,7 +216,7 @@ pub(crate) fn recover(
             // (not deleted) and reported; the seq check then cuts whatever came after it.
             Err(Error::Corrupt { reason, .. }) => {
                 let len = std::fs::metadata(&path).map_or(0, |m| m.len());
-                out.cuts.push((path.clone(), 0, len, reason));
+                out.cuts.push(Cut::new(&path, 0, len, reason));
                 partition::quarantine(dir, &path)?;
                 continue;
             }
@@ -224,12 +224,11 @@ pub(crate) fn recover(
         };
         if let Some(cut) = &scanned.cut {
             out.cuts
-                .push((path.clone(), cut.offset, cut.bytes, cut.reason.to_string()));
+                .push(Cut::new(&path, cut.offset, cut.bytes, cut.reason));
         }
         if let Some((offset, reason)) = bad {
             let len = std::fs::metadata(&path).map_or(offset, |m| m.len());
-            out.cuts
-                .push((path.clone(), offset, len - offset, reason.to_string()));
+            out.cuts.push(Cut::new(&path, offset, len - offset, reason));
             // Everything after a bad record is untrusted, in this file and the later ones.
             truncate(&path, offset)?;
             out.end_seq = out.end_seq.max(end);
@@ -237,7 +236,7 @@ pub(crate) fn recover(
             for (_, later) in files.by_ref() {
                 let len = std::fs::metadata(&later).map_or(0, |m| m.len());
                 out.cuts
-                    .push((later.clone(), 0, len, "follows a damaged WAL record".into()));
+                    .push(Cut::new(&later, 0, len, "follows a damaged WAL record"));
                 partition::quarantine(dir, &later)?;
             }
             break;
