@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use laptime_core::{Options, ScanFilter, Snapshot, Store};
+use laptime_core::{Options, Overflow, ScanFilter, Snapshot, Store};
 
 const CHILD_ENV: &str = "LAPTIME_MULTI_CHILD_DIR";
 
@@ -14,6 +14,9 @@ fn options() -> Options {
     Options {
         page_rows: 500,
         page_max_age: Duration::from_millis(20),
+        overflow: Overflow::Block {
+            timeout: Duration::from_secs(10),
+        },
         ..Options::default()
     }
 }
