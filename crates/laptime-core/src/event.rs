@@ -8,6 +8,8 @@
 
 use std::fmt;
 
+use crate::error::Error;
+
 /// Id of an interned string (function name, logger name or field key) in a partition's dictionary.
 pub type NameId = u32;
 
@@ -241,6 +243,67 @@ impl Batch {
         self.durations.push(duration_ns);
         self.codes.push(code.to_byte());
         row
+    }
+
+    /// A batch from dense columns (all of the same length; codes as in [`Code::to_byte`]).
+    pub fn from_columns(
+        names: Vec<NameId>,
+        starts: Vec<u64>,
+        durations: Vec<u64>,
+        codes: Vec<u8>,
+    ) -> Result<Batch, Error> {
+        let n = names.len();
+        if starts.len() != n || durations.len() != n || codes.len() != n {
+            return Err(Error::InvalidInput {
+                what: "batch",
+                reason: format!(
+                    "columns differ in length: {n} names, {} starts, {} durations, {} codes",
+                    starts.len(),
+                    durations.len(),
+                    codes.len()
+                ),
+            });
+        }
+        if let Some(i) = codes.iter().position(|&c| c > MAX_CODE_BYTE) {
+            return Err(Error::InvalidInput {
+                what: "batch",
+                reason: format!("event {i} has unknown code {}", codes[i]),
+            });
+        }
+        Ok(Batch {
+            names,
+            starts,
+            durations,
+            codes,
+            messages: Vec::new(),
+            fields: Vec::new(),
+        })
+    }
+
+    /// Attach a message to event `row`. Rows must be given in ascending order.
+    pub fn set_message(&mut self, row: u32, message: &str) -> Result<(), Error> {
+        let in_order = self.messages.last().is_none_or(|(r, _)| *r < row);
+        if row as usize >= self.len() || !in_order {
+            return Err(Error::InvalidInput {
+                what: "message row",
+                reason: format!("row {row} is out of range or not ascending"),
+            });
+        }
+        self.messages.push((row, message.to_owned()));
+        Ok(())
+    }
+
+    /// Attach a field to event `row`. Rows must be given in non-decreasing order.
+    pub fn add_field_at(&mut self, row: u32, key: NameId, value: Value) -> Result<(), Error> {
+        let in_order = self.fields.last().is_none_or(|f| f.row <= row);
+        if row as usize >= self.len() || !in_order {
+            return Err(Error::InvalidInput {
+                what: "field row",
+                reason: format!("row {row} is out of range or not in order"),
+            });
+        }
+        self.fields.push(BatchField { row, key, value });
+        Ok(())
     }
 
     /// Attach a field to the most recently pushed event. Does nothing on an empty batch.

@@ -47,6 +47,7 @@ mod ring;
 mod scan;
 mod segment;
 pub mod sketch;
+mod stats;
 mod store;
 mod wal;
 pub mod workload;
@@ -64,6 +65,7 @@ pub use retention::RetentionReport;
 pub use ring::{CounterSnapshot, Overflow, Push};
 pub use scan::{PageRef, ScanFilter, Snapshot};
 pub use segment::ReadScratch;
+pub use stats::{function_stats, FunctionStats};
 pub use store::{Recorder, Store};
 
 /// Fault injection for tests (cargo feature `failpoints`).
