@@ -254,9 +254,17 @@ impl Store {
         Snapshot::of_engine(&self.engine)
     }
 
-    /// Stop the writer after it has written everything appended so far, seal the active page and
-    /// segment, and release the partition. Other handles of the same engine see a closed store.
+    /// Release this handle. The last handle of an engine stops its writer after everything
+    /// appended so far is written, seals the active page and segment, and releases the partition;
+    /// earlier handles only flush, so one worker thread closing does not close the store under the
+    /// others. (Dropping the last handle stops the engine too, without reporting errors.)
     pub fn close(self) -> Result<()> {
+        if Arc::strong_count(&self.engine) > 1 {
+            return match self.flush() {
+                Err(Error::Closed) => Ok(()),
+                other => other,
+            };
+        }
         self.engine.stop()
     }
 }
