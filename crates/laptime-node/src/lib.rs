@@ -1,0 +1,31 @@
+//! laptime-node: the Node.js binding of `laptime-core`, built with napi-rs.
+//!
+//! It translates types and nothing more: JS options to [`laptime_core::Options`], struct-of-arrays
+//! typed arrays to a [`laptime_core::Batch`], core results to plain JS objects, core errors to JS
+//! Errors carrying the core's message. Everything that can block (flush, stats, close) runs as an
+//! async task on the libuv thread pool and returns a Promise.
+//!
+//! One module per concern:
+//! - [`store`]: the `NativeStore` class and its flush/close tasks;
+//! - [`options`]: `NativeOptions` to core options, errors naming the option as JS spells it;
+//! - [`batch`]: the columns of one `append` call to a core batch;
+//! - [`time`]: JS milliseconds (performance.timeOrigin + performance.now()) to epoch nanoseconds;
+//! - [`extras`]: the JSON encoding of messages and fields of one batch;
+//! - [`stats`]: the stats filter, result rows and the stats task;
+//! - [`counters`]: the event counters;
+//! - [`errors`]: core errors and malformed input as JS errors.
+
+// Nothing that data can reach may panic across the FFI boundary (tests may unwrap).
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+mod batch;
+mod counters;
+mod errors;
+mod extras;
+mod options;
+mod stats;
+mod store;
+mod time;

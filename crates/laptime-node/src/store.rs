@@ -1,0 +1,191 @@
+//! The `NativeStore` class: one handle on a core [`Store`]. Opening the same directory twice in a
+//! process (also from worker threads) shares one engine; the core does that.
+
+use std::sync::{Mutex, MutexGuard};
+
+use laptime_core::{Push, Store};
+use napi::bindgen_prelude::AsyncTask;
+use napi::{Env, Task};
+use napi_derive::napi;
+
+use crate::batch::{self, Columns};
+use crate::counters::NativeCounters;
+use crate::errors;
+use crate::options::{self, NativeOptions};
+use crate::stats::{self, NativeStatsFilter, StatsTask};
+
+/// An open store. Made by `NativeStore.open`; after `close()` every call throws "store is closed"
+/// (`append` returns false, the async calls reject).
+#[napi]
+pub struct NativeStore {
+    /// `None` once `close()` was called. Every method takes `&self`, hence the lock: napi keeps a
+    /// method's borrow of the object until the promise it returned settles, so a `&mut self`
+    /// close would throw while a flush or stats call is pending, and every call would throw while
+    /// a close is. Only the JS thread takes the lock; the tasks get their own clone of the handle.
+    store: Mutex<Option<Store>>,
+    /// The store's directory, resolved.
+    path: String,
+}
+
+#[napi]
+impl NativeStore {
+    /// Open (creating if needed) the store in `dir`. Synchronous: recovery of a crashed writer's
+    /// files runs here. Throws on bad options and I/O errors.
+    #[napi(factory)]
+    pub fn open(dir: String, options: Option<NativeOptions>) -> napi::Result<NativeStore> {
+        let opts = options::to_core(&options.unwrap_or_default())?;
+        let store = Store::open(&dir, opts).map_err(errors::from_core)?;
+        let path = store.path().to_string_lossy().into_owned();
+        Ok(NativeStore {
+            store: Mutex::new(Some(store)),
+            path,
+        })
+    }
+
+    /// The store's directory (absolute, symlinks resolved); still readable after `close()`.
+    #[napi(getter)]
+    pub fn path(&self) -> String {
+        self.path.clone()
+    }
+
+    /// The id of a function name, logger name or field key, interning it when new.
+    #[napi]
+    pub fn intern(&self, name: String) -> napi::Result<u32> {
+        let guard = self.lock();
+        let store = guard.as_ref().ok_or_else(errors::closed)?;
+        store.intern(&name).map_err(errors::from_core)
+    }
+
+    /// Hand the first `count` events of these columns to the writer. Returns true if the batch was
+    /// accepted, false if it was dropped (and counted) or the store is closed. Throws a TypeError
+    /// only on malformed input.
+    #[napi]
+    #[allow(clippy::too_many_arguments)]
+    pub fn append(
+        &self,
+        env: &Env,
+        names: &[u32],
+        start_offsets_ms: &[f64],
+        durations_ms: &[f64],
+        codes: &[u8],
+        count: u32,
+        origin_ms: f64,
+        extras_json: Option<String>,
+    ) -> napi::Result<bool> {
+        let cols = Columns {
+            names,
+            start_offsets_ms,
+            durations_ms,
+            codes,
+        };
+        let batch = batch::from_js(&cols, count, origin_ms, extras_json.as_deref())
+            .map_err(|m| m.throw(env))?;
+        Ok(match &*self.lock() {
+            Some(store) => store.append(batch) == Push::Accepted,
+            None => false,
+        })
+    }
+
+    /// Resolves once every batch appended before the call is written (and, with `sync: 'always'`,
+    /// on stable storage).
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn flush(&self) -> AsyncTask<FlushTask> {
+        AsyncTask::new(FlushTask {
+            store: self.lock().clone(),
+        })
+    }
+
+    /// Per-name statistics of the events passing `filter`, sorted by name.
+    #[napi(ts_return_type = "Promise<Array<NativeStatsRow>>")]
+    pub fn stats(
+        &self,
+        env: &Env,
+        filter: Option<NativeStatsFilter>,
+    ) -> napi::Result<AsyncTask<StatsTask>> {
+        let filter = stats::scan_filter(filter).map_err(|m| m.throw(env))?;
+        Ok(AsyncTask::new(StatsTask {
+            store: self.lock().clone(),
+            filter,
+        }))
+    }
+
+    /// The event counters; cheap.
+    #[napi]
+    pub fn counters(&self) -> napi::Result<NativeCounters> {
+        let guard = self.lock();
+        let store = guard.as_ref().ok_or_else(errors::closed)?;
+        Ok(store.counters().into())
+    }
+
+    /// Release this handle: it is closed at once, and the promise settles when the core's
+    /// `Store::close` returns. The last handle of a directory's engine (in this process, across
+    /// worker threads) writes everything appended so far, seals, and releases the store's files;
+    /// an earlier one only flushes.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn close(&self) -> AsyncTask<CloseTask> {
+        AsyncTask::new(CloseTask {
+            store: self.lock().take(),
+        })
+    }
+}
+
+impl NativeStore {
+    fn lock(&self) -> MutexGuard<'_, Option<Store>> {
+        // Nothing panics while holding it; a poisoned lock still holds a valid handle.
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Drop for NativeStore {
+    /// A handle collected without `close()`: dropping the last handle of an engine stops its
+    /// writer and waits for it, which must not happen on the JS thread, so it happens on its own.
+    fn drop(&mut self) {
+        let slot = self.store.get_mut().unwrap_or_else(|p| p.into_inner());
+        if let Some(store) = slot.take() {
+            // If the thread cannot start, the closure (and the store) is dropped right here.
+            let _ = std::thread::Builder::new()
+                .name("laptime-release".into())
+                .spawn(move || drop(store));
+        }
+    }
+}
+
+/// `flush()` on the libuv pool.
+pub struct FlushTask {
+    store: Option<Store>,
+}
+
+impl Task for FlushTask {
+    type Output = ();
+    type JsValue = ();
+
+    fn compute(&mut self) -> napi::Result<()> {
+        // Taken, so the clone is released here on the pool thread: if it turns out to be the
+        // engine's last handle, stopping the engine must not happen on the JS thread.
+        let store = self.store.take().ok_or_else(errors::closed)?;
+        store.flush().map_err(errors::from_core)
+    }
+
+    fn resolve(&mut self, _env: Env, _output: ()) -> napi::Result<()> {
+        Ok(())
+    }
+}
+
+/// `close()` on the libuv pool.
+pub struct CloseTask {
+    store: Option<Store>,
+}
+
+impl Task for CloseTask {
+    type Output = ();
+    type JsValue = ();
+
+    fn compute(&mut self) -> napi::Result<()> {
+        let store = self.store.take().ok_or_else(errors::closed)?;
+        store.close().map_err(errors::from_core)
+    }
+
+    fn resolve(&mut self, _env: Env, _output: ()) -> napi::Result<()> {
+        Ok(())
+    }
+}
