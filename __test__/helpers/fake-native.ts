@@ -1,0 +1,283 @@
+/**
+ * An in-memory stand-in for the addon, implementing the binding contract (src/native.ts) so the
+ * TypeScript layer can be tested without Rust, and inspected row by row.
+ *
+ * Like the real engine it shares one engine per directory, converts `originMs`/offsets to epoch ns
+ * with the addon's formula (crates/laptime-node/src/time.rs), and validates option ranges with the
+ * same message shape. Appended rows sit in a "ring" until the "writer" takes them: on `flush()`
+ * (asynchronously), or when `counters()` is read (standing in for the writer thread making progress
+ * while JS waits, as the exit hooks do). With `LAPTIME_FAKE_PERSIST=1` written rows also go to
+ * `<dir>/fake-events.jsonl`, tagged `flush` or `writer`, so child-process tests see what survived.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { NativeBinding, NativeCounters, NativeOptions, NativeStatsFilter, NativeStatsRow, NativeStoreHandle } from '../../src/native';
+
+export type FakeValue = string | number | boolean | bigint;
+
+export interface FakeRow {
+  name: string;
+  startNs: bigint;
+  durationNs: bigint;
+  code: number;
+  message?: string;
+  fields: Record<string, FakeValue>;
+}
+
+/** A row as child processes persist it (bigints as strings). */
+export type PersistedRow = Omit<FakeRow, 'startNs' | 'durationNs'> & { startNs: string; durationNs: string; via: string };
+
+export interface AppendCall {
+  count: number;
+  originMs: number;
+  extrasJson: string | null;
+}
+
+export interface FakeEngine {
+  dir: string;
+  options: NativeOptions;
+  names: string[];
+  ids: Map<string, number>;
+  ring: FakeRow[];
+  rows: FakeRow[];
+  counters: NativeCounters;
+  handles: number;
+}
+
+/** Knobs and records of the fake, shared by every engine. */
+export const fake = {
+  engines: new Map<string, FakeEngine>(),
+  appendCalls: [] as AppendCall[],
+  /** Throw from the next `append` calls (count down). */
+  throwOnAppend: 0,
+  /** Return false (dropped) from the next `append` calls (count down). */
+  dropOnAppend: 0,
+  /** Delay of `flush()`, ms. */
+  flushDelayMs: 1,
+  opens: 0,
+  /** Reading counters lets the writer take the ring (see the file comment). */
+  writerRunsOnCounters: true,
+  /** Forget everything (between tests). */
+  reset(): void {
+    fake.engines.clear();
+    fake.appendCalls.length = 0;
+    fake.throwOnAppend = 0;
+    fake.dropOnAppend = 0;
+    fake.flushDelayMs = 1;
+    fake.opens = 0;
+    fake.writerRunsOnCounters = true;
+  },
+};
+
+const RANGES: Record<string, [number, number]> = {
+  pageRows: [16, 1 << 20],
+  ringBatches: [1, 1 << 20],
+  ringBytes: [64 << 10, Number.MAX_SAFE_INTEGER],
+  syncIntervalMs: [1, 60_000],
+  segmentMaxBytes: [1 << 20, Number.MAX_SAFE_INTEGER],
+  bufferpoolBytes: [1 << 20, Number.MAX_SAFE_INTEGER],
+};
+
+const persist = process.env.LAPTIME_FAKE_PERSIST === '1';
+
+function persistRows(engine: FakeEngine, rows: FakeRow[], via: 'flush' | 'writer'): void {
+  if (!persist || rows.length === 0) return;
+  const lines = rows.map((r) => JSON.stringify({ ...r, via }, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)));
+  fs.appendFileSync(path.join(engine.dir, 'fake-events.jsonl'), `${lines.join('\n')}\n`);
+}
+
+/** The writer takes everything in the ring. */
+function write(engine: FakeEngine, via: 'flush' | 'writer'): void {
+  const rows = engine.ring.splice(0);
+  engine.rows.push(...rows);
+  engine.counters.written += rows.length;
+  if (engine.options.sync === 'always') engine.counters.durable = engine.counters.written;
+  persistRows(engine, rows, via);
+}
+
+/** `floor(o) * 1e6 + round((o - floor(o) + offset) * 1e6)`, as the addon computes it. */
+export function startNsOf(originMs: number, offsetMs: number): bigint {
+  const whole = Math.floor(originMs);
+  return BigInt(whole) * 1_000_000n + BigInt(Math.round((originMs - whole + offsetMs) * 1e6));
+}
+
+/** Rows persisted by child processes under `dir`. */
+export function readPersisted(dir: string): PersistedRow[] {
+  const file = path.join(dir, 'fake-events.jsonl');
+  if (!fs.existsSync(file)) return [];
+  return fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as PersistedRow);
+}
+
+function parseExtras(extrasJson: string | null | undefined, engine: FakeEngine): { messages: Map<number, string>; fields: Map<number, Record<string, FakeValue>> } {
+  const messages = new Map<number, string>();
+  const fields = new Map<number, Record<string, FakeValue>>();
+  if (extrasJson === null || extrasJson === undefined) return { messages, fields };
+  const extras = JSON.parse(extrasJson) as { m: Array<[number, string]>; f: Array<[number, number, 'i' | 'f' | 'b' | 's', FakeValue]> };
+  let lastRow = -1;
+  for (const [row, message] of extras.m) {
+    if (row < lastRow) throw new Error('extras: message rows not ascending');
+    lastRow = row;
+    messages.set(row, message);
+  }
+  lastRow = -1;
+  for (const [row, keyId, tag, value] of extras.f) {
+    if (row < lastRow) throw new Error('extras: field rows not ascending');
+    lastRow = row;
+    const key = engine.names[keyId];
+    if (key === undefined) throw new Error(`extras: unknown key id ${keyId}`);
+    const ok = (tag === 'i' && Number.isInteger(value)) || (tag === 'f' && (typeof value === 'number' || value === null)) || (tag === 'b' && typeof value === 'boolean') || (tag === 's' && typeof value === 'string');
+    if (!ok) throw new Error(`extras: bad ${tag} value ${String(value)}`);
+    const record = fields.get(row) ?? {};
+    record[key] = value === null ? Number.NaN : value;
+    fields.set(row, record);
+  }
+  return { messages, fields };
+}
+
+function percentile(sorted: bigint[], p: number): number {
+  const rank = Math.max(1, Math.ceil(p * sorted.length));
+  return Number(sorted[rank - 1]);
+}
+
+class FakeNativeStore implements NativeStoreHandle {
+  #engine: FakeEngine;
+  #closed = false;
+
+  constructor(engine: FakeEngine) {
+    this.#engine = engine;
+  }
+
+  static open(dir: string, options: NativeOptions = {}): FakeNativeStore {
+    for (const [key, [lo, hi]] of Object.entries(RANGES)) {
+      const v = (options as Record<string, number | undefined>)[key];
+      if (v !== undefined && (v < lo || v > hi)) throw new Error(`invalid option \`${key}\`: must be between ${lo} and ${hi}, got ${v}`);
+    }
+    fs.mkdirSync(dir, { recursive: true });
+    fake.opens++;
+    let engine = fake.engines.get(dir);
+    if (engine === undefined) {
+      engine = { dir, options, names: [], ids: new Map(), ring: [], rows: [], counters: { accepted: 0, dropped: 0, discarded: 0, written: 0, durable: 0, sealed: 0, bytesOnDisk: 0 }, handles: 0 };
+      fake.engines.set(dir, engine);
+    }
+    engine.handles++;
+    return new FakeNativeStore(engine);
+  }
+
+  get path(): string {
+    return this.#engine.dir;
+  }
+
+  #check(): FakeEngine {
+    if (this.#closed) throw new Error('store is closed');
+    return this.#engine;
+  }
+
+  intern(name: string): number {
+    const engine = this.#check();
+    let id = engine.ids.get(name);
+    if (id === undefined) {
+      id = engine.names.length;
+      engine.names.push(name);
+      engine.ids.set(name, id);
+    }
+    return id;
+  }
+
+  append(names: Uint32Array, startOffsetsMs: Float64Array, durationsMs: Float64Array, codes: Uint8Array, count: number, originMs: number, extrasJson?: string | null): boolean {
+    const engine = this.#check();
+    fake.appendCalls.push({ count, originMs, extrasJson: extrasJson ?? null });
+    if (fake.throwOnAppend > 0) {
+      fake.throwOnAppend--;
+      throw new Error('fake append failure');
+    }
+    if (fake.dropOnAppend > 0) {
+      fake.dropOnAppend--;
+      engine.counters.dropped += count;
+      return false;
+    }
+    if (count > names.length || count > startOffsetsMs.length || count > durationsMs.length || count > codes.length) throw new Error('count exceeds arrays');
+    const { messages, fields } = parseExtras(extrasJson, engine);
+    for (let i = 0; i < count; i++) {
+      const name = engine.names[names[i]!];
+      if (name === undefined) throw new Error(`unknown name id ${names[i]}`);
+      if (codes[i]! > 7) throw new Error(`bad code ${codes[i]}`);
+      const row: FakeRow = {
+        name,
+        startNs: startNsOf(originMs, startOffsetsMs[i]!),
+        durationNs: durationsMs[i]! > 0 ? BigInt(Math.round(durationsMs[i]! * 1e6)) : 0n,
+        code: codes[i]!,
+        fields: fields.get(i) ?? {},
+      };
+      const message = messages.get(i);
+      if (message !== undefined) row.message = message;
+      engine.ring.push(row);
+    }
+    engine.counters.accepted += count;
+    return true;
+  }
+
+  flush(): Promise<void> {
+    const engine = this.#check();
+    return new Promise((resolve) => {
+      setTimeout(() => {
+        write(engine, 'flush');
+        resolve();
+      }, fake.flushDelayMs);
+    });
+  }
+
+  async stats(filter: NativeStatsFilter = {}): Promise<NativeStatsRow[]> {
+    const engine = this.#check();
+    const groups = new Map<string, FakeRow[]>();
+    for (const row of engine.rows) {
+      const ms = Number(row.startNs / 1_000_000n);
+      if (filter.sinceMs !== undefined && ms < filter.sinceMs) continue;
+      if (filter.untilMs !== undefined && ms >= filter.untilMs) continue;
+      if (filter.names !== undefined && !filter.names.includes(row.name)) continue;
+      const list = groups.get(row.name) ?? [];
+      list.push(row);
+      groups.set(row.name, list);
+    }
+    const out: NativeStatsRow[] = [];
+    for (const [name, rows] of [...groups].sort(([a], [b]) => (a < b ? -1 : 1))) {
+      const calls = rows.filter((r) => r.code <= 1);
+      const durations = calls.map((r) => r.durationNs).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      const stat: NativeStatsRow = { name, calls: calls.length, errors: calls.filter((r) => r.code === 1).length, logs: rows.length - calls.length };
+      if (durations.length > 0) {
+        stat.meanNs = Number(durations.reduce((a, b) => a + b, 0n)) / durations.length;
+        stat.minNs = Number(durations[0]);
+        stat.maxNs = Number(durations[durations.length - 1]);
+        stat.p50Ns = percentile(durations, 0.5);
+        stat.p90Ns = percentile(durations, 0.9);
+        stat.p99Ns = percentile(durations, 0.99);
+      }
+      out.push(stat);
+    }
+    return out;
+  }
+
+  counters(): NativeCounters {
+    const engine = this.#check();
+    if (fake.writerRunsOnCounters) write(engine, 'writer');
+    return { ...engine.counters };
+  }
+
+  async close(): Promise<void> {
+    const engine = this.#check();
+    await this.flush();
+    this.#closed = true;
+    engine.handles--;
+  }
+}
+
+/** The fake, shaped like native/binding.cjs. */
+export const fakeBinding: NativeBinding = { NativeStore: FakeNativeStore };
+
+/** All written rows of the engine at `dir`. */
+export function rowsOf(dir: string): FakeRow[] {
+  return fake.engines.get(path.resolve(dir))?.rows ?? [];
+}

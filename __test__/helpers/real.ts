@@ -1,0 +1,15 @@
+/**
+ * For end-to-end tests against the real addon (native/binding.cjs, built by `npm run build:native`).
+ * If the loader file is absent the tests are skipped with a visible title; if it is present but
+ * cannot be loaded, that is a failure.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { tempDir as makeTempDir } from './temp';
+
+export const bindingPath = path.join(__dirname, '..', '..', 'native', 'binding.cjs');
+export const hasAddon = fs.existsSync(bindingPath);
+
+export function tempDir(): string {
+  return makeTempDir('laptime-e2e-');
+}

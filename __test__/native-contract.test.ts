@@ -1,0 +1,24 @@
+/**
+ * src/native.ts is written against the binding contract; this checks, at compile time (the
+ * tsc --noEmit step of each run) and at run time, that the generated loader's types and the built
+ * addon satisfy it.
+ */
+import test from 'ava';
+import type { NativeStore as GeneratedNativeStore } from '../native/binding';
+import type { NativeBinding } from '../src/native';
+import { bindingPath, hasAddon } from './helpers/real';
+
+type Satisfies = { NativeStore: typeof GeneratedNativeStore } extends NativeBinding ? true : false;
+const generatedTypesSatisfyContract: Satisfies = true;
+
+test('native/binding.d.ts satisfies the contract of src/native.ts', (t) => {
+  t.true(generatedTypesSatisfyContract);
+});
+
+(hasAddon ? test : test.skip)('the built addon has every method of the contract', (t) => {
+  const binding = require(bindingPath) as NativeBinding;
+  t.is(typeof binding.NativeStore.open, 'function');
+  const proto = (binding.NativeStore as unknown as { prototype: object }).prototype;
+  for (const method of ['intern', 'append', 'flush', 'stats', 'counters', 'close']) t.is(typeof (proto as Record<string, unknown>)[method], 'function', method);
+  t.truthy(Object.getOwnPropertyDescriptor(proto, 'path')?.get);
+});

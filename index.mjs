@@ -1,0 +1,6 @@
+// ESM entry: the CommonJS build (index.js) is the one implementation, so `import` and `require`
+// share a single module instance (one default store, one set of exit hooks).
+import laptime from './index.js';
+
+export const { capture, defaultStore, setDefaultStore, log, logger, open, Store } = laptime;
+export default laptime;

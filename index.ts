@@ -1,0 +1,29 @@
+/**
+ * laptime: know how fast every function of your production service really is.
+ *
+ * Mark functions with `@capture()` (or wrap them with `capture(fn)`); every call's start, duration
+ * and outcome goes into an embedded store on local disk (the default one at `$LAPTIME_DIR` or
+ * `./.laptime`), and `stats()` answers counts, error counts and p50/p90/p99 per function.
+ *
+ * @example
+ * import { capture, defaultStore } from 'laptime';
+ *
+ * class UserService {
+ *   @capture() async find(id: string) { return db.users.get(id); }
+ * }
+ *
+ * const { rows } = await defaultStore().stats({ since: '1h' });
+ * for (const r of rows) console.log(r.name, r.count, r.errors, (r.p99 ?? 0) / 1e6, 'ms');
+ */
+export { capture } from './src/capture';
+export type { CaptureDecorator, CaptureOptions } from './src/capture';
+export { defaultStore, setDefaultStore } from './src/default-store';
+export type { FieldValue, Fields } from './src/fields';
+export { log, logger } from './src/log';
+export type { LogFields, Logger, LogLevel } from './src/logger';
+export type { OverflowMode, SyncMode } from './src/native';
+export type { OpenOptions } from './src/options';
+export type { FunctionStats, StatsQuery, StatsReport, StoreCounters } from './src/stats';
+export { open, Store } from './src/store';
+export type { RecordedEvent } from './src/store';
+export type { TimeBound } from './src/time';

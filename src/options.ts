@@ -1,0 +1,187 @@
+/**
+ * Options of open(): their types, defaults, and validation. Types are checked here so that a typo
+ * fails with a TypeError naming the option; value ranges of engine options are the addon's job
+ * (it answers "invalid option `pageRows`: ..."), the JS batch options are checked here.
+ */
+import * as path from 'node:path';
+import type { NativeOptions, OverflowMode, SyncMode } from './native';
+
+/**
+ * Options of {@link open}. Every field is optional; the engine options keep the engine's defaults.
+ *
+ * @example
+ * open({ dir: '/var/lib/myapp/laptime', sync: 'always', batchSize: 1024 })
+ */
+export interface OpenOptions {
+  /** Store directory. Default: `$LAPTIME_DIR`, else `./.laptime` (resolved against the cwd). */
+  dir?: string;
+  /** When written data is fsynced: `'none'`, `'interval'` (group commit, the default) or `'always'`. */
+  sync?: SyncMode;
+  /** Group-commit interval for `sync: 'interval'`, ms (engine default 100). */
+  syncIntervalMs?: number;
+  /** Most batches queued between JS and the writer thread. */
+  ringBatches?: number;
+  /** Most bytes of queued batches. */
+  ringBytes?: number;
+  /** When the ring is full: `'drop'` the batch (counted; the default) or `'block'` up to `blockTimeoutMs`. */
+  overflow?: OverflowMode;
+  /** Longest wait with `overflow: 'block'`, ms. */
+  blockTimeoutMs?: number;
+  /** Events per page before it is sealed. */
+  pageRows?: number;
+  /** A page that is not full is sealed after this long, ms. */
+  pageMaxAgeMs?: number;
+  /** A segment file is sealed at this size, bytes. */
+  segmentMaxBytes?: number;
+  /** A segment file is sealed at this age, ms. */
+  segmentMaxAgeMs?: number;
+  /** Memory for decoded pages held by queries, bytes. */
+  bufferpoolBytes?: number;
+  /** Drop segments whose newest event is older than this, ms. */
+  retentionMaxAgeMs?: number;
+  /** Drop oldest segments while the store holds more than this, bytes. */
+  retentionMaxBytes?: number;
+  /** The JS batch is handed to the engine at least this often, ms (default 100). */
+  flushIntervalMs?: number;
+  /** Rows of the JS batch; a full batch is handed over at once (default 4096, 1..65536). */
+  batchSize?: number;
+}
+
+/** Validated options, split into what JS uses and what goes to the addon. */
+export interface ResolvedOptions {
+  dir: string;
+  flushIntervalMs: number;
+  batchSize: number;
+  native: NativeOptions;
+}
+
+export const DEFAULT_FLUSH_INTERVAL_MS = 100;
+export const DEFAULT_BATCH_SIZE = 4096;
+export const MAX_BATCH_SIZE = 65536;
+
+type Kind = 'string' | 'integer' | 'number' | readonly string[];
+
+const KINDS: { readonly [K in keyof Required<OpenOptions>]: Kind } = {
+  dir: 'string',
+  sync: ['none', 'interval', 'always'],
+  syncIntervalMs: 'integer',
+  ringBatches: 'integer',
+  ringBytes: 'integer',
+  overflow: ['drop', 'block'],
+  blockTimeoutMs: 'integer',
+  pageRows: 'integer',
+  pageMaxAgeMs: 'integer',
+  segmentMaxBytes: 'integer',
+  segmentMaxAgeMs: 'integer',
+  bufferpoolBytes: 'integer',
+  retentionMaxAgeMs: 'integer',
+  retentionMaxBytes: 'integer',
+  flushIntervalMs: 'number',
+  batchSize: 'integer',
+};
+
+const JS_ONLY = new Set<string>(['dir', 'flushIntervalMs', 'batchSize']);
+
+/** Where the default store lives: `$LAPTIME_DIR`, else `./.laptime`. */
+export function defaultDir(): string {
+  return path.resolve(process.env.LAPTIME_DIR || '.laptime');
+}
+
+/** Check `options` and fill in defaults; throws TypeError/RangeError naming the bad option. */
+export function resolveOptions(options: unknown): ResolvedOptions {
+  if (options === undefined || options === null) options = {};
+  if (typeof options !== 'object' || Array.isArray(options)) {
+    throw new TypeError(`laptime: options must be an object, got ${show(options)}`);
+  }
+  const given = options as Record<string, unknown>;
+  const native: Record<string, unknown> = {};
+  for (const key of Object.keys(given)) {
+    const value = given[key];
+    if (!Object.hasOwn(KINDS, key)) {
+      throw new TypeError(`laptime: unknown option "${key}"${suggest(key, Object.keys(KINDS))}`);
+    }
+    if (value === undefined) continue;
+    checkKind(key, value, KINDS[key as keyof OpenOptions]);
+    if (!JS_ONLY.has(key)) native[key] = value;
+  }
+  const batchSize = (given.batchSize as number | undefined) ?? DEFAULT_BATCH_SIZE;
+  if (batchSize < 1 || batchSize > MAX_BATCH_SIZE) {
+    throw new RangeError(`laptime: option "batchSize" must be between 1 and ${MAX_BATCH_SIZE}, got ${batchSize}`);
+  }
+  const flushIntervalMs = (given.flushIntervalMs as number | undefined) ?? DEFAULT_FLUSH_INTERVAL_MS;
+  if (!(flushIntervalMs >= 1 && flushIntervalMs <= 2 ** 31 - 1)) {
+    throw new RangeError(`laptime: option "flushIntervalMs" must be between 1 and ${2 ** 31 - 1}, got ${flushIntervalMs}`);
+  }
+  const dir = given.dir as string | undefined;
+  if (dir === '') throw new TypeError('laptime: option "dir" must not be empty');
+  return {
+    dir: dir === undefined ? defaultDir() : path.resolve(dir),
+    flushIntervalMs,
+    batchSize,
+    native: native as NativeOptions,
+  };
+}
+
+function checkKind(key: string, value: unknown, kind: Kind): void {
+  if (typeof kind !== 'string') {
+    if (typeof value !== 'string' || !kind.includes(value)) {
+      throw new TypeError(`laptime: option "${key}" must be one of ${kind.map((k) => `"${k}"`).join(', ')}, got ${show(value)}`);
+    }
+    return;
+  }
+  if (kind === 'string') {
+    if (typeof value !== 'string') throw new TypeError(`laptime: option "${key}" must be a string, got ${show(value)}`);
+    return;
+  }
+  if (typeof value !== 'number') throw new TypeError(`laptime: option "${key}" must be a number, got ${show(value)}`);
+  if (!Number.isFinite(value)) throw new TypeError(`laptime: option "${key}" must be a finite number, got ${value}`);
+  if (kind === 'integer' && !Number.isSafeInteger(value)) {
+    throw new TypeError(`laptime: option "${key}" must be an integer, got ${value}`);
+  }
+  if (value < 0) throw new RangeError(`laptime: option "${key}" must not be negative, got ${value}`);
+}
+
+/** `value` for an error message: its type and, for primitives, the value itself. */
+export function show(value: unknown): string {
+  if (value === null) return 'null';
+  switch (typeof value) {
+    case 'string':
+      return `string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value)}`;
+    case 'number':
+    case 'boolean':
+    case 'bigint':
+      return `${typeof value} ${String(value)}`;
+    case 'undefined':
+      return 'undefined';
+    case 'function':
+      return 'a function';
+    default:
+      return Array.isArray(value) ? 'an array' : `an ${typeof value}`;
+  }
+}
+
+/** ` (did you mean "x"?)` for the closest known name within two edits, or ''. */
+export function suggest(name: string, known: readonly string[]): string {
+  let best = '';
+  let bestDistance = 3;
+  for (const k of known) {
+    const d = editDistance(name.toLowerCase(), k.toLowerCase());
+    if (d < bestDistance) {
+      best = k;
+      bestDistance = d;
+    }
+  }
+  return best === '' ? '' : ` (did you mean "${best}"?)`;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = row;
+  }
+  return prev[b.length]!;
+}

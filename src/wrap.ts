@@ -1,0 +1,106 @@
+/**
+ * The timed wrapper of a function (invariant 1: capture never changes the program).
+ *
+ * - Same `this`, arguments, return value and thrown value; `new` works if it worked before.
+ * - A returned native Promise (or subclass) is returned as is; its settlement is observed with
+ *   `Promise.prototype.then` (both handlers, so no new unhandled rejection appears) and the call is
+ *   timed to that settlement. Other thenables are left alone (calling `then` can start work, e.g. a
+ *   query builder) and timed as sync calls.
+ * - `name`, `length`, own properties, the prototype chain and reflect-metadata are copied, so
+ *   frameworks reading them see the original.
+ *
+ * Sampling is decided here, once: rate 1 gets the plain wrapper, no random draw per call.
+ */
+import type { Site } from './site';
+import { perf } from './time';
+
+/** Any function; `never[]` parameters make every function assignable. */
+export type AnyFunction = (...args: never[]) => unknown;
+
+const promiseThen = Promise.prototype.then;
+const reflectApply = Reflect.apply;
+const reflectConstruct = Reflect.construct;
+
+/** `fn` timed into `site`, sampling `rate` of its calls (0 < rate <= 1). */
+export function timed<F extends AnyFunction>(fn: F, site: Site, rate: number): F {
+  const wrapper = rate >= 1 ? plain(fn, site) : sampled(fn, site, rate);
+  mirror(wrapper, fn);
+  return wrapper as unknown as F;
+}
+
+function plain(fn: AnyFunction, site: Site): AnyFunction {
+  return function (this: unknown): unknown {
+    const t0 = perf.now();
+    let result: unknown;
+    try {
+      result = new.target === undefined ? reflectApply(fn, this, arguments) : reflectConstruct(fn, arguments, new.target);
+    } catch (err) {
+      site.fail(t0, err);
+      throw err;
+    }
+    if (result instanceof Promise) {
+      promiseThen.call(result, () => site.ok(t0), (err: unknown) => site.fail(t0, err));
+      return result;
+    }
+    site.ok(t0);
+    return result;
+  };
+}
+
+function sampled(fn: AnyFunction, site: Site, rate: number): AnyFunction {
+  return function (this: unknown): unknown {
+    if (Math.random() >= rate) {
+      return new.target === undefined ? reflectApply(fn, this, arguments) : reflectConstruct(fn, arguments, new.target);
+    }
+    const t0 = perf.now();
+    let result: unknown;
+    try {
+      result = new.target === undefined ? reflectApply(fn, this, arguments) : reflectConstruct(fn, arguments, new.target);
+    } catch (err) {
+      site.fail(t0, err);
+      throw err;
+    }
+    if (result instanceof Promise) {
+      promiseThen.call(result, () => site.ok(t0), (err: unknown) => site.fail(t0, err));
+      return result;
+    }
+    site.ok(t0);
+    return result;
+  };
+}
+
+interface MetadataReflect {
+  getOwnMetadataKeys?: (target: object) => unknown[];
+  getOwnMetadata?: (key: unknown, target: object) => unknown;
+  defineMetadata?: (key: unknown, value: unknown, target: object) => void;
+}
+
+const SKIPPED = new Set<PropertyKey>(['name', 'length', 'prototype', 'arguments', 'caller']);
+
+/** Make `wrapper` look like `fn` to code that inspects functions. */
+function mirror(wrapper: AnyFunction, fn: AnyFunction): void {
+  Object.defineProperty(wrapper, 'name', { value: fn.name, configurable: true });
+  Object.defineProperty(wrapper, 'length', { value: fn.length, configurable: true });
+  if (Object.hasOwn(fn, 'prototype')) {
+    // Constructible originals: `new wrapper()` builds the same objects, instanceof agrees.
+    (wrapper as { prototype: unknown }).prototype = (fn as { prototype: unknown }).prototype;
+  }
+  for (const key of Reflect.ownKeys(fn)) {
+    if (SKIPPED.has(key)) continue;
+    const descriptor = Object.getOwnPropertyDescriptor(fn, key);
+    if (descriptor !== undefined) Object.defineProperty(wrapper, key, descriptor);
+  }
+  // AsyncFunction.prototype, a base class for static inheritance, ...
+  const proto: unknown = Object.getPrototypeOf(fn);
+  if (proto !== Object.getPrototypeOf(wrapper)) Object.setPrototypeOf(wrapper, proto as object | null);
+  const meta = Reflect as unknown as MetadataReflect;
+  if (typeof meta.getOwnMetadataKeys === 'function' && typeof meta.getOwnMetadata === 'function' && typeof meta.defineMetadata === 'function') {
+    for (const key of meta.getOwnMetadataKeys(fn)) meta.defineMetadata(key, meta.getOwnMetadata(key, fn), wrapper);
+  }
+}
+
+/** Generators run across many `next()` calls interleaved with their consumer: no single duration. */
+export function isGeneratorFunction(fn: AnyFunction): boolean {
+  const tag = Object.prototype.toString.call(fn);
+  return tag === '[object GeneratorFunction]' || tag === '[object AsyncGeneratorFunction]';
+}
