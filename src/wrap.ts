@@ -48,24 +48,10 @@ function plain(fn: AnyFunction, site: Site): AnyFunction {
 }
 
 function sampled(fn: AnyFunction, site: Site, rate: number): AnyFunction {
+  const timedFn = plain(fn, site);
   return function (this: unknown): unknown {
-    if (Math.random() >= rate) {
-      return new.target === undefined ? reflectApply(fn, this, arguments) : reflectConstruct(fn, arguments, new.target);
-    }
-    const t0 = perf.now();
-    let result: unknown;
-    try {
-      result = new.target === undefined ? reflectApply(fn, this, arguments) : reflectConstruct(fn, arguments, new.target);
-    } catch (err) {
-      site.fail(t0, err);
-      throw err;
-    }
-    if (result instanceof Promise) {
-      promiseThen.call(result, () => site.ok(t0), (err: unknown) => site.fail(t0, err));
-      return result;
-    }
-    site.ok(t0);
-    return result;
+    const target = Math.random() < rate ? timedFn : fn;
+    return new.target === undefined ? reflectApply(target, this, arguments) : reflectConstruct(target, arguments, new.target);
   };
 }
 
