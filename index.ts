@@ -21,7 +21,7 @@ export { defaultStore, setDefaultStore } from './src/default-store';
 export type { FieldValue, Fields } from './src/fields';
 export { log, logger } from './src/log';
 export type { LogFields, Logger, LogLevel } from './src/logger';
-export type { OverflowMode, SyncMode } from './src/native';
+export type { NativeOptions, OverflowMode, SyncMode } from './src/native';
 export type { OpenOptions } from './src/options';
 export type { FunctionStats, StatsQuery, StatsReport, StoreCounters } from './src/stats';
 export { open, Store } from './src/store';

@@ -13,20 +13,33 @@ export type SyncMode = 'none' | 'interval' | 'always';
 /** What producers do when the ring between JS and the writer is full. */
 export type OverflowMode = 'drop' | 'block';
 
-/** Options understood by the addon (its `NativeOptions`). */
+/** Engine options, passed to the addon as they are (its `NativeOptions`); {@link OpenOptions} adds the JS ones. */
 export interface NativeOptions {
+  /** When written data is fsynced: `'none'`, `'interval'` (group commit, the default) or `'always'`. */
   sync?: SyncMode;
+  /** Group-commit interval for `sync: 'interval'`, ms (engine default 100). */
   syncIntervalMs?: number;
+  /** Most batches queued between JS and the writer thread. */
   ringBatches?: number;
+  /** Most bytes of queued batches. */
   ringBytes?: number;
+  /** When the ring is full: `'drop'` the batch (counted; the default) or `'block'` up to `blockTimeoutMs`. */
   overflow?: OverflowMode;
+  /** Longest wait with `overflow: 'block'`, ms. */
   blockTimeoutMs?: number;
+  /** Events per page before it is sealed. */
   pageRows?: number;
+  /** A page that is not full is sealed after this long, ms. */
   pageMaxAgeMs?: number;
+  /** A segment file is sealed at this size, bytes. */
   segmentMaxBytes?: number;
+  /** A segment file is sealed at this age, ms. */
   segmentMaxAgeMs?: number;
+  /** Memory for decoded pages held by queries, bytes. */
   bufferpoolBytes?: number;
+  /** Drop segments whose newest event is older than this, ms. */
   retentionMaxAgeMs?: number;
+  /** Drop oldest segments while the store holds more than this, bytes. */
   retentionMaxBytes?: number;
 }
 

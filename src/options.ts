@@ -4,7 +4,7 @@
  * (it answers "invalid option `pageRows`: ..."), the JS batch options are checked here.
  */
 import * as path from 'node:path';
-import type { NativeOptions, OverflowMode, SyncMode } from './native';
+import type { NativeOptions } from './native';
 
 /**
  * Options of {@link open}. Every field is optional; the engine options keep the engine's defaults.
@@ -12,35 +12,9 @@ import type { NativeOptions, OverflowMode, SyncMode } from './native';
  * @example
  * open({ dir: '/var/lib/myapp/laptime', sync: 'always', batchSize: 1024 })
  */
-export interface OpenOptions {
+export interface OpenOptions extends NativeOptions {
   /** Store directory. Default: `$LAPTIME_DIR`, else `./.laptime` (resolved against the cwd). */
   dir?: string;
-  /** When written data is fsynced: `'none'`, `'interval'` (group commit, the default) or `'always'`. */
-  sync?: SyncMode;
-  /** Group-commit interval for `sync: 'interval'`, ms (engine default 100). */
-  syncIntervalMs?: number;
-  /** Most batches queued between JS and the writer thread. */
-  ringBatches?: number;
-  /** Most bytes of queued batches. */
-  ringBytes?: number;
-  /** When the ring is full: `'drop'` the batch (counted; the default) or `'block'` up to `blockTimeoutMs`. */
-  overflow?: OverflowMode;
-  /** Longest wait with `overflow: 'block'`, ms. */
-  blockTimeoutMs?: number;
-  /** Events per page before it is sealed. */
-  pageRows?: number;
-  /** A page that is not full is sealed after this long, ms. */
-  pageMaxAgeMs?: number;
-  /** A segment file is sealed at this size, bytes. */
-  segmentMaxBytes?: number;
-  /** A segment file is sealed at this age, ms. */
-  segmentMaxAgeMs?: number;
-  /** Memory for decoded pages held by queries, bytes. */
-  bufferpoolBytes?: number;
-  /** Drop segments whose newest event is older than this, ms. */
-  retentionMaxAgeMs?: number;
-  /** Drop oldest segments while the store holds more than this, bytes. */
-  retentionMaxBytes?: number;
   /** The JS batch is handed to the engine at least this often, ms (default 100). */
   flushIntervalMs?: number;
   /** Rows of the JS batch; a full batch is handed over at once (default 4096, 1..65536). */
