@@ -110,6 +110,36 @@ e2e('captures from worker threads land in the same store', async (t) => {
   );
 });
 
+e2e('stress: four workers and the main thread capture 100k calls each at full speed, every call stored once', async (t) => {
+  const dir = tempDir();
+  const store = open({ dir, overflow: 'block', blockTimeoutMs: 10_000 });
+  t.teardown(() => store.close());
+  const count = 100_000;
+  const main = capture((i: number) => i * 2, { name: 'stress.main', store });
+  const workers = [0, 1, 2, 3].map(
+    () =>
+      new Promise<{ enabled: boolean }>((resolve, reject) => {
+        const worker = new Worker(tsWorkerSource(require.resolve('./fixtures/real-worker.ts')), {
+          eval: true,
+          workerData: { dir, count, name: 'stress.worker', block: true },
+        });
+        worker.once('message', resolve);
+        worker.once('error', reject);
+      }),
+  );
+  for (let i = 0; i < count; i++) main(i);
+  t.deepEqual(await Promise.all(workers), [0, 1, 2, 3].map(() => ({ enabled: true })));
+  const { rows, counters } = await store.stats({ name: ['stress.main', 'stress.worker'] });
+  t.deepEqual(
+    rows.map((r) => [r.name, r.count, r.errors]),
+    [
+      ['stress.main', count, 0],
+      ['stress.worker', 4 * count, 0],
+    ],
+  );
+  t.is(counters.dropped + counters.discarded, 0);
+});
+
 e2e('SIGKILL after acknowledged flushes (sync: always): the store reopens with every acknowledged event', async (t) => {
   const dir = tempDir();
   const child = spawnFixture('real-child.ts', ['ack-loop', dir]);
