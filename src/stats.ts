@@ -56,7 +56,7 @@ export interface StoreCounters {
   accepted: number;
   /** Events dropped: by the engine (ring full) plus those this Store could not hand over (store closed, append failed). */
   dropped: number;
-  /** Events the engine discarded (e.g. rejected by recovery or retention before being sealed). */
+  /** Events the engine accepted but threw away because its writer stopped on a disk failure. */
   discarded: number;
   /** Events written to the write-ahead log. */
   written: number;

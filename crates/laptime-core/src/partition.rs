@@ -201,19 +201,7 @@ pub(crate) fn recover(
     // Segment files the manifest does not name are leftovers; the active one is recovered.
     let mut active: Option<SegmentWriter> = None;
     let mut active_reader = None;
-    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, "list partition", e))?;
-    let mut files: Vec<(u64, PathBuf)> = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io(dir, "list partition", e))?;
-        if let Some(id) = entry
-            .file_name()
-            .to_str()
-            .and_then(segment::parse_file_name)
-        {
-            files.push((id, entry.path()));
-        }
-    }
-    files.sort();
+    let files = segment_files(dir)?;
     for (id, path) in files {
         if manifest.sealed.iter().any(|s| s.id == id) {
             continue;
@@ -321,12 +309,9 @@ pub(crate) fn recover(
     Ok(writer)
 }
 
-/// A damaged manifest is rebuilt from the segment files themselves. Sealed segments are taken
-/// newest first, skipping any whose events overlap one already taken (the inputs of a compaction
-/// whose output is there too); skipped files are quarantined, not deleted. The newest unsealed
-/// segment becomes the active one again.
-fn rebuild_manifest(dir: &Path, report: &mut RecoveryReport) -> Result<Manifest> {
-    let mut ids: Vec<u64> = Vec::new();
+/// The segment files of partition `dir` as (id, path), ascending by id.
+fn segment_files(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
+    let mut files = Vec::new();
     let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, "list partition", e))?;
     for entry in entries {
         let entry = entry.map_err(|e| Error::io(dir, "list partition", e))?;
@@ -335,9 +320,19 @@ fn rebuild_manifest(dir: &Path, report: &mut RecoveryReport) -> Result<Manifest>
             .to_str()
             .and_then(segment::parse_file_name)
         {
-            ids.push(id);
+            files.push((id, entry.path()));
         }
     }
+    files.sort();
+    Ok(files)
+}
+
+/// A damaged manifest is rebuilt from the segment files themselves. Sealed segments are taken
+/// newest first, skipping any whose events overlap one already taken (the inputs of a compaction
+/// whose output is there too); skipped files are quarantined, not deleted. The newest unsealed
+/// segment becomes the active one again.
+fn rebuild_manifest(dir: &Path, report: &mut RecoveryReport) -> Result<Manifest> {
+    let mut ids: Vec<u64> = segment_files(dir)?.into_iter().map(|(id, _)| id).collect();
     ids.sort_unstable_by(|a, b| b.cmp(a));
     let mut manifest = Manifest {
         next_segment_id: ids.first().map_or(0, |m| m + 1),
