@@ -36,6 +36,7 @@ pub mod encoding;
 mod error;
 mod event;
 mod failpoint;
+pub mod filter;
 mod manifest;
 mod names_file;
 mod options;
