@@ -22,7 +22,7 @@ import * as path from 'node:path';
 import { open, setDefaultStore } from 'laptime';
 import { Bench } from 'tinybench';
 import { CASES, made, peerTotals, shutdownPeers, type CaseId } from './cases.mjs';
-import { addonInfo, machine, ROOT, threadCpuSeconds, versions } from './machine.mjs';
+import { addonInfo, counterReport, type CounterReport, machine, ROOT, threadCpuSeconds, versions } from './machine.mjs';
 import { runSustained, type SustainedResult } from './sustained.mjs';
 
 // ---- options ----------------------------------------------------------------------------------
@@ -142,7 +142,7 @@ interface MicroResult {
   ratios: RatioResult[];
   store: {
     capturedCalls: number;
-    counters: { accepted: number; written: number; dropped: number; discarded: number; pending: number; lost: number; internalErrors: number; bytesOnDisk: number };
+    counters: CounterReport;
     allWritten: boolean;
     flushMs: number;
     writerCpuSeconds: number | null;
@@ -236,16 +236,7 @@ async function runMicro(config: MicroConfig, progress: (line: string) => void): 
       ratios,
       store: {
         capturedCalls: made.captured,
-        counters: {
-          accepted: c.accepted,
-          written: c.written,
-          dropped: c.dropped,
-          discarded: c.discarded,
-          pending: c.pending,
-          lost: c.lost,
-          internalErrors: c.internalErrors,
-          bytesOnDisk: c.bytesOnDisk,
-        },
+        counters: counterReport(c),
         allWritten: c.written === made.captured,
         flushMs,
         writerCpuSeconds: writerCpu0 === null || writerCpu1 === null ? null : Math.round((writerCpu1 - writerCpu0) * 10) / 10,

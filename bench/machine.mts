@@ -134,3 +134,21 @@ export function threadCpuSeconds(prefix: string): number | null {
   }
   return ticks / ticksPerSecond();
 }
+
+/** The store counters a benchmark reports (what really reached the engine, and what did not). */
+export interface CounterReport {
+  accepted: number;
+  written: number;
+  dropped: number;
+  discarded: number;
+  pending: number;
+  lost: number;
+  internalErrors: number;
+  bytesOnDisk: number;
+}
+
+/** Just the {@link CounterReport} fields of a store's counters. */
+export function counterReport(c: CounterReport): CounterReport {
+  const { accepted, written, dropped, discarded, pending, lost, internalErrors, bytesOnDisk } = c;
+  return { accepted, written, dropped, discarded, pending, lost, internalErrors, bytesOnDisk };
+}

@@ -14,7 +14,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { open, setDefaultStore } from 'laptime';
 import { capturedWork } from './cases.mjs';
-import { threadCpuSeconds } from './machine.mjs';
+import { counterReport, type CounterReport, threadCpuSeconds } from './machine.mjs';
 
 const perf = performance;
 const CHUNK = 1000;
@@ -38,7 +38,7 @@ export interface SustainedResult {
   /** Share of the wall time the JS thread spent inside the chunks of captured calls. */
   jsBusyShare: number;
   flushMs: number;
-  counters: { accepted: number; written: number; dropped: number; discarded: number; pending: number; lost: number; internalErrors: number; bytesOnDisk: number };
+  counters: CounterReport;
   /** written === calls after flush. */
   allWritten: boolean;
   /** CPU seconds of laptime's writer thread over the phase (null without /proc). */
@@ -129,16 +129,7 @@ export async function runSustained(seconds: number, rate: number, progress: (lin
       maxBehindMs: round1(maxBehind / perMs),
       jsBusyShare: Math.round((busyMs / elapsedMs) * 1000) / 1000,
       flushMs: round1(flushMs),
-      counters: {
-        accepted: c.accepted,
-        written: c.written,
-        dropped: c.dropped,
-        discarded: c.discarded,
-        pending: c.pending,
-        lost: c.lost,
-        internalErrors: c.internalErrors,
-        bytesOnDisk: c.bytesOnDisk,
-      },
+      counters: counterReport(c),
       allWritten: c.written === calls,
       writerCpuSeconds: writerCpu0 === null || writerCpu1 === null ? null : round1(writerCpu1 - writerCpu0),
       rssMiB: {

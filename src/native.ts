@@ -45,12 +45,19 @@ export interface NativeOptions {
 
 /** The engine's counters (its `NativeCounters`). */
 export interface NativeCounters {
+  /** Events the engine accepted into its ring. */
   accepted: number;
+  /** Events the engine refused because its ring was full or its writer had stopped. */
   dropped: number;
+  /** Events the engine accepted but threw away because its writer stopped on a disk failure. */
   discarded: number;
+  /** Events written to the write-ahead log. */
   written: number;
+  /** Events known to be on stable storage (fsynced). */
   durable: number;
+  /** Events in sealed pages. */
   sealed: number;
+  /** Bytes the store occupies on disk. */
   bytesOnDisk: number;
 }
 

@@ -2,7 +2,7 @@
  * Query helpers: the typed shape of stats answers and the conversion of a query into the addon's
  * filter. The work itself happens in the addon, off the event loop (invariant 6).
  */
-import type { NativeStatsFilter, NativeStatsRow } from './native';
+import type { NativeStatsFilter, NativeStatsRow, NativeCounters } from './native';
 import { show, suggest } from './options';
 import { toEpochMs, type TimeBound } from './time';
 
@@ -51,21 +51,9 @@ export interface FunctionStats {
  * Counters of a store (invariant 2: every event is stored or counted as dropped). Engine counters
  * cover everything written through this directory's engine in this process, JS ones this Store.
  */
-export interface StoreCounters {
-  /** Events the engine accepted into its ring. */
-  accepted: number;
-  /** Events dropped: by the engine (ring full) plus those this Store could not hand over (store closed, append failed). */
+export interface StoreCounters extends NativeCounters {
+  /** As the engine's, plus the events this Store could not hand over (store closed, append failed). */
   dropped: number;
-  /** Events the engine accepted but threw away because its writer stopped on a disk failure. */
-  discarded: number;
-  /** Events written to the write-ahead log. */
-  written: number;
-  /** Events known to be on stable storage (fsynced). */
-  durable: number;
-  /** Events in sealed pages. */
-  sealed: number;
-  /** Bytes the store occupies on disk. */
-  bytesOnDisk: number;
   /** Events still in this Store's JS batch, not yet handed to the engine. */
   pending: number;
   /** Internal failures laptime absorbed in this thread instead of throwing into your code. */
