@@ -36,6 +36,10 @@ export declare class NativeStore {
   flush(): Promise<void>
   /** Per-name statistics of the events passing `filter`, sorted by name. */
   stats(filter?: NativeStatsFilter | undefined | null): Promise<Array<NativeStatsRow>>
+  /** Run a query (filter, group by, aggregates) on a snapshot of the store. */
+  query(query: NativeQuery): Promise<NativeQueryResult>
+  /** One page of the events passing a filter, newest first unless asked otherwise. */
+  events(request: NativeEventsRequest): Promise<NativeEventPage>
   /** The event counters; cheap. */
   counters(): NativeCounters
   /**
@@ -63,6 +67,79 @@ export interface NativeCounters {
   sealed: number
   /** Bytes of this writer's files on disk. */
   bytesOnDisk: number
+}
+
+/** One event. */
+export interface NativeEvent {
+  /** Function or logger name. */
+  name: string
+  /** Start, epoch ns. */
+  startNs: bigint
+  /** Start, epoch ms (rounded to what a JS number holds). */
+  startMs: number
+  /** Duration, ns. */
+  durationNs: number
+  /** `call` or `log`. */
+  kind: string
+  /** `ok` / `error` for calls. */
+  status?: string
+  /** Level name for logs. */
+  level?: string
+  /** Log message. */
+  message?: string
+  /** Fields by key. */
+  fields: Record<string, string | number | boolean>
+  /** Writer partition and position: with `startNs`, the event's identity. */
+  partition: string
+  /** Position in the partition. */
+  seq: number
+}
+
+/** A page of events. */
+export interface NativeEventPage {
+  /** The events, in order. */
+  events: Array<NativeEvent>
+  /** Cursor for the next page; absent on the last. */
+  nextCursor?: string
+}
+
+/** An events listing request. */
+export interface NativeEventsRequest {
+  /** Filter string. */
+  filter?: string
+  /** "Now" for relative times, epoch ms. */
+  nowMs?: number
+  /** Page size (default 100). */
+  limit?: number
+  /** Continue after this cursor. */
+  cursor?: string
+  /** `newest` (default) or `oldest` first. */
+  order?: string
+}
+
+/** A syntax error in a filter string. */
+export interface NativeFilterError {
+  /** Byte offset (UTF-8) in the filter. */
+  position: number
+  /** What would have been valid there. */
+  expected: string
+  /** What was there. */
+  found: string
+  /** `at N: expected X, found Y`. */
+  message: string
+}
+
+/**
+ * A grouping dimension: `{ by: 'name' }`, `{ by: 'field', key: 'route' }` or
+ * `{ by: 'time', width: '1m' }`.
+ */
+export interface NativeGroupBy {
+  /** `name`, `field` or `time`. */
+  by: string
+  /** The field key (for `field`). */
+  key?: string
+  /** Bucket width as a duration such as `1m` (for `time`). */
+  width?: string
 }
 
 /** Store options; every field is optional and defaults to the core's default. */
@@ -93,6 +170,78 @@ export interface NativeOptions {
   retentionMaxAgeMs?: number
   /** Drop the oldest segments while the store's partition holds more than this many bytes. */
   retentionMaxBytes?: number
+}
+
+/** The outcome of parsing a filter: its canonical text, or the error. */
+export interface NativeParsedFilter {
+  /** Canonical form (parses back to the same filter); absent on error. */
+  canonical?: string
+  /** The syntax error, if any. */
+  error?: NativeFilterError
+}
+
+/**
+ * A query. Aggregates are labels: `count`, `errors`, `error_rate`, `sum`, `mean`, `min`, `max`,
+ * `stddev`, `p50`, `p99.9`...
+ */
+export interface NativeQuery {
+  /** Filter string (empty or absent: everything). */
+  filter?: string
+  /** "Now" for relative times, epoch ms (default: the current time). */
+  nowMs?: number
+  /** Grouping dimensions, in key order. */
+  groupBy?: Array<NativeGroupBy>
+  /** Aggregate labels, in column order. */
+  aggregates: Array<string>
+  /** Sort by this column label (an aggregate's or a group key's). */
+  orderBy?: string
+  /** Sort descending. */
+  descending?: boolean
+  /** Keep the first rows only. */
+  limit?: number
+  /** Exact percentiles (decode every page) instead of sketches. */
+  exact?: boolean
+}
+
+/** A query's answer. */
+export interface NativeQueryResult {
+  /** Labels of the key columns. */
+  keyLabels: Array<string>
+  /** Labels of the value columns. */
+  valueLabels: Array<string>
+  /** The rows. */
+  rows: Array<NativeQueryRow>
+  /** Execution figures. */
+  stats: NativeQueryStats
+}
+
+/** One group of a result. */
+export interface NativeQueryRow {
+  /**
+   * One value per group dimension: string, number (time buckets in epoch ms), boolean, or null
+   * for events without the field.
+   */
+  key: Array<string | number | boolean | undefined | null>
+  /** One value per aggregate; null when there is nothing to aggregate. */
+  values: Array<number | undefined | null>
+}
+
+/** What the engine did. */
+export interface NativeQueryStats {
+  /** Pages in the store. */
+  pagesTotal: number
+  /** Pages ruled out by their zone maps. */
+  pagesSkipped: number
+  /** Pages answered from their counts and sketches. */
+  pagesFromMeta: number
+  /** Pages decoded. */
+  pagesDecoded: number
+  /** Rows of decoded pages examined. */
+  rowsScanned: number
+  /** Events that matched. */
+  rowsMatched: number
+  /** Whether percentiles are exact. */
+  exactPercentiles: boolean
 }
 
 /** Which events the statistics cover. Times are epoch milliseconds (fractions allowed). */
@@ -128,3 +277,9 @@ export interface NativeStatsRow {
   /** 99th percentile, ns. */
   p99Ns?: number
 }
+
+/** A duration such as `1m` or `250us` in nanoseconds; throws on bad syntax. */
+export declare function parseDurationNs(text: string): number
+
+/** Parse a filter string without running anything (for validating input early). */
+export declare function parseFilter(text: string): NativeParsedFilter

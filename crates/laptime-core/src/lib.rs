@@ -42,6 +42,7 @@ mod names_file;
 mod options;
 mod page;
 mod partition;
+pub mod query;
 mod record_log;
 mod retention;
 mod ring;

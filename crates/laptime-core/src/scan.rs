@@ -39,6 +39,8 @@ impl ScanFilter {
 }
 
 struct PartitionSnapshot {
+    /// Directory name of the partition: stable across snapshots (cursors refer to it).
+    id: Arc<str>,
     dict: Arc<Dictionary>,
     segments: Vec<Arc<SegmentReader>>,
     /// Events not yet in a sealed page (own partition only).
@@ -49,6 +51,13 @@ struct PartitionSnapshot {
 pub struct Snapshot {
     parts: Vec<PartitionSnapshot>,
     pool: Arc<BufferPool>,
+}
+
+fn partition_id(dir: &Path) -> Arc<str> {
+    Arc::from(dir.file_name().map_or_else(
+        || dir.to_string_lossy().into_owned(),
+        |n| n.to_string_lossy().into_owned(),
+    ))
 }
 
 /// Where a page comes from.
@@ -88,15 +97,17 @@ impl Snapshot {
             None
         } else {
             let mut cols = active.cols.clone();
+            let first_seq = active.first_seq;
             drop(active);
             cols.sort_by_start();
             cols.canonicalize_fields();
-            let meta = PageMeta::compute(&cols, 0);
+            let meta = PageMeta::compute(&cols, first_seq);
             Some(Arc::new((meta, cols)))
         };
         let mut segments = view.sealed.clone();
         segments.extend(view.active.iter().cloned());
         let mut parts = vec![PartitionSnapshot {
+            id: partition_id(&engine.partition),
             dict: Arc::clone(&engine.dict),
             segments,
             tail,
@@ -107,6 +118,7 @@ impl Snapshot {
             }
             let p = partition::load_read_only(&dir)?;
             parts.push(PartitionSnapshot {
+                id: partition_id(&dir),
                 dict: p.dict,
                 segments: p.segments,
                 tail: None,
@@ -131,6 +143,7 @@ impl Snapshot {
         for dir in partition::list(root)? {
             let p = partition::load_read_only(&dir)?;
             parts.push(PartitionSnapshot {
+                id: partition_id(&dir),
                 dict: p.dict,
                 segments: p.segments,
                 tail: None,
@@ -142,6 +155,16 @@ impl Snapshot {
     /// Number of partitions.
     pub fn partitions(&self) -> usize {
         self.parts.len()
+    }
+
+    /// Stable identifier (directory name) of partition `part`.
+    pub fn partition_id(&self, part: usize) -> Option<&str> {
+        self.parts.get(part).map(|p| &*p.id)
+    }
+
+    /// The dictionary of partition `part`.
+    pub(crate) fn dictionary(&self, part: usize) -> Option<&Arc<Dictionary>> {
+        self.parts.get(part).map(|p| &p.dict)
     }
 
     /// Resolve a name id of partition `part`.
@@ -272,7 +295,6 @@ impl Snapshot {
             .collect();
         for page in self.pages(filter) {
             let cols = self.page(&page, ColumnSet::ALL)?;
-            let part = &self.parts[page.part];
             let ids = &ids[page.part];
             for row in 0..cols.len() {
                 let name = cols.names[row];
@@ -281,27 +303,32 @@ impl Snapshot {
                 {
                     continue;
                 }
-                let resolve = |id: NameId| {
-                    part.dict
-                        .get(id)
-                        .map_or_else(|| format!("#{id}"), |s| s.to_string())
-                };
-                let mut fields: Vec<(String, crate::Value)> = cols
-                    .fields_of(row as u32)
-                    .into_iter()
-                    .map(|(k, v)| (resolve(k), v))
-                    .collect();
-                fields.sort_by(|a, b| a.0.cmp(&b.0));
-                out.push(Event {
-                    name: resolve(name),
-                    start_ns: cols.starts[row],
-                    duration_ns: cols.durations[row],
-                    code: Code::from_byte(cols.codes[row]).unwrap_or(Code::CallOk),
-                    message: cols.message_of(row as u32).map(str::to_owned),
-                    fields,
-                });
+                out.push(self.event_at(page.part, &cols, row));
             }
         }
         Ok(out)
+    }
+
+    /// Row `row` of a decoded page of partition `part` as an [`Event`], names and fields resolved
+    /// (unknown ids print as `#id`), fields sorted by key.
+    pub(crate) fn event_at(&self, part: usize, cols: &PageColumns, row: usize) -> Event {
+        let resolve = |id: NameId| {
+            self.name(part, id)
+                .map_or_else(|| format!("#{id}"), |s| s.to_string())
+        };
+        let mut fields: Vec<(String, crate::Value)> = cols
+            .fields_of(row as u32)
+            .into_iter()
+            .map(|(k, v)| (resolve(k), v))
+            .collect();
+        fields.sort_by(|a, b| a.0.cmp(&b.0));
+        Event {
+            name: resolve(cols.names[row]),
+            start_ns: cols.starts[row],
+            duration_ns: cols.durations[row],
+            code: Code::from_byte(cols.codes[row]).unwrap_or(Code::CallOk),
+            message: cols.message_of(row as u32).map(str::to_owned),
+            fields,
+        }
     }
 }

@@ -12,6 +12,7 @@
 //! - [`time`]: JS milliseconds (performance.timeOrigin + performance.now()) to epoch nanoseconds;
 //! - [`extras`]: the JSON encoding of messages and fields of one batch;
 //! - [`stats`]: the stats filter, result rows and the stats task;
+//! - [`query`]: query and events requests, their results and tasks, filter parsing;
 //! - [`counters`]: the event counters;
 //! - [`errors`]: core errors and malformed input as JS errors.
 
@@ -26,6 +27,7 @@ mod counters;
 mod errors;
 mod extras;
 mod options;
+mod query;
 mod stats;
 mod store;
 mod time;

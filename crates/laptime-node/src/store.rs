@@ -12,6 +12,7 @@ use crate::batch::{self, Columns};
 use crate::counters::NativeCounters;
 use crate::errors;
 use crate::options::{self, NativeOptions};
+use crate::query::{self, EventsTask, NativeEventsRequest, NativeQuery, QueryTask};
 use crate::stats::{self, NativeStatsFilter, StatsTask};
 
 /// An open store. Made by `NativeStore.open`; after `close()` every call throws "store is closed"
@@ -106,6 +107,30 @@ impl NativeStore {
         Ok(AsyncTask::new(StatsTask {
             store: self.lock().clone(),
             filter,
+        }))
+    }
+
+    /// Run a query (filter, group by, aggregates) on a snapshot of the store.
+    #[napi(ts_return_type = "Promise<NativeQueryResult>")]
+    pub fn query(&self, env: &Env, query: NativeQuery) -> napi::Result<AsyncTask<QueryTask>> {
+        let query = query::to_query(query).map_err(|m| m.throw(env))?;
+        Ok(AsyncTask::new(QueryTask {
+            store: self.lock().clone(),
+            query,
+        }))
+    }
+
+    /// One page of the events passing a filter, newest first unless asked otherwise.
+    #[napi(ts_return_type = "Promise<NativeEventPage>")]
+    pub fn events(
+        &self,
+        env: &Env,
+        request: NativeEventsRequest,
+    ) -> napi::Result<AsyncTask<EventsTask>> {
+        let request = query::to_events_request(request).map_err(|m| m.throw(env))?;
+        Ok(AsyncTask::new(EventsTask {
+            store: self.lock().clone(),
+            request,
         }))
     }
 

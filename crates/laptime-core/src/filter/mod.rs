@@ -312,6 +312,20 @@ pub fn parse(input: &str) -> Result<Filter, FilterError> {
     parse::parse(input)
 }
 
+/// Parse a duration written as in filters (`10ms`, `1.5s`, `1m`, `250us`), in nanoseconds. Used for
+/// time-bucket widths and relative times, so every front end reads them alike.
+pub fn parse_duration(text: &str) -> Result<u64, FilterError> {
+    parse::parse_duration(text, false).ok_or_else(|| FilterError {
+        position: 0,
+        expected: "a duration such as 10ms, 1.5s or 1m".into(),
+        found: if text.is_empty() {
+            "end of input".into()
+        } else {
+            format!("{text:?}")
+        },
+    })
+}
+
 impl FromStr for Filter {
     type Err = FilterError;
 

@@ -391,7 +391,7 @@ fn is_number(s: &str) -> bool {
 }
 
 /// `10ms`, `1.5s`, `250us`; a bare `0` when `allow_bare_zero`. Exact to the nanosecond.
-fn parse_duration(s: &str, allow_bare_zero: bool) -> Option<u64> {
+pub(super) fn parse_duration(s: &str, allow_bare_zero: bool) -> Option<u64> {
     let int_len = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (int, rest) = s.split_at(int_len);
     let (frac, unit) = match rest.strip_prefix('.') {

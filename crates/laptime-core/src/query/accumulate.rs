@@ -1,0 +1,280 @@
+//! Per-group running state: fed whole pages' name summaries or single rows, merged across worker
+//! threads, finished into [`AggValue`]s.
+
+use crate::page::NameStats;
+use crate::sketch::{nearest_rank, LatencySketch};
+
+use super::{AggValue, Aggregate};
+
+/// What the accumulators must keep, decided once per query.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Needs {
+    /// Keep every duration (exact percentiles).
+    pub values: bool,
+    /// Keep a sketch (approximate percentiles).
+    pub sketch: bool,
+    /// Keep Welford state (stddev).
+    pub moments: bool,
+}
+
+impl Needs {
+    pub(crate) fn of(aggregates: &[Aggregate], exact: bool) -> Needs {
+        let pct = aggregates
+            .iter()
+            .any(|a| matches!(a, Aggregate::Percentile(_)));
+        Needs {
+            values: pct && exact,
+            sketch: pct && !exact,
+            moments: aggregates.contains(&Aggregate::Stddev),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Acc {
+    events: u64,
+    calls: u64,
+    errors: u64,
+    sum: u128,
+    min: u64,
+    max: u64,
+    /// Welford: mean and sum of squared deviations of the calls' durations.
+    mean: f64,
+    m2: f64,
+    values: Vec<u64>,
+    sketch: Option<LatencySketch>,
+}
+
+impl Acc {
+    pub(crate) fn new(needs: Needs) -> Acc {
+        Acc {
+            events: 0,
+            calls: 0,
+            errors: 0,
+            sum: 0,
+            min: u64::MAX,
+            max: 0,
+            mean: 0.0,
+            m2: 0.0,
+            values: Vec::new(),
+            sketch: needs.sketch.then(LatencySketch::new),
+        }
+    }
+
+    /// A log event.
+    #[inline]
+    pub(crate) fn add_log(&mut self) {
+        self.events += 1;
+    }
+
+    /// A call event.
+    #[inline]
+    pub(crate) fn add_call(&mut self, duration: u64, error: bool, needs: Needs) {
+        self.events += 1;
+        self.calls += 1;
+        self.errors += u64::from(error);
+        self.sum += u128::from(duration);
+        self.min = self.min.min(duration);
+        self.max = self.max.max(duration);
+        if needs.moments {
+            let x = duration as f64;
+            let delta = x - self.mean;
+            self.mean += delta / self.calls as f64;
+            self.m2 += delta * (x - self.mean);
+        }
+        if needs.values {
+            self.values.push(duration);
+        }
+        if let Some(s) = &mut self.sketch {
+            s.insert(duration);
+        }
+    }
+
+    /// A whole page's events of one name: `calls` says whether its calls are included (ok and
+    /// error together, since the sketch does not separate them), `only_errors`/`only_ok` for
+    /// count-only queries that may split them, `logs` whether its logs are.
+    pub(crate) fn add_summary(&mut self, s: &NameStats, part: SummaryPart) {
+        if part.logs {
+            self.events += s.logs;
+        }
+        let (calls, errors) = match part.calls {
+            CallPart::None => return,
+            CallPart::All => (s.calls, s.errors),
+            CallPart::OnlyOk => (s.calls - s.errors, 0),
+            CallPart::OnlyErrors => (s.errors, s.errors),
+        };
+        self.events += calls;
+        self.calls += calls;
+        self.errors += errors;
+        if part.calls == CallPart::All && s.calls > 0 {
+            // Sum, min and max of the sketch are exact.
+            self.sum += s.sketch.sum();
+            self.min = self.min.min(s.sketch.min().unwrap_or(u64::MAX));
+            self.max = self.max.max(s.sketch.max().unwrap_or(0));
+            if let Some(sk) = &mut self.sketch {
+                sk.merge(&s.sketch);
+            }
+        }
+    }
+
+    pub(crate) fn merge(&mut self, other: Acc) {
+        let n = self.calls + other.calls;
+        if n > 0 && other.calls > 0 {
+            // Chan et al.'s pairwise update of Welford state.
+            let delta = other.mean - self.mean;
+            let (na, nb) = (self.calls as f64, other.calls as f64);
+            self.m2 += other.m2 + delta * delta * na * nb / n as f64;
+            self.mean += delta * nb / n as f64;
+        }
+        self.events += other.events;
+        self.calls = n;
+        self.errors += other.errors;
+        self.sum += other.sum;
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+        if self.values.is_empty() {
+            self.values = other.values;
+        } else {
+            self.values.extend_from_slice(&other.values);
+        }
+        if let (Some(a), Some(b)) = (&mut self.sketch, &other.sketch) {
+            a.merge(b);
+        }
+    }
+
+    pub(crate) fn events(&self) -> u64 {
+        self.events
+    }
+
+    /// The final values, in the order of `aggregates`. Consumes the kept durations.
+    pub(crate) fn finish(&mut self, aggregates: &[Aggregate]) -> Vec<AggValue> {
+        let quantiles = self.quantiles(aggregates);
+        let calls = self.calls;
+        let some = |v: AggValue| if calls == 0 { AggValue::None } else { v };
+        aggregates
+            .iter()
+            .zip(quantiles)
+            .map(|(a, q)| match a {
+                Aggregate::Count => AggValue::Count(self.events),
+                Aggregate::Errors => AggValue::Count(self.errors),
+                Aggregate::ErrorRate => some(AggValue::Float(self.errors as f64 / calls as f64)),
+                Aggregate::Sum => AggValue::Sum(self.sum),
+                Aggregate::Mean => some(AggValue::Float(self.sum as f64 / calls as f64)),
+                Aggregate::Min => some(AggValue::Nanos(self.min)),
+                Aggregate::Max => some(AggValue::Nanos(self.max)),
+                Aggregate::Stddev if calls >= 2 => {
+                    AggValue::Float((self.m2 / (calls - 1) as f64).max(0.0).sqrt())
+                }
+                Aggregate::Stddev => AggValue::None,
+                Aggregate::Percentile(_) => q.map_or(AggValue::None, AggValue::Nanos),
+            })
+            .collect()
+    }
+
+    /// Percentile answers (None for other aggregates), from the kept values or the sketch.
+    fn quantiles(&mut self, aggregates: &[Aggregate]) -> Vec<Option<u64>> {
+        let qs: Vec<Option<f64>> = aggregates
+            .iter()
+            .map(|a| match a {
+                Aggregate::Percentile(q) => Some(*q),
+                _ => None,
+            })
+            .collect();
+        if let Some(sketch) = &self.sketch {
+            return qs
+                .iter()
+                .map(|q| q.and_then(|q| sketch.quantile(q)))
+                .collect();
+        }
+        let n = self.values.len() as u64;
+        // Ranks ascending, each selected in the part of the slice right of the previous one.
+        let mut wanted: Vec<(u64, usize)> = qs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, q)| q.and_then(|q| nearest_rank(q, n)).map(|r| (r - 1, i)))
+            .collect();
+        wanted.sort_unstable();
+        let mut out = vec![None; qs.len()];
+        let mut lo = 0usize;
+        let mut last: Option<(u64, u64)> = None;
+        for (idx, pos) in wanted {
+            if let Some((prev_idx, v)) = last {
+                if prev_idx == idx {
+                    out[pos] = Some(v);
+                    continue;
+                }
+            }
+            let idx_us = idx as usize;
+            let slice = &mut self.values[lo..];
+            let (_, v, _) = slice.select_nth_unstable(idx_us - lo);
+            let v = *v;
+            out[pos] = Some(v);
+            last = Some((idx, v));
+            lo = idx_us + 1;
+        }
+        out
+    }
+}
+
+/// Which rows of a page's name summary a query takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SummaryPart {
+    pub calls: CallPart,
+    pub logs: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CallPart {
+    None,
+    All,
+    OnlyOk,
+    OnlyErrors,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_quantiles_select_nearest_ranks_in_any_order() {
+        let aggs = [
+            Aggregate::Percentile(0.99),
+            Aggregate::Percentile(0.5),
+            Aggregate::Percentile(0.5),
+            Aggregate::Percentile(1.0),
+            Aggregate::Percentile(0.01),
+        ];
+        let needs = Needs::of(&aggs, true);
+        let mut acc = Acc::new(needs);
+        let mut vals: Vec<u64> = (1..=1000u64).map(|i| (i * 7919) % 1009 + 1).collect();
+        for &v in &vals {
+            acc.add_call(v, false, needs);
+        }
+        vals.sort_unstable();
+        let got = acc.finish(&aggs);
+        let want: Vec<AggValue> = [0.99, 0.5, 0.5, 1.0, 0.01]
+            .iter()
+            .map(|&q| AggValue::Nanos(vals[(nearest_rank(q, 1000).unwrap() - 1) as usize]))
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn welford_merge_equals_one_pass() {
+        let needs = Needs::of(&[Aggregate::Stddev], false);
+        let mut whole = Acc::new(needs);
+        let mut a = Acc::new(needs);
+        let mut b = Acc::new(needs);
+        for i in 0..1000u64 {
+            let d = 1_000_000 + (i * 104_729) % 50_000;
+            whole.add_call(d, false, needs);
+            if i % 3 == 0 { &mut a } else { &mut b }.add_call(d, false, needs);
+        }
+        a.merge(b);
+        let (x, y) = (
+            whole.finish(&[Aggregate::Stddev])[0].as_f64().unwrap(),
+            a.finish(&[Aggregate::Stddev])[0].as_f64().unwrap(),
+        );
+        assert!((x - y).abs() / x < 1e-9, "{x} vs {y}");
+    }
+}

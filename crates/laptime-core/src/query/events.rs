@@ -1,0 +1,274 @@
+//! Raw event listing with a stable cursor.
+//!
+//! Events are ordered by `(start_ns, partition, seq)` (newest first by default); `seq` is the
+//! event's position in its partition, so the order is total. A cursor names the last event of a
+//! page; the next request returns the events strictly after it, so paging neither repeats nor
+//! skips events that were stored before the first request, even while new ones arrive.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::event::Event;
+use crate::filter::Filter;
+use crate::page::ColumnSet;
+use crate::scan::{PageRef, ScanFilter, Snapshot};
+
+use super::predicate::{Class, Predicate, Tri};
+
+/// Largest page of events one request may ask for.
+pub const MAX_EVENTS_LIMIT: usize = 100_000;
+
+/// Which events to list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventsRequest {
+    /// Which events.
+    pub filter: Filter,
+    /// Reference time for relative bounds, epoch ns.
+    pub now_ns: u64,
+    /// At most this many (1..=[`MAX_EVENTS_LIMIT`]).
+    pub limit: usize,
+    /// Continue after this cursor (from [`EventPage::next_cursor`]).
+    pub cursor: Option<String>,
+    /// Newest or oldest first.
+    pub order: SortOrder,
+}
+
+impl Default for EventsRequest {
+    fn default() -> EventsRequest {
+        EventsRequest {
+            filter: Filter::default(),
+            now_ns: super::now_ns(),
+            limit: 100,
+            cursor: None,
+            order: SortOrder::NewestFirst,
+        }
+    }
+}
+
+/// Listing order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortOrder {
+    /// Latest start first.
+    #[default]
+    NewestFirst,
+    /// Earliest start first.
+    OldestFirst,
+}
+
+/// An event and where it sits in the listing order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListedEvent {
+    /// The event, names and fields resolved.
+    pub event: Event,
+    /// Partition (writer) it was stored by.
+    pub partition: Arc<str>,
+    /// Its position within the partition.
+    pub seq: u64,
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventPage {
+    /// The events, in the requested order.
+    pub events: Vec<ListedEvent>,
+    /// Pass this as [`EventsRequest::cursor`] for the next page; `None` when this page is the last.
+    pub next_cursor: Option<String>,
+}
+
+/// The total order of events.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Position {
+    start: u64,
+    partition: Arc<str>,
+    seq: u64,
+}
+
+impl Position {
+    fn cursor(&self) -> String {
+        format!("{}.{}.{}", self.start, self.seq, self.partition)
+    }
+
+    fn parse(text: &str) -> Result<Position> {
+        let bad = || Error::InvalidInput {
+            what: "cursor",
+            reason: format!("{text:?} is not a cursor returned by an events listing"),
+        };
+        let mut it = text.splitn(3, '.');
+        let start = it.next().and_then(|s| s.parse().ok()).ok_or_else(bad)?;
+        let seq = it.next().and_then(|s| s.parse().ok()).ok_or_else(bad)?;
+        let partition = it.next().filter(|p| !p.is_empty()).ok_or_else(bad)?;
+        Ok(Position {
+            start,
+            partition: Arc::from(partition),
+            seq,
+        })
+    }
+}
+
+/// A kept event, ordered so the heap's top is the one to drop first.
+struct Kept {
+    pos: Position,
+    event: Event,
+    newest_first: bool,
+}
+
+impl Kept {
+    /// Rank in the listing: smaller comes first.
+    fn rank_cmp(&self, other: &Kept) -> Ordering {
+        if self.newest_first {
+            other.pos.cmp(&self.pos)
+        } else {
+            self.pos.cmp(&other.pos)
+        }
+    }
+}
+
+impl PartialEq for Kept {
+    fn eq(&self, other: &Self) -> bool {
+        self.pos == other.pos
+    }
+}
+impl Eq for Kept {}
+impl PartialOrd for Kept {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Kept {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.rank_cmp(other)
+    }
+}
+
+/// List events passing the filter, one page at a time.
+pub fn events(snapshot: &Snapshot, req: &EventsRequest) -> Result<EventPage> {
+    if req.limit == 0 || req.limit > MAX_EVENTS_LIMIT {
+        return Err(Error::InvalidOption {
+            option: "limit",
+            reason: format!("{} is outside 1..={MAX_EVENTS_LIMIT}", req.limit),
+        });
+    }
+    let after = req.cursor.as_deref().map(Position::parse).transpose()?;
+    let newest_first = req.order == SortOrder::NewestFirst;
+    let (mut since, mut until) = req.filter.to_scan_hints(req.now_ns);
+    if let Some(a) = &after {
+        // Only events at or beyond the cursor's time can follow it.
+        if newest_first {
+            until = Some(until.map_or(a.start + 1, |u| u.min(a.start.saturating_add(1))));
+        } else {
+            since = Some(since.map_or(a.start, |s| s.max(a.start)));
+        }
+    }
+    let predicates: Vec<Predicate> = (0..snapshot.partitions())
+        .filter_map(|p| snapshot.dictionary(p))
+        .map(|d| Predicate::compile(&req.filter, req.now_ns, d))
+        .collect();
+    let mut pages: Vec<PageRef> = snapshot
+        .pages(&ScanFilter {
+            since,
+            until,
+            names: None,
+        })
+        .into_iter()
+        .filter(|p| may_match(&predicates[p.partition()], p))
+        .collect();
+    if newest_first {
+        pages.sort_by_key(|p| std::cmp::Reverse(p.meta().max_start));
+    } else {
+        pages.sort_by_key(|p| p.meta().min_start);
+    }
+
+    // Keep the best `limit + 1` (one more tells whether another page follows).
+    let keep = req.limit + 1;
+    let mut heap: BinaryHeap<Kept> = BinaryHeap::with_capacity(keep + 1);
+    let (mut selected, mut scratch) = (Vec::new(), Vec::new());
+    for page in &pages {
+        if heap.len() >= keep {
+            if let Some(worst) = heap.peek() {
+                let meta = page.meta();
+                // Pages are visited best-first by their bound; none after this can do better.
+                let cannot_beat = if newest_first {
+                    meta.max_start < worst.pos.start
+                } else {
+                    meta.min_start > worst.pos.start
+                };
+                if cannot_beat {
+                    break;
+                }
+            }
+        }
+        let part = page.partition();
+        let Some(partition) = snapshot.partition_id(part).map(Arc::<str>::from) else {
+            continue;
+        };
+        let cols = snapshot.page(page, ColumnSet::ALL)?;
+        predicates[part].on_rows(&cols, &mut selected, &mut scratch);
+        let first_seq = page.meta().first_seq;
+        for (row, _) in selected.iter().enumerate().filter(|(_, s)| **s) {
+            let pos = Position {
+                start: cols.starts[row],
+                partition: Arc::clone(&partition),
+                seq: first_seq + row as u64,
+            };
+            if let Some(a) = &after {
+                let beyond = if newest_first { pos < *a } else { pos > *a };
+                if !beyond {
+                    continue;
+                }
+            }
+            let candidate_better = |worst: &Kept| {
+                if newest_first {
+                    pos > worst.pos
+                } else {
+                    pos < worst.pos
+                }
+            };
+            if heap.len() >= keep && !heap.peek().is_some_and(candidate_better) {
+                continue;
+            }
+            heap.push(Kept {
+                event: snapshot.event_at(part, &cols, row),
+                pos,
+                newest_first,
+            });
+            if heap.len() > keep {
+                heap.pop();
+            }
+        }
+    }
+    let mut kept = heap.into_sorted_vec();
+    let more = kept.len() > req.limit;
+    kept.truncate(req.limit);
+    let next_cursor = if more {
+        kept.last().map(|k| k.pos.cursor())
+    } else {
+        None
+    };
+    Ok(EventPage {
+        events: kept
+            .into_iter()
+            .map(|k| ListedEvent {
+                event: k.event,
+                partition: k.pos.partition,
+                seq: k.pos.seq,
+            })
+            .collect(),
+        next_cursor,
+    })
+}
+
+/// Whether some row of the page may pass the predicate.
+fn may_match(predicate: &Predicate, page: &PageRef) -> bool {
+    let meta = page.meta();
+    meta.names.iter().any(|s| {
+        [
+            (s.calls - s.errors, Class::Ok),
+            (s.errors, Class::Err),
+            (s.logs, Class::Log),
+        ]
+        .into_iter()
+        .any(|(n, class)| n > 0 && predicate.on_meta(meta, s, class) != Tri::None)
+    })
+}

@@ -1,0 +1,569 @@
+//! Query execution: plan each page (skip, answer from meta, or decode), aggregate into groups on
+//! worker threads, merge, finish, sort and limit.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
+
+use crate::error::Result;
+use crate::event::NameId;
+use crate::page::{ColumnSet, FieldValues, PageColumns, PageMeta};
+use crate::scan::{PageRef, ScanFilter, Snapshot};
+
+use super::accumulate::{Acc, CallPart, Needs, SummaryPart};
+use super::predicate::{Class, Predicate, Tri};
+use super::{GroupBy, GroupValue, OrderKey, Precision, Query, QueryResult, QueryStats, Row};
+
+/// Most grouping dimensions a query may have (keys are fixed-size arrays on the hot path).
+pub(crate) const MAX_GROUP_DIMS: usize = 4;
+
+type LocalKey = [u64; MAX_GROUP_DIMS];
+
+/// A hashable, totally comparable group key component.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum KeyPart {
+    Null,
+    Str(Arc<str>),
+    I64(i64),
+    /// Bits of the float, so equal bit patterns group together.
+    F64(u64),
+    Bool(bool),
+    Time(u64),
+}
+
+impl KeyPart {
+    fn into_value(self) -> GroupValue {
+        match self {
+            KeyPart::Null => GroupValue::Null,
+            KeyPart::Str(s) => GroupValue::Str(s),
+            KeyPart::I64(v) => GroupValue::I64(v),
+            KeyPart::F64(b) => GroupValue::F64(f64::from_bits(b)),
+            KeyPart::Bool(b) => GroupValue::Bool(b),
+            KeyPart::Time(t) => GroupValue::Time(t),
+        }
+    }
+}
+
+/// Multiply-rotate hashing for small integer keys: far cheaper per row than SipHash, and the
+/// keys come from our own columns, not from an adversary.
+#[derive(Default)]
+struct IntHasher(u64);
+
+impl Hasher for IntHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_usize(&mut self, v: usize) {
+        self.write_u64(v as u64);
+    }
+}
+
+type IntMap<K, V> = HashMap<K, V, BuildHasherDefault<IntHasher>>;
+
+pub(super) fn run(snapshot: &Snapshot, query: &Query) -> Result<QueryResult> {
+    if query.group_by.len() > MAX_GROUP_DIMS {
+        return Err(super::invalid(
+            "group_by",
+            format!("at most {MAX_GROUP_DIMS} dimensions"),
+        ));
+    }
+    let exact = query.precision == Precision::Exact;
+    let plan = Plan {
+        needs: Needs::of(&query.aggregates, exact),
+        needs_values: query.needs_values(),
+        uses_durations: query.uses_durations(),
+        group_by: query.group_by.clone(),
+        parts: (0..snapshot.partitions())
+            .map(|p| PartPlan::new(snapshot, p, query))
+            .collect(),
+    };
+    let (since, until) = query.filter.to_scan_hints(query.now_ns);
+    let pages = snapshot.pages(&ScanFilter {
+        since,
+        until,
+        names: None,
+    });
+    let mut stats = QueryStats {
+        pages_total: count_pages(snapshot),
+        exact_percentiles: exact,
+        ..QueryStats::default()
+    };
+    stats.pages_skipped = stats.pages_total - pages.len() as u64;
+
+    let threads = match query.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+    .clamp(1, pages.len().max(1));
+    let mut outcomes: Vec<Result<Worker>> = if threads == 1 {
+        vec![Worker::new(snapshot, &plan).run(pages.iter())]
+    } else {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let plan = &plan;
+                    let pages = &pages;
+                    // Round robin: neighbouring pages cost alike, so each thread gets a fair share.
+                    s.spawn(move || {
+                        Worker::new(snapshot, plan).run(pages.iter().skip(t).step_by(threads))
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| match h.join() {
+                    Ok(r) => r,
+                    Err(panic) => std::panic::resume_unwind(panic),
+                })
+                .collect()
+        })
+    };
+    let mut merged: Option<Worker> = None;
+    for outcome in outcomes.drain(..) {
+        let w = outcome?;
+        match &mut merged {
+            None => merged = Some(w),
+            Some(m) => m.absorb(w),
+        }
+    }
+    let mut rows = Vec::new();
+    if let Some(w) = merged {
+        stats.pages_from_meta += w.stats.pages_from_meta;
+        stats.pages_decoded += w.stats.pages_decoded;
+        stats.pages_skipped += w.stats.pages_skipped;
+        stats.rows_scanned += w.stats.rows_scanned;
+        stats.rows_matched += w.stats.rows_matched;
+        for (key, mut acc) in w.groups.into_iter().zip(w.accs) {
+            if acc.events() == 0 {
+                continue;
+            }
+            rows.push(Row {
+                key: key.into_iter().map(KeyPart::into_value).collect(),
+                values: acc.finish(&query.aggregates),
+            });
+        }
+    }
+    if query.group_by.is_empty() && rows.is_empty() {
+        // One group over everything exists even when nothing matched (count 0), as in SQL.
+        let mut acc = Acc::new(plan.needs);
+        rows.push(Row {
+            key: Vec::new(),
+            values: acc.finish(&query.aggregates),
+        });
+    }
+    sort_rows(&mut rows, query);
+    if let Some(limit) = query.limit {
+        rows.truncate(limit);
+    }
+    Ok(QueryResult {
+        key_labels: query
+            .group_by
+            .iter()
+            .map(|g| match g {
+                GroupBy::Name => "name".to_string(),
+                GroupBy::Field(k) => k.clone(),
+                GroupBy::Time(_) => "time".to_string(),
+            })
+            .collect(),
+        value_labels: query.aggregates.iter().map(|a| a.label()).collect(),
+        rows,
+        stats,
+    })
+}
+
+fn count_pages(snapshot: &Snapshot) -> u64 {
+    snapshot.pages(&ScanFilter::default()).len() as u64
+}
+
+fn sort_rows(rows: &mut [Row], query: &Query) {
+    use std::cmp::Ordering;
+    let by_key = |a: &Row, b: &Row| {
+        a.key
+            .iter()
+            .zip(&b.key)
+            .map(|(x, y)| x.cmp_total(y))
+            .find(|o| *o != Ordering::Equal)
+            .unwrap_or(Ordering::Equal)
+    };
+    match query.order_by {
+        None => rows.sort_by(by_key),
+        Some(order) => rows.sort_by(|a, b| {
+            let primary = match order.key {
+                OrderKey::Group(i) => {
+                    let o = a.key[i].cmp_total(&b.key[i]);
+                    if order.descending {
+                        o.reverse()
+                    } else {
+                        o
+                    }
+                }
+                OrderKey::Aggregate(i) => match (a.values[i].as_f64(), b.values[i].as_f64()) {
+                    // Missing values last in either direction.
+                    (None, None) => Ordering::Equal,
+                    (None, Some(_)) => Ordering::Greater,
+                    (Some(_), None) => Ordering::Less,
+                    (Some(x), Some(y)) => {
+                        let o = x.total_cmp(&y);
+                        if order.descending {
+                            o.reverse()
+                        } else {
+                            o
+                        }
+                    }
+                },
+            };
+            primary.then_with(|| by_key(a, b))
+        }),
+    }
+}
+
+/// Per-query decisions shared by the workers.
+struct Plan {
+    needs: Needs,
+    needs_values: bool,
+    uses_durations: bool,
+    group_by: Vec<GroupBy>,
+    parts: Vec<PartPlan>,
+}
+
+/// The query compiled for one partition.
+struct PartPlan {
+    predicate: Predicate,
+    /// Per group dimension: the field key's id in this partition (for `GroupBy::Field`).
+    field_keys: Vec<Option<NameId>>,
+    columns: ColumnSet,
+}
+
+impl PartPlan {
+    fn new(snapshot: &Snapshot, part: usize, query: &Query) -> PartPlan {
+        let dict = snapshot.dictionary(part);
+        let predicate = match dict {
+            Some(d) => Predicate::compile(&query.filter, query.now_ns, d),
+            None => Predicate::compile(
+                &query.filter,
+                query.now_ns,
+                &Arc::new(crate::dictionary::Dictionary::default()),
+            ),
+        };
+        let field_keys: Vec<Option<NameId>> = query
+            .group_by
+            .iter()
+            .map(|g| match g {
+                GroupBy::Field(k) => dict.and_then(|d| d.lookup(k)),
+                _ => None,
+            })
+            .collect();
+        let mut columns = predicate.columns();
+        if query
+            .group_by
+            .iter()
+            .any(|g| matches!(g, GroupBy::Field(_)))
+        {
+            columns.fields = true;
+        }
+        PartPlan {
+            predicate,
+            field_keys,
+            columns,
+        }
+    }
+}
+
+/// One thread's share of the work: its own groups, merged at the end.
+struct Worker<'a> {
+    snapshot: &'a Snapshot,
+    plan: &'a Plan,
+    groups: Vec<Vec<KeyPart>>,
+    accs: Vec<Acc>,
+    index: HashMap<Vec<KeyPart>, usize>,
+    /// Resolved names per partition and id.
+    names: Vec<Vec<Option<Arc<str>>>>,
+    stats: QueryStats,
+    selected: Vec<bool>,
+    scratch: Vec<bool>,
+    codes: Vec<Vec<u64>>,
+}
+
+impl<'a> Worker<'a> {
+    fn new(snapshot: &'a Snapshot, plan: &'a Plan) -> Worker<'a> {
+        Worker {
+            snapshot,
+            plan,
+            groups: Vec::new(),
+            accs: Vec::new(),
+            index: HashMap::new(),
+            names: vec![Vec::new(); snapshot.partitions()],
+            stats: QueryStats::default(),
+            selected: Vec::new(),
+            scratch: Vec::new(),
+            codes: vec![Vec::new(); plan.group_by.len()],
+        }
+    }
+
+    fn run<'p>(mut self, pages: impl Iterator<Item = &'p PageRef>) -> Result<Worker<'a>> {
+        for page in pages {
+            self.page(page)?;
+        }
+        Ok(self)
+    }
+
+    fn absorb(&mut self, other: Worker<'_>) {
+        for (key, acc) in other.groups.into_iter().zip(other.accs) {
+            let slot = self.slot(key);
+            self.accs[slot].merge(acc);
+        }
+        self.stats.pages_from_meta += other.stats.pages_from_meta;
+        self.stats.pages_decoded += other.stats.pages_decoded;
+        self.stats.pages_skipped += other.stats.pages_skipped;
+        self.stats.rows_scanned += other.stats.rows_scanned;
+        self.stats.rows_matched += other.stats.rows_matched;
+    }
+
+    fn slot(&mut self, key: Vec<KeyPart>) -> usize {
+        if let Some(&s) = self.index.get(&key) {
+            return s;
+        }
+        let s = self.accs.len();
+        self.index.insert(key.clone(), s);
+        self.groups.push(key);
+        self.accs.push(Acc::new(self.plan.needs));
+        s
+    }
+
+    fn name(&mut self, part: usize, id: NameId) -> KeyPart {
+        let cache = &mut self.names[part];
+        let i = id as usize;
+        if i >= cache.len() {
+            cache.resize(i + 1, None);
+        }
+        if cache[i].is_none() {
+            cache[i] = Some(
+                self.snapshot
+                    .name(part, id)
+                    .unwrap_or_else(|| Arc::from(format!("#{id}"))),
+            );
+        }
+        cache[i].clone().map_or(KeyPart::Null, KeyPart::Str)
+    }
+
+    fn page(&mut self, page: &PageRef) -> Result<()> {
+        let meta = page.meta();
+        let part = &self.plan.parts[page.partition()];
+        match self.plan_page(part, meta) {
+            PagePlan::Skip => self.stats.pages_skipped += 1,
+            PagePlan::Meta(parts) => {
+                self.stats.pages_from_meta += 1;
+                self.add_from_meta(page.partition(), meta, &parts);
+            }
+            PagePlan::Decode => {
+                self.stats.pages_decoded += 1;
+                let cols = self.snapshot.page(page, part.columns)?;
+                self.add_rows(page.partition(), &cols);
+            }
+        }
+        Ok(())
+    }
+
+    /// Decide how to answer a page from its meta alone.
+    fn plan_page(&self, part: &PartPlan, meta: &PageMeta) -> PagePlan {
+        let plan = self.plan;
+        let mut parts = Vec::with_capacity(meta.names.len());
+        let mut answerable = true;
+        for s in &meta.names {
+            let tri =
+                |n: u64, class: Class| (n > 0).then(|| part.predicate.on_meta(meta, s, class));
+            let ok = tri(s.calls - s.errors, Class::Ok);
+            let err = tri(s.errors, Class::Err);
+            let log = tri(s.logs, Class::Log);
+            let classes = [ok, err, log];
+            if classes.iter().all(|t| matches!(t, None | Some(Tri::None))) {
+                continue;
+            }
+            if classes.contains(&Some(Tri::Some)) {
+                answerable = false;
+                continue;
+            }
+            let take = |t: Option<Tri>| t == Some(Tri::All);
+            let calls = match (take(ok), take(err)) {
+                (false, false) => CallPart::None,
+                (true, true) => CallPart::All,
+                (true, false) if err.is_none() => CallPart::All,
+                (false, true) if ok.is_none() => CallPart::All,
+                (true, false) => CallPart::OnlyOk,
+                (false, true) => CallPart::OnlyErrors,
+            };
+            let split = matches!(calls, CallPart::OnlyOk | CallPart::OnlyErrors);
+            if (split && plan.uses_durations) || (calls != CallPart::None && plan.needs_values) {
+                answerable = false;
+            }
+            parts.push((
+                s.name,
+                SummaryPart {
+                    calls,
+                    logs: take(log),
+                },
+            ));
+        }
+        if parts.is_empty() && answerable {
+            return PagePlan::Skip;
+        }
+        let grouping_fits = plan
+            .group_by
+            .iter()
+            .zip(&part.field_keys)
+            .all(|(g, key)| match g {
+                GroupBy::Name => true,
+                GroupBy::Field(_) => key.is_none_or(|k| !meta.has_key(k)),
+                GroupBy::Time(w) => meta.min_start / w == meta.max_start / w,
+            });
+        if answerable && grouping_fits {
+            PagePlan::Meta(parts)
+        } else {
+            PagePlan::Decode
+        }
+    }
+
+    fn add_from_meta(&mut self, part: usize, meta: &PageMeta, parts: &[(NameId, SummaryPart)]) {
+        for &(name, take) in parts {
+            let Some(stats) = meta.name_stats(name) else {
+                continue;
+            };
+            let key: Vec<KeyPart> = self
+                .plan
+                .group_by
+                .iter()
+                .map(|g| match g {
+                    GroupBy::Name => self.name(part, name),
+                    GroupBy::Field(_) => KeyPart::Null,
+                    GroupBy::Time(w) => KeyPart::Time(meta.min_start - meta.min_start % w),
+                })
+                .collect();
+            let slot = self.slot(key);
+            let before = self.accs[slot].events();
+            self.accs[slot].add_summary(stats, take);
+            self.stats.rows_matched += self.accs[slot].events() - before;
+        }
+    }
+
+    fn add_rows(&mut self, part: usize, cols: &PageColumns) {
+        let n = cols.len();
+        self.stats.rows_scanned += n as u64;
+        let plan = self.plan;
+        let pp = &plan.parts[part];
+        pp.predicate
+            .on_rows(cols, &mut self.selected, &mut self.scratch);
+
+        // Per dimension, a per-row code; `decode_key` turns a code back into a key part.
+        let base = cols.starts.iter().copied().min().unwrap_or(0);
+        let mut field_values: Vec<Vec<KeyPart>> = vec![Vec::new(); plan.group_by.len()];
+        for (d, g) in plan.group_by.iter().enumerate() {
+            let codes = &mut self.codes[d];
+            codes.clear();
+            match g {
+                GroupBy::Name => codes.extend(cols.names.iter().map(|&id| u64::from(id))),
+                GroupBy::Time(w) => {
+                    let b0 = base - base % w;
+                    codes.extend(cols.starts.iter().map(|&s| (s - b0) / w));
+                }
+                GroupBy::Field(_) => {
+                    codes.resize(n, 0);
+                    if let Some(key) = pp.field_keys[d] {
+                        intern_field(cols, key, codes, &mut field_values[d]);
+                    }
+                }
+            }
+        }
+
+        let mut local: IntMap<LocalKey, usize> = IntMap::default();
+        let mut matched = 0u64;
+        for row in 0..n {
+            if !self.selected[row] {
+                continue;
+            }
+            matched += 1;
+            let mut key: LocalKey = [0; MAX_GROUP_DIMS];
+            for (d, k) in key.iter_mut().enumerate().take(plan.group_by.len()) {
+                *k = self.codes[d][row];
+            }
+            let slot = match local.get(&key) {
+                Some(&s) => s,
+                None => {
+                    let parts: Vec<KeyPart> = plan
+                        .group_by
+                        .iter()
+                        .enumerate()
+                        .map(|(d, g)| match g {
+                            GroupBy::Name => self.name(part, key[d] as NameId),
+                            GroupBy::Time(w) => KeyPart::Time(base - base % w + key[d] * w),
+                            GroupBy::Field(_) => match key[d] {
+                                0 => KeyPart::Null,
+                                c => field_values[d][(c - 1) as usize].clone(),
+                            },
+                        })
+                        .collect();
+                    let s = self.slot(parts);
+                    local.insert(key, s);
+                    s
+                }
+            };
+            let acc = &mut self.accs[slot];
+            match cols.codes[row] {
+                c @ (0 | 1) => acc.add_call(cols.durations[row], c == 1, plan.needs),
+                _ => acc.add_log(),
+            }
+        }
+        self.stats.rows_matched += matched;
+    }
+}
+
+enum PagePlan {
+    Skip,
+    Meta(Vec<(NameId, SummaryPart)>),
+    Decode,
+}
+
+/// Give each row carrying field `key` a code `1 + index into values` (equal values share one);
+/// rows without it keep code 0.
+fn intern_field(cols: &PageColumns, key: NameId, codes: &mut [u64], values: &mut Vec<KeyPart>) {
+    /// A value borrowed from the page, so repeated strings are not copied per row.
+    #[derive(PartialEq, Eq, Hash)]
+    enum Seen<'c> {
+        Str(&'c str),
+        I64(i64),
+        F64(u64),
+        Bool(bool),
+    }
+    let mut seen: HashMap<Seen<'_>, u64> = HashMap::new();
+    for col in cols.fields.iter().filter(|c| c.key == key) {
+        // Decoding checks one value per row; never index past either anyway.
+        let n = col.rows.len().min(col.values.len());
+        for (i, &row) in col.rows.iter().enumerate().take(n) {
+            let v = match &col.values {
+                FieldValues::Str(s) => Seen::Str(s.get(i)),
+                FieldValues::I64(v) => Seen::I64(v[i]),
+                FieldValues::F64(v) => Seen::F64(v[i].to_bits()),
+                FieldValues::Bool(v) => Seen::Bool(v[i]),
+            };
+            let code = *seen.entry(v).or_insert_with_key(|v| {
+                values.push(match *v {
+                    Seen::Str(s) => KeyPart::Str(Arc::from(s)),
+                    Seen::I64(x) => KeyPart::I64(x),
+                    Seen::F64(b) => KeyPart::F64(b),
+                    Seen::Bool(b) => KeyPart::Bool(b),
+                });
+                values.len() as u64
+            });
+            if let Some(c) = codes.get_mut(row as usize) {
+                *c = code;
+            }
+        }
+    }
+}

@@ -1,0 +1,413 @@
+//! The query engine: filter, group and aggregate the events of a [`Snapshot`].
+//!
+//! A [`Query`] is a [`Filter`] (the shared filter syntax), a list of [`GroupBy`] dimensions (name,
+//! any field, time buckets of any width, combinable), a list of [`Aggregate`]s, an optional order
+//! and limit, and a [`Precision`].
+//!
+//! How a query runs:
+//! 1. Every page's zone map is checked per (name, outcome class) against the filter with
+//!    three-valued logic ([`predicate`]): pages where no class can match are skipped unread.
+//! 2. A page where every class either matches wholly or not at all, and which falls into one
+//!    group, is answered from its meta (per-name counts and latency sketches) without decoding,
+//!    unless the query needs the values themselves (exact percentiles, standard deviation).
+//! 3. Every other page is decoded (through the bufferpool) and filtered row by row.
+//!
+//! Definitions:
+//! - `count` counts matching events (calls and logs); every duration aggregate (`sum`, `mean`,
+//!   `min`, `max`, `stddev`, percentiles) and `error_rate` is over the matching *calls* only.
+//! - Percentiles use the nearest-rank definition: the value at 1-based rank `ceil(q * n)` of the
+//!   sorted durations (DuckDB's `quantile_disc` agrees). With [`Precision::Exact`] they are exact;
+//!   with [`Precision::Auto`] pages answered from meta contribute their sketches and decoded pages
+//!   their exact values to one sketch, so a percentile is within 1% relative error of the exact
+//!   one. `count`, `errors`, `error_rate`, `sum`, `mean`, `min` and `max` are exact in both modes.
+//! - `stddev` is the sample standard deviation (divisor `n - 1`), `None` below two calls.
+//! - A field comparison is false for events without the field (`route!=/a` does not match events
+//!   that have no `route`); negate the term (`-route:/a`) to include them.
+//! - Time buckets are aligned to the Unix epoch: bucket = `start - start % width`.
+
+mod accumulate;
+mod events;
+mod execute;
+mod predicate;
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::filter::Filter;
+use crate::scan::Snapshot;
+
+pub use events::{events, EventPage, EventsRequest, ListedEvent, SortOrder};
+
+/// What to compute.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Query {
+    /// Which events (all when empty).
+    pub filter: Filter,
+    /// Reference time for relative bounds such as `since:1h`, epoch ns.
+    pub now_ns: u64,
+    /// Grouping dimensions, in key order. Empty: one group over everything.
+    pub group_by: Vec<GroupBy>,
+    /// Values per group, in column order.
+    pub aggregates: Vec<Aggregate>,
+    /// Sort of the result rows; default: by group key ascending.
+    pub order_by: Option<OrderBy>,
+    /// Keep only the first `limit` rows after sorting.
+    pub limit: Option<usize>,
+    /// How percentiles are computed.
+    pub precision: Precision,
+    /// Worker threads (0 = one per available core).
+    pub threads: usize,
+}
+
+impl Default for Query {
+    fn default() -> Query {
+        Query {
+            filter: Filter::default(),
+            now_ns: now_ns(),
+            group_by: Vec::new(),
+            aggregates: vec![Aggregate::Count],
+            order_by: None,
+            limit: None,
+            precision: Precision::Auto,
+            threads: 0,
+        }
+    }
+}
+
+/// Current wall-clock time in epoch ns.
+pub fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// A grouping dimension.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum GroupBy {
+    /// The function (or logger) name.
+    Name,
+    /// A field's value; events without it form the group whose key is [`GroupValue::Null`].
+    Field(String),
+    /// Time buckets of this width in ns, aligned to the epoch; the key is the bucket's start.
+    Time(u64),
+}
+
+/// A value computed per group.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Aggregate {
+    /// Matching events (calls and logs).
+    Count,
+    /// Matching calls with error status.
+    Errors,
+    /// `errors / calls` of the matching calls.
+    ErrorRate,
+    /// Sum of call durations, ns.
+    Sum,
+    /// Mean call duration, ns.
+    Mean,
+    /// Shortest call, ns.
+    Min,
+    /// Longest call, ns.
+    Max,
+    /// Sample standard deviation of call durations, ns.
+    Stddev,
+    /// Nearest-rank percentile of call durations; `q` in (0, 1].
+    Percentile(f64),
+}
+
+impl Aggregate {
+    /// Column label: `count`, `error_rate`, `p99`, `p99.9`...
+    pub fn label(&self) -> String {
+        match self {
+            Aggregate::Count => "count".into(),
+            Aggregate::Errors => "errors".into(),
+            Aggregate::ErrorRate => "error_rate".into(),
+            Aggregate::Sum => "sum".into(),
+            Aggregate::Mean => "mean".into(),
+            Aggregate::Min => "min".into(),
+            Aggregate::Max => "max".into(),
+            Aggregate::Stddev => "stddev".into(),
+            Aggregate::Percentile(q) => {
+                // Trim float noise: 0.999 * 100 = 99.9 exactly when printed with 6 decimals.
+                let pct = format!("{:.6}", q * 100.0);
+                let pct = pct.trim_end_matches('0').trim_end_matches('.');
+                format!("p{pct}")
+            }
+        }
+    }
+
+    /// The aggregate a [`label`](Self::label) names: `count`, `errors`, `error_rate`, `sum`,
+    /// `mean`, `min`, `max`, `stddev`, or `p` followed by a percentage in (0, 100] (`p99.9`).
+    pub fn from_label(label: &str) -> Result<Aggregate> {
+        let simple = match label {
+            "count" => Some(Aggregate::Count),
+            "errors" => Some(Aggregate::Errors),
+            "error_rate" => Some(Aggregate::ErrorRate),
+            "sum" => Some(Aggregate::Sum),
+            "mean" => Some(Aggregate::Mean),
+            "min" => Some(Aggregate::Min),
+            "max" => Some(Aggregate::Max),
+            "stddev" => Some(Aggregate::Stddev),
+            _ => None,
+        };
+        if let Some(a) = simple {
+            return Ok(a);
+        }
+        let pct = label
+            .strip_prefix('p')
+            .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
+            .and_then(|p| p.parse::<f64>().ok())
+            .filter(|p| *p > 0.0 && *p <= 100.0);
+        match pct {
+            Some(p) => Ok(Aggregate::Percentile(p / 100.0)),
+            None => Err(invalid(
+                "aggregates",
+                format!(
+                    "unknown aggregate {label:?}; expected count, errors, error_rate, sum, mean, \
+                     min, max, stddev or a percentile such as p99 (p0 < pN <= p100)"
+                ),
+            )),
+        }
+    }
+
+    /// Whether computing it needs every duration value (so pages cannot be answered from sketches).
+    fn needs_values(&self, precision: Precision) -> bool {
+        match self {
+            Aggregate::Stddev => true,
+            Aggregate::Percentile(_) => precision == Precision::Exact,
+            _ => false,
+        }
+    }
+
+    fn uses_durations(&self) -> bool {
+        !matches!(
+            self,
+            Aggregate::Count | Aggregate::Errors | Aggregate::ErrorRate
+        )
+    }
+}
+
+/// How percentiles are computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Precision {
+    /// Sketches where whole pages match, exact values elsewhere: within 1% relative error.
+    #[default]
+    Auto,
+    /// Decode every matching page and select exact nearest-rank values.
+    Exact,
+}
+
+/// Sort of the result rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderBy {
+    /// What to sort by.
+    pub key: OrderKey,
+    /// Largest first.
+    pub descending: bool,
+}
+
+/// A sort key: a column of the result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderKey {
+    /// The aggregate at this index of [`Query::aggregates`]; missing values sort last.
+    Aggregate(usize),
+    /// The group dimension at this index of [`Query::group_by`].
+    Group(usize),
+}
+
+/// One component of a group key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GroupValue {
+    /// The event has no such field.
+    Null,
+    /// A name or string field.
+    Str(Arc<str>),
+    /// An integer field.
+    I64(i64),
+    /// A float field.
+    F64(f64),
+    /// A boolean field.
+    Bool(bool),
+    /// Start of a time bucket, epoch ns.
+    Time(u64),
+}
+
+impl GroupValue {
+    /// Total order used for sorting: null first, then by type, then by value.
+    fn cmp_total(&self, other: &GroupValue) -> std::cmp::Ordering {
+        use std::cmp::Ordering;
+        fn rank(v: &GroupValue) -> u8 {
+            match v {
+                GroupValue::Null => 0,
+                GroupValue::Bool(_) => 1,
+                GroupValue::I64(_) => 2,
+                GroupValue::F64(_) => 3,
+                GroupValue::Str(_) => 4,
+                GroupValue::Time(_) => 5,
+            }
+        }
+        match (self, other) {
+            (GroupValue::Str(a), GroupValue::Str(b)) => a.cmp(b),
+            (GroupValue::I64(a), GroupValue::I64(b)) => a.cmp(b),
+            (GroupValue::F64(a), GroupValue::F64(b)) => a.total_cmp(b),
+            (GroupValue::Bool(a), GroupValue::Bool(b)) => a.cmp(b),
+            (GroupValue::Time(a), GroupValue::Time(b)) => a.cmp(b),
+            _ => rank(self).cmp(&rank(other)).then(Ordering::Equal),
+        }
+    }
+}
+
+impl fmt::Display for GroupValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GroupValue::Null => f.write_str("null"),
+            GroupValue::Str(s) => f.write_str(s),
+            GroupValue::I64(v) => write!(f, "{v}"),
+            GroupValue::F64(v) => write!(f, "{v}"),
+            GroupValue::Bool(v) => write!(f, "{v}"),
+            GroupValue::Time(v) => write!(f, "{v}"),
+        }
+    }
+}
+
+/// An aggregate's value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AggValue {
+    /// A count.
+    Count(u64),
+    /// Nanoseconds (min, max, percentiles).
+    Nanos(u64),
+    /// A sum of nanoseconds.
+    Sum(u128),
+    /// A ratio or mean.
+    Float(f64),
+    /// No value: no matching calls (or fewer than two, for stddev).
+    None,
+}
+
+impl AggValue {
+    /// The value as `f64` (`None` for [`AggValue::None`]).
+    pub fn as_f64(&self) -> Option<f64> {
+        match *self {
+            AggValue::Count(v) | AggValue::Nanos(v) => Some(v as f64),
+            AggValue::Sum(v) => Some(v as f64),
+            AggValue::Float(v) => Some(v),
+            AggValue::None => None,
+        }
+    }
+}
+
+/// One group of the result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// The group key, one value per [`Query::group_by`] entry.
+    pub key: Vec<GroupValue>,
+    /// One value per [`Query::aggregates`] entry.
+    pub values: Vec<AggValue>,
+}
+
+/// The answer to a [`Query`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryResult {
+    /// Column labels of the group key (`name`, the field key, `time`).
+    pub key_labels: Vec<String>,
+    /// Column labels of the values ([`Aggregate::label`]).
+    pub value_labels: Vec<String>,
+    /// The groups, sorted and limited.
+    pub rows: Vec<Row>,
+    /// What the engine did.
+    pub stats: QueryStats,
+}
+
+/// What a query execution did, for tests, benchmarks and the curious.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QueryStats {
+    /// Pages in the snapshot.
+    pub pages_total: u64,
+    /// Pages ruled out by their zone maps.
+    pub pages_skipped: u64,
+    /// Pages answered from meta (counts and sketches) without decoding.
+    pub pages_from_meta: u64,
+    /// Pages decoded and filtered row by row.
+    pub pages_decoded: u64,
+    /// Rows of decoded pages examined.
+    pub rows_scanned: u64,
+    /// Events that matched the filter.
+    pub rows_matched: u64,
+    /// Whether the percentiles are exact (false: within the sketch's 1% relative error).
+    pub exact_percentiles: bool,
+}
+
+impl Query {
+    /// Check the query before running it.
+    pub fn validate(&self) -> Result<()> {
+        if self.aggregates.is_empty() {
+            return Err(invalid("aggregates", "at least one aggregate is needed"));
+        }
+        for a in &self.aggregates {
+            if let Aggregate::Percentile(q) = a {
+                if !(*q > 0.0 && *q <= 1.0) {
+                    return Err(invalid(
+                        "aggregates",
+                        format!("percentile {q} is outside (0, 1]"),
+                    ));
+                }
+            }
+        }
+        for g in &self.group_by {
+            match g {
+                GroupBy::Time(0) => {
+                    return Err(invalid("group_by", "a time bucket needs a width above 0"))
+                }
+                GroupBy::Field(k) if k.is_empty() => {
+                    return Err(invalid("group_by", "a field key cannot be empty"))
+                }
+                _ => {}
+            }
+        }
+        if let Some(order) = &self.order_by {
+            let ok = match order.key {
+                OrderKey::Aggregate(i) => i < self.aggregates.len(),
+                OrderKey::Group(i) => i < self.group_by.len(),
+            };
+            if !ok {
+                return Err(invalid(
+                    "order_by",
+                    format!("{:?} refers to no column of the query", order.key),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn needs_values(&self) -> bool {
+        self.aggregates
+            .iter()
+            .any(|a| a.needs_values(self.precision))
+    }
+
+    fn uses_durations(&self) -> bool {
+        self.aggregates.iter().any(Aggregate::uses_durations)
+    }
+}
+
+fn invalid(option: &'static str, reason: impl Into<String>) -> Error {
+    Error::InvalidOption {
+        option,
+        reason: reason.into(),
+    }
+}
+
+/// Run `query` over `snapshot`.
+pub fn run(snapshot: &Snapshot, query: &Query) -> Result<QueryResult> {
+    query.validate()?;
+    execute::run(snapshot, query)
+}
+
+impl Snapshot {
+    /// Run `query` over this snapshot (see [`run`]).
+    pub fn query(&self, query: &Query) -> Result<QueryResult> {
+        run(self, query)
+    }
+}

@@ -1,0 +1,441 @@
+//! A [`Filter`] compiled against one partition's dictionary: evaluated three-valued on page meta
+//! (per name and outcome class, to skip or answer pages without decoding) and row by row on
+//! decoded pages.
+
+use std::sync::Arc;
+
+use crate::dictionary::Dictionary;
+use crate::event::{Level, NameId, Value};
+use crate::filter::{CmpOp, Filter, Glob, Kind, Status, Term};
+use crate::page::{ColumnSet, FieldValues, NameStats, PageColumns, PageMeta};
+
+/// Three-valued truth of a term over a set of rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tri {
+    /// Holds for every row of the set.
+    All,
+    /// Holds for no row of the set.
+    None,
+    /// Depends on the row.
+    Some,
+}
+
+impl Tri {
+    fn not(self) -> Tri {
+        match self {
+            Tri::All => Tri::None,
+            Tri::None => Tri::All,
+            Tri::Some => Tri::Some,
+        }
+    }
+
+    fn and(self, other: Tri) -> Tri {
+        match (self, other) {
+            (Tri::None, _) | (_, Tri::None) => Tri::None,
+            (Tri::All, Tri::All) => Tri::All,
+            _ => Tri::Some,
+        }
+    }
+
+    fn of(all: bool, none: bool) -> Tri {
+        if all {
+            Tri::All
+        } else if none {
+            Tri::None
+        } else {
+            Tri::Some
+        }
+    }
+}
+
+/// The outcome classes a page meta counts separately per name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Class {
+    Ok,
+    Err,
+    Log,
+}
+
+/// A term with names resolved against one partition and times resolved against `now`.
+#[derive(Debug)]
+enum Compiled {
+    /// Name ids known to match (by id) plus the glob for ids interned after compiling.
+    Name {
+        table: Vec<bool>,
+        glob: Glob,
+    },
+    Kind(Kind),
+    Status(Status),
+    Level(CmpOp, Level),
+    Duration(CmpOp, u64),
+    /// `start >= t`.
+    Since(u64),
+    /// `start < t`.
+    Until(u64),
+    /// A field comparison; `key` is `None` when the partition never saw the key.
+    Field {
+        key: Option<NameId>,
+        test: FieldTest,
+    },
+    Has(Option<NameId>),
+    Message(String),
+    Not(Box<Compiled>),
+}
+
+/// The value side of a field comparison.
+#[derive(Debug)]
+enum FieldTest {
+    /// String form equals (or, negated, differs from) one of the values.
+    StrIn { values: Vec<String>, equal: bool },
+    /// Numeric comparison.
+    Number(CmpOp, f64),
+}
+
+impl FieldTest {
+    fn matches(&self, v: &Value) -> bool {
+        match self {
+            FieldTest::StrIn { values, equal } => {
+                let hit = match v {
+                    Value::Str(s) => values.iter().any(|x| x == s),
+                    other => {
+                        let text = string_form(other);
+                        values.contains(&text)
+                    }
+                };
+                hit == *equal
+            }
+            FieldTest::Number(op, rhs) => match v {
+                Value::I64(x) => op.compare(&(*x as f64), rhs),
+                Value::F64(x) => op.compare(x, rhs),
+                _ => false,
+            },
+        }
+    }
+}
+
+/// The string form a field is compared by: integers in decimal, floats as Rust prints them,
+/// booleans as `true` / `false`.
+pub(crate) fn string_form(v: &Value) -> String {
+    match v {
+        Value::I64(x) => x.to_string(),
+        Value::F64(x) => x.to_string(),
+        Value::Bool(x) => x.to_string(),
+        Value::Str(s) => s.clone(),
+    }
+}
+
+/// A filter compiled for one partition.
+pub(crate) struct Predicate {
+    terms: Vec<Compiled>,
+    dict: Arc<Dictionary>,
+}
+
+impl Predicate {
+    pub(crate) fn compile(filter: &Filter, now_ns: u64, dict: &Arc<Dictionary>) -> Predicate {
+        let terms = filter
+            .terms
+            .iter()
+            .map(|t| compile_term(t, now_ns, dict))
+            .collect();
+        Predicate {
+            terms,
+            dict: Arc::clone(dict),
+        }
+    }
+
+    /// Columns a row-level evaluation reads (beyond the core ones).
+    pub(crate) fn columns(&self) -> ColumnSet {
+        let mut set = ColumnSet::CORE;
+        fn visit(t: &Compiled, set: &mut ColumnSet) {
+            match t {
+                Compiled::Field { .. } | Compiled::Has(_) => set.fields = true,
+                Compiled::Message(_) => set.messages = true,
+                Compiled::Not(inner) => visit(inner, set),
+                _ => {}
+            }
+        }
+        for t in &self.terms {
+            visit(t, &mut set);
+        }
+        set
+    }
+
+    /// Truth over the rows of `class` of one name in a page.
+    pub(crate) fn on_meta(&self, meta: &PageMeta, stats: &NameStats, class: Class) -> Tri {
+        let mut acc = Tri::All;
+        for t in &self.terms {
+            acc = acc.and(self.term_on_meta(t, meta, stats, class));
+            if acc == Tri::None {
+                break;
+            }
+        }
+        acc
+    }
+
+    fn term_on_meta(&self, t: &Compiled, meta: &PageMeta, stats: &NameStats, class: Class) -> Tri {
+        let call = class != Class::Log;
+        match t {
+            Compiled::Name { .. } => {
+                if self.name_matches(t, stats.name) {
+                    Tri::All
+                } else {
+                    Tri::None
+                }
+            }
+            Compiled::Kind(k) => Tri::of(call == (*k == Kind::Call), call != (*k == Kind::Call)),
+            Compiled::Status(s) => {
+                let hit = match s {
+                    Status::Ok => class == Class::Ok,
+                    Status::Error => class == Class::Err,
+                };
+                Tri::of(hit, !hit)
+            }
+            Compiled::Level(..) => {
+                if call {
+                    Tri::None
+                } else {
+                    Tri::Some
+                }
+            }
+            Compiled::Duration(op, v) => {
+                if !call {
+                    return Tri::Some;
+                }
+                // The sketch's min and max are exact over all calls of the name.
+                match (stats.sketch.min(), stats.sketch.max()) {
+                    (Some(lo), Some(hi)) => range_vs(*op, lo, hi, *v),
+                    _ => Tri::Some,
+                }
+            }
+            Compiled::Since(t) => Tri::of(meta.min_start >= *t, meta.max_start < *t),
+            Compiled::Until(t) => Tri::of(meta.max_start < *t, meta.min_start >= *t),
+            Compiled::Field { key, .. } | Compiled::Has(key) => match key {
+                Some(k) if meta.has_key(*k) => Tri::Some,
+                _ => Tri::None,
+            },
+            Compiled::Message(_) => Tri::Some,
+            Compiled::Not(inner) => self.term_on_meta(inner, meta, stats, class).not(),
+        }
+    }
+
+    fn name_matches(&self, t: &Compiled, id: NameId) -> bool {
+        let Compiled::Name { table, glob } = t else {
+            return false;
+        };
+        match table.get(id as usize) {
+            Some(hit) => *hit,
+            None => self.dict.get(id).is_some_and(|n| glob.matches(&n)),
+        }
+    }
+
+    /// Evaluate on every row of a decoded page: `out[row]` = the filter holds. `scratch` is reused.
+    pub(crate) fn on_rows(&self, cols: &PageColumns, out: &mut Vec<bool>, scratch: &mut Vec<bool>) {
+        out.clear();
+        out.resize(cols.len(), true);
+        for t in &self.terms {
+            self.term_on_rows(t, cols, scratch);
+            for (o, s) in out.iter_mut().zip(scratch.iter()) {
+                *o &= *s;
+            }
+        }
+    }
+
+    fn term_on_rows(&self, t: &Compiled, cols: &PageColumns, out: &mut Vec<bool>) {
+        let n = cols.len();
+        out.clear();
+        match t {
+            Compiled::Name { .. } => {
+                // Names repeat: resolve each id once per page.
+                let mut memo: Vec<u8> = Vec::new();
+                out.extend(cols.names.iter().map(|&id| {
+                    let i = id as usize;
+                    if i >= memo.len() {
+                        memo.resize(i + 1, 2);
+                    }
+                    if memo[i] == 2 {
+                        memo[i] = u8::from(self.name_matches(t, id));
+                    }
+                    memo[i] == 1
+                }));
+            }
+            Compiled::Kind(k) => {
+                let want_call = *k == Kind::Call;
+                out.extend(cols.codes.iter().map(|&c| (c <= 1) == want_call));
+            }
+            Compiled::Status(s) => {
+                let want = match s {
+                    Status::Ok => 0,
+                    Status::Error => 1,
+                };
+                out.extend(cols.codes.iter().map(|&c| c == want));
+            }
+            Compiled::Level(op, level) => {
+                let l = *level as u8;
+                out.extend(
+                    cols.codes
+                        .iter()
+                        .map(|&c| c >= 2 && op.compare(&(c - 2), &l)),
+                );
+            }
+            Compiled::Duration(op, v) => {
+                out.extend(cols.durations.iter().map(|d| op.compare(d, v)))
+            }
+            Compiled::Since(t) => out.extend(cols.starts.iter().map(|s| s >= t)),
+            Compiled::Until(t) => out.extend(cols.starts.iter().map(|s| s < t)),
+            Compiled::Field { key, test } => {
+                out.resize(n, false);
+                let Some(key) = key else { return };
+                for col in cols.fields.iter().filter(|c| c.key == *key) {
+                    mark_field(col.rows.as_slice(), &col.values, test, out);
+                }
+            }
+            Compiled::Has(key) => {
+                out.resize(n, false);
+                let Some(key) = key else { return };
+                for col in cols.fields.iter().filter(|c| c.key == *key) {
+                    for &r in &col.rows {
+                        if let Some(o) = out.get_mut(r as usize) {
+                            *o = true;
+                        }
+                    }
+                }
+            }
+            Compiled::Message(needle) => {
+                out.resize(n, false);
+                for (i, &r) in cols.message_rows.iter().enumerate() {
+                    if cols.messages.get(i).contains(needle.as_str()) {
+                        if let Some(o) = out.get_mut(r as usize) {
+                            *o = true;
+                        }
+                    }
+                }
+            }
+            Compiled::Not(inner) => {
+                self.term_on_rows(inner, cols, out);
+                for o in out.iter_mut() {
+                    *o = !*o;
+                }
+            }
+        }
+    }
+}
+
+fn mark_field(rows: &[u32], values: &FieldValues, test: &FieldTest, out: &mut [bool]) {
+    let mut set = |i: usize, hit: bool| {
+        if let Some(o) = rows.get(i).and_then(|&r| out.get_mut(r as usize)) {
+            *o = hit;
+        }
+    };
+    match (values, test) {
+        // Strings are the common case: compare without allocating.
+        (FieldValues::Str(col), FieldTest::StrIn { values, equal }) => {
+            for i in 0..col.len() {
+                let s = col.get(i);
+                set(i, values.iter().any(|x| x == s) == *equal);
+            }
+        }
+        (FieldValues::Str(_) | FieldValues::Bool(_), FieldTest::Number(..)) => {}
+        (FieldValues::I64(v), FieldTest::Number(op, rhs)) => {
+            for (i, x) in v.iter().enumerate() {
+                set(i, op.compare(&(*x as f64), rhs));
+            }
+        }
+        (FieldValues::F64(v), FieldTest::Number(op, rhs)) => {
+            for (i, x) in v.iter().enumerate() {
+                set(i, op.compare(x, rhs));
+            }
+        }
+        _ => {
+            for i in 0..values.len() {
+                if let Some(v) = values.get(i) {
+                    set(i, test.matches(&v));
+                }
+            }
+        }
+    }
+}
+
+/// Truth of `x OP v` for every x in `[lo, hi]`.
+fn range_vs(op: CmpOp, lo: u64, hi: u64, v: u64) -> Tri {
+    match op {
+        CmpOp::Eq => Tri::of(lo == v && hi == v, v < lo || v > hi),
+        CmpOp::Ne => Tri::of(v < lo || v > hi, lo == v && hi == v),
+        CmpOp::Lt => Tri::of(hi < v, lo >= v),
+        CmpOp::Le => Tri::of(hi <= v, lo > v),
+        CmpOp::Gt => Tri::of(lo > v, hi <= v),
+        CmpOp::Ge => Tri::of(lo >= v, hi < v),
+    }
+}
+
+fn compile_term(t: &Term, now_ns: u64, dict: &Arc<Dictionary>) -> Compiled {
+    match t {
+        Term::Name(glob) => {
+            let n = dict.len();
+            let table = (0..n as NameId)
+                .map(|id| dict.get(id).is_some_and(|s| glob.matches(&s)))
+                .collect();
+            Compiled::Name {
+                table,
+                glob: glob.clone(),
+            }
+        }
+        Term::Kind(k) => Compiled::Kind(*k),
+        Term::Status(s) => Compiled::Status(*s),
+        Term::Level(op, l) => Compiled::Level(*op, *l),
+        Term::Duration(op, v) => Compiled::Duration(*op, *v),
+        Term::Since(b) => Compiled::Since(b.resolve(now_ns)),
+        Term::Until(b) => Compiled::Until(b.resolve(now_ns)),
+        Term::Field { key, op, value } => {
+            let test = match op {
+                CmpOp::Eq | CmpOp::Ne => FieldTest::StrIn {
+                    values: vec![value.clone()],
+                    equal: *op == CmpOp::Eq,
+                },
+                // The parser guarantees a finite number here; a non-number never matches.
+                _ => FieldTest::Number(*op, value.parse::<f64>().unwrap_or(f64::NAN)),
+            };
+            Compiled::Field {
+                key: dict.lookup(key),
+                test,
+            }
+        }
+        Term::FieldIn { key, values } => Compiled::Field {
+            key: dict.lookup(key),
+            test: FieldTest::StrIn {
+                values: values.clone(),
+                equal: true,
+            },
+        },
+        Term::Has(key) => Compiled::Has(dict.lookup(key)),
+        Term::MessageContains(s) => Compiled::Message(s.clone()),
+        Term::Not(inner) => Compiled::Not(Box::new(compile_term(inner, now_ns, dict))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn range_logic_matches_a_brute_force_check() {
+        let ops = [
+            CmpOp::Eq,
+            CmpOp::Ne,
+            CmpOp::Lt,
+            CmpOp::Le,
+            CmpOp::Gt,
+            CmpOp::Ge,
+        ];
+        for op in ops {
+            for lo in 0..6u64 {
+                for hi in lo..6 {
+                    for v in 0..7 {
+                        let hits = (lo..=hi).filter(|x| op.compare(x, &v)).count() as u64;
+                        let want = Tri::of(hits == hi - lo + 1, hits == 0);
+                        assert_eq!(range_vs(op, lo, hi, v), want, "{op:?} [{lo},{hi}] {v}");
+                    }
+                }
+            }
+        }
+    }
+}
