@@ -24,6 +24,19 @@ export type { LogFields, Logger, LogLevel } from './src/logger';
 export type { NativeOptions, OverflowMode, SyncMode } from './src/native';
 export type { OpenOptions } from './src/options';
 export type { FunctionStats, StatsQuery, StatsReport, StoreCounters } from './src/stats';
+export { FilterSyntaxError } from './src/filter-text';
+export { Query } from './src/query';
+export type {
+  Comparison,
+  EventsOptions,
+  EventsPage,
+  FieldKeyValue,
+  Level,
+  QueryResult,
+  QueryRow,
+  QueryStats,
+  StoredEvent,
+} from './src/query';
 export { open, Store } from './src/store';
 export type { RecordedEvent } from './src/store';
 export type { TimeBound } from './src/time';

@@ -4,11 +4,11 @@
  * addon satisfy it.
  */
 import test from 'ava';
-import type { NativeStore as GeneratedNativeStore } from '../native/binding';
+import type * as Generated from '../native/binding';
 import type { NativeBinding } from '../src/native';
 import { bindingPath, hasAddon } from './helpers/real';
 
-type Satisfies = { NativeStore: typeof GeneratedNativeStore } extends NativeBinding ? true : false;
+type Satisfies = Pick<typeof Generated, 'NativeStore' | 'parseFilter' | 'parseDurationNs'> extends NativeBinding ? true : false;
 const generatedTypesSatisfyContract: Satisfies = true;
 
 test('native/binding.d.ts satisfies the contract of src/native.ts', (t) => {
@@ -19,6 +19,8 @@ test('native/binding.d.ts satisfies the contract of src/native.ts', (t) => {
   const binding = require(bindingPath) as NativeBinding;
   t.is(typeof binding.NativeStore.open, 'function');
   const proto = (binding.NativeStore as unknown as { prototype: object }).prototype;
-  for (const method of ['intern', 'append', 'flush', 'stats', 'counters', 'close']) t.is(typeof (proto as Record<string, unknown>)[method], 'function', method);
+  t.is(typeof binding.parseFilter, 'function');
+  t.is(typeof binding.parseDurationNs, 'function');
+  for (const method of ['intern', 'append', 'flush', 'stats', 'query', 'events', 'counters', 'close']) t.is(typeof (proto as Record<string, unknown>)[method], 'function', method);
   t.truthy(Object.getOwnPropertyDescriptor(proto, 'path')?.get);
 });

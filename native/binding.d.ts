@@ -80,11 +80,11 @@ export interface NativeEvent {
   /** Duration, ns. */
   durationNs: number
   /** `call` or `log`. */
-  kind: string
+  kind: 'call' | 'log'
   /** `ok` / `error` for calls. */
-  status?: string
+  status?: 'ok' | 'error'
   /** Level name for logs. */
-  level?: string
+  level?: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal'
   /** Log message. */
   message?: string
   /** Fields by key. */

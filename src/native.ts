@@ -7,6 +7,7 @@
  * store, after one `LaptimeWarning` (invariant 1: degrade, never break the program).
  */
 import { warnOnce, describeError } from './diagnostics';
+import type { QueryStats } from './query';
 
 /** Durability policy of the writer: see README "How it stores events". */
 export type SyncMode = 'none' | 'interval' | 'always';
@@ -103,8 +104,75 @@ export interface NativeStoreHandle {
   ): boolean;
   flush(): Promise<void>;
   stats(filter?: NativeStatsFilter): Promise<NativeStatsRow[]>;
+  query(query: NativeQuery): Promise<NativeQueryResult>;
+  events(request: NativeEventsRequest): Promise<NativeEventPage>;
   counters(): NativeCounters;
   close(): Promise<void>;
+}
+
+/** A grouping dimension of a native query. */
+export interface NativeGroupBy {
+  by: 'name' | 'field' | 'time';
+  key?: string;
+  /** Bucket width, a duration such as `1m`. */
+  width?: string;
+}
+
+/** A native query (its `NativeQuery`); aggregates are labels such as `count`, `p99`. */
+export interface NativeQuery {
+  filter?: string;
+  nowMs?: number;
+  groupBy?: NativeGroupBy[];
+  aggregates: string[];
+  orderBy?: string;
+  descending?: boolean;
+  limit?: number;
+  exact?: boolean;
+}
+
+/** A native query's answer (its `NativeQueryResult`). */
+export interface NativeQueryResult {
+  keyLabels: string[];
+  valueLabels: string[];
+  rows: Array<{ key: Array<string | number | boolean | null | undefined>; values: Array<number | null | undefined> }>;
+  /** Its `NativeQueryStats`, documented where the public API exposes it. */
+  stats: QueryStats;
+}
+
+/** A native events request (its `NativeEventsRequest`). */
+export interface NativeEventsRequest {
+  filter?: string;
+  nowMs?: number;
+  limit?: number;
+  cursor?: string;
+  order?: 'newest' | 'oldest';
+}
+
+/** One listed event (its `NativeEvent`). */
+export interface NativeEvent {
+  name: string;
+  startNs: bigint;
+  startMs: number;
+  durationNs: number;
+  kind: 'call' | 'log';
+  status?: 'ok' | 'error';
+  level?: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
+  message?: string;
+  fields: Record<string, string | number | boolean>;
+  partition: string;
+  seq: number;
+}
+
+/** A page of listed events (its `NativeEventPage`). */
+export interface NativeEventPage {
+  events: NativeEvent[];
+  nextCursor?: string;
+}
+
+/** The outcome of parsing a filter (its `NativeParsedFilter`). */
+export interface NativeParsedFilter {
+  canonical?: string;
+  error?: { position: number; expected: string; found: string; message: string };
 }
 
 /** The module native/binding.cjs exports. */
@@ -112,6 +180,8 @@ export interface NativeBinding {
   NativeStore: {
     open(dir: string, options?: NativeOptions): NativeStoreHandle;
   };
+  parseFilter(text: string): NativeParsedFilter;
+  parseDurationNs(text: string): number;
 }
 
 let loaded: { binding: NativeBinding | null } | undefined;

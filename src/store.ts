@@ -10,6 +10,7 @@ import { createLogger, type LogFields, type Logger } from './logger';
 import { nativeBinding, type NativeCounters, type NativeStoreHandle } from './native';
 import { resolveOptions, show, type OpenOptions, type ResolvedOptions } from './options';
 import { registry } from './registry';
+import { Query, toEventsPage, toEventsRequest, type EventsOptions, type EventsPage } from './query';
 import { toFunctionStats, toNativeFilter, type StatsQuery, type StatsReport, type StoreCounters } from './stats';
 import { kAppend, kBatch, kDirty, kDrainSync, kIntern, kLog } from './symbols';
 import { epochNsToOffsetMs, nowEpochMs, originMs, perf } from './time';
@@ -41,6 +42,16 @@ const ZERO_COUNTERS: NativeCounters = Object.freeze({
   durable: 0,
   sealed: 0,
   bytesOnDisk: 0,
+});
+
+const EMPTY_QUERY_STATS = Object.freeze({
+  pagesTotal: 0,
+  pagesSkipped: 0,
+  pagesFromMeta: 0,
+  pagesDecoded: 0,
+  rowsScanned: 0,
+  rowsMatched: 0,
+  exactPercentiles: false,
 });
 
 const NO_TAILS: readonly string[] = Object.freeze([]);
@@ -194,6 +205,44 @@ export class Store {
     await this.flush();
     const rows = await native.stats(filter);
     return { rows: rows.map(toFunctionStats), counters: this.counters() };
+  }
+
+  /**
+   * A new query over this store: add filters, grouping and aggregates, then `run()` it. The answer
+   * covers everything recorded before `run()` (it flushes first) and is computed off the event loop.
+   *
+   * @example
+   * const { rows } = await store.query().status('error').groupBy('name').count().orderBy('count', 'desc').limit(5).run();
+   */
+  query(): Query {
+    return new Query(async (q) => {
+      const native = this.#native;
+      if (native === null) {
+        if (this.#closing !== null) throw new Error('laptime: the store is closed');
+        return { keyLabels: [], valueLabels: [], rows: [], stats: EMPTY_QUERY_STATS };
+      }
+      await this.flush();
+      return native.query(q);
+    });
+  }
+
+  /**
+   * One page of the events passing `filter` (the filter syntax, e.g. `'status:error since:1h'`),
+   * newest first unless `order: 'oldest'`. Pass `nextCursor` back as `cursor` for the next page.
+   *
+   * @example
+   * let page = await store.events('name:UserService.* duration>100ms', { limit: 50 });
+   * while (page.nextCursor !== null) page = await store.events('duration>100ms', { cursor: page.nextCursor });
+   */
+  async events(filter?: string, options?: EventsOptions): Promise<EventsPage> {
+    const request = toEventsRequest(filter, options);
+    const native = this.#native;
+    if (native === null) {
+      if (this.#closing !== null) throw new Error('laptime: the store is closed');
+      return { events: [], nextCursor: null };
+    }
+    await this.flush();
+    return toEventsPage(await native.events(request));
   }
 
   /**

@@ -11,7 +11,16 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { NativeBinding, NativeCounters, NativeOptions, NativeStatsFilter, NativeStatsRow, NativeStoreHandle } from '../../src/native';
+import type {
+  NativeBinding,
+  NativeCounters,
+  NativeEventPage,
+  NativeOptions,
+  NativeQueryResult,
+  NativeStatsFilter,
+  NativeStatsRow,
+  NativeStoreHandle,
+} from '../../src/native';
 
 export type FakeValue = string | number | boolean | bigint;
 
@@ -230,6 +239,15 @@ class FakeNativeStore implements NativeStoreHandle {
     });
   }
 
+  // Queries are the engine's job; the TS-layer tests that use this fake do not run them.
+  async query(): Promise<NativeQueryResult> {
+    throw new Error('the fake addon does not run queries');
+  }
+
+  async events(): Promise<NativeEventPage> {
+    throw new Error('the fake addon does not list events');
+  }
+
   async stats(filter: NativeStatsFilter = {}): Promise<NativeStatsRow[]> {
     const engine = this.#check();
     const groups = new Map<string, FakeRow[]>();
@@ -275,7 +293,13 @@ class FakeNativeStore implements NativeStoreHandle {
 }
 
 /** The fake, shaped like native/binding.cjs. */
-export const fakeBinding: NativeBinding = { NativeStore: FakeNativeStore };
+export const fakeBinding: NativeBinding = {
+  NativeStore: FakeNativeStore,
+  parseFilter: (text) => ({ canonical: text }),
+  parseDurationNs: () => {
+    throw new Error('the fake addon does not parse durations');
+  },
+};
 
 /** All written rows of the engine at `dir`. */
 export function rowsOf(dir: string): FakeRow[] {

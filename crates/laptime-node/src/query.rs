@@ -324,10 +324,13 @@ pub struct NativeEvent {
     /// Duration, ns.
     pub duration_ns: f64,
     /// `call` or `log`.
+    #[napi(ts_type = "'call' | 'log'")]
     pub kind: String,
     /// `ok` / `error` for calls.
+    #[napi(ts_type = "'ok' | 'error'")]
     pub status: Option<String>,
     /// Level name for logs.
+    #[napi(ts_type = "'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal'")]
     pub level: Option<String>,
     /// Log message.
     pub message: Option<String>,
