@@ -28,6 +28,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod analysis;
 mod bufferpool;
 mod compaction;
 mod dictionary;

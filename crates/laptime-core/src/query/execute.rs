@@ -51,7 +51,12 @@ struct IntHasher(u64);
 
 impl Hasher for IntHasher {
     fn finish(&self) -> u64 {
-        self.0
+        // The multiply only carries entropy upwards; the table indexes by the low bits, so mix
+        // the high bits back down (splitmix64's finalizer).
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
     }
     fn write(&mut self, bytes: &[u8]) {
         for &b in bytes {
@@ -262,12 +267,15 @@ impl PartPlan {
             })
             .collect();
         let mut columns = predicate.columns();
-        if query
-            .group_by
-            .iter()
-            .any(|g| matches!(g, GroupBy::Field(_)))
-        {
-            columns.fields = true;
+        for g in &query.group_by {
+            match g {
+                GroupBy::Name => {}
+                GroupBy::Field(_) => columns.fields = true,
+                GroupBy::Time(_) => columns.starts = true,
+            }
+        }
+        if query.uses_durations() {
+            columns.durations = true;
         }
         PartPlan {
             predicate,
@@ -483,6 +491,9 @@ impl<'a> Worker<'a> {
         }
 
         let mut local: IntMap<LocalKey, usize> = IntMap::default();
+        // Grouping by name alone (the common case) needs no hashing: ids are dense.
+        let by_name_only = plan.group_by.len() == 1 && plan.group_by[0] == GroupBy::Name;
+        let mut slot_of_name: Vec<usize> = Vec::new();
         let mut matched = 0u64;
         for row in 0..n {
             if !self.selected[row] {
@@ -493,8 +504,16 @@ impl<'a> Worker<'a> {
             for (d, k) in key.iter_mut().enumerate().take(plan.group_by.len()) {
                 *k = self.codes[d][row];
             }
-            let slot = match local.get(&key) {
-                Some(&s) => s,
+            let cached = if by_name_only {
+                slot_of_name
+                    .get(key[0] as usize)
+                    .copied()
+                    .filter(|&s| s != usize::MAX)
+            } else {
+                local.get(&key).copied()
+            };
+            let slot = match cached {
+                Some(s) => s,
                 None => {
                     let parts: Vec<KeyPart> = plan
                         .group_by
@@ -510,13 +529,26 @@ impl<'a> Worker<'a> {
                         })
                         .collect();
                     let s = self.slot(parts);
-                    local.insert(key, s);
+                    if by_name_only {
+                        let i = key[0] as usize;
+                        if slot_of_name.len() <= i {
+                            slot_of_name.resize(i + 1, usize::MAX);
+                        }
+                        slot_of_name[i] = s;
+                    } else {
+                        local.insert(key, s);
+                    }
                     s
                 }
             };
             let acc = &mut self.accs[slot];
             match cols.codes[row] {
-                c @ (0 | 1) => acc.add_call(cols.durations[row], c == 1, plan.needs),
+                // Durations are decoded only when an aggregate uses them.
+                c @ (0 | 1) => acc.add_call(
+                    cols.durations.get(row).copied().unwrap_or(0),
+                    c == 1,
+                    plan.needs,
+                ),
                 _ => acc.add_log(),
             }
         }

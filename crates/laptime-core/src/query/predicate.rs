@@ -2,6 +2,7 @@
 //! (per name and outcome class, to skip or answer pages without decoding) and row by row on
 //! decoded pages.
 
+use std::cmp::Ordering;
 use std::sync::Arc;
 
 use crate::dictionary::Dictionary;
@@ -88,7 +89,75 @@ enum FieldTest {
     /// String form equals (or, negated, differs from) one of the values.
     StrIn { values: Vec<String>, equal: bool },
     /// Numeric comparison.
-    Number(CmpOp, f64),
+    Number(CmpOp, Number),
+}
+
+/// The literal of a numeric comparison, kept as written: an integer literal compared with an
+/// integer field must not go through `f64`, which rounds above 2^53 (ids like
+/// 1234567890123456789 would compare equal to their neighbours).
+#[derive(Debug, Clone, Copy)]
+enum Number {
+    Int(i64),
+    Float(f64),
+}
+
+impl Number {
+    fn parse(text: &str) -> Number {
+        match text.parse::<i64>() {
+            Ok(v) => Number::Int(v),
+            // The parser guarantees a finite number here; a non-number (NaN) never matches.
+            Err(_) => Number::Float(text.parse::<f64>().unwrap_or(f64::NAN)),
+        }
+    }
+
+    /// `x OP self` for an integer field, exactly.
+    fn holds_for_i64(self, op: CmpOp, x: i64) -> bool {
+        match self {
+            Number::Int(r) => op.compare(&x, &r),
+            Number::Float(r) => holds(op, cmp_i64_f64(x, r)),
+        }
+    }
+
+    /// `x OP self` for a float field, exactly.
+    fn holds_for_f64(self, op: CmpOp, x: f64) -> bool {
+        match self {
+            Number::Int(r) => holds(op, cmp_i64_f64(r, x).map(Ordering::reverse)),
+            Number::Float(r) => op.compare(&x, &r),
+        }
+    }
+}
+
+/// `OP` applied to a comparison result; incomparable (NaN) only satisfies `!=`, as in
+/// [`CmpOp::compare`].
+fn holds(op: CmpOp, ord: Option<Ordering>) -> bool {
+    match ord {
+        Some(o) => op.compare(&o, &Ordering::Equal),
+        None => op == CmpOp::Ne,
+    }
+}
+
+/// Order of an integer and a float without rounding either.
+fn cmp_i64_f64(x: i64, r: f64) -> Option<Ordering> {
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0; // 2^63: every i64 is below it
+    if r.is_nan() {
+        return None;
+    }
+    if r >= LIMIT {
+        return Some(Ordering::Less);
+    }
+    if r < -LIMIT {
+        return Some(Ordering::Greater);
+    }
+    // In [-2^63, 2^63) the integer part of a float is an exact i64.
+    let whole = r.trunc();
+    let frac = if r > whole {
+        Ordering::Less
+    } else if r < whole {
+        Ordering::Greater
+    } else {
+        Ordering::Equal
+    };
+    Some(x.cmp(&(whole as i64)).then(frac))
 }
 
 impl FieldTest {
@@ -105,8 +174,8 @@ impl FieldTest {
                 hit == *equal
             }
             FieldTest::Number(op, rhs) => match v {
-                Value::I64(x) => op.compare(&(*x as f64), rhs),
-                Value::F64(x) => op.compare(x, rhs),
+                Value::I64(x) => rhs.holds_for_i64(*op, *x),
+                Value::F64(x) => rhs.holds_for_f64(*op, *x),
                 _ => false,
             },
         }
@@ -143,11 +212,21 @@ impl Predicate {
         }
     }
 
-    /// Columns a row-level evaluation reads (beyond the core ones).
+    /// Columns a row-level evaluation reads: names and codes always (callers rely on them), the
+    /// rest only when a term looks at them, since every column skipped is decoding saved.
     pub(crate) fn columns(&self) -> ColumnSet {
-        let mut set = ColumnSet::CORE;
+        let mut set = ColumnSet {
+            starts: false,
+            names: true,
+            durations: false,
+            codes: true,
+            messages: false,
+            fields: false,
+        };
         fn visit(t: &Compiled, set: &mut ColumnSet) {
             match t {
+                Compiled::Since(_) | Compiled::Until(_) => set.starts = true,
+                Compiled::Duration(..) => set.durations = true,
                 Compiled::Field { .. } | Compiled::Has(_) => set.fields = true,
                 Compiled::Message(_) => set.messages = true,
                 Compiled::Not(inner) => visit(inner, set),
@@ -337,12 +416,12 @@ fn mark_field(rows: &[u32], values: &FieldValues, test: &FieldTest, out: &mut [b
         (FieldValues::Str(_) | FieldValues::Bool(_), FieldTest::Number(..)) => {}
         (FieldValues::I64(v), FieldTest::Number(op, rhs)) => {
             for (i, x) in v.iter().enumerate() {
-                set(i, op.compare(&(*x as f64), rhs));
+                set(i, rhs.holds_for_i64(*op, *x));
             }
         }
         (FieldValues::F64(v), FieldTest::Number(op, rhs)) => {
             for (i, x) in v.iter().enumerate() {
-                set(i, op.compare(x, rhs));
+                set(i, rhs.holds_for_f64(*op, *x));
             }
         }
         _ => {
@@ -391,8 +470,7 @@ fn compile_term(t: &Term, now_ns: u64, dict: &Arc<Dictionary>) -> Compiled {
                     values: vec![value.clone()],
                     equal: *op == CmpOp::Eq,
                 },
-                // The parser guarantees a finite number here; a non-number never matches.
-                _ => FieldTest::Number(*op, value.parse::<f64>().unwrap_or(f64::NAN)),
+                _ => FieldTest::Number(*op, Number::parse(value)),
             };
             Compiled::Field {
                 key: dict.lookup(key),
@@ -415,6 +493,24 @@ fn compile_term(t: &Term, now_ns: u64, dict: &Arc<Dictionary>) -> Compiled {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn integer_literals_compare_exactly_beyond_f64_precision() {
+        let id = 1_234_567_890_123_456_789i64;
+        let lit = Number::parse("1234567890123456788");
+        assert!(lit.holds_for_i64(CmpOp::Gt, id));
+        assert!(!lit.holds_for_i64(CmpOp::Le, id));
+        // 2^53 + 1 is not a float; the float field 2^53 lies below it.
+        assert!(Number::parse("9007199254740993").holds_for_f64(CmpOp::Lt, 9_007_199_254_740_992.0));
+        assert!(Number::parse("0.5").holds_for_i64(CmpOp::Gt, 1));
+        assert!(Number::parse("-0.5").holds_for_i64(CmpOp::Lt, -1));
+        assert!(Number::parse("-0.5").holds_for_i64(CmpOp::Gt, 0));
+        assert!(Number::parse("1e300").holds_for_i64(CmpOp::Lt, i64::MAX));
+        assert!(Number::parse("-1e300").holds_for_i64(CmpOp::Gt, i64::MIN));
+        assert!(Number::parse("-9223372036854775808")
+            .holds_for_f64(CmpOp::Eq, -9.223_372_036_854_776e18));
+        assert!(!Number::parse("1").holds_for_f64(CmpOp::Ge, f64::NAN));
+    }
 
     #[test]
     fn range_logic_matches_a_brute_force_check() {
