@@ -116,7 +116,7 @@ impl Snapshot {
             if dir == engine.partition {
                 continue;
             }
-            let p = partition::load_read_only(&dir)?;
+            let p = engine.foreign.load(&dir)?;
             parts.push(PartitionSnapshot {
                 id: partition_id(&dir),
                 dict: p.dict,

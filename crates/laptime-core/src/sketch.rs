@@ -301,9 +301,18 @@ pub fn nearest_rank(q: f64, n: u64) -> Option<u64> {
         // `n as f64` may round below `n` when `n > 2^53`.
         return Some(n);
     }
-    // `as u64` saturates; the product is finite and non-negative here.
-    let rank = (q * n as f64).ceil() as u64;
-    Some(rank.clamp(1, n))
+    // `q` usually comes from a percentage (p7 = 0.07), and `0.07 * 100.0` is 7.000000000000001 in
+    // binary: a product within rounding error of a whole number is that number, not the next one.
+    // (A q with a real fractional excess below 1e-9 relative has no meaning for counts < 2^53.)
+    let x = q * n as f64;
+    let whole = x.round();
+    let rank = if (x - whole).abs() <= 1e-9 * whole.max(1.0) {
+        whole
+    } else {
+        x.ceil()
+    };
+    // `as u64` saturates; the value is finite and non-negative here.
+    Some((rank as u64).clamp(1, n))
 }
 
 /// Extra buckets allocated beyond the touched range when the counter vector grows.

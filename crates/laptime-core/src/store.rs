@@ -14,7 +14,7 @@ use crate::durable;
 use crate::error::{Error, Result};
 use crate::event::{Batch, Code, Level, NameId, Value};
 use crate::options::Options;
-use crate::partition::{self, RecoveryReport};
+use crate::partition::{self, PartitionCache, RecoveryReport};
 use crate::retention::RetentionReport;
 use crate::ring::{CounterSnapshot, Counters, Push, Ring};
 use crate::scan::Snapshot;
@@ -33,6 +33,8 @@ pub(crate) struct Engine {
     pub view: Arc<RwLock<Arc<PartitionView>>>,
     pub active: Arc<Mutex<ActivePage>>,
     pub pool: Arc<BufferPool>,
+    /// Readers of the other partitions, reused by every snapshot.
+    pub foreign: PartitionCache,
     thread: Mutex<Option<JoinHandle<()>>>,
     report: RecoveryReport,
     opts: Options,
@@ -305,6 +307,7 @@ impl Engine {
             view,
             active,
             pool,
+            foreign: PartitionCache::default(),
             thread: Mutex::new(Some(thread)),
             report,
             opts,

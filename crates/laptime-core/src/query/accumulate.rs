@@ -1,6 +1,7 @@
 //! Per-group running state: fed whole pages' name summaries or single rows, merged across worker
 //! threads, finished into [`AggValue`]s.
 
+use crate::analysis::{RangeSummary, RankedValues};
 use crate::page::NameStats;
 use crate::sketch::{nearest_rank, LatencySketch};
 
@@ -38,7 +39,11 @@ pub(crate) struct Acc {
     sum: u128,
     min: u64,
     max: u64,
-    /// Welford: mean and sum of squared deviations of the calls' durations.
+    /// Welford: mean and sum of squared deviations of the calls' durations, the mean taken of
+    /// `duration - shift`. Shifting by the first duration seen keeps the deviations exact in
+    /// `f64` when durations share a large offset (calls of ~2^50 ns that differ by hundreds):
+    /// without it the rounding of the mean alone costs ~1e-4 of the standard deviation.
+    shift: u64,
     mean: f64,
     m2: f64,
     values: Vec<u64>,
@@ -54,6 +59,7 @@ impl Acc {
             sum: 0,
             min: u64::MAX,
             max: 0,
+            shift: 0,
             mean: 0.0,
             m2: 0.0,
             values: Vec::new(),
@@ -77,7 +83,10 @@ impl Acc {
         self.min = self.min.min(duration);
         self.max = self.max.max(duration);
         if needs.moments {
-            let x = duration as f64;
+            if self.calls == 1 {
+                self.shift = duration;
+            }
+            let x = (i128::from(duration) - i128::from(self.shift)) as f64;
             let delta = x - self.mean;
             self.mean += delta / self.calls as f64;
             self.m2 += delta * (x - self.mean);
@@ -120,8 +129,13 @@ impl Acc {
     pub(crate) fn merge(&mut self, other: Acc) {
         let n = self.calls + other.calls;
         if n > 0 && other.calls > 0 {
-            // Chan et al.'s pairwise update of Welford state.
-            let delta = other.mean - self.mean;
+            // Chan et al.'s pairwise update of Welford state, with `other`'s mean moved to
+            // this accumulator's shift (an empty one takes the other's).
+            if self.calls == 0 {
+                self.shift = other.shift;
+            }
+            let other_mean = other.mean + (i128::from(other.shift) - i128::from(self.shift)) as f64;
+            let delta = other_mean - self.mean;
             let (na, nb) = (self.calls as f64, other.calls as f64);
             self.m2 += other.m2 + delta * delta * na * nb / n as f64;
             self.mean += delta * nb / n as f64;
@@ -216,6 +230,54 @@ impl Acc {
     }
 }
 
+impl Acc {
+    /// Calls, errors and durations, for judging a change between two ranges.
+    pub(crate) fn into_summary(self) -> RangeSummary<Durations> {
+        let durations = match self.sketch {
+            Some(s) => Durations::Sketch(s),
+            None => {
+                let mut v = self.values;
+                v.sort_unstable();
+                Durations::Sorted(v)
+            }
+        };
+        RangeSummary {
+            calls: self.calls,
+            errors: self.errors,
+            durations,
+        }
+    }
+}
+
+/// The durations an accumulator kept: a sketch (within 1%) or every value, sorted.
+#[derive(Debug, Clone)]
+pub(crate) enum Durations {
+    Sketch(LatencySketch),
+    Sorted(Vec<u64>),
+}
+
+impl Durations {
+    pub(crate) fn empty() -> Durations {
+        Durations::Sorted(Vec::new())
+    }
+}
+
+impl RankedValues for Durations {
+    fn count(&self) -> u64 {
+        match self {
+            Durations::Sketch(s) => RankedValues::count(s),
+            Durations::Sorted(v) => RankedValues::count(v),
+        }
+    }
+
+    fn at_rank(&self, rank: u64) -> Option<u64> {
+        match self {
+            Durations::Sketch(s) => s.at_rank(rank),
+            Durations::Sorted(v) => v.at_rank(rank),
+        }
+    }
+}
+
 /// Which rows of a page's name summary a query takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct SummaryPart {
@@ -257,6 +319,27 @@ mod tests {
             .map(|&q| AggValue::Nanos(vals[(nearest_rank(q, 1000).unwrap() - 1) as usize]))
             .collect();
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn stddev_is_accurate_for_durations_with_a_large_common_offset() {
+        let needs = Needs::of(&[Aggregate::Stddev], false);
+        let ds: Vec<u64> = (0..500u64).map(|i| (1 << 50) + (i * 7919) % 1000).collect();
+        // n Σx² - (Σx)² in exact integers.
+        let n = ds.len() as u128;
+        let sum: u128 = ds.iter().map(|&d| u128::from(d)).sum();
+        let sq: u128 = ds.iter().map(|&d| u128::from(d) * u128::from(d)).sum();
+        let want = (((n * sq - sum * sum) as f64) / (n * (n - 1)) as f64).sqrt();
+        let (mut whole, mut a, mut b) = (Acc::new(needs), Acc::new(needs), Acc::new(needs));
+        for (i, &d) in ds.iter().enumerate() {
+            whole.add_call(d, false, needs);
+            if i % 3 == 0 { &mut a } else { &mut b }.add_call(d, false, needs);
+        }
+        a.merge(b);
+        for acc in [&mut whole, &mut a] {
+            let got = acc.finish(&[Aggregate::Stddev])[0].as_f64().unwrap();
+            assert!((got - want).abs() / want < 1e-9, "{got} vs {want}");
+        }
     }
 
     #[test]

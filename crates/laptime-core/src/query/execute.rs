@@ -19,6 +19,9 @@ pub(crate) const MAX_GROUP_DIMS: usize = 4;
 
 type LocalKey = [u64; MAX_GROUP_DIMS];
 
+/// Groups with their accumulators, keyed by public values.
+pub(super) type Groups = Vec<(Vec<GroupValue>, Acc)>;
+
 /// A hashable, totally comparable group key component.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum KeyPart {
@@ -74,6 +77,61 @@ impl Hasher for IntHasher {
 type IntMap<K, V> = HashMap<K, V, BuildHasherDefault<IntHasher>>;
 
 pub(super) fn run(snapshot: &Snapshot, query: &Query) -> Result<QueryResult> {
+    let (groups, stats) = aggregate(snapshot, query)?;
+    let needs = Needs::of(&query.aggregates, query.precision == Precision::Exact);
+    let mut rows: Vec<Row> = groups
+        .into_iter()
+        .filter(|(_, acc)| acc.events() > 0)
+        .map(|(key, mut acc)| Row {
+            key: key.into_iter().map(KeyPart::into_value).collect(),
+            values: acc.finish(&query.aggregates),
+        })
+        .collect();
+    if query.group_by.is_empty() && rows.is_empty() {
+        // One group over everything exists even when nothing matched (count 0), as in SQL.
+        rows.push(Row {
+            key: Vec::new(),
+            values: Acc::new(needs).finish(&query.aggregates),
+        });
+    }
+    sort_rows(&mut rows, query);
+    if let Some(limit) = query.limit {
+        rows.truncate(limit);
+    }
+    Ok(QueryResult {
+        key_labels: query
+            .group_by
+            .iter()
+            .map(|g| match g {
+                GroupBy::Name => "name".to_string(),
+                GroupBy::Field(k) => k.clone(),
+                GroupBy::Time(_) => "time".to_string(),
+            })
+            .collect(),
+        value_labels: query.aggregates.iter().map(|a| a.label()).collect(),
+        rows,
+        stats,
+    })
+}
+
+/// The groups with their accumulators (for callers that need more than the finished values),
+/// in no particular order; groups without matching events are left out.
+pub(super) fn collect(snapshot: &Snapshot, query: &Query) -> Result<(Groups, QueryStats)> {
+    query.validate()?;
+    let (groups, stats) = aggregate(snapshot, query)?;
+    let groups = groups
+        .into_iter()
+        .filter(|(_, acc)| acc.events() > 0)
+        .map(|(key, acc)| (key.into_iter().map(KeyPart::into_value).collect(), acc))
+        .collect();
+    Ok((groups, stats))
+}
+
+/// Plan and execute: every group's key and accumulator, and what the execution did.
+/// Keys of the engine's own form with their accumulators.
+type RawGroups = Vec<(Vec<KeyPart>, Acc)>;
+
+fn aggregate(snapshot: &Snapshot, query: &Query) -> Result<(RawGroups, QueryStats)> {
     if query.group_by.len() > MAX_GROUP_DIMS {
         return Err(super::invalid(
             "group_by",
@@ -139,49 +197,16 @@ pub(super) fn run(snapshot: &Snapshot, query: &Query) -> Result<QueryResult> {
             Some(m) => m.absorb(w),
         }
     }
-    let mut rows = Vec::new();
+    let mut groups = Vec::new();
     if let Some(w) = merged {
         stats.pages_from_meta += w.stats.pages_from_meta;
         stats.pages_decoded += w.stats.pages_decoded;
         stats.pages_skipped += w.stats.pages_skipped;
         stats.rows_scanned += w.stats.rows_scanned;
         stats.rows_matched += w.stats.rows_matched;
-        for (key, mut acc) in w.groups.into_iter().zip(w.accs) {
-            if acc.events() == 0 {
-                continue;
-            }
-            rows.push(Row {
-                key: key.into_iter().map(KeyPart::into_value).collect(),
-                values: acc.finish(&query.aggregates),
-            });
-        }
+        groups = w.groups.into_iter().zip(w.accs).collect();
     }
-    if query.group_by.is_empty() && rows.is_empty() {
-        // One group over everything exists even when nothing matched (count 0), as in SQL.
-        let mut acc = Acc::new(plan.needs);
-        rows.push(Row {
-            key: Vec::new(),
-            values: acc.finish(&query.aggregates),
-        });
-    }
-    sort_rows(&mut rows, query);
-    if let Some(limit) = query.limit {
-        rows.truncate(limit);
-    }
-    Ok(QueryResult {
-        key_labels: query
-            .group_by
-            .iter()
-            .map(|g| match g {
-                GroupBy::Name => "name".to_string(),
-                GroupBy::Field(k) => k.clone(),
-                GroupBy::Time(_) => "time".to_string(),
-            })
-            .collect(),
-        value_labels: query.aggregates.iter().map(|a| a.label()).collect(),
-        rows,
-        stats,
-    })
+    Ok((groups, stats))
 }
 
 fn count_pages(snapshot: &Snapshot) -> u64 {

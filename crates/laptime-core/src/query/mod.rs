@@ -26,6 +26,7 @@
 //! - Time buckets are aligned to the Unix epoch: bucket = `start - start % width`.
 
 mod accumulate;
+mod analyze;
 mod events;
 mod execute;
 mod predicate;
@@ -37,6 +38,10 @@ use crate::error::{Error, Result};
 use crate::filter::Filter;
 use crate::scan::Snapshot;
 
+pub use analyze::{
+    anomalies, compare, AnomaliesRequest, CompareRequest, FunctionAnomaly, FunctionComparison,
+    TimeRange,
+};
 pub use events::{events, EventPage, EventsRequest, ListedEvent, SortOrder};
 
 /// What to compute.
