@@ -15,6 +15,16 @@
  * const { rows } = await defaultStore().stats({ since: '1h' });
  * for (const r of rows) console.log(r.name, r.count, r.errors, (r.p99 ?? 0) / 1e6, 'ms');
  */
+export type {
+  AnomaliesOptions,
+  Anomaly,
+  AnomalyMetric,
+  CompareOptions,
+  CompareReport,
+  FunctionComparison,
+  PercentileChange,
+  TimeRange,
+} from './src/analysis';
 export { capture } from './src/capture';
 export type { CaptureDecorator, CaptureOptions } from './src/capture';
 export { defaultStore, setDefaultStore } from './src/default-store';

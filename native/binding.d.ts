@@ -40,6 +40,10 @@ export declare class NativeStore {
   query(query: NativeQuery): Promise<NativeQueryResult>
   /** One page of the events passing a filter, newest first unless asked otherwise. */
   events(request: NativeEventsRequest): Promise<NativeEventPage>
+  /** Anomalous buckets per function (robust z-score against a trailing baseline). */
+  anomalies(request: NativeAnomaliesRequest): Promise<Array<NativeAnomaly>>
+  /** Per-function change between a baseline and a candidate time range, with significance. */
+  compare(request: NativeCompareRequest): Promise<NativeCompareResult>
   /** The event counters; cheap. */
   counters(): NativeCounters
   /**
@@ -49,6 +53,116 @@ export declare class NativeStore {
    * an earlier one only flushes.
    */
   close(): Promise<void>
+}
+
+/** An anomaly scan. Absent settings take the core's defaults. */
+export interface NativeAnomaliesRequest {
+  /** Filter string (include a `since:` covering the baseline window). */
+  filter?: string
+  /** "Now" for relative times, epoch ms. */
+  nowMs?: number
+  /** Bucket width, a duration such as `1m`. */
+  bucket: string
+  /** `p50`, `p99` (default) or `error_rate`. */
+  metric?: 'p50' | 'p99' | 'error_rate'
+  /** Preceding buckets forming the baseline. */
+  baselineBuckets?: number
+  /** Fewest usable baseline buckets to judge a bucket. */
+  minBaselineBuckets?: number
+  /** Robust z-score threshold. */
+  threshold?: number
+  /** Smallest relative change that counts (0.2 = 20%). */
+  minRelativeChange?: number
+  /** Fewest calls in a bucket to judge or use it. */
+  minCount?: number
+  /** Fewest errors for an error-rate anomaly over a zero baseline. */
+  minErrors?: number
+  /** `up` (default), `down` or `both`. */
+  direction?: 'up' | 'down' | 'both'
+}
+
+/** An anomalous bucket of one function. */
+export interface NativeAnomaly {
+  /** Function name. */
+  name: string
+  /** Bucket start, epoch ms. */
+  startMs: number
+  /** Bucket width, ns. */
+  bucketNs: number
+  /** The metric judged. */
+  metric: 'p50' | 'p99' | 'error_rate'
+  /** The bucket's value (ns, or a fraction for the error rate). */
+  value: number
+  /** The baseline median, same unit. */
+  baseline: number
+  /** Robust z-score. */
+  z: number
+  /** `value / baseline - 1` (Infinity over a zero baseline). */
+  relativeChange: number
+  /** Calls in the bucket. */
+  count: number
+  /** `up` or `down`. */
+  direction: 'up' | 'down'
+}
+
+/** A comparison of two time ranges. Absent settings take the core's defaults. */
+export interface NativeCompareRequest {
+  /** Filter string applied to both ranges. */
+  filter?: string
+  /** "Now" for relative times in the filter, epoch ms. */
+  nowMs?: number
+  /** Baseline range start, epoch ms (inclusive). */
+  baselineSinceMs: number
+  /** Baseline range end, epoch ms (exclusive). */
+  baselineUntilMs: number
+  /** Candidate range start, epoch ms. */
+  candidateSinceMs: number
+  /** Candidate range end, epoch ms. */
+  candidateUntilMs: number
+  /** Quantiles to compare, each in [0, 1]. */
+  quantiles?: Array<number>
+  /** Confidence of intervals and tests, in (0, 1). */
+  confidence?: number
+  /** Smallest relative quantile change that counts. */
+  minRelativeChange?: number
+  /** Fewest calls per range for a verdict. */
+  minCount?: number
+  /** Exact percentiles instead of sketches. */
+  exact?: boolean
+}
+
+/** The answer of a comparison. */
+export interface NativeCompareResult {
+  /** Regressed first, then improved, unchanged, insufficient data; by name within each. */
+  functions: Array<NativeComparison>
+  /** Execution figures of both ranges together. */
+  stats: NativeQueryStats
+}
+
+/** One function's change between the ranges. */
+export interface NativeComparison {
+  /** Function name. */
+  name: string
+  /** The judgement. */
+  verdict: 'regressed' | 'improved' | 'unchanged' | 'insufficient_data'
+  /** Calls in the baseline range. */
+  baselineCalls: number
+  /** Failed calls in the baseline range. */
+  baselineErrors: number
+  /** Calls in the candidate range. */
+  candidateCalls: number
+  /** Failed calls in the candidate range. */
+  candidateErrors: number
+  /** Quantile changes, in the order asked. */
+  quantiles: Array<NativeQuantileChange>
+  /** Baseline error rate. */
+  baselineErrorRate: number
+  /** Candidate error rate. */
+  candidateErrorRate: number
+  /** Two-sided p-value of the error-rate difference. */
+  errorRatePValue: number
+  /** Whether the error-rate change is significant and large enough. */
+  errorRateSignificant: boolean
 }
 
 /** Event counters of the store (see the core's `CounterSnapshot`). Numbers are exact up to 2^53. */
@@ -178,6 +292,24 @@ export interface NativeParsedFilter {
   canonical?: string
   /** The syntax error, if any. */
   error?: NativeFilterError
+}
+
+/** One quantile's change. */
+export interface NativeQuantileChange {
+  /** The quantile, in [0, 1]. */
+  q: number
+  /** Baseline value, ns. */
+  baseline: number
+  /** Candidate value, ns. */
+  candidate: number
+  /** `candidate / baseline - 1`. */
+  relativeChange: number
+  /** Confidence interval of the baseline value, ns: [low, high]. */
+  baselineInterval: Array<number>
+  /** Confidence interval of the candidate value, ns. */
+  candidateInterval: Array<number>
+  /** Whether the change is significant and large enough. */
+  significant: boolean
 }
 
 /**

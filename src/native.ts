@@ -106,6 +106,8 @@ export interface NativeStoreHandle {
   stats(filter?: NativeStatsFilter): Promise<NativeStatsRow[]>;
   query(query: NativeQuery): Promise<NativeQueryResult>;
   events(request: NativeEventsRequest): Promise<NativeEventPage>;
+  anomalies(request: NativeAnomaliesRequest): Promise<NativeAnomaly[]>;
+  compare(request: NativeCompareRequest): Promise<NativeCompareResult>;
   counters(): NativeCounters;
   close(): Promise<void>;
 }
@@ -174,6 +176,10 @@ export interface NativeParsedFilter {
   canonical?: string;
   error?: { position: number; expected: string; found: string; message: string };
 }
+
+// The analysis requests and answers are used as generated (the public shapes are in analysis.ts).
+export type { NativeAnomaliesRequest, NativeAnomaly, NativeCompareRequest, NativeCompareResult } from '../native/binding';
+import type { NativeAnomaliesRequest, NativeAnomaly, NativeCompareRequest, NativeCompareResult } from '../native/binding';
 
 /** The module native/binding.cjs exports. */
 export interface NativeBinding {

@@ -10,6 +10,7 @@ import { createLogger, type LogFields, type Logger } from './logger';
 import { nativeBinding, type NativeCounters, type NativeStoreHandle } from './native';
 import { resolveOptions, show, type OpenOptions, type ResolvedOptions } from './options';
 import { registry } from './registry';
+import { toAnomaly, toAnomaliesRequest, toCompareReport, toCompareRequest, type Anomaly, type AnomaliesOptions, type CompareOptions, type CompareReport } from './analysis';
 import { Query, toEventsPage, toEventsRequest, type EventsOptions, type EventsPage } from './query';
 import { toFunctionStats, toNativeFilter, type StatsQuery, type StatsReport, type StoreCounters } from './stats';
 import { kAppend, kBatch, kDirty, kDrainSync, kIntern, kLog } from './symbols';
@@ -243,6 +244,44 @@ export class Store {
     }
     await this.flush();
     return toEventsPage(await native.events(request));
+  }
+
+  /**
+   * Buckets where a function's p99 (or p50, or error rate) departs from its trailing baseline: a
+   * robust z-score (median/MAD) beyond `threshold`, a relative change of at least
+   * `minRelativeChange`, and enough calls. Oldest first.
+   *
+   * @example
+   * for (const a of await store.anomalies({ since: '6h', bucket: '5m' })) console.log(a.name, new Date(a.time), a.relativeChange);
+   */
+  async anomalies(options?: AnomaliesOptions): Promise<Anomaly[]> {
+    const request = toAnomaliesRequest(options);
+    const native = this.#native;
+    if (native === null) {
+      if (this.#closing !== null) throw new Error('laptime: the store is closed');
+      return [];
+    }
+    await this.flush();
+    return (await native.anomalies(request)).map(toAnomaly);
+  }
+
+  /**
+   * Per function, how p50/p99 and the error rate changed between two time ranges (before and after
+   * a deploy, say), with a verdict that accounts for sample size: regressed functions first.
+   *
+   * @example
+   * const { functions } = await store.compare({ baseline: { since: '2h', until: '1h' }, candidate: { since: '1h', until: new Date() } });
+   * for (const f of functions.filter((f) => f.verdict === 'regressed')) console.log(f.name, f.percentiles);
+   */
+  async compare(options: CompareOptions): Promise<CompareReport> {
+    const request = toCompareRequest(options);
+    const native = this.#native;
+    if (native === null) {
+      if (this.#closing !== null) throw new Error('laptime: the store is closed');
+      return { functions: [], stats: EMPTY_QUERY_STATS };
+    }
+    await this.flush();
+    return toCompareReport(await native.compare(request));
   }
 
   /**

@@ -248,6 +248,14 @@ class FakeNativeStore implements NativeStoreHandle {
     throw new Error('the fake addon does not list events');
   }
 
+  async anomalies(): Promise<never> {
+    throw new Error('the fake addon does not look for anomalies');
+  }
+
+  async compare(): Promise<never> {
+    throw new Error('the fake addon does not compare ranges');
+  }
+
   async stats(filter: NativeStatsFilter = {}): Promise<NativeStatsRow[]> {
     const engine = this.#check();
     const groups = new Map<string, FakeRow[]>();

@@ -13,6 +13,7 @@
 //! - [`extras`]: the JSON encoding of messages and fields of one batch;
 //! - [`stats`]: the stats filter, result rows and the stats task;
 //! - [`query`]: query and events requests, their results and tasks, filter parsing;
+//! - [`analysis`]: anomaly and two-range comparison requests, results and tasks;
 //! - [`counters`]: the event counters;
 //! - [`errors`]: core errors and malformed input as JS errors.
 
@@ -22,6 +23,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod analysis;
 mod batch;
 mod counters;
 mod errors;

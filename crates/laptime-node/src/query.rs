@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use laptime_core::filter::{self, FilterError};
 use laptime_core::query::{
     self, AggValue, Aggregate, EventPage, EventsRequest, GroupBy, GroupValue, OrderBy, OrderKey,
-    Precision, Query, QueryResult, SortOrder,
+    Precision, Query, QueryResult, QueryStats, SortOrder,
 };
 use laptime_core::{Code, Store, Value};
 use napi::bindgen_prelude::{BigInt, Either3};
@@ -152,11 +152,11 @@ fn filter_error(e: &FilterError) -> NativeFilterError {
     }
 }
 
-fn parse(text: Option<&str>) -> Result<filter::Filter, Malformed> {
+pub(crate) fn parse(text: Option<&str>) -> Result<filter::Filter, Malformed> {
     filter::parse(text.unwrap_or("")).map_err(|e| Malformed(format!("invalid filter {e}")))
 }
 
-fn now(now_ms: Option<f64>) -> Result<u64, Malformed> {
+pub(crate) fn now(now_ms: Option<f64>) -> Result<u64, Malformed> {
     match now_ms {
         None => Ok(query::now_ns()),
         Some(ms) => time::bound_ns(ms)
@@ -263,15 +263,21 @@ impl From<QueryResult> for NativeQueryResult {
                     values: row.values.iter().map(AggValue::as_f64).collect(),
                 })
                 .collect(),
-            stats: NativeQueryStats {
-                pages_total: s.pages_total as f64,
-                pages_skipped: s.pages_skipped as f64,
-                pages_from_meta: s.pages_from_meta as f64,
-                pages_decoded: s.pages_decoded as f64,
-                rows_scanned: s.rows_scanned as f64,
-                rows_matched: s.rows_matched as f64,
-                exact_percentiles: s.exact_percentiles,
-            },
+            stats: s.into(),
+        }
+    }
+}
+
+impl From<QueryStats> for NativeQueryStats {
+    fn from(s: QueryStats) -> NativeQueryStats {
+        NativeQueryStats {
+            pages_total: s.pages_total as f64,
+            pages_skipped: s.pages_skipped as f64,
+            pages_from_meta: s.pages_from_meta as f64,
+            pages_decoded: s.pages_decoded as f64,
+            rows_scanned: s.rows_scanned as f64,
+            rows_matched: s.rows_matched as f64,
+            exact_percentiles: s.exact_percentiles,
         }
     }
 }

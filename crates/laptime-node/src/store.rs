@@ -8,6 +8,9 @@ use napi::bindgen_prelude::AsyncTask;
 use napi::{Env, Task};
 use napi_derive::napi;
 
+use crate::analysis::{
+    self, AnomaliesTask, CompareTask, NativeAnomaliesRequest, NativeCompareRequest,
+};
 use crate::batch::{self, Columns};
 use crate::counters::NativeCounters;
 use crate::errors;
@@ -129,6 +132,34 @@ impl NativeStore {
     ) -> napi::Result<AsyncTask<EventsTask>> {
         let request = query::to_events_request(request).map_err(|m| m.throw(env))?;
         Ok(AsyncTask::new(EventsTask {
+            store: self.lock().clone(),
+            request,
+        }))
+    }
+
+    /// Anomalous buckets per function (robust z-score against a trailing baseline).
+    #[napi(ts_return_type = "Promise<Array<NativeAnomaly>>")]
+    pub fn anomalies(
+        &self,
+        env: &Env,
+        request: NativeAnomaliesRequest,
+    ) -> napi::Result<AsyncTask<AnomaliesTask>> {
+        let request = analysis::to_anomalies_request(request).map_err(|m| m.throw(env))?;
+        Ok(AsyncTask::new(AnomaliesTask {
+            store: self.lock().clone(),
+            request,
+        }))
+    }
+
+    /// Per-function change between a baseline and a candidate time range, with significance.
+    #[napi(ts_return_type = "Promise<NativeCompareResult>")]
+    pub fn compare(
+        &self,
+        env: &Env,
+        request: NativeCompareRequest,
+    ) -> napi::Result<AsyncTask<CompareTask>> {
+        let request = analysis::to_compare_request(request).map_err(|m| m.throw(env))?;
+        Ok(AsyncTask::new(CompareTask {
             store: self.lock().clone(),
             request,
         }))
