@@ -24,6 +24,37 @@
 //! - A field comparison is false for events without the field (`route!=/a` does not match events
 //!   that have no `route`); negate the term (`-route:/a`) to include them.
 //! - Time buckets are aligned to the Unix epoch: bucket = `start - start % width`.
+//!
+//! ```
+//! use laptime_core::query::{Aggregate, GroupBy, GroupValue, OrderBy, OrderKey, Query};
+//! use laptime_core::{Options, Store};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let store = Store::open(dir.path(), Options::default())?;
+//! let find = store.intern("UserService.find")?;
+//! let save = store.intern("UserService.save")?;
+//! let mut rec = store.recorder();
+//! for i in 0..1000u64 {
+//!     rec.call(find, 1_700_000_000_000_000_000 + i, 1_000 + i, i % 100 != 0);
+//!     rec.call(save, 1_700_000_000_000_000_000 + i, 50_000 + i, true);
+//! }
+//! rec.submit();
+//! store.flush()?;
+//!
+//! let result = store.snapshot()?.query(&Query {
+//!     filter: "name:UserService.* kind:call".parse()?,
+//!     group_by: vec![GroupBy::Name],
+//!     aggregates: vec![Aggregate::Count, Aggregate::ErrorRate, Aggregate::Percentile(0.99)],
+//!     order_by: Some(OrderBy { key: OrderKey::Aggregate(2), descending: true }),
+//!     limit: Some(1),
+//!     ..Query::default()
+//! })?;
+//! assert_eq!(result.value_labels, ["count", "error_rate", "p99"]);
+//! let slowest = &result.rows[0];
+//! assert_eq!(slowest.key, [GroupValue::Str("UserService.save".into())]);
+//! assert_eq!(slowest.values[0].as_f64(), Some(1000.0));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod accumulate;
 mod analyze;
