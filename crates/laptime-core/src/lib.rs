@@ -66,7 +66,7 @@ pub use page::{ColumnSet, FieldColumn, FieldValues, NameStats, PageColumns, Page
 pub use partition::{Cut, RecoveryReport};
 pub use retention::RetentionReport;
 pub use ring::{CounterSnapshot, Overflow, Push};
-pub use scan::{PageRef, ScanFilter, Snapshot};
+pub use scan::{PageData, PageRef, ScanFilter, Snapshot};
 pub use segment::ReadScratch;
 pub use stats::{function_stats, FunctionStats};
 pub use store::{Recorder, Store};

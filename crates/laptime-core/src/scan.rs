@@ -15,6 +15,24 @@ use crate::partition;
 use crate::segment::{ReadScratch, SegmentReader};
 use crate::store::Engine;
 
+/// A decoded page: pinned in the bufferpool, or decoded into a caller's buffer.
+pub enum PageData<'a> {
+    /// From the pool (stays cached while pinned).
+    Pinned(PinnedPage),
+    /// Decoded into the caller's buffer.
+    Local(&'a PageColumns),
+}
+
+impl std::ops::Deref for PageData<'_> {
+    type Target = PageColumns;
+    fn deref(&self) -> &PageColumns {
+        match self {
+            PageData::Pinned(p) => p,
+            PageData::Local(c) => c,
+        }
+    }
+}
+
 /// Which events a scan wants; pages that cannot hold any are skipped without being read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ScanFilter {
@@ -252,10 +270,30 @@ impl Snapshot {
         }
     }
 
-    /// The chosen columns of `page`, from the bufferpool when cached there, else decoded and cached.
-    /// The page stays pinned in the pool while the returned handle lives.
-    pub fn page(&self, page: &PageRef, which: ColumnSet) -> Result<PinnedPage> {
-        let key = match page.source {
+    /// Memory budget of the bufferpool that caches decoded pages, bytes.
+    pub fn pool_budget(&self) -> usize {
+        self.pool.stats().budget
+    }
+
+    /// The chosen columns of `page` from the bufferpool when cached there, else decoded into `buf`
+    /// without caching: for scans larger than the pool, where caching each page would only evict
+    /// pages the same scan reads next (and cost an allocation per page).
+    pub fn page_uncached<'a>(
+        &self,
+        page: &PageRef,
+        which: ColumnSet,
+        scratch: &mut ReadScratch,
+        buf: &'a mut PageColumns,
+    ) -> Result<PageData<'a>> {
+        if let Some(hit) = self.pool_key(page).and_then(|k| self.pool.get(k, which)) {
+            return Ok(PageData::Pinned(hit));
+        }
+        self.read(page, which, scratch, buf)?;
+        Ok(PageData::Local(buf))
+    }
+
+    fn pool_key(&self, page: &PageRef) -> Option<PageKey> {
+        match page.source {
             Source::Segment { segment, page: gi } => self
                 .parts
                 .get(page.part)
@@ -267,7 +305,13 @@ impl Snapshot {
                     })
                 }),
             Source::Tail => None,
-        };
+        }
+    }
+
+    /// The chosen columns of `page`, from the bufferpool when cached there, else decoded and cached.
+    /// The page stays pinned in the pool while the returned handle lives.
+    pub fn page(&self, page: &PageRef, which: ColumnSet) -> Result<PinnedPage> {
+        let key = self.pool_key(page);
         if let Some(hit) = key.and_then(|k| self.pool.get(k, which)) {
             return Ok(hit);
         }

@@ -101,7 +101,10 @@ fn planted_latency_step_is_flagged_where_it_starts_and_nothing_else() {
     assert!(found.iter().all(|(_, b)| (45..57).contains(b)), "{found:?}");
 
     let p50 = anomalies(&store, Metric::P50);
-    assert_eq!(p50.first().map(|(n, b)| (n.as_str(), *b)), Some(("Slow.run", 45)));
+    assert_eq!(
+        p50.first().map(|(n, b)| (n.as_str(), *b)),
+        Some(("Slow.run", 45))
+    );
     assert!(p50.iter().all(|(name, _)| name == "Slow.run"), "{p50:?}");
 }
 
@@ -109,8 +112,15 @@ fn planted_latency_step_is_flagged_where_it_starts_and_nothing_else() {
 fn planted_error_rate_jump_is_flagged_and_steady_errors_are_not() {
     let (_dir, store) = store_with_planted_changes();
     let found = anomalies(&store, Metric::ErrorRate);
-    assert_eq!(found.first(), Some(&("Flaky.run".to_string(), 50)), "{found:?}");
-    assert!(found.iter().all(|(name, _)| name == "Flaky.run"), "{found:?}");
+    assert_eq!(
+        found.first(),
+        Some(&("Flaky.run".to_string(), 50)),
+        "{found:?}"
+    );
+    assert!(
+        found.iter().all(|(name, _)| name == "Flaky.run"),
+        "{found:?}"
+    );
 }
 
 #[test]
@@ -138,11 +148,23 @@ fn compare_finds_the_regressions_between_two_ranges_in_both_modes() {
             result
                 .iter()
                 .find(|c| &*c.name == name)
-                .map(|c| c.comparison.verdict.clone())
+                .map(|c| c.comparison.verdict)
         };
-        assert_eq!(verdict("Slow.run"), Some(Verdict::Regressed), "{precision:?}");
-        assert_eq!(verdict("Flaky.run"), Some(Verdict::Regressed), "{precision:?}");
-        assert_eq!(verdict("Steady.run"), Some(Verdict::Unchanged), "{precision:?}");
+        assert_eq!(
+            verdict("Slow.run"),
+            Some(Verdict::Regressed),
+            "{precision:?}"
+        );
+        assert_eq!(
+            verdict("Flaky.run"),
+            Some(Verdict::Regressed),
+            "{precision:?}"
+        );
+        assert_eq!(
+            verdict("Steady.run"),
+            Some(Verdict::Unchanged),
+            "{precision:?}"
+        );
         let slow = result.iter().find(|c| &*c.name == "Slow.run").unwrap();
         assert_eq!(slow.baseline_calls, 30 * 400);
         assert_eq!(slow.candidate_calls, 8 * 400);

@@ -47,6 +47,7 @@ pub(crate) struct Acc {
     mean: f64,
     m2: f64,
     values: Vec<u64>,
+    keeps_values: bool,
     sketch: Option<LatencySketch>,
 }
 
@@ -63,6 +64,7 @@ impl Acc {
             mean: 0.0,
             m2: 0.0,
             values: Vec::new(),
+            keeps_values: needs.values,
             sketch: needs.sketch.then(LatencySketch::new),
         }
     }
@@ -97,6 +99,19 @@ impl Acc {
         if let Some(s) = &mut self.sketch {
             s.insert(duration);
         }
+    }
+
+    /// Room for `n` more kept durations (exact percentiles), so pushing never reallocates.
+    pub(crate) fn reserve_values(&mut self, n: u64) {
+        if self.keeps_values {
+            self.values.reserve(usize::try_from(n).unwrap_or(0));
+        }
+    }
+
+    /// One duration whose call is already counted (by [`Acc::add_summary`]).
+    #[inline]
+    pub(crate) fn push_value(&mut self, duration: u64) {
+        self.values.push(duration);
     }
 
     /// A whole page's events of one name: `calls` says whether its calls are included (ok and

@@ -4,6 +4,13 @@
 //! event's position in its partition, so the order is total. A cursor names the last event of a
 //! page; the next request returns the events strictly after it, so paging neither repeats nor
 //! skips events that were stored before the first request, even while new ones arrive.
+//!
+//! The cursor does not record `seq` itself: while a page is still being filled, an arriving event
+//! that starts earlier moves the later ones down a row (pages are sorted by start), so their
+//! positions change between requests. It records the page's first seq plus the event's rank
+//! among the page's events with the same start, which arrivals cannot change (the sort is stable
+//! and a new event with an equal start sorts after the old ones) and which orders events exactly
+//! as `seq` does.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -82,12 +89,15 @@ pub struct EventPage {
 struct Position {
     start: u64,
     partition: Arc<str>,
-    seq: u64,
+    /// The page's first seq plus the rank among the page's events with the same start (see the
+    /// module docs): unique per start and partition, ordered like seq, stable while the page
+    /// fills.
+    tie: u64,
 }
 
 impl Position {
     fn cursor(&self) -> String {
-        format!("{}.{}.{}", self.start, self.seq, self.partition)
+        format!("{}.{}.{}", self.start, self.tie, self.partition)
     }
 
     fn parse(text: &str) -> Result<Position> {
@@ -97,12 +107,12 @@ impl Position {
         };
         let mut it = text.splitn(3, '.');
         let start = it.next().and_then(|s| s.parse().ok()).ok_or_else(bad)?;
-        let seq = it.next().and_then(|s| s.parse().ok()).ok_or_else(bad)?;
+        let tie = it.next().and_then(|s| s.parse().ok()).ok_or_else(bad)?;
         let partition = it.next().filter(|p| !p.is_empty()).ok_or_else(bad)?;
         Ok(Position {
             start,
             partition: Arc::from(partition),
-            seq,
+            tie,
         })
     }
 }
@@ -110,6 +120,7 @@ impl Position {
 /// A kept event, ordered so the heap's top is the one to drop first.
 struct Kept {
     pos: Position,
+    seq: u64,
     event: Event,
     newest_first: bool,
 }
@@ -156,7 +167,10 @@ pub fn events(snapshot: &Snapshot, req: &EventsRequest) -> Result<EventPage> {
     if let Some(a) = &after {
         // Only events at or beyond the cursor's time can follow it.
         if newest_first {
-            until = Some(until.map_or(a.start + 1, |u| u.min(a.start.saturating_add(1))));
+            // Nothing starts after u64::MAX: then there is no bound to add.
+            if let Some(end) = a.start.checked_add(1) {
+                until = Some(until.map_or(end, |u| u.min(end)));
+            }
         } else {
             since = Some(since.map_or(a.start, |s| s.max(a.start)));
         }
@@ -207,10 +221,13 @@ pub fn events(snapshot: &Snapshot, req: &EventsRequest) -> Result<EventPage> {
         predicates[part].on_rows(&cols, &mut selected, &mut scratch);
         let first_seq = page.meta().first_seq;
         for (row, _) in selected.iter().enumerate().filter(|(_, s)| **s) {
+            let start = cols.starts[row];
+            // Pages are sorted by start: the rank is the offset from the first row with it.
+            let rank = row - cols.starts[..row].partition_point(|&s| s < start);
             let pos = Position {
-                start: cols.starts[row],
+                start,
                 partition: Arc::clone(&partition),
-                seq: first_seq + row as u64,
+                tie: first_seq + rank as u64,
             };
             if let Some(a) = &after {
                 let beyond = if newest_first { pos < *a } else { pos > *a };
@@ -231,6 +248,7 @@ pub fn events(snapshot: &Snapshot, req: &EventsRequest) -> Result<EventPage> {
             heap.push(Kept {
                 event: snapshot.event_at(part, &cols, row),
                 pos,
+                seq: first_seq + row as u64,
                 newest_first,
             });
             if heap.len() > keep {
@@ -252,7 +270,7 @@ pub fn events(snapshot: &Snapshot, req: &EventsRequest) -> Result<EventPage> {
             .map(|k| ListedEvent {
                 event: k.event,
                 partition: k.pos.partition,
-                seq: k.pos.seq,
+                seq: k.seq,
             })
             .collect(),
         next_cursor,

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use crate::error::Result;
 use crate::event::NameId;
 use crate::page::{ColumnSet, FieldValues, PageColumns, PageMeta};
-use crate::scan::{PageRef, ScanFilter, Snapshot};
+use crate::scan::{PageData, PageRef, ScanFilter, Snapshot};
+use crate::segment::ReadScratch;
 
 use super::accumulate::{Acc, CallPart, Needs, SummaryPart};
 use super::predicate::{Class, Predicate, Tri};
@@ -21,6 +22,16 @@ type LocalKey = [u64; MAX_GROUP_DIMS];
 
 /// Groups with their accumulators, keyed by public values.
 pub(super) type Groups = Vec<(Vec<GroupValue>, Acc)>;
+
+/// Columns for reading just the call durations of a page (names and codes tell whose they are).
+const VALUES: ColumnSet = ColumnSet {
+    starts: false,
+    names: true,
+    durations: true,
+    codes: true,
+    messages: false,
+    fields: false,
+};
 
 /// A hashable, totally comparable group key component.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -147,6 +158,7 @@ fn aggregate(snapshot: &Snapshot, query: &Query) -> Result<(RawGroups, QueryStat
         parts: (0..snapshot.partitions())
             .map(|p| PartPlan::new(snapshot, p, query))
             .collect(),
+        cache_pages: true,
     };
     let (since, until) = query.filter.to_scan_hints(query.now_ns);
     let pages = snapshot.pages(&ScanFilter {
@@ -154,6 +166,12 @@ fn aggregate(snapshot: &Snapshot, query: &Query) -> Result<(RawGroups, QueryStat
         until,
         names: None,
     });
+    // A scan that cannot fit in the bufferpool would only churn it: decode into worker buffers.
+    let rows: u64 = pages.iter().map(|p| u64::from(p.meta().rows)).sum();
+    let plan = Plan {
+        cache_pages: rows.saturating_mul(DECODED_BYTES_PER_ROW) <= snapshot.pool_budget() as u64,
+        ..plan
+    };
     let mut stats = QueryStats {
         pages_total: count_pages(snapshot),
         exact_percentiles: exact,
@@ -262,7 +280,12 @@ struct Plan {
     uses_durations: bool,
     group_by: Vec<GroupBy>,
     parts: Vec<PartPlan>,
+    /// Decode through the bufferpool (the pages fit) or into per-worker buffers.
+    cache_pages: bool,
 }
+
+/// Rough size of a decoded row (dense columns plus some sparse ones), for sizing scans.
+const DECODED_BYTES_PER_ROW: u64 = 24;
 
 /// The query compiled for one partition.
 struct PartPlan {
@@ -323,6 +346,9 @@ struct Worker<'a> {
     selected: Vec<bool>,
     scratch: Vec<bool>,
     codes: Vec<Vec<u64>>,
+    read_scratch: ReadScratch,
+    /// Decoded page when not going through the bufferpool.
+    buf: PageColumns,
 }
 
 impl<'a> Worker<'a> {
@@ -338,6 +364,8 @@ impl<'a> Worker<'a> {
             selected: Vec::new(),
             scratch: Vec::new(),
             codes: vec![Vec::new(); plan.group_by.len()],
+            read_scratch: ReadScratch::default(),
+            buf: PageColumns::default(),
         }
     }
 
@@ -396,13 +424,40 @@ impl<'a> Worker<'a> {
                 self.stats.pages_from_meta += 1;
                 self.add_from_meta(page.partition(), meta, &parts);
             }
+            PagePlan::MetaAndValues(parts) => {
+                self.stats.pages_decoded += 1;
+                let slots = self.add_from_meta(page.partition(), meta, &parts);
+                let mut buf = std::mem::take(&mut self.buf);
+                let cols = self.load(page, VALUES, &mut buf)?;
+                self.add_values(&cols, &slots);
+                drop(cols);
+                self.buf = buf;
+            }
             PagePlan::Decode => {
                 self.stats.pages_decoded += 1;
-                let cols = self.snapshot.page(page, part.columns)?;
+                let mut buf = std::mem::take(&mut self.buf);
+                let cols = self.load(page, part.columns, &mut buf)?;
                 self.add_rows(page.partition(), &cols);
+                drop(cols);
+                self.buf = buf;
             }
         }
         Ok(())
+    }
+
+    /// The page's columns: through the bufferpool, or into `buf` for scans larger than it.
+    fn load<'b>(
+        &mut self,
+        page: &PageRef,
+        which: ColumnSet,
+        buf: &'b mut PageColumns,
+    ) -> Result<PageData<'b>> {
+        if self.plan.cache_pages {
+            Ok(PageData::Pinned(self.snapshot.page(page, which)?))
+        } else {
+            self.snapshot
+                .page_uncached(page, which, &mut self.read_scratch, buf)
+        }
     }
 
     /// Decide how to answer a page from its meta alone.
@@ -410,6 +465,8 @@ impl<'a> Worker<'a> {
         let plan = self.plan;
         let mut parts = Vec::with_capacity(meta.names.len());
         let mut answerable = true;
+        // Whether the only thing the meta lacks is the duration values themselves.
+        let mut lacks_only_values = !plan.needs.moments;
         for s in &meta.names {
             let tri =
                 |n: u64, class: Class| (n > 0).then(|| part.predicate.on_meta(meta, s, class));
@@ -422,6 +479,7 @@ impl<'a> Worker<'a> {
             }
             if classes.contains(&Some(Tri::Some)) {
                 answerable = false;
+                lacks_only_values = false;
                 continue;
             }
             let take = |t: Option<Tri>| t == Some(Tri::All);
@@ -434,7 +492,11 @@ impl<'a> Worker<'a> {
                 (false, true) => CallPart::OnlyErrors,
             };
             let split = matches!(calls, CallPart::OnlyOk | CallPart::OnlyErrors);
-            if (split && plan.uses_durations) || (calls != CallPart::None && plan.needs_values) {
+            if split && plan.uses_durations {
+                answerable = false;
+                lacks_only_values = false;
+            }
+            if calls != CallPart::None && plan.needs_values {
                 answerable = false;
             }
             parts.push((
@@ -459,12 +521,22 @@ impl<'a> Worker<'a> {
             });
         if answerable && grouping_fits {
             PagePlan::Meta(parts)
+        } else if lacks_only_values && grouping_fits {
+            PagePlan::MetaAndValues(parts)
         } else {
             PagePlan::Decode
         }
     }
 
-    fn add_from_meta(&mut self, part: usize, meta: &PageMeta, parts: &[(NameId, SummaryPart)]) {
+    /// Add the page's summaries; returns the group slot of each name whose calls were taken,
+    /// indexed by name id (`usize::MAX` for the others).
+    fn add_from_meta(
+        &mut self,
+        part: usize,
+        meta: &PageMeta,
+        parts: &[(NameId, SummaryPart)],
+    ) -> Vec<usize> {
+        let mut slots = Vec::new();
         for &(name, take) in parts {
             let Some(stats) = meta.name_stats(name) else {
                 continue;
@@ -483,6 +555,29 @@ impl<'a> Worker<'a> {
             let before = self.accs[slot].events();
             self.accs[slot].add_summary(stats, take);
             self.stats.rows_matched += self.accs[slot].events() - before;
+            if take.calls == CallPart::All {
+                let i = name as usize;
+                if slots.len() <= i {
+                    slots.resize(i + 1, usize::MAX);
+                }
+                slots[i] = slot;
+                self.accs[slot].reserve_values(stats.calls);
+            }
+        }
+        slots
+    }
+
+    /// The durations of the calls of the names in `slots` (all of them match the filter).
+    fn add_values(&mut self, cols: &PageColumns, slots: &[usize]) {
+        self.stats.rows_scanned += cols.len() as u64;
+        for ((&name, &code), &d) in cols.names.iter().zip(&cols.codes).zip(&cols.durations) {
+            if code <= 1 {
+                if let Some(&slot) = slots.get(name as usize) {
+                    if let Some(acc) = self.accs.get_mut(slot) {
+                        acc.push_value(d);
+                    }
+                }
+            }
         }
     }
 
@@ -583,7 +678,11 @@ impl<'a> Worker<'a> {
 
 enum PagePlan {
     Skip,
+    /// Every matching row is described by the meta: counts and sketches suffice.
     Meta(Vec<(NameId, SummaryPart)>),
+    /// As `Meta`, but the query needs the durations themselves (exact percentiles): counts from
+    /// the meta, values from the decoded duration column, no row filtering.
+    MetaAndValues(Vec<(NameId, SummaryPart)>),
     Decode,
 }
 
