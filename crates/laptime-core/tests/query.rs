@@ -592,6 +592,17 @@ fn cmp_numeric(v: &Value, literal: &str) -> Option<Ordering> {
     }
 }
 
+/// `=` / `in()` per the documented semantics: a finite number literal against a number field
+/// compares numerically; everything else compares the field's string form.
+fn value_equals(v: &Value, literal: &str) -> bool {
+    let is_number =
+        literal.parse::<i64>().is_ok() || literal.parse::<f64>().is_ok_and(f64::is_finite);
+    let numeric = matches!(v, Value::I64(_) | Value::F64(_))
+        && is_number
+        && cmp_numeric(v, literal) == Some(Ordering::Equal);
+    numeric || string_form(v) == literal
+}
+
 /// The string form fields are compared by for `=`, `!=` and `in()`.
 fn string_form(v: &Value) -> String {
     match v {
@@ -634,13 +645,13 @@ fn term_holds(t: &Term, e: &Event, now: u64) -> bool {
         Term::Field { key, op, value } => match field(e, key) {
             None => false,
             Some(v) => match op {
-                CmpOp::Eq => string_form(v) == *value,
-                CmpOp::Ne => string_form(v) != *value,
+                CmpOp::Eq => value_equals(v, value),
+                CmpOp::Ne => !value_equals(v, value),
                 _ => op_holds(*op, cmp_numeric(v, value)),
             },
         },
         Term::FieldIn { key, values } => {
-            field(e, key).is_some_and(|v| values.contains(&string_form(v)))
+            field(e, key).is_some_and(|v| values.iter().any(|x| value_equals(v, x)))
         }
         Term::Has(key) => field(e, key).is_some(),
         Term::MessageContains(s) => e.message.as_deref().is_some_and(|m| m.contains(s.as_str())),

@@ -13,9 +13,9 @@
 //! | `duration>10ms`, `duration<=1.5s`, `duration=0` | duration; units `ns`, `us`/`µs`, `ms`, `s`, `m`, `h` |
 //! | `since:1h`, `until:30m` | start time, relative to the `now_ns` given to [`TimeBound::resolve`] |
 //! | `since:2026-11-22T10:00:00Z`, `until:1732269600000` | absolute start time (ISO-8601 UTC or epoch ms) |
-//! | `route:/users`, `route=/users`, `route!=/users` | field equality on the field's string form |
+//! | `route:/users`, `route=/users`, `route!=/users` | field equality: numerically with number fields when the value is a number (`ratio:2.5e-7`), else on the field's string form |
 //! | `count>5`, `ratio<=0.5` | numeric comparison against an integer or float field |
-//! | `route:in(/a,/b,"/c d")` | field's string form is one of the values |
+//! | `route:in(/a,/b,"/c d")` | the field equals one of the values (as for `:`) |
 //! | `has:route` | the field exists |
 //! | `message~"disk full"` | message contains the text |
 //!
@@ -74,8 +74,9 @@ pub enum Term {
     Until(TimeBound),
     /// `key:value`, `key!=value`, `key>5`...
     ///
-    /// With [`CmpOp::Eq`] / [`CmpOp::Ne`] the value is compared with the field's string form
-    /// (integers in decimal, booleans as `true`/`false`). With an ordering operator the value is
+    /// With [`CmpOp::Eq`] / [`CmpOp::Ne`] a value that is a number is compared numerically with
+    /// integer and float fields (`ratio:2.5e-7` matches 0.00000025); otherwise the value is
+    /// compared with the field's string form (booleans as `true`/`false`). With an ordering operator the value is
     /// guaranteed by the parser to be a finite number (`i64` or `f64` syntax) and the comparison is
     /// numeric against integer and float fields.
     Field {
@@ -86,7 +87,7 @@ pub enum Term {
         /// The value as written (unquoted, unescaped).
         value: String,
     },
-    /// `key:in(a,b,c)`: the field's string form is one of the values (never empty).
+    /// `key:in(a,b,c)`: the field equals one of the values, as with [`CmpOp::Eq`] (never empty).
     FieldIn {
         /// Field key.
         key: String,

@@ -86,8 +86,14 @@ enum Compiled {
 /// The value side of a field comparison.
 #[derive(Debug)]
 enum FieldTest {
-    /// String form equals (or, negated, differs from) one of the values.
-    StrIn { values: Vec<String>, equal: bool },
+    /// Equals (or, negated, differs from) one of the values: numbers numerically for number
+    /// fields (so `2.5e-7` finds 0.00000025 and `1.50` finds 1.5), otherwise the string form.
+    StrIn {
+        values: Vec<String>,
+        /// `values` parsed as numbers where they are numbers.
+        numbers: Vec<Number>,
+        equal: bool,
+    },
     /// Numeric comparison.
     Number(CmpOp, Number),
 }
@@ -161,15 +167,35 @@ fn cmp_i64_f64(x: i64, r: f64) -> Option<Ordering> {
 }
 
 impl FieldTest {
+    fn equal_to(values: Vec<String>, equal: bool) -> FieldTest {
+        let numbers = values
+            .iter()
+            .filter(|v| v.parse::<f64>().is_ok_and(f64::is_finite) || v.parse::<i64>().is_ok())
+            .map(|v| Number::parse(v))
+            .collect();
+        FieldTest::StrIn {
+            values,
+            numbers,
+            equal,
+        }
+    }
+
     fn matches(&self, v: &Value) -> bool {
         match self {
-            FieldTest::StrIn { values, equal } => {
+            FieldTest::StrIn {
+                values,
+                numbers,
+                equal,
+            } => {
                 let hit = match v {
                     Value::Str(s) => values.iter().any(|x| x == s),
-                    other => {
-                        let text = string_form(other);
-                        values.contains(&text)
+                    Value::I64(x) => numbers.iter().any(|n| n.holds_for_i64(CmpOp::Eq, *x)),
+                    // NaN equals no number; its string form still finds it.
+                    Value::F64(x) => {
+                        numbers.iter().any(|n| n.holds_for_f64(CmpOp::Eq, *x))
+                            || values.contains(&string_form(v))
                     }
+                    Value::Bool(_) => values.contains(&string_form(v)),
                 };
                 hit == *equal
             }
@@ -407,7 +433,7 @@ fn mark_field(rows: &[u32], values: &FieldValues, test: &FieldTest, out: &mut [b
     };
     match (values, test) {
         // Strings are the common case: compare without allocating.
-        (FieldValues::Str(col), FieldTest::StrIn { values, equal }) => {
+        (FieldValues::Str(col), FieldTest::StrIn { values, equal, .. }) => {
             for i in 0..col.len() {
                 let s = col.get(i);
                 set(i, values.iter().any(|x| x == s) == *equal);
@@ -466,10 +492,7 @@ fn compile_term(t: &Term, now_ns: u64, dict: &Arc<Dictionary>) -> Compiled {
         Term::Until(b) => Compiled::Until(b.resolve(now_ns)),
         Term::Field { key, op, value } => {
             let test = match op {
-                CmpOp::Eq | CmpOp::Ne => FieldTest::StrIn {
-                    values: vec![value.clone()],
-                    equal: *op == CmpOp::Eq,
-                },
+                CmpOp::Eq | CmpOp::Ne => FieldTest::equal_to(vec![value.clone()], *op == CmpOp::Eq),
                 _ => FieldTest::Number(*op, Number::parse(value)),
             };
             Compiled::Field {
@@ -479,10 +502,7 @@ fn compile_term(t: &Term, now_ns: u64, dict: &Arc<Dictionary>) -> Compiled {
         }
         Term::FieldIn { key, values } => Compiled::Field {
             key: dict.lookup(key),
-            test: FieldTest::StrIn {
-                values: values.clone(),
-                equal: true,
-            },
+            test: FieldTest::equal_to(values.clone(), true),
         },
         Term::Has(key) => Compiled::Has(dict.lookup(key)),
         Term::MessageContains(s) => Compiled::Message(s.clone()),
