@@ -44,6 +44,7 @@ mod options;
 mod page;
 mod partition;
 pub mod query;
+mod reader;
 mod record_log;
 mod retention;
 mod ring;
@@ -64,6 +65,7 @@ pub use event::{Batch, BatchField, Code, Event, Level, NameId, Value, ValueType}
 pub use options::{Options, Retention, SyncPolicy};
 pub use page::{ColumnSet, FieldColumn, FieldValues, NameStats, PageColumns, PageMeta};
 pub use partition::{Cut, RecoveryReport};
+pub use reader::Reader;
 pub use retention::RetentionReport;
 pub use ring::{CounterSnapshot, Overflow, Push};
 pub use scan::{PageData, PageRef, ScanFilter, Snapshot};

@@ -407,11 +407,6 @@ pub(crate) struct DiskPartition {
     pub segments: Vec<Arc<SegmentReader>>,
 }
 
-/// Load partition `dir` read-only.
-pub(crate) fn load_read_only(dir: &Path) -> Result<DiskPartition> {
-    PartitionCache::default().load(dir)
-}
-
 /// Readers of partitions kept between snapshots. Sealed segments never change, so their readers
 /// (with their decoded page metas) are reused; each load reads only the manifest, the names file
 /// when it grew, and the active segment when its length changed.

@@ -11,7 +11,7 @@ use crate::error::Result;
 use crate::event::{Code, Event, NameId};
 use crate::options::Options;
 use crate::page::{ColumnSet, PageColumns, PageMeta};
-use crate::partition;
+use crate::partition::{self, PartitionCache};
 use crate::segment::{ReadScratch, SegmentReader};
 use crate::store::Engine;
 
@@ -157,9 +157,18 @@ impl Snapshot {
 
     /// Like [`Snapshot::open_read_only`], caching decoded pages in `pool`.
     pub fn open_read_only_with_pool(root: &Path, pool: Arc<BufferPool>) -> Result<Snapshot> {
+        Snapshot::of_disk(root, &PartitionCache::default(), pool)
+    }
+
+    /// Every partition of `root` as on disk now, reusing the readers in `cache`.
+    pub(crate) fn of_disk(
+        root: &Path,
+        cache: &PartitionCache,
+        pool: Arc<BufferPool>,
+    ) -> Result<Snapshot> {
         let mut parts = Vec::new();
         for dir in partition::list(root)? {
-            let p = partition::load_read_only(&dir)?;
+            let p = cache.load(&dir)?;
             parts.push(PartitionSnapshot {
                 id: partition_id(&dir),
                 dict: p.dict,

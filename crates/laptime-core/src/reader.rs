@@ -1,0 +1,120 @@
+//! Read-only access to a store directory, for tools (CLI, dashboard) that look at a store while
+//! applications write it. A [`Reader`] claims no partition and writes nothing; each
+//! [`Reader::snapshot`] sees what the writers have sealed so far (pages are sealed when full and
+//! at least every `Options::page_max_age`), reusing what earlier snapshots read.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::bufferpool::BufferPool;
+use crate::error::{Error, Result};
+use crate::options::Options;
+use crate::partition::{self, PartitionCache};
+use crate::scan::Snapshot;
+
+/// A read-only view of a store directory.
+pub struct Reader {
+    root: PathBuf,
+    cache: PartitionCache,
+    pool: Arc<BufferPool>,
+}
+
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader").field("root", &self.root).finish()
+    }
+}
+
+impl Reader {
+    /// A reader of the store at `root`, caching decoded pages in a pool of `pool_bytes`. Fails
+    /// with [`Error::InvalidInput`] when `root` holds no laptime store.
+    pub fn open(root: impl AsRef<Path>, pool_bytes: Option<usize>) -> Result<Reader> {
+        let root = root.as_ref().to_path_buf();
+        if !root.join(partition::PARTITIONS).is_dir() {
+            return Err(Error::InvalidInput {
+                what: "store",
+                reason: format!(
+                    "no laptime store at {} (no partitions/ directory)",
+                    root.display()
+                ),
+            });
+        }
+        let bytes = pool_bytes.unwrap_or(Options::default().bufferpool_bytes);
+        Ok(Reader {
+            root,
+            cache: PartitionCache::default(),
+            pool: Arc::new(BufferPool::new(bytes)),
+        })
+    }
+
+    /// The store's directory.
+    pub fn path(&self) -> &Path {
+        &self.root
+    }
+
+    /// A consistent view of everything sealed in every partition now.
+    pub fn snapshot(&self) -> Result<Snapshot> {
+        Snapshot::of_disk(&self.root, &self.cache, Arc::clone(&self.pool))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Batch, ScanFilter, Store};
+
+    #[test]
+    fn sees_what_a_writer_sealed_and_refuses_a_non_store() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            Reader::open(dir.path(), None),
+            Err(Error::InvalidInput { what: "store", .. })
+        ));
+        let store = Store::open(
+            dir.path(),
+            Options {
+                page_rows: 16,
+                ..Options::default()
+            },
+        )
+        .unwrap();
+        let id = store.intern("f").unwrap();
+        let reader = Reader::open(dir.path(), None).unwrap();
+        for round in 1..=3u64 {
+            let mut b = Batch::default();
+            for i in 0..16 {
+                b.push_call(id, round * 100 + i, 5, true);
+            }
+            store.append(b);
+            store.flush().unwrap();
+            // Sixteen rows fill a page, which the writer seals; the reader sees it on its next snapshot.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            loop {
+                let n = reader
+                    .snapshot()
+                    .unwrap()
+                    .events(&ScanFilter::default())
+                    .unwrap()
+                    .len();
+                if n as u64 == round * 16 {
+                    break;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "round {round}: saw {n}"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        }
+        store.close().unwrap();
+        assert_eq!(
+            reader
+                .snapshot()
+                .unwrap()
+                .events(&ScanFilter::default())
+                .unwrap()
+                .len(),
+            48
+        );
+    }
+}
