@@ -47,6 +47,8 @@ export type {
   QueryStats,
   StoredEvent,
 } from './src/query';
+export { openReader, Reader } from './src/reader';
+export type { ReaderOptions } from './src/reader';
 export { open, Store } from './src/store';
 export type { RecordedEvent } from './src/store';
 export type { TimeBound } from './src/time';

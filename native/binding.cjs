@@ -835,6 +835,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.NativeReader = nativeBinding.NativeReader
 module.exports.NativeStore = nativeBinding.NativeStore
 module.exports.parseDurationNs = nativeBinding.parseDurationNs
 module.exports.parseFilter = nativeBinding.parseFilter

@@ -9,6 +9,29 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/** A read-only view of a store directory. After `close()` every call rejects. */
+export declare class NativeReader {
+  /**
+   * Open the store in `dir` for reading; throws when `dir` holds no laptime store.
+   * `bufferpoolBytes`: memory for cached decoded pages (default 64 MiB).
+   */
+  static open(dir: string, bufferpoolBytes?: number | undefined | null): NativeReader
+  /** The store's directory as given. */
+  get path(): string
+  /** Per-name statistics (see `NativeStore.stats`). */
+  stats(filter?: NativeStatsFilter | undefined | null): Promise<Array<NativeStatsRow>>
+  /** Run a query (see `NativeStore.query`). */
+  query(query: NativeQuery): Promise<NativeQueryResult>
+  /** One page of events (see `NativeStore.events`). */
+  events(request: NativeEventsRequest): Promise<NativeEventPage>
+  /** Anomalous buckets (see `NativeStore.anomalies`). */
+  anomalies(request: NativeAnomaliesRequest): Promise<Array<NativeAnomaly>>
+  /** Two-range comparison (see `NativeStore.compare`). */
+  compare(request: NativeCompareRequest): Promise<NativeCompareResult>
+  /** Release the reader (cached pages and open files). Later calls reject. */
+  close(): void
+}
+
 /**
  * An open store. Made by `NativeStore.open`; after `close()` every call throws "store is closed"
  * (`append` returns false, the async calls reject).

@@ -181,10 +181,24 @@ export interface NativeParsedFilter {
 export type { NativeAnomaliesRequest, NativeAnomaly, NativeCompareRequest, NativeCompareResult } from '../native/binding';
 import type { NativeAnomaliesRequest, NativeAnomaly, NativeCompareRequest, NativeCompareResult } from '../native/binding';
 
+/** A read-only native reader (an instance of the addon's `NativeReader`). */
+export interface NativeReaderHandle {
+  readonly path: string;
+  stats(filter?: NativeStatsFilter): Promise<NativeStatsRow[]>;
+  query(query: NativeQuery): Promise<NativeQueryResult>;
+  events(request: NativeEventsRequest): Promise<NativeEventPage>;
+  anomalies(request: NativeAnomaliesRequest): Promise<NativeAnomaly[]>;
+  compare(request: NativeCompareRequest): Promise<NativeCompareResult>;
+  close(): void;
+}
+
 /** The module native/binding.cjs exports. */
 export interface NativeBinding {
   NativeStore: {
     open(dir: string, options?: NativeOptions): NativeStoreHandle;
+  };
+  NativeReader: {
+    open(dir: string, bufferpoolBytes?: number): NativeReaderHandle;
   };
   parseFilter(text: string): NativeParsedFilter;
   parseDurationNs(text: string): number;

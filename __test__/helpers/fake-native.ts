@@ -303,6 +303,11 @@ class FakeNativeStore implements NativeStoreHandle {
 /** The fake, shaped like native/binding.cjs. */
 export const fakeBinding: NativeBinding = {
   NativeStore: FakeNativeStore,
+  NativeReader: {
+    open: () => {
+      throw new Error('the fake addon has no reader');
+    },
+  },
   parseFilter: (text) => ({ canonical: text }),
   parseDurationNs: () => {
     throw new Error('the fake addon does not parse durations');

@@ -9,12 +9,13 @@ use laptime_core::query::{
     self, AnomaliesRequest, CompareRequest, FunctionAnomaly, FunctionComparison, Precision,
     QueryStats, TimeRange,
 };
-use laptime_core::Store;
+use napi::bindgen_prelude::AsyncTask;
 use napi::{Env, Task};
 use napi_derive::napi;
 
 use crate::errors::{self, Malformed};
 use crate::query::{now, parse, NativeQueryStats};
+use crate::source::Source;
 use crate::time;
 
 /// An anomaly scan. Absent settings take the core's defaults.
@@ -265,8 +266,20 @@ impl From<FunctionAnomaly> for NativeAnomaly {
 
 /// `anomalies()` on the libuv pool.
 pub struct AnomaliesTask {
-    pub(crate) store: Option<Store>,
+    pub(crate) source: Option<Source>,
     pub(crate) request: AnomaliesRequest,
+}
+
+impl AnomaliesTask {
+    /// The task for `request` on `source`; malformed requests throw a TypeError.
+    pub(crate) fn start(
+        env: &Env,
+        source: Option<Source>,
+        request: NativeAnomaliesRequest,
+    ) -> napi::Result<AsyncTask<AnomaliesTask>> {
+        let request = to_anomalies_request(request).map_err(|m| m.throw(env))?;
+        Ok(AsyncTask::new(AnomaliesTask { source, request }))
+    }
 }
 
 impl Task for AnomaliesTask {
@@ -274,8 +287,8 @@ impl Task for AnomaliesTask {
     type JsValue = Vec<NativeAnomaly>;
 
     fn compute(&mut self) -> napi::Result<Vec<FunctionAnomaly>> {
-        let store = self.store.take().ok_or_else(errors::closed)?;
-        let snapshot = store.snapshot().map_err(errors::from_core)?;
+        let source = self.source.take().ok_or_else(errors::closed)?;
+        let snapshot = source.snapshot().map_err(errors::from_core)?;
         query::anomalies(&snapshot, &self.request).map_err(errors::from_core)
     }
 
@@ -366,8 +379,20 @@ impl From<&FunctionComparison> for NativeComparison {
 
 /// `compare()` on the libuv pool.
 pub struct CompareTask {
-    pub(crate) store: Option<Store>,
+    pub(crate) source: Option<Source>,
     pub(crate) request: CompareRequest,
+}
+
+impl CompareTask {
+    /// The task for `request` on `source`; malformed requests throw a TypeError.
+    pub(crate) fn start(
+        env: &Env,
+        source: Option<Source>,
+        request: NativeCompareRequest,
+    ) -> napi::Result<AsyncTask<CompareTask>> {
+        let request = to_compare_request(request).map_err(|m| m.throw(env))?;
+        Ok(AsyncTask::new(CompareTask { source, request }))
+    }
 }
 
 impl Task for CompareTask {
@@ -375,8 +400,8 @@ impl Task for CompareTask {
     type JsValue = NativeCompareResult;
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
-        let store = self.store.take().ok_or_else(errors::closed)?;
-        let snapshot = store.snapshot().map_err(errors::from_core)?;
+        let source = self.source.take().ok_or_else(errors::closed)?;
+        let snapshot = source.snapshot().map_err(errors::from_core)?;
         query::compare(&snapshot, &self.request).map_err(errors::from_core)
     }
 

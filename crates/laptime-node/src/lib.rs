@@ -7,6 +7,8 @@
 //!
 //! One module per concern:
 //! - [`store`]: the `NativeStore` class and its flush/close tasks;
+//! - [`reader`]: the `NativeReader` class, read-only access for tools;
+//! - [`source`]: a store or a reader, where read tasks take their snapshot;
 //! - [`options`]: `NativeOptions` to core options, errors naming the option as JS spells it;
 //! - [`batch`]: the columns of one `append` call to a core batch;
 //! - [`time`]: JS milliseconds (performance.timeOrigin + performance.now()) to epoch nanoseconds;
@@ -30,6 +32,8 @@ mod errors;
 mod extras;
 mod options;
 mod query;
+mod reader;
+mod source;
 mod stats;
 mod store;
 mod time;

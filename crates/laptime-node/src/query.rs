@@ -11,12 +11,14 @@ use laptime_core::query::{
     self, AggValue, Aggregate, EventPage, EventsRequest, GroupBy, GroupValue, OrderBy, OrderKey,
     Precision, Query, QueryResult, QueryStats, SortOrder,
 };
-use laptime_core::{Code, Store, Value};
+use laptime_core::{Code, Value};
+use napi::bindgen_prelude::AsyncTask;
 use napi::bindgen_prelude::{BigInt, Either3};
 use napi::{Env, Task};
 use napi_derive::napi;
 
 use crate::errors::{self, Malformed};
+use crate::source::Source;
 use crate::time;
 
 /// A grouping dimension: `{ by: 'name' }`, `{ by: 'field', key: 'route' }` or
@@ -284,8 +286,20 @@ impl From<QueryStats> for NativeQueryStats {
 
 /// `query()` on the libuv pool.
 pub struct QueryTask {
-    pub(crate) store: Option<Store>,
+    pub(crate) source: Option<Source>,
     pub(crate) query: Query,
+}
+
+impl QueryTask {
+    /// The task for `request` on `source`; malformed requests throw a TypeError.
+    pub(crate) fn start(
+        env: &Env,
+        source: Option<Source>,
+        request: NativeQuery,
+    ) -> napi::Result<AsyncTask<QueryTask>> {
+        let query = to_query(request).map_err(|m| m.throw(env))?;
+        Ok(AsyncTask::new(QueryTask { source, query }))
+    }
 }
 
 impl Task for QueryTask {
@@ -293,8 +307,8 @@ impl Task for QueryTask {
     type JsValue = NativeQueryResult;
 
     fn compute(&mut self) -> napi::Result<QueryResult> {
-        let store = self.store.take().ok_or_else(errors::closed)?;
-        let snapshot = store.snapshot().map_err(errors::from_core)?;
+        let source = self.source.take().ok_or_else(errors::closed)?;
+        let snapshot = source.snapshot().map_err(errors::from_core)?;
         query::run(&snapshot, &self.query).map_err(errors::from_core)
     }
 
@@ -424,8 +438,20 @@ impl From<EventPage> for NativeEventPage {
 
 /// `events()` on the libuv pool.
 pub struct EventsTask {
-    pub(crate) store: Option<Store>,
+    pub(crate) source: Option<Source>,
     pub(crate) request: EventsRequest,
+}
+
+impl EventsTask {
+    /// The task for `request` on `source`; malformed requests throw a TypeError.
+    pub(crate) fn start(
+        env: &Env,
+        source: Option<Source>,
+        request: NativeEventsRequest,
+    ) -> napi::Result<AsyncTask<EventsTask>> {
+        let request = to_events_request(request).map_err(|m| m.throw(env))?;
+        Ok(AsyncTask::new(EventsTask { source, request }))
+    }
 }
 
 impl Task for EventsTask {
@@ -433,8 +459,8 @@ impl Task for EventsTask {
     type JsValue = NativeEventPage;
 
     fn compute(&mut self) -> napi::Result<EventPage> {
-        let store = self.store.take().ok_or_else(errors::closed)?;
-        let snapshot = store.snapshot().map_err(errors::from_core)?;
+        let source = self.source.take().ok_or_else(errors::closed)?;
+        let snapshot = source.snapshot().map_err(errors::from_core)?;
         query::events(&snapshot, &self.request).map_err(errors::from_core)
     }
 

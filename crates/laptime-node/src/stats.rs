@@ -1,11 +1,13 @@
 //! Per-function statistics: the JS filter to a core [`ScanFilter`], the async task that takes a
 //! snapshot and runs [`function_stats`], and its rows as plain JS objects.
 
-use laptime_core::{function_stats, FunctionStats, ScanFilter, Store};
+use laptime_core::{function_stats, FunctionStats, ScanFilter};
+use napi::bindgen_prelude::AsyncTask;
 use napi::{Env, Task};
 use napi_derive::napi;
 
 use crate::errors::{self, Malformed};
+use crate::source::Source;
 use crate::time;
 
 /// Quantiles every row reports: p50, p90, p99.
@@ -91,8 +93,20 @@ impl From<&FunctionStats> for NativeStatsRow {
 
 /// `stats()` on the libuv pool: snapshot, statistics, rows.
 pub struct StatsTask {
-    pub(crate) store: Option<Store>,
+    pub(crate) source: Option<Source>,
     pub(crate) filter: ScanFilter,
+}
+
+impl StatsTask {
+    /// The task for `request` on `source`; malformed requests throw a TypeError.
+    pub(crate) fn start(
+        env: &Env,
+        source: Option<Source>,
+        request: Option<NativeStatsFilter>,
+    ) -> napi::Result<AsyncTask<StatsTask>> {
+        let filter = scan_filter(request).map_err(|m| m.throw(env))?;
+        Ok(AsyncTask::new(StatsTask { source, filter }))
+    }
 }
 
 impl Task for StatsTask {
@@ -101,8 +115,8 @@ impl Task for StatsTask {
 
     fn compute(&mut self) -> napi::Result<Vec<NativeStatsRow>> {
         // Taken, so the clone is released on the pool thread (see `FlushTask::compute`).
-        let store = self.store.take().ok_or_else(errors::closed)?;
-        let snapshot = store.snapshot().map_err(errors::from_core)?;
+        let source = self.source.take().ok_or_else(errors::closed)?;
+        let snapshot = source.snapshot().map_err(errors::from_core)?;
         let stats = function_stats(&snapshot, &self.filter).map_err(errors::from_core)?;
         Ok(stats.iter().map(NativeStatsRow::from).collect())
     }

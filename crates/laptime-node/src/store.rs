@@ -8,15 +8,14 @@ use napi::bindgen_prelude::AsyncTask;
 use napi::{Env, Task};
 use napi_derive::napi;
 
-use crate::analysis::{
-    self, AnomaliesTask, CompareTask, NativeAnomaliesRequest, NativeCompareRequest,
-};
+use crate::analysis::{AnomaliesTask, CompareTask, NativeAnomaliesRequest, NativeCompareRequest};
 use crate::batch::{self, Columns};
 use crate::counters::NativeCounters;
 use crate::errors;
 use crate::options::{self, NativeOptions};
-use crate::query::{self, EventsTask, NativeEventsRequest, NativeQuery, QueryTask};
-use crate::stats::{self, NativeStatsFilter, StatsTask};
+use crate::query::{EventsTask, NativeEventsRequest, NativeQuery, QueryTask};
+use crate::source::Source;
+use crate::stats::{NativeStatsFilter, StatsTask};
 
 /// An open store. Made by `NativeStore.open`; after `close()` every call throws "store is closed"
 /// (`append` returns false, the async calls reject).
@@ -106,21 +105,13 @@ impl NativeStore {
         env: &Env,
         filter: Option<NativeStatsFilter>,
     ) -> napi::Result<AsyncTask<StatsTask>> {
-        let filter = stats::scan_filter(filter).map_err(|m| m.throw(env))?;
-        Ok(AsyncTask::new(StatsTask {
-            store: self.lock().clone(),
-            filter,
-        }))
+        StatsTask::start(env, self.source(), filter)
     }
 
     /// Run a query (filter, group by, aggregates) on a snapshot of the store.
     #[napi(ts_return_type = "Promise<NativeQueryResult>")]
     pub fn query(&self, env: &Env, query: NativeQuery) -> napi::Result<AsyncTask<QueryTask>> {
-        let query = query::to_query(query).map_err(|m| m.throw(env))?;
-        Ok(AsyncTask::new(QueryTask {
-            store: self.lock().clone(),
-            query,
-        }))
+        QueryTask::start(env, self.source(), query)
     }
 
     /// One page of the events passing a filter, newest first unless asked otherwise.
@@ -130,11 +121,7 @@ impl NativeStore {
         env: &Env,
         request: NativeEventsRequest,
     ) -> napi::Result<AsyncTask<EventsTask>> {
-        let request = query::to_events_request(request).map_err(|m| m.throw(env))?;
-        Ok(AsyncTask::new(EventsTask {
-            store: self.lock().clone(),
-            request,
-        }))
+        EventsTask::start(env, self.source(), request)
     }
 
     /// Anomalous buckets per function (robust z-score against a trailing baseline).
@@ -144,11 +131,7 @@ impl NativeStore {
         env: &Env,
         request: NativeAnomaliesRequest,
     ) -> napi::Result<AsyncTask<AnomaliesTask>> {
-        let request = analysis::to_anomalies_request(request).map_err(|m| m.throw(env))?;
-        Ok(AsyncTask::new(AnomaliesTask {
-            store: self.lock().clone(),
-            request,
-        }))
+        AnomaliesTask::start(env, self.source(), request)
     }
 
     /// Per-function change between a baseline and a candidate time range, with significance.
@@ -158,11 +141,7 @@ impl NativeStore {
         env: &Env,
         request: NativeCompareRequest,
     ) -> napi::Result<AsyncTask<CompareTask>> {
-        let request = analysis::to_compare_request(request).map_err(|m| m.throw(env))?;
-        Ok(AsyncTask::new(CompareTask {
-            store: self.lock().clone(),
-            request,
-        }))
+        CompareTask::start(env, self.source(), request)
     }
 
     /// The event counters; cheap.
@@ -186,6 +165,11 @@ impl NativeStore {
 }
 
 impl NativeStore {
+    /// A clone of the handle for a read task (`None` once closed: the task rejects).
+    fn source(&self) -> Option<Source> {
+        self.lock().clone().map(Source::Store)
+    }
+
     fn lock(&self) -> MutexGuard<'_, Option<Store>> {
         // Nothing panics while holding it; a poisoned lock still holds a valid handle.
         self.store.lock().unwrap_or_else(|p| p.into_inner())

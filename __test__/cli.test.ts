@@ -1,0 +1,249 @@
+/**
+ * The `laptime` CLI: every command's output, exit codes and one-line errors, run in-process against
+ * a store written through the real engine, plus the installed bin as a child process.
+ */
+import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { open, type Store } from '../index';
+import type { Io } from '../src/cli/commands';
+import { main } from '../src/cli/main';
+import { hasAddon, tempDir } from './helpers/real';
+
+const e2e = hasAddon ? test : test.skip;
+if (!hasAddon) test('CLI tests need native/binding.cjs (npm run build:native)', (t) => t.pass());
+
+const BASE_MS = 1_794_999_600_000; // a whole half hour: buckets and ranges are stable
+const BASE_NS = BigInt(BASE_MS) * 1_000_000n;
+
+interface Run {
+  code: number;
+  out: string;
+  err: string;
+}
+
+/** Run the CLI in-process; `polls` is how many times `sleep` lets tail -f go on. */
+async function cli(args: string[], options: { tty?: boolean; polls?: number; between?: () => Promise<void> } = {}): Promise<Run> {
+  let out = '';
+  let err = '';
+  let polls = options.polls ?? 0;
+  const io: Io = {
+    out: (t) => {
+      out += t;
+    },
+    err: (t) => {
+      err += t;
+    },
+    isTTY: options.tty === true,
+    now: () => BASE_MS + 3_600_000,
+    sleep: async () => {
+      if (polls-- <= 0) return false;
+      await options.between?.();
+      return true;
+    },
+  };
+  const code = await main(args, io);
+  return { code, out, err };
+}
+
+/** Three functions over an hour: Slow.run 4x slower in the last 20 minutes; a few logs. */
+async function fill(dir: string): Promise<void> {
+  const store = open({ dir });
+  for (let minute = 0; minute < 60; minute++) {
+    for (let i = 0; i < 50; i++) {
+      const startNs = BASE_NS + BigInt(minute * 60_000 + i * 1000) * 1_000_000n;
+      store.record({ name: 'Users.find', startNs, durationNs: 1_000_000 + ((i * 7919) % 200_000), ok: i % 25 !== 0, fields: { route: i % 2 ? '/users' : '/admin' } });
+      store.record({ name: 'Slow.run', startNs: startNs + 1n, durationNs: (minute >= 40 ? 4 : 1) * (5_000_000 + ((i * 104_729) % 1_000_000)) });
+      store.record({ name: 'Billing.charge', startNs: startNs + 2n, durationNs: 200_000 + ((i * 31) % 1000), ok: minute < 50 || i % 3 !== 0 });
+    }
+  }
+  store.logger('audit').warn('rotated keys', { by: 'ann' });
+  await store.close();
+}
+
+let shared: Promise<string> | undefined;
+function sharedStore(): Promise<string> {
+  shared ??= (async () => {
+    const dir = tempDir();
+    await fill(dir);
+    return dir;
+  })();
+  return shared;
+}
+
+e2e('stats: per-function table, sorted by p99; JSON and CSV; bars on a TTY', async (t) => {
+  const dir = await sharedStore();
+  const r = await cli(['stats', '--dir', dir]);
+  t.is(r.code, 0, r.err);
+  const lines = r.out.trim().split('\n');
+  t.regex(lines[0]!, /^name\s+count\s+rate\s+mean\s+p50\s+p90\s+p99\s+max\s+errors$/);
+  t.deepEqual(
+    lines.slice(1).map((l) => l.split(/\s+/)[0]),
+    ['Slow.run', 'Users.find', 'Billing.charge'],
+  );
+  t.regex(lines[1]!, /Slow\.run\s+3,000\s/);
+  const json = (await cli(['stats', '-d', dir, '--json', '--sort', 'name'])).out.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  t.deepEqual(
+    json.map((r) => r.name),
+    ['Billing.charge', 'Slow.run', 'Users.find'],
+  );
+  t.is(json[2]!.count, 3000);
+  t.is(json[2]!.errors, 120);
+  t.true(Math.abs((json[2]!.rate as number) - 3000 / 3599.002) < 0.01, `rate ${json[2]!.rate}`);
+  const csvOut = (await cli(['stats', '-d', dir, '--csv', '-n', 'Users.*'])).out;
+  t.is(csvOut.split('\n')[0], 'name,count,rate,errors,errorRate,mean,p50,p90,p99,max');
+  t.regex(csvOut.split('\n')[1]!, /^Users\.find,3000,/);
+  const tty = await cli(['stats', '-d', dir], { tty: true });
+  t.regex(tty.out, /p50 █ ─ p99 \(log\)/);
+  t.regex(tty.out, /█/);
+  const window = (await cli(['stats', '-d', dir, '--since', '20m', '--json'])).out.trim().split('\n').map((l) => JSON.parse(l) as { name: string; count: number });
+  t.is(window.find((r) => r.name === 'Slow.run')!.count, 1000);
+});
+
+e2e('top: slowest functions and slowest single calls', async (t) => {
+  const dir = await sharedStore();
+  const fns = await cli(['top', '-d', dir, '-l', '1']);
+  t.is(fns.code, 0, fns.err);
+  t.regex(fns.out.split('\n')[1]!, /^Slow\.run/);
+  const calls = await cli(['top', '-d', dir, '--events', '-l', '3', '--json']);
+  t.is(calls.code, 0, calls.err);
+  const events = calls.out.trim().split('\n').map((l) => JSON.parse(l) as { name: string; durationNs: number });
+  t.is(events.length, 3);
+  t.true(events.every((e) => e.name === 'Slow.run'));
+  const want = Array.from({ length: 50 }, (_, i) => 4 * (5_000_000 + ((i * 104_729) % 1_000_000))).sort((a, b) => b - a);
+  // Every minute after the slowdown repeats the same 50 durations: the top 3 are all the largest.
+  t.deepEqual(
+    events.map((e) => e.durationNs),
+    [want[0], want[0], want[0]],
+  );
+});
+
+e2e('query: events newest first, grouped aggregates, CSV, and a bad filter with its position', async (t) => {
+  const dir = await sharedStore();
+  const ev = await cli(['query', 'status:error name:Billing.*', '-d', dir, '-l', '2', '--json']);
+  t.is(ev.code, 0, ev.err);
+  const rows = ev.out.trim().split('\n').map((l) => JSON.parse(l) as { name: string; status: string; startNs: string });
+  t.is(rows.length, 2);
+  t.true(rows.every((r) => r.name === 'Billing.charge' && r.status === 'error'));
+  t.true(BigInt(rows[0]!.startNs) > BigInt(rows[1]!.startNs), 'newest first');
+  const grouped = await cli(['query', 'kind:call', '-d', dir, '-g', 'name,route', '--agg', 'count,p99', '-s', 'count', '--csv']);
+  t.is(grouped.code, 0, grouped.err);
+  const lines = grouped.out.trim().split('\n');
+  t.is(lines[0], 'name,route,count,p99');
+  t.regex(lines[1]!, /^(Slow\.run|Billing\.charge),,3000,/);
+  t.true(lines.includes(lines.find((l) => l.startsWith('Users.find,/users,1500,'))!));
+  const table = await cli(['query', 'kind:call', '-d', dir, '--bucket', '30m', '--agg', 'count', '-s', 'time', '--asc']);
+  t.regex(table.out, /^\s*time\s+count\n/);
+  t.is(table.out.trim().split('\n').length, 3);
+  const bad = await cli(['query', 'status:error duration>10xs', '-d', dir]);
+  t.is(bad.code, 2);
+  t.is(bad.err, 'laptime: invalid filter at 22: expected a duration such as 10ms, found "10xs"\n');
+  t.is(bad.out, '');
+  const badAgg = await cli(['query', '', '-d', dir, '--agg', 'p0']);
+  t.is(badAgg.code, 2);
+  t.regex(badAgg.err, /^laptime: .*percentile/);
+});
+
+e2e('tail: the latest events, then new ones as writers seal them', async (t) => {
+  const dir = tempDir();
+  const store: Store = open({ dir, pageMaxAgeMs: 5, pageRows: 16 });
+  t.teardown(() => store.close());
+  for (let i = 0; i < 30; i++) store.record({ name: 'job', startNs: BASE_NS + BigInt(i) * 1_000_000n, durationNs: 1000 + i });
+  await store.flush();
+  await new Promise((resolve) => setTimeout(resolve, 100)); // let the writer seal its page
+  let next = 30;
+  const r = await cli(['tail', '-d', dir, '-l', '3', '-f', '--interval', '1', '--json'], {
+    polls: 3,
+    between: async () => {
+      for (let k = 0; k < 2; k++, next++) store.record({ name: 'job', startNs: BASE_NS + BigInt(next) * 1_000_000n, durationNs: 1000 + next });
+      await store.flush();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    },
+  });
+  t.is(r.code, 0, r.err);
+  const durations = r.out.trim().split('\n').map((l) => (JSON.parse(l) as { durationNs: number }).durationNs - 1000);
+  t.deepEqual(durations, [27, 28, 29, 30, 31, 32, 33, 34, 35]);
+});
+
+e2e('anomalies and compare find the planted slowdown', async (t) => {
+  const dir = await sharedStore();
+  const a = await cli(['anomalies', '-d', dir, '--since', '70m', '--bucket', '5m', '--min-count', '20', '--json']);
+  t.is(a.code, 0, a.err);
+  const found = a.out.trim().split('\n').map((l) => JSON.parse(l) as { name: string; time: number });
+  t.is(found[0]!.name, 'Slow.run');
+  t.is(found[0]!.time, BASE_MS + 40 * 60_000);
+  const table = await cli(['anomalies', '-d', dir, '--since', '70m', '--bucket', '5m', '--min-count', '20']);
+  t.regex(table.out, /^bucket\s+name\s+metric\s+value\s+baseline\s+change\s+z\s+calls\n/);
+  const c = await cli(['compare', '-d', dir, '--baseline', '60m..30m', '--candidate', '15m..now']);
+  t.is(c.code, 0, c.err);
+  t.regex(c.out, /Slow\.run\s+regressed/);
+  t.regex(c.out, /Billing\.charge\s+regressed/);
+  t.notRegex(c.out, /Users\.find/);
+  const all = await cli(['compare', '-d', dir, '--baseline', '60m..30m', '--candidate', '15m..now', '--all', '--json']);
+  const verdicts = Object.fromEntries(all.out.trim().split('\n').map((l) => JSON.parse(l) as { name: string; verdict: string }).map((f) => [f.name, f.verdict]));
+  t.deepEqual(verdicts, { 'Slow.run': 'regressed', 'Billing.charge': 'regressed', 'Users.find': 'unchanged' });
+  const bad = await cli(['compare', '-d', dir, '--baseline', '30m..60m', '--candidate', '15m..now']);
+  t.is(bad.code, 2);
+  t.is(bad.err, 'laptime: --baseline "30m..60m" is empty: its start must be before its end\n');
+  const missing = await cli(['compare', '-d', dir, '--baseline', '60m..30m']);
+  t.is(missing.code, 2);
+  t.regex(missing.err, /required option '--candidate <range>' not specified/);
+});
+
+e2e('export: NDJSON and CSV of every event, oldest first, to stdout or a file', async (t) => {
+  const dir = await sharedStore();
+  const nd = await cli(['export', '-d', dir, 'name:Users.find']);
+  t.is(nd.code, 0, nd.err);
+  const events = nd.out.trim().split('\n').map((l) => JSON.parse(l) as { startNs: string; fields: Record<string, string> });
+  t.is(events.length, 3000);
+  t.true(events.every((e, i) => i === 0 || BigInt(e.startNs) >= BigInt(events[i - 1]!.startNs)));
+  t.true(events.every((e) => e.fields.route === '/users' || e.fields.route === '/admin'));
+  const file = path.join(tempDir(), 'out.csv');
+  const csvRun = await cli(['export', '-d', dir, '--format', 'csv', '--out', file, 'kind:log']);
+  t.is(csvRun.code, 0, csvRun.err);
+  t.is(csvRun.err, `1 events written to ${file}\n`);
+  const lines = readFileSync(file, 'utf8').trim().split('\n');
+  t.is(lines[0], 'start_ns,name,duration_ns,kind,status,message,fields');
+  t.regex(lines[1]!, /,audit,0,log,warn,rotated keys,"{""by"":""ann""}"$/);
+  const parquet = await cli(['export', '-d', dir, '--format', 'parquet']);
+  t.is(parquet.code, 2);
+  t.regex(parquet.err, /parquet is not available yet/);
+});
+
+e2e('bad input: unknown store, unknown command or option, bad values — one line, non-zero', async (t) => {
+  const nowhere = path.join(tempDir(), 'missing');
+  const r = await cli(['stats', '--dir', nowhere]);
+  t.is(r.code, 1);
+  t.is(r.err, `laptime: invalid store: no laptime store at ${nowhere} (no partitions/ directory)\n`);
+  const unknown = await cli(['stat']);
+  t.is(unknown.code, 2);
+  t.regex(unknown.err, /unknown command 'stat'/);
+  const opt = await cli(['stats', '--colour']);
+  t.is(opt.code, 2);
+  t.regex(opt.err, /unknown option '--colour'/);
+  const limit = await cli(['stats', '--limit', 'x']);
+  t.is(limit.code, 2);
+  t.regex(limit.err, /must be a whole number >= 1/);
+  const sort = await cli(['stats', '-d', await sharedStore(), '--sort', 'speed']);
+  t.is(sort.code, 2);
+  t.regex(sort.err, /^laptime: --sort must be one of/);
+  const time = await cli(['stats', '-d', await sharedStore(), '--since', 'yesterday']);
+  t.is(time.code, 2);
+  const help = await cli(['compare', '--help']);
+  t.is(help.code, 0);
+  t.regex(help.out, /--baseline <range>/);
+});
+
+e2e('the bin: `laptime` as a child process, with LAPTIME_DIR', async (t) => {
+  const dir = await sharedStore();
+  const bin = path.join(__dirname, '..', 'bin', 'laptime.cjs');
+  const ok = spawnSync(process.execPath, [bin, 'stats', '--json', '-l', '1'], { env: { ...process.env, LAPTIME_DIR: dir }, encoding: 'utf8' });
+  t.is(ok.status, 0, ok.stderr);
+  t.is((JSON.parse(ok.stdout.trim()) as { name: string }).name, 'Slow.run');
+  const bad = spawnSync(process.execPath, [bin, 'query', 'level>=loud'], { env: { ...process.env, LAPTIME_DIR: dir }, encoding: 'utf8' });
+  t.is(bad.status, 2);
+  t.is(bad.stdout, '');
+  t.regex(bad.stderr, /^laptime: invalid filter at 7: expected a level/);
+  t.is(bad.stderr.trim().split('\n').length, 1);
+});

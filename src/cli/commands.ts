@@ -1,0 +1,460 @@
+/**
+ * What each CLI command does, given a reader and parsed options. Output goes through {@link Io} so
+ * tests can run commands in-process; nothing here parses argv or exits.
+ */
+import type { Anomaly, FunctionComparison } from '../analysis';
+import type { QueryRow, StoredEvent } from '../query';
+import type { Reader } from '../reader';
+import { count, csv, duration, jsonLines, latencyBar, percent, rate, table, time, type Column } from './format';
+
+/** Where a command writes, and what it may assume about the terminal. */
+export interface Io {
+  out(text: string): void;
+  err(text: string): void;
+  /** stdout is a terminal: tables get bars, long work shows progress on stderr. */
+  isTTY: boolean;
+  /** Current time, epoch ms. */
+  now(): number;
+  /** Resolves after `ms`, or early when the command should stop (tail -f). */
+  sleep(ms: number): Promise<boolean>;
+}
+
+/** A CLI failure with the one-line reason printed before exiting non-zero. */
+export class CliError extends Error {
+  readonly exitCode: number;
+  constructor(message: string, exitCode = 1) {
+    super(message);
+    this.name = 'CliError';
+    this.exitCode = exitCode;
+  }
+}
+
+export type OutputFormat = 'table' | 'json' | 'csv';
+
+/** Filter terms from the common options: `--name`, `--since`, `--until`, plus a raw filter. */
+export interface Scope {
+  filter?: string;
+  name?: string;
+  since?: string;
+  until?: string;
+}
+
+/** The query narrowed to the scope; relative times resolve against the command's `now`. */
+function scoped<Q extends { filter(text: string): Q; name(glob: string): Q; since(b: number): Q; until(b: number): Q }>(q: Q, s: Scope, nowMs: number): Q {
+  if (s.filter !== undefined && s.filter !== '') q = q.filter(s.filter);
+  if (s.name !== undefined) q = q.name(s.name);
+  if (s.since !== undefined) q = q.since(parseTime(s.since, nowMs));
+  if (s.until !== undefined) q = q.until(parseTime(s.until, nowMs));
+  return q;
+}
+
+type StatsRow = QueryRow<{ name: string }, { count: number; errors: number; errorRate: number | null; mean: number | null; max: number | null; p50: number | null; p90: number | null; p99: number | null }> & {
+  rate: number | null;
+};
+
+const STATS_SORTS = ['name', 'count', 'rate', 'errors', 'errorRate', 'mean', 'p50', 'p90', 'p99', 'max'] as const;
+export type StatsSort = (typeof STATS_SORTS)[number];
+
+export interface StatsOptions extends Scope {
+  sort: string;
+  asc: boolean;
+  limit?: number;
+  format: OutputFormat;
+  exact: boolean;
+}
+
+/** Per-function table: count, rate, mean, p50, p90, p99, max, error %. */
+export async function stats(reader: Reader, o: StatsOptions, io: Io): Promise<void> {
+  if (!(STATS_SORTS as readonly string[]).includes(o.sort)) {
+    throw new CliError(`--sort must be one of ${STATS_SORTS.join(', ')}; got "${o.sort}"`, 2);
+  }
+  let q = scoped(reader.query(), o, io.now()).kind('call').groupBy('name').count().errors().errorRate().mean().max().percentiles([50, 90, 99]);
+  if (o.exact) q = q.exact();
+  const [{ rows }, seconds] = await Promise.all([q.run(), windowSeconds(reader, o, io)]);
+  const withRate: StatsRow[] = rows.map((r) => ({ ...r, rate: seconds === null ? null : r.count / seconds }));
+  const key = o.sort as StatsSort;
+  withRate.sort((a, b) => compareValues(a[key], b[key], o.asc) || a.name.localeCompare(b.name));
+  const shown = o.limit === undefined ? withRate : withRate.slice(0, o.limit);
+  if (o.format === 'json') return io.out(jsonLines(shown));
+  if (o.format === 'csv') {
+    return io.out(csv(shown, ['name', 'count', 'rate', 'errors', 'errorRate', 'mean', 'p50', 'p90', 'p99', 'max'].map((h) => ({ header: h, value: (r: StatsRow) => r[h as keyof StatsRow] }))));
+  }
+  if (shown.length === 0) return io.out('no calls match\n');
+  const lo = Math.min(...shown.map((r) => r.p50 ?? Infinity));
+  const hi = Math.max(...shown.map((r) => r.p99 ?? 0));
+  const columns: Array<Column<StatsRow>> = [
+    { header: 'name', cell: (r) => r.name },
+    { header: 'count', align: 'right', cell: (r) => count(r.count) },
+    { header: 'rate', align: 'right', cell: (r) => rate(r.rate) },
+    { header: 'mean', align: 'right', cell: (r) => duration(r.mean) },
+    { header: 'p50', align: 'right', cell: (r) => duration(r.p50) },
+    { header: 'p90', align: 'right', cell: (r) => duration(r.p90) },
+    { header: 'p99', align: 'right', cell: (r) => duration(r.p99) },
+    { header: 'max', align: 'right', cell: (r) => duration(r.max) },
+    { header: 'errors', align: 'right', cell: (r) => percent(r.errorRate) },
+  ];
+  if (io.isTTY) columns.push({ header: 'p50 █ ─ p99 (log)', cell: (r) => latencyBar(r.p50, r.p99, lo, hi) });
+  io.out(table(shown, columns));
+}
+
+/** Seconds the statistics cover: the `--since`..`--until` window, else the span of the data. */
+async function windowSeconds(reader: Reader, s: Scope, io: Io): Promise<number | null> {
+  const calls = `${s.filter ?? ''} kind:call`.trim();
+  const startOf = async (order: 'newest' | 'oldest') => (await reader.events(calls, { limit: 1, order })).events[0]?.start ?? null;
+  let since: number | null = null;
+  let until: number | null = null;
+  const nowMs = io.now();
+  if (s.since !== undefined) since = parseTime(s.since, nowMs);
+  if (s.until !== undefined) until = parseTime(s.until, nowMs);
+  if (since === null) since = await startOf('oldest');
+  if (until === null) until = s.since !== undefined ? nowMs : await startOf('newest');
+  if (since === null || until === null || !(until > since)) return null;
+  return (until - since) / 1000;
+}
+
+const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1e3, m: 60e3, h: 3600e3, d: 86400e3, w: 604800e3 };
+
+/** Epoch ms of a CLI time: `now`, a duration before now (`90m`), epoch ms, or an ISO date. */
+export function parseTime(text: string, nowMs: number): number {
+  if (text === 'now') return nowMs;
+  const rel = /^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$/.exec(text);
+  if (rel !== null) return nowMs - Number(rel[1]) * UNIT_MS[rel[2]!]!;
+  if (/^\d+$/.test(text)) return Number(text);
+  const t = Date.parse(text);
+  if (Number.isNaN(t)) throw new CliError(`"${text}" is not a time: use now, a duration before now such as 90m or 2h, epoch milliseconds, or an ISO date`, 2);
+  return t;
+}
+
+function compareValues(a: unknown, b: unknown, asc: boolean): number {
+  if (a === b) return 0;
+  if (a === null || a === undefined) return 1;
+  if (b === null || b === undefined) return -1;
+  const o = typeof a === 'string' && typeof b === 'string' ? a.localeCompare(b) : (a as number) - (b as number);
+  return asc ? o : -o;
+}
+
+export interface TopOptions extends Scope {
+  by: string;
+  n: number;
+  events: boolean;
+  format: OutputFormat;
+}
+
+/** The slowest functions (by p99 or another column), or with `events` the slowest single calls. */
+export async function top(reader: Reader, o: TopOptions, io: Io): Promise<void> {
+  if (!o.events) return stats(reader, { ...o, sort: o.by, asc: false, limit: o.n, exact: false }, io);
+  // The n slowest calls: the exact duration at rank total - n + 1 is a threshold that at least n
+  // calls reach; list those and keep the n longest.
+  const total = (await scoped(reader.query(), o, io.now()).kind('call').count().run()).rows[0]?.count ?? 0;
+  if (total === 0) return io.out(o.format === 'table' ? 'no calls match\n' : '');
+  const q = Math.max(1e-9, Math.min(1, (total - o.n + 1) / total));
+  const threshold = (await scoped(reader.query(), o, io.now()).kind('call').percentiles([q * 100]).exact().run()).rows[0];
+  const cutoff = threshold === undefined ? 0 : Object.values(threshold)[0];
+  const filter = [o.filter ?? '', 'kind:call', `duration>=${typeof cutoff === 'number' ? cutoff : 0}ns`, o.name === undefined ? '' : `name:${quoteTerm(o.name)}`, timeTerm('since', o.since, io), timeTerm('until', o.until, io)]
+    .filter((t) => t !== '')
+    .join(' ');
+  const found: StoredEvent[] = [];
+  let cursor: string | undefined;
+  for (;;) {
+    const page = await reader.events(filter, cursor === undefined ? { limit: 10_000 } : { limit: 10_000, cursor });
+    found.push(...page.events);
+    if (page.nextCursor === null) break;
+    cursor = page.nextCursor;
+  }
+  found.sort((a, b) => b.durationNs - a.durationNs || (a.startNs < b.startNs ? -1 : 1));
+  printEvents(found.slice(0, o.n), o.format, io);
+}
+
+/** `since:<epoch ms>` for a CLI time, or nothing. */
+function timeTerm(key: 'since' | 'until', text: string | undefined, io: Io): string {
+  return text === undefined ? '' : `${key}:${Math.floor(parseTime(text, io.now()))}`;
+}
+
+function quoteTerm(v: string): string {
+  return v !== '' && !/[\s"\\(),]/.test(v) ? v : `"${v.replace(/["\\]/g, (c) => `\\${c}`)}"`;
+}
+
+const EVENT_COLUMNS: Array<Column<StoredEvent>> = [
+  { header: 'time', cell: (e) => time(e.start) },
+  { header: 'name', cell: (e) => e.name },
+  { header: 'duration', align: 'right', cell: (e) => (e.kind === 'call' ? duration(e.durationNs) : '') },
+  { header: 'status', cell: (e) => e.status ?? e.level ?? '' },
+  { header: 'message', cell: (e) => e.message ?? '' },
+  { header: 'fields', cell: (e) => Object.entries(e.fields).map(([k, v]) => `${k}=${String(v)}`).join(' ') },
+];
+
+/** Events as a table, JSON lines or CSV. */
+export function printEvents(events: readonly StoredEvent[], format: OutputFormat, io: Io, header = true): void {
+  if (format === 'json') return io.out(jsonLines(events));
+  if (format === 'csv') {
+    const text = csv(events, [
+      { header: 'start_ns', value: (e) => e.startNs },
+      { header: 'name', value: (e) => e.name },
+      { header: 'duration_ns', value: (e) => e.durationNs },
+      { header: 'kind', value: (e) => e.kind },
+      { header: 'status', value: (e) => e.status ?? e.level ?? '' },
+      { header: 'message', value: (e) => e.message ?? '' },
+      { header: 'fields', value: (e) => e.fields },
+    ]);
+    return io.out(header ? text : text.slice(text.indexOf('\n') + 1));
+  }
+  if (events.length === 0) {
+    if (header) io.out('no events match\n');
+    return;
+  }
+  const text = table(events, EVENT_COLUMNS);
+  io.out(header ? text : text.slice(text.indexOf('\n') + 1));
+}
+
+export interface QueryOptions {
+  filter: string;
+  group: string[];
+  bucket?: string;
+  agg: string[];
+  sort?: string;
+  asc: boolean;
+  limit?: number;
+  exact: boolean;
+  format: OutputFormat;
+}
+
+const AGGREGATES = ['count', 'errors', 'errorRate', 'sum', 'mean', 'min', 'max', 'stddev'] as const;
+
+/** With grouping or aggregates: a grouped table; otherwise the matching events, newest first. */
+export async function query(reader: Reader, o: QueryOptions, io: Io): Promise<void> {
+  const aggregating = o.group.length > 0 || o.bucket !== undefined || o.agg.length > 0;
+  if (!aggregating) {
+    const page = await reader.events(o.filter, { limit: o.limit ?? 50 });
+    printEvents(page.events, o.format, io);
+    if (o.format === 'table' && page.nextCursor !== null) io.err(`(more events match; raise --limit, or use export)\n`);
+    return;
+  }
+  let q = reader.query().filter(o.filter);
+  for (const g of o.group) q = q.groupBy(g) as typeof q;
+  if (o.bucket !== undefined) q = q.bucket(o.bucket) as unknown as typeof q;
+  const percentiles: number[] = [];
+  for (const a of o.agg.length > 0 ? o.agg : ['count']) {
+    const p = /^p(\d+(?:\.\d+)?)$/.exec(a);
+    if (p !== null) percentiles.push(Number(p[1]));
+    else if ((AGGREGATES as readonly string[]).includes(a)) q = (q as unknown as Record<string, () => typeof q>)[a]!.call(q);
+    else throw new CliError(`unknown aggregate "${a}": use ${AGGREGATES.join(', ')} or a percentile such as p99`, 2);
+  }
+  if (percentiles.length > 0) q = q.percentiles(percentiles) as unknown as typeof q;
+  if (o.sort !== undefined) q = q.orderBy(o.sort as never, o.asc ? 'asc' : 'desc');
+  if (o.limit !== undefined) q = q.limit(o.limit);
+  if (o.exact) q = q.exact();
+  const { rows } = await q.run();
+  const records = rows as unknown as Array<Record<string, unknown>>;
+  const headers = records.length > 0 ? Object.keys(records[0]!) : [];
+  if (o.format === 'json') return io.out(jsonLines(records));
+  if (o.format === 'csv') return io.out(csv(records, headers.map((h) => ({ header: h, value: (r: Record<string, unknown>) => r[h] }))));
+  if (records.length === 0) return io.out('no events match\n');
+  io.out(
+    table(
+      records,
+      headers.map((h) => ({
+        header: h,
+        align: h === 'name' || typeof records[0]![h] === 'string' ? ('left' as const) : ('right' as const),
+        cell: (r: Record<string, unknown>) => cellText(h, r[h]),
+      })),
+    ),
+  );
+}
+
+/** Durations in human units, times as ISO, rates as percentages, the rest as is. */
+function cellText(column: string, v: unknown): string {
+  if (v === null || v === undefined) return '-';
+  if (typeof v !== 'number') return String(v);
+  if (column === 'time') return time(v);
+  if (column === 'count' || column === 'errors') return count(v);
+  if (column === 'errorRate') return percent(v);
+  if (['sum', 'mean', 'min', 'max', 'stddev'].includes(column) || /^p\d/.test(column)) return duration(v);
+  return String(v);
+}
+
+export interface TailOptions {
+  filter: string;
+  n: number;
+  follow: boolean;
+  intervalMs: number;
+  format: OutputFormat;
+}
+
+/** The last `n` events, oldest first; with `follow`, then every new one as it is sealed. */
+export async function tail(reader: Reader, o: TailOptions, io: Io): Promise<void> {
+  const last = await reader.events(o.filter, { limit: o.n });
+  const events = [...last.events].reverse();
+  printEvents(events, o.format, io);
+  if (!o.follow) return;
+  // Then poll: events from the newest shown on, oldest first, minus those already printed.
+  // Events sealed later with an earlier start than the newest shown are not printed.
+  let after = events.length > 0 ? events[events.length - 1]!.startNs : BigInt(Math.floor(io.now())) * 1_000_000n;
+  let seen = new Set(events.filter((e) => e.startNs === after).map(eventKey));
+  while (await io.sleep(o.intervalMs)) {
+    const filter = `${o.filter} since:${after / 1_000_000n}`.trim();
+    const fresh: StoredEvent[] = [];
+    let cursor: string | undefined;
+    for (;;) {
+      const page = await reader.events(filter, { limit: 1000, order: 'oldest', ...(cursor === undefined ? {} : { cursor }) });
+      for (const e of page.events) if (e.startNs > after || (e.startNs === after && !seen.has(eventKey(e)))) fresh.push(e);
+      if (page.nextCursor === null) break;
+      cursor = page.nextCursor;
+    }
+    if (fresh.length > 0) {
+      printEvents(fresh, o.format, io, false);
+      const newest = fresh[fresh.length - 1]!.startNs;
+      if (newest !== after) seen = new Set();
+      after = newest;
+      for (const e of fresh) if (e.startNs === after) seen.add(eventKey(e));
+    }
+  }
+}
+
+function eventKey(e: StoredEvent): string {
+  return `${e.startNs}|${e.name}|${e.durationNs}|${e.kind}|${e.status ?? e.level}`;
+}
+
+export interface AnomaliesCliOptions extends Scope {
+  bucket: string;
+  metric: 'p50' | 'p99' | 'errorRate';
+  threshold?: number;
+  minChange?: number;
+  minCount?: number;
+  direction: 'up' | 'down' | 'both';
+  format: OutputFormat;
+}
+
+/** Anomalous buckets, oldest first. */
+export async function anomalies(reader: Reader, o: AnomaliesCliOptions, io: Io): Promise<void> {
+  const found = await reader.anomalies({
+    ...(o.filter === undefined ? {} : { filter: o.filter }),
+    ...(o.name === undefined ? {} : { name: o.name }),
+    since: parseTime(o.since ?? '6h', io.now()),
+    ...(o.until === undefined ? {} : { until: parseTime(o.until, io.now()) }),
+    at: io.now(),
+    bucket: o.bucket,
+    metric: o.metric,
+    direction: o.direction,
+    ...(o.threshold === undefined ? {} : { threshold: o.threshold }),
+    ...(o.minChange === undefined ? {} : { minRelativeChange: o.minChange }),
+    ...(o.minCount === undefined ? {} : { minCount: o.minCount }),
+  });
+  if (o.format === 'json') return io.out(jsonLines(found));
+  const value = (a: Anomaly, v: number) => (a.metric === 'errorRate' ? percent(v) : duration(v));
+  if (o.format === 'csv') {
+    return io.out(csv(found, ['time', 'name', 'metric', 'value', 'baseline', 'relativeChange', 'z', 'count', 'direction'].map((h) => ({ header: h, value: (a: Anomaly) => a[h as keyof Anomaly] }))));
+  }
+  if (found.length === 0) return io.out('no anomalies\n');
+  io.out(
+    table(found, [
+      { header: 'bucket', cell: (a) => time(a.time) },
+      { header: 'name', cell: (a) => a.name },
+      { header: 'metric', cell: (a) => a.metric },
+      { header: 'value', align: 'right', cell: (a) => value(a, a.value) },
+      { header: 'baseline', align: 'right', cell: (a) => value(a, a.baseline) },
+      { header: 'change', align: 'right', cell: (a) => (Number.isFinite(a.relativeChange) ? `${a.relativeChange >= 0 ? '+' : ''}${(a.relativeChange * 100).toFixed(0)}%` : 'new') },
+      { header: 'z', align: 'right', cell: (a) => a.z.toFixed(1) },
+      { header: 'calls', align: 'right', cell: (a) => count(a.count) },
+    ]),
+  );
+}
+
+export interface CompareCliOptions {
+  filter?: string;
+  name?: string;
+  baseline: string;
+  candidate: string;
+  percentiles: number[];
+  exact: boolean;
+  all: boolean;
+  format: OutputFormat;
+}
+
+/** `since..until` with times as {@link parseTime} reads them. */
+export function parseRange(text: string, nowMs: number, option: string): { since: number; until: number } {
+  const parts = text.split('..');
+  if (parts.length !== 2 || parts[0] === '' || parts[1] === '') {
+    throw new CliError(`${option} must be a range since..until, e.g. 2h..1h or 2026-11-22T10:00Z..now; got "${text}"`, 2);
+  }
+  const since = parseTime(parts[0]!, nowMs);
+  const until = parseTime(parts[1]!, nowMs);
+  if (!(since < until)) throw new CliError(`${option} "${text}" is empty: its start must be before its end`, 2);
+  return { since, until };
+}
+
+/** Per-function change between two ranges; regressed first. */
+export async function compare(reader: Reader, o: CompareCliOptions, io: Io): Promise<void> {
+  const nowMs = io.now();
+  const report = await reader.compare({
+    baseline: parseRange(o.baseline, nowMs, '--baseline'),
+    candidate: parseRange(o.candidate, nowMs, '--candidate'),
+    percentiles: o.percentiles,
+    exact: o.exact,
+    ...(o.filter === undefined ? {} : { filter: o.filter }),
+    ...(o.name === undefined ? {} : { name: o.name }),
+  });
+  const shown = o.all ? report.functions : report.functions.filter((f) => f.verdict !== 'unchanged' && f.verdict !== 'insufficient_data');
+  if (o.format === 'json') return io.out(jsonLines(shown));
+  const pct = (f: FunctionComparison, p: number) => f.percentiles.find((x) => x.percentile === p);
+  if (o.format === 'csv') {
+    return io.out(
+      csv(shown, [
+        { header: 'name', value: (f) => f.name },
+        { header: 'verdict', value: (f) => f.verdict },
+        { header: 'baseline_calls', value: (f) => f.baseline.calls },
+        { header: 'candidate_calls', value: (f) => f.candidate.calls },
+        ...o.percentiles.flatMap((p) => [
+          { header: `baseline_p${p}`, value: (f: FunctionComparison) => pct(f, p)?.baseline },
+          { header: `candidate_p${p}`, value: (f: FunctionComparison) => pct(f, p)?.candidate },
+        ]),
+        { header: 'baseline_error_rate', value: (f) => f.baseline.errorRate },
+        { header: 'candidate_error_rate', value: (f) => f.candidate.errorRate },
+      ]),
+    );
+  }
+  if (shown.length === 0) return io.out(`no function changed significantly (${report.functions.length} compared; --all lists them)\n`);
+  const change = (f: FunctionComparison, p: number) => {
+    const c = pct(f, p);
+    if (c === undefined) return '-';
+    const sign = c.relativeChange >= 0 ? '+' : '';
+    return `${duration(c.baseline)} → ${duration(c.candidate)} (${sign}${(c.relativeChange * 100).toFixed(0)}%${c.significant ? '' : ', n.s.'})`;
+  };
+  io.out(
+    table(shown, [
+      { header: 'name', cell: (f) => f.name },
+      { header: 'verdict', cell: (f) => f.verdict.replace('_', ' ') },
+      { header: 'calls', align: 'right', cell: (f) => `${count(f.baseline.calls)} → ${count(f.candidate.calls)}` },
+      ...o.percentiles.map((p) => ({ header: `p${p}`, cell: (f: FunctionComparison) => change(f, p) })),
+      { header: 'errors', cell: (f) => `${percent(f.baseline.errorRate)} → ${percent(f.candidate.errorRate)}${f.errorRate.significant ? '' : ' (n.s.)'}` },
+    ]),
+  );
+}
+
+export interface ExportOptions {
+  filter: string;
+  format: 'ndjson' | 'csv' | 'parquet';
+  write(text: string): void;
+  /** Total events, for the progress line (known only on a TTY). */
+  progress?: (done: number, total: number) => void;
+}
+
+/** Every matching event, oldest first, streamed page by page. Returns how many were written. */
+export async function exportEvents(reader: Reader, o: ExportOptions): Promise<number> {
+  if (o.format === 'parquet') throw new CliError('--format parquet is not available yet; use ndjson or csv', 2);
+  const total = o.progress === undefined ? 0 : ((await reader.query().filter(o.filter).count().run()).rows[0]?.count ?? 0);
+  let written = 0;
+  let cursor: string | undefined;
+  let first = true;
+  for (;;) {
+    const page = await reader.events(o.filter, { limit: 10_000, order: 'oldest', ...(cursor === undefined ? {} : { cursor }) });
+    const collect: string[] = [];
+    const io: Io = { out: (t) => collect.push(t), err: () => {}, isTTY: false, now: Date.now, sleep: async () => false };
+    printEvents(page.events, o.format === 'ndjson' ? 'json' : 'csv', io, first);
+    first = false;
+    o.write(collect.join(''));
+    written += page.events.length;
+    o.progress?.(written, total);
+    if (page.nextCursor === null) return written;
+    cursor = page.nextCursor;
+  }
+}

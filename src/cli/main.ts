@@ -1,0 +1,324 @@
+/**
+ * The `laptime` command line: argument parsing (commander), the store directory, output format
+ * and exit codes. Each command's work is in ./commands; this module only wires options to it.
+ *
+ * Exit codes: 0 success, 1 the store or the data is the problem (no store, damage), 2 bad usage
+ * (unknown option, bad filter, bad time). Errors are one line on stderr: `laptime: <reason>`.
+ */
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { FilterSyntaxError } from '../filter-text';
+import { openReader, type Reader } from '../reader';
+import { anomalies, CliError, compare, exportEvents, query, stats, tail, top, type Io, type OutputFormat } from './commands';
+
+/** The process's streams as an {@link Io}; `sleep` stops early on SIGINT (tail -f). */
+export function processIo(): Io {
+  let stopped = false;
+  const waiting = new Set<() => void>();
+  const stop = () => {
+    stopped = true;
+    for (const w of waiting) w();
+  };
+  return {
+    out: (t) => void process.stdout.write(t),
+    err: (t) => void process.stderr.write(t),
+    isTTY: process.stdout.isTTY === true,
+    now: () => Date.now(),
+    sleep: (ms) => {
+      if (stopped) return Promise.resolve(false);
+      process.once('SIGINT', stop);
+      return new Promise((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          waiting.delete(done);
+          process.removeListener('SIGINT', stop);
+          resolve(!stopped);
+        };
+        const timer = setTimeout(done, ms);
+        waiting.add(done);
+      });
+    },
+  };
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a whole number >= 1');
+  return n;
+}
+
+function finite(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n)) throw new InvalidArgumentError('must be a number');
+  return n;
+}
+
+function list(value: string): string[] {
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+}
+
+function percentList(value: string): number[] {
+  const ps = list(value).map((p) => Number(p.replace(/^p/, '')));
+  if (ps.length === 0 || ps.some((p) => !(p > 0 && p <= 100))) throw new InvalidArgumentError('must be percentiles in (0, 100], e.g. 50,99');
+  return ps;
+}
+
+interface Common {
+  dir: string;
+  json?: boolean;
+  csv?: boolean;
+}
+
+function format(o: Common): OutputFormat {
+  if (o.json === true && o.csv === true) throw new CliError('--json and --csv exclude each other', 2);
+  return o.json === true ? 'json' : o.csv === true ? 'csv' : 'table';
+}
+
+/** Build the program; `run` executes a command with an open reader. */
+function program(io: Io, run: (dir: string, work: (reader: Reader) => Promise<void>) => Promise<void>): Command {
+  const defaultDir = process.env.LAPTIME_DIR !== undefined && process.env.LAPTIME_DIR !== '' ? process.env.LAPTIME_DIR : './.laptime';
+  const dirOption = () => new Option('-d, --dir <path>', 'store directory').default(defaultDir, '$LAPTIME_DIR or ./.laptime');
+  const scope = (c: Command) =>
+    c
+      .option('-n, --name <glob>', 'only functions matching the glob (* any run, ? one character)')
+      .option('--since <time>', 'from this time: now, 15m, 2h, 7d (before now), epoch ms or ISO date')
+      .option('--until <time>', 'before this time (same forms)');
+  const out = (c: Command) => c.option('--json', 'JSON lines instead of a table').option('--csv', 'CSV instead of a table');
+
+  const prog = new Command('laptime')
+    .description('Look into a laptime store: per-function latency, events, anomalies, regressions.')
+    .version(packageVersion(), '-V, --version')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({ writeOut: (t) => io.out(t), writeErr: (t) => io.err(t), outputError: (t, write) => write(t) });
+
+  out(
+    scope(
+      prog
+        .command('stats')
+        .description('per-function table: count, rate, mean, p50, p90, p99, max, error %')
+        .addOption(dirOption())
+        .argument('[filter]', 'more terms in the filter syntax, e.g. "route:/users"')
+        .option('-s, --sort <column>', 'name, count, rate, errors, errorRate, mean, p50, p90, p99 or max', 'p99')
+        .option('--asc', 'ascending (default: descending, names ascending)')
+        .option('-l, --limit <n>', 'at most n rows', positiveInt)
+        .option('--exact', 'exact percentiles (decodes every page) instead of sketches (within 1%)'),
+    ),
+  ).action(async (filter: string | undefined, o: Common & { sort: string; asc?: boolean; limit?: number; exact?: boolean; name?: string; since?: string; until?: string }) => {
+    await run(o.dir, (r) =>
+      stats(r, { ...scopeOf(o, filter), sort: o.sort, asc: o.asc === true || (o.asc === undefined && o.sort === 'name'), ...(o.limit === undefined ? {} : { limit: o.limit }), format: format(o), exact: o.exact === true }, io),
+    );
+  });
+
+  out(
+    scope(
+      prog
+        .command('top')
+        .description('the slowest functions, or with --events the slowest single calls')
+        .addOption(dirOption())
+        .argument('[filter]', 'more terms in the filter syntax')
+        .option('-b, --by <column>', 'rank functions by p99, p90, p50, mean, max, count, errorRate', 'p99')
+        .option('-l, --limit <n>', 'how many', positiveInt, 10)
+        .option('-e, --events', 'the slowest calls instead of functions'),
+    ),
+  ).action(async (filter: string | undefined, o: Common & { by: string; limit: number; events?: boolean; name?: string; since?: string; until?: string }) => {
+    await run(o.dir, (r) => top(r, { ...scopeOf(o, filter), by: o.by, n: o.limit, events: o.events === true, format: format(o) }, io));
+  });
+
+  out(
+    prog
+      .command('query')
+      .description('events matching a filter (newest first), or grouped aggregates with --group/--bucket/--agg')
+      .addOption(dirOption())
+      .argument('[filter]', 'the filter, e.g. "name:UserService.* status:error duration>10ms since:1h"', '')
+      .option('-g, --group <keys>', 'group by name and/or fields, comma-separated', list, [])
+      .option('--bucket <width>', 'group by time buckets of this width, e.g. 1m')
+      .option('-a, --agg <list>', 'count, errors, errorRate, sum, mean, min, max, stddev, p50, p99.9...', list, [])
+      .option('-s, --sort <column>', 'sort by this column')
+      .option('--asc', 'ascending sort (default descending)')
+      .option('-l, --limit <n>', 'at most n rows (events: default 50)', positiveInt)
+      .option('--exact', 'exact percentiles'),
+  ).action(async (filter: string, o: Common & { group: string[]; bucket?: string; agg: string[]; sort?: string; asc?: boolean; limit?: number; exact?: boolean }) => {
+    await run(o.dir, (r) =>
+      query(
+        r,
+        {
+          filter,
+          group: o.group,
+          ...(o.bucket === undefined ? {} : { bucket: o.bucket }),
+          agg: o.agg,
+          ...(o.sort === undefined ? {} : { sort: o.sort }),
+          asc: o.asc === true,
+          ...(o.limit === undefined ? {} : { limit: o.limit }),
+          exact: o.exact === true,
+          format: format(o),
+        },
+        io,
+      ),
+    );
+  });
+
+  out(
+    prog
+      .command('tail')
+      .description('the latest events, oldest first; with -f, keep printing new ones (Ctrl-C stops)')
+      .addOption(dirOption())
+      .argument('[filter]', 'only events matching this filter', '')
+      .option('-l, --limit <n>', 'how many to show first', positiveInt, 20)
+      .option('-f, --follow', 'keep printing events as writers seal them')
+      .option('--interval <ms>', 'poll interval with -f', positiveInt, 1000),
+  ).action(async (filter: string, o: Common & { limit: number; follow?: boolean; interval: number }) => {
+    await run(o.dir, (r) => tail(r, { filter, n: o.limit, follow: o.follow === true, intervalMs: o.interval, format: format(o) }, io));
+  });
+
+  out(
+    scope(
+      prog
+        .command('anomalies')
+        .description('buckets where a function departs from its trailing baseline (robust z-score)')
+        .addOption(dirOption())
+        .argument('[filter]', 'more terms in the filter syntax')
+        .option('--bucket <width>', 'bucket width', '5m')
+        .addOption(new Option('-m, --metric <metric>', 'what to judge').choices(['p99', 'p50', 'errorRate']).default('p99'))
+        .option('--threshold <z>', 'robust z-score threshold (default 3.5)', finite)
+        .option('--min-change <fraction>', 'smallest relative change (default 0.2)', finite)
+        .option('--min-count <n>', 'fewest calls per bucket (default 30)', positiveInt)
+        .addOption(new Option('--direction <dir>', 'which changes').choices(['up', 'down', 'both']).default('up')),
+    ),
+  ).action(async (filter: string | undefined, o: Common & { bucket: string; metric: 'p99' | 'p50' | 'errorRate'; threshold?: number; minChange?: number; minCount?: number; direction: 'up' | 'down' | 'both'; name?: string; since?: string; until?: string }) => {
+    await run(o.dir, (r) =>
+      anomalies(
+        r,
+        {
+          ...scopeOf(o, filter),
+          bucket: o.bucket,
+          metric: o.metric,
+          direction: o.direction,
+          ...(o.threshold === undefined ? {} : { threshold: o.threshold }),
+          ...(o.minChange === undefined ? {} : { minChange: o.minChange }),
+          ...(o.minCount === undefined ? {} : { minCount: o.minCount }),
+          format: format(o),
+        },
+        io,
+      ),
+    );
+  });
+
+  out(
+    prog
+      .command('compare')
+      .description('per function, p50/p99 and error-rate change between two time ranges, with significance')
+      .addOption(dirOption())
+      .argument('[filter]', 'only events matching this filter')
+      .requiredOption('--baseline <range>', 'since..until, e.g. 2h..1h or 2026-11-22T09:00Z..2026-11-22T10:00Z')
+      .requiredOption('--candidate <range>', 'since..until, e.g. 1h..now')
+      .option('-n, --name <glob>', 'only functions matching the glob')
+      .option('-p, --percentiles <list>', 'percentiles to compare', percentList, [50, 99])
+      .option('--exact', 'exact percentiles')
+      .option('--all', 'also list unchanged functions and those with too few calls'),
+  ).action(async (filter: string | undefined, o: Common & { baseline: string; candidate: string; name?: string; percentiles: number[]; exact?: boolean; all?: boolean }) => {
+    await run(o.dir, (r) =>
+      compare(
+        r,
+        {
+          ...(filter === undefined ? {} : { filter }),
+          ...(o.name === undefined ? {} : { name: o.name }),
+          baseline: o.baseline,
+          candidate: o.candidate,
+          percentiles: o.percentiles,
+          exact: o.exact === true,
+          all: o.all === true,
+          format: format(o),
+        },
+        io,
+      ),
+    );
+  });
+
+  prog
+    .command('export')
+    .description('every matching event, oldest first, as NDJSON or CSV')
+    .addOption(dirOption())
+    .argument('[filter]', 'only events matching this filter', '')
+    .addOption(new Option('-f, --format <format>', 'output format').choices(['ndjson', 'csv', 'parquet']).default('ndjson'))
+    .option('-o, --out <file>', 'write to this file instead of stdout')
+    .action(async (filter: string, o: { dir: string; format: 'ndjson' | 'csv' | 'parquet'; out?: string }) => {
+      await run(o.dir, async (r) => {
+        const file: WriteStream | null = o.out === undefined ? null : createWriteStream(o.out);
+        const showProgress = io.isTTY && file !== null;
+        try {
+          const n = await exportEvents(r, {
+            filter,
+            format: o.format,
+            write: (t) => (file === null ? io.out(t) : void file.write(t)),
+            ...(showProgress ? { progress: (done: number, total: number) => io.err(`\r${progressBar(done, total)}`) } : {}),
+          });
+          if (showProgress) io.err('\n');
+          if (file !== null) io.err(`${n.toLocaleString('en-US')} events written to ${o.out}\n`);
+        } finally {
+          if (file !== null) await new Promise<void>((resolve, reject) => file.end((err?: Error | null) => (err ? reject(err) : resolve())));
+        }
+      });
+    });
+
+  return prog;
+}
+
+/** `[██████······] 45% 4,500/10,000`. */
+export function progressBar(done: number, total: number, cells = 24): string {
+  const f = total > 0 ? Math.min(1, done / total) : 1;
+  const filled = Math.round(f * cells);
+  return `[${'█'.repeat(filled)}${'·'.repeat(cells - filled)}] ${Math.round(f * 100)}% ${done.toLocaleString('en-US')}/${total.toLocaleString('en-US')}`;
+}
+
+function scopeOf(o: { name?: string; since?: string; until?: string }, filter: string | undefined): { filter?: string; name?: string; since?: string; until?: string } {
+  return {
+    ...(filter === undefined ? {} : { filter }),
+    ...(o.name === undefined ? {} : { name: o.name }),
+    ...(o.since === undefined ? {} : { since: o.since }),
+    ...(o.until === undefined ? {} : { until: o.until }),
+  };
+}
+
+function packageVersion(): string {
+  try {
+    return (require('../../package.json') as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** One line for any failure: what went wrong, never a stack. */
+function reason(err: unknown): { message: string; code: number } {
+  if (err instanceof CliError) return { message: err.message, code: err.exitCode };
+  if (err instanceof FilterSyntaxError) return { message: err.message.replace(/^laptime: /, ''), code: 2 };
+  if (err instanceof TypeError || err instanceof RangeError) return { message: err.message.replace(/^laptime: /, ''), code: 2 };
+  const message = err instanceof Error ? err.message : String(err);
+  return { message: message.replace(/^laptime: /, '').split('\n')[0]!, code: 1 };
+}
+
+/** Run the CLI with these arguments (without `node` and the script); resolves to the exit code. */
+export async function main(args: readonly string[], io: Io = processIo()): Promise<number> {
+  let reader: Reader | null = null;
+  const run = async (dir: string, work: (r: Reader) => Promise<void>) => {
+    reader = openReader(dir);
+    await work(reader);
+  };
+  try {
+    await program(io, run).parseAsync([...args], { from: 'user' });
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version are successes; commander already printed the reason otherwise.
+      return err.exitCode === 0 ? 0 : 2;
+    }
+    const { message, code } = reason(err);
+    io.err(`laptime: ${message}\n`);
+    return code;
+  } finally {
+    (reader as Reader | null)?.close();
+  }
+}

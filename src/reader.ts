@@ -1,0 +1,122 @@
+/**
+ * Reader: read-only access to a store directory that applications write (the CLI and the dashboard
+ * use it). It claims nothing and writes nothing; each query sees what the writers have sealed so
+ * far (pages are sealed when full and at least every `pageMaxAgeMs`, 2 s by default).
+ */
+import { toAnomaly, toAnomaliesRequest, toCompareReport, toCompareRequest, type AnomaliesOptions, type Anomaly, type CompareOptions, type CompareReport } from './analysis';
+import { nativeBinding, type NativeReaderHandle } from './native';
+import { show } from './options';
+import { Query, toEventsPage, toEventsRequest, type EventsOptions, type EventsPage } from './query';
+import { toFunctionStats, toNativeFilter, type FunctionStats, type StatsQuery } from './stats';
+import { nowEpochMs } from './time';
+
+/** Options of {@link openReader}. */
+export interface ReaderOptions {
+  /** Memory for cached decoded pages, bytes (default 64 MiB, at least 1 MiB). */
+  bufferpoolBytes?: number;
+}
+
+/**
+ * A read-only view of a store directory. Queries as on a {@link Store}, without flushing (there is
+ * nothing of this process's to flush).
+ *
+ * @example
+ * const reader = openReader('/var/lib/myapp/laptime');
+ * const { rows } = await reader.query().groupBy('name').percentiles([50, 99]).run();
+ * reader.close();
+ */
+export class Reader {
+  /** Directory of the store. */
+  readonly path: string;
+  #native: NativeReaderHandle | null;
+
+  /** @internal Made by {@link openReader}. */
+  constructor(native: NativeReaderHandle) {
+    this.#native = native;
+    this.path = native.path;
+  }
+
+  /**
+   * A new query over the store (see {@link Query}).
+   *
+   * @example
+   * const { rows } = await reader.query().status('error').groupBy('name').count().run();
+   */
+  query(): Query {
+    return new Query((q) => this.#handle().query(q));
+  }
+
+  /**
+   * One page of events passing a filter (see {@link Store.events}).
+   *
+   * @example
+   * const { events, nextCursor } = await reader.events('status:error', { limit: 20 });
+   */
+  async events(filter?: string, options?: EventsOptions): Promise<EventsPage> {
+    const request = toEventsRequest(filter, options);
+    return toEventsPage(await this.#handle().events(request));
+  }
+
+  /**
+   * Per-function statistics (see {@link Store.stats}).
+   *
+   * @example
+   * const rows = await reader.stats({ since: '1h' });
+   */
+  async stats(query?: StatsQuery): Promise<FunctionStats[]> {
+    const filter = toNativeFilter(query, nowEpochMs());
+    return (await this.#handle().stats(filter)).map(toFunctionStats);
+  }
+
+  /**
+   * Anomalous buckets (see {@link Store.anomalies}).
+   *
+   * @example
+   * const found = await reader.anomalies({ since: '6h', bucket: '5m' });
+   */
+  async anomalies(options?: AnomaliesOptions): Promise<Anomaly[]> {
+    const request = toAnomaliesRequest(options);
+    return (await this.#handle().anomalies(request)).map(toAnomaly);
+  }
+
+  /**
+   * Per-function change between two time ranges (see {@link Store.compare}).
+   *
+   * @example
+   * const { functions } = await reader.compare({ baseline: { since: '2h', until: '1h' }, candidate: { since: '1h', until: new Date() } });
+   */
+  async compare(options: CompareOptions): Promise<CompareReport> {
+    const request = toCompareRequest(options);
+    return toCompareReport(await this.#handle().compare(request));
+  }
+
+  /**
+   * Release cached pages and open files; later queries reject.
+   *
+   * @example
+   * reader.close();
+   */
+  close(): void {
+    this.#native?.close();
+    this.#native = null;
+  }
+
+  #handle(): NativeReaderHandle {
+    if (this.#native === null) throw new Error('laptime: the reader is closed');
+    return this.#native;
+  }
+}
+
+/**
+ * Open the store in `dir` for reading while applications write it. Throws if `dir` holds no store
+ * or the native addon is unavailable.
+ *
+ * @example
+ * const reader = openReader('./.laptime');
+ */
+export function openReader(dir: string, options: ReaderOptions = {}): Reader {
+  if (typeof dir !== 'string' || dir === '') throw new TypeError(`laptime: openReader needs a directory, got ${show(dir)}`);
+  const binding = nativeBinding();
+  if (binding === null) throw new Error('laptime: the native addon is unavailable, so stores cannot be read');
+  return new Reader(binding.NativeReader.open(dir, options.bufferpoolBytes));
+}
