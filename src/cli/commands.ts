@@ -3,6 +3,7 @@
  * tests can run commands in-process; nothing here parses argv or exits.
  */
 import type { Anomaly, FunctionComparison } from '../analysis';
+import { valueText } from '../filter-text';
 import type { QueryRow, StoredEvent } from '../query';
 import type { Reader } from '../reader';
 import { count, csv, duration, jsonLines, latencyBar, percent, rate, table, time, type Column } from './format';
@@ -150,7 +151,7 @@ export async function top(reader: Reader, o: TopOptions, io: Io): Promise<void> 
   const q = Math.max(1e-9, Math.min(1, (total - o.n + 1) / total));
   const threshold = (await scoped(reader.query(), o, io.now()).kind('call').percentiles([q * 100]).exact().run()).rows[0];
   const cutoff = threshold === undefined ? 0 : Object.values(threshold)[0];
-  const filter = [o.filter ?? '', 'kind:call', `duration>=${typeof cutoff === 'number' ? cutoff : 0}ns`, o.name === undefined ? '' : `name:${quoteTerm(o.name)}`, timeTerm('since', o.since, io), timeTerm('until', o.until, io)]
+  const filter = [o.filter ?? '', 'kind:call', `duration>=${typeof cutoff === 'number' ? cutoff : 0}ns`, o.name === undefined ? '' : `name:${valueText(o.name)}`, timeTerm('since', o.since, io), timeTerm('until', o.until, io)]
     .filter((t) => t !== '')
     .join(' ');
   const found: StoredEvent[] = [];
@@ -170,9 +171,6 @@ function timeTerm(key: 'since' | 'until', text: string | undefined, io: Io): str
   return text === undefined ? '' : `${key}:${Math.floor(parseTime(text, io.now()))}`;
 }
 
-function quoteTerm(v: string): string {
-  return v !== '' && !/[\s"\\(),]/.test(v) ? v : `"${v.replace(/["\\]/g, (c) => `\\${c}`)}"`;
-}
 
 const EVENT_COLUMNS: Array<Column<StoredEvent>> = [
   { header: 'time', cell: (e) => time(e.start) },

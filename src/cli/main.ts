@@ -9,6 +9,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { FilterSyntaxError } from '../filter-text';
 import { openReader, type Reader } from '../reader';
+import { serve } from '../server/http';
 import { anomalies, CliError, compare, exportEvents, query, stats, tail, top, type Io, type OutputFormat } from './commands';
 
 /** The process's streams as an {@link Io}; `sleep` stops early on SIGINT (tail -f). */
@@ -262,6 +263,24 @@ function program(io: Io, run: (dir: string, work: (reader: Reader) => Promise<vo
           if (file !== null) await new Promise<void>((resolve, reject) => file.end((err?: Error | null) => (err ? reject(err) : resolve())));
         }
       });
+    });
+
+  prog
+    .command('serve')
+    .description('the dashboard and its JSON API (read-only), at http://127.0.0.1:7070 by default')
+    .addOption(dirOption())
+    .option('-p, --port <port>', 'port (0 picks a free one)', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('must be a port number 0..65535');
+      return n;
+    }, 7070)
+    .option('--host <address>', 'address to bind; anything but loopback needs --token', '127.0.0.1')
+    .option('--token <secret>', 'require this token (at least 16 characters) on every request')
+    .action(async (o: { dir: string; port: number; host: string; token?: string }) => {
+      const dashboard = await serve({ dir: o.dir, port: o.port, host: o.host, ...(o.token === undefined ? {} : { token: o.token }) });
+      io.out(`laptime dashboard for ${o.dir} at ${dashboard.url} (Ctrl-C stops)\n`);
+      while (await io.sleep(3_600_000));
+      await dashboard.close();
     });
 
   return prog;

@@ -1,7 +1,10 @@
 //! Write N events of R1-full into a laptime store and the same events as CSV, for benchmarks that
 //! compare laptime with another engine on identical data (bench/query-vs-duckdb.mts).
 //!
-//! `cargo run --release -p laptime-core --example r1_export -- <events> <store-dir> <csv-file>`
+//! `cargo run --release -p laptime-core --example r1_export -- <events> <store-dir> <csv-file> [epoch-ms]`
+//!
+//! `epoch-ms` moves R1's start of time (default 2023-11-14) so the events are recent; `-` as the
+//! CSV file skips the CSV.
 //!
 //! CSV columns: `name,start,dur,is_call,err,route,tier` (`route`/`tier` empty when absent). Prints
 //! one JSON line: events, start range, bytes of the store's files, seconds spent writing the store.
@@ -17,8 +20,10 @@ use laptime_core::{Options, Overflow, Store, SyncPolicy};
 
 fn main() -> Result<(), Box<dyn Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [n, store_dir, csv_path] = args.as_slice() else {
-        return Err("usage: r1_export <events> <store-dir> <csv-file>".into());
+    let (n, store_dir, csv_path, epoch) = match args.as_slice() {
+        [n, dir, csv] => (n, dir, csv, None),
+        [n, dir, csv, epoch_ms] => (n, dir, csv, Some(epoch_ms.parse::<u64>()? * 1_000_000)),
+        _ => return Err("usage: r1_export <events> <store-dir> <csv-file|-> [epoch-ms]".into()),
     };
     let n: usize = n.parse()?;
     let store = Store::open(
@@ -32,16 +37,23 @@ fn main() -> Result<(), Box<dyn Error>> {
             ..Options::default()
         },
     )?;
+    let defaults = R1Config::default();
     let mut r1 = R1::new(R1Config {
         full: true,
-        ..R1Config::default()
+        epoch_ns: epoch.unwrap_or(defaults.epoch_ns),
+        ..defaults
     });
     let interned = R1Interned::new(&r1, |s| store.intern(s))?;
     let names = r1.names().to_vec();
     let (routes, tiers) = r1.field_values();
     let (routes, tiers) = (routes.to_vec(), tiers.to_vec());
-    let mut csv = BufWriter::with_capacity(1 << 20, File::create(csv_path)?);
-    writeln!(csv, "name,start,dur,is_call,err,route,tier")?;
+    let mut csv = if csv_path == "-" {
+        None
+    } else {
+        let mut w = BufWriter::with_capacity(1 << 20, File::create(csv_path)?);
+        writeln!(w, "name,start,dur,is_call,err,route,tier")?;
+        Some(w)
+    };
 
     let mut store_time = Duration::ZERO;
     let (mut first, mut last) = (u64::MAX, 0u64);
@@ -59,6 +71,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         for e in &chunk {
             first = first.min(e.start_ns);
             last = last.max(e.start_ns);
+            let Some(csv) = csv.as_mut() else { continue };
             let name = &names[e.name as usize];
             let route = e.route.map_or("", |r| routes[usize::from(r)].as_str());
             let tier = e.tier.map_or("", |t| tiers[usize::from(t)].as_str());
@@ -73,7 +86,9 @@ fn main() -> Result<(), Box<dyn Error>> {
         }
         left -= take;
     }
-    csv.flush()?;
+    if let Some(csv) = csv.as_mut() {
+        csv.flush()?;
+    }
     let t = Instant::now();
     let dropped = store.counters().dropped;
     store.close()?;

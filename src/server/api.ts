@@ -1,0 +1,221 @@
+/**
+ * The dashboard's JSON API: one function per route, each answering from a {@link Reader} with the
+ * same query engine as the TypeScript API and the CLI. Parameters come from the query string;
+ * anything wrong with them is an {@link ApiError} (HTTP 400) that names the parameter.
+ *
+ * Routes (all GET; times are `now`, a duration before now such as `1h`, epoch ms or ISO dates):
+ * - `/api/info`: `{ path, version, now }`
+ * - `/api/stats?filter&since&until`: per-function rows (count, rate, errors, errorRate, mean, p50,
+ *   p90, p99, max; durations in ns)
+ * - `/api/series?name&filter&since&until&bucket`: p50/p90/p99 and count per time bucket of one
+ *   function (`bucket` such as `1m`; default: about 120 buckets over the range)
+ * - `/api/histogram?name&filter&since&until`: latency histogram of one function, log-spaced bins
+ * - `/api/events?filter&limit&cursor&order`: a page of events, `startNs` as a decimal string
+ * - `/api/anomalies?filter&since&until&bucket&metric`: anomalous buckets
+ * - `/api/compare?filter&baseline&candidate`: per-function change, ranges as `since..until`
+ */
+import { FilterSyntaxError, valueText } from '../filter-text';
+import type { Reader } from '../reader';
+import { CliError, parseRange, parseTime } from '../cli/commands';
+
+/** A request the API refuses, with the HTTP status and a message naming what is wrong. */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly details: Record<string, unknown>;
+  constructor(status: number, message: string, details: Record<string, unknown> = {}) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.details = details;
+  }
+}
+
+type Params = URLSearchParams;
+type Handler = (reader: Reader, params: Params, nowMs: number) => Promise<unknown>;
+
+const DEFAULT_RANGE = '1h';
+
+function range(p: Params, nowMs: number): { since: number; until: number } {
+  const since = time(p, 'since', nowMs) ?? parseTime(DEFAULT_RANGE, nowMs);
+  const until = time(p, 'until', nowMs) ?? nowMs;
+  if (!(since < until)) throw new ApiError(400, 'parameter "since" must be before "until"');
+  return { since, until };
+}
+
+function time(p: Params, key: string, nowMs: number): number | null {
+  const v = p.get(key);
+  if (v === null || v === '') return null;
+  try {
+    return parseTime(v, nowMs);
+  } catch (err) {
+    throw new ApiError(400, `parameter "${key}": ${(err as Error).message}`);
+  }
+}
+
+function required(p: Params, key: string): string {
+  const v = p.get(key);
+  if (v === null || v === '') throw new ApiError(400, `parameter "${key}" is required`);
+  return v;
+}
+
+function filterOf(p: Params): string {
+  return (p.get('filter') ?? '').trim();
+}
+
+function int(p: Params, key: string, lo: number, hi: number): number | undefined {
+  const v = p.get(key);
+  if (v === null || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < lo || n > hi) throw new ApiError(400, `parameter "${key}" must be a whole number in ${lo}..${hi}, got "${v}"`);
+  return n;
+}
+
+/** A bucket width giving about `n` buckets over the range, rounded to a readable step. */
+function autoBucketMs(spanMs: number, n = 120): number {
+  const steps = [1, 5, 10, 50, 100, 500, 1e3, 5e3, 10e3, 30e3, 60e3, 300e3, 600e3, 1800e3, 3600e3, 3 * 3600e3, 6 * 3600e3, 86400e3];
+  return steps.find((s) => spanMs / s <= n) ?? 86400e3;
+}
+
+const routes: Record<string, Handler> = {
+  '/api/info': async (reader, _p, nowMs) => ({ path: reader.path, version: version(), now: nowMs }),
+
+  '/api/stats': async (reader, p, nowMs) => {
+    const { since, until } = range(p, nowMs);
+    const { rows } = await reader
+      .query()
+      .filter(filterOf(p))
+      .kind('call')
+      .since(since)
+      .until(until)
+      .groupBy('name')
+      .count()
+      .errors()
+      .errorRate()
+      .mean()
+      .max()
+      .percentiles([50, 90, 99])
+      .orderBy('p99', 'desc')
+      .run();
+    const seconds = (until - since) / 1000;
+    return { since, until, rows: rows.map((r) => ({ ...r, rate: r.count / seconds })) };
+  },
+
+  '/api/series': async (reader, p, nowMs) => {
+    const name = required(p, 'name');
+    const { since, until } = range(p, nowMs);
+    const bucketText = p.get('bucket');
+    let bucketMs: number;
+    if (bucketText === null || bucketText === '') {
+      // About 120 buckets over the span the function's calls really cover within the range.
+      const scope = `${filterOf(p)} kind:call name:${valueText(name)} since:${Math.floor(since)} until:${Math.ceil(until)}`.trim();
+      const [first, last] = await Promise.all(['oldest', 'newest'].map(async (order) => (await reader.events(scope, { limit: 1, order: order as 'oldest' | 'newest' })).events[0]?.start));
+      bucketMs = autoBucketMs(first !== undefined && last !== undefined ? Math.max(last - first, 1) : until - since);
+    } else {
+      bucketMs = bucketWidthMs(bucketText);
+    }
+    const { rows } = await reader
+      .query()
+      .filter(filterOf(p))
+      .kind('call')
+      .name(name)
+      .since(since)
+      .until(until)
+      .bucket(bucketMs)
+      .count()
+      .errors()
+      .percentiles([50, 90, 99])
+      .orderBy('time', 'asc')
+      .run();
+    return { name, since, until, bucketMs, points: rows };
+  },
+
+  '/api/histogram': async (reader, p, nowMs) => {
+    const name = required(p, 'name');
+    const { since, until } = range(p, nowMs);
+    // 200 quantiles of the sketch (within 1%) give the distribution's shape; counts per
+    // log-spaced bin follow from how many quantile steps fall into each bin.
+    const qs = Array.from({ length: 200 }, (_, i) => (i + 1) / 2);
+    const { rows } = await reader.query().filter(filterOf(p)).kind('call').name(name).since(since).until(until).count().percentiles(qs).run();
+    const row = rows[0] as Record<string, number | null> | undefined;
+    const total = row?.count ?? 0;
+    const values = qs.map((q) => row?.[`p${q}`] ?? null).filter((v): v is number => v !== null);
+    return { name, since, until, count: total, bins: logBins(values, total) };
+  },
+
+  '/api/events': async (reader, p) => {
+    const limit = int(p, 'limit', 1, 1000) ?? 100;
+    const order = p.get('order') ?? 'newest';
+    if (order !== 'newest' && order !== 'oldest') throw new ApiError(400, `parameter "order" must be newest or oldest, got "${order}"`);
+    const cursor = p.get('cursor');
+    const page = await reader.events(filterOf(p), { limit, order, ...(cursor === null || cursor === '' ? {} : { cursor }) });
+    return { events: page.events.map((e) => ({ ...e, startNs: e.startNs.toString() })), nextCursor: page.nextCursor };
+  },
+
+  '/api/anomalies': async (reader, p, nowMs) => {
+    const { since, until } = range(p, nowMs);
+    const metric = p.get('metric') ?? 'p99';
+    if (metric !== 'p99' && metric !== 'p50' && metric !== 'errorRate') throw new ApiError(400, `parameter "metric" must be p99, p50 or errorRate, got "${metric}"`);
+    const bucket = p.get('bucket') ?? `${autoBucketMs(until - since, 60) / 1000}s`;
+    const filter = filterOf(p);
+    return {
+      bucket,
+      anomalies: await reader.anomalies({ since, until, bucket, metric, at: nowMs, ...(filter === '' ? {} : { filter }) }),
+    };
+  },
+
+  '/api/compare': async (reader, p, nowMs) => {
+    const baseline = parseRange(required(p, 'baseline'), nowMs, 'parameter "baseline"');
+    const candidate = parseRange(required(p, 'candidate'), nowMs, 'parameter "candidate"');
+    const filter = filterOf(p);
+    return reader.compare({ baseline, candidate, at: nowMs, ...(filter === '' ? {} : { filter }) });
+  },
+};
+
+
+function bucketWidthMs(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(text);
+  const unit: Record<string, number> = { ms: 1, s: 1e3, m: 60e3, h: 3600e3, d: 86400e3 };
+  if (m === null || Number(m[1]) <= 0) throw new ApiError(400, `parameter "bucket" must be a width such as 30s, 1m or 1h, got "${text}"`);
+  return Number(m[1]) * unit[m[2]!]!;
+}
+
+/** Counts per log-spaced bin from evenly spaced quantiles of `total` values. */
+function logBins(quantiles: number[], total: number): Array<{ lo: number; hi: number; count: number }> {
+  const positive = quantiles.filter((v) => v > 0);
+  if (positive.length === 0 || total === 0) return [];
+  const lo = Math.min(...positive);
+  const hi = Math.max(...positive);
+  const n = hi > lo ? 30 : 1;
+  const edges = Array.from({ length: n + 1 }, (_, i) => lo * Math.pow(hi / lo, i / n));
+  const bins = edges.slice(0, -1).map((e, i) => ({ lo: e, hi: edges[i + 1]!, count: 0 }));
+  const per = total / quantiles.length;
+  for (const v of quantiles) {
+    const i = Math.min(n - 1, Math.max(0, Math.floor((Math.log(Math.max(v, lo)) - Math.log(lo)) / (Math.log(hi / lo) / n || 1))));
+    bins[i]!.count += per;
+  }
+  return bins.map((b) => ({ ...b, count: Math.round(b.count) }));
+}
+
+function version(): string {
+  try {
+    return (require('../../package.json') as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** Answer `path` with `params`; throws {@link ApiError} for bad requests and unknown routes. */
+export async function answer(reader: Reader, path: string, params: Params, nowMs: number): Promise<unknown> {
+  const route = routes[path];
+  if (route === undefined) throw new ApiError(404, `no API route ${path}`);
+  try {
+    return await route(reader, params, nowMs);
+  } catch (err) {
+    if (err instanceof ApiError) throw err;
+    if (err instanceof FilterSyntaxError) {
+      throw new ApiError(400, `invalid filter at ${err.position}: expected ${err.expected}, found ${err.found}`, { position: err.position, expected: err.expected, found: err.found });
+    }
+    if (err instanceof CliError || err instanceof TypeError || err instanceof RangeError) throw new ApiError(400, err.message.replace(/^laptime: /, ''));
+    throw err;
+  }
+}
