@@ -47,6 +47,8 @@ export type {
   QueryStats,
   StoredEvent,
 } from './src/query';
+export { maintainStore, verifyStore } from './src/maintenance';
+export type { FileCheck, Maintained, VerifyReport } from './src/maintenance';
 export { openReader, Reader } from './src/reader';
 export type { ReaderOptions } from './src/reader';
 export { open, Store } from './src/store';

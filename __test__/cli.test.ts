@@ -247,3 +247,64 @@ e2e('the bin: `laptime` as a child process, with LAPTIME_DIR', async (t) => {
   t.regex(bad.stderr, /^laptime: invalid filter at 7: expected a level/);
   t.is(bad.stderr.trim().split('\n').length, 1);
 });
+
+/** Segment files of a store, oldest first. */
+function segmentFiles(dir: string): string[] {
+  const fs = require('node:fs') as typeof import('node:fs');
+  const out: string[] = [];
+  for (const p of fs.readdirSync(path.join(dir, 'partitions'))) {
+    for (const f of fs.readdirSync(path.join(dir, 'partitions', p))) if (f.startsWith('seg-')) out.push(path.join(dir, 'partitions', p, f));
+  }
+  return out.sort();
+}
+
+/** A store whose events sit in several small segments (each open and close seals one). */
+async function manySegments(): Promise<string> {
+  const dir = tempDir();
+  for (let round = 0; round < 4; round++) {
+    const store = open({ dir });
+    for (let i = 0; i < 500; i++) store.record({ name: 'batch.run', startNs: BASE_NS + BigInt(round * 500 + i) * 1_000_000n, durationNs: 1000 + i });
+    await store.close();
+  }
+  return dir;
+}
+
+e2e('verify: no damage on a sound store; a flipped byte is named by file and offset, exit 1', async (t) => {
+  const dir = await manySegments();
+  const ok = await cli(['verify', '-d', dir]);
+  t.is(ok.code, 0, ok.err);
+  t.regex(ok.out, /files, [\d,]+ pages, [\d,]+ bytes checked: no damage/);
+  const seg = segmentFiles(dir)[0]!;
+  const fs = require('node:fs') as typeof import('node:fs');
+  const bytes = fs.readFileSync(seg);
+  bytes[Math.floor(bytes.length / 3)] ^= 0x10;
+  fs.writeFileSync(seg, bytes);
+  const bad = await cli(['verify', '-d', dir]);
+  t.is(bad.code, 1);
+  t.regex(bad.out, new RegExp(`^DAMAGE ${seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}( at byte \\d+)?: `, 'm'));
+  t.regex(bad.out, /1 damaged/);
+  t.is(bad.err, `laptime: 1 damaged file(s) in ${dir}\n`);
+  const json = await cli(['verify', '-d', dir, '--json']);
+  t.true(json.out.trim().split('\n').some((l) => (JSON.parse(l) as { finding?: string }).finding === 'damage'));
+  t.is((await cli(['verify', '-d', path.join(dir, 'none')])).code, 1);
+});
+
+e2e('compact and retention: idle partitions are maintained, events kept or dropped as asked', async (t) => {
+  const dir = await manySegments();
+  const before = segmentFiles(dir).length;
+  t.true(before >= 4, `${before} segments`);
+  const c = await cli(['compact', '-d', dir]);
+  t.is(c.code, 0, c.err);
+  t.regex(c.out, /compacted: \d+ segment\(s\), 2,000 events/);
+  t.true(segmentFiles(dir).length < before);
+  const stats = JSON.parse((await cli(['stats', '-d', dir, '--json'])).out) as { count: number };
+  t.is(stats.count, 2000, 'compaction keeps every event');
+  const r = await cli(['retention', '-d', dir, '--max-bytes', '1B']);
+  t.is(r.code, 0, r.err);
+  t.regex(r.out, /retained: \d+ segment\(s\)/);
+  const none = await cli(['retention', '-d', dir]);
+  t.is(none.code, 2);
+  t.is(none.err, 'laptime: give --max-age and/or --max-bytes\n');
+  const bad = await cli(['retention', '-d', dir, '--max-bytes', 'lots']);
+  t.is(bad.code, 2);
+});

@@ -78,6 +78,12 @@ export declare class NativeStore {
   close(): Promise<void>
 }
 
+/**
+ * Compact (`what: 'compact'`) or apply the retention limits in `options` (`'retention'`) to every
+ * partition of the store in `dir` that no process is writing.
+ */
+export declare function maintain(dir: string, what: string, options?: NativeOptions | undefined | null): Promise<Array<NativeMaintained>>
+
 /** An anomaly scan. Absent settings take the core's defaults. */
 export interface NativeAnomaliesRequest {
   /** Filter string (include a `since:` covering the baseline window). */
@@ -254,6 +260,24 @@ export interface NativeEventsRequest {
   order?: string
 }
 
+/** One file's check. */
+export interface NativeFileCheck {
+  /** The file. */
+  path: string
+  /** What it is. */
+  kind: 'names' | 'manifest' | 'segment' | 'wal' | 'quarantined'
+  /** Bytes. */
+  bytes: number
+  /** Pages or records found sound. */
+  items: number
+  /** `damage` (fails its checks), `note` (e.g. a torn tail a live writer leaves), or absent. */
+  finding?: 'damage' | 'note'
+  /** Byte offset of the finding, when known. */
+  offset?: number
+  /** What was found. */
+  reason?: string
+}
+
 /** A syntax error in a filter string. */
 export interface NativeFilterError {
   /** Byte offset (UTF-8) in the filter. */
@@ -277,6 +301,20 @@ export interface NativeGroupBy {
   key?: string
   /** Bucket width as a duration such as `1m` (for `time`). */
   width?: string
+}
+
+/** What `maintain` did to one partition. */
+export interface NativeMaintained {
+  /** The partition directory. */
+  partition: string
+  /** `busy` (a running writer holds it), `compacted` or `retained`. */
+  outcome: 'busy' | 'compacted' | 'retained'
+  /** Segments merged (compacted) or dropped (retained). */
+  segments: number
+  /** Events moved or dropped. */
+  events: number
+  /** Bytes freed. */
+  bytesFreed: number
 }
 
 /** Store options; every field is optional and defaults to the core's default. */
@@ -315,6 +353,18 @@ export interface NativeParsedFilter {
   canonical?: string
   /** The syntax error, if any. */
   error?: NativeFilterError
+}
+
+/** A file to check. */
+export interface NativePlannedCheck {
+  /** The file. */
+  path: string
+  /** What it is. */
+  kind: 'names' | 'manifest' | 'segment' | 'wal' | 'quarantined'
+  /** Bytes. */
+  bytes: number
+  /** An unsealed segment a writer appends to. */
+  active: boolean
 }
 
 /** One quantile's change. */
@@ -438,3 +488,9 @@ export declare function parseDurationNs(text: string): number
 
 /** Parse a filter string without running anything (for validating input early). */
 export declare function parseFilter(text: string): NativeParsedFilter
+
+/** Check every checksum of one file from `verifyPlan`; never rejects for damage (it is the result). */
+export declare function verifyFile(planned: NativePlannedCheck): Promise<NativeFileCheck>
+
+/** The files of the store in `dir` that `verifyFile` checks; rejects when `dir` holds no store. */
+export declare function verifyPlan(dir: string): Promise<Array<NativePlannedCheck>>

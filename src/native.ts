@@ -178,8 +178,8 @@ export interface NativeParsedFilter {
 }
 
 // The analysis requests and answers are used as generated (the public shapes are in analysis.ts).
-export type { NativeAnomaliesRequest, NativeAnomaly, NativeCompareRequest, NativeCompareResult } from '../native/binding';
-import type { NativeAnomaliesRequest, NativeAnomaly, NativeCompareRequest, NativeCompareResult } from '../native/binding';
+export type { NativeAnomaliesRequest, NativeAnomaly, NativeCompareRequest, NativeCompareResult, NativeFileCheck, NativeMaintained, NativePlannedCheck } from '../native/binding';
+import type { NativeAnomaliesRequest, NativeAnomaly, NativeCompareRequest, NativeCompareResult, NativeFileCheck, NativeMaintained, NativePlannedCheck } from '../native/binding';
 
 /** A read-only native reader (an instance of the addon's `NativeReader`). */
 export interface NativeReaderHandle {
@@ -202,6 +202,9 @@ export interface NativeBinding {
   };
   parseFilter(text: string): NativeParsedFilter;
   parseDurationNs(text: string): number;
+  verifyPlan(dir: string): Promise<NativePlannedCheck[]>;
+  verifyFile(planned: NativePlannedCheck): Promise<NativeFileCheck>;
+  maintain(dir: string, what: string, options?: NativeOptions): Promise<NativeMaintained[]>;
 }
 
 let loaded: { binding: NativeBinding | null } | undefined;

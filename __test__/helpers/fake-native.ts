@@ -312,6 +312,15 @@ export const fakeBinding: NativeBinding = {
   parseDurationNs: () => {
     throw new Error('the fake addon does not parse durations');
   },
+  verifyPlan: async () => {
+    throw new Error('the fake addon does not verify stores');
+  },
+  verifyFile: async () => {
+    throw new Error('the fake addon does not verify stores');
+  },
+  maintain: async () => {
+    throw new Error('the fake addon does not maintain stores');
+  },
 };
 
 /** All written rows of the engine at `dir`. */

@@ -10,7 +10,9 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { FilterSyntaxError } from '../filter-text';
 import { openReader, type Reader } from '../reader';
 import { serve } from '../server/http';
-import { anomalies, CliError, compare, exportEvents, query, stats, tail, top, type Io, type OutputFormat } from './commands';
+import { maintainStore, verifyStore, type Maintained } from '../maintenance';
+import { anomalies, CliError, compare, exportEvents, parseTime, query, stats, tail, top, type Io, type OutputFormat } from './commands';
+import { jsonLines } from './format';
 
 /** The process's streams as an {@link Io}; `sleep` stops early on SIGINT (tail -f). */
 export function processIo(): Io {
@@ -266,6 +268,50 @@ function program(io: Io, run: (dir: string, work: (reader: Reader) => Promise<vo
     });
 
   prog
+    .command('verify')
+    .description('check every checksum of the store (names, manifest, every page, every WAL record); exits 1 on damage')
+    .addOption(dirOption())
+    .option('--json', 'one JSON line per file checked')
+    .action(async (o: { dir: string; json?: boolean }) => {
+      const bar = io.isTTY ? (done: number, total: number) => io.err(`\r${progressBar(done, total)} bytes`) : undefined;
+      const report = await verifyStore(o.dir, bar === undefined ? {} : { onProgress: bar });
+      if (bar !== undefined) io.err('\n');
+      if (o.json === true) io.out(jsonLines(report.files));
+      else {
+        for (const f of report.files.filter((f) => f.finding !== undefined)) {
+          io.out(`${f.finding === 'damage' ? 'DAMAGE' : 'note  '} ${f.path}${f.offset === undefined ? '' : ` at byte ${f.offset}`}: ${f.reason}\n`);
+        }
+        const notes = report.files.filter((f) => f.finding === 'note').length;
+        io.out(
+          `${report.files.length} files, ${report.pages.toLocaleString('en-US')} pages, ${report.bytes.toLocaleString('en-US')} bytes checked: ${report.damaged.length === 0 ? 'no damage' : `${report.damaged.length} damaged`}${notes > 0 ? `, ${notes} notes` : ''}\n`,
+        );
+      }
+      if (report.damaged.length > 0) throw new CliError(`${report.damaged.length} damaged file(s) in ${o.dir}`, 1);
+    });
+
+  prog
+    .command('compact')
+    .description('merge small segments of every partition no process is writing')
+    .addOption(dirOption())
+    .action(async (o: { dir: string }) => {
+      printMaintained(await withSpinner(io, 'compacting', maintainStore(o.dir, 'compact')), io);
+    });
+
+  prog
+    .command('retention')
+    .description('drop the oldest segments beyond an age or size limit, in partitions no process is writing')
+    .addOption(dirOption())
+    .option('--max-age <duration>', 'drop segments whose newest event is older than this, e.g. 7d or 12h')
+    .option('--max-bytes <size>', 'keep at most this much per partition, e.g. 500MB or 2GB', byteSize)
+    .action(async (o: { dir: string; maxAge?: string; maxBytes?: number }) => {
+      if (o.maxAge === undefined && o.maxBytes === undefined) throw new CliError('give --max-age and/or --max-bytes', 2);
+      const limits: { retentionMaxAgeMs?: number; retentionMaxBytes?: number } = {};
+      if (o.maxAge !== undefined) limits.retentionMaxAgeMs = io.now() - parseTime(o.maxAge, io.now());
+      if (o.maxBytes !== undefined) limits.retentionMaxBytes = o.maxBytes;
+      printMaintained(await withSpinner(io, 'applying retention', maintainStore(o.dir, 'retention', limits)), io);
+    });
+
+  prog
     .command('serve')
     .description('the dashboard and its JSON API (read-only), at http://127.0.0.1:7070 by default')
     .addOption(dirOption())
@@ -284,6 +330,38 @@ function program(io: Io, run: (dir: string, work: (reader: Reader) => Promise<vo
     });
 
   return prog;
+}
+
+function byteSize(value: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?$/i.exec(value.trim());
+  if (m === null) throw new InvalidArgumentError('must be a size such as 500MB or 2GB');
+  const unit = (m[2] ?? 'B').toLowerCase();
+  const mult: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, tib: 1024 ** 4 };
+  return Math.floor(Number(m[1]) * mult[unit]!);
+}
+
+/** Elapsed seconds on stderr while `work` runs (on a terminal; nothing otherwise). */
+async function withSpinner<T>(io: Io, what: string, work: Promise<T>): Promise<T> {
+  if (!io.isTTY) return work;
+  const started = Date.now();
+  const timer = setInterval(() => io.err(`\r${what}… ${((Date.now() - started) / 1000).toFixed(0)} s`), 250);
+  try {
+    return await work;
+  } finally {
+    clearInterval(timer);
+    io.err('\r\x1b[K');
+  }
+}
+
+function printMaintained(done: Maintained[], io: Io): void {
+  for (const m of done) {
+    const what =
+      m.outcome === 'busy'
+        ? 'skipped: a running writer holds it (it applies retention itself)'
+        : `${m.outcome}: ${m.segments} segment(s), ${m.events.toLocaleString('en-US')} events, ${m.bytesFreed.toLocaleString('en-US')} bytes freed`;
+    io.out(`${m.partition}: ${what}\n`);
+  }
+  if (done.length === 0) io.out('no partitions\n');
 }
 
 /** `[██████······] 45% 4,500/10,000`. */

@@ -53,6 +53,7 @@ mod segment;
 pub mod sketch;
 mod stats;
 mod store;
+pub mod verify;
 mod wal;
 pub mod workload;
 mod writer;
@@ -71,7 +72,7 @@ pub use ring::{CounterSnapshot, Overflow, Push};
 pub use scan::{PageData, PageRef, ScanFilter, Snapshot};
 pub use segment::ReadScratch;
 pub use stats::{function_stats, FunctionStats};
-pub use store::{Recorder, Store};
+pub use store::{Maintained, Maintenance, Recorder, Store};
 
 /// Fault injection for tests (cargo feature `failpoints`).
 #[cfg(feature = "failpoints")]

@@ -40,6 +40,13 @@ pub(crate) struct LoadedNames {
     pub cuts: Vec<Cut>,
 }
 
+impl LoadedNames {
+    /// Names the copy `FILE_NAMES[index]` holds (0 for an absent copy).
+    pub(crate) fn names_in_copy(&self, index: usize) -> usize {
+        self.copies.get(index).map_or(0, |c| c.strings.len())
+    }
+}
+
 /// Read one copy; a damaged header or record is reported as a cut from that point on.
 fn read_copy(path: &Path) -> Result<(CopyState, Option<Cut>)> {
     if !path.exists() {

@@ -97,7 +97,7 @@ pub(crate) fn list(root: &Path) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-fn try_lock(dir: &Path) -> Result<Option<File>> {
+pub(crate) fn try_lock(dir: &Path) -> Result<Option<File>> {
     let path = dir.join(LOCK_FILE);
     let file = OpenOptions::new()
         .create(true)
@@ -109,6 +109,21 @@ fn try_lock(dir: &Path) -> Result<Option<File>> {
         Ok(()) => Ok(Some(file)),
         Err(std::fs::TryLockError::WouldBlock) => Ok(None),
         Err(std::fs::TryLockError::Error(e)) => Err(Error::io(&path, "lock", e)),
+    }
+}
+
+/// Fail with a clear error unless `root` holds a store (tools must not create one by looking).
+pub(crate) fn require_store(root: &Path) -> Result<()> {
+    if root.join(PARTITIONS).is_dir() {
+        Ok(())
+    } else {
+        Err(Error::InvalidInput {
+            what: "store",
+            reason: format!(
+                "no laptime store at {} (no partitions/ directory)",
+                root.display()
+            ),
+        })
     }
 }
 

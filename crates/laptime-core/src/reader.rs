@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::bufferpool::BufferPool;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::options::Options;
 use crate::partition::{self, PartitionCache};
 use crate::scan::Snapshot;
@@ -30,15 +30,7 @@ impl Reader {
     /// with [`Error::InvalidInput`] when `root` holds no laptime store.
     pub fn open(root: impl AsRef<Path>, pool_bytes: Option<usize>) -> Result<Reader> {
         let root = root.as_ref().to_path_buf();
-        if !root.join(partition::PARTITIONS).is_dir() {
-            return Err(Error::InvalidInput {
-                what: "store",
-                reason: format!(
-                    "no laptime store at {} (no partitions/ directory)",
-                    root.display()
-                ),
-            });
-        }
+        partition::require_store(&root)?;
         let bytes = pool_bytes.unwrap_or(Options::default().bufferpool_bytes);
         Ok(Reader {
             root,
@@ -61,7 +53,7 @@ impl Reader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Batch, ScanFilter, Store};
+    use crate::{Batch, Error, ScanFilter, Store};
 
     #[test]
     fn sees_what_a_writer_sealed_and_refuses_a_non_store() {

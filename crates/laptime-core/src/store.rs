@@ -45,6 +45,26 @@ fn registry() -> &'static Mutex<HashMap<PathBuf, Weak<Engine>>> {
     REGISTRY.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
+/// What [`Store::maintain`] does to each idle partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Maintenance {
+    /// Merge small adjacent segments ([`Store::compact`]).
+    Compact,
+    /// Drop segments beyond the retention limits ([`Store::enforce_retention`]).
+    Retention,
+}
+
+/// What [`Store::maintain`] did to one partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Maintained {
+    /// A running writer holds it; left alone.
+    Busy,
+    /// Compacted.
+    Compacted(CompactionReport),
+    /// Retention applied.
+    Retained(RetentionReport),
+}
+
 /// An open store. Cheap to clone; all clones (and every `Store::open` of the same directory in this
 /// process) share one engine. The engine stops when the last handle is dropped or on [`Store::close`].
 #[derive(Clone)]
@@ -91,6 +111,45 @@ impl Store {
         let engine = Arc::new(Engine::start(root.clone(), opts)?);
         reg.insert(root, Arc::downgrade(&engine));
         Ok(Store { engine })
+    }
+
+    /// Compact, or apply the retention limits of `opts`, to every partition of the store at `path`
+    /// that no process is writing, one after the other (each is opened, recovered, maintained and
+    /// closed). Partitions held by a running writer are reported as [`Maintained::Busy`]: their
+    /// writer applies retention itself every second and compacts on [`Store::compact`].
+    pub fn maintain(
+        path: impl AsRef<Path>,
+        opts: Options,
+        what: Maintenance,
+    ) -> Result<Vec<(PathBuf, Maintained)>> {
+        opts.validate()?;
+        let path = path.as_ref();
+        partition::require_store(path)?;
+        let root = path
+            .canonicalize()
+            .map_err(|e| Error::io(path, "resolve store path", e))?;
+        let mut out = Vec::new();
+        for dir in partition::list(&root)? {
+            let Some(lock) = partition::try_lock(&dir)? else {
+                out.push((dir, Maintained::Busy));
+                continue;
+            };
+            // A private engine (not in the registry): nobody else may share this partition.
+            let engine =
+                Engine::start_claimed(root.clone(), dir.clone(), lock, true, opts.clone())?;
+            let store = Store {
+                engine: Arc::new(engine),
+            };
+            let result = match what {
+                Maintenance::Compact => store.compact().map(Maintained::Compacted),
+                Maintenance::Retention => store.enforce_retention().map(Maintained::Retained),
+            };
+            let closed = store.close();
+            let done = result?;
+            closed?;
+            out.push((dir, done));
+        }
+        Ok(out)
     }
 
     /// Directory of the store.
@@ -274,6 +333,17 @@ impl Store {
 impl Engine {
     fn start(root: PathBuf, opts: Options) -> Result<Engine> {
         let (dir, lock, adopted) = partition::claim(&root)?;
+        Engine::start_claimed(root, dir, lock, adopted, opts)
+    }
+
+    /// Recover partition `dir` (locked by `lock`) and start its writer.
+    fn start_claimed(
+        root: PathBuf,
+        dir: PathBuf,
+        lock: File,
+        adopted: bool,
+        opts: Options,
+    ) -> Result<Engine> {
         let counters = Arc::new(Counters::default());
         let mut report = RecoveryReport {
             partition: dir.clone(),

@@ -1,0 +1,387 @@
+//! Checking every checksum of a store without changing anything: both names copies, the manifest,
+//! every page of every segment (header, meta and columns decoded), every WAL record. Safe while
+//! applications write the store; what a live writer is in the middle of (the tail of its active
+//! segment or WAL) is reported as a note, not as damage.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::manifest::Manifest;
+use crate::names_file;
+use crate::page::{ColumnSet, PageColumns};
+use crate::partition;
+use crate::record_log::{for_each_record, FileKind};
+use crate::segment::{self, recover_active, ReadScratch, SegmentReader};
+use crate::wal;
+
+/// What was checked and what was found.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct VerifyReport {
+    /// Partitions (writer directories) checked.
+    pub partitions: usize,
+    /// One entry per file checked.
+    pub files: Vec<FileCheck>,
+}
+
+impl VerifyReport {
+    /// Files with damage (a failed checksum or an unreadable structure).
+    pub fn damaged(&self) -> impl Iterator<Item = &FileCheck> {
+        self.files
+            .iter()
+            .filter(|f| f.finding.as_ref().is_some_and(|p| p.damage))
+    }
+
+    /// Pages checked in all segments.
+    pub fn pages(&self) -> u64 {
+        self.files
+            .iter()
+            .filter(|f| f.kind == CheckedKind::Segment)
+            .map(|f| f.items)
+            .sum()
+    }
+}
+
+/// Which kind of file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckedKind {
+    /// `names.log` / `names.copy.log`.
+    Names,
+    /// `MANIFEST`.
+    Manifest,
+    /// `seg-*.lts`.
+    Segment,
+    /// `wal-*.log`.
+    Wal,
+    /// A file recovery moved to `quarantine/` earlier.
+    Quarantined,
+}
+
+impl CheckedKind {
+    /// Lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckedKind::Names => "names",
+            CheckedKind::Manifest => "manifest",
+            CheckedKind::Segment => "segment",
+            CheckedKind::Wal => "wal",
+            CheckedKind::Quarantined => "quarantined",
+        }
+    }
+}
+
+/// One file's check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileCheck {
+    /// The file.
+    pub path: PathBuf,
+    /// Its kind.
+    pub kind: CheckedKind,
+    /// Bytes.
+    pub bytes: u64,
+    /// Pages (segments), records (WAL, names) checked and found sound.
+    pub items: u64,
+    /// What is wrong or worth knowing, if anything.
+    pub finding: Option<Finding>,
+}
+
+/// A problem or a note about a file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    /// True for damage (data that fails its checks); false for a note (a torn tail a live
+    /// writer or a crash leaves, which recovery cuts; a quarantined file).
+    pub damage: bool,
+    /// Byte offset in the file, when known.
+    pub offset: Option<u64>,
+    /// What was found.
+    pub reason: String,
+}
+
+fn damage(offset: Option<u64>, reason: impl Into<String>) -> Option<Finding> {
+    Some(Finding {
+        damage: true,
+        offset,
+        reason: reason.into(),
+    })
+}
+
+fn note(offset: Option<u64>, reason: impl Into<String>) -> Option<Finding> {
+    Some(Finding {
+        damage: false,
+        offset,
+        reason: reason.into(),
+    })
+}
+
+/// A core error as a finding: corruption is damage at its offset; anything else (I/O) too, since
+/// the file cannot be read.
+fn finding_of(e: Error) -> Option<Finding> {
+    match e {
+        Error::Corrupt { offset, reason, .. } => damage(Some(offset), reason),
+        other => damage(None, other.to_string()),
+    }
+}
+
+/// A file [`plan`] found, and how to check it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedCheck {
+    /// The file.
+    pub path: PathBuf,
+    /// Its kind.
+    pub kind: CheckedKind,
+    /// Bytes.
+    pub bytes: u64,
+    /// For segments: the manifest names it as the unsealed one a writer appends to.
+    pub active: bool,
+}
+
+/// The files of the store at `root` to check, partition by partition. Fails when `root` holds no
+/// store or cannot be listed.
+pub fn plan(root: &Path) -> Result<Vec<PlannedCheck>> {
+    partition::require_store(root)?;
+    let mut out = Vec::new();
+    for dir in partition::list(root)? {
+        let active = Manifest::load(&dir).ok().flatten().and_then(|m| m.active);
+        for (path, bytes) in list_files(&dir)? {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let kind = if path.parent().is_some_and(|p| p != dir.as_path()) {
+                CheckedKind::Quarantined
+            } else if names_file::FILE_NAMES.contains(&name.as_str()) {
+                CheckedKind::Names
+            } else if name == "MANIFEST" {
+                CheckedKind::Manifest
+            } else if segment::parse_file_name(&name).is_some() {
+                CheckedKind::Segment
+            } else if name.starts_with("wal-") {
+                CheckedKind::Wal
+            } else {
+                continue;
+            };
+            let is_active = segment::parse_file_name(&name).is_some_and(|id| Some(id) == active);
+            out.push(PlannedCheck {
+                path,
+                kind,
+                bytes,
+                active: is_active,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Check one planned file. Never fails: what cannot be read is the finding.
+pub fn check(planned: &PlannedCheck) -> FileCheck {
+    let path = &planned.path;
+    let bytes = planned.bytes;
+    match planned.kind {
+        CheckedKind::Quarantined => FileCheck {
+            path: path.clone(),
+            kind: CheckedKind::Quarantined,
+            bytes,
+            items: 0,
+            finding: note(None, "moved aside by recovery earlier; not read as data"),
+        },
+        CheckedKind::Names => match path.parent() {
+            Some(dir) => check_names(dir, path, bytes),
+            None => FileCheck {
+                path: path.clone(),
+                kind: CheckedKind::Names,
+                bytes,
+                items: 0,
+                finding: damage(None, "names file outside a partition"),
+            },
+        },
+        CheckedKind::Manifest => FileCheck {
+            path: path.clone(),
+            kind: CheckedKind::Manifest,
+            bytes,
+            items: 1,
+            finding: match path.parent().map(Manifest::load) {
+                Some(Ok(_)) => None,
+                Some(Err(e)) => finding_of(e),
+                None => damage(None, "manifest outside a partition"),
+            },
+        },
+        CheckedKind::Segment => check_segment(path, bytes, planned.active),
+        CheckedKind::Wal => check_wal(path, bytes),
+    }
+}
+
+/// Check every file of the store at `root`. `progress(done, total)` is called with bytes checked so
+/// far. Fails only when `root` holds no store or cannot be listed.
+pub fn verify(root: &Path, mut progress: impl FnMut(u64, u64)) -> Result<VerifyReport> {
+    let planned = plan(root)?;
+    let total: u64 = planned.iter().map(|p| p.bytes).sum();
+    let mut done = 0u64;
+    let partitions = partition::list(root)?.len();
+    let mut files = Vec::with_capacity(planned.len());
+    for p in &planned {
+        files.push(check(p));
+        done += p.bytes;
+        progress(done, total);
+    }
+    Ok(VerifyReport { partitions, files })
+}
+
+/// Files of partition `dir` and of its quarantine, with their sizes, sorted by name.
+fn list_files(dir: &Path) -> Result<Vec<(PathBuf, u64)>> {
+    let mut out = Vec::new();
+    for d in [dir.to_path_buf(), dir.join("quarantine")] {
+        let entries = match std::fs::read_dir(&d) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::io(&d, "list", e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io(&d, "list", e))?;
+            let meta = entry
+                .metadata()
+                .map_err(|e| Error::io(entry.path(), "stat", e))?;
+            if meta.is_file() && entry.file_name() != "LOCK" {
+                out.push((entry.path(), meta.len()));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn check_names(dir: &Path, path: &Path, bytes: u64) -> FileCheck {
+    let kind = CheckedKind::Names;
+    let loaded = match names_file::load(dir) {
+        Ok(l) => l,
+        Err(e) => {
+            return FileCheck {
+                path: path.to_path_buf(),
+                kind,
+                bytes,
+                items: 0,
+                finding: finding_of(e),
+            }
+        }
+    };
+    let index = names_file::FILE_NAMES
+        .iter()
+        .position(|n| path.file_name().is_some_and(|f| f == *n))
+        .unwrap_or(0);
+    let mine = loaded.names_in_copy(index);
+    let best = loaded.strings.len();
+    let cut = loaded
+        .cuts
+        .iter()
+        .find(|c| c.file.as_path() == path)
+        .map(|c| (c.offset, c.reason.clone()));
+    let finding = match cut {
+        Some((offset, reason)) if mine < best => damage(
+            Some(offset),
+            format!("{reason}; the other copy holds all {best} names, so nothing is lost"),
+        ),
+        Some((offset, reason)) => note(
+            Some(offset),
+            format!("incomplete tail ({reason}): a crash while appending; recovery cuts it"),
+        ),
+        None if mine < best => note(
+            None,
+            format!(
+                "holds {mine} of {best} names (the other copy is ahead; a writer may be appending)"
+            ),
+        ),
+        None => None,
+    };
+    FileCheck {
+        path: path.to_path_buf(),
+        kind,
+        bytes,
+        items: mine as u64,
+        finding,
+    }
+}
+
+fn check_segment(path: &Path, bytes: u64, active: bool) -> FileCheck {
+    let kind = CheckedKind::Segment;
+    let mut check = FileCheck {
+        path: path.to_path_buf(),
+        kind,
+        bytes,
+        items: 0,
+        finding: None,
+    };
+    let reader = match SegmentReader::open(path) {
+        Ok(r) => r,
+        Err(e) if active => {
+            // An unsealed segment: its pages are self-checking; a torn last page is a note.
+            match recover_active(path) {
+                Ok(rec) => {
+                    let id = segment::parse_file_name(
+                        &path.file_name().unwrap_or_default().to_string_lossy(),
+                    )
+                    .unwrap_or(0);
+                    if let Some((len, reason)) = rec.cut {
+                        check.finding = note(
+                            Some(rec.valid_len),
+                            format!("unsealed segment ends in {len} bytes that are not a whole page ({reason}): a live writer or a crash; recovery cuts them"),
+                        );
+                    }
+                    match SegmentReader::unsealed(path, id, rec.pages) {
+                        Ok(r) => r,
+                        Err(e) => {
+                            check.finding = finding_of(e);
+                            return check;
+                        }
+                    }
+                }
+                Err(_) => {
+                    check.finding = finding_of(e);
+                    return check;
+                }
+            }
+        }
+        Err(e) => {
+            check.finding = finding_of(e);
+            return check;
+        }
+    };
+    let mut scratch = ReadScratch::default();
+    let mut cols = PageColumns::default();
+    for page in reader.pages() {
+        if let Err(e) = reader.read_page(page, ColumnSet::ALL, &mut scratch, &mut cols) {
+            check.finding = finding_of(e);
+            return check;
+        }
+        check.items += 1;
+    }
+    check
+}
+
+fn check_wal(path: &Path, bytes: u64) -> FileCheck {
+    let mut check = FileCheck {
+        path: path.to_path_buf(),
+        kind: CheckedKind::Wal,
+        bytes,
+        items: 0,
+        finding: None,
+    };
+    let scanned = for_each_record(path, FileKind::WAL, |offset, payload| {
+        wal::decode_batch(payload)
+            .map(|_| ())
+            .map_err(|e| Error::corrupt(path, offset + e.offset as u64, e.reason))
+    });
+    match scanned {
+        Ok(s) => {
+            check.items = s.records;
+            if let Some(cut) = s.cut {
+                check.finding = note(
+                    Some(cut.offset),
+                    format!(
+                        "{} bytes at the end are not a whole record ({}): a live writer or a crash; recovery cuts them",
+                        cut.bytes, cut.reason
+                    ),
+                );
+            }
+        }
+        Err(e) => check.finding = finding_of(e),
+    }
+    check
+}
