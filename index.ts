@@ -47,6 +47,7 @@ export type {
   QueryStats,
   StoredEvent,
 } from './src/query';
+export { exportParquet } from './src/export';
 export { maintainStore, verifyStore } from './src/maintenance';
 export type { FileCheck, Maintained, VerifyReport } from './src/maintenance';
 export { openReader, Reader } from './src/reader';

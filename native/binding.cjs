@@ -837,6 +837,7 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.NativeReader = nativeBinding.NativeReader
 module.exports.NativeStore = nativeBinding.NativeStore
+module.exports.exportParquet = nativeBinding.exportParquet
 module.exports.maintain = nativeBinding.maintain
 module.exports.parseDurationNs = nativeBinding.parseDurationNs
 module.exports.parseFilter = nativeBinding.parseFilter

@@ -79,6 +79,12 @@ export declare class NativeStore {
 }
 
 /**
+ * Write every event of the store in `dir` passing `filter` to the Parquet file `out`, oldest
+ * first; resolves to the number of events.
+ */
+export declare function exportParquet(dir: string, filter: string | undefined | null, out: string, nowMs?: number | undefined | null): Promise<number>
+
+/**
  * Compact (`what: 'compact'`) or apply the retention limits in `options` (`'retention'`) to every
  * partition of the store in `dir` that no process is writing.
  */

@@ -205,6 +205,7 @@ export interface NativeBinding {
   verifyPlan(dir: string): Promise<NativePlannedCheck[]>;
   verifyFile(planned: NativePlannedCheck): Promise<NativeFileCheck>;
   maintain(dir: string, what: string, options?: NativeOptions): Promise<NativeMaintained[]>;
+  exportParquet(dir: string, filter: string | undefined | null, out: string, nowMs?: number): Promise<number>;
 }
 
 let loaded: { binding: NativeBinding | null } | undefined;

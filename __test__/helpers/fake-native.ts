@@ -321,6 +321,9 @@ export const fakeBinding: NativeBinding = {
   maintain: async () => {
     throw new Error('the fake addon does not maintain stores');
   },
+  exportParquet: async () => {
+    throw new Error('the fake addon does not export');
+  },
 };
 
 /** All written rows of the engine at `dir`. */

@@ -430,7 +430,7 @@ export async function compare(reader: Reader, o: CompareCliOptions, io: Io): Pro
 
 export interface ExportOptions {
   filter: string;
-  format: 'ndjson' | 'csv' | 'parquet';
+  format: 'ndjson' | 'csv';
   write(text: string): void;
   /** Total events, for the progress line (known only on a TTY). */
   progress?: (done: number, total: number) => void;
@@ -438,7 +438,6 @@ export interface ExportOptions {
 
 /** Every matching event, oldest first, streamed page by page. Returns how many were written. */
 export async function exportEvents(reader: Reader, o: ExportOptions): Promise<number> {
-  if (o.format === 'parquet') throw new CliError('--format parquet is not available yet; use ndjson or csv', 2);
   const total = o.progress === undefined ? 0 : ((await reader.query().filter(o.filter).count().run()).rows[0]?.count ?? 0);
   let written = 0;
   let cursor: string | undefined;

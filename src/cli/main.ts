@@ -10,6 +10,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { FilterSyntaxError } from '../filter-text';
 import { openReader, type Reader } from '../reader';
 import { serve } from '../server/http';
+import { exportParquet } from '../export';
 import { maintainStore, verifyStore, type Maintained } from '../maintenance';
 import { anomalies, CliError, compare, exportEvents, parseTime, query, stats, tail, top, type Io, type OutputFormat } from './commands';
 import { jsonLines } from './format';
@@ -243,19 +244,26 @@ function program(io: Io, run: (dir: string, work: (reader: Reader) => Promise<vo
 
   prog
     .command('export')
-    .description('every matching event, oldest first, as NDJSON or CSV')
+    .description('every matching event, oldest first, as NDJSON, CSV or Parquet')
     .addOption(dirOption())
     .argument('[filter]', 'only events matching this filter', '')
     .addOption(new Option('-f, --format <format>', 'output format').choices(['ndjson', 'csv', 'parquet']).default('ndjson'))
     .option('-o, --out <file>', 'write to this file instead of stdout')
     .action(async (filter: string, o: { dir: string; format: 'ndjson' | 'csv' | 'parquet'; out?: string }) => {
+      if (o.format === 'parquet') {
+        if (o.out === undefined) throw new CliError('--format parquet needs --out <file> (Parquet is not written to a terminal or pipe)', 2);
+        const n = await withSpinner(io, 'exporting', exportParquet(o.dir, filter, o.out));
+        io.err(`${n.toLocaleString('en-US')} events written to ${o.out}\n`);
+        return;
+      }
+      const format = o.format;
       await run(o.dir, async (r) => {
         const file: WriteStream | null = o.out === undefined ? null : createWriteStream(o.out);
         const showProgress = io.isTTY && file !== null;
         try {
           const n = await exportEvents(r, {
             filter,
-            format: o.format,
+            format,
             write: (t) => (file === null ? io.out(t) : void file.write(t)),
             ...(showProgress ? { progress: (done: number, total: number) => io.err(`\r${progressBar(done, total)}`) } : {}),
           });

@@ -36,6 +36,8 @@ mod durable;
 pub mod encoding;
 mod error;
 mod event;
+#[cfg(feature = "parquet")]
+pub mod export;
 mod failpoint;
 pub mod filter;
 mod manifest;

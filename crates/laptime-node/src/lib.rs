@@ -8,6 +8,7 @@
 //! One module per concern:
 //! - [`store`]: the `NativeStore` class and its flush/close tasks;
 //! - [`reader`]: the `NativeReader` class, read-only access for tools;
+//! - [`export`]: events to a Parquet file;
 //! - [`maintenance`]: verifying checksums file by file, compacting and expiring idle partitions;
 //! - [`source`]: a store or a reader, where read tasks take their snapshot;
 //! - [`options`]: `NativeOptions` to core options, errors naming the option as JS spells it;
@@ -30,6 +31,7 @@ mod analysis;
 mod batch;
 mod counters;
 mod errors;
+mod export;
 mod extras;
 mod maintenance;
 mod options;
