@@ -3,7 +3,7 @@
  * a store written through the real engine, plus the installed bin as a child process.
  */
 import test from 'ava';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { open, type Store } from '../index';
@@ -351,4 +351,28 @@ e2e('compact and retention: idle partitions are maintained, events kept or dropp
   t.is(none.err, 'laptime: give --max-age and/or --max-bytes\n');
   const bad = await cli(['retention', '-d', dir, '--max-bytes', 'lots']);
   t.is(bad.code, 2);
+});
+
+e2e('the bin: `laptime serve` prints its URL and answers until stopped', async (t) => {
+  const dir = await sharedStore();
+  const bin = path.join(__dirname, '..', 'bin', 'laptime.cjs');
+  const child = spawn(process.execPath, [bin, 'serve', '--dir', dir, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.teardown(() => child.kill('SIGKILL'));
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => {
+      out += b.toString();
+      const m = /at (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
+      if (m !== null) resolve(m[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`serve exited with ${code}`)));
+  });
+  const info = (await (await fetch(new URL('/api/info', url))).json()) as { path: string };
+  t.is(info.path, dir);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  child.kill('SIGINT');
+  t.is(await exited, 0, 'Ctrl-C stops it cleanly');
+  const refused = spawnSync(process.execPath, [bin, 'serve', '--dir', dir, '--host', '0.0.0.0'], { encoding: 'utf8' });
+  t.is(refused.status, 2);
+  t.regex(refused.stderr, /^laptime: --token is required when binding to 0\.0\.0\.0/);
 });

@@ -236,3 +236,27 @@ browserTest('dashboard in Chromium: hostile function names, field values and mes
   t.is(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss), undefined);
   t.deepEqual(errors, []);
 });
+
+api('API: live data: what an application writes while the dashboard runs shows up', async (t) => {
+  const dir = tempDir();
+  const store = open({ dir, pageMaxAgeMs: 5 });
+  t.teardown(() => store.close());
+  const now = BigInt(Date.now()) * 1_000_000n;
+  const record = (from: number, n: number) => {
+    for (let i = from; i < from + n; i++) store.record({ name: 'live.op', startNs: now - 10_000_000_000n + BigInt(i) * 1_000_000n, durationNs: 1000 + i });
+  };
+  record(0, 100);
+  await store.flush();
+  const d = await serve({ dir, port: 0 });
+  t.teardown(() => d.close());
+  const count = async () => ((await get(d.url, '/api/stats?since=1h')).body.rows as Array<{ count: number }>)[0]?.count ?? 0;
+  const until = async (n: number) => {
+    const deadline = Date.now() + 10_000;
+    while ((await count()) !== n && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    return count();
+  };
+  t.is(await until(100), 100);
+  record(100, 50);
+  await store.flush();
+  t.is(await until(150), 150, 'events written after the server started are served');
+});
