@@ -45,6 +45,7 @@ mod names_file;
 mod options;
 mod page;
 mod partition;
+pub mod postmortem;
 pub mod query;
 mod reader;
 mod record_log;

@@ -152,6 +152,17 @@ impl Store {
         Ok(out)
     }
 
+    /// Write a post-mortem snapshot of the last events (see [`crate::postmortem`]); returns its
+    /// path. The store keeps every event. (Not to be confused with [`Store::snapshot`], a read
+    /// view.)
+    pub fn write_snapshot(
+        &self,
+        reason: &str,
+        opts: &crate::postmortem::SnapshotOptions,
+    ) -> Result<PathBuf> {
+        crate::postmortem::take(self, reason, opts)
+    }
+
     /// Directory of the store.
     pub fn path(&self) -> &Path {
         &self.engine.root

@@ -313,6 +313,11 @@ pub fn parse(input: &str) -> Result<Filter, FilterError> {
     parse::parse(input)
 }
 
+/// An epoch-nanosecond time as ISO-8601 UTC (`2026-11-22T10:00:00.5Z`), as filters print it.
+pub fn format_epoch_ns(ns: u64) -> String {
+    BoundText(TimeBound::EpochNs(ns)).to_string()
+}
+
 /// Parse a duration written as in filters (`10ms`, `1.5s`, `1m`, `250us`), in nanoseconds. Used for
 /// time-bucket widths and relative times, so every front end reads them alike.
 pub fn parse_duration(text: &str) -> Result<u64, FilterError> {

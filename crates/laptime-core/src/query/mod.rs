@@ -58,7 +58,7 @@
 
 mod accumulate;
 mod analyze;
-mod events;
+pub(crate) mod events;
 mod execute;
 mod predicate;
 

@@ -1,0 +1,109 @@
+//! Post-mortem snapshots from Rust: `Store::write_snapshot` keeps the store whole, and a child
+//! process that panics leaves exactly one valid snapshot holding its last events.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use laptime_core::postmortem::{self, SnapshotOptions};
+use laptime_core::{Code, Level, Options, ScanFilter, Store};
+
+const CHILD_ENV: &str = "LAPTIME_POSTMORTEM_CHILD";
+
+fn now_ns() -> u64 {
+    laptime_core::query::now_ns()
+}
+
+fn record(store: &Store, n: u64) {
+    let f = store.intern("Worker.step").unwrap();
+    let l = store.intern("log").unwrap();
+    let mut rec = store.recorder();
+    let t0 = now_ns() - n * 1_000;
+    for i in 0..n {
+        rec.call(f, t0 + i * 1_000, 100 + i, i % 10 != 0);
+    }
+    rec.log(l, t0 + n * 1_000, Level::Error, "about to fail");
+    rec.submit();
+}
+
+#[test]
+fn write_snapshot_copies_the_newest_events_and_keeps_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), Options::default()).unwrap();
+    record(&store, 500);
+    let opts = SnapshotOptions {
+        last_events: 100,
+        ..SnapshotOptions::default()
+    };
+    let path = store.write_snapshot("manual", &opts).unwrap();
+    assert!(path.starts_with(dir.path().join("snapshots")));
+    let pm = postmortem::read(&path).unwrap();
+    assert_eq!(pm.meta("reason"), Some("manual"));
+    assert_eq!(pm.meta("pid"), Some(std::process::id().to_string().as_str()));
+    assert_eq!(pm.events.len(), 100);
+    assert_eq!(pm.events.last().unwrap().code, Code::Log(Level::Error));
+    assert_eq!(pm.events.last().unwrap().message.as_deref(), Some("about to fail"));
+    assert!(pm.events.windows(2).all(|w| w[0].start_ns <= w[1].start_ns), "oldest first");
+    let all = store.snapshot().unwrap().events(&ScanFilter::default()).unwrap();
+    assert_eq!(all.len(), 501, "taking a snapshot removes nothing");
+    let second = store.write_snapshot("manual", &opts).unwrap();
+    assert_ne!(second, path);
+    let err = store
+        .write_snapshot(
+            "x",
+            &SnapshotOptions {
+                last_events: 0,
+                ..SnapshotOptions::default()
+            },
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("last_events"), "{err}");
+    store.close().unwrap();
+}
+
+/// The child: record, install the hook, panic.
+fn child(dir: &Path) -> ! {
+    let store = Store::open(dir, Options::default()).unwrap();
+    record(&store, 2_000);
+    postmortem::install_panic_hook(
+        store.clone(),
+        SnapshotOptions {
+            last_events: 1_000,
+            ..SnapshotOptions::default()
+        },
+        Duration::from_secs(5),
+    );
+    panic!("boom in the worker");
+}
+
+#[test]
+fn a_panicking_child_leaves_exactly_one_snapshot_with_its_last_events() {
+    if let Ok(dir) = std::env::var(CHILD_ENV) {
+        child(Path::new(&dir));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let status = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_panicking_child_leaves_exactly_one_snapshot_with_its_last_events",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, dir.path())
+        .status()
+        .unwrap();
+    assert!(!status.success(), "the child panicked");
+    let snaps: Vec<_> = std::fs::read_dir(dir.path().join("snapshots"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(snaps.len(), 1, "{snaps:?}");
+    let pm = postmortem::read(&snaps[0]).unwrap();
+    let reason = pm.meta("reason").unwrap();
+    assert!(reason.starts_with("panic: boom in the worker at "), "{reason}");
+    assert!(reason.contains("postmortem.rs"), "{reason}");
+    assert_eq!(pm.events.len(), 1_000);
+    let last = pm.events.last().unwrap();
+    assert_eq!(last.message.as_deref(), Some("about to fail"));
+    assert_eq!(pm.events[0].duration_ns, 100 + 1_001, "the newest 1,000 of 2,001 events");
+}
