@@ -51,6 +51,8 @@ export { exportParquet } from './src/export';
 export { maintainStore, verifyStore } from './src/maintenance';
 export type { FileCheck, Maintained, VerifyReport } from './src/maintenance';
 export { openReader, Reader } from './src/reader';
+export { readSnapshot } from './src/snapshots';
+export type { SnapshotFile, SnapshotSettings } from './src/snapshots';
 export type { ReaderOptions } from './src/reader';
 export { open, Store } from './src/store';
 export type { RecordedEvent } from './src/store';

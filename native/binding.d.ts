@@ -67,6 +67,13 @@ export declare class NativeStore {
   anomalies(request: NativeAnomaliesRequest): Promise<Array<NativeAnomaly>>
   /** Per-function change between a baseline and a candidate time range, with significance. */
   compare(request: NativeCompareRequest): Promise<NativeCompareResult>
+  /** Write a post-mortem snapshot of the last events; resolves to its path. */
+  snapshot(reason: string, options?: NativeSnapshotOptions | undefined | null): Promise<string>
+  /**
+   * The same, blocking the JS thread: for a process that is about to die (uncaught exception,
+   * signal), where nothing asynchronous runs any more.
+   */
+  snapshotSync(reason: string, options?: NativeSnapshotOptions | undefined | null): string
   /** The event counters; cheap. */
   counters(): NativeCounters
   /**
@@ -83,6 +90,9 @@ export declare class NativeStore {
  * first; resolves to the number of events.
  */
 export declare function exportParquet(dir: string, filter: string | undefined | null, out: string, nowMs?: number | undefined | null): Promise<number>
+
+/** Read a snapshot file and load its events into a new store at `dir`, for the query engine. */
+export declare function importSnapshot(path: string, dir: string): Promise<NativeSnapshotFile>
 
 /**
  * Compact (`what: 'compact'`) or apply the retention limits in `options` (`'retention'`) to every
@@ -455,6 +465,30 @@ export interface NativeQueryStats {
   exactPercentiles: boolean
 }
 
+/** A snapshot file's facts and events. */
+export interface NativeSnapshotFile {
+  /** Facts: reason, service, host, pid, time, laptime, runtime, window... */
+  meta: Record<string, string>
+  /** The events, oldest first (`partition` is `snapshot`, `seq` the position in the file). */
+  events: Array<NativeEvent>
+}
+
+/** What a snapshot covers and where it goes; absent fields take the core's defaults. */
+export interface NativeSnapshotOptions {
+  /** Directory for snapshot files (default `<store>/snapshots`). */
+  dir?: string
+  /** Only events of the last this many seconds (default 60). */
+  lastSeconds?: number
+  /** At most this many of the newest events (default 10000, at most 100000). */
+  lastEvents?: number
+  /** Service name (default `$LAPTIME_SERVICE`, else the executable's name). */
+  service?: string
+  /** Runtime description, e.g. `node v20.20.2`. */
+  runtime?: string
+  /** More facts to record. */
+  meta?: Record<string, string>
+}
+
 /** Which events the statistics cover. Times are epoch milliseconds (fractions allowed). */
 export interface NativeStatsFilter {
   /** Only events that started at or after this time. */
@@ -494,6 +528,9 @@ export declare function parseDurationNs(text: string): number
 
 /** Parse a filter string without running anything (for validating input early). */
 export declare function parseFilter(text: string): NativeParsedFilter
+
+/** Read a snapshot file's facts (rejects with the reason when the file is damaged). */
+export declare function readSnapshot(path: string): Promise<NativeSnapshotFile>
 
 /** Check every checksum of one file from `verifyPlan`; never rejects for damage (it is the result). */
 export declare function verifyFile(planned: NativePlannedCheck): Promise<NativeFileCheck>

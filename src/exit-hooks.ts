@@ -6,7 +6,9 @@
  *   then `beforeExit` fires again with nothing left to do.
  * - `exit` and `uncaughtExceptionMonitor` (a monitor never changes what an uncaught exception does):
  *   nothing asynchronous runs any more, so hand over and block (at most 1 s in all) until the
- *   engine's writer thread has written it.
+ *   engine's writer thread has written it. On an uncaught exception or unhandled rejection, then
+ *   write a post-mortem snapshot synchronously (stores with that trigger on; see snapshots.ts);
+ *   SIGINT/SIGTERM do the same before the signal takes its course.
  * - SIGINT/SIGTERM (main thread only): prepended, so they run first. The listener removes itself at
  *   once, so other listeners see the process as if laptime were not there, and hands everything
  *   over synchronously as at exit. If no other listener is left, nothing else would have handled
@@ -16,7 +18,8 @@
  */
 import { isMainThread } from 'node:worker_threads';
 import { registry } from './registry';
-import { kDirty, kDrainSync } from './symbols';
+import { describeError } from './diagnostics';
+import { kDirty, kDrainSync, kSnapshotSync } from './symbols';
 
 const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
 type HookedSignal = (typeof SIGNALS)[number];
@@ -34,7 +37,7 @@ export function installExitHooks(): void {
   installed = true;
   process.on('beforeExit', onBeforeExit);
   process.on('exit', drainAll);
-  process.on('uncaughtExceptionMonitor', drainAll);
+  process.on('uncaughtExceptionMonitor', onUncaught);
   if (isMainThread) for (const signal of SIGNALS) listen(signal);
 }
 
@@ -45,6 +48,17 @@ function listen(signal: HookedSignal): void {
 function drainAll(): void {
   const deadline = Date.now() + EXIT_DRAIN_TIMEOUT_MS;
   for (const store of registry.stores) store[kDrainSync](deadline);
+}
+
+/** Everything handed over, then a post-mortem snapshot of every store that wants one. */
+function onUncaught(err: unknown, origin: NodeJS.UncaughtExceptionOrigin): void {
+  drainAll();
+  const trigger = origin === 'unhandledRejection' ? 'unhandledRejection' : 'uncaughtException';
+  snapshotAll(trigger, describeError(err).split('\n')[0] ?? '');
+}
+
+function snapshotAll(trigger: 'uncaughtException' | 'unhandledRejection' | 'signal', detail: string): void {
+  for (const store of registry.stores) store[kSnapshotSync](trigger, detail);
 }
 
 function flushAll(): Promise<unknown> {
@@ -64,6 +78,7 @@ function onSignal(signal: NodeJS.Signals): void {
   // Synchronously, so the events are written whatever the other listeners do next (one of them
   // may end the process at once, as signal-exit does when it thinks it is alone).
   drainAll();
+  snapshotAll('signal', sig);
   if (process.listenerCount(sig) > 0) {
     void flushAll();
     setImmediate(() => listen(sig));

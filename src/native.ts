@@ -108,6 +108,8 @@ export interface NativeStoreHandle {
   events(request: NativeEventsRequest): Promise<NativeEventPage>;
   anomalies(request: NativeAnomaliesRequest): Promise<NativeAnomaly[]>;
   compare(request: NativeCompareRequest): Promise<NativeCompareResult>;
+  snapshot(reason: string, options?: NativeSnapshotOptions): Promise<string>;
+  snapshotSync(reason: string, options?: NativeSnapshotOptions): string;
   counters(): NativeCounters;
   close(): Promise<void>;
 }
@@ -178,8 +180,8 @@ export interface NativeParsedFilter {
 }
 
 // The analysis requests and answers are used as generated (the public shapes are in analysis.ts).
-export type { NativeAnomaliesRequest, NativeAnomaly, NativeCompareRequest, NativeCompareResult, NativeFileCheck, NativeMaintained, NativePlannedCheck } from '../native/binding';
-import type { NativeAnomaliesRequest, NativeAnomaly, NativeCompareRequest, NativeCompareResult, NativeFileCheck, NativeMaintained, NativePlannedCheck } from '../native/binding';
+export type { NativeAnomaliesRequest, NativeAnomaly, NativeCompareRequest, NativeCompareResult, NativeFileCheck, NativeMaintained, NativePlannedCheck, NativeSnapshotFile, NativeSnapshotOptions } from '../native/binding';
+import type { NativeAnomaliesRequest, NativeAnomaly, NativeCompareRequest, NativeCompareResult, NativeFileCheck, NativeMaintained, NativePlannedCheck, NativeSnapshotFile, NativeSnapshotOptions } from '../native/binding';
 
 /** A read-only native reader (an instance of the addon's `NativeReader`). */
 export interface NativeReaderHandle {
@@ -206,6 +208,8 @@ export interface NativeBinding {
   verifyFile(planned: NativePlannedCheck): Promise<NativeFileCheck>;
   maintain(dir: string, what: string, options?: NativeOptions): Promise<NativeMaintained[]>;
   exportParquet(dir: string, filter: string | undefined | null, out: string, nowMs?: number): Promise<number>;
+  readSnapshot(path: string): Promise<NativeSnapshotFile>;
+  importSnapshot(path: string, dir: string): Promise<NativeSnapshotFile>;
 }
 
 let loaded: { binding: NativeBinding | null } | undefined;

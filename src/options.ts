@@ -5,6 +5,7 @@
  */
 import * as path from 'node:path';
 import type { NativeOptions } from './native';
+import { resolveSnapshots, type ResolvedSnapshots, type SnapshotSettings } from './snapshots';
 
 /**
  * Options of {@link open}. Every field is optional; the engine options keep the engine's defaults.
@@ -19,6 +20,8 @@ export interface OpenOptions extends NativeOptions {
   flushIntervalMs?: number;
   /** Rows of the JS batch; a full batch is handed over at once (default 4096, 1..65536). */
   batchSize?: number;
+  /** Post-mortem snapshots on crashes and signals (on by default), or `false` for none. */
+  snapshots?: SnapshotSettings | false;
 }
 
 /** Validated options, split into what JS uses and what goes to the addon. */
@@ -26,6 +29,7 @@ export interface ResolvedOptions {
   dir: string;
   flushIntervalMs: number;
   batchSize: number;
+  snapshots: ResolvedSnapshots | null;
   native: NativeOptions;
 }
 
@@ -33,7 +37,7 @@ export const DEFAULT_FLUSH_INTERVAL_MS = 100;
 export const DEFAULT_BATCH_SIZE = 4096;
 export const MAX_BATCH_SIZE = 65536;
 
-type Kind = 'string' | 'integer' | 'number' | readonly string[];
+type Kind = 'string' | 'integer' | 'number' | 'settings' | readonly string[];
 
 const KINDS: { readonly [K in keyof Required<OpenOptions>]: Kind } = {
   dir: 'string',
@@ -52,9 +56,10 @@ const KINDS: { readonly [K in keyof Required<OpenOptions>]: Kind } = {
   retentionMaxBytes: 'integer',
   flushIntervalMs: 'number',
   batchSize: 'integer',
+  snapshots: 'settings',
 };
 
-const JS_ONLY = new Set<string>(['dir', 'flushIntervalMs', 'batchSize']);
+const JS_ONLY = new Set<string>(['dir', 'flushIntervalMs', 'batchSize', 'snapshots']);
 
 /** Where the default store lives: `$LAPTIME_DIR`, else `./.laptime`. */
 export function defaultDir(): string {
@@ -92,6 +97,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     dir: dir === undefined ? defaultDir() : path.resolve(dir),
     flushIntervalMs,
     batchSize,
+    snapshots: resolveSnapshots(given.snapshots),
     native: native as NativeOptions,
   };
 }
@@ -103,6 +109,7 @@ function checkKind(key: string, value: unknown, kind: Kind): void {
     }
     return;
   }
+  if (kind === 'settings') return; // checked by its own resolver
   if (kind === 'string') {
     if (typeof value !== 'string') throw new TypeError(`laptime: option "${key}" must be a string, got ${show(value)}`);
     return;

@@ -13,7 +13,8 @@ import { registry } from './registry';
 import { toAnomaly, toAnomaliesRequest, toCompareReport, toCompareRequest, type Anomaly, type AnomaliesOptions, type CompareOptions, type CompareReport } from './analysis';
 import { Query, toEventsPage, toEventsRequest, type EventsOptions, type EventsPage } from './query';
 import { toFunctionStats, toNativeFilter, type StatsQuery, type StatsReport, type StoreCounters } from './stats';
-import { kAppend, kBatch, kDirty, kDrainSync, kIntern, kLog } from './symbols';
+import { prune, type ResolvedSnapshots } from './snapshots';
+import { kAppend, kBatch, kDirty, kDrainSync, kIntern, kLog, kSnapshotSync } from './symbols';
 import { epochNsToOffsetMs, nowEpochMs, originMs, perf } from './time';
 
 /**
@@ -87,6 +88,10 @@ export class Store {
   #appendedSinceFlush = false;
   #jsDropped = 0;
   #finalCounters: NativeCounters = ZERO_COUNTERS;
+  readonly #snapshots: ResolvedSnapshots | null;
+  #snapshotTimer: ReturnType<typeof setInterval> | null = null;
+  #periodic: string[] = [];
+  #snapshotted = false;
 
   private constructor(native: NativeStoreHandle | null, options: ResolvedOptions) {
     this.#native = native;
@@ -94,6 +99,7 @@ export class Store {
     this.path = native === null ? options.dir : native.path;
     this[kBatch] = new Batch(native === null ? 1 : options.batchSize, () => this[kAppend]());
     this.log = createLogger('log', () => this);
+    this.#snapshots = options.snapshots;
     if (native === null) {
       this.#timer = null;
       return;
@@ -103,6 +109,20 @@ export class Store {
     this.#timer.unref();
     registry.stores.add(this);
     installExitHooks();
+    const periodicMs = this.#snapshots?.periodicMs ?? 0;
+    if (periodicMs > 0) {
+      this.#snapshotTimer = setInterval(() => void this.#periodicSnapshot(), periodicMs);
+      this.#snapshotTimer.unref();
+    }
+  }
+
+  async #periodicSnapshot(): Promise<void> {
+    try {
+      this.#periodic.push(await this.snapshot('periodic'));
+      this.#periodic = prune(this.#periodic, this.#snapshots?.keep ?? 10);
+    } catch (err) {
+      internalError('periodic snapshot', err);
+    }
   }
 
   /** @internal Use {@link open}. */
@@ -180,6 +200,7 @@ export class Store {
     const native = this.#native;
     this.#native = null;
     if (this.#timer !== null) clearInterval(this.#timer);
+    if (this.#snapshotTimer !== null) clearInterval(this.#snapshotTimer);
     registry.stores.delete(this);
     if (registry.defaultStore === this) registry.defaultStore = null;
     registry.epoch++;
@@ -282,6 +303,37 @@ export class Store {
     }
     await this.flush();
     return toCompareReport(await native.compare(request));
+  }
+
+  /**
+   * Write a post-mortem snapshot: the events of the last `lastSeconds` (at most `lastEvents`),
+   * names and fields resolved, with this process's facts, into one checksummed file (default
+   * `<store>/snapshots/`). Nothing is removed from the store. Resolves to the file's path.
+   *
+   * @example
+   * const file = await store.snapshot('before restart');
+   */
+  async snapshot(reason = 'manual'): Promise<string> {
+    if (typeof reason !== 'string') throw new TypeError(`laptime: snapshot reason must be a string, got ${show(reason)}`);
+    const native = this.#native;
+    if (native === null) throw new Error(this.#closing !== null ? 'laptime: the store is closed' : 'laptime: snapshots need the native addon');
+    await this.flush();
+    return native.snapshot(reason, this.#snapshots?.native ?? {});
+  }
+
+  /** @internal Exit hooks: a synchronous snapshot when this trigger is on (at most one per process end). */
+  [kSnapshotSync](trigger: 'uncaughtException' | 'unhandledRejection' | 'signal', detail: string): void {
+    const s = this.#snapshots;
+    const native = this.#native;
+    if (s === null || native === null || this.#snapshotted) return;
+    const on = trigger === 'signal' ? s.onSignal : trigger === 'uncaughtException' ? s.onUncaughtException : s.onUnhandledRejection;
+    if (!on) return;
+    this.#snapshotted = true;
+    try {
+      native.snapshotSync(`${trigger === 'signal' ? 'signal' : trigger === 'uncaughtException' ? 'uncaught exception' : 'unhandled rejection'}: ${detail}`, s.native);
+    } catch (err) {
+      internalError('snapshot', err);
+    }
   }
 
   /**

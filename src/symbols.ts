@@ -15,3 +15,5 @@ export const kDirty: unique symbol = Symbol('laptime.dirty');
 export const kLog: unique symbol = Symbol('laptime.log');
 /** `(deadline: number) => void`: hand the batch over and wait (blocking) until the engine wrote it. */
 export const kDrainSync: unique symbol = Symbol('laptime.drainSync');
+/** `(trigger: SnapshotTrigger, detail: string) => void`: write a post-mortem snapshot now (sync) if this trigger is on. */
+export const kSnapshotSync: unique symbol = Symbol('laptime.snapshotSync');

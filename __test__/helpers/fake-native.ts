@@ -66,6 +66,8 @@ export const fake = {
   opens: 0,
   /** Reading counters lets the writer take the ring (see the file comment). */
   writerRunsOnCounters: true,
+  /** Reasons of the snapshots asked for. */
+  snapshots: [] as string[],
   /** Forget everything (between tests). */
   reset(): void {
     fake.engines.clear();
@@ -75,6 +77,7 @@ export const fake = {
     fake.flushDelayMs = 1;
     fake.opens = 0;
     fake.writerRunsOnCounters = true;
+    fake.snapshots.length = 0;
   },
 };
 
@@ -248,6 +251,17 @@ class FakeNativeStore implements NativeStoreHandle {
     throw new Error('the fake addon does not list events');
   }
 
+  // Snapshots are the engine's job; the fake records that one was asked for.
+  async snapshot(reason: string): Promise<string> {
+    fake.snapshots.push(reason);
+    return '';
+  }
+
+  snapshotSync(reason: string): string {
+    fake.snapshots.push(reason);
+    return '';
+  }
+
   async anomalies(): Promise<never> {
     throw new Error('the fake addon does not look for anomalies');
   }
@@ -323,6 +337,12 @@ export const fakeBinding: NativeBinding = {
   },
   exportParquet: async () => {
     throw new Error('the fake addon does not export');
+  },
+  readSnapshot: async () => {
+    throw new Error('the fake addon does not read snapshots');
+  },
+  importSnapshot: async () => {
+    throw new Error('the fake addon does not read snapshots');
   },
 };
 

@@ -455,6 +455,46 @@ pub fn install_panic_hook(
     }));
 }
 
+/// Load the events of a snapshot into a fresh store at `dir` (for tools that read snapshots with
+/// the query engine: `laptime view`, the dashboard). Returns the number of events.
+pub fn import(pm: &PostMortem, dir: &Path) -> Result<u64> {
+    let store = crate::Store::open(
+        dir,
+        crate::Options {
+            sync: crate::SyncPolicy::None,
+            overflow: crate::Overflow::Block {
+                timeout: std::time::Duration::from_secs(60),
+            },
+            ..crate::Options::default()
+        },
+    )?;
+    let mut batch = crate::Batch::default();
+    for e in &pm.events {
+        let row = batch.push(store.intern(&e.name)?, e.start_ns, e.duration_ns, e.code);
+        if let Some(m) = &e.message {
+            batch.set_message(row, m)?;
+        }
+        for (k, v) in &e.fields {
+            batch.add_field_at(row, store.intern(k)?, v.clone())?;
+        }
+        if batch.len() >= 4096 {
+            store.append(std::mem::take(&mut batch));
+        }
+    }
+    if !batch.is_empty() {
+        store.append(batch);
+    }
+    let dropped = store.counters().dropped;
+    store.close()?;
+    if dropped > 0 {
+        return Err(Error::InvalidInput {
+            what: "snapshot import",
+            reason: format!("{dropped} events could not be stored"),
+        });
+    }
+    Ok(pm.events.len() as u64)
+}
+
 /// The machine's host name (Linux: the kernel's; elsewhere `$HOSTNAME`), or `unknown`.
 pub fn host_name() -> String {
     fs::read_to_string("/proc/sys/kernel/hostname")

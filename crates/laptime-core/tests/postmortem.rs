@@ -39,12 +39,25 @@ fn write_snapshot_copies_the_newest_events_and_keeps_the_store() {
     assert!(path.starts_with(dir.path().join("snapshots")));
     let pm = postmortem::read(&path).unwrap();
     assert_eq!(pm.meta("reason"), Some("manual"));
-    assert_eq!(pm.meta("pid"), Some(std::process::id().to_string().as_str()));
+    assert_eq!(
+        pm.meta("pid"),
+        Some(std::process::id().to_string().as_str())
+    );
     assert_eq!(pm.events.len(), 100);
     assert_eq!(pm.events.last().unwrap().code, Code::Log(Level::Error));
-    assert_eq!(pm.events.last().unwrap().message.as_deref(), Some("about to fail"));
-    assert!(pm.events.windows(2).all(|w| w[0].start_ns <= w[1].start_ns), "oldest first");
-    let all = store.snapshot().unwrap().events(&ScanFilter::default()).unwrap();
+    assert_eq!(
+        pm.events.last().unwrap().message.as_deref(),
+        Some("about to fail")
+    );
+    assert!(
+        pm.events.windows(2).all(|w| w[0].start_ns <= w[1].start_ns),
+        "oldest first"
+    );
+    let all = store
+        .snapshot()
+        .unwrap()
+        .events(&ScanFilter::default())
+        .unwrap();
     assert_eq!(all.len(), 501, "taking a snapshot removes nothing");
     let second = store.write_snapshot("manual", &opts).unwrap();
     assert_ne!(second, path);
@@ -100,10 +113,17 @@ fn a_panicking_child_leaves_exactly_one_snapshot_with_its_last_events() {
     assert_eq!(snaps.len(), 1, "{snaps:?}");
     let pm = postmortem::read(&snaps[0]).unwrap();
     let reason = pm.meta("reason").unwrap();
-    assert!(reason.starts_with("panic: boom in the worker at "), "{reason}");
+    assert!(
+        reason.starts_with("panic: boom in the worker at "),
+        "{reason}"
+    );
     assert!(reason.contains("postmortem.rs"), "{reason}");
     assert_eq!(pm.events.len(), 1_000);
     let last = pm.events.last().unwrap();
     assert_eq!(last.message.as_deref(), Some("about to fail"));
-    assert_eq!(pm.events[0].duration_ns, 100 + 1_001, "the newest 1,000 of 2,001 events");
+    assert_eq!(
+        pm.events[0].duration_ns,
+        100 + 1_001,
+        "the newest 1,000 of 2,001 events"
+    );
 }

@@ -391,45 +391,49 @@ pub(crate) fn to_events_request(js: NativeEventsRequest) -> Result<EventsRequest
     })
 }
 
+impl NativeEvent {
+    /// The JS shape of a core event found at `partition`/`seq`.
+    pub(crate) fn new(e: laptime_core::Event, partition: String, seq: u64) -> NativeEvent {
+        let (kind, status, level) = match e.code {
+            Code::CallOk => ("call", Some("ok"), None),
+            Code::CallError => ("call", Some("error"), None),
+            Code::Log(level) => ("log", None, Some(level.as_str())),
+        };
+        NativeEvent {
+            name: e.name,
+            start_ns: BigInt::from(e.start_ns),
+            start_ms: e.start_ns as f64 / 1e6,
+            duration_ns: e.duration_ns as f64,
+            kind: kind.into(),
+            status: status.map(Into::into),
+            level: level.map(Into::into),
+            message: e.message,
+            fields: e
+                .fields
+                .into_iter()
+                .map(|(k, v)| {
+                    let v = match v {
+                        Value::Str(s) => Either3::A(s),
+                        Value::I64(x) => Either3::B(x as f64),
+                        Value::F64(x) => Either3::B(x),
+                        Value::Bool(b) => Either3::C(b),
+                    };
+                    (k, v)
+                })
+                .collect(),
+            partition,
+            seq: seq as f64,
+        }
+    }
+}
+
 impl From<EventPage> for NativeEventPage {
     fn from(page: EventPage) -> NativeEventPage {
         NativeEventPage {
             events: page
                 .events
                 .into_iter()
-                .map(|l| {
-                    let e = l.event;
-                    let (kind, status, level) = match e.code {
-                        Code::CallOk => ("call", Some("ok"), None),
-                        Code::CallError => ("call", Some("error"), None),
-                        Code::Log(level) => ("log", None, Some(level.as_str())),
-                    };
-                    NativeEvent {
-                        name: e.name,
-                        start_ns: BigInt::from(e.start_ns),
-                        start_ms: e.start_ns as f64 / 1e6,
-                        duration_ns: e.duration_ns as f64,
-                        kind: kind.into(),
-                        status: status.map(Into::into),
-                        level: level.map(Into::into),
-                        message: e.message,
-                        fields: e
-                            .fields
-                            .into_iter()
-                            .map(|(k, v)| {
-                                let v = match v {
-                                    Value::Str(s) => Either3::A(s),
-                                    Value::I64(x) => Either3::B(x as f64),
-                                    Value::F64(x) => Either3::B(x),
-                                    Value::Bool(b) => Either3::C(b),
-                                };
-                                (k, v)
-                            })
-                            .collect(),
-                        partition: l.partition.to_string(),
-                        seq: l.seq as f64,
-                    }
-                })
+                .map(|l| NativeEvent::new(l.event, l.partition.to_string(), l.seq))
                 .collect(),
             next_cursor: page.next_cursor,
         }

@@ -14,6 +14,7 @@ use crate::counters::NativeCounters;
 use crate::errors;
 use crate::options::{self, NativeOptions};
 use crate::query::{EventsTask, NativeEventsRequest, NativeQuery, QueryTask};
+use crate::snapshot::{self, NativeSnapshotOptions, SnapshotTask};
 use crate::source::Source;
 use crate::stats::{NativeStatsFilter, StatsTask};
 
@@ -142,6 +143,36 @@ impl NativeStore {
         request: NativeCompareRequest,
     ) -> napi::Result<AsyncTask<CompareTask>> {
         CompareTask::start(env, self.source(), request)
+    }
+
+    /// Write a post-mortem snapshot of the last events; resolves to its path.
+    #[napi(ts_return_type = "Promise<string>")]
+    pub fn snapshot(
+        &self,
+        env: &Env,
+        reason: String,
+        options: Option<NativeSnapshotOptions>,
+    ) -> napi::Result<AsyncTask<SnapshotTask>> {
+        let options = snapshot::to_core(options.unwrap_or_default()).map_err(|m| m.throw(env))?;
+        Ok(AsyncTask::new(SnapshotTask {
+            store: self.lock().clone(),
+            reason,
+            options,
+        }))
+    }
+
+    /// The same, blocking the JS thread: for a process that is about to die (uncaught exception,
+    /// signal), where nothing asynchronous runs any more.
+    #[napi]
+    pub fn snapshot_sync(
+        &self,
+        env: &Env,
+        reason: String,
+        options: Option<NativeSnapshotOptions>,
+    ) -> napi::Result<String> {
+        let options = snapshot::to_core(options.unwrap_or_default()).map_err(|m| m.throw(env))?;
+        let store = self.lock().clone().ok_or_else(errors::closed)?;
+        snapshot::take(&store, &reason, &options)
     }
 
     /// The event counters; cheap.

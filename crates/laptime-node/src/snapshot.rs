@@ -1,0 +1,153 @@
+//! Post-mortem snapshots: JS options to core `SnapshotOptions`, the async and the synchronous
+//! (for a dying process) ways to take one, and reading and importing snapshot files.
+
+// The free `#[napi]` functions are referenced only by napi's registration, which test builds omit.
+#![cfg_attr(test, allow(dead_code))]
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use laptime_core::postmortem::{self, PostMortem, SnapshotOptions};
+use laptime_core::Store;
+use napi::bindgen_prelude::AsyncTask;
+use napi::{Env, Task};
+use napi_derive::napi;
+
+use crate::errors::{self, Malformed};
+use crate::query::NativeEvent;
+
+/// What a snapshot covers and where it goes; absent fields take the core's defaults.
+#[napi(object)]
+#[derive(Default)]
+pub struct NativeSnapshotOptions {
+    /// Directory for snapshot files (default `<store>/snapshots`).
+    pub dir: Option<String>,
+    /// Only events of the last this many seconds (default 60).
+    pub last_seconds: Option<f64>,
+    /// At most this many of the newest events (default 10000, at most 100000).
+    pub last_events: Option<f64>,
+    /// Service name (default `$LAPTIME_SERVICE`, else the executable's name).
+    pub service: Option<String>,
+    /// Runtime description, e.g. `node v20.20.2`.
+    pub runtime: Option<String>,
+    /// More facts to record.
+    pub meta: Option<HashMap<String, String>>,
+}
+
+pub(crate) fn to_core(js: NativeSnapshotOptions) -> Result<SnapshotOptions, Malformed> {
+    let defaults = SnapshotOptions::default();
+    let whole = |v: Option<f64>, what: &str| -> Result<Option<u64>, Malformed> {
+        v.map(|x| {
+            if x.is_finite() && x >= 0.0 && x.fract() == 0.0 && x <= 9e15 {
+                Ok(x as u64)
+            } else {
+                Err(Malformed(format!(
+                    "snapshot option {what} must be a whole number >= 0, got {x}"
+                )))
+            }
+        })
+        .transpose()
+    };
+    let mut meta: Vec<(String, String)> = js.meta.unwrap_or_default().into_iter().collect();
+    meta.sort();
+    Ok(SnapshotOptions {
+        dir: js.dir.map(PathBuf::from),
+        last_seconds: whole(js.last_seconds, "lastSeconds")?.unwrap_or(defaults.last_seconds),
+        last_events: whole(js.last_events, "lastEvents")?
+            .map_or(defaults.last_events, |n| n as usize),
+        service: js.service,
+        runtime: js.runtime.unwrap_or(defaults.runtime),
+        meta,
+    })
+}
+
+/// `snapshot()` on the libuv pool.
+pub struct SnapshotTask {
+    pub(crate) store: Option<Store>,
+    pub(crate) reason: String,
+    pub(crate) options: SnapshotOptions,
+}
+
+impl Task for SnapshotTask {
+    type Output = String;
+    type JsValue = String;
+
+    fn compute(&mut self) -> napi::Result<String> {
+        let store = self.store.take().ok_or_else(errors::closed)?;
+        take(&store, &self.reason, &self.options)
+    }
+
+    fn resolve(&mut self, _env: Env, path: String) -> napi::Result<String> {
+        Ok(path)
+    }
+}
+
+/// Take a snapshot; its path as a string.
+pub(crate) fn take(store: &Store, reason: &str, options: &SnapshotOptions) -> napi::Result<String> {
+    store
+        .write_snapshot(reason, options)
+        .map(|p| p.to_string_lossy().into_owned())
+        .map_err(errors::from_core)
+}
+
+/// A snapshot file's facts and events.
+#[napi(object)]
+pub struct NativeSnapshotFile {
+    /// Facts: reason, service, host, pid, time, laptime, runtime, window...
+    pub meta: HashMap<String, String>,
+    /// The events, oldest first (`partition` is `snapshot`, `seq` the position in the file).
+    pub events: Vec<NativeEvent>,
+}
+
+fn file_of(pm: PostMortem) -> NativeSnapshotFile {
+    NativeSnapshotFile {
+        meta: pm.meta.into_iter().collect(),
+        events: pm
+            .events
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| NativeEvent::new(e, "snapshot".into(), i as u64))
+            .collect(),
+    }
+}
+
+/// `readSnapshot(path)`.
+pub struct ReadTask {
+    path: PathBuf,
+    import_into: Option<PathBuf>,
+}
+
+impl Task for ReadTask {
+    type Output = PostMortem;
+    type JsValue = NativeSnapshotFile;
+
+    fn compute(&mut self) -> napi::Result<PostMortem> {
+        let pm = postmortem::read(&self.path).map_err(errors::from_core)?;
+        if let Some(dir) = &self.import_into {
+            postmortem::import(&pm, dir).map_err(errors::from_core)?;
+        }
+        Ok(pm)
+    }
+
+    fn resolve(&mut self, _env: Env, pm: PostMortem) -> napi::Result<NativeSnapshotFile> {
+        Ok(file_of(pm))
+    }
+}
+
+/// Read a snapshot file's facts (rejects with the reason when the file is damaged).
+#[napi(ts_return_type = "Promise<NativeSnapshotFile>")]
+pub fn read_snapshot(path: String) -> AsyncTask<ReadTask> {
+    AsyncTask::new(ReadTask {
+        path: PathBuf::from(path),
+        import_into: None,
+    })
+}
+
+/// Read a snapshot file and load its events into a new store at `dir`, for the query engine.
+#[napi(ts_return_type = "Promise<NativeSnapshotFile>")]
+pub fn import_snapshot(path: String, dir: String) -> AsyncTask<ReadTask> {
+    AsyncTask::new(ReadTask {
+        path: PathBuf::from(path),
+        import_into: Some(PathBuf::from(dir)),
+    })
+}
