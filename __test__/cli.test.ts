@@ -376,3 +376,64 @@ e2e('the bin: `laptime serve` prints its URL and answers until stopped', async (
   t.is(refused.status, 2);
   t.regex(refused.stderr, /^laptime: --token is required when binding to 0\.0\.0\.0/);
 });
+
+e2e('view, stats --snapshot and serve --snapshot read a post-mortem snapshot like a store', async (t) => {
+  const dir = tempDir();
+  const store = open({ dir, snapshots: { dir: path.join(dir, 'snaps') } });
+  const nowNs = BigInt(Date.now()) * 1_000_000n;
+  for (let i = 0; i < 300; i++) store.record({ name: i % 3 ? 'Api.get' : 'Api.put', startNs: nowNs - BigInt(300 - i) * 1_000_000n, durationNs: 1000 * (i + 1), ok: i % 50 !== 0 });
+  store.logger('audit').warn('disk almost full', { freeMb: 12 });
+  const file = await store.snapshot('on-call asked');
+  await store.close();
+
+  const view = await cli(['view', file]);
+  t.is(view.code, 0, view.err);
+  t.regex(view.out, /reason {3}on-call asked/);
+  t.regex(view.out, /window {3}last 60 s, at most 10000 events: 301 events/);
+  t.regex(view.out, /^name\s+count\s+rate/m);
+  t.regex(view.out, /^Api\.get\s+200\s/m);
+  t.regex(view.out, /disk almost full/);
+  const warnings = await cli(['view', file, 'level>=warn', '--json']);
+  const lines = warnings.out.trim().split('\n').map((l) => JSON.parse(l) as { level: string; message: string });
+  t.deepEqual(lines.map((l) => [l.level, l.message]), [['warn', 'disk almost full']]);
+
+  const stats = await cli(['stats', '--snapshot', file, '--json', '--sort', 'name']);
+  t.is(stats.code, 0, stats.err);
+  t.deepEqual(
+    stats.out.trim().split('\n').map((l) => { const r = JSON.parse(l) as { name: string; count: number; errors: number }; return [r.name, r.count, r.errors]; }),
+    [['Api.get', 200, 4], ['Api.put', 100, 2]],
+  );
+
+  // A directory of snapshots with one damaged file still lists the rest.
+  const fs = require('node:fs') as typeof import('node:fs');
+  const snaps = path.dirname(file);
+  const bad = path.join(snaps, 'snapshot-19700101T000000Z-1-0.ltsnap');
+  const bytes = fs.readFileSync(file);
+  bytes[bytes.length - 5] ^= 0xff;
+  fs.writeFileSync(bad, bytes);
+  const listing = await cli(['view', snaps]);
+  t.is(listing.code, 1);
+  t.regex(listing.out, /^DAMAGED snapshot-19700101T000000Z-1-0\.ltsnap: .*checksum mismatch/m);
+  t.regex(listing.out, /pid \d+ {2}301 events {2}on-call asked$/m);
+  t.is(listing.err, `laptime: 1 of 2 snapshot(s) in ${snaps} are damaged\n`);
+  const direct = await cli(['view', bad]);
+  t.is(direct.code, 1);
+  t.regex(direct.err, /^laptime: .*checksum mismatch/);
+
+  // The dashboard serves a snapshot as if it were a store.
+  let out = '';
+  let answered: unknown;
+  const io: Io = {
+    out: (s) => void (out += s),
+    err: () => {},
+    isTTY: false,
+    now: () => Date.now(),
+    sleep: async () => {
+      const url = /at (http:\S+)/.exec(out)![1]!;
+      answered = await (await fetch(new URL('/api/stats?since=1h', url))).json();
+      return false;
+    },
+  };
+  t.is(await main(['serve', '--snapshot', file, '--port', '0'], io), 0);
+  t.deepEqual(((answered as { rows: Array<{ name: string }> }).rows.map((r) => r.name)).sort(), ['Api.get', 'Api.put']);
+});

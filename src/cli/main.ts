@@ -5,14 +5,17 @@
  * Exit codes: 0 success, 1 the store or the data is the problem (no store, damage), 2 bad usage
  * (unknown option, bad filter, bad time). Errors are one line on stderr: `laptime: <reason>`.
  */
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream, mkdtempSync, rmSync, statSync, type WriteStream } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { FilterSyntaxError } from '../filter-text';
 import { openReader, type Reader } from '../reader';
 import { serve } from '../server/http';
+import { importSnapshot, listSnapshots, readSnapshot } from '../snapshots';
 import { exportParquet } from '../export';
 import { maintainStore, verifyStore, type Maintained } from '../maintenance';
-import { anomalies, CliError, compare, exportEvents, parseTime, query, stats, tail, top, type Io, type OutputFormat } from './commands';
+import { anomalies, CliError, compare, exportEvents, parseTime, printEvents, query, stats, tail, top, type Io, type OutputFormat } from './commands';
 import { jsonLines } from './format';
 
 /** The process's streams as an {@link Io}; `sleep` stops early on SIGINT (tail -f). */
@@ -82,9 +85,12 @@ function format(o: Common): OutputFormat {
 }
 
 /** Build the program; `run` executes a command with an open reader. */
-function program(io: Io, run: (dir: string, work: (reader: Reader) => Promise<void>) => Promise<void>): Command {
+type Run = (source: { dir: string; snapshot?: string }, work: (reader: Reader) => Promise<void>) => Promise<void>;
+
+function program(io: Io, run: Run): Command {
   const defaultDir = process.env.LAPTIME_DIR !== undefined && process.env.LAPTIME_DIR !== '' ? process.env.LAPTIME_DIR : './.laptime';
   const dirOption = () => new Option('-d, --dir <path>', 'store directory').default(defaultDir, '$LAPTIME_DIR or ./.laptime');
+  const snapshotOption = () => new Option('--snapshot <file>', 'read a post-mortem snapshot file instead of the store');
   const scope = (c: Command) =>
     c
       .option('-n, --name <glob>', 'only functions matching the glob (* any run, ? one character)')
@@ -105,6 +111,7 @@ function program(io: Io, run: (dir: string, work: (reader: Reader) => Promise<vo
         .command('stats')
         .description('per-function table: count, rate, mean, p50, p90, p99, max, error %')
         .addOption(dirOption())
+        .addOption(snapshotOption())
         .argument('[filter]', 'more terms in the filter syntax, e.g. "route:/users"')
         .option('-s, --sort <column>', 'name, count, rate, errors, errorRate, mean, p50, p90, p99 or max', 'p99')
         .option('--asc', 'ascending (default: descending, names ascending)')
@@ -112,7 +119,7 @@ function program(io: Io, run: (dir: string, work: (reader: Reader) => Promise<vo
         .option('--exact', 'exact percentiles (decodes every page) instead of sketches (within 1%)'),
     ),
   ).action(async (filter: string | undefined, o: Common & { sort: string; asc?: boolean; limit?: number; exact?: boolean; name?: string; since?: string; until?: string }) => {
-    await run(o.dir, (r) =>
+    await run(o, (r) =>
       stats(r, { ...scopeOf(o, filter), sort: o.sort, asc: o.asc === true || (o.asc === undefined && o.sort === 'name'), ...(o.limit === undefined ? {} : { limit: o.limit }), format: format(o), exact: o.exact === true }, io),
     );
   });
@@ -123,13 +130,14 @@ function program(io: Io, run: (dir: string, work: (reader: Reader) => Promise<vo
         .command('top')
         .description('the slowest functions, or with --events the slowest single calls')
         .addOption(dirOption())
+        .addOption(snapshotOption())
         .argument('[filter]', 'more terms in the filter syntax')
         .option('-b, --by <column>', 'rank functions by p99, p90, p50, mean, max, count, errorRate', 'p99')
         .option('-l, --limit <n>', 'how many', positiveInt, 10)
         .option('-e, --events', 'the slowest calls instead of functions'),
     ),
   ).action(async (filter: string | undefined, o: Common & { by: string; limit: number; events?: boolean; name?: string; since?: string; until?: string }) => {
-    await run(o.dir, (r) => top(r, { ...scopeOf(o, filter), by: o.by, n: o.limit, events: o.events === true, format: format(o) }, io));
+    await run(o, (r) => top(r, { ...scopeOf(o, filter), by: o.by, n: o.limit, events: o.events === true, format: format(o) }, io));
   });
 
   out(
@@ -137,6 +145,7 @@ function program(io: Io, run: (dir: string, work: (reader: Reader) => Promise<vo
       .command('query')
       .description('events matching a filter (newest first), or grouped aggregates with --group/--bucket/--agg')
       .addOption(dirOption())
+        .addOption(snapshotOption())
       .argument('[filter]', 'the filter, e.g. "name:UserService.* status:error duration>10ms since:1h"', '')
       .option('-g, --group <keys>', 'group by name and/or fields, comma-separated', list, [])
       .option('--bucket <width>', 'group by time buckets of this width, e.g. 1m')
@@ -146,7 +155,7 @@ function program(io: Io, run: (dir: string, work: (reader: Reader) => Promise<vo
       .option('-l, --limit <n>', 'at most n rows (events: default 50)', positiveInt)
       .option('--exact', 'exact percentiles'),
   ).action(async (filter: string, o: Common & { group: string[]; bucket?: string; agg: string[]; sort?: string; asc?: boolean; limit?: number; exact?: boolean }) => {
-    await run(o.dir, (r) =>
+    await run(o, (r) =>
       query(
         r,
         {
@@ -170,12 +179,13 @@ function program(io: Io, run: (dir: string, work: (reader: Reader) => Promise<vo
       .command('tail')
       .description('the latest events, oldest first; with -f, keep printing new ones (Ctrl-C stops)')
       .addOption(dirOption())
+        .addOption(snapshotOption())
       .argument('[filter]', 'only events matching this filter', '')
       .option('-l, --limit <n>', 'how many to show first', positiveInt, 20)
       .option('-f, --follow', 'keep printing events as writers seal them')
       .option('--interval <ms>', 'poll interval with -f', positiveInt, 1000),
   ).action(async (filter: string, o: Common & { limit: number; follow?: boolean; interval: number }) => {
-    await run(o.dir, (r) => tail(r, { filter, n: o.limit, follow: o.follow === true, intervalMs: o.interval, format: format(o) }, io));
+    await run(o, (r) => tail(r, { filter, n: o.limit, follow: o.follow === true, intervalMs: o.interval, format: format(o) }, io));
   });
 
   out(
@@ -184,6 +194,7 @@ function program(io: Io, run: (dir: string, work: (reader: Reader) => Promise<vo
         .command('anomalies')
         .description('buckets where a function departs from its trailing baseline (robust z-score)')
         .addOption(dirOption())
+        .addOption(snapshotOption())
         .argument('[filter]', 'more terms in the filter syntax')
         .option('--bucket <width>', 'bucket width', '5m')
         .addOption(new Option('-m, --metric <metric>', 'what to judge').choices(['p99', 'p50', 'errorRate']).default('p99'))
@@ -193,7 +204,7 @@ function program(io: Io, run: (dir: string, work: (reader: Reader) => Promise<vo
         .addOption(new Option('--direction <dir>', 'which changes').choices(['up', 'down', 'both']).default('up')),
     ),
   ).action(async (filter: string | undefined, o: Common & { bucket: string; metric: 'p99' | 'p50' | 'errorRate'; threshold?: number; minChange?: number; minCount?: number; direction: 'up' | 'down' | 'both'; name?: string; since?: string; until?: string }) => {
-    await run(o.dir, (r) =>
+    await run(o, (r) =>
       anomalies(
         r,
         {
@@ -216,6 +227,7 @@ function program(io: Io, run: (dir: string, work: (reader: Reader) => Promise<vo
       .command('compare')
       .description('per function, p50/p99 and error-rate change between two time ranges, with significance')
       .addOption(dirOption())
+        .addOption(snapshotOption())
       .argument('[filter]', 'only events matching this filter')
       .requiredOption('--baseline <range>', 'since..until, e.g. 2h..1h or 2026-11-22T09:00Z..2026-11-22T10:00Z')
       .requiredOption('--candidate <range>', 'since..until, e.g. 1h..now')
@@ -224,7 +236,7 @@ function program(io: Io, run: (dir: string, work: (reader: Reader) => Promise<vo
       .option('--exact', 'exact percentiles')
       .option('--all', 'also list unchanged functions and those with too few calls'),
   ).action(async (filter: string | undefined, o: Common & { baseline: string; candidate: string; name?: string; percentiles: number[]; exact?: boolean; all?: boolean }) => {
-    await run(o.dir, (r) =>
+    await run(o, (r) =>
       compare(
         r,
         {
@@ -246,18 +258,22 @@ function program(io: Io, run: (dir: string, work: (reader: Reader) => Promise<vo
     .command('export')
     .description('every matching event, oldest first, as NDJSON, CSV or Parquet')
     .addOption(dirOption())
+        .addOption(snapshotOption())
     .argument('[filter]', 'only events matching this filter', '')
     .addOption(new Option('-f, --format <format>', 'output format').choices(['ndjson', 'csv', 'parquet']).default('ndjson'))
     .option('-o, --out <file>', 'write to this file instead of stdout')
-    .action(async (filter: string, o: { dir: string; format: 'ndjson' | 'csv' | 'parquet'; out?: string }) => {
+    .action(async (filter: string, o: { dir: string; snapshot?: string; format: 'ndjson' | 'csv' | 'parquet'; out?: string }) => {
       if (o.format === 'parquet') {
-        if (o.out === undefined) throw new CliError('--format parquet needs --out <file> (Parquet is not written to a terminal or pipe)', 2);
-        const n = await withSpinner(io, 'exporting', exportParquet(o.dir, filter, o.out));
-        io.err(`${n.toLocaleString('en-US')} events written to ${o.out}\n`);
+        const out = o.out;
+        if (out === undefined) throw new CliError('--format parquet needs --out <file> (Parquet is not written to a terminal or pipe)', 2);
+        await run(o, async (r) => {
+          const n = await withSpinner(io, 'exporting', exportParquet(r.path, filter, out));
+          io.err(`${n.toLocaleString('en-US')} events written to ${out}\n`);
+        });
         return;
       }
       const format = o.format;
-      await run(o.dir, async (r) => {
+      await run(o, async (r) => {
         const file: WriteStream | null = o.out === undefined ? null : createWriteStream(o.out);
         const showProgress = io.isTTY && file !== null;
         try {
@@ -330,14 +346,60 @@ function program(io: Io, run: (dir: string, work: (reader: Reader) => Promise<vo
     }, 7070)
     .option('--host <address>', 'address to bind; anything but loopback needs --token', '127.0.0.1')
     .option('--token <secret>', 'require this token (at least 16 characters) on every request')
-    .action(async (o: { dir: string; port: number; host: string; token?: string }) => {
-      const dashboard = await serve({ dir: o.dir, port: o.port, host: o.host, ...(o.token === undefined ? {} : { token: o.token }) });
-      io.out(`laptime dashboard for ${o.dir} at ${dashboard.url} (Ctrl-C stops)\n`);
-      while (await io.sleep(3_600_000));
-      await dashboard.close();
+    .addOption(snapshotOption())
+    .action(async (o: { dir: string; port: number; host: string; token?: string; snapshot?: string }) => {
+      await run(o, async (r) => {
+        const dashboard = await serve({ dir: r.path, port: o.port, host: o.host, ...(o.token === undefined ? {} : { token: o.token }) });
+        io.out(`laptime dashboard for ${o.snapshot ?? o.dir} at ${dashboard.url} (Ctrl-C stops)\n`);
+        while (await io.sleep(3_600_000));
+        await dashboard.close();
+      });
     });
 
+  out(
+    prog
+      .command('view')
+      .description('show a post-mortem snapshot: its facts, per-function stats of its window, its events; or list a directory of them')
+      .argument('<path>', 'a snapshot file, or a directory of them')
+      .argument('[filter]', 'only events matching this filter, e.g. "level>=warn"', '')
+      .option('-l, --limit <n>', 'at most this many events (the last ones)', positiveInt, 200),
+  ).action(async (target: string, filter: string, o: Common & { limit: number }) => {
+    if (statSync(target, { throwIfNoEntry: false })?.isDirectory() === true) return listSnapshotDir(target, format(o), io);
+    await run({ dir: '', snapshot: target }, async (r) => {
+      const snap = await readSnapshot(target);
+      const fmt = format(o);
+      if (fmt === 'table') {
+        const m = snap.meta;
+        io.out(`snapshot ${target}\n  reason   ${m.reason}\n  service  ${m.service} on ${m.host}, pid ${m.pid} (${m.runtime})\n  time     ${m.time}\n  window   ${m.window}: ${snap.events.length} events\n\n`);
+        await stats(r, { filter: filter, sort: 'p99', asc: false, format: 'table', exact: true }, io);
+        io.out('\n');
+      }
+      const page = await r.events(filter, { limit: o.limit });
+      printEvents([...page.events].reverse(), fmt, io);
+    });
+  });
+
   return prog;
+}
+
+/** One line per snapshot file of `dir`; damaged ones say why, and make the exit code 1. */
+async function listSnapshotDir(dir: string, fmt: OutputFormat, io: Io): Promise<void> {
+  const files = listSnapshots(dir);
+  const rows: Array<Record<string, unknown>> = [];
+  let damaged = 0;
+  for (const file of files) {
+    try {
+      const s = await readSnapshot(file);
+      rows.push({ file: path.basename(file), time: s.meta.time, reason: s.meta.reason, service: s.meta.service, pid: s.meta.pid, events: s.events.length });
+    } catch (err) {
+      damaged++;
+      rows.push({ file: path.basename(file), damaged: (err as Error).message.replace(/^laptime: /, '') });
+    }
+  }
+  if (fmt === 'json') io.out(jsonLines(rows));
+  else if (rows.length === 0) io.out(`no snapshots in ${dir}\n`);
+  else for (const r of rows) io.out(r.damaged !== undefined ? `DAMAGED ${r.file}: ${r.damaged}\n` : `${r.time}  ${r.file}  ${r.service} pid ${r.pid}  ${r.events} events  ${r.reason}\n`);
+  if (damaged > 0) throw new CliError(`${damaged} of ${files.length} snapshot(s) in ${dir} are damaged`, 1);
 }
 
 function byteSize(value: string): number {
@@ -408,7 +470,15 @@ function reason(err: unknown): { message: string; code: number } {
 /** Run the CLI with these arguments (without `node` and the script); resolves to the exit code. */
 export async function main(args: readonly string[], io: Io = processIo()): Promise<number> {
   let reader: Reader | null = null;
-  const run = async (dir: string, work: (r: Reader) => Promise<void>) => {
+  let scratch: string | null = null;
+  const run = async (source: { dir: string; snapshot?: string }, work: (r: Reader) => Promise<void>) => {
+    let dir = source.dir;
+    if (source.snapshot !== undefined) {
+      // A snapshot is read like a store: its events are loaded into a scratch store first.
+      scratch = mkdtempSync(path.join(os.tmpdir(), 'laptime-snapshot-'));
+      await importSnapshot(source.snapshot, scratch);
+      dir = scratch;
+    }
     reader = openReader(dir);
     await work(reader);
   };
@@ -425,5 +495,6 @@ export async function main(args: readonly string[], io: Io = processIo()): Promi
     return code;
   } finally {
     (reader as Reader | null)?.close();
+    if (scratch !== null) rmSync(scratch, { recursive: true, force: true });
   }
 }
