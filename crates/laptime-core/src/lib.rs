@@ -30,6 +30,7 @@
 
 pub mod analysis;
 mod bufferpool;
+pub mod capture;
 mod compaction;
 mod dictionary;
 mod durable;
@@ -56,6 +57,8 @@ mod segment;
 pub mod sketch;
 mod stats;
 mod store;
+#[cfg(feature = "tracing")]
+pub mod tracing_layer;
 pub mod verify;
 mod wal;
 pub mod workload;
@@ -66,6 +69,10 @@ pub use compaction::CompactionReport;
 pub use dictionary::Dictionary;
 pub use error::{DecodeError, Error, Result};
 pub use event::{Batch, BatchField, Code, Event, Level, NameId, Value, ValueType};
+/// `#[capture]` / `#[capture(name = "...")]` on a sync or async fn (cargo feature `macros`): every
+/// call is timed into the store given to [`capture::install`]; a returned `Err` is an error.
+#[cfg(feature = "macros")]
+pub use laptime_macros::capture;
 pub use options::{Options, Retention, SyncPolicy};
 pub use page::{ColumnSet, FieldColumn, FieldValues, NameStats, PageColumns, PageMeta};
 pub use partition::{Cut, RecoveryReport};

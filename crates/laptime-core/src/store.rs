@@ -163,6 +163,11 @@ impl Store {
         crate::postmortem::take(self, reason, opts)
     }
 
+    /// Whether `other` is a handle on the same engine.
+    pub(crate) fn same_engine(&self, other: &Store) -> bool {
+        Arc::ptr_eq(&self.engine, &other.engine)
+    }
+
     /// Directory of the store.
     pub fn path(&self) -> &Path {
         &self.engine.root
