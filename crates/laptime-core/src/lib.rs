@@ -82,7 +82,7 @@ pub use ring::{CounterSnapshot, Overflow, Push};
 pub use scan::{PageData, PageRef, ScanFilter, Snapshot};
 pub use segment::ReadScratch;
 pub use stats::{function_stats, FunctionStats};
-pub use store::{Maintained, Maintenance, Recorder, Store};
+pub use store::{Maintained, Maintenance, Recorder, RecorderTimer, Store};
 
 /// Fault injection for tests (cargo feature `failpoints`).
 #[cfg(feature = "failpoints")]

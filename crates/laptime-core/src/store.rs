@@ -492,6 +492,33 @@ impl Recorder {
         }
     }
 
+    /// Time the scope into this recorder: the call is recorded (ok, unless
+    /// [`RecorderTimer::fail`] is called) when the guard is dropped. For guards that nest or cross
+    /// threads, use [`crate::capture::time`].
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let store = laptime_core::Store::open(dir.path(), laptime_core::Options::default())?;
+    /// let mut recorder = store.recorder();
+    /// {
+    ///     let _t = recorder.time("nightly.import")?;
+    /// }
+    /// recorder.submit();
+    /// # store.flush()?;
+    /// # assert_eq!(store.snapshot()?.events(&Default::default())?.len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn time(&mut self, name: &str) -> Result<RecorderTimer<'_>> {
+        let id = self.store.intern(name)?;
+        Ok(RecorderTimer {
+            recorder: self,
+            name: id,
+            start_ns: crate::query::now_ns(),
+            started: std::time::Instant::now(),
+            ok: true,
+        })
+    }
+
     /// Hand the buffered events to the store now.
     pub fn submit(&mut self) -> Push {
         if self.batch.is_empty() {
@@ -510,5 +537,30 @@ impl Recorder {
 impl Drop for Recorder {
     fn drop(&mut self) {
         self.submit();
+    }
+}
+
+/// A running timing of [`Recorder::time`]; recorded when dropped.
+#[must_use = "the call is timed until the guard is dropped; `let _t = ...` keeps it alive"]
+pub struct RecorderTimer<'a> {
+    recorder: &'a mut Recorder,
+    name: NameId,
+    start_ns: u64,
+    started: std::time::Instant,
+    ok: bool,
+}
+
+impl RecorderTimer<'_> {
+    /// Record the call as failed.
+    pub fn fail(&mut self) {
+        self.ok = false;
+    }
+}
+
+impl Drop for RecorderTimer<'_> {
+    fn drop(&mut self) {
+        let duration = u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.recorder
+            .call(self.name, self.start_ns, duration, self.ok);
     }
 }
