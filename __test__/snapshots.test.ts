@@ -71,7 +71,6 @@ e2e('snapshots: false writes none', async (t) => {
 e2e('store.snapshot() and periodic snapshots with a retention count', async (t) => {
   const dir = tempDir();
   const store = open({ dir, snapshots: { periodicMs: 30, keep: 2, dir: path.join(dir, 'snaps') } });
-  t.teardown(() => store.close());
   for (let i = 0; i < 10; i++) store.record({ name: 'tick', startNs: BigInt(Date.now()) * 1_000_000n + BigInt(i), durationNs: 10 + i });
   const file = await store.snapshot('before deploy');
   t.true(file.startsWith(path.join(dir, 'snaps')));
@@ -80,6 +79,7 @@ e2e('store.snapshot() and periodic snapshots with a retention count', async (t) 
   t.is(snap.events.length, 10);
   t.is(snap.events[0]!.durationNs, 10);
   await new Promise((resolve) => setTimeout(resolve, 400));
+  await store.close(); // waits for a periodic snapshot under way, and its pruning
   const periodic = readdirSync(path.join(dir, 'snaps')).filter((f) => f.endsWith('.ltsnap'));
   t.is(periodic.length, 3, `manual + the 2 newest periodic ones: ${periodic.join(', ')}`);
   await t.throwsAsync(async () => open({ dir: tempDir(), snapshots: { periodcMs: 5 } as never }), { message: /unknown snapshots option "periodcMs" \(did you mean "periodicMs"\?\)/ });

@@ -91,6 +91,7 @@ export class Store {
   readonly #snapshots: ResolvedSnapshots | null;
   #snapshotTimer: ReturnType<typeof setInterval> | null = null;
   #periodic: string[] = [];
+  #periodicRunning: Promise<void> | null = null;
   #snapshotted = false;
 
   private constructor(native: NativeStoreHandle | null, options: ResolvedOptions) {
@@ -111,7 +112,10 @@ export class Store {
     installExitHooks();
     const periodicMs = this.#snapshots?.periodicMs ?? 0;
     if (periodicMs > 0) {
-      this.#snapshotTimer = setInterval(() => void this.#periodicSnapshot(), periodicMs);
+      this.#snapshotTimer = setInterval(() => {
+        // One at a time: a slow disk must not pile snapshots up.
+        if (this.#periodicRunning === null) this.#periodicRunning = this.#periodicSnapshot().finally(() => (this.#periodicRunning = null));
+      }, periodicMs);
       this.#snapshotTimer.unref();
     }
   }
@@ -204,7 +208,9 @@ export class Store {
     registry.stores.delete(this);
     if (registry.defaultStore === this) registry.defaultStore = null;
     registry.epoch++;
-    this.#closing = native === null ? Promise.resolve() : closeNative(native, (c) => (this.#finalCounters = c));
+    // A periodic snapshot under way finishes (and prunes) before the engine is released.
+    const running = this.#periodicRunning ?? Promise.resolve();
+    this.#closing = native === null ? Promise.resolve() : running.then(() => closeNative(native, (c) => (this.#finalCounters = c)));
     return this.#closing;
   }
 

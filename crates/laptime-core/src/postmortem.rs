@@ -261,9 +261,13 @@ pub fn write(dir: &Path, pm: &PostMortem) -> Result<PathBuf> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     durable::create_dir_durable(dir)?;
     let bytes = encode(pm);
-    let stamp = crate::filter::format_epoch_ns(crate::query::now_ns())
+    // Fixed width (whole seconds, then 9 digits of ns), so names sort by time.
+    let now = crate::query::now_ns();
+    let seconds = crate::filter::format_epoch_ns(now - now % 1_000_000_000)
         .replace([':', '-'], "")
-        .replace('.', "_");
+        .trim_end_matches('Z')
+        .to_owned();
+    let stamp = format!("{seconds}_{:09}Z", now % 1_000_000_000);
     let pid = std::process::id();
     let tmp = dir.join(format!(
         ".snapshot-{pid}-{}.tmp",
