@@ -6,7 +6,7 @@ import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { open, type Store } from '../index';
+import { open, openReader, type Store } from '../index';
 import type { Io } from '../src/cli/commands';
 import { main } from '../src/cli/main';
 import { hasAddon, tempDir } from './helpers/real';
@@ -149,16 +149,27 @@ e2e('tail: the latest events, then new ones as writers seal them', async (t) => 
   const dir = tempDir();
   const store: Store = open({ dir, pageMaxAgeMs: 5, pageRows: 16 });
   t.teardown(() => store.close());
+  // Readers see what the writer has sealed; wait until a reader sees all `n` events.
+  const reader = openReader(dir);
+  t.teardown(() => reader.close());
+  const sealed = async (n: number) => {
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      if (((await reader.query().count().run()).rows[0]?.count ?? 0) >= n) return;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    throw new Error(`the writer did not seal ${n} events in 10 s`);
+  };
   for (let i = 0; i < 30; i++) store.record({ name: 'job', startNs: BASE_NS + BigInt(i) * 1_000_000n, durationNs: 1000 + i });
   await store.flush();
-  await new Promise((resolve) => setTimeout(resolve, 100)); // let the writer seal its page
+  await sealed(30);
   let next = 30;
   const r = await cli(['tail', '-d', dir, '-l', '3', '-f', '--interval', '1', '--json'], {
     polls: 3,
     between: async () => {
       for (let k = 0; k < 2; k++, next++) store.record({ name: 'job', startNs: BASE_NS + BigInt(next) * 1_000_000n, durationNs: 1000 + next });
       await store.flush();
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await sealed(next);
     },
   });
   t.is(r.code, 0, r.err);
