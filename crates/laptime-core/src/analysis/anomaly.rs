@@ -121,15 +121,7 @@ impl AnomalyOptions {
                 format!("must be a positive number, got {}", self.threshold),
             ));
         }
-        if !(self.min_relative_change.is_finite() && self.min_relative_change >= 0.0) {
-            return Err(Error::invalid_option(
-                "min_relative_change",
-                format!(
-                    "must be a non-negative number, got {}",
-                    self.min_relative_change
-                ),
-            ));
-        }
+        super::check_non_negative("min_relative_change", self.min_relative_change)?;
         if self.min_count == 0 {
             return Err(Error::invalid_option(
                 "min_count",

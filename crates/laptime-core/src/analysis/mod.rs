@@ -22,6 +22,18 @@ pub use regression::{
 
 use std::f64::consts::{FRAC_2_SQRT_PI, SQRT_2};
 
+/// Options shared by both analyses: a finite number `>= 0`.
+pub(crate) fn check_non_negative(option: &'static str, value: f64) -> crate::Result<()> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(())
+    } else {
+        Err(crate::Error::invalid_option(
+            option,
+            format!("must be a non-negative number, got {value}"),
+        ))
+    }
+}
+
 /// Median of `values`, reordering them; `None` when empty.
 pub(crate) fn median(values: &mut [f64]) -> Option<f64> {
     if values.is_empty() {

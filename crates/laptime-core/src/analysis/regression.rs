@@ -156,15 +156,7 @@ impl CompareOptions {
                 format!("must be strictly between 0 and 1, got {}", self.confidence),
             ));
         }
-        if !(self.min_relative_change.is_finite() && self.min_relative_change >= 0.0) {
-            return Err(Error::invalid_option(
-                "min_relative_change",
-                format!(
-                    "must be a non-negative number, got {}",
-                    self.min_relative_change
-                ),
-            ));
-        }
+        super::check_non_negative("min_relative_change", self.min_relative_change)?;
         if !(self.sketch_error >= 0.0 && self.sketch_error < 1.0) {
             return Err(Error::invalid_option(
                 "sketch_error",
