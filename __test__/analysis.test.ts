@@ -79,7 +79,11 @@ e2e('compare: before/after ranges give regressed, unchanged and error-rate verdi
     t.true(p99.significant);
     t.true(p99.relativeChange > 2.5 && p99.relativeChange < 3.5, `${p99.relativeChange}`);
     t.true(p99.baselineInterval[0] <= p99.baseline && p99.baseline <= p99.baselineInterval[1]);
-    t.deepEqual(by['Slow.get']!.baseline, { calls: 6000, errors: by['Slow.get']!.baseline.errors, errorRate: by['Slow.get']!.baseline.errors / 6000 });
+    // 30 minutes x 200 calls; about 1% of them failed.
+    const base = by['Slow.get']!.baseline;
+    t.is(base.calls, 6000);
+    t.true(base.errors > 20 && base.errors < 100, `${base.errors} errors`);
+    t.is(base.errorRate, base.errors / 6000);
   }
   await t.throwsAsync(store.compare({ baseline: { since: '1h', until: '2h' }, candidate: { since: '1h', until: new Date() } }), { instanceOf: RangeError, message: /baseline.*empty/ });
 });

@@ -4,6 +4,7 @@
  */
 import type { Anomaly, FunctionComparison } from '../analysis';
 import { valueText } from '../filter-text';
+import { toEpochMs } from '../time';
 import type { QueryRow, StoredEvent } from '../query';
 import type { Reader } from '../reader';
 import { count, csv, duration, jsonLines, latencyBar, percent, rate, table, time, type Column } from './format';
@@ -113,17 +114,15 @@ async function windowSeconds(reader: Reader, s: Scope, io: Io): Promise<number |
   return (until - since) / 1000;
 }
 
-const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1e3, m: 60e3, h: 3600e3, d: 86400e3, w: 604800e3 };
-
-/** Epoch ms of a CLI time: `now`, a duration before now (`90m`), epoch ms, or an ISO date. */
+/** Epoch ms of a CLI time: `now`, epoch ms, or what {@link toEpochMs} reads (`90m`, `2h`, `7d` before now, ISO dates). */
 export function parseTime(text: string, nowMs: number): number {
   if (text === 'now') return nowMs;
-  const rel = /^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$/.exec(text);
-  if (rel !== null) return nowMs - Number(rel[1]) * UNIT_MS[rel[2]!]!;
   if (/^\d+$/.test(text)) return Number(text);
-  const t = Date.parse(text);
-  if (Number.isNaN(t)) throw new CliError(`"${text}" is not a time: use now, a duration before now such as 90m or 2h, epoch milliseconds, or an ISO date`, 2);
-  return t;
+  try {
+    return toEpochMs(text, 'time', nowMs);
+  } catch {
+    throw new CliError(`"${text}" is not a time: use now, a duration before now such as 90m or 2h, epoch milliseconds, or an ISO date`, 2);
+  }
 }
 
 function compareValues(a: unknown, b: unknown, asc: boolean): number {

@@ -12,6 +12,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { FilterSyntaxError } from '../filter-text';
 import { openReader, type Reader } from '../reader';
 import { serve } from '../server/http';
+import { packageVersion } from '../version';
 import { importSnapshot, listSnapshots, readSnapshot } from '../snapshots';
 import { exportParquet } from '../export';
 import { maintainStore, verifyStore, type Maintained } from '../maintenance';
@@ -448,14 +449,6 @@ function scopeOf(o: { name?: string; since?: string; until?: string }, filter: s
     ...(o.since === undefined ? {} : { since: o.since }),
     ...(o.until === undefined ? {} : { until: o.until }),
   };
-}
-
-function packageVersion(): string {
-  try {
-    return (require('../../package.json') as { version: string }).version;
-  } catch {
-    return 'unknown';
-  }
 }
 
 /** One line for any failure: what went wrong, never a stack. */

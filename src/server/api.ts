@@ -14,6 +14,7 @@
  * - `/api/anomalies?filter&since&until&bucket&metric`: anomalous buckets
  * - `/api/compare?filter&baseline&candidate`: per-function change, ranges as `since..until`
  */
+import { packageVersion } from '../version';
 import { FilterSyntaxError, valueText } from '../filter-text';
 import type { Reader } from '../reader';
 import { CliError, parseRange, parseTime } from '../cli/commands';
@@ -77,7 +78,7 @@ function autoBucketMs(spanMs: number, n = 120): number {
 }
 
 const routes: Record<string, Handler> = {
-  '/api/info': async (reader, _p, nowMs) => ({ path: reader.path, version: version(), now: nowMs }),
+  '/api/info': async (reader, _p, nowMs) => ({ path: reader.path, version: packageVersion(), now: nowMs }),
 
   '/api/stats': async (reader, p, nowMs) => {
     const { since, until } = range(p, nowMs);
@@ -194,14 +195,6 @@ function logBins(quantiles: number[], total: number): Array<{ lo: number; hi: nu
     bins[i]!.count += per;
   }
   return bins.map((b) => ({ ...b, count: Math.round(b.count) }));
-}
-
-function version(): string {
-  try {
-    return (require('../../package.json') as { version: string }).version;
-  } catch {
-    return 'unknown';
-  }
 }
 
 /** Answer `path` with `params`; throws {@link ApiError} for bad requests and unknown routes. */

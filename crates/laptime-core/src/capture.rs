@@ -58,6 +58,16 @@ struct Local {
 }
 
 impl Local {
+    /// The id of a name or field key, asking the store only the first time on this thread.
+    fn intern(&mut self, name: &str) -> Option<NameId> {
+        if let Some(&id) = self.names.get(name) {
+            return Some(id);
+        }
+        let id = self.store.intern(name).ok()?;
+        self.names.insert(name.to_owned(), id);
+        Some(id)
+    }
+
     fn hand_over(&mut self) {
         if !self.batch.is_empty() {
             let batch = std::mem::replace(&mut self.batch, Batch::with_capacity(BUFFER_EVENTS));
@@ -113,22 +123,13 @@ pub fn record_event(
             batch: Batch::with_capacity(BUFFER_EVENTS),
             handed_at: Instant::now(),
         });
-        let id = match local.names.get(name) {
-            Some(&id) => id,
-            None => match local.store.intern(name) {
-                Ok(id) => {
-                    local.names.insert(name.to_owned(), id);
-                    id
-                }
-                Err(_) => return,
-            },
-        };
+        let Some(id) = local.intern(name) else { return };
         let row = local.batch.push(id, start_ns, duration_ns, code);
         if let Some(m) = message {
             let _ = local.batch.set_message(row, m);
         }
         for (key, value) in fields {
-            if let Ok(k) = local.store.intern(key) {
+            if let Some(k) = local.intern(key) {
                 let _ = local.batch.add_field_at(row, k, value.clone());
             }
         }

@@ -279,6 +279,17 @@ impl Snapshot {
         }
     }
 
+    /// Number of pages in the snapshot (without listing them).
+    pub fn page_count(&self) -> u64 {
+        self.parts
+            .iter()
+            .map(|p| {
+                let sealed: usize = p.segments.iter().map(|s| s.pages().len()).sum();
+                sealed as u64 + u64::from(p.tail.as_ref().is_some_and(|t| t.0.rows > 0))
+            })
+            .sum()
+    }
+
     /// Memory budget of the bufferpool that caches decoded pages, bytes.
     pub fn pool_budget(&self) -> usize {
         self.pool.stats().budget

@@ -95,7 +95,7 @@ fn a_panicking_child_leaves_exactly_one_snapshot_with_its_last_events() {
         child(Path::new(&dir));
     }
     let dir = tempfile::tempdir().unwrap();
-    let status = Command::new(std::env::current_exe().unwrap())
+    let output = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
             "a_panicking_child_leaves_exactly_one_snapshot_with_its_last_events",
@@ -103,9 +103,12 @@ fn a_panicking_child_leaves_exactly_one_snapshot_with_its_last_events() {
             "--test-threads=1",
         ])
         .env(CHILD_ENV, dir.path())
-        .status()
+        // Captured, so the child's own "test failed" report does not read as a failure here.
+        .output()
         .unwrap();
-    assert!(!status.success(), "the child panicked");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "the child panicked");
+    assert!(stderr.contains("boom in the worker"), "{stderr}");
     let snaps: Vec<_> = std::fs::read_dir(dir.path().join("snapshots"))
         .unwrap()
         .map(|e| e.unwrap().path())

@@ -173,7 +173,7 @@ fn aggregate(snapshot: &Snapshot, query: &Query) -> Result<(RawGroups, QueryStat
         ..plan
     };
     let mut stats = QueryStats {
-        pages_total: count_pages(snapshot),
+        pages_total: snapshot.page_count(),
         exact_percentiles: exact,
         ..QueryStats::default()
     };
@@ -225,10 +225,6 @@ fn aggregate(snapshot: &Snapshot, query: &Query) -> Result<(RawGroups, QueryStat
         groups = w.groups.into_iter().zip(w.accs).collect();
     }
     Ok((groups, stats))
-}
-
-fn count_pages(snapshot: &Snapshot) -> u64 {
-    snapshot.pages(&ScanFilter::default()).len() as u64
 }
 
 fn sort_rows(rows: &mut [Row], query: &Query) {
