@@ -33,6 +33,7 @@ mod bufferpool;
 pub mod capture;
 mod compaction;
 mod dictionary;
+mod disk_partition;
 mod durable;
 pub mod encoding;
 mod error;

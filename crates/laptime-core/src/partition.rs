@@ -8,10 +8,9 @@
 //! (removed), the active segment (pages scanned, torn tail cut), then the WAL (events after the last
 //! page replayed).
 
-use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
 use crate::dictionary::Dictionary;
 use crate::durable;
@@ -392,7 +391,7 @@ fn check_names(dir: &Path, dict: &Dictionary, view: &PartitionView) -> Result<()
     check_segments(dir, dict, view.sealed.iter().chain(view.active.iter()))
 }
 
-fn check_segments<'a>(
+pub(crate) fn check_segments<'a>(
     dir: &Path,
     dict: &Dictionary,
     segments: impl Iterator<Item = &'a Arc<SegmentReader>>,
@@ -413,107 +412,4 @@ fn check_segments<'a>(
         }
     }
     Ok(())
-}
-
-/// A partition read from disk by a reader (another process's, or one nobody writes): its dictionary
-/// and its segments, sealed and unsealed, as they are now. Never modifies anything.
-pub(crate) struct DiskPartition {
-    pub dict: Arc<Dictionary>,
-    pub segments: Vec<Arc<SegmentReader>>,
-}
-
-/// Readers of partitions kept between snapshots. Sealed segments never change, so their readers
-/// (with their decoded page metas) are reused; each load reads only the manifest, the names file
-/// when it grew, and the active segment when its length changed.
-#[derive(Default)]
-pub(crate) struct PartitionCache {
-    parts: Mutex<HashMap<PathBuf, CachedPartition>>,
-}
-
-#[derive(Default)]
-struct CachedPartition {
-    /// Length of names.log when `dict` was loaded (the file only grows).
-    names_len: Option<u64>,
-    dict: Arc<Dictionary>,
-    sealed: HashMap<u64, Arc<SegmentReader>>,
-    /// The active segment: id, file length when read, reader.
-    active: Option<(u64, u64, Arc<SegmentReader>)>,
-}
-
-impl PartitionCache {
-    /// Partition `dir` as it is now, reusing what earlier loads read.
-    pub(crate) fn load(&self, dir: &Path) -> Result<DiskPartition> {
-        let mut parts = self.parts.lock().unwrap_or_else(|p| p.into_inner());
-        let cached = parts.entry(dir.to_path_buf()).or_default();
-        let names_len = std::fs::metadata(dir.join(names_file::FILE_NAMES[0]))
-            .ok()
-            .map(|m| m.len());
-        if names_len.is_none() || names_len != cached.names_len {
-            let loaded = names_file::load(dir)?;
-            cached.dict = Arc::new(Dictionary::from_strings(loaded.strings));
-            cached.names_len = names_len;
-        }
-        let dict = Arc::clone(&cached.dict);
-        let manifest = Manifest::load(dir)?.unwrap_or_default();
-        let mut segments = Vec::new();
-        let mut fresh = Vec::new();
-        let mut sealed = HashMap::with_capacity(manifest.sealed.len());
-        for info in &manifest.sealed {
-            if let Some(r) = cached.sealed.get(&info.id) {
-                sealed.insert(info.id, Arc::clone(r));
-                segments.push(Arc::clone(r));
-                continue;
-            }
-            let path = dir.join(segment::file_name(info.id));
-            match SegmentReader::open(&path) {
-                Ok(r) => {
-                    let r = Arc::new(r);
-                    sealed.insert(info.id, Arc::clone(&r));
-                    fresh.push(Arc::clone(&r));
-                    segments.push(r);
-                }
-                // Compaction or retention in the owning process may have removed it since.
-                Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
-            }
-        }
-        // Segments no longer listed (compacted, expired) are forgotten.
-        cached.sealed = sealed;
-        let mut active = None;
-        if let Some(id) = manifest.active {
-            let path = dir.join(segment::file_name(id));
-            if let Ok(meta) = std::fs::metadata(&path) {
-                let len = meta.len();
-                let reuse = cached
-                    .active
-                    .as_ref()
-                    .filter(|(aid, alen, _)| *aid == id && *alen == len)
-                    .map(|(_, _, r)| Arc::clone(r));
-                let reader = match reuse {
-                    Some(r) => Some(r),
-                    None => {
-                        let rec = recover_active(&path)?;
-                        if rec.pages.is_empty() {
-                            None
-                        } else {
-                            let r = Arc::new(SegmentReader::unsealed(&path, id, rec.pages)?);
-                            fresh.push(Arc::clone(&r));
-                            Some(r)
-                        }
-                    }
-                };
-                if let Some(r) = reader {
-                    segments.push(Arc::clone(&r));
-                    active = Some((id, len, r));
-                }
-            }
-        }
-        cached.active = active;
-        // Only readers opened now need checking: the dictionary never shrinks.
-        if let Err(e) = check_segments(dir, &dict, fresh.iter()) {
-            parts.remove(dir);
-            return Err(e);
-        }
-        Ok(DiskPartition { dict, segments })
-    }
 }

@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::bufferpool::BufferPool;
+use crate::disk_partition::PartitionCache;
 use crate::error::Result;
 use crate::options::Options;
-use crate::partition::{self, PartitionCache};
+use crate::partition;
 use crate::scan::Snapshot;
 
 /// A read-only view of a store directory.

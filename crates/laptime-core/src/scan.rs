@@ -7,11 +7,12 @@ use std::sync::Arc;
 
 use crate::bufferpool::{BufferPool, PageKey, PinnedPage};
 use crate::dictionary::Dictionary;
+use crate::disk_partition::PartitionCache;
 use crate::error::Result;
 use crate::event::{Code, Event, NameId};
 use crate::options::Options;
 use crate::page::{ColumnSet, PageColumns, PageMeta};
-use crate::partition::{self, PartitionCache};
+use crate::partition;
 use crate::segment::{ReadScratch, SegmentReader};
 use crate::store::Engine;
 
