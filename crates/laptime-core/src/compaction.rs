@@ -3,10 +3,11 @@
 //! their events into full pages (better compression, fewer pages to prune) and fewer files.
 //!
 //! Crash safety, step by step: the merged segment is written under a new id and synced (a crash
-//! leaves a file the manifest does not name: recovery removes it); the manifest is replaced
-//! atomically, naming the output instead of the inputs (the switch point: before it the inputs
-//! hold the events, after it the output does, never both); then the inputs are deleted (a crash
-//! leaves unlisted files: recovery removes them). No event is lost or duplicated at any point.
+//! leaves a file the manifest does not name, whose events the named inputs hold: recovery moves it
+//! to quarantine as a duplicate); the manifest is replaced atomically, naming the output instead of
+//! the inputs (the switch point: before it the inputs hold the events, after it the output does,
+//! never both); then the inputs are deleted (a crash leaves unnamed inputs whose events the output
+//! holds: quarantined likewise). No event is lost or duplicated at any point.
 
 use std::sync::Arc;
 
@@ -93,7 +94,13 @@ fn merge_run(
     let id = w.manifest.next_segment_id;
     w.manifest.next_segment_id += 1;
     let path = w.dir.join(segment::file_name(id));
-    let mut out = SegmentWriter::create(&path, id)?;
+    let mut out = SegmentWriter::create(
+        &path,
+        segment::SegmentIdentity {
+            id,
+            partition: w.manifest.partition,
+        },
+    )?;
     let mut acc = PageColumns::default();
     let mut acc_first = 0u64;
     let mut cols = PageColumns::default();

@@ -7,8 +7,10 @@ use std::sync::{Arc, Mutex};
 
 use crate::dictionary::Dictionary;
 use crate::error::{Error, Result};
+use crate::layout;
 use crate::manifest::Manifest;
 use crate::names_file;
+use crate::partition;
 use crate::partition::check_segments;
 use crate::segment::{self, recover_active, SegmentReader};
 
@@ -51,7 +53,16 @@ impl PartitionCache {
             cached.names_len = names_len;
         }
         let dict = Arc::clone(&cached.dict);
-        let manifest = Manifest::load(dir)?.unwrap_or_default();
+        // The manifest is trusted only when it is this partition's and names every segment file;
+        // otherwise (lost, damaged, stale, foreign) the files themselves say what is here.
+        let manifest = match Manifest::load(dir) {
+            Ok(Some(m)) if m.partition == partition::id_of(dir) && names_every_file(dir, &m)? => m,
+            Ok(_) | Err(Error::Corrupt { .. }) => {
+                parts.remove(dir);
+                return by_layout(dir, dict);
+            }
+            Err(e) => return Err(e),
+        };
         let mut segments = Vec::new();
         let mut fresh = Vec::new();
         let mut sealed = HashMap::with_capacity(manifest.sealed.len());
@@ -63,6 +74,11 @@ impl PartitionCache {
             }
             let path = dir.join(segment::file_name(info.id));
             match SegmentReader::open(&path) {
+                // A file that is not what the manifest says (copied in from elsewhere, renamed).
+                Ok(r) if r.id() != info.id || r.partition() != Some(manifest.partition) => {
+                    parts.remove(dir);
+                    return by_layout(dir, dict);
+                }
                 Ok(r) => {
                     let r = Arc::new(r);
                     sealed.insert(info.id, Arc::clone(&r));
@@ -71,6 +87,11 @@ impl PartitionCache {
                 }
                 // Compaction or retention in the owning process may have removed it since.
                 Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
+                // Damaged: its intact pages are still read, found page by page.
+                Err(Error::Corrupt { .. }) => {
+                    parts.remove(dir);
+                    return by_layout(dir, dict);
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -113,4 +134,31 @@ impl PartitionCache {
         }
         Ok(DiskPartition { dict, segments })
     }
+}
+
+/// True when every segment file in `dir` is one `m` names (sealed or active).
+fn names_every_file(dir: &Path, m: &Manifest) -> Result<bool> {
+    Ok(layout::segment_files(dir)?
+        .iter()
+        .all(|(id, _)| m.active == Some(*id) || m.sealed.iter().any(|s| s.id == *id)))
+}
+
+/// Partition `dir` as its files say it is (see `layout`): sealed segments that belong, the active
+/// one's intact pages, and the intact pages of damaged or abandoned files. Not cached: this is the
+/// path for a partition whose manifest cannot be trusted, until a writer recovers it.
+fn by_layout(dir: &Path, dict: Arc<Dictionary>) -> Result<DiskPartition> {
+    let layout = layout::inspect(dir)?;
+    let mut segments = layout.sealed;
+    for f in &layout.salvage {
+        segments.push(Arc::new(SegmentReader::unsealed(
+            &f.path,
+            f.id,
+            f.pages.clone(),
+        )?));
+    }
+    if let Some(a) = layout.active {
+        segments.push(Arc::new(SegmentReader::unsealed(&a.path, a.id, a.pages)?));
+    }
+    check_segments(dir, &dict, segments.iter())?;
+    Ok(DiskPartition { dict, segments })
 }

@@ -6,6 +6,8 @@
 //!   rename it over the target, fsync the directory. A crash leaves the old or the new content.
 //! - [`create_dir_durable`]: `create_dir_all`, then fsync every parent that gained an entry.
 //! - [`remove_durable`]: remove a file and fsync its directory.
+//! - [`read_bounded`]: read a small file whole, refusing anything that is not a regular file or is
+//!   larger than its format allows (a symlink to a device must not make a reader allocate without end).
 //!
 //! Every failure is [`Error::Io`] naming the path and the operation. None of these helpers retries a
 //! failed fsync: after an fsync error Linux may already have dropped the dirty pages and cleared the
@@ -19,6 +21,41 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
+
+/// Read the whole of `path`, which must be a regular file of at most `max` bytes. Anything else is
+/// [`Error::Corrupt`] at offset 0 (not a regular file, or larger than the format allows); I/O
+/// failures are [`Error::Io`] (NotFound included, for callers that treat absence as normal).
+pub(crate) fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let file = File::open(path).map_err(|e| Error::io(path, "open", e))?;
+    let meta = file.metadata().map_err(|e| Error::io(path, "stat", e))?;
+    if !meta.is_file() {
+        return Err(Error::corrupt(path, 0, "not a regular file"));
+    }
+    if meta.len() > max {
+        return Err(Error::corrupt(
+            path,
+            0,
+            format!(
+                "{} bytes, more than the {max} this file can hold",
+                meta.len()
+            ),
+        ));
+    }
+    let mut out = Vec::with_capacity(meta.len() as usize);
+    // take(): the file may grow between stat and read.
+    file.take(max + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| Error::io(path, "read", e))?;
+    if out.len() as u64 > max {
+        return Err(Error::corrupt(
+            path,
+            0,
+            format!("larger than the {max} bytes this file can hold"),
+        ));
+    }
+    Ok(out)
+}
 
 /// Makes every entry change in `dir` (files created, renamed or removed in it) durable.
 ///

@@ -42,6 +42,7 @@ mod event;
 pub mod export;
 mod failpoint;
 pub mod filter;
+mod layout;
 mod manifest;
 mod names_file;
 mod options;

@@ -1,11 +1,12 @@
 //! The manifest of a partition: which sealed segments belong to it and which segment is being
 //! written. Replaced atomically (temp file, fsync, rename, fsync directory), so a reader or a
-//! recovering writer sees either the old or the new list, never a mix. Segment files that the
-//! manifest does not name are leftovers of an interrupted roll or compaction and are removed.
+//! recovering writer sees either the old or the new list, never a mix. The manifest is a summary,
+//! not the only record: the segment files carry their own identity, so a lost, stale or foreign
+//! manifest is re-derived from them (see `layout`).
 //!
 //! ```text
 //! "LTMF" | version u8 | body | CRC32C of everything before it (u32 LE)
-//! body: varint next_segment_id, varint active+1 (0 = none), varint sealed count,
+//! body: u64 LE partition id, varint next_segment_id, varint active+1 (0 = none), varint sealed count,
 //!       per sealed segment: varint id, len, rows, first_seq, end_seq, min_start, max_start
 //! ```
 
@@ -19,7 +20,10 @@ use crate::segment::PageEntry;
 /// File name inside a partition directory.
 pub(crate) const FILE_NAME: &str = "MANIFEST";
 const MAGIC: [u8; 4] = *b"LTMF";
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
+/// Largest manifest accepted when reading: far above any real one (about 40 bytes a segment), and
+/// a bound on what a damaged or hostile file can make a reader allocate.
+pub(crate) const MAX_BYTES: u64 = 16 << 20;
 
 /// What the manifest records of one sealed segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +55,8 @@ impl SealedInfo {
 /// The content of a manifest.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Manifest {
+    /// The partition this manifest belongs to (see `partition::id_of`).
+    pub partition: u64,
     pub next_segment_id: u64,
     pub active: Option<u64>,
     pub sealed: Vec<SealedInfo>,
@@ -61,6 +67,7 @@ impl Manifest {
         let mut out = Vec::with_capacity(64 + self.sealed.len() * 40);
         out.extend_from_slice(&MAGIC);
         out.push(VERSION);
+        out.extend_from_slice(&self.partition.to_le_bytes());
         write_varint(&mut out, self.next_segment_id);
         write_varint(&mut out, self.active.map_or(0, |a| a + 1));
         write_varint(&mut out, self.sealed.len() as u64);
@@ -84,7 +91,7 @@ impl Manifest {
 
     fn decode(bytes: &[u8], path: &Path) -> Result<Manifest> {
         let bad = |offset: usize, reason: &str| Error::corrupt(path, offset as u64, reason);
-        if bytes.len() < MAGIC.len() + 1 + 4 {
+        if bytes.len() < MAGIC.len() + 1 + 8 + 4 {
             return Err(bad(0, "manifest too short"));
         }
         let (body, crc) = bytes.split_at(bytes.len() - 4);
@@ -97,7 +104,10 @@ impl Manifest {
         if body[4] != VERSION {
             return Err(bad(4, "unknown manifest version"));
         }
-        let mut pos = 5usize;
+        let mut partition = [0u8; 8];
+        partition.copy_from_slice(&body[5..13]);
+        let partition = u64::from_le_bytes(partition);
+        let mut pos = 13usize;
         let mut next = || read_varint(body, &mut pos).map_err(|e| e.in_file(path, 0));
         let next_segment_id = next()?;
         let active = next()?.checked_sub(1);
@@ -121,6 +131,7 @@ impl Manifest {
             return Err(bad(pos, "trailing bytes in manifest"));
         }
         Ok(Manifest {
+            partition,
             next_segment_id,
             active,
             sealed,
@@ -130,10 +141,12 @@ impl Manifest {
     /// Read the manifest of partition `dir`; `None` when the partition has none yet.
     pub(crate) fn load(dir: &Path) -> Result<Option<Manifest>> {
         let path = dir.join(FILE_NAME);
-        match std::fs::read(&path) {
+        match durable::read_bounded(&path, MAX_BYTES) {
             Ok(bytes) => Manifest::decode(&bytes, &path).map(Some),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::io(&path, "read manifest", e)),
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                Ok(None)
+            }
+            Err(e) => Err(e),
         }
     }
 
@@ -149,6 +162,7 @@ mod tests {
 
     fn sample() -> Manifest {
         Manifest {
+            partition: 0x1234_5678_9abc_def0,
             next_segment_id: 9,
             active: Some(8),
             sealed: vec![SealedInfo {

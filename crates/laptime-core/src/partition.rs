@@ -16,12 +16,13 @@ use crate::dictionary::Dictionary;
 use crate::durable;
 use crate::error::{Error, Result};
 use crate::event::Batch;
+use crate::layout::{self, Layout, ManifestState, SalvageFile};
 use crate::manifest::{Manifest, SealedInfo};
 use crate::names_file::{self, NamesFile};
 use crate::options::Options;
 use crate::record_log::random_file_id;
 use crate::ring::Counters;
-use crate::segment::{self, recover_active, SegmentReader, SegmentWriter};
+use crate::segment::{self, SegmentIdentity, SegmentReader, SegmentWriter};
 use crate::wal::{self, Wal};
 use crate::writer::{PartitionView, PartitionWriter};
 
@@ -69,10 +70,16 @@ pub struct RecoveryReport {
     pub replayed_events: u64,
     /// Torn tails cut (WAL, names, active segment).
     pub cuts: Vec<Cut>,
-    /// Damaged sealed segments moved aside, with the reason.
+    /// Files moved aside to `quarantine/` (damaged, foreign, duplicated), and segments the manifest
+    /// names that are missing, with the reason.
     pub quarantined: Vec<(PathBuf, String)>,
-    /// Leftover files removed (segments the manifest does not name).
+    /// Leftover files removed: unsealed segments that held no intact page, and abandoned ones whose
+    /// every intact page was copied (see `salvaged`).
     pub removed: Vec<PathBuf>,
+    /// Files whose intact pages were copied into a new sealed segment, with what was kept and lost.
+    pub salvaged: Vec<(PathBuf, String)>,
+    /// Sound segments of this partition the manifest did not name (a stale manifest), taken in.
+    pub adopted_segments: Vec<PathBuf>,
     /// Set when the manifest was damaged and rebuilt from the segment files, with the reason.
     pub manifest_rebuilt: Option<String>,
 }
@@ -109,6 +116,20 @@ pub(crate) fn try_lock(dir: &Path) -> Result<Option<File>> {
         Err(std::fs::TryLockError::WouldBlock) => Ok(None),
         Err(std::fs::TryLockError::Error(e)) => Err(Error::io(&path, "lock", e)),
     }
+}
+
+/// The identity of partition `dir`, written into its segments and manifest: the 64-bit number its
+/// name spells in hex (how `claim` names partitions), or for any other name an FNV-1a hash of it.
+pub(crate) fn id_of(dir: &Path) -> u64 {
+    let name = dir.file_name().unwrap_or_default().to_string_lossy();
+    if name.len() == 16 {
+        if let Ok(id) = u64::from_str_radix(&name, 16) {
+            return id;
+        }
+    }
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// Fail with a clear error unless `root` holds a store (tools must not create one by looking).
@@ -161,8 +182,18 @@ pub(crate) fn claim(root: &Path) -> Result<(PathBuf, File, bool)> {
 pub(crate) fn quarantine(dir: &Path, file: &Path) -> Result<PathBuf> {
     let q = dir.join(QUARANTINE);
     durable::create_dir_durable(&q)?;
-    let name = file.file_name().unwrap_or_default();
-    let dest = q.join(name);
+    let name = file
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    // Never over an earlier quarantined file of the same name: both are kept.
+    let mut dest = q.join(&name);
+    let mut n = 1u32;
+    while std::fs::symlink_metadata(&dest).is_ok() {
+        dest = q.join(format!("{name}.{n}"));
+        n += 1;
+    }
     std::fs::rename(file, &dest).map_err(|e| Error::io(file, "quarantine", e))?;
     durable::fsync_dir(dir)?;
     Ok(dest)
@@ -180,88 +211,18 @@ pub(crate) fn recover(
     let names = NamesFile::open(dir, &loaded)?;
     let dict = Arc::new(Dictionary::from_strings(loaded.strings));
 
-    let mut manifest = match Manifest::load(dir) {
-        Ok(m) => m.unwrap_or_default(),
-        Err(e @ Error::Corrupt { .. }) => {
-            report.manifest_rebuilt = Some(e.to_string());
-            rebuild_manifest(dir, report)?
-        }
-        Err(e) => return Err(e),
+    let layout = layout::inspect(dir)?;
+    let (manifest, sealed, active) = apply_layout(dir, layout, report)?;
+    let active_reader = match &active {
+        Some(w) => Some(Arc::new(SegmentReader::unsealed(
+            w.path(),
+            w.id(),
+            w.pages().to_vec(),
+        )?)),
+        None => None,
     };
-    let mut sealed = Vec::new();
-    let mut kept = Vec::new();
-    for info in &manifest.sealed {
-        let path = dir.join(segment::file_name(info.id));
-        match SegmentReader::open(&path) {
-            Ok(r) => {
-                sealed.push(Arc::new(r));
-                kept.push(*info);
-            }
-            Err(e @ Error::Corrupt { .. }) => {
-                quarantine(dir, &path)?;
-                report.quarantined.push((path, e.to_string()));
-            }
-            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-                report
-                    .quarantined
-                    .push((path, "segment named by the manifest is missing".into()));
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    let changed = kept.len() != manifest.sealed.len();
-    manifest.sealed = kept;
     report.segments = sealed.len();
-
-    // Segment files the manifest does not name are leftovers; the active one is recovered.
-    let mut active: Option<SegmentWriter> = None;
-    let mut active_reader = None;
-    let files = segment_files(dir)?;
-    for (id, path) in files {
-        if manifest.sealed.iter().any(|s| s.id == id) {
-            continue;
-        }
-        if Some(id) != manifest.active {
-            durable::remove_durable(&path)?;
-            report.removed.push(path);
-            continue;
-        }
-        let rec = recover_active(&path)?;
-        if let Some((bytes, reason)) = &rec.cut {
-            report
-                .cuts
-                .push(Cut::new(&path, rec.valid_len, *bytes, reason.clone()));
-        }
-        report.active_segment_events += rec
-            .pages
-            .iter()
-            .map(|p| u64::from(p.meta.rows))
-            .sum::<u64>();
-        if rec.sealed || rec.valid_len < segment::HEADER_LEN as u64 {
-            if rec.sealed {
-                let r = SegmentReader::open(&path)?;
-                manifest
-                    .sealed
-                    .push(SealedInfo::of_pages(r.id(), r.len(), r.pages()));
-                sealed.push(Arc::new(r));
-            } else {
-                durable::remove_durable(&path)?;
-            }
-            manifest.active = None;
-            continue;
-        }
-        let writer = SegmentWriter::resume(&path, id, rec.valid_len, rec.pages.clone())?;
-        active_reader = Some(Arc::new(SegmentReader::unsealed(&path, id, rec.pages)?));
-        active = Some(writer);
-    }
-    if manifest.active.is_some() && active.is_none() {
-        manifest.active = None;
-    }
-    manifest.next_segment_id = manifest
-        .next_segment_id
-        .max(manifest.sealed.iter().map(|s| s.id + 1).max().unwrap_or(0))
-        .max(manifest.active.map_or(0, |a| a + 1));
-    if changed || Manifest::load(dir)?.as_ref() != Some(&manifest) {
+    if Manifest::load(dir).ok().flatten().as_ref() != Some(&manifest) {
         manifest.store(dir)?;
     }
 
@@ -324,65 +285,122 @@ pub(crate) fn recover(
     Ok(writer)
 }
 
-/// The segment files of partition `dir` as (id, path), ascending by id.
-fn segment_files(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
-    let mut files = Vec::new();
-    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, "list partition", e))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io(dir, "list partition", e))?;
-        if let Some(id) = entry
-            .file_name()
-            .to_str()
-            .and_then(segment::parse_file_name)
-        {
-            files.push((id, entry.path()));
+/// Act on what [`layout::inspect`] found: move what does not belong to quarantine, remove empty
+/// leftovers, copy the intact pages of damaged or abandoned files into new sealed segments, resume
+/// the active segment. Returns the manifest to store, the sealed segments and the active writer.
+fn apply_layout(
+    dir: &Path,
+    layout: Layout,
+    report: &mut RecoveryReport,
+) -> Result<(Manifest, Vec<Arc<SegmentReader>>, Option<SegmentWriter>)> {
+    match &layout.manifest {
+        ManifestState::Sound(_) => {}
+        ManifestState::Missing => {
+            report.manifest_rebuilt =
+                Some("MANIFEST missing; rebuilt from the segment files".into())
+        }
+        ManifestState::Damaged(why) => {
+            report.manifest_rebuilt = Some(format!("{why}; rebuilt from the segment files"))
+        }
+        ManifestState::Foreign(p) => {
+            report.manifest_rebuilt = Some(format!(
+                "MANIFEST belongs to partition {p:016x}; rebuilt from the segment files"
+            ))
         }
     }
-    files.sort();
-    Ok(files)
+    for info in &layout.missing {
+        report.quarantined.push((
+            dir.join(segment::file_name(info.id)),
+            format!(
+                "segment named by the manifest is missing ({} events lost)",
+                info.rows
+            ),
+        ));
+    }
+    for path in &layout.unnamed {
+        report.adopted_segments.push(path.clone());
+    }
+    for (path, why) in &layout.misplaced {
+        let dest = quarantine(dir, path)?;
+        report.quarantined.push((dest, why.clone()));
+    }
+    for path in &layout.empty {
+        durable::remove_durable(path)?;
+        report.removed.push(path.clone());
+    }
+    let mut manifest = layout.derived_manifest();
+    let mut sealed = layout.sealed;
+    for file in layout.salvage {
+        let kept = if file.pages.is_empty() {
+            None
+        } else {
+            let id = manifest.next_segment_id;
+            manifest.next_segment_id += 1;
+            Some(copy_pages(dir, layout.partition, id, &file)?)
+        };
+        let lost: Vec<String> = file
+            .damage
+            .iter()
+            .map(|(offset, bytes, why)| format!("{bytes} bytes at {offset}: {why}"))
+            .collect();
+        let pages = kept.as_ref().map_or(0, |r| r.pages().len());
+        let what = format!(
+            "{}; {pages} intact pages kept{}{}",
+            file.reason,
+            if lost.is_empty() {
+                ""
+            } else {
+                "; not intact: "
+            },
+            lost.join(", ")
+        );
+        if file.damaged || kept.is_none() {
+            let dest = quarantine(dir, &file.path)?;
+            report.quarantined.push((dest, what));
+        } else {
+            durable::remove_durable(&file.path)?;
+            report.salvaged.push((file.path.clone(), what));
+        }
+        if let Some(r) = kept {
+            sealed.push(r);
+        }
+    }
+    sealed.sort_by_key(|r| r.seq_range().map_or(0, |r| r.0));
+    manifest.sealed = sealed
+        .iter()
+        .map(|r| SealedInfo::of_pages(r.id(), r.len(), r.pages()))
+        .collect();
+    let mut active = None;
+    if let Some(a) = layout.active {
+        report.active_segment_events += a.pages.iter().map(|p| u64::from(p.meta.rows)).sum::<u64>();
+        if let Some((bytes, why)) = &a.cut {
+            report
+                .cuts
+                .push(Cut::new(&a.path, a.valid_len, *bytes, why.clone()));
+        }
+        active = Some(SegmentWriter::resume(&a.path, a.id, a.valid_len, a.pages)?);
+    }
+    manifest.active = active.as_ref().map(|w| w.id());
+    Ok((manifest, sealed, active))
 }
 
-/// A damaged manifest is rebuilt from the segment files themselves. Sealed segments are taken
-/// newest first, skipping any whose events overlap one already taken (the inputs of a compaction
-/// whose output is there too); skipped files are quarantined, not deleted. The newest unsealed
-/// segment becomes the active one again.
-fn rebuild_manifest(dir: &Path, report: &mut RecoveryReport) -> Result<Manifest> {
-    let mut ids: Vec<u64> = segment_files(dir)?.into_iter().map(|(id, _)| id).collect();
-    ids.sort_unstable_by(|a, b| b.cmp(a));
-    let mut manifest = Manifest {
-        next_segment_id: ids.first().map_or(0, |m| m + 1),
-        ..Manifest::default()
-    };
-    for id in ids {
-        let path = dir.join(segment::file_name(id));
-        match SegmentReader::open(&path) {
-            Ok(r) => {
-                let info = SealedInfo::of_pages(id, r.len(), r.pages());
-                let overlaps = manifest
-                    .sealed
-                    .iter()
-                    .any(|s| s.first_seq < info.end_seq && info.first_seq < s.end_seq);
-                if overlaps {
-                    drop(r);
-                    quarantine(dir, &path)?;
-                    report.quarantined.push((
-                        path,
-                        "holds events of a newer segment (manifest rebuilt)".into(),
-                    ));
-                } else {
-                    manifest.sealed.push(info);
-                }
-            }
-            Err(_) if manifest.active.is_none() => manifest.active = Some(id),
-            Err(e) => {
-                quarantine(dir, &path)?;
-                report.quarantined.push((path, e.to_string()));
-            }
-        }
+/// Write the intact pages of `file` into a new sealed segment `id` of this partition.
+fn copy_pages(
+    dir: &Path,
+    partition: u64,
+    id: u64,
+    file: &SalvageFile,
+) -> Result<Arc<SegmentReader>> {
+    let source = SegmentReader::unsealed(&file.path, file.id, file.pages.clone())?;
+    let path = dir.join(segment::file_name(id));
+    let mut out = SegmentWriter::create(&path, SegmentIdentity { id, partition })?;
+    let mut raw = Vec::new();
+    for page in source.pages() {
+        source.raw_page(page, &mut raw)?;
+        out.append_page(&raw, (*page.meta).clone())?;
     }
-    manifest.sealed.sort_by_key(|s| s.first_seq);
-    manifest.store(dir)?;
-    Ok(manifest)
+    out.finish()?;
+    Ok(Arc::new(SegmentReader::open(&path)?))
 }
 
 /// Every id a page refers to must resolve: a damaged `names.log` that lost names still in use is a

@@ -249,9 +249,13 @@ fn decode_payload(raw: &[u8]) -> std::result::Result<PostMortem, DecodeError> {
     Ok(pm)
 }
 
+/// Largest snapshot file read: far above what a snapshot of the default window holds, and a bound
+/// on what a hostile file can make a reader allocate.
+const MAX_FILE_BYTES: u64 = 1 << 30;
+
 /// Read the snapshot file at `path`.
 pub fn read(path: &Path) -> Result<PostMortem> {
-    let bytes = fs::read(path).map_err(|e| Error::io(path, "read snapshot", e))?;
+    let bytes = crate::durable::read_bounded(path, MAX_FILE_BYTES)?;
     decode(&bytes).map_err(|e| Error::corrupt(path, e.offset as u64, e.reason))
 }
 

@@ -466,10 +466,12 @@ where
     F: FnMut(u64, &[u8]) -> Result<()>,
 {
     let file = File::open(path).map_err(|e| Error::io(path, "open", e))?;
-    let file_len = file
-        .metadata()
-        .map_err(|e| Error::io(path, "stat", e))?
-        .len();
+    let meta = file.metadata().map_err(|e| Error::io(path, "stat", e))?;
+    // A device or FIFO in a record file's place must not be read (or truncated) as one.
+    if !meta.is_file() {
+        return Err(Error::corrupt(path, 0, "not a regular file"));
+    }
+    let file_len = meta.len();
     let torn_header = |reason| Scanned {
         file_id: None,
         records: 0,
@@ -853,9 +855,12 @@ mod tests {
         let mut h = good;
         h[RESERVED_AT + 3] = 1;
         check(&with_crc(h), RESERVED_AT, "reserved");
-        // A directory is an I/O error, not corruption.
+        // A directory (or device, FIFO) in a record file's place is never read as one.
         let err = read_records(dir.path(), FileKind::WAL).unwrap_err();
-        assert!(matches!(err, Error::Io { .. }), "{err}");
+        assert!(
+            matches!(&err, Error::Corrupt { reason, .. } if reason.contains("not a regular file")),
+            "{err}"
+        );
     }
 
     #[test]

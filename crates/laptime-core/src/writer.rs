@@ -268,7 +268,13 @@ impl PartitionWriter {
     fn start_segment(&mut self) -> Result<()> {
         let id = self.manifest.next_segment_id;
         let path = self.dir.join(segment::file_name(id));
-        let seg = SegmentWriter::create(&path, id)?;
+        let seg = SegmentWriter::create(
+            &path,
+            segment::SegmentIdentity {
+                id,
+                partition: self.manifest.partition,
+            },
+        )?;
         self.manifest.next_segment_id = id + 1;
         self.manifest.active = Some(id);
         self.manifest.store(&self.dir)?;

@@ -22,7 +22,9 @@ use crate::event::{ValueType, MAX_CODE_BYTE};
 use crate::page::columns::group_by_name;
 use crate::page::{ColumnSet, FieldColumn, FieldValues, PageColumns, PageMeta};
 
-const MAGIC: [u8; 4] = *b"LTPG";
+/// First bytes of every page (salvage searches for them after damage).
+pub(crate) const PAGE_MAGIC: [u8; 4] = *b"LTPG";
+const MAGIC: [u8; 4] = PAGE_MAGIC;
 const VERSION: u8 = 1;
 const MAGIC_OFFSET: usize = 0;
 const VERSION_OFFSET: usize = MAGIC_OFFSET + 4;

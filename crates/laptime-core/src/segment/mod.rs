@@ -5,22 +5,29 @@
 //! ```text
 //! offset  size  field
 //! 0       4     magic "LTSG"
-//! 4       2     format version (1, u16 LE)
+//! 4       2     format version (2, u16 LE)
 //! 6       2     reserved, zero
-//! 8       8     segment id (u64 LE)
-//! 16      ..    pages (see `page::codec`)
+//! 8       8     segment id (u64 LE; the file name says the same)
+//! 16      8     partition id (u64 LE; the partition directory's name, see `partition::id_of`)
+//! 24      4     reserved, zero
+//! 28      4     header CRC32C of bytes 0..28
+//! 32      ..    pages (see `page::codec`)
 //! F       ..    footer: varint page count, then per page varint offset and varint length
 //! end-24  8     footer offset (u64 LE)
 //! end-16  4     footer length (u32 LE)
 //! end-12  4     footer CRC32C
 //! end-8   8     magic "LTSGEND1"
 //! ```
+//!
+//! The identity in the header lets recovery tell a partition's own segments from files that were
+//! copied in from elsewhere (another partition or store), and a file renamed to another id; the
+//! pages' sequence ranges tell duplicates apart (see `layout`).
 
 mod reader;
 mod writer;
 
 pub use reader::ReadScratch;
-pub(crate) use reader::{recover_active, SegmentReader};
+pub(crate) use reader::{recover_active, salvage, Salvaged, SegmentReader};
 pub(crate) use writer::SegmentWriter;
 
 use std::sync::Arc;
@@ -28,11 +35,23 @@ use std::sync::Arc;
 use crate::page::{PageHeader, PageMeta};
 
 pub(crate) const MAGIC: [u8; 4] = *b"LTSG";
-pub(crate) const VERSION: u16 = 1;
+pub(crate) const VERSION: u16 = 2;
 const VERSION_OFFSET: usize = 4;
 const ID_OFFSET: usize = VERSION_OFFSET + 4;
+const PARTITION_OFFSET: usize = ID_OFFSET + 8;
+const HEADER_CRC_OFFSET: usize = PARTITION_OFFSET + 8 + 4;
 /// Bytes before the first page.
-pub(crate) const HEADER_LEN: usize = ID_OFFSET + 8;
+pub(crate) const HEADER_LEN: usize = HEADER_CRC_OFFSET + 4;
+const _: () = assert!(HEADER_LEN == 32);
+
+/// Who a segment file says it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SegmentIdentity {
+    /// Its segment id.
+    pub id: u64,
+    /// The partition that wrote it.
+    pub partition: u64,
+}
 
 pub(crate) const TRAILER_MAGIC: [u8; 8] = *b"LTSGEND1";
 const TRAILER_FOOTER_OFFSET: usize = 0;
@@ -56,12 +75,45 @@ pub(crate) fn parse_file_name(name: &str) -> Option<u64> {
     u64::from_str_radix(hex, 16).ok()
 }
 
-fn header_bytes(id: u64) -> [u8; HEADER_LEN] {
+fn header_bytes(who: SegmentIdentity) -> [u8; HEADER_LEN] {
     let mut h = [0u8; HEADER_LEN];
     h[..4].copy_from_slice(&MAGIC);
     h[VERSION_OFFSET..VERSION_OFFSET + 2].copy_from_slice(&VERSION.to_le_bytes());
-    h[ID_OFFSET..ID_OFFSET + 8].copy_from_slice(&id.to_le_bytes());
+    h[ID_OFFSET..ID_OFFSET + 8].copy_from_slice(&who.id.to_le_bytes());
+    h[PARTITION_OFFSET..PARTITION_OFFSET + 8].copy_from_slice(&who.partition.to_le_bytes());
+    let crc = crc32c::crc32c(&h[..HEADER_CRC_OFFSET]);
+    h[HEADER_CRC_OFFSET..].copy_from_slice(&crc.to_le_bytes());
     h
+}
+
+/// Parse a segment header; `None` with the reason when it is not a valid version-2 header.
+fn parse_header(
+    h: &[u8; HEADER_LEN],
+) -> std::result::Result<SegmentIdentity, (usize, &'static str)> {
+    if h[..4] != MAGIC {
+        return Err((0, "bad segment magic"));
+    }
+    if u16::from_le_bytes([h[VERSION_OFFSET], h[VERSION_OFFSET + 1]]) != VERSION {
+        return Err((VERSION_OFFSET, "unknown segment version"));
+    }
+    let crc = u32::from_le_bytes([
+        h[HEADER_CRC_OFFSET],
+        h[HEADER_CRC_OFFSET + 1],
+        h[HEADER_CRC_OFFSET + 2],
+        h[HEADER_CRC_OFFSET + 3],
+    ]);
+    if crc32c::crc32c(&h[..HEADER_CRC_OFFSET]) != crc {
+        return Err((HEADER_CRC_OFFSET, "segment header checksum mismatch"));
+    }
+    let u64_at = |at: usize| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&h[at..at + 8]);
+        u64::from_le_bytes(b)
+    };
+    Ok(SegmentIdentity {
+        id: u64_at(ID_OFFSET),
+        partition: u64_at(PARTITION_OFFSET),
+    })
 }
 
 /// Where one page sits in its segment and what it holds.

@@ -5,14 +5,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::{
-    PageEntry, HEADER_LEN, ID_OFFSET, MAGIC, TRAILER_FOOTER_CRC, TRAILER_FOOTER_LEN, TRAILER_LEN,
-    TRAILER_MAGIC, TRAILER_MAGIC_OFFSET, VERSION, VERSION_OFFSET,
+    parse_header, PageEntry, SegmentIdentity, HEADER_LEN, TRAILER_FOOTER_CRC, TRAILER_FOOTER_LEN,
+    TRAILER_LEN, TRAILER_MAGIC, TRAILER_MAGIC_OFFSET,
 };
 use crate::encoding::varint::read_varint;
 use crate::error::{Error, Result};
 use crate::page::{
     decode_meta, decode_page, read_page_header, ColumnSet, PageColumns, PageScratch,
-    PAGE_HEADER_LEN,
+    PAGE_HEADER_LEN, PAGE_MAGIC,
 };
 
 /// Read exactly `buf.len()` bytes at `offset`, without moving any shared cursor.
@@ -44,25 +44,24 @@ pub(crate) fn read_exact_at(file: &File, path: &Path, buf: &mut [u8], offset: u6
     }
 }
 
-fn check_header(file: &File, path: &Path, file_len: u64) -> Result<u64> {
+fn check_header(file: &File, path: &Path, file_len: u64) -> Result<SegmentIdentity> {
     if file_len < HEADER_LEN as u64 {
         return Err(Error::corrupt(path, 0, "segment shorter than its header"));
     }
     let mut h = [0u8; HEADER_LEN];
     read_exact_at(file, path, &mut h, 0)?;
-    if h[..4] != MAGIC {
-        return Err(Error::corrupt(path, 0, "bad segment magic"));
+    parse_header(&h).map_err(|(offset, reason)| Error::corrupt(path, offset as u64, reason))
+}
+
+/// Open `path` for reading if it is a regular file (not a directory, device, FIFO or dangling
+/// link), with its length.
+pub(crate) fn open_regular(path: &Path, what: &'static str) -> Result<(File, u64)> {
+    let file = File::open(path).map_err(|e| Error::io(path, what, e))?;
+    let meta = file.metadata().map_err(|e| Error::io(path, "stat", e))?;
+    if !meta.is_file() {
+        return Err(Error::corrupt(path, 0, "not a regular file"));
     }
-    if u16::from_le_bytes([h[VERSION_OFFSET], h[VERSION_OFFSET + 1]]) != VERSION {
-        return Err(Error::corrupt(
-            path,
-            VERSION_OFFSET as u64,
-            "unknown segment version",
-        ));
-    }
-    let mut id = [0u8; 8];
-    id.copy_from_slice(&h[ID_OFFSET..ID_OFFSET + 8]);
-    Ok(u64::from_le_bytes(id))
+    Ok((file, meta.len()))
 }
 
 /// Read and verify the header and meta of the page at `offset`; `limit` is where pages must end.
@@ -97,6 +96,9 @@ pub(crate) struct SegmentReader {
     file: File,
     path: PathBuf,
     id: u64,
+    /// The partition that wrote it (from the header; `None` for a salvaged file whose header is
+    /// damaged).
+    partition: Option<u64>,
     len: u64,
     pages: Vec<PageEntry>,
 }
@@ -105,12 +107,8 @@ impl SegmentReader {
     /// Open a sealed segment: checks header, trailer, footer checksum, and every page's header and
     /// meta checksum (the columns are checked when read).
     pub(crate) fn open(path: &Path) -> Result<SegmentReader> {
-        let file = File::open(path).map_err(|e| Error::io(path, "open segment", e))?;
-        let len = file
-            .metadata()
-            .map_err(|e| Error::io(path, "stat segment", e))?
-            .len();
-        let id = check_header(&file, path, len)?;
+        let (file, len) = open_regular(path, "open segment")?;
+        let who = check_header(&file, path, len)?;
         if len < (HEADER_LEN + TRAILER_LEN) as u64 {
             return Err(Error::corrupt(path, 0, "segment has no trailer"));
         }
@@ -195,20 +193,22 @@ impl SegmentReader {
         Ok(SegmentReader {
             file,
             path: path.to_owned(),
-            id,
+            id: who.id,
+            partition: Some(who.partition),
             len,
             pages,
         })
     }
 
-    /// A reader over the pages of an unsealed segment as recovered or written so far.
+    /// A reader over the pages of an unsealed (or salvaged) segment as recovered or written so far.
     pub(crate) fn unsealed(path: &Path, id: u64, pages: Vec<PageEntry>) -> Result<SegmentReader> {
-        let file = File::open(path).map_err(|e| Error::io(path, "open segment", e))?;
+        let (file, _) = open_regular(path, "open segment")?;
         let len = pages.last().map_or(HEADER_LEN as u64, |p| p.end());
         Ok(SegmentReader {
             file,
             path: path.to_owned(),
             id,
+            partition: None,
             len,
             pages,
         })
@@ -216,6 +216,35 @@ impl SegmentReader {
 
     pub(crate) fn id(&self) -> u64 {
         self.id
+    }
+
+    /// The partition that wrote this segment, when its header says so.
+    pub(crate) fn partition(&self) -> Option<u64> {
+        self.partition
+    }
+
+    /// Events in this segment's pages, as (first seq, end seq); `None` when it has no pages.
+    pub(crate) fn seq_range(&self) -> Option<(u64, u64)> {
+        let first = self.pages.first()?.meta.first_seq;
+        let end = self.pages.last()?.meta.end_seq();
+        Some((first, end))
+    }
+
+    /// Read a whole page (header, meta, columns) as raw bytes, checking its column checksum:
+    /// what salvage and repair copy into a new segment.
+    pub(crate) fn raw_page(&self, page: &PageEntry, out: &mut Vec<u8>) -> Result<()> {
+        out.clear();
+        out.resize(page.header.total_len() as usize, 0);
+        read_exact_at(&self.file, &self.path, out, page.offset)?;
+        let cols = &out[out.len() - page.header.cols_len as usize..];
+        if crc32c::crc32c(cols) != page.header.cols_crc {
+            return Err(Error::corrupt(
+                &self.path,
+                page.cols_offset(),
+                "page columns checksum mismatch",
+            ));
+        }
+        Ok(())
     }
 
     /// A process-stable identity of the file for bufferpool keys: FNV-1a of its path (segment files
@@ -282,9 +311,6 @@ pub(crate) struct RecoveredSegment {
     pub valid_len: u64,
     /// Bytes after `valid_len` that were not a valid page (a torn tail), with the reason.
     pub cut: Option<(u64, String)>,
-    /// True when the file turned out to be sealed already (crash after sealing, before the
-    /// manifest said so).
-    pub sealed: bool,
 }
 
 /// Scan an unsealed segment page by page, stopping at the first page that is incomplete or fails
@@ -296,14 +322,9 @@ pub(crate) fn recover_active(path: &Path) -> Result<RecoveredSegment> {
             valid_len: r.len,
             pages: r.pages,
             cut: None,
-            sealed: true,
         });
     }
-    let file = File::open(path).map_err(|e| Error::io(path, "open segment", e))?;
-    let len = file
-        .metadata()
-        .map_err(|e| Error::io(path, "stat segment", e))?
-        .len();
+    let (file, len) = open_regular(path, "open segment")?;
     match check_header(&file, path, len) {
         Ok(_) => {}
         // A crash right after create can leave a file shorter than its header: nothing was in it.
@@ -312,7 +333,6 @@ pub(crate) fn recover_active(path: &Path) -> Result<RecoveredSegment> {
                 pages: Vec::new(),
                 valid_len: 0,
                 cut: Some((0, "segment header incomplete".into())),
-                sealed: false,
             })
         }
         Err(e) => return Err(e),
@@ -354,6 +374,126 @@ pub(crate) fn recover_active(path: &Path) -> Result<RecoveredSegment> {
         pages,
         valid_len: offset,
         cut,
-        sealed: false,
     })
+}
+
+/// What [`salvage`] kept of a damaged or unsealed segment file.
+#[derive(Debug)]
+pub(crate) struct Salvaged {
+    /// The file's identity, when its header is intact.
+    pub identity: Option<SegmentIdentity>,
+    /// Every page whose header, meta and columns verify, in file order.
+    pub pages: Vec<PageEntry>,
+    /// Byte ranges that are not intact pages, as (offset, length, why). The footer and trailer of
+    /// a sealed file are not listed.
+    pub damage: Vec<(u64, u64, String)>,
+}
+
+impl Salvaged {
+    /// True when a range other than a torn tail (bytes after the last intact page) was lost.
+    pub(crate) fn lost_inside(&self) -> bool {
+        let last_end = self.pages.last().map_or(0, |p| p.end());
+        self.identity.is_none() || self.damage.iter().any(|(offset, _, _)| *offset < last_end)
+    }
+}
+
+/// Chunk read while searching for the next page after damage.
+const RESYNC_CHUNK: usize = 1 << 20;
+
+/// Find every intact page of the segment file at `path`, whatever else is damaged: a page that
+/// fails its checks is skipped by its length when its header is sound, else by searching for the
+/// next page magic. Reads one page at a time (memory bounded by the largest page). Fails only on
+/// I/O errors.
+pub(crate) fn salvage(path: &Path) -> Result<Salvaged> {
+    let (file, len) = open_regular(path, "open segment")?;
+    let identity = check_header(&file, path, len).ok();
+    // Where pages must end: the footer of a sealed file, if its trailer still says where.
+    let mut limit = len;
+    if len >= (HEADER_LEN + TRAILER_LEN) as u64 {
+        let mut t = [0u8; TRAILER_LEN];
+        read_exact_at(&file, path, &mut t, len - TRAILER_LEN as u64)?;
+        if t[TRAILER_MAGIC_OFFSET..] == TRAILER_MAGIC {
+            let footer = u64::from_le_bytes(t[..8].try_into().unwrap_or([0; 8]));
+            if footer >= HEADER_LEN as u64 && footer <= len - TRAILER_LEN as u64 {
+                limit = footer;
+            }
+        }
+    }
+    let mut out = Salvaged {
+        identity,
+        pages: Vec::new(),
+        damage: Vec::new(),
+    };
+    let mut offset = if identity.is_some() {
+        HEADER_LEN as u64
+    } else {
+        out.damage.push((
+            0,
+            HEADER_LEN.min(len as usize) as u64,
+            "segment header damaged".into(),
+        ));
+        0
+    };
+    let mut raw = Vec::new();
+    while offset < limit {
+        match intact_page(&file, path, offset, limit, &mut raw) {
+            Ok(entry) => {
+                offset = entry.end();
+                out.pages.push(entry);
+            }
+            Err(Error::Corrupt { reason, .. }) => {
+                let next = next_page_magic(&file, path, offset + 1, limit)?;
+                let resume = next.unwrap_or(limit);
+                out.damage.push((offset, resume - offset, reason));
+                offset = resume;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+/// The page at `offset` if its header, meta and columns all verify.
+fn intact_page(
+    file: &File,
+    path: &Path,
+    offset: u64,
+    limit: u64,
+    raw: &mut Vec<u8>,
+) -> Result<PageEntry> {
+    let entry = read_page_entry(file, path, offset, limit)?;
+    raw.clear();
+    raw.resize(entry.header.cols_len as usize, 0);
+    read_exact_at(file, path, raw, entry.cols_offset())?;
+    if crc32c::crc32c(raw) != entry.header.cols_crc {
+        return Err(Error::corrupt(
+            path,
+            entry.cols_offset(),
+            "page columns checksum mismatch",
+        ));
+    }
+    Ok(entry)
+}
+
+/// Offset of the next page magic at or after `from` and before `limit`.
+fn next_page_magic(file: &File, path: &Path, from: u64, limit: u64) -> Result<Option<u64>> {
+    const MAGIC: &[u8; 4] = &PAGE_MAGIC;
+    let mut buf = vec![0u8; RESYNC_CHUNK];
+    let mut at = from;
+    while at < limit {
+        let n = (limit - at).min(RESYNC_CHUNK as u64) as usize;
+        read_exact_at(file, path, &mut buf[..n], at)?;
+        if let Some(i) = buf[..n].windows(MAGIC.len()).position(|w| w == MAGIC) {
+            return Ok(Some(at + i as u64));
+        }
+        if n < MAGIC.len() {
+            break;
+        }
+        // Overlap the next chunk by three bytes so a magic split across chunks is found.
+        at += (n - (MAGIC.len() - 1)) as u64;
+        if n < RESYNC_CHUNK {
+            break;
+        }
+    }
+    Ok(None)
 }

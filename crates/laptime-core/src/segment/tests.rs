@@ -22,7 +22,14 @@ fn page_of(seed: u64, rows: u64) -> PageColumns {
 }
 
 fn write_segment(path: &std::path::Path, pages: u64) -> Vec<PageColumns> {
-    let mut w = SegmentWriter::create(path, 42).unwrap();
+    let mut w = SegmentWriter::create(
+        path,
+        SegmentIdentity {
+            id: 42,
+            partition: 1,
+        },
+    )
+    .unwrap();
     let mut expected = Vec::new();
     for p in 0..pages {
         let mut cols = page_of(p, 100 + p * 10);
@@ -83,7 +90,14 @@ fn partial_columns_decode_only_what_was_asked() {
 fn unsealed_segment_recovers_whole_pages_and_cuts_the_torn_one() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(file_name(42));
-    let mut w = SegmentWriter::create(&path, 42).unwrap();
+    let mut w = SegmentWriter::create(
+        &path,
+        SegmentIdentity {
+            id: 42,
+            partition: 1,
+        },
+    )
+    .unwrap();
     let mut ends = vec![HEADER_LEN as u64];
     for p in 0..3 {
         let mut cols = page_of(p, 64);
@@ -188,7 +202,7 @@ mod props {
         fn segments_round_trip(pages in proptest::collection::vec(rows(), 1..5)) {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join(file_name(7));
-            let mut w = SegmentWriter::create(&path, 7).unwrap();
+            let mut w = SegmentWriter::create(&path, SegmentIdentity { id: 7, partition: 1 }).unwrap();
             let mut expected = Vec::new();
             let mut seq = 0;
             for rows in &pages {

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{header_bytes, PageEntry, HEADER_LEN, TRAILER_LEN, TRAILER_MAGIC};
+use super::{header_bytes, PageEntry, SegmentIdentity, HEADER_LEN, TRAILER_LEN, TRAILER_MAGIC};
 use crate::durable;
 use crate::encoding::varint::write_varint;
 use crate::error::{Error, Result};
@@ -23,13 +23,13 @@ pub(crate) struct SegmentWriter {
 
 impl SegmentWriter {
     /// Create a new, empty segment file (header only, synced with its directory entry).
-    pub(crate) fn create(path: &Path, id: u64) -> Result<SegmentWriter> {
+    pub(crate) fn create(path: &Path, who: SegmentIdentity) -> Result<SegmentWriter> {
         let mut file = OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(path)
             .map_err(|e| Error::io(path, "create segment", e))?;
-        file.write_all(&header_bytes(id))
+        file.write_all(&header_bytes(who))
             .map_err(|e| Error::io(path, "write segment header", e))?;
         durable::sync_data(&file, path)?;
         if let Some(dir) = path.parent() {
@@ -38,7 +38,7 @@ impl SegmentWriter {
         Ok(SegmentWriter {
             file,
             path: path.to_owned(),
-            id,
+            id: who.id,
             len: HEADER_LEN as u64,
             pages: Vec::new(),
         })

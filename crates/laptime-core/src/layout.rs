@@ -1,0 +1,362 @@
+//! What a partition directory holds, derived from the files themselves rather than taken from the
+//! manifest on trust: which segment files are the partition's sealed segments, which unsealed one a
+//! writer appends to, which files hold intact pages that must be rewritten (damaged or left over),
+//! and which files do not belong (foreign, duplicated, not regular files). Never modifies anything:
+//! recovery acts on it, `verify` reports it, readers use it when the manifest cannot be trusted.
+//!
+//! The rules (DESIGN invariant 9: recovery never deletes what verifies):
+//! - A segment's header names its partition and id; a file whose header names another partition or
+//!   another id (copied in, or duplicated under another name) does not belong here.
+//! - Pages carry their sequence range, so two files holding the same events (the inputs and output
+//!   of an interrupted compaction, or a copied file) are told apart: the manifest's choice wins when
+//!   the manifest is sound, else the newest file (compaction outputs have higher ids).
+//! - A manifest that is missing, damaged, stale or from elsewhere is only a hint; segments it does not
+//!   name are still the partition's when they verify.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::manifest::{Manifest, SealedInfo};
+use crate::partition;
+use crate::segment::{self, salvage, PageEntry, Salvaged, SegmentReader};
+
+/// What became of the manifest file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ManifestState {
+    /// Present, sound and this partition's.
+    Sound(Manifest),
+    /// No manifest file.
+    Missing,
+    /// Present but unreadable (checksum, format, not a regular file), with the reason.
+    Damaged(String),
+    /// A sound manifest of another partition.
+    Foreign(u64),
+}
+
+/// An unsealed segment a writer can go on appending to.
+#[derive(Debug)]
+pub(crate) struct ActiveFile {
+    pub id: u64,
+    pub path: PathBuf,
+    /// Its intact pages, a prefix of the file.
+    pub pages: Vec<PageEntry>,
+    /// Bytes of intact pages (with the header).
+    pub valid_len: u64,
+    /// A torn tail after them: (bytes, why).
+    pub cut: Option<(u64, String)>,
+}
+
+/// A file whose intact pages are kept by copying them into a new sealed segment.
+#[derive(Debug)]
+pub(crate) struct SalvageFile {
+    pub id: u64,
+    pub path: PathBuf,
+    /// The pages to copy (those not already held by a chosen segment).
+    pub pages: Vec<PageEntry>,
+    /// What was not intact, as (offset, bytes, why).
+    pub damage: Vec<(u64, u64, String)>,
+    /// True when bytes other than a torn tail of an unsealed file were lost (the original then goes
+    /// to quarantine rather than being removed once copied).
+    pub damaged: bool,
+    /// Why it needs salvage.
+    pub reason: String,
+}
+
+/// The partition's files, sorted into what they are.
+#[derive(Debug)]
+pub(crate) struct Layout {
+    /// The partition's identity (see [`partition::id_of`]).
+    pub partition: u64,
+    pub manifest: ManifestState,
+    /// Sealed segments that belong here, ascending by first event.
+    pub sealed: Vec<Arc<SegmentReader>>,
+    /// The unsealed segment a writer resumes.
+    pub active: Option<ActiveFile>,
+    /// Files whose intact pages must be rewritten into new sealed segments.
+    pub salvage: Vec<SalvageFile>,
+    /// Files that do not belong (moved to quarantine by recovery), with the reason.
+    pub misplaced: Vec<(PathBuf, String)>,
+    /// Unsealed files holding nothing (a crash right after creating them).
+    pub empty: Vec<PathBuf>,
+    /// Segments the manifest names that are not on disk (events lost).
+    pub missing: Vec<SealedInfo>,
+    /// Sound segments the (sound) manifest does not name: a stale manifest.
+    pub unnamed: Vec<PathBuf>,
+    /// The next free segment id.
+    pub next_segment_id: u64,
+}
+
+impl Layout {
+    /// The manifest these files call for.
+    pub(crate) fn derived_manifest(&self) -> Manifest {
+        Manifest {
+            partition: self.partition,
+            next_segment_id: self.next_segment_id,
+            active: self.active.as_ref().map(|a| a.id),
+            sealed: self
+                .sealed
+                .iter()
+                .map(|r| SealedInfo::of_pages(r.id(), r.len(), r.pages()))
+                .collect(),
+        }
+    }
+}
+
+/// One segment file as found.
+enum Found {
+    Sealed(SegmentReader),
+    Unsealed(Salvaged),
+}
+
+/// Read partition `dir`'s manifest and segment files and sort them out. Fails only on I/O errors
+/// that keep the directory from being listed or a file from being read.
+pub(crate) fn inspect(dir: &Path) -> Result<Layout> {
+    let mut partition = partition::id_of(dir);
+    let manifest = match Manifest::load(dir) {
+        Ok(Some(m)) if m.partition == partition => ManifestState::Sound(m),
+        Ok(Some(m)) => ManifestState::Foreign(m.partition),
+        Ok(None) => ManifestState::Missing,
+        Err(e) => ManifestState::Damaged(e.to_string()),
+    };
+    let mut misplaced = Vec::new();
+    let mut empty = Vec::new();
+    let mut found: BTreeMap<u64, (PathBuf, Found)> = BTreeMap::new();
+    let mut max_id = None::<u64>;
+    for (id, path) in segment_files(dir)? {
+        max_id = max_id.max(Some(id));
+        let regular = std::fs::symlink_metadata(&path)
+            .map_err(|e| Error::io(&path, "stat segment", e))?
+            .is_file();
+        if !regular {
+            misplaced.push((path, "not a regular file".to_string()));
+            continue;
+        }
+        match SegmentReader::open(&path) {
+            Ok(r) => {
+                found.insert(id, (path, Found::Sealed(r)));
+            }
+            Err(Error::Corrupt { .. }) => {
+                let s = salvage(&path)?;
+                if s.pages.is_empty() && s.damage.iter().all(|d| d.0 >= segment::HEADER_LEN as u64)
+                {
+                    // A header (or less) and nothing else, or a torn first page: no event ever
+                    // verified in it.
+                    empty.push(path);
+                } else {
+                    found.insert(id, (path, Found::Unsealed(s)));
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+
+    // Identity: a file whose header names another segment id is a copy under another name; one that
+    // names another partition was copied in. If no file is this directory's own but all name one
+    // other partition, the directory itself was renamed: its files are still one partition.
+    let identity = |f: &Found| match f {
+        Found::Sealed(r) => r.partition().map(|p| (r.id(), p)),
+        Found::Unsealed(s) => s.identity.map(|i| (i.id, i.partition)),
+    };
+    let owners: Vec<u64> = found
+        .values()
+        .filter_map(|(_, f)| identity(f).map(|(_, p)| p))
+        .collect();
+    if !owners.is_empty() && !owners.contains(&partition) && owners.windows(2).all(|w| w[0] == w[1])
+    {
+        partition = owners[0];
+    }
+    let manifest = match manifest {
+        ManifestState::Foreign(p) if p == partition => match Manifest::load(dir) {
+            Ok(Some(m)) => ManifestState::Sound(m),
+            _ => ManifestState::Foreign(p),
+        },
+        other => other,
+    };
+    let mut kept: BTreeMap<u64, (PathBuf, Found)> = BTreeMap::new();
+    for (id, (path, f)) in found {
+        match identity(&f) {
+            Some((_, p)) if p != partition => misplaced.push((
+                path,
+                format!("written by partition {p:016x}, not by this one ({partition:016x})"),
+            )),
+            Some((header_id, _)) if header_id != id => misplaced.push((
+                path,
+                format!(
+                    "its header says it is {}: a copy under another name",
+                    segment::file_name(header_id)
+                ),
+            )),
+            _ => {
+                kept.insert(id, (path, f));
+            }
+        }
+    }
+
+    // Sealed segments: the sound manifest's choice first, then the newest; a file whose events are
+    // already held by a chosen one is a duplicate.
+    let named: Vec<u64> = match &manifest {
+        ManifestState::Sound(m) => m.sealed.iter().map(|s| s.id).collect(),
+        _ => Vec::new(),
+    };
+    let mut order: Vec<u64> = named
+        .iter()
+        .copied()
+        .filter(|id| matches!(kept.get(id), Some((_, Found::Sealed(_)))))
+        .collect();
+    order.extend(
+        kept.iter()
+            .rev()
+            .filter(|(id, (_, f))| matches!(f, Found::Sealed(_)) && !named.contains(id))
+            .map(|(id, _)| *id),
+    );
+    let mut ranges: Vec<(u64, u64, u64)> = Vec::new(); // (first, end, id)
+    let mut sealed = Vec::new();
+    let mut unnamed = Vec::new();
+    for id in order {
+        let Some((path, Found::Sealed(r))) = kept.remove(&id) else {
+            continue;
+        };
+        if let Some((first, end)) = r.seq_range() {
+            if let Some(&(_, _, other)) = ranges.iter().find(|(f, e, _)| first < *e && *f < end) {
+                misplaced.push((
+                    path,
+                    format!(
+                        "its events are also in {}: a duplicate or a compaction input",
+                        segment::file_name(other)
+                    ),
+                ));
+                continue;
+            }
+            ranges.push((first, end, id));
+        }
+        if matches!(manifest, ManifestState::Sound(_)) && !named.contains(&id) {
+            unnamed.push(path);
+        }
+        sealed.push(Arc::new(r));
+    }
+    sealed.sort_by_key(|r| r.seq_range().map_or(0, |r| r.0));
+    let missing = match &manifest {
+        ManifestState::Sound(m) => m
+            .sealed
+            .iter()
+            .filter(|s| !sealed.iter().any(|r| r.id() == s.id))
+            .filter(|s| {
+                !misplaced
+                    .iter()
+                    .any(|(p, _)| *p == dir.join(segment::file_name(s.id)))
+            })
+            .filter(|s| !kept.contains_key(&s.id))
+            .copied()
+            .collect(),
+        _ => Vec::new(),
+    };
+
+    // Unsealed files: the one the manifest names (or, without a sound manifest, the newest) goes on
+    // being written when only its tail is torn and its events follow every sealed one; every other
+    // one, and every sealed file that failed its checks, is salvaged page by page.
+    let sealed_end = ranges.iter().map(|r| r.1).max().unwrap_or(0);
+    let wanted_active = match &manifest {
+        ManifestState::Sound(m) => m.active,
+        _ => kept
+            .iter()
+            .rev()
+            .find(|(_, (_, f))| matches!(f, Found::Unsealed(_)))
+            .map(|(id, _)| *id),
+    };
+    let mut active = None;
+    let mut salvage_files = Vec::new();
+    for (id, (path, f)) in kept {
+        let Found::Unsealed(s) = f else { continue };
+        let overlaps = |p: &PageEntry| {
+            let (first, end) = (p.meta.first_seq, p.meta.end_seq());
+            ranges.iter().any(|(f, e, _)| first < *e && *f < end)
+        };
+        let is_named_sealed = named.contains(&id);
+        let resumable = Some(id) == wanted_active
+            && !is_named_sealed
+            && !s.lost_inside()
+            && s.pages.iter().all(|p| p.meta.first_seq >= sealed_end);
+        if resumable {
+            let valid_len = s
+                .pages
+                .last()
+                .map_or(segment::HEADER_LEN as u64, |p| p.end());
+            let cut = s
+                .damage
+                .iter()
+                .find(|d| d.0 >= valid_len)
+                .map(|(_, _, why)| (file_len(&path).saturating_sub(valid_len), why.clone()));
+            active = Some(ActiveFile {
+                id,
+                path,
+                pages: s.pages,
+                valid_len,
+                cut,
+            });
+            continue;
+        }
+        let damaged = s.lost_inside() || is_named_sealed || s.identity.is_none();
+        let (pages, dup): (Vec<PageEntry>, Vec<PageEntry>) =
+            s.pages.into_iter().partition(|p| !overlaps(p));
+        if pages.is_empty() && !dup.is_empty() {
+            misplaced.push((path, "every intact page is also in another segment".into()));
+            continue;
+        }
+        let reason = if is_named_sealed {
+            "sealed segment failed its checks; intact pages are rewritten".to_string()
+        } else if Some(id) == wanted_active {
+            "unsealed segment damaged inside; intact pages are rewritten".to_string()
+        } else {
+            "unsealed segment no writer continues (abandoned or left by a crash)".to_string()
+        };
+        salvage_files.push(SalvageFile {
+            id,
+            path,
+            pages,
+            damage: s.damage,
+            damaged,
+            reason,
+        });
+    }
+    let next_segment_id = match &manifest {
+        ManifestState::Sound(m) => m.next_segment_id,
+        _ => 0,
+    }
+    .max(max_id.map_or(0, |m| m + 1));
+    Ok(Layout {
+        partition,
+        manifest,
+        sealed,
+        active,
+        salvage: salvage_files,
+        misplaced,
+        empty,
+        missing,
+        unnamed,
+        next_segment_id,
+    })
+}
+
+fn file_len(path: &Path) -> u64 {
+    std::fs::metadata(path).map_or(0, |m| m.len())
+}
+
+/// The segment files of partition `dir` as (id, path), ascending by id.
+pub(crate) fn segment_files(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
+    let mut files = Vec::new();
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, "list partition", e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(dir, "list partition", e))?;
+        if let Some(id) = entry
+            .file_name()
+            .to_str()
+            .and_then(segment::parse_file_name)
+        {
+            files.push((id, entry.path()));
+        }
+    }
+    files.sort();
+    Ok(files)
+}

@@ -1,0 +1,389 @@
+//! Lost, stale, foreign and duplicated files: recovery (and readers) must never delete or hide a
+//! file whose contents verify, never count an event twice, and say what they set aside
+//! (DESIGN invariant 9). Each test damages a cleanly closed store of three segments, then looks
+//! at it with a read-only `Reader` first (no writer has repaired anything yet) and then reopens it
+//! for writing.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use common::*;
+use laptime_core::{Options, Reader, RecoveryReport, ScanFilter, Store};
+
+const BATCHES_PER_SEGMENT: u64 = 10;
+
+fn options() -> Options {
+    Options {
+        page_rows: 64,
+        ..Options::default()
+    }
+}
+
+/// Batches `k0..k0+n` written in one open/close cycle (one segment of several pages).
+fn write_cycle(root: &Path, k0: u64, n: u64) {
+    let store = Store::open(root, options()).unwrap();
+    for k in k0..k0 + n {
+        store.append(make_batch(&store, k));
+    }
+    store.close().unwrap();
+}
+
+/// A store of three segments holding batches `k0..k0+30`; returns its only partition.
+fn three_segments(root: &Path, k0: u64) -> PathBuf {
+    for c in 0..3 {
+        write_cycle(root, k0 + c * BATCHES_PER_SEGMENT, BATCHES_PER_SEGMENT);
+    }
+    let parts = partitions(root);
+    assert_eq!(parts.len(), 1);
+    assert_eq!(segments(&parts[0]).len(), 3);
+    parts[0].clone()
+}
+
+fn partitions(root: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(root.join("partitions"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    out.sort();
+    out
+}
+
+fn segments(part: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(part)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy().into_owned();
+            n.starts_with("seg-") && n.ends_with(".lts")
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn quarantined(part: &Path) -> Vec<PathBuf> {
+    match std::fs::read_dir(part.join("quarantine")) {
+        Ok(d) => d.map(|e| e.unwrap().path()).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Events a read-only reader sees, grouped by batch and checked.
+fn read_only(root: &Path) -> BTreeMap<u64, Vec<u64>> {
+    let reader = Reader::open(root, None).unwrap();
+    let events = reader
+        .snapshot()
+        .unwrap()
+        .events(&ScanFilter::default())
+        .unwrap();
+    group_and_check(&events)
+}
+
+/// Reopen for writing: the recovery report and the events then stored.
+fn reopen(root: &Path) -> (RecoveryReport, BTreeMap<u64, Vec<u64>>) {
+    let store = Store::open(root, options()).unwrap();
+    let report = store.recovery_report().clone();
+    let seen = stored_batches(&store);
+    store.close().unwrap();
+    (report, seen)
+}
+
+fn assert_exactly(seen: &BTreeMap<u64, Vec<u64>>, batches: impl Iterator<Item = u64>, what: &str) {
+    assert_whole(seen);
+    let want: Vec<u64> = batches.collect();
+    let got: Vec<u64> = seen.keys().copied().collect();
+    assert_eq!(got, want, "{what}: batches seen");
+}
+
+/// Bytes of every file that held events before: after recovery each is still in the partition or
+/// in its quarantine, byte for byte.
+fn contents(paths: &[PathBuf]) -> Vec<Vec<u8>> {
+    paths.iter().map(|p| std::fs::read(p).unwrap()).collect()
+}
+
+fn assert_kept(part: &Path, before: &[Vec<u8>]) {
+    let mut now: Vec<Vec<u8>> = contents(&segments(part));
+    now.extend(
+        quarantined(part)
+            .iter()
+            .filter(|p| p.is_file())
+            .map(|p| std::fs::read(p).unwrap()),
+    );
+    for (i, b) in before.iter().enumerate() {
+        assert!(
+            now.iter().any(|n| n == b),
+            "segment {i} that verified is gone (neither in the partition nor in quarantine)"
+        );
+    }
+}
+
+#[test]
+fn a_missing_manifest_hides_and_deletes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let part = three_segments(dir.path(), 0);
+    let before = contents(&segments(&part));
+    std::fs::remove_file(part.join("MANIFEST")).unwrap();
+    assert_exactly(&read_only(dir.path()), 0..30, "reader, manifest missing");
+    let (report, seen) = reopen(dir.path());
+    assert_exactly(&seen, 0..30, "writer, manifest missing");
+    assert!(report.manifest_rebuilt.is_some(), "{report:?}");
+    assert!(report.removed.is_empty(), "{report:?}");
+    assert_kept(&part, &before);
+    // And the rebuilt manifest is right for the next open.
+    assert_exactly(&reopen(dir.path()).1, 0..30, "second reopen");
+}
+
+#[test]
+fn a_stale_manifest_loses_no_later_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    write_cycle(dir.path(), 0, BATCHES_PER_SEGMENT);
+    let part = partitions(dir.path())[0].clone();
+    let stale = std::fs::read(part.join("MANIFEST")).unwrap();
+    write_cycle(dir.path(), 10, BATCHES_PER_SEGMENT);
+    write_cycle(dir.path(), 20, BATCHES_PER_SEGMENT);
+    let before = contents(&segments(&part));
+    std::fs::write(part.join("MANIFEST"), stale).unwrap();
+    assert_exactly(&read_only(dir.path()), 0..30, "reader, stale manifest");
+    let (report, seen) = reopen(dir.path());
+    assert_exactly(&seen, 0..30, "writer, stale manifest");
+    assert_eq!(report.adopted_segments.len(), 2, "{report:?}");
+    assert_kept(&part, &before);
+}
+
+#[test]
+fn a_manifest_from_another_store_is_not_trusted() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let part_a = three_segments(a.path(), 0);
+    let part_b = three_segments(b.path(), 100);
+    let before = contents(&segments(&part_a));
+    std::fs::copy(part_b.join("MANIFEST"), part_a.join("MANIFEST")).unwrap();
+    assert_exactly(&read_only(a.path()), 0..30, "reader, foreign manifest");
+    let (report, seen) = reopen(a.path());
+    assert_exactly(&seen, 0..30, "writer, foreign manifest");
+    assert!(
+        report
+            .manifest_rebuilt
+            .as_deref()
+            .is_some_and(|r| r.contains("belongs to partition")),
+        "{report:?}"
+    );
+    assert_kept(&part_a, &before);
+}
+
+#[test]
+fn a_segment_from_another_store_is_set_aside() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let part_a = three_segments(a.path(), 0);
+    let part_b = three_segments(b.path(), 100);
+    // Under a name no segment of A has, and under the name of one of A's own (replacing it).
+    let foreign = &segments(&part_b)[1];
+    std::fs::copy(foreign, part_a.join("seg-00000000000000a0.lts")).unwrap();
+    assert_exactly(&read_only(a.path()), 0..30, "reader, foreign segment added");
+    let (report, seen) = reopen(a.path());
+    assert_exactly(&seen, 0..30, "writer, foreign segment added");
+    assert!(
+        report
+            .quarantined
+            .iter()
+            .any(|(_, why)| why.contains("written by partition")),
+        "{report:?}"
+    );
+
+    let replaced = segments(&part_a)[0].clone();
+    std::fs::copy(&segments(&part_b)[0], &replaced).unwrap();
+    let seen = read_only(a.path());
+    assert!(
+        seen.keys().all(|k| *k < 100),
+        "a foreign event was read: {seen:?}"
+    );
+    let (report, seen) = reopen(a.path());
+    assert_exactly(&seen, 10..30, "writer, a segment replaced by a foreign one");
+    assert!(
+        report
+            .quarantined
+            .iter()
+            .any(|(_, why)| why.contains("written by partition")),
+        "{report:?}"
+    );
+}
+
+#[test]
+fn a_duplicated_segment_is_counted_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let part = three_segments(dir.path(), 0);
+    let first = segments(&part)[0].clone();
+    std::fs::copy(&first, part.join("seg-00000000000000b0.lts")).unwrap();
+    assert_exactly(&read_only(dir.path()), 0..30, "reader, duplicated segment");
+    let (report, seen) = reopen(dir.path());
+    assert_exactly(&seen, 0..30, "writer, duplicated segment");
+    assert!(
+        report
+            .quarantined
+            .iter()
+            .any(|(_, why)| why.contains("a copy under another name")),
+        "{report:?}"
+    );
+    // Also when the manifest is gone too (no hint which one is the original).
+    std::fs::copy(&first, part.join("seg-00000000000000b1.lts")).unwrap();
+    std::fs::remove_file(part.join("MANIFEST")).unwrap();
+    assert_exactly(
+        &read_only(dir.path()),
+        0..30,
+        "reader, duplicate and no manifest",
+    );
+    assert_exactly(
+        &reopen(dir.path()).1,
+        0..30,
+        "writer, duplicate and no manifest",
+    );
+}
+
+#[test]
+fn a_missing_segment_is_reported_and_the_rest_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let part = three_segments(dir.path(), 0);
+    std::fs::remove_file(&segments(&part)[1]).unwrap();
+    let err = Reader::open(dir.path(), None)
+        .unwrap()
+        .snapshot()
+        .and_then(|s| s.events(&ScanFilter::default()));
+    // A reader either reads what is there or says what is missing; never a silent partial answer
+    // that looks whole. (The writer's recovery below reports it.)
+    if let Ok(events) = err {
+        let seen = group_and_check(&events);
+        assert!(seen.keys().all(|k| !(10..20).contains(k)));
+    }
+    let (report, seen) = reopen(dir.path());
+    assert_exactly(&seen, (0..10).chain(20..30), "writer, segment missing");
+    assert!(
+        report
+            .quarantined
+            .iter()
+            .any(|(_, why)| why.contains("missing") && why.contains("500 events lost")),
+        "{report:?}"
+    );
+}
+
+#[test]
+fn a_directory_or_symlink_loop_in_a_segments_place_is_set_aside() {
+    let dir = tempfile::tempdir().unwrap();
+    let part = three_segments(dir.path(), 0);
+    std::fs::create_dir(part.join("seg-00000000000000c0.lts")).unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(
+        "seg-00000000000000c1.lts",
+        part.join("seg-00000000000000c1.lts"),
+    )
+    .unwrap();
+    assert_exactly(&read_only(dir.path()), 0..30, "reader, directory and loop");
+    let (report, seen) = reopen(dir.path());
+    assert_exactly(&seen, 0..30, "writer, directory and loop");
+    let odd = report
+        .quarantined
+        .iter()
+        .filter(|(_, why)| why.contains("not a regular file"))
+        .count();
+    assert_eq!(odd, if cfg!(unix) { 2 } else { 1 }, "{report:?}");
+}
+
+/// Page boundaries of a segment file: offsets where "LTPG" starts a page, from the header on.
+fn page_offsets(bytes: &[u8]) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut at = 32;
+    while at + 28 <= bytes.len() && &bytes[at..at + 4] == b"LTPG" {
+        out.push(at);
+        let meta = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
+        let cols = u32::from_le_bytes(bytes[at + 16..at + 20].try_into().unwrap()) as usize;
+        at += 28 + meta + cols;
+    }
+    out
+}
+
+#[test]
+fn a_truncated_segment_keeps_its_intact_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let part = three_segments(dir.path(), 0);
+    let seg = segments(&part)[1].clone();
+    let bytes = std::fs::read(&seg).unwrap();
+    let pages = page_offsets(&bytes);
+    assert!(pages.len() >= 4, "{} pages", pages.len());
+    // Cut in the middle of the third page: the first two are whole.
+    let cut = pages[2] + 40;
+    std::fs::write(&seg, &bytes[..cut]).unwrap();
+    let expect_at_least = 2 * 64;
+    let check = |seen: &BTreeMap<u64, Vec<u64>>, who: &str| {
+        for k in (0..10).chain(20..30) {
+            assert_eq!(
+                seen.get(&k).map(Vec::len),
+                Some(PER_BATCH as usize),
+                "{who}: batch {k}"
+            );
+        }
+        let middle: usize = (10..20).filter_map(|k| seen.get(&k)).map(Vec::len).sum();
+        assert!(
+            (expect_at_least..500).contains(&middle),
+            "{who}: {middle} events of the truncated segment kept"
+        );
+    };
+    check(&read_only(dir.path()), "reader");
+    let (report, seen) = reopen(dir.path());
+    check(&seen, "writer");
+    assert!(!report.quarantined.is_empty(), "{report:?}");
+    // The copy is a proper sealed segment: a second reopen reads the same.
+    let (_, again) = reopen(dir.path());
+    assert_eq!(again, seen);
+}
+
+#[test]
+fn a_flipped_bit_in_a_page_costs_only_that_page() {
+    for (what, at) in [("header", 26usize), ("meta", 40usize)] {
+        let dir = tempfile::tempdir().unwrap();
+        let part = three_segments(dir.path(), 0);
+        let seg = segments(&part)[1].clone();
+        let mut bytes = std::fs::read(&seg).unwrap();
+        let pages = page_offsets(&bytes);
+        bytes[pages[2] + at] ^= 0x10;
+        std::fs::write(&seg, &bytes).unwrap();
+        let check = |seen: &BTreeMap<u64, Vec<u64>>, who: &str| {
+            for k in (0..10).chain(20..30) {
+                assert_eq!(
+                    seen.get(&k).map(Vec::len),
+                    Some(PER_BATCH as usize),
+                    "{who}: batch {k}"
+                );
+            }
+            let middle: usize = (10..20).filter_map(|k| seen.get(&k)).map(Vec::len).sum();
+            assert!(
+                (500 - 64..500).contains(&middle),
+                "{what}, {who}: {middle} of 500 events of the damaged segment kept"
+            );
+        };
+        check(&read_only(dir.path()), "reader");
+        let (report, seen) = reopen(dir.path());
+        check(&seen, "writer");
+        assert!(
+            report
+                .quarantined
+                .iter()
+                .any(|(_, why)| why.contains("intact pages kept")),
+            "{what}: {report:?}"
+        );
+    }
+}
+
+#[test]
+fn a_damaged_segment_header_keeps_every_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let part = three_segments(dir.path(), 0);
+    let seg = segments(&part)[2].clone();
+    let mut bytes = std::fs::read(&seg).unwrap();
+    bytes[20] ^= 0x01; // the partition id
+    std::fs::write(&seg, &bytes).unwrap();
+    assert_exactly(&read_only(dir.path()), 0..30, "reader, header flipped");
+    let (_, seen) = reopen(dir.path());
+    assert_exactly(&seen, 0..30, "writer, header flipped");
+}
