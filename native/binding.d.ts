@@ -323,14 +323,19 @@ export interface NativeGroupBy {
 export interface NativeMaintained {
   /** The partition directory. */
   partition: string
-  /** `busy` (a running writer holds it), `compacted` or `retained`. */
-  outcome: 'busy' | 'compacted' | 'retained'
+  /** `busy` (a running writer holds it), `compacted`, `retained` or `repaired`. */
+  outcome: 'busy' | 'compacted' | 'retained' | 'repaired'
   /** Segments merged (compacted) or dropped (retained). */
   segments: number
   /** Events moved or dropped. */
   events: number
   /** Bytes freed. */
   bytesFreed: number
+  /**
+   * What repair (or the recovery it runs) found and did, one line per file: rebuilt manifest,
+   * files quarantined or salvaged with what was kept and lost, torn tails cut.
+   */
+  notes: Array<string>
 }
 
 /** Store options; every field is optional and defaults to the core's default. */

@@ -9,7 +9,7 @@ import { show } from './options';
 /** One file's check. */
 export interface FileCheck {
   path: string;
-  kind: 'names' | 'manifest' | 'segment' | 'wal' | 'quarantined';
+  kind: 'names' | 'manifest' | 'segment' | 'wal' | 'quarantined' | 'partition';
   bytes: number;
   /** Pages (segments) or records (WAL, names) found sound. */
   items: number;
@@ -73,12 +73,14 @@ export async function verifyStore(dir: string, options: { onProgress?: (doneByte
 export interface Maintained {
   partition: string;
   /** `'busy'`: a running writer holds it (it applies retention itself every second). */
-  outcome: 'busy' | 'compacted' | 'retained';
+  outcome: 'busy' | 'compacted' | 'retained' | 'repaired';
   /** Segments merged or dropped. */
   segments: number;
   /** Events moved or dropped. */
   events: number;
   bytesFreed: number;
+  /** For `'repaired'`: what was found and done, one line per file (what was kept, what was lost). */
+  notes: string[];
 }
 
 /**
@@ -88,8 +90,8 @@ export interface Maintained {
  * @example
  * await maintainStore('./.laptime', 'retention', { retentionMaxAgeMs: 7 * 86_400_000 });
  */
-export async function maintainStore(dir: string, what: 'compact' | 'retention', options: Pick<NativeOptions, 'retentionMaxAgeMs' | 'retentionMaxBytes'> = {}): Promise<Maintained[]> {
+export async function maintainStore(dir: string, what: 'compact' | 'retention' | 'repair', options: Pick<NativeOptions, 'retentionMaxAgeMs' | 'retentionMaxBytes'> = {}): Promise<Maintained[]> {
   if (typeof dir !== 'string' || dir === '') throw new TypeError(`laptime: maintainStore needs a directory, got ${show(dir)}`);
-  if (what !== 'compact' && what !== 'retention') throw new TypeError(`laptime: maintainStore does 'compact' or 'retention', got ${show(what)}`);
+  if (what !== 'compact' && what !== 'retention' && what !== 'repair') throw new TypeError(`laptime: maintainStore does 'compact', 'retention' or 'repair', got ${show(what)}`);
   return (await binding().maintain(dir, what, options)).map((m) => ({ ...m }));
 }

@@ -337,6 +337,14 @@ function program(io: Io, run: Run): Command {
     });
 
   prog
+    .command('repair')
+    .description('check every page of partitions no process is writing; rewrite segments with damaged pages keeping every intact page (originals go to quarantine/); print what was kept and lost')
+    .addOption(dirOption())
+    .action(async (o: { dir: string }) => {
+      printMaintained(await withSpinner(io, 'repairing', maintainStore(o.dir, 'repair')), io);
+    });
+
+  prog
     .command('serve')
     .description('the dashboard and its JSON API (read-only), at http://127.0.0.1:7070 by default')
     .addOption(dirOption())
@@ -429,8 +437,13 @@ function printMaintained(done: Maintained[], io: Io): void {
     const what =
       m.outcome === 'busy'
         ? 'skipped: a running writer holds it (it applies retention itself)'
-        : `${m.outcome}: ${m.segments} segment(s), ${m.events.toLocaleString('en-US')} events, ${m.bytesFreed.toLocaleString('en-US')} bytes freed`;
+        : m.outcome === 'repaired'
+          ? m.notes.length === 0
+            ? 'sound: every page verified, nothing to repair'
+            : `repaired: ${m.notes.length} finding(s)`
+          : `${m.outcome}: ${m.segments} segment(s), ${m.events.toLocaleString('en-US')} events, ${m.bytesFreed.toLocaleString('en-US')} bytes freed`;
     io.out(`${m.partition}: ${what}\n`);
+    for (const n of m.notes) io.out(`  ${n}\n`);
   }
   if (done.length === 0) io.out('no partitions\n');
 }

@@ -147,7 +147,7 @@ fn names_every_file(dir: &Path, m: &Manifest) -> Result<bool> {
 /// one's intact pages, and the intact pages of damaged or abandoned files. Not cached: this is the
 /// path for a partition whose manifest cannot be trusted, until a writer recovers it.
 fn by_layout(dir: &Path, dict: Arc<Dictionary>) -> Result<DiskPartition> {
-    let layout = layout::inspect(dir)?;
+    let layout = layout::inspect(dir, layout::Depth::Quick)?;
     let mut segments = layout.sealed;
     for f in &layout.salvage {
         segments.push(Arc::new(SegmentReader::unsealed(

@@ -110,9 +110,18 @@ enum Found {
     Unsealed(Salvaged),
 }
 
+/// How closely [`inspect`] looks at sealed segments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Depth {
+    /// Header, trailer, footer and every page's header and meta (what opening a segment checks).
+    Quick,
+    /// Also every page's columns: a segment with a damaged page is salvaged (`laptime repair`).
+    Full,
+}
+
 /// Read partition `dir`'s manifest and segment files and sort them out. Fails only on I/O errors
 /// that keep the directory from being listed or a file from being read.
-pub(crate) fn inspect(dir: &Path) -> Result<Layout> {
+pub(crate) fn inspect(dir: &Path, depth: Depth) -> Result<Layout> {
     let mut partition = partition::id_of(dir);
     let manifest = match Manifest::load(dir) {
         Ok(Some(m)) if m.partition == partition => ManifestState::Sound(m),
@@ -134,6 +143,14 @@ pub(crate) fn inspect(dir: &Path) -> Result<Layout> {
             continue;
         }
         match SegmentReader::open(&path) {
+            Ok(r) if depth == Depth::Full => {
+                let s = salvage(&path)?;
+                if s.damage.is_empty() {
+                    found.insert(id, (path, Found::Sealed(r)));
+                } else {
+                    found.insert(id, (path, Found::Unsealed(s)));
+                }
+            }
             Ok(r) => {
                 found.insert(id, (path, Found::Sealed(r)));
             }

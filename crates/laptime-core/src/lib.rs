@@ -81,7 +81,7 @@ pub use partition::{Cut, RecoveryReport};
 pub use reader::Reader;
 pub use retention::RetentionReport;
 pub use ring::{CounterSnapshot, Overflow, Push};
-pub use scan::{PageData, PageRef, ScanFilter, Snapshot};
+pub use scan::{PageDamage, PageData, PageRef, ScanFilter, Snapshot};
 pub use segment::ReadScratch;
 pub use stats::{function_stats, FunctionStats};
 pub use store::{Maintained, Maintenance, Recorder, RecorderTimer, Store};

@@ -16,6 +16,7 @@ use crate::dictionary::Dictionary;
 use crate::durable;
 use crate::error::{Error, Result};
 use crate::event::Batch;
+pub(crate) use crate::layout::Depth;
 use crate::layout::{self, Layout, ManifestState, SalvageFile};
 use crate::manifest::{Manifest, SealedInfo};
 use crate::names_file::{self, NamesFile};
@@ -202,6 +203,7 @@ pub(crate) fn quarantine(dir: &Path, file: &Path) -> Result<PathBuf> {
 /// Open the locked partition `dir` for writing: recover everything and return its writer.
 pub(crate) fn recover(
     dir: &Path,
+    depth: Depth,
     opts: &Options,
     counters: Arc<Counters>,
     report: &mut RecoveryReport,
@@ -211,7 +213,7 @@ pub(crate) fn recover(
     let names = NamesFile::open(dir, &loaded)?;
     let dict = Arc::new(Dictionary::from_strings(loaded.strings));
 
-    let layout = layout::inspect(dir)?;
+    let layout = layout::inspect(dir, depth)?;
     let (manifest, sealed, active) = apply_layout(dir, layout, report)?;
     let active_reader = match &active {
         Some(w) => Some(Arc::new(SegmentReader::unsealed(

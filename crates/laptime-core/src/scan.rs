@@ -3,7 +3,7 @@
 //! into reusable buffers.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::bufferpool::{BufferPool, PageKey, PinnedPage};
 use crate::dictionary::Dictionary;
@@ -70,6 +70,23 @@ struct PartitionSnapshot {
 pub struct Snapshot {
     parts: Vec<PartitionSnapshot>,
     pool: Arc<BufferPool>,
+    /// Pages found damaged while reading (skipped; see [`Snapshot::damaged_pages`]).
+    damage: Mutex<Vec<PageDamage>>,
+}
+
+/// A page whose columns failed their checksum when read: readers skip it (its meta, checked when
+/// the segment was opened, still answers counts and sketches) and say so; `laptime repair` or the
+/// next recovery rewrites the segment without it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageDamage {
+    /// The segment file.
+    pub file: std::path::PathBuf,
+    /// Offset of the page in it.
+    pub offset: u64,
+    /// Events in the page (from its meta).
+    pub rows: u64,
+    /// What failed.
+    pub reason: String,
 }
 
 fn partition_id(dir: &Path) -> Arc<str> {
@@ -146,6 +163,7 @@ impl Snapshot {
         Ok(Snapshot {
             parts,
             pool: Arc::clone(&engine.pool),
+            damage: Mutex::default(),
         })
     }
 
@@ -177,7 +195,11 @@ impl Snapshot {
                 tail: None,
             });
         }
-        Ok(Snapshot { parts, pool })
+        Ok(Snapshot {
+            parts,
+            pool,
+            damage: Mutex::default(),
+        })
     }
 
     /// Number of partitions.
@@ -291,6 +313,37 @@ impl Snapshot {
             .sum()
     }
 
+    /// Pages that failed their checks while this snapshot read them, in the order found.
+    pub fn damaged_pages(&self) -> Vec<PageDamage> {
+        self.damage
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// After reading `page` failed with `e`: a damaged page is recorded and skipped (`Ok`), any
+    /// other failure (I/O) is returned. Damage costs only the damaged page.
+    pub(crate) fn skip_damaged(&self, page: &PageRef, e: crate::Error) -> Result<()> {
+        let crate::Error::Corrupt {
+            path,
+            offset,
+            reason,
+        } = e
+        else {
+            return Err(e);
+        };
+        let mut damage = self.damage.lock().unwrap_or_else(|p| p.into_inner());
+        if !damage.iter().any(|d| d.file == path && d.offset == offset) {
+            damage.push(PageDamage {
+                file: path,
+                offset,
+                rows: u64::from(page.meta().rows),
+                reason,
+            });
+        }
+        Ok(())
+    }
+
     /// Memory budget of the bufferpool that caches decoded pages, bytes.
     pub fn pool_budget(&self) -> usize {
         self.pool.stats().budget
@@ -359,7 +412,13 @@ impl Snapshot {
             })
             .collect();
         for page in self.pages(filter) {
-            let cols = self.page(&page, ColumnSet::ALL)?;
+            let cols = match self.page(&page, ColumnSet::ALL) {
+                Ok(c) => c,
+                Err(e) => {
+                    self.skip_damaged(&page, e)?;
+                    continue;
+                }
+            };
             let ids = &ids[page.part];
             for row in 0..cols.len() {
                 let name = cols.names[row];

@@ -74,7 +74,13 @@ pub fn function_stats(snapshot: &Snapshot, filter: &ScanFilter) -> Result<Vec<Fu
             }
             continue;
         }
-        let cols = snapshot.page(&page, ColumnSet::CORE)?;
+        let cols = match snapshot.page(&page, ColumnSet::CORE) {
+            Ok(c) => c,
+            Err(e) => {
+                snapshot.skip_damaged(&page, e)?;
+                continue;
+            }
+        };
         for row in 0..cols.len() {
             if !filter.time_matches(cols.starts[row]) {
                 continue;

@@ -15,7 +15,7 @@ use crate::durable;
 use crate::error::{Error, Result};
 use crate::event::{Batch, Code, Level, NameId, Value};
 use crate::options::Options;
-use crate::partition::{self, RecoveryReport};
+use crate::partition::{self, Depth, RecoveryReport};
 use crate::retention::RetentionReport;
 use crate::ring::{CounterSnapshot, Counters, Push, Ring};
 use crate::scan::Snapshot;
@@ -53,6 +53,9 @@ pub enum Maintenance {
     Compact,
     /// Drop segments beyond the retention limits ([`Store::enforce_retention`]).
     Retention,
+    /// Check every page's columns too and rewrite segments with damaged pages, keeping their intact
+    /// pages (the originals go to `quarantine/`); the report says what was kept and lost.
+    Repair,
 }
 
 /// What [`Store::maintain`] did to one partition.
@@ -64,6 +67,8 @@ pub enum Maintained {
     Compacted(CompactionReport),
     /// Retention applied.
     Retained(RetentionReport),
+    /// Recovered with every page checked (see [`Maintenance::Repair`]).
+    Repaired(Box<RecoveryReport>),
 }
 
 /// An open store. Cheap to clone; all clones (and every `Store::open` of the same directory in this
@@ -136,14 +141,21 @@ impl Store {
                 continue;
             };
             // A private engine (not in the registry): nobody else may share this partition.
+            let depth = match what {
+                Maintenance::Repair => Depth::Full,
+                _ => Depth::Quick,
+            };
             let engine =
-                Engine::start_claimed(root.clone(), dir.clone(), lock, true, opts.clone())?;
+                Engine::start_claimed(root.clone(), dir.clone(), lock, true, depth, opts.clone())?;
             let store = Store {
                 engine: Arc::new(engine),
             };
             let result = match what {
                 Maintenance::Compact => store.compact().map(Maintained::Compacted),
                 Maintenance::Retention => store.enforce_retention().map(Maintained::Retained),
+                Maintenance::Repair => Ok(Maintained::Repaired(Box::new(
+                    store.recovery_report().clone(),
+                ))),
             };
             let closed = store.close();
             let done = result?;
@@ -350,7 +362,7 @@ impl Store {
 impl Engine {
     fn start(root: PathBuf, opts: Options) -> Result<Engine> {
         let (dir, lock, adopted) = partition::claim(&root)?;
-        Engine::start_claimed(root, dir, lock, adopted, opts)
+        Engine::start_claimed(root, dir, lock, adopted, Depth::Quick, opts)
     }
 
     /// Recover partition `dir` (locked by `lock`) and start its writer.
@@ -359,6 +371,7 @@ impl Engine {
         dir: PathBuf,
         lock: File,
         adopted: bool,
+        depth: Depth,
         opts: Options,
     ) -> Result<Engine> {
         let counters = Arc::new(Counters::default());
@@ -367,7 +380,7 @@ impl Engine {
             adopted,
             ..RecoveryReport::default()
         };
-        let writer = partition::recover(&dir, &opts, Arc::clone(&counters), &mut report)?;
+        let writer = partition::recover(&dir, depth, &opts, Arc::clone(&counters), &mut report)?;
         let ring = Arc::new(Ring::new(opts.ring_batches, opts.ring_bytes, opts.overflow));
         let shared = Arc::new(WriterShared::default());
         let dict = Arc::clone(&writer.dict);

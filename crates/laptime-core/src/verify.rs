@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::layout::{self, ManifestState};
 use crate::manifest::Manifest;
 use crate::names_file;
 use crate::page::{ColumnSet, PageColumns};
@@ -54,6 +55,9 @@ pub enum CheckedKind {
     Wal,
     /// A file recovery moved to `quarantine/` earlier.
     Quarantined,
+    /// A partition as a whole: whether its files fit together (manifest present and its own, every
+    /// segment it names present, no foreign, duplicated or unnamed segment, names files present).
+    Partition,
 }
 
 impl CheckedKind {
@@ -65,6 +69,7 @@ impl CheckedKind {
             CheckedKind::Segment => "segment",
             CheckedKind::Wal => "wal",
             CheckedKind::Quarantined => "quarantined",
+            CheckedKind::Partition => "partition",
         }
     }
 }
@@ -140,6 +145,12 @@ pub fn plan(root: &Path) -> Result<Vec<PlannedCheck>> {
     partition::require_store(root)?;
     let mut out = Vec::new();
     for dir in partition::list(root)? {
+        out.push(PlannedCheck {
+            path: dir.clone(),
+            kind: CheckedKind::Partition,
+            bytes: 0,
+            active: false,
+        });
         let active = Manifest::load(&dir).ok().flatten().and_then(|m| m.active);
         for (path, bytes) in list_files(&dir)? {
             let name = path
@@ -206,7 +217,113 @@ pub fn check(planned: &PlannedCheck) -> FileCheck {
         },
         CheckedKind::Segment => check_segment(path, bytes, planned.active),
         CheckedKind::Wal => check_wal(path, bytes),
+        CheckedKind::Partition => check_partition(path),
     }
+}
+
+/// How the files of partition `dir` fit together (see `layout`): what recovery would rebuild,
+/// set aside or report lost. Damage when something is missing, foreign, duplicated or unnamed;
+/// a note for what a crash leaves (an abandoned unsealed segment, a sealed one the manifest does
+/// not name yet).
+fn check_partition(dir: &Path) -> FileCheck {
+    let mut check = FileCheck {
+        path: dir.to_path_buf(),
+        kind: CheckedKind::Partition,
+        bytes: 0,
+        items: 0,
+        finding: None,
+    };
+    let layout = match layout::inspect(dir, layout::Depth::Quick) {
+        Ok(l) => l,
+        Err(e) => {
+            check.finding = finding_of(e);
+            return check;
+        }
+    };
+    check.items = (layout.sealed.len() + usize::from(layout.active.is_some())) as u64;
+    let mut damage_found = Vec::new();
+    let mut notes = Vec::new();
+    let segments_held = layout.sealed.len() + layout.salvage.len();
+    match &layout.manifest {
+        ManifestState::Sound(_) | ManifestState::Damaged(_) => {}
+        ManifestState::Missing if segments_held == 0 && layout.active.is_none() => {}
+        ManifestState::Missing => damage_found.push(format!(
+            "MANIFEST is missing; recovery rebuilds it from the {segments_held} segment files (nothing lost)"
+        )),
+        ManifestState::Foreign(p) => damage_found.push(format!(
+            "MANIFEST belongs to partition {p:016x}; recovery rebuilds this partition's from its segment files"
+        )),
+    }
+    let active = match &layout.manifest {
+        ManifestState::Sound(m) => m.active,
+        _ => None,
+    };
+    for info in &layout.missing {
+        damage_found.push(format!(
+            "{} is named by the MANIFEST but missing: {} events lost",
+            segment::file_name(info.id),
+            info.rows
+        ));
+    }
+    for (path, why) in &layout.misplaced {
+        damage_found.push(format!(
+            "{}: {why}; recovery moves it to quarantine",
+            name_of(path)
+        ));
+    }
+    for path in &layout.unnamed {
+        let id = segment::parse_file_name(&name_of(path));
+        if id.is_some() && id == active {
+            notes.push(format!(
+                "{} was sealed by a writer that stopped before recording it; recovery takes it in",
+                name_of(path)
+            ));
+        } else {
+            damage_found.push(format!(
+                "{} is sound but the MANIFEST does not name it (a stale MANIFEST); recovery takes it in",
+                name_of(path)
+            ));
+        }
+    }
+    for f in &layout.salvage {
+        let pages = f.pages.len();
+        if f.damaged {
+            damage_found.push(format!(
+                "{}: {}; recovery keeps its {pages} intact pages",
+                name_of(&f.path),
+                f.reason
+            ));
+        } else {
+            notes.push(format!(
+                "{}: {}; recovery seals its {pages} intact pages",
+                name_of(&f.path),
+                f.reason
+            ));
+        }
+    }
+    let has_segments = segments_held > 0 || layout.active.is_some();
+    if has_segments
+        && names_file::FILE_NAMES
+            .iter()
+            .all(|n| std::fs::symlink_metadata(dir.join(n)).is_err())
+    {
+        damage_found.push("both names files are missing: events cannot be named".to_string());
+    }
+    check.finding = if !damage_found.is_empty() {
+        damage_found.extend(notes);
+        damage(None, damage_found.join("; "))
+    } else if !notes.is_empty() {
+        note(None, notes.join("; "))
+    } else {
+        None
+    };
+    check
+}
+
+fn name_of(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// Check every file of the store at `root`. `progress(done, total)` is called with bytes checked so

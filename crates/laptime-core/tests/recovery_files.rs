@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use common::*;
-use laptime_core::{Options, Reader, RecoveryReport, ScanFilter, Store};
+use laptime_core::{Maintained, Maintenance, Options, Reader, RecoveryReport, ScanFilter, Store};
 
 const BATCHES_PER_SEGMENT: u64 = 10;
 
@@ -81,6 +81,30 @@ fn read_only(root: &Path) -> BTreeMap<u64, Vec<u64>> {
     group_and_check(&events)
 }
 
+/// What `verify` calls damage, as one string per damaged file (empty when it finds none).
+fn verify_damage(root: &Path) -> Vec<String> {
+    let report = laptime_core::verify::verify(root, |_, _| {}).unwrap();
+    report
+        .damaged()
+        .map(|f| {
+            format!(
+                "{}: {}",
+                f.path.display(),
+                f.finding.as_ref().map_or("", |x| x.reason.as_str())
+            )
+        })
+        .collect()
+}
+
+/// `verify` reports damage mentioning `what` before recovery, and none after it.
+fn assert_verify_sees(root: &Path, what: &str) {
+    let found = verify_damage(root);
+    assert!(
+        found.iter().any(|d| d.contains(what)),
+        "verify should report {what:?}: {found:?}"
+    );
+}
+
 /// Reopen for writing: the recovery report and the events then stored.
 fn reopen(root: &Path) -> (RecoveryReport, BTreeMap<u64, Vec<u64>>) {
     let store = Store::open(root, options()).unwrap();
@@ -126,11 +150,13 @@ fn a_missing_manifest_hides_and_deletes_nothing() {
     let before = contents(&segments(&part));
     std::fs::remove_file(part.join("MANIFEST")).unwrap();
     assert_exactly(&read_only(dir.path()), 0..30, "reader, manifest missing");
+    assert_verify_sees(dir.path(), "MANIFEST is missing");
     let (report, seen) = reopen(dir.path());
     assert_exactly(&seen, 0..30, "writer, manifest missing");
     assert!(report.manifest_rebuilt.is_some(), "{report:?}");
     assert!(report.removed.is_empty(), "{report:?}");
     assert_kept(&part, &before);
+    assert_eq!(verify_damage(dir.path()), Vec::<String>::new());
     // And the rebuilt manifest is right for the next open.
     assert_exactly(&reopen(dir.path()).1, 0..30, "second reopen");
 }
@@ -146,6 +172,7 @@ fn a_stale_manifest_loses_no_later_segment() {
     let before = contents(&segments(&part));
     std::fs::write(part.join("MANIFEST"), stale).unwrap();
     assert_exactly(&read_only(dir.path()), 0..30, "reader, stale manifest");
+    assert_verify_sees(dir.path(), "a stale MANIFEST");
     let (report, seen) = reopen(dir.path());
     assert_exactly(&seen, 0..30, "writer, stale manifest");
     assert_eq!(report.adopted_segments.len(), 2, "{report:?}");
@@ -161,6 +188,7 @@ fn a_manifest_from_another_store_is_not_trusted() {
     let before = contents(&segments(&part_a));
     std::fs::copy(part_b.join("MANIFEST"), part_a.join("MANIFEST")).unwrap();
     assert_exactly(&read_only(a.path()), 0..30, "reader, foreign manifest");
+    assert_verify_sees(a.path(), "MANIFEST belongs to partition");
     let (report, seen) = reopen(a.path());
     assert_exactly(&seen, 0..30, "writer, foreign manifest");
     assert!(
@@ -183,6 +211,7 @@ fn a_segment_from_another_store_is_set_aside() {
     let foreign = &segments(&part_b)[1];
     std::fs::copy(foreign, part_a.join("seg-00000000000000a0.lts")).unwrap();
     assert_exactly(&read_only(a.path()), 0..30, "reader, foreign segment added");
+    assert_verify_sees(a.path(), "written by partition");
     let (report, seen) = reopen(a.path());
     assert_exactly(&seen, 0..30, "writer, foreign segment added");
     assert!(
@@ -218,6 +247,7 @@ fn a_duplicated_segment_is_counted_once() {
     let first = segments(&part)[0].clone();
     std::fs::copy(&first, part.join("seg-00000000000000b0.lts")).unwrap();
     assert_exactly(&read_only(dir.path()), 0..30, "reader, duplicated segment");
+    assert_verify_sees(dir.path(), "a copy under another name");
     let (report, seen) = reopen(dir.path());
     assert_exactly(&seen, 0..30, "writer, duplicated segment");
     assert!(
@@ -257,6 +287,10 @@ fn a_missing_segment_is_reported_and_the_rest_is_kept() {
         let seen = group_and_check(&events);
         assert!(seen.keys().all(|k| !(10..20).contains(k)));
     }
+    assert_verify_sees(
+        dir.path(),
+        "named by the MANIFEST but missing: 500 events lost",
+    );
     let (report, seen) = reopen(dir.path());
     assert_exactly(&seen, (0..10).chain(20..30), "writer, segment missing");
     assert!(
@@ -280,6 +314,7 @@ fn a_directory_or_symlink_loop_in_a_segments_place_is_set_aside() {
     )
     .unwrap();
     assert_exactly(&read_only(dir.path()), 0..30, "reader, directory and loop");
+    assert_verify_sees(dir.path(), "not a regular file");
     let (report, seen) = reopen(dir.path());
     assert_exactly(&seen, 0..30, "writer, directory and loop");
     let odd = report
@@ -330,9 +365,11 @@ fn a_truncated_segment_keeps_its_intact_pages() {
         );
     };
     check(&read_only(dir.path()), "reader");
+    assert_verify_sees(dir.path(), "recovery keeps its 2 intact pages");
     let (report, seen) = reopen(dir.path());
     check(&seen, "writer");
     assert!(!report.quarantined.is_empty(), "{report:?}");
+    assert_eq!(verify_damage(dir.path()), Vec::<String>::new());
     // The copy is a proper sealed segment: a second reopen reads the same.
     let (_, again) = reopen(dir.path());
     assert_eq!(again, seen);
@@ -363,6 +400,7 @@ fn a_flipped_bit_in_a_page_costs_only_that_page() {
             );
         };
         check(&read_only(dir.path()), "reader");
+        assert_verify_sees(dir.path(), "intact pages");
         let (report, seen) = reopen(dir.path());
         check(&seen, "writer");
         assert!(
@@ -386,4 +424,93 @@ fn a_damaged_segment_header_keeps_every_page() {
     assert_exactly(&read_only(dir.path()), 0..30, "reader, header flipped");
     let (_, seen) = reopen(dir.path());
     assert_exactly(&seen, 0..30, "writer, header flipped");
+}
+
+#[test]
+fn lost_names_files_are_damage_not_silence() {
+    let dir = tempfile::tempdir().unwrap();
+    let part = three_segments(dir.path(), 0);
+    assert_eq!(verify_damage(dir.path()), Vec::<String>::new());
+    for n in ["names.log", "names.copy.log"] {
+        std::fs::remove_file(part.join(n)).unwrap();
+    }
+    assert_verify_sees(dir.path(), "both names files are missing");
+}
+
+#[test]
+fn a_flipped_bit_in_page_columns_costs_readers_only_that_page() {
+    use laptime_core::query::{self, Aggregate, Precision, Query};
+    let dir = tempfile::tempdir().unwrap();
+    let part = three_segments(dir.path(), 0);
+    let seg = segments(&part)[1].clone();
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let page = page_offsets(&bytes)[2];
+    let meta_len = u32::from_le_bytes(bytes[page + 8..page + 12].try_into().unwrap()) as usize;
+    let cols_len = u32::from_le_bytes(bytes[page + 16..page + 20].try_into().unwrap()) as usize;
+    bytes[page + 28 + meta_len + cols_len / 2] ^= 0x04;
+    std::fs::write(&seg, &bytes).unwrap();
+
+    // The segment still opens (headers and metas are sound); its damaged page is skipped when read.
+    let reader = Reader::open(dir.path(), None).unwrap();
+    let snap = reader.snapshot().unwrap();
+    let events = snap.events(&ScanFilter::default()).unwrap();
+    let seen = group_and_check(&events);
+    let lost = 1500 - events.len();
+    assert!((1..=64).contains(&lost), "{lost} events unreadable");
+    for k in (0..10).chain(20..30) {
+        assert_eq!(
+            seen.get(&k).map(Vec::len),
+            Some(PER_BATCH as usize),
+            "batch {k}"
+        );
+    }
+    let damaged = snap.damaged_pages();
+    assert_eq!(damaged.len(), 1, "{damaged:?}");
+    assert_eq!(damaged[0].file, seg);
+    assert_eq!(damaged[0].rows as usize, lost);
+
+    // A query that must decode pages (exact percentiles) says what it skipped.
+    let q = Query {
+        aggregates: vec![Aggregate::Count, Aggregate::Percentile(0.5)],
+        precision: Precision::Exact,
+        ..Query::default()
+    };
+    let r = query::run(&reader.snapshot().unwrap(), &q).unwrap();
+    assert_eq!(r.stats.pages_damaged, 1, "{:?}", r.stats);
+    assert_eq!(r.stats.rows_lost as usize, lost);
+
+    // verify names the page; a writer reads around it too.
+    assert_verify_sees(dir.path(), "checksum");
+    let (_, seen_after) = reopen(dir.path());
+    assert_eq!(seen_after, seen);
+
+    // repair checks every page, rewrites the segment without the damaged one (the original goes to
+    // quarantine) and says what was lost; afterwards the store verifies clean and reads the same.
+    let done = Store::maintain(dir.path(), options(), Maintenance::Repair).unwrap();
+    let Maintained::Repaired(report) = &done[0].1 else {
+        panic!("{done:?}")
+    };
+    assert!(
+        report
+            .quarantined
+            .iter()
+            .any(|(_, why)| why.contains("intact pages kept") && why.contains("checksum")),
+        "{report:?}"
+    );
+    assert_eq!(verify_damage(dir.path()), Vec::<String>::new());
+    let snap = Reader::open(dir.path(), None).unwrap().snapshot().unwrap();
+    assert_eq!(
+        group_and_check(&snap.events(&ScanFilter::default()).unwrap()),
+        seen
+    );
+    assert!(snap.damaged_pages().is_empty());
+    // Repairing a sound store changes nothing.
+    let again = Store::maintain(dir.path(), options(), Maintenance::Repair).unwrap();
+    let Maintained::Repaired(report) = &again[0].1 else {
+        panic!("{again:?}")
+    };
+    assert!(
+        report.quarantined.is_empty() && report.salvaged.is_empty(),
+        "{report:?}"
+    );
 }

@@ -61,6 +61,7 @@ fn kind_of(name: &str) -> Option<CheckedKind> {
         CheckedKind::Segment,
         CheckedKind::Wal,
         CheckedKind::Quarantined,
+        CheckedKind::Partition,
     ]
     .into_iter()
     .find(|k| k.as_str() == name)
@@ -151,8 +152,8 @@ pub fn verify_file(env: &Env, planned: NativePlannedCheck) -> napi::Result<Async
 pub struct NativeMaintained {
     /// The partition directory.
     pub partition: String,
-    /// `busy` (a running writer holds it), `compacted` or `retained`.
-    #[napi(ts_type = "'busy' | 'compacted' | 'retained'")]
+    /// `busy` (a running writer holds it), `compacted`, `retained` or `repaired`.
+    #[napi(ts_type = "'busy' | 'compacted' | 'retained' | 'repaired'")]
     pub outcome: String,
     /// Segments merged (compacted) or dropped (retained).
     pub segments: f64,
@@ -160,6 +161,43 @@ pub struct NativeMaintained {
     pub events: f64,
     /// Bytes freed.
     pub bytes_freed: f64,
+    /// What repair (or the recovery it runs) found and did, one line per file: rebuilt manifest,
+    /// files quarantined or salvaged with what was kept and lost, torn tails cut.
+    pub notes: Vec<String>,
+}
+
+/// One line per thing a recovery report records.
+fn repair_notes(r: &laptime_core::RecoveryReport) -> Vec<String> {
+    let path = |p: &std::path::Path| p.display().to_string();
+    let mut out = Vec::new();
+    if let Some(why) = &r.manifest_rebuilt {
+        out.push(format!("MANIFEST: {why}"));
+    }
+    for (p, why) in &r.quarantined {
+        out.push(format!("{}: quarantined: {why}", path(p)));
+    }
+    for (p, why) in &r.salvaged {
+        out.push(format!("{}: rewritten: {why}", path(p)));
+    }
+    for p in &r.adopted_segments {
+        out.push(format!(
+            "{}: taken in (the MANIFEST did not name it)",
+            path(p)
+        ));
+    }
+    for p in &r.removed {
+        out.push(format!("{}: removed (held no intact page)", path(p)));
+    }
+    for c in &r.cuts {
+        out.push(format!(
+            "{}: {} bytes cut at {}: {}",
+            path(&c.file),
+            c.bytes,
+            c.offset,
+            c.reason
+        ));
+    }
+    out
 }
 
 /// `maintain(dir, what, options)`.
@@ -182,8 +220,13 @@ impl Task for MaintainTask {
             .into_iter()
             .map(|(dir, m)| {
                 let partition = dir.to_string_lossy().into_owned();
+                let mut notes = Vec::new();
                 let (outcome, segments, events, bytes_freed) = match m {
                     Maintained::Busy => ("busy", 0, 0, 0),
+                    Maintained::Repaired(r) => {
+                        notes = repair_notes(&r);
+                        ("repaired", r.segments, r.active_segment_events, 0)
+                    }
                     Maintained::Compacted(r) => (
                         "compacted",
                         r.inputs,
@@ -198,6 +241,7 @@ impl Task for MaintainTask {
                     segments: segments as f64,
                     events: events as f64,
                     bytes_freed: bytes_freed as f64,
+                    notes,
                 }
             })
             .collect())
@@ -216,9 +260,10 @@ pub fn maintain(
     let what = match what.as_str() {
         "compact" => Maintenance::Compact,
         "retention" => Maintenance::Retention,
+        "repair" => Maintenance::Repair,
         other => {
             return Err(Malformed(format!(
-                "what must be 'compact' or 'retention', got {other:?}"
+                "what must be 'compact', 'retention' or 'repair', got {other:?}"
             ))
             .throw(env))
         }

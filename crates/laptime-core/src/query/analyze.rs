@@ -225,15 +225,12 @@ pub fn compare(
             .cmp(&rank(&b.comparison.verdict))
             .then_with(|| a.name.cmp(&b.name))
     });
-    let stats = QueryStats {
+    let mut stats = QueryStats {
         pages_total: base_stats.pages_total,
-        pages_skipped: base_stats.pages_skipped + cand_stats.pages_skipped,
-        pages_from_meta: base_stats.pages_from_meta + cand_stats.pages_from_meta,
-        pages_decoded: base_stats.pages_decoded + cand_stats.pages_decoded,
-        rows_scanned: base_stats.rows_scanned + cand_stats.rows_scanned,
-        rows_matched: base_stats.rows_matched + cand_stats.rows_matched,
         exact_percentiles: req.precision == Precision::Exact,
+        ..base_stats
     };
+    stats.add_work(&cand_stats);
     Ok((out, stats))
 }
 

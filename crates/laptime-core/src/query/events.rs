@@ -217,7 +217,13 @@ pub fn events(snapshot: &Snapshot, req: &EventsRequest) -> Result<EventPage> {
         let Some(partition) = snapshot.partition_id(part).map(Arc::<str>::from) else {
             continue;
         };
-        let cols = snapshot.page(page, ColumnSet::ALL)?;
+        let cols = match snapshot.page(page, ColumnSet::ALL) {
+            Ok(c) => c,
+            Err(e) => {
+                snapshot.skip_damaged(page, e)?;
+                continue;
+            }
+        };
         predicates[part].on_rows(&cols, &mut selected, &mut scratch);
         let first_seq = page.meta().first_seq;
         for (row, _) in selected.iter().enumerate().filter(|(_, s)| **s) {

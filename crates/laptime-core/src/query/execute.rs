@@ -217,11 +217,7 @@ fn aggregate(snapshot: &Snapshot, query: &Query) -> Result<(RawGroups, QueryStat
     }
     let mut groups = Vec::new();
     if let Some(w) = merged {
-        stats.pages_from_meta += w.stats.pages_from_meta;
-        stats.pages_decoded += w.stats.pages_decoded;
-        stats.pages_skipped += w.stats.pages_skipped;
-        stats.rows_scanned += w.stats.rows_scanned;
-        stats.rows_matched += w.stats.rows_matched;
+        stats.add_work(&w.stats);
         groups = w.groups.into_iter().zip(w.accs).collect();
     }
     Ok((groups, stats))
@@ -377,11 +373,7 @@ impl<'a> Worker<'a> {
             let slot = self.slot(key);
             self.accs[slot].merge(acc);
         }
-        self.stats.pages_from_meta += other.stats.pages_from_meta;
-        self.stats.pages_decoded += other.stats.pages_decoded;
-        self.stats.pages_skipped += other.stats.pages_skipped;
-        self.stats.rows_scanned += other.stats.rows_scanned;
-        self.stats.rows_matched += other.stats.rows_matched;
+        self.stats.add_work(&other.stats);
     }
 
     fn slot(&mut self, key: Vec<KeyPart>) -> usize {
@@ -421,23 +413,37 @@ impl<'a> Worker<'a> {
                 self.add_from_meta(page.partition(), meta, &parts);
             }
             PagePlan::MetaAndValues(parts) => {
-                self.stats.pages_decoded += 1;
-                let slots = self.add_from_meta(page.partition(), meta, &parts);
                 let mut buf = std::mem::take(&mut self.buf);
-                let cols = self.load(page, VALUES, &mut buf)?;
-                self.add_values(&cols, &slots);
-                drop(cols);
+                match self.load(page, VALUES, &mut buf) {
+                    Ok(cols) => {
+                        self.stats.pages_decoded += 1;
+                        let slots = self.add_from_meta(page.partition(), meta, &parts);
+                        self.add_values(&cols, &slots);
+                    }
+                    Err(e) => self.skipped(page, e)?,
+                }
                 self.buf = buf;
             }
             PagePlan::Decode => {
-                self.stats.pages_decoded += 1;
                 let mut buf = std::mem::take(&mut self.buf);
-                let cols = self.load(page, part.columns, &mut buf)?;
-                self.add_rows(page.partition(), &cols);
-                drop(cols);
+                match self.load(page, part.columns, &mut buf) {
+                    Ok(cols) => {
+                        self.stats.pages_decoded += 1;
+                        self.add_rows(page.partition(), &cols);
+                    }
+                    Err(e) => self.skipped(page, e)?,
+                }
                 self.buf = buf;
             }
         }
+        Ok(())
+    }
+
+    /// A page that could not be read: damage is counted and skipped, anything else stops the query.
+    fn skipped(&mut self, page: &PageRef, e: crate::Error) -> Result<()> {
+        self.snapshot.skip_damaged(page, e)?;
+        self.stats.pages_damaged += 1;
+        self.stats.rows_lost += u64::from(page.meta().rows);
         Ok(())
     }
 

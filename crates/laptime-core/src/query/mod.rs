@@ -367,12 +367,30 @@ pub struct QueryStats {
     pub pages_from_meta: u64,
     /// Pages decoded and filtered row by row.
     pub pages_decoded: u64,
+    /// Pages that had to be decoded but failed their checks: skipped, their events not counted
+    /// (see [`crate::Snapshot::damaged_pages`]).
+    pub pages_damaged: u64,
+    /// Events in those damaged pages.
+    pub rows_lost: u64,
     /// Rows of decoded pages examined.
     pub rows_scanned: u64,
     /// Events that matched the filter.
     pub rows_matched: u64,
     /// Whether the percentiles are exact (false: within the sketch's 1% relative error).
     pub exact_percentiles: bool,
+}
+
+impl QueryStats {
+    /// Add the work counted in `other` (pages and rows; not the totals or the precision).
+    pub(crate) fn add_work(&mut self, other: &QueryStats) {
+        self.pages_skipped += other.pages_skipped;
+        self.pages_from_meta += other.pages_from_meta;
+        self.pages_decoded += other.pages_decoded;
+        self.pages_damaged += other.pages_damaged;
+        self.rows_lost += other.rows_lost;
+        self.rows_scanned += other.rows_scanned;
+        self.rows_matched += other.rows_matched;
+    }
 }
 
 impl Query {
