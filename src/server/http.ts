@@ -124,7 +124,7 @@ export async function serve(options: ServeOptions): Promise<Dashboard> {
       }
       if (url.pathname.startsWith('/api/')) {
         try {
-          const body = await answer(reader, url.pathname, url.searchParams, now());
+          const body = await answer(reader, url.pathname, url.searchParams, now(), { loopback: LOOPBACK.has(host) });
           return send(res, 200, 'application/json; charset=utf-8', JSON.stringify(body));
         } catch (err) {
           if (err instanceof ApiError) return fail(res, err.status, err.message, err.details);
