@@ -30,12 +30,6 @@ export function printable(s: string, keepNewlines = false): string {
   return s.replace(keepNewlines ? UNSAFE_EXCEPT_NEWLINE : UNSAFE, escapeChar);
 }
 
-/** Whether `s` holds a character {@link printable} would escape. */
-export function hasUnsafe(s: string): boolean {
-  UNSAFE.lastIndex = 0;
-  return UNSAFE.test(s);
-}
-
 /** A table column: header, alignment, and how to turn a row into text. */
 export interface Column<Row> {
   header: string;
