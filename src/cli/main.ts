@@ -498,6 +498,7 @@ const NEGATED_TERM = /^-[A-Za-z0-9_][A-Za-z0-9_.-]*(?::|=|!=|<|>|~)/;
  * operands: otherwise it reads `-kind:log` as an unknown option, or worse, `-name:foo*` as
  * `-n ame:foo*`. A word is left alone when it is the value of the option before it
  * (`--since -5m` style) or already follows a `--`. Terms are ANDed, so moving them keeps the filter.
+ * A short option glued to a value of that shape (`-nfoo:bar`) reads as a term: write `-n foo:bar`.
  */
 export function separateNegations(prog: Command, args: readonly string[]): string[] {
   const end = args.indexOf('--');
