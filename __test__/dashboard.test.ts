@@ -12,6 +12,7 @@ import * as http from 'node:http';
 import * as path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { open, openReader } from '../index';
+import { main } from '../src/cli/main';
 import { serve, type Dashboard } from '../src/server/http';
 import { hasAddon, tempDir } from './helpers/real';
 
@@ -259,4 +260,106 @@ api('API: live data: what an application writes while the dashboard runs shows u
   record(100, 50);
   await store.flush();
   t.is(await until(150), 150, 'events written after the server started are served');
+});
+
+/** A store of one function called once a second for 10 minutes, ending 20 minutes ago; one log line. */
+async function tenMinutes(): Promise<{ dir: string; calls: number }> {
+  const dir = tempDir();
+  const store = open({ dir });
+  const end = BigInt(Date.now() - 20 * 60_000) * 1_000_000n;
+  const calls = 601;
+  for (let i = 0; i < calls; i++) store.record({ name: 'Tick.run', startNs: end - BigInt(calls - 1 - i) * 1_000_000_000n, durationNs: 1000 + i, fields: { route: '/t' } });
+  await store.close();
+  return { dir, calls };
+}
+
+api('API: every parameter of every route answers garbage with 400 naming it, never 500', async (t) => {
+  const { dir } = await tenMinutes();
+  const d = await serve({ dir, port: 0, rateLimit: 100_000 });
+  t.teardown(() => d.close());
+  const routes: Record<string, string[]> = {
+    '/api/info': ['x'],
+    '/api/stats': ['filter', 'since', 'until'],
+    '/api/series': ['name', 'filter', 'since', 'until', 'bucket'],
+    '/api/histogram': ['name', 'filter', 'since', 'until'],
+    '/api/events': ['filter', 'limit', 'cursor', 'order'],
+    '/api/anomalies': ['filter', 'since', 'until', 'bucket', 'metric'],
+    '/api/compare': ['filter', 'baseline', 'candidate'],
+  };
+  const garbage = ['x', '-1', '0', '1e400', 'NaN', '\u0000', '%', '..', '9'.repeat(30), 'now..', '"', 'since:', '-kind', 'a'.repeat(500), '0.0000001ms', '999999d', '\u202e', ' ', '1h..2h'];
+  const failures: string[] = [];
+  for (const [route, params] of Object.entries(routes)) {
+    for (const param of params) {
+      for (const value of garbage) {
+        const q = new URLSearchParams({ name: 'Tick.run', baseline: '2h..1h', candidate: '1h..now' });
+        q.set(param, value);
+        const r = await get(d.url, `${route}?${q}`);
+        const message = (r.body.error as { message?: string } | undefined)?.message ?? '';
+        if (r.status === 500 || (r.status === 400 && !message.includes(param)) || (r.status !== 200 && r.status !== 400)) {
+          failures.push(`${route} ${param}=${JSON.stringify(value).slice(0, 20)}: ${r.status} ${message.slice(0, 120)}`);
+        }
+      }
+    }
+  }
+  t.deepEqual(failures, []);
+  const cursor = await get(d.url, '/api/events?cursor=not-a-cursor');
+  t.is(cursor.status, 400);
+  t.regex((cursor.body.error as { message: string }).message, /^parameter "cursor": invalid cursor/);
+  const late = await get(d.url, `/api/stats?since=${'9'.repeat(20)}`);
+  t.is(late.status, 400);
+  t.regex((late.body.error as { message: string }).message, /^parameter "since" must be a time between 1970 and 2554/);
+});
+
+api('API: series buckets are bounded; the same query through the TS API stays bounded by the events', async (t) => {
+  const { dir, calls } = await tenMinutes();
+  const d = await serve({ dir, port: 0 });
+  t.teardown(() => d.close());
+  for (const bucket of ['100ns', '0.0001ms', '1ms']) {
+    const r = await get(d.url, `/api/series?name=Tick.run&since=1h&bucket=${bucket}`);
+    t.is(r.status, 400, bucket);
+    t.regex((r.body.error as { message: string }).message, /^parameter "bucket": .* cuts the range into [\d,]+ buckets; at most 10,000/);
+  }
+  const anomalies = await get(d.url, '/api/anomalies?since=1h&bucket=100ns');
+  t.is(anomalies.status, 400);
+  const ok = await get(d.url, '/api/series?name=Tick.run&since=1h&bucket=1s');
+  t.is(ok.status, 200);
+  t.is((ok.body.points as Array<{ count: number }>).reduce((s, p) => s + p.count, 0), calls);
+  const reader = openReader(dir);
+  t.teardown(() => reader.close());
+  const { rows } = await reader.query().bucket('100ns').count().run();
+  t.is(rows.length, calls);
+});
+
+api('API: rate is calls per second over the time calls were seen, not over the range asked for', async (t) => {
+  const { dir, calls } = await tenMinutes();
+  const d = await serve({ dir, port: 0 });
+  t.teardown(() => d.close());
+  for (const since of ['1h', '6h']) {
+    const r = await get(d.url, `/api/stats?since=${since}`);
+    t.is(r.status, 200);
+    const row = (r.body.rows as Array<{ name: string; count: number; rate: number }>)[0]!;
+    t.is(row.count, calls);
+    // 601 calls one second apart: seen over 600 s, whatever the range.
+    t.true(Math.abs(row.rate - calls / 600) < 1e-6, `since=${since}: rate ${row.rate}`);
+  }
+  // The CLI's stats agree.
+  let out = '';
+  const code = await main(['stats', '-d', dir, '--since', '6h', '--json'], { out: (s: string) => void (out += s), err: () => {}, isTTY: false, now: () => Date.now(), sleep: async () => false });
+  t.is(code, 0);
+  t.true(Math.abs((JSON.parse(out.trim()) as { rate: number }).rate - calls / 600) < 1e-6, out);
+});
+
+api('API: /api/info shows the store path on loopback only', async (t) => {
+  const { dir } = await tenMinutes();
+  const token = 'correct-horse-battery-staple';
+  const local = await serve({ dir, port: 0 });
+  t.teardown(() => local.close());
+  t.is((await get(local.url, '/api/info')).body.path, dir);
+  const wide = await serve({ dir, port: 0, host: '0.0.0.0', token });
+  t.teardown(() => wide.close());
+  const port = new URL(wide.url).port;
+  const info = await get(`http://127.0.0.1:${port}/`, '/api/info', { headers: { Authorization: `Bearer ${token}` } });
+  t.is(info.status, 200);
+  t.false('path' in info.body, JSON.stringify(info.body));
+  t.is(typeof info.body.version, 'string');
 });

@@ -8,7 +8,7 @@ import type * as Generated from '../native/binding';
 import type { NativeBinding } from '../src/native';
 import { bindingPath, hasAddon } from './helpers/real';
 
-type Satisfies = Pick<typeof Generated, 'NativeStore' | 'NativeReader' | 'parseFilter' | 'parseDurationNs' | 'verifyPlan' | 'verifyFile' | 'maintain' | 'exportParquet' | 'readSnapshot' | 'importSnapshot'> extends NativeBinding ? true : false;
+type Satisfies = Pick<typeof Generated, 'NativeStore' | 'NativeReader' | 'parseFilter' | 'parseDurationNs' | 'verifyPlan' | 'verifyFile' | 'maintain' | 'exportParquet' | 'readSnapshot' | 'snapshotSummary' | 'importSnapshot'> extends NativeBinding ? true : false;
 const generatedTypesSatisfyContract: Satisfies = true;
 
 test('native/binding.d.ts satisfies the contract of src/native.ts', (t) => {

@@ -843,5 +843,6 @@ module.exports.maintain = nativeBinding.maintain
 module.exports.parseDurationNs = nativeBinding.parseDurationNs
 module.exports.parseFilter = nativeBinding.parseFilter
 module.exports.readSnapshot = nativeBinding.readSnapshot
+module.exports.snapshotSummary = nativeBinding.snapshotSummary
 module.exports.verifyFile = nativeBinding.verifyFile
 module.exports.verifyPlan = nativeBinding.verifyPlan

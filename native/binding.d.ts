@@ -470,6 +470,17 @@ export interface NativeQueryStats {
   exactPercentiles: boolean
 }
 
+/**
+ * What a listing of snapshot files shows: the facts and how many events, without the events
+ * (turning thousands of events into JS objects per file is what made listings slow).
+ */
+export interface NativeSnapshotSummary {
+  /** Facts, as in [`NativeSnapshotFile::meta`]. */
+  meta: Record<string, string>
+  /** Number of events in the file. */
+  events: number
+}
+
 /** A snapshot file's facts and events. */
 export interface NativeSnapshotFile {
   /** Facts: reason, service, host, pid, time, laptime, runtime, window... */
@@ -536,6 +547,9 @@ export declare function parseFilter(text: string): NativeParsedFilter
 
 /** Read a snapshot file's facts (rejects with the reason when the file is damaged). */
 export declare function readSnapshot(path: string): Promise<NativeSnapshotFile>
+
+/** A snapshot file's facts and event count (rejects with the reason when the file is damaged). */
+export declare function snapshotSummary(path: string): Promise<NativeSnapshotSummary>
 
 /** Check every checksum of one file from `verifyPlan`; never rejects for damage (it is the result). */
 export declare function verifyFile(planned: NativePlannedCheck): Promise<NativeFileCheck>

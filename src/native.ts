@@ -180,8 +180,8 @@ export interface NativeParsedFilter {
 }
 
 // The analysis requests and answers are used as generated (the public shapes are in analysis.ts).
-export type { NativeAnomaliesRequest, NativeAnomaly, NativeCompareRequest, NativeCompareResult, NativeFileCheck, NativeMaintained, NativePlannedCheck, NativeSnapshotFile, NativeSnapshotOptions } from '../native/binding';
-import type { NativeAnomaliesRequest, NativeAnomaly, NativeCompareRequest, NativeCompareResult, NativeFileCheck, NativeMaintained, NativePlannedCheck, NativeSnapshotFile, NativeSnapshotOptions } from '../native/binding';
+export type { NativeAnomaliesRequest, NativeAnomaly, NativeCompareRequest, NativeCompareResult, NativeFileCheck, NativeMaintained, NativePlannedCheck, NativeSnapshotFile, NativeSnapshotOptions, NativeSnapshotSummary } from '../native/binding';
+import type { NativeAnomaliesRequest, NativeAnomaly, NativeCompareRequest, NativeCompareResult, NativeFileCheck, NativeMaintained, NativePlannedCheck, NativeSnapshotFile, NativeSnapshotOptions, NativeSnapshotSummary } from '../native/binding';
 
 /** A read-only native reader (an instance of the addon's `NativeReader`). */
 export interface NativeReaderHandle {
@@ -209,6 +209,7 @@ export interface NativeBinding {
   maintain(dir: string, what: string, options?: NativeOptions): Promise<NativeMaintained[]>;
   exportParquet(dir: string, filter: string | undefined | null, out: string, nowMs?: number): Promise<number>;
   readSnapshot(path: string): Promise<NativeSnapshotFile>;
+  snapshotSummary(path: string): Promise<NativeSnapshotSummary>;
   importSnapshot(path: string, dir: string): Promise<NativeSnapshotFile>;
 }
 

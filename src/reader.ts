@@ -6,7 +6,7 @@
 import { toAnomaly, toAnomaliesRequest, toCompareReport, toCompareRequest, type AnomaliesOptions, type Anomaly, type CompareOptions, type CompareReport } from './analysis';
 import { nativeBinding, type NativeReaderHandle } from './native';
 import { show } from './options';
-import { Query, toEventsPage, toEventsRequest, type EventsOptions, type EventsPage } from './query';
+import { Query, toEventsPage, toEventsRequest, type EventsOptions, type EventsPage, type StoredEvent } from './query';
 import { toFunctionStats, toNativeFilter, type FunctionStats, type StatsQuery } from './stats';
 import { nowEpochMs } from './time';
 
@@ -55,6 +55,16 @@ export class Reader {
   async events(filter?: string, options?: EventsOptions): Promise<EventsPage> {
     const request = toEventsRequest(filter, options);
     return toEventsPage(await this.#handle().events(request));
+  }
+
+  /**
+   * @internal {@link events} with each event's origin: the partition (writer) that stored it and
+   * its position there. `laptime tail -f` uses it to tell events it printed from new ones.
+   */
+  async eventsWithOrigin(filter?: string, options?: EventsOptions): Promise<{ events: Array<{ event: StoredEvent; partition: string; seq: number }>; nextCursor: string | null }> {
+    const raw = await this.#handle().events(toEventsRequest(filter, options));
+    const page = toEventsPage(raw);
+    return { events: page.events.map((event, i) => ({ event, partition: raw.events[i]!.partition, seq: raw.events[i]!.seq })), nextCursor: page.nextCursor };
   }
 
   /**

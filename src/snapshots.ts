@@ -144,6 +144,23 @@ export async function readSnapshot(file: string): Promise<SnapshotFile> {
   return { meta: raw.meta, events: toEventsPage({ events: raw.events }).events };
 }
 
+/** What a listing of snapshot files shows about one: its facts and how many events it holds. */
+export interface SnapshotSummary {
+  meta: Record<string, string>;
+  events: number;
+}
+
+/**
+ * A snapshot file's facts and event count, without its events: the file is read and checked as
+ * by {@link readSnapshot} (so damage is found), but no event objects are built.
+ */
+export async function readSnapshotSummary(file: string): Promise<SnapshotSummary> {
+  if (typeof file !== 'string' || file === '') throw new TypeError(`laptime: readSnapshotSummary needs a file, got ${show(file)}`);
+  const binding = nativeBinding();
+  if (binding === null) throw new Error('laptime: the native addon is unavailable, so snapshots cannot be read');
+  return binding.snapshotSummary(file);
+}
+
 /** Load a snapshot's events into a new store at `dir` (for the query engine: view, dashboard). */
 export async function importSnapshot(file: string, dir: string): Promise<SnapshotFile> {
   const binding = nativeBinding();

@@ -341,6 +341,9 @@ export const fakeBinding: NativeBinding = {
   readSnapshot: async () => {
     throw new Error('the fake addon does not read snapshots');
   },
+  snapshotSummary: async () => {
+    throw new Error('the fake addon does not read snapshots');
+  },
   importSnapshot: async () => {
     throw new Error('the fake addon does not read snapshots');
   },

@@ -6,6 +6,7 @@ import type { Anomaly, FunctionComparison } from '../analysis';
 import { valueText } from '../filter-text';
 import { toEpochMs } from '../time';
 import type { QueryRow, StoredEvent } from '../query';
+import { nativeBinding } from '../native';
 import type { Reader } from '../reader';
 import { count, csv, duration, jsonLines, latencyBar, percent, rate, table, time, type Column } from './format';
 
@@ -28,6 +29,17 @@ export class CliError extends Error {
     super(message);
     this.name = 'CliError';
     this.exitCode = exitCode;
+  }
+}
+
+/**
+ * Thrown by {@link Io.out} once stdout is gone (`laptime export | head`): the command stops and
+ * the CLI exits 0 without a word, since whoever read the output asked for no more of it.
+ */
+export class OutputClosed extends Error {
+  constructor() {
+    super('stdout was closed');
+    this.name = 'OutputClosed';
   }
 }
 
@@ -72,18 +84,22 @@ export async function stats(reader: Reader, o: StatsOptions, io: Io): Promise<vo
   }
   let q = scoped(reader.query(), o, io.now()).kind('call').groupBy('name').count().errors().errorRate().mean().max().percentiles([50, 90, 99]);
   if (o.exact) q = q.exact();
-  const [{ rows }, seconds] = await Promise.all([q.run(), windowSeconds(reader, o, io)]);
+  const [{ rows }, seconds] = await Promise.all([q.run(), seenSeconds(reader, scopeFilter(o, io.now()))]);
   const withRate: StatsRow[] = rows.map((r) => ({ ...r, rate: seconds === null ? null : r.count / seconds }));
   const key = o.sort as StatsSort;
   withRate.sort((a, b) => compareValues(a[key], b[key], o.asc) || a.name.localeCompare(b.name));
   const shown = o.limit === undefined ? withRate : withRate.slice(0, o.limit);
   if (o.format === 'json') return io.out(jsonLines(shown));
   if (o.format === 'csv') {
-    return io.out(csv(shown, ['name', 'count', 'rate', 'errors', 'errorRate', 'mean', 'p50', 'p90', 'p99', 'max'].map((h) => ({ header: h, value: (r: StatsRow) => r[h as keyof StatsRow] }))));
+    return io.out(csv(shown, ['name', 'count', 'rate', 'errors', 'errorRate', 'mean', 'p50', 'p90', 'p99', 'max'].map((h) => ({ header: h, value: (r: StatsRow) => r[h as keyof StatsRow] })), io.isTTY));
   }
   if (shown.length === 0) return io.out('no calls match\n');
-  const lo = Math.min(...shown.map((r) => r.p50 ?? Infinity));
-  const hi = Math.max(...shown.map((r) => r.p99 ?? 0));
+  let lo = Infinity;
+  let hi = 0;
+  for (const r of shown) {
+    lo = Math.min(lo, r.p50 ?? Infinity);
+    hi = Math.max(hi, r.p99 ?? 0);
+  }
   const columns: Array<Column<StatsRow>> = [
     { header: 'name', cell: (r) => r.name },
     { header: 'count', align: 'right', cell: (r) => count(r.count) },
@@ -99,19 +115,24 @@ export async function stats(reader: Reader, o: StatsOptions, io: Io): Promise<vo
   io.out(table(shown, columns));
 }
 
-/** Seconds the statistics cover: the `--since`..`--until` window, else the span of the data. */
-async function windowSeconds(reader: Reader, s: Scope, io: Io): Promise<number | null> {
-  const calls = `${s.filter ?? ''} kind:call`.trim();
+/** The scope as one filter text (times resolved against `nowMs`). */
+function scopeFilter(s: Scope, nowMs: number): string {
+  return [s.filter ?? '', s.name === undefined ? '' : `name:${valueText(s.name)}`, s.since === undefined ? '' : `since:${Math.floor(parseTime(s.since, nowMs))}`, s.until === undefined ? '' : `until:${Math.ceil(parseTime(s.until, nowMs))}`]
+    .filter((t) => t !== '')
+    .join(' ');
+}
+
+/**
+ * Seconds over which the calls matching `filter` were seen: from the first call's start to the
+ * last's. Rates divide by this, not by the range asked for, so a range reaching back before the
+ * service ran (or past when it stopped) does not dilute them. Null with fewer than two instants.
+ */
+export async function seenSeconds(reader: Reader, filter: string): Promise<number | null> {
+  const calls = `${filter} kind:call`.trim();
   const startOf = async (order: 'newest' | 'oldest') => (await reader.events(calls, { limit: 1, order })).events[0]?.start ?? null;
-  let since: number | null = null;
-  let until: number | null = null;
-  const nowMs = io.now();
-  if (s.since !== undefined) since = parseTime(s.since, nowMs);
-  if (s.until !== undefined) until = parseTime(s.until, nowMs);
-  if (since === null) since = await startOf('oldest');
-  if (until === null) until = s.since !== undefined ? nowMs : await startOf('newest');
-  if (since === null || until === null || !(until > since)) return null;
-  return (until - since) / 1000;
+  const [first, last] = await Promise.all([startOf('oldest'), startOf('newest')]);
+  if (first === null || last === null || !(last > first)) return null;
+  return (last - first) / 1000;
 }
 
 /** Epoch ms of a CLI time: `now`, epoch ms, or what {@link toEpochMs} reads (`90m`, `2h`, `7d` before now, ISO dates). */
@@ -192,7 +213,7 @@ export function printEvents(events: readonly StoredEvent[], format: OutputFormat
       { header: 'status', value: (e) => e.status ?? e.level ?? '' },
       { header: 'message', value: (e) => e.message ?? '' },
       { header: 'fields', value: (e) => e.fields },
-    ]);
+    ], io.isTTY);
     return io.out(header ? text : text.slice(text.indexOf('\n') + 1));
   }
   if (events.length === 0) {
@@ -226,6 +247,7 @@ export async function query(reader: Reader, o: QueryOptions, io: Io): Promise<vo
     if (o.format === 'table' && page.nextCursor !== null) io.err(`(more events match; raise --limit, or use export)\n`);
     return;
   }
+  if (o.bucket !== undefined) await checkBuckets(reader, o.filter, o.bucket);
   let q = reader.query().filter(o.filter);
   for (const g of o.group) q = q.groupBy(g) as typeof q;
   if (o.bucket !== undefined) q = q.bucket(o.bucket) as unknown as typeof q;
@@ -244,7 +266,7 @@ export async function query(reader: Reader, o: QueryOptions, io: Io): Promise<vo
   const records = rows as unknown as Array<Record<string, unknown>>;
   const headers = records.length > 0 ? Object.keys(records[0]!) : [];
   if (o.format === 'json') return io.out(jsonLines(records));
-  if (o.format === 'csv') return io.out(csv(records, headers.map((h) => ({ header: h, value: (r: Record<string, unknown>) => r[h] }))));
+  if (o.format === 'csv') return io.out(csv(records, headers.map((h) => ({ header: h, value: (r: Record<string, unknown>) => r[h] })), io.isTTY));
   if (records.length === 0) return io.out('no events match\n');
   io.out(
     table(
@@ -256,6 +278,36 @@ export async function query(reader: Reader, o: QueryOptions, io: Io): Promise<vo
       })),
     ),
   );
+}
+
+/** Most time buckets one `query --bucket` may span: a million rows is already more than anyone reads. */
+export const MAX_BUCKETS = 1_000_000;
+
+/**
+ * Refuse a bucket width that cuts the matching events' time span into more than
+ * {@link MAX_BUCKETS} buckets (`--bucket 100ns` over an hour would be 36 billion): a clear error
+ * instead of a result as large as the store.
+ */
+async function checkBuckets(reader: Reader, filter: string, bucket: string): Promise<void> {
+  const binding = nativeBinding();
+  let widthNs: number;
+  try {
+    widthNs = binding === null ? NaN : binding.parseDurationNs(bucket);
+  } catch (err) {
+    throw new CliError(`--bucket "${bucket}" is not a width: ${(err as Error).message.replace(/^laptime: /, '')}`, 2);
+  }
+  if (!(widthNs > 0)) throw new CliError(`--bucket "${bucket}" must be a width above 0, such as 1m`, 2);
+  const startOf = async (order: 'newest' | 'oldest') => (await reader.events(filter, { limit: 1, order })).events[0]?.startNs ?? null;
+  const [first, last] = await Promise.all([startOf('oldest'), startOf('newest')]);
+  if (first === null || last === null) return;
+  const spanNs = Number(last - first);
+  const buckets = Math.floor(spanNs / widthNs) + 1;
+  if (buckets > MAX_BUCKETS) {
+    throw new CliError(
+      `--bucket ${bucket} cuts the ${duration(spanNs)} the matching events span into ${count(buckets)} buckets; at most ${count(MAX_BUCKETS)}: use a wider bucket or narrow the filter (since:, until:)`,
+      2,
+    );
+  }
 }
 
 /** Durations in human units, times as ISO, rates as percentages, the rest as is. */
@@ -274,41 +326,74 @@ export interface TailOptions {
   n: number;
   follow: boolean;
   intervalMs: number;
+  /** With `follow`: how far before the newest event seen to look for events sealed late (default 30 s). */
+  lookbackMs?: number;
   format: OutputFormat;
 }
 
-/** The last `n` events, oldest first; with `follow`, then every new one as it is sealed. */
+/**
+ * The last `n` events, oldest first; with `follow`, then every event that becomes visible later,
+ * exactly once. A writer seals a page up to its page age (2 s by default) after its first event,
+ * so an event can appear after newer ones of another writer: each poll lists the events from
+ * `lookbackMs` before the newest start seen and prints those not printed before. What was printed
+ * is remembered by writer and content with a count, so two identical events are two events.
+ * Events that appear with a start older than the look-back (e.g. recorded with an old `startNs`)
+ * are not followed.
+ */
 export async function tail(reader: Reader, o: TailOptions, io: Io): Promise<void> {
-  const last = await reader.events(o.filter, { limit: o.n });
-  const events = [...last.events].reverse();
-  printEvents(events, o.format, io);
-  if (!o.follow) return;
-  // Then poll: events from the newest shown on, oldest first, minus those already printed.
-  // Events sealed later with an earlier start than the newest shown are not printed.
-  let after = events.length > 0 ? events[events.length - 1]!.startNs : BigInt(Math.floor(io.now())) * 1_000_000n;
-  let seen = new Set(events.filter((e) => e.startNs === after).map(eventKey));
-  while (await io.sleep(o.intervalMs)) {
-    const filter = `${o.filter} since:${after / 1_000_000n}`.trim();
-    const fresh: StoredEvent[] = [];
+  if (!o.follow) {
+    const last = await reader.events(o.filter, { limit: o.n });
+    return printEvents([...last.events].reverse(), o.format, io);
+  }
+  const lookbackNs = BigInt(Math.max(0, Math.round(o.lookbackMs ?? 30_000))) * 1_000_000n;
+  let newest = (await reader.events(o.filter, { limit: 1 })).events[0]?.startNs ?? BigInt(Math.floor(io.now())) * 1_000_000n;
+  // How many events of each identity the window held when last listed, and their start (to forget them).
+  const seen = new Map<string, { count: number; startNs: bigint }>();
+  const windowStartMs = () => (newest - lookbackNs) / 1_000_000n;
+  const listWindow = async (fromMs: bigint) => {
+    const filter = `${o.filter} since:${fromMs}`.trim();
+    const found: Array<{ event: StoredEvent; partition: string }> = [];
     let cursor: string | undefined;
     for (;;) {
-      const page = await reader.events(filter, { limit: 1000, order: 'oldest', ...(cursor === undefined ? {} : { cursor }) });
-      for (const e of page.events) if (e.startNs > after || (e.startNs === after && !seen.has(eventKey(e)))) fresh.push(e);
-      if (page.nextCursor === null) break;
+      const page = await reader.eventsWithOrigin(filter, { limit: 1000, order: 'oldest', ...(cursor === undefined ? {} : { cursor }) });
+      for (const e of page.events) found.push(e);
+      if (page.nextCursor === null) return found;
       cursor = page.nextCursor;
     }
-    if (fresh.length > 0) {
-      printEvents(fresh, o.format, io, false);
-      const newest = fresh[fresh.length - 1]!.startNs;
-      if (newest !== after) seen = new Set();
-      after = newest;
-      for (const e of fresh) if (e.startNs === after) seen.add(eventKey(e));
+  };
+  /** The events of a listing not printed before; remembers the listing. */
+  const fresh = (found: Array<{ event: StoredEvent; partition: string }>): StoredEvent[] => {
+    const counts = new Map<string, { count: number; startNs: bigint }>();
+    const out: StoredEvent[] = [];
+    for (const { event, partition } of found) {
+      const key = eventKey(partition, event);
+      const c = counts.get(key) ?? { count: 0, startNs: event.startNs };
+      c.count++;
+      counts.set(key, c);
+      // The n-th copy of an identity is new when the last listing held fewer than n.
+      if (c.count > (seen.get(key)?.count ?? 0)) out.push(event);
+      if (event.startNs > newest) newest = event.startNs;
     }
+    for (const [key, c] of counts) seen.set(key, c);
+    return out;
+  };
+  // First the last n events: taken from the window's listing itself, so no event can slip in
+  // between printing them and remembering them; older ones (if the window holds fewer) before it.
+  const from = windowStartMs();
+  const first = fresh(await listWindow(from)).slice(-o.n);
+  const before = first.length < o.n ? (await reader.events(`${o.filter} until:${from}`.trim(), { limit: o.n - first.length })).events.reverse() : [];
+  printEvents([...before, ...first], o.format, io);
+  while (await io.sleep(o.intervalMs)) {
+    const shown = fresh(await listWindow(windowStartMs()));
+    if (shown.length > 0) printEvents(shown, o.format, io, false);
+    const cutoff = windowStartMs() * 1_000_000n;
+    for (const [key, v] of seen) if (v.startNs < cutoff) seen.delete(key);
   }
 }
 
-function eventKey(e: StoredEvent): string {
-  return `${e.startNs}|${e.name}|${e.durationNs}|${e.kind}|${e.status ?? e.level}`;
+/** An event's identity within one poll: its writer and everything stored about it. */
+function eventKey(partition: string, e: StoredEvent): string {
+  return JSON.stringify([partition, e.startNs.toString(), e.name, e.durationNs, e.kind, e.status ?? e.level ?? '', e.message ?? '', e.fields]);
 }
 
 export interface AnomaliesCliOptions extends Scope {
@@ -339,7 +424,7 @@ export async function anomalies(reader: Reader, o: AnomaliesCliOptions, io: Io):
   if (o.format === 'json') return io.out(jsonLines(found));
   const value = (a: Anomaly, v: number) => (a.metric === 'errorRate' ? percent(v) : duration(v));
   if (o.format === 'csv') {
-    return io.out(csv(found, ['time', 'name', 'metric', 'value', 'baseline', 'relativeChange', 'z', 'count', 'direction'].map((h) => ({ header: h, value: (a: Anomaly) => a[h as keyof Anomaly] }))));
+    return io.out(csv(found, ['time', 'name', 'metric', 'value', 'baseline', 'relativeChange', 'z', 'count', 'direction'].map((h) => ({ header: h, value: (a: Anomaly) => a[h as keyof Anomaly] })), io.isTTY));
   }
   if (found.length === 0) return io.out('no anomalies\n');
   io.out(
@@ -406,7 +491,7 @@ export async function compare(reader: Reader, o: CompareCliOptions, io: Io): Pro
         ]),
         { header: 'baseline_error_rate', value: (f) => f.baseline.errorRate },
         { header: 'candidate_error_rate', value: (f) => f.candidate.errorRate },
-      ]),
+      ], io.isTTY),
     );
   }
   if (shown.length === 0) return io.out(`no function changed significantly (${report.functions.length} compared; --all lists them)\n`);
@@ -430,6 +515,8 @@ export async function compare(reader: Reader, o: CompareCliOptions, io: Io): Pro
 export interface ExportOptions {
   filter: string;
   format: 'ndjson' | 'csv';
+  /** CSV goes to a terminal: fields are made printable (NDJSON is always terminal-safe and exact). */
+  forTerminal?: boolean;
   write(text: string): void;
   /** Total events, for the progress line (known only on a TTY). */
   progress?: (done: number, total: number) => void;
@@ -444,7 +531,7 @@ export async function exportEvents(reader: Reader, o: ExportOptions): Promise<nu
   for (;;) {
     const page = await reader.events(o.filter, { limit: 10_000, order: 'oldest', ...(cursor === undefined ? {} : { cursor }) });
     const collect: string[] = [];
-    const io: Io = { out: (t) => collect.push(t), err: () => {}, isTTY: false, now: Date.now, sleep: async () => false };
+    const io: Io = { out: (t) => collect.push(t), err: () => {}, isTTY: o.forTerminal === true, now: Date.now, sleep: async () => false };
     printEvents(page.events, o.format === 'ndjson' ? 'json' : 'csv', io, first);
     first = false;
     o.write(collect.join(''));

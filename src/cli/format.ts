@@ -3,6 +3,33 @@
  * latency bars `stats` draws on a terminal. Pure functions of their input; nothing here prints.
  */
 
+/**
+ * Characters a terminal acts on instead of showing: C0 controls, DEL, C1 controls (0x80-0x9f: 0x9b
+ * is CSI, 0x9d OSC), bidi embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069) and
+ * marks (U+061C, U+200E, U+200F), and the line and paragraph separators U+2028/U+2029. Store
+ * content (names, fields, messages) and user input can hold any of them.
+ */
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const UNSAFE_EXCEPT_NEWLINE = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+function escapeChar(c: string): string {
+  const code = c.charCodeAt(0);
+  if (c === '\n') return '\\n';
+  if (c === '\r') return '\\r';
+  if (c === '\t') return '\\t';
+  return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+}
+
+/**
+ * `s` safe to print for people: every character a terminal would act on (see UNSAFE) is shown as
+ * its escape (`\x1b`, `\x9b`, `\u202e`, `\n`), so stored strings cannot clear the screen, set the
+ * window title, plant hyperlinks or reorder a line. With `keepNewlines`, `\n` stays a line break
+ * (for multi-line text the CLI itself composes, such as help and error lines).
+ */
+export function printable(s: string, keepNewlines = false): string {
+  return s.replace(keepNewlines ? UNSAFE_EXCEPT_NEWLINE : UNSAFE, escapeChar);
+}
+
 /** A table column: header, alignment, and how to turn a row into text. */
 export interface Column<Row> {
   header: string;
@@ -10,27 +37,36 @@ export interface Column<Row> {
   cell: (row: Row) => string;
 }
 
-/** Rows as an aligned text table with a header line; cells never contain newlines. */
+/** Rows as an aligned text table with a header line; cells are {@link printable}, so one line each. */
 export function table<Row>(rows: readonly Row[], columns: ReadonlyArray<Column<Row>>): string {
-  const cells = rows.map((r) => columns.map((c) => oneLine(c.cell(r))));
-  const widths = columns.map((c, i) => Math.max(width(c.header), ...cells.map((row) => width(row[i]!))));
+  const cells = rows.map((r) => columns.map((c) => printable(c.cell(r))));
+  const headers = columns.map((c) => printable(c.header));
+  // A loop, not Math.max(...cells): spreading a million rows into arguments overflows the stack.
+  const widths = headers.map((h) => width(h));
+  for (const row of cells) for (let i = 0; i < row.length; i++) widths[i] = Math.max(widths[i]!, width(row[i]!));
   const line = (parts: string[]) =>
     parts
       .map((p, i) => (columns[i]!.align === 'right' ? pad(p, widths[i]!, true) : pad(p, widths[i]!, false)))
       .join('  ')
       .trimEnd();
-  return [line(columns.map((c) => c.header)), ...cells.map(line)].join('\n') + '\n';
+  return [line(headers), ...cells.map(line)].join('\n') + '\n';
 }
 
-/** Rows as CSV (RFC 4180 quoting), header first. */
-export function csv<Row>(rows: readonly Row[], columns: ReadonlyArray<{ header: string; value: (row: Row) => unknown }>): string {
-  const line = (values: unknown[]) => values.map(csvField).join(',');
+/**
+ * Rows as CSV (RFC 4180 quoting), header first. CSV is data: values stay exact by default, so a
+ * spreadsheet or script reads back what was stored. With `forTerminal` (stdout is a TTY, so a
+ * person reads it) every field is {@link printable} instead.
+ */
+export function csv<Row>(rows: readonly Row[], columns: ReadonlyArray<{ header: string; value: (row: Row) => unknown }>, forTerminal = false): string {
+  const field = (v: unknown) => csvField(v, forTerminal);
+  const line = (values: unknown[]) => values.map(field).join(',');
   return [line(columns.map((c) => c.header)), ...rows.map((r) => line(columns.map((c) => c.value(r))))].join('\n') + '\n';
 }
 
-function csvField(v: unknown): string {
+function csvField(v: unknown, forTerminal: boolean): string {
   if (v === null || v === undefined) return '';
-  const s = typeof v === 'bigint' ? v.toString() : typeof v === 'object' ? JSON.stringify(v, jsonReplacer) : String(v);
+  const raw = typeof v === 'bigint' ? v.toString() : typeof v === 'object' ? JSON.stringify(v, jsonReplacer) : String(v);
+  const s = forTerminal ? printable(raw) : raw;
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
@@ -39,9 +75,21 @@ export function jsonReplacer(_key: string, value: unknown): unknown {
   return typeof value === 'bigint' ? value.toString() : value;
 }
 
-/** One JSON document per line. */
+/**
+ * `JSON.stringify` whose output is also safe on a terminal and still exact: JSON already escapes
+ * C0 controls, and DEL, C1 controls, bidi controls and U+2028/U+2029 (which it leaves raw) become
+ * `\\uXXXX` escapes, which parse back to the very same string. Outside strings JSON text is ASCII
+ * punctuation, digits and keywords, so replacing in the whole text only touches string contents.
+ */
+export function safeJson(value: unknown): string {
+  return (JSON.stringify(value, jsonReplacer) ?? 'null').replace(UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** One JSON document per line ({@link safeJson}). */
 export function jsonLines(values: readonly unknown[]): string {
-  return values.map((v) => JSON.stringify(v, jsonReplacer)).join('\n') + (values.length > 0 ? '\n' : '');
+  let out = '';
+  for (const v of values) out += safeJson(v) + '\n';
+  return out;
 }
 
 /** A duration in ns for people: `850ns`, `12.3µs`, `4.56ms`, `1.20s`, `2m05s`. */
@@ -98,10 +146,6 @@ export function latencyBar(p50: number | null, p99: number | null, lo: number, h
   let out = '';
   for (let i = 0; i < cells; i++) out += i === a ? '█' : i > a && i <= b ? '─' : '·';
   return out;
-}
-
-function oneLine(s: string): string {
-  return s.replace(/[\r\n\t]/g, ' ');
 }
 
 /** Display width, counting each code point as one column (enough for names and numbers). */

@@ -4,6 +4,12 @@
  *
  * Exit codes: 0 success, 1 the store or the data is the problem (no store, damage), 2 bad usage
  * (unknown option, bad filter, bad time). Errors are one line on stderr: `laptime: <reason>`.
+ * When stdout closes early (`laptime export | head`) the command stops and exits 0 quietly: the
+ * reader took what it wanted, and a non-zero status would fail `set -o pipefail` scripts.
+ *
+ * Everything printed for people goes through `printable` (./format): store content and echoed
+ * input cannot drive the terminal. Filters are words that may start with `-` (a negated term such
+ * as `-kind:log`); those are told apart from options before commander sees them.
  */
 import { createWriteStream, mkdtempSync, rmSync, statSync, type WriteStream } from 'node:fs';
 import * as os from 'node:os';
@@ -13,23 +19,42 @@ import { FilterSyntaxError } from '../filter-text';
 import { openReader, type Reader } from '../reader';
 import { serve } from '../server/http';
 import { packageVersion } from '../version';
-import { importSnapshot, listSnapshots, readSnapshot } from '../snapshots';
+import { importSnapshot, listSnapshots, readSnapshot, readSnapshotSummary } from '../snapshots';
 import { exportParquet } from '../export';
 import { maintainStore, verifyStore, type Maintained } from '../maintenance';
-import { anomalies, CliError, compare, exportEvents, parseTime, printEvents, query, stats, tail, top, type Io, type OutputFormat } from './commands';
-import { jsonLines } from './format';
+import { anomalies, CliError, compare, exportEvents, OutputClosed, parseTime, printEvents, query, stats, tail, top, type Io, type OutputFormat } from './commands';
+import { jsonLines, printable } from './format';
 
-/** The process's streams as an {@link Io}; `sleep` stops early on SIGINT (tail -f). */
+/**
+ * The process's streams as an {@link Io}; `sleep` stops early on SIGINT (tail -f) or once stdout
+ * is closed. A closed stdout (EPIPE) makes the next `out` throw {@link OutputClosed}; a closed
+ * stderr only silences it.
+ */
 export function processIo(): Io {
   let stopped = false;
+  let outClosed = false;
+  let errClosed = false;
   const waiting = new Set<() => void>();
   const stop = () => {
     stopped = true;
     for (const w of waiting) w();
   };
+  const closedPipe = (err: NodeJS.ErrnoException) => err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED';
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (!closedPipe(err)) throw err;
+    outClosed = true;
+    stop();
+  });
+  process.stderr.on('error', (err: NodeJS.ErrnoException) => {
+    if (!closedPipe(err)) throw err;
+    errClosed = true;
+  });
   return {
-    out: (t) => void process.stdout.write(t),
-    err: (t) => void process.stderr.write(t),
+    out: (t) => {
+      if (outClosed) throw new OutputClosed();
+      process.stdout.write(t);
+    },
+    err: (t) => void (errClosed ? undefined : process.stderr.write(t)),
     isTTY: process.stdout.isTTY === true,
     now: () => Date.now(),
     sleep: (ms) => {
@@ -104,7 +129,7 @@ function program(io: Io, run: Run): Command {
     .version(packageVersion(), '-V, --version')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
-    .configureOutput({ writeOut: (t) => io.out(t), writeErr: (t) => io.err(t), outputError: (t, write) => write(t) });
+    .configureOutput({ writeOut: (t) => io.out(printable(t, true)), writeErr: (t) => io.err(printable(t, true)), outputError: (t, write) => write(t) });
 
   out(
     scope(
@@ -113,15 +138,15 @@ function program(io: Io, run: Run): Command {
         .description('per-function table: count, rate, mean, p50, p90, p99, max, error %')
         .addOption(dirOption())
         .addOption(snapshotOption())
-        .argument('[filter]', 'more terms in the filter syntax, e.g. "route:/users"')
+        .argument('[filter...]', 'more terms in the filter syntax, e.g. "route:/users" or -kind:log')
         .option('-s, --sort <column>', 'name, count, rate, errors, errorRate, mean, p50, p90, p99 or max', 'p99')
         .option('--asc', 'ascending (default: descending, names ascending)')
         .option('-l, --limit <n>', 'at most n rows', positiveInt)
         .option('--exact', 'exact percentiles (decodes every page) instead of sketches (within 1%)'),
     ),
-  ).action(async (filter: string | undefined, o: Common & { sort: string; asc?: boolean; limit?: number; exact?: boolean; name?: string; since?: string; until?: string }) => {
+  ).action(async (terms: string[], o: Common & { sort: string; asc?: boolean; limit?: number; exact?: boolean; name?: string; since?: string; until?: string }) => {
     await run(o, (r) =>
-      stats(r, { ...scopeOf(o, filter), sort: o.sort, asc: o.asc === true || (o.asc === undefined && o.sort === 'name'), ...(o.limit === undefined ? {} : { limit: o.limit }), format: format(o), exact: o.exact === true }, io),
+      stats(r, { ...scopeOf(o, joined(terms)), sort: o.sort, asc: o.asc === true || (o.asc === undefined && o.sort === 'name'), ...(o.limit === undefined ? {} : { limit: o.limit }), format: format(o), exact: o.exact === true }, io),
     );
   });
 
@@ -132,13 +157,13 @@ function program(io: Io, run: Run): Command {
         .description('the slowest functions, or with --events the slowest single calls')
         .addOption(dirOption())
         .addOption(snapshotOption())
-        .argument('[filter]', 'more terms in the filter syntax')
+        .argument('[filter...]', 'more terms in the filter syntax')
         .option('-b, --by <column>', 'rank functions by p99, p90, p50, mean, max, count, errorRate', 'p99')
         .option('-l, --limit <n>', 'how many', positiveInt, 10)
         .option('-e, --events', 'the slowest calls instead of functions'),
     ),
-  ).action(async (filter: string | undefined, o: Common & { by: string; limit: number; events?: boolean; name?: string; since?: string; until?: string }) => {
-    await run(o, (r) => top(r, { ...scopeOf(o, filter), by: o.by, n: o.limit, events: o.events === true, format: format(o) }, io));
+  ).action(async (terms: string[], o: Common & { by: string; limit: number; events?: boolean; name?: string; since?: string; until?: string }) => {
+    await run(o, (r) => top(r, { ...scopeOf(o, joined(terms)), by: o.by, n: o.limit, events: o.events === true, format: format(o) }, io));
   });
 
   out(
@@ -147,7 +172,7 @@ function program(io: Io, run: Run): Command {
       .description('events matching a filter (newest first), or grouped aggregates with --group/--bucket/--agg')
       .addOption(dirOption())
         .addOption(snapshotOption())
-      .argument('[filter]', 'the filter, e.g. "name:UserService.* status:error duration>10ms since:1h"', '')
+      .argument('[filter...]', 'the filter, e.g. "name:UserService.* status:error duration>10ms since:1h -kind:log"')
       .option('-g, --group <keys>', 'group by name and/or fields, comma-separated', list, [])
       .option('--bucket <width>', 'group by time buckets of this width, e.g. 1m')
       .option('-a, --agg <list>', 'count, errors, errorRate, sum, mean, min, max, stddev, p50, p99.9...', list, [])
@@ -155,12 +180,12 @@ function program(io: Io, run: Run): Command {
       .option('--asc', 'ascending sort (default descending)')
       .option('-l, --limit <n>', 'at most n rows (events: default 50)', positiveInt)
       .option('--exact', 'exact percentiles'),
-  ).action(async (filter: string, o: Common & { group: string[]; bucket?: string; agg: string[]; sort?: string; asc?: boolean; limit?: number; exact?: boolean }) => {
+  ).action(async (terms: string[], o: Common & { group: string[]; bucket?: string; agg: string[]; sort?: string; asc?: boolean; limit?: number; exact?: boolean }) => {
     await run(o, (r) =>
       query(
         r,
         {
-          filter,
+          filter: joined(terms) ?? '',
           group: o.group,
           ...(o.bucket === undefined ? {} : { bucket: o.bucket }),
           agg: o.agg,
@@ -181,12 +206,13 @@ function program(io: Io, run: Run): Command {
       .description('the latest events, oldest first; with -f, keep printing new ones (Ctrl-C stops)')
       .addOption(dirOption())
         .addOption(snapshotOption())
-      .argument('[filter]', 'only events matching this filter', '')
+      .argument('[filter...]', 'only events matching this filter')
       .option('-l, --limit <n>', 'how many to show first', positiveInt, 20)
       .option('-f, --follow', 'keep printing events as writers seal them')
-      .option('--interval <ms>', 'poll interval with -f', positiveInt, 1000),
-  ).action(async (filter: string, o: Common & { limit: number; follow?: boolean; interval: number }) => {
-    await run(o, (r) => tail(r, { filter, n: o.limit, follow: o.follow === true, intervalMs: o.interval, format: format(o) }, io));
+      .option('--interval <ms>', 'poll interval with -f', positiveInt, 1000)
+      .option('--lookback <ms>', 'with -f, also print events that appear up to this long before the newest seen (writers seal pages late)', positiveInt, 30_000),
+  ).action(async (terms: string[], o: Common & { limit: number; follow?: boolean; interval: number; lookback: number }) => {
+    await run(o, (r) => tail(r, { filter: joined(terms) ?? '', n: o.limit, follow: o.follow === true, intervalMs: o.interval, lookbackMs: o.lookback, format: format(o) }, io));
   });
 
   out(
@@ -196,7 +222,7 @@ function program(io: Io, run: Run): Command {
         .description('buckets where a function departs from its trailing baseline (robust z-score)')
         .addOption(dirOption())
         .addOption(snapshotOption())
-        .argument('[filter]', 'more terms in the filter syntax')
+        .argument('[filter...]', 'more terms in the filter syntax')
         .option('--bucket <width>', 'bucket width', '5m')
         .addOption(new Option('-m, --metric <metric>', 'what to judge').choices(['p99', 'p50', 'errorRate']).default('p99'))
         .option('--threshold <z>', 'robust z-score threshold (default 3.5)', finite)
@@ -204,12 +230,12 @@ function program(io: Io, run: Run): Command {
         .option('--min-count <n>', 'fewest calls per bucket (default 30)', positiveInt)
         .addOption(new Option('--direction <dir>', 'which changes').choices(['up', 'down', 'both']).default('up')),
     ),
-  ).action(async (filter: string | undefined, o: Common & { bucket: string; metric: 'p99' | 'p50' | 'errorRate'; threshold?: number; minChange?: number; minCount?: number; direction: 'up' | 'down' | 'both'; name?: string; since?: string; until?: string }) => {
+  ).action(async (terms: string[], o: Common & { bucket: string; metric: 'p99' | 'p50' | 'errorRate'; threshold?: number; minChange?: number; minCount?: number; direction: 'up' | 'down' | 'both'; name?: string; since?: string; until?: string }) => {
     await run(o, (r) =>
       anomalies(
         r,
         {
-          ...scopeOf(o, filter),
+          ...scopeOf(o, joined(terms)),
           bucket: o.bucket,
           metric: o.metric,
           direction: o.direction,
@@ -229,14 +255,15 @@ function program(io: Io, run: Run): Command {
       .description('per function, p50/p99 and error-rate change between two time ranges, with significance')
       .addOption(dirOption())
         .addOption(snapshotOption())
-      .argument('[filter]', 'only events matching this filter')
+      .argument('[filter...]', 'only events matching this filter')
       .requiredOption('--baseline <range>', 'since..until, e.g. 2h..1h or 2026-11-22T09:00Z..2026-11-22T10:00Z')
       .requiredOption('--candidate <range>', 'since..until, e.g. 1h..now')
       .option('-n, --name <glob>', 'only functions matching the glob')
       .option('-p, --percentiles <list>', 'percentiles to compare', percentList, [50, 99])
       .option('--exact', 'exact percentiles')
       .option('--all', 'also list unchanged functions and those with too few calls'),
-  ).action(async (filter: string | undefined, o: Common & { baseline: string; candidate: string; name?: string; percentiles: number[]; exact?: boolean; all?: boolean }) => {
+  ).action(async (terms: string[], o: Common & { baseline: string; candidate: string; name?: string; percentiles: number[]; exact?: boolean; all?: boolean }) => {
+    const filter = joined(terms);
     await run(o, (r) =>
       compare(
         r,
@@ -260,16 +287,17 @@ function program(io: Io, run: Run): Command {
     .description('every matching event, oldest first, as NDJSON, CSV or Parquet')
     .addOption(dirOption())
         .addOption(snapshotOption())
-    .argument('[filter]', 'only events matching this filter', '')
+    .argument('[filter...]', 'only events matching this filter')
     .addOption(new Option('-f, --format <format>', 'output format').choices(['ndjson', 'csv', 'parquet']).default('ndjson'))
     .option('-o, --out <file>', 'write to this file instead of stdout')
-    .action(async (filter: string, o: { dir: string; snapshot?: string; format: 'ndjson' | 'csv' | 'parquet'; out?: string }) => {
+    .action(async (terms: string[], o: { dir: string; snapshot?: string; format: 'ndjson' | 'csv' | 'parquet'; out?: string }) => {
+      const filter = joined(terms) ?? '';
       if (o.format === 'parquet') {
         const out = o.out;
         if (out === undefined) throw new CliError('--format parquet needs --out <file> (Parquet is not written to a terminal or pipe)', 2);
         await run(o, async (r) => {
           const n = await withSpinner(io, 'exporting', exportParquet(r.path, filter, out));
-          io.err(`${n.toLocaleString('en-US')} events written to ${out}\n`);
+          io.err(`${n.toLocaleString('en-US')} events written to ${printable(out)}\n`);
         });
         return;
       }
@@ -281,11 +309,12 @@ function program(io: Io, run: Run): Command {
           const n = await exportEvents(r, {
             filter,
             format,
+            forTerminal: file === null && io.isTTY,
             write: (t) => (file === null ? io.out(t) : void file.write(t)),
             ...(showProgress ? { progress: (done: number, total: number) => io.err(`\r${progressBar(done, total)}`) } : {}),
           });
           if (showProgress) io.err('\n');
-          if (file !== null) io.err(`${n.toLocaleString('en-US')} events written to ${o.out}\n`);
+          if (file !== null) io.err(`${n.toLocaleString('en-US')} events written to ${printable(o.out ?? '')}\n`);
         } finally {
           if (file !== null) await new Promise<void>((resolve, reject) => file.end((err?: Error | null) => (err ? reject(err) : resolve())));
         }
@@ -304,7 +333,7 @@ function program(io: Io, run: Run): Command {
       if (o.json === true) io.out(jsonLines(report.files));
       else {
         for (const f of report.files.filter((f) => f.finding !== undefined)) {
-          io.out(`${f.finding === 'damage' ? 'DAMAGE' : 'note  '} ${f.path}${f.offset === undefined ? '' : ` at byte ${f.offset}`}: ${f.reason}\n`);
+          io.out(`${f.finding === 'damage' ? 'DAMAGE' : 'note  '} ${printable(f.path)}${f.offset === undefined ? '' : ` at byte ${f.offset}`}: ${printable(f.reason ?? '')}\n`);
         }
         const notes = report.files.filter((f) => f.finding === 'note').length;
         io.out(
@@ -359,7 +388,7 @@ function program(io: Io, run: Run): Command {
     .action(async (o: { dir: string; port: number; host: string; token?: string; snapshot?: string }) => {
       await run(o, async (r) => {
         const dashboard = await serve({ dir: r.path, port: o.port, host: o.host, ...(o.token === undefined ? {} : { token: o.token }) });
-        io.out(`laptime dashboard for ${o.snapshot ?? o.dir} at ${dashboard.url} (Ctrl-C stops)\n`);
+        io.out(`laptime dashboard for ${printable(o.snapshot ?? o.dir)} at ${printable(dashboard.url)} (Ctrl-C stops)\n`);
         while (await io.sleep(3_600_000));
         await dashboard.close();
       });
@@ -370,16 +399,18 @@ function program(io: Io, run: Run): Command {
       .command('view')
       .description('show a post-mortem snapshot: its facts, per-function stats of its window, its events; or list a directory of them')
       .argument('<path>', 'a snapshot file, or a directory of them')
-      .argument('[filter]', 'only events matching this filter, e.g. "level>=warn"', '')
+      .argument('[filter...]', 'only events matching this filter, e.g. "level>=warn"')
       .option('-l, --limit <n>', 'at most this many events (the last ones)', positiveInt, 200),
-  ).action(async (target: string, filter: string, o: Common & { limit: number }) => {
+  ).action(async (target: string, terms: string[], o: Common & { limit: number }) => {
+    const filter = joined(terms) ?? '';
     if (statSync(target, { throwIfNoEntry: false })?.isDirectory() === true) return listSnapshotDir(target, format(o), io);
     await run({ dir: '', snapshot: target }, async (r) => {
       const snap = await readSnapshot(target);
       const fmt = format(o);
       if (fmt === 'table') {
         const m = snap.meta;
-        io.out(`snapshot ${target}\n  reason   ${m.reason}\n  service  ${m.service} on ${m.host}, pid ${m.pid} (${m.runtime})\n  time     ${m.time}\n  window   ${m.window}: ${snap.events.length} events\n\n`);
+        const p = (v: string | undefined) => printable(v ?? '-');
+        io.out(`snapshot ${p(target)}\n  reason   ${p(m.reason)}\n  service  ${p(m.service)} on ${p(m.host)}, pid ${p(m.pid)} (${p(m.runtime)})\n  time     ${p(m.time)}\n  window   ${p(m.window)}: ${snap.events.length} events\n\n`);
         await stats(r, { filter: filter, sort: 'p99', asc: false, format: 'table', exact: true }, io);
         io.out('\n');
       }
@@ -398,16 +429,18 @@ async function listSnapshotDir(dir: string, fmt: OutputFormat, io: Io): Promise<
   let damaged = 0;
   for (const file of files) {
     try {
-      const s = await readSnapshot(file);
-      rows.push({ file: path.basename(file), time: s.meta.time, reason: s.meta.reason, service: s.meta.service, pid: s.meta.pid, events: s.events.length });
+      // Only the facts and the count: building every event of every file made long lists slow.
+      const s = await readSnapshotSummary(file);
+      rows.push({ file: path.basename(file), time: s.meta.time, reason: s.meta.reason, service: s.meta.service, pid: s.meta.pid, events: s.events });
     } catch (err) {
       damaged++;
       rows.push({ file: path.basename(file), damaged: (err as Error).message.replace(/^laptime: /, '') });
     }
   }
+  const p = (v: unknown) => printable(String(v ?? '-'));
   if (fmt === 'json') io.out(jsonLines(rows));
-  else if (rows.length === 0) io.out(`no snapshots in ${dir}\n`);
-  else for (const r of rows) io.out(r.damaged !== undefined ? `DAMAGED ${r.file}: ${r.damaged}\n` : `${r.time}  ${r.file}  ${r.service} pid ${r.pid}  ${r.events} events  ${r.reason}\n`);
+  else if (rows.length === 0) io.out(`no snapshots in ${p(dir)}\n`);
+  else for (const r of rows) io.out(r.damaged !== undefined ? `DAMAGED ${p(r.file)}: ${p(r.damaged)}\n` : `${p(r.time)}  ${p(r.file)}  ${p(r.service)} pid ${p(r.pid)}  ${r.events} events  ${p(r.reason)}\n`);
   if (damaged > 0) throw new CliError(`${damaged} of ${files.length} snapshot(s) in ${dir} are damaged`, 1);
 }
 
@@ -442,8 +475,8 @@ function printMaintained(done: Maintained[], io: Io): void {
             ? 'sound: every page verified, nothing to repair'
             : `repaired: ${m.notes.length} finding(s)`
           : `${m.outcome}: ${m.segments} segment(s), ${m.events.toLocaleString('en-US')} events, ${m.bytesFreed.toLocaleString('en-US')} bytes freed`;
-    io.out(`${m.partition}: ${what}\n`);
-    for (const n of m.notes) io.out(`  ${n}\n`);
+    io.out(`${printable(m.partition)}: ${what}\n`);
+    for (const n of m.notes) io.out(`  ${printable(n)}\n`);
   }
   if (done.length === 0) io.out('no partitions\n');
 }
@@ -455,6 +488,12 @@ export function progressBar(done: number, total: number, cells = 24): string {
   return `[${'█'.repeat(filled)}${'·'.repeat(cells - filled)}] ${Math.round(f * 100)}% ${done.toLocaleString('en-US')}/${total.toLocaleString('en-US')}`;
 }
 
+/** The filter words as one filter (terms are ANDed, so words join with spaces); none is undefined. */
+function joined(terms: readonly string[]): string | undefined {
+  const text = terms.join(' ').trim();
+  return text === '' ? undefined : text;
+}
+
 function scopeOf(o: { name?: string; since?: string; until?: string }, filter: string | undefined): { filter?: string; name?: string; since?: string; until?: string } {
   return {
     ...(filter === undefined ? {} : { filter }),
@@ -462,6 +501,38 @@ function scopeOf(o: { name?: string; since?: string; until?: string }, filter: s
     ...(o.since === undefined ? {} : { since: o.since }),
     ...(o.until === undefined ? {} : { until: o.until }),
   };
+}
+
+/** A negated filter term (`-kind:log`, `-name:foo*`, `-duration>1ms`, `-message~x`): a key, then an operator. */
+const NEGATED_TERM = /^-[A-Za-z0-9_][A-Za-z0-9_.-]*(?::|=|!=|<|>|~)/;
+
+/**
+ * `args` with every negated filter term moved behind a `--`, where commander takes words as
+ * operands: otherwise it reads `-kind:log` as an unknown option, or worse, `-name:foo*` as
+ * `-n ame:foo*`. A word is left alone when it is the value of the option before it
+ * (`--since -5m` style) or already follows a `--`. Terms are ANDed, so moving them keeps the filter.
+ * A short option glued to a value of that shape (`-nfoo:bar`) reads as a term: write `-n foo:bar`.
+ */
+export function separateNegations(prog: Command, args: readonly string[]): string[] {
+  const end = args.indexOf('--');
+  const head = end === -1 ? [...args] : args.slice(0, end);
+  const tail = end === -1 ? [] : args.slice(end + 1);
+  const commandAt = head.findIndex((a) => !a.startsWith('-'));
+  const command = commandAt === -1 ? undefined : prog.commands.find((c) => c.name() === head[commandAt]);
+  if (command === undefined) return [...args];
+  const takesValue = (word: string | undefined) => {
+    if (word === undefined || !word.startsWith('-') || word.includes('=')) return false;
+    const option = command.options.find((o) => o.short === word || o.long === word);
+    return option !== undefined && (option.required || option.optional);
+  };
+  const kept: string[] = [];
+  const moved: string[] = [];
+  head.forEach((word, i) => {
+    if (i > commandAt && NEGATED_TERM.test(word) && !takesValue(head[i - 1])) moved.push(word);
+    else kept.push(word);
+  });
+  if (moved.length === 0) return [...args];
+  return [...kept, '--', ...tail, ...moved];
 }
 
 /** One line for any failure: what went wrong, never a stack. */
@@ -489,15 +560,17 @@ export async function main(args: readonly string[], io: Io = processIo()): Promi
     await work(reader);
   };
   try {
-    await program(io, run).parseAsync([...args], { from: 'user' });
+    const prog = program(io, run);
+    await prog.parseAsync(separateNegations(prog, args), { from: 'user' });
     return 0;
   } catch (err) {
+    if (err instanceof OutputClosed) return 0;
     if (err instanceof CommanderError) {
       // Help and version are successes; commander already printed the reason otherwise.
       return err.exitCode === 0 ? 0 : 2;
     }
     const { message, code } = reason(err);
-    io.err(`laptime: ${message}\n`);
+    io.err(`laptime: ${printable(message)}\n`);
     return code;
   } finally {
     (reader as Reader | null)?.close();

@@ -4,11 +4,14 @@
  * anything wrong with them is an {@link ApiError} (HTTP 400) that names the parameter.
  *
  * Routes (all GET; times are `now`, a duration before now such as `1h`, epoch ms or ISO dates):
- * - `/api/info`: `{ path, version, now }`
+ * - `/api/info`: `{ version, now }`, and `path` (the store's absolute path) only when the server
+ *   listens on loopback: off loopback, token holders need not learn the machine's layout
  * - `/api/stats?filter&since&until`: per-function rows (count, rate, errors, errorRate, mean, p50,
- *   p90, p99, max; durations in ns)
+ *   p90, p99, max; durations in ns). `rate` is calls per second over the time calls were seen
+ *   (first to last matching call in the range), not over the whole range.
  * - `/api/series?name&filter&since&until&bucket`: p50/p90/p99 and count per time bucket of one
- *   function (`bucket` such as `1m`; default: about 120 buckets over the range)
+ *   function (`bucket` such as `1m`; default: about 120 buckets over the range; at most
+ *   {@link MAX_POINTS} buckets)
  * - `/api/histogram?name&filter&since&until`: latency histogram of one function, log-spaced bins
  * - `/api/events?filter&limit&cursor&order`: a page of events, `startNs` as a decimal string
  * - `/api/anomalies?filter&since&until&bucket&metric`: anomalous buckets
@@ -17,7 +20,7 @@
 import { packageVersion } from '../version';
 import { FilterSyntaxError, valueText } from '../filter-text';
 import type { Reader } from '../reader';
-import { CliError, parseRange, parseTime } from '../cli/commands';
+import { CliError, parseRange, parseTime, seenSeconds } from '../cli/commands';
 
 /** A request the API refuses, with the HTTP status and a message naming what is wrong. */
 export class ApiError extends Error {
@@ -32,7 +35,19 @@ export class ApiError extends Error {
 }
 
 type Params = URLSearchParams;
-type Handler = (reader: Reader, params: Params, nowMs: number) => Promise<unknown>;
+/** What an answer may depend on besides the request. */
+export interface AnswerContext {
+  /** The server listens on a loopback address only (then `/api/info` shows the store's path). */
+  loopback: boolean;
+}
+
+type Handler = (reader: Reader, params: Params, nowMs: number, context: AnswerContext) => Promise<unknown>;
+
+/** Most buckets a series or an anomaly scan may cut its range into. */
+export const MAX_POINTS = 10_000;
+
+/** Latest instant the store can hold, epoch ms (start_ns is a u64 of nanoseconds). */
+const MAX_TIME_MS = Math.floor(Number(2n ** 64n / 1_000_000n));
 
 const DEFAULT_RANGE = '1h';
 
@@ -46,11 +61,14 @@ function range(p: Params, nowMs: number): { since: number; until: number } {
 function time(p: Params, key: string, nowMs: number): number | null {
   const v = p.get(key);
   if (v === null || v === '') return null;
+  let ms: number;
   try {
-    return parseTime(v, nowMs);
+    ms = parseTime(v, nowMs);
   } catch (err) {
     throw new ApiError(400, `parameter "${key}": ${(err as Error).message}`);
   }
+  if (!(Number.isFinite(ms) && ms >= 0 && ms <= MAX_TIME_MS)) throw new ApiError(400, `parameter "${key}" must be a time between 1970 and 2554, got "${v}"`);
+  return ms;
 }
 
 function required(p: Params, key: string): string {
@@ -78,7 +96,7 @@ function autoBucketMs(spanMs: number, n = 120): number {
 }
 
 const routes: Record<string, Handler> = {
-  '/api/info': async (reader, _p, nowMs) => ({ path: reader.path, version: packageVersion(), now: nowMs }),
+  '/api/info': async (reader, _p, nowMs, context) => ({ ...(context.loopback ? { path: reader.path } : {}), version: packageVersion(), now: nowMs }),
 
   '/api/stats': async (reader, p, nowMs) => {
     const { since, until } = range(p, nowMs);
@@ -97,8 +115,10 @@ const routes: Record<string, Handler> = {
       .percentiles([50, 90, 99])
       .orderBy('p99', 'desc')
       .run();
-    const seconds = (until - since) / 1000;
-    return { since, until, rows: rows.map((r) => ({ ...r, rate: r.count / seconds })) };
+    // Per second of the time calls were seen in the range: a range reaching back before the
+    // service ran must not dilute the rate.
+    const seconds = await seenSeconds(reader, `${filterOf(p)} since:${Math.floor(since)} until:${Math.ceil(until)}`.trim());
+    return { since, until, rows: rows.map((r) => ({ ...r, rate: seconds === null ? null : r.count / seconds })) };
   },
 
   '/api/series': async (reader, p, nowMs) => {
@@ -113,6 +133,7 @@ const routes: Record<string, Handler> = {
       bucketMs = autoBucketMs(first !== undefined && last !== undefined ? Math.max(last - first, 1) : until - since);
     } else {
       bucketMs = bucketWidthMs(bucketText);
+      pointsWithin(until - since, bucketMs, bucketText);
     }
     const { rows } = await reader
       .query()
@@ -148,7 +169,15 @@ const routes: Record<string, Handler> = {
     const order = p.get('order') ?? 'newest';
     if (order !== 'newest' && order !== 'oldest') throw new ApiError(400, `parameter "order" must be newest or oldest, got "${order}"`);
     const cursor = p.get('cursor');
-    const page = await reader.events(filterOf(p), { limit, order, ...(cursor === null || cursor === '' ? {} : { cursor }) });
+    let page;
+    try {
+      page = await reader.events(filterOf(p), { limit, order, ...(cursor === null || cursor === '' ? {} : { cursor }) });
+    } catch (err) {
+      // The engine names a cursor it did not hand out; that is the request's fault, not the server's.
+      const message = (err as Error).message?.replace(/^laptime: /, '') ?? '';
+      if (cursor !== null && /^invalid cursor\b/.test(message)) throw new ApiError(400, `parameter "cursor": ${message}`);
+      throw err;
+    }
     return { events: page.events.map((e) => ({ ...e, startNs: e.startNs.toString() })), nextCursor: page.nextCursor };
   },
 
@@ -156,7 +185,12 @@ const routes: Record<string, Handler> = {
     const { since, until } = range(p, nowMs);
     const metric = p.get('metric') ?? 'p99';
     if (metric !== 'p99' && metric !== 'p50' && metric !== 'errorRate') throw new ApiError(400, `parameter "metric" must be p99, p50 or errorRate, got "${metric}"`);
-    const bucket = p.get('bucket') ?? `${autoBucketMs(until - since, 60) / 1000}s`;
+    const bucketText = p.get('bucket');
+    let bucket = `${autoBucketMs(until - since, 60) / 1000}s`;
+    if (bucketText !== null && bucketText !== '') {
+      pointsWithin(until - since, bucketWidthMs(bucketText), bucketText);
+      bucket = bucketText;
+    }
     const filter = filterOf(p);
     return {
       bucket,
@@ -174,10 +208,20 @@ const routes: Record<string, Handler> = {
 
 
 function bucketWidthMs(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(text);
-  const unit: Record<string, number> = { ms: 1, s: 1e3, m: 60e3, h: 3600e3, d: 86400e3 };
-  if (m === null || Number(m[1]) <= 0) throw new ApiError(400, `parameter "bucket" must be a width such as 30s, 1m or 1h, got "${text}"`);
-  return Number(m[1]) * unit[m[2]!]!;
+  const m = /^(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h|d)$/.exec(text);
+  const unit: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1e3, m: 60e3, h: 3600e3, d: 86400e3 };
+  const ms = m === null ? NaN : Number(m[1]) * unit[m[2]!]!;
+  // At least 1 ns (the store's resolution), at most a year.
+  if (!(ms >= 1e-6 && ms <= 366 * 86400e3)) throw new ApiError(400, `parameter "bucket" must be a width from 1ns to 366d such as 30s, 1m or 1h, got "${text}"`);
+  return ms;
+}
+
+/** Refuse a bucket width that cuts `spanMs` into more than {@link MAX_POINTS} buckets. */
+function pointsWithin(spanMs: number, bucketMs: number, text: string): void {
+  const n = Math.ceil(spanMs / bucketMs);
+  if (n > MAX_POINTS) {
+    throw new ApiError(400, `parameter "bucket": ${text} cuts the range into ${n.toLocaleString('en-US')} buckets; at most ${MAX_POINTS.toLocaleString('en-US')} (use a wider bucket or a shorter range)`);
+  }
 }
 
 /** Counts per log-spaced bin from evenly spaced quantiles of `total` values. */
@@ -198,11 +242,11 @@ function logBins(quantiles: number[], total: number): Array<{ lo: number; hi: nu
 }
 
 /** Answer `path` with `params`; throws {@link ApiError} for bad requests and unknown routes. */
-export async function answer(reader: Reader, path: string, params: Params, nowMs: number): Promise<unknown> {
+export async function answer(reader: Reader, path: string, params: Params, nowMs: number, context: AnswerContext = { loopback: false }): Promise<unknown> {
   const route = routes[path];
   if (route === undefined) throw new ApiError(404, `no API route ${path}`);
   try {
-    return await route(reader, params, nowMs);
+    return await route(reader, params, nowMs, context);
   } catch (err) {
     if (err instanceof ApiError) throw err;
     if (err instanceof FilterSyntaxError) {

@@ -14,6 +14,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { openReader, type Reader } from '../reader';
+import { safeJson } from '../cli/format';
 import { answer, ApiError } from './api';
 
 /** Options of {@link serve}. */
@@ -124,8 +125,9 @@ export async function serve(options: ServeOptions): Promise<Dashboard> {
       }
       if (url.pathname.startsWith('/api/')) {
         try {
-          const body = await answer(reader, url.pathname, url.searchParams, now());
-          return send(res, 200, 'application/json; charset=utf-8', JSON.stringify(body));
+          const body = await answer(reader, url.pathname, url.searchParams, now(), { loopback: LOOPBACK.has(host) });
+          // Exact JSON that is also safe when a person `curl`s it onto a terminal.
+          return send(res, 200, 'application/json; charset=utf-8', safeJson(body));
         } catch (err) {
           if (err instanceof ApiError) return fail(res, err.status, err.message, err.details);
           return fail(res, 500, `the query failed: ${(err as Error).message?.replace(/^laptime: /, '') ?? String(err)}`);

@@ -112,6 +112,32 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
 
 /// Decode a snapshot file's bytes. Every failure names what is wrong and where.
 pub fn decode(bytes: &[u8]) -> std::result::Result<PostMortem, DecodeError> {
+    let raw = checked_payload(bytes)?;
+    decode_payload(&raw).map_err(|e| DecodeError::new(HEADER_LEN + e.offset, e.reason))
+}
+
+/// A snapshot's facts and event count, for listings: the header and payload checksums are
+/// verified and the payload decompressed as by [`decode`], but the events are not decoded.
+pub fn decode_summary(
+    bytes: &[u8],
+) -> std::result::Result<(Vec<(String, String)>, u64), DecodeError> {
+    let raw = checked_payload(bytes)?;
+    let mut pos = 0usize;
+    let meta = decode_meta(&raw, &mut pos)
+        .map_err(|e| DecodeError::new(HEADER_LEN + e.offset, e.reason))?;
+    let events = read_varint(&raw, &mut pos)
+        .map_err(|e| DecodeError::new(HEADER_LEN + e.offset, e.reason))?;
+    Ok((meta, events))
+}
+
+/// [`read`] for listings: see [`decode_summary`].
+pub fn read_summary(path: &Path) -> Result<(Vec<(String, String)>, u64)> {
+    let bytes = fs::read(path).map_err(|e| Error::io(path, "read snapshot", e))?;
+    decode_summary(&bytes).map_err(|e| Error::corrupt(path, e.offset as u64, e.reason))
+}
+
+/// The decompressed payload of a snapshot file whose header and checksums hold.
+fn checked_payload(bytes: &[u8]) -> std::result::Result<Vec<u8>, DecodeError> {
     if bytes.len() < HEADER_LEN || bytes[..8] != MAGIC {
         return Err(DecodeError::new(0, "not a laptime snapshot (bad magic)"));
     }
@@ -154,33 +180,51 @@ pub fn decode(bytes: &[u8]) -> std::result::Result<PostMortem, DecodeError> {
             "payload checksum mismatch (the file is damaged)",
         ));
     }
-    let raw = lz4_flex::block::decompress(packed, raw_len as usize)
-        .map_err(|_| DecodeError::new(HEADER_LEN, "payload does not decompress"))?;
-    decode_payload(&raw).map_err(|e| DecodeError::new(HEADER_LEN + e.offset, e.reason))
+    lz4_flex::block::decompress(packed, raw_len as usize)
+        .map_err(|_| DecodeError::new(HEADER_LEN, "payload does not decompress"))
+}
+
+fn read_count(raw: &[u8], pos: &mut usize) -> std::result::Result<usize, DecodeError> {
+    let n = read_varint(raw, pos)?;
+    // Every item takes at least one byte.
+    if n > (raw.len() - *pos) as u64 {
+        return Err(DecodeError::new(*pos, "count larger than the payload"));
+    }
+    Ok(n as usize)
+}
+
+fn read_string(raw: &[u8], pos: &mut usize) -> std::result::Result<String, DecodeError> {
+    let n = read_varint(raw, pos)?;
+    let end = pos
+        .checked_add(usize::try_from(n).unwrap_or(usize::MAX))
+        .filter(|&e| e <= raw.len())
+        .ok_or(DecodeError::new(*pos, "string runs past the payload"))?;
+    let s = std::str::from_utf8(&raw[*pos..end])
+        .map_err(|_| DecodeError::new(*pos, "string is not UTF-8"))?
+        .to_owned();
+    *pos = end;
+    Ok(s)
+}
+
+/// The meta pairs at the start of a payload.
+fn decode_meta(
+    raw: &[u8],
+    pos: &mut usize,
+) -> std::result::Result<Vec<(String, String)>, DecodeError> {
+    let n = read_count(raw, pos)?;
+    let mut meta = Vec::with_capacity(n);
+    for _ in 0..n {
+        let k = read_string(raw, pos)?;
+        let v = read_string(raw, pos)?;
+        meta.push((k, v));
+    }
+    Ok(meta)
 }
 
 fn decode_payload(raw: &[u8]) -> std::result::Result<PostMortem, DecodeError> {
     let mut pos = 0usize;
-    let count = |pos: &mut usize| -> std::result::Result<usize, DecodeError> {
-        let n = read_varint(raw, pos)?;
-        // Every item takes at least one byte.
-        if n > (raw.len() - *pos) as u64 {
-            return Err(DecodeError::new(*pos, "count larger than the payload"));
-        }
-        Ok(n as usize)
-    };
-    let string = |pos: &mut usize| -> std::result::Result<String, DecodeError> {
-        let n = read_varint(raw, pos)?;
-        let end = pos
-            .checked_add(usize::try_from(n).unwrap_or(usize::MAX))
-            .filter(|&e| e <= raw.len())
-            .ok_or(DecodeError::new(*pos, "string runs past the payload"))?;
-        let s = std::str::from_utf8(&raw[*pos..end])
-            .map_err(|_| DecodeError::new(*pos, "string is not UTF-8"))?
-            .to_owned();
-        *pos = end;
-        Ok(s)
-    };
+    let count = |pos: &mut usize| read_count(raw, pos);
+    let string = |pos: &mut usize| read_string(raw, pos);
     let byte = |pos: &mut usize| -> std::result::Result<u8, DecodeError> {
         let b = *raw
             .get(*pos)
@@ -188,13 +232,10 @@ fn decode_payload(raw: &[u8]) -> std::result::Result<PostMortem, DecodeError> {
         *pos += 1;
         Ok(b)
     };
-    let mut pm = PostMortem::default();
-    let n = count(&mut pos)?;
-    for _ in 0..n {
-        let k = string(&mut pos)?;
-        let v = string(&mut pos)?;
-        pm.meta.push((k, v));
-    }
+    let mut pm = PostMortem {
+        meta: decode_meta(raw, &mut pos)?,
+        events: Vec::new(),
+    };
     let n = count(&mut pos)?;
     pm.events.reserve(n);
     for _ in 0..n {
@@ -572,6 +613,19 @@ mod tests {
             }
             assert!(decode(&bytes[..i]).is_err(), "truncated to {i} bytes");
         }
+    }
+
+    #[test]
+    fn a_summary_is_the_facts_and_count_and_checks_the_whole_file() {
+        let pm = sample();
+        let bytes = encode(&pm);
+        assert_eq!(decode_summary(&bytes).unwrap(), (pm.meta.clone(), 2));
+        // Damage past the meta (in the last event) is still found: the checksum covers it all.
+        let mut b = bytes.clone();
+        let last = b.len() - 1;
+        b[last] ^= 0x01;
+        assert!(decode_summary(&b).is_err());
+        assert!(decode_summary(&bytes[..bytes.len() - 1]).is_err());
     }
 
     #[test]

@@ -151,3 +151,46 @@ pub fn import_snapshot(path: String, dir: String) -> AsyncTask<ReadTask> {
         import_into: Some(PathBuf::from(dir)),
     })
 }
+
+/// What a listing of snapshot files shows: the facts and how many events, without the events
+/// (turning thousands of events into JS objects per file is what made listings slow).
+#[napi(object)]
+pub struct NativeSnapshotSummary {
+    /// Facts, as in [`NativeSnapshotFile::meta`].
+    pub meta: HashMap<String, String>,
+    /// Number of events in the file.
+    pub events: u32,
+}
+
+/// `snapshotSummary(path)`: the whole file is still read and checked, the events not decoded.
+pub struct SummaryTask {
+    path: PathBuf,
+}
+
+impl Task for SummaryTask {
+    type Output = (Vec<(String, String)>, u64);
+    type JsValue = NativeSnapshotSummary;
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        postmortem::read_summary(&self.path).map_err(errors::from_core)
+    }
+
+    fn resolve(
+        &mut self,
+        _env: Env,
+        (meta, events): Self::Output,
+    ) -> napi::Result<NativeSnapshotSummary> {
+        Ok(NativeSnapshotSummary {
+            events: u32::try_from(events).unwrap_or(u32::MAX),
+            meta: meta.into_iter().collect(),
+        })
+    }
+}
+
+/// A snapshot file's facts and event count (rejects with the reason when the file is damaged).
+#[napi(ts_return_type = "Promise<NativeSnapshotSummary>")]
+pub fn snapshot_summary(path: String) -> AsyncTask<SummaryTask> {
+    AsyncTask::new(SummaryTask {
+        path: PathBuf::from(path),
+    })
+}
