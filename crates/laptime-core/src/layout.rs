@@ -155,13 +155,13 @@ pub(crate) fn inspect(dir: &Path, depth: Depth) -> Result<Layout> {
                 found.insert(id, (path, Found::Sealed(r)));
             }
             Err(Error::Corrupt { .. }) => {
-                let s = salvage(&path)?;
-                if s.pages.is_empty() && s.damage.iter().all(|d| d.0 >= segment::HEADER_LEN as u64)
-                {
-                    // A header (or less) and nothing else, or a torn first page: no event ever
-                    // verified in it.
+                // A header (or less) and nothing after it: a crash right after creating the file.
+                // Anything longer held bytes that may have been events: it is salvaged (and set
+                // aside when nothing in it verifies), never removed.
+                if file_len(&path) <= segment::HEADER_LEN as u64 {
                     empty.push(path);
                 } else {
+                    let s = salvage(&path)?;
                     found.insert(id, (path, Found::Unsealed(s)));
                 }
             }

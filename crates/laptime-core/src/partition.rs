@@ -3,10 +3,11 @@
 //! that opens a store takes over a partition whose lock is free (its writer is gone), recovering it,
 //! or creates a new one. Readers merge all partitions.
 //!
-//! Recovery of a partition, in order: names (`names.log`, torn tail cut), manifest, sealed segments
-//! (damaged ones moved to `quarantine/` and reported), segment files the manifest does not name
-//! (removed), the active segment (pages scanned, torn tail cut), then the WAL (events after the last
-//! page replayed).
+//! Recovery of a partition, in order: names (`names.log`, torn tail cut); the segment files sorted
+//! out by `layout` (the manifest is only a hint: foreign, duplicated and odd files go to
+//! `quarantine/`, intact pages of damaged or abandoned segments are copied into new sealed ones,
+//! nothing that verifies is deleted) and the manifest rewritten to match; the active segment resumed
+//! (torn tail cut); then the WAL (events after the last page replayed).
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};

@@ -105,6 +105,31 @@ fn assert_verify_sees(root: &Path, what: &str) {
     );
 }
 
+/// The report set a file aside for a reason mentioning `why`.
+fn assert_quarantined(report: &RecoveryReport, why: &str) {
+    assert!(
+        report.quarantined.iter().any(|(_, w)| w.contains(why)),
+        "expected a file quarantined for {why:?}: {report:?}"
+    );
+}
+
+/// The first and third segments' batches are whole and the middle one (batches 10..20) kept a
+/// number of events within `kept`.
+fn assert_middle_kept(seen: &BTreeMap<u64, Vec<u64>>, kept: std::ops::Range<usize>, who: &str) {
+    for k in (0..10).chain(20..30) {
+        assert_eq!(
+            seen.get(&k).map(Vec::len),
+            Some(PER_BATCH as usize),
+            "{who}: batch {k}"
+        );
+    }
+    let middle: usize = (10..20).filter_map(|k| seen.get(&k)).map(Vec::len).sum();
+    assert!(
+        kept.contains(&middle),
+        "{who}: {middle} events of the damaged segment kept, expected {kept:?}"
+    );
+}
+
 /// Reopen for writing: the recovery report and the events then stored.
 fn reopen(root: &Path) -> (RecoveryReport, BTreeMap<u64, Vec<u64>>) {
     let store = Store::open(root, options()).unwrap();
@@ -214,13 +239,7 @@ fn a_segment_from_another_store_is_set_aside() {
     assert_verify_sees(a.path(), "written by partition");
     let (report, seen) = reopen(a.path());
     assert_exactly(&seen, 0..30, "writer, foreign segment added");
-    assert!(
-        report
-            .quarantined
-            .iter()
-            .any(|(_, why)| why.contains("written by partition")),
-        "{report:?}"
-    );
+    assert_quarantined(&report, "written by partition");
 
     let replaced = segments(&part_a)[0].clone();
     std::fs::copy(&segments(&part_b)[0], &replaced).unwrap();
@@ -231,13 +250,7 @@ fn a_segment_from_another_store_is_set_aside() {
     );
     let (report, seen) = reopen(a.path());
     assert_exactly(&seen, 10..30, "writer, a segment replaced by a foreign one");
-    assert!(
-        report
-            .quarantined
-            .iter()
-            .any(|(_, why)| why.contains("written by partition")),
-        "{report:?}"
-    );
+    assert_quarantined(&report, "written by partition");
 }
 
 #[test]
@@ -250,13 +263,7 @@ fn a_duplicated_segment_is_counted_once() {
     assert_verify_sees(dir.path(), "a copy under another name");
     let (report, seen) = reopen(dir.path());
     assert_exactly(&seen, 0..30, "writer, duplicated segment");
-    assert!(
-        report
-            .quarantined
-            .iter()
-            .any(|(_, why)| why.contains("a copy under another name")),
-        "{report:?}"
-    );
+    assert_quarantined(&report, "a copy under another name");
     // Also when the manifest is gone too (no hint which one is the original).
     std::fs::copy(&first, part.join("seg-00000000000000b1.lts")).unwrap();
     std::fs::remove_file(part.join("MANIFEST")).unwrap();
@@ -351,21 +358,10 @@ fn a_truncated_segment_keeps_its_intact_pages() {
     std::fs::write(&seg, &bytes[..cut]).unwrap();
     let expect_at_least = 2 * 64;
     let check = |seen: &BTreeMap<u64, Vec<u64>>, who: &str| {
-        for k in (0..10).chain(20..30) {
-            assert_eq!(
-                seen.get(&k).map(Vec::len),
-                Some(PER_BATCH as usize),
-                "{who}: batch {k}"
-            );
-        }
-        let middle: usize = (10..20).filter_map(|k| seen.get(&k)).map(Vec::len).sum();
-        assert!(
-            (expect_at_least..500).contains(&middle),
-            "{who}: {middle} events of the truncated segment kept"
-        );
+        assert_middle_kept(seen, expect_at_least..500, who)
     };
     check(&read_only(dir.path()), "reader");
-    assert_verify_sees(dir.path(), "recovery keeps its 2 intact pages");
+    assert_verify_sees(dir.path(), "not sealed");
     let (report, seen) = reopen(dir.path());
     check(&seen, "writer");
     assert!(!report.quarantined.is_empty(), "{report:?}");
@@ -386,30 +382,13 @@ fn a_flipped_bit_in_a_page_costs_only_that_page() {
         bytes[pages[2] + at] ^= 0x10;
         std::fs::write(&seg, &bytes).unwrap();
         let check = |seen: &BTreeMap<u64, Vec<u64>>, who: &str| {
-            for k in (0..10).chain(20..30) {
-                assert_eq!(
-                    seen.get(&k).map(Vec::len),
-                    Some(PER_BATCH as usize),
-                    "{who}: batch {k}"
-                );
-            }
-            let middle: usize = (10..20).filter_map(|k| seen.get(&k)).map(Vec::len).sum();
-            assert!(
-                (500 - 64..500).contains(&middle),
-                "{what}, {who}: {middle} of 500 events of the damaged segment kept"
-            );
+            assert_middle_kept(seen, 500 - 64..500, &format!("{what}, {who}"))
         };
         check(&read_only(dir.path()), "reader");
-        assert_verify_sees(dir.path(), "intact pages");
+        assert_verify_sees(dir.path(), "checksum");
         let (report, seen) = reopen(dir.path());
         check(&seen, "writer");
-        assert!(
-            report
-                .quarantined
-                .iter()
-                .any(|(_, why)| why.contains("intact pages kept")),
-            "{what}: {report:?}"
-        );
+        assert_quarantined(&report, "intact pages kept");
     }
 }
 
@@ -513,4 +492,29 @@ fn a_flipped_bit_in_page_columns_costs_readers_only_that_page() {
         report.quarantined.is_empty() && report.salvaged.is_empty(),
         "{report:?}"
     );
+}
+
+#[test]
+fn a_segment_whose_only_page_is_damaged_is_set_aside_not_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    // One batch per cycle: segments of a single page.
+    for k in 0..3 {
+        write_cycle(dir.path(), k, 1);
+    }
+    let part = partitions(dir.path())[0].clone();
+    let seg = segments(&part)[0].clone();
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let page = page_offsets(&bytes)[0];
+    bytes[page + 40] ^= 0x10; // inside the page meta
+    std::fs::write(&seg, &bytes).unwrap();
+    let found = verify_damage(dir.path());
+    assert!(found.iter().all(|d| !d.contains("missing")), "{found:?}");
+    assert_verify_sees(dir.path(), "checksum");
+    let (report, seen) = reopen(dir.path());
+    assert_exactly(&seen, 1..3, "writer, the only page of a segment damaged");
+    assert!(report.removed.is_empty(), "{report:?}");
+    assert_quarantined(&report, "0 intact pages kept");
+    assert!(quarantined(&part)
+        .iter()
+        .any(|q| std::fs::read(q).ok() == Some(bytes.clone())));
 }
