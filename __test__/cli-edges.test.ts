@@ -12,7 +12,7 @@ import type { Io } from '../src/cli/commands';
 import { table } from '../src/cli/format';
 import { main } from '../src/cli/main';
 import { spawnFixture } from './helpers/child';
-import { hasAddon, tempDir } from './helpers/real';
+import { hasAddon, readerSees, tempDir } from './helpers/real';
 
 const e2e = hasAddon ? test : test.skip;
 if (!hasAddon) test('CLI edge tests need native/binding.cjs (npm run build:native)', (t) => t.pass());
@@ -344,14 +344,8 @@ e2e('tail -f: two writers sealing at different times; every event printed exactl
   t.teardown(() => a.close());
   const reader = openReader(dir);
   t.teardown(() => reader.close());
-  const visible = async (n: number) => {
-    const deadline = Date.now() + 20_000;
-    while (Date.now() < deadline) {
-      if (((await reader.query().count().run()).rows[0]?.count ?? 0) >= n) return;
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-    throw new Error(`readers did not see ${n} events in 20 s`);
-  };
+  const visible = (n: number) => readerSees(reader, n, 20_000);
+
   const t0 = NOW_MS - 20_000;
   const r = await cli(['tail', '-d', dir, '-f', '--interval', '1', '--json'], {
     polls: 3,

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { open, openReader, type Store } from '../index';
 import type { Io } from '../src/cli/commands';
 import { main } from '../src/cli/main';
-import { hasAddon, tempDir } from './helpers/real';
+import { hasAddon, readerSees, tempDir } from './helpers/real';
 
 const e2e = hasAddon ? test : test.skip;
 if (!hasAddon) test('CLI tests need native/binding.cjs (npm run build:native)', (t) => t.pass());
@@ -152,14 +152,8 @@ e2e('tail: the latest events, then new ones as writers seal them', async (t) => 
   // Readers see what the writer has sealed; wait until a reader sees all `n` events.
   const reader = openReader(dir);
   t.teardown(() => reader.close());
-  const sealed = async (n: number) => {
-    const deadline = Date.now() + 10_000;
-    while (Date.now() < deadline) {
-      if (((await reader.query().count().run()).rows[0]?.count ?? 0) >= n) return;
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    throw new Error(`the writer did not seal ${n} events in 10 s`);
-  };
+  const sealed = (n: number) => readerSees(reader, n, 10_000);
+
   for (let i = 0; i < 30; i++) store.record({ name: 'job', startNs: BASE_NS + BigInt(i) * 1_000_000n, durationNs: 1000 + i });
   await store.flush();
   await sealed(30);

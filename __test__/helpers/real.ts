@@ -13,3 +13,13 @@ export const hasAddon = fs.existsSync(bindingPath);
 export function tempDir(): string {
   return makeTempDir('laptime-e2e-');
 }
+
+/** Wait until `reader` counts at least `n` events (polling), or throw after `timeoutMs`. */
+export async function readerSees(reader: { query(): { count(): { run(): Promise<{ rows: Array<{ count?: number }> }> } } }, n: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (((await reader.query().count().run()).rows[0]?.count ?? 0) >= n) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`readers did not see ${n} events in ${timeoutMs} ms`);
+}
