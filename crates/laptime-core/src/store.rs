@@ -13,7 +13,7 @@ use crate::dictionary::Dictionary;
 use crate::disk_partition::PartitionCache;
 use crate::durable;
 use crate::error::{Error, Result};
-use crate::event::{Batch, Code, Level, NameId, Value};
+use crate::event::{Batch, Code, Level, NameId, Rejections, Value};
 use crate::options::Options;
 use crate::partition::{self, RecoveryReport};
 use crate::retention::RetentionReport;
@@ -195,21 +195,64 @@ impl Store {
     }
 
     /// Hand a batch to the writer. Never blocks unless the store was opened with the `Block`
-    /// overflow policy; a batch that does not fit is dropped and counted. Every name id in the batch
-    /// must come from [`Store::intern`] of this store; a batch with unknown ids is dropped and
-    /// counted too, so nothing unreadable is ever written.
+    /// overflow policy; a batch that does not fit is dropped and counted. Every name id and field
+    /// key in the batch must come from [`Store::intern`] of this store: an event with an unknown
+    /// id is refused alone (counted in `rejected`, see [`Store::append_checked`]), so nothing
+    /// unreadable is written and its valid neighbours still are.
     pub fn append(&self, batch: Batch) -> Push {
+        self.append_checked(batch, Rejections::default()).0
+    }
+
+    /// [`Store::append`] for producers that refused some events themselves before building the
+    /// batch (`already`, e.g. a start time that is no epoch time): those are counted with the ones
+    /// this refuses. Returns what happened to the batch and every refused event, with the first
+    /// reason.
+    pub fn append_checked(&self, mut batch: Batch, already: Rejections) -> (Push, Rejections) {
+        let mut rejected = already;
         let known = self.engine.dict.len() as u64;
-        let bad = batch.names().iter().any(|&n| u64::from(n) >= known)
-            || batch.fields().iter().any(|f| u64::from(f.key) >= known);
-        if bad || self.is_stopped() {
+        let unknown = |id: NameId| u64::from(id) >= known;
+        let bad_field = batch.fields().iter().any(|f| unknown(f.key));
+        if bad_field || batch.names().iter().any(|&n| unknown(n)) {
+            let mut drop = vec![false; batch.len()];
+            for (row, &name) in batch.names().iter().enumerate() {
+                if unknown(name) {
+                    drop[row] = true;
+                    rejected.add(|| {
+                        format!("event {row} has name id {name}, which was never interned")
+                    });
+                }
+            }
+            for f in batch.fields() {
+                let row = f.row as usize;
+                if unknown(f.key) && drop.get(row) == Some(&false) {
+                    drop[row] = true;
+                    rejected.add(|| {
+                        format!(
+                            "event {row} has field key id {}, which was never interned",
+                            f.key
+                        )
+                    });
+                }
+            }
+            batch.remove_rows(&drop);
+        }
+        if rejected.count > 0 {
+            self.engine
+                .counters
+                .rejected
+                .fetch_add(rejected.count, std::sync::atomic::Ordering::AcqRel);
+        }
+        if self.is_stopped() {
             self.engine
                 .counters
                 .dropped
                 .fetch_add(batch.len() as u64, std::sync::atomic::Ordering::AcqRel);
-            return Push::Dropped;
+            return (Push::Dropped, rejected);
         }
-        self.engine.ring.push(batch, &self.engine.counters)
+        (
+            self.engine.ring.push(batch, &self.engine.counters),
+            rejected,
+        )
     }
 
     fn is_stopped(&self) -> bool {
