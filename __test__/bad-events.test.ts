@@ -172,3 +172,21 @@ real('captured calls sharing a batch with record()s are all stored, and a captur
   );
   t.like(counters, { accepted: 4030, written: 4030, dropped: 0, rejected: 0 });
 });
+
+real('a huge log message is cut with a note, never stops the writer for its neighbours', async (t) => {
+  const store = open({ dir: tempDir(), sync: 'always' });
+  t.teardown(() => store.close());
+  store.log.info('before');
+  // 70 MB: more than one write-ahead-log record holds; it used to stop the store's writer for good.
+  store.log.info('x'.repeat(70_000_000), { blob: 'y'.repeat(3_000_000) });
+  store.log.info('after');
+  await store.flush();
+  t.like(store.counters(), { written: 3, rejected: 0, dropped: 0, discarded: 0 });
+  const events = (await store.events('', { limit: 10, order: 'oldest' })).events;
+  t.deepEqual(
+    events.map((e) => (e.message ?? '').length),
+    [6, 1_048_576 + ' [laptime: 68951424 more characters cut]'.length + 1, 5],
+  );
+  t.regex(events[1]!.message!, /… \[laptime: 68951424 more characters cut\]$/);
+  t.regex(String(events[1]!.fields.blob), /… \[laptime: 1951424 more characters cut\]$/);
+});

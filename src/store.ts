@@ -5,7 +5,7 @@
 import { Batch } from './batch';
 import { describeError, diagnostics, internalError, warnOnce } from './diagnostics';
 import { installExitHooks } from './exit-hooks';
-import { encodeLoose, encodeValue, jsonString, type FieldValue } from './fields';
+import { cutLong, encodeLoose, encodeValue, jsonString, type FieldValue } from './fields';
 import { createLogger, type LogFields, type Logger } from './logger';
 import { nativeBinding, type NativeCounters, type NativeStoreHandle } from './native';
 import { resolveOptions, show, type OpenOptions, type ResolvedOptions } from './options';
@@ -463,7 +463,7 @@ export class Store {
       return;
     }
     const start = perf.now();
-    const text = typeof message === 'string' ? message : String(message);
+    const text = cutLong(typeof message === 'string' ? message : String(message));
     const tails = fields === undefined || fields === null ? NO_TAILS : this.#looseTails(fields);
     this[kBatch].addWithExtras(this[kIntern](logger), start, 0, 2 + level, tails, jsonString(text));
   }

@@ -317,6 +317,35 @@ impl Batch {
         }
     }
 
+    /// Bytes of text (message and string field values) each event carries, by row.
+    pub(crate) fn text_bytes_by_row(&self) -> Vec<usize> {
+        let mut bytes = vec![0usize; self.len()];
+        for (row, m) in &self.messages {
+            if let Some(b) = bytes.get_mut(*row as usize) {
+                *b += m.len();
+            }
+        }
+        for f in &self.fields {
+            if let (Some(b), Value::Str(v)) = (bytes.get_mut(f.row as usize), &f.value) {
+                *b += v.len();
+            }
+        }
+        bytes
+    }
+
+    /// Split off the events from row `at` on into a new batch (rows renumbered from 0).
+    pub(crate) fn split_off(&mut self, at: usize) -> Batch {
+        let rest = self.tail(at);
+        let keep = at.min(self.len());
+        self.names.truncate(keep);
+        self.starts.truncate(keep);
+        self.durations.truncate(keep);
+        self.codes.truncate(keep);
+        self.messages.retain(|(r, _)| (*r as usize) < keep);
+        self.fields.retain(|f| (f.row as usize) < keep);
+        rest
+    }
+
     /// Take out the rows `drop` marks (`drop.len()` must be the batch's length; shorter marks the
     /// rest as kept), renumbering the messages and fields of the rows that stay.
     pub fn remove_rows(&mut self, drop: &[bool]) {

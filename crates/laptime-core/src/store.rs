@@ -23,6 +23,13 @@ use crate::writer::{
     self, ActivePage, PartitionView, Request, Response, WriterShared, WriterState,
 };
 
+/// Most bytes of message and field text one event may carry; more is refused (counted in
+/// `rejected`) rather than written, so no event can exceed a WAL record (64 MiB).
+pub(crate) const MAX_EVENT_TEXT_BYTES: usize = 16 << 20;
+
+/// Batches above this many bytes are handed to the writer in parts (each part one WAL record).
+const MAX_BATCH_BYTES: usize = 32 << 20;
+
 pub(crate) struct Engine {
     pub root: PathBuf,
     pub partition: PathBuf,
@@ -212,10 +219,20 @@ impl Store {
         let known = self.engine.dict.len() as u64;
         let unknown = |id: NameId| u64::from(id) >= known;
         let bad_field = batch.fields().iter().any(|f| unknown(f.key));
-        if bad_field || batch.names().iter().any(|&n| unknown(n)) {
+        let text = batch.text_bytes_by_row();
+        let too_big = text.iter().any(|&b| b > MAX_EVENT_TEXT_BYTES);
+        if bad_field || too_big || batch.names().iter().any(|&n| unknown(n)) {
             let mut drop = vec![false; batch.len()];
+            for (row, &bytes) in text.iter().enumerate() {
+                if bytes > MAX_EVENT_TEXT_BYTES {
+                    drop[row] = true;
+                    rejected.add(|| {
+                        format!("event {row} carries {bytes} bytes of message and field text, more than {MAX_EVENT_TEXT_BYTES}")
+                    });
+                }
+            }
             for (row, &name) in batch.names().iter().enumerate() {
-                if unknown(name) {
+                if unknown(name) && !drop[row] {
                     drop[row] = true;
                     rejected.add(|| {
                         format!("event {row} has name id {name}, which was never interned")
@@ -249,10 +266,23 @@ impl Store {
                 .fetch_add(batch.len() as u64, std::sync::atomic::Ordering::AcqRel);
             return (Push::Dropped, rejected);
         }
-        (
-            self.engine.ring.push(batch, &self.engine.counters),
-            rejected,
-        )
+        (self.push_bounded(batch), rejected)
+    }
+
+    /// Offer `batch` to the ring; one batch is one WAL record, whose size is bounded, so a big
+    /// batch goes in halves.
+    fn push_bounded(&self, mut batch: Batch) -> Push {
+        if batch.len() > 1 && batch.heap_bytes() > MAX_BATCH_BYTES {
+            let rest = batch.split_off(batch.len() / 2);
+            let first = self.push_bounded(batch);
+            let second = self.push_bounded(rest);
+            return if first == Push::Accepted && second == Push::Accepted {
+                Push::Accepted
+            } else {
+                Push::Dropped
+            };
+        }
+        self.engine.ring.push(batch, &self.engine.counters)
     }
 
     fn is_stopped(&self) -> bool {

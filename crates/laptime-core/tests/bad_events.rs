@@ -85,3 +85,45 @@ fn remove_rows_renumbers_messages_and_fields() {
     b.remove_rows(&[]);
     assert_eq!(b.len(), 2, "an empty mask keeps every row");
 }
+
+#[test]
+fn an_event_too_big_for_a_wal_record_is_refused_alone_and_big_batches_are_split() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), Options::default()).unwrap();
+    let log = store.intern("log").unwrap();
+    let t0 = 1_700_000_000_000_000_000u64;
+    let mut batch = Batch::default();
+    batch.push_log(log, t0, Level::Info, "before");
+    // 70 MB: more than one WAL record holds; it used to stop the writer for good.
+    batch.push_log(log, t0 + 1, Level::Info, &"x".repeat(70_000_000));
+    batch.push_log(log, t0 + 2, Level::Info, "after");
+    // Three 12 MB events: each fits, together they exceed a record and go as several.
+    for i in 0..3 {
+        batch.push_log(log, t0 + 3 + i, Level::Info, &"y".repeat(12_000_000));
+    }
+    let (_, rejected) = store.append_checked(batch, Rejections::default());
+    assert_eq!(rejected.count, 1);
+    assert!(
+        rejected
+            .first
+            .as_deref()
+            .unwrap()
+            .starts_with("event 1 carries 70000000 bytes"),
+        "{:?}",
+        rejected.first
+    );
+    store.flush().unwrap();
+    let c = store.counters();
+    assert_eq!((c.written, c.rejected, c.dropped), (5, 1, 0));
+    let events = store
+        .snapshot()
+        .unwrap()
+        .events(&ScanFilter::default())
+        .unwrap();
+    let sizes: Vec<usize> = events
+        .iter()
+        .map(|e| e.message.as_ref().unwrap().len())
+        .collect();
+    assert_eq!(sizes, vec![6, 5, 12_000_000, 12_000_000, 12_000_000]);
+    store.close().unwrap();
+}
