@@ -103,7 +103,7 @@ test.serial('record(): malformed events throw a TypeError naming the field', (t)
   t.throws(() => store.record({ name: 'x', startNs: 'now' as never, durationNs: 1n }), { instanceOf: TypeError, message: /event "startNs"/ });
   t.throws(() => store.record({ name: 'x', startNs: 1n, durationNs: -1n }), { instanceOf: RangeError, message: /event "durationNs" must not be negative/ });
   t.throws(() => store.record({ name: 'x', startNs: 1n, durationNs: 1n, ok: 'yes' as never }), { instanceOf: TypeError, message: /event "ok"/ });
-  t.throws(() => store.record({ name: 'x', startNs: 1n, durationNs: 1n, fields: { o: {} as never } }), { instanceOf: TypeError, message: /event field "o"/ });
+  t.throws(() => store.record({ name: 'x', startNs: 1n, durationNs: 1n, fields: { o: {} as never } }), { instanceOf: TypeError, message: /event "fields.o"/ });
   t.throws(() => store.record(null as never), { instanceOf: TypeError });
 });
 

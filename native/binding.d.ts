@@ -34,7 +34,7 @@ export declare class NativeReader {
 
 /**
  * An open store. Made by `NativeStore.open`; after `close()` every call throws "store is closed"
- * (`append` returns false, the async calls reject).
+ * (`append` returns it, the async calls reject).
  */
 export declare class NativeStore {
   /**
@@ -47,11 +47,15 @@ export declare class NativeStore {
   /** The id of a function name, logger name or field key, interning it when new. */
   intern(name: string): number
   /**
-   * Hand the first `count` events of these columns to the writer. Returns true if the batch was
-   * accepted, false if it was dropped (and counted) or the store is closed. Throws a TypeError
-   * only on malformed input.
+   * Hand the first `count` events of these columns to the writer. Invalid events (a start that
+   * is no time, a negative duration, an unknown code, name or field key) are refused one by one
+   * and counted in `rejected`; their neighbours go on. Returns null when every event was
+   * handed over (or dropped for a full ring, counted), else a description of the refused ones
+   * naming the first bad value. Throws a TypeError only when the call itself is malformed
+   * (count beyond the arrays, a bad origin, unparsable extras). A closed store drops nothing
+   * silently: it returns "store is closed".
    */
-  append(names: Uint32Array, startOffsetsMs: Float64Array, durationsMs: Float64Array, codes: Uint8Array, count: number, originMs: number, extrasJson?: string | undefined | null): boolean
+  append(names: Uint32Array, startOffsetsMs: Float64Array, durationsMs: Float64Array, codes: Uint8Array, count: number, originMs: number, extrasJson?: string | undefined | null): string | null
   /**
    * Resolves once every batch appended before the call is written (and, with `sync: 'always'`,
    * on stable storage).
@@ -226,6 +230,8 @@ export interface NativeCounters {
   sealed: number
   /** Bytes of this writer's files on disk. */
   bytesOnDisk: number
+  /** Invalid events refused at the hand-over (their valid neighbours were kept). */
+  rejected: number
 }
 
 /** One event. */

@@ -44,19 +44,30 @@ export function encodeValue(value: unknown): string | null {
   }
 }
 
+/** Longest log message or log field text kept whole; the engine refuses events with far more. */
+export const MAX_LOG_CHARS = 1 << 20;
+
+/** `text`, or its first MAX_LOG_CHARS characters with a visible note of how many were cut. */
+export function cutLong(text: string): string {
+  if (text.length <= MAX_LOG_CHARS) return text;
+  return `${text.slice(0, MAX_LOG_CHARS)}… [laptime: ${text.length - MAX_LOG_CHARS} more characters cut]`;
+}
+
 /**
  * `"tag",value` of anything, for log fields: unsupported values become their text (`NaN`, a JSON
- * rendering of objects); null and undefined are skipped (null result). Never throws.
+ * rendering of objects); null and undefined are skipped (null result); text beyond MAX_LOG_CHARS
+ * is cut with a note. Never throws.
  */
 export function encodeLoose(value: unknown): string | null {
+  if (typeof value === 'string' && value.length > MAX_LOG_CHARS) return `"s",${jsonString(cutLong(value))}`;
   const exact = encodeValue(value);
   if (exact !== null || value === null || value === undefined) return exact;
   try {
     if (typeof value === 'object') {
       const json = JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
-      if (json !== undefined) return `"s",${jsonString(json)}`;
+      if (json !== undefined) return `"s",${jsonString(cutLong(json))}`;
     }
-    return `"s",${jsonString(String(value))}`;
+    return `"s",${jsonString(cutLong(String(value)))}`;
   } catch {
     return '"s","[unprintable]"';
   }

@@ -60,6 +60,8 @@ export interface NativeCounters {
   sealed: number;
   /** Bytes the store occupies on disk. */
   bytesOnDisk: number;
+  /** Invalid events the engine refused at the hand-over (their valid neighbours were kept). */
+  rejected: number;
 }
 
 /** Filter of a native stats query (its `NativeStatsFilter`). */
@@ -91,7 +93,8 @@ export interface NativeStoreHandle {
    * One struct-of-arrays batch: `count` rows of the arrays; start = `originMs + startOffsetsMs[i]`
    * (ms, converted to ns on each side separately); codes 0 ok, 1 error, 2..7 log trace..fatal;
    * `extrasJson` = `{"m":[[row,"message"],...],"f":[[row,keyId,"i"|"f"|"b"|"s",value],...]}`.
-   * Returns false when the batch was dropped (the addon counts it).
+   * Invalid rows are refused alone and counted (`rejected`), full-ring drops are counted
+   * (`dropped`). Returns null, or a description of the refused rows naming the first bad value.
    */
   append(
     names: Uint32Array,
@@ -101,7 +104,7 @@ export interface NativeStoreHandle {
     count: number,
     originMs: number,
     extrasJson?: string | null,
-  ): boolean;
+  ): string | null;
   flush(): Promise<void>;
   stats(filter?: NativeStatsFilter): Promise<NativeStatsRow[]>;
   query(query: NativeQuery): Promise<NativeQueryResult>;

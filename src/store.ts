@@ -3,9 +3,9 @@
  * the addon (full, on an unref'd timer, on flush, at exit), and answers queries through the addon.
  */
 import { Batch } from './batch';
-import { describeError, diagnostics, internalError } from './diagnostics';
+import { describeError, diagnostics, internalError, warnOnce } from './diagnostics';
 import { installExitHooks } from './exit-hooks';
-import { encodeLoose, encodeValue, jsonString, type FieldValue } from './fields';
+import { cutLong, encodeLoose, encodeValue, jsonString, type FieldValue } from './fields';
 import { createLogger, type LogFields, type Logger } from './logger';
 import { nativeBinding, type NativeCounters, type NativeStoreHandle } from './native';
 import { resolveOptions, show, type OpenOptions, type ResolvedOptions } from './options';
@@ -44,6 +44,7 @@ const ZERO_COUNTERS: NativeCounters = Object.freeze({
   durable: 0,
   sealed: 0,
   bytesOnDisk: 0,
+  rejected: 0,
 });
 
 const EMPTY_QUERY_STATS = Object.freeze({
@@ -149,7 +150,16 @@ export class Store {
   }
 
   /**
-   * Record one event given explicitly. Throws TypeError on a malformed event, Error if the store is closed.
+   * Record one event given explicitly. Everything is checked before anything is buffered: a bad
+   * event throws (TypeError for a wrong type, RangeError for a value out of range, each naming the
+   * field and the value: `name`, `startNs`, `durationNs`, `ok`, `fields.<key>`) and the events
+   * around it are unaffected. Throws Error if the store is closed.
+   *
+   * - `name` and field keys: non-empty, well-formed Unicode, at most 4,096 bytes of UTF-8.
+   * - `startNs`: whole epoch nanoseconds from 0 (1970) to 2^64-1 (2554).
+   * - `durationNs`: 0 to 2^64-1 ns; a number with a fraction is rounded to the nearest ns.
+   * - field values: strings (well-formed, all of an event's fields at most 1 MiB), booleans,
+   *   finite numbers, bigints within 64-bit signed range.
    *
    * @example
    * const t0 = process.hrtime.bigint(), startNs = BigInt(Date.now()) * 1_000_000n;
@@ -159,21 +169,29 @@ export class Store {
   record(event: RecordedEvent): void {
     if (typeof event !== 'object' || event === null) throw new TypeError(`laptime: record() takes an event object, got ${show(event)}`);
     const { name, startNs, durationNs, ok = true, fields } = event;
-    if (typeof name !== 'string' || name === '') throw new TypeError(`laptime: event "name" must be a non-empty string, got ${show(name)}`);
-    const start = toNanos(startNs, 'startNs');
-    const duration = toNanos(durationNs, 'durationNs');
-    if (duration < 0n) throw new RangeError(`laptime: event "durationNs" must not be negative, got ${duration}`);
+    checkName(name, 'event "name"');
+    const start = toNanos(startNs, 'startNs', false);
+    const duration = toNanos(durationNs, 'durationNs', true);
     if (typeof ok !== 'boolean') throw new TypeError(`laptime: event "ok" must be a boolean, got ${show(ok)}`);
-    const tails = fields === undefined ? NO_TAILS : this.#strictTails(fields);
+    const encoded = fields === undefined ? null : checkRecordFields(fields);
+    const offset = placeStart(start);
+    if (offset === null) {
+      // The addon adds starts to this thread's time origin within +-9e18 ns (about 285 years).
+      throw new RangeError(`laptime: event "startNs" must be epoch nanoseconds from 0 (1970) to about ${LAST_START_NS} (${new Date(Number(LAST_START_NS / 1_000_000n)).toISOString().slice(0, 4)}), got ${String(startNs)}`);
+    }
     if (this.#native === null) {
       if (this.#closing !== null) throw new Error('laptime: the store is closed');
       return;
     }
     const id = this[kIntern](name);
-    const offset = epochNsToOffsetMs(start);
     const ms = Number(duration) / 1e6;
-    if (tails.length === 0) this[kBatch].add(id, offset, ms, ok ? 0 : 1);
-    else this[kBatch].addWithExtras(id, offset, ms, ok ? 0 : 1, tails, null);
+    if (encoded === null || encoded.length === 0) {
+      this[kBatch].add(id, offset, ms, ok ? 0 : 1);
+      return;
+    }
+    const tails: string[] = [];
+    for (const [key, value] of encoded) tails.push(`,${this[kIntern](key)},${value}]`);
+    this[kBatch].addWithExtras(id, offset, ms, ok ? 0 : 1, tails, null);
   }
 
   /**
@@ -358,6 +376,7 @@ export class Store {
       durable: n.durable,
       sealed: n.sealed,
       bytesOnDisk: n.bytesOnDisk,
+      rejected: n.rejected,
       pending: this[kBatch].length,
       internalErrors: diagnostics.internalErrors,
       lost: diagnostics.lostEvents,
@@ -398,9 +417,11 @@ export class Store {
       if (native === null) {
         this.#jsDropped += count;
       } else {
-        // false means the engine dropped the batch; it counts that itself.
-        native.append(batch.names, batch.starts, batch.durations, batch.codes, count, originMs, batch.extrasJson());
+        // Events dropped (full ring) or refused (invalid) are counted by the engine; the first
+        // refusal is also reported once, naming the bad value.
+        const refused = native.append(batch.names, batch.starts, batch.durations, batch.codes, count, originMs, batch.extrasJson());
         this.#appendedSinceFlush = true;
+        if (refused !== null) warnOnce('LAPTIME_REJECTED', `laptime: ${refused} (later ones are counted in counters().rejected, not reported)`);
       }
     } catch (err) {
       this.#jsDropped += count;
@@ -442,22 +463,9 @@ export class Store {
       return;
     }
     const start = perf.now();
-    const text = typeof message === 'string' ? message : String(message);
+    const text = cutLong(typeof message === 'string' ? message : String(message));
     const tails = fields === undefined || fields === null ? NO_TAILS : this.#looseTails(fields);
     this[kBatch].addWithExtras(this[kIntern](logger), start, 0, 2 + level, tails, jsonString(text));
-  }
-
-  #strictTails(fields: Readonly<Record<string, unknown>>): string[] {
-    if (typeof fields !== 'object' || fields === null) throw new TypeError(`laptime: event "fields" must be an object, got ${show(fields)}`);
-    const tails: string[] = [];
-    for (const key of Object.keys(fields)) {
-      const value = encodeValue(fields[key]);
-      if (value === null) {
-        throw new TypeError(`laptime: event field "${key}" must be a string, boolean, number or 64-bit bigint, got ${show(fields[key])}`);
-      }
-      if (key !== '' && this.#native !== null) tails.push(`,${this[kIntern](key)},${value}]`);
-    }
-    return tails;
   }
 
   #looseTails(fields: LogFields): string[] {
@@ -496,9 +504,109 @@ async function closeNative(native: NativeStoreHandle, keep: (c: NativeCounters) 
   }
 }
 
-function toNanos(value: unknown, field: string): bigint {
-  if (typeof value === 'bigint') return value;
-  if (typeof value === 'number' && Number.isFinite(value)) return BigInt(Math.round(value));
-  throw new TypeError(`laptime: event "${field}" must be a bigint or a finite number of nanoseconds, got ${show(value)}`);
+const U64_MAX = 2n ** 64n - 1n;
+const I64_MIN = -(2n ** 63n);
+const I64_MAX = 2n ** 63n - 1n;
+/** The engine's limit on a name or field key (its dictionary's MAX_NAME_BYTES). */
+const MAX_NAME_BYTES = 4096;
+/**
+ * Most JSON characters an event's fields may take. With the batch handed over at MAX_EXTRA_CHARS,
+ * a batch's write-ahead-log record stays far below the engine's 64 MiB limit for one record.
+ */
+const MAX_EVENT_FIELD_CHARS = 1 << 20;
+const ORIGIN_WHOLE_MS = Math.floor(originMs);
+const ORIGIN_FRACTION_MS = originMs - ORIGIN_WHOLE_MS;
+const ORIGIN_WHOLE_NS = BigInt(ORIGIN_WHOLE_MS) * 1_000_000n;
+/** About the latest start the addon can place (see addonStartNs). */
+const LAST_START_NS = ORIGIN_WHOLE_NS + 9n * 10n ** 18n - 10n ** 12n;
+
+/**
+ * The epoch ns the addon will compute from `originMs` and this offset (the same double arithmetic
+ * as crates/laptime-node/src/time.rs, before its range check), or null where it refuses the sum.
+ */
+function addonStartNs(offsetMs: number): bigint | null {
+  const sub = (ORIGIN_FRACTION_MS + offsetMs) * 1e6;
+  if (Number.isNaN(sub) || Math.abs(sub) >= 9e18) return null;
+  return ORIGIN_WHOLE_NS + BigInt(sub >= 0 ? Math.floor(sub + 0.5) : -Math.floor(-sub + 0.5));
 }
 
+/**
+ * The batch offset of an epoch-ns start the addon will accept, or null if there is none. Far from
+ * the origin a double offset is coarse (about 250 ns in 1970), and rounding can push a start just
+ * after 0 below it: such a start is moved by the offset's own precision back into the range.
+ */
+function placeStart(start: bigint): number | null {
+  let offset = epochNsToOffsetMs(start);
+  for (let tries = 0; tries < 8; tries++) {
+    const ns = addonStartNs(offset);
+    if (ns === null) return null;
+    if (ns >= 0n && ns <= U64_MAX) return offset;
+    const deltaMs = Number(start - ns) / 1e6;
+    // At least one unit in the last place, so the offset really moves.
+    offset += Math.sign(deltaMs) * Math.max(Math.abs(deltaMs), Math.abs(offset) * Number.EPSILON);
+  }
+  return null;
+}
+
+/** Throws unless `name` can be a name or field key in the engine's dictionary. */
+function checkName(name: unknown, what: string): asserts name is string {
+  if (typeof name !== 'string' || name === '') throw new TypeError(`laptime: ${what} must be a non-empty string, got ${show(name)}`);
+  if (!name.isWellFormed()) throw new TypeError(`laptime: ${what} must be well-formed Unicode, got ${show(name)} (a lone surrogate)`);
+  const bytes = Buffer.byteLength(name, 'utf8');
+  if (bytes > MAX_NAME_BYTES) throw new RangeError(`laptime: ${what} is ${bytes} bytes long (${show(name)}), more than ${MAX_NAME_BYTES}`);
+}
+
+/** Whole nanoseconds in 0..2^64-1 of a bigint or number; `round` allows a fraction (rounded). */
+function toNanos(value: unknown, field: string, round: boolean): bigint {
+  let ns: bigint;
+  if (typeof value === 'bigint') {
+    ns = value;
+  } else if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new RangeError(`laptime: event "${field}" must be a finite number of nanoseconds, got ${value}`);
+    if (!round && !Number.isInteger(value)) throw new RangeError(`laptime: event "${field}" must be a whole number of nanoseconds, got ${value}`);
+    ns = BigInt(Math.round(value));
+  } else {
+    throw new TypeError(`laptime: event "${field}" must be a bigint or a finite number of nanoseconds, got ${show(value)}`);
+  }
+  if (ns < 0n) throw new RangeError(`laptime: event "${field}" must not be negative, got ${String(value)}`);
+  if (ns > U64_MAX) throw new RangeError(`laptime: event "${field}" must be at most 2^64-1 nanoseconds, got ${String(value)}`);
+  return ns;
+}
+
+/** The `[key, "tag",value]` pairs of record() fields; throws naming `fields.<key>` and its value. */
+function checkRecordFields(fields: unknown): Array<[string, string]> {
+  if (typeof fields !== 'object' || fields === null || Array.isArray(fields)) {
+    throw new TypeError(`laptime: event "fields" must be an object of key/values, got ${show(fields)}`);
+  }
+  const out: Array<[string, string]> = [];
+  let chars = 0;
+  for (const key of Object.keys(fields)) {
+    const what = `event "fields.${key}"`;
+    if (key === '') throw new TypeError('laptime: event "fields" keys must not be empty');
+    checkName(key, `event "fields" key ${JSON.stringify(key.length > 40 ? `${key.slice(0, 40)}...` : key)}`);
+    const value: unknown = (fields as Record<string, unknown>)[key];
+    switch (typeof value) {
+      case 'string':
+        if (!value.isWellFormed()) throw new TypeError(`laptime: ${what} must be well-formed Unicode, got ${show(value)} (a lone surrogate)`);
+        break;
+      case 'number':
+        if (!Number.isFinite(value)) throw new RangeError(`laptime: ${what} must be a finite number, got ${value}`);
+        break;
+      case 'bigint':
+        if (value < I64_MIN || value > I64_MAX) throw new RangeError(`laptime: ${what} must be within 64-bit signed range, got ${value}`);
+        break;
+      case 'boolean':
+        break;
+      default:
+        throw new TypeError(`laptime: ${what} must be a string, boolean, number or 64-bit bigint, got ${show(value)}`);
+    }
+    const encoded = encodeValue(value);
+    if (encoded === null) throw new TypeError(`laptime: ${what} cannot be stored, got ${show(value)}`);
+    chars += encoded.length;
+    if (chars > MAX_EVENT_FIELD_CHARS) {
+      throw new RangeError(`laptime: ${what} makes the event's fields ${chars} characters long, more than ${MAX_EVENT_FIELD_CHARS}`);
+    }
+    out.push([key, encoded]);
+  }
+  return out;
+}

@@ -28,6 +28,11 @@ export function timed<F extends AnyFunction>(fn: F, site: Site, rate: number): F
   return wrapper as unknown as F;
 }
 
+// Stack depth (issue 10): every captured call puts the wrapper's frame (and Reflect's) under the
+// original's. The wrappers keep that frame small: no closure captures `t0` (which would give every
+// call a heap context), settlement is handled by `settle`, and a sampled call is timed in the
+// sampling wrapper's own frame instead of calling a second wrapper.
+
 function plain(fn: AnyFunction, site: Site): AnyFunction {
   return function (this: unknown): unknown {
     const t0 = perf.now();
@@ -38,21 +43,37 @@ function plain(fn: AnyFunction, site: Site): AnyFunction {
       site.fail(t0, err);
       throw err;
     }
-    if (result instanceof Promise) {
-      promiseThen.call(result, () => site.ok(t0), (err: unknown) => site.fail(t0, err));
-      return result;
-    }
-    site.ok(t0);
-    return result;
+    return settle(site, t0, result);
   };
 }
 
 function sampled(fn: AnyFunction, site: Site, rate: number): AnyFunction {
-  const timedFn = plain(fn, site);
   return function (this: unknown): unknown {
-    const target = Math.random() < rate ? timedFn : fn;
-    return new.target === undefined ? reflectApply(target, this, arguments) : reflectConstruct(target, arguments, new.target);
+    if (Math.random() >= rate) {
+      return new.target === undefined ? reflectApply(fn, this, arguments) : reflectConstruct(fn, arguments, new.target);
+    }
+    const t0 = perf.now();
+    let result: unknown;
+    try {
+      result = new.target === undefined ? reflectApply(fn, this, arguments) : reflectConstruct(fn, arguments, new.target);
+    } catch (err) {
+      site.fail(t0, err);
+      throw err;
+    }
+    return settle(site, t0, result);
   };
+}
+
+/** Record a call that returned `result`: now, or at its settlement for a native Promise. */
+function settle(site: Site, t0: number, result: unknown): unknown {
+  if (result instanceof Promise) observe(site, t0, result);
+  else site.ok(t0);
+  return result;
+}
+
+/** Time `promise` to its settlement (its own function: only this path needs closures over `t0`). */
+function observe(site: Site, t0: number, promise: Promise<unknown>): void {
+  promiseThen.call(promise, () => site.ok(t0), (err: unknown) => site.fail(t0, err));
 }
 
 interface MetadataReflect {

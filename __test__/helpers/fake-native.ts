@@ -172,7 +172,7 @@ class FakeNativeStore implements NativeStoreHandle {
     fake.opens++;
     let engine = fake.engines.get(dir);
     if (engine === undefined) {
-      engine = { dir, options, names: [], ids: new Map(), ring: [], rows: [], counters: { accepted: 0, dropped: 0, discarded: 0, written: 0, durable: 0, sealed: 0, bytesOnDisk: 0 }, handles: 0 };
+      engine = { dir, options, names: [], ids: new Map(), ring: [], rows: [], counters: { accepted: 0, dropped: 0, discarded: 0, written: 0, durable: 0, sealed: 0, bytesOnDisk: 0, rejected: 0 }, handles: 0 };
       fake.engines.set(dir, engine);
     }
     engine.handles++;
@@ -199,7 +199,7 @@ class FakeNativeStore implements NativeStoreHandle {
     return id;
   }
 
-  append(names: Uint32Array, startOffsetsMs: Float64Array, durationsMs: Float64Array, codes: Uint8Array, count: number, originMs: number, extrasJson?: string | null): boolean {
+  append(names: Uint32Array, startOffsetsMs: Float64Array, durationsMs: Float64Array, codes: Uint8Array, count: number, originMs: number, extrasJson?: string | null): string | null {
     const engine = this.#check();
     fake.appendCalls.push({ count, originMs, extrasJson: extrasJson ?? null });
     if (fake.throwOnAppend > 0) {
@@ -209,7 +209,7 @@ class FakeNativeStore implements NativeStoreHandle {
     if (fake.dropOnAppend > 0) {
       fake.dropOnAppend--;
       engine.counters.dropped += count;
-      return false;
+      return null;
     }
     if (count > names.length || count > startOffsetsMs.length || count > durationsMs.length || count > codes.length) throw new Error('count exceeds arrays');
     const { messages, fields } = parseExtras(extrasJson, engine);
@@ -229,7 +229,7 @@ class FakeNativeStore implements NativeStoreHandle {
       engine.ring.push(row);
     }
     engine.counters.accepted += count;
-    return true;
+    return null;
   }
 
   flush(): Promise<void> {

@@ -3,7 +3,8 @@
 //!
 //! Each thread buffers its events in its own recorder and hands them to the store when the buffer
 //! is full, at the first event more than [`HAND_OVER_EVERY`] after the previous hand-over, when the
-//! thread ends, or on [`flush`]. Nothing here blocks on I/O: a full ring drops (and counts).
+//! thread ends, on [`flush`], or for every thread at once on [`hand_over_all`] (the panic hook's
+//! snapshot). Nothing here blocks on I/O: a full ring drops (and counts).
 //!
 //! ```
 //! use laptime_core::{capture, Options, Store};
@@ -23,9 +24,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, TryLockError, Weak};
 use std::time::{Duration, Instant};
 
 use crate::event::{Batch, Code, NameId, Value};
@@ -83,8 +84,87 @@ impl Drop for Local {
     }
 }
 
+/// A thread's buffer, shared with [`BUFFERS`] so a dying process can hand every thread's events
+/// over (see [`hand_over_all`]). Only its own thread locks it on the hot path, so the lock is
+/// uncontended except while a panic hook drains it.
+type Slot = Arc<Mutex<Option<Local>>>;
+
+/// Every live thread's buffer (weak: a thread that ends hands its events over and frees its slot).
+static BUFFERS: Mutex<Vec<Weak<Mutex<Option<Local>>>>> = Mutex::new(Vec::new());
+
+fn register() -> Slot {
+    let slot: Slot = Arc::new(Mutex::new(None));
+    let mut all = BUFFERS.lock().unwrap_or_else(|p| p.into_inner());
+    all.retain(|w| w.strong_count() > 0);
+    all.push(Arc::downgrade(&slot));
+    slot
+}
+
 thread_local! {
-    static LOCAL: RefCell<Option<Local>> = const { RefCell::new(None) };
+    static LOCAL: Slot = register();
+    /// Set while this thread is inside [`record_event`] or [`flush`]: a re-entrant call (from a
+    /// destructor run meanwhile, say) is skipped instead of locking its own buffer twice.
+    static BUSY: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Clears [`BUSY`] when dropped, also when `f` of [`with_local`] unwinds.
+struct Entered;
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        let _ = BUSY.try_with(|b| b.set(false));
+    }
+}
+
+/// Run `f` on this thread's buffer, unless this thread is already in it or is ending.
+fn with_local(f: impl FnOnce(&mut Option<Local>)) {
+    if !BUSY.try_with(|b| !b.replace(true)).unwrap_or(false) {
+        return;
+    }
+    let _entered = Entered;
+    let _ = LOCAL.try_with(|slot| {
+        let mut guard = slot.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard);
+    });
+}
+
+/// `lock`, giving up at `deadline`: a buffer whose thread is inside a recording (or panicked
+/// there, holding it) is never waited on for longer.
+fn lock_until<T>(lock: &Mutex<T>, deadline: Instant) -> Option<MutexGuard<'_, T>> {
+    loop {
+        match lock.try_lock() {
+            Ok(guard) => return Some(guard),
+            Err(TryLockError::Poisoned(p)) => return Some(p.into_inner()),
+            Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            Err(TryLockError::WouldBlock) => return None,
+        }
+    }
+}
+
+/// Hand every thread's buffered events to their stores now, waiting at most `wait` in all for
+/// buffers in use at this moment. For a process about to die: the panic hook calls it (from a
+/// thread of its own) before its snapshot. Returns how many buffers could not be taken in time.
+pub fn hand_over_all(wait: Duration) -> usize {
+    let deadline = Instant::now() + wait;
+    let Some(all) = lock_until(&BUFFERS, deadline) else {
+        return 1;
+    };
+    let slots: Vec<Slot> = all.iter().filter_map(Weak::upgrade).collect();
+    drop(all);
+    let mut missed = 0;
+    for slot in slots {
+        match lock_until(&slot, deadline) {
+            Some(mut local) => {
+                if let Some(l) = local.as_mut() {
+                    l.hand_over();
+                }
+            }
+            None => missed += 1,
+        }
+    }
+    missed
 }
 
 fn wall_ns() -> u64 {
@@ -108,10 +188,7 @@ pub fn record_event(
 ) {
     let Some(store) = installed() else { return };
     // A thread's buffer can be gone while the thread ends (destructors of other thread locals).
-    let _ = LOCAL.try_with(|cell| {
-        let Ok(mut slot) = cell.try_borrow_mut() else {
-            return;
-        };
+    with_local(|slot| {
         if slot.as_ref().is_some_and(|l| !l.store.same_engine(&store)) {
             if let Some(mut old) = slot.take() {
                 old.hand_over();
@@ -141,11 +218,9 @@ pub fn record_event(
 
 /// Hand this thread's buffered events to the store now.
 pub fn flush() {
-    let _ = LOCAL.try_with(|cell| {
-        if let Ok(mut slot) = cell.try_borrow_mut() {
-            if let Some(local) = slot.as_mut() {
-                local.hand_over();
-            }
+    with_local(|slot| {
+        if let Some(local) = slot.as_mut() {
+            local.hand_over();
         }
     });
 }
@@ -231,6 +306,21 @@ pub mod outcome {
 #[cfg(test)]
 mod tests {
     use super::outcome::{AnyOutcome, ResultOutcome};
+
+    #[test]
+    fn a_buffer_held_elsewhere_is_skipped_after_the_wait_not_waited_on() {
+        let slot = super::register();
+        let held = slot.lock().unwrap();
+        let t = std::time::Instant::now();
+        let missed = super::hand_over_all(std::time::Duration::from_millis(50));
+        assert!(missed >= 1, "the held buffer was reported as missed");
+        assert!(t.elapsed() < std::time::Duration::from_secs(2));
+        drop(held);
+        assert_eq!(
+            super::hand_over_all(std::time::Duration::from_millis(50)),
+            0
+        );
+    }
 
     #[test]
     fn outcomes_are_chosen_by_type() {

@@ -317,6 +317,65 @@ impl Batch {
         }
     }
 
+    /// Bytes of text (message and string field values) each event carries, by row.
+    pub(crate) fn text_bytes_by_row(&self) -> Vec<usize> {
+        let mut bytes = vec![0usize; self.len()];
+        for (row, m) in &self.messages {
+            if let Some(b) = bytes.get_mut(*row as usize) {
+                *b += m.len();
+            }
+        }
+        for f in &self.fields {
+            if let (Some(b), Value::Str(v)) = (bytes.get_mut(f.row as usize), &f.value) {
+                *b += v.len();
+            }
+        }
+        bytes
+    }
+
+    /// Split off the events from row `at` on into a new batch (rows renumbered from 0).
+    pub(crate) fn split_off(&mut self, at: usize) -> Batch {
+        let rest = self.tail(at);
+        let keep = at.min(self.len());
+        self.names.truncate(keep);
+        self.starts.truncate(keep);
+        self.durations.truncate(keep);
+        self.codes.truncate(keep);
+        self.messages.retain(|(r, _)| (*r as usize) < keep);
+        self.fields.retain(|f| (f.row as usize) < keep);
+        rest
+    }
+
+    /// Take out the rows `drop` marks (`drop.len()` must be the batch's length; shorter marks the
+    /// rest as kept), renumbering the messages and fields of the rows that stay.
+    pub fn remove_rows(&mut self, drop: &[bool]) {
+        if !drop.iter().any(|&d| d) {
+            return;
+        }
+        let dropped = |row: usize| drop.get(row).copied().unwrap_or(false);
+        // New number of each kept row: its index minus the dropped rows before it.
+        let mut renumber = Vec::with_capacity(self.len());
+        let mut kept = 0u32;
+        for row in 0..self.len() {
+            renumber.push(kept);
+            if !dropped(row) {
+                kept += 1;
+            }
+        }
+        keep_rows(&mut self.names, dropped);
+        keep_rows(&mut self.starts, dropped);
+        keep_rows(&mut self.durations, dropped);
+        keep_rows(&mut self.codes, dropped);
+        self.messages.retain(|(r, _)| !dropped(*r as usize));
+        for (r, _) in &mut self.messages {
+            *r = renumber[*r as usize];
+        }
+        self.fields.retain(|f| !dropped(f.row as usize));
+        for f in &mut self.fields {
+            f.row = renumber[f.row as usize];
+        }
+    }
+
     /// The events from row `skip` on, as a new batch (rows renumbered from 0).
     pub(crate) fn tail(&self, skip: usize) -> Batch {
         let skip = skip.min(self.len());
@@ -395,6 +454,41 @@ impl Batch {
                     _ => 0,
                 })
                 .sum::<usize>()
+    }
+}
+
+/// Keep the entries of a dense column whose row is not `dropped`.
+fn keep_rows<T>(column: &mut Vec<T>, dropped: impl Fn(usize) -> bool) {
+    let mut row = 0;
+    column.retain(|_| {
+        let keep = !dropped(row);
+        row += 1;
+        keep
+    });
+}
+
+/// Events refused at a hand-over because they are invalid: how many, and the first one described
+/// (see [`crate::Store::append_checked`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rejections {
+    /// Number of refused events.
+    pub count: u64,
+    /// What was wrong with the first refused event.
+    pub first: Option<String>,
+}
+
+impl Rejections {
+    /// Count one refused event; `why` is asked only for the first.
+    pub fn add(&mut self, why: impl FnOnce() -> String) {
+        if self.first.is_none() {
+            self.first = Some(why());
+        }
+        self.count += 1;
+    }
+
+    /// True when nothing was refused.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
     }
 }
 

@@ -70,7 +70,7 @@ pub use bufferpool::{BufferPool, PinnedPage, PoolStats};
 pub use compaction::CompactionReport;
 pub use dictionary::Dictionary;
 pub use error::{DecodeError, Error, Result};
-pub use event::{Batch, BatchField, Code, Event, Level, NameId, Value, ValueType};
+pub use event::{Batch, BatchField, Code, Event, Level, NameId, Rejections, Value, ValueType};
 /// `#[capture]` / `#[capture(name = "...")]` on a sync or async fn (cargo feature `macros`): every
 /// call is timed into the store given to [`capture::install`]; a returned `Err` is an error.
 #[cfg(feature = "macros")]

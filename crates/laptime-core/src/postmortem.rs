@@ -464,8 +464,10 @@ pub fn take(store: &crate::Store, reason: &str, opts: &SnapshotOptions) -> Resul
 }
 
 /// Snapshot `store` when a thread panics (reason `panic: <message> at <file:line>`), then run the
-/// hook that was installed before. The snapshot runs on its own thread and is waited for at most
-/// `timeout`, so a panic inside laptime (holding one of its locks) can never hang the process.
+/// hook that was installed before. The snapshot includes the events still buffered by every
+/// thread's [`crate::capture`] (and so the tracing layer). It runs on its own thread and is waited
+/// for at most `timeout`, so a panic inside laptime (holding one of its locks) can never hang the
+/// process.
 pub fn install_panic_hook(
     store: crate::Store,
     opts: SnapshotOptions,
@@ -493,6 +495,9 @@ pub fn install_panic_hook(
             let spawned = std::thread::Builder::new()
                 .name("laptime-snapshot".into())
                 .spawn(move || {
+                    // Events still in threads' capture buffers (and so the tracing layer's)
+                    // belong in the snapshot; a buffer in use past half the budget is skipped.
+                    crate::capture::hand_over_all(timeout / 2);
                     let _ = tx.send(take(&store, &reason, &opts));
                 });
             if spawned.is_ok() {

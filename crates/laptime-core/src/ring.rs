@@ -35,6 +35,7 @@ pub struct Counters {
     pub(crate) durable: AtomicU64,
     pub(crate) sealed: AtomicU64,
     pub(crate) bytes_on_disk: AtomicU64,
+    pub(crate) rejected: AtomicU64,
 }
 
 /// A copy of the counters at one moment.
@@ -56,6 +57,9 @@ pub struct CounterSnapshot {
     pub sealed: u64,
     /// Bytes of this writer's segment, WAL and names files.
     pub bytes_on_disk: u64,
+    /// Invalid events refused at the hand-over (unknown name or key id, a start or duration that
+    /// is no time); their valid neighbours in the same batch went on.
+    pub rejected: u64,
 }
 
 impl Counters {
@@ -69,6 +73,7 @@ impl Counters {
             durable: self.durable.load(Ordering::Acquire),
             sealed: self.sealed.load(Ordering::Acquire),
             bytes_on_disk: self.bytes_on_disk.load(Ordering::Acquire),
+            rejected: self.rejected.load(Ordering::Acquire),
         }
     }
 }

@@ -13,7 +13,7 @@ use crate::dictionary::Dictionary;
 use crate::disk_partition::PartitionCache;
 use crate::durable;
 use crate::error::{Error, Result};
-use crate::event::{Batch, Code, Level, NameId, Value};
+use crate::event::{Batch, Code, Level, NameId, Rejections, Value};
 use crate::options::Options;
 use crate::partition::{self, Depth, RecoveryReport};
 use crate::retention::RetentionReport;
@@ -22,6 +22,13 @@ use crate::scan::Snapshot;
 use crate::writer::{
     self, ActivePage, PartitionView, Request, Response, WriterShared, WriterState,
 };
+
+/// Most bytes of message and field text one event may carry; more is refused (counted in
+/// `rejected`) rather than written, so no event can exceed a WAL record (64 MiB).
+pub(crate) const MAX_EVENT_TEXT_BYTES: usize = 16 << 20;
+
+/// Batches above this many bytes are handed to the writer in parts (each part one WAL record).
+const MAX_BATCH_BYTES: usize = 32 << 20;
 
 pub(crate) struct Engine {
     pub root: PathBuf,
@@ -207,19 +214,85 @@ impl Store {
     }
 
     /// Hand a batch to the writer. Never blocks unless the store was opened with the `Block`
-    /// overflow policy; a batch that does not fit is dropped and counted. Every name id in the batch
-    /// must come from [`Store::intern`] of this store; a batch with unknown ids is dropped and
-    /// counted too, so nothing unreadable is ever written.
+    /// overflow policy; a batch that does not fit is dropped and counted. Every name id and field
+    /// key in the batch must come from [`Store::intern`] of this store: an event with an unknown
+    /// id is refused alone (counted in `rejected`, see [`Store::append_checked`]), so nothing
+    /// unreadable is written and its valid neighbours still are.
     pub fn append(&self, batch: Batch) -> Push {
+        self.append_checked(batch, Rejections::default()).0
+    }
+
+    /// [`Store::append`] for producers that refused some events themselves before building the
+    /// batch (`already`, e.g. a start time that is no epoch time): those are counted with the ones
+    /// this refuses. Returns what happened to the batch and every refused event, with the first
+    /// reason.
+    pub fn append_checked(&self, mut batch: Batch, already: Rejections) -> (Push, Rejections) {
+        let mut rejected = already;
         let known = self.engine.dict.len() as u64;
-        let bad = batch.names().iter().any(|&n| u64::from(n) >= known)
-            || batch.fields().iter().any(|f| u64::from(f.key) >= known);
-        if bad || self.is_stopped() {
+        let unknown = |id: NameId| u64::from(id) >= known;
+        let bad_field = batch.fields().iter().any(|f| unknown(f.key));
+        let text = batch.text_bytes_by_row();
+        let too_big = text.iter().any(|&b| b > MAX_EVENT_TEXT_BYTES);
+        if bad_field || too_big || batch.names().iter().any(|&n| unknown(n)) {
+            let mut drop = vec![false; batch.len()];
+            for (row, &bytes) in text.iter().enumerate() {
+                if bytes > MAX_EVENT_TEXT_BYTES {
+                    drop[row] = true;
+                    rejected.add(|| {
+                        format!("event {row} carries {bytes} bytes of message and field text, more than {MAX_EVENT_TEXT_BYTES}")
+                    });
+                }
+            }
+            for (row, &name) in batch.names().iter().enumerate() {
+                if unknown(name) && !drop[row] {
+                    drop[row] = true;
+                    rejected.add(|| {
+                        format!("event {row} has name id {name}, which was never interned")
+                    });
+                }
+            }
+            for f in batch.fields() {
+                let row = f.row as usize;
+                if unknown(f.key) && drop.get(row) == Some(&false) {
+                    drop[row] = true;
+                    rejected.add(|| {
+                        format!(
+                            "event {row} has field key id {}, which was never interned",
+                            f.key
+                        )
+                    });
+                }
+            }
+            batch.remove_rows(&drop);
+        }
+        if rejected.count > 0 {
+            self.engine
+                .counters
+                .rejected
+                .fetch_add(rejected.count, std::sync::atomic::Ordering::AcqRel);
+        }
+        if self.is_stopped() {
             self.engine
                 .counters
                 .dropped
                 .fetch_add(batch.len() as u64, std::sync::atomic::Ordering::AcqRel);
-            return Push::Dropped;
+            return (Push::Dropped, rejected);
+        }
+        (self.push_bounded(batch), rejected)
+    }
+
+    /// Offer `batch` to the ring; one batch is one WAL record, whose size is bounded, so a big
+    /// batch goes in halves.
+    fn push_bounded(&self, mut batch: Batch) -> Push {
+        if batch.len() > 1 && batch.heap_bytes() > MAX_BATCH_BYTES {
+            let rest = batch.split_off(batch.len() / 2);
+            let first = self.push_bounded(batch);
+            let second = self.push_bounded(rest);
+            return if first == Push::Accepted && second == Push::Accepted {
+                Push::Accepted
+            } else {
+                Push::Dropped
+            };
         }
         self.engine.ring.push(batch, &self.engine.counters)
     }

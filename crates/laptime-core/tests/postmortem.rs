@@ -130,3 +130,102 @@ fn a_panicking_child_leaves_exactly_one_snapshot_with_its_last_events() {
         "the newest 1,000 of 2,001 events"
     );
 }
+
+/// Runs this test binary's `test` alone as a child with `mode` in CHILD_ENV's sibling variable;
+/// returns the child's snapshot (exactly one must exist) after checking it panicked.
+fn panicking_child(test: &str, mode: &str) -> postmortem::PostMortem {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, dir.path())
+        .env(MODE_ENV, mode)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "the child panicked");
+    assert!(stderr.contains("boom with buffered events"), "{stderr}");
+    let snaps: Vec<_> = std::fs::read_dir(dir.path().join("snapshots"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(snaps.len(), 1, "{snaps:?}");
+    postmortem::read(&snaps[0]).unwrap()
+}
+
+const MODE_ENV: &str = "LAPTIME_POSTMORTEM_MODE";
+
+fn hook(store: &Store) {
+    postmortem::install_panic_hook(
+        store.clone(),
+        SnapshotOptions::default(),
+        Duration::from_secs(5),
+    );
+}
+
+/// Another thread records `n` calls and keeps running: they stay in its capture buffer.
+fn busy_thread_with_buffered_calls(n: usize) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for _ in 0..n {
+            let _t = laptime_core::capture::time("Other.thread");
+        }
+        let _ = tx.send(());
+        loop {
+            std::thread::park();
+        }
+    });
+    rx.recv().unwrap();
+}
+
+#[test]
+fn a_panic_snapshot_includes_calls_buffered_on_other_threads() {
+    if let Ok(dir) = std::env::var(CHILD_ENV) {
+        let store = Store::open(&dir, Options::default()).unwrap();
+        laptime_core::capture::install(store.clone());
+        hook(&store);
+        busy_thread_with_buffered_calls(40);
+        for _ in 0..7 {
+            let _t = laptime_core::capture::time("Main.thread");
+        }
+        panic!("boom with buffered events");
+    }
+    let pm = panicking_child(
+        "a_panic_snapshot_includes_calls_buffered_on_other_threads",
+        "capture",
+    );
+    let count = |name: &str| pm.events.iter().filter(|e| e.name == name).count();
+    assert_eq!(count("Other.thread"), 40, "the other thread's buffer");
+    assert_eq!(count("Main.thread"), 7, "the panicking thread's buffer");
+    assert_eq!(pm.events.len(), 47);
+}
+
+#[cfg(feature = "tracing")]
+#[test]
+fn a_panic_after_101_traced_events_leaves_them_all_in_the_snapshot() {
+    use tracing_subscriber::layer::SubscriberExt;
+    if let Ok(dir) = std::env::var(CHILD_ENV) {
+        let store = Store::open(&dir, Options::default()).unwrap();
+        let layer = laptime_core::tracing_layer::LaptimeLayer::new(store.clone());
+        tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
+            .unwrap();
+        hook(&store);
+        for i in 0..100 {
+            tracing::info!(step = i, "working");
+        }
+        drop(tracing::info_span!("last.span").entered());
+        panic!("boom with buffered events");
+    }
+    let pm = panicking_child(
+        "a_panic_after_101_traced_events_leaves_them_all_in_the_snapshot",
+        "tracing",
+    );
+    assert_eq!(pm.events.len(), 101);
+    assert_eq!(
+        pm.events
+            .iter()
+            .filter(|e| e.code == Code::Log(Level::Info))
+            .count(),
+        100
+    );
+    assert!(pm.events.iter().any(|e| e.name.ends_with("last.span")));
+}

@@ -1,7 +1,7 @@
 //! The arguments of one `append` call (struct-of-arrays typed arrays, borrowed without copying from
 //! JS) to a core [`Batch`].
 
-use laptime_core::Batch;
+use laptime_core::{Batch, Rejections};
 
 use crate::errors::Malformed;
 use crate::extras;
@@ -15,14 +15,21 @@ pub(crate) struct Columns<'a> {
     pub(crate) codes: &'a [u8],
 }
 
-/// The batch of the first `count` events of `cols`. Starts are `origin_ms + startOffsetsMs[i]` in
-/// epoch ns; messages and fields come from `extras_json` (see [`extras`]).
+/// Highest code byte an event can have (2 + fatal).
+const MAX_CODE: u8 = 7;
+
+/// The batch of the valid events among the first `count` of `cols`, and the events refused (a
+/// start that is no time between 1970 and 2554, a negative or NaN duration, an unknown code): an
+/// invalid event costs only itself. Starts are `origin_ms + startOffsetsMs[i]` in epoch ns;
+/// messages and fields come from `extras_json` (see [`extras`]). A call whose arguments do not fit
+/// together (count beyond the arrays, a bad origin, extras that do not parse) is malformed as a
+/// whole: no event of it can be placed.
 pub(crate) fn from_js(
     cols: &Columns<'_>,
     count: u32,
     origin_ms: f64,
     extras_json: Option<&str>,
-) -> Result<Batch, Malformed> {
+) -> Result<(Batch, Rejections), Malformed> {
     let n = count as usize;
     for (what, len) in [
         ("names", cols.names.len()),
@@ -41,29 +48,77 @@ pub(crate) fn from_js(
             "originMs must be epoch milliseconds (finite, >= 0), got {origin_ms}"
         ))
     })?;
-    let starts = cols.start_offsets_ms[..n]
+    let mut rejected = Rejections::default();
+    let mut drop = Vec::with_capacity(n);
+    let mut starts = Vec::with_capacity(n);
+    let mut durations = Vec::with_capacity(n);
+    let mut codes = Vec::with_capacity(n);
+    let rows = cols.start_offsets_ms[..n]
         .iter()
-        .enumerate()
-        .map(|(i, &offset)| {
-            origin.plus_ns(offset).ok_or_else(|| {
-                Malformed(format!(
-                    "startOffsetsMs[{i}] = {offset} does not give a start time between 1970 and 2554"
-                ))
-            })
-        })
-        .collect::<Result<Vec<u64>, Malformed>>()?;
-    let durations = cols.durations_ms[..n]
-        .iter()
-        .map(|&d| time::duration_ns(d))
-        .collect();
-    let mut batch = Batch::from_columns(
-        cols.names[..n].to_vec(),
-        starts,
-        durations,
-        cols.codes[..n].to_vec(),
-    )?;
+        .zip(&cols.durations_ms[..n])
+        .zip(&cols.codes[..n]);
+    for (i, ((&offset, &duration), &code)) in rows.enumerate() {
+        let start = origin.plus_ns(offset);
+        // A refused row keeps a placeholder until the extras are attached to their rows.
+        starts.push(start.unwrap_or(0));
+        durations.push(time::duration_ns(duration));
+        codes.push(if code > MAX_CODE { 0 } else { code });
+        let why = if start.is_none() {
+            Some(format!(
+                "startOffsetsMs[{i}] = {offset} does not give a start time between 1970 and 2554"
+            ))
+        } else if duration.is_nan() || duration < 0.0 || duration == f64::INFINITY {
+            Some(format!(
+                "durationsMs[{i}] = {duration} is not a duration (finite, >= 0)"
+            ))
+        } else if code > MAX_CODE {
+            Some(format!(
+                "codes[{i}] = {code} is no event code (0..={MAX_CODE})"
+            ))
+        } else {
+            None
+        };
+        drop.push(why.is_some());
+        if let Some(why) = why {
+            rejected.add(|| why);
+        }
+    }
+    let mut batch = Batch::from_columns(cols.names[..n].to_vec(), starts, durations, codes)?;
     if let Some(json) = extras_json {
         extras::apply(&mut batch, json)?;
     }
-    Ok(batch)
+    batch.remove_rows(&drop);
+    Ok((batch, rejected))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_rows_are_refused_alone_and_extras_follow_their_rows() {
+        let names = [1, 1, 1, 1, 1];
+        let starts = [0.0, f64::NAN, 1.0, -1e15, 2.0];
+        let durations = [1.0, 1.0, -1.0, 1.0, 1.0];
+        let codes = [0, 0, 0, 0, 9];
+        let cols = Columns {
+            names: &names,
+            start_offsets_ms: &starts,
+            durations_ms: &durations,
+            codes: &codes,
+        };
+        let json = r#"{"m":[[0,"a"],[2,"c"]],"f":[[1,7,"i",1],[4,7,"i",4]]}"#;
+        let (batch, rejected) = from_js(&cols, 5, 1_700_000_000_000.0, Some(json)).unwrap();
+        assert_eq!(batch.len(), 1);
+        assert_eq!(batch.starts(), &[1_700_000_000_000_000_000]);
+        assert_eq!(batch.messages(), &[(0, "a".to_owned())]);
+        assert!(batch.fields().is_empty());
+        assert_eq!(rejected.count, 4);
+        assert_eq!(
+            rejected.first.as_deref(),
+            Some("startOffsetsMs[1] = NaN does not give a start time between 1970 and 2554")
+        );
+        let err = from_js(&cols, 6, 1_700_000_000_000.0, None).unwrap_err();
+        assert!(err.0.contains("count 6 exceeds"), "{}", err.0);
+    }
 }

@@ -20,6 +20,8 @@ pub struct NativeCounters {
     pub sealed: f64,
     /// Bytes of this writer's files on disk.
     pub bytes_on_disk: f64,
+    /// Invalid events refused at the hand-over (their valid neighbours were kept).
+    pub rejected: f64,
 }
 
 impl From<CounterSnapshot> for NativeCounters {
@@ -32,6 +34,7 @@ impl From<CounterSnapshot> for NativeCounters {
             durable: c.durable as f64,
             sealed: c.sealed as f64,
             bytes_on_disk: c.bytes_on_disk as f64,
+            rejected: c.rejected as f64,
         }
     }
 }

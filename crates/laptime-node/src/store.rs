@@ -3,7 +3,7 @@
 
 use std::sync::{Mutex, MutexGuard};
 
-use laptime_core::{Push, Store};
+use laptime_core::Store;
 use napi::bindgen_prelude::AsyncTask;
 use napi::{Env, Task};
 use napi_derive::napi;
@@ -19,7 +19,7 @@ use crate::source::Source;
 use crate::stats::{NativeStatsFilter, StatsTask};
 
 /// An open store. Made by `NativeStore.open`; after `close()` every call throws "store is closed"
-/// (`append` returns false, the async calls reject).
+/// (`append` returns it, the async calls reject).
 #[napi]
 pub struct NativeStore {
     /// `None` once `close()` was called. Every method takes `&self`, hence the lock: napi keeps a
@@ -60,10 +60,14 @@ impl NativeStore {
         store.intern(&name).map_err(errors::from_core)
     }
 
-    /// Hand the first `count` events of these columns to the writer. Returns true if the batch was
-    /// accepted, false if it was dropped (and counted) or the store is closed. Throws a TypeError
-    /// only on malformed input.
-    #[napi]
+    /// Hand the first `count` events of these columns to the writer. Invalid events (a start that
+    /// is no time, a negative duration, an unknown code, name or field key) are refused one by one
+    /// and counted in `rejected`; their neighbours go on. Returns null when every event was
+    /// handed over (or dropped for a full ring, counted), else a description of the refused ones
+    /// naming the first bad value. Throws a TypeError only when the call itself is malformed
+    /// (count beyond the arrays, a bad origin, unparsable extras). A closed store drops nothing
+    /// silently: it returns "store is closed".
+    #[napi(ts_return_type = "string | null")]
     #[allow(clippy::too_many_arguments)]
     pub fn append(
         &self,
@@ -75,19 +79,31 @@ impl NativeStore {
         count: u32,
         origin_ms: f64,
         extras_json: Option<String>,
-    ) -> napi::Result<bool> {
+    ) -> napi::Result<Option<String>> {
         let cols = Columns {
             names,
             start_offsets_ms,
             durations_ms,
             codes,
         };
-        let batch = batch::from_js(&cols, count, origin_ms, extras_json.as_deref())
+        let (batch, refused) = batch::from_js(&cols, count, origin_ms, extras_json.as_deref())
             .map_err(|m| m.throw(env))?;
-        Ok(match &*self.lock() {
-            Some(store) => store.append(batch) == Push::Accepted,
-            None => false,
-        })
+        let guard = self.lock();
+        let Some(store) = guard.as_ref() else {
+            return Ok(Some(format!(
+                "{}: {} events not stored",
+                laptime_core::Error::Closed,
+                count
+            )));
+        };
+        let (_, rejected) = store.append_checked(batch, refused);
+        Ok(rejected.first.map(|first| {
+            let n = rejected.count;
+            format!(
+                "{n} invalid event{} refused (the other events of the batch were kept); the first: {first}",
+                if n == 1 { "" } else { "s" }
+            )
+        }))
     }
 
     /// Resolves once every batch appended before the call is written (and, with `sync: 'always'`,

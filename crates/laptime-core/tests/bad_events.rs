@@ -1,0 +1,129 @@
+//! Invariant 11 at the core's hand-over: `Store::append` refuses only the events of a batch that
+//! name an id the store never interned, counts them in `rejected`, and writes their neighbours
+//! (with each one's fields and message still on it).
+
+use laptime_core::{Batch, Level, Options, Rejections, ScanFilter, Store, Value};
+
+#[test]
+fn append_keeps_the_valid_events_of_a_batch_with_unknown_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), Options::default()).unwrap();
+    let good = store.intern("good").unwrap();
+    let key = store.intern("k").unwrap();
+    let t0 = 1_700_000_000_000_000_000u64;
+    let mut batch = Batch::default();
+    for i in 0..1000u64 {
+        // Every 100th event names an id nobody interned; every 250th carries an unknown key.
+        let name = if i % 100 == 7 { 50_000 } else { good };
+        let row = batch.push_call(name, t0 + i, 10 + i, true);
+        let k = if i % 250 == 3 { 60_000 } else { key };
+        batch.add_field_at(row, k, Value::I64(i as i64)).unwrap();
+    }
+    let row = batch.push_log(good, t0 + 5_000, Level::Warn, "kept with its message");
+    batch
+        .add_field_at(row, key, Value::Str("last".into()))
+        .unwrap();
+    let (_, rejected) = store.append_checked(batch, Rejections::default());
+    assert_eq!(rejected.count, 14, "10 unknown names + 4 unknown keys");
+    assert_eq!(
+        rejected.first.as_deref(),
+        Some("event 7 has name id 50000, which was never interned")
+    );
+    store.flush().unwrap();
+    let c = store.counters();
+    assert_eq!(
+        (c.accepted, c.written, c.rejected, c.dropped),
+        (987, 987, 14, 0)
+    );
+    let events = store
+        .snapshot()
+        .unwrap()
+        .events(&ScanFilter::default())
+        .unwrap();
+    assert_eq!(events.len(), 987);
+    for e in &events {
+        assert_eq!(e.name, "good");
+        if e.message.is_some() {
+            assert_eq!(e.message.as_deref(), Some("kept with its message"));
+            assert_eq!(e.fields, vec![("k".to_owned(), Value::Str("last".into()))]);
+            continue;
+        }
+        // Each kept call still carries its own field: i = duration - 10.
+        let i = (e.duration_ns - 10) as i64;
+        assert_ne!(i % 100, 7);
+        assert_ne!(i % 250, 3);
+        assert_eq!(e.fields, vec![("k".to_owned(), Value::I64(i))]);
+        assert_eq!(e.start_ns, t0 + i as u64);
+    }
+    // The plain `append` refuses the same way.
+    let mut bad = Batch::default();
+    bad.push_call(99_999, t0, 1, true);
+    bad.push_call(good, t0, 1, false);
+    store.append(bad);
+    store.flush().unwrap();
+    let c = store.counters();
+    assert_eq!((c.written, c.rejected), (988, 15));
+    store.close().unwrap();
+}
+
+#[test]
+fn remove_rows_renumbers_messages_and_fields() {
+    let mut b = Batch::default();
+    for i in 0..5u64 {
+        let row = b.push_log(1, i, Level::Info, &format!("m{i}"));
+        b.add_field_at(row, 2, Value::I64(i as i64)).unwrap();
+    }
+    b.remove_rows(&[true, false, true, false, true]);
+    assert_eq!(b.starts(), &[1, 3]);
+    assert_eq!(b.messages(), &[(0, "m1".to_owned()), (1, "m3".to_owned())]);
+    let f: Vec<_> = b
+        .fields()
+        .iter()
+        .map(|f| (f.row, f.value.clone()))
+        .collect();
+    assert_eq!(f, vec![(0, Value::I64(1)), (1, Value::I64(3))]);
+    b.remove_rows(&[]);
+    assert_eq!(b.len(), 2, "an empty mask keeps every row");
+}
+
+#[test]
+fn an_event_too_big_for_a_wal_record_is_refused_alone_and_big_batches_are_split() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), Options::default()).unwrap();
+    let log = store.intern("log").unwrap();
+    let t0 = 1_700_000_000_000_000_000u64;
+    let mut batch = Batch::default();
+    batch.push_log(log, t0, Level::Info, "before");
+    // 70 MB: more than one WAL record holds; it used to stop the writer for good.
+    batch.push_log(log, t0 + 1, Level::Info, &"x".repeat(70_000_000));
+    batch.push_log(log, t0 + 2, Level::Info, "after");
+    // Three 12 MB events: each fits, together they exceed a record and go as several.
+    for i in 0..3 {
+        batch.push_log(log, t0 + 3 + i, Level::Info, &"y".repeat(12_000_000));
+    }
+    let (_, rejected) = store.append_checked(batch, Rejections::default());
+    assert_eq!(rejected.count, 1);
+    assert!(
+        rejected
+            .first
+            .as_deref()
+            .unwrap()
+            .starts_with("event 1 carries 70000000 bytes"),
+        "{:?}",
+        rejected.first
+    );
+    store.flush().unwrap();
+    let c = store.counters();
+    assert_eq!((c.written, c.rejected, c.dropped), (5, 1, 0));
+    let events = store
+        .snapshot()
+        .unwrap()
+        .events(&ScanFilter::default())
+        .unwrap();
+    let sizes: Vec<usize> = events
+        .iter()
+        .map(|e| e.message.as_ref().unwrap().len())
+        .collect();
+    assert_eq!(sizes, vec![6, 5, 12_000_000, 12_000_000, 12_000_000]);
+    store.close().unwrap();
+}
