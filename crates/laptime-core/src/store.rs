@@ -311,6 +311,18 @@ impl Store {
         failure.to_error(&self.engine.partition)
     }
 
+    /// Why the writer cannot write right now ([`Error::DiskFull`] or [`Error::WriterFailed`]), or
+    /// `None` while it writes. It retries by itself; this only tells.
+    pub fn write_failure(&self) -> Option<Error> {
+        let st = self
+            .engine
+            .shared
+            .state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        st.failed.as_ref().map(|f| self.failed(f))
+    }
+
     /// Bufferpool counters (budget, bytes used, hits, misses, evictions).
     pub fn pool_stats(&self) -> PoolStats {
         self.engine.pool.stats()
