@@ -427,7 +427,9 @@ impl PartitionWriter {
         // Every event below `next_seq` is in a durable page: the abandoned WAL files can go, and
         // must go before the new file's events are acknowledged (see `Wal::abandon`).
         self.wal.release(self.next_seq)?;
-        self.sync()?;
+        if self.opts.sync != SyncPolicy::None {
+            self.sync()?;
+        }
         self.update_bytes();
         Ok(())
     }
