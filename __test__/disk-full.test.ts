@@ -10,7 +10,8 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { capture, open } from '../index';
-import { hasAddon, tempDir } from './helpers/real';
+import * as os from 'node:os';
+import { hasAddon } from './helpers/real';
 
 function mountTmpfs(dir: string, size: string): boolean {
   if (typeof process.getuid !== 'function' || process.getuid() !== 0) return false;
@@ -46,7 +47,8 @@ interface Warned {
   message: string;
 }
 
-const mnt = tempDir();
+// Not a helpers/temp directory: that hook would remove it while it is still mounted.
+const mnt = fs.mkdtempSync(path.join(os.tmpdir(), 'laptime-diskfull-'));
 const mounted = hasAddon && mountTmpfs(mnt, '8m');
 const run = mounted ? test.serial : test.skip;
 if (!mounted) {
@@ -54,6 +56,7 @@ if (!mounted) {
 }
 test.after.always(() => {
   if (mounted) execFileSync('umount', [mnt], { stdio: 'ignore' });
+  fs.rmSync(mnt, { recursive: true, force: true });
 });
 
 run('a full disk pauses recording and the same store resumes by itself once space is freed', async (t) => {
