@@ -61,6 +61,11 @@ export declare class NativeStore {
    * on stable storage).
    */
   flush(): Promise<void>
+  /**
+   * Why the engine's writer cannot write now (`{ code, message }`, code `LAPTIME_DISK_FULL` or
+   * `LAPTIME_WRITE_FAILED`), or null while it writes. Cheap.
+   */
+  writeFailure(): NativeWriteFailure | null
   /** Per-name statistics of the events passing `filter`, sorted by name. */
   stats(filter?: NativeStatsFilter | undefined | null): Promise<Array<NativeStatsRow>>
   /** Run a query (filter, group by, aggregates) on a snapshot of the store. */
@@ -220,8 +225,10 @@ export interface NativeCounters {
   accepted: number
   /** Events refused because the ring was full or the writer had stopped. */
   dropped: number
-  /** Events accepted but thrown away because the writer stopped on a failure. */
+  /** Events accepted but thrown away because the writer stopped for good while the disk failed. */
   discarded: number
+  /** Events the writer had taken but could not keep after a write or sync failure. */
+  lost: number
   /** Events written to the WAL. */
   written: number
   /** Events known to be on stable storage. */
@@ -546,6 +553,12 @@ export interface NativeStatsRow {
 }
 
 /** A duration such as `1m` or `250us` in nanoseconds; throws on bad syntax. */
+/** Why the writer cannot write (see `NativeStore::write_failure`). */
+export interface NativeWriteFailure {
+  code: string
+  message: string
+}
+
 export declare function parseDurationNs(text: string): number
 
 /** Parse a filter string without running anything (for validating input early). */

@@ -24,6 +24,15 @@ export function warnOnce(code: string, message: string): void {
   }
 }
 
+/** Emit `message` as a `LaptimeWarning` with `code` every time (for state changes); never throws. */
+export function warn(code: string, message: string): void {
+  try {
+    process.emitWarning(message, { type: 'LaptimeWarning', code });
+  } catch {
+    // As in warnOnce.
+  }
+}
+
 /** Count an internal failure and warn about the first one. */
 export function internalError(where: string, err: unknown): void {
   diagnostics.internalErrors++;

@@ -50,8 +50,10 @@ export interface NativeCounters {
   accepted: number;
   /** Events the engine refused because its ring was full or its writer had stopped. */
   dropped: number;
-  /** Events the engine accepted but threw away because its writer stopped on a disk failure. */
+  /** Events the engine accepted but threw away because its writer stopped for good while the disk failed. */
   discarded: number;
+  /** Events the engine's writer had taken but could not keep after a disk write or fsync failure. */
+  lost: number;
   /** Events written to the write-ahead log. */
   written: number;
   /** Events known to be on stable storage (fsynced). */
@@ -62,6 +64,13 @@ export interface NativeCounters {
   bytesOnDisk: number;
   /** Invalid events the engine refused at the hand-over (their valid neighbours were kept). */
   rejected: number;
+}
+
+/** Why the engine's writer cannot write (its `NativeWriteFailure`). */
+export interface NativeWriteFailure {
+  /** `LAPTIME_DISK_FULL` (ENOSPC, EDQUOT) or `LAPTIME_WRITE_FAILED` (EIO and the like). */
+  code: string;
+  message: string;
 }
 
 /** Filter of a native stats query (its `NativeStatsFilter`). */
@@ -106,6 +115,8 @@ export interface NativeStoreHandle {
     extrasJson?: string | null,
   ): string | null;
   flush(): Promise<void>;
+  /** Why the writer cannot write now (a full or failing disk; it retries by itself), or null. */
+  writeFailure(): NativeWriteFailure | null;
   stats(filter?: NativeStatsFilter): Promise<NativeStatsRow[]>;
   query(query: NativeQuery): Promise<NativeQueryResult>;
   events(request: NativeEventsRequest): Promise<NativeEventPage>;

@@ -58,7 +58,11 @@ export interface StoreCounters extends NativeCounters {
   pending: number;
   /** Internal failures laptime absorbed in this thread instead of throwing into your code. */
   internalErrors: number;
-  /** Events captured or logged in this thread that had no open store to go to (the default store could not be opened, or their store was closed). */
+  /**
+   * Events that could not be kept: the engine's `lost` (taken by its writer but not kept after a disk
+   * write/fsync failure) plus those captured or logged in this thread that had no open store to go to
+   * (the default store could not be opened, or their store was closed).
+   */
   lost: number;
 }
 

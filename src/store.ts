@@ -3,11 +3,11 @@
  * the addon (full, on an unref'd timer, on flush, at exit), and answers queries through the addon.
  */
 import { Batch } from './batch';
-import { describeError, diagnostics, internalError, warnOnce } from './diagnostics';
+import { describeError, diagnostics, internalError, warn, warnOnce } from './diagnostics';
 import { installExitHooks } from './exit-hooks';
 import { cutLong, encodeLoose, encodeValue, jsonString, type FieldValue } from './fields';
 import { createLogger, type LogFields, type Logger } from './logger';
-import { nativeBinding, type NativeCounters, type NativeStoreHandle } from './native';
+import { nativeBinding, type NativeCounters, type NativeStoreHandle, type NativeWriteFailure } from './native';
 import { resolveOptions, show, type OpenOptions, type ResolvedOptions } from './options';
 import { registry } from './registry';
 import { toAnomaly, toAnomaliesRequest, toCompareReport, toCompareRequest, type Anomaly, type AnomaliesOptions, type CompareOptions, type CompareReport } from './analysis';
@@ -40,6 +40,7 @@ const ZERO_COUNTERS: NativeCounters = Object.freeze({
   accepted: 0,
   dropped: 0,
   discarded: 0,
+  lost: 0,
   written: 0,
   durable: 0,
   sealed: 0,
@@ -89,6 +90,8 @@ export class Store {
   #appendedSinceFlush = false;
   #jsDropped = 0;
   #finalCounters: NativeCounters = ZERO_COUNTERS;
+  /** Code of the write failure last warned about, null while the writer writes. */
+  #writeFailure: string | null = null;
   readonly #snapshots: ResolvedSnapshots | null;
   #snapshotTimer: ReturnType<typeof setInterval> | null = null;
   #periodic: string[] = [];
@@ -107,7 +110,10 @@ export class Store {
       return;
     }
     // The timer only hands the batch over; it never keeps the process alive (invariant 1).
-    this.#timer = setInterval(() => this[kAppend](), options.flushIntervalMs);
+    this.#timer = setInterval(() => {
+      this[kAppend]();
+      this.#watchWriter();
+    }, options.flushIntervalMs);
     this.#timer.unref();
     registry.stores.add(this);
     installExitHooks();
@@ -206,7 +212,37 @@ export class Store {
     if (native === null) return this.#closing ?? undefined;
     this[kAppend]();
     this.#appendedSinceFlush = false;
-    await native.flush();
+    try {
+      await native.flush();
+    } finally {
+      this.#watchWriter();
+    }
+  }
+
+  /**
+   * One `LaptimeWarning` when the engine's writer stops writing because of the disk, one when it
+   * goes on (it retries by itself); checked on every timer tick and flush. Never throws.
+   */
+  #watchWriter(): void {
+    const native = this.#native;
+    if (native === null) return;
+    let failure: NativeWriteFailure | null;
+    try {
+      failure = native.writeFailure();
+    } catch {
+      return;
+    }
+    if (failure !== null && this.#writeFailure === null) {
+      this.#writeFailure = failure.code;
+      warn(
+        failure.code,
+        `laptime: recording to ${this.path} paused: ${failure.message}. New events wait in the ring (what does not fit is dropped and counted); the writer retries in new files and resumes by itself.`,
+      );
+    } else if (failure === null && this.#writeFailure !== null) {
+      this.#writeFailure = null;
+      const c = native.counters();
+      warn('LAPTIME_WRITE_RESUMED', `laptime: recording to ${this.path} resumed after a disk failure (events lost so far: ${c.lost}, dropped: ${c.dropped}).`);
+    }
   }
 
   /**
@@ -379,7 +415,7 @@ export class Store {
       rejected: n.rejected,
       pending: this[kBatch].length,
       internalErrors: diagnostics.internalErrors,
-      lost: diagnostics.lostEvents,
+      lost: n.lost + diagnostics.lostEvents,
     };
   }
 
@@ -443,7 +479,7 @@ export class Store {
     try {
       for (;;) {
         const c = native.counters();
-        if (c.written + c.discarded >= c.accepted || Date.now() >= deadline) return;
+        if (c.written + c.discarded + c.lost >= c.accepted || Date.now() >= deadline) return;
         Atomics.wait(sleeper, 0, 0, 1);
       }
     } catch (err) {

@@ -172,7 +172,7 @@ class FakeNativeStore implements NativeStoreHandle {
     fake.opens++;
     let engine = fake.engines.get(dir);
     if (engine === undefined) {
-      engine = { dir, options, names: [], ids: new Map(), ring: [], rows: [], counters: { accepted: 0, dropped: 0, discarded: 0, written: 0, durable: 0, sealed: 0, bytesOnDisk: 0, rejected: 0 }, handles: 0 };
+      engine = { dir, options, names: [], ids: new Map(), ring: [], rows: [], counters: { accepted: 0, dropped: 0, discarded: 0, lost: 0, written: 0, durable: 0, sealed: 0, bytesOnDisk: 0, rejected: 0 }, handles: 0 };
       fake.engines.set(dir, engine);
     }
     engine.handles++;
@@ -298,6 +298,11 @@ class FakeNativeStore implements NativeStoreHandle {
       out.push(stat);
     }
     return out;
+  }
+
+  writeFailure(): null {
+    this.#check();
+    return null;
   }
 
   counters(): NativeCounters {

@@ -44,13 +44,22 @@ pub enum Error {
         /// Details.
         reason: String,
     },
-    /// A partition's writer stopped after a failure it will not retry (e.g. fsync reported EIO);
-    /// the store refuses durable operations from then on. Producers keep running; their events are
-    /// counted as dropped.
+    /// A partition's writer hit a write or sync failure (e.g. fsync reported EIO). The failed file
+    /// is abandoned and never written again; the writer keeps retrying in new files with backoff, and
+    /// `flush` fails with this error until a retry succeeds. Producers keep running (a full ring
+    /// drops and counts).
     WriterFailed {
         /// Partition directory of the writer.
         partition: PathBuf,
-        /// The first error that stopped it.
+        /// The error that stopped it.
+        reason: String,
+    },
+    /// Like [`Error::WriterFailed`], but the cause is a full disk or an exhausted quota (ENOSPC,
+    /// EDQUOT): recording resumes by itself once space is freed.
+    DiskFull {
+        /// Partition directory of the writer.
+        partition: PathBuf,
+        /// The OS error, with the file and the operation.
         reason: String,
     },
     /// The store was closed.
@@ -63,6 +72,20 @@ impl Error {
             path: path.into(),
             op,
             source,
+        }
+    }
+
+    /// Whether this is an OS error saying the disk is full or the quota is used up.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            Error::Io { source, .. } => {
+                matches!(
+                    source.kind(),
+                    io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+                )
+            }
+            Error::DiskFull { .. } => true,
+            _ => false,
         }
     }
 
@@ -106,6 +129,11 @@ impl fmt::Display for Error {
             Error::WriterFailed { partition, reason } => write!(
                 f,
                 "writer of partition {} stopped: {reason}",
+                partition.display()
+            ),
+            Error::DiskFull { partition, reason } => write!(
+                f,
+                "disk full: writer of partition {} is waiting for space (retrying in new files): {reason}",
                 partition.display()
             ),
             Error::Closed => write!(f, "store is closed"),

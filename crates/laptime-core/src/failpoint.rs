@@ -1,8 +1,9 @@
 //! Fail points: named places where a test can make the process abort, to prove that a crash there
 //! loses nothing. Compiled in only with the `failpoints` cargo feature; without it `failpoint` is an
 //! empty inline function. With it, `LAPTIME_FAILPOINT=<name>` in the environment aborts the process
-//! when execution reaches `<name>`, and [`fail_syncs_under`] makes every fdatasync of a file under a
-//! directory fail with EIO, as a dying disk would.
+//! when execution reaches `<name>`, [`fail_syncs_under`] makes every fdatasync of a file under a
+//! directory fail with EIO, as a dying disk would, and [`fail_writes_under`] makes every WAL record
+//! and page write there fail with ENOSPC after writing half its bytes, as a full disk does.
 
 use std::path::Path;
 
@@ -53,4 +54,63 @@ pub(crate) fn sync_fails(path: &Path) -> bool {
         let _ = path;
         false
     }
+}
+
+#[cfg(feature = "failpoints")]
+fn write_failures() -> &'static std::sync::Mutex<Vec<std::path::PathBuf>> {
+    static DIRS: std::sync::OnceLock<std::sync::Mutex<Vec<std::path::PathBuf>>> =
+        std::sync::OnceLock::new();
+    DIRS.get_or_init(|| std::sync::Mutex::new(Vec::new()))
+}
+
+/// From now on, every WAL record or page write to a file under `dir` fails (ENOSPC) after half of
+/// its bytes reached the file (`None` clears all).
+#[cfg(feature = "failpoints")]
+pub fn fail_writes_under(dir: Option<&Path>) {
+    let mut dirs = write_failures().lock().unwrap_or_else(|p| p.into_inner());
+    match dir {
+        Some(d) => dirs.push(d.to_owned()),
+        None => dirs.clear(),
+    }
+}
+
+/// Undo [`fail_syncs_under`] and [`fail_writes_under`] for exactly `dir` (tests running in
+/// parallel keep theirs).
+#[cfg(feature = "failpoints")]
+pub fn heal_under(dir: &Path) {
+    for list in [sync_failures(), write_failures()] {
+        list.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|d| d != dir);
+    }
+}
+
+/// True if a test asked writes to `path` to fail.
+#[inline]
+pub(crate) fn write_fails(path: &Path) -> bool {
+    #[cfg(feature = "failpoints")]
+    {
+        let dirs = write_failures().lock().unwrap_or_else(|p| p.into_inner());
+        dirs.iter().any(|d| path.starts_with(d))
+    }
+    #[cfg(not(feature = "failpoints"))]
+    {
+        let _ = path;
+        false
+    }
+}
+
+/// `file.write_all(bytes)`, unless a test asked writes to `path` to fail: then half of `bytes` is
+/// written and ENOSPC returned, a torn write like a filling disk leaves.
+pub(crate) fn write_all(
+    file: &mut std::fs::File,
+    path: &Path,
+    bytes: &[u8],
+) -> std::io::Result<()> {
+    use std::io::Write;
+    if write_fails(path) {
+        file.write_all(&bytes[..bytes.len() / 2])?;
+        return Err(std::io::Error::from_raw_os_error(28));
+    }
+    file.write_all(bytes)
 }

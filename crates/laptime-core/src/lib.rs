@@ -89,5 +89,5 @@ pub use store::{Maintained, Maintenance, Recorder, RecorderTimer, Store};
 /// Fault injection for tests (cargo feature `failpoints`).
 #[cfg(feature = "failpoints")]
 pub mod testing {
-    pub use crate::failpoint::fail_syncs_under;
+    pub use crate::failpoint::{fail_syncs_under, fail_writes_under, heal_under};
 }

@@ -220,6 +220,43 @@ impl NamesFile {
         Ok(())
     }
 
+    /// Whether a write or sync of either copy failed (the writer must `renew` before going on).
+    pub(crate) fn has_failed(&self) -> bool {
+        self.writers.iter().any(RecordWriter::has_failed)
+    }
+
+    /// After a failed write or sync: replace both copies by new files holding the names persisted
+    /// so far (the failed files are never written again, and a copy that took a record its twin
+    /// did not would no longer match). Each new copy is written under a temporary name, synced and
+    /// renamed over the old one, one at a time, so a crash always leaves a good copy.
+    pub(crate) fn renew(&mut self, dir: &Path, dict: &Dictionary) -> Result<()> {
+        let strings: Vec<_> = dict
+            .strings_from(0)
+            .into_iter()
+            .take(self.persisted)
+            .collect();
+        for (i, name) in FILE_NAMES.iter().enumerate() {
+            let path = dir.join(name);
+            let tmp = dir.join(format!("{name}.new"));
+            crate::durable::remove_durable(&tmp)?;
+            let mut w = RecordWriter::create(&tmp, FileKind::NAMES, random_file_id())?;
+            if !strings.is_empty() {
+                self.buf.clear();
+                encode_record(0, strings.iter().map(|s| &**s), &mut self.buf);
+                w.append(&self.buf)?;
+                w.sync()?;
+            }
+            std::fs::rename(&tmp, &path).map_err(|e| Error::io(&tmp, "rename", e))?;
+            crate::durable::fsync_dir(dir)?;
+            w.renamed(&path);
+            if let Some(slot) = self.writers.get_mut(i) {
+                *slot = w;
+            }
+        }
+        self.dirty = false;
+        Ok(())
+    }
+
     /// Bytes of both copies.
     pub(crate) fn bytes(&self) -> u64 {
         self.writers.iter().map(RecordWriter::len).sum()

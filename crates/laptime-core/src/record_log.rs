@@ -329,7 +329,7 @@ impl RecordWriter {
             self.buf.extend_from_slice(part);
         }
         // One write per record: the frame reaches the OS whole or (on error) the writer stops.
-        if let Err(e) = self.file.write_all(&self.buf) {
+        if let Err(e) = crate::failpoint::write_all(&mut self.file, &self.path, &self.buf) {
             let err = Error::io(&self.path, "write", e);
             self.failed = Some(err.to_string());
             return Err(err);
@@ -394,9 +394,13 @@ impl RecordWriter {
     }
 
     /// Whether a write or sync failed; the writer then refuses everything.
-    #[cfg(test)]
     pub(crate) fn has_failed(&self) -> bool {
         self.failed.is_some()
+    }
+
+    /// The file was renamed to `path` (after being written under a temporary name).
+    pub(crate) fn renamed(&mut self, path: &Path) {
+        self.path = path.to_owned();
     }
 }
 

@@ -31,6 +31,7 @@ pub struct Counters {
     pub(crate) accepted: AtomicU64,
     pub(crate) dropped: AtomicU64,
     pub(crate) discarded: AtomicU64,
+    pub(crate) lost: AtomicU64,
     pub(crate) written: AtomicU64,
     pub(crate) durable: AtomicU64,
     pub(crate) sealed: AtomicU64,
@@ -46,9 +47,14 @@ pub struct CounterSnapshot {
     /// Events refused at the ring because it was full or the writer had stopped
     /// (`accepted + dropped` = every event offered).
     pub dropped: u64,
-    /// Events accepted into the ring but thrown away because the writer stopped on a failure
-    /// (`written + discarded` = `accepted` once the ring is drained).
+    /// Events accepted into the ring but thrown away because the writer stopped for good (closed
+    /// while the disk was still failing).
     pub discarded: u64,
+    /// Events the writer had taken but could not keep after a write or sync failure: not in the
+    /// WAL and never reached a page (e.g. the store closed while the disk was still full), or in a
+    /// page that did not read back intact when its failed segment was copied to a new one.
+    /// `written + discarded + lost` = `accepted` once the ring is drained.
+    pub lost: u64,
     /// Events the writer has written to the WAL (handed to the OS).
     pub written: u64,
     /// Events known to be on stable storage (WAL synced or page sealed and synced).
@@ -69,6 +75,7 @@ impl Counters {
             accepted: self.accepted.load(Ordering::Acquire),
             dropped: self.dropped.load(Ordering::Acquire),
             discarded: self.discarded.load(Ordering::Acquire),
+            lost: self.lost.load(Ordering::Acquire),
             written: self.written.load(Ordering::Acquire),
             durable: self.durable.load(Ordering::Acquire),
             sealed: self.sealed.load(Ordering::Acquire),

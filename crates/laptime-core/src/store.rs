@@ -20,7 +20,7 @@ use crate::retention::RetentionReport;
 use crate::ring::{CounterSnapshot, Counters, Push, Ring};
 use crate::scan::Snapshot;
 use crate::writer::{
-    self, ActivePage, PartitionView, Request, Response, WriterShared, WriterState,
+    self, ActivePage, Failure, PartitionView, Request, Response, WriterShared, WriterState,
 };
 
 /// Most bytes of message and field text one event may carry; more is refused (counted in
@@ -304,7 +304,9 @@ impl Store {
             .state
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        st.shutdown || st.failed.is_some()
+        // A failing writer is not stopped: the ring keeps taking batches (and drops what does
+        // not fit) while the writer waits for the disk.
+        st.shutdown
     }
 
     /// A buffered producer handle for one thread.
@@ -313,20 +315,19 @@ impl Store {
     }
 
     /// Wait until every batch appended before this call is written to the WAL; under
-    /// `SyncPolicy::Always` also on stable storage. Fails if the writer has stopped on an error.
+    /// `SyncPolicy::Always` also on stable storage. While the writer cannot write (a full or failing
+    /// disk) it makes one more try and fails with [`Error::DiskFull`] or [`Error::WriterFailed`] if
+    /// that does not succeed either; a later flush tries again.
     pub fn flush(&self) -> Result<()> {
         let shared = &self.engine.shared;
         let mut st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(reason) = &st.failed {
-            return Err(self.failed(reason));
-        }
         if st.stopped {
             return Err(Error::Closed);
         }
         st.flush_requested += 1;
         let gen = st.flush_requested;
         self.engine.ring.wake_writer();
-        while st.flush_done < gen && st.failed.is_none() && !st.stopped {
+        while st.flush_done < gen && !st.stopped {
             st = self.wait_for_writer(st);
         }
         if let Some(reason) = &st.failed {
@@ -358,9 +359,6 @@ impl Store {
     fn ask(&self, request: Request) -> Result<Response> {
         let shared = &self.engine.shared;
         let mut st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(reason) = &st.failed {
-            return Err(self.failed(reason));
-        }
         if st.stopped || st.shutdown {
             return Err(Error::Closed);
         }
@@ -371,7 +369,7 @@ impl Store {
         loop {
             if let Some(i) = st.responses.iter().position(|(t, _)| *t == ticket) {
                 let (_, answer) = st.responses.swap_remove(i);
-                return answer.map_err(|reason| self.failed(&reason));
+                return answer.map_err(|f| self.failed(&f));
             }
             if st.stopped {
                 return Err(Error::Closed);
@@ -394,11 +392,20 @@ impl Store {
         st
     }
 
-    fn failed(&self, reason: &str) -> Error {
-        Error::WriterFailed {
-            partition: self.engine.partition.clone(),
-            reason: reason.to_owned(),
-        }
+    fn failed(&self, failure: &Failure) -> Error {
+        failure.to_error(&self.engine.partition)
+    }
+
+    /// Why the writer cannot write right now ([`Error::DiskFull`] or [`Error::WriterFailed`]), or
+    /// `None` while it writes. It retries by itself; this only tells.
+    pub fn write_failure(&self) -> Option<Error> {
+        let st = self
+            .engine
+            .shared
+            .state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        st.failed.as_ref().map(|f| self.failed(f))
     }
 
     /// Bufferpool counters (budget, bytes used, hits, misses, evictions).
@@ -507,10 +514,7 @@ impl Engine {
         drop(reg);
         let st = self.shared.state.lock().unwrap_or_else(|p| p.into_inner());
         match &st.failed {
-            Some(reason) => Err(Error::WriterFailed {
-                partition: self.partition.clone(),
-                reason: reason.clone(),
-            }),
+            Some(f) => Err(f.to_error(&self.partition)),
             None => Ok(()),
         }
     }

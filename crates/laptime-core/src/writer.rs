@@ -63,6 +63,38 @@ pub(crate) enum Response {
     Retained(RetentionReport),
 }
 
+/// Why the writer cannot write right now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Failure {
+    pub reason: String,
+    /// ENOSPC / EDQUOT: freeing space lets the writer go on.
+    pub disk_full: bool,
+}
+
+impl Failure {
+    fn of(e: &Error) -> Failure {
+        Failure {
+            reason: e.to_string(),
+            disk_full: e.is_disk_full(),
+        }
+    }
+
+    /// The error callers get, naming the partition.
+    pub(crate) fn to_error(&self, partition: &std::path::Path) -> Error {
+        let partition = partition.to_owned();
+        let reason = self.reason.clone();
+        if self.disk_full {
+            Error::DiskFull { partition, reason }
+        } else {
+            Error::WriterFailed { partition, reason }
+        }
+    }
+}
+
+/// First wait before retrying after a write failure; doubles up to [`RETRY_MAX`].
+const RETRY_FIRST: Duration = Duration::from_millis(50);
+const RETRY_MAX: Duration = Duration::from_secs(2);
+
 #[derive(Default)]
 pub(crate) struct WriterState {
     /// Flush generations asked for and done.
@@ -70,10 +102,11 @@ pub(crate) struct WriterState {
     pub flush_done: u64,
     /// Requests waiting for the writer, by ticket, and answers not yet collected.
     pub requests: Vec<(u64, Request)>,
-    pub responses: Vec<(u64, std::result::Result<Response, String>)>,
+    pub responses: Vec<(u64, std::result::Result<Response, Failure>)>,
     pub next_ticket: u64,
-    /// Set when the writer stopped on an error it will not retry.
-    pub failed: Option<String>,
+    /// Set while the writer cannot write (a write or sync failed and no retry has succeeded yet),
+    /// and for good when it stopped in that state.
+    pub failed: Option<Failure>,
     pub shutdown: bool,
     pub stopped: bool,
 }
@@ -101,6 +134,14 @@ pub(crate) struct PartitionWriter {
     /// Decoded pages for readers, and the accounting of the active page's memory.
     pub pool: Arc<BufferPool>,
     active_frame: Option<DirtyFrame>,
+    /// Events in the active page that are in no WAL file (their WAL append failed); they become
+    /// `written` once a page holds them, `lost` if the writer stops before.
+    unlogged: u64,
+    /// A segment whose write or sync failed: never written again; its good pages are copied into a
+    /// new segment by `resume`.
+    broken_segment: Option<SegmentWriter>,
+    /// Segment files to remove once the stored manifest no longer names them.
+    leftovers: Vec<PathBuf>,
 }
 
 impl PartitionWriter {
@@ -143,6 +184,9 @@ impl PartitionWriter {
             scratch: PageScratch::default(),
             pool: Arc::new(BufferPool::new(opts_pool_bytes)),
             active_frame: None,
+            unlogged: 0,
+            broken_segment: None,
+            leftovers: Vec::new(),
         }
     }
 
@@ -157,10 +201,20 @@ impl PartitionWriter {
             return Ok(());
         }
         self.names.persist_new(&self.dict)?;
+        // After a failure the events still go into the active page (memory), so none is lost:
+        // `resume` writes the page to a new segment before anything else is acknowledged.
+        let mut failure = None;
         if log {
-            self.wal.append(self.next_seq, batch)?;
-            self.unsynced = true;
-            self.counters.written.fetch_add(n as u64, Ordering::AcqRel);
+            match self.wal.append(self.next_seq, batch) {
+                Ok(()) => {
+                    self.unsynced = true;
+                    self.counters.written.fetch_add(n as u64, Ordering::AcqRel);
+                }
+                Err(e) => {
+                    self.unlogged += n as u64;
+                    failure = Some(e);
+                }
+            }
         }
         let mut from = 0;
         while from < n {
@@ -174,17 +228,26 @@ impl PartitionWriter {
                     let bytes = self.opts.page_rows * ACTIVE_ROW_BYTES;
                     self.active_frame = Some(self.pool.reserve_dirty(bytes));
                 }
-                let take = (self.opts.page_rows - active.cols.len()).min(n - from);
+                // Once writing failed the rest of the batch joins the page too (it may grow past
+                // `page_rows` by one batch) rather than being lost.
+                let room = self.opts.page_rows.saturating_sub(active.cols.len());
+                let take = if failure.is_some() {
+                    n - from
+                } else {
+                    room.min(n - from)
+                };
                 active.cols.append_batch(batch, from, from + take);
                 self.next_seq += take as u64;
                 from += take;
                 active.cols.len() >= self.opts.page_rows
             };
-            if full {
-                self.seal_page()?;
+            if full && failure.is_none() {
+                if let Err(e) = self.seal_page() {
+                    failure = Some(e);
+                }
             }
         }
-        Ok(())
+        failure.map_or(Ok(()), Err)
     }
 
     /// Make everything written so far durable (names first, then the WAL).
@@ -224,11 +287,22 @@ impl PartitionWriter {
         let Some(seg) = self.segment.as_mut() else {
             return Err(Error::Closed);
         };
+        // On a failure the page's events stay in the active page (and the WAL): the segment gives
+        // the page up so it is not copied forward as well.
         seg.append_page(&self.page_buf, meta)?;
         if self.opts.sync != SyncPolicy::None {
-            seg.sync()?;
+            if let Err(e) = seg.sync() {
+                seg.forget_last_page();
+                return Err(e);
+            }
         }
-        let reader = SegmentReader::unsealed(seg.path(), seg.id(), seg.pages().to_vec())?;
+        let reader = match SegmentReader::unsealed(seg.path(), seg.id(), seg.pages().to_vec()) {
+            Ok(r) => r,
+            Err(e) => {
+                seg.forget_last_page();
+                return Err(e);
+            }
+        };
         // Publish the page and empty the active page under the active lock, so a reader sees each
         // event exactly once.
         self.publish(|v| v.active = Some(Arc::new(reader)));
@@ -237,6 +311,11 @@ impl PartitionWriter {
         drop(guard);
         self.active_frame = None;
         self.counters.sealed.fetch_add(rows, Ordering::AcqRel);
+        if self.unlogged > 0 {
+            // Events whose WAL append failed are all in this page (the page grew to take them).
+            let n = std::mem::take(&mut self.unlogged);
+            self.counters.written.fetch_add(n, Ordering::AcqRel);
+        }
         // Every event before the page's end is now in a durable page: older WAL files can go.
         self.wal.rotate(self.next_seq)?;
         self.wal.release(first_seq + rows)?;
@@ -265,40 +344,48 @@ impl PartitionWriter {
         *view = Arc::new(next);
     }
 
-    fn start_segment(&mut self) -> Result<()> {
+    /// A new, empty segment file with the next id (the id is used up even if creating fails, so a
+    /// retry never meets a leftover of the failed attempt).
+    fn new_segment(&mut self) -> Result<SegmentWriter> {
         let id = self.manifest.next_segment_id;
+        self.manifest.next_segment_id = id + 1;
         let path = self.dir.join(segment::file_name(id));
-        let seg = SegmentWriter::create(
+        SegmentWriter::create(
             &path,
             segment::SegmentIdentity {
                 id,
                 partition: self.manifest.partition,
             },
-        )?;
-        self.manifest.next_segment_id = id + 1;
-        self.manifest.active = Some(id);
-        self.manifest.store(&self.dir)?;
+        )
+    }
+
+    fn start_segment(&mut self) -> Result<()> {
+        let seg = self.new_segment()?;
+        self.manifest.active = Some(seg.id());
         self.segment = Some(seg);
         self.segment_opened = Instant::now();
-        Ok(())
+        // If this fails no page goes into the segment before `resume` stored the manifest.
+        self.manifest.store(&self.dir)
     }
 
     /// Seal the active segment (footer, sync) and record it in the manifest.
     pub(crate) fn seal_segment(&mut self) -> Result<()> {
-        let Some(seg) = self.segment.take() else {
+        let Some(seg) = self.segment.as_mut() else {
             return Ok(());
         };
         if seg.pages().is_empty() {
             let path = seg.path().to_owned();
-            drop(seg);
+            self.segment = None;
             self.manifest.active = None;
-            self.manifest.store(&self.dir)?;
-            crate::durable::remove_durable(&path)?;
             self.publish(|v| v.active = None);
-            return Ok(());
+            self.leftovers.push(path);
+            self.manifest.store(&self.dir)?;
+            return self.remove_leftovers();
         }
         let path = seg.path().to_owned();
+        // A failed finish leaves the (poisoned) writer in place, so `resume` can copy its pages.
         seg.finish()?;
+        self.segment = None;
         let reader = Arc::new(SegmentReader::open(&path)?);
         self.manifest.sealed.push(SealedInfo::of_pages(
             reader.id(),
@@ -306,12 +393,97 @@ impl PartitionWriter {
             reader.pages(),
         ));
         self.manifest.active = None;
-        self.manifest.store(&self.dir)?;
         self.publish(|v| {
             v.sealed.push(reader);
             v.active = None;
         });
         self.update_bytes();
+        self.manifest.store(&self.dir)
+    }
+
+    /// Note a write or sync failure: the files it hit are abandoned (never written again).
+    fn abandon_failed_files(&mut self) {
+        if self.segment.as_ref().is_some_and(SegmentWriter::has_failed) {
+            self.broken_segment = self.segment.take();
+        }
+    }
+
+    /// Try to go on after a failure, in new files: copy the good pages of a failed segment into a
+    /// new one, leave the current WAL file, and make every event taken so far durable in a page
+    /// before anything new is acknowledged. Any step may fail again (the disk is still full); the
+    /// steps already done stay done and the next try continues from there.
+    fn resume(&mut self) -> Result<()> {
+        // The manifest may be behind memory (its store failed); it must name the active segment
+        // before pages go there.
+        self.manifest.store(&self.dir)?;
+        self.remove_leftovers()?;
+        if self.names.has_failed() {
+            self.names.renew(&self.dir, &self.dict)?;
+        }
+        if self.broken_segment.is_some() {
+            self.copy_forward()?;
+        }
+        self.wal.abandon(self.next_seq)?;
+        self.seal_page()?;
+        if self.opts.sync != SyncPolicy::None {
+            if let Some(seg) = self.segment.as_mut() {
+                seg.sync()?;
+            }
+        }
+        // Every event below `next_seq` is in a durable page: the abandoned WAL files can go, and
+        // must go before the new file's events are acknowledged (see `Wal::abandon`).
+        self.wal.release(self.next_seq)?;
+        if self.opts.sync != SyncPolicy::None {
+            self.sync()?;
+        }
+        self.update_bytes();
+        Ok(())
+    }
+
+    /// Copy the good pages of the failed segment into a new active segment, then remove the failed
+    /// file. The manifest names the new segment only once it holds every page, so a crash in
+    /// between leaves the old one in charge.
+    fn copy_forward(&mut self) -> Result<()> {
+        let Some(broken) = self.broken_segment.as_ref() else {
+            return Ok(());
+        };
+        let from = broken.path().to_owned();
+        let pages = broken.pages().to_vec();
+        let mut seg = self.new_segment()?;
+        let copied = seg
+            .copy_pages_from(&from, &pages)
+            .and_then(|lost| seg.sync().map(|()| lost));
+        let lost = match copied {
+            Ok(lost) => lost,
+            Err(e) => {
+                let path = seg.path().to_owned();
+                drop(seg);
+                // Best effort: an unnamed partial copy is only a leftover (its pages are still
+                // in the failed segment, which the manifest names).
+                let _ = std::fs::remove_file(&path);
+                return Err(e);
+            }
+        };
+        let reader = SegmentReader::unsealed(seg.path(), seg.id(), seg.pages().to_vec())?;
+        self.manifest.active = Some(seg.id());
+        self.segment = Some(seg);
+        self.segment_opened = Instant::now();
+        self.publish(|v| v.active = Some(Arc::new(reader)));
+        self.broken_segment = None;
+        self.counters.lost.fetch_add(lost, Ordering::AcqRel);
+        // The failed file goes once the manifest names the copy (a later `resume` finishes this
+        // if the store fails now).
+        self.leftovers.push(from);
+        self.manifest.store(&self.dir)?;
+        self.remove_leftovers()
+    }
+
+    /// Remove files the manifest no longer names (emptied or copied segments).
+    fn remove_leftovers(&mut self) -> Result<()> {
+        while let Some(path) = self.leftovers.last() {
+            crate::durable::remove_durable(path)?;
+            self.leftovers.pop();
+        }
         Ok(())
     }
 
@@ -390,10 +562,17 @@ impl PartitionWriter {
     }
 }
 
-/// The writer thread: drain, log, sync by policy, answer flushes, seal by age; on an error, stop
-/// writing for good and count what arrives afterwards as dropped.
+/// The writer thread: drain, log, sync by policy, answer flushes, seal by age. On a write or sync
+/// failure it abandons the failed file, answers flushes with the failure and retries in new files
+/// with backoff (at once when a flush or request asks); meanwhile it leaves batches in the ring,
+/// which drops and counts what does not fit, and producers never wait.
 pub(crate) fn run(mut w: PartitionWriter, ring: Arc<Ring>, shared: Arc<WriterShared>) {
-    let mut failed: Option<String> = None;
+    let mut failed: Option<Failure> = None;
+    let mut backoff = RETRY_FIRST;
+    let mut retry_at = Instant::now();
+    let mut answered = 0u64;
+    // A batch taken from the ring whose names could not be stored: it goes in first on resuming.
+    let mut held: Option<Batch> = None;
     loop {
         let (requested, shutdown, requests) = {
             let mut st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
@@ -403,25 +582,42 @@ pub(crate) fn run(mut w: PartitionWriter, ring: Arc<Ring>, shared: Arc<WriterSha
                 std::mem::take(&mut st.requests),
             )
         };
-        let mut took = false;
-        while let Some(batch) = ring.pop() {
-            took = true;
-            if failed.is_some() {
-                w.counters
-                    .discarded
-                    .fetch_add(batch.len() as u64, Ordering::AcqRel);
-                continue;
-            }
-            let written_before = w.counters.written.load(Ordering::Acquire);
-            if let Err(e) = w.ingest(&batch, true) {
-                // A batch the WAL took counts as written even if sealing its page failed.
-                let logged = w.counters.written.load(Ordering::Acquire) > written_before;
-                if !logged {
-                    w.counters
-                        .discarded
-                        .fetch_add(batch.len() as u64, Ordering::AcqRel);
+        if failed.is_some() {
+            // A waiting caller (flush, request, close) gets a fresh try rather than the old error.
+            let asked = requested > answered || !requests.is_empty() || shutdown;
+            if asked || Instant::now() >= retry_at {
+                match w.resume() {
+                    Ok(()) => {
+                        failed = None;
+                        backoff = RETRY_FIRST;
+                    }
+                    Err(e) => {
+                        w.abandon_failed_files();
+                        failed = Some(Failure::of(&e));
+                        retry_at = Instant::now() + backoff;
+                        backoff = (backoff * 2).min(RETRY_MAX);
+                    }
                 }
-                failed = Some(e.to_string());
+            }
+        }
+        let mut took = false;
+        while failed.is_none() {
+            let Some(batch) = held.take().or_else(|| ring.pop()) else {
+                break;
+            };
+            took = true;
+            // Names first: a batch whose names are not stored cannot go anywhere yet.
+            let result = match w.names.persist_new(&w.dict) {
+                Ok(_) => w.ingest(&batch, true),
+                Err(e) => {
+                    held = Some(batch);
+                    Err(e)
+                }
+            };
+            if let Err(e) = result {
+                w.abandon_failed_files();
+                failed = Some(Failure::of(&e));
+                retry_at = Instant::now() + backoff;
             }
         }
         if failed.is_none() {
@@ -432,45 +628,72 @@ pub(crate) fn run(mut w: PartitionWriter, ring: Arc<Ring>, shared: Arc<WriterSha
             };
             let result = if due { w.sync() } else { Ok(()) };
             if let Err(e) = result.and_then(|()| w.tick()) {
-                failed = Some(e.to_string());
+                w.abandon_failed_files();
+                failed = Some(Failure::of(&e));
+                retry_at = Instant::now() + backoff;
             }
             w.update_bytes();
         }
         let mut answers = Vec::with_capacity(requests.len());
         for (ticket, request) in requests {
             let answer = match &failed {
-                Some(reason) => Err(reason.clone()),
-                None => w.serve(request).map_err(|e| e.to_string()),
+                Some(f) => Err(f.clone()),
+                None => w.serve(request).map_err(|e| {
+                    w.abandon_failed_files();
+                    Failure::of(&e)
+                }),
             };
-            if let Err(reason) = &answer {
-                failed.get_or_insert_with(|| reason.clone());
+            if let Err(f) = &answer {
+                if failed.is_none() {
+                    failed = Some(f.clone());
+                    retry_at = Instant::now() + backoff;
+                }
             }
             answers.push((ticket, answer));
         }
+        answered = requested;
         {
             let mut st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
             st.responses.extend(answers);
             st.flush_done = st.flush_done.max(requested);
-            if st.failed.is_none() {
-                st.failed = failed.clone();
-            }
+            st.failed = failed.clone();
             shared.changed.notify_all();
         }
-        if shutdown && ring.is_empty() {
-            let result = if failed.is_none() { w.close() } else { Ok(()) };
+        let drained = ring.is_empty() || failed.is_some();
+        if shutdown && drained {
+            let result = match &failed {
+                None => w.close().map_err(|e| Failure::of(&e)),
+                Some(f) => {
+                    // The disk never came back: what is only in memory cannot be kept.
+                    let held = held.take().map_or(0, |b| b.len() as u64);
+                    w.counters
+                        .lost
+                        .fetch_add(w.unlogged + held, Ordering::AcqRel);
+                    while let Some(batch) = ring.pop() {
+                        w.counters
+                            .discarded
+                            .fetch_add(batch.len() as u64, Ordering::AcqRel);
+                    }
+                    Err(f.clone())
+                }
+            };
             let mut st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
-            if let Err(e) = result {
-                st.failed.get_or_insert(e.to_string());
+            if let Err(f) = result {
+                st.failed = Some(f);
             }
             st.stopped = true;
             shared.changed.notify_all();
             return;
         }
-        let more_flushes = {
+        let more_work = {
             let st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
             st.flush_requested > st.flush_done || st.shutdown || !st.requests.is_empty()
         };
-        if !more_flushes && ring.is_empty() {
+        if failed.is_some() {
+            if !more_work {
+                std::thread::park_timeout(retry_at.saturating_duration_since(Instant::now()));
+            }
+        } else if !more_work && ring.is_empty() {
             std::thread::park_timeout(w.next_deadline().max(Duration::from_micros(100)));
         }
     }

@@ -10,8 +10,10 @@ pub struct NativeCounters {
     pub accepted: f64,
     /// Events refused because the ring was full or the writer had stopped.
     pub dropped: f64,
-    /// Events accepted but thrown away because the writer stopped on a failure.
+    /// Events accepted but thrown away because the writer stopped for good while the disk failed.
     pub discarded: f64,
+    /// Events the writer had taken but could not keep after a write or sync failure.
+    pub lost: f64,
     /// Events written to the WAL.
     pub written: f64,
     /// Events known to be on stable storage.
@@ -30,6 +32,7 @@ impl From<CounterSnapshot> for NativeCounters {
             accepted: c.accepted as f64,
             dropped: c.dropped as f64,
             discarded: c.discarded as f64,
+            lost: c.lost as f64,
             written: c.written as f64,
             durable: c.durable as f64,
             sealed: c.sealed as f64,

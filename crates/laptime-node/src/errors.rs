@@ -2,7 +2,8 @@
 //! text (option names spelled as JS spells them); malformed input to a call becomes a `TypeError`
 //! that names what is wrong.
 
-use napi::{Env, JsTypeError, Status};
+use napi::bindgen_prelude::JsObjectValue;
+use napi::{Env, JsTypeError, JsValue, Status};
 
 use crate::options::js_option_name;
 
@@ -15,6 +16,30 @@ pub(crate) fn from_core(err: laptime_core::Error) -> napi::Error {
         other => other.to_string(),
     };
     napi::Error::from_reason(message)
+}
+
+/// The stable `code` JS sees on an error of the engine's writer: a full disk (recording resumes once
+/// space is freed) or another write/sync failure; `None` for other errors.
+pub(crate) fn code_of(err: &laptime_core::Error) -> Option<&'static str> {
+    match err {
+        laptime_core::Error::DiskFull { .. } => Some("LAPTIME_DISK_FULL"),
+        laptime_core::Error::WriterFailed { .. } => Some("LAPTIME_WRITE_FAILED"),
+        _ => None,
+    }
+}
+
+/// A rejection carrying `code` as the JS error's `code` property (napi would put its own status
+/// there).
+pub(crate) fn with_code(env: &Env, err: napi::Error, code: &str) -> napi::Error {
+    let reason = err.reason.clone();
+    let made = env.create_error(err).and_then(|mut obj| {
+        obj.set_named_property("code", code)?;
+        Ok(obj)
+    });
+    match made {
+        Ok(obj) => napi::Error::from(obj.to_unknown()),
+        Err(_) => napi::Error::from_reason(reason),
+    }
 }
 
 /// The error every call on a closed store gets: the core's "store is closed".

@@ -112,7 +112,22 @@ impl NativeStore {
     pub fn flush(&self) -> AsyncTask<FlushTask> {
         AsyncTask::new(FlushTask {
             store: self.lock().clone(),
+            code: None,
         })
+    }
+
+    /// Why the engine's writer cannot write now (`{ code, message }`, code `LAPTIME_DISK_FULL` or
+    /// `LAPTIME_WRITE_FAILED`), or null while it writes. Cheap.
+    #[napi]
+    pub fn write_failure(&self) -> napi::Result<Option<NativeWriteFailure>> {
+        let guard = self.lock();
+        let store = guard.as_ref().ok_or_else(errors::closed)?;
+        Ok(store.write_failure().map(|e| NativeWriteFailure {
+            code: errors::code_of(&e)
+                .unwrap_or("LAPTIME_WRITE_FAILED")
+                .to_owned(),
+            message: e.to_string(),
+        }))
     }
 
     /// Per-name statistics of the events passing `filter`, sorted by name.
@@ -240,6 +255,15 @@ impl Drop for NativeStore {
 /// `flush()` on the libuv pool.
 pub struct FlushTask {
     store: Option<Store>,
+    /// The `code` of the failure, for `reject`.
+    code: Option<&'static str>,
+}
+
+/// Why the writer cannot write (see `NativeStore::write_failure`).
+#[napi(object)]
+pub struct NativeWriteFailure {
+    pub code: String,
+    pub message: String,
 }
 
 impl Task for FlushTask {
@@ -250,11 +274,21 @@ impl Task for FlushTask {
         // Taken, so the clone is released here on the pool thread: if it turns out to be the
         // engine's last handle, stopping the engine must not happen on the JS thread.
         let store = self.store.take().ok_or_else(errors::closed)?;
-        store.flush().map_err(errors::from_core)
+        store.flush().map_err(|e| {
+            self.code = errors::code_of(&e);
+            errors::from_core(e)
+        })
     }
 
     fn resolve(&mut self, _env: Env, _output: ()) -> napi::Result<()> {
         Ok(())
+    }
+
+    fn reject(&mut self, env: Env, err: napi::Error) -> napi::Result<()> {
+        Err(match self.code {
+            Some(code) => errors::with_code(&env, err, code),
+            None => err,
+        })
     }
 }
 

@@ -218,7 +218,7 @@ mod props {
             let rec = recover_active(&path).unwrap();
             prop_assert_eq!(rec.pages.len(), pages.len());
             prop_assert!(rec.cut.is_none());
-            let w = SegmentWriter::resume(&path, 7, rec.valid_len, rec.pages).unwrap();
+            let mut w = SegmentWriter::resume(&path, 7, rec.valid_len, rec.pages).unwrap();
             w.finish().unwrap();
             let r = SegmentReader::open(&path).unwrap();
             let mut scratch = ReadScratch::default();

@@ -13,12 +13,17 @@ use crate::page::{read_page_header, PageMeta};
 
 /// Writes one segment. Pages are written with one `write` each; durability is the caller's choice
 /// (`sync`), except `finish`, which always syncs: a sealed segment is on disk or not sealed.
+///
+/// A failed write or sync poisons the writer: the file's state past its last good page is unknown,
+/// so it is never written or synced again; the partition writer copies its good pages into a new
+/// segment instead (`copy_pages_from`).
 pub(crate) struct SegmentWriter {
     file: File,
     path: PathBuf,
     id: u64,
     len: u64,
     pages: Vec<PageEntry>,
+    failed: Option<String>,
 }
 
 impl SegmentWriter {
@@ -29,11 +34,19 @@ impl SegmentWriter {
             .create_new(true)
             .open(path)
             .map_err(|e| Error::io(path, "create segment", e))?;
-        file.write_all(&header_bytes(who))
-            .map_err(|e| Error::io(path, "write segment header", e))?;
-        durable::sync_data(&file, path)?;
-        if let Some(dir) = path.parent() {
-            durable::fsync_dir(dir)?;
+        let init = (|| {
+            file.write_all(&header_bytes(who))
+                .map_err(|e| Error::io(path, "write segment header", e))?;
+            durable::sync_data(&file, path)?;
+            match path.parent() {
+                Some(dir) => durable::fsync_dir(dir),
+                None => Ok(()),
+            }
+        })();
+        if let Err(e) = init {
+            // Best effort: a half-made file holds nothing; the original error is what matters.
+            let _ = std::fs::remove_file(path);
+            return Err(e);
         }
         Ok(SegmentWriter {
             file,
@@ -41,6 +54,7 @@ impl SegmentWriter {
             id: who.id,
             len: HEADER_LEN as u64,
             pages: Vec::new(),
+            failed: None,
         })
     }
 
@@ -65,6 +79,7 @@ impl SegmentWriter {
             id,
             len: valid_len,
             pages,
+            failed: None,
         };
         use std::io::Seek;
         w.file
@@ -91,15 +106,40 @@ impl SegmentWriter {
         &self.pages
     }
 
+    /// True once a write or sync of this file failed (see the type's doc).
+    pub(crate) fn has_failed(&self) -> bool {
+        self.failed.is_some()
+    }
+
+    fn check_usable(&self, op: &'static str) -> Result<()> {
+        match &self.failed {
+            None => Ok(()),
+            Some(first) => Err(Error::io(
+                &self.path,
+                op,
+                std::io::Error::other(format!(
+                    "segment writer stopped after an earlier failure, not retried: {first}"
+                )),
+            )),
+        }
+    }
+
+    /// Record a failure of this file and pass it on.
+    fn poison(&mut self, err: Error) -> Error {
+        self.failed.get_or_insert_with(|| err.to_string());
+        err
+    }
+
     /// Append one encoded page (as produced by `page::encode_page`).
     pub(crate) fn append_page(&mut self, bytes: &[u8], meta: PageMeta) -> Result<PageEntry> {
+        self.check_usable("write page")?;
         let header = read_page_header(bytes).map_err(|e| Error::InvalidInput {
             what: "page",
             reason: e.to_string(),
         })?;
-        self.file
-            .write_all(bytes)
-            .map_err(|e| Error::io(&self.path, "write page", e))?;
+        if let Err(e) = crate::failpoint::write_all(&mut self.file, &self.path, bytes) {
+            return Err(self.poison(Error::io(&self.path, "write page", e)));
+        }
         let entry = PageEntry {
             offset: self.len,
             header,
@@ -110,14 +150,64 @@ impl SegmentWriter {
         Ok(entry)
     }
 
+    /// Forget the last page appended (its sync failed, so its events stay with the caller, who
+    /// writes them again elsewhere; the page must not be copied forward as well).
+    pub(crate) fn forget_last_page(&mut self) {
+        if let Some(p) = self.pages.pop() {
+            self.len = p.offset;
+        }
+    }
+
+    /// Copy the pages `pages` of the abandoned segment at `from` into this one, each checked
+    /// against its checksums first. Returns the rows of pages that could not be read back intact
+    /// (they are lost) and the entries of the copied pages are appended to this writer's pages.
+    pub(crate) fn copy_pages_from(&mut self, from: &Path, pages: &[PageEntry]) -> Result<u64> {
+        self.check_usable("write page")?;
+        let src = File::open(from).map_err(|e| Error::io(from, "open abandoned segment", e))?;
+        let mut lost = 0u64;
+        let mut buf = Vec::new();
+        for p in pages {
+            buf.clear();
+            buf.resize(p.header.total_len() as usize, 0);
+            super::reader::read_exact_at(&src, from, &mut buf, p.offset)?;
+            if !page_intact(&buf, p) {
+                lost += u64::from(p.meta.rows);
+                continue;
+            }
+            if let Err(e) = crate::failpoint::write_all(&mut self.file, &self.path, &buf) {
+                return Err(self.poison(Error::io(&self.path, "write page", e)));
+            }
+            self.pages.push(PageEntry {
+                offset: self.len,
+                header: p.header,
+                meta: Arc::clone(&p.meta),
+            });
+            self.len += buf.len() as u64;
+        }
+        Ok(lost)
+    }
+
     /// fdatasync the file.
-    pub(crate) fn sync(&self) -> Result<()> {
-        durable::sync_data(&self.file, &self.path)
+    pub(crate) fn sync(&mut self) -> Result<()> {
+        self.check_usable("fdatasync")?;
+        match durable::sync_data(&self.file, &self.path) {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.poison(e)),
+        }
     }
 
     /// Write the footer and trailer and sync: the segment is sealed and immutable from here on.
-    /// Returns the final length.
-    pub(crate) fn finish(mut self) -> Result<u64> {
+    /// Returns the final length. On failure the writer is poisoned and keeps its pages, so they can
+    /// be copied forward.
+    pub(crate) fn finish(&mut self) -> Result<u64> {
+        self.check_usable("write segment footer")?;
+        match self.write_footer() {
+            Ok(len) => Ok(len),
+            Err(e) => Err(self.poison(e)),
+        }
+    }
+
+    fn write_footer(&mut self) -> Result<u64> {
         let mut footer = Vec::with_capacity(8 + self.pages.len() * 8);
         write_varint(&mut footer, self.pages.len() as u64);
         for p in &self.pages {
@@ -140,4 +230,21 @@ impl SegmentWriter {
         durable::sync_data(&self.file, &self.path)?;
         Ok(self.len)
     }
+}
+
+/// Whether `bytes` (read back from a segment) are exactly the page `entry` describes, checksums
+/// included.
+fn page_intact(bytes: &[u8], entry: &PageEntry) -> bool {
+    let Ok(header) = read_page_header(bytes) else {
+        return false;
+    };
+    if header != entry.header {
+        return false;
+    }
+    let meta_start = crate::page::PAGE_HEADER_LEN;
+    let cols_start = meta_start + header.meta_len as usize;
+    let end = cols_start + header.cols_len as usize;
+    end == bytes.len()
+        && crc32c::crc32c(&bytes[meta_start..cols_start]) == header.meta_crc
+        && crc32c::crc32c(&bytes[cols_start..end]) == header.cols_crc
 }

@@ -83,6 +83,32 @@ impl Wal {
         self.current.sync()
     }
 
+    /// Stop writing the current file after a failed write or sync (its state past the last good
+    /// sync is unknown, so it is never written or synced again) and go on in a new file for events
+    /// from `next_seq` on. The abandoned file may hold events up to `next_seq`; it stays, like any
+    /// older file, until those are in durable pages ([`Wal::release`]), so recovery can still replay
+    /// what it acknowledged. The caller must put every event below `next_seq` into a durable page
+    /// and release before acknowledging events of the new file: recovery needs the WAL's seqs
+    /// contiguous, and the abandoned file may end short of `next_seq`.
+    pub(crate) fn abandon(&mut self, next_seq: u64) -> Result<()> {
+        let path = self.dir.join(file_name(next_seq));
+        if self.current.path() == path {
+            // No event was ever given to this file: nothing in it to keep.
+            durable::remove_durable(&path)?;
+        }
+        let new = RecordWriter::create(&path, FileKind::WAL, random_file_id())?;
+        let old = std::mem::replace(&mut self.current, new);
+        if old.path() != path {
+            self.older.push_back(WalFile {
+                path: old.path().to_owned(),
+                end_seq: next_seq,
+            });
+        }
+        self.current_first_seq = next_seq;
+        self.current_end_seq = next_seq;
+        Ok(())
+    }
+
     /// Bytes in all WAL files.
     pub(crate) fn bytes(&self) -> u64 {
         self.current.len()
