@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use laptime_core::verify::verify;
+use laptime_core::verify::{verify, CheckedKind};
 use laptime_core::{Options, Reader, ScanFilter, Snapshot, Store, SyncPolicy};
 
 const CHILD_DIR: &str = "LAPTIME_READERS_CHILD_DIR";
@@ -136,9 +136,15 @@ fn a_reader_sees_every_acknowledged_event_of_killed_writers() {
         &reader_batches(&Snapshot::open_read_only(dir.path()).unwrap()),
         &acked,
     );
-    // Reading changed nothing: a crash tail is a note for verify, not damage.
+    // Reading changed nothing; for verify the killed writers' WALs are notes, not damage.
     let report = verify(dir.path(), |_, _| {}).unwrap();
     assert_eq!(report.damaged().count(), 0, "{report:?}");
+    let wal_notes = report
+        .files
+        .iter()
+        .filter(|f| f.kind == CheckedKind::Wal && f.finding.as_ref().is_some_and(|n| !n.damage))
+        .count();
+    assert!(wal_notes >= 2, "{report:?}");
 }
 
 #[test]
