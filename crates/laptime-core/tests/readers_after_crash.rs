@@ -343,3 +343,43 @@ fn snapshot_cost_with_a_full_page_in_the_wal() {
     );
     store.close().unwrap();
 }
+
+#[test]
+fn a_segment_the_manifest_names_but_that_is_gone_is_damage_not_hidden() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), Options::default()).unwrap();
+    for k in 0..3 {
+        store.append(make_batch(&store, k));
+    }
+    store.close().unwrap();
+    let part = std::fs::read_dir(dir.path().join("partitions"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let seg = std::fs::read_dir(&part)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "lts"))
+        .expect("a segment");
+    assert_eq!(
+        reader_batches(&Reader::open(dir.path(), None).unwrap().snapshot().unwrap()).len(),
+        3
+    );
+    std::fs::remove_file(&seg).unwrap();
+    // Still named after the reader read the manifest again: its events are lost, and that is
+    // reported. (A reader that opened it before keeps reading it through its open file.)
+    let reader = Reader::open(dir.path(), None).unwrap();
+    match reader.snapshot() {
+        Err(laptime_core::Error::Corrupt { path, reason, .. }) => {
+            assert_eq!(path, seg);
+            assert!(reason.contains("missing"), "{reason}");
+        }
+        Err(e) => panic!("wrong error: {e}"),
+        Ok(snap) => panic!(
+            "{} events, the missing segment hidden",
+            snap.events(&ScanFilter::default()).unwrap().len()
+        ),
+    }
+}
