@@ -21,6 +21,6 @@ test('native/binding.d.ts satisfies the contract of src/native.ts', (t) => {
   const proto = (binding.NativeStore as unknown as { prototype: object }).prototype;
   t.is(typeof binding.parseFilter, 'function');
   t.is(typeof binding.parseDurationNs, 'function');
-  for (const method of ['intern', 'append', 'flush', 'stats', 'query', 'events', 'anomalies', 'compare', 'counters', 'close']) t.is(typeof (proto as Record<string, unknown>)[method], 'function', method);
+  for (const method of ['intern', 'append', 'flush', 'stats', 'query', 'events', 'anomalies', 'compare', 'counters', 'close', 'closeSync']) t.is(typeof (proto as Record<string, unknown>)[method], 'function', method);
   t.truthy(Object.getOwnPropertyDescriptor(proto, 'path')?.get);
 });

@@ -92,6 +92,12 @@ export declare class NativeStore {
    * an earlier one only flushes.
    */
   close(): Promise<void>
+  /**
+   * `close()`, blocking the JS thread: for a process that is ending (its `exit` event, a
+   * signal about to be raised again), where nothing asynchronous runs any more. The last
+   * handle of the engine seals and removes the WAL, so the partition is left cleanly closed.
+   */
+  closeSync(): void
 }
 
 /**

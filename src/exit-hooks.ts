@@ -6,7 +6,8 @@
  *   then `beforeExit` fires again with nothing left to do.
  * - `exit` and `uncaughtExceptionMonitor` (a monitor never changes what an uncaught exception does):
  *   nothing asynchronous runs any more, so hand over and block (at most 1 s in all) until the
- *   engine's writer thread has written it. On an uncaught exception or unhandled rejection, then
+ *   engine's writer thread has written it. At `exit` every store is then closed synchronously
+ *   (sealed, WAL removed), so a process that ends without `close()` leaves a cleanly closed store. On an uncaught exception or unhandled rejection, then
  *   write a post-mortem snapshot synchronously (stores with that trigger on; see snapshots.ts);
  *   SIGINT/SIGTERM do the same before the signal takes its course.
  * - SIGINT/SIGTERM (main thread only): prepended, so they run first. The listener removes itself at
@@ -19,7 +20,7 @@
 import { isMainThread } from 'node:worker_threads';
 import { registry } from './registry';
 import { describeError } from './diagnostics';
-import { kDirty, kDrainSync, kSnapshotSync } from './symbols';
+import { kCloseSync, kDirty, kDrainSync, kSnapshotSync } from './symbols';
 
 const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
 type HookedSignal = (typeof SIGNALS)[number];
@@ -36,7 +37,7 @@ export function installExitHooks(): void {
   if (installed) return;
   installed = true;
   process.on('beforeExit', onBeforeExit);
-  process.on('exit', drainAll);
+  process.on('exit', onExit);
   process.on('uncaughtExceptionMonitor', onUncaught);
   if (isMainThread) for (const signal of SIGNALS) listen(signal);
 }
@@ -48,6 +49,16 @@ function listen(signal: HookedSignal): void {
 function drainAll(): void {
   const deadline = Date.now() + EXIT_DRAIN_TIMEOUT_MS;
   for (const store of registry.stores) store[kDrainSync](deadline);
+}
+
+function onExit(): void {
+  drainAll();
+  closeAll();
+}
+
+/** Close every store now, blocking: the process is ending and nothing else will. */
+function closeAll(): void {
+  for (const store of [...registry.stores]) store[kCloseSync]();
 }
 
 /** Everything handed over, then a post-mortem snapshot of every store that wants one. */
@@ -84,14 +95,16 @@ function onSignal(signal: NodeJS.Signals): void {
     setImmediate(() => listen(sig));
     return;
   }
-  // Nobody else handles the signal. Flush (with sync: 'always' that is the fsync), then end the
-  // process by the signal, as the default disposition would have.
+  // Nobody else handles the signal. Flush (with sync: 'always' that is the fsync), close, then end
+  // the process by the signal, as the default disposition would have.
   raising = true;
   let done = false;
   const raise = (): void => {
     if (done) return;
     done = true;
     clearTimeout(timer);
+    // The signal ends the process without an `exit` event: close here.
+    closeAll();
     process.kill(process.pid, sig);
   };
   // Not unref'd: the process must live until the signal is raised again.

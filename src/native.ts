@@ -126,6 +126,8 @@ export interface NativeStoreHandle {
   snapshotSync(reason: string, options?: NativeSnapshotOptions): string;
   counters(): NativeCounters;
   close(): Promise<void>;
+  /** close(), blocking: for a process that is ending. */
+  closeSync(): void;
 }
 
 /** A grouping dimension of a native query. */

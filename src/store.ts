@@ -14,7 +14,7 @@ import { toAnomaly, toAnomaliesRequest, toCompareReport, toCompareRequest, type 
 import { Query, toEventsPage, toEventsRequest, type EventsOptions, type EventsPage } from './query';
 import { toFunctionStats, toNativeFilter, type StatsQuery, type StatsReport, type StoreCounters } from './stats';
 import { prune, type ResolvedSnapshots } from './snapshots';
-import { kAppend, kBatch, kDirty, kDrainSync, kIntern, kLog, kSnapshotSync } from './symbols';
+import { kAppend, kBatch, kCloseSync, kDirty, kDrainSync, kIntern, kLog, kSnapshotSync } from './symbols';
 import { epochNsToOffsetMs, nowEpochMs, originMs, perf } from './time';
 
 /**
@@ -484,6 +484,32 @@ export class Store {
       }
     } catch (err) {
       internalError('draining at exit', err);
+    }
+  }
+
+  /**
+   * @internal For a process that is ending (`exit`, a signal raised again): close at once and
+   * block until the engine has written, sealed and removed its WAL, so the partition is left
+   * cleanly closed instead of as a crash that the next writer recovers.
+   */
+  [kCloseSync](): void {
+    if (this.#closing !== null) return;
+    this[kAppend]();
+    const native = this.#native;
+    this.#native = null;
+    if (this.#timer !== null) clearInterval(this.#timer);
+    if (this.#snapshotTimer !== null) clearInterval(this.#snapshotTimer);
+    registry.stores.delete(this);
+    // Stays the default store: a capture in a later exit listener must not open a new store
+    // that nothing would close; it is counted as lost instead.
+    registry.epoch++;
+    this.#closing = Promise.resolve();
+    if (native === null) return;
+    try {
+      this.#finalCounters = native.counters();
+      native.closeSync();
+    } catch (err) {
+      internalError('closing at exit', err);
     }
   }
 

@@ -17,3 +17,5 @@ export const kLog: unique symbol = Symbol('laptime.log');
 export const kDrainSync: unique symbol = Symbol('laptime.drainSync');
 /** `(trigger: SnapshotTrigger, detail: string) => void`: write a post-mortem snapshot now (sync) if this trigger is on. */
 export const kSnapshotSync: unique symbol = Symbol('laptime.snapshotSync');
+/** `() => void`: close now, blocking (the process is ending): the engine seals and removes its WAL. */
+export const kCloseSync: unique symbol = Symbol('laptime.closeSync');

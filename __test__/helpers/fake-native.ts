@@ -317,6 +317,13 @@ class FakeNativeStore implements NativeStoreHandle {
     this.#closed = true;
     engine.handles--;
   }
+
+  closeSync(): void {
+    const engine = this.#check();
+    write(engine, 'flush');
+    this.#closed = true;
+    engine.handles--;
+  }
 }
 
 /** The fake, shaped like native/binding.cjs. */

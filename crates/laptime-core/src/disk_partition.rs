@@ -1,29 +1,57 @@
 //! Partitions as readers see them: another process's partition (or one nobody writes), read from
 //! disk without modifying anything, with readers of sealed segments kept between snapshots.
+//!
+//! A reader sees every event the WAL holds, not only sealed pages: an acknowledged event is
+//! readable at once, also when its writer was killed (DESIGN invariant 10). The WAL events that
+//! no page holds yet become one in-memory page, like a writer's own active page.
+//!
+//! Consistency with a writer that seals, compacts and releases files meanwhile: the WAL is read
+//! first, then the manifest and the segments. A writer deletes a WAL file only after its events
+//! are in a durable page, so whatever left the WAL between the two reads is in the pages read
+//! second; WAL events whose seq the pages hold are dropped. Whatever moved in a way that cannot be
+//! read consistently (a WAL file or a named segment gone, seqs with a gap) makes the load start
+//! over; names are loaded last, since they are synced before anything refers to them.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use crate::dictionary::Dictionary;
 use crate::error::{Error, Result};
 use crate::layout;
 use crate::manifest::Manifest;
 use crate::names_file;
+use crate::page::{PageColumns, PageMeta};
 use crate::partition;
 use crate::partition::check_segments;
 use crate::segment::{self, recover_active, SegmentReader};
+use crate::wal::scan::{self as wal_scan, FileRecords};
 
-/// A partition read from disk by a reader (another process's, or one nobody writes): its dictionary
-/// and its segments, sealed and unsealed, as they are now. Never modifies anything.
+/// Loads that start over because the writer moved something, before a missing file counts as
+/// damage (or, for a WAL that lost a file, the events up to the gap are taken).
+const ATTEMPTS: usize = 5;
+
+/// Events of a partition that are in its WAL but in no page: sorted page columns and their meta.
+pub(crate) type Tail = Arc<(PageMeta, PageColumns)>;
+
+/// A partition read from disk by a reader (another process's, or one nobody writes): its
+/// dictionary, its segments, sealed and unsealed, and its WAL events no page holds yet, as they are
+/// now. Never modifies anything.
 pub(crate) struct DiskPartition {
     pub dict: Arc<Dictionary>,
     pub segments: Vec<Arc<SegmentReader>>,
+    pub tail: Option<Tail>,
 }
 
 /// Readers of partitions kept between snapshots. Sealed segments never change, so their readers
 /// (with their decoded page metas) are reused; each load reads only the manifest, the names file
-/// when it grew, and the active segment when its length changed.
+/// when it grew, the active segment when its length changed, and WAL files whose length or
+/// modification time changed.
+///
+/// Memory: besides segment readers, a partition costs its WAL's events, parsed, plus one copy of
+/// those no page holds. A writer keeps a WAL file only until its events are in a durable page, so
+/// that is about one page (`Options::page_rows` events) to two pages while a page is being sealed.
 #[derive(Default)]
 pub(crate) struct PartitionCache {
     parts: Mutex<HashMap<PathBuf, CachedPartition>>,
@@ -37,70 +65,273 @@ struct CachedPartition {
     sealed: HashMap<u64, Arc<SegmentReader>>,
     /// The active segment: id, file length when read, reader.
     active: Option<(u64, u64, Arc<SegmentReader>)>,
+    /// WAL files as last read.
+    wal: HashMap<PathBuf, CachedWal>,
+    /// The tail last built, and what it was built from.
+    tail: Option<(TailKey, Option<Tail>)>,
 }
+
+/// A WAL file's records, with the length and modification time it had when read.
+struct CachedWal {
+    len: u64,
+    modified: Option<SystemTime>,
+    records: Arc<FileRecords>,
+}
+
+#[derive(PartialEq, Eq)]
+struct TailKey {
+    pages_end: u64,
+    files: Vec<(PathBuf, u64, Option<SystemTime>)>,
+}
+
+/// A load that must start over (the writer moved something between two reads).
+struct Moved;
 
 impl PartitionCache {
     /// Partition `dir` as it is now, reusing what earlier loads read.
     pub(crate) fn load(&self, dir: &Path) -> Result<DiskPartition> {
         let mut parts = self.parts.lock().unwrap_or_else(|p| p.into_inner());
         let cached = parts.entry(dir.to_path_buf()).or_default();
-        let names_len = std::fs::metadata(dir.join(names_file::FILE_NAMES[0]))
-            .ok()
-            .map(|m| m.len());
-        if names_len.is_none() || names_len != cached.names_len {
-            let loaded = names_file::load(dir)?;
-            cached.dict = Arc::new(Dictionary::from_strings(loaded.strings));
-            cached.names_len = names_len;
+        let mut result = Err(Error::Closed);
+        for attempt in 1..=ATTEMPTS {
+            match load_once(cached, dir, attempt == ATTEMPTS) {
+                Ok(Ok(p)) => {
+                    result = Ok(p);
+                    break;
+                }
+                Ok(Err(Moved)) => continue,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
         }
-        let dict = Arc::clone(&cached.dict);
-        // The manifest is trusted only when it is this partition's and names every segment file;
-        // otherwise (lost, damaged, stale, foreign) the files themselves say what is here.
-        let manifest = match Manifest::load(dir) {
-            Ok(Some(m)) if m.partition == partition::id_of(dir) && names_every_file(dir, &m)? => m,
-            Ok(_) | Err(Error::Corrupt { .. }) => {
-                parts.remove(dir);
-                return by_layout(dir, dict);
+        if result.is_err() {
+            parts.remove(dir);
+        }
+        result
+    }
+}
+
+/// One try at loading partition `dir`; `Moved` when something changed under it (never on the
+/// `last` try: a named segment still missing then is damage, a WAL gap ends its events).
+fn load_once(
+    cached: &mut CachedPartition,
+    dir: &Path,
+    last: bool,
+) -> Result<std::result::Result<DiskPartition, Moved>> {
+    // 1. The WAL, first.
+    let mut wal = HashMap::new();
+    let mut wal_files = Vec::new();
+    for (_, path) in wal_scan::list(dir)? {
+        let meta = match std::fs::metadata(&path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if last {
+                    continue;
+                }
+                return Ok(Err(Moved));
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(Error::io(&path, "stat", e)),
         };
-        let mut segments = Vec::new();
-        let mut fresh = Vec::new();
-        let mut sealed = HashMap::with_capacity(manifest.sealed.len());
-        for info in &manifest.sealed {
-            if let Some(r) = cached.sealed.get(&info.id) {
-                sealed.insert(info.id, Arc::clone(r));
-                segments.push(Arc::clone(r));
-                continue;
-            }
-            let path = dir.join(segment::file_name(info.id));
-            match SegmentReader::open(&path) {
-                // A file that is not what the manifest says (copied in from elsewhere, renamed).
-                Ok(r) if r.id() != info.id || r.partition() != Some(manifest.partition) => {
-                    parts.remove(dir);
-                    return by_layout(dir, dict);
-                }
-                Ok(r) => {
-                    let r = Arc::new(r);
-                    sealed.insert(info.id, Arc::clone(&r));
-                    fresh.push(Arc::clone(&r));
-                    segments.push(r);
-                }
-                // Compaction or retention in the owning process may have removed it since.
-                Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
-                // Damaged: its intact pages are still read, found page by page.
-                Err(Error::Corrupt { .. }) => {
-                    parts.remove(dir);
-                    return by_layout(dir, dict);
+        let (len, modified) = (meta.len(), meta.modified().ok());
+        let reuse = cached
+            .wal
+            .remove(&path)
+            .filter(|c| c.len == len && c.modified == modified);
+        let records = match reuse {
+            Some(c) => c.records,
+            None => match wal_scan::read_file(&path) {
+                Ok(r) => Arc::new(r),
+                Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                    if last {
+                        continue;
+                    }
+                    return Ok(Err(Moved));
                 }
                 Err(e) => return Err(e),
+            },
+        };
+        wal_files.push((path.clone(), len, modified));
+        wal.insert(
+            path,
+            CachedWal {
+                len,
+                modified,
+                records,
+            },
+        );
+    }
+    cached.wal = wal;
+
+    // 2. Manifest and segments. The manifest is trusted only when it is this partition's and names
+    // every segment file; otherwise (lost, damaged, stale, foreign) the files themselves say what
+    // is here. A writer creates a segment file just before naming it, so an unnamed file is first
+    // read again.
+    let Segments {
+        all: segments,
+        fresh,
+    } = match load_segments(cached, dir, last)? {
+        Ok(s) => s,
+        Err(Moved) => return Ok(Err(Moved)),
+    };
+
+    // 3. The WAL events no page holds.
+    let pages_end = segments
+        .iter()
+        .filter_map(|s| s.pages().last())
+        .map(|p| p.meta.end_seq())
+        .max()
+        .unwrap_or(0);
+    let key = TailKey {
+        pages_end,
+        files: wal_files,
+    };
+    let tail = match cached.tail.take() {
+        Some((k, tail)) if k == key => tail,
+        _ => {
+            let mut cols = PageColumns::default();
+            let mut first_seq = None;
+            let chained = wal_scan::chain(
+                key.files
+                    .iter()
+                    .filter_map(|(p, _, _)| cached.wal.get(p).map(|c| (p.as_path(), &*c.records))),
+                pages_end,
+                |first, batch, skip| {
+                    first_seq.get_or_insert(first);
+                    cols.append_batch(batch, skip, batch.len());
+                    Ok(())
+                },
+            )?;
+            // A gap: the writer released or rotated a file between our reads.
+            if chained.out_of_sequence && !last {
+                return Ok(Err(Moved));
             }
+            first_seq.map(|first| {
+                cols.sort_by_start();
+                cols.canonicalize_fields();
+                let meta = PageMeta::compute(&cols, first);
+                Arc::new((meta, cols))
+            })
         }
-        // Segments no longer listed (compacted, expired) are forgotten.
-        cached.sealed = sealed;
-        let mut active = None;
-        if let Some(id) = manifest.active {
-            let path = dir.join(segment::file_name(id));
-            if let Ok(meta) = std::fs::metadata(&path) {
+    };
+    cached.tail = Some((key, tail.clone()));
+
+    // 4. Names, last: everything read above refers only to names synced before it was written.
+    let names_len = std::fs::metadata(dir.join(names_file::FILE_NAMES[0]))
+        .ok()
+        .map(|m| m.len());
+    let mut reloaded = false;
+    if names_len.is_none() || names_len != cached.names_len {
+        reload_names(cached, dir, names_len)?;
+        reloaded = true;
+    }
+    let tail_known = |dict: &Dictionary| {
+        tail.as_ref()
+            .and_then(|t| t.0.max_id())
+            .is_none_or(|m| (m as usize) < dict.len())
+    };
+    if !reloaded
+        && (!tail_known(&cached.dict) || check_segments(dir, &cached.dict, fresh.iter()).is_err())
+    {
+        // Names appended since the length was taken: read them again.
+        reload_names(cached, dir, names_len)?;
+    }
+    // Only readers opened now need checking: the dictionary never shrinks.
+    check_segments(dir, &cached.dict, fresh.iter())?;
+    if !tail_known(&cached.dict) {
+        return Err(Error::corrupt(
+            dir.join(names_file::FILE_NAMES[0]),
+            0,
+            format!(
+                "dictionary holds {} names but the WAL refers to more; names.log is damaged",
+                cached.dict.len()
+            ),
+        ));
+    }
+    Ok(Ok(DiskPartition {
+        dict: Arc::clone(&cached.dict),
+        segments,
+        tail,
+    }))
+}
+
+fn reload_names(cached: &mut CachedPartition, dir: &Path, names_len: Option<u64>) -> Result<()> {
+    let loaded = names_file::load(dir)?;
+    cached.dict = Arc::new(Dictionary::from_strings(loaded.strings));
+    cached.names_len = names_len;
+    Ok(())
+}
+
+/// The segments of partition `dir` a reader reads, and which of them were opened just now.
+struct Segments {
+    all: Vec<Arc<SegmentReader>>,
+    fresh: Vec<Arc<SegmentReader>>,
+}
+
+/// Segments as the manifest names them, reusing cached readers; or, when the manifest cannot be
+/// trusted, as the files say (`by_layout`).
+fn load_segments(
+    cached: &mut CachedPartition,
+    dir: &Path,
+    last: bool,
+) -> Result<std::result::Result<Segments, Moved>> {
+    let manifest = match Manifest::load(dir) {
+        Ok(Some(m)) if m.partition == partition::id_of(dir) => m,
+        Ok(_) | Err(Error::Corrupt { .. }) => return by_layout(cached, dir),
+        Err(e) => return Err(e),
+    };
+    if !names_every_file(dir, &manifest)? {
+        if !last {
+            return Ok(Err(Moved));
+        }
+        return by_layout(cached, dir);
+    }
+    let mut segments = Vec::new();
+    let mut fresh = Vec::new();
+    let mut sealed = HashMap::with_capacity(manifest.sealed.len());
+    for info in &manifest.sealed {
+        if let Some(r) = cached.sealed.get(&info.id) {
+            sealed.insert(info.id, Arc::clone(r));
+            segments.push(Arc::clone(r));
+            continue;
+        }
+        let path = dir.join(segment::file_name(info.id));
+        match SegmentReader::open(&path) {
+            // A file that is not what the manifest says (copied in from elsewhere, renamed).
+            Ok(r) if r.id() != info.id || r.partition() != Some(manifest.partition) => {
+                return by_layout(cached, dir);
+            }
+            Ok(r) => {
+                let r = Arc::new(r);
+                sealed.insert(info.id, Arc::clone(&r));
+                fresh.push(Arc::clone(&r));
+                segments.push(r);
+            }
+            // Compaction or retention may have removed it after the manifest we read was
+            // replaced: read the manifest again. Named by the newest one too, it is lost.
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                if !last {
+                    return Ok(Err(Moved));
+                }
+                return Err(Error::corrupt(
+                    &path,
+                    0,
+                    "segment named by the manifest is missing",
+                ));
+            }
+            // Damaged: its intact pages are still read, found page by page.
+            Err(Error::Corrupt { .. }) => return by_layout(cached, dir),
+            Err(e) => return Err(e),
+        }
+    }
+    // Segments no longer listed (compacted, expired) are forgotten.
+    cached.sealed = sealed;
+    let mut active = None;
+    if let Some(id) = manifest.active {
+        let path = dir.join(segment::file_name(id));
+        match std::fs::metadata(&path) {
+            Ok(meta) => {
                 let len = meta.len();
                 let reuse = cached
                     .active
@@ -125,15 +356,17 @@ impl PartitionCache {
                     active = Some((id, len, r));
                 }
             }
+            // The writer creates the file before naming it, so it was sealed (and maybe
+            // compacted) since: read again. Recovery tolerates a missing active segment; so do we.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !last => return Ok(Err(Moved)),
+            Err(_) => {}
         }
-        cached.active = active;
-        // Only readers opened now need checking: the dictionary never shrinks.
-        if let Err(e) = check_segments(dir, &dict, fresh.iter()) {
-            parts.remove(dir);
-            return Err(e);
-        }
-        Ok(DiskPartition { dict, segments })
     }
+    cached.active = active;
+    Ok(Ok(Segments {
+        all: segments,
+        fresh,
+    }))
 }
 
 /// True when every segment file in `dir` is one `m` names (sealed or active).
@@ -143,22 +376,29 @@ fn names_every_file(dir: &Path, m: &Manifest) -> Result<bool> {
         .all(|(id, _)| m.active == Some(*id) || m.sealed.iter().any(|s| s.id == *id)))
 }
 
-/// Partition `dir` as its files say it is (see `layout`): sealed segments that belong, the active
-/// one's intact pages, and the intact pages of damaged or abandoned files. Not cached: this is the
-/// path for a partition whose manifest cannot be trusted, until a writer recovers it.
-fn by_layout(dir: &Path, dict: Arc<Dictionary>) -> Result<DiskPartition> {
+/// Segments of partition `dir` as its files say (see `layout`): sealed segments that belong, the
+/// active one's intact pages, and the intact pages of damaged or abandoned files. Not cached: this
+/// is the path for a partition whose manifest cannot be trusted, until a writer recovers it.
+fn by_layout(
+    cached: &mut CachedPartition,
+    dir: &Path,
+) -> Result<std::result::Result<Segments, Moved>> {
+    cached.sealed.clear();
+    cached.active = None;
     let layout = layout::inspect(dir, layout::Depth::Quick)?;
-    let mut segments = layout.sealed;
+    let mut all = layout.sealed;
     for f in &layout.salvage {
-        segments.push(Arc::new(SegmentReader::unsealed(
+        all.push(Arc::new(SegmentReader::unsealed(
             &f.path,
             f.id,
             f.pages.clone(),
         )?));
     }
     if let Some(a) = layout.active {
-        segments.push(Arc::new(SegmentReader::unsealed(&a.path, a.id, a.pages)?));
+        all.push(Arc::new(SegmentReader::unsealed(&a.path, a.id, a.pages)?));
     }
-    check_segments(dir, &dict, segments.iter())?;
-    Ok(DiskPartition { dict, segments })
+    Ok(Ok(Segments {
+        fresh: all.clone(),
+        all,
+    }))
 }

@@ -1,7 +1,8 @@
 //! Read-only access to a store directory, for tools (CLI, dashboard) that look at a store while
 //! applications write it. A [`Reader`] claims no partition and writes nothing; each
-//! [`Reader::snapshot`] sees what the writers have sealed so far (pages are sealed when full and
-//! at least every `Options::page_max_age`), reusing what earlier snapshots read.
+//! [`Reader::snapshot`] sees every event the writers have written so far: sealed pages, and the
+//! events in their WALs (so what a `flush()` acknowledged is visible at once, also after its writer
+//! was killed), reusing what earlier snapshots read.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -45,7 +46,7 @@ impl Reader {
         &self.root
     }
 
-    /// A consistent view of everything sealed in every partition now.
+    /// A consistent view of every partition now: its pages and its WAL events no page holds yet.
     pub fn snapshot(&self) -> Result<Snapshot> {
         Snapshot::of_disk(&self.root, &self.cache, Arc::clone(&self.pool))
     }

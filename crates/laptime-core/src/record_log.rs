@@ -550,6 +550,58 @@ where
     })
 }
 
+/// Whether a whole record that passes its checksum (and `accept`) starts anywhere after byte `from`
+/// of the file at `path`. Tells a damaged record in the middle of a file (sound records follow it)
+/// from a torn tail (nothing sound after it), which a crash can leave. Reads at most
+/// [`RESYNC_MAX_BYTES`] after `from` and checksums at most [`RESYNC_MAX_HASHED`] bytes in all, so
+/// garbage cannot make it slow; `false` when nothing was found within those limits.
+pub(crate) fn record_follows(
+    path: &Path,
+    kind: FileKind,
+    from: u64,
+    accept: impl Fn(&[u8]) -> bool,
+) -> Result<bool> {
+    let mut file = File::open(path).map_err(|e| Error::io(path, "open", e))?;
+    let mut header = [0u8; HEADER_LEN];
+    if file.read_exact(&mut header).is_err() {
+        return Ok(false);
+    }
+    let Ok(file_id) = decode_header(&header, path, kind) else {
+        return Ok(false);
+    };
+    let id_crc = id_crc(file_id);
+    let start = from.max(HEADER_LEN as u64) + 1;
+    file.seek(SeekFrom::Start(start))
+        .map_err(|e| Error::io(path, "seek", e))?;
+    let mut rest = Vec::new();
+    file.take(RESYNC_MAX_BYTES)
+        .read_to_end(&mut rest)
+        .map_err(|e| Error::io(path, "read", e))?;
+    let mut hashed = 0usize;
+    for at in 0..rest.len().saturating_sub(FRAME_HEADER_LEN - 1) {
+        let frame = &rest[at..at + FRAME_HEADER_LEN];
+        let len = u32::from_le_bytes([frame[0], frame[1], frame[2], frame[3]]);
+        let stored = u32::from_le_bytes([frame[4], frame[5], frame[6], frame[7]]);
+        let body = at + FRAME_HEADER_LEN;
+        let Some(payload) = rest.get(body..body + len as usize) else {
+            continue;
+        };
+        hashed += payload.len();
+        if hashed > RESYNC_MAX_HASHED {
+            return Ok(false);
+        }
+        if frame_crc(id_crc, len, &[payload]) == stored && accept(payload) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Bytes [`record_follows`] reads past a bad record.
+const RESYNC_MAX_BYTES: u64 = 256 << 20;
+/// Bytes [`record_follows`] checksums at most while looking for a sound record.
+const RESYNC_MAX_HASHED: usize = 1 << 30;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -62,7 +62,8 @@ struct PartitionSnapshot {
     id: Arc<str>,
     dict: Arc<Dictionary>,
     segments: Vec<Arc<SegmentReader>>,
-    /// Events not yet in a sealed page (own partition only).
+    /// Events not yet in a sealed page: the writer's active page (own partition), or the WAL
+    /// events no page holds (other partitions).
     tail: Option<Arc<(PageMeta, PageColumns)>>,
 }
 
@@ -157,7 +158,7 @@ impl Snapshot {
                 id: partition_id(&dir),
                 dict: p.dict,
                 segments: p.segments,
-                tail: None,
+                tail: p.tail,
             });
         }
         Ok(Snapshot {
@@ -168,7 +169,8 @@ impl Snapshot {
     }
 
     /// A read-only snapshot of the store at `root` without opening it for writing (no partition is
-    /// claimed; unsealed events of running writers are not visible until their page is sealed).
+    /// claimed). Every event in a writer's WAL is included, sealed in a page or not, whether the
+    /// writer runs or was killed.
     pub fn open_read_only(root: &Path) -> Result<Snapshot> {
         let pool = Arc::new(BufferPool::new(Options::default().bufferpool_bytes));
         Snapshot::open_read_only_with_pool(root, pool)
@@ -192,7 +194,7 @@ impl Snapshot {
                 id: partition_id(&dir),
                 dict: p.dict,
                 segments: p.segments,
-                tail: None,
+                tail: p.tail,
             });
         }
         Ok(Snapshot {

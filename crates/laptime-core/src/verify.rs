@@ -11,7 +11,6 @@ use crate::manifest::Manifest;
 use crate::names_file;
 use crate::page::{ColumnSet, PageColumns};
 use crate::partition;
-use crate::record_log::{for_each_record, FileKind};
 use crate::segment::{self, recover_active, ReadScratch, SegmentReader};
 use crate::wal;
 
@@ -474,22 +473,39 @@ fn check_wal(path: &Path, bytes: u64) -> FileCheck {
         items: 0,
         finding: None,
     };
-    let scanned = for_each_record(path, FileKind::WAL, |offset, payload| {
-        wal::decode_batch(payload)
-            .map(|_| ())
-            .map_err(|e| Error::corrupt(path, offset + e.offset as u64, e.reason))
-    });
-    match scanned {
-        Ok(s) => {
-            check.items = s.records;
-            if let Some(cut) = s.cut {
+    match wal::scan::read_file(path) {
+        Ok(read) => {
+            check.items = read.records.len() as u64;
+            let events: usize = read.records.iter().map(|(_, _, b)| b.len()).sum();
+            if events > 0 {
+                // A clean close removes the WAL; one that holds events is a writer at work or one
+                // that ended without closing. Nothing is wrong: readers see them, the next writer
+                // seals them.
                 check.finding = note(
-                    Some(cut.offset),
-                    format!(
-                        "{} bytes at the end are not a whole record ({}): a live writer or a crash; recovery cuts them",
-                        cut.bytes, cut.reason
-                    ),
+                    None,
+                    format!("holds {events} events of a running writer or of one that stopped without closing (a crash); readers see them and the next writer seals them"),
                 );
+            }
+            let stop = read.stop.map(|stop| {
+                if stop.damage() {
+                    Finding {
+                        damage: true,
+                        offset: Some(stop.offset),
+                        reason: stop.reason,
+                    }
+                } else {
+                    Finding {
+                        damage: false,
+                        offset: Some(stop.offset),
+                        reason: format!(
+                            "{} bytes at the end are not a whole record ({}): a live writer or a crash; recovery cuts them",
+                            stop.bytes, stop.reason
+                        ),
+                    }
+                }
+            });
+            if stop.is_some() {
+                check.finding = stop;
             }
         }
         Err(e) => check.finding = finding_of(e),

@@ -224,6 +224,15 @@ impl NativeStore {
             store: self.lock().take(),
         })
     }
+
+    /// `close()`, blocking the JS thread: for a process that is ending (its `exit` event, a
+    /// signal about to be raised again), where nothing asynchronous runs any more. The last
+    /// handle of the engine seals and removes the WAL, so the partition is left cleanly closed.
+    #[napi]
+    pub fn close_sync(&self) -> napi::Result<()> {
+        let store = self.lock().take().ok_or_else(errors::closed)?;
+        store.close().map_err(errors::from_core)
+    }
 }
 
 impl NativeStore {

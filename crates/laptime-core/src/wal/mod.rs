@@ -7,6 +7,7 @@
 //! page, so the WAL stays about one page long.
 
 mod batch_codec;
+pub(crate) mod scan;
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -17,7 +18,7 @@ use crate::durable;
 use crate::error::{Error, Result};
 use crate::event::Batch;
 use crate::partition::{self, Cut};
-use crate::record_log::{for_each_record, random_file_id, FileKind, RecordWriter};
+use crate::record_log::{random_file_id, FileKind, RecordWriter};
 
 /// File name of the WAL file whose first event has seq `first_seq`.
 pub(crate) fn file_name(first_seq: u64) -> String {
@@ -175,104 +176,37 @@ pub(crate) struct WalRecovery {
 }
 
 /// Replay the WAL in `dir`: every event with seq >= `from_seq` is passed to `replay` in seq order,
-/// as (first seq, batch) with the batch trimmed to the events at or above `from_seq`. Files whose
-/// events are all below `from_seq` are deleted. A torn tail is truncated and reported.
+/// as (first seq, batch) with the batch trimmed to the events at or above `from_seq`. Acts on what
+/// the read-only [`scan::scan`] found: files whose events are all below `from_seq` are deleted, a
+/// torn or damaged tail is truncated, files that cannot be trusted are quarantined; all reported.
 pub(crate) fn recover(
     dir: &Path,
     from_seq: u64,
-    mut replay: impl FnMut(u64, Batch) -> Result<()>,
+    replay: impl FnMut(u64, Batch) -> Result<()>,
 ) -> Result<WalRecovery> {
-    let mut files: Vec<(u64, PathBuf)> = Vec::new();
-    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, "list", e))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io(dir, "list", e))?;
-        if let Some(seq) = entry.file_name().to_str().and_then(parse_file_name) {
-            files.push((seq, entry.path()));
-        }
-    }
-    files.sort();
-    let mut files = files.into_iter();
+    let found = scan::scan(dir, from_seq, replay)?;
     let mut out = WalRecovery {
-        end_seq: from_seq,
+        events: found.events,
+        end_seq: found.end_seq,
         ..WalRecovery::default()
     };
-    let mut expected = None::<u64>;
-    for (_, path) in files.by_ref() {
-        let mut end = 0u64;
-        let mut bad = None;
-        let scanned = for_each_record(&path, FileKind::WAL, |offset, payload| {
-            if bad.is_some() {
-                return Ok(());
-            }
-            let (first, mut batch) = match decode_batch(payload) {
-                Ok(x) => x,
-                Err(e) => {
-                    bad = Some((offset, e.reason));
-                    return Ok(());
-                }
-            };
-            // Seqs are contiguous across the whole WAL and continue the pages; a gap means a
-            // lost record.
-            let live = first + batch.len() as u64 > from_seq;
-            let gap = match expected {
-                Some(exp) => first != exp,
-                None => first > from_seq,
-            };
-            if live && gap {
-                bad = Some((offset, "WAL record out of sequence"));
-                return Ok(());
-            }
-            let n = batch.len() as u64;
-            expected = Some(first + n);
-            end = first + n;
-            if first + n <= from_seq {
-                return Ok(());
-            }
-            let skip = from_seq.saturating_sub(first) as usize;
-            let first = first.max(from_seq);
-            if skip > 0 {
-                batch = batch.tail(skip);
-            }
-            out.events += batch.len() as u64;
-            replay(first, batch)
-        });
-        let scanned = match scanned {
-            Ok(s) => s,
-            // A file whose header is damaged holds nothing that can be trusted: it is set aside
-            // (not deleted) and reported; the seq check then cuts whatever came after it.
-            Err(Error::Corrupt { reason, .. }) => {
-                let len = std::fs::metadata(&path).map_or(0, |m| m.len());
-                out.cuts.push(Cut::new(&path, 0, len, reason));
+    for file in found.files {
+        let path = file.path;
+        match file.fate {
+            scan::Fate::SetAside(stop) => {
+                out.cuts.push(Cut::new(&path, 0, file.len, stop.reason));
                 partition::quarantine(dir, &path)?;
                 continue;
             }
-            Err(e) => return Err(e),
-        };
-        if let Some(cut) = &scanned.cut {
-            out.cuts
-                .push(Cut::new(&path, cut.offset, cut.bytes, cut.reason));
-        }
-        if let Some((offset, reason)) = bad {
-            let len = std::fs::metadata(&path).map_or(offset, |m| m.len());
-            out.cuts.push(Cut::new(&path, offset, len - offset, reason));
-            // Everything after a bad record is untrusted, in this file and the later ones.
-            truncate(&path, offset)?;
-            out.end_seq = out.end_seq.max(end);
-            out.files.push((path, end));
-            for (_, later) in files.by_ref() {
-                let len = std::fs::metadata(&later).map_or(0, |m| m.len());
+            scan::Fate::Cut(stop) => {
                 out.cuts
-                    .push(Cut::new(&later, 0, len, "follows a damaged WAL record"));
-                partition::quarantine(dir, &later)?;
+                    .push(Cut::new(&path, stop.offset, stop.bytes, stop.reason));
+                truncate(&path, stop.offset)?;
             }
-            break;
+            scan::Fate::Whole => {}
         }
-        if scanned.cut.is_some() {
-            truncate(&path, scanned.valid_len)?;
-        }
-        out.end_seq = out.end_seq.max(end);
-        if end > from_seq {
-            out.files.push((path, end));
+        if file.end_seq > from_seq {
+            out.files.push((path, file.end_seq));
         } else {
             durable::remove_durable(&path)?;
         }
