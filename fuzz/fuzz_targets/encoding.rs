@@ -13,7 +13,10 @@ macro_rules! ints {
             let mut e = Vec::new();
             $enc(&v, &mut e);
             let mut w: Vec<$t> = Vec::new();
-            assert_eq!($dec(&e, $max, &mut w).expect("re-encoded column decodes"), e.len());
+            assert_eq!(
+                $dec(&e, $max, &mut w).expect("re-encoded column decodes"),
+                e.len()
+            );
             assert!(v == w, "re-encoded column differs");
         }
     }};
@@ -24,7 +27,10 @@ fn check(input: &[u8], max: usize, consumed: usize, count: usize) {
     assert!(consumed <= input.len(), "consumed past the input");
     assert!(count <= max, "more values than max_values");
     let p = enc::peek_column(input, max).expect("a decodable column peeks");
-    assert_eq!(p.encoded_len, consumed, "peek and decode disagree on length");
+    assert_eq!(
+        p.encoded_len, consumed,
+        "peek and decode disagree on length"
+    );
     assert_eq!(p.count, count, "peek and decode disagree on count");
 }
 
@@ -47,7 +53,10 @@ fuzz_target!(|data: &[u8]| {
                 let mut e = Vec::new();
                 enc::encode_f64s(&v, &mut e);
                 let mut w = Vec::new();
-                assert_eq!(enc::decode_f64s(&e, max, &mut w).expect("re-encoded"), e.len());
+                assert_eq!(
+                    enc::decode_f64s(&e, max, &mut w).expect("re-encoded"),
+                    e.len()
+                );
                 let bits = |x: &[f64]| x.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
                 assert_eq!(bits(&v), bits(&w), "f64 column not bit-exact");
             }
@@ -60,7 +69,10 @@ fuzz_target!(|data: &[u8]| {
                 let mut e = Vec::new();
                 enc::encode_strings(&s, &mut e);
                 let mut w = StringColumn::default();
-                assert_eq!(enc::decode_strings(&e, max, &mut w).expect("re-encoded"), e.len());
+                assert_eq!(
+                    enc::decode_strings(&e, max, &mut w).expect("re-encoded"),
+                    e.len()
+                );
                 assert!(w.iter().eq(s.iter().copied()), "string column differs");
             }
         }

@@ -40,7 +40,11 @@ fuzz_target!(|data: &[u8]| {
     let mut bytes = record_file(kind, u64::from(*c0) << 8 | u64::from(*c1), &payloads);
     let (changed, lowest) = common::apply_edits(&mut bytes, edits);
     let cut = usize::from(u16::from_le_bytes([*c0, *c1]));
-    let end = if mode & 4 != 0 && cut < bytes.len() { cut } else { bytes.len() };
+    let end = if mode & 4 != 0 && cut < bytes.len() {
+        cut
+    } else {
+        bytes.len()
+    };
     let damage = lowest.min(end);
     std::fs::write(&path, &bytes[..end]).expect("write the record file");
     let Ok((got, valid_len, reason)) = scan_records(&path, kind) else {
@@ -50,7 +54,11 @@ fuzz_target!(|data: &[u8]| {
     };
     assert!(got.len() <= payloads.len());
     for (g, p) in got.iter().zip(&payloads) {
-        assert_eq!(g.as_slice(), *p, "a record read back differently than written");
+        assert_eq!(
+            g.as_slice(),
+            *p,
+            "a record read back differently than written"
+        );
     }
     // Records ending at or before the first damaged byte must all be there.
     let mut at = HEADER_LEN;

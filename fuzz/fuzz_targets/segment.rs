@@ -17,7 +17,9 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     static DIR: OnceLock<std::path::PathBuf> = OnceLock::new();
-    let path = DIR.get_or_init(common::scratch_dir).join("seg-0000000000000001.lts");
+    let path = DIR
+        .get_or_init(common::scratch_dir)
+        .join("seg-0000000000000001.lts");
     let Some((&mode, rest)) = data.split_first() else {
         return;
     };

@@ -27,7 +27,11 @@ fuzz_target!(|data: &[u8]| {
             assert!(batch.messages().iter().all(|(r, _)| (*r as usize) < n));
             assert!(batch.fields().iter().all(|f| (f.row as usize) < n));
             let again = encode_batch(seq, &batch);
-            assert_eq!(decode_batch(&again), Ok((seq, batch)), "batch changed on round trip");
+            assert_eq!(
+                decode_batch(&again),
+                Ok((seq, batch)),
+                "batch changed on round trip"
+            );
         }
         return;
     }
