@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # Fuzz smoke test (CI and `npm run test:fuzz`): builds every cargo-fuzz target in fuzz/ and runs each
-# for FUZZ_SECONDS (default 15) from its committed corpus, under memory limits. Prints executions per
-# target; fails on any crash, panic, leak, timeout or over-limit allocation (libFuzzer exits non-zero
-# and leaves the input in fuzz/artifacts/<target>/). New corpus entries go to a temp dir, so the run
-# leaves the repository unchanged.
+# for FUZZ_SECONDS (default 12: 11 targets, so the phase stays near 5 min on 2 cores) from its
+# committed corpus, under memory limits. Prints executions per target; fails on any crash, panic,
+# leak, timeout or over-limit allocation (libFuzzer exits non-zero and leaves the input in
+# fuzz/artifacts/<target>/). New corpus entries go to a temp dir: the repository stays unchanged.
 #
 # Toolchain: cargo-fuzz needs nightly for its sanitizer flags. Uses `cargo +nightly` when rustup has
 # (or can install) a nightly, with AddressSanitizer; otherwise stable with RUSTC_BOOTSTRAP=1 and no
 # sanitizer (safe Rust needs none to catch panics, and the RSS limit still bounds memory).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SECONDS_EACH="${FUZZ_SECONDS:-15}"
+SECONDS_EACH="${FUZZ_SECONDS:-12}"
 RSS_MB="${FUZZ_RSS_MB:-2048}"
 MALLOC_MB="${FUZZ_MALLOC_MB:-512}"
 
