@@ -36,6 +36,8 @@ echo "fuzz: built $(echo "$targets" | wc -w) targets in $((SECONDS - start)) s (
 
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
+# The file-writing targets keep their scratch files under the temp dir: keep them in ours.
+export TMPDIR="$scratch"
 failed=()
 for t in $targets; do
   mkdir -p "fuzz/corpus/$t" "$scratch/$t"
