@@ -42,6 +42,9 @@ mod event;
 pub mod export;
 mod failpoint;
 pub mod filter;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod layout;
 mod manifest;
 mod names_file;

@@ -63,7 +63,7 @@ pub(crate) struct Manifest {
 }
 
 impl Manifest {
-    fn encode(&self) -> Vec<u8> {
+    pub(crate) fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(64 + self.sealed.len() * 40);
         out.extend_from_slice(&MAGIC);
         out.push(VERSION);
@@ -89,7 +89,7 @@ impl Manifest {
         out
     }
 
-    fn decode(bytes: &[u8], path: &Path) -> Result<Manifest> {
+    pub(crate) fn decode(bytes: &[u8], path: &Path) -> Result<Manifest> {
         let bad = |offset: usize, reason: &str| Error::corrupt(path, offset as u64, reason);
         if bytes.len() < MAGIC.len() + 1 + 8 + 4 {
             return Err(bad(0, "manifest too short"));

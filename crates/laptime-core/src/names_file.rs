@@ -112,7 +112,7 @@ pub(crate) fn load(dir: &Path) -> Result<LoadedNames> {
     })
 }
 
-fn encode_record<'a>(
+pub(crate) fn encode_record<'a>(
     first_id: usize,
     strings: impl ExactSizeIterator<Item = &'a str>,
     out: &mut Vec<u8>,
@@ -125,7 +125,10 @@ fn encode_record<'a>(
     }
 }
 
-fn decode_record(payload: &[u8], expect_first: usize) -> Result<Vec<String>, &'static str> {
+pub(crate) fn decode_record(
+    payload: &[u8],
+    expect_first: usize,
+) -> Result<Vec<String>, &'static str> {
     let first = payload
         .get(..4)
         .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))

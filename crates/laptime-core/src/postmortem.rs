@@ -92,7 +92,12 @@ pub fn encode(pm: &PostMortem) -> Vec<u8> {
             }
         }
     }
-    let packed = lz4_flex::block::compress(&raw);
+    seal(&raw)
+}
+
+/// Compress an encoded payload and put the file header in front of it.
+pub(crate) fn seal(raw: &[u8]) -> Vec<u8> {
+    let packed = lz4_flex::block::compress(raw);
     let mut out = Vec::with_capacity(HEADER_LEN + packed.len());
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());

@@ -109,7 +109,7 @@ pub(crate) fn random_file_id() -> u64 {
     hasher.finish()
 }
 
-fn encode_header(kind: FileKind, file_id: u64) -> [u8; HEADER_LEN] {
+pub(crate) fn encode_header(kind: FileKind, file_id: u64) -> [u8; HEADER_LEN] {
     let mut header = [0u8; HEADER_LEN];
     header[MAGIC_AT..VERSION_AT].copy_from_slice(&MAGIC);
     header[VERSION_AT..KIND_AT].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -169,7 +169,7 @@ fn array_at<const N: usize>(header: &[u8; HEADER_LEN], at: usize) -> [u8; N] {
 }
 
 /// The checksum of one record. `id_crc` is `crc32c(file id)`, the prefix shared by every record.
-fn frame_crc(id_crc: u32, len: u32, parts: &[&[u8]]) -> u32 {
+pub(crate) fn frame_crc(id_crc: u32, len: u32, parts: &[&[u8]]) -> u32 {
     let mut crc = crc32c_append(id_crc, &len.to_le_bytes());
     for part in parts {
         crc = crc32c_append(crc, part);
@@ -177,7 +177,7 @@ fn frame_crc(id_crc: u32, len: u32, parts: &[&[u8]]) -> u32 {
     crc
 }
 
-fn id_crc(file_id: u64) -> u32 {
+pub(crate) fn id_crc(file_id: u64) -> u32 {
     crc32c(&file_id.to_le_bytes())
 }
 

@@ -174,6 +174,14 @@ impl PageMeta {
         if count > u64::from(rows) {
             return Err(DecodeError::new(pos, "more names than rows"));
         }
+        // Each name takes at least 4 bytes (id delta, calls, errors, logs): checked before the
+        // allocation, which would otherwise follow a damaged count to gigabytes.
+        if count > (input.len().saturating_sub(pos) / 4) as u64 {
+            return Err(DecodeError::new(
+                pos,
+                "more names than the meta has bytes for",
+            ));
+        }
         let mut names = Vec::with_capacity(count as usize);
         let mut prev: u64 = 0;
         let mut total = 0u64;
@@ -257,5 +265,25 @@ impl PageMeta {
             names,
             keys,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encoding::varint::write_varint;
+
+    /// Found by `cargo fuzz run page_meta`: a huge name count with no bytes behind it made decode
+    /// reserve count x size_of::<NameStats>() (tens of GB) before reading a single name.
+    #[test]
+    fn name_count_beyond_the_bytes_is_an_error_not_an_allocation() {
+        let mut b = Vec::new();
+        for v in [u64::from(u32::MAX), 0, 0, 0, u64::from(u32::MAX)] {
+            write_varint(&mut b, v);
+        }
+        let e = PageMeta::decode(&b).unwrap_err();
+        assert_eq!(e.reason, "more names than the meta has bytes for");
+        b.extend_from_slice(&[0; 64]);
+        assert!(PageMeta::decode(&b).is_err());
     }
 }

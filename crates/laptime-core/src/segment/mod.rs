@@ -75,7 +75,7 @@ pub(crate) fn parse_file_name(name: &str) -> Option<u64> {
     u64::from_str_radix(hex, 16).ok()
 }
 
-fn header_bytes(who: SegmentIdentity) -> [u8; HEADER_LEN] {
+pub(crate) fn header_bytes(who: SegmentIdentity) -> [u8; HEADER_LEN] {
     let mut h = [0u8; HEADER_LEN];
     h[..4].copy_from_slice(&MAGIC);
     h[VERSION_OFFSET..VERSION_OFFSET + 2].copy_from_slice(&VERSION.to_le_bytes());

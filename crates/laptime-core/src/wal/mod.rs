@@ -223,3 +223,28 @@ fn truncate(path: &Path, len: u64) -> Result<()> {
         .map_err(|e| Error::io(path, "truncate WAL", e))?;
     durable::sync_data(&file, path)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by `cargo fuzz run wal`: a checksummed record numbered near u64::MAX overflowed
+    /// `first + len` (a panic under overflow checks, a wrapped seq otherwise).
+    #[test]
+    fn record_with_seqs_past_u64_max_is_cut_as_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = RecordWriter::create(&dir.path().join(file_name(0)), FileKind::WAL, 7).unwrap();
+        let mut b = Batch::default();
+        for i in 0..5 {
+            b.push_call(1, i, 10, true);
+        }
+        let mut payload = Vec::new();
+        encode_batch(u64::MAX - 2, &b, &mut payload);
+        w.append(&payload).unwrap();
+        drop(w);
+        let r = recover(dir.path(), 0, |_, _| panic!("nothing may be replayed")).unwrap();
+        assert_eq!(r.events, 0);
+        let reasons: Vec<&str> = r.cuts.iter().map(|c| c.reason.as_str()).collect();
+        assert_eq!(reasons, ["WAL record seq out of range"]);
+    }
+}

@@ -202,7 +202,17 @@ pub(crate) fn chain<'a>(
         let mut stop = file.stop.clone();
         for (offset, first, batch) in &file.records {
             let (first, n) = (*first, batch.len() as u64);
-            let live = first + n > from_seq;
+            // No writer numbers events up to u64::MAX: a record claiming so is damage.
+            let Some(end) = first.checked_add(n) else {
+                stop = Some(Stop {
+                    offset: *offset,
+                    bytes: file.len - offset,
+                    reason: "WAL record seq out of range".into(),
+                    kind: StopKind::Undecodable,
+                });
+                break;
+            };
+            let live = end > from_seq;
             let gap = match expected {
                 Some(exp) => first != exp,
                 None => first > from_seq,
@@ -217,8 +227,8 @@ pub(crate) fn chain<'a>(
                 });
                 break;
             }
-            expected = Some(first + n);
-            done.end_seq = first + n;
+            expected = Some(end);
+            done.end_seq = end;
             if !live {
                 continue;
             }

@@ -1,0 +1,29 @@
+//! Page meta (zone map + per-name sketches) and the latency sketch, on raw bytes with the meta
+//! checksum out of the way. An accepted meta must be internally consistent.
+#![no_main]
+
+use laptime_core::fuzzing::decode_meta_unchecked;
+use laptime_core::sketch::LatencySketch;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(m) = decode_meta_unchecked(data) {
+        let total: u64 = m.names.iter().map(|n| n.calls + n.logs).sum();
+        assert_eq!(total, u64::from(m.rows), "name counts do not add up");
+        assert!(m.max_start >= m.min_start);
+        assert!(m.names.windows(2).all(|w| w[0].name < w[1].name));
+        assert!(m.keys.windows(2).all(|w| w[0] < w[1]));
+        for n in &m.names {
+            assert!(n.errors <= n.calls);
+            assert_eq!(n.sketch.count(), n.calls);
+        }
+    }
+    if let Ok((s, used)) = LatencySketch::decode(data) {
+        assert!(used <= data.len());
+        let mut again = Vec::new();
+        s.encode(&mut again);
+        let (t, n) = LatencySketch::decode(&again).expect("re-encoded sketch decodes");
+        assert_eq!(n, again.len());
+        assert_eq!(t.count(), s.count());
+    }
+});
