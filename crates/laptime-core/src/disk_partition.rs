@@ -278,15 +278,9 @@ fn load_segments(
 ) -> Result<std::result::Result<Segments, Moved>> {
     let manifest = match Manifest::load(dir) {
         Ok(Some(m)) if m.partition == partition::id_of(dir) => m,
-        Ok(_) | Err(Error::Corrupt { .. }) => return by_layout(cached, dir),
+        Ok(_) | Err(Error::Corrupt { .. }) => return by_layout(cached, dir, last),
         Err(e) => return Err(e),
     };
-    if !names_every_file(dir, &manifest)? {
-        if !last {
-            return Ok(Err(Moved));
-        }
-        return by_layout(cached, dir);
-    }
     let mut segments = Vec::new();
     let mut fresh = Vec::new();
     let mut sealed = HashMap::with_capacity(manifest.sealed.len());
@@ -300,7 +294,7 @@ fn load_segments(
         match SegmentReader::open(&path) {
             // A file that is not what the manifest says (copied in from elsewhere, renamed).
             Ok(r) if r.id() != info.id || r.partition() != Some(manifest.partition) => {
-                return by_layout(cached, dir);
+                return by_layout(cached, dir, last);
             }
             Ok(r) => {
                 let r = Arc::new(r);
@@ -321,7 +315,7 @@ fn load_segments(
                 ));
             }
             // Damaged: its intact pages are still read, found page by page.
-            Err(Error::Corrupt { .. }) => return by_layout(cached, dir),
+            Err(Error::Corrupt { .. }) => return by_layout(cached, dir, last),
             Err(e) => return Err(e),
         }
     }
@@ -363,17 +357,68 @@ fn load_segments(
         }
     }
     cached.active = active;
+    if !unnamed_files_add_nothing(dir, &manifest, &segments)? {
+        return by_layout(cached, dir, last);
+    }
     Ok(Ok(Segments {
         all: segments,
         fresh,
     }))
 }
 
-/// True when every segment file in `dir` is one `m` names (sealed or active).
-fn names_every_file(dir: &Path, m: &Manifest) -> Result<bool> {
-    Ok(layout::segment_files(dir)?
+/// True when every segment file in `dir` that `m` does not name holds only events `named` hold.
+/// A live writer leaves such files for a moment: a new segment before the manifest names it
+/// (header only), compaction's output before it replaces its inputs (and the inputs after), a
+/// failed segment's pages copied forward. Anything else unnamed means the manifest is stale or
+/// foreign, and the files must be read as they are.
+fn unnamed_files_add_nothing(
+    dir: &Path,
+    m: &Manifest,
+    named: &[Arc<SegmentReader>],
+) -> Result<bool> {
+    let mut held: Vec<(u64, u64)> = named
         .iter()
-        .all(|(id, _)| m.active == Some(*id) || m.sealed.iter().any(|s| s.id == *id)))
+        .flat_map(|s| {
+            s.pages()
+                .iter()
+                .map(|p| (p.meta.first_seq, p.meta.end_seq()))
+        })
+        .collect();
+    held.sort_unstable();
+    // Held pages of one partition never overlap, and compaction only joins whole pages: merged,
+    // adjacent held ranges contain any copy's page whole.
+    let mut spans: Vec<(u64, u64)> = Vec::with_capacity(held.len());
+    for (first, end) in held {
+        match spans.last_mut() {
+            Some(last) if first <= last.1 => last.1 = last.1.max(end),
+            _ => spans.push((first, end)),
+        }
+    }
+    let covered = |first: u64, end: u64| {
+        let i = spans.partition_point(|&(f, _)| f <= first);
+        i > 0 && spans[i - 1].1 >= end
+    };
+    for (id, path) in layout::segment_files(dir)? {
+        if m.active == Some(id) || m.sealed.iter().any(|s| s.id == id) {
+            continue;
+        }
+        let pages = match recover_active(&path) {
+            Ok(rec) => rec.pages,
+            // Removed since it was listed (compaction's inputs, a sealed leftover).
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                continue;
+            }
+            Err(Error::Corrupt { .. }) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        if !pages
+            .iter()
+            .all(|p| covered(p.meta.first_seq, p.meta.end_seq()))
+        {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// Segments of partition `dir` as its files say (see `layout`): sealed segments that belong, the
@@ -382,10 +427,18 @@ fn names_every_file(dir: &Path, m: &Manifest) -> Result<bool> {
 fn by_layout(
     cached: &mut CachedPartition,
     dir: &Path,
+    last: bool,
 ) -> Result<std::result::Result<Segments, Moved>> {
     cached.sealed.clear();
     cached.active = None;
-    let layout = layout::inspect(dir, layout::Depth::Quick)?;
+    let layout = match layout::inspect(dir, layout::Depth::Quick) {
+        Ok(l) => l,
+        // A writer recovering or compacting moved a file while we listed them: read again.
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound && !last => {
+            return Ok(Err(Moved));
+        }
+        Err(e) => return Err(e),
+    };
     let mut all = layout.sealed;
     for f in &layout.salvage {
         all.push(Arc::new(SegmentReader::unsealed(
