@@ -224,6 +224,36 @@ pub fn check(planned: &PlannedCheck) -> FileCheck {
 /// set aside or report lost. Damage when something is missing, foreign, duplicated or unnamed;
 /// a note for what a crash leaves (an abandoned unsealed segment, a sealed one the manifest does
 /// not name yet).
+/// Events between the last intact page and the WAL's first record: a writer releases WAL records
+/// only once a durable page holds them, so a crash never leaves such a gap; damage to the last
+/// pages (or a lost WAL file) does.
+/// `wal` is read before `layout`, so a live writer releasing records in between cannot fake a gap.
+fn lost_before_wal(
+    wal: &[(PathBuf, wal::scan::FileRecords)],
+    layout: &layout::Layout,
+) -> Option<String> {
+    let sealed = layout.sealed.iter().flat_map(|s| s.pages().iter());
+    let salvaged = layout.salvage.iter().flat_map(|f| f.pages.iter());
+    let active = layout.active.iter().flat_map(|a| a.pages.iter());
+    let pages_end = sealed
+        .chain(salvaged)
+        .chain(active)
+        .map(|p| p.meta.end_seq())
+        .max()
+        .unwrap_or(0);
+    let scan = wal::scan::chain(
+        wal.iter().map(|(p, r)| (p.as_path(), r)),
+        pages_end,
+        |_, _, _| Ok(()),
+    )
+    .ok()?;
+    let (from, to) = scan.missing?;
+    Some(format!(
+        "events {from}..{to} ({} events) are in no intact page and no WAL record: lost",
+        to - from
+    ))
+}
+
 fn check_partition(dir: &Path) -> FileCheck {
     let mut check = FileCheck {
         path: dir.to_path_buf(),
@@ -232,6 +262,12 @@ fn check_partition(dir: &Path) -> FileCheck {
         items: 0,
         finding: None,
     };
+    // Unreadable WAL files are their own file checks' findings.
+    let wal_read: Vec<_> = wal::scan::list(dir)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(_, path)| wal::scan::read_file(&path).ok().map(|r| (path, r)))
+        .collect();
     let layout = match layout::inspect(dir, layout::Depth::Quick) {
         Ok(l) => l,
         Err(e) => {
@@ -293,6 +329,9 @@ fn check_partition(dir: &Path) -> FileCheck {
             f.reason,
             f.pages.len()
         ));
+    }
+    if let Some(lost) = lost_before_wal(&wal_read, &layout) {
+        damage_found.push(lost);
     }
     let has_segments = segments_held > 0 || layout.active.is_some();
     if has_segments

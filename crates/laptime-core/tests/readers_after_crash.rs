@@ -383,3 +383,80 @@ fn a_segment_the_manifest_names_but_that_is_gone_is_damage_not_hidden() {
         ),
     }
 }
+
+/// Page boundaries of a segment file: offsets where "LTPG" starts a page, from the header on.
+fn page_offsets(bytes: &[u8]) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut at = 32;
+    while at + 28 <= bytes.len() && &bytes[at..at + 4] == b"LTPG" {
+        out.push(at);
+        let meta = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
+        let cols = u32::from_le_bytes(bytes[at + 16..at + 20].try_into().unwrap()) as usize;
+        at += 28 + meta + cols;
+    }
+    out
+}
+
+/// The last page of a dead writer is damaged; the events after it are only in its WAL, which
+/// starts where that page ended. The page's events are lost (and said to be), the WAL's are not.
+#[test]
+fn a_damaged_last_page_costs_only_itself_not_the_wal_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // 50-event batches, 120-row pages: pages hold events 0..240, the WAL 240..350.
+    let acked = write_and_kill(dir.path(), &[(0, 7, 120)]);
+    assert_eq!(acked.len(), 7);
+    let part = std::fs::read_dir(dir.path().join("partitions"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let seg = std::fs::read_dir(&part)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("seg-"))
+        .expect("a segment");
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let pages = page_offsets(&bytes);
+    assert_eq!(pages.len(), 2, "two full pages");
+    // A bit of the second page's columns (events 120..240).
+    let last = bytes.len() - 5;
+    bytes[last] ^= 0x10;
+    std::fs::write(&seg, &bytes).unwrap();
+
+    // Batches 0 and 1 are in the first page, 5 and 6 only in the WAL; 2..4 touch the lost page.
+    let check = |by_batch: &BTreeMap<u64, Vec<u64>>, who: &str| {
+        for k in [0, 1, 5, 6] {
+            assert_eq!(
+                by_batch.get(&k).map(Vec::len),
+                Some(PER_BATCH as usize),
+                "{who}: batch {k} should be whole: {:?}",
+                by_batch.keys().collect::<Vec<_>>()
+            );
+        }
+    };
+    let reader = Reader::open(dir.path(), None).unwrap();
+    let events = reader
+        .snapshot()
+        .unwrap()
+        .events(&ScanFilter::default())
+        .unwrap();
+    check(&group_and_check(&events), "reader");
+    let report = verify(dir.path(), |_, _| {}).unwrap();
+    assert!(report.damaged().count() > 0, "{report:?}");
+
+    let store = Store::open(dir.path(), child_options(120)).unwrap();
+    check(&stored_batches(&store), "writer");
+    let report = store.recovery_report();
+    let lost: Vec<String> = report
+        .cuts
+        .iter()
+        .map(|c| c.reason.clone())
+        .chain(report.salvaged.iter().map(|(_, why)| why.clone()))
+        .collect();
+    assert!(
+        lost.iter().any(|r| r.contains("lost")),
+        "recovery says what was lost: {lost:?}"
+    );
+    store.close().unwrap();
+}

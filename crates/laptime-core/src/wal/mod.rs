@@ -190,6 +190,17 @@ pub(crate) fn recover(
         end_seq: found.end_seq,
         ..WalRecovery::default()
     };
+    if let (Some((from, to)), Some(first)) = (found.missing, found.files.first()) {
+        out.cuts.push(Cut::new(
+            &first.path,
+            0,
+            0,
+            format!(
+                "events {from}..{to} ({} events) are in no intact page and no WAL record: lost; the WAL's later events are kept",
+                to - from
+            ),
+        ));
+    }
     for file in found.files {
         let path = file.path;
         match file.fate {

@@ -159,13 +159,17 @@ pub(crate) struct WalScan {
     pub end_seq: u64,
     /// True when a record was out of sequence (a gap or an overlap in the seqs).
     pub out_of_sequence: bool,
+    /// Seqs `from_seq..first` when the WAL's first record starts after `from_seq`: events in no
+    /// intact page and no WAL record.
+    pub missing: Option<(u64, u64)>,
 }
 
 /// Chain the files (in name order) into one run of seqs continuing the pages at `from_seq`: every
 /// event with seq >= `from_seq` goes to `on_batch(first seq, batch, from row)`, in seq order, rows
 /// before `from row` being below `from_seq`. Seqs are contiguous across the WAL and continue the
-/// pages, so a gap means a lost record: the chain stops there, as it does at a record that does not
-/// decode; the files after either are set aside. A torn tail only ends its own file.
+/// pages, so a gap between records means a lost record: the chain stops there, as it does at a
+/// record that does not decode; the files after either are set aside. A gap before the first
+/// record is reported in `missing` and the chain goes on. A torn tail only ends its own file.
 pub(crate) fn chain<'a>(
     files: impl IntoIterator<Item = (&'a Path, &'a FileRecords)>,
     from_seq: u64,
@@ -213,9 +217,16 @@ pub(crate) fn chain<'a>(
                 break;
             };
             let live = end > from_seq;
+            // Before the first record, a gap is events neither an intact page nor the WAL holds (a
+            // damaged last page, a lost first file): lost, said so, and no reason to drop the rest.
             let gap = match expected {
                 Some(exp) => first != exp,
-                None => first > from_seq,
+                None => {
+                    if live && first > from_seq {
+                        out.missing = Some((from_seq, first));
+                    }
+                    false
+                }
             };
             if live && gap {
                 out.out_of_sequence = true;
