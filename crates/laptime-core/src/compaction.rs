@@ -107,12 +107,13 @@ fn merge_run(
     let mut read = ReadScratch::default();
     let mut enc = PageScratch::default();
     let mut buf = Vec::new();
+    let dict = Arc::clone(&w.dict);
     let mut flush = |acc: &mut PageColumns, first: u64, out: &mut SegmentWriter| -> Result<()> {
         if acc.is_empty() {
             return Ok(());
         }
         buf.clear();
-        let meta = encode_page(acc, first, &mut buf, &mut enc);
+        let meta = encode_page(acc, first, &dict, &mut buf, &mut enc);
         out.append_page(&buf, meta)?;
         acc.clear();
         Ok(())

@@ -237,23 +237,41 @@ fn load_once(
         // Names appended since the length was taken: read them again.
         reload_names(cached, dir, names_len)?;
     }
-    // Only readers opened now need checking: the dictionary never shrinks.
-    check_segments(dir, &cached.dict, fresh.iter())?;
-    if !tail_known(&cached.dict) {
-        return Err(Error::corrupt(
-            dir.join(names_file::FILE_NAMES[0]),
-            0,
-            format!(
-                "dictionary holds {} names but the WAL refers to more; names.log is damaged",
-                cached.dict.len()
-            ),
-        ));
+    // Only readers opened now need checking: the dictionary never shrinks. Still short after a
+    // reload is damage (a writer syncs names before anything refers to them): the names come back
+    // from page metas, as recovery would bring them back.
+    if check_segments(dir, &cached.dict, fresh.iter()).is_err() || !tail_known(&cached.dict) {
+        refill_names(cached, &segments, tail.as_ref());
     }
     Ok(Ok(DiskPartition {
         dict: Arc::clone(&cached.dict),
         segments,
         tail,
     }))
+}
+
+/// Extend the cached dictionary to every name `segments` and `tail` refer to (see
+/// `names_file::fill_from_pages`).
+fn refill_names(
+    cached: &mut CachedPartition,
+    segments: &[Arc<SegmentReader>],
+    tail: Option<&Tail>,
+) {
+    let need = segments
+        .iter()
+        .flat_map(|s| s.pages())
+        .filter_map(|p| p.meta.max_id())
+        .chain(tail.and_then(|t| t.0.max_id()))
+        .max()
+        .map_or(0, |m| m as usize + 1);
+    let mut strings: Vec<String> = cached
+        .dict
+        .snapshot()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    names_file::fill_from_pages(&mut strings, need, segments.iter());
+    cached.dict = Arc::new(Dictionary::from_strings(strings));
 }
 
 fn reload_names(cached: &mut CachedPartition, dir: &Path, names_len: Option<u64>) -> Result<()> {

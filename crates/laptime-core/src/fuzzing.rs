@@ -65,7 +65,13 @@ pub fn columns_of(batch: &Batch) -> PageColumns {
 /// Seal `cols` into page bytes (sorts `cols` by start, as the writer does).
 pub fn encode_page(cols: &mut PageColumns, first_seq: u64) -> (Vec<u8>, PageMeta) {
     let mut out = Vec::new();
-    let meta = page::encode_page(cols, first_seq, &mut out, &mut PageScratch::default());
+    let meta = page::encode_page(
+        cols,
+        first_seq,
+        &crate::dictionary::Dictionary::new(),
+        &mut out,
+        &mut PageScratch::default(),
+    );
     (out, meta)
 }
 

@@ -4,14 +4,19 @@
 //! refers to them, and syncs them first.
 //!
 //! Record payload: `first_id u32 LE | count u32 LE | (varint len, UTF-8 bytes)*count`.
+//!
+//! A third, scattered copy: every page's meta carries the names it refers to, so when both files
+//! are lost or cut short the dictionary is rebuilt from the pages ([`fill_from_pages`]).
 
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::dictionary::{Dictionary, MAX_NAMES, MAX_NAME_BYTES};
 use crate::encoding::varint::{read_varint, write_varint};
 use crate::error::{Error, Result};
 use crate::partition::Cut;
 use crate::record_log::{for_each_record, random_file_id, FileKind, RecordWriter};
+use crate::segment::SegmentReader;
 
 /// File names inside a partition directory: the dictionary is small and every event depends on
 /// it, so it is kept in two identical copies; either one alone restores it.
@@ -110,6 +115,85 @@ pub(crate) fn load(dir: &Path) -> Result<LoadedNames> {
         copies,
         cuts,
     })
+}
+
+/// What [`fill_from_pages`] did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Refilled {
+    /// Names taken from page metas.
+    pub from_pages: usize,
+    /// Ids no page names (events only in the WAL, or pages written before pages carried their
+    /// names): given a placeholder so the events stay readable.
+    pub placeholders: usize,
+}
+
+impl Refilled {
+    pub(crate) fn describe(&self, had: usize) -> String {
+        format!(
+            "the names files held {had} names; {} were rebuilt from page metas and {} are lost (shown as \"(lost name #id)\")",
+            self.from_pages, self.placeholders
+        )
+    }
+}
+
+/// The text shown for a name id whose string is lost.
+pub(crate) fn lost_name(id: usize) -> String {
+    format!("(lost name #{id})")
+}
+
+/// Extend `strings` (the dictionary by id, as the names files gave it) to `need` names, taking each
+/// missing one from the first page of `segments` that carries it. Pages that cannot be read are
+/// skipped: their own damage is reported where they are read.
+pub(crate) fn fill_from_pages<'a>(
+    strings: &mut Vec<String>,
+    need: usize,
+    segments: impl Iterator<Item = &'a Arc<SegmentReader>>,
+) -> Refilled {
+    let have = strings.len();
+    if need <= have {
+        return Refilled::default();
+    }
+    let mut found: Vec<Option<String>> = vec![None; need - have];
+    let mut missing = found.len();
+    'segments: for seg in segments {
+        for page in seg.pages() {
+            if page.meta.max_id().is_none_or(|m| (m as usize) < have) {
+                continue;
+            }
+            let Ok(texts) = seg.page_names(page) else {
+                continue;
+            };
+            for (id, text) in texts {
+                let Some(slot) = (id as usize)
+                    .checked_sub(have)
+                    .and_then(|i| found.get_mut(i))
+                else {
+                    continue;
+                };
+                if slot.is_none() {
+                    *slot = Some(text);
+                    missing -= 1;
+                }
+            }
+            if missing == 0 {
+                break 'segments;
+            }
+        }
+    }
+    let mut out = Refilled::default();
+    for (i, text) in found.into_iter().enumerate() {
+        match text {
+            Some(t) => {
+                strings.push(t);
+                out.from_pages += 1;
+            }
+            None => {
+                strings.push(lost_name(have + i));
+                out.placeholders += 1;
+            }
+        }
+    }
+    out
 }
 
 pub(crate) fn encode_record<'a>(

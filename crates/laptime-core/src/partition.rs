@@ -84,6 +84,9 @@ pub struct RecoveryReport {
     pub adopted_segments: Vec<PathBuf>,
     /// Set when the manifest was damaged and rebuilt from the segment files, with the reason.
     pub manifest_rebuilt: Option<String>,
+    /// Set when the names files lacked names the pages or the WAL refer to (lost, damaged): how
+    /// many came back from page metas and how many are lost.
+    pub names_rebuilt: Option<String>,
 }
 
 /// List the partition directories of a store.
@@ -209,10 +212,8 @@ pub(crate) fn recover(
     counters: Arc<Counters>,
     report: &mut RecoveryReport,
 ) -> Result<PartitionWriter> {
-    let loaded = names_file::load(dir)?;
+    let mut loaded = names_file::load(dir)?;
     report.cuts.extend(loaded.cuts.iter().cloned());
-    let names = NamesFile::open(dir, &loaded)?;
-    let dict = Arc::new(Dictionary::from_strings(loaded.strings));
 
     let layout = layout::inspect(dir, depth)?;
     let (manifest, sealed, active) = apply_layout(dir, layout, report)?;
@@ -245,6 +246,31 @@ pub(crate) fn recover(
     report.cuts.extend(walrec.cuts);
     report.replayed_events = walrec.events;
     let next_seq = walrec.end_seq.max(pages_end);
+
+    // Names the pages and the WAL refer to that the names files lost come back from page metas.
+    let pages_need = sealed
+        .iter()
+        .chain(active_reader.iter())
+        .flat_map(|s| s.pages())
+        .filter_map(|p| p.meta.max_id())
+        .max()
+        .map_or(0, |m| m as usize + 1);
+    let wal_need = replay
+        .iter()
+        .flat_map(|(_, b)| b.names().iter().chain(b.fields().iter().map(|f| &f.key)))
+        .max()
+        .map_or(0, |&m| m as usize + 1);
+    let had = loaded.strings.len();
+    let refilled = names_file::fill_from_pages(
+        &mut loaded.strings,
+        pages_need.max(wal_need),
+        sealed.iter().chain(active_reader.iter()),
+    );
+    if refilled != names_file::Refilled::default() {
+        report.names_rebuilt = Some(refilled.describe(had));
+    }
+    let names = NamesFile::open(dir, &loaded)?;
+    let dict = Arc::new(Dictionary::from_strings(loaded.strings));
     let wal = Wal::create(dir, next_seq, walrec.files)?;
 
     let view = Arc::new(RwLock::new(Arc::new(PartitionView {

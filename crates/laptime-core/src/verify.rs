@@ -339,7 +339,10 @@ fn check_partition(dir: &Path) -> FileCheck {
             .iter()
             .all(|n| std::fs::symlink_metadata(dir.join(n)).is_err())
     {
-        damage_found.push("both names files are missing: events cannot be named".to_string());
+        damage_found.push(
+            "both names files are missing; readers and recovery take the names from page metas (names only events in the WAL use are lost)"
+                .to_string(),
+        );
     }
     check.finding = if !damage_found.is_empty() {
         damage_found.extend(notes);

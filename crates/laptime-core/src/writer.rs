@@ -281,6 +281,7 @@ impl PartitionWriter {
         let meta = encode_page(
             &mut guard.cols,
             first_seq,
+            &self.dict,
             &mut self.page_buf,
             &mut self.scratch,
         );

@@ -414,6 +414,29 @@ fn lost_names_files_are_damage_not_silence() {
         std::fs::remove_file(part.join(n)).unwrap();
     }
     assert_verify_sees(dir.path(), "both names files are missing");
+    // Every page carries the names it refers to: readers and recovery name every event again.
+    assert_exactly(&read_only(dir.path()), 0..30, "reader, names files lost");
+    let (report, seen) = reopen(dir.path());
+    assert_exactly(&seen, 0..30, "writer, names files lost");
+    let rebuilt = report.names_rebuilt.as_deref().unwrap_or_default();
+    assert!(rebuilt.contains("0 are lost"), "{report:?}");
+    assert_eq!(verify_damage(dir.path()), Vec::<String>::new());
+    assert_exactly(&read_only(dir.path()), 0..30, "reader after recovery");
+}
+
+#[test]
+fn names_files_cut_short_in_both_copies_come_back_from_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let part = three_segments(dir.path(), 0);
+    // Both copies keep only their file header: every record is cut off.
+    for n in ["names.log", "names.copy.log"] {
+        let bytes = std::fs::read(part.join(n)).unwrap();
+        assert!(bytes.len() > 32);
+        std::fs::write(part.join(n), &bytes[..32]).unwrap();
+    }
+    assert_exactly(&read_only(dir.path()), 0..30, "reader, names cut");
+    let (_, seen) = reopen(dir.path());
+    assert_exactly(&seen, 0..30, "writer, names cut");
 }
 
 #[test]

@@ -173,6 +173,9 @@ fn repair_notes(r: &laptime_core::RecoveryReport) -> Vec<String> {
     if let Some(why) = &r.manifest_rebuilt {
         out.push(format!("MANIFEST: {why}"));
     }
+    if let Some(what) = &r.names_rebuilt {
+        out.push(format!("names: {what}"));
+    }
     for (p, why) in &r.quarantined {
         out.push(format!("{}: quarantined: {why}", path(p)));
     }

@@ -16,6 +16,7 @@
 //! name, ascending id, row order within a name), code, message rows, messages, then a varint count of
 //! field columns and per field column: key (varint), type (u8), rows, values.
 
+use crate::dictionary::Dictionary;
 use crate::encoding::{self, varint::read_varint, varint::write_varint};
 use crate::error::DecodeError;
 use crate::event::{ValueType, MAX_CODE_BYTE};
@@ -118,11 +119,13 @@ pub(crate) struct PageScratch {
     grouped: Vec<u64>,
 }
 
-/// Seal `cols` into bytes appended to `out`: sorts rows by start, computes the meta, encodes.
+/// Seal `cols` into bytes appended to `out`: sorts rows by start, computes the meta, encodes. The
+/// meta carries the text of the names it refers to, from `dict`.
 /// Returns the meta (zone map and sketches) of the page.
 pub(crate) fn encode_page(
     cols: &mut PageColumns,
     first_seq: u64,
+    dict: &Dictionary,
     out: &mut Vec<u8>,
     scratch: &mut PageScratch,
 ) -> PageMeta {
@@ -134,6 +137,7 @@ pub(crate) fn encode_page(
     out.resize(start + PAGE_HEADER_LEN, 0);
     let meta_start = out.len();
     meta.encode(out);
+    meta.encode_names(dict, out);
     let cols_start = out.len();
     encode_columns(cols, out, scratch);
     let end = out.len();

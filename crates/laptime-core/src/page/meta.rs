@@ -5,8 +5,14 @@
 //! Layout (all integers varints unless noted):
 //! `rows, first_seq, min_start, max_start - min_start, name_count,` then per name in ascending id
 //! order: `id - previous id, calls, errors, logs,` and when `calls > 0` the encoded sketch; then
-//! `key_count` and the field keys present, ascending, as deltas.
+//! `key_count` and the field keys present, ascending, as deltas; then the names section: `count`,
+//! and per name or key the page refers to, ascending, `id - previous id, byte length, UTF-8 bytes`.
+//! The names section makes a page name its own events when both names files of its partition are
+//! lost (pages written before it existed end after the keys).
 
+use std::sync::Arc;
+
+use crate::dictionary::Dictionary;
 use crate::encoding::varint::{read_varint, write_varint};
 use crate::error::DecodeError;
 use crate::event::NameId;
@@ -158,8 +164,49 @@ impl PageMeta {
         }
     }
 
-    /// Decode from `input`; checks internal consistency (counts add up, ids ascend).
+    /// Append the names section: the text of every name and field key this page refers to, as
+    /// `dict` has them (ids `dict` lacks are left out).
+    pub(crate) fn encode_names(&self, dict: &Dictionary, out: &mut Vec<u8>) {
+        let mut ids: Vec<NameId> = self
+            .names
+            .iter()
+            .map(|s| s.name)
+            .chain(self.keys.iter().copied())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let texts: Vec<(NameId, Arc<str>)> = ids
+            .into_iter()
+            .filter_map(|id| dict.get(id).map(|t| (id, t)))
+            .collect();
+        write_varint(out, texts.len() as u64);
+        let mut prev = 0u64;
+        for (id, text) in &texts {
+            write_varint(out, u64::from(*id) - prev);
+            prev = u64::from(*id);
+            write_varint(out, text.len() as u64);
+            out.extend_from_slice(text.as_bytes());
+        }
+    }
+
+    /// Decode from `input`; checks internal consistency (counts add up, ids ascend). The names
+    /// section is checked and skipped (see [`PageMeta::decode_names`]).
     pub(crate) fn decode(input: &[u8]) -> Result<PageMeta, DecodeError> {
+        Self::decode_with(input, None)
+    }
+
+    /// The names section of an encoded meta: (id, text) pairs, ascending; empty for pages written
+    /// before pages carried their names.
+    pub(crate) fn decode_names(input: &[u8]) -> Result<Vec<(NameId, String)>, DecodeError> {
+        let mut texts = Vec::new();
+        Self::decode_with(input, Some(&mut texts))?;
+        Ok(texts)
+    }
+
+    fn decode_with(
+        input: &[u8],
+        mut texts: Option<&mut Vec<(NameId, String)>>,
+    ) -> Result<PageMeta, DecodeError> {
         let mut pos = 0usize;
         let rows = read_varint(input, &mut pos)?;
         let rows =
@@ -253,6 +300,40 @@ impl PageMeta {
                 pos,
                 "name counts do not add up to the row count",
             ));
+        }
+        if pos < input.len() {
+            let count = read_varint(input, &mut pos)?;
+            // Each name takes at least 2 bytes (id delta, length).
+            if count > (input.len().saturating_sub(pos) / 2) as u64 {
+                return Err(DecodeError::new(
+                    pos,
+                    "more page names than the meta has bytes for",
+                ));
+            }
+            let mut prev = 0u64;
+            for i in 0..count {
+                let delta = read_varint(input, &mut pos)?;
+                if i > 0 && delta == 0 {
+                    return Err(DecodeError::new(pos, "page name ids not ascending"));
+                }
+                let id = prev
+                    .checked_add(delta)
+                    .filter(|id| *id <= u64::from(u32::MAX))
+                    .ok_or(DecodeError::new(pos, "page name id out of range"))?;
+                prev = id;
+                let len = read_varint(input, &mut pos)?;
+                let end = usize::try_from(len)
+                    .ok()
+                    .and_then(|l| pos.checked_add(l))
+                    .filter(|&e| e <= input.len())
+                    .ok_or(DecodeError::new(pos, "page name longer than the meta"))?;
+                let text = std::str::from_utf8(&input[pos..end])
+                    .map_err(|_| DecodeError::new(pos, "page name is not UTF-8"))?;
+                pos = end;
+                if let Some(out) = texts.as_deref_mut() {
+                    out.push((id as NameId, text.to_owned()));
+                }
+            }
         }
         if pos != input.len() {
             return Err(DecodeError::new(pos, "trailing bytes after page meta"));

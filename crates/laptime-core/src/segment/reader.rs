@@ -10,8 +10,9 @@ use super::{
 };
 use crate::encoding::varint::read_varint;
 use crate::error::{Error, Result};
+use crate::event::NameId;
 use crate::page::{
-    decode_meta, decode_page, read_page_header, ColumnSet, PageColumns, PageScratch,
+    decode_meta, decode_page, read_page_header, ColumnSet, PageColumns, PageMeta, PageScratch,
     PAGE_HEADER_LEN, PAGE_MAGIC,
 };
 
@@ -245,6 +246,23 @@ impl SegmentReader {
             ));
         }
         Ok(())
+    }
+
+    /// The names `page` carries in its meta (see `PageMeta::decode_names`), checked against the
+    /// meta checksum: what rebuilds a partition's dictionary when its names files are lost.
+    pub(crate) fn page_names(&self, page: &PageEntry) -> Result<Vec<(NameId, String)>> {
+        let mut meta = vec![0u8; page.header.meta_len as usize];
+        let at = page.offset + PAGE_HEADER_LEN as u64;
+        read_exact_at(&self.file, &self.path, &mut meta, at)?;
+        if crc32c::crc32c(&meta) != page.header.meta_crc {
+            return Err(Error::corrupt(
+                &self.path,
+                at,
+                "page meta checksum mismatch",
+            ));
+        }
+        PageMeta::decode_names(&meta)
+            .map_err(|e| Error::corrupt(&self.path, at + e.offset as u64, e.reason))
     }
 
     /// A process-stable identity of the file for bufferpool keys: FNV-1a of its path (segment files

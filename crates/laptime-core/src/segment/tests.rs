@@ -1,4 +1,5 @@
 use super::*;
+use crate::dictionary::Dictionary;
 use crate::event::{Batch, Level, Value};
 use crate::page::{encode_page, ColumnSet, PageColumns, PageScratch};
 
@@ -34,7 +35,13 @@ fn write_segment(path: &std::path::Path, pages: u64) -> Vec<PageColumns> {
     for p in 0..pages {
         let mut cols = page_of(p, 100 + p * 10);
         let mut buf = Vec::new();
-        let meta = encode_page(&mut cols, p * 1000, &mut buf, &mut PageScratch::default());
+        let meta = encode_page(
+            &mut cols,
+            p * 1000,
+            &Dictionary::new(),
+            &mut buf,
+            &mut PageScratch::default(),
+        );
         w.append_page(&buf, meta).unwrap();
         expected.push(cols);
     }
@@ -102,7 +109,13 @@ fn unsealed_segment_recovers_whole_pages_and_cuts_the_torn_one() {
     for p in 0..3 {
         let mut cols = page_of(p, 64);
         let mut buf = Vec::new();
-        let meta = encode_page(&mut cols, p * 64, &mut buf, &mut PageScratch::default());
+        let meta = encode_page(
+            &mut cols,
+            p * 64,
+            &Dictionary::new(),
+            &mut buf,
+            &mut PageScratch::default(),
+        );
         w.append_page(&buf, meta).unwrap();
         ends.push(w.len());
     }
@@ -208,7 +221,7 @@ mod props {
             for rows in &pages {
                 let mut cols = page_from(rows);
                 let mut buf = Vec::new();
-                let meta = encode_page(&mut cols, seq, &mut buf, &mut PageScratch::default());
+                let meta = encode_page(&mut cols, seq, &Dictionary::new(), &mut buf, &mut PageScratch::default());
                 prop_assert_eq!(meta.rows as usize, rows.len());
                 seq += rows.len() as u64;
                 w.append_page(&buf, meta).unwrap();
