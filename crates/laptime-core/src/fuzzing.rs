@@ -252,7 +252,7 @@ impl RecordKind {
 
 /// A record file's bytes: a valid header and one valid frame per payload.
 pub fn record_file(kind: RecordKind, file_id: u64, payloads: &[&[u8]]) -> Vec<u8> {
-    let mut out = record_log::encode_header(kind.kind(), file_id).to_vec();
+    let mut out = record_log::encode_header(kind.kind(), 0, file_id).to_vec();
     for p in payloads {
         let len = p.len() as u32;
         let crc = record_log::frame_crc(record_log::id_crc(file_id), len, &[p]);

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use crate::dictionary::{Dictionary, MAX_NAMES, MAX_NAME_BYTES};
 use crate::encoding::varint::{read_varint, write_varint};
 use crate::error::{Error, Result};
-use crate::partition::Cut;
+use crate::partition::{self, Cut};
 use crate::record_log::{for_each_record, random_file_id, FileKind, RecordWriter};
 use crate::segment::SegmentReader;
 
@@ -86,6 +86,16 @@ fn read_copy(path: &Path) -> Result<(CopyState, Option<Cut>)> {
         }
         Err(e) => return Err(e),
     };
+    if let Some(why) = path
+        .parent()
+        .and_then(|dir| crate::record_log::foreign_owner(scanned.owner, dir))
+    {
+        let state = CopyState {
+            strings: Vec::new(),
+            valid_len: 0,
+        };
+        return Ok((state, Some(Cut::new(path, 0, len, why))));
+    }
     let (valid_len, cut) = match (bad, scanned.cut) {
         (Some((offset, reason)), _) => (offset, Some(Cut::new(path, offset, len - offset, reason))),
         (None, Some(c)) => (c.offset, Some(Cut::new(path, c.offset, c.bytes, c.reason))),
@@ -263,7 +273,12 @@ impl NamesFile {
                 continue;
             }
             crate::durable::remove_durable(&path)?;
-            let mut w = RecordWriter::create(&path, FileKind::NAMES, random_file_id())?;
+            let mut w = RecordWriter::create(
+                &path,
+                FileKind::NAMES,
+                partition::id_of(dir),
+                random_file_id(),
+            )?;
             if !loaded.strings.is_empty() {
                 buf.clear();
                 encode_record(0, loaded.strings.iter().map(String::as_str), &mut buf);
@@ -326,7 +341,12 @@ impl NamesFile {
             let path = dir.join(name);
             let tmp = dir.join(format!("{name}.new"));
             crate::durable::remove_durable(&tmp)?;
-            let mut w = RecordWriter::create(&tmp, FileKind::NAMES, random_file_id())?;
+            let mut w = RecordWriter::create(
+                &tmp,
+                FileKind::NAMES,
+                partition::id_of(dir),
+                random_file_id(),
+            )?;
             if !strings.is_empty() {
                 self.buf.clear();
                 encode_record(0, strings.iter().map(|s| &**s), &mut self.buf);

@@ -10,7 +10,8 @@
 //!   at  0  magic       8 bytes  MAGIC = 89 'L' 'A' 'P' 'L' 'O' 'G' 0A
 //!   at  8  version     u16      FORMAT_VERSION = 1
 //!   at 10  kind        u8       FileKind: 1 = WAL, 2 = name dictionary
-//!   at 11  reserved    9 bytes  zero
+//!   at 11  reserved    1 byte   zero
+//!   at 12  owner       u64      id of the partition the file belongs to (0: unknown, older files)
 //!   at 20  file id     u64      salt chosen at creation (random_file_id or the caller's)
 //!   at 28  header crc  u32      crc32c of bytes 0..28
 //!
@@ -60,8 +61,9 @@ const MAGIC_AT: usize = 0;
 const VERSION_AT: usize = MAGIC_AT + MAGIC.len();
 const KIND_AT: usize = VERSION_AT + size_of::<u16>();
 const RESERVED_AT: usize = KIND_AT + size_of::<u8>();
-const RESERVED_LEN: usize = 9;
-const FILE_ID_AT: usize = RESERVED_AT + RESERVED_LEN;
+const RESERVED_LEN: usize = 1;
+const OWNER_AT: usize = RESERVED_AT + RESERVED_LEN;
+const FILE_ID_AT: usize = OWNER_AT + size_of::<u64>();
 const HEADER_CRC_AT: usize = FILE_ID_AT + size_of::<u64>();
 /// Size of the file header; the first record starts here.
 pub(crate) const HEADER_LEN: usize = HEADER_CRC_AT + size_of::<u32>();
@@ -109,19 +111,37 @@ pub(crate) fn random_file_id() -> u64 {
     hasher.finish()
 }
 
-pub(crate) fn encode_header(kind: FileKind, file_id: u64) -> [u8; HEADER_LEN] {
+pub(crate) fn encode_header(kind: FileKind, owner: u64, file_id: u64) -> [u8; HEADER_LEN] {
     let mut header = [0u8; HEADER_LEN];
     header[MAGIC_AT..VERSION_AT].copy_from_slice(&MAGIC);
     header[VERSION_AT..KIND_AT].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
     header[KIND_AT] = kind.0;
+    header[OWNER_AT..FILE_ID_AT].copy_from_slice(&owner.to_le_bytes());
     header[FILE_ID_AT..HEADER_CRC_AT].copy_from_slice(&file_id.to_le_bytes());
     let crc = crc32c(&header[..HEADER_CRC_AT]);
     header[HEADER_CRC_AT..].copy_from_slice(&crc.to_le_bytes());
     header
 }
 
+/// Why a record file whose header names `owner` does not belong in partition `dir`; `None` when it
+/// does (or is older than owners, 0).
+pub(crate) fn foreign_owner(owner: u64, dir: &Path) -> Option<String> {
+    let own = crate::partition::id_of(dir);
+    (owner != 0 && owner != own)
+        .then(|| format!("file of partition {owner:016x}, not of this one ({own:016x})"))
+}
+
 /// Checks a file header and returns its file id.
 fn decode_header(header: &[u8; HEADER_LEN], path: &Path, kind: FileKind) -> Result<u64> {
+    decode_header_owned(header, path, kind).map(|(_, id)| id)
+}
+
+/// Checks a file header and returns its owner and file id.
+fn decode_header_owned(
+    header: &[u8; HEADER_LEN],
+    path: &Path,
+    kind: FileKind,
+) -> Result<(u64, u64)> {
     let corrupt = |at: usize, reason: String| Error::corrupt(path, at as u64, reason);
     if header[MAGIC_AT..VERSION_AT] != MAGIC {
         return Err(corrupt(
@@ -152,13 +172,16 @@ fn decode_header(header: &[u8; HEADER_LEN], path: &Path, kind: FileKind) -> Resu
             format!("wrong file kind {} (expected {})", header[KIND_AT], kind.0),
         ));
     }
-    if header[RESERVED_AT..FILE_ID_AT].iter().any(|&b| b != 0) {
+    if header[RESERVED_AT..OWNER_AT].iter().any(|&b| b != 0) {
         return Err(corrupt(
             RESERVED_AT,
             "reserved header bytes are not zero".into(),
         ));
     }
-    Ok(u64::from_le_bytes(array_at(header, FILE_ID_AT)))
+    Ok((
+        u64::from_le_bytes(array_at(header, OWNER_AT)),
+        u64::from_le_bytes(array_at(header, FILE_ID_AT)),
+    ))
 }
 
 /// `N` bytes of the header from `at`; offsets are the layout constants, always in range.
@@ -215,14 +238,15 @@ pub(crate) struct RecordWriter {
 impl RecordWriter {
     /// Creates a new record file at `path` (an existing file is an error, never overwritten) holding only
     /// the header, and makes it and its directory entry durable.
-    pub(crate) fn create(path: &Path, kind: FileKind, file_id: u64) -> Result<Self> {
+    /// `owner` is the id of the partition the file belongs to (see `partition::id_of`).
+    pub(crate) fn create(path: &Path, kind: FileKind, owner: u64, file_id: u64) -> Result<Self> {
         let mut file = OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(path)
             .map_err(|e| Error::io(path, "create", e))?;
         let init = (|| {
-            file.write_all(&encode_header(kind, file_id))
+            file.write_all(&encode_header(kind, owner, file_id))
                 .map_err(|e| Error::io(path, "write", e))?;
             // sync_all, not sync_data: the file is new, so its inode must reach the disk too.
             file.sync_all().map_err(|e| Error::io(path, "fsync", e))?;
@@ -435,6 +459,8 @@ pub(crate) struct Recovered {
 pub(crate) struct Scanned {
     /// The header's file id; `None` if the header itself was torn (crash inside `create`).
     pub(crate) file_id: Option<u64>,
+    /// The header's owner (0: unknown); 0 too when the header was torn.
+    pub(crate) owner: u64,
     /// Number of valid records passed to the callback.
     pub(crate) records: u64,
     /// Length of the valid prefix (header and whole records). 0 when the header was torn.
@@ -478,6 +504,7 @@ where
     let file_len = meta.len();
     let torn_header = |reason| Scanned {
         file_id: None,
+        owner: 0,
         records: 0,
         valid_len: 0,
         cut: Some(Cut {
@@ -499,7 +526,7 @@ where
     if file_len == HEADER_LEN as u64 && header.iter().all(|&b| b == 0) {
         return Ok(torn_header("zero-filled file header"));
     }
-    let file_id = decode_header(&header, path, kind)?;
+    let (owner, file_id) = decode_header_owned(&header, path, kind)?;
     let id_crc = id_crc(file_id);
 
     let mut offset = HEADER_LEN as u64;
@@ -540,6 +567,7 @@ where
     };
     Ok(Scanned {
         file_id: Some(file_id),
+        owner,
         records,
         valid_len: offset,
         cut: cut_reason.map(|reason| Cut {
@@ -622,7 +650,7 @@ mod tests {
         payloads: &[Vec<u8>],
     ) -> (PathBuf, Vec<u64>) {
         let path = dir.join(name);
-        let mut writer = RecordWriter::create(&path, FileKind::WAL, file_id).unwrap();
+        let mut writer = RecordWriter::create(&path, FileKind::WAL, 0, file_id).unwrap();
         assert_eq!(writer.path(), path);
         assert_eq!(writer.file_id(), file_id);
         let offsets = payloads.iter().map(|p| writer.append(p).unwrap()).collect();
@@ -655,7 +683,7 @@ mod tests {
             (8, 10, 11, 20, 28)
         );
         assert_eq!(FRAME_CRC_AT, 4);
-        let header = encode_header(FileKind::NAMES, 0x0102_0304_0506_0708);
+        let header = encode_header(FileKind::NAMES, 0, 0x0102_0304_0506_0708);
         assert_eq!(&header[..8], b"\x89LAPLOG\n");
         assert_eq!(header[KIND_AT], 2);
         assert_eq!(
@@ -676,7 +704,7 @@ mod tests {
     fn round_trip_with_parts_and_empty_records() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("names");
-        let mut writer = RecordWriter::create(&path, FileKind::NAMES, 42).unwrap();
+        let mut writer = RecordWriter::create(&path, FileKind::NAMES, 0, 42).unwrap();
         assert_eq!(writer.len(), HEADER_LEN as u64);
         let a = writer.append(b"").unwrap();
         let b = writer.append_parts(&[b"ab", b"", b"cde"]).unwrap();
@@ -702,7 +730,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (path, _) = write_file(dir.path(), "wal", 1, &small_payloads());
         let before = fs::read(&path).unwrap();
-        let err = RecordWriter::create(&path, FileKind::WAL, 2).err().unwrap();
+        let err = RecordWriter::create(&path, FileKind::WAL, 0, 2)
+            .err()
+            .unwrap();
         assert!(matches!(err, Error::Io { op: "create", .. }), "{err}");
         assert_eq!(fs::read(&path).unwrap(), before);
     }
@@ -893,7 +923,7 @@ mod tests {
             header[HEADER_CRC_AT..].copy_from_slice(&crc.to_le_bytes());
             header
         };
-        let good = encode_header(FileKind::WAL, 11);
+        let good = encode_header(FileKind::WAL, 0, 11);
 
         check(&[b'x'; 100], MAGIC_AT, "bad magic");
         check(&[0; 33], MAGIC_AT, "bad magic");
@@ -904,12 +934,12 @@ mod tests {
         h[VERSION_AT] = 2;
         check(&with_crc(h), VERSION_AT, "version 2");
         check(
-            &encode_header(FileKind::NAMES, 11),
+            &encode_header(FileKind::NAMES, 0, 11),
             KIND_AT,
             "wrong file kind 2",
         );
         let mut h = good;
-        h[RESERVED_AT + 3] = 1;
+        h[RESERVED_AT] = 1;
         check(&with_crc(h), RESERVED_AT, "reserved");
         // A directory (or device, FIFO) in a record file's place is never read as one.
         let err = read_records(dir.path(), FileKind::WAL).unwrap_err();
@@ -984,7 +1014,7 @@ mod tests {
     fn oversized_payload_is_refused_and_the_writer_stays_usable() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("wal");
-        let mut writer = RecordWriter::create(&path, FileKind::WAL, 1).unwrap();
+        let mut writer = RecordWriter::create(&path, FileKind::WAL, 0, 1).unwrap();
         let chunk = vec![0u8; 1 << 20];
         let parts: Vec<&[u8]> = vec![&chunk; MAX_PAYLOAD_LEN / chunk.len() + 1];
         let err = writer.append_parts(&parts).unwrap_err();
@@ -1024,7 +1054,7 @@ mod tests {
     fn failed_sync_poisons_the_writer() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("wal");
-        let mut writer = RecordWriter::create(&path, FileKind::WAL, 1).unwrap();
+        let mut writer = RecordWriter::create(&path, FileKind::WAL, 0, 1).unwrap();
         writer.append(b"before").unwrap();
         writer.sync().unwrap();
         // Nothing new to sync: no fdatasync, so the injected failure stays armed.

@@ -460,3 +460,53 @@ fn a_damaged_last_page_costs_only_itself_not_the_wal_after_it() {
     );
     store.close().unwrap();
 }
+
+/// The only partition directory of store `root`.
+fn only_partition(root: &std::path::Path) -> std::path::PathBuf {
+    let mut parts: Vec<_> = std::fs::read_dir(root.join("partitions"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(parts.len(), 1, "{parts:?}");
+    parts.remove(0)
+}
+
+/// A WAL file copied in from another store's partition, named so its seqs continue this
+/// partition's WAL, must not add its events here (they would be invented, under wrong names).
+#[test]
+fn a_wal_file_from_another_partition_is_set_aside() {
+    let ours = tempfile::tempdir().unwrap();
+    let theirs = tempfile::tempdir().unwrap();
+    // Ours: batches 0..4, seqs 0..200, all in wal-0. Theirs: pages of 200 rows, so its WAL after
+    // the first page starts at seq 200.
+    let acked = write_and_kill(ours.path(), &[(0, 4, 1 << 20)]);
+    write_and_kill(theirs.path(), &[(100, 6, 200)]);
+    let (our_part, their_part) = (only_partition(ours.path()), only_partition(theirs.path()));
+    let foreign = their_part.join("wal-00000000000000c8.log");
+    assert!(foreign.exists(), "their WAL continues at seq 200");
+    std::fs::copy(&foreign, our_part.join("wal-00000000000000c8.log")).unwrap();
+
+    let reader = Reader::open(ours.path(), None).unwrap();
+    assert_exactly(&reader_batches(&reader.snapshot().unwrap()), &acked);
+    let report = verify(ours.path(), |_, _| {}).unwrap();
+    assert!(
+        report.damaged().any(|f| f
+            .finding
+            .as_ref()
+            .is_some_and(|x| x.reason.contains("not of this one"))),
+        "{report:?}"
+    );
+    let store = Store::open(ours.path(), child_options(1 << 20)).unwrap();
+    let got: BTreeSet<u64> = stored_batches(&store).keys().copied().collect();
+    assert_eq!(got, acked);
+    assert!(
+        store
+            .recovery_report()
+            .cuts
+            .iter()
+            .any(|c| c.reason.contains("not of this one")),
+        "{:?}",
+        store.recovery_report()
+    );
+    store.close().unwrap();
+}

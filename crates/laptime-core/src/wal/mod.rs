@@ -56,7 +56,12 @@ impl Wal {
             // replayed; it is re-created empty.
             durable::remove_durable(&path)?;
         }
-        let current = RecordWriter::create(&path, FileKind::WAL, random_file_id())?;
+        let current = RecordWriter::create(
+            &path,
+            FileKind::WAL,
+            partition::id_of(dir),
+            random_file_id(),
+        )?;
         Ok(Wal {
             dir: dir.to_owned(),
             current,
@@ -97,7 +102,12 @@ impl Wal {
             // No event was ever given to this file: nothing in it to keep.
             durable::remove_durable(&path)?;
         }
-        let new = RecordWriter::create(&path, FileKind::WAL, random_file_id())?;
+        let new = RecordWriter::create(
+            &path,
+            FileKind::WAL,
+            partition::id_of(&self.dir),
+            random_file_id(),
+        )?;
         let old = std::mem::replace(&mut self.current, new);
         if old.path() != path {
             self.older.push_back(WalFile {
@@ -127,7 +137,12 @@ impl Wal {
             return Ok(());
         }
         let path = self.dir.join(file_name(next_seq));
-        let new = RecordWriter::create(&path, FileKind::WAL, random_file_id())?;
+        let new = RecordWriter::create(
+            &path,
+            FileKind::WAL,
+            partition::id_of(&self.dir),
+            random_file_id(),
+        )?;
         let old = std::mem::replace(&mut self.current, new);
         self.older.push_back(WalFile {
             path: old.path().to_owned(),
@@ -244,7 +259,8 @@ mod tests {
     #[test]
     fn record_with_seqs_past_u64_max_is_cut_as_damage() {
         let dir = tempfile::tempdir().unwrap();
-        let mut w = RecordWriter::create(&dir.path().join(file_name(0)), FileKind::WAL, 7).unwrap();
+        let mut w =
+            RecordWriter::create(&dir.path().join(file_name(0)), FileKind::WAL, 0, 7).unwrap();
         let mut b = Batch::default();
         for i in 0..5 {
             b.push_call(1, i, 10, true);

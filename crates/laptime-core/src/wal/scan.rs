@@ -98,6 +98,19 @@ pub(crate) fn read_file(path: &Path) -> Result<FileRecords> {
         Err(e) => return Err(e),
     };
     out.len = scanned.valid_len + scanned.cut.as_ref().map_or(0, |c| c.bytes);
+    if let Some(why) = path
+        .parent()
+        .and_then(|dir| crate::record_log::foreign_owner(scanned.owner, dir))
+    {
+        out.records.clear();
+        out.stop = Some(Stop {
+            offset: 0,
+            bytes: out.len,
+            reason: why,
+            kind: StopKind::Header,
+        });
+        return Ok(out);
+    }
     if let Some((offset, reason)) = undecodable {
         out.stop = Some(Stop {
             offset,
