@@ -388,11 +388,15 @@ fn list_files(dir: &Path) -> Result<Vec<(PathBuf, u64)>> {
         };
         for entry in entries {
             let entry = entry.map_err(|e| Error::io(&d, "list", e))?;
-            let meta = entry
-                .metadata()
-                .map_err(|e| Error::io(entry.path(), "stat", e))?;
-            if meta.is_file() && entry.file_name() != "LOCK" {
-                out.push((entry.path(), meta.len()));
+            // Not only regular files: a device, FIFO or dangling or looping symlink in a file's
+            // place is checked too (and refused by the bounded reads); directories are the
+            // partition check's.
+            let (checked, len) = match entry.metadata() {
+                Ok(m) => (!m.is_dir(), if m.is_file() { m.len() } else { 0 }),
+                Err(_) => (true, 0),
+            };
+            if checked && entry.file_name() != "LOCK" {
+                out.push((entry.path(), len));
             }
         }
     }

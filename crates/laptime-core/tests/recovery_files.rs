@@ -186,6 +186,26 @@ fn a_missing_manifest_hides_and_deletes_nothing() {
     assert_exactly(&reopen(dir.path()).1, 0..30, "second reopen");
 }
 
+/// Every read is bounded: a MANIFEST that is a symlink to an endless device is refused, not read
+/// (it once drove a reader to 13 GB).
+#[cfg(unix)]
+#[test]
+fn a_manifest_pointing_at_an_endless_device_is_refused_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let part = three_segments(dir.path(), 0);
+    std::fs::remove_file(part.join("MANIFEST")).unwrap();
+    std::os::unix::fs::symlink("/dev/urandom", part.join("MANIFEST")).unwrap();
+    assert_exactly(
+        &read_only(dir.path()),
+        0..30,
+        "reader, manifest is /dev/urandom",
+    );
+    assert_verify_sees(dir.path(), "MANIFEST");
+    let (_, seen) = reopen(dir.path());
+    assert_exactly(&seen, 0..30, "writer, manifest was /dev/urandom");
+    assert!(!part.join("MANIFEST").is_symlink());
+}
+
 #[test]
 fn a_stale_manifest_loses_no_later_segment() {
     let dir = tempfile::tempdir().unwrap();
