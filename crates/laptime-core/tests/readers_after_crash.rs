@@ -46,7 +46,13 @@ fn readers_child() {
         var("LAPTIME_READERS_COUNT"),
         var("LAPTIME_READERS_ROWS"),
     );
-    let store = Store::open(&dir, child_options(rows as usize)).expect("child open");
+    let mut opts = child_options(rows as usize);
+    opts.sync = match std::env::var("LAPTIME_READERS_SYNC").as_deref() {
+        Ok("none") => SyncPolicy::None,
+        Ok("interval") => SyncPolicy::Interval(Duration::from_secs(60)),
+        _ => SyncPolicy::Always,
+    };
+    let store = Store::open(&dir, opts).expect("child open");
     // On a line of its own: the test harness's "test readers_child ... " has no newline.
     println!();
     for k in first..first + count {
@@ -64,6 +70,16 @@ fn readers_child() {
 /// writing batches `first..first+count` into `dir`; once all acknowledged everything, SIGKILL them.
 /// Returns the acknowledged batches.
 fn write_and_kill(dir: &std::path::Path, writers: &[(u64, u64, usize)]) -> BTreeSet<u64> {
+    write_and_kill_with(dir, writers, "always")
+}
+
+/// [`write_and_kill`] with the children's sync policy: `always`, `interval` (60 s, so never during
+/// the test) or `none`.
+fn write_and_kill_with(
+    dir: &std::path::Path,
+    writers: &[(u64, u64, usize)],
+    sync: &str,
+) -> BTreeSet<u64> {
     let mut children: Vec<Child> = writers
         .iter()
         .map(|(first, count, rows)| {
@@ -74,6 +90,7 @@ fn write_and_kill(dir: &std::path::Path, writers: &[(u64, u64, usize)]) -> BTree
                     ("LAPTIME_READERS_FIRST", first.to_string()),
                     ("LAPTIME_READERS_COUNT", count.to_string()),
                     ("LAPTIME_READERS_ROWS", rows.to_string()),
+                    ("LAPTIME_READERS_SYNC", sync.to_string()),
                 ],
             )
         })
@@ -509,4 +526,21 @@ fn a_wal_file_from_another_partition_is_set_aside() {
         store.recovery_report()
     );
     store.close().unwrap();
+}
+
+/// `kill -9` after `flush()` resolved loses nothing in any sync mode (the OS still holds what was
+/// written; only power loss separates the modes): readers see it, and so does the next writer.
+#[test]
+fn kill_9_keeps_acknowledged_events_in_every_sync_mode() {
+    for sync in ["always", "interval", "none"] {
+        let dir = tempfile::tempdir().unwrap();
+        let acked = write_and_kill_with(dir.path(), &[(0, 7, 120), (100, 5, 1 << 20)], sync);
+        assert_eq!(acked.len(), 12, "{sync}");
+        let reader = Reader::open(dir.path(), None).unwrap();
+        assert_exactly(&reader_batches(&reader.snapshot().unwrap()), &acked);
+        let store = Store::open(dir.path(), child_options(120)).unwrap();
+        let got: BTreeSet<u64> = stored_batches(&store).keys().copied().collect();
+        assert_eq!(got, acked, "{sync}: the next writer");
+        store.close().unwrap();
+    }
 }
