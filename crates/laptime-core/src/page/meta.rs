@@ -19,6 +19,11 @@ use crate::event::NameId;
 use crate::page::PageColumns;
 use crate::sketch::LatencySketch;
 
+/// Most rows a page read from disk may claim. Writers make pages of at most `page_rows` (2^20)
+/// rows, plus the batches a writer keeps in its active page while the disk is full; a damaged count
+/// beyond this would size column allocations at gigabytes.
+const MAX_DECODED_ROWS: u32 = 1 << 24;
+
 /// Per-name summary of one page.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NameStats {
@@ -209,8 +214,10 @@ impl PageMeta {
     ) -> Result<PageMeta, DecodeError> {
         let mut pos = 0usize;
         let rows = read_varint(input, &mut pos)?;
-        let rows =
-            u32::try_from(rows).map_err(|_| DecodeError::new(pos, "page row count too large"))?;
+        let rows = u32::try_from(rows)
+            .ok()
+            .filter(|&r| r <= MAX_DECODED_ROWS)
+            .ok_or(DecodeError::new(pos, "page row count too large"))?;
         let first_seq = read_varint(input, &mut pos)?;
         let min_start = read_varint(input, &mut pos)?;
         let span = read_varint(input, &mut pos)?;
@@ -359,12 +366,54 @@ mod tests {
     #[test]
     fn name_count_beyond_the_bytes_is_an_error_not_an_allocation() {
         let mut b = Vec::new();
-        for v in [u64::from(u32::MAX), 0, 0, 0, u64::from(u32::MAX)] {
+        let most = u64::from(MAX_DECODED_ROWS);
+        for v in [most, 0, 0, 0, most] {
             write_varint(&mut b, v);
         }
         let e = PageMeta::decode(&b).unwrap_err();
         assert_eq!(e.reason, "more names than the meta has bytes for");
         b.extend_from_slice(&[0; 64]);
         assert!(PageMeta::decode(&b).is_err());
+    }
+
+    /// A damaged row count would size every column of the page: counts beyond what any writer
+    /// makes are refused before anything is allocated.
+    #[test]
+    fn a_row_count_no_writer_makes_is_refused() {
+        let mut b = Vec::new();
+        for v in [u64::from(u32::MAX - 1), 0, 0, 0, 0, 0] {
+            write_varint(&mut b, v);
+        }
+        let e = PageMeta::decode(&b).unwrap_err();
+        assert_eq!(e.reason, "page row count too large");
+    }
+
+    /// The names section round-trips, and a meta without one (older pages) still decodes.
+    #[test]
+    fn names_section_round_trips_and_is_optional() {
+        let dict = Dictionary::new();
+        let a = dict.intern("Users.find").unwrap();
+        let k = dict.intern("route").unwrap();
+        let mut cols = PageColumns::default();
+        let mut batch = crate::event::Batch::default();
+        let row = batch.push_call(a, 10, 5, true);
+        batch
+            .add_field_at(row, k, crate::event::Value::Str("/x".into()))
+            .unwrap();
+        cols.append_batch(&batch, 0, 1);
+        let meta = PageMeta::compute(&cols, 0);
+        let mut plain = Vec::new();
+        meta.encode(&mut plain);
+        let mut named = plain.clone();
+        meta.encode_names(&dict, &mut named);
+        assert_eq!(PageMeta::decode(&plain).unwrap(), meta);
+        assert_eq!(PageMeta::decode(&named).unwrap(), meta);
+        assert_eq!(PageMeta::decode_names(&plain).unwrap(), vec![]);
+        assert_eq!(
+            PageMeta::decode_names(&named).unwrap(),
+            vec![(a, "Users.find".to_string()), (k, "route".to_string())]
+        );
+        // A cut name is an error, not a shorter name.
+        assert!(PageMeta::decode(&named[..named.len() - 1]).is_err());
     }
 }
