@@ -7,10 +7,10 @@ import test from 'ava';
 import { capture, open, type Store } from '../index';
 import type { NativeBinding, NativeStoreHandle } from '../src/native';
 import { originMs } from '../src/time';
-import { bindingPath, hasAddon, tempDir } from './helpers/real';
+import { bindingPath, hasAddon, tempDir, cannotRun } from './helpers/real';
 
 const real = hasAddon ? test : test.skip;
-if (!hasAddon) test('bad-event tests need native/binding.cjs (npm run build:native)', (t) => t.pass());
+if (!hasAddon) cannotRun('bad-event tests need native/binding.cjs (npm run build:native)');
 
 /** A second native handle on `store`'s directory: the core shares one engine per directory in a process. */
 function nativeOf(store: Store): NativeStoreHandle {

@@ -14,18 +14,18 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { open, openReader } from '../index';
 import { main } from '../src/cli/main';
 import { serve, type Dashboard } from '../src/server/http';
-import { hasAddon, tempDir } from './helpers/real';
+import { hasAddon, tempDir, cannotRun } from './helpers/real';
 
 const ROOT = path.join(__dirname, '..');
 const CHROMIUM = process.env.LAPTIME_CHROMIUM ?? '/usr/bin/chromium';
 const hasChromium = existsSync(CHROMIUM);
 const api = hasAddon ? test : test.skip;
 const browserTest = hasAddon && hasChromium ? test.serial : test.skip;
-if (!hasAddon) test('dashboard tests need native/binding.cjs (npm run build:native)', (t) => t.pass());
+if (!hasAddon) cannotRun('dashboard tests need native/binding.cjs (npm run build:native)');
 if (!hasChromium) {
   // CI installs Chromium (.ci/run): there a missing browser is a failure, not a skip.
   const title = `browser tests need Chromium at ${CHROMIUM} (Debian: apt-get install chromium; .ci/run installs it)`;
-  test(title, (t) => (process.env.CI === undefined ? t.pass() : t.fail(`${title}; CI must run them`)));
+  cannotRun(title);
 }
 
 /** A store of `n` R1-full events that started a minute ago (the Rust example writes them). */

@@ -7,10 +7,10 @@ import { Worker } from 'node:worker_threads';
 import { capture, open, setDefaultStore } from '../index';
 import { spawnFixture, tsWorkerSource } from './helpers/child';
 import { MODE } from './helpers/mode';
-import { hasAddon, tempDir } from './helpers/real';
+import { hasAddon, tempDir, cannotRun } from './helpers/real';
 
 const e2e = hasAddon ? test : test.skip;
-if (!hasAddon) test('end-to-end tests need native/binding.cjs (npm run build:native)', (t) => t.pass());
+if (!hasAddon) cannotRun('end-to-end tests need native/binding.cjs (npm run build:native)');
 
 class Orders {
   @capture()
