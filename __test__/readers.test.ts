@@ -1,5 +1,5 @@
 /**
- * Acknowledged means readable (DESIGN invariant 10), from the outside: a process that ends without
+ * Acknowledged means readable (invariant 10, ARCHITECTURE.md), from the outside: a process that ends without
  * `close()` leaves a cleanly closed store that the CLI counts in full and `laptime verify` passes; a
  * SIGKILLed writer's acknowledged events are visible to the CLI and `openReader` without any other
  * writer; and a damaged WAL record (not a torn tail) is damage for `verify`.

@@ -1,6 +1,6 @@
 /**
  * The JS-side batch: a struct of typed arrays that captured calls write into, handed to the addon
- * in one `append` when full, on a timer, or at exit (see DESIGN "Data flow"). Fixed size, reused:
+ * in one `append` when full, on a timer, or at exit (see ARCHITECTURE.md, "A captured call"). Fixed size, reused:
  * a flood costs no allocation on the plain path (invariant 4). Events with fields or a message also
  * add `[row,...]` fragments to the rare-path extras, capped in characters so they stay bounded too.
  */

@@ -2,7 +2,7 @@
 //! disk without modifying anything, with readers of sealed segments kept between snapshots.
 //!
 //! A reader sees every event the WAL holds, not only sealed pages: an acknowledged event is
-//! readable at once, also when its writer was killed (DESIGN invariant 10). The WAL events that
+//! readable at once, also when its writer was killed (invariant 10, ARCHITECTURE.md). The WAL events that
 //! no page holds yet become one in-memory page, like a writer's own active page.
 //!
 //! Consistency with a writer that seals, compacts and releases files meanwhile: the WAL is read

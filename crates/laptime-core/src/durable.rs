@@ -12,7 +12,7 @@
 //! Every failure is [`Error::Io`] naming the path and the operation. None of these helpers retries a
 //! failed fsync: after an fsync error Linux may already have dropped the dirty pages and cleared the
 //! error, so a second fsync can report success for data that is gone ("fsyncgate", PostgreSQL 2018).
-//! The caller must treat such a failure as fatal for the file (fail-stop, DESIGN.md invariant 3).
+//! The caller must treat such a failure as fatal for the file (fail-stop, invariant 3 in ARCHITECTURE.md).
 
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};

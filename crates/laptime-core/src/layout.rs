@@ -4,7 +4,7 @@
 //! and which files do not belong (foreign, duplicated, not regular files). Never modifies anything:
 //! recovery acts on it, `verify` reports it, readers use it when the manifest cannot be trusted.
 //!
-//! The rules (DESIGN invariant 9: recovery never deletes what verifies):
+//! The rules (invariant 9, ARCHITECTURE.md: recovery never deletes what verifies):
 //! - A segment's header names its partition and id; a file whose header names another partition or
 //!   another id (copied in, or duplicated under another name) does not belong here.
 //! - Pages carry their sequence range, so two files holding the same events (the inputs and output

@@ -1,5 +1,5 @@
 //! Reference workload R1: the seeded, deterministic event stream that every benchmark and many tests
-//! use (`/work/shared/DESIGN.md`, section "Reference workload R1").
+//! use (the reference workload R1 of the project design; BENCHMARKS.md describes it).
 //!
 //! # What R1 is
 //!
@@ -37,7 +37,7 @@
 //! # Entropy floor
 //!
 //! [`entropy_floor`] computes the information content of the core columns (name, start gap,
-//! duration given name) analytically; DESIGN.md quotes about 5.6 + 11.4 + 19.6 bits (4.6 B/event).
+//! duration given name) analytically; BENCHMARKS.md quotes about 5.6 + 11.4 + 19.6 bits (4.6 B/event).
 //! The duration term depends on the per-function medians, hence on the seed: with the Zipf weights,
 //! its standard deviation across seeds is about 1 bit around a mean of about 19.3 bits. For the
 //! default seed the floor is 5.57 + 11.41 + 20.05 bits = 4.63 B/event.
@@ -1216,7 +1216,7 @@ mod tests {
             "{floor}"
         );
         // The duration term depends on the seed through the 200 drawn medians. For the default
-        // seed it is 20.05 bits, 0.45 above the 19.6 that DESIGN.md quotes (the total, 4.63 B/event,
+        // seed it is 20.05 bits, 0.45 above the 19.6 that BENCHMARKS.md quotes (the total, 4.63 B/event,
         // matches its 4.6). Over seeds it averages 1.725 + log2(sqrt(2 us * 20 ms)) = 19.33 bits
         // with a spread of about 1 bit, so 19.6 is a typical value, not a property of every seed.
         assert!(

@@ -1,4 +1,4 @@
-//! A failing disk does not stop recording for good (DESIGN invariant 3): the failure is reported
+//! A failing disk does not stop recording for good (invariant 3, ARCHITECTURE.md): the failure is reported
 //! (flush fails with a typed error), the failed file is abandoned and never written again,
 //! producers keep running (the ring takes batches and counts what it drops), and once the disk
 //! allows it the writer goes on in new files by itself: flush and close succeed again without a

@@ -1,4 +1,4 @@
-//! Acknowledged means readable (DESIGN invariant 10): once `flush()` returned, a [`Reader`] sees the
+//! Acknowledged means readable (invariant 10, ARCHITECTURE.md): once `flush()` returned, a [`Reader`] sees the
 //! events, whether their writer still runs, was SIGKILLed, or is being taken over by another writer,
 //! without waiting for a page to seal. Children are spawned as in crash.rs.
 

@@ -1,6 +1,6 @@
 //! Lost, stale, foreign and duplicated files: recovery (and readers) must never delete or hide a
 //! file whose contents verify, never count an event twice, and say what they set aside
-//! (DESIGN invariant 9). Each test damages a cleanly closed store of three segments, then looks
+//! (invariant 9, ARCHITECTURE.md). Each test damages a cleanly closed store of three segments, then looks
 //! at it with a read-only `Reader` first (no writer has repaired anything yet) and then reopens it
 //! for writing.
 
