@@ -19,9 +19,7 @@ use crate::partition::{self, Depth, RecoveryReport};
 use crate::retention::RetentionReport;
 use crate::ring::{CounterSnapshot, Counters, Push, Ring};
 use crate::scan::Snapshot;
-use crate::writer::{
-    self, ActivePage, Failure, PartitionView, Request, Response, WriterShared, WriterState,
-};
+use crate::writer::{self, ActivePage, Command, Failure, PartitionView, WriterShared, WriterState};
 
 /// Most bytes of message and field text one event may carry; more is refused (counted in
 /// `rejected`) rather than written, so no event can exceed a WAL record (64 MiB).
@@ -342,54 +340,45 @@ impl Store {
     /// Merge small sealed segments into full ones (see [`CompactionReport`]). Runs on the writer
     /// thread; producers keep running, their events queue in the ring meanwhile.
     pub fn compact(&self) -> Result<CompactionReport> {
-        match self.ask(Request::Compact)? {
-            Response::Compacted(r) => Ok(r),
-            Response::Retained(_) => Err(Error::Closed),
-        }
+        self.ask(Command::Compact)
     }
 
     /// Apply the retention limits now (the writer also does so every second on its own).
     pub fn enforce_retention(&self) -> Result<RetentionReport> {
-        match self.ask(Request::Retention)? {
-            Response::Retained(r) => Ok(r),
-            Response::Compacted(_) => Err(Error::Closed),
-        }
+        self.ask(Command::Retention)
     }
 
-    fn ask(&self, request: Request) -> Result<Response> {
-        let shared = &self.engine.shared;
-        let mut st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
-        if st.stopped || st.shutdown {
-            return Err(Error::Closed);
-        }
-        st.next_ticket += 1;
-        let ticket = st.next_ticket;
-        st.requests.push((ticket, request));
-        self.engine.ring.wake_writer();
-        loop {
-            if let Some(i) = st.responses.iter().position(|(t, _)| *t == ticket) {
-                let (_, answer) = st.responses.swap_remove(i);
-                return answer.map_err(|f| self.failed(&f));
-            }
-            if st.stopped {
+    /// Send the writer a command and wait for its answer on the command's own channel.
+    fn ask<T>(&self, command: impl FnOnce(writer::Reply<T>) -> Command) -> Result<T> {
+        let (reply, answer) = std::sync::mpsc::sync_channel(1);
+        {
+            let mut st = self
+                .engine
+                .shared
+                .state
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if st.stopped || st.shutdown {
                 return Err(Error::Closed);
             }
-            st = self.wait_for_writer(st);
+            st.commands.push(command(reply));
+        }
+        self.engine.ring.wake_writer();
+        match answer.recv() {
+            Ok(result) => result.map_err(|f| self.failed(&f)),
+            // The writer stopped without answering (it drops the commands it will not serve).
+            Err(_) => Err(Error::Closed),
         }
     }
 
-    /// Sleep until the writer reports progress. The timeout re-wakes the writer in case its
-    /// wake-up raced with its going to sleep.
+    /// Sleep until the writer reports progress (it notifies after every round and when it stops,
+    /// also when its thread panics).
     fn wait_for_writer<'a>(&self, st: MutexGuard<'a, WriterState>) -> MutexGuard<'a, WriterState> {
-        let st = self
-            .engine
+        self.engine
             .shared
             .changed
-            .wait_timeout(st, std::time::Duration::from_millis(50))
-            .map(|(g, _)| g)
-            .unwrap_or_else(|p| p.into_inner().0);
-        self.engine.ring.wake_writer();
-        st
+            .wait(st)
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     fn failed(&self, failure: &Failure) -> Error {

@@ -49,18 +49,31 @@ pub(crate) struct WriterShared {
     pub changed: Condvar,
 }
 
-/// Work a store handle asks the writer thread to do (it owns the partition's files).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Request {
-    Compact,
-    Retention,
+/// Where the writer thread sends the answer to one [`Command`]: a one-shot channel, so the asker
+/// blocks on its own answer (no polling, no shared answer list) and learns the writer stopped
+/// without answering when the sender is dropped.
+pub(crate) type Reply<T> = std::sync::mpsc::SyncSender<std::result::Result<T, Failure>>;
+
+/// Work a store handle asks the writer thread to do (it owns the partition's files), each with the
+/// channel its typed answer goes to.
+pub(crate) enum Command {
+    Compact(Reply<CompactionReport>),
+    Retention(Reply<RetentionReport>),
 }
 
-/// The writer's answer to a [`Request`].
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Response {
-    Compacted(CompactionReport),
-    Retained(RetentionReport),
+impl Command {
+    /// Answer without doing the work: the writer cannot write.
+    fn refuse(self, failure: Failure) {
+        // A send fails only when the asker gave up waiting: nothing to tell then.
+        match self {
+            Command::Compact(reply) => {
+                let _ = reply.send(Err(failure));
+            }
+            Command::Retention(reply) => {
+                let _ = reply.send(Err(failure));
+            }
+        }
+    }
 }
 
 /// Why the writer cannot write right now.
@@ -100,10 +113,8 @@ pub(crate) struct WriterState {
     /// Flush generations asked for and done.
     pub flush_requested: u64,
     pub flush_done: u64,
-    /// Requests waiting for the writer, by ticket, and answers not yet collected.
-    pub requests: Vec<(u64, Request)>,
-    pub responses: Vec<(u64, std::result::Result<Response, Failure>)>,
-    pub next_ticket: u64,
+    /// Commands waiting for the writer.
+    pub commands: Vec<Command>,
     /// Set while the writer cannot write (a write or sync failed and no retry has succeeded yet),
     /// and for good when it stopped in that state.
     pub failed: Option<Failure>,
@@ -489,17 +500,34 @@ impl PartitionWriter {
     }
 
     /// Carry out one request.
-    fn serve(&mut self, request: Request) -> Result<Response> {
-        match request {
-            Request::Compact => {
+    /// Do `command` and send its answer. Returns the failure, if any, so the loop treats it as a
+    /// failed write (abandon the files, retry later).
+    fn serve(&mut self, command: Command) -> Option<Failure> {
+        fn answer<T>(reply: Reply<T>, result: Result<T>) -> Option<Failure> {
+            let (sent, failure) = match result {
+                Ok(v) => (Ok(v), None),
+                Err(e) => {
+                    let f = Failure::of(&e);
+                    (Err(f.clone()), Some(f))
+                }
+            };
+            // A send fails only when the asker gave up waiting.
+            let _ = reply.send(sent);
+            failure
+        }
+        match command {
+            Command::Compact(reply) => {
                 // Compaction works on sealed segments only: seal what is open first, so a
                 // compaction asked for after a write includes that write.
-                self.seal_page()?;
-                self.seal_segment()?;
-                compaction::compact(self).map(Response::Compacted)
+                let result = self
+                    .seal_page()
+                    .and_then(|()| self.seal_segment())
+                    .and_then(|()| compaction::compact(self));
+                answer(reply, result)
             }
-            Request::Retention => {
-                retention::enforce(self, retention::now_ns()).map(Response::Retained)
+            Command::Retention(reply) => {
+                let result = retention::enforce(self, retention::now_ns());
+                answer(reply, result)
             }
         }
     }
@@ -563,11 +591,25 @@ impl PartitionWriter {
     }
 }
 
+/// Marks the writer stopped however `run` ends (returning or unwinding from a panic): commands it
+/// will not serve are dropped, so their askers get `Closed`, and every waiter is woken.
+struct StopGuard(Arc<WriterShared>);
+
+impl Drop for StopGuard {
+    fn drop(&mut self) {
+        let mut st = self.0.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.stopped = true;
+        st.commands.clear();
+        self.0.changed.notify_all();
+    }
+}
+
 /// The writer thread: drain, log, sync by policy, answer flushes, seal by age. On a write or sync
 /// failure it abandons the failed file, answers flushes with the failure and retries in new files
 /// with backoff (at once when a flush or request asks); meanwhile it leaves batches in the ring,
 /// which drops and counts what does not fit, and producers never wait.
 pub(crate) fn run(mut w: PartitionWriter, ring: Arc<Ring>, shared: Arc<WriterShared>) {
+    let _stopped = StopGuard(Arc::clone(&shared));
     let mut failed: Option<Failure> = None;
     let mut backoff = RETRY_FIRST;
     let mut retry_at = Instant::now();
@@ -575,17 +617,17 @@ pub(crate) fn run(mut w: PartitionWriter, ring: Arc<Ring>, shared: Arc<WriterSha
     // A batch taken from the ring whose names could not be stored: it goes in first on resuming.
     let mut held: Option<Batch> = None;
     loop {
-        let (requested, shutdown, requests) = {
+        let (requested, shutdown, commands) = {
             let mut st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
             (
                 st.flush_requested,
                 st.shutdown,
-                std::mem::take(&mut st.requests),
+                std::mem::take(&mut st.commands),
             )
         };
         if failed.is_some() {
             // A waiting caller (flush, request, close) gets a fresh try rather than the old error.
-            let asked = requested > answered || !requests.is_empty() || shutdown;
+            let asked = requested > answered || !commands.is_empty() || shutdown;
             if asked || Instant::now() >= retry_at {
                 match w.resume() {
                     Ok(()) => {
@@ -635,27 +677,21 @@ pub(crate) fn run(mut w: PartitionWriter, ring: Arc<Ring>, shared: Arc<WriterSha
             }
             w.update_bytes();
         }
-        let mut answers = Vec::with_capacity(requests.len());
-        for (ticket, request) in requests {
-            let answer = match &failed {
-                Some(f) => Err(f.clone()),
-                None => w.serve(request).map_err(|e| {
-                    w.abandon_failed_files();
-                    Failure::of(&e)
-                }),
-            };
-            if let Err(f) = &answer {
-                if failed.is_none() {
-                    failed = Some(f.clone());
-                    retry_at = Instant::now() + backoff;
+        for command in commands {
+            match &failed {
+                Some(f) => command.refuse(f.clone()),
+                None => {
+                    if let Some(f) = w.serve(command) {
+                        w.abandon_failed_files();
+                        failed = Some(f);
+                        retry_at = Instant::now() + backoff;
+                    }
                 }
             }
-            answers.push((ticket, answer));
         }
         answered = requested;
         {
             let mut st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
-            st.responses.extend(answers);
             st.flush_done = st.flush_done.max(requested);
             st.failed = failed.clone();
             shared.changed.notify_all();
@@ -688,7 +724,7 @@ pub(crate) fn run(mut w: PartitionWriter, ring: Arc<Ring>, shared: Arc<WriterSha
         }
         let more_work = {
             let st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
-            st.flush_requested > st.flush_done || st.shutdown || !st.requests.is_empty()
+            st.flush_requested > st.flush_done || st.shutdown || !st.commands.is_empty()
         };
         if failed.is_some() {
             if !more_work {
