@@ -6,7 +6,7 @@
 # Exits 1 if any acknowledged event was lost, duplicated, invented or hidden (or a loss went
 # unreported); the seed to replay it is printed.
 #
-# Environment: FAULT_SEED (replay), FAULT_CYCLES (default 60), FAULT_SECONDS (default 300: no new
+# Environment: FAULT_SEED (replay), FAULT_CYCLES (default 200), FAULT_SECONDS (default 270: no new
 # cycle starts after that), FAULT_DAMAGE (comma list of damage kinds), FAULT_NO_TMPFS=1,
 # FAULT_TMPFS_MB (default 512), FAULT_DEBUG=1 (keep a copy of the store before each check).
 set -euo pipefail

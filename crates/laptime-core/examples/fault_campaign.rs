@@ -40,8 +40,8 @@ const PER_CHILD: u64 = 100_000;
 const MAX_KIDS: u64 = 8;
 const KIDS: usize = 3;
 const DEFAULT_SEED: u64 = 0x1a97_1e10;
-const DEFAULT_CYCLES: u64 = 60;
-const DEFAULT_SECONDS: u64 = 300;
+const DEFAULT_CYCLES: u64 = 200;
+const DEFAULT_SECONDS: u64 = 270;
 
 // ---------------------------------------------------------------------------------------------
 // Event identities
@@ -1118,7 +1118,7 @@ impl Campaign {
                 && self.root.join("partitions").join(&f.file).exists()
             {
                 self.t.verify_missed_flip += 1;
-                self.t.examples.push(format!(
+                self.t.note(format!(
                     "verify did not report the flipped page in {}",
                     f.file
                 ));
@@ -1319,7 +1319,7 @@ impl Campaign {
                         settled += 1;
                     } else {
                         self.t.repair_left_damage += 1;
-                        self.t.examples.push(format!(
+                        self.t.note(format!(
                             "repair did not report the flipped page in {}",
                             f.file
                         ));
