@@ -857,6 +857,7 @@ impl Campaign {
                 "torn-tail" => self.torn_tail(&part),
                 "covered-tail-cut" => self.truncate_covered_tail(&part),
                 "junk" => self.junk(&part),
+                "selftest-delete" => self.selftest_delete(&part),
                 _ => self.flip_bit(&part),
             };
             match r {
@@ -997,6 +998,20 @@ impl Campaign {
             "covered tail truncated ({}: page seqs {first_seq}+{rows}, WAL from {wal_first})",
             short(path)
         )))
+    }
+
+    /// Not a fault recovery can handle: deletes a sealed segment and the manifest without
+    /// accounting for the segment's events, so the campaign must fail (lost > 0). Only with `FAULT_DAMAGE=selftest-delete`, to
+    /// show the checks can fail.
+    fn selftest_delete(&mut self, part: &Path) -> std::io::Result<Option<String>> {
+        let segs = Self::sealed_segments(part);
+        let Some((path, _)) = self.rng.pick(&segs) else {
+            return Ok(None);
+        };
+        std::fs::remove_file(path)?;
+        // Without the manifest nothing names it any more: readers cannot know it existed.
+        let _ = std::fs::remove_file(part.join("MANIFEST"));
+        Ok(Some(format!("SELF-TEST: {} and MANIFEST deleted", short(path))))
     }
 
     fn junk(&mut self, part: &Path) -> std::io::Result<Option<String>> {
@@ -1382,8 +1397,15 @@ fn campaign() -> std::io::Result<ExitCode> {
     let only = std::env::var("FAULT_DAMAGE").unwrap_or_default();
     let kinds: Vec<&'static str> = DAMAGE_KINDS
         .iter()
+        .chain(&["selftest-delete"])
         .copied()
-        .filter(|k| only.is_empty() || only.split(',').any(|o| o.trim() == *k))
+        .filter(|k| {
+            if only.is_empty() {
+                !k.starts_with("selftest")
+            } else {
+                only.split(',').any(|o| o.trim() == *k)
+            }
+        })
         .collect();
     let t0 = Instant::now();
     println!(
