@@ -1011,7 +1011,10 @@ impl Campaign {
         std::fs::remove_file(path)?;
         // Without the manifest nothing names it any more: readers cannot know it existed.
         let _ = std::fs::remove_file(part.join("MANIFEST"));
-        Ok(Some(format!("SELF-TEST: {} and MANIFEST deleted", short(path))))
+        Ok(Some(format!(
+            "SELF-TEST: {} and MANIFEST deleted",
+            short(path)
+        )))
     }
 
     fn junk(&mut self, part: &Path) -> std::io::Result<Option<String>> {
