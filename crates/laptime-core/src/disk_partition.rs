@@ -321,10 +321,15 @@ fn load_segments(
                 segments.push(r);
             }
             // Compaction or retention may have removed it after the manifest we read was
-            // replaced: read the manifest again. Named by the newest one too, it is lost.
+            // replaced: read the manifest again. Named by the newest one too, it is lost, unless
+            // the manifest is stale (older than a compaction or repair that rewrote the file):
+            // then, as below, the files are read as they are.
             Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
                 if !last {
                     return Ok(Err(Moved));
+                }
+                if has_unnamed_segments(dir, &manifest)? {
+                    return by_layout(cached, dir, last);
                 }
                 return Err(Error::corrupt(
                     &path,
@@ -382,6 +387,13 @@ fn load_segments(
         all: segments,
         fresh,
     }))
+}
+
+/// True when `dir` holds a segment file that `m` does not name.
+fn has_unnamed_segments(dir: &Path, m: &Manifest) -> Result<bool> {
+    Ok(layout::segment_files(dir)?
+        .iter()
+        .any(|(id, _)| m.active != Some(*id) && m.sealed.iter().all(|s| s.id != *id)))
 }
 
 /// True when every segment file in `dir` that `m` does not name holds only events `named` hold.

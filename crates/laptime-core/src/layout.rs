@@ -265,6 +265,9 @@ pub(crate) fn inspect(dir: &Path, depth: Depth) -> Result<Layout> {
                     .any(|(p, _)| *p == dir.join(segment::file_name(s.id)))
             })
             .filter(|s| !kept.contains_key(&s.id))
+            // A stale manifest may name a file that compaction replaced: its events are in
+            // the segments kept, so nothing is missing.
+            .filter(|s| s.rows == 0 || !held_whole(&ranges, s.first_seq, s.end_seq))
             .copied()
             .collect(),
         _ => Vec::new(),
@@ -354,6 +357,23 @@ pub(crate) fn inspect(dir: &Path, depth: Depth) -> Result<Layout> {
         unnamed,
         next_segment_id,
     })
+}
+
+/// True when the seq ranges `held` (first, end, id) together hold every seq of `first..end`.
+fn held_whole(held: &[(u64, u64, u64)], first: u64, end: u64) -> bool {
+    let mut spans: Vec<(u64, u64)> = held.iter().map(|&(f, e, _)| (f, e)).collect();
+    spans.sort_unstable();
+    let mut at = first;
+    for (f, e) in spans {
+        if f > at {
+            break;
+        }
+        at = at.max(e);
+        if at >= end {
+            return true;
+        }
+    }
+    at >= end
 }
 
 fn file_len(path: &Path) -> u64 {

@@ -561,3 +561,58 @@ fn a_segment_whose_only_page_is_damaged_is_set_aside_not_removed() {
         .iter()
         .any(|q| std::fs::read(q).ok() == Some(bytes.clone())));
 }
+
+/// Found by the fault campaign: a stale MANIFEST names a segment that a later rewrite replaced
+/// (compaction deleted it, or repair moved it to quarantine after copying its intact pages). The
+/// other files hold its events, so readers read the files as they are instead of refusing the
+/// whole store, and a writer recovers the same.
+#[test]
+fn a_stale_manifest_naming_a_rewritten_segment_hides_nothing() {
+    // Compaction: the inputs are gone, the output holds every event.
+    let dir = tempfile::tempdir().unwrap();
+    let part = three_segments(dir.path(), 0);
+    let stale = std::fs::read(part.join("MANIFEST")).unwrap();
+    Store::maintain(dir.path(), options(), Maintenance::Compact).unwrap();
+    assert!(segments(&part).len() < 3, "{:?}", segments(&part));
+    std::fs::write(part.join("MANIFEST"), &stale).unwrap();
+    assert_exactly(
+        &read_only(dir.path()),
+        0..30,
+        "reader, manifest older than compaction",
+    );
+    let (report, seen) = reopen(dir.path());
+    assert_exactly(&seen, 0..30, "writer, manifest older than compaction");
+    // Its events are all in the compaction's output: nothing was lost, and none is said to be.
+    assert!(
+        report
+            .quarantined
+            .iter()
+            .all(|(_, why)| !why.contains("lost")),
+        "{report:?}"
+    );
+
+    // Repair: a page of the middle segment is damaged, the segment is rewritten without it and
+    // the original quarantined; then the manifest from before is put back.
+    let dir = tempfile::tempdir().unwrap();
+    let part = three_segments(dir.path(), 0);
+    let stale = std::fs::read(part.join("MANIFEST")).unwrap();
+    let seg = segments(&part)[1].clone();
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let page = page_offsets(&bytes)[2];
+    let meta_len = u32::from_le_bytes(bytes[page + 8..page + 12].try_into().unwrap()) as usize;
+    bytes[page + 28 + meta_len + 3] ^= 0x04;
+    std::fs::write(&seg, &bytes).unwrap();
+    Store::maintain(dir.path(), options(), Maintenance::Repair).unwrap();
+    assert!(!seg.exists());
+    std::fs::write(part.join("MANIFEST"), &stale).unwrap();
+    let check =
+        |seen: &BTreeMap<u64, Vec<u64>>, who: &str| assert_middle_kept(seen, 500 - 64..500, who);
+    check(
+        &read_only(dir.path()),
+        "reader, manifest older than a repair",
+    );
+    check(
+        &reopen(dir.path()).1,
+        "writer, manifest older than a repair",
+    );
+}
