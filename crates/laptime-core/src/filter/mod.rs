@@ -205,6 +205,13 @@ impl TimeBound {
     }
 }
 
+impl fmt::Display for TimeBound {
+    /// Relative bounds as a duration (`1h`), absolute ones as ISO-8601 UTC, as filters print them.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        BoundText(*self).fmt(f)
+    }
+}
+
 /// A name pattern: `*` matches any run of characters (including none), `?` exactly one
 /// character, everything else itself. There is no escape; a pattern without wildcards is an exact
 /// match.
@@ -349,6 +356,11 @@ pub fn parse(input: &str) -> Result<Filter, FilterError> {
 /// An epoch-nanosecond time as ISO-8601 UTC (`2026-11-22T10:00:00.5Z`), as filters print it.
 pub fn format_epoch_ns(ns: u64) -> String {
     BoundText(TimeBound::EpochNs(ns)).to_string()
+}
+
+/// A duration in its largest exact unit (`90m`, `1w`, `0ns`), as filters print it.
+pub fn format_duration(ns: u64) -> String {
+    DurationText(ns).to_string()
 }
 
 /// Parse a duration of the one duration grammar ([`grammar`]: `10ms`, `1.5s`, `7d`, `250us`), in
