@@ -14,7 +14,7 @@ import { toEpochMs, type TimeBound } from './time';
  * await store.stats({ since: '1h', name: ['UserService.find', 'UserService.save'] })
  */
 export interface StatsQuery {
-  /** Only events that started at or after this: a Date, epoch ms, `'15m'`/`'1h'`/`'7d'` before now, or an ISO date. */
+  /** Only events that started at or after this: a Date, epoch ms, or a time string (README "Durations and times": `'15m'`/`'7d'` before now, ISO 8601). */
   since?: TimeBound;
   /** Only events that started before this (same forms as `since`). */
   until?: TimeBound;
