@@ -35,6 +35,7 @@ export type { NativeOptions, OverflowMode, SyncMode } from './src/native';
 export type { OpenOptions } from './src/options';
 export type { FunctionStats, StatsQuery, StatsReport, StoreCounters } from './src/stats';
 export { FilterSyntaxError } from './src/filter-text';
+export type { SyntaxErrorCode } from './src/grammar';
 export { Query } from './src/query';
 export type {
   Comparison,

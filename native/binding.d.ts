@@ -315,6 +315,8 @@ export interface NativeFileCheck {
 
 /** A syntax error in a filter string. */
 export interface NativeFilterError {
+  /** `SYNTAX`, `BAD_DURATION`, `BAD_TIME`, `OUT_OF_RANGE` or `BAD_VALUE`. */
+  code: string
   /** Byte offset (UTF-8) in the filter. */
   position: number
   /** What would have been valid there. */
@@ -388,6 +390,16 @@ export interface NativeOptions {
 }
 
 /** The outcome of parsing a filter: its canonical text, or the error. */
+/** The outcome of parsing a duration: nanoseconds and canonical text, or the error. */
+export interface NativeParsedDuration {
+  /** Nanoseconds, exact; absent on error. */
+  ns?: bigint
+  /** The same duration in its largest exact unit (`1.5h` -> `90m`); absent on error. */
+  canonical?: string
+  /** The syntax error, if any. */
+  error?: NativeFilterError
+}
+
 export interface NativeParsedFilter {
   /** Canonical form (parses back to the same filter); absent on error. */
   canonical?: string
@@ -396,6 +408,20 @@ export interface NativeParsedFilter {
 }
 
 /** A file to check. */
+/** The outcome of parsing a time: the instant (resolved against "now"), or the error. */
+export interface NativeParsedTime {
+  /** Epoch nanoseconds, exact (0 for relative times reaching before 1970); absent on error. */
+  epochNs?: bigint
+  /** The same instant in epoch milliseconds (a double); absent on error. */
+  epochMs?: number
+  /** Whether the text is relative to "now" (`7d`, `now`). */
+  relative?: boolean
+  /** Canonical text, as a filter prints it (relative stays relative); absent on error. */
+  canonical?: string
+  /** The syntax error, if any. */
+  error?: NativeFilterError
+}
+
 export interface NativePlannedCheck {
   /** The file. */
   path: string
@@ -565,10 +591,18 @@ export interface NativeWriteFailure {
   message: string
 }
 
-export declare function parseDurationNs(text: string): number
+/** A duration of the one duration grammar (`250us`, `1.5h`, `7d`, `1w`); errors come back as data. */
+export declare function parseDuration(text: string): NativeParsedDuration
 
 /** Parse a filter string without running anything (for validating input early). */
 export declare function parseFilter(text: string): NativeParsedFilter
+
+/**
+ * A time of the one time grammar (`now`, `7d` or `-7d` before now, epoch ms, ISO 8601), resolved
+ * against `nowMs` (default: the current time); errors come back as data. Throws a TypeError only
+ * for a bad `nowMs`.
+ */
+export declare function parseTime(text: string, nowMs?: number | undefined | null): NativeParsedTime
 
 /** Read a snapshot file's facts (rejects with the reason when the file is damaged). */
 export declare function readSnapshot(path: string): Promise<NativeSnapshotFile>

@@ -1,45 +1,30 @@
 /**
- * Writing filter terms from typed arguments. The filter syntax itself (and its parser) lives in the
- * engine; this module only spells values so the engine reads them back unchanged, and turns the
- * engine's syntax errors into {@link FilterSyntaxError}s.
+ * Writing filter terms from typed arguments. The filter syntax itself (and its parser, including
+ * the one duration and time grammar) lives in the engine; this module only spells values so the
+ * engine reads them back unchanged, and turns the engine's syntax errors into
+ * {@link FilterSyntaxError}s.
  */
+import { FilterSyntaxError, parseDuration, parseTime, syntaxError } from './grammar';
 import { nativeBinding } from './native';
 import { show } from './options';
 import { toEpochMs, type TimeBound } from './time';
 
-/** A filter string that does not parse: where, what was expected there, and what was found. */
-export class FilterSyntaxError extends SyntaxError {
-  /** Byte offset (UTF-8) in the filter where the problem is. */
-  readonly position: number;
-  /** What would have been valid there. */
-  readonly expected: string;
-  /** What was there. */
-  readonly found: string;
-  /** The filter as given. */
-  readonly filter: string;
+export { FilterSyntaxError };
 
-  constructor(filter: string, position: number, expected: string, found: string) {
-    super(`laptime: invalid filter at ${position}: expected ${expected}, found ${found}`);
-    this.name = 'FilterSyntaxError';
-    this.filter = filter;
-    this.position = position;
-    this.expected = expected;
-    this.found = found;
-  }
-}
-
-/** Keys the syntax reserves for its own terms; fields with these names get a `field.` prefix. */
-const RESERVED = new Set(['name', 'kind', 'status', 'level', 'duration', 'since', 'until', 'has', 'message']);
 const KEY = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
 
-/** A field key as the syntax spells it; throws TypeError for keys it cannot address. */
+/**
+ * A field key as the syntax spells it; throws TypeError for keys it cannot address. Always with the
+ * `field.` prefix (stripped once by the engine), so no key can be mistaken for one of the syntax's
+ * own; the engine's canonical form drops the prefix where it is not needed.
+ */
 export function keyText(key: string): string {
   if (!KEY.test(key)) {
     throw new TypeError(
       `laptime: field key ${show(key)} cannot be used in a filter (letters, digits, "_", "." and "-", starting with a letter, digit or "_")`,
     );
   }
-  return RESERVED.has(key) || key.startsWith('field.') ? `field.${key}` : key;
+  return `field.${key}`;
 }
 
 /** A value, double-quoted and escaped when it would not survive unquoted. */
@@ -48,7 +33,11 @@ export function valueText(value: string): string {
   return `"${value.replace(/["\\]/g, (c) => `\\${c}`)}"`;
 }
 
-/** A duration for the syntax: a string such as `'10ms'` as it is, a number as nanoseconds. */
+/**
+ * A duration for the syntax: a string of the one duration grammar (`'10ms'`, `'7d'`) in the
+ * engine's canonical spelling, a number as nanoseconds. Without the addon a string passes as it is
+ * (nothing will run it).
+ */
 export function durationText(value: number | string, option: string): string {
   if (typeof value === 'number') {
     if (!Number.isInteger(value) || value < 0) {
@@ -56,14 +45,20 @@ export function durationText(value: number | string, option: string): string {
     }
     return `${value}ns`;
   }
-  return value.trim();
+  if (typeof value !== 'string') throw new TypeError(`laptime: ${option} must be a number of nanoseconds or a string such as "10ms", got ${show(value)}`);
+  if (nativeBinding() === null) return value.trim();
+  return parseDuration(value, option).text;
 }
 
-const RELATIVE = /^(\d+(?:\.\d+)?)\s*(ns|us|µs|ms|s|m|h)$/;
-
-/** A time bound for `since:` / `until:`; relative ones stay relative to the query's "now". */
+/**
+ * A time bound for `since:` / `until:`. Strings are read by the engine's time grammar; relative ones
+ * (`'1h'`, `'now'`) stay relative to the query's "now". Without the addon a string passes as it is.
+ */
 export function timeText(value: TimeBound, option: string, nowMs: number): string {
-  if (typeof value === 'string' && RELATIVE.test(value.trim())) return value.trim().replace(/\s+/g, '');
+  if (typeof value === 'string') {
+    if (nativeBinding() === null) return value.trim();
+    return parseTime(value, nowMs, `option "${option}"`).text;
+  }
   const ms = toEpochMs(value, option, nowMs);
   if (ms < 0) throw new RangeError(`laptime: ${option} is before 1970: ${show(value)}`);
   if (Number.isInteger(ms)) return String(ms);
@@ -80,8 +75,7 @@ export function checkFilter(filter: string): string {
   if (binding === null) return filter;
   const parsed = binding.parseFilter(filter);
   if (parsed.error !== undefined && parsed.error !== null) {
-    const e = parsed.error;
-    throw new FilterSyntaxError(filter, e.position, e.expected, e.found);
+    throw syntaxError(filter, parsed.error);
   }
   return parsed.canonical ?? filter;
 }

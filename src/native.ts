@@ -189,10 +189,35 @@ export interface NativeEventPage {
   nextCursor?: string;
 }
 
+/** Why a filter, duration or time does not parse (its `NativeFilterError`). */
+export interface NativeFilterError {
+  code: string;
+  position: number;
+  expected: string;
+  found: string;
+  message: string;
+}
+
 /** The outcome of parsing a filter (its `NativeParsedFilter`). */
 export interface NativeParsedFilter {
   canonical?: string;
-  error?: { position: number; expected: string; found: string; message: string };
+  error?: NativeFilterError;
+}
+
+/** The outcome of parsing a duration (its `NativeParsedDuration`). */
+export interface NativeParsedDuration {
+  ns?: bigint;
+  canonical?: string;
+  error?: NativeFilterError;
+}
+
+/** The outcome of parsing a time (its `NativeParsedTime`). */
+export interface NativeParsedTime {
+  epochNs?: bigint;
+  epochMs?: number;
+  relative?: boolean;
+  canonical?: string;
+  error?: NativeFilterError;
 }
 
 // The analysis requests and answers are used as generated (the public shapes are in analysis.ts).
@@ -219,7 +244,9 @@ export interface NativeBinding {
     open(dir: string, bufferpoolBytes?: number): NativeReaderHandle;
   };
   parseFilter(text: string): NativeParsedFilter;
-  parseDurationNs(text: string): number;
+  parseDuration(text: string): NativeParsedDuration;
+  /** Throws a TypeError only for a bad `nowMs`. */
+  parseTime(text: string, nowMs?: number): NativeParsedTime;
   verifyPlan(dir: string): Promise<NativePlannedCheck[]>;
   verifyFile(planned: NativePlannedCheck): Promise<NativeFileCheck>;
   maintain(dir: string, what: string, options?: NativeOptions): Promise<NativeMaintained[]>;

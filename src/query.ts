@@ -4,7 +4,8 @@
  * event loop (invariant 6). Result rows are typed from the chosen grouping and aggregates.
  */
 import { checkFilter, durationText, keyText, timeText, valueText } from './filter-text';
-import type { NativeEventPage, NativeEventsRequest, NativeGroupBy, NativeQuery, NativeQueryResult } from './native';
+import { parseDuration } from './grammar';
+import { nativeBinding, type NativeEventPage, type NativeEventsRequest, type NativeGroupBy, type NativeQuery, type NativeQueryResult } from './native';
 import { show } from './options';
 import { nowEpochMs, toEpochMs, type TimeBound } from './time';
 
@@ -133,7 +134,7 @@ export class Query<Keys extends object = {}, Values extends object = {}> {
     return this.#term(`duration${opText(op)}${durationText(value, 'duration')}`);
   }
 
-  /** Only events that started at or after this: a Date, epoch ms, `'15m'`/`'1h'`/`'7d'` before now, or an ISO date. */
+  /** Only events that started at or after this: a Date, epoch ms, or a time string (README "Durations and times": `'now'`, `'15m'`/`'7d'`/`'1w'` before now, epoch ms, ISO 8601). */
   since(bound: TimeBound): this {
     return this.#term(`since:${timeText(bound, 'since', this.#now())}`);
   }
@@ -189,7 +190,7 @@ export class Query<Keys extends object = {}, Values extends object = {}> {
     return this as unknown as Query<Keys & GroupColumn<K>, Values>;
   }
 
-  /** Group by time buckets of this width (`'1m'`, `'250ms'`, or ms as a number), aligned to the epoch; key column `time` = bucket start, epoch ms. */
+  /** Group by time buckets of this width (a duration such as `'1m'`, `'250ms'`, `'1d'`, or ms as a number), aligned to the epoch; key column `time` = bucket start, epoch ms. */
   bucket(width: string | number): Query<Keys & { time: number }, Values> {
     let text: string;
     if (typeof width === 'number') {
@@ -197,6 +198,11 @@ export class Query<Keys extends object = {}, Values extends object = {}> {
       text = `${Math.round(width * 1e6)}ns`;
     } else {
       text = stringArg(width, 'bucket').trim();
+      if (nativeBinding() !== null) {
+        const d = parseDuration(text, 'bucket width');
+        if (d.ns === 0n) throw new RangeError(`laptime: bucket width must be above 0, got ${show(width)}`);
+        text = d.text;
+      }
     }
     this.#groupBy.push({ by: 'time', width: text });
     this.#keyColumns.push('time');
@@ -285,15 +291,16 @@ export class Query<Keys extends object = {}, Values extends object = {}> {
     return this;
   }
 
-  /** The filter this builder has collected, in the shared syntax (for the CLI or the HTTP API). */
+  /** The filter this builder has collected, in the shared syntax (for the CLI or the HTTP API); the engine's canonical form when it parses. */
   toFilterString(): string {
-    return this.#terms.join(' ');
+    const text = this.#terms.join(' ');
+    const parsed = nativeBinding()?.parseFilter(text);
+    return parsed?.canonical ?? text;
   }
 
   /** Run the query. Rejects with {@link FilterSyntaxError} on a bad filter. */
   async run(): Promise<QueryResult<QueryRow<Keys, Values>>> {
-    const filter = this.toFilterString();
-    checkFilter(filter);
+    const filter = checkFilter(this.#terms.join(' '));
     const aggregates = this.#aggregates.length > 0 ? this.#aggregates : ['count'];
     const valueColumns = this.#valueColumns.length > 0 ? this.#valueColumns : ['count'];
     const seen = new Set<string>();

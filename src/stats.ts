@@ -4,6 +4,7 @@
  */
 import type { NativeStatsFilter, NativeStatsRow, NativeCounters } from './native';
 import { show, suggest } from './options';
+import type { Reader } from './reader';
 import { toEpochMs, type TimeBound } from './time';
 
 /**
@@ -13,7 +14,7 @@ import { toEpochMs, type TimeBound } from './time';
  * await store.stats({ since: '1h', name: ['UserService.find', 'UserService.save'] })
  */
 export interface StatsQuery {
-  /** Only events that started at or after this: a Date, epoch ms, `'15m'`/`'1h'`/`'7d'` before now, or an ISO date. */
+  /** Only events that started at or after this: a Date, epoch ms, or a time string (README "Durations and times": `'15m'`/`'7d'` before now, ISO 8601). */
   since?: TimeBound;
   /** Only events that started before this (same forms as `since`). */
   until?: TimeBound;
@@ -112,4 +113,18 @@ export function toFunctionStats(row: NativeStatsRow): FunctionStats {
     p90: row.p90Ns ?? null,
     p99: row.p99Ns ?? null,
   };
+}
+
+/**
+ * Seconds over which the calls matching `filter` were seen: from the first call's start to the
+ * last's. Rates divide by this, not by the range asked for, so a range reaching back before the
+ * service ran (or past when it stopped) does not dilute them. Null with fewer than two instants.
+ * (Shared by the CLI and the HTTP API.)
+ */
+export async function seenSeconds(reader: Pick<Reader, 'events'>, filter: string): Promise<number | null> {
+  const calls = `${filter} kind:call`.trim();
+  const startOf = async (order: 'newest' | 'oldest') => (await reader.events(calls, { limit: 1, order })).events[0]?.start ?? null;
+  const [first, last] = await Promise.all([startOf('oldest'), startOf('newest')]);
+  if (first === null || last === null || !(last > first)) return null;
+  return (last - first) / 1000;
 }

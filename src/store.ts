@@ -278,12 +278,13 @@ export class Store {
    * if (counters.dropped > 0) console.warn('events dropped:', counters.dropped);
    */
   async stats(query?: StatsQuery): Promise<StatsReport> {
-    const filter = toNativeFilter(query, nowEpochMs());
     const native = this.#native;
     if (native === null) {
+      // Without the addon there is no grammar to read time strings with, and nothing to answer.
       if (this.#closing !== null) throw new Error('laptime: the store is closed');
       return { rows: [], counters: this.counters() };
     }
+    const filter = toNativeFilter(query, nowEpochMs());
     await this.flush();
     const rows = await native.stats(filter);
     return { rows: rows.map(toFunctionStats), counters: this.counters() };
@@ -336,12 +337,12 @@ export class Store {
    * for (const a of await store.anomalies({ since: '6h', bucket: '5m' })) console.log(a.name, new Date(a.time), a.relativeChange);
    */
   async anomalies(options?: AnomaliesOptions): Promise<Anomaly[]> {
-    const request = toAnomaliesRequest(options);
     const native = this.#native;
     if (native === null) {
       if (this.#closing !== null) throw new Error('laptime: the store is closed');
       return [];
     }
+    const request = toAnomaliesRequest(options);
     await this.flush();
     return (await native.anomalies(request)).map(toAnomaly);
   }
@@ -355,12 +356,12 @@ export class Store {
    * for (const f of functions.filter((f) => f.verdict === 'regressed')) console.log(f.name, f.percentiles);
    */
   async compare(options: CompareOptions): Promise<CompareReport> {
-    const request = toCompareRequest(options);
     const native = this.#native;
     if (native === null) {
       if (this.#closing !== null) throw new Error('laptime: the store is closed');
       return { functions: [], stats: EMPTY_QUERY_STATS };
     }
+    const request = toCompareRequest(options);
     await this.flush();
     return toCompareReport(await native.compare(request));
   }

@@ -7,6 +7,7 @@
  * about ±17 days of the thread's time origin (where three f64 roundings stay under half a ns),
  * within a few ns beyond.
  */
+import { parseTime } from './grammar';
 
 /** The clock of the hot path; a local reference saves a global lookup per call. */
 export const perf = performance;
@@ -26,20 +27,16 @@ export function nowEpochMs(): number {
   return originMs + perf.now();
 }
 
-const UNIT_MS: Readonly<Record<string, number>> = {
-  ms: 1,
-  s: 1e3,
-  m: 60e3,
-  h: 3600e3,
-  d: 86400e3,
-  w: 7 * 86400e3,
-};
-const RELATIVE = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)$/;
-
-/** A query time bound: a Date, epoch milliseconds, a duration before now (`'15m'`, `'1h'`, `'7d'`) or an ISO date string. */
+/**
+ * A query time bound: a Date, epoch milliseconds, or a string of the one time grammar (README
+ * "Durations and times"): `'now'`, a duration before now (`'15m'`, `'7d'`, `'1w'`), epoch ms or ISO 8601.
+ */
 export type TimeBound = Date | number | string;
 
-/** Epoch ms of a {@link TimeBound}; throws TypeError naming `option` for anything else. */
+/**
+ * Epoch ms of a {@link TimeBound}. A bad string throws {@link FilterSyntaxError} (from the engine's
+ * grammar) naming `option`; anything else but a Date or a finite number throws TypeError.
+ */
 export function toEpochMs(value: TimeBound, option: string, nowMs: number): number {
   if (value instanceof Date) {
     const t = value.getTime();
@@ -50,15 +47,6 @@ export function toEpochMs(value: TimeBound, option: string, nowMs: number): numb
     if (!Number.isFinite(value)) throw new TypeError(`laptime: option "${option}" must be a finite number of epoch ms, got ${value}`);
     return value;
   }
-  if (typeof value === 'string') {
-    const m = RELATIVE.exec(value.trim());
-    if (m !== null) return nowMs - Number(m[1]) * UNIT_MS[m[2] as string]!;
-    const t = Date.parse(value);
-    if (!Number.isNaN(t)) return t;
-  }
-  throw new TypeError(
-    `laptime: option "${option}" must be a Date, epoch milliseconds, a duration before now like "15m", "1h", "7d", or an ISO date, got ${
-      typeof value === 'string' ? JSON.stringify(value) : typeof value
-    }`,
-  );
+  if (typeof value === 'string') return parseTime(value, nowMs, `option "${option}"`).ms;
+  throw new TypeError(`laptime: option "${option}" must be a Date, epoch milliseconds or a time string such as "15m", "7d" or an ISO date, got ${typeof value}`);
 }

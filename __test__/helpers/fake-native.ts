@@ -326,6 +326,15 @@ class FakeNativeStore implements NativeStoreHandle {
   }
 }
 
+/** The built addon's pure grammar functions (no store is opened). */
+function realGrammar(): Pick<NativeBinding, 'parseDuration' | 'parseTime'> {
+  try {
+    return require('../../native/binding.cjs') as NativeBinding;
+  } catch (err) {
+    throw new Error(`the fake addon reads durations and times with the built addon's grammar, which did not load: ${(err as Error).message}`);
+  }
+}
+
 /** The fake, shaped like native/binding.cjs. */
 export const fakeBinding: NativeBinding = {
   NativeStore: FakeNativeStore,
@@ -335,9 +344,9 @@ export const fakeBinding: NativeBinding = {
     },
   },
   parseFilter: (text) => ({ canonical: text }),
-  parseDurationNs: () => {
-    throw new Error('the fake addon does not parse durations');
-  },
+  // The grammar is the engine's alone: the fake lends the built addon's, when there is one.
+  parseDuration: (text) => realGrammar().parseDuration(text),
+  parseTime: (text, nowMs) => realGrammar().parseTime(text, nowMs),
   verifyPlan: async () => {
     throw new Error('the fake addon does not verify stores');
   },

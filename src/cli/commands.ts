@@ -4,10 +4,10 @@
  */
 import type { Anomaly, FunctionComparison } from '../analysis';
 import { valueText } from '../filter-text';
-import { toEpochMs } from '../time';
+import { parseDuration, parseRange, parseTime } from '../grammar';
 import type { QueryRow, StoredEvent } from '../query';
-import { nativeBinding } from '../native';
 import type { Reader } from '../reader';
+import { seenSeconds } from '../stats';
 import { count, csv, duration, jsonLines, latencyBar, percent, rate, table, time, type Column } from './format';
 
 /** Where a command writes, and what it may assume about the terminal. */
@@ -57,8 +57,8 @@ export interface Scope {
 function scoped<Q extends { filter(text: string): Q; name(glob: string): Q; since(b: number): Q; until(b: number): Q }>(q: Q, s: Scope, nowMs: number): Q {
   if (s.filter !== undefined && s.filter !== '') q = q.filter(s.filter);
   if (s.name !== undefined) q = q.name(s.name);
-  if (s.since !== undefined) q = q.since(parseTime(s.since, nowMs));
-  if (s.until !== undefined) q = q.until(parseTime(s.until, nowMs));
+  if (s.since !== undefined) q = q.since(timeMs(s.since, nowMs, '--since'));
+  if (s.until !== undefined) q = q.until(timeMs(s.until, nowMs, '--until'));
   return q;
 }
 
@@ -117,33 +117,14 @@ export async function stats(reader: Reader, o: StatsOptions, io: Io): Promise<vo
 
 /** The scope as one filter text (times resolved against `nowMs`). */
 function scopeFilter(s: Scope, nowMs: number): string {
-  return [s.filter ?? '', s.name === undefined ? '' : `name:${valueText(s.name)}`, s.since === undefined ? '' : `since:${Math.floor(parseTime(s.since, nowMs))}`, s.until === undefined ? '' : `until:${Math.ceil(parseTime(s.until, nowMs))}`]
+  return [s.filter ?? '', s.name === undefined ? '' : `name:${valueText(s.name)}`, s.since === undefined ? '' : `since:${Math.floor(timeMs(s.since, nowMs, '--since'))}`, s.until === undefined ? '' : `until:${Math.ceil(timeMs(s.until, nowMs, '--until'))}`]
     .filter((t) => t !== '')
     .join(' ');
 }
 
-/**
- * Seconds over which the calls matching `filter` were seen: from the first call's start to the
- * last's. Rates divide by this, not by the range asked for, so a range reaching back before the
- * service ran (or past when it stopped) does not dilute them. Null with fewer than two instants.
- */
-export async function seenSeconds(reader: Reader, filter: string): Promise<number | null> {
-  const calls = `${filter} kind:call`.trim();
-  const startOf = async (order: 'newest' | 'oldest') => (await reader.events(calls, { limit: 1, order })).events[0]?.start ?? null;
-  const [first, last] = await Promise.all([startOf('oldest'), startOf('newest')]);
-  if (first === null || last === null || !(last > first)) return null;
-  return (last - first) / 1000;
-}
-
-/** Epoch ms of a CLI time: `now`, epoch ms, or what {@link toEpochMs} reads (`90m`, `2h`, `7d` before now, ISO dates). */
-export function parseTime(text: string, nowMs: number): number {
-  if (text === 'now') return nowMs;
-  if (/^\d+$/.test(text)) return Number(text);
-  try {
-    return toEpochMs(text, 'time', nowMs);
-  } catch {
-    throw new CliError(`"${text}" is not a time: use now, a duration before now such as 90m or 2h, epoch milliseconds, or an ISO date`, 2);
-  }
+/** Epoch ms of a CLI time (README "Durations and times"); a bad one throws a FilterSyntaxError naming the option. */
+function timeMs(text: string, nowMs: number, option: string): number {
+  return parseTime(text, nowMs, option).ms;
 }
 
 function compareValues(a: unknown, b: unknown, asc: boolean): number {
@@ -188,7 +169,7 @@ export async function top(reader: Reader, o: TopOptions, io: Io): Promise<void> 
 
 /** `since:<epoch ms>` for a CLI time, or nothing. */
 function timeTerm(key: 'since' | 'until', text: string | undefined, io: Io): string {
-  return text === undefined ? '' : `${key}:${Math.floor(parseTime(text, io.now()))}`;
+  return text === undefined ? '' : `${key}:${Math.floor(timeMs(text, io.now(), `--${key}`))}`;
 }
 
 
@@ -289,13 +270,7 @@ export const MAX_BUCKETS = 1_000_000;
  * instead of a result as large as the store.
  */
 async function checkBuckets(reader: Reader, filter: string, bucket: string): Promise<void> {
-  const binding = nativeBinding();
-  let widthNs: number;
-  try {
-    widthNs = binding === null ? NaN : binding.parseDurationNs(bucket);
-  } catch (err) {
-    throw new CliError(`--bucket "${bucket}" is not a width: ${(err as Error).message.replace(/^laptime: /, '')}`, 2);
-  }
+  const widthNs = Number(parseDuration(bucket, '--bucket').ns);
   if (!(widthNs > 0)) throw new CliError(`--bucket "${bucket}" must be a width above 0, such as 1m`, 2);
   const startOf = async (order: 'newest' | 'oldest') => (await reader.events(filter, { limit: 1, order })).events[0]?.startNs ?? null;
   const [first, last] = await Promise.all([startOf('oldest'), startOf('newest')]);
@@ -411,8 +386,8 @@ export async function anomalies(reader: Reader, o: AnomaliesCliOptions, io: Io):
   const found = await reader.anomalies({
     ...(o.filter === undefined ? {} : { filter: o.filter }),
     ...(o.name === undefined ? {} : { name: o.name }),
-    since: parseTime(o.since ?? '6h', io.now()),
-    ...(o.until === undefined ? {} : { until: parseTime(o.until, io.now()) }),
+    since: timeMs(o.since ?? '6h', io.now(), '--since'),
+    ...(o.until === undefined ? {} : { until: timeMs(o.until, io.now(), '--until') }),
     at: io.now(),
     bucket: o.bucket,
     metric: o.metric,
@@ -450,18 +425,6 @@ export interface CompareCliOptions {
   exact: boolean;
   all: boolean;
   format: OutputFormat;
-}
-
-/** `since..until` with times as {@link parseTime} reads them. */
-export function parseRange(text: string, nowMs: number, option: string): { since: number; until: number } {
-  const parts = text.split('..');
-  if (parts.length !== 2 || parts[0] === '' || parts[1] === '') {
-    throw new CliError(`${option} must be a range since..until, e.g. 2h..1h or 2026-11-22T10:00Z..now; got "${text}"`, 2);
-  }
-  const since = parseTime(parts[0]!, nowMs);
-  const until = parseTime(parts[1]!, nowMs);
-  if (!(since < until)) throw new CliError(`${option} "${text}" is empty: its start must be before its end`, 2);
-  return { since, until };
 }
 
 /** Per-function change between two ranges; regressed first. */

@@ -2,6 +2,9 @@
  * Output of the CLI: aligned tables, CSV, JSON lines, human durations, and the small log-scale
  * latency bars `stats` draws on a terminal. Pure functions of their input; nothing here prints.
  */
+import { jsonReplacer, safeJson, UNSAFE } from '../json';
+
+export { jsonReplacer, safeJson };
 
 /**
  * Characters a terminal acts on instead of showing: C0 controls, DEL, C1 controls (0x80-0x9f: 0x9b
@@ -9,7 +12,6 @@
  * marks (U+061C, U+200E, U+200F), and the line and paragraph separators U+2028/U+2029. Store
  * content (names, fields, messages) and user input can hold any of them.
  */
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 const UNSAFE_EXCEPT_NEWLINE = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
 function escapeChar(c: string): string {
@@ -68,21 +70,6 @@ function csvField(v: unknown, forTerminal: boolean): string {
   const raw = typeof v === 'bigint' ? v.toString() : typeof v === 'object' ? JSON.stringify(v, jsonReplacer) : String(v);
   const s = forTerminal ? printable(raw) : raw;
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
-
-/** JSON.stringify replacer: bigints as decimal strings (JSON has no 64-bit integers). */
-export function jsonReplacer(_key: string, value: unknown): unknown {
-  return typeof value === 'bigint' ? value.toString() : value;
-}
-
-/**
- * `JSON.stringify` whose output is also safe on a terminal and still exact: JSON already escapes
- * C0 controls, and DEL, C1 controls, bidi controls and U+2028/U+2029 (which it leaves raw) become
- * `\\uXXXX` escapes, which parse back to the very same string. Outside strings JSON text is ASCII
- * punctuation, digits and keywords, so replacing in the whole text only touches string contents.
- */
-export function safeJson(value: unknown): string {
-  return (JSON.stringify(value, jsonReplacer) ?? 'null').replace(UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** One JSON document per line ({@link safeJson}). */

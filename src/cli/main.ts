@@ -22,7 +22,8 @@ import { packageVersion } from '../version';
 import { importSnapshot, listSnapshots, readSnapshot, readSnapshotSummary } from '../snapshots';
 import { exportParquet } from '../export';
 import { maintainStore, verifyStore, type Maintained } from '../maintenance';
-import { anomalies, CliError, compare, exportEvents, OutputClosed, parseTime, printEvents, query, stats, tail, top, type Io, type OutputFormat } from './commands';
+import { anomalies, CliError, compare, exportEvents, OutputClosed, printEvents, query, stats, tail, top, type Io, type OutputFormat } from './commands';
+import { parseDuration } from '../grammar';
 import { jsonLines, printable } from './format';
 
 /**
@@ -120,7 +121,7 @@ function program(io: Io, run: Run): Command {
   const scope = (c: Command) =>
     c
       .option('-n, --name <glob>', 'only functions matching the glob (* any run, ? one character)')
-      .option('--since <time>', 'from this time: now, 15m, 2h, 7d (before now), epoch ms or ISO date')
+      .option('--since <time>', 'from this time: now, 15m, 2h, 7d (before now), epoch ms or ISO 8601')
       .option('--until <time>', 'before this time (same forms)');
   const out = (c: Command) => c.option('--json', 'JSON lines instead of a table').option('--csv', 'CSV instead of a table');
 
@@ -174,7 +175,7 @@ function program(io: Io, run: Run): Command {
         .addOption(snapshotOption())
       .argument('[filter...]', 'the filter, e.g. "name:UserService.* status:error duration>10ms since:1h -kind:log"')
       .option('-g, --group <keys>', 'group by name and/or fields, comma-separated', list, [])
-      .option('--bucket <width>', 'group by time buckets of this width, e.g. 1m')
+      .option('--bucket <width>', 'group by time buckets of this width, e.g. 1m or 1d')
       .option('-a, --agg <list>', 'count, errors, errorRate, sum, mean, min, max, stddev, p50, p99.9...', list, [])
       .option('-s, --sort <column>', 'sort by this column')
       .option('--asc', 'ascending sort (default descending)')
@@ -360,7 +361,8 @@ function program(io: Io, run: Run): Command {
     .action(async (o: { dir: string; maxAge?: string; maxBytes?: number }) => {
       if (o.maxAge === undefined && o.maxBytes === undefined) throw new CliError('give --max-age and/or --max-bytes', 2);
       const limits: { retentionMaxAgeMs?: number; retentionMaxBytes?: number } = {};
-      if (o.maxAge !== undefined) limits.retentionMaxAgeMs = io.now() - parseTime(o.maxAge, io.now());
+      // An age is a duration (the one grammar: 12h, 7d, 1w), not a point in time.
+      if (o.maxAge !== undefined) limits.retentionMaxAgeMs = Number(parseDuration(o.maxAge, '--max-age').ns) / 1e6;
       if (o.maxBytes !== undefined) limits.retentionMaxBytes = o.maxBytes;
       printMaintained(await withSpinner(io, 'applying retention', maintainStore(o.dir, 'retention', limits)), io);
     });

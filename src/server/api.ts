@@ -3,7 +3,7 @@
  * same query engine as the TypeScript API and the CLI. Parameters come from the query string;
  * anything wrong with them is an {@link ApiError} (HTTP 400) that names the parameter.
  *
- * Routes (all GET; times are `now`, a duration before now such as `1h`, epoch ms or ISO dates):
+ * Routes (all GET; times and bucket widths follow the one grammar of README "Durations and times"):
  * - `/api/info`: `{ version, now }`, and `path` (the store's absolute path) only when the server
  *   listens on loopback: off loopback, token holders need not learn the machine's layout
  * - `/api/stats?filter&since&until`: per-function rows (count, rate, errors, errorRate, mean, p50,
@@ -18,9 +18,10 @@
  * - `/api/compare?filter&baseline&candidate`: per-function change, ranges as `since..until`
  */
 import { packageVersion } from '../version';
-import { FilterSyntaxError, valueText } from '../filter-text';
+import { valueText } from '../filter-text';
+import { FilterSyntaxError, parseDuration, parseRange, parseTime } from '../grammar';
 import type { Reader } from '../reader';
-import { CliError, parseRange, parseTime, seenSeconds } from '../cli/commands';
+import { seenSeconds } from '../stats';
 
 /** A request the API refuses, with the HTTP status and a message naming what is wrong. */
 export class ApiError extends Error {
@@ -52,7 +53,7 @@ const MAX_TIME_MS = Math.floor(Number(2n ** 64n / 1_000_000n));
 const DEFAULT_RANGE = '1h';
 
 function range(p: Params, nowMs: number): { since: number; until: number } {
-  const since = time(p, 'since', nowMs) ?? parseTime(DEFAULT_RANGE, nowMs);
+  const since = time(p, 'since', nowMs) ?? parseTime(DEFAULT_RANGE, nowMs, 'default range').ms;
   const until = time(p, 'until', nowMs) ?? nowMs;
   if (!(since < until)) throw new ApiError(400, 'parameter "since" must be before "until"');
   return { since, until };
@@ -61,12 +62,8 @@ function range(p: Params, nowMs: number): { since: number; until: number } {
 function time(p: Params, key: string, nowMs: number): number | null {
   const v = p.get(key);
   if (v === null || v === '') return null;
-  let ms: number;
-  try {
-    ms = parseTime(v, nowMs);
-  } catch (err) {
-    throw new ApiError(400, `parameter "${key}": ${(err as Error).message}`);
-  }
+  // A bad time is a FilterSyntaxError naming the parameter; answer() makes it a 400 with its fields.
+  const ms = parseTime(v, nowMs, `parameter "${key}"`).ms;
   if (!(Number.isFinite(ms) && ms >= 0 && ms <= MAX_TIME_MS)) throw new ApiError(400, `parameter "${key}" must be a time between 1970 and 2554, got "${v}"`);
   return ms;
 }
@@ -208,9 +205,7 @@ const routes: Record<string, Handler> = {
 
 
 function bucketWidthMs(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h|d)$/.exec(text);
-  const unit: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1e3, m: 60e3, h: 3600e3, d: 86400e3 };
-  const ms = m === null ? NaN : Number(m[1]) * unit[m[2]!]!;
+  const ms = Number(parseDuration(text, 'parameter "bucket"').ns) / 1e6;
   // At least 1 ns (the store's resolution), at most a year.
   if (!(ms >= 1e-6 && ms <= 366 * 86400e3)) throw new ApiError(400, `parameter "bucket" must be a width from 1ns to 366d such as 30s, 1m or 1h, got "${text}"`);
   return ms;
@@ -250,9 +245,9 @@ export async function answer(reader: Reader, path: string, params: Params, nowMs
   } catch (err) {
     if (err instanceof ApiError) throw err;
     if (err instanceof FilterSyntaxError) {
-      throw new ApiError(400, `invalid filter at ${err.position}: expected ${err.expected}, found ${err.found}`, { position: err.position, expected: err.expected, found: err.found });
+      throw new ApiError(400, err.message.replace(/^laptime: /, ''), { code: err.code, position: err.position, expected: err.expected, found: err.found });
     }
-    if (err instanceof CliError || err instanceof TypeError || err instanceof RangeError) throw new ApiError(400, err.message.replace(/^laptime: /, ''));
+    if (err instanceof TypeError || err instanceof RangeError) throw new ApiError(400, err.message.replace(/^laptime: /, ''));
     throw err;
   }
 }

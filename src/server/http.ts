@@ -14,7 +14,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { openReader, type Reader } from '../reader';
-import { safeJson } from '../cli/format';
+import { safeJson } from '../json';
 import { answer, ApiError } from './api';
 
 /** Options of {@link serve}. */

@@ -100,9 +100,11 @@ pub struct NativeQueryResult {
     pub stats: NativeQueryStats,
 }
 
-/// A syntax error in a filter string.
+/// A syntax error in a filter string, a duration or a time.
 #[napi(object)]
 pub struct NativeFilterError {
+    /// `SYNTAX`, `BAD_DURATION`, `BAD_TIME`, `OUT_OF_RANGE` or `BAD_VALUE`.
+    pub code: String,
     /// Byte offset (UTF-8) in the filter.
     pub position: u32,
     /// What would have been valid there.
@@ -137,16 +139,79 @@ pub fn parse_filter(text: String) -> NativeParsedFilter {
     }
 }
 
-/// A duration such as `1m` or `250us` in nanoseconds; throws on bad syntax.
+/// The outcome of parsing a duration: nanoseconds and canonical text, or the error.
+#[napi(object)]
+pub struct NativeParsedDuration {
+    /// Nanoseconds, exact; absent on error.
+    pub ns: Option<BigInt>,
+    /// The same duration in its largest exact unit (`1.5h` -> `90m`); absent on error.
+    pub canonical: Option<String>,
+    /// The syntax error, if any.
+    pub error: Option<NativeFilterError>,
+}
+
+/// A duration of the one duration grammar (`250us`, `1.5h`, `7d`, `1w`); errors come back as data.
 #[napi]
-pub fn parse_duration_ns(env: &Env, text: String) -> napi::Result<f64> {
-    filter::parse_duration(&text)
-        .map(|ns| ns as f64)
-        .map_err(|e| Malformed(format!("invalid duration: {e}")).throw(env))
+pub fn parse_duration(text: String) -> NativeParsedDuration {
+    match filter::parse_duration(&text) {
+        Ok(ns) => NativeParsedDuration {
+            ns: Some(BigInt::from(ns)),
+            canonical: Some(filter::format_duration(ns)),
+            error: None,
+        },
+        Err(e) => NativeParsedDuration {
+            ns: None,
+            canonical: None,
+            error: Some(filter_error(&e)),
+        },
+    }
+}
+
+/// The outcome of parsing a time: the instant (resolved against "now"), or the error.
+#[napi(object)]
+pub struct NativeParsedTime {
+    /// Epoch nanoseconds, exact (0 for relative times reaching before 1970); absent on error.
+    pub epoch_ns: Option<BigInt>,
+    /// The same instant in epoch milliseconds (a double); absent on error.
+    pub epoch_ms: Option<f64>,
+    /// Whether the text is relative to "now" (`7d`, `now`).
+    pub relative: Option<bool>,
+    /// Canonical text, as a filter prints it (relative stays relative); absent on error.
+    pub canonical: Option<String>,
+    /// The syntax error, if any.
+    pub error: Option<NativeFilterError>,
+}
+
+/// A time of the one time grammar (`now`, `7d` or `-7d` before now, epoch ms, ISO 8601), resolved
+/// against `nowMs` (default: the current time); errors come back as data. Throws a TypeError only
+/// for a bad `nowMs`.
+#[napi]
+pub fn parse_time(env: &Env, text: String, now_ms: Option<f64>) -> napi::Result<NativeParsedTime> {
+    let now_ns = now(now_ms).map_err(|e| e.throw(env))?;
+    Ok(match filter::parse_time(&text) {
+        Ok(bound) => {
+            let ns = bound.resolve(now_ns);
+            NativeParsedTime {
+                epoch_ns: Some(BigInt::from(ns)),
+                epoch_ms: Some((ns / 1_000_000) as f64 + (ns % 1_000_000) as f64 / 1e6),
+                relative: Some(matches!(bound, filter::TimeBound::AgoNs(_))),
+                canonical: Some(bound.to_string()),
+                error: None,
+            }
+        }
+        Err(e) => NativeParsedTime {
+            epoch_ns: None,
+            epoch_ms: None,
+            relative: None,
+            canonical: None,
+            error: Some(filter_error(&e)),
+        },
+    })
 }
 
 fn filter_error(e: &FilterError) -> NativeFilterError {
     NativeFilterError {
+        code: e.code.as_str().to_string(),
         position: u32::try_from(e.position).unwrap_or(u32::MAX),
         expected: e.expected.clone(),
         found: e.found.clone(),

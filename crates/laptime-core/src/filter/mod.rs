@@ -10,9 +10,9 @@
 //! | `kind:call`, `kind:log` | event kind |
 //! | `status:ok`, `status:error` | outcome of a call |
 //! | `level:warn`, `level>=warn` | log level, trace < debug < info < warn < error < fatal |
-//! | `duration>10ms`, `duration<=1.5s`, `duration=0` | duration; units `ns`, `us`/`µs`, `ms`, `s`, `m`, `h` |
-//! | `since:1h`, `until:30m` | start time, relative to the `now_ns` given to [`TimeBound::resolve`] |
-//! | `since:2026-11-22T10:00:00Z`, `until:1732269600000` | absolute start time (ISO-8601 UTC or epoch ms) |
+//! | `duration>10ms`, `duration<=1.5s`, `duration=0` | duration ([`grammar`]: `ns`, `us`/`µs`, `ms`, `s`, `m`, `h`, `d`, `w`) |
+//! | `since:1h`, `until:7d`, `since:now` | start time, relative to the `now_ns` given to [`TimeBound::resolve`] |
+//! | `since:2026-11-22T10:00:00Z`, `until:1732269600000` | absolute start time ([`grammar`]: ISO-8601 with `Z` or an offset, or epoch ms) |
 //! | `route:/users`, `route=/users`, `route!=/users` | field equality: numerically with number fields when the value is a number (`ratio:2.5e-7`), else on the field's string form |
 //! | `count>5`, `ratio<=0.5` | numeric comparison against an integer or float field |
 //! | `route:in(/a,/b,"/c d")` | the field equals one of the values (as for `:`) |
@@ -34,6 +34,9 @@
 //! `Display` for [`Filter`] prints a canonical form which parses back to an equal filter (for
 //! field keys that follow the rules above).
 
+pub mod grammar;
+#[cfg(test)]
+mod grammar_tests;
 mod parse;
 #[cfg(test)]
 mod tests;
@@ -202,6 +205,13 @@ impl TimeBound {
     }
 }
 
+impl fmt::Display for TimeBound {
+    /// Relative bounds as a duration (`1h`), absolute ones as ISO-8601 UTC, as filters print them.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        BoundText(*self).fmt(f)
+    }
+}
+
 /// A name pattern: `*` matches any run of characters (including none), `?` exactly one
 /// character, everything else itself. There is no escape; a pattern without wildcards is an exact
 /// match.
@@ -285,9 +295,39 @@ impl fmt::Display for Glob {
     }
 }
 
-/// A filter string that does not parse.
+/// What kind of problem a [`FilterError`] is, as a stable code for programs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// The text does not have the shape of a term (operator, key, quote, list...).
+    Syntax,
+    /// A duration that is not one (`10xs`, `0.5ns`).
+    BadDuration,
+    /// A time that is not one (`yesterday`, `2026-13-01`).
+    BadTime,
+    /// A duration or time that is well formed but too large (or before 1970).
+    OutOfRange,
+    /// A value the term does not take (`kind:span`, `level:loud`, `count>many`).
+    BadValue,
+}
+
+impl ErrorCode {
+    /// The code as JavaScript and the HTTP API see it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Syntax => "SYNTAX",
+            ErrorCode::BadDuration => "BAD_DURATION",
+            ErrorCode::BadTime => "BAD_TIME",
+            ErrorCode::OutOfRange => "OUT_OF_RANGE",
+            ErrorCode::BadValue => "BAD_VALUE",
+        }
+    }
+}
+
+/// A filter string (or a duration or time) that does not parse.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FilterError {
+    /// What kind of problem it is.
+    pub code: ErrorCode,
     /// Byte offset in the input where the problem is.
     pub position: usize,
     /// What would have been valid there, e.g. `a duration such as 10ms`.
@@ -318,18 +358,44 @@ pub fn format_epoch_ns(ns: u64) -> String {
     BoundText(TimeBound::EpochNs(ns)).to_string()
 }
 
-/// Parse a duration written as in filters (`10ms`, `1.5s`, `1m`, `250us`), in nanoseconds. Used for
-/// time-bucket widths and relative times, so every front end reads them alike.
+/// A duration in its largest exact unit (`90m`, `1w`, `0ns`), as filters print it.
+pub fn format_duration(ns: u64) -> String {
+    DurationText(ns).to_string()
+}
+
+/// Parse a duration of the one duration grammar ([`grammar`]: `10ms`, `1.5s`, `7d`, `250us`), in
+/// nanoseconds. Used for bucket widths and relative times, so every front end reads them alike.
+/// Whitespace around it is ignored; positions count from the start of `text`.
 pub fn parse_duration(text: &str) -> Result<u64, FilterError> {
-    parse::parse_duration(text, false).ok_or_else(|| FilterError {
-        position: 0,
-        expected: "a duration such as 10ms, 1.5s or 1m".into(),
-        found: if text.is_empty() {
+    let (at, word) = trimmed(text);
+    grammar::duration(word, false).map_err(|f| standalone_error(text, at, f))
+}
+
+/// Parse a time of the one time grammar ([`grammar`]: `now`, `7d` / `-7d` before now, epoch ms,
+/// ISO 8601). Relative times stay relative: resolve them with [`TimeBound::resolve`].
+pub fn parse_time(text: &str) -> Result<TimeBound, FilterError> {
+    let (at, word) = trimmed(text);
+    grammar::time(word).map_err(|f| standalone_error(text, at, f))
+}
+
+/// Byte offset of the first non-space and the text without surrounding whitespace.
+fn trimmed(text: &str) -> (usize, &str) {
+    let start = text.len() - text.trim_start().len();
+    (start, text.trim())
+}
+
+fn standalone_error(text: &str, at: usize, (code, expected): grammar::Failure) -> FilterError {
+    let word = text[at..].trim_end();
+    FilterError {
+        code,
+        position: at,
+        expected: expected.into(),
+        found: if word.is_empty() {
             "end of input".into()
         } else {
-            format!("{text:?}")
+            format!("{word:?}")
         },
-    })
+    }
 }
 
 impl FromStr for Filter {
@@ -448,15 +514,6 @@ impl fmt::Display for Quoted<'_> {
     }
 }
 
-const UNITS: [(&str, u64); 6] = [
-    ("h", 3_600_000_000_000),
-    ("m", 60_000_000_000),
-    ("s", 1_000_000_000),
-    ("ms", 1_000_000),
-    ("us", 1_000),
-    ("ns", 1),
-];
-
 /// A duration in the largest unit that represents it exactly (always with a unit).
 struct DurationText(u64);
 
@@ -466,7 +523,7 @@ impl fmt::Display for DurationText {
         if ns == 0 {
             return f.write_str("0ns");
         }
-        for (unit, mult) in UNITS {
+        for (unit, mult) in grammar::UNITS {
             if ns.is_multiple_of(mult) {
                 return write!(f, "{}{}", ns / mult, unit);
             }
@@ -487,7 +544,7 @@ impl fmt::Display for BoundText {
                 let frac = ns % 1_000_000_000;
                 let days = (secs / 86_400) as i64;
                 let rem = secs % 86_400;
-                let (y, mo, d) = parse::civil_from_days(days);
+                let (y, mo, d) = grammar::civil_from_days(days);
                 write!(
                     f,
                     "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}",

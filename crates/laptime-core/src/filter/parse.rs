@@ -1,13 +1,11 @@
 //! Lexer and parser for filter strings (see the module docs in `mod.rs`).
 
-use super::{CmpOp, Filter, FilterError, Glob, Kind, Status, Term, TimeBound, UNITS};
+use super::grammar::{self, Failure, TIME};
+use super::{CmpOp, ErrorCode, Filter, FilterError, Glob, Kind, Status, Term, TimeBound};
 use crate::Level;
 
 type Result<T> = std::result::Result<T, FilterError>;
 
-const DURATION: &str = "a duration such as 10ms";
-const TIME: &str = "a time such as 1h, 2026-11-22T10:00:00Z or epoch milliseconds";
-const ISO: &str = "an ISO-8601 UTC time such as 2026-11-22T10:00:00Z";
 const LEVEL: &str = "a level (trace, debug, info, warn, error, fatal)";
 const CMP: &str = "a comparison operator (=, !=, <, <=, >, >=)";
 /// Longest run of leading `-` accepted, so deeply nested [`Term::Not`]s cannot be built from
@@ -82,7 +80,12 @@ impl<'a> Parser<'a> {
     }
 
     fn err(&self, pos: usize, expected: impl Into<String>) -> FilterError {
+        self.err_code(ErrorCode::Syntax, pos, expected)
+    }
+
+    fn err_code(&self, code: ErrorCode, pos: usize, expected: impl Into<String>) -> FilterError {
         FilterError {
+            code,
             position: pos,
             expected: expected.into(),
             found: self.found(pos),
@@ -189,7 +192,7 @@ impl<'a> Parser<'a> {
                 match self.word() {
                     "call" => Ok(Term::Kind(Kind::Call)),
                     "log" => Ok(Term::Kind(Kind::Log)),
-                    _ => Err(self.err(at, "call or log")),
+                    _ => Err(self.err_code(ErrorCode::BadValue, at, "call or log")),
                 }
             }
             "status" => {
@@ -198,7 +201,7 @@ impl<'a> Parser<'a> {
                 match self.word() {
                     "ok" => Ok(Term::Status(Status::Ok)),
                     "error" => Ok(Term::Status(Status::Error)),
-                    _ => Err(self.err(at, "ok or error")),
+                    _ => Err(self.err_code(ErrorCode::BadValue, at, "ok or error")),
                 }
             }
             "level" => {
@@ -210,15 +213,15 @@ impl<'a> Parser<'a> {
                     .find(|l| l.as_str().eq_ignore_ascii_case(w))
                 {
                     Some(l) => Ok(Term::Level(c, *l)),
-                    None => Err(self.err(at, LEVEL)),
+                    None => Err(self.err_code(ErrorCode::BadValue, at, LEVEL)),
                 }
             }
             "duration" => {
                 let c = cmp(self)?;
                 let at = self.pos;
-                match parse_duration(self.word(), true) {
-                    Some(ns) => Ok(Term::Duration(c, ns)),
-                    None => Err(self.err(at, DURATION)),
+                match grammar::duration(self.word(), true) {
+                    Ok(ns) => Ok(Term::Duration(c, ns)),
+                    Err(f) => Err(self.failure(at, f)),
                 }
             }
             "since" | "until" => {
@@ -270,7 +273,7 @@ impl<'a> Parser<'a> {
                 }
                 let (value, _) = self.value("a value")?;
                 if !matches!(op, CmpOp::Eq | CmpOp::Ne) && !is_number(&value) {
-                    return Err(self.err(at, "a number"));
+                    return Err(self.err_code(ErrorCode::BadValue, at, "a number"));
                 }
                 Ok(Term::Field { key, op, value })
             }
@@ -307,6 +310,7 @@ impl<'a> Parser<'a> {
         loop {
             let Some(c) = self.peek() else {
                 return Err(FilterError {
+                    code: ErrorCode::Syntax,
                     position: open,
                     expected: "a closing \"".to_string(),
                     found: "end of input".to_string(),
@@ -363,162 +367,17 @@ impl<'a> Parser<'a> {
     fn time_bound(&mut self, at: usize) -> Result<TimeBound> {
         let w = self.word();
         if w.is_empty() {
-            return Err(self.err(at, TIME));
+            return Err(self.err_code(ErrorCode::BadTime, at, TIME));
         }
-        if w.bytes().all(|b| b.is_ascii_digit()) {
-            return w
-                .parse::<u64>()
-                .ok()
-                .and_then(|ms| ms.checked_mul(1_000_000))
-                .map(TimeBound::EpochNs)
-                .ok_or_else(|| self.err(at, "epoch milliseconds before the year 2554"));
-        }
-        let b = w.as_bytes();
-        if b.len() >= 5 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-' {
-            return parse_iso(w)
-                .map(TimeBound::EpochNs)
-                .ok_or_else(|| self.err(at, ISO));
-        }
-        parse_duration(w, false)
-            .map(TimeBound::AgoNs)
-            .ok_or_else(|| self.err(at, TIME))
+        grammar::time(w).map_err(|f| self.failure(at, f))
+    }
+
+    fn failure(&self, at: usize, (code, expected): Failure) -> FilterError {
+        self.err_code(code, at, expected)
     }
 }
 
 /// Finite `i64` or `f64` syntax.
 fn is_number(s: &str) -> bool {
     s.parse::<i64>().is_ok() || s.parse::<f64>().is_ok_and(f64::is_finite)
-}
-
-/// `10ms`, `1.5s`, `250us`; a bare `0` when `allow_bare_zero`. Exact to the nanosecond.
-pub(super) fn parse_duration(s: &str, allow_bare_zero: bool) -> Option<u64> {
-    let int_len = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (int, rest) = s.split_at(int_len);
-    let (frac, unit) = match rest.strip_prefix('.') {
-        Some(r) => r.split_at(r.find(|c: char| !c.is_ascii_digit()).unwrap_or(r.len())),
-        None => ("", rest),
-    };
-    if int.is_empty()
-        || int.len() > 30
-        || frac.len() > 18
-        || (rest.starts_with('.') && frac.is_empty())
-    {
-        return None;
-    }
-    let mult: u128 = match unit {
-        "" if allow_bare_zero => {
-            let zero = int.bytes().all(|b| b == b'0') && frac.bytes().all(|b| b == b'0');
-            return zero.then_some(0);
-        }
-        "us" | "µs" | "μs" => 1_000,
-        u => u128::from(UNITS.iter().find(|(name, _)| *name == u)?.1),
-    };
-    let whole = int.parse::<u128>().ok()?.checked_mul(mult)?;
-    let mut part = 0u128;
-    if !frac.is_empty() {
-        let scale = 10u128.pow(frac.len() as u32);
-        let f = frac.parse::<u128>().ok()? * mult;
-        if !f.is_multiple_of(scale) {
-            return None; // finer than a nanosecond
-        }
-        part = f / scale;
-    }
-    u64::try_from(whole.checked_add(part)?).ok()
-}
-
-/// `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM[:SS[.fraction]]Z`, UTC, 1970 onwards.
-fn parse_iso(s: &str) -> Option<u64> {
-    fn num(s: &str, range: std::ops::RangeInclusive<u32>) -> Option<u32> {
-        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        s.parse().ok().filter(|n| range.contains(n))
-    }
-    let (date, time) = match s.find(['T', 't']) {
-        Some(i) => (&s[..i], Some(&s[i + 1..])),
-        None => (s, None),
-    };
-    let mut parts = date.split('-');
-    let (y, mo, d) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() || y.len() != 4 || mo.len() != 2 || d.len() != 2 {
-        return None;
-    }
-    let y = num(y, 1970..=9999)?;
-    let mo = num(mo, 1..=12)?;
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let dim = [
-        31,
-        if leap { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
-    let d = num(d, 1..=dim[mo as usize - 1])?;
-    let mut secs = days_from_civil(i64::from(y), mo, d) as u128 * 86_400;
-    let mut nanos = 0u128;
-    if let Some(t) = time {
-        let t = t.strip_suffix(['Z', 'z'])?;
-        let (hms, frac) = match t.split_once('.') {
-            Some((hms, frac)) => (hms, Some(frac)),
-            None => (t, None),
-        };
-        let mut f = hms.split(':');
-        let h = f
-            .next()
-            .filter(|x| x.len() == 2)
-            .and_then(|x| num(x, 0..=23))?;
-        let m = f
-            .next()
-            .filter(|x| x.len() == 2)
-            .and_then(|x| num(x, 0..=59))?;
-        let sec = match f.next() {
-            Some(x) if x.len() == 2 => num(x, 0..=59)?,
-            Some(_) => return None,
-            None if frac.is_some() => return None,
-            None => 0,
-        };
-        if f.next().is_some() {
-            return None;
-        }
-        secs += u128::from(h * 3600 + m * 60 + sec);
-        if let Some(frac) = frac {
-            if frac.is_empty() || frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
-                return None;
-            }
-            nanos = frac.parse::<u128>().ok()? * 10u128.pow(9 - frac.len() as u32);
-        }
-    }
-    u64::try_from(secs * 1_000_000_000 + nanos).ok()
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = i64::from((m + 9) % 12);
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// Inverse of [`days_from_civil`]: (year, month, day).
-pub(super) fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }

@@ -266,110 +266,111 @@ fn err(input: &str) -> FilterError {
 
 #[test]
 fn errors_name_position_and_expectation() {
-    let cases: &[(&str, usize, &str, &str)] = &[
+    let cases: &[(&str, ErrorCode, usize, &str, &str)] = &[
         // unknown unit
         (
-            "kind:call duration>10xs",
+            "kind:call duration>10xs", ErrorCode::BadDuration,
             19,
             "a duration such as 10ms",
             "\"10xs\"",
         ),
         // missing value
-        ("duration>", 9, "a duration such as 10ms", "end of input"),
-        ("route: x", 6, "a value", "whitespace"),
+        ("duration>", ErrorCode::BadDuration, 9, "a duration such as 10ms", "end of input"),
+        ("route: x", ErrorCode::Syntax, 6, "a value", "whitespace"),
         (
-            "name:",
+            "name:", ErrorCode::Syntax,
             5,
             "a name or glob such as UserService.*",
             "end of input",
         ),
         // bad level
         (
-            "level>=loud",
+            "level>=loud", ErrorCode::BadValue,
             7,
             "a level (trace, debug, info, warn, error, fatal)",
             "\"loud\"",
         ),
         // unterminated quote
-        ("message~\"disk full", 8, "a closing \"", "end of input"),
+        ("message~\"disk full", ErrorCode::Syntax, 8, "a closing \"", "end of input"),
         // bad escape
         (
-            r#"route:"a\nb""#,
+            r#"route:"a\nb""#, ErrorCode::Syntax,
             8,
             "\\\" or \\\\ after a backslash",
             r#""\\nb\"""#,
         ),
         // bad op
         (
-            "duration~5ms",
+            "duration~5ms", ErrorCode::Syntax,
             8,
             "a comparison operator (=, !=, <, <=, >, >=)",
             "\"~5ms\"",
         ),
-        ("kind=call", 4, ": after kind", "\"=call\""),
-        ("message:x", 7, "~ after message", "\":x\""),
+        ("kind=call", ErrorCode::Syntax, 4, ": after kind", "\"=call\""),
+        ("message:x", ErrorCode::Syntax, 7, "~ after message", "\":x\""),
         (
-            "route",
+            "route", ErrorCode::Syntax,
             5,
             "an operator (:, =, !=, <, <=, >, >=, ~) after route",
             "end of input",
         ),
         // empty in()
-        ("route:in()", 9, "at least one value in in(...)", "\")\""),
-        ("route:in(a,)", 11, "a value", "\")\""),
-        ("route:in(a", 10, ", or ) in in(...)", "end of input"),
+        ("route:in()", ErrorCode::Syntax, 9, "at least one value in in(...)", "\")\""),
+        ("route:in(a,)", ErrorCode::Syntax, 11, "a value", "\")\""),
+        ("route:in(a", ErrorCode::Syntax, 10, ", or ) in in(...)", "end of input"),
         // bad date
         (
-            "since:2026-13-01T00:00:00Z",
+            "since:2026-13-01T00:00:00Z", ErrorCode::BadTime,
             6,
-            "an ISO-8601 UTC time such as 2026-11-22T10:00:00Z",
+            "an ISO-8601 time such as 2026-11-22, 2026-11-22T10:00:00Z or 2026-11-22T11:00:00+01:00",
             "\"2026-13-01T00:00:00Z\"",
         ),
         (
-            "until:2026-02-29",
+            "until:2026-02-29", ErrorCode::BadTime,
             6,
-            "an ISO-8601 UTC time such as 2026-11-22T10:00:00Z",
+            "an ISO-8601 time such as 2026-11-22, 2026-11-22T10:00:00Z or 2026-11-22T11:00:00+01:00",
             "\"2026-02-29\"",
         ),
         (
-            "since:yesterday",
+            "since:yesterday", ErrorCode::BadTime,
             6,
-            "a time such as 1h, 2026-11-22T10:00:00Z or epoch milliseconds",
+            "a time such as now, 1h, 7d, 2026-11-22T10:00:00Z or epoch milliseconds",
             "\"yesterday\"",
         ),
         // others
-        ("kind:span", 5, "call or log", "\"span\""),
-        ("status:fine", 7, "ok or error", "\"fine\""),
-        ("count>many", 6, "a number", "\"many\""),
-        ("ratio<NaN", 6, "a number", "\"NaN\""),
-        ("- kind:call", 1, "a term after -", "whitespace"),
+        ("kind:span", ErrorCode::BadValue, 5, "call or log", "\"span\""),
+        ("status:fine", ErrorCode::BadValue, 7, "ok or error", "\"fine\""),
+        ("count>many", ErrorCode::BadValue, 6, "a number", "\"many\""),
+        ("ratio<NaN", ErrorCode::BadValue, 6, "a number", "\"NaN\""),
+        ("- kind:call", ErrorCode::Syntax, 1, "a term after -", "whitespace"),
         (
-            ":x",
+            ":x", ErrorCode::Syntax,
             0,
             "a term such as name:UserService.find or key:value",
             "\":x\"",
         ),
         (
-            "route:\"a\"b",
+            "route:\"a\"b", ErrorCode::Syntax,
             9,
             "whitespace after the closing quote",
             "\"b\"",
         ),
-        ("has:", 4, "a field name such as route", "end of input"),
-        ("field.:x", 6, "a field name such as route", "\":x\""),
-        ("field..x:1", 6, "a field name such as route", "\".x:1\""),
+        ("has:", ErrorCode::Syntax, 4, "a field name such as route", "end of input"),
+        ("field.:x", ErrorCode::Syntax, 6, "a field name such as route", "\":x\""),
+        ("field..x:1", ErrorCode::Syntax, 6, "a field name such as route", "\".x:1\""),
         (
-            "route!=in(a,b)",
+            "route!=in(a,b)", ErrorCode::Syntax,
             7,
             "a single value (write -key:in(...) to negate a list)",
             "\"in(a,b)\"",
         ),
     ];
-    for &(input, position, expected, found) in cases {
+    for &(input, code, position, expected, found) in cases {
         let e = err(input);
         assert_eq!(
             e,
             FilterError {
+                code,
                 position,
                 expected: expected.into(),
                 found: found.into()
