@@ -17,9 +17,9 @@
 //!   sketches merged, decoded durations inserted), so both read the same sketch: within the
 //!   sketch's 1% relative error of the exact nearest-rank value.
 //! - percentiles, `Precision::Exact`: identical (every duration travels; the partial grows by
-//!   about one to three bytes per call).
+//!   a few bytes per call: a varint of the gap to the next larger duration).
 //! - `stddev`: equal up to floating-point rounding (Chan et al.'s pairwise merge of Welford
-//!   state; relative difference far below 1e-9 in the tests).
+//!   state; the tests allow a relative difference of 1e-9).
 //! - group keys, row order, limit: identical.
 //!
 //! [`Partial::merge`] is associative and commutative (exactly so for everything but the
