@@ -574,6 +574,39 @@ fn reseal(mut b: Vec<u8>) -> Vec<u8> {
 }
 
 #[test]
+fn filters_must_be_in_their_printed_form() {
+    let (built, q, _) = sample(Precision::Auto);
+    let q = Query {
+        filter: "route:/a".parse().expect("filter"),
+        ..q
+    };
+    let bytes = built
+        .snapshot
+        .query_partial(&q)
+        .expect("partial")
+        .to_bytes();
+    let at = bytes
+        .windows(8)
+        .position(|w| w == b"route:/a")
+        .expect("filter text");
+    // The same filter spelled otherwise: two partials of one query would not compare equal.
+    let mut b = bytes.clone();
+    b[at + 5] = b'=';
+    assert_eq!(
+        "route=/a".parse::<Filter>().expect("parses"),
+        q.filter,
+        "the test needs another spelling of the same filter"
+    );
+    let (offset, reason) = bad_partial(&reseal(b.clone()));
+    assert_eq!(offset as usize, at - 1);
+    assert!(reason.contains("canonical"), "{reason}");
+    b[at + 5] = b'(';
+    let (_, reason) = bad_partial(&reseal(b));
+    assert!(reason.contains("does not parse"), "{reason}");
+    assert!(Partial::from_bytes(&bytes).is_ok());
+}
+
+#[test]
 fn partials_of_other_queries_do_not_merge_or_finish() {
     let (built, q, bytes) = sample(Precision::Auto);
     let p = || Partial::from_bytes(&bytes).expect("decode");

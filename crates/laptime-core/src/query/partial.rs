@@ -36,7 +36,8 @@
 //! u32 LE   body length      bytes of the body
 //! body:
 //!   -- the query answered (merging and finishing require the same one)
-//!   string   filter         the filter's text form (`Filter`'s Display)
+//!   string   filter         the filter's text form (`Filter`'s Display; other spellings of the
+//!                           same filter are refused, so partials compare by this text)
 //!   varint   now_ns         reference time of relative bounds
 //!   u8       precision      0 auto, 1 exact
 //!   varint   dims           group-by dimensions, at most 4; each a u8 kind:
@@ -76,6 +77,7 @@ use std::sync::Arc;
 
 use crate::encoding::varint::{read_varint, unzigzag, write_varint, zigzag};
 use crate::error::{Error, Result};
+use crate::filter::Filter;
 use crate::scan::Snapshot;
 use crate::sketch::LatencySketch;
 
@@ -459,7 +461,20 @@ impl Partial {
 }
 
 fn read_body(r: &mut Reader<'_>) -> Result<Partial> {
+    let at = r.pos;
     let filter = r.string("filter")?;
+    // Partials of one query must compare equal by their filter text, and `Partial::query` must
+    // give back the query they answer: only the text form a parsed filter prints is accepted.
+    match filter.parse::<Filter>() {
+        Ok(f) if f.to_string() == filter => {}
+        Ok(f) => {
+            return Err(bad(
+                at,
+                format!("filter {filter:?} is not in its canonical form {f}"),
+            ))
+        }
+        Err(e) => return Err(bad(at, format!("filter {filter:?} does not parse: {e}"))),
+    }
     let now_ns = r.varint()?;
     let at = r.pos;
     let precision = match r.byte()? {
