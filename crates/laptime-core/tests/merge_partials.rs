@@ -519,6 +519,54 @@ fn bytes_round_trip_and_finish_like_the_query() {
     }
 }
 
+/// Pages answered from their meta contribute their sketches to a partial (not just decoded
+/// rows), and those merge like the rest.
+#[test]
+fn page_sketches_merge_across_stores() {
+    let case = Case {
+        stores: 3,
+        page_rows: 16,
+        batch: 50,
+        events: (0..600u64)
+            .map(|i| GenEvent {
+                name: (i % 3) as usize,
+                start: BASE + i * 1_000,
+                code: u8::from(i % 11 == 0),
+                duration: 1_000 + (i * 7_919) % 100_000,
+                route: None,
+                tier: None,
+                shard: (i / 17 % 3) as usize,
+            })
+            .collect(),
+    };
+    let single = build(case.events.iter(), &case);
+    let q = Query {
+        now_ns: NOW,
+        group_by: vec![GroupBy::Name],
+        aggregates: vec![
+            Aggregate::Count,
+            Aggregate::ErrorRate,
+            Aggregate::Percentile(0.5),
+            Aggregate::Percentile(0.99),
+        ],
+        ..Query::default()
+    };
+    let parts: Vec<Partial> = (0..3)
+        .map(|s| {
+            let shard = build(case.events.iter().filter(|e| e.shard == s), &case);
+            let p = shard.snapshot.query_partial(&q).expect("partial");
+            Partial::from_bytes(&p.to_bytes()).expect("decode")
+        })
+        .collect();
+    let merged = Partial::merge_all(parts).expect("merge");
+    assert!(merged.stats().pages_from_meta >= 20, "{:?}", merged.stats());
+    let want = single.snapshot.query(&q).expect("query");
+    assert!(want.stats.pages_from_meta > 0, "{:?}", want.stats);
+    let got = merged.finish(&q).expect("finish");
+    same_answer(&want, &got, &q).unwrap();
+    assert_eq!(got.rows.len(), 3);
+}
+
 #[test]
 fn truncated_flipped_or_extended_bytes_are_refused() {
     let (_built, _q, bytes) = sample(Precision::Auto);

@@ -146,10 +146,9 @@ pub(super) fn collect_raw(snapshot: &Snapshot, query: &Query) -> Result<(RawGrou
 /// in no particular order; groups without matching events are left out.
 pub(super) fn collect(snapshot: &Snapshot, query: &Query) -> Result<(Groups, QueryStats)> {
     query.validate()?;
-    let (groups, stats) = aggregate(snapshot, query)?;
+    let (groups, stats) = collect_raw(snapshot, query)?;
     let groups = groups
         .into_iter()
-        .filter(|(_, acc)| acc.events() > 0)
         .map(|(key, acc)| (key.into_iter().map(KeyPart::into_value).collect(), acc))
         .collect();
     Ok((groups, stats))
