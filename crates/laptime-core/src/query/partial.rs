@@ -1,75 +1,5 @@
-//! Partial query results: the mergeable state of every group of a [`Query`], so that answers
-//! from many stores (the fleet's indexers) combine into the answer of one store holding all the
-//! events.
-//!
-//! [`Snapshot::query_partial`](crate::Snapshot::query_partial) runs a query up to, not including,
-//! finishing: per group it keeps the event, call and error counts, the duration sum, min and max,
-//! and what the aggregates need besides: Welford state for `stddev`, every duration for exact
-//! percentiles ([`Precision::Exact`]), a [`LatencySketch`] for the others ([`Precision::Auto`]).
-//! Every group with a matching event is kept; order and limit are applied by
-//! [`Partial::finish`] only, so a top-k over merged partials is exact (a group that is not in
-//! one store's top k may still be in the merged one).
-//!
-//! What merging gives, compared with the query on one store holding every event:
-//! - `count`, `errors`, `error_rate`, `sum`, `mean`, `min`, `max`: identical (integer state).
-//! - percentiles, `Precision::Auto`: identical. Sketch bucket counts add exactly, min and max are
-//!   exact, and the single-store query itself answers from one sketch of all the calls (page
-//!   sketches merged, decoded durations inserted), so both read the same sketch: within the
-//!   sketch's 1% relative error of the exact nearest-rank value.
-//! - percentiles, `Precision::Exact`: identical (every duration travels; the partial grows by
-//!   a few bytes per call: a varint of the gap to the next larger duration).
-//! - `stddev`: equal up to floating-point rounding (Chan et al.'s pairwise merge of Welford
-//!   state; the tests allow a relative difference of 1e-9).
-//! - group keys, row order, limit: identical.
-//!
-//! [`Partial::merge`] is associative and commutative (exactly so for everything but the
-//! floating-point `stddev` state). The query stats add up (`pages_total` is the sum over stores).
-//!
-//! # Byte layout (format version 1)
-//!
-//! Integers are unsigned LEB128 varints unless said otherwise; `f64` values are their 8 IEEE bits,
-//! little-endian; strings are a varint byte length and UTF-8.
-//!
-//! ```text
-//! 4 bytes  magic            "LTQP"
-//! u8       version          1
-//! u32 LE   body length      bytes of the body
-//! body:
-//!   -- the query answered (merging and finishing require the same one)
-//!   string   filter         the filter's text form (`Filter`'s Display; other spellings of the
-//!                           same filter are refused, so partials compare by this text)
-//!   varint   now_ns         reference time of relative bounds
-//!   u8       precision      0 auto, 1 exact
-//!   varint   dims           group-by dimensions, at most 4; each a u8 kind:
-//!                           0 name | 1 field, then the key (string) | 2 time, then the width (> 0)
-//!   varint   aggregates     at least 1; each a u8: 0 count, 1 errors, 2 error_rate, 3 sum,
-//!                           4 mean, 5 min, 6 max, 7 stddev, 8 percentile then q (f64, in (0, 1])
-//!   -- what the executions did (QueryStats, summed over merged partials)
-//!   8 varints               pages_total, pages_skipped, pages_from_meta, pages_decoded,
-//!                           pages_damaged, rows_lost, rows_scanned, rows_matched
-//!   -- the groups, in ascending key order (the result's default row order), no key twice
-//!   varint   groups
-//!   per group:
-//!     key, one value per dimension: u8 tag, then
-//!       0 null | 1 string | 2 i64 (zigzag varint) | 3 f64 | 4 bool (u8 0 or 1) | 5 time (varint)
-//!       (a name dimension holds strings, a time dimension times that are multiples of the width)
-//!     varint events, calls, errors       1 <= events, errors <= calls <= events
-//!     if calls > 0:
-//!       varint min, max - min, sum low 64 bits, sum high 64 bits   (min * calls <= sum <= max * calls)
-//!     if stddev is asked for and calls > 0:
-//!       varint shift, f64 mean, f64 m2   Welford state of `duration - shift` (finite, m2 >= 0)
-//!     if percentiles are asked for with precision exact:
-//!       `calls` durations, ascending: the first, then each one's difference to the previous
-//!     if percentiles are asked for with precision auto and calls > 0:
-//!       a latency sketch (`sketch.rs`, its own format version 1) of the calls' durations, whose
-//!       count, min, max and sum equal the group's
-//! u32 LE   CRC32C           of every byte before it (magic to the end of the body)
-//! ```
-//!
-//! [`Partial::to_bytes`] writes groups and durations sorted, so equal partials (however they were
-//! merged) encode identically, up to the `stddev` state's rounding. [`Partial::from_bytes`]
-//! checks every field against these rules and never panics: whatever it accepts can be merged and
-//! finished.
+//! Partial query results: per group, the mergeable state of a query's aggregates (see
+//! [`Partial`] for what merging guarantees and the byte layout).
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -93,8 +23,78 @@ pub const PARTIAL_VERSION: u8 = 1;
 const HEADER_LEN: usize = 9;
 const CRC_LEN: usize = 4;
 
-/// The mergeable state of a query's answer over one store (or several, once merged).
-/// See the [module documentation](self) for what merging guarantees and the byte layout.
+/// Partial query results: the mergeable state of every group of a [`Query`], so that answers
+/// from many stores (the fleet's indexers) combine into the answer of one store holding all the
+/// events.
+///
+/// [`Snapshot::query_partial`](crate::Snapshot::query_partial) runs a query up to, not including,
+/// finishing: per group it keeps the event, call and error counts, the duration sum, min and max,
+/// and what the aggregates need besides: Welford state for `stddev`, every duration for exact
+/// percentiles ([`Precision::Exact`]), a [`LatencySketch`] for the others ([`Precision::Auto`]).
+/// Every group with a matching event is kept; order and limit are applied by
+/// [`Partial::finish`] only, so a top-k over merged partials is exact (a group that is not in
+/// one store's top k may still be in the merged one).
+///
+/// What merging gives, compared with the query on one store holding every event:
+/// - `count`, `errors`, `error_rate`, `sum`, `mean`, `min`, `max`: identical (integer state).
+/// - percentiles, `Precision::Auto`: identical. Sketch bucket counts add exactly, min and max are
+///   exact, and the single-store query itself answers from one sketch of all the calls (page
+///   sketches merged, decoded durations inserted), so both read the same sketch: within the
+///   sketch's 1% relative error of the exact nearest-rank value.
+/// - percentiles, `Precision::Exact`: identical (every duration travels; the partial grows by
+///   a few bytes per call: a varint of the gap to the next larger duration).
+/// - `stddev`: equal up to floating-point rounding (Chan et al.'s pairwise merge of Welford
+///   state; the tests allow a relative difference of 1e-9).
+/// - group keys, row order, limit: identical.
+///
+/// [`Partial::merge`] is associative and commutative (exactly so for everything but the
+/// floating-point `stddev` state). The query stats add up (`pages_total` is the sum over stores).
+///
+/// # Byte layout (format version 1)
+///
+/// Integers are unsigned LEB128 varints unless said otherwise; `f64` values are their 8 IEEE bits,
+/// little-endian; strings are a varint byte length and UTF-8.
+///
+/// ```text
+/// 4 bytes  magic            "LTQP"
+/// u8       version          1
+/// u32 LE   body length      bytes of the body
+/// body:
+///   -- the query answered (merging and finishing require the same one)
+///   string   filter         the filter's text form (`Filter`'s Display; other spellings of the
+///                           same filter are refused, so partials compare by this text)
+///   varint   now_ns         reference time of relative bounds
+///   u8       precision      0 auto, 1 exact
+///   varint   dims           group-by dimensions, at most 4; each a u8 kind:
+///                           0 name | 1 field, then the key (string) | 2 time, then the width (> 0)
+///   varint   aggregates     at least 1; each a u8: 0 count, 1 errors, 2 error_rate, 3 sum,
+///                           4 mean, 5 min, 6 max, 7 stddev, 8 percentile then q (f64, in (0, 1])
+///   -- what the executions did (QueryStats, summed over merged partials)
+///   8 varints               pages_total, pages_skipped, pages_from_meta, pages_decoded,
+///                           pages_damaged, rows_lost, rows_scanned, rows_matched
+///   -- the groups, in ascending key order (the result's default row order), no key twice
+///   varint   groups
+///   per group:
+///     key, one value per dimension: u8 tag, then
+///       0 null | 1 string | 2 i64 (zigzag varint) | 3 f64 | 4 bool (u8 0 or 1) | 5 time (varint)
+///       (a name dimension holds strings, a time dimension times that are multiples of the width)
+///     varint events, calls, errors       1 <= events, errors <= calls <= events
+///     if calls > 0:
+///       varint min, max - min, sum low 64 bits, sum high 64 bits   (min * calls <= sum <= max * calls)
+///     if stddev is asked for and calls > 0:
+///       varint shift, f64 mean, f64 m2   Welford state of `duration - shift` (finite, m2 >= 0)
+///     if percentiles are asked for with precision exact:
+///       `calls` durations, ascending: the first, then each one's difference to the previous
+///     if percentiles are asked for with precision auto and calls > 0:
+///       a latency sketch (`sketch.rs`, its own format version 1) of the calls' durations, whose
+///       count, min, max and sum equal the group's
+/// u32 LE   CRC32C           of every byte before it (magic to the end of the body)
+/// ```
+///
+/// [`Partial::to_bytes`] writes groups and durations sorted, so equal partials (however they were
+/// merged) encode identically, up to the `stddev` state's rounding. [`Partial::from_bytes`]
+/// checks every field against these rules and never panics: whatever it accepts can be merged and
+/// finished.
 ///
 /// ```
 /// use laptime_core::query::{Aggregate, GroupBy, Partial, Query};
@@ -204,7 +204,7 @@ impl Partial {
         })
     }
 
-    /// Add `other`'s groups to this one's (see the [module documentation](self) for what is
+    /// Add `other`'s groups to this one's (see the [type documentation](Partial) for what is
     /// exact). Fails, changing nothing, if `other` answers another query (filter, `now_ns`,
     /// grouping, aggregates or precision differ).
     pub fn merge(&mut self, other: Partial) -> Result<()> {
@@ -287,7 +287,7 @@ impl Partial {
         &self.stats
     }
 
-    /// The versioned, checksummed byte form (see the [module documentation](self)).
+    /// The versioned, checksummed byte form (see the [type documentation](Partial)).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(64 + self.groups.len() * 24);
         out.extend_from_slice(&PARTIAL_MAGIC);
