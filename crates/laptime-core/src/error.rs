@@ -62,6 +62,15 @@ pub enum Error {
         /// The OS error, with the file and the operation.
         reason: String,
     },
+    /// Bytes handed to [`crate::query::Partial::from_bytes`] are not a partial query result this
+    /// build can read: truncated, another magic or version, a checksum mismatch, or contents that
+    /// contradict each other.
+    BadPartial {
+        /// Byte offset in the input where the problem was found.
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+    },
     /// The store was closed.
     Closed,
 }
@@ -136,6 +145,9 @@ impl fmt::Display for Error {
                 "disk full: writer of partition {} is waiting for space (retrying in new files): {reason}",
                 partition.display()
             ),
+            Error::BadPartial { offset, reason } => {
+                write!(f, "bad partial query result at byte {offset}: {reason}")
+            }
             Error::Closed => write!(f, "store is closed"),
         }
     }

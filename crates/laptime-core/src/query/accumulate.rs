@@ -31,24 +31,25 @@ impl Needs {
     }
 }
 
+/// The fields are the mergeable state a partial result carries (see `partial.rs`).
 #[derive(Debug, Clone)]
 pub(crate) struct Acc {
-    events: u64,
-    calls: u64,
-    errors: u64,
-    sum: u128,
-    min: u64,
-    max: u64,
+    pub(super) events: u64,
+    pub(super) calls: u64,
+    pub(super) errors: u64,
+    pub(super) sum: u128,
+    pub(super) min: u64,
+    pub(super) max: u64,
     /// Welford: mean and sum of squared deviations of the calls' durations, the mean taken of
     /// `duration - shift`. Shifting by the first duration seen keeps the deviations exact in
     /// `f64` when durations share a large offset (calls of ~2^50 ns that differ by hundreds):
     /// without it the rounding of the mean alone costs ~1e-4 of the standard deviation.
-    shift: u64,
-    mean: f64,
-    m2: f64,
-    values: Vec<u64>,
-    keeps_values: bool,
-    sketch: Option<LatencySketch>,
+    pub(super) shift: u64,
+    pub(super) mean: f64,
+    pub(super) m2: f64,
+    pub(super) values: Vec<u64>,
+    pub(super) keeps_values: bool,
+    pub(super) sketch: Option<LatencySketch>,
 }
 
 impl Acc {
@@ -141,8 +142,9 @@ impl Acc {
         }
     }
 
+    /// Saturating, since partial results from elsewhere may carry any counts.
     pub(crate) fn merge(&mut self, other: Acc) {
-        let n = self.calls + other.calls;
+        let n = self.calls.saturating_add(other.calls);
         if n > 0 && other.calls > 0 {
             // Chan et al.'s pairwise update of Welford state, with `other`'s mean moved to
             // this accumulator's shift (an empty one takes the other's).
@@ -155,10 +157,10 @@ impl Acc {
             self.m2 += other.m2 + delta * delta * na * nb / n as f64;
             self.mean += delta * nb / n as f64;
         }
-        self.events += other.events;
+        self.events = self.events.saturating_add(other.events);
         self.calls = n;
-        self.errors += other.errors;
-        self.sum += other.sum;
+        self.errors = self.errors.saturating_add(other.errors);
+        self.sum = self.sum.saturating_add(other.sum);
         self.min = self.min.min(other.min);
         self.max = self.max.max(other.max);
         if self.values.is_empty() {

@@ -35,7 +35,7 @@ const VALUES: ColumnSet = ColumnSet {
 
 /// A hashable, totally comparable group key component.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum KeyPart {
+pub(super) enum KeyPart {
     Null,
     Str(Arc<str>),
     I64(i64),
@@ -46,7 +46,7 @@ enum KeyPart {
 }
 
 impl KeyPart {
-    fn into_value(self) -> GroupValue {
+    pub(super) fn into_value(self) -> GroupValue {
         match self {
             KeyPart::Null => GroupValue::Null,
             KeyPart::Str(s) => GroupValue::Str(s),
@@ -89,6 +89,12 @@ type IntMap<K, V> = HashMap<K, V, BuildHasherDefault<IntHasher>>;
 
 pub(super) fn run(snapshot: &Snapshot, query: &Query) -> Result<QueryResult> {
     let (groups, stats) = aggregate(snapshot, query)?;
+    Ok(finish(groups, stats, query))
+}
+
+/// The result from every group's accumulator: finished values, sorted, limited. Shared by a
+/// query on one snapshot and by merged partial results, so both give the same answer.
+pub(super) fn finish(groups: RawGroups, stats: QueryStats, query: &Query) -> QueryResult {
     let needs = Needs::of(&query.aggregates, query.precision == Precision::Exact);
     let mut rows: Vec<Row> = groups
         .into_iter()
@@ -109,7 +115,7 @@ pub(super) fn run(snapshot: &Snapshot, query: &Query) -> Result<QueryResult> {
     if let Some(limit) = query.limit {
         rows.truncate(limit);
     }
-    Ok(QueryResult {
+    QueryResult {
         key_labels: query
             .group_by
             .iter()
@@ -122,17 +128,27 @@ pub(super) fn run(snapshot: &Snapshot, query: &Query) -> Result<QueryResult> {
         value_labels: query.aggregates.iter().map(|a| a.label()).collect(),
         rows,
         stats,
-    })
+    }
+}
+
+/// Every group with matching events, keys in the engine's form, before finishing (the state a
+/// partial result carries).
+pub(super) fn collect_raw(snapshot: &Snapshot, query: &Query) -> Result<(RawGroups, QueryStats)> {
+    let (groups, stats) = aggregate(snapshot, query)?;
+    let groups = groups
+        .into_iter()
+        .filter(|(_, acc)| acc.events() > 0)
+        .collect();
+    Ok((groups, stats))
 }
 
 /// The groups with their accumulators (for callers that need more than the finished values),
 /// in no particular order; groups without matching events are left out.
 pub(super) fn collect(snapshot: &Snapshot, query: &Query) -> Result<(Groups, QueryStats)> {
     query.validate()?;
-    let (groups, stats) = aggregate(snapshot, query)?;
+    let (groups, stats) = collect_raw(snapshot, query)?;
     let groups = groups
         .into_iter()
-        .filter(|(_, acc)| acc.events() > 0)
         .map(|(key, acc)| (key.into_iter().map(KeyPart::into_value).collect(), acc))
         .collect();
     Ok((groups, stats))
@@ -140,7 +156,7 @@ pub(super) fn collect(snapshot: &Snapshot, query: &Query) -> Result<(Groups, Que
 
 /// Plan and execute: every group's key and accumulator, and what the execution did.
 /// Keys of the engine's own form with their accumulators.
-type RawGroups = Vec<(Vec<KeyPart>, Acc)>;
+pub(super) type RawGroups = Vec<(Vec<KeyPart>, Acc)>;
 
 fn aggregate(snapshot: &Snapshot, query: &Query) -> Result<(RawGroups, QueryStats)> {
     if query.group_by.len() > MAX_GROUP_DIMS {

@@ -60,6 +60,7 @@ mod accumulate;
 mod analyze;
 pub(crate) mod events;
 mod execute;
+mod partial;
 mod predicate;
 
 use std::fmt;
@@ -74,6 +75,7 @@ pub use analyze::{
     TimeRange,
 };
 pub use events::{events, EventPage, EventsRequest, ListedEvent, SortOrder};
+pub use partial::{Partial, PARTIAL_MAGIC, PARTIAL_VERSION};
 
 /// What to compute.
 #[derive(Debug, Clone, PartialEq)]
@@ -383,13 +385,15 @@ pub struct QueryStats {
 impl QueryStats {
     /// Add the work counted in `other` (pages and rows; not the totals or the precision).
     pub(crate) fn add_work(&mut self, other: &QueryStats) {
-        self.pages_skipped += other.pages_skipped;
-        self.pages_from_meta += other.pages_from_meta;
-        self.pages_decoded += other.pages_decoded;
-        self.pages_damaged += other.pages_damaged;
-        self.rows_lost += other.rows_lost;
-        self.rows_scanned += other.rows_scanned;
-        self.rows_matched += other.rows_matched;
+        // Saturating: partial results from elsewhere may carry any counts.
+        let add = |a: &mut u64, b: u64| *a = a.saturating_add(b);
+        add(&mut self.pages_skipped, other.pages_skipped);
+        add(&mut self.pages_from_meta, other.pages_from_meta);
+        add(&mut self.pages_decoded, other.pages_decoded);
+        add(&mut self.pages_damaged, other.pages_damaged);
+        add(&mut self.rows_lost, other.rows_lost);
+        add(&mut self.rows_scanned, other.rows_scanned);
+        add(&mut self.rows_matched, other.rows_matched);
     }
 }
 
@@ -459,9 +463,21 @@ pub fn run(snapshot: &Snapshot, query: &Query) -> Result<QueryResult> {
     execute::run(snapshot, query)
 }
 
+/// Run `query` over `snapshot` up to the mergeable state of its groups (see [`Partial`]).
+pub fn run_partial(snapshot: &Snapshot, query: &Query) -> Result<Partial> {
+    Partial::run(snapshot, query)
+}
+
 impl Snapshot {
     /// Run `query` over this snapshot (see [`run`]).
     pub fn query(&self, query: &Query) -> Result<QueryResult> {
         run(self, query)
+    }
+
+    /// Run `query` over this snapshot up to a [`Partial`] result: merge it with the partials of
+    /// other stores, then [`Partial::finish`] it into the answer one store holding all their
+    /// events would give.
+    pub fn query_partial(&self, query: &Query) -> Result<Partial> {
+        run_partial(self, query)
     }
 }
