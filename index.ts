@@ -55,6 +55,7 @@ export { openReader, Reader } from './src/reader';
 export { readSnapshot } from './src/snapshots';
 export type { SnapshotFile, SnapshotSettings } from './src/snapshots';
 export type { ReaderOptions } from './src/reader';
+export type { ReadApi } from './src/reads';
 export { open, Store } from './src/store';
 export type { RecordedEvent } from './src/store';
 export type { TimeBound } from './src/time';

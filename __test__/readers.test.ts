@@ -8,7 +8,7 @@ import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { openReader } from '../index';
+import { open, openReader } from '../index';
 import { spawnFixture } from './helpers/child';
 import { hasAddon, tempDir, cannotRun } from './helpers/real';
 
@@ -98,4 +98,35 @@ e2e('a flipped bit in a middle WAL record of a dead writer: verify exits 1 namin
   const verify = laptime(['verify', '-d', dir]);
   t.is(verify.code, 1, verify.out + verify.err);
   t.true(verify.out.includes(`DAMAGE ${wal} at byte ${second}:`), verify.out);
+});
+
+e2e('a store and a reader answer every read method with the same shapes and the same data', async (t) => {
+  const dir = tempDir();
+  const store = open({ dir, sync: 'always' });
+  const now = Date.now();
+  for (let i = 0; i < 200; i++) {
+    store.record({ name: i % 2 === 0 ? 'Shape.a' : 'Shape.b', startNs: BigInt(now - 60_000 + i) * 1_000_000n, durationNs: 1_000 + i, ok: i % 10 !== 0 });
+  }
+  await store.flush();
+  const reader = openReader(dir);
+  try {
+    const [s, r] = [await store.stats({ since: '1h' }), await reader.stats({ since: '1h' })];
+    t.deepEqual(Object.keys(s).sort(), Object.keys(r).sort());
+    t.deepEqual(r.rows, s.rows);
+    t.is(r.counters, null);
+    t.is(s.counters.written, 200);
+    const q = (x: typeof store | typeof reader) => x.query().groupBy('name').count().percentiles([50, 99]).orderBy('name', 'asc').run();
+    const [qs, qr] = [await q(store), await q(reader)];
+    t.deepEqual(qr.rows, qs.rows);
+    t.deepEqual(Object.keys(qr).sort(), Object.keys(qs).sort());
+    const [es, er] = [await store.events('name:Shape.a', { limit: 5 }), await reader.events('name:Shape.a', { limit: 5 })];
+    t.deepEqual(er.events, es.events);
+    t.deepEqual(Object.keys(er).sort(), Object.keys(es).sort());
+    const range = { baseline: { since: '1h', until: '30s' }, candidate: { since: '30s', until: 'now' } };
+    t.deepEqual(Object.keys(await reader.compare(range)).sort(), Object.keys(await store.compare(range)).sort());
+    t.deepEqual(await reader.anomalies({ since: '1h', bucket: '1m' }), await store.anomalies({ since: '1h', bucket: '1m' }));
+  } finally {
+    reader.close();
+    await store.close();
+  }
 });

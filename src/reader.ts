@@ -3,12 +3,12 @@
  * use it). It claims nothing and writes nothing; each query sees what the writers have sealed so
  * far (pages are sealed when full and at least every `pageMaxAgeMs`, 2 s by default).
  */
-import { toAnomaly, toAnomaliesRequest, toCompareReport, toCompareRequest, type AnomaliesOptions, type Anomaly, type CompareOptions, type CompareReport } from './analysis';
+import type { AnomaliesOptions, Anomaly, CompareOptions, CompareReport } from './analysis';
 import { nativeBinding, type NativeReaderHandle } from './native';
 import { show } from './options';
-import { Query, toEventsPage, toEventsRequest, type EventsOptions, type EventsPage, type StoredEvent } from './query';
-import { toFunctionStats, toNativeFilter, type FunctionStats, type StatsQuery } from './stats';
-import { nowEpochMs } from './time';
+import { toEventsPage, toEventsRequest, type EventsOptions, type EventsPage, type Query, type StoredEvent } from './query';
+import { Reads, type ReadApi } from './reads';
+import type { StatsQuery, StatsReport } from './stats';
 
 /** Options of {@link openReader}. */
 export interface ReaderOptions {
@@ -25,10 +25,16 @@ export interface ReaderOptions {
  * const { rows } = await reader.query().groupBy('name').percentiles([50, 99]).run();
  * reader.close();
  */
-export class Reader {
+export class Reader implements ReadApi<null> {
   /** Directory of the store. */
   readonly path: string;
   #native: NativeReaderHandle | null;
+  /** The read methods (shared with `Store`): read as it is; a reader has no counters. */
+  readonly #reads = new Reads<null>({
+    handle: () => this.#handle(),
+    beforeRead: () => Promise.resolve(),
+    counters: () => null,
+  });
 
   /** @internal Made by {@link openReader}. */
   constructor(native: NativeReaderHandle) {
@@ -43,7 +49,7 @@ export class Reader {
    * const { rows } = await reader.query().status('error').groupBy('name').count().run();
    */
   query(): Query {
-    return new Query((q) => this.#handle().query(q));
+    return this.#reads.query();
   }
 
   /**
@@ -52,9 +58,8 @@ export class Reader {
    * @example
    * const { events, nextCursor } = await reader.events('status:error', { limit: 20 });
    */
-  async events(filter?: string, options?: EventsOptions): Promise<EventsPage> {
-    const request = toEventsRequest(filter, options);
-    return toEventsPage(await this.#handle().events(request));
+  events(filter?: string, options?: EventsOptions): Promise<EventsPage> {
+    return this.#reads.events(filter, options);
   }
 
   /**
@@ -68,14 +73,14 @@ export class Reader {
   }
 
   /**
-   * Per-function statistics (see {@link Store.stats}).
+   * Per-function statistics (see {@link Store.stats}); `counters` is `null` (a reader writes
+   * nothing).
    *
    * @example
-   * const rows = await reader.stats({ since: '1h' });
+   * const { rows } = await reader.stats({ since: '1h' });
    */
-  async stats(query?: StatsQuery): Promise<FunctionStats[]> {
-    const filter = toNativeFilter(query, nowEpochMs());
-    return (await this.#handle().stats(filter)).map(toFunctionStats);
+  stats(query?: StatsQuery): Promise<StatsReport<null>> {
+    return this.#reads.stats(query);
   }
 
   /**
@@ -84,9 +89,8 @@ export class Reader {
    * @example
    * const found = await reader.anomalies({ since: '6h', bucket: '5m' });
    */
-  async anomalies(options?: AnomaliesOptions): Promise<Anomaly[]> {
-    const request = toAnomaliesRequest(options);
-    return (await this.#handle().anomalies(request)).map(toAnomaly);
+  anomalies(options?: AnomaliesOptions): Promise<Anomaly[]> {
+    return this.#reads.anomalies(options);
   }
 
   /**
@@ -95,9 +99,8 @@ export class Reader {
    * @example
    * const { functions } = await reader.compare({ baseline: { since: '2h', until: '1h' }, candidate: { since: '1h', until: new Date() } });
    */
-  async compare(options: CompareOptions): Promise<CompareReport> {
-    const request = toCompareRequest(options);
-    return toCompareReport(await this.#handle().compare(request));
+  compare(options: CompareOptions): Promise<CompareReport> {
+    return this.#reads.compare(options);
   }
 
   /**

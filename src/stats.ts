@@ -67,10 +67,13 @@ export interface StoreCounters extends NativeCounters {
   lost: number;
 }
 
-/** Answer of {@link Store.stats}: one row per name, and the store's counters at the time of the query. */
-export interface StatsReport {
+/**
+ * Answer of `stats()`: one row per name, and the counters at the time of the query: a store's
+ * {@link StoreCounters}, `null` from a reader (it writes nothing).
+ */
+export interface StatsReport<C = StoreCounters> {
   rows: FunctionStats[];
-  counters: StoreCounters;
+  counters: C;
 }
 
 const QUERY_KEYS = ['since', 'until', 'name'];

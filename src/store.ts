@@ -10,12 +10,13 @@ import { createLogger, type LogFields, type Logger } from './logger';
 import { nativeBinding, type NativeCounters, type NativeStoreHandle, type NativeWriteFailure } from './native';
 import { resolveOptions, show, type OpenOptions, type ResolvedOptions } from './options';
 import { registry } from './registry';
-import { toAnomaly, toAnomaliesRequest, toCompareReport, toCompareRequest, type Anomaly, type AnomaliesOptions, type CompareOptions, type CompareReport } from './analysis';
-import { Query, toEventsPage, toEventsRequest, type EventsOptions, type EventsPage } from './query';
-import { toFunctionStats, toNativeFilter, type StatsQuery, type StatsReport, type StoreCounters } from './stats';
+import type { Anomaly, AnomaliesOptions, CompareOptions, CompareReport } from './analysis';
+import type { EventsOptions, EventsPage, Query } from './query';
+import { Reads, type ReadApi } from './reads';
+import type { StatsQuery, StatsReport, StoreCounters } from './stats';
 import { prune, type ResolvedSnapshots } from './snapshots';
 import { kAppend, kBatch, kCloseSync, kDirty, kDrainSync, kIntern, kLog, kSnapshotSync } from './symbols';
-import { epochNsToOffsetMs, nowEpochMs, originMs, perf } from './time';
+import { epochNsToOffsetMs, originMs, perf } from './time';
 
 /**
  * One event given explicitly to {@link Store.record} (e.g. timed by other means, or imported).
@@ -48,16 +49,6 @@ const ZERO_COUNTERS: NativeCounters = Object.freeze({
   rejected: 0,
 });
 
-const EMPTY_QUERY_STATS = Object.freeze({
-  pagesTotal: 0,
-  pagesSkipped: 0,
-  pagesFromMeta: 0,
-  pagesDecoded: 0,
-  rowsScanned: 0,
-  rowsMatched: 0,
-  exactPercentiles: false,
-});
-
 const NO_TAILS: readonly string[] = Object.freeze([]);
 /** Atomics.wait on this sleeps the thread for a millisecond (never notified). */
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
@@ -74,7 +65,7 @@ const MAX_CACHED_NAMES = 65536;
  * console.log((await store.stats({ since: '1h' })).rows);
  * await store.close();
  */
-export class Store {
+export class Store implements ReadApi<StoreCounters> {
   /** Directory of the store. */
   readonly path: string;
   /** false when the addon is unavailable (or `LAPTIME_DISABLE=1`): the store then records nothing and its stats are empty. */
@@ -96,6 +87,15 @@ export class Store {
   #snapshotTimer: ReturnType<typeof setInterval> | null = null;
   #periodic: string[] = [];
   #periodicRunning: Promise<void> | null = null;
+  /** The read methods (shared with `Reader`): flush first, empty without the addon. */
+  readonly #reads = new Reads<StoreCounters>({
+    handle: () => {
+      if (this.#native === null && this.#closing !== null) throw new Error('laptime: the store is closed');
+      return this.#native;
+    },
+    beforeRead: () => this.flush(),
+    counters: () => this.counters(),
+  });
   #snapshotted = false;
 
   private constructor(native: NativeStoreHandle | null, options: ResolvedOptions) {
@@ -277,17 +277,8 @@ export class Store {
    * for (const r of rows) console.log(r.name, r.count, r.errors, (r.p99 ?? 0) / 1e6, 'ms');
    * if (counters.dropped > 0) console.warn('events dropped:', counters.dropped);
    */
-  async stats(query?: StatsQuery): Promise<StatsReport> {
-    const native = this.#native;
-    if (native === null) {
-      // Without the addon there is no grammar to read time strings with, and nothing to answer.
-      if (this.#closing !== null) throw new Error('laptime: the store is closed');
-      return { rows: [], counters: this.counters() };
-    }
-    const filter = toNativeFilter(query, nowEpochMs());
-    await this.flush();
-    const rows = await native.stats(filter);
-    return { rows: rows.map(toFunctionStats), counters: this.counters() };
+  stats(query?: StatsQuery): Promise<StatsReport> {
+    return this.#reads.stats(query);
   }
 
   /**
@@ -298,15 +289,7 @@ export class Store {
    * const { rows } = await store.query().status('error').groupBy('name').count().orderBy('count', 'desc').limit(5).run();
    */
   query(): Query {
-    return new Query(async (q) => {
-      const native = this.#native;
-      if (native === null) {
-        if (this.#closing !== null) throw new Error('laptime: the store is closed');
-        return { keyLabels: [], valueLabels: [], rows: [], stats: EMPTY_QUERY_STATS };
-      }
-      await this.flush();
-      return native.query(q);
-    });
+    return this.#reads.query();
   }
 
   /**
@@ -317,15 +300,8 @@ export class Store {
    * let page = await store.events('name:UserService.* duration>100ms', { limit: 50 });
    * while (page.nextCursor !== null) page = await store.events('duration>100ms', { cursor: page.nextCursor });
    */
-  async events(filter?: string, options?: EventsOptions): Promise<EventsPage> {
-    const request = toEventsRequest(filter, options);
-    const native = this.#native;
-    if (native === null) {
-      if (this.#closing !== null) throw new Error('laptime: the store is closed');
-      return { events: [], nextCursor: null };
-    }
-    await this.flush();
-    return toEventsPage(await native.events(request));
+  events(filter?: string, options?: EventsOptions): Promise<EventsPage> {
+    return this.#reads.events(filter, options);
   }
 
   /**
@@ -336,15 +312,8 @@ export class Store {
    * @example
    * for (const a of await store.anomalies({ since: '6h', bucket: '5m' })) console.log(a.name, new Date(a.time), a.relativeChange);
    */
-  async anomalies(options?: AnomaliesOptions): Promise<Anomaly[]> {
-    const native = this.#native;
-    if (native === null) {
-      if (this.#closing !== null) throw new Error('laptime: the store is closed');
-      return [];
-    }
-    const request = toAnomaliesRequest(options);
-    await this.flush();
-    return (await native.anomalies(request)).map(toAnomaly);
+  anomalies(options?: AnomaliesOptions): Promise<Anomaly[]> {
+    return this.#reads.anomalies(options);
   }
 
   /**
@@ -355,15 +324,8 @@ export class Store {
    * const { functions } = await store.compare({ baseline: { since: '2h', until: '1h' }, candidate: { since: '1h', until: new Date() } });
    * for (const f of functions.filter((f) => f.verdict === 'regressed')) console.log(f.name, f.percentiles);
    */
-  async compare(options: CompareOptions): Promise<CompareReport> {
-    const native = this.#native;
-    if (native === null) {
-      if (this.#closing !== null) throw new Error('laptime: the store is closed');
-      return { functions: [], stats: EMPTY_QUERY_STATS };
-    }
-    const request = toCompareRequest(options);
-    await this.flush();
-    return toCompareReport(await native.compare(request));
+  compare(options: CompareOptions): Promise<CompareReport> {
+    return this.#reads.compare(options);
   }
 
   /**

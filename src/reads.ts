@@ -1,0 +1,97 @@
+/**
+ * The read methods a {@link Store} and a {@link Reader} share: written once here, with the same
+ * shapes for both (`stats()` reports the store's counters, `null` from a reader). Each class delegates to a `Reads` over its own source: a store flushes before it
+ * reads and answers empty without the addon; a reader reads as it is and has no counters.
+ */
+import { toAnomaly, toAnomaliesRequest, toCompareReport, toCompareRequest, type AnomaliesOptions, type Anomaly, type CompareOptions, type CompareReport } from './analysis';
+import type { NativeReaderHandle } from './native';
+import { Query, toEventsPage, toEventsRequest, type EventsOptions, type EventsPage } from './query';
+import { toFunctionStats, toNativeFilter, type StatsQuery, type StatsReport } from './stats';
+import { nowEpochMs } from './time';
+
+/** The native calls the read methods use (a native store and a native reader both have them). */
+export type NativeReads = Pick<NativeReaderHandle, 'stats' | 'query' | 'events' | 'anomalies' | 'compare'>;
+
+/**
+ * What the read methods need from the store or reader behind them; `C` is what `stats()` reports as
+ * counters (a store's {@link StoreCounters}, `null` for a reader).
+ */
+export interface ReadSource<C> {
+  /** The native handle, `null` when there is nothing to read (no addon); throws once closed. */
+  handle(): NativeReads | null;
+  /** What must happen before a read, after its arguments were checked (a store flushes). */
+  beforeRead(): Promise<void>;
+  /** The writer's counters (a store), or `null` (a reader writes nothing). */
+  counters(): C;
+}
+
+/** The read API of a store (`C` = {@link StoreCounters}) or a reader (`C` = `null`). */
+export interface ReadApi<C> {
+  query(): Query;
+  events(filter?: string, options?: EventsOptions): Promise<EventsPage>;
+  stats(query?: StatsQuery): Promise<StatsReport<C>>;
+  anomalies(options?: AnomaliesOptions): Promise<Anomaly[]>;
+  compare(options: CompareOptions): Promise<CompareReport>;
+}
+
+const EMPTY_QUERY_STATS = Object.freeze({
+  pagesTotal: 0,
+  pagesSkipped: 0,
+  pagesFromMeta: 0,
+  pagesDecoded: 0,
+  rowsScanned: 0,
+  rowsMatched: 0,
+  exactPercentiles: false,
+});
+
+/** {@link ReadApi} over a {@link ReadSource}. */
+export class Reads<C> implements ReadApi<C> {
+  readonly #source: ReadSource<C>;
+
+  constructor(source: ReadSource<C>) {
+    this.#source = source;
+  }
+
+  query(): Query {
+    return new Query(async (q) => {
+      const native = this.#source.handle();
+      if (native === null) return { keyLabels: [], valueLabels: [], rows: [], stats: EMPTY_QUERY_STATS };
+      await this.#source.beforeRead();
+      return native.query(q);
+    });
+  }
+
+  async events(filter?: string, options?: EventsOptions): Promise<EventsPage> {
+    const request = toEventsRequest(filter, options);
+    const native = this.#source.handle();
+    if (native === null) return { events: [], nextCursor: null };
+    await this.#source.beforeRead();
+    return toEventsPage(await native.events(request));
+  }
+
+  async stats(query?: StatsQuery): Promise<StatsReport<C>> {
+    const native = this.#source.handle();
+    // Without the addon there is no grammar to read time strings with, and nothing to answer.
+    if (native === null) return { rows: [], counters: this.#source.counters() };
+    const filter = toNativeFilter(query, nowEpochMs());
+    await this.#source.beforeRead();
+    const rows = await native.stats(filter);
+    return { rows: rows.map(toFunctionStats), counters: this.#source.counters() };
+  }
+
+  async anomalies(options?: AnomaliesOptions): Promise<Anomaly[]> {
+    const native = this.#source.handle();
+    if (native === null) return [];
+    const request = toAnomaliesRequest(options);
+    await this.#source.beforeRead();
+    return (await native.anomalies(request)).map(toAnomaly);
+  }
+
+  async compare(options: CompareOptions): Promise<CompareReport> {
+    const native = this.#source.handle();
+    if (native === null) return { functions: [], stats: EMPTY_QUERY_STATS };
+    const request = toCompareRequest(options);
+    await this.#source.beforeRead();
+    return toCompareReport(await native.compare(request));
+  }
+}
