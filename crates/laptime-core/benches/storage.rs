@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use laptime_core::workload::{entropy_floor, R1Config, R1Interned, R1};
 use laptime_core::{
-    ColumnSet, Options, Overflow, PageColumns, ScanFilter, Snapshot, Store, SyncPolicy,
+    ColumnSet, Options, Overflow, PageColumns, ScanFilter, Store, SyncPolicy, View,
 };
 
 fn events() -> usize {
@@ -94,7 +94,7 @@ fn bench_scan(c: &mut Criterion) {
     let n = events();
     report_sizes(n);
     let dir = build(n, false);
-    let snap = Snapshot::open_read_only(dir.path()).expect("snapshot");
+    let snap = View::open_read_only(dir.path()).expect("snapshot");
     let pages = snap.pages(&ScanFilter::default());
     let mut group = c.benchmark_group("scan_r1_core");
     group.sample_size(10);

@@ -392,7 +392,7 @@ fn tally(
 }
 
 fn read_reader(root: &Path) -> laptime_core::Result<(Vec<Event>, Vec<String>)> {
-    let snap = Reader::open(root, None)?.snapshot()?;
+    let snap = Reader::open(root, None)?.view()?;
     let events = snap.events(&ScanFilter::default())?;
     let damaged = snap
         .damaged_pages()
@@ -1090,7 +1090,7 @@ impl Campaign {
         first_seq: u64,
         rows: u64,
     ) -> Option<HashMap<u64, u64>> {
-        let snap = Reader::open(&self.root, None).ok()?.snapshot().ok()?;
+        let snap = Reader::open(&self.root, None).ok()?.view().ok()?;
         let which = ColumnSet {
             starts: true,
             names: false,
@@ -1186,7 +1186,7 @@ impl Campaign {
                     report.salvaged.len(),
                     report.removed.len()
                 );
-                match store.snapshot().and_then(|snap| {
+                match store.view().and_then(|snap| {
                     snap.events(&ScanFilter::default())
                         .map(|e| (e, snap.damaged_pages()))
                 }) {

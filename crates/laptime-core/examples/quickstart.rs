@@ -49,7 +49,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     rec.submit();
     store.flush()?;
 
-    let snapshot = store.snapshot()?;
+    let snapshot = store.view()?;
     println!(
         "{:<14} {:>7} {:>6} {:>10} {:>10} {:>10}",
         "function", "calls", "errors", "p50", "p90", "p99"

@@ -19,7 +19,7 @@
 //! }
 //! capture::flush();                              // this thread's events to the store now
 //! store.flush()?;
-//! let events = store.snapshot()?.events(&Default::default())?;
+//! let events = store.view()?.events(&Default::default())?;
 //! assert_eq!(events.len(), 2);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

@@ -30,7 +30,7 @@ use crate::error::{Error, Result};
 use crate::event::{Code, Event, Value};
 use crate::filter::Filter;
 use crate::query::{self, EventsRequest, SortOrder};
-use crate::scan::Snapshot;
+use crate::scan::View;
 
 /// Events per row group (and per listing page read while writing).
 pub const ROW_GROUP_ROWS: usize = 100_000;
@@ -57,7 +57,7 @@ fn parquet_error(e: parquet::errors::ParquetError) -> Error {
 /// Write every event passing `filter` to `out` as Parquet, oldest first. `progress(events)` is
 /// called after each row group. Returns the number of events written.
 pub fn write_parquet<W: Write + Send>(
-    snapshot: &Snapshot,
+    snapshot: &View,
     filter: &Filter,
     now_ns: u64,
     out: W,

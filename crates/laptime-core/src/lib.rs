@@ -2,7 +2,7 @@
 //!
 //! Producers hand [`Batch`]es of events to a [`Store`]; a writer thread per store logs them to a
 //! checksummed write-ahead log, packs them into compressed column pages with zone maps and latency
-//! sketches, and seals pages into immutable segment files. Readers take a [`Snapshot`] and scan
+//! sketches, and seals pages into immutable segment files. Readers take a [`View`] and scan
 //! pages, skipping those the filter rules out.
 //!
 //! ```
@@ -16,7 +16,7 @@
 //! rec.submit();
 //! store.flush()?;
 //!
-//! let events = store.snapshot()?.events(&ScanFilter::default())?;
+//! let events = store.view()?.events(&ScanFilter::default())?;
 //! assert_eq!(events.len(), 1);
 //! assert_eq!(events[0].name, "UserService.find");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -84,7 +84,7 @@ pub use partition::{Cut, RecoveryReport};
 pub use reader::Reader;
 pub use retention::RetentionReport;
 pub use ring::{CounterSnapshot, Overflow, Push};
-pub use scan::{PageDamage, PageData, PageRef, ScanFilter, Snapshot};
+pub use scan::{PageDamage, PageData, PageRef, ScanFilter, View};
 pub use segment::ReadScratch;
 pub use stats::{function_stats, FunctionStats};
 pub use store::{Maintained, Maintenance, Recorder, RecorderTimer, Store};

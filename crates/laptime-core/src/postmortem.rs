@@ -412,7 +412,7 @@ pub fn take(store: &crate::Store, reason: &str, opts: &SnapshotOptions) -> Resul
     let flushed = store.flush();
     let now = crate::query::now_ns();
     let since = now.saturating_sub(opts.last_seconds.saturating_mul(1_000_000_000));
-    let snapshot = store.snapshot()?;
+    let snapshot = store.view()?;
     let page = crate::query::events(
         &snapshot,
         &crate::query::EventsRequest {
@@ -468,7 +468,7 @@ pub fn take(store: &crate::Store, reason: &str, opts: &SnapshotOptions) -> Resul
     write(&dir, &PostMortem { meta, events })
 }
 
-/// Snapshot `store` when a thread panics (reason `panic: <message> at <file:line>`), then run the
+/// View `store` when a thread panics (reason `panic: <message> at <file:line>`), then run the
 /// hook that was installed before. The snapshot includes the events still buffered by every
 /// thread's [`crate::capture`] (and so the tracing layer). It runs on its own thread and is waited
 /// for at most `timeout`, so a panic inside laptime (holding one of its locks) can never hang the

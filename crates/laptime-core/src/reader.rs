@@ -12,7 +12,7 @@ use crate::disk_partition::PartitionCache;
 use crate::error::Result;
 use crate::options::Options;
 use crate::partition;
-use crate::scan::Snapshot;
+use crate::scan::View;
 
 /// A read-only view of a store directory.
 pub struct Reader {
@@ -47,8 +47,8 @@ impl Reader {
     }
 
     /// A consistent view of every partition now: its pages and its WAL events no page holds yet.
-    pub fn snapshot(&self) -> Result<Snapshot> {
-        Snapshot::of_disk(&self.root, &self.cache, Arc::clone(&self.pool))
+    pub fn view(&self) -> Result<View> {
+        View::of_disk(&self.root, &self.cache, Arc::clone(&self.pool))
     }
 }
 
@@ -85,7 +85,7 @@ mod tests {
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
             loop {
                 let n = reader
-                    .snapshot()
+                    .view()
                     .unwrap()
                     .events(&ScanFilter::default())
                     .unwrap()
@@ -103,7 +103,7 @@ mod tests {
         store.close().unwrap();
         assert_eq!(
             reader
-                .snapshot()
+                .view()
                 .unwrap()
                 .events(&ScanFilter::default())
                 .unwrap()

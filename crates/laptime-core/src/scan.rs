@@ -1,4 +1,4 @@
-//! Reading: a [`Snapshot`] is a consistent view of a store (every partition), and the scan API lets
+//! Reading: a [`View`] is a consistent view of a store (every partition), and the scan API lets
 //! the query engine pick pages by zone map (time range, names) and decode only the columns it needs
 //! into reusable buffers.
 
@@ -68,10 +68,10 @@ struct PartitionSnapshot {
 }
 
 /// A consistent read view over all partitions of a store.
-pub struct Snapshot {
+pub struct View {
     parts: Vec<PartitionSnapshot>,
     pool: Arc<BufferPool>,
-    /// Pages found damaged while reading (skipped; see [`Snapshot::damaged_pages`]).
+    /// Pages found damaged while reading (skipped; see [`View::damaged_pages`]).
     damage: Mutex<Vec<PageDamage>>,
 }
 
@@ -104,7 +104,7 @@ enum Source {
     Tail,
 }
 
-/// A page chosen by [`Snapshot::pages`].
+/// A page chosen by [`View::pages`].
 #[derive(Debug, Clone)]
 pub struct PageRef {
     part: usize,
@@ -118,14 +118,14 @@ impl PageRef {
         &self.meta
     }
 
-    /// Index of the partition (for [`Snapshot::name`]).
+    /// Index of the partition (for [`View::name`]).
     pub fn partition(&self) -> usize {
         self.part
     }
 }
 
-impl Snapshot {
-    pub(crate) fn of_engine(engine: &Engine) -> Result<Snapshot> {
+impl View {
+    pub(crate) fn of_engine(engine: &Engine) -> Result<View> {
         // The active lock is taken first: the writer publishes a sealed page and empties the active
         // page under it, so the view and the tail we copy agree.
         let active = engine.active.lock().unwrap_or_else(|p| p.into_inner());
@@ -161,7 +161,7 @@ impl Snapshot {
                 tail: p.tail,
             });
         }
-        Ok(Snapshot {
+        Ok(View {
             parts,
             pool: Arc::clone(&engine.pool),
             damage: Mutex::default(),
@@ -171,14 +171,14 @@ impl Snapshot {
     /// A read-only snapshot of the store at `root` without opening it for writing (no partition is
     /// claimed). Every event in a writer's WAL is included, sealed in a page or not, whether the
     /// writer runs or was killed.
-    pub fn open_read_only(root: &Path) -> Result<Snapshot> {
+    pub fn open_read_only(root: &Path) -> Result<View> {
         let pool = Arc::new(BufferPool::new(Options::default().bufferpool_bytes));
-        Snapshot::open_read_only_with_pool(root, pool)
+        View::open_read_only_with_pool(root, pool)
     }
 
-    /// Like [`Snapshot::open_read_only`], caching decoded pages in `pool`.
-    pub fn open_read_only_with_pool(root: &Path, pool: Arc<BufferPool>) -> Result<Snapshot> {
-        Snapshot::of_disk(root, &PartitionCache::default(), pool)
+    /// Like [`View::open_read_only`], caching decoded pages in `pool`.
+    pub fn open_read_only_with_pool(root: &Path, pool: Arc<BufferPool>) -> Result<View> {
+        View::of_disk(root, &PartitionCache::default(), pool)
     }
 
     /// Every partition of `root` as on disk now, reusing the readers in `cache`.
@@ -186,7 +186,7 @@ impl Snapshot {
         root: &Path,
         cache: &PartitionCache,
         pool: Arc<BufferPool>,
-    ) -> Result<Snapshot> {
+    ) -> Result<View> {
         let mut parts = Vec::new();
         for dir in partition::list(root)? {
             let p = cache.load(&dir)?;
@@ -197,7 +197,7 @@ impl Snapshot {
                 tail: p.tail,
             });
         }
-        Ok(Snapshot {
+        Ok(View {
             parts,
             pool,
             damage: Mutex::default(),
@@ -400,7 +400,7 @@ impl Snapshot {
     }
 
     /// Every event passing `filter`, names and fields resolved. Convenient for tests and small
-    /// exports; the query engine uses [`Snapshot::pages`] and [`Snapshot::read`] instead.
+    /// exports; the query engine uses [`View::pages`] and [`View::read`] instead.
     pub fn events(&self, filter: &ScanFilter) -> Result<Vec<Event>> {
         let mut out = Vec::new();
         let ids: Vec<Option<Vec<NameId>>> = self

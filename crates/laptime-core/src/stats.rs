@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use crate::error::Result;
 use crate::event::Code;
 use crate::page::ColumnSet;
-use crate::scan::{ScanFilter, Snapshot};
+use crate::scan::{ScanFilter, View};
 use crate::sketch::LatencySketch;
 
 /// Summary of one function (or logger) name.
@@ -35,7 +35,7 @@ impl FunctionStats {
 }
 
 /// Per-name statistics of every event passing `filter`, sorted by name.
-pub fn function_stats(snapshot: &Snapshot, filter: &ScanFilter) -> Result<Vec<FunctionStats>> {
+pub fn function_stats(snapshot: &View, filter: &ScanFilter) -> Result<Vec<FunctionStats>> {
     let mut by_name: BTreeMap<String, FunctionStats> = BTreeMap::new();
     fn entry<'a>(
         map: &'a mut BTreeMap<String, FunctionStats>,
@@ -139,7 +139,7 @@ mod tests {
         }
         store.append(batch);
         store.flush().unwrap();
-        let snap = store.snapshot().unwrap();
+        let snap = store.view().unwrap();
         let filter = ScanFilter {
             since: Some(10_250),
             until: Some(10_750),

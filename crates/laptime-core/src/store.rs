@@ -18,7 +18,7 @@ use crate::options::Options;
 use crate::partition::{self, Depth, RecoveryReport};
 use crate::retention::RetentionReport;
 use crate::ring::{CounterSnapshot, Counters, Push, Ring};
-use crate::scan::Snapshot;
+use crate::scan::View;
 use crate::writer::{self, ActivePage, Command, Failure, PartitionView, WriterShared, WriterState};
 
 /// Most bytes of message and field text one event may carry; more is refused (counted in
@@ -409,8 +409,8 @@ impl Store {
 
     /// A consistent view of everything stored so far, in all partitions of the directory: this
     /// process's events including the unsealed tail, other processes' sealed pages.
-    pub fn snapshot(&self) -> Result<Snapshot> {
-        Snapshot::of_engine(&self.engine)
+    pub fn view(&self) -> Result<View> {
+        View::of_engine(&self.engine)
     }
 
     /// Release this handle. The last handle of an engine stops its writer after everything
@@ -585,7 +585,7 @@ impl Recorder {
     /// }
     /// recorder.submit();
     /// # store.flush()?;
-    /// # assert_eq!(store.snapshot()?.events(&Default::default())?.len(), 1);
+    /// # assert_eq!(store.view()?.events(&Default::default())?.len(), 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn time(&mut self, name: &str) -> Result<RecorderTimer<'_>> {

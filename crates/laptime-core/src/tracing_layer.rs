@@ -25,7 +25,7 @@
 //! });
 //! laptime_core::capture::flush();
 //! store.flush()?;
-//! assert_eq!(store.snapshot()?.events(&Default::default())?.len(), 2);
+//! assert_eq!(store.view()?.events(&Default::default())?.len(), 2);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 

@@ -80,7 +80,7 @@ fn anomalies(store: &Store, metric: Metric) -> Vec<(String, u64)> {
             ..AnomalyOptions::default()
         },
     };
-    query::anomalies(&store.snapshot().unwrap(), &req)
+    query::anomalies(&store.view().unwrap(), &req)
         .unwrap()
         .into_iter()
         .map(|a| (a.name.to_string(), (a.anomaly.start_ns - T0) / MINUTE))
@@ -126,7 +126,7 @@ fn planted_error_rate_jump_is_flagged_and_steady_errors_are_not() {
 #[test]
 fn compare_finds_the_regressions_between_two_ranges_in_both_modes() {
     let (_dir, store) = store_with_planted_changes();
-    let snapshot = store.snapshot().unwrap();
+    let snapshot = store.view().unwrap();
     for precision in [Precision::Auto, Precision::Exact] {
         let req = CompareRequest {
             filter: Filter::default(),
@@ -183,7 +183,7 @@ fn compare_finds_the_regressions_between_two_ranges_in_both_modes() {
 #[test]
 fn bad_requests_are_refused_with_the_option_named() {
     let (_dir, store) = store_with_planted_changes();
-    let snapshot = store.snapshot().unwrap();
+    let snapshot = store.view().unwrap();
     let err = query::anomalies(
         &snapshot,
         &AnomaliesRequest {

@@ -36,7 +36,7 @@ fn append_keeps_the_valid_events_of_a_batch_with_unknown_ids() {
         (987, 987, 14, 0)
     );
     let events = store
-        .snapshot()
+        .view()
         .unwrap()
         .events(&ScanFilter::default())
         .unwrap();
@@ -116,7 +116,7 @@ fn an_event_too_big_for_a_wal_record_is_refused_alone_and_big_batches_are_split(
     let c = store.counters();
     assert_eq!((c.written, c.rejected, c.dropped), (5, 1, 0));
     let events = store
-        .snapshot()
+        .view()
         .unwrap()
         .events(&ScanFilter::default())
         .unwrap();

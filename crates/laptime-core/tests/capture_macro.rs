@@ -18,7 +18,7 @@ fn with_store(f: impl FnOnce()) -> Vec<Event> {
     capture::flush();
     store.flush().unwrap();
     let events = store
-        .snapshot()
+        .view()
         .unwrap()
         .events(&ScanFilter::default())
         .unwrap();

@@ -176,7 +176,7 @@ fn retention_by_age_drops_segments_older_than_the_limit() {
     assert_eq!(report.segments, 2);
     assert_eq!(report.events, 20 * PER_BATCH);
     let events = store
-        .snapshot()
+        .view()
         .unwrap()
         .events(&ScanFilter::default())
         .unwrap();

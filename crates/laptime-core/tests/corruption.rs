@@ -85,7 +85,7 @@ fn copy_dir(from: &Path, to: &Path) {
 /// Open the damaged store and read everything; Ok(events) or the error. Panics are failures.
 fn open_and_read(dir: &Path) -> Result<Vec<laptime_core::Event>, Error> {
     let store = Store::open(dir, options())?;
-    let events = store.snapshot()?.events(&ScanFilter::default());
+    let events = store.view()?.events(&ScanFilter::default());
     let closed = store.close();
     let events = events?;
     closed?;

@@ -18,7 +18,7 @@ use laptime_core::query::{
     PARTIAL_MAGIC, PARTIAL_VERSION,
 };
 use laptime_core::sketch::RELATIVE_ACCURACY;
-use laptime_core::{Batch, Error, Level, Options, Snapshot, Store, SyncPolicy, Value};
+use laptime_core::{Batch, Error, Level, Options, Store, SyncPolicy, Value, View};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use tempfile::TempDir;
@@ -109,7 +109,7 @@ fn options(page_rows: usize) -> Options {
 
 /// A store (kept open, so its snapshot's files stay in place) with the given events.
 struct Built {
-    snapshot: Snapshot,
+    snapshot: View,
     _store: Store,
     _dir: TempDir,
 }
@@ -150,7 +150,7 @@ fn build<'a>(events: impl Iterator<Item = &'a GenEvent>, case: &Case) -> Built {
     handed(&store, &mut batch);
     store.flush().expect("flush");
     assert_eq!(store.counters().dropped, 0);
-    let snapshot = store.snapshot().expect("snapshot");
+    let snapshot = store.view().expect("snapshot");
     Built {
         snapshot,
         _store: store,

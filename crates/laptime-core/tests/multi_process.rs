@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use laptime_core::{Options, Overflow, ScanFilter, Snapshot, Store};
+use laptime_core::{Options, Overflow, ScanFilter, Store, View};
 
 const CHILD_ENV: &str = "LAPTIME_MULTI_CHILD_DIR";
 
@@ -61,7 +61,7 @@ fn three_processes_write_one_store() {
     // Read while they write: a live snapshot must never fail or show an event twice.
     for _ in 0..20 {
         std::thread::sleep(Duration::from_millis(10));
-        if let Ok(snap) = Snapshot::open_read_only(dir.path()) {
+        if let Ok(snap) = View::open_read_only(dir.path()) {
             let events = snap.events(&ScanFilter::default()).unwrap();
             let by_batch = group_and_check(&events);
             for rows in by_batch.values() {
@@ -81,7 +81,7 @@ fn three_processes_write_one_store() {
         );
     }
     let store = Store::open(dir.path(), options()).unwrap();
-    let snap = store.snapshot().unwrap();
+    let snap = store.view().unwrap();
     assert!(
         snap.partitions() >= 3,
         "each writer needs its own partition"
@@ -103,11 +103,7 @@ fn same_path_twice_in_one_process_shares_one_engine() {
     b.flush().unwrap();
     assert_eq!(a.counters().written, 2 * PER_BATCH);
     assert_eq!(a.recovery_report().partition, b.recovery_report().partition);
-    let events = a
-        .snapshot()
-        .unwrap()
-        .events(&ScanFilter::default())
-        .unwrap();
+    let events = a.view().unwrap().events(&ScanFilter::default()).unwrap();
     assert_eq!(events.len() as u64, 2 * PER_BATCH);
     drop(b);
     a.close().unwrap();

@@ -54,7 +54,7 @@ fn write_snapshot_copies_the_newest_events_and_keeps_the_store() {
         "oldest first"
     );
     let all = store
-        .snapshot()
+        .view()
         .unwrap()
         .events(&ScanFilter::default())
         .unwrap();

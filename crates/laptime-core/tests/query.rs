@@ -14,7 +14,7 @@ use laptime_core::query::{
     self, AggValue, Aggregate, EventsRequest, GroupBy, GroupValue, OrderBy, OrderKey, Precision,
     Query, QueryResult, Row, SortOrder,
 };
-use laptime_core::{Batch, Code, Error, Event, Level, Options, ScanFilter, Snapshot, Store, Value};
+use laptime_core::{Batch, Code, Error, Event, Level, Options, ScanFilter, Store, Value, View};
 use proptest::prelude::*;
 use tempfile::TempDir;
 
@@ -238,7 +238,7 @@ struct Built {
     /// Kept open for the test's duration; fields drop in order, so it closes before the
     /// directories go.
     _store: Store,
-    snapshot: Snapshot,
+    snapshot: View,
     /// The reference's raw data.
     events: Vec<Event>,
     _dirs: Vec<TempDir>,
@@ -293,7 +293,7 @@ fn build(case: &StoreCase) -> Built {
     // The snapshot sees the active page, but only what the writer has taken from the ring.
     store.flush().expect("flush");
     assert_eq!(store.counters().dropped, 0);
-    let snapshot = store.snapshot().expect("snapshot");
+    let snapshot = store.view().expect("snapshot");
     let events = snapshot.events(&ScanFilter::default()).expect("events");
     assert_eq!(events.len(), case.events.len() + case.foreign.len());
     dirs.push(dir);
@@ -948,7 +948,7 @@ fn check_result(got: &QueryResult, events: &[Event], q: &Query) -> Result<(), St
     Ok(())
 }
 
-fn run_and_check(snapshot: &Snapshot, events: &[Event], q: &Query) -> Result<QueryResult, String> {
+fn run_and_check(snapshot: &View, events: &[Event], q: &Query) -> Result<QueryResult, String> {
     let got = query::run(snapshot, q).map_err(|e| format!("query failed: {e}"))?;
     check_result(&got, events, q)
         .map_err(|e| format!("{e}\nquery: {q:?}\nfilter: {}", q.filter))?;
@@ -1008,7 +1008,7 @@ fn empty_results_have_one_row_without_grouping_and_none_with_it() {
     let aggs = all_aggregates(0.3);
     for precision in [Precision::Exact, Precision::Auto] {
         // Empty store.
-        let snap = store.snapshot().expect("snapshot");
+        let snap = store.view().expect("snapshot");
         let q = Query {
             aggregates: aggs.clone(),
             precision,
@@ -1032,7 +1032,7 @@ fn empty_results_have_one_row_without_grouping_and_none_with_it() {
     b.push_call(id, 1_000, 250, false);
     store.append(b);
     store.flush().expect("flush");
-    let snap = store.snapshot().expect("snapshot");
+    let snap = store.view().expect("snapshot");
     let events = snap.events(&ScanFilter::default()).expect("events");
     for text in [
         "name:B.*",
@@ -1112,7 +1112,7 @@ fn large_store() -> (TempDir, Store) {
 #[test]
 fn planner_answers_from_meta_only_when_allowed_and_skips_pages() {
     let (_dir, store) = large_store();
-    let snap = store.snapshot().expect("snapshot");
+    let snap = store.view().expect("snapshot");
     let events = snap.events(&ScanFilter::default()).expect("events");
     assert_eq!(events.len(), 20_000);
     let run = |text: &str, group_by: Vec<GroupBy>, aggregates: Vec<Aggregate>, precision| {
@@ -1272,7 +1272,7 @@ fn event_sort_key(e: &Event) -> (u64, String, u64, u8, Option<String>, String) {
 
 /// Page through a whole listing; `Err` describes what is wrong with it.
 fn list_all(
-    snapshot: &Snapshot,
+    snapshot: &View,
     filter: &Filter,
     order: SortOrder,
     limit: usize,
@@ -1379,7 +1379,7 @@ fn event_listing_rejects_bad_cursors_and_limits() {
     b.push_call(id, 5, 1, true);
     store.append(b);
     store.flush().expect("flush");
-    let snap = store.snapshot().expect("snapshot");
+    let snap = store.view().expect("snapshot");
     for bad in ["", "x", "1.2", "1.x.p", "-1.0.p", "1.2."] {
         let req = EventsRequest {
             cursor: Some(bad.to_string()),
@@ -1415,7 +1415,7 @@ fn event_listing_pages_through_events_starting_at_u64_max() {
     }
     store.append(b);
     store.flush().expect("flush");
-    let snap = store.snapshot().expect("snapshot");
+    let snap = store.view().expect("snapshot");
     let events = snap.events(&ScanFilter::default()).expect("events");
     for order in [SortOrder::NewestFirst, SortOrder::OldestFirst] {
         for limit in 1..=3 {
@@ -1449,7 +1449,7 @@ fn event_listing_cursor_is_stable_while_events_arrive() {
         let mut cursor = None;
         let mut seen = Vec::new();
         for round in 0..20u64 {
-            let snap = store.snapshot().expect("snapshot");
+            let snap = store.view().expect("snapshot");
             let req = EventsRequest {
                 now_ns: NOW,
                 limit: 2,
@@ -1484,7 +1484,7 @@ fn event_listing_cursor_is_stable_while_events_arrive() {
 fn invalid_queries_are_rejected() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(dir.path(), options(16)).expect("open");
-    let snap = store.snapshot().expect("snapshot");
+    let snap = store.view().expect("snapshot");
     let base = Query {
         now_ns: NOW,
         group_by: vec![GroupBy::Name],

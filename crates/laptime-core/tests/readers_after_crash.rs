@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use common::*;
 use laptime_core::verify::{verify, CheckedKind};
-use laptime_core::{Options, Reader, ScanFilter, Snapshot, Store, SyncPolicy};
+use laptime_core::{Options, Reader, ScanFilter, Store, SyncPolicy, View};
 
 const CHILD_DIR: &str = "LAPTIME_READERS_CHILD_DIR";
 
@@ -123,7 +123,7 @@ fn write_and_kill_with(
     acked
 }
 
-fn reader_batches(snap: &Snapshot) -> BTreeMap<u64, Vec<u64>> {
+fn reader_batches(snap: &View) -> BTreeMap<u64, Vec<u64>> {
     let events = snap.events(&ScanFilter::default()).expect("read events");
     group_and_check(&events)
 }
@@ -144,13 +144,13 @@ fn a_reader_sees_every_acknowledged_event_of_killed_writers() {
     assert_eq!(acked.len(), 12);
 
     let reader = Reader::open(dir.path(), None).unwrap();
-    let snap = reader.snapshot().unwrap();
+    let snap = reader.view().unwrap();
     assert_eq!(snap.partitions(), 2);
     assert_exactly(&reader_batches(&snap), &acked);
     // A second snapshot (cached parsing) sees the same; so does a one-off read-only snapshot.
-    assert_exactly(&reader_batches(&reader.snapshot().unwrap()), &acked);
+    assert_exactly(&reader_batches(&reader.view().unwrap()), &acked);
     assert_exactly(
-        &reader_batches(&Snapshot::open_read_only(dir.path()).unwrap()),
+        &reader_batches(&View::open_read_only(dir.path()).unwrap()),
         &acked,
     );
     // Reading changed nothing; for verify the killed writers' WALs are notes, not damage.
@@ -189,10 +189,10 @@ fn flush_makes_events_visible_to_a_reader_at_once_in_every_sync_mode() {
             store.flush().unwrap();
             want.insert(k);
             // No sleep, no poll: the flush's answer means the events are readable.
-            assert_exactly(&reader_batches(&reader.snapshot().unwrap()), &want);
+            assert_exactly(&reader_batches(&reader.view().unwrap()), &want);
         }
         store.close().unwrap();
-        assert_exactly(&reader_batches(&reader.snapshot().unwrap()), &want);
+        assert_exactly(&reader_batches(&reader.view().unwrap()), &want);
     }
 }
 
@@ -208,7 +208,7 @@ fn watch_while(dir: &std::path::Path, work: impl FnOnce()) -> usize {
             let mut snapshots = 0usize;
             loop {
                 let last = stop.load(Ordering::Acquire);
-                let by_batch = reader_batches(&reader.snapshot().expect("snapshot"));
+                let by_batch = reader_batches(&reader.view().expect("snapshot"));
                 let mut now = BTreeSet::new();
                 for (k, rows) in &by_batch {
                     for &i in rows {
@@ -242,7 +242,7 @@ fn snapshots_stay_exact_while_a_writer_adopts_seals_and_compacts() {
     let mut acked = write_and_kill(dir.path(), &[(0, 9, 120)]);
     // Before anyone adopts the dead partition, its acknowledged events are all there.
     let reader = Reader::open(dir.path(), None).unwrap();
-    assert_exactly(&reader_batches(&reader.snapshot().unwrap()), &acked);
+    assert_exactly(&reader_batches(&reader.view().unwrap()), &acked);
     let opts = Options {
         sync: SyncPolicy::Always,
         page_rows: 120,
@@ -273,7 +273,7 @@ fn snapshots_stay_exact_while_a_writer_adopts_seals_and_compacts() {
     });
     eprintln!("{snapshots} snapshots taken");
     assert!(snapshots > 10, "only {snapshots} snapshots taken");
-    assert_exactly(&reader_batches(&reader.snapshot().unwrap()), &acked);
+    assert_exactly(&reader_batches(&reader.view().unwrap()), &acked);
 }
 
 #[test]
@@ -339,7 +339,7 @@ fn snapshot_cost_with_a_full_page_in_the_wal() {
     let reader = Reader::open(dir.path(), None).unwrap();
     let time = |label: &str| {
         let t = std::time::Instant::now();
-        let snap = reader.snapshot().unwrap();
+        let snap = reader.view().unwrap();
         let took = t.elapsed();
         let rows: u64 = snap
             .pages(&ScanFilter::default())
@@ -381,14 +381,14 @@ fn a_segment_the_manifest_names_but_that_is_gone_is_damage_not_hidden() {
         .find(|p| p.extension().is_some_and(|e| e == "lts"))
         .expect("a segment");
     assert_eq!(
-        reader_batches(&Reader::open(dir.path(), None).unwrap().snapshot().unwrap()).len(),
+        reader_batches(&Reader::open(dir.path(), None).unwrap().view().unwrap()).len(),
         3
     );
     std::fs::remove_file(&seg).unwrap();
     // Still named after the reader read the manifest again: its events are lost, and that is
     // reported. (A reader that opened it before keeps reading it through its open file.)
     let reader = Reader::open(dir.path(), None).unwrap();
-    match reader.snapshot() {
+    match reader.view() {
         Err(laptime_core::Error::Corrupt { path, reason, .. }) => {
             assert_eq!(path, seg);
             assert!(reason.contains("missing"), "{reason}");
@@ -454,7 +454,7 @@ fn a_damaged_last_page_costs_only_itself_not_the_wal_after_it() {
     };
     let reader = Reader::open(dir.path(), None).unwrap();
     let events = reader
-        .snapshot()
+        .view()
         .unwrap()
         .events(&ScanFilter::default())
         .unwrap();
@@ -504,7 +504,7 @@ fn a_wal_file_from_another_partition_is_set_aside() {
     std::fs::copy(&foreign, our_part.join("wal-00000000000000c8.log")).unwrap();
 
     let reader = Reader::open(ours.path(), None).unwrap();
-    assert_exactly(&reader_batches(&reader.snapshot().unwrap()), &acked);
+    assert_exactly(&reader_batches(&reader.view().unwrap()), &acked);
     let report = verify(ours.path(), |_, _| {}).unwrap();
     assert!(
         report.damaged().any(|f| f
@@ -537,7 +537,7 @@ fn kill_9_keeps_acknowledged_events_in_every_sync_mode() {
         let acked = write_and_kill_with(dir.path(), &[(0, 7, 120), (100, 5, 1 << 20)], sync);
         assert_eq!(acked.len(), 12, "{sync}");
         let reader = Reader::open(dir.path(), None).unwrap();
-        assert_exactly(&reader_batches(&reader.snapshot().unwrap()), &acked);
+        assert_exactly(&reader_batches(&reader.view().unwrap()), &acked);
         let store = Store::open(dir.path(), child_options(120)).unwrap();
         let got: BTreeSet<u64> = stored_batches(&store).keys().copied().collect();
         assert_eq!(got, acked, "{sync}: the next writer");

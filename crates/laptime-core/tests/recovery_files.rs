@@ -74,7 +74,7 @@ fn quarantined(part: &Path) -> Vec<PathBuf> {
 fn read_only(root: &Path) -> BTreeMap<u64, Vec<u64>> {
     let reader = Reader::open(root, None).unwrap();
     let events = reader
-        .snapshot()
+        .view()
         .unwrap()
         .events(&ScanFilter::default())
         .unwrap();
@@ -306,7 +306,7 @@ fn a_missing_segment_is_reported_and_the_rest_is_kept() {
     std::fs::remove_file(&segments(&part)[1]).unwrap();
     let err = Reader::open(dir.path(), None)
         .unwrap()
-        .snapshot()
+        .view()
         .and_then(|s| s.events(&ScanFilter::default()));
     // A reader either reads what is there or says what is missing; never a silent partial answer
     // that looks whole. (The writer's recovery below reports it.)
@@ -474,7 +474,7 @@ fn a_flipped_bit_in_page_columns_costs_readers_only_that_page() {
 
     // The segment still opens (headers and metas are sound); its damaged page is skipped when read.
     let reader = Reader::open(dir.path(), None).unwrap();
-    let snap = reader.snapshot().unwrap();
+    let snap = reader.view().unwrap();
     let events = snap.events(&ScanFilter::default()).unwrap();
     let seen = group_and_check(&events);
     let lost = 1500 - events.len();
@@ -497,7 +497,7 @@ fn a_flipped_bit_in_page_columns_costs_readers_only_that_page() {
         precision: Precision::Exact,
         ..Query::default()
     };
-    let r = query::run(&reader.snapshot().unwrap(), &q).unwrap();
+    let r = query::run(&reader.view().unwrap(), &q).unwrap();
     assert_eq!(r.stats.pages_damaged, 1, "{:?}", r.stats);
     assert_eq!(r.stats.rows_lost as usize, lost);
 
@@ -520,7 +520,7 @@ fn a_flipped_bit_in_page_columns_costs_readers_only_that_page() {
         "{report:?}"
     );
     assert_eq!(verify_damage(dir.path()), Vec::<String>::new());
-    let snap = Reader::open(dir.path(), None).unwrap().snapshot().unwrap();
+    let snap = Reader::open(dir.path(), None).unwrap().view().unwrap();
     assert_eq!(
         group_and_check(&snap.events(&ScanFilter::default()).unwrap()),
         seen

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use common::*;
-use laptime_core::{ColumnSet, Options, Overflow, ScanFilter, Snapshot, Store};
+use laptime_core::{ColumnSet, Options, Overflow, ScanFilter, Store, View};
 
 #[test]
 fn snapshots_during_writes_are_consistent_and_grow() {
@@ -40,7 +40,7 @@ fn snapshots_during_writes_are_consistent_and_grow() {
         let mut snapshots = 0;
         while !done.load(Ordering::Acquire) || snapshots < 3 {
             let events = store
-                .snapshot()
+                .view()
                 .unwrap()
                 .events(&ScanFilter::default())
                 .unwrap();
@@ -83,7 +83,7 @@ fn reading_through_a_small_bufferpool_stays_within_budget() {
     }
     store.close().unwrap();
     let pool = std::sync::Arc::new(laptime_core::BufferPool::new(2 << 20));
-    let snap = Snapshot::open_read_only_with_pool(dir.path(), pool.clone()).unwrap();
+    let snap = View::open_read_only_with_pool(dir.path(), pool.clone()).unwrap();
     let pages = snap.pages(&ScanFilter::default());
     assert!(pages.len() >= 100);
     let mut rows = 0;

@@ -27,7 +27,7 @@ fn spans_become_calls_and_events_become_logs() {
     capture::flush();
     store.flush().unwrap();
     let events = store
-        .snapshot()
+        .view()
         .unwrap()
         .events(&ScanFilter::default())
         .unwrap();

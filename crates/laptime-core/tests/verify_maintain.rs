@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use laptime_core::verify::{verify, CheckedKind};
 use laptime_core::{
-    Batch, Maintained, Maintenance, Options, Retention, ScanFilter, Snapshot, Store, SyncPolicy,
+    Batch, Maintained, Maintenance, Options, Retention, ScanFilter, Store, SyncPolicy, View,
 };
 
 fn small_pages() -> Options {
@@ -93,7 +93,7 @@ fn maintain_compacts_idle_partitions_and_skips_busy_ones() {
     let before = segments(dir.path()).len();
     assert!(before > 2, "{before} segments");
     let events = |d: &Path| {
-        Snapshot::open_read_only(d)
+        View::open_read_only(d)
             .unwrap()
             .events(&ScanFilter::default())
             .unwrap()

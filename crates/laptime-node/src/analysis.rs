@@ -288,7 +288,7 @@ impl Task for AnomaliesTask {
 
     fn compute(&mut self) -> napi::Result<Vec<FunctionAnomaly>> {
         let source = self.source.take().ok_or_else(errors::closed)?;
-        let snapshot = source.snapshot().map_err(errors::from_core)?;
+        let snapshot = source.view().map_err(errors::from_core)?;
         query::anomalies(&snapshot, &self.request).map_err(errors::from_core)
     }
 
@@ -401,7 +401,7 @@ impl Task for CompareTask {
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
         let source = self.source.take().ok_or_else(errors::closed)?;
-        let snapshot = source.snapshot().map_err(errors::from_core)?;
+        let snapshot = source.view().map_err(errors::from_core)?;
         query::compare(&snapshot, &self.request).map_err(errors::from_core)
     }
 

@@ -29,7 +29,7 @@ impl Task for ExportTask {
 
     fn compute(&mut self) -> napi::Result<u64> {
         let reader = Reader::open(&self.dir, None).map_err(errors::from_core)?;
-        let snapshot = reader.snapshot().map_err(errors::from_core)?;
+        let snapshot = reader.view().map_err(errors::from_core)?;
         let mut tmp = self.out.clone().into_os_string();
         tmp.push(".partial");
         let tmp = PathBuf::from(tmp);

@@ -373,7 +373,7 @@ impl Task for QueryTask {
 
     fn compute(&mut self) -> napi::Result<QueryResult> {
         let source = self.source.take().ok_or_else(errors::closed)?;
-        let snapshot = source.snapshot().map_err(errors::from_core)?;
+        let snapshot = source.view().map_err(errors::from_core)?;
         query::run(&snapshot, &self.query).map_err(errors::from_core)
     }
 
@@ -529,7 +529,7 @@ impl Task for EventsTask {
 
     fn compute(&mut self) -> napi::Result<EventPage> {
         let source = self.source.take().ok_or_else(errors::closed)?;
-        let snapshot = source.snapshot().map_err(errors::from_core)?;
+        let snapshot = source.view().map_err(errors::from_core)?;
         query::events(&snapshot, &self.request).map_err(errors::from_core)
     }
 

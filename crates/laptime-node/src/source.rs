@@ -1,10 +1,10 @@
-//! Where a read task takes its snapshot from: an open store (this process writes it) or a
+//! Where a read task takes its view from: an open store (this process writes it) or a
 //! read-only reader (tools looking at a store others write). Tasks hold their own clone, taken
 //! on the pool thread, so releasing the last handle of a store never happens on the JS thread.
 
 use std::sync::Arc;
 
-use laptime_core::{Reader, Snapshot, Store};
+use laptime_core::{Reader, Store, View};
 
 /// A store or a reader.
 #[derive(Clone)]
@@ -15,10 +15,10 @@ pub(crate) enum Source {
 
 impl Source {
     /// A consistent view of the store now.
-    pub(crate) fn snapshot(&self) -> laptime_core::Result<Snapshot> {
+    pub(crate) fn view(&self) -> laptime_core::Result<View> {
         match self {
-            Source::Store(s) => s.snapshot(),
-            Source::Reader(r) => r.snapshot(),
+            Source::Store(s) => s.view(),
+            Source::Reader(r) => r.view(),
         }
     }
 }

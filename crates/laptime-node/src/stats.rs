@@ -116,7 +116,7 @@ impl Task for StatsTask {
     fn compute(&mut self) -> napi::Result<Vec<NativeStatsRow>> {
         // Taken, so the clone is released on the pool thread (see `FlushTask::compute`).
         let source = self.source.take().ok_or_else(errors::closed)?;
-        let snapshot = source.snapshot().map_err(errors::from_core)?;
+        let snapshot = source.view().map_err(errors::from_core)?;
         let stats = function_stats(&snapshot, &self.filter).map_err(errors::from_core)?;
         Ok(stats.iter().map(NativeStatsRow::from).collect())
     }

@@ -56,7 +56,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     capture::flush();
     store.flush()?;
 
-    let result = store.snapshot()?.query(&Query {
+    let result = store.view()?.query(&Query {
         filter: "kind:call".parse()?,
         group_by: vec![GroupBy::Name],
         aggregates: vec![

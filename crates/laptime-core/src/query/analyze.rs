@@ -9,7 +9,7 @@ use crate::analysis::{
 };
 use crate::error::Result;
 use crate::filter::{Filter, Kind, Term, TimeBound};
-use crate::scan::Snapshot;
+use crate::scan::View;
 
 use super::accumulate::Durations;
 use super::{execute, invalid, Aggregate, GroupBy, GroupValue, Precision, Query, QueryStats};
@@ -43,7 +43,7 @@ pub struct FunctionAnomaly {
 
 /// The anomalies of every function passing the filter, oldest bucket first (then by name).
 /// Buckets use sketch percentiles (within 1%), which the detector's noise floor allows for.
-pub fn anomalies(snapshot: &Snapshot, req: &AnomaliesRequest) -> Result<Vec<FunctionAnomaly>> {
+pub fn anomalies(snapshot: &View, req: &AnomaliesRequest) -> Result<Vec<FunctionAnomaly>> {
     req.options.validate()?;
     if req.bucket_ns == 0 {
         return Err(invalid("bucket", "the bucket width must be above 0"));
@@ -151,7 +151,7 @@ pub struct FunctionComparison {
 /// Compare every function seen in either range: regressed first, then improved, unchanged and
 /// those without enough data, each by name.
 pub fn compare(
-    snapshot: &Snapshot,
+    snapshot: &View,
     req: &CompareRequest,
 ) -> Result<(Vec<FunctionComparison>, QueryStats)> {
     let mut options = req.options.clone();

@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::filter::Filter;
 use crate::page::ColumnSet;
-use crate::scan::{PageRef, ScanFilter, Snapshot};
+use crate::scan::{PageRef, ScanFilter, View};
 
 use super::predicate::{Class, Predicate, Tri};
 
@@ -154,7 +154,7 @@ impl Ord for Kept {
 }
 
 /// List events passing the filter, one page at a time.
-pub fn events(snapshot: &Snapshot, req: &EventsRequest) -> Result<EventPage> {
+pub fn events(snapshot: &View, req: &EventsRequest) -> Result<EventPage> {
     if req.limit == 0 || req.limit > MAX_EVENTS_LIMIT {
         return Err(Error::InvalidOption {
             option: "limit",

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::error::Result;
 use crate::event::NameId;
 use crate::page::{ColumnSet, FieldValues, PageColumns, PageMeta};
-use crate::scan::{PageData, PageRef, ScanFilter, Snapshot};
+use crate::scan::{PageData, PageRef, ScanFilter, View};
 use crate::segment::ReadScratch;
 
 use super::accumulate::{Acc, CallPart, Needs, SummaryPart};
@@ -87,7 +87,7 @@ impl Hasher for IntHasher {
 
 type IntMap<K, V> = HashMap<K, V, BuildHasherDefault<IntHasher>>;
 
-pub(super) fn run(snapshot: &Snapshot, query: &Query) -> Result<QueryResult> {
+pub(super) fn run(snapshot: &View, query: &Query) -> Result<QueryResult> {
     let (groups, stats) = aggregate(snapshot, query)?;
     Ok(finish(groups, stats, query))
 }
@@ -133,7 +133,7 @@ pub(super) fn finish(groups: RawGroups, stats: QueryStats, query: &Query) -> Que
 
 /// Every group with matching events, keys in the engine's form, before finishing (the state a
 /// partial result carries).
-pub(super) fn collect_raw(snapshot: &Snapshot, query: &Query) -> Result<(RawGroups, QueryStats)> {
+pub(super) fn collect_raw(snapshot: &View, query: &Query) -> Result<(RawGroups, QueryStats)> {
     let (groups, stats) = aggregate(snapshot, query)?;
     let groups = groups
         .into_iter()
@@ -144,7 +144,7 @@ pub(super) fn collect_raw(snapshot: &Snapshot, query: &Query) -> Result<(RawGrou
 
 /// The groups with their accumulators (for callers that need more than the finished values),
 /// in no particular order; groups without matching events are left out.
-pub(super) fn collect(snapshot: &Snapshot, query: &Query) -> Result<(Groups, QueryStats)> {
+pub(super) fn collect(snapshot: &View, query: &Query) -> Result<(Groups, QueryStats)> {
     query.validate()?;
     let (groups, stats) = collect_raw(snapshot, query)?;
     let groups = groups
@@ -158,7 +158,7 @@ pub(super) fn collect(snapshot: &Snapshot, query: &Query) -> Result<(Groups, Que
 /// Keys of the engine's own form with their accumulators.
 pub(super) type RawGroups = Vec<(Vec<KeyPart>, Acc)>;
 
-fn aggregate(snapshot: &Snapshot, query: &Query) -> Result<(RawGroups, QueryStats)> {
+fn aggregate(snapshot: &View, query: &Query) -> Result<(RawGroups, QueryStats)> {
     if query.group_by.len() > MAX_GROUP_DIMS {
         return Err(super::invalid(
             "group_by",
@@ -304,7 +304,7 @@ struct PartPlan {
 }
 
 impl PartPlan {
-    fn new(snapshot: &Snapshot, part: usize, query: &Query) -> PartPlan {
+    fn new(snapshot: &View, part: usize, query: &Query) -> PartPlan {
         let dict = snapshot.dictionary(part);
         let predicate = match dict {
             Some(d) => Predicate::compile(&query.filter, query.now_ns, d),
@@ -343,7 +343,7 @@ impl PartPlan {
 
 /// One thread's share of the work: its own groups, merged at the end.
 struct Worker<'a> {
-    snapshot: &'a Snapshot,
+    snapshot: &'a View,
     plan: &'a Plan,
     groups: Vec<Vec<KeyPart>>,
     accs: Vec<Acc>,
@@ -360,7 +360,7 @@ struct Worker<'a> {
 }
 
 impl<'a> Worker<'a> {
-    fn new(snapshot: &'a Snapshot, plan: &'a Plan) -> Worker<'a> {
+    fn new(snapshot: &'a View, plan: &'a Plan) -> Worker<'a> {
         Worker {
             snapshot,
             plan,

@@ -1,4 +1,4 @@
-//! The query engine: filter, group and aggregate the events of a [`Snapshot`].
+//! The query engine: filter, group and aggregate the events of a [`View`].
 //!
 //! A [`Query`] is a [`Filter`] (the shared filter syntax), a list of [`GroupBy`] dimensions (name,
 //! any field, time buckets of any width, combinable), a list of [`Aggregate`]s, an optional order
@@ -41,7 +41,7 @@
 //! rec.submit();
 //! store.flush()?;
 //!
-//! let result = store.snapshot()?.query(&Query {
+//! let result = store.view()?.query(&Query {
 //!     filter: "name:UserService.* kind:call".parse()?,
 //!     group_by: vec![GroupBy::Name],
 //!     aggregates: vec![Aggregate::Count, Aggregate::ErrorRate, Aggregate::Percentile(0.99)],
@@ -68,7 +68,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::filter::Filter;
-use crate::scan::Snapshot;
+use crate::scan::View;
 
 pub use analyze::{
     anomalies, compare, AnomaliesRequest, CompareRequest, FunctionAnomaly, FunctionComparison,
@@ -370,7 +370,7 @@ pub struct QueryStats {
     /// Pages decoded and filtered row by row.
     pub pages_decoded: u64,
     /// Pages that had to be decoded but failed their checks: skipped, their events not counted
-    /// (see [`crate::Snapshot::damaged_pages`]).
+    /// (see [`crate::View::damaged_pages`]).
     pub pages_damaged: u64,
     /// Events in those damaged pages.
     pub rows_lost: u64,
@@ -458,17 +458,17 @@ fn invalid(option: &'static str, reason: impl Into<String>) -> Error {
 }
 
 /// Run `query` over `snapshot`.
-pub fn run(snapshot: &Snapshot, query: &Query) -> Result<QueryResult> {
+pub fn run(snapshot: &View, query: &Query) -> Result<QueryResult> {
     query.validate()?;
     execute::run(snapshot, query)
 }
 
 /// Run `query` over `snapshot` up to the mergeable state of its groups (see [`Partial`]).
-pub fn run_partial(snapshot: &Snapshot, query: &Query) -> Result<Partial> {
+pub fn run_partial(snapshot: &View, query: &Query) -> Result<Partial> {
     Partial::run(snapshot, query)
 }
 
-impl Snapshot {
+impl View {
     /// Run `query` over this snapshot (see [`run`]).
     pub fn query(&self, query: &Query) -> Result<QueryResult> {
         run(self, query)

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::encoding::varint::{read_varint, unzigzag, write_varint, zigzag};
 use crate::error::{Error, Result};
 use crate::filter::Filter;
-use crate::scan::Snapshot;
+use crate::scan::View;
 use crate::sketch::LatencySketch;
 
 use super::accumulate::{Acc, Needs};
@@ -27,7 +27,7 @@ const CRC_LEN: usize = 4;
 /// from many stores (the fleet's indexers) combine into the answer of one store holding all the
 /// events.
 ///
-/// [`Snapshot::query_partial`](crate::Snapshot::query_partial) runs a query up to, not including,
+/// [`View::query_partial`](crate::View::query_partial) runs a query up to, not including,
 /// finishing: per group it keeps the event, call and error counts, the duration sum, min and max,
 /// and what the aggregates need besides: Welford state for `stddev`, every duration for exact
 /// percentiles ([`Precision::Exact`]), a [`LatencySketch`] for the others ([`Precision::Auto`]).
@@ -115,7 +115,7 @@ const CRC_LEN: usize = 4;
 ///     rec.submit();
 ///     store.flush()?;
 ///     // What an indexer would send back over the wire.
-///     partials.push(store.snapshot()?.query_partial(&query)?.to_bytes());
+///     partials.push(store.view()?.query_partial(&query)?.to_bytes());
 /// }
 /// let decoded = partials.iter().map(|b| Partial::from_bytes(b));
 /// let merged = Partial::merge_all(decoded.collect::<Result<Vec<_>, _>>()?)?;
@@ -193,7 +193,7 @@ fn mismatch(reason: String) -> Error {
 
 impl Partial {
     /// Run `query` over `snapshot` up to the groups' mergeable state.
-    pub(super) fn run(snapshot: &Snapshot, query: &Query) -> Result<Partial> {
+    pub(super) fn run(snapshot: &View, query: &Query) -> Result<Partial> {
         query.validate()?;
         let (groups, mut stats) = execute::collect_raw(snapshot, query)?;
         stats.exact_percentiles = query.precision == Precision::Exact;
@@ -249,7 +249,7 @@ impl Partial {
         Ok(merged)
     }
 
-    /// The query's answer from this state, as [`Snapshot::query`] gives it on one store holding
+    /// The query's answer from this state, as [`View::query`] gives it on one store holding
     /// every event the merged partials saw. `query` must be the one the partials answer (its
     /// order, limit and threads may differ).
     pub fn finish(self, query: &Query) -> Result<QueryResult> {

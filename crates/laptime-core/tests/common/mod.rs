@@ -63,7 +63,7 @@ pub fn group_and_check(events: &[Event]) -> BTreeMap<u64, Vec<u64>> {
 /// All events of `store`, grouped by batch and checked (see [`group_and_check`]).
 pub fn stored_batches(store: &Store) -> BTreeMap<u64, Vec<u64>> {
     let events = store
-        .snapshot()
+        .view()
         .expect("snapshot")
         .events(&laptime_core::ScanFilter::default())
         .expect("read events");
