@@ -274,4 +274,67 @@ mod tests {
         let reasons: Vec<&str> = r.cuts.iter().map(|c| c.reason.as_str()).collect();
         assert_eq!(reasons, ["WAL record seq out of range"]);
     }
+
+    /// Found by `cargo fuzz run wal`: records after a leading gap, numbered near u64::MAX, were
+    /// replayed but the reported end seq stayed at the start seq.
+    #[test]
+    fn end_seq_covers_records_after_a_leading_gap() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = u64::MAX - 38;
+        let mut w =
+            RecordWriter::create(&dir.path().join(file_name(base)), FileKind::WAL, 0, 7).unwrap();
+        let mut first = base;
+        for n in [9u64, 1, 27] {
+            let mut b = Batch::default();
+            for i in 0..n {
+                b.push_call(1, i, 10, true);
+            }
+            let mut payload = Vec::new();
+            encode_batch(first, &b, &mut payload);
+            w.append(&payload).unwrap();
+            first += n;
+        }
+        drop(w);
+        let mut replayed = Vec::new();
+        let r = recover(dir.path(), 2655, |f, b| {
+            replayed.push((f, b.len()));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(replayed.len(), 3, "{r:?}");
+        assert_eq!(r.end_seq, first, "{r:?}");
+    }
+
+    /// Found by `cargo fuzz run wal`: after records past the start seq, a record numbered below
+    /// it (going back) was skipped as "already in pages" and reset the file's end seq, so the WAL
+    /// file holding replayed events was removed. It is out of sequence: cut there.
+    #[test]
+    fn a_record_going_back_below_the_start_is_out_of_sequence() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(file_name(100));
+        let mut w = RecordWriter::create(&path, FileKind::WAL, 0, 7).unwrap();
+        for first in [100u64, 110, 0] {
+            let mut b = Batch::default();
+            for i in 0..10 {
+                b.push_call(1, i, 10, true);
+            }
+            let mut payload = Vec::new();
+            encode_batch(first, &b, &mut payload);
+            w.append(&payload).unwrap();
+        }
+        drop(w);
+        let mut replayed = Vec::new();
+        let r = recover(dir.path(), 100, |f, b| {
+            replayed.push((f, b.len()));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(replayed, [(100, 10), (110, 10)], "{r:?}");
+        assert_eq!(r.end_seq, 120, "{r:?}");
+        assert!(path.exists(), "the file holding replayed events is kept");
+        assert!(
+            r.cuts.iter().any(|c| c.reason.contains("out of sequence")),
+            "{r:?}"
+        );
+    }
 }

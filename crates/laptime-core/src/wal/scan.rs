@@ -241,7 +241,11 @@ pub(crate) fn chain<'a>(
                     false
                 }
             };
-            if live && gap {
+            // Below `from_seq` the events are in pages and a gap does not matter; once the chain is
+            // past it, any record that does not continue it (also one going back) is out of
+            // sequence.
+            let past_start = expected.is_some_and(|e| e > from_seq);
+            if gap && (live || past_start) {
                 out.out_of_sequence = true;
                 stop = Some(Stop {
                     offset: *offset,
