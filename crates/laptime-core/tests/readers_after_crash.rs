@@ -280,12 +280,7 @@ fn snapshots_stay_exact_while_a_writer_adopts_seals_and_compacts() {
 fn a_flipped_bit_in_a_middle_wal_record_of_a_dead_writer_is_damage() {
     let dir = tempfile::tempdir().unwrap();
     write_and_kill(dir.path(), &[(0, 4, 1 << 20)]);
-    let part = std::fs::read_dir(dir.path().join("partitions"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let part = only_partition(dir.path());
     let wal = std::fs::read_dir(&part)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -369,12 +364,7 @@ fn a_segment_the_manifest_names_but_that_is_gone_is_damage_not_hidden() {
         store.append(make_batch(&store, k));
     }
     store.close().unwrap();
-    let part = std::fs::read_dir(dir.path().join("partitions"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let part = only_partition(dir.path());
     let seg = std::fs::read_dir(&part)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -401,19 +391,6 @@ fn a_segment_the_manifest_names_but_that_is_gone_is_damage_not_hidden() {
     }
 }
 
-/// Page boundaries of a segment file: offsets where "LTPG" starts a page, from the header on.
-fn page_offsets(bytes: &[u8]) -> Vec<usize> {
-    let mut out = Vec::new();
-    let mut at = 32;
-    while at + 28 <= bytes.len() && &bytes[at..at + 4] == b"LTPG" {
-        out.push(at);
-        let meta = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
-        let cols = u32::from_le_bytes(bytes[at + 16..at + 20].try_into().unwrap()) as usize;
-        at += 28 + meta + cols;
-    }
-    out
-}
-
 /// The last page of a dead writer is damaged; the events after it are only in its WAL, which
 /// starts where that page ended. The page's events are lost (and said to be), the WAL's are not.
 #[test]
@@ -422,12 +399,7 @@ fn a_damaged_last_page_costs_only_itself_not_the_wal_after_it() {
     // 50-event batches, 120-row pages: pages hold events 0..240, the WAL 240..350.
     let acked = write_and_kill(dir.path(), &[(0, 7, 120)]);
     assert_eq!(acked.len(), 7);
-    let part = std::fs::read_dir(dir.path().join("partitions"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let part = only_partition(dir.path());
     let seg = std::fs::read_dir(&part)
         .unwrap()
         .map(|e| e.unwrap().path())

@@ -352,19 +352,6 @@ fn a_directory_or_symlink_loop_in_a_segments_place_is_set_aside() {
     assert_eq!(odd, if cfg!(unix) { 2 } else { 1 }, "{report:?}");
 }
 
-/// Page boundaries of a segment file: offsets where "LTPG" starts a page, from the header on.
-fn page_offsets(bytes: &[u8]) -> Vec<usize> {
-    let mut out = Vec::new();
-    let mut at = 32;
-    while at + 28 <= bytes.len() && &bytes[at..at + 4] == b"LTPG" {
-        out.push(at);
-        let meta = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
-        let cols = u32::from_le_bytes(bytes[at + 16..at + 20].try_into().unwrap()) as usize;
-        at += 28 + meta + cols;
-    }
-    out
-}
-
 #[test]
 fn a_truncated_segment_keeps_its_intact_pages() {
     let dir = tempfile::tempdir().unwrap();

@@ -93,3 +93,16 @@ pub fn spawn_child(name: &str, env: &[(&str, String)]) -> Child {
     }
     cmd.spawn().expect("spawn child")
 }
+
+/// Page boundaries of a segment file: offsets where "LTPG" starts a page, from the header on.
+pub fn page_offsets(bytes: &[u8]) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut at = 32;
+    while at + 28 <= bytes.len() && &bytes[at..at + 4] == b"LTPG" {
+        out.push(at);
+        let meta = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
+        let cols = u32::from_le_bytes(bytes[at + 16..at + 20].try_into().unwrap()) as usize;
+        at += 28 + meta + cols;
+    }
+    out
+}
