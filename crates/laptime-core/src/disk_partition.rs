@@ -257,12 +257,8 @@ fn refill_names(
     segments: &[Arc<SegmentReader>],
     tail: Option<&Tail>,
 ) {
-    let need = segments
-        .iter()
-        .flat_map(|s| s.pages())
-        .filter_map(|p| p.meta.max_id())
-        .chain(tail.and_then(|t| t.0.max_id()))
-        .max()
+    let tail_need = tail
+        .and_then(|t| t.0.max_id())
         .map_or(0, |m| m as usize + 1);
     let mut strings: Vec<String> = cached
         .dict
@@ -270,7 +266,7 @@ fn refill_names(
         .iter()
         .map(|s| s.to_string())
         .collect();
-    names_file::fill_from_pages(&mut strings, need, segments.iter());
+    names_file::fill_from_pages(&mut strings, segments, tail_need);
     cached.dict = Arc::new(Dictionary::from_strings(strings));
 }
 

@@ -151,14 +151,22 @@ pub(crate) fn lost_name(id: usize) -> String {
     format!("(lost name #{id})")
 }
 
-/// Extend `strings` (the dictionary by id, as the names files gave it) to `need` names, taking each
-/// missing one from the first page of `segments` that carries it. Pages that cannot be read are
+/// Extend `strings` (the dictionary by id, as the names files gave it) to every name the pages of
+/// `segments` refer to, and at least `also_need` names (ids the WAL refers to), taking each missing
+/// one from the first page that carries it. Pages that cannot be read are
 /// skipped: their own damage is reported where they are read.
-pub(crate) fn fill_from_pages<'a>(
+pub(crate) fn fill_from_pages(
     strings: &mut Vec<String>,
-    need: usize,
-    segments: impl Iterator<Item = &'a Arc<SegmentReader>>,
+    segments: &[Arc<SegmentReader>],
+    also_need: usize,
 ) -> Refilled {
+    let need = segments
+        .iter()
+        .flat_map(|s| s.pages())
+        .filter_map(|p| p.meta.max_id())
+        .max()
+        .map_or(0, |m| m as usize + 1)
+        .max(also_need);
     let have = strings.len();
     if need <= have {
         return Refilled::default();

@@ -248,24 +248,15 @@ pub(crate) fn recover(
     let next_seq = walrec.end_seq.max(pages_end);
 
     // Names the pages and the WAL refer to that the names files lost come back from page metas.
-    let pages_need = sealed
-        .iter()
-        .chain(active_reader.iter())
-        .flat_map(|s| s.pages())
-        .filter_map(|p| p.meta.max_id())
-        .max()
-        .map_or(0, |m| m as usize + 1);
     let wal_need = replay
         .iter()
         .flat_map(|(_, b)| b.names().iter().chain(b.fields().iter().map(|f| &f.key)))
         .max()
         .map_or(0, |&m| m as usize + 1);
     let had = loaded.strings.len();
-    let refilled = names_file::fill_from_pages(
-        &mut loaded.strings,
-        pages_need.max(wal_need),
-        sealed.iter().chain(active_reader.iter()),
-    );
+    let segments: Vec<Arc<SegmentReader>> =
+        sealed.iter().chain(active_reader.iter()).cloned().collect();
+    let refilled = names_file::fill_from_pages(&mut loaded.strings, &segments, wal_need);
     if refilled != names_file::Refilled::default() {
         report.names_rebuilt = Some(refilled.describe(had));
     }

@@ -36,9 +36,16 @@ struct WalFile {
     end_seq: u64,
 }
 
+/// A new, empty WAL file of partition `owner`.
+fn new_file(path: &Path, owner: u64) -> Result<RecordWriter> {
+    RecordWriter::create(path, FileKind::WAL, owner, random_file_id())
+}
+
 /// The writer's side of the WAL.
 pub(crate) struct Wal {
     dir: PathBuf,
+    /// The partition id every file records (see `record_log`), worked out once.
+    owner: u64,
     current: RecordWriter,
     current_first_seq: u64,
     current_end_seq: u64,
@@ -56,14 +63,11 @@ impl Wal {
             // replayed; it is re-created empty.
             durable::remove_durable(&path)?;
         }
-        let current = RecordWriter::create(
-            &path,
-            FileKind::WAL,
-            partition::id_of(dir),
-            random_file_id(),
-        )?;
+        let owner = partition::id_of(dir);
+        let current = new_file(&path, owner)?;
         Ok(Wal {
             dir: dir.to_owned(),
+            owner,
             current,
             current_first_seq: next_seq,
             current_end_seq: next_seq,
@@ -102,12 +106,7 @@ impl Wal {
             // No event was ever given to this file: nothing in it to keep.
             durable::remove_durable(&path)?;
         }
-        let new = RecordWriter::create(
-            &path,
-            FileKind::WAL,
-            partition::id_of(&self.dir),
-            random_file_id(),
-        )?;
+        let new = new_file(&path, self.owner)?;
         let old = std::mem::replace(&mut self.current, new);
         if old.path() != path {
             self.older.push_back(WalFile {
@@ -137,12 +136,7 @@ impl Wal {
             return Ok(());
         }
         let path = self.dir.join(file_name(next_seq));
-        let new = RecordWriter::create(
-            &path,
-            FileKind::WAL,
-            partition::id_of(&self.dir),
-            random_file_id(),
-        )?;
+        let new = new_file(&path, self.owner)?;
         let old = std::mem::replace(&mut self.current, new);
         self.older.push_back(WalFile {
             path: old.path().to_owned(),
