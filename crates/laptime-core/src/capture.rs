@@ -168,7 +168,7 @@ pub fn hand_over_all(wait: Duration) -> usize {
 }
 
 fn wall_ns() -> u64 {
-    crate::query::now_ns()
+    crate::clock::now_ns()
 }
 
 /// Record one call into the installed store (nothing happens without one).

@@ -11,13 +11,15 @@
 
 use std::sync::Arc;
 
+use crate::dictionary::Dictionary;
 use crate::durable;
 use crate::error::Result;
 use crate::failpoint::failpoint;
 use crate::manifest::SealedInfo;
+use crate::options::Options;
 use crate::page::{encode_page, ColumnSet, PageColumns, PageScratch};
+use crate::partition_state::PartitionState;
 use crate::segment::{self, ReadScratch, SegmentReader, SegmentWriter};
-use crate::writer::PartitionWriter;
 
 /// What a compaction did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -36,13 +38,12 @@ pub struct CompactionReport {
 
 /// Runs of adjacent sealed segments worth merging: each member smaller than a quarter of the
 /// segment size limit, each run at least two segments and at most the size limit in total.
-fn plan(w: &PartitionWriter) -> Vec<Vec<SealedInfo>> {
-    let limit = w.opts.segment_max_bytes;
+fn plan(state: &PartitionState, limit: u64) -> Vec<Vec<SealedInfo>> {
     let small = limit / 4;
     let mut runs = Vec::new();
     let mut run: Vec<SealedInfo> = Vec::new();
     let mut bytes = 0u64;
-    for s in &w.manifest.sealed {
+    for s in &state.manifest.sealed {
         let adjacent = run
             .last()
             .is_none_or(|l: &SealedInfo| l.end_seq == s.first_seq);
@@ -67,53 +68,49 @@ fn plan(w: &PartitionWriter) -> Vec<Vec<SealedInfo>> {
     runs
 }
 
-/// Merge every planned run.
-pub(crate) fn compact(w: &mut PartitionWriter) -> Result<CompactionReport> {
+/// Merge every planned run of the partition's sealed segments into pages of `opts.page_rows`.
+pub(crate) fn compact(
+    state: &mut PartitionState,
+    opts: &Options,
+    dict: &Arc<Dictionary>,
+) -> Result<CompactionReport> {
     let mut report = CompactionReport::default();
-    for run in plan(w) {
-        merge_run(w, &run, &mut report)?;
+    for run in plan(state, opts.segment_max_bytes) {
+        merge_run(state, opts.page_rows, dict, &run, &mut report)?;
     }
-    w.update_bytes();
     Ok(report)
 }
 
 fn merge_run(
-    w: &mut PartitionWriter,
+    w: &mut PartitionState,
+    page_rows: usize,
+    dict: &Arc<Dictionary>,
     run: &[SealedInfo],
     report: &mut CompactionReport,
 ) -> Result<()> {
-    let inputs: Vec<Arc<SegmentReader>> = {
-        let view = w.view.read().unwrap_or_else(|p| p.into_inner());
-        run.iter()
-            .filter_map(|s| view.sealed.iter().find(|r| r.id() == s.id).cloned())
-            .collect()
-    };
+    let sealed = w.sealed();
+    let inputs: Vec<Arc<SegmentReader>> = run
+        .iter()
+        .filter_map(|s| sealed.iter().find(|r| r.id() == s.id).cloned())
+        .collect();
     if inputs.len() != run.len() {
         return Ok(());
     }
-    let id = w.manifest.next_segment_id;
-    w.manifest.next_segment_id += 1;
-    let path = w.dir.join(segment::file_name(id));
-    let mut out = SegmentWriter::create(
-        &path,
-        segment::SegmentIdentity {
-            id,
-            partition: w.manifest.partition,
-        },
-    )?;
+    let mut out = w.new_segment()?;
+    let id = out.id();
+    let path = out.path().to_owned();
     let mut acc = PageColumns::default();
     let mut acc_first = 0u64;
     let mut cols = PageColumns::default();
     let mut read = ReadScratch::default();
     let mut enc = PageScratch::default();
     let mut buf = Vec::new();
-    let dict = Arc::clone(&w.dict);
     let mut flush = |acc: &mut PageColumns, first: u64, out: &mut SegmentWriter| -> Result<()> {
         if acc.is_empty() {
             return Ok(());
         }
         buf.clear();
-        let meta = encode_page(acc, first, &dict, &mut buf, &mut enc);
+        let meta = encode_page(acc, first, dict, &mut buf, &mut enc);
         out.append_page(&buf, meta)?;
         acc.clear();
         Ok(())
@@ -130,10 +127,10 @@ fn merge_run(
                 if acc.is_empty() {
                     acc_first = page.meta.first_seq + row as u64;
                 }
-                let take = (w.opts.page_rows - acc.len()).min(cols.len() - row);
+                let take = (page_rows - acc.len()).min(cols.len() - row);
                 acc.append_rows(&cols, row, row + take);
                 row += take;
-                if acc.len() >= w.opts.page_rows {
+                if acc.len() >= page_rows {
                     flush(&mut acc, acc_first, &mut out)?;
                 }
             }

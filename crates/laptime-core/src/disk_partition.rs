@@ -24,7 +24,7 @@ use crate::manifest::Manifest;
 use crate::names_file;
 use crate::page::{PageColumns, PageMeta};
 use crate::partition;
-use crate::partition::check_segments;
+use crate::recovery::check_segments;
 use crate::segment::{self, recover_active, SegmentReader};
 use crate::wal::scan::{self as wal_scan, FileRecords};
 

@@ -31,6 +31,7 @@
 pub mod analysis;
 mod bufferpool;
 pub mod capture;
+pub mod clock;
 mod compaction;
 mod dictionary;
 mod disk_partition;
@@ -45,16 +46,19 @@ pub mod filter;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+mod ids;
 mod layout;
 mod manifest;
 mod names_file;
 mod options;
 mod page;
 mod partition;
+mod partition_state;
 pub mod postmortem;
 pub mod query;
 mod reader;
 mod record_log;
+mod recovery;
 mod retention;
 mod ring;
 mod scan;
@@ -80,8 +84,9 @@ pub use event::{Batch, BatchField, Code, Event, Level, NameId, Rejections, Value
 pub use laptime_macros::capture;
 pub use options::{Options, Retention, SyncPolicy};
 pub use page::{ColumnSet, FieldColumn, FieldValues, NameStats, PageColumns, PageMeta};
-pub use partition::{Cut, RecoveryReport};
+pub use partition::Cut;
 pub use reader::Reader;
+pub use recovery::RecoveryReport;
 pub use retention::RetentionReport;
 pub use ring::{CounterSnapshot, Overflow, Push};
 pub use scan::{PageDamage, PageData, PageRef, ScanFilter, View};

@@ -14,8 +14,9 @@ use std::sync::Arc;
 use crate::dictionary::{Dictionary, MAX_NAMES, MAX_NAME_BYTES};
 use crate::encoding::varint::{read_varint, write_varint};
 use crate::error::{Error, Result};
+use crate::ids::random_file_id;
 use crate::partition::{self, Cut};
-use crate::record_log::{for_each_record, random_file_id, FileKind, RecordWriter};
+use crate::record_log::{for_each_record, FileKind, RecordWriter};
 use crate::segment::SegmentReader;
 
 /// File names inside a partition directory: the dictionary is small and every event depends on

@@ -312,7 +312,7 @@ pub fn write(dir: &Path, pm: &PostMortem) -> Result<PathBuf> {
     durable::create_dir_durable(dir)?;
     let bytes = encode(pm);
     // Fixed width (whole seconds, then 9 digits of ns), so names sort by time.
-    let now = crate::query::now_ns();
+    let now = crate::clock::now_ns();
     let seconds = crate::filter::format_epoch_ns(now - now % 1_000_000_000)
         .replace([':', '-'], "")
         .trim_end_matches('Z')
@@ -410,7 +410,7 @@ pub fn take(store: &crate::Store, reason: &str, opts: &SnapshotOptions) -> Resul
     // Appended events must reach the writer's pages first; a failed writer still leaves what it
     // wrote readable, so a flush error does not stop the snapshot.
     let flushed = store.flush();
-    let now = crate::query::now_ns();
+    let now = crate::clock::now_ns();
     let since = now.saturating_sub(opts.last_seconds.saturating_mul(1_000_000_000));
     let snapshot = store.view()?;
     let page = crate::query::events(

@@ -38,13 +38,9 @@
 //! exception is what a crash inside [`RecordWriter::create`] leaves behind (a file shorter than the
 //! header, or a header of zero bytes and nothing after it): that is an empty file with a torn tail.
 
-use std::collections::hash_map::RandomState;
 use std::fs::{File, OpenOptions};
-use std::hash::{BuildHasher, Hasher};
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use crc32c::{crc32c, crc32c_append};
 
@@ -96,19 +92,6 @@ impl FileKind {
     pub(crate) const WAL: FileKind = FileKind(1);
     /// A partition's name dictionary (interned function and field names).
     pub(crate) const NAMES: FileKind = FileKind(2);
-}
-
-/// A fresh file id. Not cryptographic; it only has to differ between files, so that records of one
-/// file never validate in another. std's `RandomState` is seeded from the OS per process and differs
-/// per call; time, pid and a counter are mixed in anyway.
-pub(crate) fn random_file_id() -> u64 {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut hasher = RandomState::new().build_hasher();
-    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    hasher.write_u32(std::process::id());
-    let now = SystemTime::now().duration_since(UNIX_EPOCH);
-    hasher.write_u128(now.map_or(0, |d| d.as_nanos()));
-    hasher.finish()
 }
 
 pub(crate) fn encode_header(kind: FileKind, owner: u64, file_id: u64) -> [u8; HEADER_LEN] {
@@ -1099,12 +1082,6 @@ mod tests {
         .unwrap_err();
         assert!(matches!(err, Error::Corrupt { .. }), "{err}");
         assert_eq!(seen, offsets[..2]);
-    }
-
-    #[test]
-    fn random_file_ids_differ() {
-        let ids: std::collections::HashSet<u64> = (0..1000).map(|_| random_file_id()).collect();
-        assert_eq!(ids.len(), 1000);
     }
 
     proptest! {

@@ -3,12 +3,11 @@
 //! an unlisted file that recovery removes, never a listed file that is gone. Readers holding a
 //! snapshot keep reading dropped segments through their open file handles.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use crate::durable;
 use crate::error::Result;
+use crate::options::Retention;
+use crate::partition_state::PartitionState;
 use crate::segment;
-use crate::writer::PartitionWriter;
 
 /// What one retention pass removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -21,16 +20,14 @@ pub struct RetentionReport {
     pub bytes: u64,
 }
 
-/// Wall-clock now in epoch nanoseconds (the time base of `start_ns`).
-pub(crate) fn now_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-}
-
-/// Drop the sealed segments of `w` that the retention options rule out at time `now_ns`.
-pub(crate) fn enforce(w: &mut PartitionWriter, now_ns: u64) -> Result<RetentionReport> {
-    let limits = w.opts.retention;
+/// Drop the sealed segments that `limits` rule out at time `now_ns`; `active_bytes` (the segment
+/// being written) counts towards the size limit but is never dropped.
+pub(crate) fn enforce(
+    w: &mut PartitionState,
+    limits: Retention,
+    active_bytes: u64,
+    now_ns: u64,
+) -> Result<RetentionReport> {
     if limits.max_age.is_none() && limits.max_bytes.is_none() {
         return Ok(RetentionReport::default());
     }
@@ -47,8 +44,7 @@ pub(crate) fn enforce(w: &mut PartitionWriter, now_ns: u64) -> Result<RetentionR
     }
     if let Some(max) = limits.max_bytes {
         // The active segment and the WAL count towards the total but are never dropped.
-        let mut total: u64 = w.manifest.sealed.iter().map(|s| s.len).sum::<u64>()
-            + w.segment.as_ref().map_or(0, |s| s.len());
+        let mut total: u64 = w.manifest.sealed.iter().map(|s| s.len).sum::<u64>() + active_bytes;
         for s in &w.manifest.sealed {
             if total <= max {
                 break;
@@ -74,6 +70,5 @@ pub(crate) fn enforce(w: &mut PartitionWriter, now_ns: u64) -> Result<RetentionR
     for id in &doomed {
         durable::remove_durable(&w.dir.join(segment::file_name(*id)))?;
     }
-    w.update_bytes();
     Ok(report)
 }

@@ -14,7 +14,6 @@ use crate::options::Options;
 use crate::page::{ColumnSet, PageColumns, PageMeta};
 use crate::partition;
 use crate::segment::{ReadScratch, SegmentReader};
-use crate::store::Engine;
 
 /// A decoded page: pinned in the bufferpool, or decoded into a caller's buffer.
 pub enum PageData<'a> {
@@ -65,6 +64,15 @@ struct PartitionSnapshot {
     /// Events not yet in a sealed page: the writer's active page (own partition), or the WAL
     /// events no page holds (other partitions).
     tail: Option<Arc<(PageMeta, PageColumns)>>,
+}
+
+/// The partition this process writes, as its writer shows it: sealed segments, and the unsealed
+/// events (sorted, with their meta) as the tail.
+pub(crate) struct LivePartition<'a> {
+    pub dir: &'a Path,
+    pub dict: Arc<Dictionary>,
+    pub segments: Vec<Arc<SegmentReader>>,
+    pub tail: Option<Arc<(PageMeta, PageColumns)>>,
 }
 
 /// A consistent read view over all partitions of a store.
@@ -125,49 +133,6 @@ impl PageRef {
 }
 
 impl View {
-    pub(crate) fn of_engine(engine: &Engine) -> Result<View> {
-        // The active lock is taken first: the writer publishes a sealed page and empties the active
-        // page under it, so the view and the tail we copy agree.
-        let active = engine.active.lock().unwrap_or_else(|p| p.into_inner());
-        let view = Arc::clone(&engine.view.read().unwrap_or_else(|p| p.into_inner()));
-        let tail = if active.cols.is_empty() {
-            None
-        } else {
-            let mut cols = active.cols.clone();
-            let first_seq = active.first_seq;
-            drop(active);
-            cols.sort_by_start();
-            cols.canonicalize_fields();
-            let meta = PageMeta::compute(&cols, first_seq);
-            Some(Arc::new((meta, cols)))
-        };
-        let mut segments = view.sealed.clone();
-        segments.extend(view.active.iter().cloned());
-        let mut parts = vec![PartitionSnapshot {
-            id: partition_id(&engine.partition),
-            dict: Arc::clone(&engine.dict),
-            segments,
-            tail,
-        }];
-        for dir in partition::list(&engine.root)? {
-            if dir == engine.partition {
-                continue;
-            }
-            let p = engine.foreign.load(&dir)?;
-            parts.push(PartitionSnapshot {
-                id: partition_id(&dir),
-                dict: p.dict,
-                segments: p.segments,
-                tail: p.tail,
-            });
-        }
-        Ok(View {
-            parts,
-            pool: Arc::clone(&engine.pool),
-            damage: Mutex::default(),
-        })
-    }
-
     /// A read-only snapshot of the store at `root` without opening it for writing (no partition is
     /// claimed). Every event in a writer's WAL is included, sealed in a page or not, whether the
     /// writer runs or was killed.
@@ -178,17 +143,31 @@ impl View {
 
     /// Like [`View::open_read_only`], caching decoded pages in `pool`.
     pub fn open_read_only_with_pool(root: &Path, pool: Arc<BufferPool>) -> Result<View> {
-        View::of_disk(root, &PartitionCache::default(), pool)
+        View::of_disk(root, &PartitionCache::default(), pool, None)
     }
 
-    /// Every partition of `root` as on disk now, reusing the readers in `cache`.
+    /// Every partition of `root` as on disk now, reusing the readers in `cache`; `live` (the
+    /// partition this process writes) is taken as its writer shows it instead.
     pub(crate) fn of_disk(
         root: &Path,
         cache: &PartitionCache,
         pool: Arc<BufferPool>,
+        live: Option<LivePartition<'_>>,
     ) -> Result<View> {
         let mut parts = Vec::new();
+        let live_dir = live.as_ref().map(|l| l.dir.to_owned());
+        if let Some(l) = live {
+            parts.push(PartitionSnapshot {
+                id: partition_id(l.dir),
+                dict: l.dict,
+                segments: l.segments,
+                tail: l.tail,
+            });
+        }
         for dir in partition::list(root)? {
+            if live_dir.as_ref() == Some(&dir) {
+                continue;
+            }
             let p = cache.load(&dir)?;
             parts.push(PartitionSnapshot {
                 id: partition_id(&dir),

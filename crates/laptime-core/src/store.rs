@@ -15,11 +15,14 @@ use crate::durable;
 use crate::error::{Error, Result};
 use crate::event::{Batch, Code, Level, NameId, Rejections, Value};
 use crate::options::Options;
-use crate::partition::{self, Depth, RecoveryReport};
+use crate::page::PageMeta;
+use crate::partition;
+use crate::partition_state::PartitionView;
+use crate::recovery::{self, Depth, RecoveryReport};
 use crate::retention::RetentionReport;
 use crate::ring::{CounterSnapshot, Counters, Push, Ring};
-use crate::scan::View;
-use crate::writer::{self, ActivePage, Command, Failure, PartitionView, WriterShared, WriterState};
+use crate::scan::{LivePartition, View};
+use crate::writer::{self, ActivePage, Command, Failure, WriterShared, WriterState};
 
 /// Most bytes of message and field text one event may carry; more is refused (counted in
 /// `rejected`) rather than written, so no event can exceed a WAL record (64 MiB).
@@ -168,17 +171,6 @@ impl Store {
             out.push((dir, done));
         }
         Ok(out)
-    }
-
-    /// Write a post-mortem snapshot of the last events (see [`crate::postmortem`]); returns its
-    /// path. The store keeps every event. (Not to be confused with [`Store::snapshot`], a read
-    /// view.)
-    pub fn write_snapshot(
-        &self,
-        reason: &str,
-        opts: &crate::postmortem::SnapshotOptions,
-    ) -> Result<PathBuf> {
-        crate::postmortem::take(self, reason, opts)
     }
 
     /// Whether `other` is a handle on the same engine.
@@ -410,7 +402,8 @@ impl Store {
     /// A consistent view of everything stored so far, in all partitions of the directory: this
     /// process's events including the unsealed tail, other processes' sealed pages.
     pub fn view(&self) -> Result<View> {
-        View::of_engine(&self.engine)
+        let e = &self.engine;
+        View::of_disk(&e.root, &e.foreign, Arc::clone(&e.pool), Some(e.live()))
     }
 
     /// Release this handle. The last handle of an engine stops its writer after everything
@@ -429,6 +422,33 @@ impl Store {
 }
 
 impl Engine {
+    /// This partition as the writer shows it: what it published, plus the active page.
+    fn live(&self) -> LivePartition<'_> {
+        // The active lock is taken first: the writer publishes a sealed page and empties the active
+        // page under it, so the view and the tail we copy agree.
+        let active = self.active.lock().unwrap_or_else(|p| p.into_inner());
+        let view = Arc::clone(&self.view.read().unwrap_or_else(|p| p.into_inner()));
+        let tail = if active.cols.is_empty() {
+            None
+        } else {
+            let mut cols = active.cols.clone();
+            let first_seq = active.first_seq;
+            drop(active);
+            cols.sort_by_start();
+            cols.canonicalize_fields();
+            let meta = PageMeta::compute(&cols, first_seq);
+            Some(Arc::new((meta, cols)))
+        };
+        let mut segments = view.sealed.clone();
+        segments.extend(view.active.iter().cloned());
+        LivePartition {
+            dir: &self.partition,
+            dict: Arc::clone(&self.dict),
+            segments,
+            tail,
+        }
+    }
+
     fn start(root: PathBuf, opts: Options) -> Result<Engine> {
         let (dir, lock, adopted) = partition::claim(&root)?;
         Engine::start_claimed(root, dir, lock, adopted, Depth::Quick, opts)
@@ -449,11 +469,11 @@ impl Engine {
             adopted,
             ..RecoveryReport::default()
         };
-        let writer = partition::recover(&dir, depth, &opts, Arc::clone(&counters), &mut report)?;
+        let writer = recovery::recover(&dir, depth, &opts, Arc::clone(&counters), &mut report)?;
         let ring = Arc::new(Ring::new(opts.ring_batches, opts.ring_bytes, opts.overflow));
         let shared = Arc::new(WriterShared::default());
         let dict = Arc::clone(&writer.dict);
-        let view = Arc::clone(&writer.view);
+        let view = Arc::clone(&writer.state.view);
         let active = Arc::clone(&writer.active);
         let pool = Arc::clone(&writer.pool);
         let thread = {
@@ -593,7 +613,7 @@ impl Recorder {
         Ok(RecorderTimer {
             recorder: self,
             name: id,
-            start_ns: crate::query::now_ns(),
+            start_ns: crate::clock::now_ns(),
             started: std::time::Instant::now(),
             ok: true,
         })

@@ -147,7 +147,7 @@ where
         if let Some(span) = ctx.span(id) {
             let failed = fields.fields.iter().any(|(k, _)| k == "error");
             span.extensions_mut().insert(SpanState {
-                start_ns: crate::query::now_ns(),
+                start_ns: crate::clock::now_ns(),
                 started: Instant::now(),
                 fields: fields.fields,
                 failed,
@@ -184,7 +184,7 @@ where
             .collect();
         capture::record_event(
             event.metadata().target(),
-            crate::query::now_ns(),
+            crate::clock::now_ns(),
             0,
             Code::Log(level_of(&level)),
             fields.message.as_deref(),

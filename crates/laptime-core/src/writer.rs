@@ -16,9 +16,10 @@ use crate::manifest::{Manifest, SealedInfo};
 use crate::names_file::NamesFile;
 use crate::options::{Options, SyncPolicy};
 use crate::page::{encode_page, PageColumns, PageScratch};
+use crate::partition_state::{PartitionState, PartitionView};
 use crate::retention::{self, RetentionReport};
 use crate::ring::{Counters, Ring};
-use crate::segment::{self, SegmentReader, SegmentWriter};
+use crate::segment::{SegmentReader, SegmentWriter};
 use crate::wal::Wal;
 
 /// How often the writer checks the retention limits on its own.
@@ -32,14 +33,6 @@ const ACTIVE_ROW_BYTES: usize = 4 + 8 + 8 + 1;
 pub(crate) struct ActivePage {
     pub cols: PageColumns,
     pub first_seq: u64,
-}
-
-/// What readers of this partition may see: sealed segments, and the sealed pages of the segment
-/// being written. Replaced as a whole (copy on write) whenever a page or segment is sealed.
-#[derive(Debug, Default)]
-pub(crate) struct PartitionView {
-    pub sealed: Vec<Arc<SegmentReader>>,
-    pub active: Option<Arc<SegmentReader>>,
 }
 
 /// State shared between the writer thread and the store handles.
@@ -124,15 +117,13 @@ pub(crate) struct WriterState {
 
 /// The writing half of a partition.
 pub(crate) struct PartitionWriter {
-    pub dir: PathBuf,
+    pub state: PartitionState,
     pub opts: Options,
     pub dict: Arc<Dictionary>,
     pub names: NamesFile,
     pub wal: Wal,
     pub segment: Option<SegmentWriter>,
-    pub manifest: Manifest,
     pub active: Arc<Mutex<ActivePage>>,
-    pub view: Arc<RwLock<Arc<PartitionView>>>,
     pub counters: Arc<Counters>,
     pub next_seq: u64,
     pub page_opened: Instant,
@@ -172,18 +163,20 @@ impl PartitionWriter {
         let now = Instant::now();
         let opts_pool_bytes = opts.bufferpool_bytes;
         PartitionWriter {
-            dir,
+            state: PartitionState {
+                dir,
+                manifest,
+                view,
+            },
             opts,
             dict,
             names,
             wal,
             segment,
-            manifest,
             active: Arc::new(Mutex::new(ActivePage {
                 cols: PageColumns::default(),
                 first_seq: next_seq,
             })),
-            view,
             counters,
             next_seq,
             page_opened: now,
@@ -317,7 +310,7 @@ impl PartitionWriter {
         };
         // Publish the page and empty the active page under the active lock, so a reader sees each
         // event exactly once.
-        self.publish(|v| v.active = Some(Arc::new(reader)));
+        self.state.publish(|v| v.active = Some(Arc::new(reader)));
         guard.cols.clear();
         guard.first_seq = self.next_seq;
         drop(guard);
@@ -346,38 +339,13 @@ impl PartitionWriter {
         Ok(())
     }
 
-    pub(crate) fn publish(&self, change: impl FnOnce(&mut PartitionView)) {
-        let mut view = self.view.write().unwrap_or_else(|p| p.into_inner());
-        let mut next = PartitionView {
-            sealed: view.sealed.clone(),
-            active: view.active.clone(),
-        };
-        change(&mut next);
-        *view = Arc::new(next);
-    }
-
-    /// A new, empty segment file with the next id (the id is used up even if creating fails, so a
-    /// retry never meets a leftover of the failed attempt).
-    fn new_segment(&mut self) -> Result<SegmentWriter> {
-        let id = self.manifest.next_segment_id;
-        self.manifest.next_segment_id = id + 1;
-        let path = self.dir.join(segment::file_name(id));
-        SegmentWriter::create(
-            &path,
-            segment::SegmentIdentity {
-                id,
-                partition: self.manifest.partition,
-            },
-        )
-    }
-
     fn start_segment(&mut self) -> Result<()> {
-        let seg = self.new_segment()?;
-        self.manifest.active = Some(seg.id());
+        let seg = self.state.new_segment()?;
+        self.state.manifest.active = Some(seg.id());
         self.segment = Some(seg);
         self.segment_opened = Instant::now();
         // If this fails no page goes into the segment before `resume` stored the manifest.
-        self.manifest.store(&self.dir)
+        self.state.manifest.store(&self.state.dir)
     }
 
     /// Seal the active segment (footer, sync) and record it in the manifest.
@@ -388,10 +356,10 @@ impl PartitionWriter {
         if seg.pages().is_empty() {
             let path = seg.path().to_owned();
             self.segment = None;
-            self.manifest.active = None;
-            self.publish(|v| v.active = None);
+            self.state.manifest.active = None;
+            self.state.publish(|v| v.active = None);
             self.leftovers.push(path);
-            self.manifest.store(&self.dir)?;
+            self.state.manifest.store(&self.state.dir)?;
             return self.remove_leftovers();
         }
         let path = seg.path().to_owned();
@@ -399,18 +367,18 @@ impl PartitionWriter {
         seg.finish()?;
         self.segment = None;
         let reader = Arc::new(SegmentReader::open(&path)?);
-        self.manifest.sealed.push(SealedInfo::of_pages(
+        self.state.manifest.sealed.push(SealedInfo::of_pages(
             reader.id(),
             reader.len(),
             reader.pages(),
         ));
-        self.manifest.active = None;
-        self.publish(|v| {
+        self.state.manifest.active = None;
+        self.state.publish(|v| {
             v.sealed.push(reader);
             v.active = None;
         });
         self.update_bytes();
-        self.manifest.store(&self.dir)
+        self.state.manifest.store(&self.state.dir)
     }
 
     /// Note a write or sync failure: the files it hit are abandoned (never written again).
@@ -427,10 +395,10 @@ impl PartitionWriter {
     fn resume(&mut self) -> Result<()> {
         // The manifest may be behind memory (its store failed); it must name the active segment
         // before pages go there.
-        self.manifest.store(&self.dir)?;
+        self.state.manifest.store(&self.state.dir)?;
         self.remove_leftovers()?;
         if self.names.has_failed() {
-            self.names.renew(&self.dir, &self.dict)?;
+            self.names.renew(&self.state.dir, &self.dict)?;
         }
         if self.broken_segment.is_some() {
             self.copy_forward()?;
@@ -461,7 +429,7 @@ impl PartitionWriter {
         };
         let from = broken.path().to_owned();
         let pages = broken.pages().to_vec();
-        let mut seg = self.new_segment()?;
+        let mut seg = self.state.new_segment()?;
         let copied = seg
             .copy_pages_from(&from, &pages)
             .and_then(|lost| seg.sync().map(|()| lost));
@@ -477,16 +445,16 @@ impl PartitionWriter {
             }
         };
         let reader = SegmentReader::unsealed(seg.path(), seg.id(), seg.pages().to_vec())?;
-        self.manifest.active = Some(seg.id());
+        self.state.manifest.active = Some(seg.id());
         self.segment = Some(seg);
         self.segment_opened = Instant::now();
-        self.publish(|v| v.active = Some(Arc::new(reader)));
+        self.state.publish(|v| v.active = Some(Arc::new(reader)));
         self.broken_segment = None;
         self.counters.lost.fetch_add(lost, Ordering::AcqRel);
         // The failed file goes once the manifest names the copy (a later `resume` finishes this
         // if the store fails now).
         self.leftovers.push(from);
-        self.manifest.store(&self.dir)?;
+        self.state.manifest.store(&self.state.dir)?;
         self.remove_leftovers()
     }
 
@@ -522,21 +490,39 @@ impl PartitionWriter {
                 let result = self
                     .seal_page()
                     .and_then(|()| self.seal_segment())
-                    .and_then(|()| compaction::compact(self));
+                    .and_then(|()| compaction::compact(&mut self.state, &self.opts, &self.dict));
+                self.update_bytes();
                 answer(reply, result)
             }
             Command::Retention(reply) => {
-                let result = retention::enforce(self, retention::now_ns());
+                let result = self.enforce_retention();
                 answer(reply, result)
             }
         }
+    }
+
+    fn active_segment_bytes(&self) -> u64 {
+        self.segment.as_ref().map_or(0, |s| s.len())
+    }
+
+    /// Drop what the retention options rule out now.
+    fn enforce_retention(&mut self) -> Result<RetentionReport> {
+        let active = self.active_segment_bytes();
+        let report = retention::enforce(
+            &mut self.state,
+            self.opts.retention,
+            active,
+            crate::clock::now_ns(),
+        );
+        self.update_bytes();
+        report
     }
 
     /// Seal what is due by age, and apply retention now and then.
     pub(crate) fn tick(&mut self) -> Result<()> {
         if self.last_retention.elapsed() >= RETENTION_EVERY {
             self.last_retention = Instant::now();
-            retention::enforce(self, retention::now_ns())?;
+            self.enforce_retention()?;
         }
         let page_due = !self.lock_active().cols.is_empty()
             && self.page_opened.elapsed() >= self.opts.page_max_age;
@@ -582,11 +568,10 @@ impl PartitionWriter {
     }
 
     pub(crate) fn update_bytes(&self) {
-        let view = self.view.read().unwrap_or_else(|p| p.into_inner());
-        let segs: u64 = view.sealed.iter().map(|s| s.len()).sum::<u64>()
-            + self.segment.as_ref().map_or(0, |s| s.len());
-        drop(view);
-        let total = segs + self.wal.bytes() + self.names.bytes();
+        let total = self.state.sealed_bytes()
+            + self.active_segment_bytes()
+            + self.wal.bytes()
+            + self.names.bytes();
         self.counters.bytes_on_disk.store(total, Ordering::Release);
     }
 }

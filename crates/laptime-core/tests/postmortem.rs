@@ -1,4 +1,4 @@
-//! Post-mortem snapshots from Rust: `Store::write_snapshot` keeps the store whole, and a child
+//! Post-mortem snapshots from Rust: `postmortem::take` keeps the store whole, and a child
 //! process that panics leaves exactly one valid snapshot holding its last events.
 
 use std::path::Path;
@@ -11,7 +11,7 @@ use laptime_core::{Code, Level, Options, ScanFilter, Store};
 const CHILD_ENV: &str = "LAPTIME_POSTMORTEM_CHILD";
 
 fn now_ns() -> u64 {
-    laptime_core::query::now_ns()
+    laptime_core::clock::now_ns()
 }
 
 fn record(store: &Store, n: u64) {
@@ -35,7 +35,7 @@ fn write_snapshot_copies_the_newest_events_and_keeps_the_store() {
         last_events: 100,
         ..SnapshotOptions::default()
     };
-    let path = store.write_snapshot("manual", &opts).unwrap();
+    let path = postmortem::take(&store, "manual", &opts).unwrap();
     assert!(path.starts_with(dir.path().join("snapshots")));
     let pm = postmortem::read(&path).unwrap();
     assert_eq!(pm.meta("reason"), Some("manual"));
@@ -59,17 +59,17 @@ fn write_snapshot_copies_the_newest_events_and_keeps_the_store() {
         .events(&ScanFilter::default())
         .unwrap();
     assert_eq!(all.len(), 501, "taking a snapshot removes nothing");
-    let second = store.write_snapshot("manual", &opts).unwrap();
+    let second = postmortem::take(&store, "manual", &opts).unwrap();
     assert_ne!(second, path);
-    let err = store
-        .write_snapshot(
-            "x",
-            &SnapshotOptions {
-                last_events: 0,
-                ..SnapshotOptions::default()
-            },
-        )
-        .unwrap_err();
+    let err = postmortem::take(
+        &store,
+        "x",
+        &SnapshotOptions {
+            last_events: 0,
+            ..SnapshotOptions::default()
+        },
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("last_events"), "{err}");
     store.close().unwrap();
 }

@@ -225,7 +225,7 @@ pub(crate) fn parse(text: Option<&str>) -> Result<filter::Filter, Malformed> {
 
 pub(crate) fn now(now_ms: Option<f64>) -> Result<u64, Malformed> {
     match now_ms {
-        None => Ok(query::now_ns()),
+        None => Ok(laptime_core::clock::now_ns()),
         Some(ms) => time::bound_ns(ms)
             .ok_or_else(|| Malformed(format!("nowMs must be epoch milliseconds, got {ms}"))),
     }

@@ -84,8 +84,7 @@ impl Task for SnapshotTask {
 
 /// Take a snapshot; its path as a string.
 pub(crate) fn take(store: &Store, reason: &str, options: &SnapshotOptions) -> napi::Result<String> {
-    store
-        .write_snapshot(reason, options)
+    laptime_core::postmortem::take(store, reason, options)
         .map(|p| p.to_string_lossy().into_owned())
         .map_err(errors::from_core)
 }

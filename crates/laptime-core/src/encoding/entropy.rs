@@ -30,12 +30,13 @@
 //! column's exact minimum/maximum (or minimum/maximum difference).
 
 use super::bits::{bit_width, BitReader, BitWriter, WINDOW_BITS};
+use super::column_stats::Stats;
 use super::huffman::{
     code_lengths, decode_table, encoder_codes, lengths_size, read_lengths, write_lengths,
     MAX_CODE_LEN, MAX_SYMBOLS, TABLE_SIZE,
 };
-use super::int::{Stats, Word};
 use super::varint::{read_len, read_varint, varint_len, write_varint};
+use super::word::Word;
 use crate::error::DecodeError;
 
 /// Precision at which values below 4096 are their own symbol.

@@ -27,83 +27,13 @@
 
 use super::bits::{bit_width, pack_block, packed_len, unpack_block, BLOCK};
 use super::column::{finish_frame, maybe_lz4, read_frame, with_payload};
+use super::column_stats::{stats, Stats};
 use super::entropy::{self, bucket, bucket_base, symbol_range, EXACT_P};
 use super::huffman::MAX_SYMBOLS;
 use super::varint::{read_len, read_varint, unzigzag, varint_len, write_varint, zigzag};
+use super::word::Word;
 use super::Codec;
 use crate::error::DecodeError;
-
-/// A column element type, mapped onto `u64` for the codecs.
-pub(crate) trait Word: Copy + Default {
-    /// Width of the `Plain` encoding.
-    const BYTES: usize;
-    /// The `u64` the codecs see.
-    fn to_u64(self) -> u64;
-    /// Back from `u64`; the flag is false if the value does not fit the type.
-    fn from_u64(v: u64) -> (Self, bool);
-}
-
-impl Word for u64 {
-    const BYTES: usize = 8;
-    #[inline]
-    fn to_u64(self) -> u64 {
-        self
-    }
-    #[inline]
-    fn from_u64(v: u64) -> (Self, bool) {
-        (v, true)
-    }
-}
-
-impl Word for u32 {
-    const BYTES: usize = 4;
-    #[inline]
-    fn to_u64(self) -> u64 {
-        u64::from(self)
-    }
-    #[inline]
-    fn from_u64(v: u64) -> (Self, bool) {
-        (v as u32, v <= u64::from(u32::MAX))
-    }
-}
-
-impl Word for u8 {
-    const BYTES: usize = 1;
-    #[inline]
-    fn to_u64(self) -> u64 {
-        u64::from(self)
-    }
-    #[inline]
-    fn from_u64(v: u64) -> (Self, bool) {
-        (v as u8, v <= u64::from(u8::MAX))
-    }
-}
-
-const SIGN: u64 = 1 << 63;
-
-impl Word for i64 {
-    const BYTES: usize = 8;
-    #[inline]
-    fn to_u64(self) -> u64 {
-        (self as u64) ^ SIGN
-    }
-    #[inline]
-    fn from_u64(v: u64) -> (Self, bool) {
-        ((v ^ SIGN) as i64, true)
-    }
-}
-
-impl Word for f64 {
-    const BYTES: usize = 8;
-    #[inline]
-    fn to_u64(self) -> u64 {
-        self.to_bits()
-    }
-    #[inline]
-    fn from_u64(v: u64) -> (Self, bool) {
-        (f64::from_bits(v), true)
-    }
-}
 
 /// A codec with its parameters, as the chooser decides it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,94 +75,6 @@ const HUFFMAN_MARGIN_PCT: usize = 3;
 const SAMPLE_ALL: usize = 1024;
 const SAMPLE_CHUNKS: usize = 8;
 const SAMPLE_CHUNK: usize = 128;
-
-/// Exact statistics from one pass over the column.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Stats {
-    pub(crate) n: usize,
-    pub(crate) min: u64,
-    pub(crate) max: u64,
-    /// Smallest and largest difference `v[i] - v[i-1]` (0 and 0 for fewer than two values).
-    pub(crate) dmin: i64,
-    pub(crate) dmax: i64,
-    /// Number of runs of equal values.
-    runs: usize,
-    for_bytes: usize,
-    /// `usize::MAX` when there are fewer than two values.
-    delta_bytes: usize,
-}
-
-pub(crate) fn stats<T: Word>(values: &[T]) -> Stats {
-    let n = values.len();
-    let nb = n.div_ceil(BLOCK);
-    let mut vblocks: Vec<(u64, u64)> = Vec::with_capacity(nb);
-    // Difference block b covers d[j] for j in b*128+1..=(b+1)*128, the chunks of values[1..].
-    let mut dblocks: Vec<(i64, i64)> = Vec::with_capacity(nb);
-    let (mut dlo, mut dhi) = (i64::MAX, i64::MIN);
-    let mut changes = 0usize;
-    let mut prev = 0u64;
-    for (b, chunk) in values.chunks(BLOCK).enumerate() {
-        let Some((head, tail)) = chunk.split_first() else {
-            continue;
-        };
-        let x0 = head.to_u64();
-        if b > 0 {
-            let d = x0.wrapping_sub(prev) as i64;
-            dlo = dlo.min(d);
-            dhi = dhi.max(d);
-            changes += usize::from(d != 0);
-            dblocks.push((dlo, dhi));
-            (dlo, dhi) = (i64::MAX, i64::MIN);
-        }
-        let (mut lo, mut hi) = (x0, x0);
-        prev = x0;
-        for v in tail {
-            let x = v.to_u64();
-            lo = lo.min(x);
-            hi = hi.max(x);
-            let d = x.wrapping_sub(prev) as i64;
-            dlo = dlo.min(d);
-            dhi = dhi.max(d);
-            changes += usize::from(d != 0);
-            prev = x;
-        }
-        vblocks.push((lo, hi));
-    }
-    if dlo <= dhi {
-        dblocks.push((dlo, dhi));
-    }
-    let min = vblocks.iter().map(|b| b.0).min().unwrap_or(0);
-    let max = vblocks.iter().map(|b| b.1).max().unwrap_or(0);
-    let mut for_bytes = varint_len(min);
-    for (b, &(lo, hi)) in vblocks.iter().enumerate() {
-        let len = (n - b * BLOCK).min(BLOCK);
-        for_bytes += varint_len(lo - min) + 1 + packed_len(len, bit_width(hi - lo));
-    }
-    let dmin = dblocks.iter().map(|b| b.0).min().unwrap_or(0);
-    let dmax = dblocks.iter().map(|b| b.1).max().unwrap_or(0);
-    let delta_bytes = if n < 2 {
-        usize::MAX
-    } else {
-        let mut bytes =
-            varint_len(values.first().map_or(0, |v| v.to_u64())) + varint_len(zigzag(dmin));
-        for (b, &(lo, hi)) in dblocks.iter().enumerate() {
-            let len = (n - 1 - b * BLOCK).min(BLOCK);
-            let width = bit_width((hi as u64).wrapping_sub(lo as u64));
-            bytes += varint_len((lo as u64).wrapping_sub(dmin as u64)) + 1 + packed_len(len, width);
-        }
-        bytes
-    };
-    Stats {
-        n,
-        min,
-        max,
-        dmin,
-        dmax,
-        runs: if n == 0 { 0 } else { changes + 1 },
-        for_bytes,
-        delta_bytes,
-    }
-}
 
 /// Exact `Rle` payload size.
 fn rle_bytes<T: Word>(values: &[T], min: u64) -> usize {

@@ -36,12 +36,14 @@
 mod bits;
 mod boolean;
 mod column;
+mod column_stats;
 mod entropy;
 mod float;
 mod huffman;
 mod int;
 mod strings;
 pub mod varint;
+mod word;
 
 #[cfg(test)]
 mod tests;
@@ -264,7 +266,7 @@ pub(crate) fn encode_u64s_with(codec: Codec, p: u32, values: &[u64], out: &mut V
 
 /// Test hook: the codec the chooser picks for `values`, with its bucket precision if Huffman.
 #[cfg(test)]
-pub(crate) fn chosen_codec<T: int::Word>(values: &[T]) -> (Codec, u32) {
+pub(crate) fn chosen_codec<T: word::Word>(values: &[T]) -> (Codec, u32) {
     let c = int::choose(values);
     let p = match c.plan {
         int::Plan::ForHuffman(p) | int::Plan::DeltaHuffman(p) => p,

@@ -46,7 +46,7 @@ impl Default for EventsRequest {
     fn default() -> EventsRequest {
         EventsRequest {
             filter: Filter::default(),
-            now_ns: super::now_ns(),
+            now_ns: crate::clock::now_ns(),
             limit: 100,
             cursor: None,
             order: SortOrder::NewestFirst,

@@ -102,7 +102,7 @@ impl Default for Query {
     fn default() -> Query {
         Query {
             filter: Filter::default(),
-            now_ns: now_ns(),
+            now_ns: crate::clock::now_ns(),
             group_by: Vec::new(),
             aggregates: vec![Aggregate::Count],
             order_by: None,
@@ -111,13 +111,6 @@ impl Default for Query {
             threads: 0,
         }
     }
-}
-
-/// Current wall-clock time in epoch ns.
-pub fn now_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
 /// A grouping dimension.

@@ -17,8 +17,9 @@ pub(crate) use batch_codec::{decode_batch, encode_batch};
 use crate::durable;
 use crate::error::{Error, Result};
 use crate::event::Batch;
+use crate::ids::random_file_id;
 use crate::partition::{self, Cut};
-use crate::record_log::{random_file_id, FileKind, RecordWriter};
+use crate::record_log::{FileKind, RecordWriter};
 
 /// File name of the WAL file whose first event has seq `first_seq`.
 pub(crate) fn file_name(first_seq: u64) -> String {

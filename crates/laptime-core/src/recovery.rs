@@ -1,0 +1,305 @@
+//! Recovery: opening a partition (locked by this process, see `partition`) for writing.
+//!
+//! In order: names (`names.log`, torn tail cut); the segment files sorted out by `layout` (the
+//! manifest is only a hint: foreign, duplicated and odd files go to `quarantine/`, intact pages of
+//! damaged or abandoned segments are copied into new sealed ones, nothing that verifies is deleted)
+//! and the manifest rewritten to match; the active segment resumed (torn tail cut); then the WAL
+//! (events after the last page replayed).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use crate::dictionary::Dictionary;
+use crate::durable;
+use crate::error::{Error, Result};
+use crate::event::Batch;
+pub(crate) use crate::layout::Depth;
+use crate::layout::{self, Layout, ManifestState, SalvageFile};
+use crate::manifest::{Manifest, SealedInfo};
+use crate::names_file::{self, NamesFile};
+use crate::options::Options;
+use crate::partition::{quarantine, Cut};
+use crate::partition_state::PartitionView;
+use crate::ring::Counters;
+use crate::segment::{self, SegmentIdentity, SegmentReader, SegmentWriter};
+use crate::wal::{self, Wal};
+use crate::writer::PartitionWriter;
+
+/// What opening the store's own partition found and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// The partition this process writes.
+    pub partition: PathBuf,
+    /// True when an existing partition was taken over (its previous writer had stopped).
+    pub adopted: bool,
+    /// Sealed segments found intact.
+    pub segments: usize,
+    /// Events in pages of the segment that was being written when the last writer stopped.
+    pub active_segment_events: u64,
+    /// Events replayed from the WAL.
+    pub replayed_events: u64,
+    /// Torn tails cut (WAL, names, active segment).
+    pub cuts: Vec<Cut>,
+    /// Files moved aside to `quarantine/` (damaged, foreign, duplicated), and segments the manifest
+    /// names that are missing, with the reason.
+    pub quarantined: Vec<(PathBuf, String)>,
+    /// Leftover files removed: unsealed segments that held no intact page, and abandoned ones whose
+    /// every intact page was copied (see `salvaged`).
+    pub removed: Vec<PathBuf>,
+    /// Files whose intact pages were copied into a new sealed segment, with what was kept and lost.
+    pub salvaged: Vec<(PathBuf, String)>,
+    /// Sound segments of this partition the manifest did not name (a stale manifest), taken in.
+    pub adopted_segments: Vec<PathBuf>,
+    /// Set when the manifest was damaged and rebuilt from the segment files, with the reason.
+    pub manifest_rebuilt: Option<String>,
+    /// Set when the names files lacked names the pages or the WAL refer to (lost, damaged): how
+    /// many came back from page metas and how many are lost.
+    pub names_rebuilt: Option<String>,
+}
+/// Open the locked partition `dir` for writing: recover everything and return its writer.
+pub(crate) fn recover(
+    dir: &Path,
+    depth: Depth,
+    opts: &Options,
+    counters: Arc<Counters>,
+    report: &mut RecoveryReport,
+) -> Result<PartitionWriter> {
+    let mut loaded = names_file::load(dir)?;
+    report.cuts.extend(loaded.cuts.iter().cloned());
+
+    let layout = layout::inspect(dir, depth)?;
+    let (manifest, sealed, active) = apply_layout(dir, layout, report)?;
+    let active_reader = match &active {
+        Some(w) => Some(Arc::new(SegmentReader::unsealed(
+            w.path(),
+            w.id(),
+            w.pages().to_vec(),
+        )?)),
+        None => None,
+    };
+    report.segments = sealed.len();
+    if Manifest::load(dir).ok().flatten().as_ref() != Some(&manifest) {
+        manifest.store(dir)?;
+    }
+
+    let pages_end = sealed
+        .iter()
+        .flat_map(|s| s.pages().last())
+        .chain(active.as_ref().and_then(|a| a.pages().last()))
+        .map(|p| p.meta.end_seq())
+        .max()
+        .unwrap_or(0);
+
+    let mut replay: Vec<(u64, Batch)> = Vec::new();
+    let walrec = wal::recover(dir, pages_end, |seq, batch| {
+        replay.push((seq, batch));
+        Ok(())
+    })?;
+    report.cuts.extend(walrec.cuts);
+    report.replayed_events = walrec.events;
+    let next_seq = walrec.end_seq.max(pages_end);
+
+    // Names the pages and the WAL refer to that the names files lost come back from page metas.
+    let wal_need = replay
+        .iter()
+        .flat_map(|(_, b)| b.names().iter().chain(b.fields().iter().map(|f| &f.key)))
+        .max()
+        .map_or(0, |&m| m as usize + 1);
+    let had = loaded.strings.len();
+    let segments: Vec<Arc<SegmentReader>> =
+        sealed.iter().chain(active_reader.iter()).cloned().collect();
+    let refilled = names_file::fill_from_pages(&mut loaded.strings, &segments, wal_need);
+    if refilled != names_file::Refilled::default() {
+        report.names_rebuilt = Some(refilled.describe(had));
+    }
+    let names = NamesFile::open(dir, &loaded)?;
+    let dict = Arc::new(Dictionary::from_strings(loaded.strings));
+    let wal = Wal::create(dir, next_seq, walrec.files)?;
+
+    let view = Arc::new(RwLock::new(Arc::new(PartitionView {
+        sealed,
+        active: active_reader,
+    })));
+    let mut writer = PartitionWriter::new(
+        dir.to_owned(),
+        opts.clone(),
+        dict,
+        names,
+        wal,
+        active,
+        manifest,
+        view,
+        counters,
+        pages_end,
+    );
+    check_names(
+        dir,
+        &writer.dict,
+        &writer.state.view.read().unwrap_or_else(|p| p.into_inner()),
+    )?;
+    let known = writer.dict.len() as u64;
+    for (seq, batch) in replay {
+        debug_assert_eq!(seq, writer.next_seq);
+        let unknown = batch.names().iter().any(|&n| u64::from(n) >= known)
+            || batch.fields().iter().any(|f| u64::from(f.key) >= known);
+        if unknown {
+            // Names are synced before the WAL, so this is damage, not a crash: point-in-time
+            // recovery stops here.
+            return Err(Error::corrupt(
+                dir.join(names_file::FILE_NAMES[0]),
+                0,
+                format!("the WAL refers to names the dictionary lost (from seq {seq} on)"),
+            ));
+        }
+        writer.ingest(&batch, false)?;
+    }
+    writer.update_bytes();
+    Ok(writer)
+}
+
+/// Act on what [`layout::inspect`] found: move what does not belong to quarantine, remove empty
+/// leftovers, copy the intact pages of damaged or abandoned files into new sealed segments, resume
+/// the active segment. Returns the manifest to store, the sealed segments and the active writer.
+fn apply_layout(
+    dir: &Path,
+    layout: Layout,
+    report: &mut RecoveryReport,
+) -> Result<(Manifest, Vec<Arc<SegmentReader>>, Option<SegmentWriter>)> {
+    match &layout.manifest {
+        ManifestState::Sound(_) => {}
+        ManifestState::Missing => {
+            report.manifest_rebuilt =
+                Some("MANIFEST missing; rebuilt from the segment files".into())
+        }
+        ManifestState::Damaged(why) => {
+            report.manifest_rebuilt = Some(format!("{why}; rebuilt from the segment files"))
+        }
+        ManifestState::Foreign(p) => {
+            report.manifest_rebuilt = Some(format!(
+                "MANIFEST belongs to partition {p:016x}; rebuilt from the segment files"
+            ))
+        }
+    }
+    for info in &layout.missing {
+        report.quarantined.push((
+            dir.join(segment::file_name(info.id)),
+            format!(
+                "segment named by the manifest is missing ({} events lost)",
+                info.rows
+            ),
+        ));
+    }
+    for path in &layout.unnamed {
+        report.adopted_segments.push(path.clone());
+    }
+    for (path, why) in &layout.misplaced {
+        let dest = quarantine(dir, path)?;
+        report.quarantined.push((dest, why.clone()));
+    }
+    for path in &layout.empty {
+        durable::remove_durable(path)?;
+        report.removed.push(path.clone());
+    }
+    let mut manifest = layout.derived_manifest();
+    let mut sealed = layout.sealed;
+    for file in layout.salvage {
+        let kept = if file.pages.is_empty() {
+            None
+        } else {
+            let id = manifest.next_segment_id;
+            manifest.next_segment_id += 1;
+            Some(copy_pages(dir, layout.partition, id, &file)?)
+        };
+        let lost: Vec<String> = file
+            .damage
+            .iter()
+            .map(|(offset, bytes, why)| format!("{bytes} bytes at {offset}: {why}"))
+            .collect();
+        let pages = kept.as_ref().map_or(0, |r| r.pages().len());
+        let what = format!(
+            "{}; {pages} intact pages kept{}{}",
+            file.reason,
+            if lost.is_empty() {
+                ""
+            } else {
+                "; not intact: "
+            },
+            lost.join(", ")
+        );
+        if file.damaged || kept.is_none() {
+            let dest = quarantine(dir, &file.path)?;
+            report.quarantined.push((dest, what));
+        } else {
+            durable::remove_durable(&file.path)?;
+            report.salvaged.push((file.path.clone(), what));
+        }
+        if let Some(r) = kept {
+            sealed.push(r);
+        }
+    }
+    sealed.sort_by_key(|r| r.seq_range().map_or(0, |r| r.0));
+    manifest.sealed = sealed
+        .iter()
+        .map(|r| SealedInfo::of_pages(r.id(), r.len(), r.pages()))
+        .collect();
+    let mut active = None;
+    if let Some(a) = layout.active {
+        report.active_segment_events += a.pages.iter().map(|p| u64::from(p.meta.rows)).sum::<u64>();
+        if let Some((bytes, why)) = &a.cut {
+            report
+                .cuts
+                .push(Cut::new(&a.path, a.valid_len, *bytes, why.clone()));
+        }
+        active = Some(SegmentWriter::resume(&a.path, a.id, a.valid_len, a.pages)?);
+    }
+    manifest.active = active.as_ref().map(|w| w.id());
+    Ok((manifest, sealed, active))
+}
+
+/// Write the intact pages of `file` into a new sealed segment `id` of this partition.
+fn copy_pages(
+    dir: &Path,
+    partition: u64,
+    id: u64,
+    file: &SalvageFile,
+) -> Result<Arc<SegmentReader>> {
+    let source = SegmentReader::unsealed(&file.path, file.id, file.pages.clone())?;
+    let path = dir.join(segment::file_name(id));
+    let mut out = SegmentWriter::create(&path, SegmentIdentity { id, partition })?;
+    let mut raw = Vec::new();
+    for page in source.pages() {
+        source.raw_page(page, &mut raw)?;
+        out.append_page(&raw, (*page.meta).clone())?;
+    }
+    out.finish()?;
+    Ok(Arc::new(SegmentReader::open(&path)?))
+}
+
+/// Every id a page refers to must resolve: a damaged `names.log` that lost names still in use is a
+/// clear error, never events with unknown names.
+fn check_names(dir: &Path, dict: &Dictionary, view: &PartitionView) -> Result<()> {
+    check_segments(dir, dict, view.sealed.iter().chain(view.active.iter()))
+}
+
+pub(crate) fn check_segments<'a>(
+    dir: &Path,
+    dict: &Dictionary,
+    segments: impl Iterator<Item = &'a Arc<SegmentReader>>,
+) -> Result<()> {
+    let known = dict.len() as u64;
+    for seg in segments {
+        for page in seg.pages() {
+            if page.meta.max_id().is_some_and(|m| u64::from(m) >= known) {
+                return Err(Error::corrupt(
+                    dir.join(names_file::FILE_NAMES[0]),
+                    0,
+                    format!(
+                        "dictionary holds {known} names but {} refers to more; names.log is damaged",
+                        seg.path().display()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
