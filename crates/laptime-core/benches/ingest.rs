@@ -5,8 +5,8 @@
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use laptime_core::workload::{R1Config, R1Interned, R1};
 use laptime_core::{Batch, Options, Overflow, Store, SyncPolicy};
+use laptime_workload::{R1Config, R1Interned, R1};
 
 const EVENTS: usize = 2_000_000;
 const BATCH: usize = 4096;

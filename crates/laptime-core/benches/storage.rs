@@ -5,10 +5,10 @@
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use laptime_core::workload::{entropy_floor, R1Config, R1Interned, R1};
 use laptime_core::{
     ColumnSet, Options, Overflow, PageColumns, ScanFilter, Store, SyncPolicy, View,
 };
+use laptime_workload::{entropy_floor, R1Config, R1Interned, R1};
 
 fn events() -> usize {
     std::env::var("LAPTIME_BENCH_EVENTS")

@@ -15,8 +15,8 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use laptime_core::workload::{R1Config, R1Interned, R1};
 use laptime_core::{Options, Overflow, Store, SyncPolicy};
+use laptime_workload::{R1Config, R1Interned, R1};
 
 fn main() -> Result<(), Box<dyn Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -29,8 +29,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, TryLockError, Weak};
 use std::time::{Duration, Instant};
 
-use crate::event::{Batch, Code, NameId, Value};
-use crate::store::Store;
+use crate::Store;
+use crate::{Batch, Code, NameId, Value};
 
 /// A thread hands its buffered events over at its first event this long after the last hand-over.
 pub const HAND_OVER_EVERY: Duration = Duration::from_millis(100);

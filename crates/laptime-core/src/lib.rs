@@ -1,4 +1,13 @@
-//! laptime-core: an embedded, compressed, crash-safe columnar store for function timings and logs.
+//! laptime-core: an embedded, compressed, crash-safe columnar store for function timings and logs,
+//! with the query engine on top and the instrumentation that feeds it. This is the crate Rust
+//! services depend on; it re-exports the layers below it:
+//!
+//! - `laptime-storage`: events, the ring, the writer thread, pages, segments, WAL, recovery,
+//!   compaction, retention and read views ([`Store`], [`Reader`], [`View`]).
+//! - `laptime-query`: the filter and time grammar ([`filter`]), queries with mergeable partial
+//!   results ([`query`]), analysis ([`analysis`]) and export.
+//! - here: instrumentation ([`mod@capture`], the `#[capture]` macro, the tracing layer) and post-mortem
+//!   files ([`postmortem`]), which use both.
 //!
 //! Producers hand [`Batch`]es of events to a [`Store`]; a writer thread per store logs them to a
 //! checksummed write-ahead log, packs them into compressed column pages with zone maps and latency
@@ -21,81 +30,34 @@
 //! assert_eq!(events[0].name, "UserService.find");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
-//!
-//! Layout on disk: `<dir>/partitions/<id>/` per writing process, holding `LOCK`, `MANIFEST`,
-//! `names.log`, `wal-*.log` and `seg-*.lts`. See `page`, `segment`, `wal` and `manifest` for the
-//! byte layouts.
 
 #![forbid(unsafe_code)]
 
-pub mod analysis;
-mod bufferpool;
 pub mod capture;
-pub mod clock;
-mod compaction;
-mod dictionary;
-mod disk_partition;
-mod durable;
-pub mod encoding;
-mod error;
-mod event;
-#[cfg(feature = "parquet")]
-pub mod export;
-mod failpoint;
-pub mod filter;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
-mod ids;
-mod layout;
-mod manifest;
-mod names_file;
-mod options;
-mod page;
-mod partition;
-mod partition_state;
 pub mod postmortem;
-pub mod query;
-mod reader;
-mod record_log;
-mod recovery;
-mod retention;
-mod ring;
-mod scan;
-mod segment;
-pub mod sketch;
-mod stats;
-mod store;
 #[cfg(feature = "tracing")]
 pub mod tracing_layer;
-pub mod verify;
-mod wal;
-pub mod workload;
-mod writer;
 
-pub use bufferpool::{BufferPool, PinnedPage, PoolStats};
-pub use compaction::CompactionReport;
-pub use dictionary::Dictionary;
-pub use error::{DecodeError, Error, Result};
-pub use event::{Batch, BatchField, Code, Event, Level, NameId, Rejections, Value, ValueType};
 /// `#[capture]` / `#[capture(name = "...")]` on a sync or async fn (cargo feature `macros`): every
 /// call is timed into the store given to [`capture::install`]; a returned `Err` is an error.
 #[cfg(feature = "macros")]
 pub use laptime_macros::capture;
-pub use options::{Options, Retention, SyncPolicy};
-pub use page::{ColumnSet, FieldColumn, FieldValues, NameStats, PageColumns, PageMeta};
-pub use partition::Cut;
-pub use reader::Reader;
-pub use recovery::RecoveryReport;
-pub use retention::RetentionReport;
-pub use ring::{CounterSnapshot, Overflow, Push};
-pub use scan::{PageDamage, PageData, PageRef, ScanFilter, View};
-pub use segment::ReadScratch;
-pub use stats::{function_stats, FunctionStats};
-pub use store::{Maintained, Maintenance, Recorder, RecorderTimer, Store};
+#[cfg(feature = "parquet")]
+pub use laptime_query::export;
+pub use laptime_query::{analysis, filter, function_stats, query, FunctionStats, Queries};
+pub use laptime_storage::{clock, encoding, sketch, verify};
+pub use laptime_storage::{
+    Batch, BatchField, BufferPool, Code, ColumnSet, CompactionReport, CounterSnapshot, Cut,
+    DecodeError, Dictionary, Error, Event, FieldColumn, FieldValues, Level, Maintained,
+    Maintenance, NameId, NameStats, Options, Overflow, PageColumns, PageDamage, PageData, PageMeta,
+    PageRef, PinnedPage, PoolStats, Push, ReadScratch, Reader, Recorder, RecorderTimer,
+    RecoveryReport, Rejections, Result, Retention, RetentionReport, ScanFilter, Store, SyncPolicy,
+    Value, ValueType, View,
+};
 
 /// Fault injection for tests (cargo feature `failpoints`).
 #[cfg(feature = "failpoints")]
-pub mod testing {
-    pub use crate::failpoint::{fail_syncs_under, fail_writes_under, heal_under};
-}
+pub use laptime_storage::testing;

@@ -26,10 +26,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::durable;
 use crate::encoding::varint::{read_varint, write_varint};
-use crate::error::{DecodeError, Error, Result};
-use crate::event::{Code, Event, Value};
+use crate::{Code, Event, Value};
+use crate::{DecodeError, Error, Result};
+use laptime_storage::durable;
 
 const MAGIC: [u8; 8] = [0x89, b'L', b'T', b'S', b'N', b'A', b'P', b'\n'];
 const VERSION: u32 = 1;
@@ -301,7 +301,7 @@ const MAX_FILE_BYTES: u64 = 1 << 30;
 
 /// Read the snapshot file at `path`.
 pub fn read(path: &Path) -> Result<PostMortem> {
-    let bytes = crate::durable::read_bounded(path, MAX_FILE_BYTES)?;
+    let bytes = laptime_storage::durable::read_bounded(path, MAX_FILE_BYTES)?;
     decode(&bytes).map_err(|e| Error::corrupt(path, e.offset as u64, e.reason))
 }
 
@@ -397,13 +397,13 @@ impl Default for SnapshotOptions {
 /// Take a snapshot of `store`: flush what was appended, copy the newest events of the window, and
 /// write them with the facts of this process. The store keeps every event.
 pub fn take(store: &crate::Store, reason: &str, opts: &SnapshotOptions) -> Result<PathBuf> {
-    if opts.last_events == 0 || opts.last_events > crate::query::events::MAX_EVENTS_LIMIT {
+    if opts.last_events == 0 || opts.last_events > crate::query::MAX_EVENTS_LIMIT {
         return Err(Error::InvalidOption {
             option: "last_events",
             reason: format!(
                 "{} is outside 1..={}",
                 opts.last_events,
-                crate::query::events::MAX_EVENTS_LIMIT
+                crate::query::MAX_EVENTS_LIMIT
             ),
         });
     }
@@ -470,7 +470,7 @@ pub fn take(store: &crate::Store, reason: &str, opts: &SnapshotOptions) -> Resul
 
 /// View `store` when a thread panics (reason `panic: <message> at <file:line>`), then run the
 /// hook that was installed before. The snapshot includes the events still buffered by every
-/// thread's [`crate::capture`] (and so the tracing layer). It runs on its own thread and is waited
+/// thread's [`mod@crate::capture`] (and so the tracing layer). It runs on its own thread and is waited
 /// for at most `timeout`, so a panic inside laptime (holding one of its locks) can never hang the
 /// process.
 pub fn install_panic_hook(

@@ -8,8 +8,8 @@
 //! - An event is a log event at its level, named after its target, with its `message` as the
 //!   message and its other fields as fields.
 //!
-//! Events go through [`crate::capture`]'s per-thread buffers into the store given to
-//! [`LaptimeLayer::new`] (which installs it for [`crate::capture`] too).
+//! Events go through [`mod@crate::capture`]'s per-thread buffers into the store given to
+//! [`LaptimeLayer::new`] (which installs it for [`mod@crate::capture`] too).
 //!
 //! ```
 //! use laptime_core::{tracing_layer::LaptimeLayer, Options, Store};
@@ -39,8 +39,8 @@ use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::capture;
-use crate::event::{Code, Value};
-use crate::store::Store;
+use crate::Store;
+use crate::{Code, Value};
 
 /// How spans are named.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +58,7 @@ pub struct LaptimeLayer {
 }
 
 impl LaptimeLayer {
-    /// A layer recording into `store` (installed for [`crate::capture`] as well).
+    /// A layer recording into `store` (installed for [`mod@crate::capture`] as well).
     pub fn new(store: Store) -> LaptimeLayer {
         capture::install(store);
         LaptimeLayer {

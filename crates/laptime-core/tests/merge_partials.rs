@@ -18,7 +18,7 @@ use laptime_core::query::{
     PARTIAL_MAGIC, PARTIAL_VERSION,
 };
 use laptime_core::sketch::RELATIVE_ACCURACY;
-use laptime_core::{Batch, Error, Level, Options, Store, SyncPolicy, Value, View};
+use laptime_core::{Batch, Error, Level, Options, Queries, Store, SyncPolicy, Value, View};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use tempfile::TempDir;
@@ -498,8 +498,12 @@ fn sample(precision: Precision) -> (Built, Query, Vec<u8>) {
 
 fn bad_partial(input: &[u8]) -> (u64, String) {
     match Partial::from_bytes(input) {
-        Err(Error::BadPartial { offset, reason }) => (offset, reason),
-        other => panic!("expected BadPartial, got {other:?}"),
+        Err(Error::Malformed {
+            what: "partial query result",
+            offset,
+            reason,
+        }) => (offset, reason),
+        other => panic!("expected a malformed partial, got {other:?}"),
     }
 }
 

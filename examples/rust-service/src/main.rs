@@ -7,7 +7,7 @@ use std::time::Duration;
 use laptime_core::postmortem::{self, SnapshotOptions};
 use laptime_core::query::{Aggregate, GroupBy, OrderBy, OrderKey, Query};
 use laptime_core::tracing_layer::LaptimeLayer;
-use laptime_core::{capture, Options, Store};
+use laptime_core::{capture, Options, Queries, Store};
 use tracing_subscriber::layer::SubscriberExt;
 
 #[derive(Debug)]

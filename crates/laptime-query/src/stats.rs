@@ -6,11 +6,11 @@
 
 use std::collections::BTreeMap;
 
-use crate::error::Result;
-use crate::event::Code;
-use crate::page::ColumnSet;
-use crate::scan::{ScanFilter, View};
-use crate::sketch::LatencySketch;
+use laptime_storage::page::ColumnSet;
+use laptime_storage::scan::{ScanFilter, View};
+use laptime_storage::sketch::LatencySketch;
+use laptime_storage::Code;
+use laptime_storage::Result;
 
 /// Summary of one function (or logger) name.
 #[derive(Debug, Clone, PartialEq)]
@@ -112,7 +112,7 @@ pub fn function_stats(snapshot: &View, filter: &ScanFilter) -> Result<Vec<Functi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Batch, Level, Options, Store};
+    use laptime_storage::{Batch, Level, Options, Store};
 
     #[test]
     fn stats_match_a_plain_computation() {

@@ -29,7 +29,7 @@ impl std::fmt::Debug for Reader {
 
 impl Reader {
     /// A reader of the store at `root`, caching decoded pages in a pool of `pool_bytes`. Fails
-    /// with [`Error::InvalidInput`] when `root` holds no laptime store.
+    /// with [`crate::Error::InvalidInput`] when `root` holds no laptime store.
     pub fn open(root: impl AsRef<Path>, pool_bytes: Option<usize>) -> Result<Reader> {
         let root = root.as_ref().to_path_buf();
         partition::require_store(&root)?;

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use crate::analysis::{
     self, Anomaly, AnomalyOptions, BucketPoint, CompareOptions, Comparison, RangeSummary, Verdict,
 };
-use crate::error::Result;
 use crate::filter::{Filter, Kind, Term, TimeBound};
-use crate::scan::View;
+use laptime_storage::scan::View;
+use laptime_storage::Result;
 
 use super::accumulate::Durations;
 use super::{execute, invalid, Aggregate, GroupBy, GroupValue, Precision, Query, QueryStats};

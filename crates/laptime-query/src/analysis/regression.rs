@@ -12,8 +12,8 @@
 //! Error rate: pooled two-proportion z-test, significant when the two-sided p-value is below
 //! `1 - confidence` and the rates differ by at least [`MIN_ERROR_RATE_CHANGE`].
 
-use crate::error::{Error, Result};
-use crate::sketch::{nearest_rank, LatencySketch};
+use laptime_storage::sketch::{nearest_rank, LatencySketch};
+use laptime_storage::{Error, Result};
 
 /// Smallest absolute error-rate change (0.5 percentage points) that counts as significant. With
 /// millions of calls the z-test finds differences of 0.01 points that nobody should act on.

@@ -19,7 +19,7 @@
 
 use std::collections::VecDeque;
 
-use crate::error::{Error, Result};
+use laptime_storage::{Error, Result};
 
 /// One time bucket of one function, as computed by the query engine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

@@ -6,7 +6,7 @@
 //!
 //! How a query runs:
 //! 1. Every page's zone map is checked per (name, outcome class) against the filter with
-//!    three-valued logic ([`predicate`]): pages where no class can match are skipped unread.
+//!    three-valued logic (`predicate`): pages where no class can match are skipped unread.
 //! 2. A page where every class either matches wholly or not at all, and which falls into one
 //!    group, is answered from its meta (per-name counts and latency sketches) without decoding,
 //!    unless the query needs the values themselves (exact percentiles, standard deviation).
@@ -26,8 +26,9 @@
 //! - Time buckets are aligned to the Unix epoch: bucket = `start - start % width`.
 //!
 //! ```
-//! use laptime_core::query::{Aggregate, GroupBy, GroupValue, OrderBy, OrderKey, Query};
-//! use laptime_core::{Options, Store};
+//! use laptime_query::query::{Aggregate, GroupBy, GroupValue, OrderBy, OrderKey, Query};
+//! use laptime_query::Queries;
+//! use laptime_storage::{Options, Store};
 //!
 //! let dir = tempfile::tempdir()?;
 //! let store = Store::open(dir.path(), Options::default())?;
@@ -66,15 +67,15 @@ mod predicate;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::error::{Error, Result};
 use crate::filter::Filter;
-use crate::scan::View;
+use laptime_storage::scan::View;
+use laptime_storage::{Error, Result};
 
 pub use analyze::{
     anomalies, compare, AnomaliesRequest, CompareRequest, FunctionAnomaly, FunctionComparison,
     TimeRange,
 };
-pub use events::{events, EventPage, EventsRequest, ListedEvent, SortOrder};
+pub use events::{events, EventPage, EventsRequest, ListedEvent, SortOrder, MAX_EVENTS_LIMIT};
 pub use partial::{Partial, PARTIAL_MAGIC, PARTIAL_VERSION};
 
 /// What to compute.
@@ -102,7 +103,7 @@ impl Default for Query {
     fn default() -> Query {
         Query {
             filter: Filter::default(),
-            now_ns: crate::clock::now_ns(),
+            now_ns: laptime_storage::clock::now_ns(),
             group_by: Vec::new(),
             aggregates: vec![Aggregate::Count],
             order_by: None,
@@ -363,7 +364,7 @@ pub struct QueryStats {
     /// Pages decoded and filtered row by row.
     pub pages_decoded: u64,
     /// Pages that had to be decoded but failed their checks: skipped, their events not counted
-    /// (see [`crate::View::damaged_pages`]).
+    /// (see [`laptime_storage::View::damaged_pages`]).
     pub pages_damaged: u64,
     /// Events in those damaged pages.
     pub rows_lost: u64,
@@ -461,16 +462,24 @@ pub fn run_partial(snapshot: &View, query: &Query) -> Result<Partial> {
     Partial::run(snapshot, query)
 }
 
-impl View {
-    /// Run `query` over this snapshot (see [`run`]).
-    pub fn query(&self, query: &Query) -> Result<QueryResult> {
+/// Queries as methods of a storage [`View`] (the view lives in the storage crate, which knows no
+/// queries): `use laptime_core::Queries;` then `store.view()?.query(&q)`.
+pub trait Queries {
+    /// Run `query` over this view (see [`run`]).
+    fn query(&self, query: &Query) -> Result<QueryResult>;
+
+    /// Run `query` over this view up to a [`Partial`] result: merge it with the partials of
+    /// other stores, then [`Partial::finish`] it into the answer one store holding all their
+    /// events would give.
+    fn query_partial(&self, query: &Query) -> Result<Partial>;
+}
+
+impl Queries for View {
+    fn query(&self, query: &Query) -> Result<QueryResult> {
         run(self, query)
     }
 
-    /// Run `query` over this snapshot up to a [`Partial`] result: merge it with the partials of
-    /// other stores, then [`Partial::finish`] it into the answer one store holding all their
-    /// events would give.
-    pub fn query_partial(&self, query: &Query) -> Result<Partial> {
+    fn query_partial(&self, query: &Query) -> Result<Partial> {
         run_partial(self, query)
     }
 }

@@ -23,11 +23,11 @@ pub use regression::{
 use std::f64::consts::{FRAC_2_SQRT_PI, SQRT_2};
 
 /// Options shared by both analyses: a finite number `>= 0`.
-pub(crate) fn check_non_negative(option: &'static str, value: f64) -> crate::Result<()> {
+pub(crate) fn check_non_negative(option: &'static str, value: f64) -> laptime_storage::Result<()> {
     if value.is_finite() && value >= 0.0 {
         Ok(())
     } else {
-        Err(crate::Error::invalid_option(
+        Err(laptime_storage::Error::invalid_option(
             option,
             format!("must be a non-negative number, got {value}"),
         ))

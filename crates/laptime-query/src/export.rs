@@ -26,11 +26,11 @@ use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::parser::parse_message_type;
 
-use crate::error::{Error, Result};
-use crate::event::{Code, Event, Value};
 use crate::filter::Filter;
 use crate::query::{self, EventsRequest, SortOrder};
-use crate::scan::View;
+use laptime_storage::scan::View;
+use laptime_storage::{Code, Event, Value};
+use laptime_storage::{Error, Result};
 
 /// Events per row group (and per listing page read while writing).
 pub const ROW_GROUP_ROWS: usize = 100_000;

@@ -2,8 +2,8 @@
 //! threads, finished into [`AggValue`]s.
 
 use crate::analysis::{RangeSummary, RankedValues};
-use crate::page::NameStats;
-use crate::sketch::{nearest_rank, LatencySketch};
+use laptime_storage::page::NameStats;
+use laptime_storage::sketch::{nearest_rank, LatencySketch};
 
 use super::{AggValue, Aggregate};
 

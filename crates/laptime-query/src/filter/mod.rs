@@ -44,7 +44,7 @@ mod tests;
 use std::fmt;
 use std::str::FromStr;
 
-use crate::Level;
+use laptime_storage::Level;
 
 /// Keys with a meaning of their own; fields with these names need the `field.` prefix.
 pub const RESERVED_KEYS: [&str; 9] = [

@@ -62,10 +62,12 @@ pub enum Error {
         /// The OS error, with the file and the operation.
         reason: String,
     },
-    /// Bytes handed to [`crate::query::Partial::from_bytes`] are not a partial query result this
-    /// build can read: truncated, another magic or version, a checksum mismatch, or contents that
-    /// contradict each other.
-    BadPartial {
+    /// Bytes handed to a decoder in memory (not read from a store file, see [`Error::Corrupt`]) are
+    /// not what it reads: truncated, another magic or version, a checksum mismatch, or contents
+    /// that contradict each other. `laptime-query` gives this for partial query results.
+    Malformed {
+        /// What the bytes were supposed to be ("partial query result").
+        what: &'static str,
         /// Byte offset in the input where the problem was found.
         offset: u64,
         /// What is wrong.
@@ -76,7 +78,8 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn io(path: impl Into<PathBuf>, op: &'static str, source: io::Error) -> Self {
+    /// An OS call `op` failed on `path`.
+    pub fn io(path: impl Into<PathBuf>, op: &'static str, source: io::Error) -> Self {
         Error::Io {
             path: path.into(),
             op,
@@ -98,11 +101,8 @@ impl Error {
         }
     }
 
-    pub(crate) fn corrupt(
-        path: impl Into<PathBuf>,
-        offset: u64,
-        reason: impl Into<String>,
-    ) -> Self {
+    /// Damaged bytes in `path` at `offset`.
+    pub fn corrupt(path: impl Into<PathBuf>, offset: u64, reason: impl Into<String>) -> Self {
         Error::Corrupt {
             path: path.into(),
             offset,
@@ -110,7 +110,8 @@ impl Error {
         }
     }
 
-    pub(crate) fn invalid_option(option: &'static str, reason: impl Into<String>) -> Self {
+    /// An option with an unusable value.
+    pub fn invalid_option(option: &'static str, reason: impl Into<String>) -> Self {
         Error::InvalidOption {
             option,
             reason: reason.into(),
@@ -145,8 +146,12 @@ impl fmt::Display for Error {
                 "disk full: writer of partition {} is waiting for space (retrying in new files): {reason}",
                 partition.display()
             ),
-            Error::BadPartial { offset, reason } => {
-                write!(f, "bad partial query result at byte {offset}: {reason}")
+            Error::Malformed {
+                what,
+                offset,
+                reason,
+            } => {
+                write!(f, "bad {what} at byte {offset}: {reason}")
             }
             Error::Closed => write!(f, "store is closed"),
         }
@@ -173,12 +178,13 @@ pub struct DecodeError {
 }
 
 impl DecodeError {
-    pub(crate) fn new(offset: usize, reason: &'static str) -> Self {
+    /// A failure at `offset` of the buffer.
+    pub fn new(offset: usize, reason: &'static str) -> Self {
         DecodeError { offset, reason }
     }
 
     /// Attach a file and the file offset of the decoded buffer.
-    pub(crate) fn in_file(self, path: impl Into<PathBuf>, base_offset: u64) -> Error {
+    pub fn in_file(self, path: impl Into<PathBuf>, base_offset: u64) -> Error {
         Error::corrupt(path, base_offset + self.offset as u64, self.reason)
     }
 }

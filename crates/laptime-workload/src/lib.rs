@@ -44,7 +44,7 @@
 //! [`empirical_entropy`] is the plug-in estimate from a sample, for comparison.
 //!
 //! ```
-//! use laptime_core::workload::{R1Config, R1};
+//! use laptime_workload::{R1Config, R1};
 //!
 //! let mut r1 = R1::new(R1Config::default());
 //! let mut events = Vec::new();
@@ -56,8 +56,8 @@
 
 use std::fmt;
 
-use crate::error::Result;
-use crate::event::{Batch, Level, NameId, Value};
+use laptime_storage::Result;
+use laptime_storage::{Batch, Level, NameId, Value};
 
 /// Seed of [`R1Config::default`].
 pub const DEFAULT_SEED: u64 = 1;

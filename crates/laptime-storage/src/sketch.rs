@@ -323,7 +323,7 @@ const GROW_PAD: usize = 16;
 /// See the [module documentation](self) for the guarantee, the bucket mapping and the byte layout.
 ///
 /// ```
-/// use laptime_core::sketch::LatencySketch;
+/// use laptime_storage::sketch::LatencySketch;
 ///
 /// let mut a = LatencySketch::new();
 /// a.insert_many(&[1_000, 2_000, 3_000]);

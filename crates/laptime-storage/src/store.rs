@@ -99,11 +99,11 @@ impl Store {
     /// Open (creating if needed) the store at `path`.
     ///
     /// ```
-    /// use laptime_core::{Options, Store};
+    /// use laptime_storage::{Options, Store};
     /// let dir = tempfile::tempdir()?;
     /// let store = Store::open(dir.path(), Options::default())?;
     /// let name = store.intern("Checkout.total")?;
-    /// let mut batch = laptime_core::Batch::default();
+    /// let mut batch = laptime_storage::Batch::default();
     /// batch.push_call(name, 1_700_000_000_000_000_000, 42_000, true);
     /// store.append(batch);
     /// store.flush()?;
@@ -174,7 +174,7 @@ impl Store {
     }
 
     /// Whether `other` is a handle on the same engine.
-    pub(crate) fn same_engine(&self, other: &Store) -> bool {
+    pub fn same_engine(&self, other: &Store) -> bool {
         Arc::ptr_eq(&self.engine, &other.engine)
     }
 
@@ -594,11 +594,11 @@ impl Recorder {
 
     /// Time the scope into this recorder: the call is recorded (ok, unless
     /// [`RecorderTimer::fail`] is called) when the guard is dropped. For guards that nest or cross
-    /// threads, use [`crate::capture::time`].
+    /// threads, use `laptime_core::capture::time`.
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
-    /// # let store = laptime_core::Store::open(dir.path(), laptime_core::Options::default())?;
+    /// # let store = laptime_storage::Store::open(dir.path(), laptime_storage::Options::default())?;
     /// let mut recorder = store.recorder();
     /// {
     ///     let _t = recorder.time("nightly.import")?;

@@ -3,8 +3,8 @@ use proptest::prelude::*;
 use super::anomaly::{error_rate_sigma_floor, LATENCY_MAD_FLOOR};
 use super::regression::q_for_rank;
 use super::*;
-use crate::error::Error;
-use crate::sketch::{nearest_rank, LatencySketch};
+use laptime_storage::sketch::{nearest_rank, LatencySketch};
+use laptime_storage::Error;
 
 /// splitmix64: tiny, seedable, good enough for synthetic data.
 struct Rng(u64);

@@ -16,11 +16,11 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
 
-use crate::error::{Error, Result};
-use crate::event::Event;
 use crate::filter::Filter;
-use crate::page::ColumnSet;
-use crate::scan::{PageRef, ScanFilter, View};
+use laptime_storage::page::ColumnSet;
+use laptime_storage::scan::{PageRef, ScanFilter, View};
+use laptime_storage::Event;
+use laptime_storage::{Error, Result};
 
 use super::predicate::{Class, Predicate, Tri};
 
@@ -46,7 +46,7 @@ impl Default for EventsRequest {
     fn default() -> EventsRequest {
         EventsRequest {
             filter: Filter::default(),
-            now_ns: crate::clock::now_ns(),
+            now_ns: laptime_storage::clock::now_ns(),
             limit: 100,
             cursor: None,
             order: SortOrder::NewestFirst,

@@ -2,7 +2,7 @@
 
 use super::grammar::{self, Failure, TIME};
 use super::{CmpOp, ErrorCode, Filter, FilterError, Glob, Kind, Status, Term, TimeBound};
-use crate::Level;
+use laptime_storage::Level;
 
 type Result<T> = std::result::Result<T, FilterError>;
 

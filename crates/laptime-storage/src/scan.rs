@@ -194,7 +194,7 @@ impl View {
     }
 
     /// The dictionary of partition `part`.
-    pub(crate) fn dictionary(&self, part: usize) -> Option<&Arc<Dictionary>> {
+    pub fn dictionary(&self, part: usize) -> Option<&Arc<Dictionary>> {
         self.parts.get(part).map(|p| &p.dict)
     }
 
@@ -304,7 +304,7 @@ impl View {
 
     /// After reading `page` failed with `e`: a damaged page is recorded and skipped (`Ok`), any
     /// other failure (I/O) is returned. Damage costs only the damaged page.
-    pub(crate) fn skip_damaged(&self, page: &PageRef, e: crate::Error) -> Result<()> {
+    pub fn skip_damaged(&self, page: &PageRef, e: crate::Error) -> Result<()> {
         let crate::Error::Corrupt {
             path,
             offset,
@@ -416,7 +416,7 @@ impl View {
 
     /// Row `row` of a decoded page of partition `part` as an [`Event`], names and fields resolved
     /// (unknown ids print as `#id`), fields sorted by key.
-    pub(crate) fn event_at(&self, part: usize, cols: &PageColumns, row: usize) -> Event {
+    pub fn event_at(&self, part: usize, cols: &PageColumns, row: usize) -> Event {
         let resolve = |id: NameId| {
             self.name(part, id)
                 .map_or_else(|| format!("#{id}"), |s| s.to_string())

@@ -25,7 +25,7 @@ use crate::error::{Error, Result};
 /// Read the whole of `path`, which must be a regular file of at most `max` bytes. Anything else is
 /// [`Error::Corrupt`] at offset 0 (not a regular file, or larger than the format allows); I/O
 /// failures are [`Error::Io`] (NotFound included, for callers that treat absence as normal).
-pub(crate) fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>> {
+pub fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>> {
     use std::io::Read;
     let file = File::open(path).map_err(|e| Error::io(path, "open", e))?;
     let meta = file.metadata().map_err(|e| Error::io(path, "stat", e))?;
@@ -60,7 +60,7 @@ pub(crate) fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>> {
 /// Makes every entry change in `dir` (files created, renamed or removed in it) durable.
 ///
 /// On non-Unix platforms this is a no-op: Windows has no directory fsync; NTFS journals its metadata.
-pub(crate) fn fsync_dir(dir: &Path) -> Result<()> {
+pub fn fsync_dir(dir: &Path) -> Result<()> {
     #[cfg(unix)]
     {
         let handle = File::open(dir).map_err(|e| Error::io(dir, "open directory", e))?;
@@ -81,7 +81,7 @@ pub(crate) fn fsync_dir(dir: &Path) -> Result<()> {
 /// A failure is final: do not call this again on the same file hoping for success. After an fsync
 /// error the kernel may have dropped the unwritten pages and cleared the error flag, so a retry can
 /// return `Ok` while the data is lost (fsyncgate). Callers stop writing to the file instead.
-pub(crate) fn sync_data(file: &File, path: &Path) -> Result<()> {
+pub fn sync_data(file: &File, path: &Path) -> Result<()> {
     if crate::failpoint::sync_fails(path) {
         return Err(Error::io(
             path,
@@ -101,7 +101,7 @@ pub(crate) fn sync_data(file: &File, path: &Path) -> Result<()> {
 /// system), fsyncs it, renames it over `path` and fsyncs the directory. On failure the temp file is
 /// removed and the target is left as it was; if only the final directory fsync fails, the new content
 /// is in place but may not survive a power loss, and the error is returned.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = parent_dir(path);
     let tmp = temp_path(path)?;
     // create_new: never write into a file someone else owns, and never remove one on cleanup.
@@ -147,7 +147,7 @@ fn temp_path(path: &Path) -> Result<PathBuf> {
 ///
 /// If `dir` already exists its parent is fsynced anyway: a previous run may have created it and
 /// crashed before making that durable, and one fsync at open is cheap.
-pub(crate) fn create_dir_durable(dir: &Path) -> Result<()> {
+pub fn create_dir_durable(dir: &Path) -> Result<()> {
     // The ancestors this call will create, innermost first. Racing creators only cause extra fsyncs.
     let missing: Vec<&Path> = dir
         .ancestors()
@@ -168,7 +168,7 @@ pub(crate) fn create_dir_durable(dir: &Path) -> Result<()> {
 ///
 /// A missing file is not an error. Its directory is still fsynced (when it exists): a previous run may
 /// have removed the file and crashed before the removal was durable.
-pub(crate) fn remove_durable(path: &Path) -> Result<()> {
+pub fn remove_durable(path: &Path) -> Result<()> {
     let dir = parent_dir(path);
     match fs::remove_file(path) {
         Ok(()) => fsync_dir(dir),
@@ -184,7 +184,7 @@ pub(crate) fn remove_durable(path: &Path) -> Result<()> {
 }
 
 /// The directory holding `path`; `.` for a bare relative file name.
-pub(crate) fn parent_dir(path: &Path) -> &Path {
+pub fn parent_dir(path: &Path) -> &Path {
     match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),

@@ -5,11 +5,11 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
-use crate::error::Result;
-use crate::event::NameId;
-use crate::page::{ColumnSet, FieldValues, PageColumns, PageMeta};
-use crate::scan::{PageData, PageRef, ScanFilter, View};
-use crate::segment::ReadScratch;
+use laptime_storage::page::{ColumnSet, FieldValues, PageColumns, PageMeta};
+use laptime_storage::scan::{PageData, PageRef, ScanFilter, View};
+use laptime_storage::segment::ReadScratch;
+use laptime_storage::NameId;
+use laptime_storage::Result;
 
 use super::accumulate::{Acc, CallPart, Needs, SummaryPart};
 use super::predicate::{Class, Predicate, Tri};
@@ -311,7 +311,7 @@ impl PartPlan {
             None => Predicate::compile(
                 &query.filter,
                 query.now_ns,
-                &Arc::new(crate::dictionary::Dictionary::default()),
+                &Arc::new(laptime_storage::dictionary::Dictionary::default()),
             ),
         };
         let field_keys: Vec<Option<NameId>> = query
@@ -456,7 +456,7 @@ impl<'a> Worker<'a> {
     }
 
     /// A page that could not be read: damage is counted and skipped, anything else stops the query.
-    fn skipped(&mut self, page: &PageRef, e: crate::Error) -> Result<()> {
+    fn skipped(&mut self, page: &PageRef, e: laptime_storage::Error) -> Result<()> {
         self.snapshot.skip_damaged(page, e)?;
         self.stats.pages_damaged += 1;
         self.stats.rows_lost += u64::from(page.meta().rows);

@@ -5,10 +5,10 @@
 use std::cmp::Ordering;
 use std::sync::Arc;
 
-use crate::dictionary::Dictionary;
-use crate::event::{Level, NameId, Value};
 use crate::filter::{CmpOp, Filter, Glob, Kind, Status, Term};
-use crate::page::{ColumnSet, FieldValues, NameStats, PageColumns, PageMeta};
+use laptime_storage::dictionary::Dictionary;
+use laptime_storage::page::{ColumnSet, FieldValues, NameStats, PageColumns, PageMeta};
+use laptime_storage::{Level, NameId, Value};
 
 /// Three-valued truth of a term over a set of rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

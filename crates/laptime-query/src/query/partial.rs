@@ -5,11 +5,11 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::encoding::varint::{read_varint, unzigzag, write_varint, zigzag};
-use crate::error::{Error, Result};
 use crate::filter::Filter;
-use crate::scan::View;
-use crate::sketch::LatencySketch;
+use laptime_storage::encoding::varint::{read_varint, unzigzag, write_varint, zigzag};
+use laptime_storage::scan::View;
+use laptime_storage::sketch::LatencySketch;
+use laptime_storage::{Error, Result};
 
 use super::accumulate::{Acc, Needs};
 use super::execute::{self, KeyPart, RawGroups, MAX_GROUP_DIMS};
@@ -27,7 +27,7 @@ const CRC_LEN: usize = 4;
 /// from many stores (the fleet's indexers) combine into the answer of one store holding all the
 /// events.
 ///
-/// [`View::query_partial`](crate::View::query_partial) runs a query up to, not including,
+/// [`Queries::query_partial`](super::Queries::query_partial) runs a query up to, not including,
 /// finishing: per group it keeps the event, call and error counts, the duration sum, min and max,
 /// and what the aggregates need besides: Welford state for `stddev`, every duration for exact
 /// percentiles ([`Precision::Exact`]), a [`LatencySketch`] for the others ([`Precision::Auto`]).
@@ -97,8 +97,9 @@ const CRC_LEN: usize = 4;
 /// finished.
 ///
 /// ```
-/// use laptime_core::query::{Aggregate, GroupBy, Partial, Query};
-/// use laptime_core::{Options, Store};
+/// use laptime_query::query::{Aggregate, GroupBy, Partial, Query};
+/// use laptime_query::Queries;
+/// use laptime_storage::{Options, Store};
 ///
 /// let query = Query {
 ///     group_by: vec![GroupBy::Name],
@@ -249,7 +250,7 @@ impl Partial {
         Ok(merged)
     }
 
-    /// The query's answer from this state, as [`View::query`] gives it on one store holding
+    /// The query's answer from this state, as [`Queries::query`](super::Queries::query) gives it on one store holding
     /// every event the merged partials saw. `query` must be the one the partials answer (its
     /// order, limit and threads may differ).
     pub fn finish(self, query: &Query) -> Result<QueryResult> {
@@ -395,7 +396,7 @@ impl Partial {
     }
 
     /// Read what [`to_bytes`](Self::to_bytes) wrote. Any other input is refused with
-    /// [`Error::BadPartial`] naming the byte offset and the reason; it never panics.
+    /// [`Error::Malformed`] naming the byte offset and the reason; it never panics.
     pub fn from_bytes(input: &[u8]) -> Result<Partial> {
         if input.len() < HEADER_LEN + CRC_LEN {
             return Err(bad(
@@ -735,7 +736,8 @@ fn cmp_keys(a: &[KeyPart], b: &[KeyPart]) -> Ordering {
 }
 
 fn bad(offset: usize, reason: String) -> Error {
-    Error::BadPartial {
+    Error::Malformed {
+        what: "partial query result",
         offset: offset as u64,
         reason,
     }
