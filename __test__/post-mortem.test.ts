@@ -68,6 +68,7 @@ e2e('postMortems: false writes none', async (t) => {
   const dir = tempDir();
   const result = await spawnFixture('post-mortem-child.ts', ['off', dir]).done;
   t.is(result.code, 1);
+  t.regex(result.stderr, /TypeError: cannot read the config/, 'the child ran until its own error');
   t.deepEqual(filesIn(path.join(dir, 'postmortems')), []);
   t.deepEqual(filesIn(path.join(dir, 'snapshots')), []);
 });
