@@ -1,7 +1,7 @@
 /**
  * The CLI at its edges (issue 10): hostile strings in every command's output, stdout closed early,
  * negated filter terms typed as words, bucket widths that would make a result as large as the
- * store, long snapshot listings, and `tail -f` over two writers that seal at different times.
+ * store, long post-mortem listings, and `tail -f` over two writers that seal at different times.
  */
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
@@ -145,15 +145,15 @@ e2e('hostile strings: JSON stays exact and terminal-safe; CSV to a pipe stays ex
   t.true(csv.out.includes(`,${C1},`), csv.out);
 });
 
-e2e('hostile strings: view, snapshot listings, verify and errors that echo input', async (t) => {
+e2e('hostile strings: view, post-mortem listings, verify and errors that echo input', async (t) => {
   // A store directory whose name is hostile: verify's messages name its files.
   const root = tempDir();
   const dir = path.join(root, 'store\x1b]0;title\x07\u202e');
-  const store = open({ dir, snapshots: { dir: path.join(root, 'snaps'), service: LINK } });
+  const store = open({ dir, postMortems: { dir: path.join(root, 'pms'), service: LINK } });
   const nowNs = BigInt(Date.now()) * 1_000_000n;
   for (let i = 0; i < 100; i++) store.record({ name: HOSTILE[i % HOSTILE.length]!, startNs: nowNs - BigInt(100 - i) * 1_000_000n, durationNs: 1000 + i });
   store.logger(BIDI).warn(`msg ${EVIL}`);
-  const file = await store.snapshot(`reason ${EVIL} ${BIDI}`);
+  const file = await store.postMortem(`reason ${EVIL} ${BIDI}`);
   await store.close();
 
   const view = await cli(['view', file]);
@@ -277,13 +277,13 @@ e2e('negated filter terms are filter words, typed bare or after --, for every co
   t.deepEqual(names(exported), ['audit']);
 });
 
-e2e('negated filter terms in `view <snapshot>`', async (t) => {
+e2e('negated filter terms in `view <post-mortem>`', async (t) => {
   const dir = tempDir();
-  const store = open({ dir, snapshots: { dir: path.join(dir, 'snaps') } });
+  const store = open({ dir });
   const nowNs = BigInt(Date.now()) * 1_000_000n;
   for (let i = 0; i < 50; i++) store.record({ name: 'Api.get', startNs: nowNs - BigInt(50 - i) * 1_000_000n, durationNs: 1000 });
   store.logger('audit').warn('disk almost full');
-  const file = await store.snapshot('test');
+  const file = await store.postMortem('test');
   await store.close();
   const r = await cli(['view', file, '-kind:log', '--json']);
   t.is(r.code, 0, r.err);
@@ -314,12 +314,12 @@ e2e('query --bucket 100ns: a clear error instead of a result as large as the sto
   );
 });
 
-e2e('listing 1,000 snapshot files reads only what the listing shows', async (t) => {
+e2e('listing 1,000 post-mortem files reads only what the listing shows', async (t) => {
   const dir = tempDir();
-  const store = open({ dir, snapshots: { dir: path.join(dir, 'snaps') } });
+  const store = open({ dir });
   const nowNs = BigInt(Date.now()) * 1_000_000n;
   for (let i = 0; i < 10_000; i++) store.record({ name: `Api.m${i % 20}`, startNs: nowNs - BigInt(10_000 - i) * 1_000n, durationNs: 1000 + i, fields: { route: `/r${i % 7}` } });
-  const file = await store.snapshot('load test');
+  const file = await store.postMortem('load test');
   await store.close();
   const many = path.join(dir, 'many');
   mkdirSync(many);
@@ -334,7 +334,7 @@ e2e('listing 1,000 snapshot files reads only what the listing shows', async (t) 
   // Reading every event of every file took ~45 ms per 10,000-event file (45 s here); the facts
   // and count take ~1 ms. The bound leaves room for a loaded CI machine.
   t.true(ms < 15_000, `${ms} ms for 1,000 files`);
-  t.log(`1,000 snapshot files (10,000 events each) listed in ${ms} ms`);
+  t.log(`1,000 post-mortem files (10,000 events each) listed in ${ms} ms`);
 });
 
 e2e('tail -f: two writers sealing at different times; every event printed exactly once', async (t) => {

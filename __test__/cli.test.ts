@@ -382,17 +382,52 @@ e2e('the bin: `laptime serve` prints its URL and answers until stopped', async (
   t.regex(refused.stderr, /^laptime: --token is required when binding to 0\.0\.0\.0/);
 });
 
-e2e('view, stats --snapshot and serve --snapshot read a post-mortem snapshot like a store', async (t) => {
+e2e('postmortems lists a store\'s post-mortems: new ones in postmortems/, those of older stores in snapshots/', async (t) => {
   const dir = tempDir();
-  const store = open({ dir, snapshots: { dir: path.join(dir, 'snaps') } });
+  const store = open({ dir });
+  store.record({ name: 'Api.get', startNs: BigInt(Date.now()) * 1_000_000n, durationNs: 1000 });
+  const first = await store.postMortem('first');
+  const second = await store.postMortem('second');
+  await store.close();
+  t.is(path.dirname(first), path.join(dir, 'postmortems'));
+  // An older store kept them in snapshots/: move the first one there.
+  const fs = require('node:fs') as typeof import('node:fs');
+  fs.mkdirSync(path.join(dir, 'snapshots'));
+  const moved = path.join(dir, 'snapshots', path.basename(first));
+  fs.renameSync(first, moved);
+
+  const listing = await cli(['postmortems', '-d', dir]);
+  t.is(listing.code, 0, listing.err);
+  const lines = listing.out.trim().split('\n');
+  t.is(lines.length, 2, listing.out);
+  t.true(lines[0]!.includes(` ${path.join('snapshots', path.basename(first))} `) && lines[0]!.endsWith('1 events  first'), lines[0]);
+  t.true(lines[1]!.includes(` ${path.join('postmortems', path.basename(second))} `) && lines[1]!.endsWith('1 events  second'), lines[1]);
+  const json = (await cli(['postmortems', '-d', dir, '--json'])).out.trim().split('\n').map((l) => JSON.parse(l) as { file: string; reason: string });
+  t.deepEqual(json.map((r) => r.reason), ['first', 'second']);
+  // Either file reads as a post-mortem.
+  const old = await cli(['stats', '--post-mortem', moved, '--json']);
+  t.is(old.code, 0, old.err);
+  t.is((JSON.parse(old.out) as { name: string; count: number }).count, 1);
+
+  const empty = tempDir();
+  t.deepEqual(await cli(['postmortems', '-d', empty]), { code: 0, out: `no post-mortems in ${empty}\n`, err: '' });
+  const missing = await cli(['postmortems', '-d', path.join(empty, 'nope')]);
+  t.is(missing.code, 1);
+  t.is(missing.err, `laptime: no store at ${path.join(empty, 'nope')}\n`);
+});
+
+e2e('view, stats --post-mortem and serve --post-mortem read a post-mortem like a store', async (t) => {
+  const dir = tempDir();
+  const store = open({ dir, postMortems: { dir: path.join(dir, 'pms') } });
   const nowNs = BigInt(Date.now()) * 1_000_000n;
   for (let i = 0; i < 300; i++) store.record({ name: i % 3 ? 'Api.get' : 'Api.put', startNs: nowNs - BigInt(300 - i) * 1_000_000n, durationNs: 1000 * (i + 1), ok: i % 50 !== 0 });
   store.logger('audit').warn('disk almost full', { freeMb: 12 });
-  const file = await store.snapshot('on-call asked');
+  const file = await store.postMortem('on-call asked');
   await store.close();
 
   const view = await cli(['view', file]);
   t.is(view.code, 0, view.err);
+  t.regex(view.out, /^post-mortem /);
   t.regex(view.out, /reason {3}on-call asked/);
   t.regex(view.out, /window {3}last 60 s, at most 10000 events: 301 events/);
   t.regex(view.out, /^name\s+count\s+rate/m);
@@ -402,30 +437,40 @@ e2e('view, stats --snapshot and serve --snapshot read a post-mortem snapshot lik
   const lines = warnings.out.trim().split('\n').map((l) => JSON.parse(l) as { level: string; message: string });
   t.deepEqual(lines.map((l) => [l.level, l.message]), [['warn', 'disk almost full']]);
 
-  const stats = await cli(['stats', '--snapshot', file, '--json', '--sort', 'name']);
+  const stats = await cli(['stats', '--post-mortem', file, '--json', '--sort', 'name']);
   t.is(stats.code, 0, stats.err);
+  t.is(stats.err, '');
   t.deepEqual(
     stats.out.trim().split('\n').map((l) => { const r = JSON.parse(l) as { name: string; count: number; errors: number }; return [r.name, r.count, r.errors]; }),
     [['Api.get', 200, 4], ['Api.put', 100, 2]],
   );
+  // The old spelling still works, with a one-line note on stderr; both at once is bad usage.
+  const old = await cli(['stats', '--snapshot', file, '--json', '--sort', 'name']);
+  t.is(old.code, 0, old.err);
+  t.is(old.out, stats.out);
+  t.is(old.err, 'laptime: --snapshot is deprecated, use --post-mortem <file>\n');
+  const both = await cli(['stats', '--snapshot', file, '--post-mortem', file]);
+  t.is(both.code, 2);
+  t.is(both.err, 'laptime: --post-mortem and --snapshot (its old spelling) exclude each other\n');
+  t.false((await cli(['stats', '--help'])).out.includes('--snapshot'), 'the old spelling is not advertised');
 
-  // A directory of snapshots with one damaged file still lists the rest.
+  // A directory of post-mortems with one damaged file still lists the rest.
   const fs = require('node:fs') as typeof import('node:fs');
-  const snaps = path.dirname(file);
-  const bad = path.join(snaps, 'snapshot-19700101T000000Z-1-0.ltsnap');
+  const pms = path.dirname(file);
+  const bad = path.join(pms, 'snapshot-19700101T000000Z-1-0.ltsnap');
   const bytes = fs.readFileSync(file);
   bytes[bytes.length - 5] ^= 0xff;
   fs.writeFileSync(bad, bytes);
-  const listing = await cli(['view', snaps]);
+  const listing = await cli(['view', pms]);
   t.is(listing.code, 1);
   t.regex(listing.out, /^DAMAGED snapshot-19700101T000000Z-1-0\.ltsnap: .*checksum mismatch/m);
   t.regex(listing.out, /pid \d+ {2}301 events {2}on-call asked$/m);
-  t.is(listing.err, `laptime: 1 of 2 snapshot(s) in ${snaps} are damaged\n`);
+  t.is(listing.err, `laptime: 1 of 2 post-mortem(s) in ${pms} are damaged\n`);
   const direct = await cli(['view', bad]);
   t.is(direct.code, 1);
   t.regex(direct.err, /^laptime: .*checksum mismatch/);
 
-  // The dashboard serves a snapshot as if it were a store.
+  // The dashboard serves a post-mortem as if it were a store.
   let out = '';
   let answered: unknown;
   const io: Io = {
@@ -439,6 +484,6 @@ e2e('view, stats --snapshot and serve --snapshot read a post-mortem snapshot lik
       return false;
     },
   };
-  t.is(await main(['serve', '--snapshot', file, '--port', '0'], io), 0);
+  t.is(await main(['serve', '--post-mortem', file, '--port', '0'], io), 0);
   t.deepEqual(((answered as { rows: Array<{ name: string }> }).rows.map((r) => r.name)).sort(), ['Api.get', 'Api.put']);
 });

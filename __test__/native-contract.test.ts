@@ -8,7 +8,7 @@ import type * as Generated from '../native/binding';
 import type { NativeBinding } from '../src/native';
 import { bindingPath, hasAddon } from './helpers/real';
 
-type Satisfies = Pick<typeof Generated, 'NativeStore' | 'NativeReader' | 'parseFilter' | 'parseDuration' | 'parseTime' | 'verifyPlan' | 'verifyFile' | 'maintain' | 'exportParquet' | 'readSnapshot' | 'snapshotSummary' | 'importSnapshot'> extends NativeBinding ? true : false;
+type Satisfies = Pick<typeof Generated, 'NativeStore' | 'NativeReader' | 'parseFilter' | 'parseDuration' | 'parseTime' | 'verifyPlan' | 'verifyFile' | 'maintain' | 'exportParquet' | 'readPostMortem' | 'postMortemSummary' | 'importPostMortem'> extends NativeBinding ? true : false;
 const generatedTypesSatisfyContract: Satisfies = true;
 
 test('native/binding.d.ts satisfies the contract of src/native.ts', (t) => {
@@ -22,6 +22,7 @@ test('native/binding.d.ts satisfies the contract of src/native.ts', (t) => {
   t.is(typeof binding.parseFilter, 'function');
   t.is(typeof binding.parseDuration, 'function');
   t.is(typeof binding.parseTime, 'function');
-  for (const method of ['intern', 'append', 'flush', 'stats', 'query', 'events', 'anomalies', 'compare', 'counters', 'close', 'closeSync']) t.is(typeof (proto as Record<string, unknown>)[method], 'function', method);
+  for (const fn of ['readPostMortem', 'postMortemSummary', 'importPostMortem'] as const) t.is(typeof binding[fn], 'function', fn);
+  for (const method of ['intern', 'append', 'flush', 'stats', 'query', 'events', 'anomalies', 'compare', 'postMortem', 'postMortemSync', 'counters', 'close', 'closeSync']) t.is(typeof (proto as Record<string, unknown>)[method], 'function', method);
   t.truthy(Object.getOwnPropertyDescriptor(proto, 'path')?.get);
 });

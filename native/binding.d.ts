@@ -76,13 +76,13 @@ export declare class NativeStore {
   anomalies(request: NativeAnomaliesRequest): Promise<Array<NativeAnomaly>>
   /** Per-function change between a baseline and a candidate time range, with significance. */
   compare(request: NativeCompareRequest): Promise<NativeCompareResult>
-  /** Write a post-mortem snapshot of the last events; resolves to its path. */
-  snapshot(reason: string, options?: NativeSnapshotOptions | undefined | null): Promise<string>
+  /** Write a post-mortem of the last events; resolves to its path. */
+  postMortem(reason: string, options?: NativePostMortemOptions | undefined | null): Promise<string>
   /**
    * The same, blocking the JS thread: for a process that is about to die (uncaught exception,
    * signal), where nothing asynchronous runs any more.
    */
-  snapshotSync(reason: string, options?: NativeSnapshotOptions | undefined | null): string
+  postMortemSync(reason: string, options?: NativePostMortemOptions | undefined | null): string
   /** The event counters; cheap. */
   counters(): NativeCounters
   /**
@@ -106,8 +106,8 @@ export declare class NativeStore {
  */
 export declare function exportParquet(dir: string, filter: string | undefined | null, out: string, nowMs?: number | undefined | null): Promise<number>
 
-/** Read a snapshot file and load its events into a new store at `dir`, for the query engine. */
-export declare function importSnapshot(path: string, dir: string): Promise<NativeSnapshotFile>
+/** Read a post-mortem file and load its events into a new store at `dir`, for the query engine. */
+export declare function importPostMortem(path: string, dir: string): Promise<NativePostMortemFile>
 
 /**
  * Compact (`what: 'compact'`) or apply the retention limits in `options` (`'retention'`) to every
@@ -516,27 +516,27 @@ export interface NativeQueryStats {
 }
 
 /**
- * What a listing of snapshot files shows: the facts and how many events, without the events
+ * What a listing of post-mortem files shows: the facts and how many events, without the events
  * (turning thousands of events into JS objects per file is what made listings slow).
  */
-export interface NativeSnapshotSummary {
-  /** Facts, as in [`NativeSnapshotFile::meta`]. */
+export interface NativePostMortemSummary {
+  /** Facts, as in `NativePostMortemFile.meta`. */
   meta: Record<string, string>
   /** Number of events in the file. */
   events: number
 }
 
-/** A snapshot file's facts and events. */
-export interface NativeSnapshotFile {
+/** A post-mortem file's facts and events. */
+export interface NativePostMortemFile {
   /** Facts: reason, service, host, pid, time, laptime, runtime, window... */
   meta: Record<string, string>
   /** The events, oldest first (`partition` is `snapshot`, `seq` the position in the file). */
   events: Array<NativeEvent>
 }
 
-/** What a snapshot covers and where it goes; absent fields take the core's defaults. */
-export interface NativeSnapshotOptions {
-  /** Directory for snapshot files (default `<store>/snapshots`). */
+/** What a post-mortem covers and where it goes; absent fields take the core's defaults. */
+export interface NativePostMortemOptions {
+  /** Directory for post-mortem files (default `<store>/snapshots`; the TS layer passes `<store>/postmortems`). */
   dir?: string
   /** Only events of the last this many seconds (default 60). */
   lastSeconds?: number
@@ -604,11 +604,11 @@ export declare function parseFilter(text: string): NativeParsedFilter
  */
 export declare function parseTime(text: string, nowMs?: number | undefined | null): NativeParsedTime
 
-/** Read a snapshot file's facts (rejects with the reason when the file is damaged). */
-export declare function readSnapshot(path: string): Promise<NativeSnapshotFile>
+/** A post-mortem file's facts and event count (rejects with the reason when the file is damaged). */
+export declare function postMortemSummary(path: string): Promise<NativePostMortemSummary>
 
-/** A snapshot file's facts and event count (rejects with the reason when the file is damaged). */
-export declare function snapshotSummary(path: string): Promise<NativeSnapshotSummary>
+/** Read a post-mortem file's facts (rejects with the reason when the file is damaged). */
+export declare function readPostMortem(path: string): Promise<NativePostMortemFile>
 
 /** Check every checksum of one file from `verifyPlan`; never rejects for damage (it is the result). */
 export declare function verifyFile(planned: NativePlannedCheck): Promise<NativeFileCheck>

@@ -8,7 +8,7 @@
  *   nothing asynchronous runs any more, so hand over and block (at most 1 s in all) until the
  *   engine's writer thread has written it. At `exit` every store is then closed synchronously
  *   (sealed, WAL removed), so a process that ends without `close()` leaves a cleanly closed store. On an uncaught exception or unhandled rejection, then
- *   write a post-mortem snapshot synchronously (stores with that trigger on; see snapshots.ts);
+ *   write a post-mortem synchronously (stores with that trigger on; see post-mortem.ts);
  *   SIGINT/SIGTERM do the same before the signal takes its course.
  * - SIGINT/SIGTERM (main thread only): prepended, so they run first. The listener removes itself at
  *   once, so other listeners see the process as if laptime were not there, and hands everything
@@ -20,7 +20,7 @@
 import { isMainThread } from 'node:worker_threads';
 import { registry } from './registry';
 import { describeError } from './diagnostics';
-import { kCloseSync, kDirty, kDrainSync, kSnapshotSync } from './symbols';
+import { kCloseSync, kDirty, kDrainSync, kPostMortemSync } from './symbols';
 
 const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
 type HookedSignal = (typeof SIGNALS)[number];
@@ -61,15 +61,15 @@ function closeAll(): void {
   for (const store of [...registry.stores]) store[kCloseSync]();
 }
 
-/** Everything handed over, then a post-mortem snapshot of every store that wants one. */
+/** Everything handed over, then a post-mortem of every store that wants one. */
 function onUncaught(err: unknown, origin: NodeJS.UncaughtExceptionOrigin): void {
   drainAll();
   const trigger = origin === 'unhandledRejection' ? 'unhandledRejection' : 'uncaughtException';
-  snapshotAll(trigger, describeError(err).split('\n')[0] ?? '');
+  postMortemAll(trigger, describeError(err).split('\n')[0] ?? '');
 }
 
-function snapshotAll(trigger: 'uncaughtException' | 'unhandledRejection' | 'signal', detail: string): void {
-  for (const store of registry.stores) store[kSnapshotSync](trigger, detail);
+function postMortemAll(trigger: 'uncaughtException' | 'unhandledRejection' | 'signal', detail: string): void {
+  for (const store of registry.stores) store[kPostMortemSync](trigger, detail);
 }
 
 function flushAll(): Promise<unknown> {
@@ -89,7 +89,7 @@ function onSignal(signal: NodeJS.Signals): void {
   // Synchronously, so the events are written whatever the other listeners do next (one of them
   // may end the process at once, as signal-exit does when it thinks it is alone).
   drainAll();
-  snapshotAll('signal', sig);
+  postMortemAll('signal', sig);
   if (process.listenerCount(sig) > 0) {
     void flushAll();
     setImmediate(() => listen(sig));

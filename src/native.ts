@@ -122,8 +122,8 @@ export interface NativeStoreHandle {
   events(request: NativeEventsRequest): Promise<NativeEventPage>;
   anomalies(request: NativeAnomaliesRequest): Promise<NativeAnomaly[]>;
   compare(request: NativeCompareRequest): Promise<NativeCompareResult>;
-  snapshot(reason: string, options?: NativeSnapshotOptions): Promise<string>;
-  snapshotSync(reason: string, options?: NativeSnapshotOptions): string;
+  postMortem(reason: string, options?: NativePostMortemOptions): Promise<string>;
+  postMortemSync(reason: string, options?: NativePostMortemOptions): string;
   counters(): NativeCounters;
   close(): Promise<void>;
   /** close(), blocking: for a process that is ending. */
@@ -221,8 +221,8 @@ export interface NativeParsedTime {
 }
 
 // The analysis requests and answers are used as generated (the public shapes are in analysis.ts).
-export type { NativeAnomaliesRequest, NativeAnomaly, NativeCompareRequest, NativeCompareResult, NativeFileCheck, NativeMaintained, NativePlannedCheck, NativeSnapshotFile, NativeSnapshotOptions, NativeSnapshotSummary } from '../native/binding';
-import type { NativeAnomaliesRequest, NativeAnomaly, NativeCompareRequest, NativeCompareResult, NativeFileCheck, NativeMaintained, NativePlannedCheck, NativeSnapshotFile, NativeSnapshotOptions, NativeSnapshotSummary } from '../native/binding';
+export type { NativeAnomaliesRequest, NativeAnomaly, NativeCompareRequest, NativeCompareResult, NativeFileCheck, NativeMaintained, NativePlannedCheck, NativePostMortemFile, NativePostMortemOptions, NativePostMortemSummary } from '../native/binding';
+import type { NativeAnomaliesRequest, NativeAnomaly, NativeCompareRequest, NativeCompareResult, NativeFileCheck, NativeMaintained, NativePlannedCheck, NativePostMortemFile, NativePostMortemOptions, NativePostMortemSummary } from '../native/binding';
 
 /** A read-only native reader (an instance of the addon's `NativeReader`). */
 export interface NativeReaderHandle {
@@ -251,9 +251,9 @@ export interface NativeBinding {
   verifyFile(planned: NativePlannedCheck): Promise<NativeFileCheck>;
   maintain(dir: string, what: string, options?: NativeOptions): Promise<NativeMaintained[]>;
   exportParquet(dir: string, filter: string | undefined | null, out: string, nowMs?: number): Promise<number>;
-  readSnapshot(path: string): Promise<NativeSnapshotFile>;
-  snapshotSummary(path: string): Promise<NativeSnapshotSummary>;
-  importSnapshot(path: string, dir: string): Promise<NativeSnapshotFile>;
+  readPostMortem(path: string): Promise<NativePostMortemFile>;
+  postMortemSummary(path: string): Promise<NativePostMortemSummary>;
+  importPostMortem(path: string, dir: string): Promise<NativePostMortemFile>;
 }
 
 let loaded: { binding: NativeBinding | null } | undefined;

@@ -5,7 +5,7 @@
  */
 import * as path from 'node:path';
 import type { NativeOptions } from './native';
-import { resolveSnapshots, type ResolvedSnapshots, type SnapshotSettings } from './snapshots';
+import { resolvePostMortems, type PostMortemSettings, type ResolvedPostMortems } from './post-mortem';
 
 /**
  * Options of {@link open}. Every field is optional; the engine options keep the engine's defaults.
@@ -20,8 +20,10 @@ export interface OpenOptions extends NativeOptions {
   flushIntervalMs?: number;
   /** Rows of the JS batch; a full batch is handed over at once (default 4096, 1..65536). */
   batchSize?: number;
-  /** Post-mortem snapshots on crashes and signals (on by default), or `false` for none. */
-  snapshots?: SnapshotSettings | false;
+  /** Post-mortems on crashes and signals (on by default), or `false` for none. */
+  postMortems?: PostMortemSettings | false;
+  /** @deprecated Old name of {@link OpenOptions.postMortems}; give one or the other. */
+  snapshots?: PostMortemSettings | false;
 }
 
 /** Validated options, split into what JS uses and what goes to the addon. */
@@ -29,7 +31,7 @@ export interface ResolvedOptions {
   dir: string;
   flushIntervalMs: number;
   batchSize: number;
-  snapshots: ResolvedSnapshots | null;
+  postMortems: ResolvedPostMortems | null;
   native: NativeOptions;
 }
 
@@ -56,10 +58,11 @@ const KINDS: { readonly [K in keyof Required<OpenOptions>]: Kind } = {
   retentionMaxBytes: 'integer',
   flushIntervalMs: 'number',
   batchSize: 'integer',
+  postMortems: 'settings',
   snapshots: 'settings',
 };
 
-const JS_ONLY = new Set<string>(['dir', 'flushIntervalMs', 'batchSize', 'snapshots']);
+const JS_ONLY = new Set<string>(['dir', 'flushIntervalMs', 'batchSize', 'postMortems', 'snapshots']);
 
 /** Where the default store lives: `$LAPTIME_DIR`, else `./.laptime`. */
 export function defaultDir(): string {
@@ -91,15 +94,14 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   if (!(flushIntervalMs >= 1 && flushIntervalMs <= 2 ** 31 - 1)) {
     throw new RangeError(`laptime: option "flushIntervalMs" must be between 1 and ${2 ** 31 - 1}, got ${flushIntervalMs}`);
   }
-  const dir = given.dir as string | undefined;
-  if (dir === '') throw new TypeError('laptime: option "dir" must not be empty');
-  return {
-    dir: dir === undefined ? defaultDir() : path.resolve(dir),
-    flushIntervalMs,
-    batchSize,
-    snapshots: resolveSnapshots(given.snapshots),
-    native: native as NativeOptions,
-  };
+  const givenDir = given.dir as string | undefined;
+  if (givenDir === '') throw new TypeError('laptime: option "dir" must not be empty');
+  const dir = givenDir === undefined ? defaultDir() : path.resolve(givenDir);
+  if (given.postMortems !== undefined && given.snapshots !== undefined) {
+    throw new TypeError('laptime: options "postMortems" and "snapshots" (its old name) exclude each other; give only "postMortems"');
+  }
+  const postMortems = given.snapshots !== undefined ? resolvePostMortems(given.snapshots, dir, 'snapshots') : resolvePostMortems(given.postMortems, dir);
+  return { dir, flushIntervalMs, batchSize, postMortems, native: native as NativeOptions };
 }
 
 function checkKind(key: string, value: unknown, kind: Kind): void {

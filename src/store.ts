@@ -7,15 +7,15 @@ import { describeError, diagnostics, internalError, warn, warnOnce } from './dia
 import { installExitHooks } from './exit-hooks';
 import { cutLong, encodeLoose, encodeValue, jsonString, type FieldValue } from './fields';
 import { createLogger, type LogFields, type Logger } from './logger';
-import { nativeBinding, type NativeCounters, type NativeStoreHandle, type NativeWriteFailure } from './native';
+import { nativeBinding, type NativeCounters, type NativePostMortemOptions, type NativeStoreHandle, type NativeWriteFailure } from './native';
 import { resolveOptions, show, type OpenOptions, type ResolvedOptions } from './options';
 import { registry } from './registry';
 import type { Anomaly, AnomaliesOptions, CompareOptions, CompareReport } from './analysis';
 import type { EventsOptions, EventsPage, Query } from './query';
 import { Reads, type ReadApi } from './reads';
 import type { StatsQuery, StatsReport, StoreCounters } from './stats';
-import { prune, type ResolvedSnapshots } from './snapshots';
-import { kAppend, kBatch, kCloseSync, kDirty, kDrainSync, kIntern, kLog, kSnapshotSync } from './symbols';
+import { prune, resolvePostMortems, type ResolvedPostMortems } from './post-mortem';
+import { kAppend, kBatch, kCloseSync, kDirty, kDrainSync, kIntern, kLog, kPostMortemSync } from './symbols';
 import { epochNsToOffsetMs, originMs, perf } from './time';
 
 /**
@@ -83,8 +83,11 @@ export class Store implements ReadApi<StoreCounters> {
   #finalCounters: NativeCounters = ZERO_COUNTERS;
   /** Code of the write failure last warned about, null while the writer writes. */
   #writeFailure: string | null = null;
-  readonly #snapshots: ResolvedSnapshots | null;
-  #snapshotTimer: ReturnType<typeof setInterval> | null = null;
+  /** Automatic post-mortems, or null when they are off. */
+  readonly #postMortems: ResolvedPostMortems | null;
+  /** What `postMortem()` writes (also when the automatic ones are off). */
+  readonly #postMortemOptions: NativePostMortemOptions;
+  #postMortemTimer: ReturnType<typeof setInterval> | null = null;
   #periodic: string[] = [];
   #periodicRunning: Promise<void> | null = null;
   /** The read methods (shared with `Reader`): flush first, empty without the addon. */
@@ -96,7 +99,7 @@ export class Store implements ReadApi<StoreCounters> {
     beforeRead: () => this.flush(),
     counters: () => this.counters(),
   });
-  #snapshotted = false;
+  #postMortemWritten = false;
 
   private constructor(native: NativeStoreHandle | null, options: ResolvedOptions) {
     this.#native = native;
@@ -104,7 +107,8 @@ export class Store implements ReadApi<StoreCounters> {
     this.path = native === null ? options.dir : native.path;
     this[kBatch] = new Batch(native === null ? 1 : options.batchSize, () => this[kAppend]());
     this.log = createLogger('log', () => this);
-    this.#snapshots = options.snapshots;
+    this.#postMortems = options.postMortems;
+    this.#postMortemOptions = (options.postMortems ?? resolvePostMortems(undefined, options.dir))?.native ?? {};
     if (native === null) {
       this.#timer = null;
       return;
@@ -117,22 +121,22 @@ export class Store implements ReadApi<StoreCounters> {
     this.#timer.unref();
     registry.stores.add(this);
     installExitHooks();
-    const periodicMs = this.#snapshots?.periodicMs ?? 0;
+    const periodicMs = this.#postMortems?.periodicMs ?? 0;
     if (periodicMs > 0) {
-      this.#snapshotTimer = setInterval(() => {
-        // One at a time: a slow disk must not pile snapshots up.
-        if (this.#periodicRunning === null) this.#periodicRunning = this.#periodicSnapshot().finally(() => (this.#periodicRunning = null));
+      this.#postMortemTimer = setInterval(() => {
+        // One at a time: a slow disk must not pile post-mortems up.
+        if (this.#periodicRunning === null) this.#periodicRunning = this.#periodicPostMortem().finally(() => (this.#periodicRunning = null));
       }, periodicMs);
-      this.#snapshotTimer.unref();
+      this.#postMortemTimer.unref();
     }
   }
 
-  async #periodicSnapshot(): Promise<void> {
+  async #periodicPostMortem(): Promise<void> {
     try {
-      this.#periodic.push(await this.snapshot('periodic'));
-      this.#periodic = prune(this.#periodic, this.#snapshots?.keep ?? 10);
+      this.#periodic.push(await this.postMortem('periodic'));
+      this.#periodic = prune(this.#periodic, this.#postMortems?.keep ?? 10);
     } catch (err) {
-      internalError('periodic snapshot', err);
+      internalError('periodic post-mortem', err);
     }
   }
 
@@ -258,11 +262,11 @@ export class Store implements ReadApi<StoreCounters> {
     const native = this.#native;
     this.#native = null;
     if (this.#timer !== null) clearInterval(this.#timer);
-    if (this.#snapshotTimer !== null) clearInterval(this.#snapshotTimer);
+    if (this.#postMortemTimer !== null) clearInterval(this.#postMortemTimer);
     registry.stores.delete(this);
     if (registry.defaultStore === this) registry.defaultStore = null;
     registry.epoch++;
-    // A periodic snapshot under way finishes (and prunes) before the engine is released.
+    // A periodic post-mortem under way finishes (and prunes) before the engine is released.
     const running = this.#periodicRunning ?? Promise.resolve();
     this.#closing = native === null ? Promise.resolve() : running.then(() => closeNative(native, (c) => (this.#finalCounters = c)));
     return this.#closing;
@@ -329,33 +333,42 @@ export class Store implements ReadApi<StoreCounters> {
   }
 
   /**
-   * Write a post-mortem snapshot: the events of the last `lastSeconds` (at most `lastEvents`),
-   * names and fields resolved, with this process's facts, into one checksummed file (default
-   * `<store>/snapshots/`). Nothing is removed from the store. Resolves to the file's path.
+   * Write a post-mortem: the events of the last `lastSeconds` (at most `lastEvents`), names and
+   * fields resolved, with this process's facts, into one checksummed file (default
+   * `<store>/postmortems/`). Nothing is removed from the store. Resolves to the file's path.
    *
    * @example
-   * const file = await store.snapshot('before restart');
+   * const file = await store.postMortem('before restart');
    */
-  async snapshot(reason = 'manual'): Promise<string> {
-    if (typeof reason !== 'string') throw new TypeError(`laptime: snapshot reason must be a string, got ${show(reason)}`);
-    const native = this.#native;
-    if (native === null) throw new Error(this.#closing !== null ? 'laptime: the store is closed' : 'laptime: snapshots need the native addon');
-    await this.flush();
-    return native.snapshot(reason, this.#snapshots?.native ?? {});
+  async postMortem(reason = 'manual'): Promise<string> {
+    return this.#writePostMortem(reason, 'post-mortem');
   }
 
-  /** @internal Exit hooks: a synchronous snapshot when this trigger is on (at most one per process end). */
-  [kSnapshotSync](trigger: 'uncaughtException' | 'unhandledRejection' | 'signal', detail: string): void {
-    const s = this.#snapshots;
+  /** @deprecated Use {@link Store.postMortem}; this is the same method under its old name. */
+  async snapshot(reason = 'manual'): Promise<string> {
+    return this.#writePostMortem(reason, 'snapshot');
+  }
+
+  async #writePostMortem(reason: unknown, what: string): Promise<string> {
+    if (typeof reason !== 'string') throw new TypeError(`laptime: ${what} reason must be a string, got ${show(reason)}`);
     const native = this.#native;
-    if (s === null || native === null || this.#snapshotted) return;
+    if (native === null) throw new Error(this.#closing !== null ? 'laptime: the store is closed' : 'laptime: post-mortems need the native addon');
+    await this.flush();
+    return native.postMortem(reason, this.#postMortemOptions);
+  }
+
+  /** @internal Exit hooks: a synchronous post-mortem when this trigger is on (at most one per process end). */
+  [kPostMortemSync](trigger: 'uncaughtException' | 'unhandledRejection' | 'signal', detail: string): void {
+    const s = this.#postMortems;
+    const native = this.#native;
+    if (s === null || native === null || this.#postMortemWritten) return;
     const on = trigger === 'signal' ? s.onSignal : trigger === 'uncaughtException' ? s.onUncaughtException : s.onUnhandledRejection;
     if (!on) return;
-    this.#snapshotted = true;
+    this.#postMortemWritten = true;
     try {
-      native.snapshotSync(`${trigger === 'signal' ? 'signal' : trigger === 'uncaughtException' ? 'uncaught exception' : 'unhandled rejection'}: ${detail}`, s.native);
+      native.postMortemSync(`${trigger === 'signal' ? 'signal' : trigger === 'uncaughtException' ? 'uncaught exception' : 'unhandled rejection'}: ${detail}`, s.native);
     } catch (err) {
-      internalError('snapshot', err);
+      internalError('post-mortem', err);
     }
   }
 
@@ -461,7 +474,7 @@ export class Store implements ReadApi<StoreCounters> {
     const native = this.#native;
     this.#native = null;
     if (this.#timer !== null) clearInterval(this.#timer);
-    if (this.#snapshotTimer !== null) clearInterval(this.#snapshotTimer);
+    if (this.#postMortemTimer !== null) clearInterval(this.#postMortemTimer);
     registry.stores.delete(this);
     // Stays the default store: a capture in a later exit listener must not open a new store
     // that nothing would close; it is counted as lost instead.

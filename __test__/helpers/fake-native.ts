@@ -66,8 +66,8 @@ export const fake = {
   opens: 0,
   /** Reading counters lets the writer take the ring (see the file comment). */
   writerRunsOnCounters: true,
-  /** Reasons of the snapshots asked for. */
-  snapshots: [] as string[],
+  /** Reasons of the post-mortems asked for. */
+  postMortems: [] as string[],
   /** Forget everything (between tests). */
   reset(): void {
     fake.engines.clear();
@@ -77,7 +77,7 @@ export const fake = {
     fake.flushDelayMs = 1;
     fake.opens = 0;
     fake.writerRunsOnCounters = true;
-    fake.snapshots.length = 0;
+    fake.postMortems.length = 0;
   },
 };
 
@@ -251,14 +251,14 @@ class FakeNativeStore implements NativeStoreHandle {
     throw new Error('the fake addon does not list events');
   }
 
-  // Snapshots are the engine's job; the fake records that one was asked for.
-  async snapshot(reason: string): Promise<string> {
-    fake.snapshots.push(reason);
+  // Post-mortems are the engine's job; the fake records that one was asked for.
+  async postMortem(reason: string): Promise<string> {
+    fake.postMortems.push(reason);
     return '';
   }
 
-  snapshotSync(reason: string): string {
-    fake.snapshots.push(reason);
+  postMortemSync(reason: string): string {
+    fake.postMortems.push(reason);
     return '';
   }
 
@@ -359,14 +359,14 @@ export const fakeBinding: NativeBinding = {
   exportParquet: async () => {
     throw new Error('the fake addon does not export');
   },
-  readSnapshot: async () => {
-    throw new Error('the fake addon does not read snapshots');
+  readPostMortem: async () => {
+    throw new Error('the fake addon does not read post-mortems');
   },
-  snapshotSummary: async () => {
-    throw new Error('the fake addon does not read snapshots');
+  postMortemSummary: async () => {
+    throw new Error('the fake addon does not read post-mortems');
   },
-  importSnapshot: async () => {
-    throw new Error('the fake addon does not read snapshots');
+  importPostMortem: async () => {
+    throw new Error('the fake addon does not read post-mortems');
   },
 };
 

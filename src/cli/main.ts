@@ -19,7 +19,7 @@ import { FilterSyntaxError } from '../filter-text';
 import { openReader, type Reader } from '../reader';
 import { serve } from '../server/http';
 import { packageVersion } from '../version';
-import { importSnapshot, listSnapshots, readSnapshot, readSnapshotSummary } from '../snapshots';
+import { importPostMortem, LEGACY_POST_MORTEM_DIR, listPostMortems, listStorePostMortems, POST_MORTEM_DIR, readPostMortem, readPostMortemSummary } from '../post-mortem';
 import { exportParquet } from '../export';
 import { maintainStore, verifyStore, type Maintained } from '../maintenance';
 import { anomalies, CliError, compare, exportEvents, OutputClosed, printEvents, query, stats, tail, top, type Io, type OutputFormat } from './commands';
@@ -111,68 +111,126 @@ function format(o: Common): OutputFormat {
   return o.json === true ? 'json' : o.csv === true ? 'csv' : 'table';
 }
 
-/** Build the program; `run` executes a command with an open reader. */
-type Run = (source: { dir: string; snapshot?: string }, work: (reader: Reader) => Promise<void>) => Promise<void>;
+/** What a read command reads: the store in `dir`, or a post-mortem file instead. */
+interface Source {
+  dir: string;
+  postMortem?: string;
+}
 
-function program(io: Io, run: Run): Command {
+/** Executes a command with an open reader on `source`. */
+type Run = (source: Source, work: (reader: Reader) => Promise<void>) => Promise<void>;
+
+/** Filter scope options of stats, top and anomalies. */
+interface Scope {
+  name?: string;
+  since?: string;
+  until?: string;
+}
+
+/** What every command builder gets: the io, `run`, and the options several commands share. */
+interface Shared {
+  io: Io;
+  /** `run`, taking the parsed options of a command with {@link Shared.source} options. */
+  run: (o: Source & { snapshot?: string }, work: (reader: Reader) => Promise<void>) => Promise<void>;
+  /** `-d, --dir` (a new Option per command: commander keeps per-command state in it). */
+  dir: () => Option;
+  /** `--post-mortem <file>`, and `--snapshot <file>`, its old spelling (hidden, deprecated). */
+  source: (c: Command) => Command;
+  /** `--name`, `--since`, `--until`. */
+  scope: (c: Command) => Command;
+  /** `--json`, `--csv`. */
+  out: (c: Command) => Command;
+}
+
+function shared(io: Io, run: Run): Shared {
   const defaultDir = process.env.LAPTIME_DIR !== undefined && process.env.LAPTIME_DIR !== '' ? process.env.LAPTIME_DIR : './.laptime';
-  const dirOption = () => new Option('-d, --dir <path>', 'store directory').default(defaultDir, '$LAPTIME_DIR or ./.laptime');
-  const snapshotOption = () => new Option('--snapshot <file>', 'read a post-mortem snapshot file instead of the store');
-  const scope = (c: Command) =>
-    c
-      .option('-n, --name <glob>', 'only functions matching the glob (* any run, ? one character)')
-      .option('--since <time>', 'from this time: now, 15m, 2h, 7d (before now), epoch ms or ISO 8601')
-      .option('--until <time>', 'before this time (same forms)');
-  const out = (c: Command) => c.option('--json', 'JSON lines instead of a table').option('--csv', 'CSV instead of a table');
+  return {
+    io,
+    run: (o, work) => {
+      const source: Source = { dir: o.dir };
+      if (o.snapshot !== undefined) {
+        if (o.postMortem !== undefined) throw new CliError('--post-mortem and --snapshot (its old spelling) exclude each other', 2);
+        io.err('laptime: --snapshot is deprecated, use --post-mortem <file>\n');
+        source.postMortem = o.snapshot;
+      } else if (o.postMortem !== undefined) source.postMortem = o.postMortem;
+      return run(source, work);
+    },
+    dir: () => new Option('-d, --dir <path>', 'store directory').default(defaultDir, '$LAPTIME_DIR or ./.laptime'),
+    source: (c) =>
+      c.addOption(new Option('--post-mortem <file>', 'read a post-mortem file instead of the store')).addOption(new Option('--snapshot <file>', 'old spelling of --post-mortem').hideHelp()),
+    scope: (c) =>
+      c
+        .option('-n, --name <glob>', 'only functions matching the glob (* any run, ? one character)')
+        .option('--since <time>', 'from this time: now, 15m, 2h, 7d (before now), epoch ms or ISO 8601')
+        .option('--until <time>', 'before this time (same forms)'),
+    out: (c) => c.option('--json', 'JSON lines instead of a table').option('--csv', 'CSV instead of a table'),
+  };
+}
 
+/** Build the program: one builder per command (or group of commands), in the order help lists them. */
+function program(io: Io, run: Run): Command {
   const prog = new Command('laptime')
     .description('Look into a laptime store: per-function latency, events, anomalies, regressions.')
     .version(packageVersion(), '-V, --version')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({ writeOut: (t) => io.out(printable(t, true)), writeErr: (t) => io.err(printable(t, true)), outputError: (t, write) => write(t) });
+  const s = shared(io, run);
+  for (const add of [statsCommand, topCommand, queryCommand, tailCommand, anomaliesCommand, compareCommand, exportCommand, verifyCommand, maintenanceCommands, serveCommand, viewCommand, postMortemsCommand]) {
+    add(prog, s);
+  }
+  return prog;
+}
 
-  out(
-    scope(
-      prog
-        .command('stats')
-        .description('per-function table: count, rate, mean, p50, p90, p99, max, error %')
-        .addOption(dirOption())
-        .addOption(snapshotOption())
+function statsCommand(prog: Command, s: Shared): void {
+  const c = prog
+    .command('stats')
+    .description('per-function table: count, rate, mean, p50, p90, p99, max, error %')
+    .addOption(s.dir());
+  s.out(
+    s.scope(
+      s
+        .source(c)
         .argument('[filter...]', 'more terms in the filter syntax, e.g. "route:/users" or -kind:log')
         .option('-s, --sort <column>', 'name, count, rate, errors, errorRate, mean, p50, p90, p99 or max', 'p99')
         .option('--asc', 'ascending (default: descending, names ascending)')
         .option('-l, --limit <n>', 'at most n rows', positiveInt)
         .option('--exact', 'exact percentiles (decodes every page) instead of sketches (within 1%)'),
     ),
-  ).action(async (terms: string[], o: Common & { sort: string; asc?: boolean; limit?: number; exact?: boolean; name?: string; since?: string; until?: string }) => {
-    await run(o, (r) =>
-      stats(r, { ...scopeOf(o, joined(terms)), sort: o.sort, asc: o.asc === true || (o.asc === undefined && o.sort === 'name'), ...(o.limit === undefined ? {} : { limit: o.limit }), format: format(o), exact: o.exact === true }, io),
+  ).action(async (terms: string[], o: Common & Source & Scope & { sort: string; asc?: boolean; limit?: number; exact?: boolean }) => {
+    await s.run(o, (r) =>
+      stats(r, { ...scopeOf(o, joined(terms)), sort: o.sort, asc: o.asc === true || (o.asc === undefined && o.sort === 'name'), ...(o.limit === undefined ? {} : { limit: o.limit }), format: format(o), exact: o.exact === true }, s.io),
     );
   });
+}
 
-  out(
-    scope(
-      prog
-        .command('top')
-        .description('the slowest functions, or with --events the slowest single calls')
-        .addOption(dirOption())
-        .addOption(snapshotOption())
+function topCommand(prog: Command, s: Shared): void {
+  const c = prog
+    .command('top')
+    .description('the slowest functions, or with --events the slowest single calls')
+    .addOption(s.dir());
+  s.out(
+    s.scope(
+      s
+        .source(c)
         .argument('[filter...]', 'more terms in the filter syntax')
         .option('-b, --by <column>', 'rank functions by p99, p90, p50, mean, max, count, errorRate', 'p99')
         .option('-l, --limit <n>', 'how many', positiveInt, 10)
         .option('-e, --events', 'the slowest calls instead of functions'),
     ),
-  ).action(async (terms: string[], o: Common & { by: string; limit: number; events?: boolean; name?: string; since?: string; until?: string }) => {
-    await run(o, (r) => top(r, { ...scopeOf(o, joined(terms)), by: o.by, n: o.limit, events: o.events === true, format: format(o) }, io));
+  ).action(async (terms: string[], o: Common & Source & Scope & { by: string; limit: number; events?: boolean }) => {
+    await s.run(o, (r) => top(r, { ...scopeOf(o, joined(terms)), by: o.by, n: o.limit, events: o.events === true, format: format(o) }, s.io));
   });
+}
 
-  out(
-    prog
-      .command('query')
-      .description('events matching a filter (newest first), or grouped aggregates with --group/--bucket/--agg')
-      .addOption(dirOption())
-        .addOption(snapshotOption())
+function queryCommand(prog: Command, s: Shared): void {
+  const c = prog
+    .command('query')
+    .description('events matching a filter (newest first), or grouped aggregates with --group/--bucket/--agg')
+    .addOption(s.dir());
+  s.out(
+    s
+      .source(c)
       .argument('[filter...]', 'the filter, e.g. "name:UserService.* status:error duration>10ms since:1h -kind:log"')
       .option('-g, --group <keys>', 'group by name and/or fields, comma-separated', list, [])
       .option('--bucket <width>', 'group by time buckets of this width, e.g. 1m or 1d')
@@ -181,8 +239,8 @@ function program(io: Io, run: Run): Command {
       .option('--asc', 'ascending sort (default descending)')
       .option('-l, --limit <n>', 'at most n rows (events: default 50)', positiveInt)
       .option('--exact', 'exact percentiles'),
-  ).action(async (terms: string[], o: Common & { group: string[]; bucket?: string; agg: string[]; sort?: string; asc?: boolean; limit?: number; exact?: boolean }) => {
-    await run(o, (r) =>
+  ).action(async (terms: string[], o: Common & Source & { group: string[]; bucket?: string; agg: string[]; sort?: string; asc?: boolean; limit?: number; exact?: boolean }) => {
+    await s.run(o, (r) =>
       query(
         r,
         {
@@ -196,33 +254,39 @@ function program(io: Io, run: Run): Command {
           exact: o.exact === true,
           format: format(o),
         },
-        io,
+        s.io,
       ),
     );
   });
+}
 
-  out(
-    prog
-      .command('tail')
-      .description('the latest events, oldest first; with -f, keep printing new ones (Ctrl-C stops)')
-      .addOption(dirOption())
-        .addOption(snapshotOption())
+function tailCommand(prog: Command, s: Shared): void {
+  const c = prog
+    .command('tail')
+    .description('the latest events, oldest first; with -f, keep printing new ones (Ctrl-C stops)')
+    .addOption(s.dir());
+  s.out(
+    s
+      .source(c)
       .argument('[filter...]', 'only events matching this filter')
       .option('-l, --limit <n>', 'how many to show first', positiveInt, 20)
       .option('-f, --follow', 'keep printing events as writers seal them')
       .option('--interval <ms>', 'poll interval with -f', positiveInt, 1000)
       .option('--lookback <ms>', 'with -f, also print events that appear up to this long before the newest seen (writers seal pages late)', positiveInt, 30_000),
-  ).action(async (terms: string[], o: Common & { limit: number; follow?: boolean; interval: number; lookback: number }) => {
-    await run(o, (r) => tail(r, { filter: joined(terms) ?? '', n: o.limit, follow: o.follow === true, intervalMs: o.interval, lookbackMs: o.lookback, format: format(o) }, io));
+  ).action(async (terms: string[], o: Common & Source & { limit: number; follow?: boolean; interval: number; lookback: number }) => {
+    await s.run(o, (r) => tail(r, { filter: joined(terms) ?? '', n: o.limit, follow: o.follow === true, intervalMs: o.interval, lookbackMs: o.lookback, format: format(o) }, s.io));
   });
+}
 
-  out(
-    scope(
-      prog
-        .command('anomalies')
-        .description('buckets where a function departs from its trailing baseline (robust z-score)')
-        .addOption(dirOption())
-        .addOption(snapshotOption())
+function anomaliesCommand(prog: Command, s: Shared): void {
+  const c = prog
+    .command('anomalies')
+    .description('buckets where a function departs from its trailing baseline (robust z-score)')
+    .addOption(s.dir());
+  s.out(
+    s.scope(
+      s
+        .source(c)
         .argument('[filter...]', 'more terms in the filter syntax')
         .option('--bucket <width>', 'bucket width', '5m')
         .addOption(new Option('-m, --metric <metric>', 'what to judge').choices(['p99', 'p50', 'errorRate']).default('p99'))
@@ -231,8 +295,8 @@ function program(io: Io, run: Run): Command {
         .option('--min-count <n>', 'fewest calls per bucket (default 30)', positiveInt)
         .addOption(new Option('--direction <dir>', 'which changes').choices(['up', 'down', 'both']).default('up')),
     ),
-  ).action(async (terms: string[], o: Common & { bucket: string; metric: 'p99' | 'p50' | 'errorRate'; threshold?: number; minChange?: number; minCount?: number; direction: 'up' | 'down' | 'both'; name?: string; since?: string; until?: string }) => {
-    await run(o, (r) =>
+  ).action(async (terms: string[], o: Common & Source & Scope & { bucket: string; metric: 'p99' | 'p50' | 'errorRate'; threshold?: number; minChange?: number; minCount?: number; direction: 'up' | 'down' | 'both' }) => {
+    await s.run(o, (r) =>
       anomalies(
         r,
         {
@@ -245,17 +309,20 @@ function program(io: Io, run: Run): Command {
           ...(o.minCount === undefined ? {} : { minCount: o.minCount }),
           format: format(o),
         },
-        io,
+        s.io,
       ),
     );
   });
+}
 
-  out(
-    prog
-      .command('compare')
-      .description('per function, p50/p99 and error-rate change between two time ranges, with significance')
-      .addOption(dirOption())
-        .addOption(snapshotOption())
+function compareCommand(prog: Command, s: Shared): void {
+  const c = prog
+    .command('compare')
+    .description('per function, p50/p99 and error-rate change between two time ranges, with significance')
+    .addOption(s.dir());
+  s.out(
+    s
+      .source(c)
       .argument('[filter...]', 'only events matching this filter')
       .requiredOption('--baseline <range>', 'since..until, e.g. 2h..1h or 2026-11-22T09:00Z..2026-11-22T10:00Z')
       .requiredOption('--candidate <range>', 'since..until, e.g. 1h..now')
@@ -263,9 +330,9 @@ function program(io: Io, run: Run): Command {
       .option('-p, --percentiles <list>', 'percentiles to compare', percentList, [50, 99])
       .option('--exact', 'exact percentiles')
       .option('--all', 'also list unchanged functions and those with too few calls'),
-  ).action(async (terms: string[], o: Common & { baseline: string; candidate: string; name?: string; percentiles: number[]; exact?: boolean; all?: boolean }) => {
+  ).action(async (terms: string[], o: Common & Source & { baseline: string; candidate: string; name?: string; percentiles: number[]; exact?: boolean; all?: boolean }) => {
     const filter = joined(terms);
-    await run(o, (r) =>
+    await s.run(o, (r) =>
       compare(
         r,
         {
@@ -278,32 +345,35 @@ function program(io: Io, run: Run): Command {
           all: o.all === true,
           format: format(o),
         },
-        io,
+        s.io,
       ),
     );
   });
+}
 
-  prog
+function exportCommand(prog: Command, s: Shared): void {
+  const io = s.io;
+  const c = prog
     .command('export')
     .description('every matching event, oldest first, as NDJSON, CSV or Parquet')
-    .addOption(dirOption())
-        .addOption(snapshotOption())
+    .addOption(s.dir());
+  s.source(c)
     .argument('[filter...]', 'only events matching this filter')
     .addOption(new Option('-f, --format <format>', 'output format').choices(['ndjson', 'csv', 'parquet']).default('ndjson'))
     .option('-o, --out <file>', 'write to this file instead of stdout')
-    .action(async (terms: string[], o: { dir: string; snapshot?: string; format: 'ndjson' | 'csv' | 'parquet'; out?: string }) => {
+    .action(async (terms: string[], o: Source & { snapshot?: string; format: 'ndjson' | 'csv' | 'parquet'; out?: string }) => {
       const filter = joined(terms) ?? '';
       if (o.format === 'parquet') {
         const out = o.out;
         if (out === undefined) throw new CliError('--format parquet needs --out <file> (Parquet is not written to a terminal or pipe)', 2);
-        await run(o, async (r) => {
+        await s.run(o, async (r) => {
           const n = await withSpinner(io, 'exporting', exportParquet(r.path, filter, out));
           io.err(`${n.toLocaleString('en-US')} events written to ${printable(out)}\n`);
         });
         return;
       }
       const format = o.format;
-      await run(o, async (r) => {
+      await s.run(o, async (r) => {
         const file: WriteStream | null = o.out === undefined ? null : createWriteStream(o.out);
         const showProgress = io.isTTY && file !== null;
         try {
@@ -321,11 +391,14 @@ function program(io: Io, run: Run): Command {
         }
       });
     });
+}
 
+function verifyCommand(prog: Command, s: Shared): void {
+  const io = s.io;
   prog
     .command('verify')
     .description('check every checksum of the store (names, manifest, every page, every WAL record); exits 1 on damage')
-    .addOption(dirOption())
+    .addOption(s.dir())
     .option('--json', 'one JSON line per file checked')
     .action(async (o: { dir: string; json?: boolean }) => {
       const bar = io.isTTY ? (done: number, total: number) => io.err(`\r${progressBar(done, total)} bytes`) : undefined;
@@ -343,11 +416,15 @@ function program(io: Io, run: Run): Command {
       }
       if (report.damaged.length > 0) throw new CliError(`${report.damaged.length} damaged file(s) in ${o.dir}`, 1);
     });
+}
 
+/** compact, retention, repair: maintenance of partitions no process is writing. */
+function maintenanceCommands(prog: Command, s: Shared): void {
+  const io = s.io;
   prog
     .command('compact')
     .description('merge small segments of every partition no process is writing')
-    .addOption(dirOption())
+    .addOption(s.dir())
     .action(async (o: { dir: string }) => {
       printMaintained(await withSpinner(io, 'compacting', maintainStore(o.dir, 'compact')), io);
     });
@@ -355,7 +432,7 @@ function program(io: Io, run: Run): Command {
   prog
     .command('retention')
     .description('drop the oldest segments beyond an age or size limit, in partitions no process is writing')
-    .addOption(dirOption())
+    .addOption(s.dir())
     .option('--max-age <duration>', 'drop segments whose newest event is older than this, e.g. 7d or 12h')
     .option('--max-bytes <size>', 'keep at most this much per partition, e.g. 500MB or 2GB', byteSize)
     .action(async (o: { dir: string; maxAge?: string; maxBytes?: number }) => {
@@ -370,49 +447,53 @@ function program(io: Io, run: Run): Command {
   prog
     .command('repair')
     .description('check every page of partitions no process is writing; rewrite segments with damaged pages keeping every intact page (originals go to quarantine/); print what was kept and lost')
-    .addOption(dirOption())
+    .addOption(s.dir())
     .action(async (o: { dir: string }) => {
       printMaintained(await withSpinner(io, 'repairing', maintainStore(o.dir, 'repair')), io);
     });
+}
 
-  prog
+function serveCommand(prog: Command, s: Shared): void {
+  const c = prog
     .command('serve')
     .description('the dashboard and its JSON API (read-only), at http://127.0.0.1:7070 by default')
-    .addOption(dirOption())
+    .addOption(s.dir())
     .option('-p, --port <port>', 'port (0 picks a free one)', (v) => {
       const n = Number(v);
       if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('must be a port number 0..65535');
       return n;
     }, 7070)
     .option('--host <address>', 'address to bind; anything but loopback needs --token', '127.0.0.1')
-    .option('--token <secret>', 'require this token (at least 16 characters) on every request')
-    .addOption(snapshotOption())
-    .action(async (o: { dir: string; port: number; host: string; token?: string; snapshot?: string }) => {
-      await run(o, async (r) => {
-        const dashboard = await serve({ dir: r.path, port: o.port, host: o.host, ...(o.token === undefined ? {} : { token: o.token }) });
-        io.out(`laptime dashboard for ${printable(o.snapshot ?? o.dir)} at ${printable(dashboard.url)} (Ctrl-C stops)\n`);
-        while (await io.sleep(3_600_000));
-        await dashboard.close();
-      });
+    .option('--token <secret>', 'require this token (at least 16 characters) on every request');
+  s.source(c).action(async (o: Source & { snapshot?: string; port: number; host: string; token?: string }) => {
+    await s.run(o, async (r) => {
+      const dashboard = await serve({ dir: r.path, port: o.port, host: o.host, ...(o.token === undefined ? {} : { token: o.token }) });
+      s.io.out(`laptime dashboard for ${printable(o.postMortem ?? o.snapshot ?? o.dir)} at ${printable(dashboard.url)} (Ctrl-C stops)\n`);
+      while (await s.io.sleep(3_600_000));
+      await dashboard.close();
     });
+  });
+}
 
-  out(
+function viewCommand(prog: Command, s: Shared): void {
+  const io = s.io;
+  s.out(
     prog
       .command('view')
-      .description('show a post-mortem snapshot: its facts, per-function stats of its window, its events; or list a directory of them')
-      .argument('<path>', 'a snapshot file, or a directory of them')
+      .description('show a post-mortem: its facts, per-function stats of its window, its events; or list a directory of them')
+      .argument('<path>', 'a post-mortem file, or a directory of them')
       .argument('[filter...]', 'only events matching this filter, e.g. "level>=warn"')
       .option('-l, --limit <n>', 'at most this many events (the last ones)', positiveInt, 200),
   ).action(async (target: string, terms: string[], o: Common & { limit: number }) => {
     const filter = joined(terms) ?? '';
-    if (statSync(target, { throwIfNoEntry: false })?.isDirectory() === true) return listSnapshotDir(target, format(o), io);
-    await run({ dir: '', snapshot: target }, async (r) => {
-      const snap = await readSnapshot(target);
+    if (statSync(target, { throwIfNoEntry: false })?.isDirectory() === true) return listPostMortemFiles(listPostMortems(target), target, path.basename, format(o), io);
+    await s.run({ dir: '', postMortem: target }, async (r) => {
+      const pm = await readPostMortem(target);
       const fmt = format(o);
       if (fmt === 'table') {
-        const m = snap.meta;
+        const m = pm.meta;
         const p = (v: string | undefined) => printable(v ?? '-');
-        io.out(`snapshot ${p(target)}\n  reason   ${p(m.reason)}\n  service  ${p(m.service)} on ${p(m.host)}, pid ${p(m.pid)} (${p(m.runtime)})\n  time     ${p(m.time)}\n  window   ${p(m.window)}: ${snap.events.length} events\n\n`);
+        io.out(`post-mortem ${p(target)}\n  reason   ${p(m.reason)}\n  service  ${p(m.service)} on ${p(m.host)}, pid ${p(m.pid)} (${p(m.runtime)})\n  time     ${p(m.time)}\n  window   ${p(m.window)}: ${pm.events.length} events\n\n`);
         await stats(r, { filter: filter, sort: 'p99', asc: false, format: 'table', exact: true }, io);
         io.out('\n');
       }
@@ -420,30 +501,39 @@ function program(io: Io, run: Run): Command {
       printEvents([...page.events].reverse(), fmt, io);
     });
   });
-
-  return prog;
 }
 
-/** One line per snapshot file of `dir`; damaged ones say why, and make the exit code 1. */
-async function listSnapshotDir(dir: string, fmt: OutputFormat, io: Io): Promise<void> {
-  const files = listSnapshots(dir);
+function postMortemsCommand(prog: Command, s: Shared): void {
+  prog
+    .command('postmortems')
+    .description(`list the store's post-mortems (in <store>/${POST_MORTEM_DIR}/, and <store>/${LEGACY_POST_MORTEM_DIR}/ of older stores); exits 1 if one is damaged`)
+    .addOption(s.dir())
+    .option('--json', 'one JSON line per file')
+    .action(async (o: { dir: string; json?: boolean }) => {
+      if (statSync(o.dir, { throwIfNoEntry: false })?.isDirectory() !== true) throw new CliError(`no store at ${o.dir}`, 1);
+      await listPostMortemFiles(listStorePostMortems(o.dir), o.dir, (f) => path.relative(o.dir, f), o.json === true ? 'json' : 'table', s.io);
+    });
+}
+
+/** One line per post-mortem file (`name` says how to show its path); damaged ones say why, and make the exit code 1. */
+async function listPostMortemFiles(files: readonly string[], where: string, name: (file: string) => string, fmt: OutputFormat, io: Io): Promise<void> {
   const rows: Array<Record<string, unknown>> = [];
   let damaged = 0;
   for (const file of files) {
     try {
       // Only the facts and the count: building every event of every file made long lists slow.
-      const s = await readSnapshotSummary(file);
-      rows.push({ file: path.basename(file), time: s.meta.time, reason: s.meta.reason, service: s.meta.service, pid: s.meta.pid, events: s.events });
+      const s = await readPostMortemSummary(file);
+      rows.push({ file: name(file), time: s.meta.time, reason: s.meta.reason, service: s.meta.service, pid: s.meta.pid, events: s.events });
     } catch (err) {
       damaged++;
-      rows.push({ file: path.basename(file), damaged: (err as Error).message.replace(/^laptime: /, '') });
+      rows.push({ file: name(file), damaged: (err as Error).message.replace(/^laptime: /, '') });
     }
   }
   const p = (v: unknown) => printable(String(v ?? '-'));
   if (fmt === 'json') io.out(jsonLines(rows));
-  else if (rows.length === 0) io.out(`no snapshots in ${p(dir)}\n`);
+  else if (rows.length === 0) io.out(`no post-mortems in ${p(where)}\n`);
   else for (const r of rows) io.out(r.damaged !== undefined ? `DAMAGED ${p(r.file)}: ${p(r.damaged)}\n` : `${p(r.time)}  ${p(r.file)}  ${p(r.service)} pid ${p(r.pid)}  ${r.events} events  ${p(r.reason)}\n`);
-  if (damaged > 0) throw new CliError(`${damaged} of ${files.length} snapshot(s) in ${dir} are damaged`, 1);
+  if (damaged > 0) throw new CliError(`${damaged} of ${files.length} post-mortem(s) in ${where} are damaged`, 1);
 }
 
 function byteSize(value: string): number {
@@ -550,12 +640,12 @@ function reason(err: unknown): { message: string; code: number } {
 export async function main(args: readonly string[], io: Io = processIo()): Promise<number> {
   let reader: Reader | null = null;
   let scratch: string | null = null;
-  const run = async (source: { dir: string; snapshot?: string }, work: (r: Reader) => Promise<void>) => {
+  const run: Run = async (source, work) => {
     let dir = source.dir;
-    if (source.snapshot !== undefined) {
-      // A snapshot is read like a store: its events are loaded into a scratch store first.
-      scratch = mkdtempSync(path.join(os.tmpdir(), 'laptime-snapshot-'));
-      await importSnapshot(source.snapshot, scratch);
+    if (source.postMortem !== undefined) {
+      // A post-mortem is read like a store: its events are loaded into a scratch store first.
+      scratch = mkdtempSync(path.join(os.tmpdir(), 'laptime-post-mortem-'));
+      await importPostMortem(source.postMortem, scratch);
       dir = scratch;
     }
     reader = openReader(dir);

@@ -10,7 +10,7 @@
 //! - [`reader`]: the `NativeReader` class, read-only access for tools;
 //! - [`export`]: events to a Parquet file;
 //! - [`maintenance`]: verifying checksums file by file, compacting and expiring idle partitions;
-//! - [`snapshot`]: post-mortem snapshots: taking (async and sync), reading, importing;
+//! - [`snapshot`]: post-mortems: writing (async and sync), reading, importing;
 //! - [`source`]: a store or a reader, where read tasks take their snapshot;
 //! - [`options`]: `NativeOptions` to core options, errors naming the option as JS spells it;
 //! - [`batch`]: the columns of one `append` call to a core batch;

@@ -1,5 +1,5 @@
-//! Post-mortem snapshots: JS options to core `SnapshotOptions`, the async and the synchronous
-//! (for a dying process) ways to take one, and reading and importing snapshot files.
+//! Post-mortems: JS options to core `SnapshotOptions`, the async and the synchronous (for a dying
+//! process) ways to write one, and reading and importing post-mortem files.
 
 // The free `#[napi]` functions are referenced only by napi's registration, which test builds omit.
 #![cfg_attr(test, allow(dead_code))]
@@ -16,11 +16,11 @@ use napi_derive::napi;
 use crate::errors::{self, Malformed};
 use crate::query::NativeEvent;
 
-/// What a snapshot covers and where it goes; absent fields take the core's defaults.
-#[napi(object)]
+/// What a post-mortem covers and where it goes; absent fields take the core's defaults.
+#[napi(object, js_name = "NativePostMortemOptions")]
 #[derive(Default)]
 pub struct NativeSnapshotOptions {
-    /// Directory for snapshot files (default `<store>/snapshots`).
+    /// Directory for post-mortem files (default `<store>/snapshots`; the TS layer passes `<store>/postmortems`).
     pub dir: Option<String>,
     /// Only events of the last this many seconds (default 60).
     pub last_seconds: Option<f64>,
@@ -61,7 +61,7 @@ pub(crate) fn to_core(js: NativeSnapshotOptions) -> Result<SnapshotOptions, Malf
     })
 }
 
-/// `snapshot()` on the libuv pool.
+/// `postMortem()` on the libuv pool.
 pub struct SnapshotTask {
     pub(crate) store: Option<Store>,
     pub(crate) reason: String,
@@ -82,15 +82,15 @@ impl Task for SnapshotTask {
     }
 }
 
-/// Take a snapshot; its path as a string.
+/// Write a post-mortem; its path as a string.
 pub(crate) fn take(store: &Store, reason: &str, options: &SnapshotOptions) -> napi::Result<String> {
     laptime_core::postmortem::take(store, reason, options)
         .map(|p| p.to_string_lossy().into_owned())
         .map_err(errors::from_core)
 }
 
-/// A snapshot file's facts and events.
-#[napi(object)]
+/// A post-mortem file's facts and events.
+#[napi(object, js_name = "NativePostMortemFile")]
 pub struct NativeSnapshotFile {
     /// Facts: reason, service, host, pid, time, laptime, runtime, window...
     pub meta: HashMap<String, String>,
@@ -110,7 +110,7 @@ fn file_of(pm: PostMortem) -> NativeSnapshotFile {
     }
 }
 
-/// `readSnapshot(path)`.
+/// `readPostMortem(path)`.
 pub struct ReadTask {
     path: PathBuf,
     import_into: Option<PathBuf>,
@@ -133,35 +133,35 @@ impl Task for ReadTask {
     }
 }
 
-/// Read a snapshot file's facts (rejects with the reason when the file is damaged).
-#[napi(ts_return_type = "Promise<NativeSnapshotFile>")]
-pub fn read_snapshot(path: String) -> AsyncTask<ReadTask> {
+/// Read a post-mortem file's facts (rejects with the reason when the file is damaged).
+#[napi(ts_return_type = "Promise<NativePostMortemFile>")]
+pub fn read_post_mortem(path: String) -> AsyncTask<ReadTask> {
     AsyncTask::new(ReadTask {
         path: PathBuf::from(path),
         import_into: None,
     })
 }
 
-/// Read a snapshot file and load its events into a new store at `dir`, for the query engine.
-#[napi(ts_return_type = "Promise<NativeSnapshotFile>")]
-pub fn import_snapshot(path: String, dir: String) -> AsyncTask<ReadTask> {
+/// Read a post-mortem file and load its events into a new store at `dir`, for the query engine.
+#[napi(ts_return_type = "Promise<NativePostMortemFile>")]
+pub fn import_post_mortem(path: String, dir: String) -> AsyncTask<ReadTask> {
     AsyncTask::new(ReadTask {
         path: PathBuf::from(path),
         import_into: Some(PathBuf::from(dir)),
     })
 }
 
-/// What a listing of snapshot files shows: the facts and how many events, without the events
+/// What a listing of post-mortem files shows: the facts and how many events, without the events
 /// (turning thousands of events into JS objects per file is what made listings slow).
-#[napi(object)]
+#[napi(object, js_name = "NativePostMortemSummary")]
 pub struct NativeSnapshotSummary {
-    /// Facts, as in [`NativeSnapshotFile::meta`].
+    /// Facts, as in `NativePostMortemFile.meta`.
     pub meta: HashMap<String, String>,
     /// Number of events in the file.
     pub events: u32,
 }
 
-/// `snapshotSummary(path)`: the whole file is still read and checked, the events not decoded.
+/// `postMortemSummary(path)`: the whole file is still read and checked, the events not decoded.
 pub struct SummaryTask {
     path: PathBuf,
 }
@@ -186,9 +186,9 @@ impl Task for SummaryTask {
     }
 }
 
-/// A snapshot file's facts and event count (rejects with the reason when the file is damaged).
-#[napi(ts_return_type = "Promise<NativeSnapshotSummary>")]
-pub fn snapshot_summary(path: String) -> AsyncTask<SummaryTask> {
+/// A post-mortem file's facts and event count (rejects with the reason when the file is damaged).
+#[napi(ts_return_type = "Promise<NativePostMortemSummary>")]
+pub fn post_mortem_summary(path: String) -> AsyncTask<SummaryTask> {
     AsyncTask::new(SummaryTask {
         path: PathBuf::from(path),
     })

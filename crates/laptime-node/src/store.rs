@@ -176,9 +176,9 @@ impl NativeStore {
         CompareTask::start(env, self.source(), request)
     }
 
-    /// Write a post-mortem snapshot of the last events; resolves to its path.
+    /// Write a post-mortem of the last events; resolves to its path.
     #[napi(ts_return_type = "Promise<string>")]
-    pub fn snapshot(
+    pub fn post_mortem(
         &self,
         env: &Env,
         reason: String,
@@ -195,7 +195,7 @@ impl NativeStore {
     /// The same, blocking the JS thread: for a process that is about to die (uncaught exception,
     /// signal), where nothing asynchronous runs any more.
     #[napi]
-    pub fn snapshot_sync(
+    pub fn post_mortem_sync(
         &self,
         env: &Env,
         reason: String,
