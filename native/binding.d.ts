@@ -68,7 +68,7 @@ export declare class NativeStore {
   writeFailure(): NativeWriteFailure | null
   /** Per-name statistics of the events passing `filter`, sorted by name. */
   stats(filter?: NativeStatsFilter | undefined | null): Promise<Array<NativeStatsRow>>
-  /** Run a query (filter, group by, aggregates) on a snapshot of the store. */
+  /** Run a query (filter, group by, aggregates) on a read view of the store. */
   query(query: NativeQuery): Promise<NativeQueryResult>
   /** One page of the events passing a filter, newest first unless asked otherwise. */
   events(request: NativeEventsRequest): Promise<NativeEventPage>
@@ -530,13 +530,13 @@ export interface NativePostMortemSummary {
 export interface NativePostMortemFile {
   /** Facts: reason, service, host, pid, time, laptime, runtime, window... */
   meta: Record<string, string>
-  /** The events, oldest first (`partition` is `snapshot`, `seq` the position in the file). */
+  /** The events, oldest first (`partition` is `post-mortem`, `seq` the position in the file). */
   events: Array<NativeEvent>
 }
 
 /** What a post-mortem covers and where it goes; absent fields take the core's defaults. */
 export interface NativePostMortemOptions {
-  /** Directory for post-mortem files (default `<store>/snapshots`; the TS layer passes `<store>/postmortems`). */
+  /** Directory for post-mortem files (default `<store>/postmortems`). */
   dir?: string
   /** Only events of the last this many seconds (default 60). */
   lastSeconds?: number

@@ -5,7 +5,7 @@
  */
 import { checkFilter, timeText, valueText } from './filter-text';
 import type { NativeAnomaliesRequest, NativeAnomaly, NativeCompareRequest, NativeCompareResult } from './native';
-import { show, suggest } from './options';
+import { show, suggest } from './describe';
 import type { QueryStats } from './query';
 import { nowEpochMs, toEpochMs, type TimeBound } from './time';
 

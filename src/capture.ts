@@ -17,7 +17,7 @@
 import { Site } from './site';
 import { checkFields, type Fields } from './fields';
 import { nativeBinding } from './native';
-import { show, suggest } from './options';
+import { show, suggest } from './describe';
 import { Store } from './store';
 import { isGeneratorFunction, timed, type AnyFunction } from './wrap';
 

@@ -7,6 +7,9 @@ import { describeError, warnOnce } from './diagnostics';
 import { registry } from './registry';
 import { Store } from './store';
 
+/** The default store once opened or set; a closed one is replaced on next use. */
+let current: Store | null = null;
+
 /**
  * The default store, opening it (with default options) if needed. Throws if it cannot be opened.
  *
@@ -16,13 +19,11 @@ import { Store } from './store';
  * console.log((await defaultStore().stats({ since: '1h' })).rows);
  */
 export function defaultStore(): Store {
-  let store = registry.defaultStore;
-  if (store === null) {
-    store = Store.open();
-    registry.defaultStore = store;
+  if (current === null || current.closed) {
+    current = Store.open();
     registry.epoch++;
   }
-  return store;
+  return current;
 }
 
 /**
@@ -36,7 +37,7 @@ export function defaultStore(): Store {
 export function setDefaultStore(store: Store | null): void {
   if (store !== null && !(store instanceof Store)) throw new TypeError('laptime: setDefaultStore() takes a Store from open(), or null');
   if (store !== null && store.closed) throw new Error('laptime: setDefaultStore() was given a closed store');
-  registry.defaultStore = store;
+  current = store;
   registry.epoch++;
 }
 
@@ -44,7 +45,7 @@ let failedAtEpoch = 0;
 
 /** The default store for the capture path: never throws; null (after one warning) if it cannot open. */
 export function defaultStoreOrNull(): Store | null {
-  if (registry.defaultStore !== null) return registry.defaultStore;
+  if (current !== null && !current.closed) return current;
   // After a failure, retry only once something changed (a store opened or closed, a new default).
   if (failedAtEpoch === registry.epoch) return null;
   try {

@@ -4,7 +4,7 @@
  */
 import { checkFilter } from './filter-text';
 import { nativeBinding } from './native';
-import { show } from './options';
+import { show } from './describe';
 
 /**
  * Write every event of the store in `dir` that passes `filter` (the filter syntax) to the Parquet

@@ -6,7 +6,7 @@
  */
 import { FilterSyntaxError, parseDuration, parseTime, syntaxError } from './grammar';
 import { nativeBinding } from './native';
-import { show } from './options';
+import { show } from './describe';
 import { toEpochMs, type TimeBound } from './time';
 
 export { FilterSyntaxError };

@@ -3,7 +3,7 @@
  */
 import { defaultStoreOrNull } from './default-store';
 import { createLogger, type Logger } from './logger';
-import { show } from './options';
+import { show } from './describe';
 
 /**
  * Logger writing events named `log` into the default store. Never throws.

@@ -4,7 +4,7 @@
  * runs in the addon, off the event loop.
  */
 import { nativeBinding, type NativeOptions } from './native';
-import { show } from './options';
+import { show } from './describe';
 
 /** One file's check. */
 export interface FileCheck {

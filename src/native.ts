@@ -7,7 +7,6 @@
  * store, after one `LaptimeWarning` (invariant 1: degrade, never break the program).
  */
 import { warnOnce, describeError } from './diagnostics';
-import type { QueryStats } from './query';
 
 /** Durability policy of the writer: see README "How it stores events". */
 export type SyncMode = 'none' | 'interval' | 'always';
@@ -150,13 +149,30 @@ export interface NativeQuery {
   exact?: boolean;
 }
 
+/** What the engine did to answer a query (the public `QueryStats`). */
+export interface NativeQueryStats {
+  /** Pages in the store. */
+  pagesTotal: number;
+  /** Pages ruled out by their zone maps without reading them. */
+  pagesSkipped: number;
+  /** Pages answered from their per-name counts and sketches without decoding. */
+  pagesFromMeta: number;
+  /** Pages decoded and filtered row by row. */
+  pagesDecoded: number;
+  /** Rows of decoded pages examined. */
+  rowsScanned: number;
+  /** Events that matched the filter. */
+  rowsMatched: number;
+  /** true when percentiles are exact; false when within the sketches' 1 % relative error. */
+  exactPercentiles: boolean;
+}
+
 /** A native query's answer (its `NativeQueryResult`). */
 export interface NativeQueryResult {
   keyLabels: string[];
   valueLabels: string[];
   rows: Array<{ key: Array<string | number | boolean | null | undefined>; values: Array<number | null | undefined> }>;
-  /** Its `NativeQueryStats`, documented where the public API exposes it. */
-  stats: QueryStats;
+  stats: NativeQueryStats;
 }
 
 /** A native events request (its `NativeEventsRequest`). */

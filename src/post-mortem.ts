@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import { readdirSync, statSync, unlinkSync } from 'node:fs';
 import * as path from 'node:path';
 import { nativeBinding, type NativeBinding, type NativePostMortemOptions } from './native';
-import { show, suggest } from './options';
+import { show, suggest } from './describe';
 import { toEventsPage, type StoredEvent } from './query';
 
 /** Directory of a store's post-mortems, under the store's own directory. */
@@ -17,7 +17,8 @@ export const POST_MORTEM_DIR = 'postmortems';
 /** Where stores written before the rename kept them; still listed and read. */
 export const LEGACY_POST_MORTEM_DIR = 'snapshots';
 /** File name extension of post-mortem files (the engine's format). */
-const EXTENSION = '.ltsnap';
+/** `.ltpm`, and `.ltsnap` of files written before they were called post-mortems. */
+const EXTENSIONS = ['.ltpm', '.ltsnap'];
 
 /** Automatic post-mortems of a store; every trigger is on by default except the periodic one. */
 export interface PostMortemSettings {
@@ -128,11 +129,16 @@ export function prune(paths: string[], keep: number): string[] {
   return alive.slice(Math.max(0, excess));
 }
 
-/** Post-mortem files (`*.ltsnap`) of a directory, oldest first by name (names start with the time). */
+/**
+ * Post-mortem files (`*.ltpm`, older `*.ltsnap`) of a directory, oldest first: names are
+ * `postmortem-<UTC time>-<pid>-<n>` (older ones `snapshot-...`), so the part after the prefix sorts
+ * by time.
+ */
 export function listPostMortems(dir: string): string[] {
+  const byTime = (f: string) => f.replace(/^(postmortem|snapshot)-/, '');
   return readdirSync(dir)
-    .filter((f) => f.endsWith(EXTENSION))
-    .sort()
+    .filter((f) => EXTENSIONS.some((e) => f.endsWith(e)))
+    .sort((a, b) => (byTime(a) < byTime(b) ? -1 : byTime(a) > byTime(b) ? 1 : 0))
     .map((f) => path.join(dir, f));
 }
 
@@ -178,7 +184,7 @@ function checkFile(file: unknown, fn: string): asserts file is string {
  * Read a post-mortem file (rejects with the reason, naming the byte offset, when it is damaged).
  *
  * @example
- * const { meta, events } = await readPostMortem('.laptime/postmortems/snapshot-20261122T101500_5Z-4242-0.ltsnap');
+ * const { meta, events } = await readPostMortem('.laptime/postmortems/postmortem-20261122T101500_5Z-4242-0.ltpm');
  * console.log(meta.reason, events.length);
  */
 export async function readPostMortem(file: string): Promise<PostMortemFile> {

@@ -5,8 +5,8 @@
  */
 import { checkFilter, durationText, keyText, timeText, valueText } from './filter-text';
 import { parseDuration } from './grammar';
-import { nativeBinding, type NativeEventPage, type NativeEventsRequest, type NativeGroupBy, type NativeQuery, type NativeQueryResult } from './native';
-import { show } from './options';
+import { nativeBinding, type NativeEventPage, type NativeQueryStats, type NativeEventsRequest, type NativeGroupBy, type NativeQuery, type NativeQueryResult } from './native';
+import { show } from './describe';
 import { nowEpochMs, toEpochMs, type TimeBound } from './time';
 
 /** Comparison operators of field and duration terms. */
@@ -17,22 +17,7 @@ export type Level = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
 export type FieldKeyValue = string | number | boolean | null;
 
 /** What the engine did to answer a query. */
-export interface QueryStats {
-  /** Pages in the store. */
-  pagesTotal: number;
-  /** Pages ruled out by their zone maps without reading them. */
-  pagesSkipped: number;
-  /** Pages answered from their per-name counts and sketches without decoding. */
-  pagesFromMeta: number;
-  /** Pages decoded and filtered row by row. */
-  pagesDecoded: number;
-  /** Rows of decoded pages examined. */
-  rowsScanned: number;
-  /** Events that matched the filter. */
-  rowsMatched: number;
-  /** true when percentiles are exact; false when within the sketches' 1 % relative error. */
-  exactPercentiles: boolean;
-}
+export type QueryStats = NativeQueryStats;
 
 /** A query's answer: typed rows and execution figures. */
 export interface QueryResult<Row> {

@@ -5,7 +5,7 @@
  */
 import type { AnomaliesOptions, Anomaly, CompareOptions, CompareReport } from './analysis';
 import { nativeBinding, type NativeReaderHandle } from './native';
-import { show } from './options';
+import { show } from './describe';
 import { toEventsPage, toEventsRequest, type EventsOptions, type EventsPage, type Query, type StoredEvent } from './query';
 import { Reads, type ReadApi } from './reads';
 import type { StatsQuery, StatsReport } from './stats';

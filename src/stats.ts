@@ -3,8 +3,8 @@
  * filter. The work itself happens in the addon, off the event loop (invariant 6).
  */
 import type { NativeStatsFilter, NativeStatsRow, NativeCounters } from './native';
-import { show, suggest } from './options';
-import type { Reader } from './reader';
+import { show, suggest } from './describe';
+import type { EventsOptions, EventsPage } from './query';
 import { toEpochMs, type TimeBound } from './time';
 
 /**
@@ -124,7 +124,7 @@ export function toFunctionStats(row: NativeStatsRow): FunctionStats {
  * service ran (or past when it stopped) does not dilute them. Null with fewer than two instants.
  * (Shared by the CLI and the HTTP API.)
  */
-export async function seenSeconds(reader: Pick<Reader, 'events'>, filter: string): Promise<number | null> {
+export async function seenSeconds(reader: { events(filter?: string, options?: EventsOptions): Promise<EventsPage> }, filter: string): Promise<number | null> {
   const calls = `${filter} kind:call`.trim();
   const startOf = async (order: 'newest' | 'oldest') => (await reader.events(calls, { limit: 1, order })).events[0]?.start ?? null;
   const [first, last] = await Promise.all([startOf('oldest'), startOf('newest')]);

@@ -8,7 +8,8 @@ import { installExitHooks } from './exit-hooks';
 import { cutLong, encodeLoose, encodeValue, jsonString, type FieldValue } from './fields';
 import { createLogger, type LogFields, type Logger } from './logger';
 import { nativeBinding, type NativeCounters, type NativePostMortemOptions, type NativeStoreHandle, type NativeWriteFailure } from './native';
-import { resolveOptions, show, type OpenOptions, type ResolvedOptions } from './options';
+import { resolveOptions, type OpenOptions, type ResolvedOptions } from './options';
+import { show } from './describe';
 import { registry } from './registry';
 import type { Anomaly, AnomaliesOptions, CompareOptions, CompareReport } from './analysis';
 import type { EventsOptions, EventsPage, Query } from './query';
@@ -264,7 +265,6 @@ export class Store implements ReadApi<StoreCounters> {
     if (this.#timer !== null) clearInterval(this.#timer);
     if (this.#postMortemTimer !== null) clearInterval(this.#postMortemTimer);
     registry.stores.delete(this);
-    if (registry.defaultStore === this) registry.defaultStore = null;
     registry.epoch++;
     // A periodic post-mortem under way finishes (and prunes) before the engine is released.
     const running = this.#periodicRunning ?? Promise.resolve();

@@ -1,4 +1,4 @@
-//! Post-mortem snapshots: the last moments of a process in one self-contained file, to attach to a
+//! Post-mortem files: the last moments of a process in one self-contained file, to attach to a
 //! bug report. Taking one copies events out of the store (nothing is removed); the file holds names
 //! and fields resolved, so it reads with no store beside it.
 //!
@@ -18,7 +18,7 @@
 //!   strings: varint byte length + UTF-8; values: i64 zigzag varint, f64 8 bytes, bool u8, string
 //! ```
 //!
-//! Files are written to a temporary name, fsynced, linked under a name no other snapshot has (an
+//! Files are written to a temporary name, fsynced, linked under a name no other post-mortem has (an
 //! existing file is never replaced), and the directory is fsynced.
 
 use std::fs::{self, OpenOptions};
@@ -34,12 +34,20 @@ use laptime_storage::durable;
 const MAGIC: [u8; 8] = [0x89, b'L', b'T', b'S', b'N', b'A', b'P', b'\n'];
 const VERSION: u32 = 1;
 const HEADER_LEN: usize = 8 + 4 + 8 + 8 + 4 + 4;
-/// Largest payload a reader accepts (a snapshot is the last moments, not a whole store).
+/// Largest payload a reader accepts (a post-mortem is the last moments, not a whole store).
 const MAX_RAW_LEN: u64 = 1 << 30;
-/// File name extension of snapshots.
-pub const EXTENSION: &str = "ltsnap";
+/// File name extension of post-mortem files.
+pub const EXTENSION: &str = "ltpm";
+/// Extension of post-mortem files written before they were called post-mortems; still read.
+pub const LEGACY_EXTENSION: &str = "ltsnap";
+/// Directory of a store's post-mortem files, inside the store's directory.
+pub const DIR: &str = "postmortems";
 
-/// A post-mortem snapshot: who, when, why, and the events.
+/// The options' old name.
+#[deprecated(note = "renamed PostMortemOptions")]
+pub type SnapshotOptions = PostMortemOptions;
+
+/// A post-mortem: who, when, why, and the events.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct PostMortem {
     /// Key/value facts: `service`, `host`, `pid`, `reason`, `time_ns`, `laptime`, `runtime`,
@@ -59,7 +67,7 @@ impl PostMortem {
     }
 }
 
-/// Encode `pm` as a complete snapshot file.
+/// Encode `pm` as a complete post-mortem file.
 pub fn encode(pm: &PostMortem) -> Vec<u8> {
     let mut raw = Vec::new();
     write_varint(&mut raw, pm.meta.len() as u64);
@@ -115,13 +123,13 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
-/// Decode a snapshot file's bytes. Every failure names what is wrong and where.
+/// Decode a post-mortem file's bytes. Every failure names what is wrong and where.
 pub fn decode(bytes: &[u8]) -> std::result::Result<PostMortem, DecodeError> {
     let raw = checked_payload(bytes)?;
     decode_payload(&raw).map_err(|e| DecodeError::new(HEADER_LEN + e.offset, e.reason))
 }
 
-/// A snapshot's facts and event count, for listings: the header and payload checksums are
+/// A post-mortem's facts and event count, for listings: the header and payload checksums are
 /// verified and the payload decompressed as by [`decode`], but the events are not decoded.
 pub fn decode_summary(
     bytes: &[u8],
@@ -137,14 +145,17 @@ pub fn decode_summary(
 
 /// [`read`] for listings: see [`decode_summary`].
 pub fn read_summary(path: &Path) -> Result<(Vec<(String, String)>, u64)> {
-    let bytes = fs::read(path).map_err(|e| Error::io(path, "read snapshot", e))?;
+    let bytes = fs::read(path).map_err(|e| Error::io(path, "read post-mortem", e))?;
     decode_summary(&bytes).map_err(|e| Error::corrupt(path, e.offset as u64, e.reason))
 }
 
-/// The decompressed payload of a snapshot file whose header and checksums hold.
+/// The decompressed payload of a post-mortem file whose header and checksums hold.
 fn checked_payload(bytes: &[u8]) -> std::result::Result<Vec<u8>, DecodeError> {
     if bytes.len() < HEADER_LEN || bytes[..8] != MAGIC {
-        return Err(DecodeError::new(0, "not a laptime snapshot (bad magic)"));
+        return Err(DecodeError::new(
+            0,
+            "not a laptime post-mortem file (bad magic)",
+        ));
     }
     let u32_at =
         |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
@@ -163,7 +174,7 @@ fn checked_payload(bytes: &[u8]) -> std::result::Result<Vec<u8>, DecodeError> {
     if version != VERSION {
         return Err(DecodeError::new(
             8,
-            "snapshot format version this laptime does not read",
+            "post-mortem format version this laptime does not read",
         ));
     }
     let raw_len = u64_at(12);
@@ -295,18 +306,18 @@ fn decode_payload(raw: &[u8]) -> std::result::Result<PostMortem, DecodeError> {
     Ok(pm)
 }
 
-/// Largest snapshot file read: far above what a snapshot of the default window holds, and a bound
+/// Largest post-mortem file read: far above what one of the default window holds, and a bound
 /// on what a hostile file can make a reader allocate.
 const MAX_FILE_BYTES: u64 = 1 << 30;
 
-/// Read the snapshot file at `path`.
+/// Read the post-mortem file at `path`.
 pub fn read(path: &Path) -> Result<PostMortem> {
     let bytes = laptime_storage::durable::read_bounded(path, MAX_FILE_BYTES)?;
     decode(&bytes).map_err(|e| Error::corrupt(path, e.offset as u64, e.reason))
 }
 
 /// Write `pm` into directory `dir` under a new, unique name
-/// (`snapshot-<UTC time>-<pid>-<n>.ltsnap`); never replaces a file. Returns the path.
+/// (`postmortem-<UTC time>-<pid>-<n>.ltpm`); never replaces a file. Returns the path.
 pub fn write(dir: &Path, pm: &PostMortem) -> Result<PathBuf> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     durable::create_dir_durable(dir)?;
@@ -320,7 +331,7 @@ pub fn write(dir: &Path, pm: &PostMortem) -> Result<PathBuf> {
     let stamp = format!("{seconds}_{:09}Z", now % 1_000_000_000);
     let pid = std::process::id();
     let tmp = dir.join(format!(
-        ".snapshot-{pid}-{}.tmp",
+        ".postmortem-{pid}-{}.tmp",
         COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
     let mut file = OpenOptions::new()
@@ -337,15 +348,15 @@ pub fn write(dir: &Path, pm: &PostMortem) -> Result<PathBuf> {
         let _ = fs::remove_file(&tmp);
         return Err(e);
     }
-    // A hard link fails instead of replacing: two snapshots in the same instant get two names.
+    // A hard link fails instead of replacing: two post-mortems in the same instant get two names.
     let mut result = Err(Error::io(
         dir,
-        "name snapshot",
+        "name post-mortem",
         std::io::Error::other("no free name"),
     ));
     for _ in 0..1000 {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path = dir.join(format!("snapshot-{stamp}-{pid}-{n}.{EXTENSION}"));
+        let path = dir.join(format!("postmortem-{stamp}-{pid}-{n}.{EXTENSION}"));
         match fs::hard_link(&tmp, &path) {
             Ok(()) => {
                 result = Ok(path);
@@ -353,7 +364,7 @@ pub fn write(dir: &Path, pm: &PostMortem) -> Result<PathBuf> {
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => {
-                result = Err(Error::io(&path, "link snapshot", e));
+                result = Err(Error::io(&path, "link post-mortem", e));
                 break;
             }
         }
@@ -364,10 +375,10 @@ pub fn write(dir: &Path, pm: &PostMortem) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// What a snapshot covers and where it goes.
+/// What a post-mortem covers and where it goes.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SnapshotOptions {
-    /// Directory of the snapshot files (default: `snapshots/` in the store's directory).
+pub struct PostMortemOptions {
+    /// Directory of the post-mortem files (default: `postmortems/` in the store's directory).
     pub dir: Option<PathBuf>,
     /// Only events of the last this many seconds (default 60).
     pub last_seconds: u64,
@@ -381,9 +392,9 @@ pub struct SnapshotOptions {
     pub meta: Vec<(String, String)>,
 }
 
-impl Default for SnapshotOptions {
-    fn default() -> SnapshotOptions {
-        SnapshotOptions {
+impl Default for PostMortemOptions {
+    fn default() -> PostMortemOptions {
+        PostMortemOptions {
             dir: None,
             last_seconds: 60,
             last_events: 10_000,
@@ -394,9 +405,9 @@ impl Default for SnapshotOptions {
     }
 }
 
-/// Take a snapshot of `store`: flush what was appended, copy the newest events of the window, and
+/// Write a post-mortem of `store`: flush what was appended, copy the newest events of the window, and
 /// write them with the facts of this process. The store keeps every event.
-pub fn take(store: &crate::Store, reason: &str, opts: &SnapshotOptions) -> Result<PathBuf> {
+pub fn take(store: &crate::Store, reason: &str, opts: &PostMortemOptions) -> Result<PathBuf> {
     if opts.last_events == 0 || opts.last_events > crate::query::MAX_EVENTS_LIMIT {
         return Err(Error::InvalidOption {
             option: "last_events",
@@ -408,13 +419,13 @@ pub fn take(store: &crate::Store, reason: &str, opts: &SnapshotOptions) -> Resul
         });
     }
     // Appended events must reach the writer's pages first; a failed writer still leaves what it
-    // wrote readable, so a flush error does not stop the snapshot.
+    // wrote readable, so a flush error does not stop the post-mortem.
     let flushed = store.flush();
     let now = crate::clock::now_ns();
     let since = now.saturating_sub(opts.last_seconds.saturating_mul(1_000_000_000));
-    let snapshot = store.view()?;
+    let view = store.view()?;
     let page = crate::query::events(
-        &snapshot,
+        &view,
         &crate::query::EventsRequest {
             filter: crate::filter::Filter {
                 terms: vec![crate::filter::Term::Since(
@@ -461,28 +472,25 @@ pub fn take(store: &crate::Store, reason: &str, opts: &SnapshotOptions) -> Resul
         meta.push(("flush_error".into(), e.to_string()));
     }
     meta.extend(opts.meta.iter().cloned());
-    let dir = opts
-        .dir
-        .clone()
-        .unwrap_or_else(|| store.path().join("snapshots"));
+    let dir = opts.dir.clone().unwrap_or_else(|| store.path().join(DIR));
     write(&dir, &PostMortem { meta, events })
 }
 
 /// View `store` when a thread panics (reason `panic: <message> at <file:line>`), then run the
-/// hook that was installed before. The snapshot includes the events still buffered by every
+/// hook that was installed before. The post-mortem includes the events still buffered by every
 /// thread's [`mod@crate::capture`] (and so the tracing layer). It runs on its own thread and is waited
 /// for at most `timeout`, so a panic inside laptime (holding one of its locks) can never hang the
 /// process.
 pub fn install_panic_hook(
     store: crate::Store,
-    opts: SnapshotOptions,
+    opts: PostMortemOptions,
     timeout: std::time::Duration,
 ) {
     use std::sync::atomic::AtomicBool;
     static TAKING: AtomicBool = AtomicBool::new(false);
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        // One snapshot at a time; a panic while taking one (or in another thread meanwhile) skips.
+        // One post-mortem at a time; a panic while writing one (or in another thread meanwhile) skips.
         if !TAKING.swap(true, Ordering::AcqRel) {
             let message = info
                 .payload()
@@ -498,10 +506,10 @@ pub fn install_panic_hook(
             let (store, opts) = (store.clone(), opts.clone());
             let (tx, rx) = std::sync::mpsc::channel();
             let spawned = std::thread::Builder::new()
-                .name("laptime-snapshot".into())
+                .name("laptime-postmortem".into())
                 .spawn(move || {
                     // Events still in threads' capture buffers (and so the tracing layer's)
-                    // belong in the snapshot; a buffer in use past half the budget is skipped.
+                    // belong in the post-mortem; a buffer in use past half the budget is skipped.
                     crate::capture::hand_over_all(timeout / 2);
                     let _ = tx.send(take(&store, &reason, &opts));
                 });
@@ -514,7 +522,7 @@ pub fn install_panic_hook(
     }));
 }
 
-/// Load the events of a snapshot into a fresh store at `dir` (for tools that read snapshots with
+/// Load the events of a post-mortem into a fresh store at `dir` (for tools that read post-mortems with
 /// the query engine: `laptime view`, the dashboard). Returns the number of events.
 pub fn import(pm: &PostMortem, dir: &Path) -> Result<u64> {
     let store = crate::Store::open(
@@ -547,7 +555,7 @@ pub fn import(pm: &PostMortem, dir: &Path) -> Result<u64> {
     store.close()?;
     if dropped > 0 {
         return Err(Error::InvalidInput {
-            what: "snapshot import",
+            what: "post-mortem import",
             reason: format!("{dropped} events could not be stored"),
         });
     }

@@ -1,11 +1,11 @@
-//! Post-mortem snapshots from Rust: `postmortem::take` keeps the store whole, and a child
-//! process that panics leaves exactly one valid snapshot holding its last events.
+//! Post-mortems from Rust: `postmortem::take` keeps the store whole, and a child
+//! process that panics leaves exactly one valid post-mortem holding its last events.
 
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use laptime_core::postmortem::{self, SnapshotOptions};
+use laptime_core::postmortem::{self, PostMortemOptions};
 use laptime_core::{Code, Level, Options, ScanFilter, Store};
 
 const CHILD_ENV: &str = "LAPTIME_POSTMORTEM_CHILD";
@@ -27,16 +27,16 @@ fn record(store: &Store, n: u64) {
 }
 
 #[test]
-fn write_snapshot_copies_the_newest_events_and_keeps_the_store() {
+fn post_mortem_copies_the_newest_events_and_keeps_the_store() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), Options::default()).unwrap();
     record(&store, 500);
-    let opts = SnapshotOptions {
+    let opts = PostMortemOptions {
         last_events: 100,
-        ..SnapshotOptions::default()
+        ..PostMortemOptions::default()
     };
     let path = postmortem::take(&store, "manual", &opts).unwrap();
-    assert!(path.starts_with(dir.path().join("snapshots")));
+    assert!(path.starts_with(dir.path().join("postmortems")));
     let pm = postmortem::read(&path).unwrap();
     assert_eq!(pm.meta("reason"), Some("manual"));
     assert_eq!(
@@ -58,15 +58,15 @@ fn write_snapshot_copies_the_newest_events_and_keeps_the_store() {
         .unwrap()
         .events(&ScanFilter::default())
         .unwrap();
-    assert_eq!(all.len(), 501, "taking a snapshot removes nothing");
+    assert_eq!(all.len(), 501, "writing a post-mortem removes nothing");
     let second = postmortem::take(&store, "manual", &opts).unwrap();
     assert_ne!(second, path);
     let err = postmortem::take(
         &store,
         "x",
-        &SnapshotOptions {
+        &PostMortemOptions {
             last_events: 0,
-            ..SnapshotOptions::default()
+            ..PostMortemOptions::default()
         },
     )
     .unwrap_err();
@@ -80,9 +80,9 @@ fn child(dir: &Path) -> ! {
     record(&store, 2_000);
     postmortem::install_panic_hook(
         store.clone(),
-        SnapshotOptions {
+        PostMortemOptions {
             last_events: 1_000,
-            ..SnapshotOptions::default()
+            ..PostMortemOptions::default()
         },
         Duration::from_secs(5),
     );
@@ -90,7 +90,7 @@ fn child(dir: &Path) -> ! {
 }
 
 #[test]
-fn a_panicking_child_leaves_exactly_one_snapshot_with_its_last_events() {
+fn a_panicking_child_leaves_exactly_one_post_mortem_with_its_last_events() {
     if let Ok(dir) = std::env::var(CHILD_ENV) {
         child(Path::new(&dir));
     }
@@ -98,7 +98,7 @@ fn a_panicking_child_leaves_exactly_one_snapshot_with_its_last_events() {
     let output = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "a_panicking_child_leaves_exactly_one_snapshot_with_its_last_events",
+            "a_panicking_child_leaves_exactly_one_post_mortem_with_its_last_events",
             "--nocapture",
             "--test-threads=1",
         ])
@@ -109,7 +109,7 @@ fn a_panicking_child_leaves_exactly_one_snapshot_with_its_last_events() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "the child panicked");
     assert!(stderr.contains("boom in the worker"), "{stderr}");
-    let snaps: Vec<_> = std::fs::read_dir(dir.path().join("snapshots"))
+    let snaps: Vec<_> = std::fs::read_dir(dir.path().join("postmortems"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
@@ -132,7 +132,7 @@ fn a_panicking_child_leaves_exactly_one_snapshot_with_its_last_events() {
 }
 
 /// Runs this test binary's `test` alone as a child with `mode` in CHILD_ENV's sibling variable;
-/// returns the child's snapshot (exactly one must exist) after checking it panicked.
+/// returns the child's post-mortem (exactly one must exist) after checking it panicked.
 fn panicking_child(test: &str, mode: &str) -> postmortem::PostMortem {
     let dir = tempfile::tempdir().unwrap();
     let output = Command::new(std::env::current_exe().unwrap())
@@ -144,7 +144,7 @@ fn panicking_child(test: &str, mode: &str) -> postmortem::PostMortem {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "the child panicked");
     assert!(stderr.contains("boom with buffered events"), "{stderr}");
-    let snaps: Vec<_> = std::fs::read_dir(dir.path().join("snapshots"))
+    let snaps: Vec<_> = std::fs::read_dir(dir.path().join("postmortems"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
@@ -157,7 +157,7 @@ const MODE_ENV: &str = "LAPTIME_POSTMORTEM_MODE";
 fn hook(store: &Store) {
     postmortem::install_panic_hook(
         store.clone(),
-        SnapshotOptions::default(),
+        PostMortemOptions::default(),
         Duration::from_secs(5),
     );
 }
@@ -178,7 +178,7 @@ fn busy_thread_with_buffered_calls(n: usize) {
 }
 
 #[test]
-fn a_panic_snapshot_includes_calls_buffered_on_other_threads() {
+fn a_panic_post_mortem_includes_calls_buffered_on_other_threads() {
     if let Ok(dir) = std::env::var(CHILD_ENV) {
         let store = Store::open(&dir, Options::default()).unwrap();
         laptime_core::capture::install(store.clone());
@@ -190,7 +190,7 @@ fn a_panic_snapshot_includes_calls_buffered_on_other_threads() {
         panic!("boom with buffered events");
     }
     let pm = panicking_child(
-        "a_panic_snapshot_includes_calls_buffered_on_other_threads",
+        "a_panic_post_mortem_includes_calls_buffered_on_other_threads",
         "capture",
     );
     let count = |name: &str| pm.events.iter().filter(|e| e.name == name).count();
@@ -201,7 +201,7 @@ fn a_panic_snapshot_includes_calls_buffered_on_other_threads() {
 
 #[cfg(feature = "tracing")]
 #[test]
-fn a_panic_after_101_traced_events_leaves_them_all_in_the_snapshot() {
+fn a_panic_after_101_traced_events_leaves_them_all_in_the_post_mortem() {
     use tracing_subscriber::layer::SubscriberExt;
     if let Ok(dir) = std::env::var(CHILD_ENV) {
         let store = Store::open(&dir, Options::default()).unwrap();
@@ -216,7 +216,7 @@ fn a_panic_after_101_traced_events_leaves_them_all_in_the_snapshot() {
         panic!("boom with buffered events");
     }
     let pm = panicking_child(
-        "a_panic_after_101_traced_events_leaves_them_all_in_the_snapshot",
+        "a_panic_after_101_traced_events_leaves_them_all_in_the_post_mortem",
         "tracing",
     );
     assert_eq!(pm.events.len(), 101);

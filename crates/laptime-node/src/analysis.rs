@@ -288,8 +288,8 @@ impl Task for AnomaliesTask {
 
     fn compute(&mut self) -> napi::Result<Vec<FunctionAnomaly>> {
         let source = self.source.take().ok_or_else(errors::closed)?;
-        let snapshot = source.view().map_err(errors::from_core)?;
-        query::anomalies(&snapshot, &self.request).map_err(errors::from_core)
+        let view = source.view().map_err(errors::from_core)?;
+        query::anomalies(&view, &self.request).map_err(errors::from_core)
     }
 
     fn resolve(
@@ -401,8 +401,8 @@ impl Task for CompareTask {
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
         let source = self.source.take().ok_or_else(errors::closed)?;
-        let snapshot = source.view().map_err(errors::from_core)?;
-        query::compare(&snapshot, &self.request).map_err(errors::from_core)
+        let view = source.view().map_err(errors::from_core)?;
+        query::compare(&view, &self.request).map_err(errors::from_core)
     }
 
     fn resolve(&mut self, _env: Env, out: Self::Output) -> napi::Result<NativeCompareResult> {

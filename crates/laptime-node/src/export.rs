@@ -29,7 +29,7 @@ impl Task for ExportTask {
 
     fn compute(&mut self) -> napi::Result<u64> {
         let reader = Reader::open(&self.dir, None).map_err(errors::from_core)?;
-        let snapshot = reader.view().map_err(errors::from_core)?;
+        let view = reader.view().map_err(errors::from_core)?;
         let mut tmp = self.out.clone().into_os_string();
         tmp.push(".partial");
         let tmp = PathBuf::from(tmp);
@@ -38,7 +38,7 @@ impl Task for ExportTask {
         };
         let file = std::fs::File::create(&tmp).map_err(|e| io(e, "cannot create"))?;
         let written = export::write_parquet(
-            &snapshot,
+            &view,
             &self.filter,
             self.now_ns,
             BufWriter::new(file),

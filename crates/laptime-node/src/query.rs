@@ -1,5 +1,5 @@
 //! Queries and event listings: JS request objects to core [`Query`] / [`EventsRequest`], the async
-//! tasks that run them on a snapshot, and their results as plain JS objects.
+//! tasks that run them on a read view, and their results as plain JS objects.
 
 // The free `#[napi]` functions are referenced only by napi's registration, which test builds omit.
 #![cfg_attr(test, allow(dead_code))]
@@ -373,8 +373,8 @@ impl Task for QueryTask {
 
     fn compute(&mut self) -> napi::Result<QueryResult> {
         let source = self.source.take().ok_or_else(errors::closed)?;
-        let snapshot = source.view().map_err(errors::from_core)?;
-        query::run(&snapshot, &self.query).map_err(errors::from_core)
+        let view = source.view().map_err(errors::from_core)?;
+        query::run(&view, &self.query).map_err(errors::from_core)
     }
 
     fn resolve(&mut self, _env: Env, result: QueryResult) -> napi::Result<NativeQueryResult> {
@@ -529,8 +529,8 @@ impl Task for EventsTask {
 
     fn compute(&mut self) -> napi::Result<EventPage> {
         let source = self.source.take().ok_or_else(errors::closed)?;
-        let snapshot = source.view().map_err(errors::from_core)?;
-        query::events(&snapshot, &self.request).map_err(errors::from_core)
+        let view = source.view().map_err(errors::from_core)?;
+        query::events(&view, &self.request).map_err(errors::from_core)
     }
 
     fn resolve(&mut self, _env: Env, page: EventPage) -> napi::Result<NativeEventPage> {

@@ -1,5 +1,5 @@
 //! Per-function statistics: the JS filter to a core [`ScanFilter`], the async task that takes a
-//! snapshot and runs [`function_stats`], and its rows as plain JS objects.
+//! read view and runs [`function_stats`], and its rows as plain JS objects.
 
 use laptime_core::{function_stats, FunctionStats, ScanFilter};
 use napi::bindgen_prelude::AsyncTask;
@@ -91,7 +91,7 @@ impl From<&FunctionStats> for NativeStatsRow {
     }
 }
 
-/// `stats()` on the libuv pool: snapshot, statistics, rows.
+/// `stats()` on the libuv pool: read view, statistics, rows.
 pub struct StatsTask {
     pub(crate) source: Option<Source>,
     pub(crate) filter: ScanFilter,
@@ -116,8 +116,8 @@ impl Task for StatsTask {
     fn compute(&mut self) -> napi::Result<Vec<NativeStatsRow>> {
         // Taken, so the clone is released on the pool thread (see `FlushTask::compute`).
         let source = self.source.take().ok_or_else(errors::closed)?;
-        let snapshot = source.view().map_err(errors::from_core)?;
-        let stats = function_stats(&snapshot, &self.filter).map_err(errors::from_core)?;
+        let view = source.view().map_err(errors::from_core)?;
+        let stats = function_stats(&view, &self.filter).map_err(errors::from_core)?;
         Ok(stats.iter().map(NativeStatsRow::from).collect())
     }
 

@@ -13,8 +13,8 @@ use crate::batch::{self, Columns};
 use crate::counters::NativeCounters;
 use crate::errors;
 use crate::options::{self, NativeOptions};
+use crate::postmortem::{self, NativePostMortemOptions, PostMortemTask};
 use crate::query::{EventsTask, NativeEventsRequest, NativeQuery, QueryTask};
-use crate::snapshot::{self, NativeSnapshotOptions, SnapshotTask};
 use crate::source::Source;
 use crate::stats::{NativeStatsFilter, StatsTask};
 
@@ -140,7 +140,7 @@ impl NativeStore {
         StatsTask::start(env, self.source(), filter)
     }
 
-    /// Run a query (filter, group by, aggregates) on a snapshot of the store.
+    /// Run a query (filter, group by, aggregates) on a read view of the store.
     #[napi(ts_return_type = "Promise<NativeQueryResult>")]
     pub fn query(&self, env: &Env, query: NativeQuery) -> napi::Result<AsyncTask<QueryTask>> {
         QueryTask::start(env, self.source(), query)
@@ -182,10 +182,10 @@ impl NativeStore {
         &self,
         env: &Env,
         reason: String,
-        options: Option<NativeSnapshotOptions>,
-    ) -> napi::Result<AsyncTask<SnapshotTask>> {
-        let options = snapshot::to_core(options.unwrap_or_default()).map_err(|m| m.throw(env))?;
-        Ok(AsyncTask::new(SnapshotTask {
+        options: Option<NativePostMortemOptions>,
+    ) -> napi::Result<AsyncTask<PostMortemTask>> {
+        let options = postmortem::to_core(options.unwrap_or_default()).map_err(|m| m.throw(env))?;
+        Ok(AsyncTask::new(PostMortemTask {
             store: self.lock().clone(),
             reason,
             options,
@@ -199,11 +199,11 @@ impl NativeStore {
         &self,
         env: &Env,
         reason: String,
-        options: Option<NativeSnapshotOptions>,
+        options: Option<NativePostMortemOptions>,
     ) -> napi::Result<String> {
-        let options = snapshot::to_core(options.unwrap_or_default()).map_err(|m| m.throw(env))?;
+        let options = postmortem::to_core(options.unwrap_or_default()).map_err(|m| m.throw(env))?;
         let store = self.lock().clone().ok_or_else(errors::closed)?;
-        snapshot::take(&store, &reason, &options)
+        postmortem::take(&store, &reason, &options)
     }
 
     /// The event counters; cheap.

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use laptime_core::postmortem::{self, SnapshotOptions};
+use laptime_core::postmortem::{self, PostMortemOptions};
 use laptime_core::query::{Aggregate, GroupBy, OrderBy, OrderKey, Query};
 use laptime_core::tracing_layer::LaptimeLayer;
 use laptime_core::{capture, Options, Queries, Store};
@@ -38,7 +38,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     postmortem::install_panic_hook(
         store.clone(),
-        SnapshotOptions::default(),
+        PostMortemOptions::default(),
         Duration::from_secs(2),
     );
 

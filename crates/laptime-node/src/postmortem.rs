@@ -1,4 +1,4 @@
-//! Post-mortems: JS options to core `SnapshotOptions`, the async and the synchronous (for a dying
+//! Post-mortems: JS options to core `PostMortemOptions`, the async and the synchronous (for a dying
 //! process) ways to write one, and reading and importing post-mortem files.
 
 // The free `#[napi]` functions are referenced only by napi's registration, which test builds omit.
@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use laptime_core::postmortem::{self, PostMortem, SnapshotOptions};
+use laptime_core::postmortem::{self, PostMortem, PostMortemOptions};
 use laptime_core::Store;
 use napi::bindgen_prelude::AsyncTask;
 use napi::{Env, Task};
@@ -19,8 +19,8 @@ use crate::query::NativeEvent;
 /// What a post-mortem covers and where it goes; absent fields take the core's defaults.
 #[napi(object, js_name = "NativePostMortemOptions")]
 #[derive(Default)]
-pub struct NativeSnapshotOptions {
-    /// Directory for post-mortem files (default `<store>/snapshots`; the TS layer passes `<store>/postmortems`).
+pub struct NativePostMortemOptions {
+    /// Directory for post-mortem files (default `<store>/postmortems`).
     pub dir: Option<String>,
     /// Only events of the last this many seconds (default 60).
     pub last_seconds: Option<f64>,
@@ -34,15 +34,15 @@ pub struct NativeSnapshotOptions {
     pub meta: Option<HashMap<String, String>>,
 }
 
-pub(crate) fn to_core(js: NativeSnapshotOptions) -> Result<SnapshotOptions, Malformed> {
-    let defaults = SnapshotOptions::default();
+pub(crate) fn to_core(js: NativePostMortemOptions) -> Result<PostMortemOptions, Malformed> {
+    let defaults = PostMortemOptions::default();
     let whole = |v: Option<f64>, what: &str| -> Result<Option<u64>, Malformed> {
         v.map(|x| {
             if x.is_finite() && x >= 0.0 && x.fract() == 0.0 && x <= 9e15 {
                 Ok(x as u64)
             } else {
                 Err(Malformed(format!(
-                    "snapshot option {what} must be a whole number >= 0, got {x}"
+                    "post-mortem option {what} must be a whole number >= 0, got {x}"
                 )))
             }
         })
@@ -50,7 +50,7 @@ pub(crate) fn to_core(js: NativeSnapshotOptions) -> Result<SnapshotOptions, Malf
     };
     let mut meta: Vec<(String, String)> = js.meta.unwrap_or_default().into_iter().collect();
     meta.sort();
-    Ok(SnapshotOptions {
+    Ok(PostMortemOptions {
         dir: js.dir.map(PathBuf::from),
         last_seconds: whole(js.last_seconds, "lastSeconds")?.unwrap_or(defaults.last_seconds),
         last_events: whole(js.last_events, "lastEvents")?
@@ -62,13 +62,13 @@ pub(crate) fn to_core(js: NativeSnapshotOptions) -> Result<SnapshotOptions, Malf
 }
 
 /// `postMortem()` on the libuv pool.
-pub struct SnapshotTask {
+pub struct PostMortemTask {
     pub(crate) store: Option<Store>,
     pub(crate) reason: String,
-    pub(crate) options: SnapshotOptions,
+    pub(crate) options: PostMortemOptions,
 }
 
-impl Task for SnapshotTask {
+impl Task for PostMortemTask {
     type Output = String;
     type JsValue = String;
 
@@ -83,7 +83,11 @@ impl Task for SnapshotTask {
 }
 
 /// Write a post-mortem; its path as a string.
-pub(crate) fn take(store: &Store, reason: &str, options: &SnapshotOptions) -> napi::Result<String> {
+pub(crate) fn take(
+    store: &Store,
+    reason: &str,
+    options: &PostMortemOptions,
+) -> napi::Result<String> {
     laptime_core::postmortem::take(store, reason, options)
         .map(|p| p.to_string_lossy().into_owned())
         .map_err(errors::from_core)
@@ -94,7 +98,7 @@ pub(crate) fn take(store: &Store, reason: &str, options: &SnapshotOptions) -> na
 pub struct NativeSnapshotFile {
     /// Facts: reason, service, host, pid, time, laptime, runtime, window...
     pub meta: HashMap<String, String>,
-    /// The events, oldest first (`partition` is `snapshot`, `seq` the position in the file).
+    /// The events, oldest first (`partition` is `post-mortem`, `seq` the position in the file).
     pub events: Vec<NativeEvent>,
 }
 
@@ -105,7 +109,7 @@ fn file_of(pm: PostMortem) -> NativeSnapshotFile {
             .events
             .into_iter()
             .enumerate()
-            .map(|(i, e)| NativeEvent::new(e, "snapshot".into(), i as u64))
+            .map(|(i, e)| NativeEvent::new(e, "post-mortem".into(), i as u64))
             .collect(),
     }
 }
