@@ -41,6 +41,8 @@ export type {
   Comparison,
   EventsOptions,
   EventsPage,
+  HistogramOptions,
+  LatencyHistogram,
   FieldKeyValue,
   Level,
   QueryResult,

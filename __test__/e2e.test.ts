@@ -4,7 +4,7 @@
  */
 import test from 'ava';
 import { Worker } from 'node:worker_threads';
-import { capture, open, setDefaultStore } from '../index';
+import { capture, FilterSyntaxError, open, setDefaultStore } from '../index';
 import { spawnFixture, tsWorkerSource } from './helpers/child';
 import { MODE } from './helpers/mode';
 import { hasAddon, tempDir, cannotRun } from './helpers/real';
@@ -184,3 +184,45 @@ for (const scenario of ['process-exit', 'natural']) {
     t.is(step?.count, 3000);
   });
 }
+
+e2e('stats(): one engine query; options checked, rows in the public shape, rate over the calls seen, counters included', async (t) => {
+  const store = open({ dir: tempDir() });
+  t.teardown(() => store.close());
+  const now = BigInt(Date.now()) * 1_000_000n;
+  const hour = 3_600_000_000_000n;
+  for (let i = 1; i <= 100; i++) store.record({ name: 'a', startNs: now - 1000n * BigInt(i), durationNs: BigInt(i) * 1000n, ok: i % 10 !== 0 });
+  store.record({ name: 'a', startNs: now - 3n * hour, durationNs: 1n });
+  store.record({ name: 'b', startNs: now, durationNs: 7n });
+  store.log.info('hello');
+  const all = await store.stats();
+  t.deepEqual(
+    all.rows.map((r) => [r.name, r.count, r.errors, r.logs]),
+    [
+      ['a', 101, 10, 0],
+      ['b', 1, 0, 0],
+      ['log', 0, 0, 1],
+    ],
+  );
+  t.is(all.rows[2]!.p99, null);
+  t.is(all.rows[2]!.rate, 0, 'no calls under that name, calls seen elsewhere');
+  const recent = await store.stats({ since: '1h', name: 'a' });
+  t.is(recent.rows.length, 1);
+  const a = recent.rows[0]!;
+  t.like(a, { name: 'a', count: 100, errors: 10, errorRate: 0.1, min: 1000, max: 100_000, logs: 0 });
+  t.is(a.mean, 50_500);
+  // Percentiles come from the sketches: within 1 %.
+  for (const [got, want] of [[a.p50, 50_000], [a.p90, 90_000], [a.p99, 99_000]] as const) t.true(Math.abs(got! - want) <= want * 0.01, `${got} vs ${want}`);
+  // Calls in the range were seen from now - 100 us (a) to now (b): 100 calls of a in 100 us.
+  t.true(Math.abs(a.rate! - 1e6) < 1e-3, String(a.rate));
+  t.is(recent.counters.accepted, 103);
+  t.is(recent.counters.pending, 0);
+  t.is((await store.stats({ since: new Date(Date.now() + 60_000) })).rows.length, 0);
+  t.is((await store.stats({ until: Date.now() - 2 * 3_600_000 })).rows.length, 1);
+  t.deepEqual((await store.stats({ name: ['b', 'log'] })).rows.map((r) => r.name), ['b', 'log']);
+  t.is((await store.stats({ name: 'a*' })).rows.length, 0, 'names are exact, not globs');
+  t.is((await store.stats({ since: new Date(Date.now() - 60_000).toISOString() })).rows.length, 3);
+  await t.throwsAsync(store.stats({ since: 'yesterday' }), { instanceOf: FilterSyntaxError, message: /invalid time "yesterday" at 0: expected a time such as now, 1h, 7d/ });
+  await t.throwsAsync(store.stats({ since: 5n as never }), { instanceOf: TypeError, message: /must be a Date, epoch milliseconds or a time string/ });
+  await t.throwsAsync(store.stats({ nme: 'a' } as never), { instanceOf: TypeError, message: /unknown stats option "nme" \(did you mean "name"\?\)/ });
+  await t.throwsAsync(store.stats({ name: [1] as never }), { instanceOf: TypeError, message: /option "name"/ });
+});

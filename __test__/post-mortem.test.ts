@@ -18,7 +18,7 @@ if (!hasAddon) cannotRun('post-mortem tests need native/binding.cjs (npm run bui
 function filesIn(dir: string): string[] {
   try {
     return readdirSync(dir)
-      .filter((f) => f.endsWith('.ltsnap'))
+      .filter((f) => f.endsWith('.ltpm') && f.startsWith('postmortem-'))
       .map((f) => path.join(dir, f));
   } catch {
     return [];

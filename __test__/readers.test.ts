@@ -122,6 +122,11 @@ e2e('a store and a reader answer every read method with the same shapes and the 
     const [es, er] = [await store.events('name:Shape.a', { limit: 5 }), await reader.events('name:Shape.a', { limit: 5 })];
     t.deepEqual(er.events, es.events);
     t.deepEqual(Object.keys(er).sort(), Object.keys(es).sort());
+    const [hs, hr] = [await store.histogram('name:Shape.*', { bins: 8 }), await reader.histogram('name:Shape.*', { bins: 8 })];
+    t.deepEqual(hr.bins, hs.bins);
+    t.is(hs.calls, 200);
+    t.is(hs.bins.reduce((n, b) => n + b.count, 0), 200);
+    t.deepEqual([hs.bins[0]!.lo, hs.bins.at(-1)!.hi], [1_000, 1_199]);
     const range = { baseline: { since: '1h', until: '30s' }, candidate: { since: '30s', until: 'now' } };
     t.deepEqual(Object.keys(await reader.compare(range)).sort(), Object.keys(await store.compare(range)).sort());
     t.deepEqual(await reader.anomalies({ since: '1h', bucket: '1m' }), await store.anomalies({ since: '1h', bucket: '1m' }));

@@ -1,7 +1,7 @@
-/** open(), the JS batch, record(), flush(), close(), stats() and counters, against the fake addon. */
+/** open(), the JS batch, record(), flush(), close() and counters, against the fake addon (stats(): e2e.test.ts). */
 import { delay, freshStore, tempDir } from './helpers/setup';
 import test from 'ava';
-import { capture, FilterSyntaxError, open } from '../index';
+import { capture, open } from '../index';
 import { fake, rowsOf, startNsOf } from './helpers/fake-native';
 import { diagnostics } from '../src/diagnostics';
 import { originMs } from '../src/time';
@@ -151,42 +151,6 @@ test.serial('append failures are swallowed and counted; dropped batches are coun
   t.is(c.accepted, 4);
   t.is(c.internalErrors, diagnostics.internalErrors);
   t.is(rowsOf(store.path).length, 4);
-});
-
-test.serial('stats(): filters converted, rows in the public shape, counters included', async (t) => {
-  const store = freshStore(t);
-  const now = BigInt(Date.now()) * 1_000_000n;
-  const hour = 3_600_000_000_000n;
-  for (let i = 1; i <= 100; i++) store.record({ name: 'a', startNs: now - 1000n * BigInt(i), durationNs: BigInt(i) * 1000n, ok: i % 10 !== 0 });
-  store.record({ name: 'a', startNs: now - 3n * hour, durationNs: 1n });
-  store.record({ name: 'b', startNs: now, durationNs: 7n });
-  store.log.info('hello');
-  const all = await store.stats();
-  t.deepEqual(
-    all.rows.map((r) => [r.name, r.count, r.errors, r.logs]),
-    [
-      ['a', 101, 10, 0],
-      ['b', 1, 0, 0],
-      ['log', 0, 0, 1],
-    ],
-  );
-  t.is(all.rows[2]!.p99, null);
-  const recent = await store.stats({ since: '1h', name: 'a' });
-  t.is(recent.rows.length, 1);
-  const a = recent.rows[0]!;
-  t.like(a, { name: 'a', count: 100, errors: 10, errorRate: 0.1, min: 1000, max: 100_000, p50: 50_000, p90: 90_000, p99: 99_000, logs: 0 });
-  t.is(a.mean, 50_500);
-  t.is(recent.counters.accepted, 103);
-  t.is(recent.counters.pending, 0);
-  t.is((await store.stats({ since: new Date(Date.now() + 60_000) })).rows.length, 0);
-  t.is((await store.stats({ until: Date.now() - 2 * 3_600_000 })).rows.length, 1);
-  t.is((await store.stats({ name: ['b', 'log'] })).rows.length, 2);
-  t.is((await store.stats({ since: new Date(Date.now() - 60_000).toISOString() })).rows.length, 3);
-  // Time strings are read by the engine's one time grammar (lent to the fake by the built addon).
-  await t.throwsAsync(store.stats({ since: 'yesterday' }), { instanceOf: FilterSyntaxError, message: /option "since": invalid time "yesterday" at 0: expected a time such as now, 1h, 7d/ });
-  await t.throwsAsync(store.stats({ since: 5n as never }), { instanceOf: TypeError, message: /option "since" must be a Date, epoch milliseconds or a time string/ });
-  await t.throwsAsync(store.stats({ nme: 'a' } as never), { instanceOf: TypeError, message: /unknown stats option "nme" \(did you mean "name"\?\)/ });
-  await t.throwsAsync(store.stats({ name: [1] as never }), { instanceOf: TypeError, message: /option "name"/ });
 });
 
 test.serial('extras stay bounded: a batch with huge messages is handed over early', (t) => {

@@ -18,10 +18,10 @@ export declare class NativeReader {
   static open(dir: string, bufferpoolBytes?: number | undefined | null): NativeReader
   /** The store's directory as given. */
   get path(): string
-  /** Per-name statistics (see `NativeStore.stats`). */
-  stats(filter?: NativeStatsFilter | undefined | null): Promise<Array<NativeStatsRow>>
   /** Run a query (see `NativeStore.query`). */
   query(query: NativeQuery): Promise<NativeQueryResult>
+  /** Durations of the calls passing a filter, counted into log-spaced bins. */
+  histogram(request: NativeHistogramRequest): Promise<NativeHistogram>
   /** One page of events (see `NativeStore.events`). */
   events(request: NativeEventsRequest): Promise<NativeEventPage>
   /** Anomalous buckets (see `NativeStore.anomalies`). */
@@ -66,10 +66,10 @@ export declare class NativeStore {
    * `LAPTIME_WRITE_FAILED`), or null while it writes. Cheap.
    */
   writeFailure(): NativeWriteFailure | null
-  /** Per-name statistics of the events passing `filter`, sorted by name. */
-  stats(filter?: NativeStatsFilter | undefined | null): Promise<Array<NativeStatsRow>>
   /** Run a query (filter, group by, aggregates) on a read view of the store. */
   query(query: NativeQuery): Promise<NativeQueryResult>
+  /** Durations of the calls passing a filter, counted into log-spaced bins. */
+  histogram(request: NativeHistogramRequest): Promise<NativeHistogram>
   /** One page of the events passing a filter, newest first unless asked otherwise. */
   events(request: NativeEventsRequest): Promise<NativeEventPage>
   /** Anomalous buckets per function (robust z-score against a trailing baseline). */
@@ -482,8 +482,43 @@ export interface NativeQueryResult {
   valueLabels: Array<string>
   /** The rows. */
   rows: Array<NativeQueryRow>
+  /** When the matching calls were seen (set when `rate` is asked for and a call matched). */
+  span?: NativeSpan
   /** Execution figures. */
   stats: NativeQueryStats
+}
+
+/**
+ * The bins (a `0..=0` bin first when calls took 0 ns), the calls they add up to, and what the
+ * engine did.
+ */
+export interface NativeHistogram {
+  calls: number
+  bins: Array<NativeHistogramBin>
+  stats: NativeQueryStats
+}
+
+/** One bin: durations from `loNs` up to `hiNs` (the last bin includes `hiNs`). */
+export interface NativeHistogramBin {
+  loNs: number
+  hiNs: number
+  count: number
+}
+
+/** Which calls to count into how many log-spaced bins. */
+export interface NativeHistogramRequest {
+  /** Filter string (empty or absent: every call). */
+  filter?: string
+  /** "Now" for relative times, epoch ms (default: the current time). */
+  nowMs?: number
+  /** Bins between the shortest and the longest non-zero duration, 1..=1000. */
+  bins: number
+}
+
+/** Start times of the first and the last matching call, epoch ms (fractional). */
+export interface NativeSpan {
+  firstMs: number
+  lastMs: number
 }
 
 /** One group of a result. */
@@ -548,40 +583,6 @@ export interface NativePostMortemOptions {
   runtime?: string
   /** More facts to record. */
   meta?: Record<string, string>
-}
-
-/** Which events the statistics cover. Times are epoch milliseconds (fractions allowed). */
-export interface NativeStatsFilter {
-  /** Only events that started at or after this time. */
-  sinceMs?: number
-  /** Only events that started before this time. */
-  untilMs?: number
-  /** Only these function or logger names. */
-  names?: Array<string>
-}
-
-/** Statistics of one name. The `*Ns` fields are absent when `calls` is 0. */
-export interface NativeStatsRow {
-  /** Function or logger name. */
-  name: string
-  /** Call events. */
-  calls: number
-  /** Calls that failed. */
-  errors: number
-  /** Log events. */
-  logs: number
-  /** Mean call duration, ns. */
-  meanNs?: number
-  /** Shortest call, ns. */
-  minNs?: number
-  /** Longest call, ns. */
-  maxNs?: number
-  /** Median call duration, ns (within the core sketch's 1% relative error). */
-  p50Ns?: number
-  /** 90th percentile, ns. */
-  p90Ns?: number
-  /** 99th percentile, ns. */
-  p99Ns?: number
 }
 
 /** A duration such as `1m` or `250us` in nanoseconds; throws on bad syntax. */

@@ -72,27 +72,6 @@ export interface NativeWriteFailure {
   message: string;
 }
 
-/** Filter of a native stats query (its `NativeStatsFilter`). */
-export interface NativeStatsFilter {
-  sinceMs?: number;
-  untilMs?: number;
-  names?: Array<string>;
-}
-
-/** One row of a native stats answer (its `NativeStatsRow`). */
-export interface NativeStatsRow {
-  name: string;
-  calls: number;
-  errors: number;
-  logs: number;
-  meanNs?: number;
-  minNs?: number;
-  maxNs?: number;
-  p50Ns?: number;
-  p90Ns?: number;
-  p99Ns?: number;
-}
-
 /** An open native store (an instance of the addon's `NativeStore`). */
 export interface NativeStoreHandle {
   readonly path: string;
@@ -116,8 +95,8 @@ export interface NativeStoreHandle {
   flush(): Promise<void>;
   /** Why the writer cannot write now (a full or failing disk; it retries by itself), or null. */
   writeFailure(): NativeWriteFailure | null;
-  stats(filter?: NativeStatsFilter): Promise<NativeStatsRow[]>;
   query(query: NativeQuery): Promise<NativeQueryResult>;
+  histogram(request: NativeHistogramRequest): Promise<NativeHistogram>;
   events(request: NativeEventsRequest): Promise<NativeEventPage>;
   anomalies(request: NativeAnomaliesRequest): Promise<NativeAnomaly[]>;
   compare(request: NativeCompareRequest): Promise<NativeCompareResult>;
@@ -172,6 +151,22 @@ export interface NativeQueryResult {
   keyLabels: string[];
   valueLabels: string[];
   rows: Array<{ key: Array<string | number | boolean | null | undefined>; values: Array<number | null | undefined> }>;
+  /** Start of the first and last matching call, epoch ms: set when `rate` is asked for and a call matched. */
+  span?: { firstMs: number; lastMs: number } | null;
+  stats: NativeQueryStats;
+}
+
+/** A native histogram request (its `NativeHistogramRequest`). */
+export interface NativeHistogramRequest {
+  filter?: string;
+  nowMs?: number;
+  bins: number;
+}
+
+/** A native histogram (its `NativeHistogram`): bins in ascending order, counts adding up to `calls`. */
+export interface NativeHistogram {
+  calls: number;
+  bins: Array<{ loNs: number; hiNs: number; count: number }>;
   stats: NativeQueryStats;
 }
 
@@ -243,8 +238,8 @@ import type { NativeAnomaliesRequest, NativeAnomaly, NativeCompareRequest, Nativ
 /** A read-only native reader (an instance of the addon's `NativeReader`). */
 export interface NativeReaderHandle {
   readonly path: string;
-  stats(filter?: NativeStatsFilter): Promise<NativeStatsRow[]>;
   query(query: NativeQuery): Promise<NativeQueryResult>;
+  histogram(request: NativeHistogramRequest): Promise<NativeHistogram>;
   events(request: NativeEventsRequest): Promise<NativeEventPage>;
   anomalies(request: NativeAnomaliesRequest): Promise<NativeAnomaly[]>;
   compare(request: NativeCompareRequest): Promise<NativeCompareResult>;

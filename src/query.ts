@@ -5,8 +5,8 @@
  */
 import { checkFilter, durationText, keyText, timeText, valueText } from './filter-text';
 import { parseDuration } from './grammar';
-import { nativeBinding, type NativeEventPage, type NativeQueryStats, type NativeEventsRequest, type NativeGroupBy, type NativeQuery, type NativeQueryResult } from './native';
-import { show } from './describe';
+import { nativeBinding, type NativeEventPage, type NativeHistogram, type NativeHistogramRequest, type NativeQueryStats, type NativeEventsRequest, type NativeGroupBy, type NativeQuery, type NativeQueryResult } from './native';
+import { show, suggest } from './describe';
 import { nowEpochMs, toEpochMs, type TimeBound } from './time';
 
 /** Comparison operators of field and duration terms. */
@@ -22,6 +22,11 @@ export type QueryStats = NativeQueryStats;
 /** A query's answer: typed rows and execution figures. */
 export interface QueryResult<Row> {
   rows: Row[];
+  /**
+   * Start times (epoch ms) of the first and the last call the query matched: the time span
+   * `rate()` divides by. Set when `rate()` is asked for and a call matched, else null.
+   */
+  span: { first: number; last: number } | null;
   stats: QueryStats;
 }
 
@@ -42,6 +47,9 @@ type Percentile<P extends number> = `p${P}`;
 
 const AGGREGATE_COLUMNS: Readonly<Record<string, string>> = {
   count: 'count',
+  calls: 'calls',
+  logs: 'logs',
+  rate: 'rate',
   errors: 'errors',
   error_rate: 'errorRate',
   sum: 'sum',
@@ -51,7 +59,7 @@ const AGGREGATE_COLUMNS: Readonly<Record<string, string>> = {
   stddev: 'stddev',
 };
 /** Aggregates that are a number even when nothing matched (the rest are `null` then). */
-const ALWAYS_NUMBER = new Set(['count', 'errors', 'sum']);
+const ALWAYS_NUMBER = new Set(['count', 'calls', 'logs', 'errors', 'sum']);
 
 /**
  * A query over one store, built step by step and run with {@link Query.run}. Filter methods add
@@ -199,6 +207,25 @@ export class Query<Keys extends object = {}, Values extends object = {}> {
     return this.#aggregate('count');
   }
 
+  /** Matching calls. */
+  calls(): Query<Keys, Values & { calls: number }> {
+    return this.#aggregate('calls');
+  }
+
+  /** Matching log events. */
+  logs(): Query<Keys, Values & { logs: number }> {
+    return this.#aggregate('logs');
+  }
+
+  /**
+   * Matching calls per second over the time the query's calls were seen (first to last call
+   * start, the same for every row: a range reaching back before the service ran does not dilute
+   * it); null with fewer than two distinct call start times. The span is in the result's `span`.
+   */
+  rate(): Query<Keys, Values & { rate: number | null }> {
+    return this.#aggregate('rate');
+  }
+
   /** Matching failed calls. */
   errors(): Query<Keys, Values & { errors: number }> {
     return this.#aggregate('errors');
@@ -317,7 +344,8 @@ export class Query<Keys extends object = {}, Values extends object = {}> {
       });
       return row as QueryRow<Keys, Values>;
     });
-    return { rows, stats: { ...result.stats } };
+    const span = result.span === undefined || result.span === null ? null : { first: result.span.firstMs, last: result.span.lastMs };
+    return { rows, span, stats: { ...result.stats } };
   }
 
   #term(text: string): this {
@@ -399,6 +427,54 @@ export interface EventsPage {
 const EVENTS_OPTIONS = ['limit', 'cursor', 'order', 'at'];
 
 /** The native request of an events call; throws on bad arguments. */
+/** A latency histogram: durations of the matching calls in log-spaced bins (ns). */
+export interface LatencyHistogram {
+  /** Matching calls; the bins' counts add up to it. */
+  calls: number;
+  /**
+   * Ascending bins from `lo` up to `hi` ns (the last includes `hi`): a `0..0` bin first when some
+   * calls took 0 ns, then log-spaced ones from the shortest to the longest duration. Counts are
+   * exact per sketch bucket, so a call lands at most 1 % from its true bin edge.
+   */
+  bins: Array<{ lo: number; hi: number; count: number }>;
+  stats: QueryStats;
+}
+
+/** Options of `histogram()`. */
+export interface HistogramOptions {
+  /** Log-spaced bins, 1..1000 (default 30). */
+  bins?: number;
+}
+
+/** The addon's request for `histogram(filter, options)`; throws naming a bad argument. */
+export function toHistogramRequest(filter: unknown, options: unknown, nowMs: number): NativeHistogramRequest {
+  if (filter !== undefined && typeof filter !== 'string') {
+    throw new TypeError(`laptime: histogram filter must be a string in the filter syntax, got ${show(filter)}`);
+  }
+  let bins = 30;
+  if (options !== undefined) {
+    if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+      throw new TypeError(`laptime: histogram options must be an object, got ${show(options)}`);
+    }
+    const o = options as Record<string, unknown>;
+    for (const key of Object.keys(o)) {
+      if (key !== 'bins') throw new TypeError(`laptime: unknown histogram option "${key}"${suggest(key, ['bins'])}`);
+    }
+    if (o.bins !== undefined) {
+      if (!Number.isInteger(o.bins) || (o.bins as number) < 1 || (o.bins as number) > 1000) {
+        throw new RangeError(`laptime: histogram option "bins" must be a whole number in 1..1000, got ${show(o.bins)}`);
+      }
+      bins = o.bins as number;
+    }
+  }
+  return { filter: checkFilter(filter ?? ''), nowMs, bins };
+}
+
+/** The public shape of a native histogram. */
+export function toLatencyHistogram(h: NativeHistogram): LatencyHistogram {
+  return { calls: h.calls, bins: h.bins.map((b) => ({ lo: b.loNs, hi: b.hiNs, count: b.count })), stats: { ...h.stats } };
+}
+
 export function toEventsRequest(filter: unknown, options: unknown): NativeEventsRequest {
   if (filter !== undefined && typeof filter !== 'string') {
     throw new TypeError(`laptime: events filter must be a string in the filter syntax, got ${show(filter)}`);

@@ -6,7 +6,7 @@
 import type { AnomaliesOptions, Anomaly, CompareOptions, CompareReport } from './analysis';
 import { nativeBinding, type NativeReaderHandle } from './native';
 import { show } from './describe';
-import { toEventsPage, toEventsRequest, type EventsOptions, type EventsPage, type Query, type StoredEvent } from './query';
+import { toEventsPage, toEventsRequest, type EventsOptions, type EventsPage, type HistogramOptions, type LatencyHistogram, type Query, type StoredEvent } from './query';
 import { Reads, type ReadApi } from './reads';
 import type { StatsQuery, StatsReport } from './stats';
 
@@ -60,6 +60,11 @@ export class Reader implements ReadApi<null> {
    */
   events(filter?: string, options?: EventsOptions): Promise<EventsPage> {
     return this.#reads.events(filter, options);
+  }
+
+  /** Latency histogram of the calls passing a filter (see {@link Store.histogram}). */
+  histogram(filter?: string, options?: HistogramOptions): Promise<LatencyHistogram> {
+    return this.#reads.histogram(filter, options);
   }
 
   /**

@@ -5,12 +5,12 @@
  */
 import { toAnomaly, toAnomaliesRequest, toCompareReport, toCompareRequest, type AnomaliesOptions, type Anomaly, type CompareOptions, type CompareReport } from './analysis';
 import type { NativeReaderHandle } from './native';
-import { Query, toEventsPage, toEventsRequest, type EventsOptions, type EventsPage } from './query';
-import { toFunctionStats, toNativeFilter, type StatsQuery, type StatsReport } from './stats';
+import { Query, toEventsPage, toEventsRequest, toHistogramRequest, toLatencyHistogram, type EventsOptions, type EventsPage, type HistogramOptions, type LatencyHistogram } from './query';
 import { nowEpochMs } from './time';
+import { checkStatsQuery, functionStats, type StatsQuery, type StatsReport } from './stats';
 
 /** The native calls the read methods use (a native store and a native reader both have them). */
-export type NativeReads = Pick<NativeReaderHandle, 'stats' | 'query' | 'events' | 'anomalies' | 'compare'>;
+export type NativeReads = Pick<NativeReaderHandle, 'query' | 'histogram' | 'events' | 'anomalies' | 'compare'>;
 
 /**
  * What the read methods need from the store or reader behind them; `C` is what `stats()` reports as
@@ -29,6 +29,7 @@ export interface ReadSource<C> {
 export interface ReadApi<C> {
   query(): Query;
   events(filter?: string, options?: EventsOptions): Promise<EventsPage>;
+  histogram(filter?: string, options?: HistogramOptions): Promise<LatencyHistogram>;
   stats(query?: StatsQuery): Promise<StatsReport<C>>;
   anomalies(options?: AnomaliesOptions): Promise<Anomaly[]>;
   compare(options: CompareOptions): Promise<CompareReport>;
@@ -69,14 +70,19 @@ export class Reads<C> implements ReadApi<C> {
     return toEventsPage(await native.events(request));
   }
 
-  async stats(query?: StatsQuery): Promise<StatsReport<C>> {
+  async histogram(filter?: string, options?: HistogramOptions): Promise<LatencyHistogram> {
+    const request = toHistogramRequest(filter, options, nowEpochMs());
     const native = this.#source.handle();
-    // Without the addon there is no grammar to read time strings with, and nothing to answer.
-    if (native === null) return { rows: [], counters: this.#source.counters() };
-    const filter = toNativeFilter(query, nowEpochMs());
+    if (native === null) return { calls: 0, bins: [], stats: EMPTY_QUERY_STATS };
     await this.#source.beforeRead();
-    const rows = await native.stats(filter);
-    return { rows: rows.map(toFunctionStats), counters: this.#source.counters() };
+    return toLatencyHistogram(await native.histogram(request));
+  }
+
+  async stats(query?: StatsQuery): Promise<StatsReport<C>> {
+    // Without the addon there is no grammar to read time strings with, and nothing to answer.
+    if (this.#source.handle() === null) return { rows: [], counters: this.#source.counters() };
+    const rows = await functionStats(this.query(), checkStatsQuery(query));
+    return { rows, counters: this.#source.counters() };
   }
 
   async anomalies(options?: AnomaliesOptions): Promise<Anomaly[]> {

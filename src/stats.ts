@@ -1,11 +1,11 @@
 /**
- * Query helpers: the typed shape of stats answers and the conversion of a query into the addon's
- * filter. The work itself happens in the addon, off the event loop (invariant 6).
+ * `stats()`: the typed shape of its answers, and the one engine query behind it. The work itself
+ * happens in the addon, off the event loop (invariant 6).
  */
-import type { NativeStatsFilter, NativeStatsRow, NativeCounters } from './native';
+import type { NativeCounters } from './native';
 import { show, suggest } from './describe';
-import type { EventsOptions, EventsPage } from './query';
-import { toEpochMs, type TimeBound } from './time';
+import type { Query } from './query';
+import type { TimeBound } from './time';
 
 /**
  * Which events a stats query covers.
@@ -46,6 +46,12 @@ export interface FunctionStats {
   p90: number | null;
   /** 99th percentile duration, ns. */
   p99: number | null;
+  /**
+   * Calls per second over the time calls were seen in the queried range (first to last call
+   * start of any name): a range reaching back before the service ran does not dilute it. Null
+   * with fewer than two distinct call start times.
+   */
+  rate: number | null;
 }
 
 /**
@@ -78,8 +84,15 @@ export interface StatsReport<C = StoreCounters> {
 
 const QUERY_KEYS = ['since', 'until', 'name'];
 
-/** The addon's filter for `query`; throws TypeError naming a bad option. */
-export function toNativeFilter(query: unknown, nowMs: number): NativeStatsFilter {
+/** A checked {@link StatsQuery}. */
+export interface StatsScope {
+  since?: TimeBound;
+  until?: TimeBound;
+  names?: readonly string[];
+}
+
+/** Check a stats query's keys and types; throws TypeError naming a bad option. */
+export function checkStatsQuery(query: unknown): StatsScope {
   if (query === undefined || query === null) return {};
   if (typeof query !== 'object' || Array.isArray(query)) {
     throw new TypeError(`laptime: stats query must be an object, got ${show(query)}`);
@@ -88,46 +101,43 @@ export function toNativeFilter(query: unknown, nowMs: number): NativeStatsFilter
   for (const key of Object.keys(q)) {
     if (!QUERY_KEYS.includes(key)) throw new TypeError(`laptime: unknown stats option "${key}"${suggest(key, QUERY_KEYS)}`);
   }
-  const filter: NativeStatsFilter = {};
-  if (q.since !== undefined) filter.sinceMs = toEpochMs(q.since as TimeBound, 'since', nowMs);
-  if (q.until !== undefined) filter.untilMs = toEpochMs(q.until as TimeBound, 'until', nowMs);
+  const scope: StatsScope = {};
+  if (q.since !== undefined) scope.since = q.since as TimeBound;
+  if (q.until !== undefined) scope.until = q.until as TimeBound;
   if (q.name !== undefined) {
     const names = typeof q.name === 'string' ? [q.name] : q.name;
     if (!Array.isArray(names) || !names.every((n): n is string => typeof n === 'string')) {
       throw new TypeError(`laptime: stats option "name" must be a string or an array of strings, got ${show(q.name)}`);
     }
-    filter.names = [...names];
+    scope.names = [...names];
   }
-  return filter;
-}
-
-/** One answer row in the public shape. */
-export function toFunctionStats(row: NativeStatsRow): FunctionStats {
-  return {
-    name: row.name,
-    count: row.calls,
-    errors: row.errors,
-    errorRate: row.calls === 0 ? 0 : row.errors / row.calls,
-    logs: row.logs,
-    mean: row.meanNs ?? null,
-    min: row.minNs ?? null,
-    max: row.maxNs ?? null,
-    p50: row.p50Ns ?? null,
-    p90: row.p90Ns ?? null,
-    p99: row.p99Ns ?? null,
-  };
+  return scope;
 }
 
 /**
- * Seconds over which the calls matching `filter` were seen: from the first call's start to the
- * last's. Rates divide by this, not by the range asked for, so a range reaching back before the
- * service ran (or past when it stopped) does not dilute them. Null with fewer than two instants.
- * (Shared by the CLI and the HTTP API.)
+ * Per-name statistics as one engine query: group by name; calls, errors, logs, mean, min, max,
+ * p50/p90/p99 (sketches) and rate. Names are picked from the rows (exact names, no globs), so the
+ * rate's span is that of every call in the time range, whichever names are asked for.
  */
-export async function seenSeconds(reader: { events(filter?: string, options?: EventsOptions): Promise<EventsPage> }, filter: string): Promise<number | null> {
-  const calls = `${filter} kind:call`.trim();
-  const startOf = async (order: 'newest' | 'oldest') => (await reader.events(calls, { limit: 1, order })).events[0]?.start ?? null;
-  const [first, last] = await Promise.all([startOf('oldest'), startOf('newest')]);
-  if (first === null || last === null || !(last > first)) return null;
-  return (last - first) / 1000;
+export async function functionStats(query: Query, scope: StatsScope): Promise<FunctionStats[]> {
+  if (scope.since !== undefined) query.since(scope.since);
+  if (scope.until !== undefined) query.until(scope.until);
+  const { rows } = await query.groupBy('name').calls().errors().logs().mean().min().max().percentiles([50, 90, 99]).rate().run();
+  const wanted = scope.names === undefined ? null : new Set(scope.names);
+  return rows
+    .filter((r) => wanted === null || wanted.has(r.name))
+    .map((r) => ({
+      name: r.name,
+      count: r.calls,
+      errors: r.errors,
+      errorRate: r.calls === 0 ? 0 : r.errors / r.calls,
+      logs: r.logs,
+      mean: r.mean,
+      min: r.min,
+      max: r.max,
+      p50: r.p50,
+      p90: r.p90,
+      p99: r.p99,
+      rate: r.rate,
+    }));
 }

@@ -12,7 +12,7 @@ import { resolveOptions, type OpenOptions, type ResolvedOptions } from './option
 import { show } from './describe';
 import { registry } from './registry';
 import type { Anomaly, AnomaliesOptions, CompareOptions, CompareReport } from './analysis';
-import type { EventsOptions, EventsPage, Query } from './query';
+import type { EventsOptions, EventsPage, HistogramOptions, LatencyHistogram, Query } from './query';
 import { Reads, type ReadApi } from './reads';
 import type { StatsQuery, StatsReport, StoreCounters } from './stats';
 import { prune, resolvePostMortems, type ResolvedPostMortems } from './post-mortem';
@@ -306,6 +306,17 @@ export class Store implements ReadApi<StoreCounters> {
    */
   events(filter?: string, options?: EventsOptions): Promise<EventsPage> {
     return this.#reads.events(filter, options);
+  }
+
+  /**
+   * Durations of the calls passing `filter`, counted into `bins` (default 30) log-spaced bins
+   * from the shortest to the longest: one engine pass, counts exact per sketch bucket.
+   *
+   * @example
+   * const { calls, bins } = await store.histogram('name:UserService.find since:1h', { bins: 40 });
+   */
+  histogram(filter?: string, options?: HistogramOptions): Promise<LatencyHistogram> {
+    return this.#reads.histogram(filter, options);
   }
 
   /**

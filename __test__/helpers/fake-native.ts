@@ -17,8 +17,6 @@ import type {
   NativeEventPage,
   NativeOptions,
   NativeQueryResult,
-  NativeStatsFilter,
-  NativeStatsRow,
   NativeStoreHandle,
 } from '../../src/native';
 
@@ -150,11 +148,6 @@ function parseExtras(extrasJson: string | null | undefined, engine: FakeEngine):
   return { messages, fields };
 }
 
-function percentile(sorted: bigint[], p: number): number {
-  const rank = Math.max(1, Math.ceil(p * sorted.length));
-  return Number(sorted[rank - 1]);
-}
-
 class FakeNativeStore implements NativeStoreHandle {
   #engine: FakeEngine;
   #closed = false;
@@ -247,6 +240,10 @@ class FakeNativeStore implements NativeStoreHandle {
     throw new Error('the fake addon does not run queries');
   }
 
+  async histogram(): Promise<never> {
+    throw new Error('the fake addon does not count histograms');
+  }
+
   async events(): Promise<NativeEventPage> {
     throw new Error('the fake addon does not list events');
   }
@@ -268,36 +265,6 @@ class FakeNativeStore implements NativeStoreHandle {
 
   async compare(): Promise<never> {
     throw new Error('the fake addon does not compare ranges');
-  }
-
-  async stats(filter: NativeStatsFilter = {}): Promise<NativeStatsRow[]> {
-    const engine = this.#check();
-    const groups = new Map<string, FakeRow[]>();
-    for (const row of engine.rows) {
-      const ms = Number(row.startNs / 1_000_000n);
-      if (filter.sinceMs !== undefined && ms < filter.sinceMs) continue;
-      if (filter.untilMs !== undefined && ms >= filter.untilMs) continue;
-      if (filter.names !== undefined && !filter.names.includes(row.name)) continue;
-      const list = groups.get(row.name) ?? [];
-      list.push(row);
-      groups.set(row.name, list);
-    }
-    const out: NativeStatsRow[] = [];
-    for (const [name, rows] of [...groups].sort(([a], [b]) => (a < b ? -1 : 1))) {
-      const calls = rows.filter((r) => r.code <= 1);
-      const durations = calls.map((r) => r.durationNs).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-      const stat: NativeStatsRow = { name, calls: calls.length, errors: calls.filter((r) => r.code === 1).length, logs: rows.length - calls.length };
-      if (durations.length > 0) {
-        stat.meanNs = Number(durations.reduce((a, b) => a + b, 0n)) / durations.length;
-        stat.minNs = Number(durations[0]);
-        stat.maxNs = Number(durations[durations.length - 1]);
-        stat.p50Ns = percentile(durations, 0.5);
-        stat.p90Ns = percentile(durations, 0.9);
-        stat.p99Ns = percentile(durations, 0.99);
-      }
-      out.push(stat);
-    }
-    return out;
   }
 
   writeFailure(): null {

@@ -7,7 +7,6 @@ import { valueText } from '../filter-text';
 import { parseDuration, parseRange, parseTime } from '../grammar';
 import type { QueryRow, StoredEvent } from '../query';
 import type { Reader } from '../reader';
-import { seenSeconds } from '../stats';
 import { count, csv, duration, jsonLines, latencyBar, percent, rate, table, time, type Column } from './format';
 
 /** Where a command writes, and what it may assume about the terminal. */
@@ -62,9 +61,7 @@ function scoped<Q extends { filter(text: string): Q; name(glob: string): Q; sinc
   return q;
 }
 
-type StatsRow = QueryRow<{ name: string }, { count: number; errors: number; errorRate: number | null; mean: number | null; max: number | null; p50: number | null; p90: number | null; p99: number | null }> & {
-  rate: number | null;
-};
+type StatsRow = QueryRow<{ name: string }, { count: number; rate: number | null; errors: number; errorRate: number | null; mean: number | null; max: number | null; p50: number | null; p90: number | null; p99: number | null }>;
 
 const STATS_SORTS = ['name', 'count', 'rate', 'errors', 'errorRate', 'mean', 'p50', 'p90', 'p99', 'max'] as const;
 export type StatsSort = (typeof STATS_SORTS)[number];
@@ -82,10 +79,9 @@ export async function stats(reader: Reader, o: StatsOptions, io: Io): Promise<vo
   if (!(STATS_SORTS as readonly string[]).includes(o.sort)) {
     throw new CliError(`--sort must be one of ${STATS_SORTS.join(', ')}; got "${o.sort}"`, 2);
   }
-  let q = scoped(reader.query(), o, io.now()).kind('call').groupBy('name').count().errors().errorRate().mean().max().percentiles([50, 90, 99]);
+  let q = scoped(reader.query(), o, io.now()).kind('call').groupBy('name').count().rate().errors().errorRate().mean().max().percentiles([50, 90, 99]);
   if (o.exact) q = q.exact();
-  const [{ rows }, seconds] = await Promise.all([q.run(), seenSeconds(reader, scopeFilter(o, io.now()))]);
-  const withRate: StatsRow[] = rows.map((r) => ({ ...r, rate: seconds === null ? null : r.count / seconds }));
+  const withRate: StatsRow[] = (await q.run()).rows;
   const key = o.sort as StatsSort;
   withRate.sort((a, b) => compareValues(a[key], b[key], o.asc) || a.name.localeCompare(b.name));
   const shown = o.limit === undefined ? withRate : withRate.slice(0, o.limit);
@@ -113,13 +109,6 @@ export async function stats(reader: Reader, o: StatsOptions, io: Io): Promise<vo
   ];
   if (io.isTTY) columns.push({ header: 'p50 █ ─ p99 (log)', cell: (r) => latencyBar(r.p50, r.p99, lo, hi) });
   io.out(table(shown, columns));
-}
-
-/** The scope as one filter text (times resolved against `nowMs`). */
-function scopeFilter(s: Scope, nowMs: number): string {
-  return [s.filter ?? '', s.name === undefined ? '' : `name:${valueText(s.name)}`, s.since === undefined ? '' : `since:${Math.floor(timeMs(s.since, nowMs, '--since'))}`, s.until === undefined ? '' : `until:${Math.ceil(timeMs(s.until, nowMs, '--until'))}`]
-    .filter((t) => t !== '')
-    .join(' ');
 }
 
 /** Epoch ms of a CLI time (README "Durations and times"); a bad one throws a FilterSyntaxError naming the option. */

@@ -21,7 +21,6 @@ import { packageVersion } from '../version';
 import { valueText } from '../filter-text';
 import { FilterSyntaxError, parseDuration, parseRange, parseTime } from '../grammar';
 import type { Reader } from '../reader';
-import { seenSeconds } from '../stats';
 
 /** A request the API refuses, with the HTTP status and a message naming what is wrong. */
 export class ApiError extends Error {
@@ -105,6 +104,7 @@ const routes: Record<string, Handler> = {
       .until(until)
       .groupBy('name')
       .count()
+      .rate()
       .errors()
       .errorRate()
       .mean()
@@ -112,10 +112,7 @@ const routes: Record<string, Handler> = {
       .percentiles([50, 90, 99])
       .orderBy('p99', 'desc')
       .run();
-    // Per second of the time calls were seen in the range: a range reaching back before the
-    // service ran must not dilute the rate.
-    const seconds = await seenSeconds(reader, `${filterOf(p)} since:${Math.floor(since)} until:${Math.ceil(until)}`.trim());
-    return { since, until, rows: rows.map((r) => ({ ...r, rate: seconds === null ? null : r.count / seconds })) };
+    return { since, until, rows };
   },
 
   '/api/series': async (reader, p, nowMs) => {
@@ -151,14 +148,10 @@ const routes: Record<string, Handler> = {
   '/api/histogram': async (reader, p, nowMs) => {
     const name = required(p, 'name');
     const { since, until } = range(p, nowMs);
-    // 200 quantiles of the sketch (within 1%) give the distribution's shape; counts per
-    // log-spaced bin follow from how many quantile steps fall into each bin.
-    const qs = Array.from({ length: 200 }, (_, i) => (i + 1) / 2);
-    const { rows } = await reader.query().filter(filterOf(p)).kind('call').name(name).since(since).until(until).count().percentiles(qs).run();
-    const row = rows[0] as Record<string, number | null> | undefined;
-    const total = row?.count ?? 0;
-    const values = qs.map((q) => row?.[`p${q}`] ?? null).filter((v): v is number => v !== null);
-    return { name, since, until, count: total, bins: logBins(values, total) };
+    // One engine pass: the matching calls' sketch, its bucket counts binned on a log scale.
+    const scope = [filterOf(p), `name:${valueText(name)}`, `since:${Math.floor(since)}`, `until:${Math.ceil(until)}`].filter((t) => t !== '').join(' ');
+    const { calls, bins } = await reader.histogram(scope, { bins: 30 });
+    return { name, since, until, count: calls, bins };
   },
 
   '/api/events': async (reader, p) => {
@@ -217,23 +210,6 @@ function pointsWithin(spanMs: number, bucketMs: number, text: string): void {
   if (n > MAX_POINTS) {
     throw new ApiError(400, `parameter "bucket": ${text} cuts the range into ${n.toLocaleString('en-US')} buckets; at most ${MAX_POINTS.toLocaleString('en-US')} (use a wider bucket or a shorter range)`);
   }
-}
-
-/** Counts per log-spaced bin from evenly spaced quantiles of `total` values. */
-function logBins(quantiles: number[], total: number): Array<{ lo: number; hi: number; count: number }> {
-  const positive = quantiles.filter((v) => v > 0);
-  if (positive.length === 0 || total === 0) return [];
-  const lo = Math.min(...positive);
-  const hi = Math.max(...positive);
-  const n = hi > lo ? 30 : 1;
-  const edges = Array.from({ length: n + 1 }, (_, i) => lo * Math.pow(hi / lo, i / n));
-  const bins = edges.slice(0, -1).map((e, i) => ({ lo: e, hi: edges[i + 1]!, count: 0 }));
-  const per = total / quantiles.length;
-  for (const v of quantiles) {
-    const i = Math.min(n - 1, Math.max(0, Math.floor((Math.log(Math.max(v, lo)) - Math.log(lo)) / (Math.log(hi / lo) / n || 1))));
-    bins[i]!.count += per;
-  }
-  return bins.map((b) => ({ ...b, count: Math.round(b.count) }));
 }
 
 /** Answer `path` with `params`; throws {@link ApiError} for bad requests and unknown routes. */

@@ -3,7 +3,8 @@
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use laptime_core::{function_stats, Options, ScanFilter, Store};
+use laptime_core::query::{AggValue, Aggregate, GroupBy, GroupValue, Query};
+use laptime_core::{Options, Queries, Store};
 
 fn now_ns() -> u64 {
     SystemTime::now()
@@ -49,21 +50,44 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     rec.submit();
     store.flush()?;
 
-    let snapshot = store.view()?;
+    // Per-function stats are one query: group by name, counts and percentiles from the sketches.
+    let stats = store.view()?.query(&Query {
+        group_by: vec![GroupBy::Name],
+        aggregates: vec![
+            Aggregate::Calls,
+            Aggregate::Errors,
+            Aggregate::Percentile(0.5),
+            Aggregate::Percentile(0.9),
+            Aggregate::Percentile(0.99),
+            Aggregate::Rate,
+        ],
+        ..Query::default()
+    })?;
     println!(
-        "{:<14} {:>7} {:>6} {:>10} {:>10} {:>10}",
-        "function", "calls", "errors", "p50", "p90", "p99"
+        "{:<14} {:>7} {:>6} {:>10} {:>10} {:>10} {:>12}",
+        "function", "calls", "errors", "p50", "p90", "p99", "calls/s"
     );
-    for s in function_stats(&snapshot, &ScanFilter::default())? {
-        let q = |q| s.quantile(q).map_or("-".to_string(), fmt_ns);
+    for row in &stats.rows {
+        let name = match &row.key[0] {
+            GroupValue::Str(s) => s.to_string(),
+            other => other.to_string(),
+        };
+        let v = &row.values;
+        let count = |a: &AggValue| a.as_f64().map_or(0, |x| x as u64);
+        let ns = |a: &AggValue| match a {
+            AggValue::Nanos(n) => fmt_ns(*n),
+            _ => "-".to_string(),
+        };
+        let rate = v[5].as_f64().map_or("-".to_string(), |r| format!("{r:.0}"));
         println!(
-            "{:<14} {:>7} {:>6} {:>10} {:>10} {:>10}",
-            s.name,
-            s.calls,
-            s.errors,
-            q(0.5),
-            q(0.9),
-            q(0.99)
+            "{:<14} {:>7} {:>6} {:>10} {:>10} {:>10} {:>12}",
+            name,
+            count(&v[0]),
+            count(&v[1]),
+            ns(&v[2]),
+            ns(&v[3]),
+            ns(&v[4]),
+            rate
         );
     }
     let c = store.counters();

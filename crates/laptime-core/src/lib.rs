@@ -47,7 +47,7 @@ pub mod tracing_layer;
 pub use laptime_macros::capture;
 #[cfg(feature = "parquet")]
 pub use laptime_query::export;
-pub use laptime_query::{analysis, filter, function_stats, query, FunctionStats, Queries};
+pub use laptime_query::{analysis, filter, query, Queries};
 pub use laptime_storage::{clock, encoding, sketch, verify};
 pub use laptime_storage::{
     Batch, BatchField, BufferPool, Code, ColumnSet, CompactionReport, CounterSnapshot, Cut,

@@ -439,6 +439,9 @@ fn group_strategy() -> impl Strategy<Value = GroupBy> {
 fn all_aggregates(extra_q: f64) -> Vec<Aggregate> {
     vec![
         Aggregate::Count,
+        Aggregate::Calls,
+        Aggregate::Logs,
+        Aggregate::Rate,
         Aggregate::Errors,
         Aggregate::ErrorRate,
         Aggregate::Sum,
@@ -742,8 +745,13 @@ fn nearest_rank(q: f64, n: usize) -> usize {
     ((q * n as f64).ceil() as usize).clamp(1, n)
 }
 
-/// The aggregates of one group's events, straight from the definitions.
-fn reference_values(events: &[&Event], aggregates: &[Aggregate]) -> Vec<AggValue> {
+/// The aggregates of one group's events, straight from the definitions; `span_seconds` is the
+/// time from the first to the last call the whole query matched (rates divide by it).
+fn reference_values(
+    events: &[&Event],
+    aggregates: &[Aggregate],
+    span_seconds: Option<f64>,
+) -> Vec<AggValue> {
     let mut durations: Vec<u64> = events
         .iter()
         .filter(|e| e.code.is_call())
@@ -758,6 +766,11 @@ fn reference_values(events: &[&Event], aggregates: &[Aggregate]) -> Vec<AggValue
         .iter()
         .map(|a| match *a {
             Aggregate::Count => AggValue::Count(events.len() as u64),
+            Aggregate::Calls => AggValue::Count(n as u64),
+            Aggregate::Logs => AggValue::Count((events.len() - n) as u64),
+            Aggregate::Rate => {
+                span_seconds.map_or(AggValue::None, |s| AggValue::Float(n as f64 / s))
+            }
             Aggregate::Errors => AggValue::Count(errors),
             Aggregate::ErrorRate => when_calls(AggValue::Float(errors as f64 / n as f64)),
             Aggregate::Sum => AggValue::Sum(sum),
@@ -807,6 +820,15 @@ fn cmp_rows_by(order: Option<OrderBy>, a: &Row, b: &Row) -> Ordering {
 /// The whole query, the slow and obvious way.
 fn reference(events: &[Event], q: &Query) -> Vec<Row> {
     let mut groups: BTreeMap<Vec<RefKey>, Vec<&Event>> = BTreeMap::new();
+    let call_starts: Vec<u64> = events
+        .iter()
+        .filter(|e| e.code.is_call() && filter_holds(&q.filter, e, q.now_ns))
+        .map(|e| e.start_ns)
+        .collect();
+    let span_seconds = match (call_starts.iter().min(), call_starts.iter().max()) {
+        (Some(&first), Some(&last)) if last > first => Some((last - first) as f64 / 1e9),
+        _ => None,
+    };
     if q.group_by.is_empty() {
         // One group over everything, even when nothing matches.
         groups.insert(Vec::new(), Vec::new());
@@ -822,7 +844,7 @@ fn reference(events: &[Event], q: &Query) -> Vec<Row> {
         .into_iter()
         .map(|(key, evs)| Row {
             key: key.into_iter().map(|k| k.0).collect(),
-            values: reference_values(&evs, &q.aggregates),
+            values: reference_values(&evs, &q.aggregates, span_seconds),
         })
         .collect();
     rows.sort_by(|a, b| cmp_rows_by(q.order_by, a, b));
@@ -853,9 +875,11 @@ fn check_value(
 ) -> Result<(), String> {
     let ok = match (*a, got, want) {
         (_, AggValue::None, AggValue::None) => true,
-        (Aggregate::Mean | Aggregate::ErrorRate, AggValue::Float(g), AggValue::Float(w)) => {
-            close(g, w, 1e-9)
-        }
+        (
+            Aggregate::Mean | Aggregate::ErrorRate | Aggregate::Rate,
+            AggValue::Float(g),
+            AggValue::Float(w),
+        ) => close(g, w, 1e-9),
         (Aggregate::Stddev, AggValue::Float(g), AggValue::Float(w)) => close(g, w, 1e-9),
         (Aggregate::Percentile(_), AggValue::Nanos(g), AggValue::Nanos(w))
             if precision == Precision::Auto =>
@@ -990,8 +1014,12 @@ proptest! {
 // ---------------------------------------------------------------------------------------------
 
 fn empty_values() -> Vec<AggValue> {
+    // count, calls, logs, rate (no calls: no span), errors, error_rate
     let mut v = vec![
         AggValue::Count(0),
+        AggValue::Count(0),
+        AggValue::Count(0),
+        AggValue::None,
         AggValue::Count(0),
         AggValue::None,
         // The sum over no calls is the empty sum (the engine's behaviour, pinned here).
@@ -1056,8 +1084,9 @@ fn empty_results_have_one_row_without_grouping_and_none_with_it() {
                 if text.is_empty() {
                     assert_eq!(r.rows.len(), 1);
                     assert_eq!(r.rows[0].values[0], AggValue::Count(1));
-                    assert_eq!(r.rows[0].values[7], AggValue::None, "stddev of one call");
-                    assert_eq!(r.rows[0].values[8..], [AggValue::Nanos(250); 6]);
+                    assert_eq!(r.rows[0].values[3], AggValue::None, "rate of one call");
+                    assert_eq!(r.rows[0].values[10], AggValue::None, "stddev of one call");
+                    assert_eq!(r.rows[0].values[11..], [AggValue::Nanos(250); 6]);
                 } else if group_by.is_empty() {
                     assert_eq!(r.rows[0].values, empty_values(), "{text}");
                 } else {
@@ -1554,4 +1583,68 @@ fn invalid_queries_are_rejected() {
         ..base.clone()
     };
     query::run(&snap, &ok).expect("valid query");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Histograms
+// ---------------------------------------------------------------------------------------------
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 48,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// The histogram of a filter is the histogram of one sketch holding exactly the matching
+    /// calls' durations (pages answered from their sketches or decoded alike).
+    #[test]
+    fn histograms_equal_the_binned_reference(
+        case in store_strategy(),
+        requests in prop::collection::vec((filter_strategy(), 1..=40usize), 2..6),
+    ) {
+        let built = build(&case);
+        for ((filter, _), bins) in &requests {
+            let got = query::histogram(
+                &built.snapshot,
+                &query::HistogramRequest { filter: filter.clone(), now_ns: NOW, bins: *bins },
+            )
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let mut want = laptime_core::sketch::LatencySketch::new();
+            for e in built.events.iter().filter(|e| e.code.is_call() && filter_holds(filter, e, NOW)) {
+                want.insert(e.duration_ns);
+            }
+            prop_assert_eq!(got.calls, want.count(), "filter {}", filter);
+            prop_assert_eq!(&got.bins, &want.histogram(*bins), "filter {}", filter);
+        }
+    }
+}
+
+#[test]
+fn histogram_bins_are_checked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path(), options(16)).expect("open");
+    let view = store.view().expect("view");
+    for bins in [0, query::MAX_HISTOGRAM_BINS + 1] {
+        let err = query::histogram(
+            &view,
+            &query::HistogramRequest {
+                filter: Filter::default(),
+                now_ns: NOW,
+                bins,
+            },
+        )
+        .expect_err("bins out of range");
+        assert!(err.to_string().contains("`bins`"), "{err}");
+    }
+    let empty = query::histogram(
+        &view,
+        &query::HistogramRequest {
+            filter: Filter::default(),
+            now_ns: NOW,
+            bins: 10,
+        },
+    )
+    .expect("histogram");
+    assert_eq!((empty.calls, empty.bins.len()), (0, 0));
 }

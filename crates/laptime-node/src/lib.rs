@@ -2,7 +2,7 @@
 //!
 //! It translates types and nothing more: JS options to [`laptime_core::Options`], struct-of-arrays
 //! typed arrays to a [`laptime_core::Batch`], core results to plain JS objects, core errors to JS
-//! Errors carrying the core's message. Everything that can block (flush, stats, close) runs as an
+//! Errors carrying the core's message. Everything that can block (flush, queries, close) runs as an
 //! async task on the libuv thread pool and returns a Promise.
 //!
 //! One module per concern:
@@ -16,8 +16,8 @@
 //! - [`batch`]: the columns of one `append` call to a core batch;
 //! - [`time`]: JS milliseconds (performance.timeOrigin + performance.now()) to epoch nanoseconds;
 //! - [`extras`]: the JSON encoding of messages and fields of one batch;
-//! - [`stats`]: the stats filter, result rows and the stats task;
 //! - [`query`]: query and events requests, their results and tasks, filter parsing;
+//! - [`histogram`]: latency histogram requests, results and their task;
 //! - [`analysis`]: anomaly and two-range comparison requests, results and tasks;
 //! - [`counters`]: the event counters;
 //! - [`errors`]: core errors and malformed input as JS errors.
@@ -34,12 +34,12 @@ mod counters;
 mod errors;
 mod export;
 mod extras;
+mod histogram;
 mod maintenance;
 mod options;
 mod postmortem;
 mod query;
 mod reader;
 mod source;
-mod stats;
 mod store;
 mod time;

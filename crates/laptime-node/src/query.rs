@@ -96,8 +96,17 @@ pub struct NativeQueryResult {
     pub value_labels: Vec<String>,
     /// The rows.
     pub rows: Vec<NativeQueryRow>,
+    /// When the matching calls were seen (set when `rate` is asked for and a call matched).
+    pub span: Option<NativeSpan>,
     /// Execution figures.
     pub stats: NativeQueryStats,
+}
+
+/// Start times of the first and the last matching call, epoch ms (fractional).
+#[napi(object)]
+pub struct NativeSpan {
+    pub first_ms: f64,
+    pub last_ms: f64,
 }
 
 /// A syntax error in a filter string, a duration or a time.
@@ -330,6 +339,10 @@ impl From<QueryResult> for NativeQueryResult {
                     values: row.values.iter().map(AggValue::as_f64).collect(),
                 })
                 .collect(),
+            span: r.span.map(|s| NativeSpan {
+                first_ms: s.first_ns as f64 / 1e6,
+                last_ms: s.last_ns as f64 / 1e6,
+            }),
             stats: s.into(),
         }
     }

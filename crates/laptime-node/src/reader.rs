@@ -11,9 +11,9 @@ use napi_derive::napi;
 
 use crate::analysis::{AnomaliesTask, CompareTask, NativeAnomaliesRequest, NativeCompareRequest};
 use crate::errors;
+use crate::histogram::{HistogramTask, NativeHistogramRequest};
 use crate::query::{EventsTask, NativeEventsRequest, NativeQuery, QueryTask};
 use crate::source::Source;
-use crate::stats::{NativeStatsFilter, StatsTask};
 
 /// A read-only view of a store directory. After `close()` every call rejects.
 #[napi]
@@ -51,20 +51,20 @@ impl NativeReader {
         self.path.clone()
     }
 
-    /// Per-name statistics (see `NativeStore.stats`).
-    #[napi(ts_return_type = "Promise<Array<NativeStatsRow>>")]
-    pub fn stats(
-        &self,
-        env: &Env,
-        filter: Option<NativeStatsFilter>,
-    ) -> napi::Result<AsyncTask<StatsTask>> {
-        StatsTask::start(env, self.source(), filter)
-    }
-
     /// Run a query (see `NativeStore.query`).
     #[napi(ts_return_type = "Promise<NativeQueryResult>")]
     pub fn query(&self, env: &Env, query: NativeQuery) -> napi::Result<AsyncTask<QueryTask>> {
         QueryTask::start(env, self.source(), query)
+    }
+
+    /// Durations of the calls passing a filter, counted into log-spaced bins.
+    #[napi(ts_return_type = "Promise<NativeHistogram>")]
+    pub fn histogram(
+        &self,
+        env: &Env,
+        request: NativeHistogramRequest,
+    ) -> napi::Result<AsyncTask<HistogramTask>> {
+        HistogramTask::start(env, self.source(), request)
     }
 
     /// One page of events (see `NativeStore.events`).

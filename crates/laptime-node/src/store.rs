@@ -12,11 +12,11 @@ use crate::analysis::{AnomaliesTask, CompareTask, NativeAnomaliesRequest, Native
 use crate::batch::{self, Columns};
 use crate::counters::NativeCounters;
 use crate::errors;
+use crate::histogram::{HistogramTask, NativeHistogramRequest};
 use crate::options::{self, NativeOptions};
 use crate::postmortem::{self, NativePostMortemOptions, PostMortemTask};
 use crate::query::{EventsTask, NativeEventsRequest, NativeQuery, QueryTask};
 use crate::source::Source;
-use crate::stats::{NativeStatsFilter, StatsTask};
 
 /// An open store. Made by `NativeStore.open`; after `close()` every call throws "store is closed"
 /// (`append` returns it, the async calls reject).
@@ -130,20 +130,20 @@ impl NativeStore {
         }))
     }
 
-    /// Per-name statistics of the events passing `filter`, sorted by name.
-    #[napi(ts_return_type = "Promise<Array<NativeStatsRow>>")]
-    pub fn stats(
-        &self,
-        env: &Env,
-        filter: Option<NativeStatsFilter>,
-    ) -> napi::Result<AsyncTask<StatsTask>> {
-        StatsTask::start(env, self.source(), filter)
-    }
-
     /// Run a query (filter, group by, aggregates) on a read view of the store.
     #[napi(ts_return_type = "Promise<NativeQueryResult>")]
     pub fn query(&self, env: &Env, query: NativeQuery) -> napi::Result<AsyncTask<QueryTask>> {
         QueryTask::start(env, self.source(), query)
+    }
+
+    /// Durations of the calls passing a filter, counted into log-spaced bins.
+    #[napi(ts_return_type = "Promise<NativeHistogram>")]
+    pub fn histogram(
+        &self,
+        env: &Env,
+        request: NativeHistogramRequest,
+    ) -> napi::Result<AsyncTask<HistogramTask>> {
+        HistogramTask::start(env, self.source(), request)
     }
 
     /// One page of the events passing a filter, newest first unless asked otherwise.

@@ -1,6 +1,6 @@
 //! laptime-query: what laptime answers about stored events. The filter language and the one
 //! duration and time grammar (`filter`), the query engine with mergeable partial results
-//! (`query`), event listing, per-function statistics, anomaly and regression analysis
+//! (`query`), event listing, anomaly and regression analysis
 //! (`analysis`), and Parquet export. It reads through `laptime-storage`'s [`View`] and never the
 //! other way round; most users depend on `laptime-core`, which re-exports it.
 
@@ -11,8 +11,6 @@ pub mod analysis;
 pub mod export;
 pub mod filter;
 pub mod query;
-mod stats;
 
 pub use laptime_storage::View;
 pub use query::Queries;
-pub use stats::{function_stats, FunctionStats};

@@ -16,6 +16,9 @@ pub(crate) struct Needs {
     pub sketch: bool,
     /// Keep Welford state (stddev).
     pub moments: bool,
+    /// Keep the durations' sum, min and max. Without it they stay 0 whatever the pages offer, so
+    /// the state (and a partial's bytes) does not depend on which columns happened to be decoded.
+    pub durations: bool,
 }
 
 impl Needs {
@@ -27,6 +30,7 @@ impl Needs {
             values: pct && exact,
             sketch: pct && !exact,
             moments: aggregates.contains(&Aggregate::Stddev),
+            durations: aggregates.iter().any(Aggregate::uses_durations),
         }
     }
 }
@@ -50,6 +54,7 @@ pub(crate) struct Acc {
     pub(super) values: Vec<u64>,
     pub(super) keeps_values: bool,
     pub(super) sketch: Option<LatencySketch>,
+    keeps_durations: bool,
 }
 
 impl Acc {
@@ -67,6 +72,7 @@ impl Acc {
             values: Vec::new(),
             keeps_values: needs.values,
             sketch: needs.sketch.then(LatencySketch::new),
+            keeps_durations: needs.durations,
         }
     }
 
@@ -79,6 +85,7 @@ impl Acc {
     /// A call event.
     #[inline]
     pub(crate) fn add_call(&mut self, duration: u64, error: bool, needs: Needs) {
+        let duration = if needs.durations { duration } else { 0 };
         self.events += 1;
         self.calls += 1;
         self.errors += u64::from(error);
@@ -131,7 +138,12 @@ impl Acc {
         self.events += calls;
         self.calls += calls;
         self.errors += errors;
-        if part.calls == CallPart::All && s.calls > 0 {
+        if !self.keeps_durations {
+            // Canonical state without durations: 0 for sum, min and max once calls are counted.
+            if calls > 0 {
+                self.min = 0;
+            }
+        } else if part.calls == CallPart::All && s.calls > 0 {
             // Sum, min and max of the sketch are exact.
             self.sum += s.sketch.sum();
             self.min = self.min.min(s.sketch.min().unwrap_or(u64::MAX));
@@ -177,8 +189,13 @@ impl Acc {
         self.events
     }
 
-    /// The final values, in the order of `aggregates`. Consumes the kept durations.
-    pub(crate) fn finish(&mut self, aggregates: &[Aggregate]) -> Vec<AggValue> {
+    /// The final values, in the order of `aggregates`; rates divide by `span_seconds`. Consumes
+    /// the kept durations.
+    pub(crate) fn finish(
+        &mut self,
+        aggregates: &[Aggregate],
+        span_seconds: Option<f64>,
+    ) -> Vec<AggValue> {
         let quantiles = self.quantiles(aggregates);
         let calls = self.calls;
         let some = |v: AggValue| if calls == 0 { AggValue::None } else { v };
@@ -187,6 +204,11 @@ impl Acc {
             .zip(quantiles)
             .map(|(a, q)| match a {
                 Aggregate::Count => AggValue::Count(self.events),
+                Aggregate::Calls => AggValue::Count(self.calls),
+                Aggregate::Logs => AggValue::Count(self.events - self.calls),
+                Aggregate::Rate => {
+                    span_seconds.map_or(AggValue::None, |s| AggValue::Float(self.calls as f64 / s))
+                }
                 Aggregate::Errors => AggValue::Count(self.errors),
                 Aggregate::ErrorRate => some(AggValue::Float(self.errors as f64 / calls as f64)),
                 Aggregate::Sum => AggValue::Sum(self.sum),
@@ -330,7 +352,7 @@ mod tests {
             acc.add_call(v, false, needs);
         }
         vals.sort_unstable();
-        let got = acc.finish(&aggs);
+        let got = acc.finish(&aggs, None);
         let want: Vec<AggValue> = [0.99, 0.5, 0.5, 1.0, 0.01]
             .iter()
             .map(|&q| AggValue::Nanos(vals[(nearest_rank(q, 1000).unwrap() - 1) as usize]))
@@ -354,7 +376,7 @@ mod tests {
         }
         a.merge(b);
         for acc in [&mut whole, &mut a] {
-            let got = acc.finish(&[Aggregate::Stddev])[0].as_f64().unwrap();
+            let got = acc.finish(&[Aggregate::Stddev], None)[0].as_f64().unwrap();
             assert!((got - want).abs() / want < 1e-9, "{got} vs {want}");
         }
     }
@@ -372,8 +394,10 @@ mod tests {
         }
         a.merge(b);
         let (x, y) = (
-            whole.finish(&[Aggregate::Stddev])[0].as_f64().unwrap(),
-            a.finish(&[Aggregate::Stddev])[0].as_f64().unwrap(),
+            whole.finish(&[Aggregate::Stddev], None)[0]
+                .as_f64()
+                .unwrap(),
+            a.finish(&[Aggregate::Stddev], None)[0].as_f64().unwrap(),
         );
         assert!((x - y).abs() / x < 1e-9, "{x} vs {y}");
     }

@@ -13,7 +13,7 @@ use laptime_storage::Result;
 
 use super::accumulate::{Acc, CallPart, Needs, SummaryPart};
 use super::predicate::{Class, Predicate, Tri};
-use super::{GroupBy, GroupValue, OrderKey, Precision, Query, QueryResult, QueryStats, Row};
+use super::{GroupBy, GroupValue, OrderKey, Precision, Query, QueryResult, QueryStats, Row, Span};
 
 /// Most grouping dimensions a query may have (keys are fixed-size arrays on the hot path).
 pub(crate) const MAX_GROUP_DIMS: usize = 4;
@@ -89,26 +89,37 @@ type IntMap<K, V> = HashMap<K, V, BuildHasherDefault<IntHasher>>;
 
 pub(super) fn run(snapshot: &View, query: &Query) -> Result<QueryResult> {
     let (groups, stats) = aggregate(snapshot, query)?;
-    Ok(finish(groups, stats, query))
+    let span = if query.wants_span() {
+        super::span::calls_seen(snapshot, query)?
+    } else {
+        None
+    };
+    Ok(finish(groups, stats, span, query))
 }
 
 /// The result from every group's accumulator: finished values, sorted, limited. Shared by a
 /// query on one snapshot and by merged partial results, so both give the same answer.
-pub(super) fn finish(groups: RawGroups, stats: QueryStats, query: &Query) -> QueryResult {
+pub(super) fn finish(
+    groups: RawGroups,
+    stats: QueryStats,
+    span: Option<Span>,
+    query: &Query,
+) -> QueryResult {
+    let seconds = span.and_then(|s| s.seconds());
     let needs = Needs::of(&query.aggregates, query.precision == Precision::Exact);
     let mut rows: Vec<Row> = groups
         .into_iter()
         .filter(|(_, acc)| acc.events() > 0)
         .map(|(key, mut acc)| Row {
             key: key.into_iter().map(KeyPart::into_value).collect(),
-            values: acc.finish(&query.aggregates),
+            values: acc.finish(&query.aggregates, seconds),
         })
         .collect();
     if query.group_by.is_empty() && rows.is_empty() {
         // One group over everything exists even when nothing matched (count 0), as in SQL.
         rows.push(Row {
             key: Vec::new(),
-            values: Acc::new(needs).finish(&query.aggregates),
+            values: Acc::new(needs).finish(&query.aggregates, seconds),
         });
     }
     sort_rows(&mut rows, query);
@@ -127,6 +138,7 @@ pub(super) fn finish(groups: RawGroups, stats: QueryStats, query: &Query) -> Que
             .collect(),
         value_labels: query.aggregates.iter().map(|a| a.label()).collect(),
         rows,
+        span,
         stats,
     }
 }

@@ -61,8 +61,10 @@ mod accumulate;
 mod analyze;
 pub(crate) mod events;
 mod execute;
+mod histogram;
 mod partial;
 mod predicate;
+mod span;
 
 use std::fmt;
 use std::sync::Arc;
@@ -76,6 +78,8 @@ pub use analyze::{
     TimeRange,
 };
 pub use events::{events, EventPage, EventsRequest, ListedEvent, SortOrder, MAX_EVENTS_LIMIT};
+pub use histogram::{histogram, Histogram, HistogramRequest, MAX_HISTOGRAM_BINS};
+pub use laptime_storage::sketch::HistogramBin;
 pub use partial::{Partial, PARTIAL_MAGIC, PARTIAL_VERSION};
 
 /// What to compute.
@@ -130,6 +134,10 @@ pub enum GroupBy {
 pub enum Aggregate {
     /// Matching events (calls and logs).
     Count,
+    /// Matching calls.
+    Calls,
+    /// Matching log events.
+    Logs,
     /// Matching calls with error status.
     Errors,
     /// `errors / calls` of the matching calls.
@@ -146,6 +154,9 @@ pub enum Aggregate {
     Stddev,
     /// Nearest-rank percentile of call durations; `q` in (0, 1].
     Percentile(f64),
+    /// Matching calls per second over the [`Span`] in which the query's calls were seen (the same
+    /// span for every group); none with fewer than two distinct call start times.
+    Rate,
 }
 
 impl Aggregate {
@@ -153,6 +164,9 @@ impl Aggregate {
     pub fn label(&self) -> String {
         match self {
             Aggregate::Count => "count".into(),
+            Aggregate::Calls => "calls".into(),
+            Aggregate::Logs => "logs".into(),
+            Aggregate::Rate => "rate".into(),
             Aggregate::Errors => "errors".into(),
             Aggregate::ErrorRate => "error_rate".into(),
             Aggregate::Sum => "sum".into(),
@@ -169,11 +183,15 @@ impl Aggregate {
         }
     }
 
-    /// The aggregate a [`label`](Self::label) names: `count`, `errors`, `error_rate`, `sum`,
-    /// `mean`, `min`, `max`, `stddev`, or `p` followed by a percentage in (0, 100] (`p99.9`).
+    /// The aggregate a [`label`](Self::label) names: `count`, `calls`, `logs`, `errors`,
+    /// `error_rate`, `rate`, `sum`, `mean`, `min`, `max`, `stddev`, or `p` followed by a percentage
+    /// in (0, 100] (`p99.9`).
     pub fn from_label(label: &str) -> Result<Aggregate> {
         let simple = match label {
             "count" => Some(Aggregate::Count),
+            "calls" => Some(Aggregate::Calls),
+            "logs" => Some(Aggregate::Logs),
+            "rate" => Some(Aggregate::Rate),
             "errors" => Some(Aggregate::Errors),
             "error_rate" => Some(Aggregate::ErrorRate),
             "sum" => Some(Aggregate::Sum),
@@ -196,8 +214,8 @@ impl Aggregate {
             None => Err(invalid(
                 "aggregates",
                 format!(
-                    "unknown aggregate {label:?}; expected count, errors, error_rate, sum, mean, \
-                     min, max, stddev or a percentile such as p99 (p0 < pN <= p100)"
+                    "unknown aggregate {label:?}; expected count, calls, logs, errors, error_rate, \
+                     rate, sum, mean, min, max, stddev or a percentile such as p99 (p0 < pN <= p100)"
                 ),
             )),
         }
@@ -215,7 +233,12 @@ impl Aggregate {
     fn uses_durations(&self) -> bool {
         !matches!(
             self,
-            Aggregate::Count | Aggregate::Errors | Aggregate::ErrorRate
+            Aggregate::Count
+                | Aggregate::Calls
+                | Aggregate::Logs
+                | Aggregate::Rate
+                | Aggregate::Errors
+                | Aggregate::ErrorRate
         )
     }
 }
@@ -348,8 +371,36 @@ pub struct QueryResult {
     pub value_labels: Vec<String>,
     /// The groups, sorted and limited.
     pub rows: Vec<Row>,
+    /// When the query's calls were seen; set when [`Aggregate::Rate`] is asked for and a call
+    /// matched.
+    pub span: Option<Span>,
     /// What the engine did.
     pub stats: QueryStats,
+}
+
+/// Start times of the first and the last call a query matches, epoch ns: the data's time span,
+/// which [`Aggregate::Rate`] divides by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    /// Start of the first matching call.
+    pub first_ns: u64,
+    /// Start of the last matching call.
+    pub last_ns: u64,
+}
+
+impl Span {
+    /// The span of both (as if one store held the calls of both).
+    pub fn union(self, other: Span) -> Span {
+        Span {
+            first_ns: self.first_ns.min(other.first_ns),
+            last_ns: self.last_ns.max(other.last_ns),
+        }
+    }
+
+    /// Seconds from the first to the last call; `None` unless the last started after the first.
+    pub fn seconds(&self) -> Option<f64> {
+        (self.last_ns > self.first_ns).then(|| (self.last_ns - self.first_ns) as f64 / 1e9)
+    }
 }
 
 /// What a query execution did, for tests, benchmarks and the curious.
@@ -441,6 +492,11 @@ impl Query {
 
     fn uses_durations(&self) -> bool {
         self.aggregates.iter().any(Aggregate::uses_durations)
+    }
+
+    /// Whether the answer needs the span of the matching calls.
+    fn wants_span(&self) -> bool {
+        self.aggregates.contains(&Aggregate::Rate)
     }
 }
 

@@ -13,12 +13,12 @@ use laptime_storage::{Error, Result};
 
 use super::accumulate::{Acc, Needs};
 use super::execute::{self, KeyPart, RawGroups, MAX_GROUP_DIMS};
-use super::{Aggregate, GroupBy, Precision, Query, QueryResult, QueryStats};
+use super::{Aggregate, GroupBy, Precision, Query, QueryResult, QueryStats, Span};
 
 /// First bytes of a serialized partial result.
 pub const PARTIAL_MAGIC: [u8; 4] = *b"LTQP";
 /// The format version [`Partial::to_bytes`] writes and [`Partial::from_bytes`] reads.
-pub const PARTIAL_VERSION: u8 = 1;
+pub const PARTIAL_VERSION: u8 = 2;
 /// Magic, version and body length.
 const HEADER_LEN: usize = 9;
 const CRC_LEN: usize = 4;
@@ -29,14 +29,17 @@ const CRC_LEN: usize = 4;
 ///
 /// [`Queries::query_partial`](super::Queries::query_partial) runs a query up to, not including,
 /// finishing: per group it keeps the event, call and error counts, the duration sum, min and max,
-/// and what the aggregates need besides: Welford state for `stddev`, every duration for exact
+/// and what the aggregates need besides: the calls' [`Span`] for `rate`, Welford state for `stddev`, every duration for exact
 /// percentiles ([`Precision::Exact`]), a [`LatencySketch`] for the others ([`Precision::Auto`]).
 /// Every group with a matching event is kept; order and limit are applied by
 /// [`Partial::finish`] only, so a top-k over merged partials is exact (a group that is not in
 /// one store's top k may still be in the merged one).
 ///
 /// What merging gives, compared with the query on one store holding every event:
-/// - `count`, `errors`, `error_rate`, `sum`, `mean`, `min`, `max`: identical (integer state).
+/// - `count`, `calls`, `logs`, `errors`, `error_rate`, `sum`, `mean`, `min`, `max`: identical
+///   (integer state).
+/// - `rate`: identical. Each partial keeps the span of its matching calls ([`Span`]); merged,
+///   their union is the single store's span.
 /// - percentiles, `Precision::Auto`: identical. Sketch bucket counts add exactly, min and max are
 ///   exact, and the single-store query itself answers from one sketch of all the calls (page
 ///   sketches merged, decoded durations inserted), so both read the same sketch: within the
@@ -50,14 +53,14 @@ const CRC_LEN: usize = 4;
 /// [`Partial::merge`] is associative and commutative (exactly so for everything but the
 /// floating-point `stddev` state). The query stats add up (`pages_total` is the sum over stores).
 ///
-/// # Byte layout (format version 1)
+/// # Byte layout (format version 2; version 1, without calls, logs, rate and the span, is read too)
 ///
 /// Integers are unsigned LEB128 varints unless said otherwise; `f64` values are their 8 IEEE bits,
 /// little-endian; strings are a varint byte length and UTF-8.
 ///
 /// ```text
 /// 4 bytes  magic            "LTQP"
-/// u8       version          1
+/// u8       version          2
 /// u32 LE   body length      bytes of the body
 /// body:
 ///   -- the query answered (merging and finishing require the same one)
@@ -68,10 +71,14 @@ const CRC_LEN: usize = 4;
 ///   varint   dims           group-by dimensions, at most 4; each a u8 kind:
 ///                           0 name | 1 field, then the key (string) | 2 time, then the width (> 0)
 ///   varint   aggregates     at least 1; each a u8: 0 count, 1 errors, 2 error_rate, 3 sum,
-///                           4 mean, 5 min, 6 max, 7 stddev, 8 percentile then q (f64, in (0, 1])
+///                           4 mean, 5 min, 6 max, 7 stddev, 8 percentile then q (f64, in (0, 1]),
+///                           and from version 2: 9 calls, 10 logs, 11 rate
 ///   -- what the executions did (QueryStats, summed over merged partials)
 ///   8 varints               pages_total, pages_skipped, pages_from_meta, pages_decoded,
 ///                           pages_damaged, rows_lost, rows_scanned, rows_matched
+///   -- when the matching calls were seen (version 2 only; rates divide by it)
+///   u8       span           0 none | 1, then varint first start, varint last - first start
+///                           (1 only when rate is asked for and a call matched)
 ///   -- the groups, in ascending key order (the result's default row order), no key twice
 ///   varint   groups
 ///   per group:
@@ -130,6 +137,8 @@ pub struct Partial {
     shape: Shape,
     groups: RawGroups,
     stats: QueryStats,
+    /// When the matching calls were seen (kept only when `rate` is asked for).
+    span: Option<Span>,
 }
 
 /// The part of a query that decides the groups' state: partials merge and finish only with the
@@ -198,10 +207,16 @@ impl Partial {
         query.validate()?;
         let (groups, mut stats) = execute::collect_raw(snapshot, query)?;
         stats.exact_percentiles = query.precision == Precision::Exact;
+        let span = if query.wants_span() {
+            super::span::calls_seen(snapshot, query)?
+        } else {
+            None
+        };
         Ok(Partial {
             shape: Shape::of(query),
             groups,
             stats,
+            span,
         })
     }
 
@@ -232,6 +247,10 @@ impl Partial {
             .pages_total
             .saturating_add(other.stats.pages_total);
         self.stats.add_work(&other.stats);
+        self.span = match (self.span, other.span) {
+            (Some(a), Some(b)) => Some(a.union(b)),
+            (a, b) => a.or(b),
+        };
         Ok(())
     }
 
@@ -258,7 +277,7 @@ impl Partial {
         if let Some(why) = self.shape.difference(&Shape::of(query)) {
             return Err(mismatch(why));
         }
-        Ok(execute::finish(self.groups, self.stats, query))
+        Ok(execute::finish(self.groups, self.stats, self.span, query))
     }
 
     /// The query this partial answers, with default order, limit and threads (its filter parsed
@@ -336,6 +355,9 @@ impl Partial {
                 Aggregate::Max => (6, None),
                 Aggregate::Stddev => (7, None),
                 Aggregate::Percentile(q) => (8, Some(*q)),
+                Aggregate::Calls => (9, None),
+                Aggregate::Logs => (10, None),
+                Aggregate::Rate => (11, None),
             };
             out.push(tag);
             if let Some(q) = q {
@@ -354,6 +376,14 @@ impl Partial {
             st.rows_matched,
         ] {
             write_varint(out, v);
+        }
+        match self.span {
+            Some(span) => {
+                out.push(1);
+                write_varint(out, span.first_ns);
+                write_varint(out, span.last_ns - span.first_ns);
+            }
+            None => out.push(0),
         }
 
         let needs = s.needs();
@@ -414,12 +444,13 @@ impl Partial {
                 "not a partial query result (magic is not LTQP)".into(),
             ));
         }
-        if input[4] != PARTIAL_VERSION {
+        let version = input[4];
+        if version != 1 && version != PARTIAL_VERSION {
             return Err(bad(
                 4,
                 format!(
-                    "format version {} is not supported (this build reads {PARTIAL_VERSION})",
-                    input[4]
+                    "format version {version} is not supported (this build reads 1 and \
+                     {PARTIAL_VERSION})"
                 ),
             ));
         }
@@ -453,7 +484,7 @@ impl Partial {
             buf: &input[..end],
             pos: HEADER_LEN,
         };
-        let partial = read_body(&mut r)?;
+        let partial = read_body(&mut r, version)?;
         if r.pos != end {
             return Err(bad(r.pos, "bytes left over after the last group".into()));
         }
@@ -461,7 +492,8 @@ impl Partial {
     }
 }
 
-fn read_body(r: &mut Reader<'_>) -> Result<Partial> {
+/// The body of a partial of format `version` (1 lacks the span).
+fn read_body(r: &mut Reader<'_>, version: u8) -> Result<Partial> {
     let at = r.pos;
     let filter = r.string("filter")?;
     // Partials of one query must compare equal by their filter text, and `Partial::query` must
@@ -516,6 +548,9 @@ fn read_body(r: &mut Reader<'_>) -> Result<Partial> {
             6 => Aggregate::Max,
             7 => Aggregate::Stddev,
             8 => Aggregate::Percentile(r.f64()?),
+            9 if version >= 2 => Aggregate::Calls,
+            10 if version >= 2 => Aggregate::Logs,
+            11 if version >= 2 => Aggregate::Rate,
             k => return Err(bad(at, format!("unknown aggregate kind {k}"))),
         });
     }
@@ -551,6 +586,21 @@ fn read_body(r: &mut Reader<'_>) -> Result<Partial> {
         rows_matched: s[7],
         exact_percentiles: precision == Precision::Exact,
     };
+    let at = r.pos;
+    let span = match if version >= 2 { r.byte()? } else { 0 } {
+        0 => None,
+        1 => {
+            let first_ns = r.varint()?;
+            let last_ns = first_ns
+                .checked_add(r.varint()?)
+                .ok_or_else(|| bad(at, "span ends beyond u64 nanoseconds".into()))?;
+            Some(Span { first_ns, last_ns })
+        }
+        f => return Err(bad(at, format!("unknown span flag {f}"))),
+    };
+    if span.is_some() && !shape.aggregates.contains(&Aggregate::Rate) {
+        return Err(bad(at, "a span, but the query asks for no rate".into()));
+    }
 
     let needs = shape.needs();
     // A group takes at least one byte per key part and three counts.
@@ -577,6 +627,7 @@ fn read_body(r: &mut Reader<'_>) -> Result<Partial> {
         shape,
         groups,
         stats,
+        span,
     })
 }
 
