@@ -62,8 +62,9 @@ export declare class NativeStore {
    */
   flush(): Promise<void>
   /**
-   * Why the engine's writer cannot write now (`{ code, message }`, code `LAPTIME_DISK_FULL` or
-   * `LAPTIME_WRITE_FAILED`), or null while it writes. Cheap.
+   * Why the engine's writer cannot write now (`{ code, message }`, `code` the error code a
+   * flush rejects with: `ENOSPC` for a full disk, else `EIO`, `EACCES`, ..., `CORRUPT` or
+   * `WRITE_FAILED`), or null while it writes. Cheap.
    */
   writeFailure(): NativeWriteFailure | null
   /** Per-name statistics of the events passing `filter`, sorted by name. */
@@ -99,6 +100,12 @@ export declare class NativeStore {
    */
   closeSync(): void
 }
+
+/**
+ * Every `err.code` the engine gives, in the core's order (the TypeScript list is checked
+ * against it).
+ */
+export declare function errorCodes(): Array<string>
 
 /**
  * Write every event of the store in `dir` passing `filter` to the Parquet file `out`, oldest
@@ -313,7 +320,7 @@ export interface NativeFileCheck {
   reason?: string
 }
 
-/** A syntax error in a filter string. */
+/** A syntax error in a filter string, a duration or a time. */
 export interface NativeFilterError {
   /** `SYNTAX`, `BAD_DURATION`, `BAD_TIME`, `OUT_OF_RANGE` or `BAD_VALUE`. */
   code: string
@@ -389,7 +396,6 @@ export interface NativeOptions {
   retentionMaxBytes?: number
 }
 
-/** The outcome of parsing a filter: its canonical text, or the error. */
 /** The outcome of parsing a duration: nanoseconds and canonical text, or the error. */
 export interface NativeParsedDuration {
   /** Nanoseconds, exact; absent on error. */
@@ -400,6 +406,7 @@ export interface NativeParsedDuration {
   error?: NativeFilterError
 }
 
+/** The outcome of parsing a filter: its canonical text, or the error. */
 export interface NativeParsedFilter {
   /** Canonical form (parses back to the same filter); absent on error. */
   canonical?: string
@@ -407,7 +414,6 @@ export interface NativeParsedFilter {
   error?: NativeFilterError
 }
 
-/** A file to check. */
 /** The outcome of parsing a time: the instant (resolved against "now"), or the error. */
 export interface NativeParsedTime {
   /** Epoch nanoseconds, exact (0 for relative times reaching before 1970); absent on error. */
@@ -422,6 +428,7 @@ export interface NativeParsedTime {
   error?: NativeFilterError
 }
 
+/** A file to check. */
 export interface NativePlannedCheck {
   /** The file. */
   path: string
@@ -431,6 +438,41 @@ export interface NativePlannedCheck {
   bytes: number
   /** An unsealed segment a writer appends to. */
   active: boolean
+}
+
+/** A post-mortem file's facts and events. */
+export interface NativePostMortemFile {
+  /** Facts: reason, service, host, pid, time, laptime, runtime, window... */
+  meta: Record<string, string>
+  /** The events, oldest first (`partition` is `post-mortem`, `seq` the position in the file). */
+  events: Array<NativeEvent>
+}
+
+/** What a post-mortem covers and where it goes; absent fields take the core's defaults. */
+export interface NativePostMortemOptions {
+  /** Directory for post-mortem files (default `<store>/postmortems`). */
+  dir?: string
+  /** Only events of the last this many seconds (default 60). */
+  lastSeconds?: number
+  /** At most this many of the newest events (default 10000, at most 100000). */
+  lastEvents?: number
+  /** Service name (default `$LAPTIME_SERVICE`, else the executable's name). */
+  service?: string
+  /** Runtime description, e.g. `node v20.20.2`. */
+  runtime?: string
+  /** More facts to record. */
+  meta?: Record<string, string>
+}
+
+/**
+ * What a listing of post-mortem files shows: the facts and how many events, without the events
+ * (turning thousands of events into JS objects per file is what made listings slow).
+ */
+export interface NativePostMortemSummary {
+  /** Facts, as in `NativePostMortemFile.meta`. */
+  meta: Record<string, string>
+  /** Number of events in the file. */
+  events: number
 }
 
 /** One quantile's change. */
@@ -515,41 +557,6 @@ export interface NativeQueryStats {
   exactPercentiles: boolean
 }
 
-/**
- * What a listing of post-mortem files shows: the facts and how many events, without the events
- * (turning thousands of events into JS objects per file is what made listings slow).
- */
-export interface NativePostMortemSummary {
-  /** Facts, as in `NativePostMortemFile.meta`. */
-  meta: Record<string, string>
-  /** Number of events in the file. */
-  events: number
-}
-
-/** A post-mortem file's facts and events. */
-export interface NativePostMortemFile {
-  /** Facts: reason, service, host, pid, time, laptime, runtime, window... */
-  meta: Record<string, string>
-  /** The events, oldest first (`partition` is `post-mortem`, `seq` the position in the file). */
-  events: Array<NativeEvent>
-}
-
-/** What a post-mortem covers and where it goes; absent fields take the core's defaults. */
-export interface NativePostMortemOptions {
-  /** Directory for post-mortem files (default `<store>/postmortems`). */
-  dir?: string
-  /** Only events of the last this many seconds (default 60). */
-  lastSeconds?: number
-  /** At most this many of the newest events (default 10000, at most 100000). */
-  lastEvents?: number
-  /** Service name (default `$LAPTIME_SERVICE`, else the executable's name). */
-  service?: string
-  /** Runtime description, e.g. `node v20.20.2`. */
-  runtime?: string
-  /** More facts to record. */
-  meta?: Record<string, string>
-}
-
 /** Which events the statistics cover. Times are epoch milliseconds (fractions allowed). */
 export interface NativeStatsFilter {
   /** Only events that started at or after this time. */
@@ -584,9 +591,9 @@ export interface NativeStatsRow {
   p99Ns?: number
 }
 
-/** A duration such as `1m` or `250us` in nanoseconds; throws on bad syntax. */
 /** Why the writer cannot write (see `NativeStore::write_failure`). */
 export interface NativeWriteFailure {
+  /** The code a flush rejects with now (`ENOSPC`, `EIO`, `EACCES`, ...). */
   code: string
   message: string
 }

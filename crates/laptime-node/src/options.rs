@@ -108,7 +108,7 @@ pub(crate) fn js_option_name(core_name: &str) -> &str {
 }
 
 fn invalid(option: &str, reason: impl std::fmt::Display) -> napi::Error {
-    napi::Error::from_reason(format!("invalid option `{option}`: {reason}"))
+    crate::errors::invalid_option(option, reason)
 }
 
 fn set<T>(

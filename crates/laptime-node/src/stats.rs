@@ -113,6 +113,11 @@ impl Task for StatsTask {
     type Output = Vec<NativeStatsRow>;
     type JsValue = Vec<NativeStatsRow>;
 
+    // The core's error code becomes the rejection's `code` (see errors.rs).
+    fn reject(&mut self, env: Env, err: napi::Error) -> napi::Result<Self::JsValue> {
+        Err(errors::coded(&env, err))
+    }
+
     fn compute(&mut self) -> napi::Result<Vec<NativeStatsRow>> {
         // Taken, so the clone is released on the pool thread (see `FlushTask::compute`).
         let source = self.source.take().ok_or_else(errors::closed)?;
