@@ -17,7 +17,25 @@ use napi::bindgen_prelude::JsObjectValue;
 use napi::{Env, JsValue, Status};
 use napi_derive::napi;
 
-use crate::options::js_option_name;
+/// The JS spelling of an option the core names in an `InvalidOption` error.
+pub(crate) fn js_option_name(core_name: &str) -> &str {
+    match core_name {
+        // The core checks `sync` only for the interval's range, and `overflow` only for the block
+        // timeout: in JS those values are their own options.
+        "sync" => "syncIntervalMs",
+        "overflow" => "blockTimeoutMs",
+        "ring_batches" => "ringBatches",
+        "ring_bytes" => "ringBytes",
+        "page_rows" => "pageRows",
+        "page_max_age" => "pageMaxAgeMs",
+        "segment_max_bytes" => "segmentMaxBytes",
+        "segment_max_age" => "segmentMaxAgeMs",
+        "bufferpool_bytes" => "bufferpoolBytes",
+        "retention.max_age" => "retentionMaxAgeMs",
+        "retention.max_bytes" => "retentionMaxBytes",
+        other => other,
+    }
+}
 
 /// A core error on its way to JS: the core's message, its code riding in `cause` until [`coded`].
 pub(crate) fn from_core(err: laptime_core::Error) -> napi::Error {
