@@ -323,7 +323,15 @@ impl ErrorCode {
 
     /// Whether this names an OS error (an errno), not one of laptime's own kinds.
     pub fn is_os(self) -> bool {
-        self.as_str().starts_with('E')
+        !matches!(
+            self,
+            ErrorCode::Corrupt
+                | ErrorCode::InvalidOption
+                | ErrorCode::InvalidInput
+                | ErrorCode::Malformed
+                | ErrorCode::WriteFailed
+                | ErrorCode::Closed
+        )
     }
 
     /// The code of an OS error, by its [`io::ErrorKind`].
