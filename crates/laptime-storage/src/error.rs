@@ -8,7 +8,8 @@ use std::path::PathBuf;
 /// Result alias used throughout the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Everything that can go wrong in laptime-core.
+/// Everything that can go wrong in laptime-core. Each error has a stable kind, [`Error::code`], that
+/// programs match on instead of the text.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
