@@ -34,6 +34,8 @@ export type { LogFields, Logger, LogLevel } from './src/logger';
 export type { NativeOptions, OverflowMode, SyncMode } from './src/native';
 export type { OpenOptions } from './src/options';
 export type { FunctionStats, StatsQuery, StatsReport, StoreCounters } from './src/stats';
+export { ERROR_CODES, isLaptimeError } from './src/errors';
+export type { LaptimeError, LaptimeErrorCode } from './src/errors';
 export { FilterSyntaxError } from './src/filter-text';
 export type { SyntaxErrorCode } from './src/grammar';
 export { Query } from './src/query';

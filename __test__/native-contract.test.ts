@@ -8,7 +8,7 @@ import type * as Generated from '../native/binding';
 import type { NativeBinding } from '../src/native';
 import { bindingPath, hasAddon } from './helpers/real';
 
-type Satisfies = Pick<typeof Generated, 'NativeStore' | 'NativeReader' | 'parseFilter' | 'parseDuration' | 'parseTime' | 'verifyPlan' | 'verifyFile' | 'maintain' | 'exportParquet' | 'readPostMortem' | 'postMortemSummary' | 'importPostMortem'> extends NativeBinding ? true : false;
+type Satisfies = Pick<typeof Generated, 'NativeStore' | 'NativeReader' | 'errorCodes' | 'parseFilter' | 'parseDuration' | 'parseTime' | 'verifyPlan' | 'verifyFile' | 'maintain' | 'exportParquet' | 'readPostMortem' | 'postMortemSummary' | 'importPostMortem'> extends NativeBinding ? true : false;
 const generatedTypesSatisfyContract: Satisfies = true;
 
 test('native/binding.d.ts satisfies the contract of src/native.ts', (t) => {

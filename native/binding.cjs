@@ -837,6 +837,7 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.NativeReader = nativeBinding.NativeReader
 module.exports.NativeStore = nativeBinding.NativeStore
+module.exports.errorCodes = nativeBinding.errorCodes
 module.exports.exportParquet = nativeBinding.exportParquet
 module.exports.importPostMortem = nativeBinding.importPostMortem
 module.exports.maintain = nativeBinding.maintain

@@ -62,8 +62,9 @@ export declare class NativeStore {
    */
   flush(): Promise<void>
   /**
-   * Why the engine's writer cannot write now (`{ code, message }`, code `LAPTIME_DISK_FULL` or
-   * `LAPTIME_WRITE_FAILED`), or null while it writes. Cheap.
+   * Why the engine's writer cannot write now (`{ code, message }`, `code` the error code a
+   * flush rejects with: `ENOSPC` for a full disk, else `EIO`, `EACCES`, ..., `CORRUPT` or
+   * `WRITE_FAILED`), or null while it writes. Cheap.
    */
   writeFailure(): NativeWriteFailure | null
   /** Run a query (filter, group by, aggregates) on a read view of the store. */
@@ -99,6 +100,12 @@ export declare class NativeStore {
    */
   closeSync(): void
 }
+
+/**
+ * Every `err.code` the engine gives, in the core's order (the TypeScript list is checked
+ * against it).
+ */
+export declare function errorCodes(): Array<string>
 
 /**
  * Write every event of the store in `dir` passing `filter` to the Parquet file `out`, oldest
@@ -313,7 +320,7 @@ export interface NativeFileCheck {
   reason?: string
 }
 
-/** A syntax error in a filter string. */
+/** A syntax error in a filter string, a duration or a time. */
 export interface NativeFilterError {
   /** `SYNTAX`, `BAD_DURATION`, `BAD_TIME`, `OUT_OF_RANGE` or `BAD_VALUE`. */
   code: string
@@ -338,6 +345,33 @@ export interface NativeGroupBy {
   key?: string
   /** Bucket width as a duration such as `1m` (for `time`). */
   width?: string
+}
+
+/**
+ * The bins (a `0..=0` bin first when calls took 0 ns), the calls they add up to, and what the
+ * engine did.
+ */
+export interface NativeHistogram {
+  calls: number
+  bins: Array<NativeHistogramBin>
+  stats: NativeQueryStats
+}
+
+/** One bin: durations from `loNs` up to `hiNs` (the last bin includes `hiNs`). */
+export interface NativeHistogramBin {
+  loNs: number
+  hiNs: number
+  count: number
+}
+
+/** Which calls to count into how many log-spaced bins. */
+export interface NativeHistogramRequest {
+  /** Filter string (empty or absent: every call). */
+  filter?: string
+  /** "Now" for relative times, epoch ms (default: the current time). */
+  nowMs?: number
+  /** Bins between the shortest and the longest non-zero duration, 1..=1000. */
+  bins: number
 }
 
 /** What `maintain` did to one partition. */
@@ -389,7 +423,6 @@ export interface NativeOptions {
   retentionMaxBytes?: number
 }
 
-/** The outcome of parsing a filter: its canonical text, or the error. */
 /** The outcome of parsing a duration: nanoseconds and canonical text, or the error. */
 export interface NativeParsedDuration {
   /** Nanoseconds, exact; absent on error. */
@@ -400,6 +433,7 @@ export interface NativeParsedDuration {
   error?: NativeFilterError
 }
 
+/** The outcome of parsing a filter: its canonical text, or the error. */
 export interface NativeParsedFilter {
   /** Canonical form (parses back to the same filter); absent on error. */
   canonical?: string
@@ -407,7 +441,6 @@ export interface NativeParsedFilter {
   error?: NativeFilterError
 }
 
-/** A file to check. */
 /** The outcome of parsing a time: the instant (resolved against "now"), or the error. */
 export interface NativeParsedTime {
   /** Epoch nanoseconds, exact (0 for relative times reaching before 1970); absent on error. */
@@ -422,6 +455,7 @@ export interface NativeParsedTime {
   error?: NativeFilterError
 }
 
+/** A file to check. */
 export interface NativePlannedCheck {
   /** The file. */
   path: string
@@ -431,6 +465,41 @@ export interface NativePlannedCheck {
   bytes: number
   /** An unsealed segment a writer appends to. */
   active: boolean
+}
+
+/** A post-mortem file's facts and events. */
+export interface NativePostMortemFile {
+  /** Facts: reason, service, host, pid, time, laptime, runtime, window... */
+  meta: Record<string, string>
+  /** The events, oldest first (`partition` is `post-mortem`, `seq` the position in the file). */
+  events: Array<NativeEvent>
+}
+
+/** What a post-mortem covers and where it goes; absent fields take the core's defaults. */
+export interface NativePostMortemOptions {
+  /** Directory for post-mortem files (default `<store>/postmortems`). */
+  dir?: string
+  /** Only events of the last this many seconds (default 60). */
+  lastSeconds?: number
+  /** At most this many of the newest events (default 10000, at most 100000). */
+  lastEvents?: number
+  /** Service name (default `$LAPTIME_SERVICE`, else the executable's name). */
+  service?: string
+  /** Runtime description, e.g. `node v20.20.2`. */
+  runtime?: string
+  /** More facts to record. */
+  meta?: Record<string, string>
+}
+
+/**
+ * What a listing of post-mortem files shows: the facts and how many events, without the events
+ * (turning thousands of events into JS objects per file is what made listings slow).
+ */
+export interface NativePostMortemSummary {
+  /** Facts, as in `NativePostMortemFile.meta`. */
+  meta: Record<string, string>
+  /** Number of events in the file. */
+  events: number
 }
 
 /** One quantile's change. */
@@ -488,39 +557,6 @@ export interface NativeQueryResult {
   stats: NativeQueryStats
 }
 
-/**
- * The bins (a `0..=0` bin first when calls took 0 ns), the calls they add up to, and what the
- * engine did.
- */
-export interface NativeHistogram {
-  calls: number
-  bins: Array<NativeHistogramBin>
-  stats: NativeQueryStats
-}
-
-/** One bin: durations from `loNs` up to `hiNs` (the last bin includes `hiNs`). */
-export interface NativeHistogramBin {
-  loNs: number
-  hiNs: number
-  count: number
-}
-
-/** Which calls to count into how many log-spaced bins. */
-export interface NativeHistogramRequest {
-  /** Filter string (empty or absent: every call). */
-  filter?: string
-  /** "Now" for relative times, epoch ms (default: the current time). */
-  nowMs?: number
-  /** Bins between the shortest and the longest non-zero duration, 1..=1000. */
-  bins: number
-}
-
-/** Start times of the first and the last matching call, epoch ms (fractional). */
-export interface NativeSpan {
-  firstMs: number
-  lastMs: number
-}
-
 /** One group of a result. */
 export interface NativeQueryRow {
   /**
@@ -550,44 +586,15 @@ export interface NativeQueryStats {
   exactPercentiles: boolean
 }
 
-/**
- * What a listing of post-mortem files shows: the facts and how many events, without the events
- * (turning thousands of events into JS objects per file is what made listings slow).
- */
-export interface NativePostMortemSummary {
-  /** Facts, as in `NativePostMortemFile.meta`. */
-  meta: Record<string, string>
-  /** Number of events in the file. */
-  events: number
+/** Start times of the first and the last matching call, epoch ms (fractional). */
+export interface NativeSpan {
+  firstMs: number
+  lastMs: number
 }
 
-/** A post-mortem file's facts and events. */
-export interface NativePostMortemFile {
-  /** Facts: reason, service, host, pid, time, laptime, runtime, window... */
-  meta: Record<string, string>
-  /** The events, oldest first (`partition` is `post-mortem`, `seq` the position in the file). */
-  events: Array<NativeEvent>
-}
-
-/** What a post-mortem covers and where it goes; absent fields take the core's defaults. */
-export interface NativePostMortemOptions {
-  /** Directory for post-mortem files (default `<store>/postmortems`). */
-  dir?: string
-  /** Only events of the last this many seconds (default 60). */
-  lastSeconds?: number
-  /** At most this many of the newest events (default 10000, at most 100000). */
-  lastEvents?: number
-  /** Service name (default `$LAPTIME_SERVICE`, else the executable's name). */
-  service?: string
-  /** Runtime description, e.g. `node v20.20.2`. */
-  runtime?: string
-  /** More facts to record. */
-  meta?: Record<string, string>
-}
-
-/** A duration such as `1m` or `250us` in nanoseconds; throws on bad syntax. */
 /** Why the writer cannot write (see `NativeStore::write_failure`). */
 export interface NativeWriteFailure {
+  /** The code a flush rejects with now (`ENOSPC`, `EIO`, `EACCES`, ...). */
   code: string
   message: string
 }

@@ -67,7 +67,7 @@ export interface NativeCounters {
 
 /** Why the engine's writer cannot write (its `NativeWriteFailure`). */
 export interface NativeWriteFailure {
-  /** `LAPTIME_DISK_FULL` (ENOSPC, EDQUOT) or `LAPTIME_WRITE_FAILED` (EIO and the like). */
+  /** The code a flush rejects with now (a `LaptimeErrorCode`): `ENOSPC` (disk full or quota), `EIO`, `EACCES`, ..., `CORRUPT` or `WRITE_FAILED`. */
   code: string;
   message: string;
 }
@@ -254,6 +254,8 @@ export interface NativeBinding {
   NativeReader: {
     open(dir: string, bufferpoolBytes?: number): NativeReaderHandle;
   };
+  /** Every `err.code` the engine gives (the same list as `ERROR_CODES`). */
+  errorCodes(): string[];
   parseFilter(text: string): NativeParsedFilter;
   parseDuration(text: string): NativeParsedDuration;
   /** Throws a TypeError only for a bad `nowMs`. */

@@ -5,6 +5,7 @@
  */
 import * as path from 'node:path';
 import { show, suggest } from './describe';
+import { withCode } from './errors';
 import type { NativeOptions } from './native';
 import { resolvePostMortems, type PostMortemSettings, type ResolvedPostMortems } from './post-mortem';
 
@@ -70,8 +71,19 @@ export function defaultDir(): string {
   return path.resolve(process.env.LAPTIME_DIR || '.laptime');
 }
 
-/** Check `options` and fill in defaults; throws TypeError/RangeError naming the bad option. */
+/**
+ * Check `options` and fill in defaults; throws TypeError/RangeError naming the bad option, with
+ * `code` `INVALID_OPTION` (as the engine's own option errors).
+ */
 export function resolveOptions(options: unknown): ResolvedOptions {
+  try {
+    return resolve(options);
+  } catch (err) {
+    throw withCode(err, 'INVALID_OPTION');
+  }
+}
+
+function resolve(options: unknown): ResolvedOptions {
   if (options === undefined || options === null) options = {};
   if (typeof options !== 'object' || Array.isArray(options)) {
     throw new TypeError(`laptime: options must be an object, got ${show(options)}`);

@@ -6,6 +6,7 @@
 import type { AnomaliesOptions, Anomaly, CompareOptions, CompareReport } from './analysis';
 import { nativeBinding, type NativeReaderHandle } from './native';
 import { show } from './describe';
+import { codedError } from './errors';
 import { toEventsPage, toEventsRequest, type EventsOptions, type EventsPage, type HistogramOptions, type LatencyHistogram, type Query, type StoredEvent } from './query';
 import { Reads, type ReadApi } from './reads';
 import type { StatsQuery, StatsReport } from './stats';
@@ -120,7 +121,7 @@ export class Reader implements ReadApi<null> {
   }
 
   #handle(): NativeReaderHandle {
-    if (this.#native === null) throw new Error('laptime: the reader is closed');
+    if (this.#native === null) throw codedError('laptime: the reader is closed', 'CLOSED');
     return this.#native;
   }
 }

@@ -4,6 +4,7 @@
  */
 import { Batch } from './batch';
 import { describeError, diagnostics, internalError, warn, warnOnce } from './diagnostics';
+import { codedError, codeOf, withCode } from './errors';
 import { installExitHooks } from './exit-hooks';
 import { cutLong, encodeLoose, encodeValue, jsonString, type FieldValue } from './fields';
 import { createLogger, type LogFields, type Logger } from './logger';
@@ -94,7 +95,7 @@ export class Store implements ReadApi<StoreCounters> {
   /** The read methods (shared with `Reader`): flush first, empty without the addon. */
   readonly #reads = new Reads<StoreCounters>({
     handle: () => {
-      if (this.#native === null && this.#closing !== null) throw new Error('laptime: the store is closed');
+      if (this.#native === null && this.#closing !== null) throw codedError('laptime: the store is closed', 'CLOSED');
       return this.#native;
     },
     beforeRead: () => this.flush(),
@@ -150,7 +151,8 @@ export class Store implements ReadApi<StoreCounters> {
     try {
       handle = binding.NativeStore.open(resolved.dir, resolved.native);
     } catch (err) {
-      throw new Error(`laptime: cannot open the store at ${resolved.dir}: ${describeError(err).replace(/^Error: /, '')}`, { cause: err });
+      const message = `laptime: cannot open the store at ${resolved.dir}: ${describeError(err).replace(/^Error: /, '')}`;
+      throw withCode(new Error(message, { cause: err }), codeOf(err));
     }
     return new Store(handle, resolved);
   }
@@ -191,7 +193,7 @@ export class Store implements ReadApi<StoreCounters> {
       throw new RangeError(`laptime: event "startNs" must be epoch nanoseconds from 0 (1970) to about ${LAST_START_NS} (${new Date(Number(LAST_START_NS / 1_000_000n)).toISOString().slice(0, 4)}), got ${String(startNs)}`);
     }
     if (this.#native === null) {
-      if (this.#closing !== null) throw new Error('laptime: the store is closed');
+      if (this.#closing !== null) throw codedError('laptime: the store is closed', 'CLOSED');
       return;
     }
     const id = this[kIntern](name);
@@ -238,10 +240,12 @@ export class Store implements ReadApi<StoreCounters> {
       return;
     }
     if (failure !== null && this.#writeFailure === null) {
-      this.#writeFailure = failure.code;
+      // Warning codes stay LAPTIME_*; the error code (ENOSPC, EIO, EACCES, ...) is in the message.
+      const warning = failure.code === 'ENOSPC' ? 'LAPTIME_DISK_FULL' : 'LAPTIME_WRITE_FAILED';
+      this.#writeFailure = warning;
       warn(
-        failure.code,
-        `laptime: recording to ${this.path} paused: ${failure.message}. New events wait in the ring (what does not fit is dropped and counted); the writer retries in new files and resumes by itself.`,
+        warning,
+        `laptime: recording to ${this.path} paused (${failure.code}): ${failure.message}. New events wait in the ring (what does not fit is dropped and counted); the writer retries in new files and resumes by itself.`,
       );
     } else if (failure === null && this.#writeFailure !== null) {
       this.#writeFailure = null;
@@ -363,7 +367,10 @@ export class Store implements ReadApi<StoreCounters> {
   async #writePostMortem(reason: unknown, what: string): Promise<string> {
     if (typeof reason !== 'string') throw new TypeError(`laptime: ${what} reason must be a string, got ${show(reason)}`);
     const native = this.#native;
-    if (native === null) throw new Error(this.#closing !== null ? 'laptime: the store is closed' : 'laptime: post-mortems need the native addon');
+    if (native === null) {
+      if (this.#closing !== null) throw codedError('laptime: the store is closed', 'CLOSED');
+      throw new Error('laptime: post-mortems need the native addon');
+    }
     await this.flush();
     return native.postMortem(reason, this.#postMortemOptions);
   }
@@ -423,7 +430,7 @@ export class Store implements ReadApi<StoreCounters> {
     let id = this.#ids.get(name);
     if (id === undefined) {
       const native = this.#native;
-      if (native === null) throw new Error('laptime: the store is closed');
+      if (native === null) throw codedError('laptime: the store is closed', 'CLOSED');
       id = native.intern(name);
       if (this.#ids.size < MAX_CACHED_NAMES) this.#ids.set(name, id);
     }

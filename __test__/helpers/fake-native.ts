@@ -11,6 +11,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { ERROR_CODES } from '../../src/errors';
 import type {
   NativeBinding,
   NativeCounters,
@@ -310,6 +311,7 @@ export const fakeBinding: NativeBinding = {
       throw new Error('the fake addon has no reader');
     },
   },
+  errorCodes: () => [...ERROR_CODES],
   parseFilter: (text) => ({ canonical: text }),
   // The grammar is the engine's alone: the fake lends the built addon's, when there is one.
   parseDuration: (text) => realGrammar().parseDuration(text),

@@ -12,8 +12,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
-use laptime_core::testing::{fail_syncs_under, fail_writes_under, heal_under};
-use laptime_core::{CounterSnapshot, Error, Options, Push, Store, SyncPolicy};
+use laptime_core::testing::{fail_syncs_under, fail_writes_under, fail_writes_with, heal_under};
+use laptime_core::{CounterSnapshot, Error, ErrorCode, Options, Push, Store, SyncPolicy};
 
 fn partition_of(store: &Store) -> PathBuf {
     store.recovery_report().partition.clone()
@@ -214,6 +214,94 @@ fn failed_segment_write_and_sync_copy_good_pages_forward() {
     }
 }
 
+/// How a test makes the disk fail, and what the flush caller must learn from it.
+struct Fault {
+    inject: fn(&Path),
+    code: ErrorCode,
+    errno: i32,
+    /// The io::ErrorKind std names it by (EIO has no named kind).
+    kind: Option<std::io::ErrorKind>,
+}
+
+/// A writer failure keeps its kind across the thread: `flush()` and `write_failure()` say EACCES
+/// for a write refused with EACCES, EIO for a failed fsync, ENOSPC for a full disk (code, OS error
+/// number and io::ErrorKind), not just "writer failed"; once healed, the failure is gone.
+#[test]
+fn writer_failure_keeps_its_kind_across_the_thread() {
+    use std::io::ErrorKind;
+    let faults = [
+        Fault {
+            inject: |d| fail_writes_with(d, 13),
+            code: ErrorCode::PermissionDenied,
+            errno: 13,
+            kind: Some(ErrorKind::PermissionDenied),
+        },
+        Fault {
+            inject: |d| fail_writes_with(d, 5),
+            code: ErrorCode::Io,
+            errno: 5,
+            kind: None,
+        },
+        Fault {
+            inject: |d| fail_syncs_under(Some(d)),
+            code: ErrorCode::Io,
+            errno: 5,
+            kind: None,
+        },
+        Fault {
+            inject: |d| fail_writes_under(Some(d)),
+            code: ErrorCode::NoSpace,
+            errno: 28,
+            kind: Some(ErrorKind::StorageFull),
+        },
+    ];
+    for (i, fault) in faults.iter().enumerate() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), always()).unwrap();
+        store.append(make_batch(&store, 0));
+        store.flush().unwrap();
+        assert!(store.write_failure().is_none());
+
+        let root = dir.path().canonicalize().unwrap();
+        (fault.inject)(&root);
+        store.append(make_batch(&store, 1));
+        let err = store.flush().unwrap_err();
+        let what = format!("fault {i}: {err}");
+        assert_eq!(err.code(), fault.code, "{what}");
+        assert_eq!(err.raw_os_error(), Some(fault.errno), "{what}");
+        let kind = std::io::Error::from_raw_os_error(fault.errno).kind();
+        assert_eq!(err.io_kind(), Some(kind), "{what}");
+        if let Some(named) = fault.kind {
+            assert_eq!(kind, named, "{what}");
+        }
+        assert_eq!(
+            err.is_disk_full(),
+            fault.code == ErrorCode::NoSpace,
+            "{what}"
+        );
+        match &err {
+            Error::WriterFailed { code, errno, .. } => {
+                assert_eq!((*code, *errno), (fault.code, Some(fault.errno)), "{what}")
+            }
+            Error::DiskFull { errno, .. } => {
+                assert_eq!(fault.code, ErrorCode::NoSpace, "{what}");
+                assert_eq!(*errno, Some(fault.errno), "{what}");
+            }
+            other => panic!("not a writer failure: {other}"),
+        }
+        let now = store.write_failure().expect("the writer is failing");
+        assert_eq!(now.code(), fault.code, "{what}");
+        assert_eq!(now.raw_os_error(), Some(fault.errno), "{what}");
+        // Commands answered by the failing writer carry the kind too.
+        assert_eq!(store.compact().unwrap_err().code(), fault.code, "{what}");
+
+        heal_under(&root);
+        flush_until_ok(&store, Duration::from_secs(5));
+        assert!(store.write_failure().is_none(), "{what}");
+        store.close().unwrap();
+    }
+}
+
 /// A store closed while the disk still fails reports it, and counts what it could not keep.
 #[test]
 fn close_while_failing_reports_and_counts() {
@@ -319,6 +407,9 @@ fn real_full_disk_is_survived_without_reopening() {
     }
     let failure = failure.expect("a full disk must fail a flush");
     assert!(matches!(failure, Error::DiskFull { .. }), "{failure}");
+    assert_eq!(failure.code(), ErrorCode::NoSpace, "{failure}");
+    assert_eq!(failure.code().as_str(), "ENOSPC");
+    assert_eq!(failure.raw_os_error(), Some(28), "{failure}");
     assert!(
         failure.to_string().to_lowercase().contains("space"),
         "{failure}"

@@ -286,6 +286,11 @@ impl Task for AnomaliesTask {
     type Output = Vec<FunctionAnomaly>;
     type JsValue = Vec<NativeAnomaly>;
 
+    // The core's error code becomes the rejection's `code` (see errors.rs).
+    fn reject(&mut self, env: Env, err: napi::Error) -> napi::Result<Self::JsValue> {
+        Err(errors::coded(&env, err))
+    }
+
     fn compute(&mut self) -> napi::Result<Vec<FunctionAnomaly>> {
         let source = self.source.take().ok_or_else(errors::closed)?;
         let view = source.view().map_err(errors::from_core)?;
@@ -398,6 +403,11 @@ impl CompareTask {
 impl Task for CompareTask {
     type Output = (Vec<FunctionComparison>, QueryStats);
     type JsValue = NativeCompareResult;
+
+    // The core's error code becomes the rejection's `code` (see errors.rs).
+    fn reject(&mut self, env: Env, err: napi::Error) -> napi::Result<Self::JsValue> {
+        Err(errors::coded(&env, err))
+    }
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
         let source = self.source.take().ok_or_else(errors::closed)?;

@@ -1,48 +1,114 @@
-//! How failures reach JavaScript. Errors of the core become `Error`s whose message is the core's own
-//! text (option names spelled as JS spells them); malformed input to a call becomes a `TypeError`
-//! that names what is wrong.
+//! How failures reach JavaScript. Every error thrown or rejected with carries `err.code`: the core's
+//! stable code (`ENOSPC`, `EIO`, `EACCES`, `CORRUPT`, `INVALID_OPTION`, `CLOSED`, ... see
+//! `laptime_core::ErrorCode`) and the core's own message (option names spelled as JS spells them);
+//! malformed input to a call becomes a `TypeError` with code `INVALID_INPUT` that names what is
+//! wrong.
+//!
+//! napi's `Error` has no room for a code of ours (napi writes its `Status` name into `code`), and a
+//! task's `compute` runs on a pool thread with no `Env` to build a JS error. So a core error travels
+//! as a napi error whose `cause` holds just the code ([`from_core`]), and the JS thread turns it into
+//! a JS `Error` with that `code` ([`coded`]): sync calls before returning, tasks in `reject`.
 
+// The free `#[napi]` function is referenced only by napi's registration, which test builds omit.
+#![cfg_attr(test, allow(dead_code))]
+
+use laptime_core::ErrorCode;
 use napi::bindgen_prelude::JsObjectValue;
-use napi::{Env, JsTypeError, JsValue, Status};
+use napi::{Env, JsValue, Status};
+use napi_derive::napi;
 
-use crate::options::js_option_name;
+/// The JS spelling of an option the core names in an `InvalidOption` error.
+pub(crate) fn js_option_name(core_name: &str) -> &str {
+    match core_name {
+        // The core checks `sync` only for the interval's range, and `overflow` only for the block
+        // timeout: in JS those values are their own options.
+        "sync" => "syncIntervalMs",
+        "overflow" => "blockTimeoutMs",
+        "ring_batches" => "ringBatches",
+        "ring_bytes" => "ringBytes",
+        "page_rows" => "pageRows",
+        "page_max_age" => "pageMaxAgeMs",
+        "segment_max_bytes" => "segmentMaxBytes",
+        "segment_max_age" => "segmentMaxAgeMs",
+        "bufferpool_bytes" => "bufferpoolBytes",
+        "retention.max_age" => "retentionMaxAgeMs",
+        "retention.max_bytes" => "retentionMaxBytes",
+        other => other,
+    }
+}
 
-/// A core error as a JS `Error` carrying the core's message.
+/// A core error on its way to JS: the core's message, its code riding in `cause` until [`coded`].
 pub(crate) fn from_core(err: laptime_core::Error) -> napi::Error {
+    let code = err.code();
     let message = match err {
         laptime_core::Error::InvalidOption { option, reason } => {
             format!("invalid option `{}`: {reason}", js_option_name(option))
         }
         other => other.to_string(),
     };
-    napi::Error::from_reason(message)
+    with_code(code, message)
 }
 
-/// The stable `code` JS sees on an error of the engine's writer: a full disk (recording resumes once
-/// space is freed) or another write/sync failure; `None` for other errors.
-pub(crate) fn code_of(err: &laptime_core::Error) -> Option<&'static str> {
-    match err {
-        laptime_core::Error::DiskFull { .. } => Some("LAPTIME_DISK_FULL"),
-        laptime_core::Error::WriterFailed { .. } => Some("LAPTIME_WRITE_FAILED"),
-        _ => None,
-    }
+/// An error with `message` and `code`, to be finished by [`coded`] on the JS thread.
+pub(crate) fn with_code(code: ErrorCode, message: String) -> napi::Error {
+    let mut err = napi::Error::new(Status::GenericFailure, message);
+    err.set_cause(napi::Error::new(
+        Status::GenericFailure,
+        code.as_str().to_owned(),
+    ));
+    err
 }
 
-/// A rejection carrying `code` as the JS error's `code` property (napi would put its own status
-/// there).
-pub(crate) fn with_code(env: &Env, err: napi::Error, code: &str) -> napi::Error {
+/// An option of the binding itself (not of the core) with an unusable value.
+pub(crate) fn invalid_option(option: &str, reason: impl std::fmt::Display) -> napi::Error {
+    with_code(
+        ErrorCode::InvalidOption,
+        format!("invalid option `{option}`: {reason}"),
+    )
+}
+
+/// The code [`from_core`] put on `err`, if any.
+fn code_in(err: &napi::Error) -> Option<ErrorCode> {
+    let cause = err.cause.as_deref()?;
+    ErrorCode::from_name(&cause.reason)
+}
+
+/// The JS error for `err`: an `Error` whose `code` is the core's code when `err` carries one,
+/// else `err` unchanged. Only on the JS thread (sync calls, a task's `reject`).
+pub(crate) fn coded(env: &Env, err: napi::Error) -> napi::Error {
+    let Some(code) = code_in(&err) else {
+        return err;
+    };
     let reason = err.reason.clone();
-    let made = env.create_error(err).and_then(|mut obj| {
-        obj.set_named_property("code", code)?;
-        Ok(obj)
-    });
+    let made = env
+        .create_error(napi::Error::new(Status::GenericFailure, reason.clone()))
+        .and_then(|mut obj| {
+            obj.set_named_property("code", code.as_str())?;
+            Ok(obj)
+        });
     match made {
         Ok(obj) => napi::Error::from(obj.to_unknown()),
+        // The env is tearing down: nobody is left to read the code.
         Err(_) => napi::Error::from_reason(reason),
     }
 }
 
-/// The error every call on a closed store gets: the core's "store is closed".
+/// [`coded`] for the result of a sync call.
+pub(crate) fn on_js<T>(env: &Env, result: napi::Result<T>) -> napi::Result<T> {
+    result.map_err(|e| coded(env, e))
+}
+
+/// Every `err.code` the engine gives, in the core's order (the TypeScript list is checked
+/// against it).
+#[napi]
+pub fn error_codes() -> Vec<String> {
+    ErrorCode::ALL
+        .iter()
+        .map(|c| c.as_str().to_owned())
+        .collect()
+}
+
+/// The error every call on a closed store gets: the core's "store is closed", code `CLOSED`.
 pub(crate) fn closed() -> napi::Error {
     from_core(laptime_core::Error::Closed)
 }
@@ -52,11 +118,11 @@ pub(crate) fn closed() -> napi::Error {
 pub(crate) struct Malformed(pub(crate) String);
 
 impl Malformed {
-    /// Throw this as a JS `TypeError`; the returned error tells napi the exception is pending.
+    /// Throw this as a JS `TypeError` with code `INVALID_INPUT`; the returned error tells napi the
+    /// exception is pending.
     pub(crate) fn throw(self, env: &Env) -> napi::Error {
         let Malformed(message) = self;
-        let error = napi::Error::new(Status::InvalidArg, message.clone());
-        match env.throw(JsTypeError::from(error)) {
+        match env.throw_type_error(&message, Some(ErrorCode::InvalidInput.as_str())) {
             Ok(()) => napi::Error::new(Status::PendingException, message),
             // Could not throw a TypeError (the env is tearing down): let napi throw a plain Error.
             Err(_) => napi::Error::new(Status::InvalidArg, message),
@@ -67,5 +133,43 @@ impl Malformed {
 impl From<laptime_core::Error> for Malformed {
     fn from(err: laptime_core::Error) -> Malformed {
         Malformed(err.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_code_rides_with_the_error() {
+        let err = from_core(laptime_core::Error::Closed);
+        assert_eq!(code_in(&err), Some(ErrorCode::Closed));
+        assert_eq!(err.reason, "store is closed");
+        let option = from_core(laptime_core::Error::invalid_option(
+            "page_rows",
+            "must be > 0",
+        ));
+        assert_eq!(code_in(&option), Some(ErrorCode::InvalidOption));
+        assert!(option.reason.contains("`pageRows`"), "{}", option.reason);
+        assert_eq!(code_in(&napi::Error::from_reason("other")), None);
+    }
+
+    /// A task that does not override `reject` would hand JS napi's own status as `code`: every
+    /// `impl Task` in this crate must pass the core's code on.
+    #[test]
+    fn every_task_passes_the_code_on() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        for entry in std::fs::read_dir(&src).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let tasks = text.matches("impl Task for").count();
+            let rejects = text.matches("Err(errors::coded(&env, err))").count()
+                + text.matches("Err(coded(&env, err))").count();
+            assert!(
+                rejects >= tasks,
+                "{}: {tasks} tasks, {rejects} coded rejects",
+                path.display()
+            );
+        }
     }
 }

@@ -27,14 +27,19 @@ impl Task for ExportTask {
     type Output = u64;
     type JsValue = f64;
 
+    // The core's error code becomes the rejection's `code` (see errors.rs).
+    fn reject(&mut self, env: Env, err: napi::Error) -> napi::Result<Self::JsValue> {
+        Err(errors::coded(&env, err))
+    }
+
     fn compute(&mut self) -> napi::Result<u64> {
         let reader = Reader::open(&self.dir, None).map_err(errors::from_core)?;
         let view = reader.view().map_err(errors::from_core)?;
         let mut tmp = self.out.clone().into_os_string();
         tmp.push(".partial");
         let tmp = PathBuf::from(tmp);
-        let io = |e: std::io::Error, what: &str| {
-            napi::Error::from_reason(format!("{what} {}: {e}", self.out.display()))
+        let io = |e: std::io::Error, what: &'static str| {
+            errors::from_core(laptime_core::Error::io(&self.out, what, e))
         };
         let file = std::fs::File::create(&tmp).map_err(|e| io(e, "cannot create"))?;
         let written = export::write_parquet(

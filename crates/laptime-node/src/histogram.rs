@@ -64,6 +64,11 @@ impl Task for HistogramTask {
     type Output = Histogram;
     type JsValue = NativeHistogram;
 
+    // The core's error code becomes the rejection's `code` (see errors.rs).
+    fn reject(&mut self, env: Env, err: napi::Error) -> napi::Result<Self::JsValue> {
+        Err(errors::coded(&env, err))
+    }
+
     fn compute(&mut self) -> napi::Result<Histogram> {
         let source = self.source.take().ok_or_else(errors::closed)?;
         let view = source.view().map_err(errors::from_core)?;

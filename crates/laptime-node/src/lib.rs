@@ -2,7 +2,7 @@
 //!
 //! It translates types and nothing more: JS options to [`laptime_core::Options`], struct-of-arrays
 //! typed arrays to a [`laptime_core::Batch`], core results to plain JS objects, core errors to JS
-//! Errors carrying the core's message. Everything that can block (flush, queries, close) runs as an
+//! Errors carrying the core's message and its stable code (`err.code`). Everything that can block (flush, queries, close) runs as an
 //! async task on the libuv thread pool and returns a Promise.
 //!
 //! One module per concern:
@@ -20,7 +20,7 @@
 //! - [`histogram`]: latency histogram requests, results and their task;
 //! - [`analysis`]: anomaly and two-range comparison requests, results and tasks;
 //! - [`counters`]: the event counters;
-//! - [`errors`]: core errors and malformed input as JS errors.
+//! - [`errors`]: core errors and malformed input as JS errors with `code`.
 
 // Nothing that data can reach may panic across the FFI boundary (tests may unwrap).
 #![cfg_attr(

@@ -76,6 +76,11 @@ impl Task for PlanTask {
     type Output = Vec<PlannedCheck>;
     type JsValue = Vec<NativePlannedCheck>;
 
+    // The core's error code becomes the rejection's `code` (see errors.rs).
+    fn reject(&mut self, env: Env, err: napi::Error) -> napi::Result<Self::JsValue> {
+        Err(errors::coded(&env, err))
+    }
+
     fn compute(&mut self) -> napi::Result<Vec<PlannedCheck>> {
         verify::plan(std::path::Path::new(&self.dir)).map_err(errors::from_core)
     }
@@ -111,6 +116,11 @@ pub struct CheckTask {
 impl Task for CheckTask {
     type Output = FileCheck;
     type JsValue = NativeFileCheck;
+
+    // The core's error code becomes the rejection's `code` (see errors.rs).
+    fn reject(&mut self, env: Env, err: napi::Error) -> napi::Result<Self::JsValue> {
+        Err(errors::coded(&env, err))
+    }
 
     fn compute(&mut self) -> napi::Result<FileCheck> {
         Ok(verify::check(&self.planned))
@@ -213,6 +223,11 @@ pub struct MaintainTask {
 impl Task for MaintainTask {
     type Output = Vec<(PathBuf, Maintained)>;
     type JsValue = Vec<NativeMaintained>;
+
+    // The core's error code becomes the rejection's `code` (see errors.rs).
+    fn reject(&mut self, env: Env, err: napi::Error) -> napi::Result<Self::JsValue> {
+        Err(errors::coded(&env, err))
+    }
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
         Store::maintain(&self.dir, self.options.clone(), self.what).map_err(errors::from_core)

@@ -87,28 +87,8 @@ pub(crate) fn to_core(js: &NativeOptions) -> napi::Result<Options> {
     Ok(o)
 }
 
-/// The JS spelling of an option the core names in an `InvalidOption` error.
-pub(crate) fn js_option_name(core_name: &str) -> &str {
-    match core_name {
-        // The core checks `sync` only for the interval's range, and `overflow` only for the block
-        // timeout: in JS those values are their own options.
-        "sync" => "syncIntervalMs",
-        "overflow" => "blockTimeoutMs",
-        "ring_batches" => "ringBatches",
-        "ring_bytes" => "ringBytes",
-        "page_rows" => "pageRows",
-        "page_max_age" => "pageMaxAgeMs",
-        "segment_max_bytes" => "segmentMaxBytes",
-        "segment_max_age" => "segmentMaxAgeMs",
-        "bufferpool_bytes" => "bufferpoolBytes",
-        "retention.max_age" => "retentionMaxAgeMs",
-        "retention.max_bytes" => "retentionMaxBytes",
-        other => other,
-    }
-}
-
 fn invalid(option: &str, reason: impl std::fmt::Display) -> napi::Error {
-    napi::Error::from_reason(format!("invalid option `{option}`: {reason}"))
+    crate::errors::invalid_option(option, reason)
 }
 
 fn set<T>(
@@ -199,6 +179,7 @@ fn overflow(js: &NativeOptions, default: Overflow) -> napi::Result<Overflow> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::errors::js_option_name;
 
     fn err(js: NativeOptions) -> String {
         to_core(&js).unwrap_err().reason

@@ -72,6 +72,11 @@ impl Task for PostMortemTask {
     type Output = String;
     type JsValue = String;
 
+    // The core's error code becomes the rejection's `code` (see errors.rs).
+    fn reject(&mut self, env: Env, err: napi::Error) -> napi::Result<Self::JsValue> {
+        Err(errors::coded(&env, err))
+    }
+
     fn compute(&mut self) -> napi::Result<String> {
         let store = self.store.take().ok_or_else(errors::closed)?;
         take(&store, &self.reason, &self.options)
@@ -124,6 +129,11 @@ impl Task for ReadTask {
     type Output = PostMortem;
     type JsValue = NativeSnapshotFile;
 
+    // The core's error code becomes the rejection's `code` (see errors.rs).
+    fn reject(&mut self, env: Env, err: napi::Error) -> napi::Result<Self::JsValue> {
+        Err(errors::coded(&env, err))
+    }
+
     fn compute(&mut self) -> napi::Result<PostMortem> {
         let pm = postmortem::read(&self.path).map_err(errors::from_core)?;
         if let Some(dir) = &self.import_into {
@@ -173,6 +183,11 @@ pub struct SummaryTask {
 impl Task for SummaryTask {
     type Output = (Vec<(String, String)>, u64);
     type JsValue = NativeSnapshotSummary;
+
+    // The core's error code becomes the rejection's `code` (see errors.rs).
+    fn reject(&mut self, env: Env, err: napi::Error) -> napi::Result<Self::JsValue> {
+        Err(errors::coded(&env, err))
+    }
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
         postmortem::read_summary(&self.path).map_err(errors::from_core)

@@ -384,6 +384,11 @@ impl Task for QueryTask {
     type Output = QueryResult;
     type JsValue = NativeQueryResult;
 
+    // The core's error code becomes the rejection's `code` (see errors.rs).
+    fn reject(&mut self, env: Env, err: napi::Error) -> napi::Result<Self::JsValue> {
+        Err(errors::coded(&env, err))
+    }
+
     fn compute(&mut self) -> napi::Result<QueryResult> {
         let source = self.source.take().ok_or_else(errors::closed)?;
         let view = source.view().map_err(errors::from_core)?;
@@ -539,6 +544,11 @@ impl EventsTask {
 impl Task for EventsTask {
     type Output = EventPage;
     type JsValue = NativeEventPage;
+
+    // The core's error code becomes the rejection's `code` (see errors.rs).
+    fn reject(&mut self, env: Env, err: napi::Error) -> napi::Result<Self::JsValue> {
+        Err(errors::coded(&env, err))
+    }
 
     fn compute(&mut self) -> napi::Result<EventPage> {
         let source = self.source.take().ok_or_else(errors::closed)?;

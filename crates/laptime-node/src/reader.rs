@@ -27,17 +27,21 @@ impl NativeReader {
     /// Open the store in `dir` for reading; throws when `dir` holds no laptime store.
     /// `bufferpoolBytes`: memory for cached decoded pages (default 64 MiB).
     #[napi(factory)]
-    pub fn open(dir: String, bufferpool_bytes: Option<f64>) -> napi::Result<NativeReader> {
-        let pool = match bufferpool_bytes {
-            None => None,
-            Some(b) if (1_048_576.0..=1e15).contains(&b) => Some(b as usize),
-            Some(b) => {
-                return Err(napi::Error::from_reason(format!(
-                    "invalid option `bufferpoolBytes`: must be at least 1048576, got {b}"
-                )))
-            }
-        };
-        let reader = Reader::open(&dir, pool).map_err(errors::from_core)?;
+    pub fn open(
+        env: &Env,
+        dir: String,
+        bufferpool_bytes: Option<f64>,
+    ) -> napi::Result<NativeReader> {
+        let opened = match bufferpool_bytes {
+            None => Ok(None),
+            Some(b) if (1_048_576.0..=1e15).contains(&b) => Ok(Some(b as usize)),
+            Some(b) => Err(errors::invalid_option(
+                "bufferpoolBytes",
+                format!("must be at least 1048576, got {b}"),
+            )),
+        }
+        .and_then(|pool| Reader::open(&dir, pool).map_err(errors::from_core));
+        let reader = errors::on_js(env, opened)?;
         let path = reader.path().to_string_lossy().into_owned();
         Ok(NativeReader {
             reader: Mutex::new(Some(Arc::new(reader))),

@@ -36,9 +36,14 @@ impl NativeStore {
     /// Open (creating if needed) the store in `dir`. Synchronous: recovery of a crashed writer's
     /// files runs here. Throws on bad options and I/O errors.
     #[napi(factory)]
-    pub fn open(dir: String, options: Option<NativeOptions>) -> napi::Result<NativeStore> {
-        let opts = options::to_core(&options.unwrap_or_default())?;
-        let store = Store::open(&dir, opts).map_err(errors::from_core)?;
+    pub fn open(
+        env: &Env,
+        dir: String,
+        options: Option<NativeOptions>,
+    ) -> napi::Result<NativeStore> {
+        let opened = options::to_core(&options.unwrap_or_default())
+            .and_then(|opts| Store::open(&dir, opts).map_err(errors::from_core));
+        let store = errors::on_js(env, opened)?;
         let path = store.path().to_string_lossy().into_owned();
         Ok(NativeStore {
             store: Mutex::new(Some(store)),
@@ -54,10 +59,13 @@ impl NativeStore {
 
     /// The id of a function name, logger name or field key, interning it when new.
     #[napi]
-    pub fn intern(&self, name: String) -> napi::Result<u32> {
+    pub fn intern(&self, env: &Env, name: String) -> napi::Result<u32> {
         let guard = self.lock();
-        let store = guard.as_ref().ok_or_else(errors::closed)?;
-        store.intern(&name).map_err(errors::from_core)
+        let interned = match guard.as_ref() {
+            Some(store) => store.intern(&name).map_err(errors::from_core),
+            None => Err(errors::closed()),
+        };
+        errors::on_js(env, interned)
     }
 
     /// Hand the first `count` events of these columns to the writer. Invalid events (a start that
@@ -112,20 +120,20 @@ impl NativeStore {
     pub fn flush(&self) -> AsyncTask<FlushTask> {
         AsyncTask::new(FlushTask {
             store: self.lock().clone(),
-            code: None,
         })
     }
 
-    /// Why the engine's writer cannot write now (`{ code, message }`, code `LAPTIME_DISK_FULL` or
-    /// `LAPTIME_WRITE_FAILED`), or null while it writes. Cheap.
+    /// Why the engine's writer cannot write now (`{ code, message }`, `code` the error code a
+    /// flush rejects with: `ENOSPC` for a full disk, else `EIO`, `EACCES`, ..., `CORRUPT` or
+    /// `WRITE_FAILED`), or null while it writes. Cheap.
     #[napi]
-    pub fn write_failure(&self) -> napi::Result<Option<NativeWriteFailure>> {
+    pub fn write_failure(&self, env: &Env) -> napi::Result<Option<NativeWriteFailure>> {
         let guard = self.lock();
-        let store = guard.as_ref().ok_or_else(errors::closed)?;
+        let Some(store) = guard.as_ref() else {
+            return Err(errors::coded(env, errors::closed()));
+        };
         Ok(store.write_failure().map(|e| NativeWriteFailure {
-            code: errors::code_of(&e)
-                .unwrap_or("LAPTIME_WRITE_FAILED")
-                .to_owned(),
+            code: e.code().as_str().to_owned(),
             message: e.to_string(),
         }))
     }
@@ -202,15 +210,20 @@ impl NativeStore {
         options: Option<NativePostMortemOptions>,
     ) -> napi::Result<String> {
         let options = postmortem::to_core(options.unwrap_or_default()).map_err(|m| m.throw(env))?;
-        let store = self.lock().clone().ok_or_else(errors::closed)?;
-        postmortem::take(&store, &reason, &options)
+        let taken = match self.lock().clone() {
+            Some(store) => postmortem::take(&store, &reason, &options),
+            None => Err(errors::closed()),
+        };
+        errors::on_js(env, taken)
     }
 
     /// The event counters; cheap.
     #[napi]
-    pub fn counters(&self) -> napi::Result<NativeCounters> {
+    pub fn counters(&self, env: &Env) -> napi::Result<NativeCounters> {
         let guard = self.lock();
-        let store = guard.as_ref().ok_or_else(errors::closed)?;
+        let Some(store) = guard.as_ref() else {
+            return Err(errors::coded(env, errors::closed()));
+        };
         Ok(store.counters().into())
     }
 
@@ -229,9 +242,12 @@ impl NativeStore {
     /// signal about to be raised again), where nothing asynchronous runs any more. The last
     /// handle of the engine seals and removes the WAL, so the partition is left cleanly closed.
     #[napi]
-    pub fn close_sync(&self) -> napi::Result<()> {
-        let store = self.lock().take().ok_or_else(errors::closed)?;
-        store.close().map_err(errors::from_core)
+    pub fn close_sync(&self, env: &Env) -> napi::Result<()> {
+        let closed = match self.lock().take() {
+            Some(store) => store.close().map_err(errors::from_core),
+            None => Err(errors::closed()),
+        };
+        errors::on_js(env, closed)
     }
 }
 
@@ -264,13 +280,12 @@ impl Drop for NativeStore {
 /// `flush()` on the libuv pool.
 pub struct FlushTask {
     store: Option<Store>,
-    /// The `code` of the failure, for `reject`.
-    code: Option<&'static str>,
 }
 
 /// Why the writer cannot write (see `NativeStore::write_failure`).
 #[napi(object)]
 pub struct NativeWriteFailure {
+    /// The code a flush rejects with now (`ENOSPC`, `EIO`, `EACCES`, ...).
     pub code: String,
     pub message: String,
 }
@@ -283,10 +298,7 @@ impl Task for FlushTask {
         // Taken, so the clone is released here on the pool thread: if it turns out to be the
         // engine's last handle, stopping the engine must not happen on the JS thread.
         let store = self.store.take().ok_or_else(errors::closed)?;
-        store.flush().map_err(|e| {
-            self.code = errors::code_of(&e);
-            errors::from_core(e)
-        })
+        store.flush().map_err(errors::from_core)
     }
 
     fn resolve(&mut self, _env: Env, _output: ()) -> napi::Result<()> {
@@ -294,10 +306,7 @@ impl Task for FlushTask {
     }
 
     fn reject(&mut self, env: Env, err: napi::Error) -> napi::Result<()> {
-        Err(match self.code {
-            Some(code) => errors::with_code(&env, err, code),
-            None => err,
-        })
+        Err(errors::coded(&env, err))
     }
 }
 
@@ -317,5 +326,9 @@ impl Task for CloseTask {
 
     fn resolve(&mut self, _env: Env, _output: ()) -> napi::Result<()> {
         Ok(())
+    }
+
+    fn reject(&mut self, env: Env, err: napi::Error) -> napi::Result<()> {
+        Err(errors::coded(&env, err))
     }
 }

@@ -3,7 +3,8 @@
 //! empty inline function. With it, `LAPTIME_FAILPOINT=<name>` in the environment aborts the process
 //! when execution reaches `<name>`, [`fail_syncs_under`] makes every fdatasync of a file under a
 //! directory fail with EIO, as a dying disk would, and [`fail_writes_under`] makes every WAL record
-//! and page write there fail with ENOSPC after writing half its bytes, as a full disk does.
+//! and page write there fail with ENOSPC after writing half its bytes, as a full disk does
+//! ([`fail_writes_with`]: with another OS error, e.g. EACCES).
 
 use std::path::Path;
 
@@ -57,60 +58,85 @@ pub(crate) fn sync_fails(path: &Path) -> bool {
 }
 
 #[cfg(feature = "failpoints")]
-fn write_failures() -> &'static std::sync::Mutex<Vec<std::path::PathBuf>> {
-    static DIRS: std::sync::OnceLock<std::sync::Mutex<Vec<std::path::PathBuf>>> =
-        std::sync::OnceLock::new();
+type WriteFailures = std::sync::Mutex<Vec<(std::path::PathBuf, i32)>>;
+
+/// Directories whose writes fail, each with the OS error number the writes get.
+#[cfg(feature = "failpoints")]
+fn write_failures() -> &'static WriteFailures {
+    static DIRS: std::sync::OnceLock<WriteFailures> = std::sync::OnceLock::new();
     DIRS.get_or_init(|| std::sync::Mutex::new(Vec::new()))
 }
+
+/// The OS error number of ENOSPC (the same on Linux and macOS).
+#[cfg(feature = "failpoints")]
+const ENOSPC: i32 = 28;
 
 /// From now on, every WAL record or page write to a file under `dir` fails (ENOSPC) after half of
 /// its bytes reached the file (`None` clears all).
 #[cfg(feature = "failpoints")]
 pub fn fail_writes_under(dir: Option<&Path>) {
-    let mut dirs = write_failures().lock().unwrap_or_else(|p| p.into_inner());
     match dir {
-        Some(d) => dirs.push(d.to_owned()),
-        None => dirs.clear(),
+        Some(d) => fail_writes_with(d, ENOSPC),
+        None => write_failures()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear(),
     }
 }
 
-/// Undo [`fail_syncs_under`] and [`fail_writes_under`] for exactly `dir` (tests running in
-/// parallel keep theirs).
+/// Like [`fail_writes_under`], but the writes fail with OS error number `errno` (e.g. EACCES), to
+/// show that the kind of a failure reaches the caller.
+#[cfg(feature = "failpoints")]
+pub fn fail_writes_with(dir: &Path, errno: i32) {
+    write_failures()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push((dir.to_owned(), errno));
+}
+
+/// Undo [`fail_syncs_under`], [`fail_writes_under`] and [`fail_writes_with`] for exactly `dir`
+/// (tests running in parallel keep theirs).
 #[cfg(feature = "failpoints")]
 pub fn heal_under(dir: &Path) {
-    for list in [sync_failures(), write_failures()] {
-        list.lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|d| d != dir);
-    }
+    sync_failures()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .retain(|d| d != dir);
+    write_failures()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .retain(|(d, _)| d != dir);
 }
 
-/// True if a test asked writes to `path` to fail.
+/// The OS error number a test asked writes to `path` to fail with, if any.
 #[inline]
-pub(crate) fn write_fails(path: &Path) -> bool {
+pub(crate) fn write_fails(path: &Path) -> Option<i32> {
     #[cfg(feature = "failpoints")]
     {
         let dirs = write_failures().lock().unwrap_or_else(|p| p.into_inner());
-        dirs.iter().any(|d| path.starts_with(d))
+        dirs.iter()
+            .find(|(d, _)| path.starts_with(d))
+            .map(|(_, errno)| *errno)
     }
     #[cfg(not(feature = "failpoints"))]
     {
         let _ = path;
-        false
+        None
     }
 }
 
 /// `file.write_all(bytes)`, unless a test asked writes to `path` to fail: then half of `bytes` is
-/// written and ENOSPC returned, a torn write like a filling disk leaves.
+/// written and that OS error (ENOSPC unless the test chose another) returned, a torn write like a
+/// filling disk leaves.
 pub(crate) fn write_all(
     file: &mut std::fs::File,
     path: &Path,
     bytes: &[u8],
 ) -> std::io::Result<()> {
     use std::io::Write;
-    if write_fails(path) {
+    if let Some(errno) = write_fails(path) {
         file.write_all(&bytes[..bytes.len() / 2])?;
-        return Err(std::io::Error::from_raw_os_error(28));
+        return Err(std::io::Error::from_raw_os_error(errno));
     }
     file.write_all(bytes)
 }

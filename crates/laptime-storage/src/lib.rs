@@ -47,7 +47,7 @@ mod writer;
 pub use bufferpool::{BufferPool, PinnedPage, PoolStats};
 pub use compaction::CompactionReport;
 pub use dictionary::Dictionary;
-pub use error::{DecodeError, Error, Result};
+pub use error::{DecodeError, Error, ErrorCode, Result};
 pub use event::{Batch, BatchField, Code, Event, Level, NameId, Rejections, Value, ValueType};
 pub use options::{Options, Retention, SyncPolicy};
 pub use page::{ColumnSet, FieldColumn, FieldValues, NameStats, PageColumns, PageMeta};
@@ -63,5 +63,5 @@ pub use store::{Maintained, Maintenance, Recorder, RecorderTimer, Store};
 /// Fault injection for tests (cargo feature `failpoints`).
 #[cfg(feature = "failpoints")]
 pub mod testing {
-    pub use crate::failpoint::{fail_syncs_under, fail_writes_under, heal_under};
+    pub use crate::failpoint::{fail_syncs_under, fail_writes_under, fail_writes_with, heal_under};
 }

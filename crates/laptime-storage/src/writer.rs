@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::bufferpool::{BufferPool, DirtyFrame};
 use crate::compaction::{self, CompactionReport};
 use crate::dictionary::Dictionary;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::event::Batch;
 use crate::manifest::{Manifest, SealedInfo};
 use crate::names_file::NamesFile;
@@ -69,19 +69,28 @@ impl Command {
     }
 }
 
-/// Why the writer cannot write right now.
+/// Why the writer cannot write right now. Crosses from the writer thread to `flush` callers and
+/// `write_failure` with its kind (code and OS error number), not only its text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Failure {
     pub reason: String,
-    /// ENOSPC / EDQUOT: freeing space lets the writer go on.
-    pub disk_full: bool,
+    /// `ENOSPC` (disk full or quota: freeing space lets the writer go on), the OS error's code
+    /// (`EIO`, `EACCES`, ...), `CORRUPT`, else `WRITE_FAILED`.
+    pub code: ErrorCode,
+    pub errno: Option<i32>,
 }
 
 impl Failure {
     fn of(e: &Error) -> Failure {
+        let code = match e.code() {
+            // A flush caller passed no option or input: those codes would mislead it.
+            c if c.is_os() || c == ErrorCode::Corrupt => c,
+            _ => ErrorCode::WriteFailed,
+        };
         Failure {
             reason: e.to_string(),
-            disk_full: e.is_disk_full(),
+            code,
+            errno: e.raw_os_error(),
         }
     }
 
@@ -89,10 +98,20 @@ impl Failure {
     pub(crate) fn to_error(&self, partition: &std::path::Path) -> Error {
         let partition = partition.to_owned();
         let reason = self.reason.clone();
-        if self.disk_full {
-            Error::DiskFull { partition, reason }
+        let errno = self.errno;
+        if self.code == ErrorCode::NoSpace {
+            Error::DiskFull {
+                partition,
+                reason,
+                errno,
+            }
         } else {
-            Error::WriterFailed { partition, reason }
+            Error::WriterFailed {
+                partition,
+                reason,
+                code: self.code,
+                errno,
+            }
         }
     }
 }
