@@ -312,50 +312,6 @@ fn a_flipped_bit_in_a_middle_wal_record_of_a_dead_writer_is_damage() {
     assert!(wal_check.finding.as_ref().is_some_and(|f| !f.damage));
 }
 
-/// Cost of a reader's snapshot when a live writer's page (65,536 events) is only in its WAL: the
-/// first parses the WAL, the next ones reuse it. Run with `--ignored --nocapture`.
-#[test]
-#[ignore = "timing; run with --release -- --ignored --nocapture"]
-fn snapshot_cost_with_a_full_page_in_the_wal() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(
-        dir.path(),
-        Options {
-            page_rows: 1 << 17,
-            page_max_age: Duration::from_secs(3600),
-            ..Options::default()
-        },
-    )
-    .unwrap();
-    for k in 0..(65_536 / PER_BATCH) {
-        store.append(make_batch(&store, k));
-    }
-    store.flush().unwrap();
-    let reader = Reader::open(dir.path(), None).unwrap();
-    let time = |label: &str| {
-        let t = std::time::Instant::now();
-        let snap = reader.view().unwrap();
-        let took = t.elapsed();
-        let rows: u64 = snap
-            .pages(&ScanFilter::default())
-            .iter()
-            .map(|p| u64::from(p.meta().rows))
-            .sum();
-        println!("{label}: {took:?} for {rows} events in the WAL");
-        took
-    };
-    let first = time("first snapshot (parses the WAL)");
-    let mut again: Vec<Duration> = (0..9).map(|_| time("snapshot, WAL unchanged")).collect();
-    again.sort();
-    println!(
-        "median unchanged {:?}, first {:?}, ratio {:.0}x",
-        again[4],
-        first,
-        first.as_secs_f64() / again[4].as_secs_f64()
-    );
-    store.close().unwrap();
-}
-
 #[test]
 fn a_segment_the_manifest_names_but_that_is_gone_is_damage_not_hidden() {
     let dir = tempfile::tempdir().unwrap();

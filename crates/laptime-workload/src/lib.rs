@@ -1321,29 +1321,4 @@ mod tests {
         assert_eq!(m.exp(-1000.0), 0.0);
         assert!(m.ln(5e-324).is_finite());
     }
-
-    #[test]
-    #[ignore = "timing; run with --release -- --ignored --nocapture"]
-    fn generator_speed() {
-        for cfg in [R1Config::default(), full()] {
-            let mut r1 = R1::new(cfg);
-            let mut out = Vec::with_capacity(1 << 20);
-            let mut best = f64::INFINITY;
-            for _ in 0..5 {
-                let t = std::time::Instant::now();
-                for _ in 0..10 {
-                    out.clear();
-                    r1.fill(1 << 20, &mut out);
-                }
-                best = best.min(t.elapsed().as_secs_f64());
-            }
-            let rate = 10.0 * f64::from(1u32 << 20) / best;
-            println!(
-                "R1 {}: {:.1} M events/s (best of 5 x 10.5M events)",
-                if cfg.full { "full" } else { "core" },
-                rate / 1e6
-            );
-            std::hint::black_box(&out);
-        }
-    }
 }

@@ -207,115 +207,156 @@ pub(crate) fn decode_page(
         return Err(DecodeError::new(0, "page columns checksum mismatch"));
     }
     cols.clear();
-    let mut pos = 0usize;
-    let at = |pos: usize| bytes.get(pos..).unwrap_or(&[]);
-    let shift = |pos: usize| move |e: DecodeError| DecodeError::new(pos + e.offset, e.reason);
-    let exact = |pos: usize, n: usize, what: &'static str| {
-        if n == rows {
+    let mut c = ColumnCursor {
+        bytes,
+        pos: 0,
+        rows,
+    };
+    decode_dense(&mut c, which, cols, scratch)?;
+    decode_messages(&mut c, which, cols)?;
+    decode_fields(&mut c, which, cols)?;
+    if c.pos != bytes.len() {
+        return Err(c.error("trailing bytes after page columns"));
+    }
+    Ok(())
+}
+
+/// Where decoding of a page's column section stands, and the row count every column must have.
+struct ColumnCursor<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+    rows: usize,
+}
+
+impl<'a> ColumnCursor<'a> {
+    /// Run `decode` on the bytes from here and move past what it used; its errors are placed at
+    /// their offset in the section.
+    fn take(
+        &mut self,
+        decode: impl FnOnce(&'a [u8], usize) -> Result<usize, DecodeError>,
+    ) -> Result<(), DecodeError> {
+        let at = self.pos;
+        let rest = self.bytes.get(at..).unwrap_or(&[]);
+        let used =
+            decode(rest, self.rows).map_err(|e| DecodeError::new(at + e.offset, e.reason))?;
+        self.pos += used;
+        Ok(())
+    }
+
+    /// Move past one column without decoding it.
+    fn skip(&mut self) -> Result<(), DecodeError> {
+        self.take(skip)
+    }
+
+    /// A dense column must have one value per row.
+    fn exact(&self, n: usize, what: &'static str) -> Result<(), DecodeError> {
+        if n == self.rows {
             Ok(())
         } else {
-            Err(DecodeError::new(pos, what))
+            Err(self.error(what))
         }
-    };
-
-    if which.starts {
-        pos += encoding::decode_u64s(at(pos), rows, &mut cols.starts).map_err(shift(pos))?;
-        exact(pos, cols.starts.len(), "start column has the wrong length")?;
-    } else {
-        pos += skip(at(pos), rows).map_err(shift(pos))?;
     }
-    let need_names = which.names || which.durations;
-    if need_names {
-        pos += encoding::decode_u32s(at(pos), rows, &mut cols.names).map_err(shift(pos))?;
-        exact(pos, cols.names.len(), "name column has the wrong length")?;
+
+    fn error(&self, what: &'static str) -> DecodeError {
+        DecodeError::new(self.pos, what)
+    }
+}
+
+/// Start, name, duration and code columns (durations are stored grouped by name).
+fn decode_dense(
+    c: &mut ColumnCursor<'_>,
+    which: ColumnSet,
+    cols: &mut PageColumns,
+    scratch: &mut PageScratch,
+) -> Result<(), DecodeError> {
+    if which.starts {
+        c.take(|b, rows| encoding::decode_u64s(b, rows, &mut cols.starts))?;
+        c.exact(cols.starts.len(), "start column has the wrong length")?;
     } else {
-        pos += skip(at(pos), rows).map_err(shift(pos))?;
+        c.skip()?;
+    }
+    // Durations need the names to be put back in row order.
+    if which.names || which.durations {
+        c.take(|b, rows| encoding::decode_u32s(b, rows, &mut cols.names))?;
+        c.exact(cols.names.len(), "name column has the wrong length")?;
+    } else {
+        c.skip()?;
     }
     if which.durations {
         let grouped = &mut scratch.grouped;
-        pos += encoding::decode_u64s(at(pos), rows, grouped).map_err(shift(pos))?;
-        exact(pos, grouped.len(), "duration column has the wrong length")?;
+        c.take(|b, rows| encoding::decode_u64s(b, rows, grouped))?;
+        c.exact(grouped.len(), "duration column has the wrong length")?;
         group_by_name(&cols.names, &mut scratch.perm, &mut scratch.slots);
         cols.durations.clear();
-        cols.durations.resize(rows, 0);
+        cols.durations.resize(c.rows, 0);
         for (&row, &d) in scratch.perm.iter().zip(grouped.iter()) {
             cols.durations[row as usize] = d;
         }
     } else {
-        pos += skip(at(pos), rows).map_err(shift(pos))?;
+        c.skip()?;
     }
     if which.codes {
-        pos += encoding::decode_u8s(at(pos), rows, &mut cols.codes).map_err(shift(pos))?;
-        exact(pos, cols.codes.len(), "code column has the wrong length")?;
-        if cols.codes.iter().any(|&c| c > MAX_CODE_BYTE) {
-            return Err(DecodeError::new(pos, "unknown event code"));
+        c.take(|b, rows| encoding::decode_u8s(b, rows, &mut cols.codes))?;
+        c.exact(cols.codes.len(), "code column has the wrong length")?;
+        if cols.codes.iter().any(|&code| code > MAX_CODE_BYTE) {
+            return Err(c.error("unknown event code"));
         }
     } else {
-        pos += skip(at(pos), rows).map_err(shift(pos))?;
+        c.skip()?;
     }
-    if which.messages {
-        pos += encoding::decode_u32s(at(pos), rows, &mut cols.message_rows).map_err(shift(pos))?;
-        check_rows(&cols.message_rows, rows).map_err(|r| DecodeError::new(pos, r))?;
-        pos += encoding::decode_strings(at(pos), rows, &mut cols.messages).map_err(shift(pos))?;
-        if cols.messages.len() != cols.message_rows.len() {
-            return Err(DecodeError::new(
-                pos,
-                "message count differs from message rows",
-            ));
-        }
-    } else {
-        pos += skip(at(pos), rows).map_err(shift(pos))?;
-        pos += skip(at(pos), rows).map_err(shift(pos))?;
+    Ok(())
+}
+
+/// The rows that have a message, and the messages.
+fn decode_messages(
+    c: &mut ColumnCursor<'_>,
+    which: ColumnSet,
+    cols: &mut PageColumns,
+) -> Result<(), DecodeError> {
+    if !which.messages {
+        c.skip()?;
+        return c.skip();
     }
-    let nfields = read_varint(bytes, &mut pos)?;
-    if nfields > rows as u64 * 64 + 64 {
-        return Err(DecodeError::new(pos, "implausible field column count"));
+    c.take(|b, rows| encoding::decode_u32s(b, rows, &mut cols.message_rows))?;
+    check_rows(&cols.message_rows, c.rows).map_err(|r| c.error(r))?;
+    c.take(|b, rows| encoding::decode_strings(b, rows, &mut cols.messages))?;
+    if cols.messages.len() != cols.message_rows.len() {
+        return Err(c.error("message count differs from message rows"));
+    }
+    Ok(())
+}
+
+/// The field columns: count, then per column its key, type, rows and values.
+fn decode_fields(
+    c: &mut ColumnCursor<'_>,
+    which: ColumnSet,
+    cols: &mut PageColumns,
+) -> Result<(), DecodeError> {
+    let nfields = read_varint(c.bytes, &mut c.pos)?;
+    if nfields > c.rows as u64 * 64 + 64 {
+        return Err(c.error("implausible field column count"));
     }
     for _ in 0..nfields {
-        let key = read_varint(bytes, &mut pos)?;
-        let key =
-            u32::try_from(key).map_err(|_| DecodeError::new(pos, "field key out of range"))?;
-        let t = bytes
-            .get(pos)
+        let key = read_varint(c.bytes, &mut c.pos)?;
+        let key = u32::try_from(key).map_err(|_| c.error("field key out of range"))?;
+        let t = c
+            .bytes
+            .get(c.pos)
             .copied()
             .and_then(ValueType::from_u8)
-            .ok_or(DecodeError::new(pos, "unknown field type"))?;
-        pos += 1;
+            .ok_or(c.error("unknown field type"))?;
+        c.pos += 1;
         if !which.fields {
-            pos += skip(at(pos), rows).map_err(shift(pos))?;
-            pos += skip(at(pos), rows).map_err(shift(pos))?;
+            c.skip()?;
+            c.skip()?;
             continue;
         }
         let mut col_rows = Vec::new();
-        pos += encoding::decode_u32s(at(pos), rows, &mut col_rows).map_err(shift(pos))?;
-        check_rows(&col_rows, rows).map_err(|r| DecodeError::new(pos, r))?;
-        let values = match t {
-            ValueType::I64 => {
-                let mut v = Vec::new();
-                pos += encoding::decode_i64s(at(pos), rows, &mut v).map_err(shift(pos))?;
-                FieldValues::I64(v)
-            }
-            ValueType::F64 => {
-                let mut v = Vec::new();
-                pos += encoding::decode_f64s(at(pos), rows, &mut v).map_err(shift(pos))?;
-                FieldValues::F64(v)
-            }
-            ValueType::Bool => {
-                let mut v = Vec::new();
-                pos += encoding::decode_bools(at(pos), rows, &mut v).map_err(shift(pos))?;
-                FieldValues::Bool(v)
-            }
-            ValueType::Str => {
-                let mut v = encoding::StringColumn::default();
-                pos += encoding::decode_strings(at(pos), rows, &mut v).map_err(shift(pos))?;
-                FieldValues::Str(v)
-            }
-        };
+        c.take(|b, rows| encoding::decode_u32s(b, rows, &mut col_rows))?;
+        check_rows(&col_rows, c.rows).map_err(|r| c.error(r))?;
+        let values = decode_field_values(c, t)?;
         if values.len() != col_rows.len() {
-            return Err(DecodeError::new(
-                pos,
-                "field value count differs from its rows",
-            ));
+            return Err(c.error("field value count differs from its rows"));
         }
         cols.fields.push(FieldColumn {
             key,
@@ -323,10 +364,32 @@ pub(crate) fn decode_page(
             values,
         });
     }
-    if pos != bytes.len() {
-        return Err(DecodeError::new(pos, "trailing bytes after page columns"));
-    }
     Ok(())
+}
+
+fn decode_field_values(c: &mut ColumnCursor<'_>, t: ValueType) -> Result<FieldValues, DecodeError> {
+    Ok(match t {
+        ValueType::I64 => {
+            let mut v = Vec::new();
+            c.take(|b, rows| encoding::decode_i64s(b, rows, &mut v))?;
+            FieldValues::I64(v)
+        }
+        ValueType::F64 => {
+            let mut v = Vec::new();
+            c.take(|b, rows| encoding::decode_f64s(b, rows, &mut v))?;
+            FieldValues::F64(v)
+        }
+        ValueType::Bool => {
+            let mut v = Vec::new();
+            c.take(|b, rows| encoding::decode_bools(b, rows, &mut v))?;
+            FieldValues::Bool(v)
+        }
+        ValueType::Str => {
+            let mut v = encoding::StringColumn::default();
+            c.take(|b, rows| encoding::decode_strings(b, rows, &mut v))?;
+            FieldValues::Str(v)
+        }
+    })
 }
 
 /// Bytes of the column at the start of `input`, without decoding it.
