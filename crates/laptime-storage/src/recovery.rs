@@ -56,6 +56,7 @@ pub struct RecoveryReport {
     /// many came back from page metas and how many are lost.
     pub names_rebuilt: Option<String>,
 }
+
 /// Open the locked partition `dir` for writing: recover everything and return its writer.
 pub(crate) fn recover(
     dir: &Path,
@@ -66,7 +67,67 @@ pub(crate) fn recover(
 ) -> Result<PartitionWriter> {
     let mut loaded = names_file::load(dir)?;
     report.cuts.extend(loaded.cuts.iter().cloned());
+    let segments = recover_segments(dir, depth, report)?;
+    let wal = recover_wal(dir, segments.pages_end, report)?;
+    // Names the pages and the WAL refer to that the names files lost come back from page metas.
+    let had = loaded.strings.len();
+    let readers: Vec<Arc<SegmentReader>> = segments
+        .sealed
+        .iter()
+        .chain(segments.active_reader.iter())
+        .cloned()
+        .collect();
+    let refilled = names_file::fill_from_pages(&mut loaded.strings, &readers, wal.names_needed());
+    if refilled != names_file::Refilled::default() {
+        report.names_rebuilt = Some(refilled.describe(had));
+    }
+    let names = NamesFile::open(dir, &loaded)?;
+    let dict = Arc::new(Dictionary::from_strings(loaded.strings));
+    let next_seq = wal.end_seq.max(segments.pages_end);
+    let wal_file = Wal::create(dir, next_seq, wal.files)?;
 
+    let view = Arc::new(RwLock::new(Arc::new(PartitionView {
+        sealed: segments.sealed,
+        active: segments.active_reader,
+    })));
+    let mut writer = PartitionWriter::new(
+        dir.to_owned(),
+        opts.clone(),
+        dict,
+        names,
+        wal_file,
+        segments.active,
+        segments.manifest,
+        view,
+        counters,
+        segments.pages_end,
+    );
+    check_names(
+        dir,
+        &writer.dict,
+        &writer.state.view.read().unwrap_or_else(|p| p.into_inner()),
+    )?;
+    replay(dir, &mut writer, wal.batches)?;
+    writer.update_bytes();
+    Ok(writer)
+}
+
+/// The segments as recovery leaves them: named in the stored manifest, the active one resumed.
+struct RecoveredSegments {
+    manifest: Manifest,
+    sealed: Vec<Arc<SegmentReader>>,
+    active: Option<SegmentWriter>,
+    active_reader: Option<Arc<SegmentReader>>,
+    /// Seq one past the last event any page holds.
+    pages_end: u64,
+}
+
+/// Sort out the segment files (see [`apply_layout`]) and store the manifest that names them.
+fn recover_segments(
+    dir: &Path,
+    depth: Depth,
+    report: &mut RecoveryReport,
+) -> Result<RecoveredSegments> {
     let layout = layout::inspect(dir, depth)?;
     let (manifest, sealed, active) = apply_layout(dir, layout, report)?;
     let active_reader = match &active {
@@ -81,7 +142,6 @@ pub(crate) fn recover(
     if Manifest::load(dir).ok().flatten().as_ref() != Some(&manifest) {
         manifest.store(dir)?;
     }
-
     let pages_end = sealed
         .iter()
         .flat_map(|s| s.pages().last())
@@ -89,56 +149,55 @@ pub(crate) fn recover(
         .map(|p| p.meta.end_seq())
         .max()
         .unwrap_or(0);
+    Ok(RecoveredSegments {
+        manifest,
+        sealed,
+        active,
+        active_reader,
+        pages_end,
+    })
+}
 
-    let mut replay: Vec<(u64, Batch)> = Vec::new();
+/// What the WAL holds beyond the pages.
+struct RecoveredWal {
+    /// The batches after `pages_end`, in seq order.
+    batches: Vec<(u64, Batch)>,
+    /// Seq one past the last event the WAL holds.
+    end_seq: u64,
+    files: Vec<(PathBuf, u64)>,
+}
+
+impl RecoveredWal {
+    /// Names (and field keys) the batches refer to: one past the largest id.
+    fn names_needed(&self) -> usize {
+        self.batches
+            .iter()
+            .flat_map(|(_, b)| b.names().iter().chain(b.fields().iter().map(|f| &f.key)))
+            .max()
+            .map_or(0, |&m| m as usize + 1)
+    }
+}
+
+/// Read the WAL from `pages_end` on: torn tails cut and reported, its batches kept for replay.
+fn recover_wal(dir: &Path, pages_end: u64, report: &mut RecoveryReport) -> Result<RecoveredWal> {
+    let mut batches: Vec<(u64, Batch)> = Vec::new();
     let walrec = wal::recover(dir, pages_end, |seq, batch| {
-        replay.push((seq, batch));
+        batches.push((seq, batch));
         Ok(())
     })?;
     report.cuts.extend(walrec.cuts);
     report.replayed_events = walrec.events;
-    let next_seq = walrec.end_seq.max(pages_end);
+    Ok(RecoveredWal {
+        batches,
+        end_seq: walrec.end_seq,
+        files: walrec.files,
+    })
+}
 
-    // Names the pages and the WAL refer to that the names files lost come back from page metas.
-    let wal_need = replay
-        .iter()
-        .flat_map(|(_, b)| b.names().iter().chain(b.fields().iter().map(|f| &f.key)))
-        .max()
-        .map_or(0, |&m| m as usize + 1);
-    let had = loaded.strings.len();
-    let segments: Vec<Arc<SegmentReader>> =
-        sealed.iter().chain(active_reader.iter()).cloned().collect();
-    let refilled = names_file::fill_from_pages(&mut loaded.strings, &segments, wal_need);
-    if refilled != names_file::Refilled::default() {
-        report.names_rebuilt = Some(refilled.describe(had));
-    }
-    let names = NamesFile::open(dir, &loaded)?;
-    let dict = Arc::new(Dictionary::from_strings(loaded.strings));
-    let wal = Wal::create(dir, next_seq, walrec.files)?;
-
-    let view = Arc::new(RwLock::new(Arc::new(PartitionView {
-        sealed,
-        active: active_reader,
-    })));
-    let mut writer = PartitionWriter::new(
-        dir.to_owned(),
-        opts.clone(),
-        dict,
-        names,
-        wal,
-        active,
-        manifest,
-        view,
-        counters,
-        pages_end,
-    );
-    check_names(
-        dir,
-        &writer.dict,
-        &writer.state.view.read().unwrap_or_else(|p| p.into_inner()),
-    )?;
+/// Feed the WAL's batches to the writer again (into pages, not into the WAL a second time).
+fn replay(dir: &Path, writer: &mut PartitionWriter, batches: Vec<(u64, Batch)>) -> Result<()> {
     let known = writer.dict.len() as u64;
-    for (seq, batch) in replay {
+    for (seq, batch) in batches {
         debug_assert_eq!(seq, writer.next_seq);
         let unknown = batch.names().iter().any(|&n| u64::from(n) >= known)
             || batch.fields().iter().any(|f| u64::from(f.key) >= known);
@@ -153,8 +212,7 @@ pub(crate) fn recover(
         }
         writer.ingest(&batch, false)?;
     }
-    writer.update_bytes();
-    Ok(writer)
+    Ok(())
 }
 
 /// Act on what [`layout::inspect`] found: move what does not belong to quarantine, remove empty
