@@ -54,6 +54,8 @@ export type {
 } from './src/query';
 export { exportParquet } from './src/export';
 export { maintainStore, verifyStore } from './src/maintenance';
+export { metricsHandler, metricsText } from './src/metrics';
+export type { MetricsOptions, MetricsRequest, MetricsResponse } from './src/metrics';
 export type { FileCheck, Maintained, VerifyReport } from './src/maintenance';
 export { openReader, Reader } from './src/reader';
 export { readPostMortem, readSnapshot } from './src/post-mortem';

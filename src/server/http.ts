@@ -5,6 +5,7 @@
  *   `?token=` for the page itself, which then sends the header);
  * - the Host header must name the server (no DNS rebinding from a web page);
  * - GET/HEAD only, no request bodies, URLs up to 4 KiB, a per-client rate limit;
+ * - `/metrics` (Prometheus text format, src/metrics.ts) is behind the same checks as the API;
  * - a Content-Security-Policy that allows only the server's own scripts and styles (the page
  *   writes every user string with textContent, so a function named `<img onerror=…>` is text).
  */
@@ -15,6 +16,7 @@ import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { openReader, type Reader } from '../reader';
 import { safeJson } from '../json';
+import { METRICS_CONTENT_TYPE, metricsText } from '../metrics';
 import { answer, ApiError } from './api';
 
 /** Options of {@link serve}. */
@@ -131,6 +133,14 @@ export async function serve(options: ServeOptions): Promise<Dashboard> {
         } catch (err) {
           if (err instanceof ApiError) return fail(res, err.status, err.message, err.details);
           return fail(res, 500, `the query failed: ${(err as Error).message?.replace(/^laptime: /, '') ?? String(err)}`);
+        }
+      }
+      if (url.pathname === '/metrics') {
+        // Prometheus scrapes pass the same checks as the API (Host, rate limit, Bearer token).
+        try {
+          return send(res, 200, METRICS_CONTENT_TYPE, await metricsText(reader, { now }));
+        } catch (err) {
+          return send(res, 500, 'text/plain; charset=utf-8', `the metrics query failed: ${(err as Error).message?.replace(/^laptime: /, '') ?? String(err)}\n`);
         }
       }
       const asset = files.get(url.pathname === '/index.html' ? '/' : url.pathname);
