@@ -91,10 +91,10 @@ real('http auto-instrumentation: each request gives a server and a client span, 
     ],
   );
   t.deepEqual(
-    clients.map((r) => [method(r.fields), status(r.fields)]),
+    clients.map((r) => [method(r.fields), status(r.fields), r.status]),
     [
-      ['GET', 200],
-      ['GET', 500],
+      ['GET', 200, 'ok'],
+      ['GET', 500, 'error'],
     ],
   );
   // The delayed answer: the server span covers the 30 ms until the response ended.
