@@ -262,4 +262,20 @@ e2e('laptime serve: GET /metrics answers the exposition, behind the token like t
     }).on('error', reject);
   });
   t.is(rebound, 421);
+  // A name given with allowedHosts (the one Prometheus scrapes) is accepted; others still are not.
+  const named = await serve({ dir, port: 0, token, allowedHosts: ['scrape.example'], now: () => now });
+  t.teardown(() => named.close());
+  const namedPort = Number(new URL(named.url).port);
+  const viaName = (hostHeader: string) =>
+    new Promise<number>((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port: namedPort, path: '/metrics', headers: { Host: hostHeader, Authorization: `Bearer ${token}` } }, (r) => {
+        r.resume();
+        resolve(r.statusCode ?? 0);
+      }).on('error', reject);
+    });
+  t.is(await viaName(`scrape.example:${namedPort}`), 200);
+  t.is(await viaName(`SCRAPE.example:${namedPort}`), 200);
+  t.is(await viaName('scrape.example:1'), 421, 'another port is another server');
+  t.is(await viaName(`evil.example:${namedPort}`), 421);
+  await t.throwsAsync(serve({ dir, port: 0, allowedHosts: ['bad host/'] }), { instanceOf: TypeError, message: /allowed host names are DNS names/ });
 });

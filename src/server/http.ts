@@ -29,6 +29,12 @@ export interface ServeOptions {
   port?: number;
   /** Required for every request when set; mandatory when `host` is not a loopback address. */
   token?: string;
+  /**
+   * More names clients may reach the server by (the Host header), e.g. the host name a Prometheus
+   * server scrapes: `name:<port>` (or `name` alone on port 80) is accepted besides the bind
+   * address, localhost and the loopback addresses. Anything else is refused (421): no DNS rebinding.
+   */
+  allowedHosts?: readonly string[];
   /** Requests per second per client (default 50), with bursts of twice that. */
   rateLimit?: number;
   /** Clock for relative times (tests). */
@@ -77,6 +83,12 @@ function sameToken(given: string, expected: string): boolean {
 export async function serve(options: ServeOptions): Promise<Dashboard> {
   const host = options.host ?? '127.0.0.1';
   const token = options.token;
+  const extraHosts = [...(options.allowedHosts ?? [])];
+  for (const name of extraHosts) {
+    if (typeof name !== 'string' || !/^[a-z0-9.-]+$/i.test(name) || name.length > 253) {
+      throw new TypeError(`laptime: allowed host names are DNS names such as metrics.example.com, got ${JSON.stringify(name)}`);
+    }
+  }
   if (!LOOPBACK.has(host) && (token === undefined || token === '')) {
     throw new TypeError(`laptime: --token is required when binding to ${host} (anyone who can reach it could read the store)`);
   }
@@ -116,7 +128,8 @@ export async function serve(options: ServeOptions): Promise<Dashboard> {
       if (req.method !== 'GET' && req.method !== 'HEAD') return fail(res, 405, `method ${req.method} not allowed; the API is read-only (GET)`, {}, { Allow: 'GET, HEAD' });
       if (Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined) return fail(res, 413, 'requests carry no body');
       const hostHeader = (req.headers.host ?? '').toLowerCase();
-      const okHosts = new Set([`${host}:${port}`, `localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`].map((h) => h.toLowerCase()));
+      const names = [host, 'localhost', '127.0.0.1', '[::1]', ...extraHosts];
+      const okHosts = new Set(names.flatMap((h) => (port === 80 ? [`${h}:80`, h] : [`${h}:${port}`])).map((h) => h.toLowerCase()));
       if (!okHosts.has(hostHeader)) return fail(res, 421, `Host "${hostHeader}" is not this server`);
       if (!allowed(req)) return fail(res, 429, 'too many requests; slow down', {}, { 'Retry-After': '1' });
       const url = new URL(rawUrl, `http://${hostHeader}`);
