@@ -115,7 +115,7 @@ export class LaptimeSpanProcessor {
     let store: Store;
     try {
       store = this.#store ?? defaultStore();
-      if (!this.#used.has(store)) this.#used.add(store);
+      this.#used.add(store);
     } catch (err) {
       diagnostics.lostEvents++;
       warnOnce('LAPTIME_OTEL_NO_STORE', `laptime: an OpenTelemetry span was not recorded: no store (${describeError(err)}); later ones are counted in counters().lost`);

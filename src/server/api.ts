@@ -119,23 +119,18 @@ const routes: Record<string, Handler> = {
     const name = required(p, 'name');
     const { since, until } = range(p, nowMs);
     const bucketText = p.get('bucket');
+    const calls = () => reader.query().filter(filterOf(p)).kind('call').name(name).since(since).until(until);
     let bucketMs: number;
     if (bucketText === null || bucketText === '') {
-      // About 120 buckets over the span the function's calls really cover within the range.
-      const scope = `${filterOf(p)} kind:call name:${valueText(name)} since:${Math.floor(since)} until:${Math.ceil(until)}`.trim();
-      const [first, last] = await Promise.all(['oldest', 'newest'].map(async (order) => (await reader.events(scope, { limit: 1, order: order as 'oldest' | 'newest' })).events[0]?.start));
-      bucketMs = autoBucketMs(first !== undefined && last !== undefined ? Math.max(last - first, 1) : until - since);
+      // About 120 buckets over the span the function's calls really cover within the range (the
+      // engine's span of the matching calls).
+      const { span } = await calls().rate().run();
+      bucketMs = autoBucketMs(span !== null ? Math.max(span.last - span.first, 1) : until - since);
     } else {
       bucketMs = bucketWidthMs(bucketText);
       pointsWithin(until - since, bucketMs, bucketText);
     }
-    const { rows } = await reader
-      .query()
-      .filter(filterOf(p))
-      .kind('call')
-      .name(name)
-      .since(since)
-      .until(until)
+    const { rows } = await calls()
       .bucket(bucketMs)
       .count()
       .errors()

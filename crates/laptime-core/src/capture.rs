@@ -4,7 +4,7 @@
 //! Each thread buffers its events in its own recorder and hands them to the store when the buffer
 //! is full, at the first event more than [`HAND_OVER_EVERY`] after the previous hand-over, when the
 //! thread ends, on [`flush`], or for every thread at once on [`hand_over_all`] (the panic hook's
-//! snapshot). Nothing here blocks on I/O: a full ring drops (and counts).
+//! post-mortem). Nothing here blocks on I/O: a full ring drops (and counts).
 //!
 //! ```
 //! use laptime_core::{capture, Options, Store};
@@ -145,7 +145,7 @@ fn lock_until<T>(lock: &Mutex<T>, deadline: Instant) -> Option<MutexGuard<'_, T>
 
 /// Hand every thread's buffered events to their stores now, waiting at most `wait` in all for
 /// buffers in use at this moment. For a process about to die: the panic hook calls it (from a
-/// thread of its own) before its snapshot. Returns how many buffers could not be taken in time.
+/// thread of its own) before its post-mortem. Returns how many buffers could not be taken in time.
 pub fn hand_over_all(wait: Duration) -> usize {
     let deadline = Instant::now() + wait;
     let Some(all) = lock_until(&BUFFERS, deadline) else {

@@ -10,6 +10,8 @@
 //! the sketch's 1% of the exact ones. The byte form is checked against truncation, bit flips,
 //! other versions and edited bodies with valid checksums.
 
+mod common;
+
 use std::collections::HashMap;
 
 use laptime_core::filter::{CmpOp, Filter, Glob, Kind, Status, Term, TimeBound};
@@ -209,24 +211,7 @@ fn group_strategy() -> impl Strategy<Value = GroupBy> {
 }
 
 fn all_aggregates() -> Vec<Aggregate> {
-    vec![
-        Aggregate::Count,
-        Aggregate::Calls,
-        Aggregate::Logs,
-        Aggregate::Rate,
-        Aggregate::Errors,
-        Aggregate::ErrorRate,
-        Aggregate::Sum,
-        Aggregate::Mean,
-        Aggregate::Min,
-        Aggregate::Max,
-        Aggregate::Stddev,
-        Aggregate::Percentile(0.01),
-        Aggregate::Percentile(0.5),
-        Aggregate::Percentile(0.9),
-        Aggregate::Percentile(0.99),
-        Aggregate::Percentile(1.0),
-    ]
+    common::every_aggregate()
 }
 
 fn query_strategy() -> impl Strategy<Value = GenQuery> {

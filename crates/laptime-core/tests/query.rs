@@ -6,6 +6,8 @@
 //! some left in the active page, sometimes with a second partition whose dictionary numbers the
 //! names differently, so every planner path (skip, answer from meta, decode) meets every filter.
 
+mod common;
+
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
@@ -437,25 +439,9 @@ fn group_strategy() -> impl Strategy<Value = GroupBy> {
 }
 
 fn all_aggregates(extra_q: f64) -> Vec<Aggregate> {
-    vec![
-        Aggregate::Count,
-        Aggregate::Calls,
-        Aggregate::Logs,
-        Aggregate::Rate,
-        Aggregate::Errors,
-        Aggregate::ErrorRate,
-        Aggregate::Sum,
-        Aggregate::Mean,
-        Aggregate::Min,
-        Aggregate::Max,
-        Aggregate::Stddev,
-        Aggregate::Percentile(0.01),
-        Aggregate::Percentile(0.5),
-        Aggregate::Percentile(0.9),
-        Aggregate::Percentile(0.99),
-        Aggregate::Percentile(1.0),
-        Aggregate::Percentile(extra_q),
-    ]
+    let mut all = common::every_aggregate();
+    all.push(Aggregate::Percentile(extra_q));
+    all
 }
 
 fn aggregates_strategy() -> impl Strategy<Value = Vec<Aggregate>> {

@@ -22,6 +22,8 @@
 //! - [`counters`]: the event counters;
 //! - [`errors`]: core errors and malformed input as JS errors with `code`.
 
+// The crate documents its private modules for maintainers (`cargo doc --document-private-items`).
+#![allow(rustdoc::private_intra_doc_links)]
 // Nothing that data can reach may panic across the FFI boundary (tests may unwrap).
 #![cfg_attr(
     not(test),

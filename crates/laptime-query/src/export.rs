@@ -57,7 +57,7 @@ fn parquet_error(e: parquet::errors::ParquetError) -> Error {
 /// Write every event passing `filter` to `out` as Parquet, oldest first. `progress(events)` is
 /// called after each row group. Returns the number of events written.
 pub fn write_parquet<W: Write + Send>(
-    snapshot: &View,
+    view: &View,
     filter: &Filter,
     now_ns: u64,
     out: W,
@@ -75,7 +75,7 @@ pub fn write_parquet<W: Write + Send>(
     let mut written = 0u64;
     loop {
         let page = query::events(
-            snapshot,
+            view,
             &EventsRequest {
                 filter: filter.clone(),
                 now_ns,

@@ -1,6 +1,6 @@
 //! Read-only access to a store directory, for tools (CLI, dashboard) that look at a store while
 //! applications write it. A [`Reader`] claims no partition and writes nothing; each
-//! [`Reader::snapshot`] sees every event the writers have written so far: sealed pages, and the
+//! [`Reader::view`] sees every event the writers have written so far: sealed pages, and the
 //! events in their WALs (so what a `flush()` acknowledged is visible at once, also after its writer
 //! was killed), reusing what earlier snapshots read.
 
@@ -81,7 +81,7 @@ mod tests {
             }
             store.append(b);
             store.flush().unwrap();
-            // Sixteen rows fill a page, which the writer seals; the reader sees it on its next snapshot.
+            // Sixteen rows fill a page, which the writer seals; the reader sees it in its next view.
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
             loop {
                 let n = reader

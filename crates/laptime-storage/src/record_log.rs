@@ -27,7 +27,7 @@
 //!
 //! # Recovery
 //!
-//! [`read_records`] / [`for_each_record`] read front to back and stop at the first record that is
+//! `read_records` (tests) / [`for_each_record`] read front to back and stop at the first record that is
 //! incomplete, has an impossible length or fails its checksum. Everything before it is valid; it and
 //! everything after it is the torn tail, reported as a [`Cut`] (not an error). This is RocksDB's
 //! point-in-time recovery: a record after a damaged one is never used, since a record is only
@@ -244,7 +244,7 @@ impl RecordWriter {
     }
 
     /// Reopens an existing record file for appending after recovery: checks its header, truncates it to
-    /// `valid_len` (the [`Recovered::valid_len`] / [`Scanned::valid_len`] of a scan, so the torn tail
+    /// `valid_len` (the `Recovered::valid_len` / [`Scanned::valid_len`] of a scan, so the torn tail
     /// goes) and syncs the file.
     ///
     /// The sync happens even when nothing was cut: the records just recovered may still be only in the
@@ -437,7 +437,7 @@ pub(crate) struct Recovered {
     pub(crate) cut: Option<Cut>,
 }
 
-/// Result of [`for_each_record`]: like [`Recovered`] without the payloads.
+/// Result of [`for_each_record`]: like `Recovered` (tests) without the payloads.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Scanned {
     /// The header's file id; `None` if the header itself was torn (crash inside `create`).

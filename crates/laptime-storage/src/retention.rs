@@ -1,7 +1,7 @@
 //! Retention: keep a partition within its age and size limits by dropping whole sealed segments,
 //! oldest first. The manifest is replaced before any file is deleted, so a crash in between leaves
 //! an unlisted file that recovery removes, never a listed file that is gone. Readers holding a
-//! snapshot keep reading dropped segments through their open file handles.
+//! view keep reading dropped segments through their open file handles.
 
 use crate::durable;
 use crate::error::Result;

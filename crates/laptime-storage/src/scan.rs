@@ -133,7 +133,7 @@ impl PageRef {
 }
 
 impl View {
-    /// A read-only snapshot of the store at `root` without opening it for writing (no partition is
+    /// A read-only view of the store at `root` without opening it for writing (no partition is
     /// claimed). Every event in a writer's WAL is included, sealed in a page or not, whether the
     /// writer runs or was killed.
     pub fn open_read_only(root: &Path) -> Result<View> {
@@ -256,7 +256,7 @@ impl View {
         let Some(part) = self.parts.get(page.part) else {
             return Err(crate::Error::InvalidInput {
                 what: "page",
-                reason: "page is not from this snapshot".into(),
+                reason: "page is not from this view".into(),
             });
         };
         match page.source {
@@ -266,11 +266,11 @@ impl View {
                     .get(segment)
                     .ok_or(crate::Error::InvalidInput {
                         what: "page",
-                        reason: "page is not from this snapshot".into(),
+                        reason: "page is not from this view".into(),
                     })?;
                 let entry = seg.pages().get(gi).ok_or(crate::Error::InvalidInput {
                     what: "page",
-                    reason: "page is not from this snapshot".into(),
+                    reason: "page is not from this view".into(),
                 })?;
                 seg.read_page(entry, which, scratch, cols)
             }
@@ -283,7 +283,7 @@ impl View {
         }
     }
 
-    /// Number of pages in the snapshot (without listing them).
+    /// Number of pages in the view (without listing them).
     pub fn page_count(&self) -> u64 {
         self.parts
             .iter()
@@ -294,7 +294,7 @@ impl View {
             .sum()
     }
 
-    /// Pages that failed their checks while this snapshot read them, in the order found.
+    /// Pages that failed their checks while this view read them, in the order found.
     pub fn damaged_pages(&self) -> Vec<PageDamage> {
         self.damage
             .lock()

@@ -42,7 +42,7 @@ pub(crate) struct Engine {
     pub view: Arc<RwLock<Arc<PartitionView>>>,
     pub active: Arc<Mutex<ActivePage>>,
     pub pool: Arc<BufferPool>,
-    /// Readers of the other partitions, reused by every snapshot.
+    /// Readers of the other partitions, reused by every view.
     pub foreign: PartitionCache,
     thread: Mutex<Option<JoinHandle<()>>>,
     report: RecoveryReport,

@@ -28,7 +28,7 @@ const RETENTION_EVERY: Duration = Duration::from_secs(1);
 /// Bytes per row of the active page's dense columns (name, start, duration, code).
 const ACTIVE_ROW_BYTES: usize = 4 + 8 + 8 + 1;
 
-/// The unsealed page, shared with in-process readers (they copy it into their snapshot).
+/// The unsealed page, shared with in-process readers (they copy it into their view).
 #[derive(Debug, Default)]
 pub(crate) struct ActivePage {
     pub cols: PageColumns,

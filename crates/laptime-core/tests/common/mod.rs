@@ -106,3 +106,27 @@ pub fn page_offsets(bytes: &[u8]) -> Vec<usize> {
     }
     out
 }
+
+/// Every kind of aggregate a query can ask for, each percentile of interest once: what the
+/// differential and merge tests draw their aggregate lists from.
+pub fn every_aggregate() -> Vec<laptime_core::query::Aggregate> {
+    use laptime_core::query::Aggregate;
+    vec![
+        Aggregate::Count,
+        Aggregate::Calls,
+        Aggregate::Logs,
+        Aggregate::Rate,
+        Aggregate::Errors,
+        Aggregate::ErrorRate,
+        Aggregate::Sum,
+        Aggregate::Mean,
+        Aggregate::Min,
+        Aggregate::Max,
+        Aggregate::Stddev,
+        Aggregate::Percentile(0.01),
+        Aggregate::Percentile(0.5),
+        Aggregate::Percentile(0.9),
+        Aggregate::Percentile(0.99),
+        Aggregate::Percentile(1.0),
+    ]
+}

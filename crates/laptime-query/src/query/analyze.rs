@@ -43,7 +43,7 @@ pub struct FunctionAnomaly {
 
 /// The anomalies of every function passing the filter, oldest bucket first (then by name).
 /// Buckets use sketch percentiles (within 1%), which the detector's noise floor allows for.
-pub fn anomalies(snapshot: &View, req: &AnomaliesRequest) -> Result<Vec<FunctionAnomaly>> {
+pub fn anomalies(view: &View, req: &AnomaliesRequest) -> Result<Vec<FunctionAnomaly>> {
     req.options.validate()?;
     if req.bucket_ns == 0 {
         return Err(invalid("bucket", "the bucket width must be above 0"));
@@ -62,7 +62,7 @@ pub fn anomalies(snapshot: &View, req: &AnomaliesRequest) -> Result<Vec<Function
         ..Query::default()
     };
     // Rows come sorted by (name, time): one run of rows per function.
-    let rows = super::run(snapshot, &query)?.rows;
+    let rows = super::run(view, &query)?.rows;
     let mut out = Vec::new();
     let mut i = 0;
     while i < rows.len() {
@@ -150,10 +150,7 @@ pub struct FunctionComparison {
 
 /// Compare every function seen in either range: regressed first, then improved, unchanged and
 /// those without enough data, each by name.
-pub fn compare(
-    snapshot: &View,
-    req: &CompareRequest,
-) -> Result<(Vec<FunctionComparison>, QueryStats)> {
+pub fn compare(view: &View, req: &CompareRequest) -> Result<(Vec<FunctionComparison>, QueryStats)> {
     let mut options = req.options.clone();
     if req.precision == Precision::Exact {
         options.sketch_error = 0.0;
@@ -184,7 +181,7 @@ pub fn compare(
             precision: req.precision,
             ..Query::default()
         };
-        execute::collect(snapshot, &query)
+        execute::collect(view, &query)
     };
     let (base, base_stats) = summarize(req.baseline)?;
     let (cand, cand_stats) = summarize(req.candidate)?;

@@ -154,7 +154,7 @@ impl Ord for Kept {
 }
 
 /// List events passing the filter, one page at a time.
-pub fn events(snapshot: &View, req: &EventsRequest) -> Result<EventPage> {
+pub fn events(view: &View, req: &EventsRequest) -> Result<EventPage> {
     if req.limit == 0 || req.limit > MAX_EVENTS_LIMIT {
         return Err(Error::InvalidOption {
             option: "limit",
@@ -175,11 +175,11 @@ pub fn events(snapshot: &View, req: &EventsRequest) -> Result<EventPage> {
             since = Some(since.map_or(a.start, |s| s.max(a.start)));
         }
     }
-    let predicates: Vec<Predicate> = (0..snapshot.partitions())
-        .filter_map(|p| snapshot.dictionary(p))
+    let predicates: Vec<Predicate> = (0..view.partitions())
+        .filter_map(|p| view.dictionary(p))
         .map(|d| Predicate::compile(&req.filter, req.now_ns, d))
         .collect();
-    let mut pages: Vec<PageRef> = snapshot
+    let mut pages: Vec<PageRef> = view
         .pages(&ScanFilter {
             since,
             until,
@@ -214,13 +214,13 @@ pub fn events(snapshot: &View, req: &EventsRequest) -> Result<EventPage> {
             }
         }
         let part = page.partition();
-        let Some(partition) = snapshot.partition_id(part).map(Arc::<str>::from) else {
+        let Some(partition) = view.partition_id(part).map(Arc::<str>::from) else {
             continue;
         };
-        let cols = match snapshot.page(page, ColumnSet::ALL) {
+        let cols = match view.page(page, ColumnSet::ALL) {
             Ok(c) => c,
             Err(e) => {
-                snapshot.skip_damaged(page, e)?;
+                view.skip_damaged(page, e)?;
                 continue;
             }
         };
@@ -252,7 +252,7 @@ pub fn events(snapshot: &View, req: &EventsRequest) -> Result<EventPage> {
                 continue;
             }
             heap.push(Kept {
-                event: snapshot.event_at(part, &cols, row),
+                event: view.event_at(part, &cols, row),
                 pos,
                 seq: first_seq + row as u64,
                 newest_first,

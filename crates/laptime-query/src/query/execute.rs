@@ -87,10 +87,10 @@ impl Hasher for IntHasher {
 
 type IntMap<K, V> = HashMap<K, V, BuildHasherDefault<IntHasher>>;
 
-pub(super) fn run(snapshot: &View, query: &Query) -> Result<QueryResult> {
-    let (groups, stats) = aggregate(snapshot, query)?;
+pub(super) fn run(view: &View, query: &Query) -> Result<QueryResult> {
+    let (groups, stats) = aggregate(view, query)?;
     let span = if query.wants_span() {
-        super::span::calls_seen(snapshot, query)?
+        super::span::calls_seen(view, query)?
     } else {
         None
     };
@@ -98,7 +98,7 @@ pub(super) fn run(snapshot: &View, query: &Query) -> Result<QueryResult> {
 }
 
 /// The result from every group's accumulator: finished values, sorted, limited. Shared by a
-/// query on one snapshot and by merged partial results, so both give the same answer.
+/// query on one view and by merged partial results, so both give the same answer.
 pub(super) fn finish(
     groups: RawGroups,
     stats: QueryStats,
@@ -145,8 +145,8 @@ pub(super) fn finish(
 
 /// Every group with matching events, keys in the engine's form, before finishing (the state a
 /// partial result carries).
-pub(super) fn collect_raw(snapshot: &View, query: &Query) -> Result<(RawGroups, QueryStats)> {
-    let (groups, stats) = aggregate(snapshot, query)?;
+pub(super) fn collect_raw(view: &View, query: &Query) -> Result<(RawGroups, QueryStats)> {
+    let (groups, stats) = aggregate(view, query)?;
     let groups = groups
         .into_iter()
         .filter(|(_, acc)| acc.events() > 0)
@@ -156,9 +156,9 @@ pub(super) fn collect_raw(snapshot: &View, query: &Query) -> Result<(RawGroups, 
 
 /// The groups with their accumulators (for callers that need more than the finished values),
 /// in no particular order; groups without matching events are left out.
-pub(super) fn collect(snapshot: &View, query: &Query) -> Result<(Groups, QueryStats)> {
+pub(super) fn collect(view: &View, query: &Query) -> Result<(Groups, QueryStats)> {
     query.validate()?;
-    let (groups, stats) = collect_raw(snapshot, query)?;
+    let (groups, stats) = collect_raw(view, query)?;
     let groups = groups
         .into_iter()
         .map(|(key, acc)| (key.into_iter().map(KeyPart::into_value).collect(), acc))
@@ -170,7 +170,7 @@ pub(super) fn collect(snapshot: &View, query: &Query) -> Result<(Groups, QuerySt
 /// Keys of the engine's own form with their accumulators.
 pub(super) type RawGroups = Vec<(Vec<KeyPart>, Acc)>;
 
-fn aggregate(snapshot: &View, query: &Query) -> Result<(RawGroups, QueryStats)> {
+fn aggregate(view: &View, query: &Query) -> Result<(RawGroups, QueryStats)> {
     if query.group_by.len() > MAX_GROUP_DIMS {
         return Err(super::invalid(
             "group_by",
@@ -183,13 +183,13 @@ fn aggregate(snapshot: &View, query: &Query) -> Result<(RawGroups, QueryStats)> 
         needs_values: query.needs_values(),
         uses_durations: query.uses_durations(),
         group_by: query.group_by.clone(),
-        parts: (0..snapshot.partitions())
-            .map(|p| PartPlan::new(snapshot, p, query))
+        parts: (0..view.partitions())
+            .map(|p| PartPlan::new(view, p, query))
             .collect(),
         cache_pages: true,
     };
     let (since, until) = query.filter.to_scan_hints(query.now_ns);
-    let pages = snapshot.pages(&ScanFilter {
+    let pages = view.pages(&ScanFilter {
         since,
         until,
         names: None,
@@ -197,11 +197,11 @@ fn aggregate(snapshot: &View, query: &Query) -> Result<(RawGroups, QueryStats)> 
     // A scan that cannot fit in the bufferpool would only churn it: decode into worker buffers.
     let rows: u64 = pages.iter().map(|p| u64::from(p.meta().rows)).sum();
     let plan = Plan {
-        cache_pages: rows.saturating_mul(DECODED_BYTES_PER_ROW) <= snapshot.pool_budget() as u64,
+        cache_pages: rows.saturating_mul(DECODED_BYTES_PER_ROW) <= view.pool_budget() as u64,
         ..plan
     };
     let mut stats = QueryStats {
-        pages_total: snapshot.page_count(),
+        pages_total: view.page_count(),
         exact_percentiles: exact,
         ..QueryStats::default()
     };
@@ -213,7 +213,7 @@ fn aggregate(snapshot: &View, query: &Query) -> Result<(RawGroups, QueryStats)> 
     }
     .clamp(1, pages.len().max(1));
     let mut outcomes: Vec<Result<Worker>> = if threads == 1 {
-        vec![Worker::new(snapshot, &plan).run(pages.iter())]
+        vec![Worker::new(view, &plan).run(pages.iter())]
     } else {
         std::thread::scope(|s| {
             let handles: Vec<_> = (0..threads)
@@ -222,7 +222,7 @@ fn aggregate(snapshot: &View, query: &Query) -> Result<(RawGroups, QueryStats)> 
                     let pages = &pages;
                     // Round robin: neighbouring pages cost alike, so each thread gets a fair share.
                     s.spawn(move || {
-                        Worker::new(snapshot, plan).run(pages.iter().skip(t).step_by(threads))
+                        Worker::new(view, plan).run(pages.iter().skip(t).step_by(threads))
                     })
                 })
                 .collect();
@@ -316,8 +316,8 @@ struct PartPlan {
 }
 
 impl PartPlan {
-    fn new(snapshot: &View, part: usize, query: &Query) -> PartPlan {
-        let dict = snapshot.dictionary(part);
+    fn new(view: &View, part: usize, query: &Query) -> PartPlan {
+        let dict = view.dictionary(part);
         let predicate = match dict {
             Some(d) => Predicate::compile(&query.filter, query.now_ns, d),
             None => Predicate::compile(
@@ -355,7 +355,7 @@ impl PartPlan {
 
 /// One thread's share of the work: its own groups, merged at the end.
 struct Worker<'a> {
-    snapshot: &'a View,
+    view: &'a View,
     plan: &'a Plan,
     groups: Vec<Vec<KeyPart>>,
     accs: Vec<Acc>,
@@ -372,14 +372,14 @@ struct Worker<'a> {
 }
 
 impl<'a> Worker<'a> {
-    fn new(snapshot: &'a View, plan: &'a Plan) -> Worker<'a> {
+    fn new(view: &'a View, plan: &'a Plan) -> Worker<'a> {
         Worker {
-            snapshot,
+            view,
             plan,
             groups: Vec::new(),
             accs: Vec::new(),
             index: HashMap::new(),
-            names: vec![Vec::new(); snapshot.partitions()],
+            names: vec![Vec::new(); view.partitions()],
             stats: QueryStats::default(),
             selected: Vec::new(),
             scratch: Vec::new(),
@@ -423,7 +423,7 @@ impl<'a> Worker<'a> {
         }
         if cache[i].is_none() {
             cache[i] = Some(
-                self.snapshot
+                self.view
                     .name(part, id)
                     .unwrap_or_else(|| Arc::from(format!("#{id}"))),
             );
@@ -469,7 +469,7 @@ impl<'a> Worker<'a> {
 
     /// A page that could not be read: damage is counted and skipped, anything else stops the query.
     fn skipped(&mut self, page: &PageRef, e: laptime_storage::Error) -> Result<()> {
-        self.snapshot.skip_damaged(page, e)?;
+        self.view.skip_damaged(page, e)?;
         self.stats.pages_damaged += 1;
         self.stats.rows_lost += u64::from(page.meta().rows);
         Ok(())
@@ -483,9 +483,9 @@ impl<'a> Worker<'a> {
         buf: &'b mut PageColumns,
     ) -> Result<PageData<'b>> {
         if self.plan.cache_pages {
-            Ok(PageData::Pinned(self.snapshot.page(page, which)?))
+            Ok(PageData::Pinned(self.view.page(page, which)?))
         } else {
-            self.snapshot
+            self.view
                 .page_uncached(page, which, &mut self.read_scratch, buf)
         }
     }

@@ -406,7 +406,7 @@ impl Span {
 /// What a query execution did, for tests, benchmarks and the curious.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct QueryStats {
-    /// Pages in the snapshot.
+    /// Pages in the view.
     pub pages_total: u64,
     /// Pages ruled out by their zone maps.
     pub pages_skipped: u64,
@@ -507,15 +507,15 @@ fn invalid(option: &'static str, reason: impl Into<String>) -> Error {
     }
 }
 
-/// Run `query` over `snapshot`.
-pub fn run(snapshot: &View, query: &Query) -> Result<QueryResult> {
+/// Run `query` over `view`.
+pub fn run(view: &View, query: &Query) -> Result<QueryResult> {
     query.validate()?;
-    execute::run(snapshot, query)
+    execute::run(view, query)
 }
 
-/// Run `query` over `snapshot` up to the mergeable state of its groups (see [`Partial`]).
-pub fn run_partial(snapshot: &View, query: &Query) -> Result<Partial> {
-    Partial::run(snapshot, query)
+/// Run `query` over `view` up to the mergeable state of its groups (see [`Partial`]).
+pub fn run_partial(view: &View, query: &Query) -> Result<Partial> {
+    Partial::run(view, query)
 }
 
 /// Queries as methods of a storage [`View`] (the view lives in the storage crate, which knows no

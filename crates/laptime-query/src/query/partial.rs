@@ -202,13 +202,13 @@ fn mismatch(reason: String) -> Error {
 }
 
 impl Partial {
-    /// Run `query` over `snapshot` up to the groups' mergeable state.
-    pub(super) fn run(snapshot: &View, query: &Query) -> Result<Partial> {
+    /// Run `query` over `view` up to the groups' mergeable state.
+    pub(super) fn run(view: &View, query: &Query) -> Result<Partial> {
         query.validate()?;
-        let (groups, mut stats) = execute::collect_raw(snapshot, query)?;
+        let (groups, mut stats) = execute::collect_raw(view, query)?;
         stats.exact_percentiles = query.precision == Precision::Exact;
         let span = if query.wants_span() {
-            super::span::calls_seen(snapshot, query)?
+            super::span::calls_seen(view, query)?
         } else {
             None
         };
