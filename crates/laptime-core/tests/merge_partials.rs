@@ -625,19 +625,35 @@ fn version_1_partials_are_still_read() {
         .expect("partial")
         .to_bytes();
     assert_eq!(v2[4], 2);
-    // Body: filter "" (1 byte), now_ns, precision, dims 0, 2 aggregates (3 bytes), 8 stats, span.
+    // Body: filter "" (1 byte), now_ns, precision, dims 0, aggregate count, count's tag,
+    // percentile's tag and q (1 + 8 bytes), 8 stats varints, span.
     let varint_end = |at: usize| at + v2[at..].iter().position(|b| b & 0x80 == 0).unwrap() + 1;
     let mut at = varint_end(9 + 1);
-    at += 1 + 1 + 1 + 2;
+    at += 1 + 1 + 1 + 1 + 1 + 8;
     for _ in 0..8 {
         at = varint_end(at);
     }
     assert_eq!(v2[at], 0, "no span without rate");
+    // A span where no rate is asked for, and an unknown span flag, are refused by name.
+    let mut spanned = v2.clone();
+    spanned.splice(at..=at, [1, 5, 7]);
+    let (_, reason) = bad_partial(&reseal(spanned));
+    assert!(
+        reason.contains("a span, but the query asks for no rate"),
+        "{reason}"
+    );
+    let mut flagged = v2.clone();
+    flagged[at] = 2;
+    let (offset, reason) = bad_partial(&reseal(flagged));
+    assert_eq!(offset as usize, at);
+    assert!(reason.contains("unknown span flag 2"), "{reason}");
     let mut v1 = v2.clone();
     v1.remove(at);
     v1[4] = 1;
     let v1 = reseal(v1);
     let old = Partial::from_bytes(&v1).expect("a version 1 partial is read");
+    let new = Partial::from_bytes(&v2).expect("partial");
+    assert_eq!(old.stats(), new.stats());
     let want = built.snapshot.query(&q).expect("query");
     assert_eq!(old.finish(&q).expect("finish").rows, want.rows);
     // Tags that version 1 did not have are refused in it.
