@@ -52,6 +52,9 @@ const ZERO_COUNTERS: NativeCounters = Object.freeze({
 });
 
 const NO_TAILS: readonly string[] = Object.freeze([]);
+
+/** What every call on a closed store throws. */
+const storeClosed = () => codedError('laptime: the store is closed', 'CLOSED');
 /** Atomics.wait on this sleeps the thread for a millisecond (never notified). */
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 /** Interned names cached in JS per store; past this, lookups go to the addon (bounded memory). */
@@ -95,7 +98,7 @@ export class Store implements ReadApi<StoreCounters> {
   /** The read methods (shared with `Reader`): flush first, empty without the addon. */
   readonly #reads = new Reads<StoreCounters>({
     handle: () => {
-      if (this.#native === null && this.#closing !== null) throw codedError('laptime: the store is closed', 'CLOSED');
+      if (this.#native === null && this.#closing !== null) throw storeClosed();
       return this.#native;
     },
     beforeRead: () => this.flush(),
@@ -193,7 +196,7 @@ export class Store implements ReadApi<StoreCounters> {
       throw new RangeError(`laptime: event "startNs" must be epoch nanoseconds from 0 (1970) to about ${LAST_START_NS} (${new Date(Number(LAST_START_NS / 1_000_000n)).toISOString().slice(0, 4)}), got ${String(startNs)}`);
     }
     if (this.#native === null) {
-      if (this.#closing !== null) throw codedError('laptime: the store is closed', 'CLOSED');
+      if (this.#closing !== null) throw storeClosed();
       return;
     }
     const id = this[kIntern](name);
@@ -368,7 +371,7 @@ export class Store implements ReadApi<StoreCounters> {
     if (typeof reason !== 'string') throw new TypeError(`laptime: ${what} reason must be a string, got ${show(reason)}`);
     const native = this.#native;
     if (native === null) {
-      if (this.#closing !== null) throw codedError('laptime: the store is closed', 'CLOSED');
+      if (this.#closing !== null) throw storeClosed();
       throw new Error('laptime: post-mortems need the native addon');
     }
     await this.flush();
@@ -430,7 +433,7 @@ export class Store implements ReadApi<StoreCounters> {
     let id = this.#ids.get(name);
     if (id === undefined) {
       const native = this.#native;
-      if (native === null) throw codedError('laptime: the store is closed', 'CLOSED');
+      if (native === null) throw storeClosed();
       id = native.intern(name);
       if (this.#ids.size < MAX_CACHED_NAMES) this.#ids.set(name, id);
     }
