@@ -111,8 +111,16 @@ real('a bad event handed to the native append directly costs only itself: neighb
   codes[60] = 200; // no such code
   durations[70] = -5;
   durations[80] = NaN;
-  const extras = JSON.stringify({ f: [[5, key, 'i', 1], [50, key, 'i', 2], [90, 123_456, 'i', 3], [100, key, 's', 'kept']] });
-  const refused = native.append(names, starts, durations, codes, n, originMs, extras);
+  // Fields as columns (src/batch.ts): tag 0 a whole number, tag 3 a string of `nums[i]` text units.
+  const fields = {
+    rows: new Uint32Array([5, 50, 90, 100]),
+    keys: new Uint32Array([key, key, 123_456, key]),
+    tags: new Uint8Array([0, 0, 0, 3]),
+    nums: new Float64Array([1, 2, 3, 4]),
+    count: 4,
+    text: 'kept',
+  };
+  const refused = native.append(names, starts, durations, codes, n, originMs, fields);
   t.is(typeof refused, 'string');
   t.regex(refused as string, /9 invalid events refused/);
   t.regex(refused as string, /startOffsetsMs\[10\] = -10000000000000 /, 'the first bad value is named');

@@ -52,10 +52,10 @@ export declare class NativeStore {
    * and counted in `rejected`; their neighbours go on. Returns null when every event was
    * handed over (or dropped for a full ring, counted), else a description of the refused ones
    * naming the first bad value. Throws a TypeError only when the call itself is malformed
-   * (count beyond the arrays, a bad origin, unparsable extras). A closed store drops nothing
+   * (count beyond the arrays, a bad origin, field columns that do not fit). A closed store drops nothing
    * silently: it returns "store is closed".
    */
-  append(names: Uint32Array, startOffsetsMs: Float64Array, durationsMs: Float64Array, codes: Uint8Array, count: number, originMs: number, extrasJson?: string | undefined | null): string | null
+  append(names: Uint32Array, startOffsetsMs: Float64Array, durationsMs: Float64Array, codes: Uint8Array, count: number, originMs: number, fields?: NativeFieldColumns | undefined | null): string | null
   /**
    * Resolves once every batch appended before the call is written (and, with `sync: 'always'`,
    * on stable storage).
@@ -300,6 +300,16 @@ export interface NativeEventsRequest {
   cursor?: string
   /** `newest` (default) or `oldest` first. */
   order?: string
+}
+
+/** The field columns of one `append`; only the first `count` entries are read. */
+export interface NativeFieldColumns {
+  rows: Uint32Array
+  keys: Uint32Array
+  tags: Uint8Array
+  nums: Float64Array
+  count: number
+  text: string
 }
 
 /** One file's check. */

@@ -1,12 +1,38 @@
 /**
  * The JS-side batch: a struct of typed arrays that captured calls write into, handed to the addon
  * in one `append` when full, on a timer, or at exit (see ARCHITECTURE.md, "A captured call"). Fixed size, reused:
- * a flood costs no allocation on the plain path (invariant 4). Events with fields or a message also
- * add `[row,...]` fragments to the rare-path extras, capped in characters so they stay bounded too.
+ * a flood costs no allocation on the plain path (invariant 4).
+ *
+ * Fields and log messages are columns too: one entry per field (row, key id, type tag, number) in
+ * typed arrays that grow when needed, with the text of string values and messages appended to one
+ * string whose pieces the numbers measure (UTF-16 units). Staging a field is a few array stores and
+ * a string append, no encoding: per-call attributes stay cheap (issue 12). Extras beyond a bound
+ * hand the batch over early, so memory stays bounded too.
  */
+import type { NativeFieldColumns } from './native';
 
-/** Extras beyond this many characters hand the batch over early. */
-export const MAX_EXTRA_CHARS = 1 << 20;
+
+// Type tags of field entries; the addon reads the same numbers (crates/laptime-node/src/fields.rs).
+/** A whole number, exact in the f64. */
+export const TAG_I64 = 0;
+export const TAG_F64 = 1;
+/** 1 or 0. */
+export const TAG_BOOL = 2;
+/** Text; the number is its length in the batch text. */
+export const TAG_STR = 3;
+/** A 64-bit whole number beyond 2^53, written as decimal text (the number is its length). */
+export const TAG_I64_TEXT = 4;
+/** The row's log message (key 0); the number is its length in the batch text. */
+export const TAG_MESSAGE = 5;
+
+/** Field entries or text characters beyond these hand the batch over early. */
+export const MAX_FIELDS = 1 << 16;
+export const MAX_TEXT_CHARS = 1 << 20;
+
+const I64_MIN = -(2n ** 63n);
+const I64_MAX = 2n ** 63n - 1n;
+const SAFE_MIN = BigInt(Number.MIN_SAFE_INTEGER);
+const SAFE_MAX = BigInt(Number.MAX_SAFE_INTEGER);
 
 export class Batch {
   readonly names: Uint32Array;
@@ -16,9 +42,16 @@ export class Batch {
   readonly capacity: number;
   /** Rows in use. */
   length = 0;
-  private messages = '';
-  private fields = '';
-  private extraChars = 0;
+  fieldRows: Uint32Array;
+  fieldKeys: Uint32Array;
+  fieldTags: Uint8Array;
+  fieldNums: Float64Array;
+  /** Field entries in use (the staged ones of the next row included). */
+  fieldCount = 0;
+  /** String values and messages, in entry order. */
+  text = '';
+  /** First entry staged for the next row. */
+  private rowFieldStart = 0;
   private readonly onFull: () => void;
 
   /** `onFull` must empty the batch (and must not throw). */
@@ -28,65 +61,121 @@ export class Batch {
     this.starts = new Float64Array(capacity);
     this.durations = new Float64Array(capacity);
     this.codes = new Uint8Array(capacity);
+    const entries = Math.min(capacity, 1024);
+    this.fieldRows = new Uint32Array(entries);
+    this.fieldKeys = new Uint32Array(entries);
+    this.fieldTags = new Uint8Array(entries);
+    this.fieldNums = new Float64Array(entries);
     this.onFull = onFull;
   }
 
-  /** The plain path: four typed-array stores and a length check. */
+  /** Commit a row (with the fields and message staged since the last one): four typed-array stores and a check. */
   add(name: number, start: number, duration: number, code: number): void {
     const i = this.length;
     this.names[i] = name;
     this.starts[i] = start;
     this.durations[i] = duration;
     this.codes[i] = code;
-    if ((this.length = i + 1) === this.capacity) this.onFull();
+    this.length = i + 1;
+    if (this.rowFieldStart === this.fieldCount) {
+      if (this.length === this.capacity) this.onFull();
+      return;
+    }
+    this.rowFieldStart = this.fieldCount;
+    if (this.length === this.capacity || this.fieldCount >= MAX_FIELDS || this.text.length >= MAX_TEXT_CHARS) this.onFull();
   }
 
   /**
-   * A row with fields and/or a message. Each of `fieldTails` is the part of a field entry after the
-   * row number: `,keyId,"tag",value]`. `message` is a JSON string literal or null.
+   * Stage field `key` = `value` for the next row. Returns false, staging nothing, for a value no
+   * column holds (not a string, boolean, number, or bigint within 64 bits).
    */
-  addWithExtras(
-    name: number,
-    start: number,
-    duration: number,
-    code: number,
-    fieldTails: readonly string[],
-    message: string | null,
-  ): void {
-    const row = this.length;
-    const head = `[${row}`;
-    let chars = 0;
-    for (let k = 0; k < fieldTails.length; k++) {
-      const part = head + fieldTails[k];
-      this.fields = this.fields === '' ? part : `${this.fields},${part}`;
-      chars += part.length + 1;
+  field(key: number, value: unknown): boolean {
+    switch (typeof value) {
+      case 'string':
+        this.entry(key, TAG_STR, value.length);
+        this.text += value;
+        return true;
+      case 'number':
+        this.entry(key, Number.isSafeInteger(value) ? TAG_I64 : TAG_F64, value);
+        return true;
+      case 'boolean':
+        this.entry(key, TAG_BOOL, value ? 1 : 0);
+        return true;
+      case 'bigint':
+        if (value >= SAFE_MIN && value <= SAFE_MAX) {
+          this.entry(key, TAG_I64, Number(value));
+          return true;
+        }
+        if (value < I64_MIN || value > I64_MAX) return false;
+        {
+          const digits = value.toString();
+          this.entry(key, TAG_I64_TEXT, digits.length);
+          this.text += digits;
+        }
+        return true;
+      default:
+        return false;
     }
-    if (message !== null) {
-      const part = `${head},${message}]`;
-      this.messages = this.messages === '' ? part : `${this.messages},${part}`;
-      chars += part.length + 1;
-    }
-    this.extraChars += chars;
-    this.names[row] = name;
-    this.starts[row] = start;
-    this.durations[row] = duration;
-    this.codes[row] = code;
-    if ((this.length = row + 1) === this.capacity || this.extraChars >= MAX_EXTRA_CHARS) this.onFull();
   }
 
-  /** The extras argument of `append`, or null when no row has any. */
-  extrasJson(): string | null {
-    if (this.extraChars === 0) return null;
-    return `{"m":[${this.messages}],"f":[${this.fields}]}`;
+  /** Stage the log message of the next row. */
+  message(text: string): void {
+    this.entry(0, TAG_MESSAGE, text.length);
+    this.text += text;
+  }
+
+  /** Forget what was staged since the last committed row (its commit failed before `add`). */
+  unstage(): void {
+    if (this.fieldCount === this.rowFieldStart) return;
+    let chars = 0;
+    for (let k = this.rowFieldStart; k < this.fieldCount; k++) {
+      const tag = this.fieldTags[k]!;
+      if (tag === TAG_STR || tag === TAG_I64_TEXT || tag === TAG_MESSAGE) chars += this.fieldNums[k]!;
+    }
+    this.text = this.text.slice(0, this.text.length - chars);
+    this.fieldCount = this.rowFieldStart;
+  }
+
+  /** The field columns for `append`, or null when no row has any. */
+  fieldColumns(): NativeFieldColumns | null {
+    if (this.rowFieldStart === 0) return null;
+    return { rows: this.fieldRows, keys: this.fieldKeys, tags: this.fieldTags, nums: this.fieldNums, count: this.rowFieldStart, text: this.text };
   }
 
   /** Forget all rows (after they were handed over or dropped). */
   clear(): void {
     this.length = 0;
-    if (this.extraChars !== 0) {
-      this.messages = '';
-      this.fields = '';
-      this.extraChars = 0;
+    if (this.fieldCount !== 0) {
+      this.fieldCount = 0;
+      this.rowFieldStart = 0;
+      this.text = '';
     }
+  }
+
+  private entry(key: number, tag: number, num: number): void {
+    const k = this.fieldCount;
+    if (k === this.fieldRows.length) this.grow();
+    this.fieldRows[k] = this.length;
+    this.fieldKeys[k] = key;
+    this.fieldTags[k] = tag;
+    this.fieldNums[k] = num;
+    this.fieldCount = k + 1;
+  }
+
+  /** Double the field columns (rows with many fields); bounded by MAX_FIELDS plus one row's worth. */
+  private grow(): void {
+    const size = this.fieldRows.length * 2;
+    const rows = new Uint32Array(size);
+    rows.set(this.fieldRows);
+    const keys = new Uint32Array(size);
+    keys.set(this.fieldKeys);
+    const tags = new Uint8Array(size);
+    tags.set(this.fieldTags);
+    const nums = new Float64Array(size);
+    nums.set(this.fieldNums);
+    this.fieldRows = rows;
+    this.fieldKeys = keys;
+    this.fieldTags = tags;
+    this.fieldNums = nums;
   }
 }

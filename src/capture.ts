@@ -19,19 +19,28 @@ import { checkFields, type Fields } from './fields';
 import { nativeBinding } from './native';
 import { show, suggest } from './describe';
 import { Store } from './store';
-import { isGeneratorFunction, timed, type AnyFunction } from './wrap';
+import { isGeneratorFunction, timed, type AnyFunction, type FieldsFunction } from './wrap';
 
 /**
- * Options of {@link capture}.
+ * Options of {@link capture}. `A` and `R` type the arguments and result a `fields` function gets;
+ * `capture(fn, options)` infers them from `fn`, a decorator takes them as type arguments
+ * (`@capture<[Request], Response>({ fields: ([req], res) => ... })`).
  *
  * @example
  * @capture({ name: 'db.query', fields: { db: 'users' }, sample: 0.1 })
+ * @capture<[{ tenant: string }]>({ fields: ([order]) => ({ tenant: order.tenant }) })
  */
-export interface CaptureOptions {
+export interface CaptureOptions<A extends readonly unknown[] = readonly unknown[], R = unknown> {
   /** Name events are stored under. Default: `ClassName.method` for methods, the function's name otherwise. */
   name?: string;
-  /** Static key/values stored with every event of this function (strings, booleans, numbers, bigints). The key `error` is reserved. */
-  fields?: Fields;
+  /**
+   * Key/values stored with the events of this function (strings, booleans, numbers, bigints; the
+   * key `error` is reserved): an object, the same for every call, or a function computing them
+   * per call from its arguments, result and error (it runs only for recorded calls, after the
+   * call is timed; null and undefined values are left out). Filter and group by them like any
+   * field (`tenant=acme`, `groupBy('tenant')`).
+   */
+  fields?: Fields | FieldsFunction<A, R>;
   /** Fraction of calls recorded, in (0, 1]; decided per call by Math.random(). Default 1 (all; no draw). Stats count recorded calls only. */
   sample?: number;
   /** Store to write to. Default: the default store ({@link defaultStore}). */
@@ -54,6 +63,7 @@ export interface CaptureDecorator {
 interface Settings {
   name: string | null;
   fields: Fields | null;
+  fieldsOf: FieldsFunction | null;
   sample: number;
   store: Store | null;
 }
@@ -69,7 +79,7 @@ const OPTION_KEYS = ['name', 'fields', 'sample', 'store'];
  * export const handler = capture(async (req: Request) => respond(req), 'http.handler');
  * class Api { onMessage = capture((msg: string) => this.route(msg), 'Api.onMessage'); }
  */
-export function capture<F extends AnyFunction>(fn: F, nameOrOptions?: string | CaptureOptions): F;
+export function capture<F extends AnyFunction>(fn: F, nameOrOptions?: string | CaptureOptions<Parameters<F>, Awaited<ReturnType<F>>>): F;
 /**
  * Decorator recording every call of a method (instance or static) or function-valued field;
  * works with standard decorators and with `experimentalDecorators`.
@@ -82,14 +92,14 @@ export function capture<F extends AnyFunction>(fn: F, nameOrOptions?: string | C
  *   @capture({ fields: { tier: 'gold' }, sample: 0.25 }) static hot() { ... }
  * }
  */
-export function capture(nameOrOptions?: string | CaptureOptions): CaptureDecorator;
+export function capture<A extends readonly unknown[] = readonly unknown[], R = unknown>(nameOrOptions?: string | CaptureOptions<A, R>): CaptureDecorator;
 export function capture(first?: unknown, second?: unknown): unknown {
   if (typeof first === 'function') {
     const fn = first as AnyFunction;
     const settings = settingsOf(second, 'capture()');
     if (nativeBinding() === null || isGeneratorFunction(fn)) return fn;
     const name = settings.name ?? (fn.name || 'anonymous');
-    return timed(fn, new Site(name, name, settings.fields, settings.store), settings.sample);
+    return timed(fn, new Site(name, name, settings.fields, settings.store), settings.sample, settings.fieldsOf);
   }
   if (second !== undefined) {
     throw new TypeError('laptime: write @capture() with parentheses, or capture(fn, name) for a function');
@@ -98,10 +108,10 @@ export function capture(first?: unknown, second?: unknown): unknown {
 }
 
 function settingsOf(value: unknown, where: string): Settings {
-  if (value === undefined) return { name: null, fields: null, sample: 1, store: null };
+  if (value === undefined) return { name: null, fields: null, fieldsOf: null, sample: 1, store: null };
   if (typeof value === 'string') {
     if (value === '') throw new TypeError(`laptime: ${where} name must not be empty`);
-    return { name: value, fields: null, sample: 1, store: null };
+    return { name: value, fields: null, fieldsOf: null, sample: 1, store: null };
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new TypeError(`laptime: ${where} takes a name or an options object, got ${show(value)}`);
@@ -121,7 +131,8 @@ function settingsOf(value: unknown, where: string): Settings {
   }
   return {
     name: (o.name as string | undefined) ?? null,
-    fields: o.fields === undefined ? null : checkFields(o.fields, where),
+    fields: o.fields === undefined || typeof o.fields === 'function' ? null : checkFields(o.fields, where),
+    fieldsOf: typeof o.fields === 'function' ? (o.fields as FieldsFunction) : null,
     sample: (o.sample as number | undefined) ?? 1,
     store: (o.store as Store | undefined) ?? null,
   };
@@ -164,7 +175,7 @@ function decorateStandard(value: unknown, context: StandardContext, settings: Se
     const method = value as AnyFunction;
     if (nativeBinding() === null || isGeneratorFunction(method)) return undefined;
     const site = new Site(settings.name, memberName('anonymous', key), settings.fields, settings.store);
-    const wrapper = timed(method, site, settings.sample);
+    const wrapper = timed(method, site, settings.sample, settings.fieldsOf);
     if (settings.name === null) {
       context.addInitializer(function (this: unknown) {
         if (site.named) return;
@@ -191,7 +202,7 @@ function decorateStandard(value: unknown, context: StandardContext, settings: Se
         const cls: unknown = context.static ? this : (this as object).constructor;
         site.setName(() => memberName(classNameOf(cls), key));
       }
-      return timed(initial as AnyFunction, site, settings.sample);
+      return timed(initial as AnyFunction, site, settings.sample, settings.fieldsOf);
     };
   }
   throw new TypeError(`laptime: @capture() decorates methods and function-valued fields, not a ${context.kind} (${String(key)})`);
@@ -229,6 +240,6 @@ function decorateLegacy(target: unknown, key: string | symbol, descriptor: unkno
   if (nativeBinding() === null || isGeneratorFunction(method)) return d;
   const className = classNameOf(typeof target === 'function' ? target : (target as { constructor?: unknown }).constructor);
   const name = settings.name ?? memberName(className, key);
-  d.value = timed(method, new Site(name, name, settings.fields, settings.store), settings.sample);
+  d.value = timed(method, new Site(name, name, settings.fields, settings.store), settings.sample, settings.fieldsOf);
   return d;
 }

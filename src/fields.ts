@@ -1,8 +1,7 @@
 /**
- * Field values and their wire form. Fields travel in the rare-path `extrasJson` of a batch as
- * `[row,keyId,"i"|"f"|"b"|"s",value]`; this module turns values into the `"tag",value` part.
- * Static fields (capture options) are checked once at setup and throw on bad values; log fields are
- * converted at run time and never throw.
+ * Field values: what a field column holds, and the checks of each way fields arrive. Static fields
+ * (capture options) are checked once at setup and throw on bad values; log fields are converted at
+ * run time and never throw. The batch (batch.ts) stages the values as columns.
  */
 
 /** A value a field can hold: stored as i64, f64, bool or string. */
@@ -16,31 +15,17 @@ const I64_MAX = 2n ** 63n - 1n;
 /** Field key the error's class name is stored under on failed calls. */
 export const ERROR_FIELD = 'error';
 
-/** A string JSON can carry to Rust: lone surrogates become U+FFFD (serde rejects them). */
-export function wellFormed(s: string): string {
-  return s.isWellFormed() ? s : s.toWellFormed();
-}
-
-/** JSON string literal of `s`, safe for the addon. */
-export function jsonString(s: string): string {
-  return JSON.stringify(wellFormed(s));
-}
-
-/** `"tag",value` of a supported value, or null. */
-export function encodeValue(value: unknown): string | null {
+/** true for a value a field column holds: a string, boolean, number, or bigint within 64 bits. */
+export function isFieldValue(value: unknown): value is FieldValue {
   switch (typeof value) {
     case 'string':
-      return `"s",${jsonString(value)}`;
     case 'boolean':
-      return value ? '"b",true' : '"b",false';
     case 'number':
-      if (Number.isSafeInteger(value)) return `"i",${value}`;
-      // JSON has no NaN or infinities; the addon reads null as those (a NaN f64).
-      return Number.isFinite(value) ? `"f",${value}` : '"f",null';
+      return true;
     case 'bigint':
-      return value >= I64_MIN && value <= I64_MAX ? `"i",${value}` : null;
+      return value >= I64_MIN && value <= I64_MAX;
     default:
-      return null;
+      return false;
   }
 }
 
@@ -54,29 +39,28 @@ export function cutLong(text: string): string {
 }
 
 /**
- * `"tag",value` of anything, for log fields: unsupported values become their text (`NaN`, a JSON
- * rendering of objects); null and undefined are skipped (null result); text beyond MAX_LOG_CHARS
- * is cut with a note. Never throws.
+ * A log field's value as stored: field values as they are (long text cut with a note), anything
+ * else as its text (`NaN`, a JSON rendering of objects); null for null and undefined (left out).
+ * Never throws.
  */
-export function encodeLoose(value: unknown): string | null {
-  if (typeof value === 'string' && value.length > MAX_LOG_CHARS) return `"s",${jsonString(cutLong(value))}`;
-  const exact = encodeValue(value);
-  if (exact !== null || value === null || value === undefined) return exact;
+export function looseValue(value: unknown): FieldValue | null {
+  if (typeof value === 'string') return cutLong(value);
+  if (isFieldValue(value) || value === null || value === undefined) return value ?? null;
   try {
     if (typeof value === 'object') {
       const json = JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
-      if (json !== undefined) return `"s",${jsonString(cutLong(json))}`;
+      if (json !== undefined) return cutLong(json);
     }
-    return `"s",${jsonString(cutLong(String(value)))}`;
+    return cutLong(String(value));
   } catch {
-    return '"s","[unprintable]"';
+    return '[unprintable]';
   }
 }
 
 /** Check static fields at setup; throws TypeError naming the bad field. */
 export function checkFields(fields: unknown, where: string): Fields {
   if (typeof fields !== 'object' || fields === null || Array.isArray(fields)) {
-    throw new TypeError(`laptime: ${where} "fields" must be an object of key/values`);
+    throw new TypeError(`laptime: ${where} "fields" must be an object of key/values, or a function (args, result, error) => key/values`);
   }
   const out: Record<string, FieldValue> = {};
   for (const key of Object.keys(fields)) {
@@ -85,7 +69,7 @@ export function checkFields(fields: unknown, where: string): Fields {
     if (key === ERROR_FIELD) {
       throw new TypeError(`laptime: ${where} field "${ERROR_FIELD}" is reserved: failed calls store the error's class name there`);
     }
-    if (encodeValue(value) === null) {
+    if (!isFieldValue(value)) {
       throw new TypeError(
         `laptime: ${where} field "${key}" must be a string, boolean, number or 64-bit bigint, got ${
           typeof value === 'number' || typeof value === 'bigint' ? String(value) : typeof value

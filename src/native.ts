@@ -72,6 +72,16 @@ export interface NativeWriteFailure {
   message: string;
 }
 
+/** Fields and log messages of a batch's rows, as columns (the addon's `NativeFieldColumns`). */
+export interface NativeFieldColumns {
+  rows: Uint32Array;
+  keys: Uint32Array;
+  tags: Uint8Array;
+  nums: Float64Array;
+  count: number;
+  text: string;
+}
+
 /** An open native store (an instance of the addon's `NativeStore`). */
 export interface NativeStoreHandle {
   readonly path: string;
@@ -79,7 +89,7 @@ export interface NativeStoreHandle {
   /**
    * One struct-of-arrays batch: `count` rows of the arrays; start = `originMs + startOffsetsMs[i]`
    * (ms, converted to ns on each side separately); codes 0 ok, 1 error, 2..7 log trace..fatal;
-   * `extrasJson` = `{"m":[[row,"message"],...],"f":[[row,keyId,"i"|"f"|"b"|"s",value],...]}`.
+   * `fields`: the rows' fields and log messages as columns (see `src/batch.ts`).
    * Invalid rows are refused alone and counted (`rejected`), full-ring drops are counted
    * (`dropped`). Returns null, or a description of the refused rows naming the first bad value.
    */
@@ -90,7 +100,7 @@ export interface NativeStoreHandle {
     codes: Uint8Array,
     count: number,
     originMs: number,
-    extrasJson?: string | null,
+    fields?: NativeFieldColumns | null,
   ): string | null;
   flush(): Promise<void>;
   /** Why the writer cannot write now (a full or failing disk; it retries by itself), or null. */

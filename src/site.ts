@@ -1,25 +1,21 @@
 /**
  * A call site: one captured function (or one decorated method) and where its events go. The hot
  * path is `ok(t0)`: one clock read, one epoch compare, four typed-array stores. Everything that can
- * fail (opening the default store, interning the name) happens in `bind()`, once per store, and is
- * caught there: a site that cannot bind writes into a discarding batch and counts the loss.
+ * fail (opening the default store, interning the name) happens when the sink re-binds, once per
+ * store, and is caught there: a site that cannot bind writes into a discarding batch and counts
+ * the loss.
+ *
+ * Fields: static ones (capture options) are interned once per store and staged on every event;
+ * per-call ones come from the `fields` function of the capture options (see wrap.ts) and are
+ * staged after them.
  */
-import { Batch } from './batch';
-import { diagnostics, internalError } from './diagnostics';
-import { defaultStoreOrNull } from './default-store';
-import { ERROR_FIELD, encodeValue, errorClass, jsonString, type Fields } from './fields';
-import { registry } from './registry';
+import { internalError } from './diagnostics';
+import type { Fields } from './fields';
+import { Sink, type CallFields } from './sink';
 import type { Store } from './store';
-import { kBatch, kIntern } from './symbols';
 import { perf } from './time';
 
-const NO_TAILS: readonly string[] = Object.freeze([]);
-
-/** Where events of an unbound site go: each one counted as lost at once, nothing else. */
-const DISCARD: Batch = new Batch(1, () => {
-  diagnostics.lostEvents += DISCARD.length;
-  DISCARD.clear();
-});
+const NO_KEYS: readonly number[] = Object.freeze([]);
 
 export class Site {
   /** Function name; null until a standard-decorator initializer names it (see capture.ts). */
@@ -28,20 +24,24 @@ export class Site {
   private nameLater: (() => string) | null = null;
   /** Used while `name` is unknown. */
   private readonly fallbackName: string;
-  private readonly fields: Fields | null;
-  private readonly store: Store | null;
-  private epoch = 0;
+  private readonly sink: Sink;
   private id = 0;
-  private batch: Batch = DISCARD;
-  /** `,keyId,"tag",value]` of each static field, for the current store. */
-  private tails: readonly string[] = NO_TAILS;
-  private errorKey = 0;
+  /** Static field values, and their key ids in the bound store. */
+  private readonly values: readonly unknown[];
+  private readonly keys: readonly string[];
+  private keyIds: readonly number[] = NO_KEYS;
 
   constructor(name: string | null, fallbackName: string, fields: Fields | null, store: Store | null) {
     this.name = name;
     this.fallbackName = fallbackName;
-    this.fields = fields !== null && Object.keys(fields).length > 0 ? fields : null;
-    this.store = store;
+    this.keys = fields === null ? [] : Object.keys(fields);
+    this.values = fields === null ? [] : this.keys.map((key) => fields[key]);
+    this.sink = new Sink(store);
+  }
+
+  /** The name for messages. */
+  get label(): string {
+    return this.name ?? this.fallbackName;
   }
 
   /** true once a name is known or promised. */
@@ -54,54 +54,61 @@ export class Site {
     if (this.named) return;
     if (typeof name === 'string') this.name = name;
     else this.nameLater = name;
-    this.epoch = 0;
+    this.sink.forget();
   }
 
   /** A call that started at `t0` (perf.now()) ended normally now. */
   ok(t0: number): void {
     const t1 = perf.now();
-    if (this.epoch !== registry.epoch) this.bind();
-    if (this.tails === NO_TAILS) this.batch.add(this.id, t0, t1 - t0, 0);
-    else this.batch.addWithExtras(this.id, t0, t1 - t0, 0, this.tails, null);
+    if (this.sink.refresh()) this.bind();
+    if (this.keyIds === NO_KEYS) this.sink.batch.add(this.id, t0, t1 - t0, 0);
+    else this.commit(t0, t1, 0, null, null);
   }
 
   /** A call that started at `t0` threw or rejected with `err` now. */
   fail(t0: number, err: unknown): void {
     const t1 = perf.now();
-    try {
-      if (this.epoch !== registry.epoch) this.bind();
-      const tails = [...this.tails, `,${this.errorKey},"s",${jsonString(errorClass(err))}]`];
-      this.batch.addWithExtras(this.id, t0, t1 - t0, 1, tails, null);
-    } catch (e) {
-      internalError('capture', e);
-    }
+    if (this.sink.refresh()) this.bind();
+    this.commit(t0, t1, 1, err, null);
   }
 
-  /** Pick the store and intern the name and field keys there. Never throws. */
-  private bind(): void {
-    let batch = DISCARD;
-    let tails = NO_TAILS;
+  /**
+   * A call that ran from `t0` to `t1` (perf.now()), failed (code 1, with `err`) or not (code 0),
+   * with the per-call fields of the capture's `fields` function (null: none).
+   */
+  end(t0: number, t1: number, code: number, err: unknown, fields: CallFields | null): void {
+    if (this.sink.refresh()) this.bind();
+    this.commit(t0, t1, code, err, fields);
+  }
+
+  private commit(t0: number, t1: number, code: number, err: unknown, fields: CallFields | null): void {
+    const sink = this.sink;
+    const batch = sink.batch;
     try {
-      const store = this.store ?? defaultStoreOrNull();
+      const ids = this.keyIds;
+      for (let k = 0; k < ids.length; k++) batch.field(ids[k]!, this.values[k]);
+      if (code !== 0) sink.stageError(err);
+      if (fields !== null) sink.stageFields(fields, `the "fields" function of ${this.label}`);
+    } catch (e) {
+      batch.unstage();
+      internalError('capture', e);
+    }
+    batch.add(this.id, t0, t1 - t0, code);
+  }
+
+  /** Intern the name and static field keys in the newly bound store. Never throws. */
+  private bind(): void {
+    this.keyIds = NO_KEYS;
+    try {
       if (this.name === null && this.nameLater !== null) {
         this.name = this.nameLater();
         this.nameLater = null;
       }
-      if (store !== null && store.enabled && !store.closed) {
-        this.id = store[kIntern](this.name ?? this.fallbackName);
-        this.errorKey = store[kIntern](ERROR_FIELD);
-        if (this.fields !== null) {
-          const list: string[] = [];
-          for (const key of Object.keys(this.fields)) list.push(`,${store[kIntern](key)},${encodeValue(this.fields[key])}]`);
-          tails = list;
-        }
-        batch = store[kBatch];
-      }
+      this.id = this.sink.intern(this.name ?? this.fallbackName);
+      if (this.keys.length > 0) this.keyIds = this.keys.map((key) => this.sink.intern(key));
     } catch (err) {
+      this.sink.unbind();
       internalError('binding a captured function to its store', err);
     }
-    this.batch = batch;
-    this.tails = tails;
-    this.epoch = registry.epoch;
   }
 }

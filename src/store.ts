@@ -6,7 +6,7 @@ import { Batch } from './batch';
 import { describeError, diagnostics, internalError, warn, warnOnce } from './diagnostics';
 import { codedError, codeOf, withCode } from './errors';
 import { installExitHooks } from './exit-hooks';
-import { cutLong, encodeLoose, encodeValue, jsonString, type FieldValue } from './fields';
+import { cutLong, looseValue, type FieldValue } from './fields';
 import { createLogger, type LogFields, type Logger } from './logger';
 import { nativeBinding, type NativeCounters, type NativePostMortemOptions, type NativeStoreHandle, type NativeWriteFailure } from './native';
 import { resolveOptions, type OpenOptions, type ResolvedOptions } from './options';
@@ -50,8 +50,6 @@ const ZERO_COUNTERS: NativeCounters = Object.freeze({
   bytesOnDisk: 0,
   rejected: 0,
 });
-
-const NO_TAILS: readonly string[] = Object.freeze([]);
 
 /** What every call on a closed store throws. */
 const storeClosed = () => codedError('laptime: the store is closed', 'CLOSED');
@@ -201,13 +199,13 @@ export class Store implements ReadApi<StoreCounters> {
     }
     const id = this[kIntern](name);
     const ms = Number(duration) / 1e6;
-    if (encoded === null || encoded.length === 0) {
-      this[kBatch].add(id, offset, ms, ok ? 0 : 1);
-      return;
+    const batch = this[kBatch];
+    if (encoded !== null) {
+      // Intern every key before staging any field, so a refused key leaves nothing half-staged.
+      const keyIds = encoded.map(([key]) => this[kIntern](key));
+      for (let k = 0; k < encoded.length; k++) batch.field(keyIds[k]!, encoded[k]![1]);
     }
-    const tails: string[] = [];
-    for (const [key, value] of encoded) tails.push(`,${this[kIntern](key)},${value}]`);
-    this[kBatch].addWithExtras(id, offset, ms, ok ? 0 : 1, tails, null);
+    batch.add(id, offset, ms, ok ? 0 : 1);
   }
 
   /**
@@ -452,7 +450,7 @@ export class Store implements ReadApi<StoreCounters> {
       } else {
         // Events dropped (full ring) or refused (invalid) are counted by the engine; the first
         // refusal is also reported once, naming the bad value.
-        const refused = native.append(batch.names, batch.starts, batch.durations, batch.codes, count, originMs, batch.extrasJson());
+        const refused = native.append(batch.names, batch.starts, batch.durations, batch.codes, count, originMs, batch.fieldColumns());
         this.#appendedSinceFlush = true;
         if (refused !== null) warnOnce('LAPTIME_REJECTED', `laptime: ${refused} (later ones are counted in counters().rejected, not reported)`);
       }
@@ -523,18 +521,26 @@ export class Store implements ReadApi<StoreCounters> {
     }
     const start = perf.now();
     const text = cutLong(typeof message === 'string' ? message : String(message));
-    const tails = fields === undefined || fields === null ? NO_TAILS : this.#looseTails(fields);
-    this[kBatch].addWithExtras(this[kIntern](logger), start, 0, 2 + level, tails, jsonString(text));
+    const batch = this[kBatch];
+    const id = this[kIntern](logger);
+    try {
+      if (fields !== undefined && fields !== null) this.#stageLoose(fields);
+      batch.message(text);
+    } catch (err) {
+      batch.unstage();
+      throw err;
+    }
+    batch.add(id, start, 0, 2 + level);
   }
 
-  #looseTails(fields: LogFields): string[] {
-    const tails: string[] = [];
+  /** Stage log fields: anything goes, as its text when no column holds it (see `looseValue`). */
+  #stageLoose(fields: LogFields): void {
+    const batch = this[kBatch];
     for (const key of Object.keys(fields)) {
       if (key === '') continue;
-      const value = encodeLoose(fields[key]);
-      if (value !== null) tails.push(`,${this[kIntern](key)},${value}]`);
+      const value = looseValue(fields[key]);
+      if (value !== null) batch.field(this[kIntern](key), value);
     }
-    return tails;
   }
 }
 
@@ -569,8 +575,8 @@ const I64_MAX = 2n ** 63n - 1n;
 /** The engine's limit on a name or field key (its dictionary's MAX_NAME_BYTES). */
 const MAX_NAME_BYTES = 4096;
 /**
- * Most JSON characters an event's fields may take. With the batch handed over at MAX_EXTRA_CHARS,
- * a batch's write-ahead-log record stays far below the engine's 64 MiB limit for one record.
+ * Most characters an event's field keys and values may take (about). With the batch handed over
+ * at MAX_TEXT_CHARS, a batch's write-ahead-log record stays far below the engine's 64 MiB limit.
  */
 const MAX_EVENT_FIELD_CHARS = 1 << 20;
 const ORIGIN_WHOLE_MS = Math.floor(originMs);
@@ -632,12 +638,12 @@ function toNanos(value: unknown, field: string, round: boolean): bigint {
   return ns;
 }
 
-/** The `[key, "tag",value]` pairs of record() fields; throws naming `fields.<key>` and its value. */
-function checkRecordFields(fields: unknown): Array<[string, string]> {
+/** The `[key, value]` pairs of record() fields; throws naming `fields.<key>` and its value. */
+function checkRecordFields(fields: unknown): Array<[string, FieldValue]> {
   if (typeof fields !== 'object' || fields === null || Array.isArray(fields)) {
     throw new TypeError(`laptime: event "fields" must be an object of key/values, got ${show(fields)}`);
   }
-  const out: Array<[string, string]> = [];
+  const out: Array<[string, FieldValue]> = [];
   let chars = 0;
   for (const key of Object.keys(fields)) {
     const what = `event "fields.${key}"`;
@@ -659,13 +665,11 @@ function checkRecordFields(fields: unknown): Array<[string, string]> {
       default:
         throw new TypeError(`laptime: ${what} must be a string, boolean, number or 64-bit bigint, got ${show(value)}`);
     }
-    const encoded = encodeValue(value);
-    if (encoded === null) throw new TypeError(`laptime: ${what} cannot be stored, got ${show(value)}`);
-    chars += encoded.length;
+    chars += key.length + (typeof value === 'string' ? value.length : 20);
     if (chars > MAX_EVENT_FIELD_CHARS) {
       throw new RangeError(`laptime: ${what} makes the event's fields ${chars} characters long, more than ${MAX_EVENT_FIELD_CHARS}`);
     }
-    out.push([key, encoded]);
+    out.push([key, value]);
   }
   return out;
 }

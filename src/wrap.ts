@@ -11,19 +11,33 @@
  *
  * Sampling is decided here, once: rate 1 gets the plain wrapper, no random draw per call.
  */
+import { describeError, warnOnce } from './diagnostics';
+import type { CallFields } from './sink';
 import type { Site } from './site';
 import { perf } from './time';
 
 /** Any function; `never[]` parameters make every function assignable. */
 export type AnyFunction = (...args: never[]) => unknown;
 
+/**
+ * Per-call fields of a captured function: called after each recorded call with its arguments
+ * (an array), its result (the settled value for a promise; undefined if it failed) and its error
+ * (undefined if it did not fail). Returns the fields to store with that call; null and undefined
+ * values are left out.
+ */
+export type FieldsFunction<A extends readonly unknown[] = readonly unknown[], R = unknown> = (
+  args: A,
+  result: R | undefined,
+  error: unknown,
+) => CallFields | null | undefined;
+
 const promiseThen = Promise.prototype.then;
 const reflectApply = Reflect.apply;
 const reflectConstruct = Reflect.construct;
 
-/** `fn` timed into `site`, sampling `rate` of its calls (0 < rate <= 1). */
-export function timed<F extends AnyFunction>(fn: F, site: Site, rate: number): F {
-  const wrapper = rate >= 1 ? plain(fn, site) : sampled(fn, site, rate);
+/** `fn` timed into `site`, sampling `rate` of its calls (0 < rate <= 1), with per-call fields from `fieldsOf`. */
+export function timed<F extends AnyFunction>(fn: F, site: Site, rate: number, fieldsOf: FieldsFunction | null = null): F {
+  const wrapper = fieldsOf !== null ? withFields(fn, site, rate, fieldsOf) : rate >= 1 ? plain(fn, site) : sampled(fn, site, rate);
   mirror(wrapper, fn);
   return wrapper as unknown as F;
 }
@@ -74,6 +88,62 @@ function settle(site: Site, t0: number, result: unknown): unknown {
 /** Time `promise` to its settlement (its own function: only this path needs closures over `t0`). */
 function observe(site: Site, t0: number, promise: Promise<unknown>): void {
   promiseThen.call(promise, () => site.ok(t0), (err: unknown) => site.fail(t0, err));
+}
+
+/**
+ * The wrapper of a function with per-call fields: the plain or sampled wrapper, plus the call's
+ * arguments kept until it ends, when `fieldsOf` runs (after the second clock read, so its cost is
+ * not in the duration).
+ */
+function withFields(fn: AnyFunction, site: Site, rate: number, fieldsOf: FieldsFunction): AnyFunction {
+  return function (this: unknown): unknown {
+    if (rate < 1 && Math.random() >= rate) {
+      return new.target === undefined ? reflectApply(fn, this, arguments) : reflectConstruct(fn, arguments, new.target);
+    }
+    const t0 = perf.now();
+    let result: unknown;
+    try {
+      result = new.target === undefined ? reflectApply(fn, this, arguments) : reflectConstruct(fn, arguments, new.target);
+    } catch (err) {
+      const t1 = perf.now();
+      site.end(t0, t1, 1, err, fieldsFor(site, fieldsOf, arguments, undefined, err));
+      throw err;
+    }
+    if (result instanceof Promise) {
+      observeWithFields(site, t0, result, fieldsOf, arguments);
+    } else {
+      const t1 = perf.now();
+      site.end(t0, t1, 0, undefined, fieldsFor(site, fieldsOf, arguments, result, undefined));
+    }
+    return result;
+  };
+}
+
+function observeWithFields(site: Site, t0: number, promise: Promise<unknown>, fieldsOf: FieldsFunction, args: IArguments): void {
+  promiseThen.call(
+    promise,
+    (value: unknown) => {
+      const t1 = perf.now();
+      site.end(t0, t1, 0, undefined, fieldsFor(site, fieldsOf, args, value, undefined));
+    },
+    (err: unknown) => {
+      const t1 = perf.now();
+      site.end(t0, t1, 1, err, fieldsFor(site, fieldsOf, args, undefined, err));
+    },
+  );
+}
+
+/** The fields `fieldsOf` gives a call; null (after one warning) if it throws or returns a non-object. */
+function fieldsFor(site: Site, fieldsOf: FieldsFunction, args: IArguments, result: unknown, error: unknown): CallFields | null {
+  try {
+    const fields = fieldsOf(Array.prototype.slice.call(args), result, error);
+    if (fields === null || fields === undefined) return null;
+    if (typeof fields === 'object') return fields;
+    warnOnce('LAPTIME_FIELDS_RESULT', `laptime: the "fields" function of ${site.label} returned ${typeof fields}, not an object; the call was recorded without its fields (later ones are not reported)`);
+  } catch (err) {
+    warnOnce('LAPTIME_FIELDS_THREW', `laptime: the "fields" function of ${site.label} threw (${describeError(err)}); the call was recorded without its fields (later ones are not reported)`);
+  }
+  return null;
 }
 
 interface MetadataReflect {

@@ -16,6 +16,7 @@ import type {
   NativeBinding,
   NativeCounters,
   NativeEventPage,
+  NativeFieldColumns,
   NativeOptions,
   NativeQueryResult,
   NativeStoreHandle,
@@ -38,7 +39,8 @@ export type PersistedRow = Omit<FakeRow, 'startNs' | 'durationNs'> & { startNs: 
 export interface AppendCall {
   count: number;
   originMs: number;
-  extrasJson: string | null;
+  /** The field columns' text, and their big whole numbers as sent (decimal text). */
+  fieldText: string | null;
 }
 
 export interface FakeEngine {
@@ -123,29 +125,46 @@ export function readPersisted(dir: string): PersistedRow[] {
     .map((l) => JSON.parse(l) as PersistedRow);
 }
 
-function parseExtras(extrasJson: string | null | undefined, engine: FakeEngine): { messages: Map<number, string>; fields: Map<number, Record<string, FakeValue>> } {
+/** The fields and messages of the field columns by row, checked as the addon checks them. */
+function parseFields(cols: NativeFieldColumns | null | undefined, count: number, engine: FakeEngine): { messages: Map<number, string>; fields: Map<number, Record<string, FakeValue>> } {
   const messages = new Map<number, string>();
   const fields = new Map<number, Record<string, FakeValue>>();
-  if (extrasJson === null || extrasJson === undefined) return { messages, fields };
-  const extras = JSON.parse(extrasJson) as { m: Array<[number, string]>; f: Array<[number, number, 'i' | 'f' | 'b' | 's', FakeValue]> };
+  if (cols === null || cols === undefined) return { messages, fields };
   let lastRow = -1;
-  for (const [row, message] of extras.m) {
-    if (row < lastRow) throw new Error('extras: message rows not ascending');
+  let at = 0;
+  for (let i = 0; i < cols.count; i++) {
+    const row = cols.rows[i]!;
+    const tag = cols.tags[i]!;
+    const num = cols.nums[i]!;
+    if (row < lastRow || row >= count) throw new Error(`fields: entry ${i} row ${row} out of order or range`);
     lastRow = row;
-    messages.set(row, message);
-  }
-  lastRow = -1;
-  for (const [row, keyId, tag, value] of extras.f) {
-    if (row < lastRow) throw new Error('extras: field rows not ascending');
-    lastRow = row;
-    const key = engine.names[keyId];
-    if (key === undefined) throw new Error(`extras: unknown key id ${keyId}`);
-    const ok = (tag === 'i' && Number.isInteger(value)) || (tag === 'f' && (typeof value === 'number' || value === null)) || (tag === 'b' && typeof value === 'boolean') || (tag === 's' && typeof value === 'string');
-    if (!ok) throw new Error(`extras: bad ${tag} value ${String(value)}`);
+    let value: FakeValue;
+    if (tag >= 3 && tag <= 5) {
+      if (!Number.isInteger(num) || num < 0 || at + num > cols.text.length) throw new Error(`fields: entry ${i} text length ${num}`);
+      const piece = cols.text.slice(at, at + num);
+      at += num;
+      if (tag === 5) {
+        messages.set(row, piece.toWellFormed());
+        continue;
+      }
+      value = tag === 3 ? piece.toWellFormed() : Number(BigInt(piece));
+    } else if (tag === 0) {
+      if (!Number.isSafeInteger(num)) throw new Error(`fields: entry ${i} ${num} is not a whole number`);
+      value = num;
+    } else if (tag === 1) {
+      value = num;
+    } else if (tag === 2) {
+      value = num !== 0;
+    } else {
+      throw new Error(`fields: entry ${i} unknown tag ${tag}`);
+    }
+    const key = engine.names[cols.keys[i]!];
+    if (key === undefined) throw new Error(`fields: unknown key id ${cols.keys[i]}`);
     const record = fields.get(row) ?? {};
-    record[key] = value === null ? Number.NaN : value;
+    record[key] = value;
     fields.set(row, record);
   }
+  if (at !== cols.text.length) throw new Error(`fields: text has ${cols.text.length} units, entries use ${at}`);
   return { messages, fields };
 }
 
@@ -193,9 +212,9 @@ class FakeNativeStore implements NativeStoreHandle {
     return id;
   }
 
-  append(names: Uint32Array, startOffsetsMs: Float64Array, durationsMs: Float64Array, codes: Uint8Array, count: number, originMs: number, extrasJson?: string | null): string | null {
+  append(names: Uint32Array, startOffsetsMs: Float64Array, durationsMs: Float64Array, codes: Uint8Array, count: number, originMs: number, fieldCols?: NativeFieldColumns | null): string | null {
     const engine = this.#check();
-    fake.appendCalls.push({ count, originMs, extrasJson: extrasJson ?? null });
+    fake.appendCalls.push({ count, originMs, fieldText: fieldCols?.text ?? null });
     if (fake.throwOnAppend > 0) {
       fake.throwOnAppend--;
       throw new Error('fake append failure');
@@ -206,7 +225,7 @@ class FakeNativeStore implements NativeStoreHandle {
       return null;
     }
     if (count > names.length || count > startOffsetsMs.length || count > durationsMs.length || count > codes.length) throw new Error('count exceeds arrays');
-    const { messages, fields } = parseExtras(extrasJson, engine);
+    const { messages, fields } = parseFields(fieldCols, count, engine);
     for (let i = 0; i < count; i++) {
       const name = engine.names[names[i]!];
       if (name === undefined) throw new Error(`unknown name id ${names[i]}`);

@@ -4,7 +4,7 @@
 use laptime_core::{Batch, Rejections};
 
 use crate::errors::Malformed;
-use crate::extras;
+use crate::fields::{self, FieldSlices};
 use crate::time::{self, EpochMs};
 
 /// The dense columns of a batch as JS hands them over; only the first `count` entries are events.
@@ -21,14 +21,14 @@ const MAX_CODE: u8 = 7;
 /// The batch of the valid events among the first `count` of `cols`, and the events refused (a
 /// start that is no time between 1970 and 2554, a negative or NaN duration, an unknown code): an
 /// invalid event costs only itself. Starts are `origin_ms + startOffsetsMs[i]` in epoch ns;
-/// messages and fields come from `extras_json` (see [`extras`]). A call whose arguments do not fit
-/// together (count beyond the arrays, a bad origin, extras that do not parse) is malformed as a
+/// messages and fields come from `field_cols` (see [`fields`]). A call whose arguments do not fit
+/// together (count beyond the arrays, a bad origin, field columns that do not fit) is malformed as a
 /// whole: no event of it can be placed.
 pub(crate) fn from_js(
     cols: &Columns<'_>,
     count: u32,
     origin_ms: f64,
-    extras_json: Option<&str>,
+    field_cols: Option<&FieldSlices<'_>>,
 ) -> Result<(Batch, Rejections), Malformed> {
     let n = count as usize;
     for (what, len) in [
@@ -59,7 +59,7 @@ pub(crate) fn from_js(
         .zip(&cols.codes[..n]);
     for (i, ((&offset, &duration), &code)) in rows.enumerate() {
         let start = origin.plus_ns(offset);
-        // A refused row keeps a placeholder until the extras are attached to their rows.
+        // A refused row keeps a placeholder until the fields are attached to their rows.
         starts.push(start.unwrap_or(0));
         durations.push(time::duration_ns(duration));
         codes.push(if code > MAX_CODE { 0 } else { code });
@@ -84,8 +84,8 @@ pub(crate) fn from_js(
         }
     }
     let mut batch = Batch::from_columns(cols.names[..n].to_vec(), starts, durations, codes)?;
-    if let Some(json) = extras_json {
-        extras::apply(&mut batch, json)?;
+    if let Some(cols) = field_cols {
+        fields::apply(&mut batch, cols)?;
     }
     batch.remove_rows(&drop);
     Ok((batch, rejected))
@@ -96,7 +96,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn invalid_rows_are_refused_alone_and_extras_follow_their_rows() {
+    fn invalid_rows_are_refused_alone_and_fields_follow_their_rows() {
         let names = [1, 1, 1, 1, 1];
         let starts = [0.0, f64::NAN, 1.0, -1e15, 2.0];
         let durations = [1.0, 1.0, -1.0, 1.0, 1.0];
@@ -107,8 +107,16 @@ mod tests {
             durations_ms: &durations,
             codes: &codes,
         };
-        let json = r#"{"m":[[0,"a"],[2,"c"]],"f":[[1,7,"i",1],[4,7,"i",4]]}"#;
-        let (batch, rejected) = from_js(&cols, 5, 1_700_000_000_000.0, Some(json)).unwrap();
+        let text: Vec<u16> = "ac".encode_utf16().collect();
+        let extra = FieldSlices {
+            rows: &[0, 1, 2, 4],
+            keys: &[0, 7, 0, 7],
+            tags: &[5, 0, 5, 0],
+            nums: &[1.0, 1.0, 1.0, 4.0],
+            count: 4,
+            text: &text,
+        };
+        let (batch, rejected) = from_js(&cols, 5, 1_700_000_000_000.0, Some(&extra)).unwrap();
         assert_eq!(batch.len(), 1);
         assert_eq!(batch.starts(), &[1_700_000_000_000_000_000]);
         assert_eq!(batch.messages(), &[(0, "a".to_owned())]);

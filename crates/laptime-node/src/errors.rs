@@ -113,7 +113,7 @@ pub(crate) fn closed() -> napi::Error {
     from_core(laptime_core::Error::Closed)
 }
 
-/// Input a call cannot accept (wrong lengths, unknown codes, bad extras), described for the caller.
+/// Input a call cannot accept (wrong lengths, unknown codes, bad field columns), described for the caller.
 #[derive(Debug)]
 pub(crate) struct Malformed(pub(crate) String);
 

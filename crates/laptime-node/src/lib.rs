@@ -15,7 +15,7 @@
 //! - [`options`]: `NativeOptions` to core options, errors naming the option as JS spells it;
 //! - [`batch`]: the columns of one `append` call to a core batch;
 //! - [`time`]: JS milliseconds (performance.timeOrigin + performance.now()) to epoch nanoseconds;
-//! - [`extras`]: the JSON encoding of messages and fields of one batch;
+//! - [`fields`]: the columns of fields and messages of one batch;
 //! - [`query`]: query and events requests, their results and tasks, filter parsing;
 //! - [`histogram`]: latency histogram requests, results and their task;
 //! - [`analysis`]: anomaly and two-range comparison requests, results and tasks;
@@ -35,7 +35,7 @@ mod batch;
 mod counters;
 mod errors;
 mod export;
-mod extras;
+mod fields;
 mod histogram;
 mod maintenance;
 mod options;

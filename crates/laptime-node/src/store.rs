@@ -12,6 +12,7 @@ use crate::analysis::{AnomaliesTask, CompareTask, NativeAnomaliesRequest, Native
 use crate::batch::{self, Columns};
 use crate::counters::NativeCounters;
 use crate::errors;
+use crate::fields::NativeFieldColumns;
 use crate::histogram::{HistogramTask, NativeHistogramRequest};
 use crate::options::{self, NativeOptions};
 use crate::postmortem::{self, NativePostMortemOptions, PostMortemTask};
@@ -73,7 +74,7 @@ impl NativeStore {
     /// and counted in `rejected`; their neighbours go on. Returns null when every event was
     /// handed over (or dropped for a full ring, counted), else a description of the refused ones
     /// naming the first bad value. Throws a TypeError only when the call itself is malformed
-    /// (count beyond the arrays, a bad origin, unparsable extras). A closed store drops nothing
+    /// (count beyond the arrays, a bad origin, field columns that do not fit). A closed store drops nothing
     /// silently: it returns "store is closed".
     #[napi(ts_return_type = "string | null")]
     #[allow(clippy::too_many_arguments)]
@@ -86,7 +87,7 @@ impl NativeStore {
         codes: &[u8],
         count: u32,
         origin_ms: f64,
-        extras_json: Option<String>,
+        fields: Option<NativeFieldColumns>,
     ) -> napi::Result<Option<String>> {
         let cols = Columns {
             names,
@@ -94,7 +95,8 @@ impl NativeStore {
             durations_ms,
             codes,
         };
-        let (batch, refused) = batch::from_js(&cols, count, origin_ms, extras_json.as_deref())
+        let field_slices = fields.as_ref().map(NativeFieldColumns::slices);
+        let (batch, refused) = batch::from_js(&cols, count, origin_ms, field_slices.as_ref())
             .map_err(|m| m.throw(env))?;
         let guard = self.lock();
         let Some(store) = guard.as_ref() else {

@@ -1,0 +1,99 @@
+/**
+ * Where a call site's events go: the store it writes to (given, or the default one, re-resolved
+ * whenever the registry's epoch moves) and the staging of fields into that store's batch. Shared
+ * by `Site` (one function, one name) and `CallRecorder` (middleware and bridges: a name per call).
+ * Nothing here throws into the program: a sink that cannot bind writes into a discarding batch
+ * that counts each event as lost.
+ */
+import { Batch } from './batch';
+import { diagnostics, internalError, warnOnce } from './diagnostics';
+import { defaultStoreOrNull } from './default-store';
+import { ERROR_FIELD, errorClass } from './fields';
+import { registry } from './registry';
+import type { Store } from './store';
+import { kBatch, kIntern } from './symbols';
+
+/** Where events of an unbound sink go: each one counted as lost at once, nothing else. */
+export const DISCARD: Batch = new Batch(1, () => {
+  diagnostics.lostEvents += DISCARD.length;
+  DISCARD.clear();
+});
+
+/** Per-call fields as a function returns them; null and undefined values are left out. */
+export type CallFields = Readonly<Record<string, unknown>>;
+
+export class Sink {
+  /** The batch to write into (DISCARD while unbound). */
+  batch: Batch = DISCARD;
+  /** The store bound to, null while unbound. */
+  bound: Store | null = null;
+  /** Id of the `error` key in the bound store. */
+  errorKey = 0;
+  private epoch = 0;
+  private readonly store: Store | null;
+
+  /** `store` null: the default store. */
+  constructor(store: Store | null) {
+    this.store = store;
+  }
+
+  /** Re-bind if stores changed since the last call; true when it did (ids must be interned again). */
+  refresh(): boolean {
+    if (this.epoch === registry.epoch) return false;
+    this.epoch = registry.epoch;
+    this.batch = DISCARD;
+    this.bound = null;
+    try {
+      const store = this.store ?? defaultStoreOrNull();
+      if (store !== null && store.enabled && !store.closed) {
+        this.errorKey = store[kIntern](ERROR_FIELD);
+        this.batch = store[kBatch];
+        this.bound = store;
+      }
+    } catch (err) {
+      internalError('binding captured calls to their store', err);
+    }
+    return true;
+  }
+
+  /** Re-bind at the next event (the owner's ids changed, e.g. a site was named). */
+  forget(): void {
+    this.epoch = 0;
+  }
+
+  /** Discard events until the next re-bind (the owner could not intern its ids). */
+  unbind(): void {
+    this.batch = DISCARD;
+    this.bound = null;
+  }
+
+  /** Id of `name` in the bound store; 0 while unbound (the discarding batch ignores ids). */
+  intern(name: string): number {
+    return this.bound === null ? 0 : this.bound[kIntern](name);
+  }
+
+  /** Stage the `error` field (the class of `err`) for the next row. */
+  stageError(err: unknown): void {
+    this.batch.field(this.errorKey, errorClass(err));
+  }
+
+  /**
+   * Stage per-call fields for the next row. Left out: null and undefined values, empty keys, the
+   * reserved `error` key, and values no column holds (objects, functions, symbols, bigints beyond
+   * 64 bits), the last two with one warning naming `where` and the key.
+   */
+  stageFields(fields: CallFields, where: string): void {
+    const batch = this.batch;
+    for (const key in fields) {
+      const value = fields[key];
+      if (value === undefined || value === null || key === '') continue;
+      if (key === ERROR_FIELD) {
+        warnOnce('LAPTIME_FIELD_RESERVED', `laptime: ${where} returned the field "${ERROR_FIELD}", which is reserved for the class of a thrown error; it was left out`);
+        continue;
+      }
+      if (!batch.field(this.intern(key), value)) {
+        warnOnce('LAPTIME_FIELD_VALUE', `laptime: ${where} returned field "${key}" as ${typeof value}; fields hold strings, booleans, numbers and 64-bit bigints, so it was left out (later ones are not reported)`);
+      }
+    }
+  }
+}
