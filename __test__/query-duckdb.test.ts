@@ -80,7 +80,7 @@ function prng(seed: number): () => number {
   };
 }
 
-type FieldMap = Record<string, string | number | boolean>;
+type FieldMap = Record<string, string | number | boolean | bigint>;
 
 interface Ev {
   kind: 'call' | 'log';

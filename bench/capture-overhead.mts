@@ -123,6 +123,31 @@ const RATIOS: readonly RatioSpec[] = [
   { id: 'asyncDecorator/asyncFloor', label: '@capture() async / async floor', num: 'asyncDecorator', den: 'asyncFloor', base: 'asyncBare', target: '<= 1.5', met: (x) => x <= 1.5 },
 ];
 
+/** What one case adds over another, in ns per call (e.g. the cost of attributes). */
+interface DifferenceSpec {
+  id: string;
+  label: string;
+  plus: CaseId;
+  minus: CaseId;
+  target: string | null;
+  met: ((ns: number) => boolean) | null;
+}
+
+const DIFFERENCES: readonly DifferenceSpec[] = [
+  { id: 'attributes', label: 'laptime: 4 per-call attributes', plus: 'captureAttributes', minus: 'captureOn', target: '<= 200 ns', met: (ns) => ns <= 200 },
+  { id: 'otelAttributes', label: 'OpenTelemetry: setAttributes of the same 4', plus: 'otelAttributes', minus: 'otelOn', target: null, met: null },
+];
+
+interface DifferenceResult {
+  id: string;
+  label: string;
+  ns: number;
+  target: string | null;
+  met: boolean | null;
+  roundMin: number;
+  roundMax: number;
+}
+
 interface RatioResult {
   id: string;
   label: string;
@@ -140,6 +165,7 @@ interface MicroResult {
   config: MicroConfig;
   cases: CaseResult[];
   ratios: RatioResult[];
+  differences: DifferenceResult[];
   store: {
     capturedCalls: number;
     counters: CounterReport;
@@ -224,6 +250,20 @@ async function runMicro(config: MicroConfig, progress: (line: string) => void): 
       };
     });
 
+    const differences: DifferenceResult[] = DIFFERENCES.map((d) => {
+      const ns = med(d.plus) - med(d.minus);
+      const rounds = perRound.get(d.plus)!.map((n, i) => n - perRound.get(d.minus)![i]!);
+      return {
+        id: d.id,
+        label: d.label,
+        ns: r2(ns),
+        target: d.target,
+        met: d.met === null ? null : d.met(ns),
+        roundMin: r2(Math.min(...rounds)),
+        roundMax: r2(Math.max(...rounds)),
+      };
+    });
+
     const peers = await peerTotals();
     const f0 = performance.now();
     await store.flush();
@@ -234,6 +274,7 @@ async function runMicro(config: MicroConfig, progress: (line: string) => void): 
       config,
       cases,
       ratios,
+      differences,
       store: {
         capturedCalls: made.captured,
         counters: counterReport(c),
@@ -293,6 +334,19 @@ function printMicro(m: MicroResult): void {
         `${fmt(r.roundMin, 2)}-${fmt(r.roundMax, 2)}`,
         fmt(r.overheadOnly, 2),
         r.overheadOnlyMet === null ? '-' : r.overheadOnlyMet ? 'yes' : 'MISSED',
+      ]),
+    ),
+  );
+  console.log('\nwhat a case adds over its base, difference of medians (ns per call)');
+  console.log(
+    table(
+      ['difference', 'ns', 'target', 'met', 'per-round range'],
+      m.differences.map((d) => [
+        d.label,
+        fmt(d.ns),
+        d.target ?? '-',
+        d.met === null ? '-' : d.met ? 'yes' : 'MISSED',
+        `${fmt(d.roundMin)}-${fmt(d.roundMax)}`,
       ]),
     ),
   );

@@ -53,6 +53,27 @@ export let sink = 0;
 export const made = { captured: 0, otelSpans: 0 };
 
 const workCaptured = capture(work, 'bench.work');
+
+/** The request-like argument the attribute cases read their four attributes from. */
+interface Req {
+  tenant: string;
+  route: string;
+  retries: number;
+  cached: boolean;
+}
+const req: Req = { tenant: 'acme', route: '/users/:id', retries: 2, cached: true };
+
+/** The same work, given a request, with four per-call attributes (two strings, a number, a boolean). */
+function workOn(r: Req, b: number): number {
+  point.hits++;
+  point.x = r.retries + b;
+  return point.x;
+}
+const workOnCaptured = capture(workOn, 'bench.workOn');
+const workOnWithAttributes = capture(workOn, {
+  name: 'bench.workOnAttributes',
+  fields: ([r]) => ({ tenant: r.tenant, route: r.route, retries: r.retries, cached: r.cached }),
+});
 const workAsyncCaptured = capture(workAsync, 'bench.workAsync');
 
 /** The decorator form; standard (TC39) decorators, as tsx compiles with the root tsconfig.json. */
@@ -137,6 +158,43 @@ function decoratorSync(): void {
   sink = s;
 }
 
+function captureOn(): void {
+  let s = 0;
+  for (let i = 0; i < FAST_CALLS; i++) s += workOnCaptured(req, i);
+  made.captured += FAST_CALLS;
+  sink = s;
+}
+
+function captureAttributes(): void {
+  let s = 0;
+  for (let i = 0; i < FAST_CALLS; i++) s += workOnWithAttributes(req, i);
+  made.captured += FAST_CALLS;
+  sink = s;
+}
+
+function otelSpanOn(): void {
+  let s = 0;
+  for (let i = 0; i < SLOW_CALLS; i++) {
+    const span = tracer.startSpan('workOn');
+    s += workOn(req, i);
+    span.end();
+  }
+  made.otelSpans += SLOW_CALLS;
+  sink = s;
+}
+
+function otelAttributes(): void {
+  let s = 0;
+  for (let i = 0; i < SLOW_CALLS; i++) {
+    const span = tracer.startSpan('workOn');
+    s += workOn(req, i);
+    span.setAttributes({ tenant: req.tenant, route: req.route, retries: req.retries, cached: req.cached });
+    span.end();
+  }
+  made.otelSpans += SLOW_CALLS;
+  sink = s;
+}
+
 function otelSpan(): void {
   let s = 0;
   for (let i = 0; i < SLOW_CALLS; i++) {
@@ -206,7 +264,11 @@ export type CaseId =
   | 'floor'
   | 'capture'
   | 'decorator'
+  | 'captureOn'
+  | 'captureAttributes'
   | 'otel'
+  | 'otelOn'
+  | 'otelAttributes'
   | 'prom'
   | 'pino'
   | 'asyncBare'
@@ -228,7 +290,11 @@ export const CASES: readonly Case[] = [
   { id: 'floor', label: 'sync call + 2x performance.now() (floor)', async: false, calls: FAST_CALLS, fn: floorSync },
   { id: 'capture', label: 'laptime capture(fn)', async: false, calls: FAST_CALLS, fn: captureSync },
   { id: 'decorator', label: 'laptime @capture() method', async: false, calls: FAST_CALLS, fn: decoratorSync },
+  { id: 'captureOn', label: 'laptime capture(fn), fn reading a request', async: false, calls: FAST_CALLS, fn: captureOn },
+  { id: 'captureAttributes', label: 'the same + 4 per-call attributes (fields function)', async: false, calls: FAST_CALLS, fn: captureAttributes },
   { id: 'otel', label: 'OpenTelemetry startSpan+end (BatchSpanProcessor)', async: false, calls: SLOW_CALLS, fn: otelSpan },
+  { id: 'otelOn', label: 'OpenTelemetry span, fn reading a request', async: false, calls: SLOW_CALLS, fn: otelSpanOn },
+  { id: 'otelAttributes', label: 'the same + span.setAttributes(4 attributes)', async: false, calls: SLOW_CALLS, fn: otelAttributes },
   { id: 'prom', label: 'prom-client Histogram startTimer()/end()', async: false, calls: SLOW_CALLS, fn: promTimer },
   { id: 'pino', label: 'pino info({fn, ms}) to /dev/null (sync)', async: false, calls: SLOW_CALLS, fn: pinoLine },
   { id: 'asyncBare', label: 'await async fn (bare)', async: true, calls: SLOW_CALLS, fn: bareAsync },

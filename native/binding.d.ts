@@ -273,7 +273,7 @@ export interface NativeEvent {
   /** Log message. */
   message?: string
   /** Fields by key. */
-  fields: Record<string, string | number | boolean>
+  fields: Record<string, string | number | boolean | bigint>
   /** Writer partition and position: with `startNs`, the event's identity. */
   partition: string
   /** Position in the partition. */

@@ -4,8 +4,8 @@
  * a flood costs no allocation on the plain path (invariant 4).
  *
  * Fields and log messages are columns too: one entry per field (row, key id, type tag, number) in
- * typed arrays that grow when needed, with the text of string values and messages appended to one
- * string whose pieces the numbers measure (UTF-16 units). Staging a field is a few array stores and
+ * typed arrays that grow when needed, with the text of string values and messages handed over as
+ * one string whose pieces the numbers measure (UTF-16 units). Staging a field is a few array stores and
  * a string append, no encoding: per-call attributes stay cheap (issue 12). Extras beyond a bound
  * hand the batch over early, so memory stays bounded too.
  */
@@ -48,8 +48,10 @@ export class Batch {
   fieldNums: Float64Array;
   /** Field entries in use (the staged ones of the next row included). */
   fieldCount = 0;
-  /** String values and messages, in entry order. */
-  text = '';
+  /** String values and messages, in entry order (joined at hand-over: appending to an array is cheaper than to a string). */
+  private pieces: string[] = [];
+  /** Characters in `pieces`. */
+  textChars = 0;
   /** First entry staged for the next row. */
   private rowFieldStart = 0;
   private readonly onFull: () => void;
@@ -82,7 +84,7 @@ export class Batch {
       return;
     }
     this.rowFieldStart = this.fieldCount;
-    if (this.length === this.capacity || this.fieldCount >= MAX_FIELDS || this.text.length >= MAX_TEXT_CHARS) this.onFull();
+    if (this.length === this.capacity || this.fieldCount >= MAX_FIELDS || this.textChars >= MAX_TEXT_CHARS) this.onFull();
   }
 
   /**
@@ -93,7 +95,8 @@ export class Batch {
     switch (typeof value) {
       case 'string':
         this.entry(key, TAG_STR, value.length);
-        this.text += value;
+        this.pieces.push(value);
+        this.textChars += value.length;
         return true;
       case 'number':
         this.entry(key, Number.isSafeInteger(value) ? TAG_I64 : TAG_F64, value);
@@ -110,7 +113,8 @@ export class Batch {
         {
           const digits = value.toString();
           this.entry(key, TAG_I64_TEXT, digits.length);
-          this.text += digits;
+          this.pieces.push(digits);
+          this.textChars += digits.length;
         }
         return true;
       default:
@@ -121,25 +125,24 @@ export class Batch {
   /** Stage the log message of the next row. */
   message(text: string): void {
     this.entry(0, TAG_MESSAGE, text.length);
-    this.text += text;
+    this.pieces.push(text);
+    this.textChars += text.length;
   }
 
   /** Forget what was staged since the last committed row (its commit failed before `add`). */
   unstage(): void {
     if (this.fieldCount === this.rowFieldStart) return;
-    let chars = 0;
     for (let k = this.rowFieldStart; k < this.fieldCount; k++) {
       const tag = this.fieldTags[k]!;
-      if (tag === TAG_STR || tag === TAG_I64_TEXT || tag === TAG_MESSAGE) chars += this.fieldNums[k]!;
+      if (tag === TAG_STR || tag === TAG_I64_TEXT || tag === TAG_MESSAGE) this.textChars -= this.pieces.pop()!.length;
     }
-    this.text = this.text.slice(0, this.text.length - chars);
     this.fieldCount = this.rowFieldStart;
   }
 
   /** The field columns for `append`, or null when no row has any. */
   fieldColumns(): NativeFieldColumns | null {
     if (this.rowFieldStart === 0) return null;
-    return { rows: this.fieldRows, keys: this.fieldKeys, tags: this.fieldTags, nums: this.fieldNums, count: this.rowFieldStart, text: this.text };
+    return { rows: this.fieldRows, keys: this.fieldKeys, tags: this.fieldTags, nums: this.fieldNums, count: this.rowFieldStart, text: this.pieces.join('') };
   }
 
   /** Forget all rows (after they were handed over or dropped). */
@@ -148,7 +151,8 @@ export class Batch {
     if (this.fieldCount !== 0) {
       this.fieldCount = 0;
       this.rowFieldStart = 0;
-      this.text = '';
+      this.pieces = [];
+      this.textChars = 0;
     }
   }
 

@@ -199,7 +199,7 @@ export interface NativeEvent {
   status?: 'ok' | 'error';
   level?: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
   message?: string;
-  fields: Record<string, string | number | boolean>;
+  fields: Record<string, string | number | boolean | bigint>;
   partition: string;
   seq: number;
 }

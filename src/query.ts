@@ -402,8 +402,8 @@ export interface StoredEvent {
   level?: Level;
   /** Message, for logs. */
   message?: string;
-  /** Fields stored with the event. */
-  fields: Record<string, string | number | boolean>;
+  /** Fields stored with the event; whole numbers beyond 2^53 come as bigints (exact). */
+  fields: Record<string, string | number | boolean | bigint>;
 }
 
 /** Options of {@link Store.events}. */

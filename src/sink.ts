@@ -31,6 +31,9 @@ export class Sink {
   errorKey = 0;
   private epoch = 0;
   private readonly store: Store | null;
+  /** Keys of the last per-call fields staged, and their ids in the bound store. */
+  private readonly lastKeys: string[] = [];
+  private readonly lastIds: number[] = [];
 
   /** `store` null: the default store. */
   constructor(store: Store | null) {
@@ -43,6 +46,8 @@ export class Sink {
     this.epoch = registry.epoch;
     this.batch = DISCARD;
     this.bound = null;
+    this.lastKeys.length = 0;
+    this.lastIds.length = 0;
     try {
       const store = this.store ?? defaultStoreOrNull();
       if (store !== null && store.enabled && !store.closed) {
@@ -84,14 +89,29 @@ export class Sink {
    */
   stageFields(fields: CallFields, where: string): void {
     const batch = this.batch;
+    const keys = this.lastKeys;
+    let k = 0;
     for (const key in fields) {
       const value = fields[key];
+      // Objects made by the same code have the same keys in the same order: their ids are cached
+      // by position, one comparison of (interned) strings instead of a map lookup per key.
+      let id: number;
+      if (k < keys.length && keys[k] === key) {
+        id = this.lastIds[k]!;
+      } else {
+        keys.length = k;
+        this.lastIds.length = k;
+        id = key === '' || key === ERROR_FIELD ? -1 : this.intern(key);
+        keys.push(key);
+        this.lastIds.push(id);
+      }
+      k++;
       if (value === undefined || value === null || key === '') continue;
       if (key === ERROR_FIELD) {
         warnOnce('LAPTIME_FIELD_RESERVED', `laptime: ${where} returned the field "${ERROR_FIELD}", which is reserved for the class of a thrown error; it was left out`);
         continue;
       }
-      if (!batch.field(this.intern(key), value)) {
+      if (!batch.field(id, value)) {
         warnOnce('LAPTIME_FIELD_VALUE', `laptime: ${where} returned field "${key}" as ${typeof value}; fields hold strings, booleans, numbers and 64-bit bigints, so it was left out (later ones are not reported)`);
       }
     }

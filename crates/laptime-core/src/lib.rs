@@ -51,11 +51,11 @@ pub use laptime_query::{analysis, filter, query, Queries};
 pub use laptime_storage::{clock, encoding, sketch, verify};
 pub use laptime_storage::{
     Batch, BatchField, BufferPool, Code, ColumnSet, CompactionReport, CounterSnapshot, Cut,
-    DecodeError, Dictionary, Error, ErrorCode, Event, FieldColumn, FieldValues, Level, Maintained,
-    Maintenance, NameId, NameStats, Options, Overflow, PageColumns, PageDamage, PageData, PageMeta,
-    PageRef, PinnedPage, PoolStats, Push, ReadScratch, Reader, Recorder, RecorderTimer,
-    RecoveryReport, Rejections, Result, Retention, RetentionReport, ScanFilter, Store, SyncPolicy,
-    Value, ValueType, View,
+    DecodeError, Dictionary, Error, ErrorCode, Event, FieldColumn, FieldRef, FieldValues, Level,
+    Maintained, Maintenance, NameId, NameStats, Options, Overflow, PageColumns, PageDamage,
+    PageData, PageMeta, PageRef, PinnedPage, PoolStats, Push, ReadScratch, Reader, Recorder,
+    RecorderTimer, RecoveryReport, Rejections, Result, Retention, RetentionReport, ScanFilter,
+    Store, SyncPolicy, Value, ValueRef, ValueType, View,
 };
 
 /// Fault injection for tests (cargo feature `failpoints`).

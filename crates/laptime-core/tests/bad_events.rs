@@ -76,11 +76,7 @@ fn remove_rows_renumbers_messages_and_fields() {
     b.remove_rows(&[true, false, true, false, true]);
     assert_eq!(b.starts(), &[1, 3]);
     assert_eq!(b.messages(), &[(0, "m1".to_owned()), (1, "m3".to_owned())]);
-    let f: Vec<_> = b
-        .fields()
-        .iter()
-        .map(|f| (f.row, f.value.clone()))
-        .collect();
+    let f: Vec<_> = b.fields().map(|f| (f.row, f.value.to_value())).collect();
     assert_eq!(f, vec![(0, Value::I64(1)), (1, Value::I64(3))]);
     b.remove_rows(&[]);
     assert_eq!(b.len(), 2, "an empty mask keeps every row");

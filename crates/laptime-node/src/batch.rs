@@ -120,7 +120,7 @@ mod tests {
         assert_eq!(batch.len(), 1);
         assert_eq!(batch.starts(), &[1_700_000_000_000_000_000]);
         assert_eq!(batch.messages(), &[(0, "a".to_owned())]);
-        assert!(batch.fields().is_empty());
+        assert_eq!(batch.field_count(), 0);
         assert_eq!(rejected.count, 4);
         assert_eq!(
             rejected.first.as_deref(),

@@ -14,7 +14,7 @@
 //! Rows are non-decreasing; text pieces follow each other in entry order. Lone surrogates become
 //! U+FFFD. The row rules are the core's (`Batch::set_message`, `Batch::add_field_at`).
 
-use laptime_core::{Batch, Value};
+use laptime_core::{Batch, ValueRef};
 use napi::bindgen_prelude::{Float64Array, Uint32Array, Uint8Array, Utf16String};
 use napi_derive::napi;
 
@@ -78,38 +78,41 @@ pub(crate) fn apply(batch: &mut Batch, cols: &FieldSlices<'_>) -> Result<(), Mal
             )));
         }
     }
+    batch.reserve_fields(n, cols.text.len());
     let mut text = Text {
         units: cols.text,
         at: 0,
+        piece: String::new(),
+        ascii: Vec::new(),
     };
     for i in 0..n {
         let (row, key, tag, num) = (cols.rows[i], cols.keys[i], cols.tags[i], cols.nums[i]);
         let bad = |why: String| Malformed(format!("field entry {i} (row {row}, tag {tag}): {why}"));
         let stored = match tag {
             TAG_I64 => whole(num)
-                .map(Value::I64)
+                .map(ValueRef::I64)
                 .ok_or_else(|| bad(format!("{num} is not a whole number")))
                 .and_then(|v| {
                     batch
-                        .add_field_at(row, key, v)
+                        .add_field_ref_at(row, key, v)
                         .map_err(|e| bad(e.to_string()))
                 }),
             TAG_F64 => batch
-                .add_field_at(row, key, Value::F64(num))
+                .add_field_ref_at(row, key, ValueRef::F64(num))
                 .map_err(|e| bad(e.to_string())),
             TAG_BOOL => batch
-                .add_field_at(row, key, Value::Bool(num != 0.0))
+                .add_field_ref_at(row, key, ValueRef::Bool(num != 0.0))
                 .map_err(|e| bad(e.to_string())),
             TAG_STR | TAG_I64_TEXT | TAG_MESSAGE => {
                 let piece = text.take(num).map_err(bad)?;
                 match tag {
-                    TAG_STR => batch.add_field_at(row, key, Value::Str(piece)),
-                    TAG_MESSAGE => batch.set_message(row, &piece),
+                    TAG_STR => batch.add_field_ref_at(row, key, ValueRef::Str(piece)),
+                    TAG_MESSAGE => batch.set_message(row, piece),
                     _ => {
                         let value = piece
                             .parse::<i64>()
                             .map_err(|_| bad(format!("{piece:?} is not a 64-bit whole number")))?;
-                        batch.add_field_at(row, key, Value::I64(value))
+                        batch.add_field_ref_at(row, key, ValueRef::I64(value))
                     }
                 }
                 .map_err(|e| bad(e.to_string()))
@@ -131,28 +134,42 @@ pub(crate) fn apply(batch: &mut Batch, cols: &FieldSlices<'_>) -> Result<(), Mal
 /// `num` as an i64 when it is a whole number within 2^53 (the TS layer sends larger ones as text).
 fn whole(num: f64) -> Option<i64> {
     const SAFE: f64 = 9_007_199_254_740_991.0;
-    (num.fract() == 0.0 && num.abs() <= SAFE).then_some(num as i64)
+    (num.abs() <= SAFE && num as i64 as f64 == num).then_some(num as i64)
 }
 
-/// The text column, read piece by piece.
+/// The text column, read piece by piece into one reused buffer (no allocation per value: the
+/// batch copies each piece into its own text).
 struct Text<'a> {
     units: &'a [u16],
     at: usize,
+    piece: String,
+    ascii: Vec<u8>,
 }
 
 impl Text<'_> {
     /// The next `len` UTF-16 units as a string.
-    fn take(&mut self, len: f64) -> Result<String, String> {
+    #[inline]
+    fn take(&mut self, len: f64) -> Result<&str, String> {
         let rest = self.units.len() - self.at;
-        if !(len >= 0.0 && len.fract() == 0.0 && len <= rest as f64) {
+        if !(len >= 0.0 && len <= rest as f64 && len as usize as f64 == len) {
             return Err(format!(
                 "a text length of {len} does not fit the {rest} units left"
             ));
         }
         let end = self.at + len as usize;
-        let piece = String::from_utf16_lossy(&self.units[self.at..end]);
+        let units = &self.units[self.at..end];
         self.at = end;
-        Ok(piece)
+        // Most values (routes, tenants, statuses) are ASCII: a byte per unit, no decoding.
+        if units.iter().all(|&u| u < 0x80) {
+            self.ascii.clear();
+            self.ascii.extend(units.iter().map(|&u| u as u8));
+            return Ok(std::str::from_utf8(&self.ascii).unwrap_or_default());
+        }
+        self.piece.clear();
+        let chars = char::decode_utf16(units.iter().copied());
+        self.piece
+            .extend(chars.map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER)));
+        Ok(&self.piece)
     }
 }
 
@@ -213,14 +230,14 @@ mod tests {
         );
         apply(&mut b, &cols.slices()).unwrap();
         assert_eq!(b.messages(), &[(1, "plain".to_owned()), (2, String::new())]);
-        let f = b.fields();
+        let f: Vec<_> = b.fields().collect();
         assert_eq!(f.len(), 6);
-        assert_eq!((f[0].row, f[0].key, &f[0].value), (0, 4, &Value::I64(-7)));
-        assert_eq!(f[1].value, Value::F64(1.5));
-        assert_eq!((f[2].row, &f[2].value), (1, &Value::Bool(true)));
-        assert_eq!(f[3].value, Value::Str("é€".into()));
-        assert!(matches!(f[4].value, Value::F64(v) if v.is_nan()));
-        assert_eq!(f[5].value, Value::I64(i64::MIN));
+        assert_eq!((f[0].row, f[0].key, f[0].value), (0, 4, ValueRef::I64(-7)));
+        assert_eq!(f[1].value, ValueRef::F64(1.5));
+        assert_eq!((f[2].row, f[2].value), (1, ValueRef::Bool(true)));
+        assert_eq!(f[3].value, ValueRef::Str("é€"));
+        assert!(matches!(f[4].value, ValueRef::F64(v) if v.is_nan()));
+        assert_eq!(f[5].value, ValueRef::I64(i64::MIN));
         apply(&mut batch(1), &Owned::new(&[], "").slices()).unwrap();
     }
 
@@ -230,7 +247,8 @@ mod tests {
         let mut cols = Owned::new(&[(0, 1, TAG_STR, 3.0)], "");
         cols.text = vec![u16::from(b'a'), 0xD800, u16::from(b'b')];
         apply(&mut b, &cols.slices()).unwrap();
-        assert_eq!(b.fields()[0].value, Value::Str("a\u{FFFD}b".into()));
+        let f: Vec<_> = b.fields().collect();
+        assert_eq!(f[0].value, ValueRef::Str("a\u{FFFD}b"));
     }
 
     #[test]

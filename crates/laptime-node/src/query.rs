@@ -13,7 +13,7 @@ use laptime_core::query::{
 };
 use laptime_core::{Code, Value};
 use napi::bindgen_prelude::AsyncTask;
-use napi::bindgen_prelude::{BigInt, Either3};
+use napi::bindgen_prelude::{BigInt, Either3, Either4};
 use napi::{Env, Task};
 use napi_derive::napi;
 
@@ -56,6 +56,9 @@ pub struct NativeQuery {
 }
 
 /// A group key value: string, number (time buckets in epoch ms), boolean or null (no such field).
+/// 2^53 - 1: the largest whole number every double between it and zero holds exactly.
+const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
 type KeyValue = Option<Either3<String, f64, bool>>;
 
 /// One group of a result.
@@ -438,7 +441,7 @@ pub struct NativeEvent {
     /// Log message.
     pub message: Option<String>,
     /// Fields by key.
-    pub fields: HashMap<String, Either3<String, f64, bool>>,
+    pub fields: HashMap<String, Either4<String, f64, bool, BigInt>>,
     /// Writer partition and position: with `startNs`, the event's identity.
     pub partition: String,
     /// Position in the partition.
@@ -496,10 +499,14 @@ impl NativeEvent {
                 .into_iter()
                 .map(|(k, v)| {
                     let v = match v {
-                        Value::Str(s) => Either3::A(s),
-                        Value::I64(x) => Either3::B(x as f64),
-                        Value::F64(x) => Either3::B(x),
-                        Value::Bool(b) => Either3::C(b),
+                        Value::Str(s) => Either4::A(s),
+                        // Whole numbers a double holds exactly are numbers; larger ones bigints.
+                        Value::I64(x) if x.unsigned_abs() <= MAX_SAFE_INTEGER => {
+                            Either4::B(x as f64)
+                        }
+                        Value::I64(x) => Either4::D(BigInt::from(x)),
+                        Value::F64(x) => Either4::B(x),
+                        Value::Bool(b) => Either4::C(b),
                     };
                     (k, v)
                 })

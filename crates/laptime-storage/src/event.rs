@@ -137,6 +137,53 @@ impl fmt::Display for Value {
     }
 }
 
+/// A field value borrowed from where it is kept (a [`Batch`]'s text, a [`Value`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ValueRef<'a> {
+    /// Signed integer.
+    I64(i64),
+    /// Floating point number.
+    F64(f64),
+    /// Boolean.
+    Bool(bool),
+    /// Text.
+    Str(&'a str),
+}
+
+impl ValueRef<'_> {
+    /// The owned value.
+    pub fn to_value(self) -> Value {
+        match self {
+            ValueRef::I64(v) => Value::I64(v),
+            ValueRef::F64(v) => Value::F64(v),
+            ValueRef::Bool(v) => Value::Bool(v),
+            ValueRef::Str(v) => Value::Str(v.to_owned()),
+        }
+    }
+
+    /// Type tag stored on disk.
+    pub fn type_tag(self) -> ValueType {
+        match self {
+            ValueRef::I64(_) => ValueType::I64,
+            ValueRef::F64(_) => ValueType::F64,
+            ValueRef::Bool(_) => ValueType::Bool,
+            ValueRef::Str(_) => ValueType::Str,
+        }
+    }
+}
+
+impl Value {
+    /// The value, borrowed.
+    pub fn as_value_ref(&self) -> ValueRef<'_> {
+        match self {
+            Value::I64(v) => ValueRef::I64(*v),
+            Value::F64(v) => ValueRef::F64(*v),
+            Value::Bool(v) => ValueRef::Bool(*v),
+            Value::Str(v) => ValueRef::Str(v),
+        }
+    }
+}
+
 /// The type of a field column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[repr(u8)]
@@ -164,29 +211,65 @@ impl ValueType {
     }
 }
 
-/// One field of one row of a [`Batch`].
-#[derive(Debug, Clone, PartialEq)]
+/// One field of one row of a [`Batch`]; its value is read through [`Batch::fields`].
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BatchField {
     /// Row inside the batch.
     pub row: u32,
     /// Interned key.
     pub key: NameId,
+    /// The value; a string is a range of the batch's text.
+    slot: Slot,
+}
+
+/// A field value as a batch keeps it: strings live in one text per batch, so a field costs no
+/// allocation of its own (per-call attributes, issue 12).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Slot {
+    I64(i64),
+    F64(f64),
+    Bool(bool),
+    Str { at: u32, len: u32 },
+}
+
+/// One field of a batch, its value borrowed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FieldRef<'a> {
+    /// Row inside the batch.
+    pub row: u32,
+    /// Interned key.
+    pub key: NameId,
     /// Value.
-    pub value: Value,
+    pub value: ValueRef<'a>,
 }
 
 /// A batch of events in struct-of-arrays form: the unit that crosses the ring to the writer.
 ///
 /// The four dense columns always have the same length; messages and fields are sparse lists keyed by
-/// row, kept in row order.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// row, kept in row order. String field values are ranges of `text`, one buffer per batch.
+#[derive(Debug, Clone, Default)]
 pub struct Batch {
     pub(crate) names: Vec<NameId>,
     pub(crate) starts: Vec<u64>,
     pub(crate) durations: Vec<u64>,
     pub(crate) codes: Vec<u8>,
     pub(crate) messages: Vec<(u32, String)>,
-    pub(crate) fields: Vec<BatchField>,
+    fields: Vec<BatchField>,
+    text: String,
+}
+
+/// Batches are equal when their events are: the same rows, messages and field values, however
+/// their text buffers are laid out.
+impl PartialEq for Batch {
+    fn eq(&self, other: &Batch) -> bool {
+        self.names == other.names
+            && self.starts == other.starts
+            && self.durations == other.durations
+            && self.codes == other.codes
+            && self.messages == other.messages
+            && self.fields.len() == other.fields.len()
+            && self.fields().eq(other.fields())
+    }
 }
 
 impl Batch {
@@ -199,6 +282,7 @@ impl Batch {
             codes: Vec::with_capacity(n),
             messages: Vec::new(),
             fields: Vec::new(),
+            text: String::new(),
         }
     }
 
@@ -220,6 +304,7 @@ impl Batch {
         self.codes.clear();
         self.messages.clear();
         self.fields.clear();
+        self.text.clear();
     }
 
     /// Append a call event; returns its row.
@@ -277,6 +362,7 @@ impl Batch {
             codes,
             messages: Vec::new(),
             fields: Vec::new(),
+            text: String::new(),
         })
     }
 
@@ -293,8 +379,26 @@ impl Batch {
         Ok(())
     }
 
+    /// Make room for `n` more fields with `text_bytes` of string values (a caller that knows
+    /// saves the re-allocations of growing lists).
+    pub fn reserve_fields(&mut self, n: usize, text_bytes: usize) {
+        self.fields.reserve(n);
+        self.text.reserve(text_bytes);
+    }
+
     /// Attach a field to event `row`. Rows must be given in non-decreasing order.
     pub fn add_field_at(&mut self, row: u32, key: NameId, value: Value) -> Result<(), Error> {
+        self.add_field_ref_at(row, key, value.as_value_ref())
+    }
+
+    /// [`Batch::add_field_at`] with a borrowed value: a string is copied into the batch's text.
+    #[inline]
+    pub fn add_field_ref_at(
+        &mut self,
+        row: u32,
+        key: NameId,
+        value: ValueRef<'_>,
+    ) -> Result<(), Error> {
         let in_order = self.fields.last().is_none_or(|f| f.row <= row);
         if row as usize >= self.len() || !in_order {
             return Err(Error::InvalidInput {
@@ -302,18 +406,61 @@ impl Batch {
                 reason: format!("row {row} is out of range or not in order"),
             });
         }
-        self.fields.push(BatchField { row, key, value });
+        let slot = self.slot_of(value)?;
+        self.fields.push(BatchField { row, key, slot });
         Ok(())
     }
 
-    /// Attach a field to the most recently pushed event. Does nothing on an empty batch.
+    /// Attach a field to the most recently pushed event. Does nothing on an empty batch, or for a
+    /// string that would take the batch's text past 4 GiB.
     pub fn add_field(&mut self, key: NameId, value: Value) {
         if let Some(row) = self.names.len().checked_sub(1) {
-            self.fields.push(BatchField {
-                row: row as u32,
-                key,
-                value,
-            });
+            if let Ok(slot) = self.slot_of(value.as_value_ref()) {
+                self.fields.push(BatchField {
+                    row: row as u32,
+                    key,
+                    slot,
+                });
+            }
+        }
+    }
+
+    /// How `value` is kept: a string goes into the text (whose offsets are u32).
+    #[inline]
+    fn slot_of(&mut self, value: ValueRef<'_>) -> Result<Slot, Error> {
+        Ok(match value {
+            ValueRef::I64(v) => Slot::I64(v),
+            ValueRef::F64(v) => Slot::F64(v),
+            ValueRef::Bool(v) => Slot::Bool(v),
+            ValueRef::Str(v) => {
+                let at = u32::try_from(self.text.len()).ok();
+                let len = u32::try_from(v.len()).ok();
+                let (Some(at), Some(len)) = (
+                    at,
+                    len.filter(|&l| at.is_some_and(|a| a.checked_add(l).is_some())),
+                ) else {
+                    return Err(Error::InvalidInput {
+                        what: "field value",
+                        reason: "the batch's field text would exceed 4 GiB".to_owned(),
+                    });
+                };
+                self.text.push_str(v);
+                Slot::Str { at, len }
+            }
+        })
+    }
+
+    /// The value of a field of this batch.
+    fn value_of(&self, f: &BatchField) -> ValueRef<'_> {
+        match f.slot {
+            Slot::I64(v) => ValueRef::I64(v),
+            Slot::F64(v) => ValueRef::F64(v),
+            Slot::Bool(v) => ValueRef::Bool(v),
+            Slot::Str { at, len } => ValueRef::Str(
+                self.text
+                    .get(at as usize..(at + len) as usize)
+                    .unwrap_or(""),
+            ),
         }
     }
 
@@ -326,8 +473,8 @@ impl Batch {
             }
         }
         for f in &self.fields {
-            if let (Some(b), Value::Str(v)) = (bytes.get_mut(f.row as usize), &f.value) {
-                *b += v.len();
+            if let (Some(b), Slot::Str { len, .. }) = (bytes.get_mut(f.row as usize), f.slot) {
+                *b += len as usize;
             }
         }
         bytes
@@ -380,7 +527,7 @@ impl Batch {
     pub(crate) fn tail(&self, skip: usize) -> Batch {
         let skip = skip.min(self.len());
         let shift = skip as u32;
-        Batch {
+        let mut tail = Batch {
             names: self.names[skip..].to_vec(),
             starts: self.starts[skip..].to_vec(),
             durations: self.durations[skip..].to_vec(),
@@ -391,17 +538,19 @@ impl Batch {
                 .filter(|(r, _)| *r >= shift)
                 .map(|(r, m)| (r - shift, m.clone()))
                 .collect(),
-            fields: self
-                .fields
-                .iter()
-                .filter(|f| f.row >= shift)
-                .map(|f| BatchField {
+            ..Batch::default()
+        };
+        for f in self.fields.iter().filter(|f| f.row >= shift) {
+            let value = self.value_of(f);
+            if let Ok(slot) = tail.slot_of(value) {
+                tail.fields.push(BatchField {
                     row: f.row - shift,
                     key: f.key,
-                    value: f.value.clone(),
-                })
-                .collect(),
+                    slot,
+                });
+            }
         }
+        tail
     }
 
     /// Name ids, one per event.
@@ -430,7 +579,21 @@ impl Batch {
     }
 
     /// Fields, in row order.
-    pub fn fields(&self) -> &[BatchField] {
+    pub fn fields(&self) -> impl ExactSizeIterator<Item = FieldRef<'_>> + '_ {
+        self.fields.iter().map(|f| FieldRef {
+            row: f.row,
+            key: f.key,
+            value: self.value_of(f),
+        })
+    }
+
+    /// Number of fields.
+    pub fn field_count(&self) -> usize {
+        self.fields.len()
+    }
+
+    /// The (row, key) of each field, in row order.
+    pub fn field_keys(&self) -> &[BatchField] {
         &self.fields
     }
 
@@ -446,14 +609,7 @@ impl Batch {
                 .map(|(_, m)| m.capacity() + 32)
                 .sum::<usize>()
             + self.fields.capacity() * std::mem::size_of::<BatchField>()
-            + self
-                .fields
-                .iter()
-                .map(|f| match &f.value {
-                    Value::Str(s) => s.capacity(),
-                    _ => 0,
-                })
-                .sum::<usize>()
+            + self.text.capacity()
     }
 }
 

@@ -48,7 +48,9 @@ pub use bufferpool::{BufferPool, PinnedPage, PoolStats};
 pub use compaction::CompactionReport;
 pub use dictionary::Dictionary;
 pub use error::{DecodeError, Error, ErrorCode, Result};
-pub use event::{Batch, BatchField, Code, Event, Level, NameId, Rejections, Value, ValueType};
+pub use event::{
+    Batch, BatchField, Code, Event, FieldRef, Level, NameId, Rejections, Value, ValueRef, ValueType,
+};
 pub use options::{Options, Retention, SyncPolicy};
 pub use page::{ColumnSet, FieldColumn, FieldValues, NameStats, PageColumns, PageMeta};
 pub use partition::Cut;

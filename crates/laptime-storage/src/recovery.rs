@@ -172,7 +172,11 @@ impl RecoveredWal {
     fn names_needed(&self) -> usize {
         self.batches
             .iter()
-            .flat_map(|(_, b)| b.names().iter().chain(b.fields().iter().map(|f| &f.key)))
+            .flat_map(|(_, b)| {
+                b.names()
+                    .iter()
+                    .chain(b.field_keys().iter().map(|f| &f.key))
+            })
             .max()
             .map_or(0, |&m| m as usize + 1)
     }
@@ -200,7 +204,7 @@ fn replay(dir: &Path, writer: &mut PartitionWriter, batches: Vec<(u64, Batch)>) 
     for (seq, batch) in batches {
         debug_assert_eq!(seq, writer.next_seq);
         let unknown = batch.names().iter().any(|&n| u64::from(n) >= known)
-            || batch.fields().iter().any(|f| u64::from(f.key) >= known);
+            || batch.field_keys().iter().any(|f| u64::from(f.key) >= known);
         if unknown {
             // Names are synced before the WAL, so this is damage, not a crash: point-in-time
             // recovery stops here.

@@ -220,7 +220,7 @@ impl Store {
         let mut rejected = already;
         let known = self.engine.dict.len() as u64;
         let unknown = |id: NameId| u64::from(id) >= known;
-        let bad_field = batch.fields().iter().any(|f| unknown(f.key));
+        let bad_field = batch.field_keys().iter().any(|f| unknown(f.key));
         let text = batch.text_bytes_by_row();
         let too_big = text.iter().any(|&b| b > MAX_EVENT_TEXT_BYTES);
         if bad_field || too_big || batch.names().iter().any(|&n| unknown(n)) {
@@ -241,7 +241,7 @@ impl Store {
                     });
                 }
             }
-            for f in batch.fields() {
+            for f in batch.field_keys() {
                 let row = f.row as usize;
                 if unknown(f.key) && drop.get(row) == Some(&false) {
                     drop[row] = true;

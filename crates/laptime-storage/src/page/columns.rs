@@ -1,7 +1,7 @@
 //! The in-memory columns of one page.
 
 use crate::encoding::StringColumn;
-use crate::event::{Batch, NameId, Value, ValueType};
+use crate::event::{Batch, NameId, Value, ValueRef, ValueType};
 
 /// Which columns to decode; the dense columns are cheap, sparse ones (messages, fields) cost more.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,12 +100,12 @@ impl FieldValues {
     }
 
     /// Append a value of the matching type; returns false (and stores nothing) on a type mismatch.
-    fn push(&mut self, value: &Value) -> bool {
+    fn push(&mut self, value: ValueRef<'_>) -> bool {
         match (self, value) {
-            (FieldValues::I64(v), Value::I64(x)) => v.push(*x),
-            (FieldValues::F64(v), Value::F64(x)) => v.push(*x),
-            (FieldValues::Bool(v), Value::Bool(x)) => v.push(*x),
-            (FieldValues::Str(v), Value::Str(x)) => v.push(x),
+            (FieldValues::I64(v), ValueRef::I64(x)) => v.push(x),
+            (FieldValues::F64(v), ValueRef::F64(x)) => v.push(x),
+            (FieldValues::Bool(v), ValueRef::Bool(x)) => v.push(x),
+            (FieldValues::Str(v), ValueRef::Str(x)) => v.push(x),
             _ => return false,
         }
         true
@@ -197,14 +197,14 @@ impl PageColumns {
             self.message_rows.push(base + row - from as u32);
             self.messages.push(msg);
         }
-        for f in batch.fields.iter().filter(|f| in_range(f.row)) {
+        for f in batch.fields().filter(|f| in_range(f.row)) {
             let row = base + f.row - from as u32;
             let col = self.field_column(f.key, f.value.type_tag());
             // A row that sets the same key twice keeps the first value: columns hold one value per row.
             if col.rows.last() == Some(&row) {
                 continue;
             }
-            if col.values.push(&f.value) {
+            if col.values.push(f.value) {
                 col.rows.push(row);
             }
         }
@@ -230,7 +230,7 @@ impl PageColumns {
             for (i, &row) in col.rows.iter().enumerate() {
                 if range.contains(&row) {
                     if let Some(v) = col.values.get(i) {
-                        dest.values.push(&v);
+                        dest.values.push(v.as_value_ref());
                         dest.rows.push(shift(row));
                     }
                 }

@@ -10,7 +10,7 @@
 
 use crate::encoding::varint::{read_varint, write_varint};
 use crate::error::DecodeError;
-use crate::event::{Batch, BatchField, Value, ValueType, MAX_CODE_BYTE};
+use crate::event::{Batch, Value, ValueRef, ValueType, MAX_CODE_BYTE};
 
 /// Append the encoding of `batch` (events numbered from `first_seq`) to `out`.
 pub(crate) fn encode_batch(first_seq: u64, batch: &Batch, out: &mut Vec<u8>) {
@@ -34,16 +34,16 @@ pub(crate) fn encode_batch(first_seq: u64, batch: &Batch, out: &mut Vec<u8>) {
         write_varint(out, msg.len() as u64);
         out.extend_from_slice(msg.as_bytes());
     }
-    write_varint(out, batch.fields.len() as u64);
-    for f in &batch.fields {
+    write_varint(out, batch.field_count() as u64);
+    for f in batch.fields() {
         write_varint(out, u64::from(f.row));
         write_varint(out, u64::from(f.key));
         out.push(f.value.type_tag() as u8);
-        match &f.value {
-            Value::I64(v) => write_varint(out, ((v << 1) ^ (v >> 63)) as u64),
-            Value::F64(v) => out.extend_from_slice(&v.to_bits().to_le_bytes()),
-            Value::Bool(v) => out.push(u8::from(*v)),
-            Value::Str(s) => {
+        match f.value {
+            ValueRef::I64(v) => write_varint(out, ((v << 1) ^ (v >> 63)) as u64),
+            ValueRef::F64(v) => out.extend_from_slice(&v.to_bits().to_le_bytes()),
+            ValueRef::Bool(v) => out.push(u8::from(v)),
+            ValueRef::Str(s) => {
                 write_varint(out, s.len() as u64);
                 out.extend_from_slice(s.as_bytes());
             }
@@ -152,11 +152,8 @@ pub(crate) fn decode_batch(input: &[u8]) -> Result<(u64, Batch), DecodeError> {
             },
             ValueType::Str => Value::Str(c.string()?),
         };
-        b.fields.push(BatchField {
-            row: row as u32,
-            key,
-            value,
-        });
+        b.add_field_at(row as u32, key, value)
+            .map_err(|_| DecodeError::new(at, "field text beyond 4 GiB"))?;
     }
     if c.pos != input.len() {
         return Err(DecodeError::new(c.pos, "trailing bytes after batch"));
