@@ -7,5 +7,8 @@ export default {
   extensions: { ts: 'commonjs' },
   nodeArguments: ['--import', 'tsx'],
   workerThreads: false,
+  // Many suites store events at fixed past instants (stable buckets); the default 30-day age limit
+  // would drop them once those instants are old enough. __test__/defaults.test.ts covers the default.
+  environmentVariables: { LAPTIME_RETENTION_MAX_AGE: 'off' },
   timeout: '60s',
 };

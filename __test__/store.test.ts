@@ -31,7 +31,7 @@ test.serial('range errors of the engine come through with the option name', (t) 
 
 test.serial('engine options are passed through; JS options are not', (t) => {
   const store = freshStore(t, { sync: 'always', pageRows: 1024, flushIntervalMs: 50, batchSize: 8, retentionMaxAgeMs: 3_600_000 });
-  t.deepEqual(fake.engines.get(store.path)!.options, { sync: 'always', pageRows: 1024, retentionMaxAgeMs: 3_600_000 });
+  t.deepEqual(fake.engines.get(store.path)!.options, { sync: 'always', pageRows: 1024, retentionMaxAgeMs: 3_600_000, retentionMaxBytes: 1024 ** 3 });
   t.true(store.enabled);
 });
 

@@ -6,6 +6,8 @@
  * binding is `null`: capture() and the loggers become pass-throughs and open() returns a disabled
  * store, after one `LaptimeWarning` (invariant 1: degrade, never break the program).
  */
+import { existsSync } from 'node:fs';
+import * as path from 'node:path';
 import { warnOnce, describeError } from './diagnostics';
 
 /** Durability policy of the writer: see README "How it stores events". */
@@ -286,6 +288,19 @@ function disabledByEnv(): boolean {
   return v === '1' || v === 'true';
 }
 
+/**
+ * A bundler (esbuild, webpack, rollup) that inlined laptime's JavaScript leaves its `native/`
+ * directory behind: say how to keep laptime external instead of failing silently.
+ */
+function bundlerHint(): string {
+  const dir = path.join(__dirname, '..', 'native');
+  if (existsSync(path.join(dir, 'binding.cjs'))) return '';
+  return (
+    `. laptime looks bundled: its native/ directory is not at ${dir}. Mark laptime as external so Node loads it from node_modules ` +
+    `(esbuild: --external:laptime; webpack: externals: { laptime: 'commonjs laptime' }; rollup: external: ['laptime'])`
+  );
+}
+
 /** The addon, loading it on first call; `null` (after one warning) when it is unavailable. */
 export function nativeBinding(): NativeBinding | null {
   if (loaded !== undefined) return loaded.binding;
@@ -300,7 +315,7 @@ export function nativeBinding(): NativeBinding | null {
       binding = null;
       warnOnce(
         'LAPTIME_NATIVE_UNAVAILABLE',
-        `laptime: the native addon could not be loaded (${describeError(err)}); capture() and log are pass-throughs and nothing is recorded`,
+        `laptime: the native addon could not be loaded (${describeError(err)}); capture() and log are pass-throughs and nothing is recorded${bundlerHint()}`,
       );
     }
   }

@@ -18,6 +18,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { FilterSyntaxError } from '../filter-text';
 import { openReader, type Reader } from '../reader';
 import { serve } from '../server/http';
+import { parseByteSize } from '../sizes';
 import { packageVersion } from '../version';
 import { importPostMortem, LEGACY_POST_MORTEM_DIR, listPostMortems, listStorePostMortems, POST_MORTEM_DIR, readPostMortem, readPostMortemSummary } from '../post-mortem';
 import { exportParquet } from '../export';
@@ -538,11 +539,9 @@ async function listPostMortemFiles(files: readonly string[], where: string, name
 }
 
 function byteSize(value: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?$/i.exec(value.trim());
-  if (m === null) throw new InvalidArgumentError('must be a size such as 500MB or 2GB');
-  const unit = (m[2] ?? 'B').toLowerCase();
-  const mult: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, tib: 1024 ** 4 };
-  return Math.floor(Number(m[1]) * mult[unit]!);
+  const bytes = parseByteSize(value);
+  if (bytes === null) throw new InvalidArgumentError('must be a size such as 500MB or 2GB');
+  return bytes;
 }
 
 /** Elapsed seconds on stderr while `work` runs (on a terminal; nothing otherwise). */
