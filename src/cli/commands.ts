@@ -6,6 +6,7 @@ import type { Anomaly, FunctionComparison } from '../analysis';
 import { valueText } from '../filter-text';
 import { parseDuration, parseRange, parseTime } from '../grammar';
 import type { QueryRow, StoredEvent } from '../query';
+import { callsToOtlp, spanCount, type OtlpTraceRequest } from '../otlp';
 import type { Reader } from '../reader';
 import { count, csv, duration, jsonLines, latencyBar, percent, rate, table, time, type Column } from './format';
 
@@ -490,6 +491,32 @@ export async function exportEvents(reader: Reader, o: ExportOptions): Promise<nu
     written += page.events.length;
     o.progress?.(written, total);
     if (page.nextCursor === null) return written;
+    cursor = page.nextCursor;
+  }
+}
+
+export interface OtlpExportOptions {
+  filter: string;
+  serviceName: string;
+  /** Takes one OTLP/JSON request (a page of spans); resolves once it is written or accepted. */
+  send(request: OtlpTraceRequest, spans: number): Promise<void>;
+}
+
+/**
+ * Every matching call, oldest first, as OTLP/JSON requests of up to 10,000 spans (log events are
+ * not spans and are skipped). Returns how many spans were sent.
+ */
+export async function exportOtlp(reader: Reader, o: OtlpExportOptions): Promise<number> {
+  const filter = o.filter.trim() === '' ? 'kind:call' : `kind:call ${o.filter}`;
+  let sent = 0;
+  let cursor: string | undefined;
+  for (;;) {
+    const page = await reader.events(filter, { limit: 10_000, order: 'oldest', ...(cursor === undefined ? {} : { cursor }) });
+    const request = callsToOtlp(page.events, o.serviceName, sent);
+    const spans = spanCount(request);
+    if (spans > 0) await o.send(request, spans);
+    sent += spans;
+    if (page.nextCursor === null) return sent;
     cursor = page.nextCursor;
   }
 }

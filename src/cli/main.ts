@@ -23,7 +23,7 @@ import { packageVersion } from '../version';
 import { importPostMortem, LEGACY_POST_MORTEM_DIR, listPostMortems, listStorePostMortems, POST_MORTEM_DIR, readPostMortem, readPostMortemSummary } from '../post-mortem';
 import { exportParquet } from '../export';
 import { maintainStore, verifyStore, type Maintained } from '../maintenance';
-import { anomalies, CliError, compare, exportEvents, OutputClosed, printEvents, query, stats, tail, top, type Io, type OutputFormat } from './commands';
+import { anomalies, CliError, compare, exportEvents, exportOtlp, OutputClosed, printEvents, query, stats, tail, top, type Io, type OutputFormat } from './commands';
 import { parseDuration } from '../grammar';
 import { jsonLines, printable } from './format';
 
@@ -356,14 +356,18 @@ function exportCommand(prog: Command, s: Shared): void {
   const io = s.io;
   const c = prog
     .command('export')
-    .description('every matching event, oldest first, as NDJSON, CSV or Parquet')
+    .description('every matching event, oldest first, as NDJSON, CSV, Parquet, or OTLP spans (to a file or an OTLP/HTTP collector)')
     .addOption(s.dir());
   s.source(c)
     .argument('[filter...]', 'only events matching this filter')
-    .addOption(new Option('-f, --format <format>', 'output format').choices(['ndjson', 'csv', 'parquet']).default('ndjson'))
+    .addOption(new Option('-f, --format <format>', 'output format').choices(['ndjson', 'csv', 'parquet', 'otlp']).default('ndjson'))
     .option('-o, --out <file>', 'write to this file instead of stdout')
-    .action(async (terms: string[], o: Source & { snapshot?: string; format: 'ndjson' | 'csv' | 'parquet'; out?: string }) => {
+    .option('--endpoint <url>', 'otlp: POST the spans to this OTLP/HTTP traces endpoint, e.g. http://localhost:4318/v1/traces')
+    .option('--service <name>', 'otlp: the service.name of the spans (default $OTEL_SERVICE_NAME, else laptime)')
+    .action(async (terms: string[], o: Source & { snapshot?: string; format: 'ndjson' | 'csv' | 'parquet' | 'otlp'; out?: string; endpoint?: string; service?: string }) => {
       const filter = joined(terms) ?? '';
+      if ((o.endpoint !== undefined || o.service !== undefined) && o.format !== 'otlp') throw new CliError('--endpoint and --service go with --format otlp', 2);
+      if (o.format === 'otlp') return otlpExport(s, o, filter);
       if (o.format === 'parquet') {
         const out = o.out;
         if (out === undefined) throw new CliError('--format parquet needs --out <file> (Parquet is not written to a terminal or pipe)', 2);
@@ -392,6 +396,48 @@ function exportCommand(prog: Command, s: Shared): void {
         }
       });
     });
+}
+
+/** `export --format otlp`: JSON lines of OTLP requests to stdout or `--out`, or POSTs to `--endpoint`. */
+async function otlpExport(s: Shared, o: Source & { snapshot?: string; out?: string; endpoint?: string; service?: string }, filter: string): Promise<void> {
+  const io = s.io;
+  if (o.endpoint !== undefined && o.out !== undefined) throw new CliError('--endpoint and --out exclude each other', 2);
+  let endpoint: URL | null = null;
+  if (o.endpoint !== undefined) {
+    try {
+      endpoint = new URL(o.endpoint);
+    } catch {
+      throw new CliError(`--endpoint must be a URL such as http://localhost:4318/v1/traces, got ${printable(o.endpoint)}`, 2);
+    }
+    if (endpoint.protocol !== 'http:' && endpoint.protocol !== 'https:') throw new CliError(`--endpoint must be an http or https URL, got ${printable(o.endpoint)}`, 2);
+  }
+  const serviceName = o.service ?? (process.env.OTEL_SERVICE_NAME || 'laptime');
+  await s.run(o, async (r) => {
+    const file: WriteStream | null = o.out === undefined ? null : createWriteStream(o.out);
+    try {
+      const n = await exportOtlp(r, {
+        filter,
+        serviceName,
+        send: async (request) => {
+          const json = JSON.stringify(request);
+          if (endpoint === null) {
+            if (file === null) io.out(`${json}\n`);
+            else file.write(`${json}\n`);
+            return;
+          }
+          const response = await fetch(endpoint, { method: 'POST', headers: { 'content-type': 'application/json' }, body: json });
+          if (!response.ok) {
+            const body = (await response.text()).slice(0, 200);
+            throw new CliError(`the collector at ${printable(endpoint.href)} answered ${response.status} ${printable(response.statusText)}: ${printable(body)}`, 1);
+          }
+        },
+      });
+      const where = endpoint !== null ? printable(endpoint.href) : file !== null ? printable(o.out ?? '') : null;
+      if (where !== null) io.err(`${n.toLocaleString('en-US')} spans sent to ${where}\n`);
+    } finally {
+      if (file !== null) await new Promise<void>((resolve, reject) => file.end((err?: Error | null) => (err ? reject(err) : resolve())));
+    }
+  });
 }
 
 function verifyCommand(prog: Command, s: Shared): void {
