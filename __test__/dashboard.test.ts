@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { capture, mark, open, openReader } from '../index';
+import { capture, mark, open, openReader, setDefaultStore } from '../index';
 import { main } from '../src/cli/main';
 import { serve, type Dashboard } from '../src/server/http';
 import { hasAddon, tempDir, cannotRun } from './helpers/real';
@@ -519,6 +519,7 @@ api('API: a bad group key or top is a 400 naming it; fields and marks answer', a
     ['/api/stats?group=p99', /^parameter "group": a field called "p99" cannot be grouped by here/],
     ['/api/series?name=db.query&group=' + encodeURIComponent('ten"ant'), /^parameter "group" must be a field key .* got "ten\\"ant"$/],
     ['/api/series?name=db.query&group=time', /^parameter "group": a field called "time" cannot be grouped by here/],
+    ['/api/stats?group=__proto__', /^parameter "group": a field called "__proto__" cannot be grouped by$/],
     ['/api/series?name=db.query&group=tenant&top=0', /^parameter "top" must be a whole number in 1\.\.20, got "0"$/],
     ['/api/series?name=db.query&group=tenant&top=21', /^parameter "top" must be a whole number in 1\.\.20, got "21"$/],
     ['/api/fields?sample=0', /^parameter "sample" must be a whole number in 1\.\.10000/],
@@ -563,6 +564,22 @@ test('mark() refuses a bad label, fields or store by name', (t) => {
   t.throws(() => mark('deploy', { version: { major: 1 } as unknown as string }), { instanceOf: TypeError, message: /mark\(\) field "version" must be a string, number, boolean or bigint/ });
   t.throws(() => mark('deploy', ['1.4.2'] as unknown as Record<string, string>), { instanceOf: TypeError, message: /fields must be an object/ });
   t.throws(() => mark('deploy', {}, { store: {} as never }), { instanceOf: TypeError, message: /option "store" must be a Store from open\(\)/ });
+});
+
+api('mark() without a store writes to the default store', async (t) => {
+  const store = open({ dir: tempDir() });
+  setDefaultStore(store);
+  t.teardown(async () => {
+    setDefaultStore(null);
+    await store.close();
+  });
+  mark('config reload', { attempt: 2, ok: true, seq: 2n ** 60n });
+  await store.flush();
+  const { events } = await store.events('name:laptime.mark');
+  t.deepEqual(
+    events.map((e) => [e.kind, e.level, e.message, e.fields]),
+    [['log', 'info', 'config reload', { attempt: 2, ok: true, seq: 2n ** 60n }]],
+  );
 });
 
 browserTest('dashboard in Chromium: group by an attribute (table column, one line per value, events column) and marker lines, hostile values as text', async (t) => {

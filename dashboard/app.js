@@ -348,7 +348,7 @@
       const tr = document.createElement('tr');
       cell(tr, fmt.time(e.start));
       cell(tr, e.name);
-      if (group !== '') cell(tr, field in e.fields ? String(e.fields[field]) : '', 'group-value');
+      if (group !== '') cell(tr, Object.prototype.hasOwnProperty.call(e.fields, field) ? String(e.fields[field]) : '', 'group-value');
       cell(tr, e.kind === 'call' ? fmt.duration(e.durationNs) : '', 'num');
       cell(tr, e.status || e.level || '', e.status === 'error' ? 'bad' : '');
       cell(tr, e.message || '');

@@ -123,6 +123,8 @@ function groupKey(p: Params, taken: readonly string[]): string | null {
   if (key.length > MAX_GROUP_KEY || !GROUP_KEY.test(key)) {
     throw new ApiError(400, `parameter "group" must be a field key (letters, digits, "_", "." and "-", starting with a letter, digit or "_"; at most ${MAX_GROUP_KEY}), got ${JSON.stringify(v.slice(0, 80))}`);
   }
+  // Result rows are plain objects: a "__proto__" column would set the prototype, not a value.
+  if (key === '__proto__') throw new ApiError(400, 'parameter "group": a field called "__proto__" cannot be grouped by');
   if (taken.includes(key)) throw new ApiError(400, `parameter "group": a field called "${key}" cannot be grouped by here (the answer has its own "${key}" column)`);
   return key;
 }
