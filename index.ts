@@ -30,6 +30,8 @@ export type { CaptureDecorator, CaptureOptions } from './src/capture';
 export { defaultStore, setDefaultStore } from './src/default-store';
 export type { FieldValue, Fields } from './src/fields';
 export { log, logger } from './src/log';
+export { mark } from './src/mark';
+export type { MarkOptions } from './src/mark';
 export type { LogFields, Logger, LogLevel } from './src/logger';
 export type { NativeOptions, OverflowMode, SyncMode } from './src/native';
 export type { OpenOptions } from './src/options';
