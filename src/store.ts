@@ -614,11 +614,15 @@ function placeStart(start: bigint): number | null {
 }
 
 /** Throws unless `name` can be a name or field key in the engine's dictionary. */
-function checkName(name: unknown, what: string): asserts name is string {
-  if (typeof name !== 'string' || name === '') throw new TypeError(`laptime: ${what} must be a non-empty string, got ${show(name)}`);
-  if (!name.isWellFormed()) throw new TypeError(`laptime: ${what} must be well-formed Unicode, got ${show(name)} (a lone surrogate)`);
+function checkName(name: unknown, what: string | (() => string)): asserts name is string {
+  // Messages are built only for a bad name: record() checks every field key on every call.
+  const say = () => (typeof what === 'string' ? what : what());
+  if (typeof name !== 'string' || name === '') throw new TypeError(`laptime: ${say()} must be a non-empty string, got ${show(name)}`);
+  if (!name.isWellFormed()) throw new TypeError(`laptime: ${say()} must be well-formed Unicode, got ${show(name)} (a lone surrogate)`);
+  // A UTF-16 unit is at most 3 UTF-8 bytes: short names need no count.
+  if (name.length * 3 <= MAX_NAME_BYTES) return;
   const bytes = Buffer.byteLength(name, 'utf8');
-  if (bytes > MAX_NAME_BYTES) throw new RangeError(`laptime: ${what} is ${bytes} bytes long (${show(name)}), more than ${MAX_NAME_BYTES}`);
+  if (bytes > MAX_NAME_BYTES) throw new RangeError(`laptime: ${say()} is ${bytes} bytes long (${show(name)}), more than ${MAX_NAME_BYTES}`);
 }
 
 /** Whole nanoseconds in 0..2^64-1 of a bigint or number; `round` allows a fraction (rounded). */
@@ -646,9 +650,9 @@ function checkRecordFields(fields: unknown): Array<[string, FieldValue]> {
   const out: Array<[string, FieldValue]> = [];
   let chars = 0;
   for (const key of Object.keys(fields)) {
-    const what = `event "fields.${key}"`;
     if (key === '') throw new TypeError('laptime: event "fields" keys must not be empty');
-    checkName(key, `event "fields" key ${JSON.stringify(key.length > 40 ? `${key.slice(0, 40)}...` : key)}`);
+    checkName(key, () => `event "fields" key ${JSON.stringify(key.length > 40 ? `${key.slice(0, 40)}...` : key)}`);
+    const what = `event "fields.${key}"`;
     const value: unknown = (fields as Record<string, unknown>)[key];
     switch (typeof value) {
       case 'string':
