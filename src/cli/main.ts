@@ -19,6 +19,9 @@ import { FilterSyntaxError } from '../filter-text';
 import { openReader, type Reader } from '../reader';
 import { serve } from '../server/http';
 import { parseByteSize } from '../sizes';
+import { mark } from '../mark';
+import { open, type Store } from '../store';
+import { describeError } from '../diagnostics';
 import { packageVersion } from '../version';
 import { importPostMortem, LEGACY_POST_MORTEM_DIR, listPostMortems, listStorePostMortems, POST_MORTEM_DIR, readPostMortem, readPostMortemSummary } from '../post-mortem';
 import { exportParquet } from '../export';
@@ -177,7 +180,7 @@ function program(io: Io, run: Run): Command {
     .exitOverride()
     .configureOutput({ writeOut: (t) => io.out(printable(t, true)), writeErr: (t) => io.err(printable(t, true)), outputError: (t, write) => write(t) });
   const s = shared(io, run);
-  for (const add of [statsCommand, topCommand, queryCommand, tailCommand, anomaliesCommand, compareCommand, exportCommand, verifyCommand, maintenanceCommands, serveCommand, viewCommand, postMortemsCommand]) {
+  for (const add of [statsCommand, topCommand, queryCommand, tailCommand, anomaliesCommand, compareCommand, exportCommand, markCommand, verifyCommand, maintenanceCommands, serveCommand, viewCommand, postMortemsCommand]) {
     add(prog, s);
   }
   return prog;
@@ -438,6 +441,38 @@ async function otlpExport(s: Shared, o: Source & { snapshot?: string; out?: stri
       if (file !== null) await new Promise<void>((resolve, reject) => file.end((err?: Error | null) => (err ? reject(err) : resolve())));
     }
   });
+}
+
+function markCommand(prog: Command, s: Shared): void {
+  prog
+    .command('mark')
+    .description('record a marker now (a deploy, a config change), shown on the dashboard\'s latency chart')
+    .addOption(s.dir())
+    .argument('<label>', 'what happened, e.g. deploy')
+    .option('-f, --field <key=value...>', 'fields of the marker (text), e.g. version=1.4.2 commit=a1b2c3d', [])
+    .action(async (label: string, o: { dir: string; field: string[] }) => {
+      const fields: Record<string, string> = {};
+      for (const pair of o.field) {
+        const eq = pair.indexOf('=');
+        if (eq <= 0) throw new CliError(`--field takes key=value, got ${printable(pair)}`, 2);
+        fields[pair.slice(0, eq)] = pair.slice(eq + 1);
+      }
+      let store: Store;
+      try {
+        // A writer of its own, next to the service's (each process writes its own partition).
+        store = open({ dir: o.dir, postMortems: false });
+      } catch (err) {
+        throw new CliError(`cannot open the store at ${printable(o.dir)}: ${printable(describeError(err))}`, 1);
+      }
+      try {
+        mark(label, fields, { store });
+      } catch (err) {
+        throw new CliError(printable((err as Error).message.replace(/^laptime: /, '')), 2);
+      } finally {
+        await store.close();
+      }
+      s.io.out(`marked ${printable(label)} in ${printable(store.path)}\n`);
+    });
 }
 
 function verifyCommand(prog: Command, s: Shared): void {
