@@ -664,3 +664,89 @@ pub struct Event {
     /// Fields as (key, value), ordered by key.
     pub fields: Vec<(String, Value)>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Five rows, each with a string field that names its row, a number, and a message on row 2.
+    fn batch() -> Batch {
+        let mut b = Batch::default();
+        for i in 0..5u64 {
+            let row = b.push_call(1, 100 + i, 10, true);
+            b.add_field_at(row, 2, Value::Str(format!("row {i} é")))
+                .unwrap();
+            b.add_field_ref_at(row, 3, ValueRef::I64(i as i64)).unwrap();
+        }
+        b.set_message(2, "hello").unwrap();
+        b
+    }
+
+    fn strings(b: &Batch) -> Vec<(u32, String)> {
+        b.fields()
+            .filter_map(|f| match f.value {
+                ValueRef::Str(s) => Some((f.row, s.to_owned())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn string_values_follow_their_rows_through_removal_splits_and_tails() {
+        let mut b = batch();
+        b.remove_rows(&[true, false, true, false, false]);
+        assert_eq!(
+            strings(&b),
+            [
+                (0, "row 1 é".into()),
+                (1, "row 3 é".into()),
+                (2, "row 4 é".into())
+            ]
+        );
+        let rest = b.split_off(1);
+        assert_eq!(strings(&b), [(0, "row 1 é".into())]);
+        assert_eq!(
+            strings(&rest),
+            [(0, "row 3 é".into()), (1, "row 4 é".into())]
+        );
+        let tail = batch().tail(3);
+        assert_eq!(
+            strings(&tail),
+            [(0, "row 3 é".into()), (1, "row 4 é".into())]
+        );
+        assert_eq!(tail.fields().count(), 4);
+    }
+
+    #[test]
+    fn equal_events_compare_equal_whatever_the_text_layout() {
+        // After a removal the first batch's text still holds the removed rows' strings.
+        let mut trimmed = batch();
+        trimmed.remove_rows(&[true, false, false, false, false]);
+        let fresh = batch().tail(1);
+        assert_eq!(trimmed, fresh);
+        let mut other = batch().tail(1);
+        other
+            .add_field_ref_at(3, 9, ValueRef::Str("extra"))
+            .unwrap();
+        assert_ne!(trimmed, other);
+    }
+
+    #[test]
+    fn empty_strings_and_text_bytes_per_row() {
+        let mut b = Batch::default();
+        let row = b.push_call(1, 1, 1, true);
+        b.add_field_ref_at(row, 2, ValueRef::Str("")).unwrap();
+        b.add_field_ref_at(row, 3, ValueRef::Str("abc")).unwrap();
+        let row = b.push_log(1, 2, Level::Info, "12345");
+        b.add_field_ref_at(row, 2, ValueRef::Str("xy")).unwrap();
+        assert_eq!(b.text_bytes_by_row(), [3, 7]);
+        assert_eq!(
+            strings(&b),
+            [(0, String::new()), (0, "abc".into()), (1, "xy".into())]
+        );
+        assert!(
+            b.add_field_ref_at(0, 2, ValueRef::Bool(true)).is_err(),
+            "rows go forward only"
+        );
+    }
+}

@@ -189,6 +189,32 @@ mod tests {
     }
 
     #[test]
+    fn string_values_of_a_trimmed_batch_round_trip_exactly() {
+        // After a removal the batch's text still holds the removed rows' strings; only the kept
+        // ones may reach the log.
+        let mut b = Batch::default();
+        for i in 0..4u64 {
+            let row = b.push_call(3, 100 + i, 5, true);
+            b.add_field_at(row, 9, Value::Str(format!("row {i} ✓")))
+                .unwrap();
+        }
+        b.remove_rows(&[false, true, true, false]);
+        let mut out = Vec::new();
+        encode_batch(5, &b, &mut out);
+        assert!(
+            !out.windows(5).any(|w| w == b"row 1"),
+            "a removed row's text is not written"
+        );
+        let (_, back) = decode_batch(&out).unwrap();
+        assert_eq!(back, b);
+        let values: Vec<Value> = back.fields().map(|f| f.value.to_value()).collect();
+        assert_eq!(
+            values,
+            [Value::Str("row 0 ✓".into()), Value::Str("row 3 ✓".into())]
+        );
+    }
+
+    #[test]
     fn truncations_are_errors() {
         let mut out = Vec::new();
         encode_batch(1, &sample(), &mut out);
