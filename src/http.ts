@@ -50,8 +50,9 @@ const CLASSES: readonly string[] = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
 const annotations = new WeakMap<object, Record<string, HttpFieldValue>>();
 /** What a handler threw, by request object, as the error hooks saw it. */
 const thrown = new WeakMap<object, unknown>();
-/** Skips the WeakMap lookup for apps that never annotate. */
+/** Skip the WeakMap lookups until something was annotated or noted as thrown. */
 let annotating = false;
+let noting = false;
 
 /**
  * Adds fields to the event of `req` (the request object your framework gives the handler),
@@ -80,12 +81,13 @@ export function annotate(req: object, fields: HttpFields): void {
 
 /** Notes what a handler threw for `req`'s event (the last one wins). */
 export function noteError(req: object, err: unknown): void {
+  noting = true;
   thrown.set(req, err);
 }
 
 /** What was noted as thrown for `req`, or undefined. */
 export function errorOf(req: object): unknown {
-  return thrown.get(req);
+  return noting ? thrown.get(req) : undefined;
 }
 
 /** `value` if it is a plain options object (or undefined); throws naming `where` and the unknown key. */
@@ -209,8 +211,8 @@ export class HttpRecorder<Req extends object, Res> {
         method: done.method,
         status: status === 0 ? undefined : status,
         status_class: status === 0 ? undefined : CLASSES[(status / 100) | 0],
-        aborted: done.aborted ? true : undefined,
       };
+      if (done.aborted) fields.aborted = true;
       if (this.extra !== null) this.addExtra(fields, req, res);
       if (annotating) {
         const own = annotations.get(req);
