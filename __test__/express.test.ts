@@ -11,7 +11,7 @@ import { open } from '../index';
 import { annotate, express as laptimeExpress, expressErrors, expressRoute, handler } from '../src/express';
 import type { StoredEvent } from '../src/query';
 import { cannotRun, hasAddon, tempDir } from './helpers/real';
-import { eventsOf, send, sendAndAbort, sleep, SLACK_MS } from './helpers/http';
+import { abortAfterFirstChunk, eventsOf, send, sendAndAbort, sleep, SLACK_MS } from './helpers/http';
 
 const real = hasAddon ? test : test.skip;
 if (!hasAddon) cannotRun('express middleware tests need native/binding.cjs (npm run build:native)');
@@ -200,6 +200,32 @@ real('plain node:http: handler() records with the route option, or (unmatched)',
   const [other] = byName(events, 'POST (unmatched)');
   t.like(other, { status: 'error', fields: { method: 'POST', status: 502, status_class: '5xx' } });
   t.true(ms(other!) >= 19, `${ms(other!)} ms`);
+});
+
+real('express: a response cut off mid-stream by the client is recorded once as aborted, with the status already sent', async (t) => {
+  const store = open({ dir: tempDir() });
+  t.teardown(() => store.close());
+  const app = express();
+  app.use(laptimeExpress({ store }));
+  let writes = 0;
+  app.get('/drip', (_req, res) => {
+    res.write('first\n');
+    const timer = setInterval(() => {
+      if (res.destroyed || ++writes === 30) {
+        clearInterval(timer);
+        if (!res.destroyed) res.end();
+      } else res.write('more\n');
+    }, 10);
+  });
+  const server = http.createServer(app);
+  const port = await listen(server);
+  t.teardown(() => server.close());
+  t.is(await abortAfterFirstChunk(port, '/drip'), 200);
+  const events = await eventsOf(store, 1);
+  await sleep(100);
+  t.is((await eventsOf(store, 2, 100)).length, 1, 'recorded once');
+  t.like(events[0], { name: 'GET /drip', status: 'ok', fields: { route: '/drip', status: 200, status_class: '2xx', aborted: true } });
+  t.true(writes < 30, 'the handler saw the connection go');
 });
 
 test('bad options get a clear error naming the option', (t) => {

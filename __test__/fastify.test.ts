@@ -11,7 +11,7 @@ import { open } from '../index';
 import { annotate, fastify as laptimeFastify } from '../src/fastify';
 import type { StoredEvent } from '../src/query';
 import { cannotRun, hasAddon, tempDir } from './helpers/real';
-import { eventsOf, send, sendAndAbort, sleep, SLACK_MS } from './helpers/http';
+import { abortAfterFirstChunk, eventsOf, send, sendAndAbort, sleep, SLACK_MS } from './helpers/http';
 
 const real = hasAddon ? test : test.skip;
 if (!hasAddon) cannotRun('fastify plugin tests need native/binding.cjs (npm run build:native)');
@@ -135,6 +135,33 @@ real('fastify: custom error classification, fields option and annotate add per-r
   t.is(zero!.status, 'error', '404 is an error under this rule');
   t.is(byName(events, 'GET (unmatched)')[0]!.status, 'error');
   t.is((await store.query().filter('tenant=acme').count().run()).rows[0]?.count, 1);
+});
+
+real('fastify: a response cut off mid-stream by the client is recorded once as aborted, with the status already sent', async (t) => {
+  const store = open({ dir: tempDir() });
+  t.teardown(() => store.close());
+  const app = Fastify();
+  t.teardown(() => app.close());
+  await app.register(laptimeFastify, { store });
+  app.get('/drip', (_req, reply) => {
+    reply.send(
+      Readable.from(
+        (async function* () {
+          yield 'first\n';
+          for (let n = 0; n < 30; n++) {
+            await sleep(10);
+            yield 'more\n';
+          }
+        })(),
+      ),
+    );
+  });
+  const port = await listen(app);
+  t.is(await abortAfterFirstChunk(port, '/drip'), 200);
+  const events = await eventsOf(store, 1);
+  await sleep(400);
+  t.is((await eventsOf(store, 2, 100)).length, 1, 'recorded once');
+  t.like(events[0], { name: 'GET /drip', status: 'ok', fields: { route: '/drip', status: 200, aborted: true } });
 });
 
 real('fastify: bad plugin options fail registration with a clear error', async (t) => {

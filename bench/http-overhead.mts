@@ -223,10 +223,14 @@ function print(title: string, p: PhaseSummary): void {
 interface Alone {
   baseNs: number;
   withNs: number;
-  /** Median of the per-round differences. */
+  /** Median of the per-round differences of this thread's time per request. */
   overheadNs: number;
   p25Ns: number;
   p75Ns: number;
+  /** The same for the process's CPU time (all threads: the store's writer included). */
+  cpuOverheadNs: number;
+  cpuP25Ns: number;
+  cpuP75Ns: number;
   sent: number;
   written: number;
 }
@@ -238,7 +242,10 @@ async function middlewareAlone(rounds: number, perRound: number): Promise<Alone>
   const next = (): void => undefined;
   const route = { path: '/users/:id' };
   // Stand-ins carrying what Express's req/res give the middleware, made alike in both loops.
+  const cpuBase: number[] = [];
+  const cpuWith: number[] = [];
   const loop = (n: number, withMiddleware: boolean): number => {
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     for (let i = 0; i < n; i++) {
       const req = Object.assign(new EventEmitter(), { method: 'GET', url: '/users/42', baseUrl: '', route });
@@ -246,12 +253,17 @@ async function middlewareAlone(rounds: number, perRound: number): Promise<Alone>
       if (withMiddleware) middleware(req, res, next);
       res.emit('close');
     }
-    return ((performance.now() - t0) * 1e6) / n;
+    const t1 = performance.now();
+    const c = process.cpuUsage(c0);
+    (withMiddleware ? cpuWith : cpuBase).push(((c.user + c.system) * 1000) / n);
+    return ((t1 - t0) * 1e6) / n;
   };
   let sent = 0;
   loop(perRound, true);
   loop(perRound, false);
   sent += perRound;
+  cpuBase.length = 0;
+  cpuWith.length = 0;
   const base: number[] = [];
   const withMw: number[] = [];
   for (let r = 0; r < rounds; r++) {
@@ -270,7 +282,11 @@ async function middlewareAlone(rounds: number, perRound: number): Promise<Alone>
   await store.close();
   rmSync(dir, { recursive: true, force: true });
   const diffs = withMw.map((x, i) => x - base[i]!);
+  const cpuDiffs = cpuWith.map((x, i) => x - cpuBase[i]!);
   return {
+    cpuOverheadNs: Math.round(median(cpuDiffs)),
+    cpuP25Ns: Math.round(quantile(cpuDiffs, 0.25)),
+    cpuP75Ns: Math.round(quantile(cpuDiffs, 0.75)),
     baseNs: Math.round(median(base)),
     withNs: Math.round(median(withMw)),
     overheadNs: Math.round(median(diffs)),
@@ -291,14 +307,15 @@ async function main(): Promise<void> {
   const alone = await middlewareAlone(args.rounds * 2, args.requests * 50);
   console.log(
     `\n0. the middleware alone (stand-in req/res, ${args.rounds * 2} rounds x ${args.requests * 50}): ${alone.withNs} ns/request with, ${alone.baseNs} without: ` +
-      `laptime.express() adds ${alone.overheadNs} ns (p25..p75 ${alone.p25Ns}..${alone.p75Ns}); store written ${alone.written} of ${alone.sent}`,
+      `laptime.express() adds ${alone.overheadNs} ns (p25..p75 ${alone.p25Ns}..${alone.p75Ns}) to this thread, ` +
+      `${alone.cpuOverheadNs} ns (${alone.cpuP25Ns}..${alone.cpuP75Ns}) of process CPU (the store's writer thread included); store written ${alone.written} of ${alone.sent}`,
   );
   const servers = await Promise.all(VARIANTS.map(start));
   let inProcess: PhaseSummary;
   let sockets: PhaseSummary;
   try {
     inProcess = await phase(servers, args, measureInProcess);
-    print('1. in-process (the server\'s own work per request; targets judged here)', inProcess);
+    print('1. in-process (the server\'s own work per request, no network, no client)', inProcess);
     sockets = await phase(servers, args, measureSockets);
     print('2. over sockets (sequential keep-alive requests from this process, 127.0.0.1)', sockets);
   } finally {

@@ -54,3 +54,19 @@ export const sleep = (ms: number): Promise<void> => new Promise((resolve) => set
 
 /** Slack above a real delay a recorded duration may show on a shared, noisy 2-core machine. */
 export const SLACK_MS = 40;
+
+/** Sends a request, waits for the first chunk of the answer, then destroys the connection. */
+export function abortAfterFirstChunk(port: number, path: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+      res.once('data', () => {
+        req.destroy();
+        resolve(res.statusCode ?? 0);
+      });
+    });
+    req.on('error', () => undefined);
+    req.on('close', () => resolve(0));
+    req.end();
+    setTimeout(() => reject(new Error('no first chunk within 5 s')), 5000).unref();
+  });
+}
