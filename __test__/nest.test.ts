@@ -87,7 +87,8 @@ real('nest: the interceptor records Controller.method with route template, statu
   const [aborted] = byName(events, 'UsersController.slow');
   t.like(aborted, { status: 'ok', fields: { route: '/users/slow', aborted: true } });
   t.false('status' in aborted!.fields, 'no status: nothing was sent');
-  t.true(ms(aborted!) >= 39 && ms(aborted!) < 40 + SLACK_MS, `aborted after 40 ms, recorded as ${ms(aborted!)} ms`);
+  // The client's 40 ms also hold connecting and the app's routing; far from the handler's 300 ms.
+  t.true(ms(aborted!) >= 20 && ms(aborted!) < 40 + SLACK_MS, `aborted 40 ms after sending, recorded as ${ms(aborted!)} ms`);
 });
 
 /** An ExecutionContext of a non-HTTP call (what Nest gives interceptors of microservice handlers). */

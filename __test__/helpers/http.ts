@@ -26,15 +26,18 @@ export function send(port: number, path: string, options: { method?: string; hea
   });
 }
 
-/** Sends a request and destroys the connection after `ms` (before the server answers). */
-export function sendAndAbort(port: number, path: string, ms: number): Promise<void> {
+/**
+ * Sends a request and destroys the connection after `ms` (before the server answers). Resolves
+ * with the `performance.now()` of the destroy.
+ */
+export function sendAndAbort(port: number, path: string, ms: number): Promise<number> {
   return new Promise((resolve) => {
     const req = http.request({ host: '127.0.0.1', port, path, agent: false });
     req.on('error', () => undefined);
     req.end();
     setTimeout(() => {
       req.destroy();
-      resolve();
+      resolve(performance.now());
     }, ms);
   });
 }
