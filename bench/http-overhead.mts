@@ -1,7 +1,8 @@
 /**
  * HTTP middleware overhead: one Express 5 app in three variants, each in its own child process
  * (bench/http-server.mts): no middleware, `laptime.express()`, and OpenTelemetry's http
- * instrumentation (NodeTracerProvider + BatchSpanProcessor, spans dropped by the exporter).
+ * instrumentation (NodeTracerProvider + BatchSpanProcessor, spans dropped by the exporter), plus
+ * a second no-middleware process as a control (its difference to the first is the noise floor).
  *
  *   npm run bench:http                  15 rounds x 2,000 requests per variant and phase (about 1 min)
  *   npm run bench:http -- --quick       3 rounds x 300 (smoke run)
@@ -39,8 +40,10 @@ import { open } from 'laptime';
 import { express as laptimeExpress } from 'laptime/express';
 import { machine, ROOT, versions } from './machine.mjs';
 
-type Variant = 'none' | 'laptime' | 'otel';
-const VARIANTS: readonly Variant[] = ['none', 'laptime', 'otel'];
+/** `control` is `none` again in another process: its difference to `none` is the noise floor. */
+type Variant = 'none' | 'control' | 'laptime' | 'otel';
+const VARIANTS: readonly Variant[] = ['none', 'control', 'laptime', 'otel'];
+const byVariant = <T,>(f: (v: Variant) => T): Record<Variant, T> => Object.fromEntries(VARIANTS.map((v) => [v, f(v)])) as Record<Variant, T>;
 
 interface Args {
   rounds: number;
@@ -168,8 +171,8 @@ interface PhaseSummary {
 
 /** Rounds of slices, the variants taking turns; per round and variant the mean µs per request. */
 async function phase(servers: Server[], args: Args, measure: (s: Server, n: number) => Promise<{ wall: number; cpu: number }>): Promise<PhaseSummary> {
-  const wall: Series = { none: [], laptime: [], otel: [] };
-  const cpu: Series = { none: [], laptime: [], otel: [] };
+  const wall: Series = byVariant(() => []);
+  const cpu: Series = byVariant(() => []);
   // Warm-up (JIT, sockets, the store's first pages): not measured.
   for (const s of servers) await measure(s, Math.max(200, Math.floor(args.requests / 2)));
   const slices = Math.min(10, args.requests);
@@ -192,11 +195,11 @@ async function phase(servers: Server[], args: Args, measure: (s: Server, n: numb
   }
   const spread = (xs: number[]) => ({ median: r2(median(xs)), p25: r2(quantile(xs, 0.25)), p75: r2(quantile(xs, 0.75)) });
   const over = (series: Series, v: Variant) => r2(median(series[v].map((x, i) => x - series.none[i]!)));
-  const overheadCpuUs = { none: 0, laptime: over(cpu, 'laptime'), otel: over(cpu, 'otel') };
+  const overheadCpuUs = byVariant((v) => over(cpu, v));
   return {
-    wallUs: { none: spread(wall.none), laptime: spread(wall.laptime), otel: spread(wall.otel) },
-    cpuUs: { none: spread(cpu.none), laptime: spread(cpu.laptime), otel: spread(cpu.otel) },
-    overheadWallUs: { none: 0, laptime: over(wall, 'laptime'), otel: over(wall, 'otel') },
+    wallUs: byVariant((v) => spread(wall[v])),
+    cpuUs: byVariant((v) => spread(cpu[v])),
+    overheadWallUs: byVariant((v) => over(wall, v)),
     overheadCpuUs,
     ratioCpu: r2(overheadCpuUs.otel / overheadCpuUs.laptime),
     rounds: { wall, cpu },

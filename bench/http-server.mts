@@ -1,7 +1,7 @@
 /**
  * One variant of the Express 5 app measured by bench/http-overhead.mts, run as a child process
  * (the OTel http instrumentation patches node:http for the whole process, so each variant has its
- * own): `none` (no middleware), `laptime` (laptime.express(), default options, a fresh temp store)
+ * own): `none` and `control` (no middleware), `laptime` (laptime.express(), default options, a fresh temp store)
  * or `otel` (@opentelemetry/instrumentation-http with a NodeTracerProvider, BatchSpanProcessor
  * and an exporter that drops spans, counting them). Talks to the parent over IPC:
  *   -> { port }                               when listening
@@ -18,9 +18,9 @@ import * as path from 'node:path';
 import { Duplex } from 'node:stream';
 import type * as Http from 'node:http';
 
-type Variant = 'none' | 'laptime' | 'otel';
+type Variant = 'none' | 'control' | 'laptime' | 'otel';
 const variant = process.argv[2] as Variant;
-if (!['none', 'laptime', 'otel'].includes(variant)) throw new Error(`variant must be none, laptime or otel, got ${variant}`);
+if (!['none', 'control', 'laptime', 'otel'].includes(variant)) throw new Error(`variant must be none, control, laptime or otel, got ${variant}`);
 const require = createRequire(import.meta.url);
 
 let spans = 0;
