@@ -94,6 +94,9 @@ runs('npm pack + install of the package and its platform binary records and read
     // ESM consumers get the same API.
     fs.writeFileSync(path.join(app, 'esm.mjs'), "import { capture, open } from 'laptime'; console.log(typeof capture, typeof open);");
     t.is(sh(process.execPath, ['esm.mjs'], app).trim(), 'function function');
+    // The framework subpaths load without their frameworks installed (they use only their types).
+    fs.writeFileSync(path.join(app, 'subpaths.cjs'), "console.log(typeof require('laptime/express').express, typeof require('laptime/fastify').fastify);");
+    t.is(sh(process.execPath, ['subpaths.cjs'], app).trim(), 'function function');
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }
