@@ -192,6 +192,46 @@ real('express: custom error classification, fields option and annotate add per-r
   ]);
 });
 
+real('express: a throwing fields function or errors rule costs only the extras, never the request or its event', async (t) => {
+  const warnings: string[] = [];
+  const onWarning = (w: Error): void => void warnings.push(w.message);
+  process.on('warning', onWarning);
+  t.teardown(() => process.off('warning', onWarning));
+  const store = open({ dir: tempDir() });
+  t.teardown(() => store.close());
+  const app = express();
+  app.use(
+    laptimeExpress({
+      store,
+      fields: () => {
+        throw new Error('fields broke');
+      },
+      errors: () => {
+        throw new Error('rule broke');
+      },
+    }),
+  );
+  app.get('/ok', (_req, res) => res.send('ok'));
+  app.get('/down', (_req, res) => res.status(503).send('down'));
+  const server = http.createServer(app);
+  const port = await listen(server);
+  t.teardown(() => server.close());
+  t.is((await send(port, '/ok')).body, 'ok');
+  t.is((await send(port, '/down')).status, 503);
+  const events = await eventsOf(store, 2);
+  t.deepEqual(
+    events.map((e) => [e.name, e.status, e.fields.status]),
+    [
+      ['GET /ok', 'ok', 200],
+      ['GET /down', 'error', 503],
+    ],
+    'recorded with the built-in fields; the default rule decided',
+  );
+  await sleep(10); // warnings are emitted on the next tick
+  t.true(warnings.some((m) => /option "fields" threw \(Error: fields broke\)/.test(m)), warnings.join('\n'));
+  t.true(warnings.some((m) => /option "errors" threw \(Error: rule broke\)/.test(m)), warnings.join('\n'));
+});
+
 real('plain node:http: handler() records with the route option, or (unmatched)', async (t) => {
   const store = open({ dir: tempDir() });
   t.teardown(() => store.close());
