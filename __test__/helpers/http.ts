@@ -55,8 +55,11 @@ export async function eventsOf(store: Store, n: number, timeoutMs = 5000): Promi
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Slack above a real delay a recorded duration may show on a shared, noisy 2-core machine. */
-export const SLACK_MS = 40;
+/**
+ * Slack above a real delay a recorded duration may show on a shared, noisy 2-core machine (the
+ * event loop's delay in emitting 'finish' and 'close' when the whole suite runs at once).
+ */
+export const SLACK_MS = 60;
 
 /** Sends a request, waits for the first chunk of the answer, then destroys the connection. */
 export function abortAfterFirstChunk(port: number, path: string): Promise<number> {
