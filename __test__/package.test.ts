@@ -22,6 +22,22 @@ needsBuild('require and import of the package name give the same module; it reco
   t.deepEqual(out.rows, hasAddon ? [['add', 1]] : []);
 });
 
+needsBuild('the root import loads no framework; laptime/express and laptime/fastify none either, laptime/nest only rxjs; import and require share each subpath', (t) => {
+  const result = spawnSync(process.execPath, [path.join(__dirname, 'fixtures', 'subpaths-check.cjs')], { cwd: root, encoding: 'utf8' });
+  t.is(result.status, 0, result.stderr);
+  const out = JSON.parse(result.stdout.trim()) as Record<string, unknown>;
+  t.deepEqual(out, {
+    root: [],
+    express: [],
+    fastify: [],
+    nest: ['rxjs'],
+    // Loading a framework on purpose shows up: the check can see one.
+    control: ['@nestjs/common', 'rxjs'],
+    sameInstance: { express: true, fastify: true, nest: true },
+    esmExpressIsFunction: true,
+  });
+});
+
 needsBuild('declarations: no any, no internals, every public function documented with an example', (t) => {
   const files = ['index.d.ts', ...fs.readdirSync(path.join(root, 'src')).filter((f) => f.endsWith('.d.ts')).map((f) => path.join('src', f))];
   for (const file of files) {

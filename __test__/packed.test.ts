@@ -48,6 +48,7 @@ runs('npm pack + install of the package and its platform binary records and read
         t.true(files.includes('index.js') && files.includes('index.mjs') && files.includes('index.d.ts'), 'entry points packed');
         t.true(files.includes('native/binding.cjs') && files.includes('crates/laptime-core/src/lib.rs'), 'loader and sources packed');
         t.false(files.some((f) => f.endsWith('.node')), 'no binary in the main package');
+        for (const sub of ['otel', 'express', 'fastify', 'nest']) t.true(files.includes(`${sub}.mjs`) && files.includes(`src/${sub}.js`) && files.includes(`src/${sub}.d.ts`), `laptime/${sub} packed`);
       }
       return path.join(packs, first.filename);
     };
@@ -93,6 +94,9 @@ runs('npm pack + install of the package and its platform binary records and read
     // ESM consumers get the same API.
     fs.writeFileSync(path.join(app, 'esm.mjs'), "import { capture, open } from 'laptime'; console.log(typeof capture, typeof open);");
     t.is(sh(process.execPath, ['esm.mjs'], app).trim(), 'function function');
+    // The framework subpaths load without their frameworks installed (they use only their types).
+    fs.writeFileSync(path.join(app, 'subpaths.cjs'), "console.log(typeof require('laptime/express').express, typeof require('laptime/fastify').fastify);");
+    t.is(sh(process.execPath, ['subpaths.cjs'], app).trim(), 'function function');
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }
