@@ -41,7 +41,7 @@ for (const file of ['express.ts', 'fastify.ts']) {
     t.regex(r.stdout, /^POST \/orders\s+10 calls\s+0 errors/m);
     t.regex(r.stdout, /^GET \/fail\s+4 calls\s+4 errors/m);
     t.regex(r.stdout, /^GET \(unmatched\)\s+3 calls\s+0 errors/m);
-    t.regex(r.stdout, /\{"route":"\/orders","status":201,"count":10\}/);
+    t.regex(r.stdout, /\{"route":"\/orders","status_code":201,"count":10\}/);
     t.is(r.stderr, '');
   });
 }
@@ -53,5 +53,5 @@ e2e('examples/nest.ts records Controller.method with route and status, HttpExcep
   t.regex(r.stdout, /^ShopController\.user\s+33 calls\s+0 errors/m);
   t.regex(r.stdout, /^ShopController\.order\s+10 calls\s+0 errors/m);
   t.regex(r.stdout, /^ShopController\.fail\s+4 calls\s+4 errors/m);
-  t.regex(r.stdout, /\{"route":"\/users\/:id","status":404,"count":3\}/);
+  t.regex(r.stdout, /\{"route":"\/users\/:id","status_code":404,"count":3\}/);
 });

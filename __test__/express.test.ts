@@ -105,29 +105,29 @@ real('express: ok, 404, thrown 500, 4xx, mounted router, param route, callback, 
   t.is(users.length, 2);
   for (const e of users) {
     t.like(e, { status: 'ok', kind: 'call' });
-    t.deepEqual(e.fields, { route: '/users/:id', method: 'GET', status: 200, status_class: '2xx' });
+    t.deepEqual(e.fields, { route: '/users/:id', method: 'GET', status_code: 200, status_class: '2xx' });
   }
   const [missing] = byName(events, 'GET (unmatched)');
-  t.like(missing, { status: 'ok', fields: { route: '(unmatched)', status: 404, status_class: '4xx' } });
+  t.like(missing, { status: 'ok', fields: { route: '(unmatched)', status_code: 404, status_class: '4xx' } });
   const [boom] = byName(events, 'GET /boom');
-  t.like(boom, { status: 'error', fields: { status: 500, status_class: '5xx', error: 'BoomError' } });
+  t.like(boom, { status: 'error', fields: { status_code: 500, status_class: '5xx', error: 'BoomError' } });
   const [bad] = byName(events, 'GET /bad');
-  t.like(bad, { status: 'ok', fields: { status: 400, status_class: '4xx' } });
+  t.like(bad, { status: 'ok', fields: { status_code: 400, status_class: '4xx' } });
   t.false('error' in bad!.fields);
 
   const [later] = byName(events, 'GET /later');
   t.true(ms(later!) >= Math.max(49, took.later - 1) && ms(later!) < took.later + SLACK_MS, `callback-style answer after ${took.later} ms recorded as ${ms(later!)} ms`);
   const [stream] = byName(events, 'GET /stream');
   t.true(ms(stream!) >= Math.max(50, took.stream - 1) && ms(stream!) < took.stream + SLACK_MS, `six chunks 10 ms apart, ended after ${took.stream} ms, recorded as ${ms(stream!)} ms`);
-  t.like(stream, { status: 'ok', fields: { status: 200 } });
+  t.like(stream, { status: 'ok', fields: { status_code: 200 } });
 
-  t.like(byName(events, 'GET /api/orders/:orderId')[0], { status: 'ok', fields: { route: '/api/orders/:orderId', status: 200 } });
+  t.like(byName(events, 'GET /api/orders/:orderId')[0], { status: 'ok', fields: { route: '/api/orders/:orderId', status_code: 200 } });
   // The error left the mounted router (Express resets the mount path then): the template keeps it.
-  t.like(byName(events, 'GET /api/orders/:orderId/fail')[0], { status: 'error', fields: { route: '/api/orders/:orderId/fail', status: 500, error: 'BoomError' } });
+  t.like(byName(events, 'GET /api/orders/:orderId/fail')[0], { status: 'error', fields: { route: '/api/orders/:orderId/fail', status_code: 500, error: 'BoomError' } });
 
   const [aborted] = byName(events, 'GET /slow');
   t.like(aborted, { status: 'ok', fields: { route: '/slow', aborted: true } });
-  t.false('status' in aborted!.fields, 'no status: nothing was sent');
+  t.false('status_code' in aborted!.fields, 'no status: nothing was sent');
   // From the handler's start (the client's 40 ms also hold connecting) to the client's going.
   const waited = abortedAt - slowArrived;
   t.true(ms(aborted!) >= waited - 1 && ms(aborted!) < waited + SLACK_MS, `aborted ${waited} ms after the handler started, recorded as ${ms(aborted!)} ms`);
@@ -163,7 +163,7 @@ real('express: custom error classification, fields option and annotate add per-r
   const events = await eventsOf(store, 3);
   t.is(events.length, 3);
   const [one, zero] = byName(events, 'GET /items/:id');
-  t.deepEqual(one!.fields, { route: '/items/:id', method: 'GET', status: 200, status_class: '2xx', tenant: 'acme', cache: 'hit', items: 3 });
+  t.deepEqual(one!.fields, { route: '/items/:id', method: 'GET', status_code: 200, status_class: '2xx', tenant: 'acme', cache: 'hit', items: 3 });
   t.is(one!.status, 'ok');
   t.is(zero!.status, 'error', '404 listed as an error');
   t.false('tenant' in zero!.fields, 'undefined values are left out');
@@ -220,7 +220,7 @@ real('express: a throwing fields function or errors rule costs only the extras, 
   t.is((await send(port, '/down')).status, 503);
   const events = await eventsOf(store, 2);
   t.deepEqual(
-    events.map((e) => [e.name, e.status, e.fields.status]),
+    events.map((e) => [e.name, e.status, e.fields.status_code]),
     [
       ['GET /ok', 'ok', 200],
       ['GET /down', 'error', 503],
@@ -249,9 +249,9 @@ real('plain node:http: handler() records with the route option, or (unmatched)',
   await send(port, '/health');
   await send(port, '/other/1', { method: 'POST' });
   const events = await eventsOf(store, 2);
-  t.like(byName(events, 'GET /health')[0], { status: 'ok', fields: { route: '/health', status: 200 } });
+  t.like(byName(events, 'GET /health')[0], { status: 'ok', fields: { route: '/health', status_code: 200 } });
   const [other] = byName(events, 'POST (unmatched)');
-  t.like(other, { status: 'error', fields: { method: 'POST', status: 502, status_class: '5xx' } });
+  t.like(other, { status: 'error', fields: { method: 'POST', status_code: 502, status_class: '5xx' } });
   t.true(ms(other!) >= 19, `${ms(other!)} ms`);
 });
 
@@ -277,7 +277,7 @@ real('express: a response cut off mid-stream by the client is recorded once as a
   const events = await eventsOf(store, 1);
   await sleep(100);
   t.is((await eventsOf(store, 2, 100)).length, 1, 'recorded once');
-  t.like(events[0], { name: 'GET /drip', status: 'ok', fields: { route: '/drip', status: 200, status_class: '2xx', aborted: true } });
+  t.like(events[0], { name: 'GET /drip', status: 'ok', fields: { route: '/drip', status_code: 200, status_class: '2xx', aborted: true } });
   t.true(writes < 30, 'the handler saw the connection go');
 });
 

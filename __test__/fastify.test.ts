@@ -99,22 +99,22 @@ real('fastify: ok, 404, thrown 500, 4xx, prefixed plugin, param route, callback,
   t.is(users.length, 2);
   for (const e of users) {
     t.like(e, { status: 'ok', kind: 'call' });
-    t.deepEqual(e.fields, { route: '/users/:id', method: 'GET', status: 200, status_class: '2xx' });
+    t.deepEqual(e.fields, { route: '/users/:id', method: 'GET', status_code: 200, status_class: '2xx' });
   }
-  t.like(byName(events, 'GET (unmatched)')[0], { status: 'ok', fields: { route: '(unmatched)', status: 404, status_class: '4xx' } });
-  t.like(byName(events, 'GET /boom')[0], { status: 'error', fields: { status: 500, status_class: '5xx', error: 'BoomError' } });
+  t.like(byName(events, 'GET (unmatched)')[0], { status: 'ok', fields: { route: '(unmatched)', status_code: 404, status_class: '4xx' } });
+  t.like(byName(events, 'GET /boom')[0], { status: 'error', fields: { status_code: 500, status_class: '5xx', error: 'BoomError' } });
   const [bad] = byName(events, 'GET /bad');
-  t.like(bad, { status: 'ok', fields: { status: 400, status_class: '4xx' } });
+  t.like(bad, { status: 'ok', fields: { status_code: 400, status_class: '4xx' } });
 
   const [later] = byName(events, 'GET /later');
   t.true(ms(later!) >= Math.max(49, took.later - 1) && ms(later!) < took.later + SLACK_MS, `callback-style answer after ${took.later} ms recorded as ${ms(later!)} ms`);
   const [stream] = byName(events, 'GET /stream');
   t.true(ms(stream!) >= Math.max(50, took.stream - 1) && ms(stream!) < took.stream + SLACK_MS, `six chunks 10 ms apart, ended after ${took.stream} ms, recorded as ${ms(stream!)} ms`);
-  t.like(byName(events, 'GET /api/orders/:orderId')[0], { status: 'ok', fields: { route: '/api/orders/:orderId', status: 200 } });
+  t.like(byName(events, 'GET /api/orders/:orderId')[0], { status: 'ok', fields: { route: '/api/orders/:orderId', status_code: 200 } });
 
   const [aborted] = byName(events, 'GET /slow');
   t.like(aborted, { status: 'ok', fields: { route: '/slow', aborted: true } });
-  t.false('status' in aborted!.fields, 'no status: nothing was sent');
+  t.false('status_code' in aborted!.fields, 'no status: nothing was sent');
   // From the handler's start (the client's 40 ms also hold connecting) to the client's going.
   const waited = abortedAt - slowArrived;
   t.true(ms(aborted!) >= waited - 1 && ms(aborted!) < waited + SLACK_MS, `aborted ${waited} ms after the handler started, recorded as ${ms(aborted!)} ms`);
@@ -143,7 +143,7 @@ real('fastify: custom error classification, fields option and annotate add per-r
   const events = await eventsOf(store, 3);
   t.is(events.length, 3);
   const [one, zero] = byName(events, 'GET /items/:id');
-  t.deepEqual(one!.fields, { route: '/items/:id', method: 'GET', status: 200, status_class: '2xx', tenant: 'acme', cache: 'hit', items: 3 });
+  t.deepEqual(one!.fields, { route: '/items/:id', method: 'GET', status_code: 200, status_class: '2xx', tenant: 'acme', cache: 'hit', items: 3 });
   t.is(one!.status, 'ok');
   t.is(zero!.status, 'error', '404 is an error under this rule');
   t.is(byName(events, 'GET (unmatched)')[0]!.status, 'error');
@@ -174,7 +174,7 @@ real('fastify: a response cut off mid-stream by the client is recorded once as a
   const events = await eventsOf(store, 1);
   await sleep(400);
   t.is((await eventsOf(store, 2, 100)).length, 1, 'recorded once');
-  t.like(events[0], { name: 'GET /drip', status: 'ok', fields: { route: '/drip', status: 200, aborted: true } });
+  t.like(events[0], { name: 'GET /drip', status: 'ok', fields: { route: '/drip', status_code: 200, aborted: true } });
 });
 
 real('fastify: bad plugin options fail registration with a clear error', async (t) => {

@@ -95,12 +95,12 @@ for (const platform of ['express', 'fastify'] as const) {
 
     t.like(byName(events, 'UsersController.byId')[0], {
       status: 'ok',
-      fields: { route: '/users/:id', method: 'GET', status: 200, status_class: '2xx', tenant: 'acme', cache: 'hit', items: 3 },
+      fields: { route: '/users/:id', method: 'GET', status_code: 200, status_class: '2xx', tenant: 'acme', cache: 'hit', items: 3 },
     });
-    t.like(byName(events, 'UsersController.boom')[0], { status: 'error', fields: { route: '/users/boom', status: 500, status_class: '5xx', error: 'BoomError' } });
+    t.like(byName(events, 'UsersController.boom')[0], { status: 'error', fields: { route: '/users/boom', status_code: 500, status_class: '5xx', error: 'BoomError' } });
     // HttpException statuses: 404 is not an error by default, 429 is under the app's rule.
-    t.like(byName(events, 'UsersController.missing')[0], { status: 'ok', fields: { status: 404, status_class: '4xx', error: 'NotFoundException' } });
-    t.like(byName(events, 'UsersController.limited')[0], { status: 'error', fields: { status: 429, error: 'HttpException' } });
+    t.like(byName(events, 'UsersController.missing')[0], { status: 'ok', fields: { status_code: 404, status_class: '4xx', error: 'NotFoundException' } });
+    t.like(byName(events, 'UsersController.limited')[0], { status: 'error', fields: { status_code: 429, error: 'HttpException' } });
 
     // The real times the app measured from each handler's start to its last write.
     const took = (what: string): number => Number(new RegExp(`^${what} took ([\\d.]+)$`, 'm').exec(stdout)?.[1] ?? NaN);
@@ -108,11 +108,11 @@ for (const platform of ['express', 'fastify'] as const) {
     t.true(ms(later!) >= Math.max(49, took('later') - 1) && ms(later!) < took('later') + SLACK_MS, `callback-style answer after ${took('later')} ms recorded as ${ms(later!)} ms`);
     const [stream] = byName(events, 'UsersController.stream');
     t.true(ms(stream!) >= Math.max(50, took('stream') - 1) && ms(stream!) < took('stream') + SLACK_MS, `six chunks 10 ms apart, ended after ${took('stream')} ms, recorded as ${ms(stream!)} ms`);
-    t.like(stream, { status: 'ok', fields: { status: 200 } });
+    t.like(stream, { status: 'ok', fields: { status_code: 200 } });
 
     const [aborted] = byName(events, 'UsersController.slow');
     t.like(aborted, { status: 'ok', fields: { route: '/users/slow', aborted: true } });
-    t.false('status' in aborted!.fields, 'no status: nothing was sent');
+    t.false('status_code' in aborted!.fields, 'no status: nothing was sent');
     // At least the 40 ms after the handler started (the pipe only adds), far from its 300 ms.
     t.true(ms(aborted!) >= 39 && ms(aborted!) < 40 + SLACK_MS, `aborted 40 ms after the handler started, recorded as ${ms(aborted!)} ms`);
   });

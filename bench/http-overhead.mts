@@ -274,7 +274,7 @@ async function middlewareAlone(rounds: number, perRound: number): Promise<Alone>
     const t0 = performance.now();
     for (let i = 0; i < n; i++) {
       const a = performance.now();
-      recorder.record('GET /users/:id', a, performance.now(), false, undefined, withFields ? { route: '/users/:id', method: 'GET', status: 200, status_class: '2xx' } : null);
+      recorder.record('GET /users/:id', a, performance.now(), false, undefined, withFields ? { route: '/users/:id', method: 'GET', status_code: 200, status_class: '2xx' } : null);
     }
     return ((performance.now() - t0) * 1e6) / n;
   };

@@ -43,7 +43,7 @@ async function main(): Promise<void> {
   for (const r of rows) {
     process.stdout.write(`${r.name.padEnd(18)} ${String(r.count).padStart(3)} calls ${String(r.errors).padStart(2)} errors  p50 ${((r.p50 ?? 0) / 1e6).toFixed(2)} ms\n`);
   }
-  const byStatus = await store.query().groupBy('route').groupBy('status').count().run();
+  const byStatus = await store.query().groupBy('route').groupBy('status_code').count().run();
   process.stdout.write(`by route and status: ${JSON.stringify(byStatus.rows)}\n`);
   await store.close();
   rmSync(dir, { recursive: true, force: true });

@@ -1,6 +1,6 @@
 /**
  * What the HTTP middleware share (laptime/express, laptime/fastify, laptime/nest): their options,
- * the event name (`GET /users/:id`), the fields of a request (`route`, `method`, `status`,
+ * the event name (`GET /users/:id`), the fields of a request (`route`, `method`, `status_code`,
  * `status_class`, `aborted`), which requests count as errors, and `annotate()`. Each framework
  * module only finds t0, t1, the route template and the status; recording is done here, through a
  * CallRecorder (perf.now() timing, never throws into the program).
@@ -43,7 +43,7 @@ export interface HttpOptions<Req, Res> {
 }
 
 /** The fields every request event carries; `fields` and `annotate` cannot replace them. */
-const BUILT_IN = new Set(['route', 'method', 'status', 'status_class', 'aborted', 'error']);
+const BUILT_IN = new Set(['route', 'method', 'status_code', 'status_class', 'aborted', 'error']);
 const CLASSES: readonly string[] = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
 
 /** Fields handlers added with annotate(), by request object. */
@@ -57,7 +57,7 @@ let noting = false;
 /**
  * Adds fields to the event of `req` (the request object your framework gives the handler),
  * recorded when its response finishes. Later calls add to and override earlier ones; null or
- * undefined values remove a key. The built-in fields (`route`, `method`, `status`,
+ * undefined values remove a key. The built-in fields (`route`, `method`, `status_code`,
  * `status_class`, `aborted`, `error`) cannot be replaced.
  *
  * @example
@@ -209,7 +209,7 @@ export class HttpRecorder<Req extends object, Res> {
       fields = {
         route: done.route,
         method: done.method,
-        status: status === 0 ? undefined : status,
+        status_code: status === 0 ? undefined : status,
         status_class: status === 0 ? undefined : CLASSES[(status / 100) | 0],
       };
       if (done.aborted) fields.aborted = true;
