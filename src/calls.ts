@@ -17,6 +17,7 @@ export class CallRecorder {
   private readonly ids = new Map<string, number>();
   /** Names `fieldsWhere` is said of in warnings. */
   private readonly where: string;
+  private readonly whereFn = (): string => this.where;
 
   /** Records into `store`, or the default store when null (re-resolved when it changes). */
   constructor(store: Store | null, where: string) {
@@ -36,7 +37,7 @@ export class CallRecorder {
     try {
       id = this.idOf(name);
       if (err !== undefined) sink.stageError(err);
-      if (fields !== null) sink.stageFields(fields, this.where);
+      if (fields !== null) sink.stageFields(fields, this.whereFn);
     } catch (e) {
       batch.unstage();
       diagnostics.lostEvents++;

@@ -85,9 +85,9 @@ export class Sink {
   /**
    * Stage per-call fields for the next row. Left out: null and undefined values, empty keys, the
    * reserved `error` key, and values no column holds (objects, functions, symbols, bigints beyond
-   * 64 bits), the last two with one warning naming `where` and the key.
+   * 64 bits), the last two with one warning naming `where()` (asked only then) and the key.
    */
-  stageFields(fields: CallFields, where: string): void {
+  stageFields(fields: CallFields, where: () => string): void {
     const batch = this.batch;
     const keys = this.lastKeys;
     let k = 0;
@@ -108,11 +108,11 @@ export class Sink {
       k++;
       if (value === undefined || value === null || key === '') continue;
       if (key === ERROR_FIELD) {
-        warnOnce('LAPTIME_FIELD_RESERVED', `laptime: ${where} returned the field "${ERROR_FIELD}", which is reserved for the class of a thrown error; it was left out`);
+        warnOnce('LAPTIME_FIELD_RESERVED', `laptime: ${where()} returned the field "${ERROR_FIELD}", which is reserved for the class of a thrown error; it was left out`);
         continue;
       }
       if (!batch.field(id, value)) {
-        warnOnce('LAPTIME_FIELD_VALUE', `laptime: ${where} returned field "${key}" as ${typeof value}; fields hold strings, booleans, numbers and 64-bit bigints, so it was left out (later ones are not reported)`);
+        warnOnce('LAPTIME_FIELD_VALUE', `laptime: ${where()} returned field "${key}" as ${typeof value}; fields hold strings, booleans, numbers and 64-bit bigints, so it was left out (later ones are not reported)`);
       }
     }
   }

@@ -30,6 +30,8 @@ export class Site {
   private readonly values: readonly unknown[];
   private readonly keys: readonly string[];
   private keyIds: readonly number[] = NO_KEYS;
+  /** Names the `fields` function in warnings; made once, called only for a warning. */
+  private readonly fieldsWhere = (): string => `the "fields" function of ${this.label}`;
 
   constructor(name: string | null, fallbackName: string, fields: Fields | null, store: Store | null) {
     this.name = name;
@@ -88,7 +90,7 @@ export class Site {
       const ids = this.keyIds;
       for (let k = 0; k < ids.length; k++) batch.field(ids[k]!, this.values[k]);
       if (code !== 0) sink.stageError(err);
-      if (fields !== null) sink.stageFields(fields, `the "fields" function of ${this.label}`);
+      if (fields !== null) sink.stageFields(fields, this.fieldsWhere);
     } catch (e) {
       batch.unstage();
       internalError('capture', e);
