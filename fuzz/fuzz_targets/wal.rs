@@ -25,7 +25,7 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(batch.durations().len(), n);
             assert_eq!(batch.codes().len(), n);
             assert!(batch.messages().iter().all(|(r, _)| (*r as usize) < n));
-            assert!(batch.fields().iter().all(|f| (f.row as usize) < n));
+            assert!(batch.fields().all(|f| (f.row as usize) < n));
             let again = encode_batch(seq, &batch);
             assert_eq!(
                 decode_batch(&again),
