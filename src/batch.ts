@@ -71,18 +71,27 @@ export class Batch {
     this.onFull = onFull;
   }
 
-  /** Commit a row (with the fields and message staged since the last one): four typed-array stores and a check. */
+  /**
+   * The plain path, a row without fields: four typed-array stores and a length check. Only for
+   * rows nothing was staged for (see {@link Batch.addStaged}).
+   */
   add(name: number, start: number, duration: number, code: number): void {
     const i = this.length;
     this.names[i] = name;
     this.starts[i] = start;
     this.durations[i] = duration;
     this.codes[i] = code;
+    if ((this.length = i + 1) === this.capacity) this.onFull();
+  }
+
+  /** Commit a row with the fields and message staged since the last one (possibly none). */
+  addStaged(name: number, start: number, duration: number, code: number): void {
+    const i = this.length;
+    this.names[i] = name;
+    this.starts[i] = start;
+    this.durations[i] = duration;
+    this.codes[i] = code;
     this.length = i + 1;
-    if (this.rowFieldStart === this.fieldCount) {
-      if (this.length === this.capacity) this.onFull();
-      return;
-    }
     this.rowFieldStart = this.fieldCount;
     if (this.length === this.capacity || this.fieldCount >= MAX_FIELDS || this.textChars >= MAX_TEXT_CHARS) this.onFull();
   }

@@ -44,7 +44,7 @@ export class CallRecorder {
       internalError(this.where, e);
       return;
     }
-    batch.add(id, t0, t1 - t0, failed ? 1 : 0);
+    batch.addStaged(id, t0, t1 - t0, failed ? 1 : 0);
   }
 
   private idOf(name: string): number {

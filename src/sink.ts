@@ -29,7 +29,8 @@ export class Sink {
   bound: Store | null = null;
   /** Id of the `error` key in the bound store. */
   errorKey = 0;
-  private epoch = 0;
+  /** Registry epoch of the current binding (0: bind at the next event). */
+  epoch = 0;
   private readonly store: Store | null;
   /** Keys of the last per-call fields staged, and their ids in the bound store. */
   private readonly lastKeys: string[] = [];

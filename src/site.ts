@@ -11,7 +11,9 @@
  */
 import { internalError } from './diagnostics';
 import type { Fields } from './fields';
-import { Sink, type CallFields } from './sink';
+import { registry } from './registry';
+import type { Batch } from './batch';
+import { DISCARD, Sink, type CallFields } from './sink';
 import type { Store } from './store';
 import { perf } from './time';
 
@@ -25,6 +27,8 @@ export class Site {
   /** Used while `name` is unknown. */
   private readonly fallbackName: string;
   private readonly sink: Sink;
+  /** The sink's batch, held here too: the plain path saves a load. */
+  private batch: Batch = DISCARD;
   private id = 0;
   /** Static field values, and their key ids in the bound store. */
   private readonly values: readonly unknown[];
@@ -62,8 +66,10 @@ export class Site {
   /** A call that started at `t0` (perf.now()) ended normally now. */
   ok(t0: number): void {
     const t1 = perf.now();
-    if (this.sink.refresh()) this.bind();
-    if (this.keyIds === NO_KEYS) this.sink.batch.add(this.id, t0, t1 - t0, 0);
+    const sink = this.sink;
+    // The epoch compare inline: refresh() only when stores changed.
+    if (sink.epoch !== registry.epoch && sink.refresh()) this.bind();
+    if (this.keyIds === NO_KEYS) this.batch.add(this.id, t0, t1 - t0, 0);
     else this.commit(t0, t1, 0, null, null);
   }
 
@@ -95,7 +101,7 @@ export class Site {
       batch.unstage();
       internalError('capture', e);
     }
-    batch.add(this.id, t0, t1 - t0, code);
+    batch.addStaged(this.id, t0, t1 - t0, code);
   }
 
   /** Intern the name and static field keys in the newly bound store. Never throws. */
@@ -112,5 +118,6 @@ export class Site {
       this.sink.unbind();
       internalError('binding a captured function to its store', err);
     }
+    this.batch = this.sink.batch;
   }
 }

@@ -205,7 +205,8 @@ export class Store implements ReadApi<StoreCounters> {
       const keyIds = encoded.map(([key]) => this[kIntern](key));
       for (let k = 0; k < encoded.length; k++) batch.field(keyIds[k]!, encoded[k]![1]);
     }
-    batch.add(id, offset, ms, ok ? 0 : 1);
+    if (encoded === null) batch.add(id, offset, ms, ok ? 0 : 1);
+    else batch.addStaged(id, offset, ms, ok ? 0 : 1);
   }
 
   /**
@@ -530,7 +531,7 @@ export class Store implements ReadApi<StoreCounters> {
       batch.unstage();
       throw err;
     }
-    batch.add(id, start, 0, 2 + level);
+    batch.addStaged(id, start, 0, 2 + level);
   }
 
   /** Stage log fields: anything goes, as its text when no column holds it (see `looseValue`). */
