@@ -603,3 +603,40 @@ fn a_stale_manifest_naming_a_rewritten_segment_hides_nothing() {
         "writer, manifest older than a repair",
     );
 }
+
+/// Found by the fault campaign (seed 0x1a971e10, cycle 36): with the MANIFEST gone, `repair` took a
+/// sealed segment whose last page was damaged for the segment a writer goes on writing (a torn
+/// tail), cut the page off and reported neither the file nor its lost events. A sealed file that
+/// fails its checks is damage, not a torn tail: its intact pages are rewritten and the loss named.
+#[test]
+fn without_a_manifest_a_damaged_last_page_of_a_sealed_segment_is_reported_by_repair() {
+    let dir = tempfile::tempdir().unwrap();
+    let part = three_segments(dir.path(), 0);
+    let seg = segments(&part).last().unwrap().clone();
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let pages = page_offsets(&bytes);
+    let page = *pages.last().unwrap();
+    let meta_len = u32::from_le_bytes(bytes[page + 8..page + 12].try_into().unwrap()) as usize;
+    let cols_len = u32::from_le_bytes(bytes[page + 16..page + 20].try_into().unwrap()) as usize;
+    bytes[page + 28 + meta_len + cols_len / 2] ^= 0x10;
+    std::fs::write(&seg, &bytes).unwrap();
+    std::fs::remove_file(part.join("MANIFEST")).unwrap();
+
+    let done = Store::maintain(dir.path(), options(), Maintenance::Repair).unwrap();
+    let Maintained::Repaired(report) = &done[0].1 else {
+        panic!("{done:?}")
+    };
+    let named = |p: &PathBuf| p.file_name() == seg.file_name();
+    assert!(
+        report.quarantined.iter().any(|(p, _)| named(p))
+            || report.salvaged.iter().any(|(p, _)| named(p)),
+        "the damaged sealed segment is reported: {report:?}"
+    );
+    assert_eq!(verify_damage(dir.path()), Vec::<String>::new());
+    let seen = read_only(dir.path());
+    // Every batch but the ones of the damaged page is still there.
+    let complete = (0..30u64)
+        .filter(|k| seen.get(k).map(Vec::len) == Some(PER_BATCH as usize))
+        .count();
+    assert!(complete >= 28, "{complete} of 30 batches complete");
+}

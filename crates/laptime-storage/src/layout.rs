@@ -13,7 +13,7 @@
 //! - A manifest that is missing, damaged, stale or from elsewhere is only a hint; segments it does not
 //!   name are still the partition's when they verify.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -132,6 +132,9 @@ pub(crate) fn inspect(dir: &Path, depth: Depth) -> Result<Layout> {
     let mut misplaced = Vec::new();
     let mut empty = Vec::new();
     let mut found: BTreeMap<u64, (PathBuf, Found)> = BTreeMap::new();
+    // Sealed files (their footer opened) that failed the full checks: damage, never a torn tail a
+    // writer may go on from, whatever the manifest says (or when it is gone).
+    let mut failed_sealed: BTreeSet<u64> = BTreeSet::new();
     let mut max_id = None::<u64>;
     for (id, path) in segment_files(dir)? {
         max_id = max_id.max(Some(id));
@@ -148,6 +151,7 @@ pub(crate) fn inspect(dir: &Path, depth: Depth) -> Result<Layout> {
                 if s.damage.is_empty() {
                     found.insert(id, (path, Found::Sealed(r)));
                 } else {
+                    failed_sealed.insert(id);
                     found.insert(id, (path, Found::Unsealed(s)));
                 }
             }
@@ -282,7 +286,7 @@ pub(crate) fn inspect(dir: &Path, depth: Depth) -> Result<Layout> {
         _ => kept
             .iter()
             .rev()
-            .find(|(_, (_, f))| matches!(f, Found::Unsealed(_)))
+            .find(|(id, (_, f))| matches!(f, Found::Unsealed(_)) && !failed_sealed.contains(id))
             .map(|(id, _)| *id),
     };
     let mut active = None;
@@ -293,7 +297,7 @@ pub(crate) fn inspect(dir: &Path, depth: Depth) -> Result<Layout> {
             let (first, end) = (p.meta.first_seq, p.meta.end_seq());
             ranges.iter().any(|(f, e, _)| first < *e && *f < end)
         };
-        let is_named_sealed = named.contains(&id);
+        let is_named_sealed = named.contains(&id) || failed_sealed.contains(&id);
         let resumable = Some(id) == wanted_active
             && !is_named_sealed
             && !s.lost_inside()
