@@ -9,6 +9,7 @@
  * a string append, no encoding: per-call attributes stay cheap (issue 12). Extras beyond a bound
  * hand the batch over early, so memory stays bounded too.
  */
+import { I64_MAX, I64_MIN } from './fields';
 import type { NativeFieldColumns } from './native';
 
 
@@ -29,8 +30,6 @@ export const TAG_MESSAGE = 5;
 export const MAX_FIELDS = 1 << 16;
 export const MAX_TEXT_CHARS = 1 << 20;
 
-const I64_MIN = -(2n ** 63n);
-const I64_MAX = 2n ** 63n - 1n;
 const SAFE_MIN = BigInt(Number.MIN_SAFE_INTEGER);
 const SAFE_MAX = BigInt(Number.MAX_SAFE_INTEGER);
 

@@ -9,8 +9,9 @@ export type FieldValue = string | number | boolean | bigint;
 /** Static key/values attached to every event of a captured function. */
 export type Fields = Readonly<Record<string, FieldValue>>;
 
-const I64_MIN = -(2n ** 63n);
-const I64_MAX = 2n ** 63n - 1n;
+/** Range of the i64 a whole-number field holds. */
+export const I64_MIN = -(2n ** 63n);
+export const I64_MAX = 2n ** 63n - 1n;
 
 /** Field key the error's class name is stored under on failed calls. */
 export const ERROR_FIELD = 'error';

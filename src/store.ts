@@ -6,7 +6,7 @@ import { Batch } from './batch';
 import { describeError, diagnostics, internalError, warn, warnOnce } from './diagnostics';
 import { codedError, codeOf, withCode } from './errors';
 import { installExitHooks } from './exit-hooks';
-import { cutLong, looseValue, type FieldValue } from './fields';
+import { cutLong, I64_MAX, I64_MIN, looseValue, type FieldValue } from './fields';
 import { createLogger, type LogFields, type Logger } from './logger';
 import { nativeBinding, type NativeCounters, type NativePostMortemOptions, type NativeStoreHandle, type NativeWriteFailure } from './native';
 import { resolveOptions, type OpenOptions, type ResolvedOptions } from './options';
@@ -571,8 +571,6 @@ async function closeNative(native: NativeStoreHandle, keep: (c: NativeCounters) 
 }
 
 const U64_MAX = 2n ** 64n - 1n;
-const I64_MIN = -(2n ** 63n);
-const I64_MAX = 2n ** 63n - 1n;
 /** The engine's limit on a name or field key (its dictionary's MAX_NAME_BYTES). */
 const MAX_NAME_BYTES = 4096;
 /**
