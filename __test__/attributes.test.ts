@@ -281,3 +281,39 @@ e2e('static fields and per-call fields of many calls share batches with record()
   t.true(logs.events.every((e) => e.message === `log ${String(e.fields.i)}`));
   t.is(logs.events.length, 91);
 });
+
+e2e('repeated values, sent once per hand-over, arrive on every row whatever the pattern', async (t) => {
+  // batchSize 7: hand-overs fall mid-pattern, so references must never cross one.
+  const store = open({ dir: tempDir(), batchSize: 7 });
+  t.teardown(() => store.close());
+  const tenantOf = (i: number) => (i % 3 === 0 ? 'globex' : [...'acme'].join(''));
+  const routeOf = (i: number) => (i < 40 ? '/users/:id' : `/orders/${i % 2}`);
+  const handle = capture(
+    (i: number) => {
+      if (i % 5 === 4) throw i % 10 === 4 ? new RangeError('r') : new TypeError('t');
+      return i;
+    },
+    { name: 'memo.handle', store, fields: ([i]) => (i % 11 === 10 ? { route: routeOf(i), tenant: null } : { tenant: tenantOf(i), route: routeOf(i), i }) },
+  );
+  const other = capture((i: number) => i, { name: 'memo.other', store, fields: ([i]) => ({ route: i % 2 === 0 ? '/users/:id' : '/x' }) });
+  const want: Array<Record<string, unknown>> = [];
+  for (let i = 0; i < 100; i++) {
+    try {
+      handle(i);
+    } catch {
+      // thrown on purpose
+    }
+    other(i);
+    const fields: Record<string, unknown> = i % 11 === 10 ? { route: routeOf(i) } : { tenant: tenantOf(i), route: routeOf(i), i };
+    if (i % 5 === 4) fields.error = i % 10 === 4 ? 'RangeError' : 'TypeError';
+    want.push(fields);
+  }
+  t.deepEqual(
+    (await eventsOf(store, 'memo.handle')).map((e) => e.fields),
+    want,
+  );
+  t.deepEqual(
+    (await eventsOf(store, 'memo.other')).map((e) => e.fields.route),
+    Array.from({ length: 100 }, (_, i) => (i % 2 === 0 ? '/users/:id' : '/x')),
+  );
+});

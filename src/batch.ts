@@ -25,10 +25,27 @@ export const TAG_STR = 3;
 export const TAG_I64_TEXT = 4;
 /** The row's log message (key 0); the number is its length in the batch text. */
 export const TAG_MESSAGE = 5;
+/** The value of an earlier field entry of the batch; the number is that entry's index. */
+export const TAG_AGAIN = 6;
 
 /** Field entries or text characters beyond these hand the batch over early. */
 export const MAX_FIELDS = 1 << 16;
 export const MAX_TEXT_CHARS = 1 << 20;
+
+/** Batch contents ever handed over or dropped, over all batches: a memo's entries are valid only for the generation they were made in. */
+let generations = 0;
+
+/**
+ * The string values one staging client (a call site, a sink) sent last, by slot (the position of
+ * a key in its fields), with the entries that carry them. A value equal to the last one of its slot
+ * is staged as a reference to that entry: low-cardinality attributes (routes, tenants, methods)
+ * repeat from call to call, and then cost no text in the hand-over.
+ */
+export class TextMemo {
+  readonly values: string[] = [];
+  readonly entries: number[] = [];
+  readonly generations: number[] = [];
+}
 
 const SAFE_MIN = BigInt(Number.MIN_SAFE_INTEGER);
 const SAFE_MAX = BigInt(Number.MAX_SAFE_INTEGER);
@@ -53,6 +70,8 @@ export class Batch {
   textChars = 0;
   /** First entry staged for the next row. */
   private rowFieldStart = 0;
+  /** Changes whenever entries are forgotten (see {@link TextMemo}). */
+  private generation = ++generations;
   private readonly onFull: () => void;
 
   /** `onFull` must empty the batch (and must not throw). */
@@ -130,6 +149,29 @@ export class Batch {
     }
   }
 
+  /**
+   * Stage field `key` = the string `value` for the next row, as a reference to the entry `memo`
+   * remembers for `slot` when that carried the same string in this batch.
+   */
+  text(key: number, value: string, memo: TextMemo, slot: number): void {
+    if (slot < memo.values.length) {
+      if (memo.values[slot] === value && memo.generations[slot] === this.generation) {
+        this.entry(key, TAG_AGAIN, memo.entries[slot]!);
+        return;
+      }
+      memo.values[slot] = value;
+      memo.entries[slot] = this.fieldCount;
+      memo.generations[slot] = this.generation;
+    } else if (slot === memo.values.length) {
+      memo.values.push(value);
+      memo.entries.push(this.fieldCount);
+      memo.generations.push(this.generation);
+    }
+    this.entry(key, TAG_STR, value.length);
+    this.pieces.push(value);
+    this.textChars += value.length;
+  }
+
   /** Stage the log message of the next row. */
   message(text: string): void {
     this.entry(0, TAG_MESSAGE, text.length);
@@ -140,6 +182,7 @@ export class Batch {
   /** Forget what was staged since the last committed row (its commit failed before `add`). */
   unstage(): void {
     if (this.fieldCount === this.rowFieldStart) return;
+    this.generation = ++generations;
     for (let k = this.rowFieldStart; k < this.fieldCount; k++) {
       const tag = this.fieldTags[k]!;
       if (tag === TAG_STR || tag === TAG_I64_TEXT || tag === TAG_MESSAGE) this.textChars -= this.pieces.pop()!.length;
@@ -157,6 +200,7 @@ export class Batch {
   clear(): void {
     this.length = 0;
     if (this.fieldCount !== 0) {
+      this.generation = ++generations;
       this.fieldCount = 0;
       this.rowFieldStart = 0;
       this.pieces = [];

@@ -5,7 +5,7 @@
  * Nothing here throws into the program: a sink that cannot bind writes into a discarding batch
  * that counts each event as lost.
  */
-import { Batch } from './batch';
+import { Batch, TextMemo } from './batch';
 import { diagnostics, internalError, warnOnce } from './diagnostics';
 import { defaultStoreOrNull } from './default-store';
 import { ERROR_FIELD, errorClass } from './fields';
@@ -35,6 +35,9 @@ export class Sink {
   /** Keys of the last per-call fields staged, and their ids in the bound store. */
   private readonly lastKeys: string[] = [];
   private readonly lastIds: number[] = [];
+  /** String values staged last, by key position (a repeated one is sent as a reference). */
+  private readonly memo = new TextMemo();
+  private readonly errorMemo = new TextMemo();
 
   /** `store` null: the default store. */
   constructor(store: Store | null) {
@@ -80,7 +83,7 @@ export class Sink {
 
   /** Stage the `error` field (the class of `err`) for the next row. */
   stageError(err: unknown): void {
-    this.batch.field(this.errorKey, errorClass(err));
+    this.batch.text(this.errorKey, errorClass(err), this.errorMemo, 0);
   }
 
   /**
@@ -91,30 +94,40 @@ export class Sink {
   stageFields(fields: CallFields, where: () => string): void {
     const batch = this.batch;
     const keys = this.lastKeys;
+    const ids = this.lastIds;
     let k = 0;
     for (const key in fields) {
       const value = fields[key];
       // Objects made by the same code have the same keys in the same order: their ids are cached
-      // by position, one comparison of (interned) strings instead of a map lookup per key.
+      // by position, one comparison of (interned) strings instead of a map lookup per key. Keys
+      // that are never stored (empty, reserved) get id -1.
       let id: number;
       if (k < keys.length && keys[k] === key) {
-        id = this.lastIds[k]!;
+        id = ids[k]!;
       } else {
         keys.length = k;
-        this.lastIds.length = k;
+        ids.length = k;
         id = key === '' || key === ERROR_FIELD ? -1 : this.intern(key);
         keys.push(key);
-        this.lastIds.push(id);
+        ids.push(id);
       }
-      k++;
-      if (value === undefined || value === null || key === '') continue;
-      if (key === ERROR_FIELD) {
-        warnOnce('LAPTIME_FIELD_RESERVED', `laptime: ${where()} returned the field "${ERROR_FIELD}", which is reserved for the class of a thrown error; it was left out`);
-        continue;
-      }
-      if (!batch.field(id, value)) {
+      const slot = k++;
+      if (value === undefined || value === null) continue;
+      if (typeof value === 'string') {
+        if (id >= 0) batch.text(id, value, this.memo, slot);
+        else this.leaveOut(key, where);
+      } else if (id < 0) {
+        this.leaveOut(key, where);
+      } else if (!batch.field(id, value)) {
         warnOnce('LAPTIME_FIELD_VALUE', `laptime: ${where()} returned field "${key}" as ${typeof value}; fields hold strings, booleans, numbers and 64-bit bigints, so it was left out (later ones are not reported)`);
       }
+    }
+  }
+
+  /** A key no field is stored under: the reserved one is reported once, the empty one is silently dropped. */
+  private leaveOut(key: string, where: () => string): void {
+    if (key === ERROR_FIELD) {
+      warnOnce('LAPTIME_FIELD_RESERVED', `laptime: ${where()} returned the field "${ERROR_FIELD}", which is reserved for the class of a thrown error; it was left out`);
     }
   }
 }

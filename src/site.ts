@@ -12,7 +12,7 @@
 import { internalError } from './diagnostics';
 import type { Fields } from './fields';
 import { registry } from './registry';
-import type { Batch } from './batch';
+import { TextMemo, type Batch } from './batch';
 import { DISCARD, Sink, type CallFields } from './sink';
 import type { Store } from './store';
 import { perf } from './time';
@@ -34,6 +34,8 @@ export class Site {
   private readonly values: readonly unknown[];
   private readonly keys: readonly string[];
   private keyIds: readonly number[] = NO_KEYS;
+  /** Static string values sent once per batch (see {@link TextMemo}). */
+  private readonly memo = new TextMemo();
   /** Names the `fields` function in warnings; made once, called only for a warning. */
   private readonly fieldsWhere = (): string => `the "fields" function of ${this.label}`;
 
@@ -85,7 +87,8 @@ export class Site {
    * with the per-call fields of the capture's `fields` function (null: none).
    */
   end(t0: number, t1: number, code: number, err: unknown, fields: CallFields | null): void {
-    if (this.sink.refresh()) this.bind();
+    const sink = this.sink;
+    if (sink.epoch !== registry.epoch && sink.refresh()) this.bind();
     this.commit(t0, t1, code, err, fields);
   }
 
@@ -94,7 +97,11 @@ export class Site {
     const batch = sink.batch;
     try {
       const ids = this.keyIds;
-      for (let k = 0; k < ids.length; k++) batch.field(ids[k]!, this.values[k]);
+      for (let k = 0; k < ids.length; k++) {
+        const value = this.values[k];
+        if (typeof value === 'string') batch.text(ids[k]!, value, this.memo, k);
+        else batch.field(ids[k]!, value);
+      }
       if (code !== 0) sink.stageError(err);
       if (fields !== null) sink.stageFields(fields, this.fieldsWhere);
     } catch (e) {

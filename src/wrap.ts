@@ -96,30 +96,31 @@ function observe(site: Site, t0: number, promise: Promise<unknown>): void {
  * not in the duration).
  */
 function withFields(fn: AnyFunction, site: Site, rate: number, fieldsOf: FieldsFunction): AnyFunction {
-  return function (this: unknown): unknown {
+  // A rest parameter: one array serves the call and the fields function (no copy of `arguments`).
+  return function (this: unknown, ...args: unknown[]): unknown {
     if (rate < 1 && Math.random() >= rate) {
-      return new.target === undefined ? reflectApply(fn, this, arguments) : reflectConstruct(fn, arguments, new.target);
+      return new.target === undefined ? reflectApply(fn, this, args) : reflectConstruct(fn, args, new.target);
     }
     const t0 = perf.now();
     let result: unknown;
     try {
-      result = new.target === undefined ? reflectApply(fn, this, arguments) : reflectConstruct(fn, arguments, new.target);
+      result = new.target === undefined ? reflectApply(fn, this, args) : reflectConstruct(fn, args, new.target);
     } catch (err) {
       const t1 = perf.now();
-      site.end(t0, t1, 1, err, fieldsFor(site, fieldsOf, arguments, undefined, err));
+      site.end(t0, t1, 1, err, fieldsFor(site, fieldsOf, args, undefined, err));
       throw err;
     }
     if (result instanceof Promise) {
-      observeWithFields(site, t0, result, fieldsOf, arguments);
+      observeWithFields(site, t0, result, fieldsOf, args);
     } else {
       const t1 = perf.now();
-      site.end(t0, t1, 0, undefined, fieldsFor(site, fieldsOf, arguments, result, undefined));
+      site.end(t0, t1, 0, undefined, fieldsFor(site, fieldsOf, args, result, undefined));
     }
     return result;
   };
 }
 
-function observeWithFields(site: Site, t0: number, promise: Promise<unknown>, fieldsOf: FieldsFunction, args: IArguments): void {
+function observeWithFields(site: Site, t0: number, promise: Promise<unknown>, fieldsOf: FieldsFunction, args: unknown[]): void {
   promiseThen.call(
     promise,
     (value: unknown) => {
@@ -134,9 +135,9 @@ function observeWithFields(site: Site, t0: number, promise: Promise<unknown>, fi
 }
 
 /** The fields `fieldsOf` gives a call; null (after one warning) if it throws or returns a non-object. */
-function fieldsFor(site: Site, fieldsOf: FieldsFunction, args: IArguments, result: unknown, error: unknown): CallFields | null {
+function fieldsFor(site: Site, fieldsOf: FieldsFunction, args: unknown[], result: unknown, error: unknown): CallFields | null {
   try {
-    const fields = fieldsOf(Array.prototype.slice.call(args), result, error);
+    const fields = fieldsOf(args, result, error);
     if (fields === null || fields === undefined) return null;
     if (typeof fields === 'object') return fields;
     warnOnce('LAPTIME_FIELDS_RESULT', `laptime: the "fields" function of ${site.label} returned ${typeof fields}, not an object; the call was recorded without its fields (later ones are not reported)`);

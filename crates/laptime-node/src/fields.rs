@@ -60,6 +60,10 @@ const TAG_BOOL: u8 = 2;
 const TAG_STR: u8 = 3;
 const TAG_I64_TEXT: u8 = 4;
 const TAG_MESSAGE: u8 = 5;
+const TAG_AGAIN: u8 = 6;
+
+/// Marks an entry that is not a field (a message) in the entry-to-field map.
+const NOT_A_FIELD: u32 = u32::MAX;
 
 /// Attach the fields and messages of `cols` to `batch`. Any entry that does not fit (a count
 /// beyond the arrays, an unknown tag, a number that is not what its tag says, text past the end,
@@ -85,9 +89,12 @@ pub(crate) fn apply(batch: &mut Batch, cols: &FieldSlices<'_>) -> Result<(), Mal
         piece: String::new(),
         ascii: Vec::new(),
     };
+    // Entry -> index of the batch field it made (what a TAG_AGAIN entry refers to).
+    let mut field_of_entry: Vec<u32> = Vec::with_capacity(n);
     for i in 0..n {
         let (row, key, tag, num) = (cols.rows[i], cols.keys[i], cols.tags[i], cols.nums[i]);
         let bad = |why: String| Malformed(format!("field entry {i} (row {row}, tag {tag}): {why}"));
+        let fields_before = batch.field_count();
         let stored = match tag {
             TAG_I64 => whole(num)
                 .map(ValueRef::I64)
@@ -117,9 +124,26 @@ pub(crate) fn apply(batch: &mut Batch, cols: &FieldSlices<'_>) -> Result<(), Mal
                 }
                 .map_err(|e| bad(e.to_string()))
             }
-            _ => Err(bad("unknown tag (0..=5)".to_owned())),
+            TAG_AGAIN => {
+                let of = whole(num)
+                    .and_then(|e| usize::try_from(e).ok())
+                    .filter(|&e| e < i)
+                    .and_then(|e| field_of_entry.get(e).copied())
+                    .filter(|&f| f != NOT_A_FIELD)
+                    .ok_or_else(|| bad(format!("{num} is not an earlier field entry")))?;
+                batch
+                    .add_field_value_of(row, key, of as usize)
+                    .map_err(|e| bad(e.to_string()))
+            }
+            _ => Err(bad("unknown tag (0..=6)".to_owned())),
+        };
+        let made = if tag == TAG_MESSAGE {
+            NOT_A_FIELD
+        } else {
+            fields_before as u32
         };
         stored?;
+        field_of_entry.push(made);
     }
     if text.at != text.units.len() {
         return Err(Malformed(format!(
@@ -242,6 +266,37 @@ mod tests {
     }
 
     #[test]
+    fn a_repeated_entry_takes_the_value_of_the_one_it_names() {
+        let mut b = batch(3);
+        let cols = Owned::new(
+            &[
+                (0, 1, TAG_STR, 10.0),
+                (0, 0, TAG_MESSAGE, 2.0),
+                (0, 2, TAG_I64, 7.0),
+                (1, 1, TAG_AGAIN, 0.0),
+                (2, 1, TAG_AGAIN, 0.0),
+                (2, 2, TAG_AGAIN, 2.0),
+                (2, 3, TAG_AGAIN, 5.0),
+            ],
+            "/users/:idhi",
+        );
+        apply(&mut b, &cols.slices()).unwrap();
+        let f: Vec<_> = b.fields().map(|f| (f.row, f.key, f.value)).collect();
+        let route = ValueRef::Str("/users/:id");
+        assert_eq!(
+            f,
+            [
+                (0, 1, route),
+                (0, 2, ValueRef::I64(7)),
+                (1, 1, route),
+                (2, 1, route),
+                (2, 2, ValueRef::I64(7)),
+                (2, 3, ValueRef::I64(7)),
+            ]
+        );
+    }
+
+    #[test]
     fn lone_surrogates_become_replacement_characters() {
         let mut b = batch(1);
         let mut cols = Owned::new(&[(0, 1, TAG_STR, 3.0)], "");
@@ -271,6 +326,14 @@ mod tests {
             err(&[(0, 1, TAG_STR, 1.0)], "abc").contains("has 3 UTF-16 units, the entries use 1")
         );
         assert!(err(&[(0, 1, TAG_I64_TEXT, 2.0)], "1x").contains("not a 64-bit whole number"));
+        let again = |of: f64| err(&[(0, 0, TAG_MESSAGE, 1.0), (0, 1, TAG_AGAIN, of)], "x");
+        for of in [1.0, 2.0, -1.0, 0.5, f64::NAN] {
+            assert!(again(of).contains("is not an earlier field entry"), "{of}");
+        }
+        assert!(
+            again(0.0).contains("field entry 1 (row 0, tag 6)"),
+            "a message is no field"
+        );
         let mut short = Owned::new(&[(0, 1, TAG_I64, 1.0)], "");
         short.tags.clear();
         let e = apply(&mut batch(1), &short.slices()).unwrap_err().0;

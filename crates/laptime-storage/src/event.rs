@@ -411,6 +411,31 @@ impl Batch {
         Ok(())
     }
 
+    /// Attach a field to event `row` with the value of field `of` (an index into [`Batch::fields`]);
+    /// a string shares that field's text instead of being copied (a value repeated across calls,
+    /// e.g. a route, costs no text). Rows must be given in non-decreasing order.
+    #[inline]
+    pub fn add_field_value_of(&mut self, row: u32, key: NameId, of: usize) -> Result<(), Error> {
+        let in_order = self.fields.last().is_none_or(|f| f.row <= row);
+        if row as usize >= self.len() || !in_order {
+            return Err(Error::InvalidInput {
+                what: "field row",
+                reason: format!("row {row} is out of range or not in order"),
+            });
+        }
+        let Some(slot) = self.fields.get(of).map(|f| f.slot) else {
+            return Err(Error::InvalidInput {
+                what: "field value",
+                reason: format!(
+                    "field {of} does not exist (the batch has {})",
+                    self.fields.len()
+                ),
+            });
+        };
+        self.fields.push(BatchField { row, key, slot });
+        Ok(())
+    }
+
     /// Attach a field to the most recently pushed event. Does nothing on an empty batch, or for a
     /// string that would take the batch's text past 4 GiB.
     pub fn add_field(&mut self, key: NameId, value: Value) {
@@ -748,5 +773,43 @@ mod tests {
             b.add_field_ref_at(0, 2, ValueRef::Bool(true)).is_err(),
             "rows go forward only"
         );
+    }
+
+    #[test]
+    fn a_repeated_value_shares_its_text_and_survives_removal_and_split() {
+        let mut b = Batch::default();
+        for i in 0..4 {
+            let row = b.push_call(1, i, 1, true);
+            if i == 0 {
+                b.add_field_ref_at(row, 2, ValueRef::Str("/users/:id"))
+                    .unwrap();
+                b.add_field_ref_at(row, 3, ValueRef::I64(7)).unwrap();
+            } else {
+                b.add_field_value_of(row, 2, 0).unwrap();
+                b.add_field_value_of(row, 3, 1).unwrap();
+            }
+        }
+        assert_eq!(b.text.len(), "/users/:id".len(), "the text is kept once");
+        assert_eq!(b.text_bytes_by_row(), [10, 10, 10, 10]);
+        let route = |b: &Batch| {
+            b.fields()
+                .filter(|f| f.key == 2)
+                .map(|f| (f.row, f.value.to_value()))
+                .collect::<Vec<_>>()
+        };
+        let want = |rows: &[u32]| {
+            rows.iter()
+                .map(|&r| (r, Value::Str("/users/:id".into())))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(route(&b), want(&[0, 1, 2, 3]));
+        // Dropping the row that first carried the text keeps the others' values.
+        b.remove_rows(&[true, false, false, false]);
+        assert_eq!(route(&b), want(&[0, 1, 2]));
+        let tail = b.split_off(1);
+        assert_eq!(route(&b), want(&[0]));
+        assert_eq!(route(&tail), want(&[0, 1]));
+        assert!(b.add_field_value_of(0, 2, 99).is_err(), "no field 99");
+        assert!(b.add_field_value_of(5, 2, 0).is_err(), "no row 5");
     }
 }
