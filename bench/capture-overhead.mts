@@ -135,6 +135,7 @@ interface DifferenceSpec {
 
 const DIFFERENCES: readonly DifferenceSpec[] = [
   { id: 'attributes', label: 'laptime: 4 per-call attributes', plus: 'captureAttributes', minus: 'captureOn', target: '<= 200 ns', met: (ns) => ns <= 200 },
+  { id: 'attributesId', label: 'laptime: 4 attributes, one a distinct id', plus: 'captureAttributesId', minus: 'captureOn', target: null, met: null },
   { id: 'otelAttributes', label: 'OpenTelemetry: setAttributes of the same 4', plus: 'otelAttributes', minus: 'otelOn', target: null, met: null },
 ];
 

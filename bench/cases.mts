@@ -74,6 +74,27 @@ const workOnWithAttributes = capture(workOn, {
   name: 'bench.workOnAttributes',
   fields: ([r]) => ({ tenant: r.tenant, route: r.route, retries: r.retries, cached: r.cached }),
 });
+/**
+ * The same four attributes with a request id that differs on every call (a high-cardinality
+ * attribute: its text goes over with every call, where repeated values go over once per batch).
+ */
+interface ReqWithId extends Req {
+  id: string;
+}
+const ID_POOL = 4096;
+// Object literals, not `{ ...req, id }`: V8 gives spread copies made in a loop a map each, and the
+// loads of the captured function and of the fields function would then measure megamorphic misses.
+const reqsWithIds: ReqWithId[] = Array.from({ length: ID_POOL }, (_, i) => ({
+  tenant: req.tenant,
+  route: req.route,
+  retries: req.retries,
+  cached: req.cached,
+  id: `req-${(i * 2654435761) >>> 0}`,
+}));
+const workOnWithId = capture<(r: ReqWithId, b: number) => number>(workOn, {
+  name: 'bench.workOnAttributesId',
+  fields: ([r]) => ({ id: r.id, route: r.route, retries: r.retries, cached: r.cached }),
+});
 const workAsyncCaptured = capture(workAsync, 'bench.workAsync');
 
 /** The decorator form; standard (TC39) decorators, as tsx compiles with the root tsconfig.json. */
@@ -172,6 +193,13 @@ function captureAttributes(): void {
   sink = s;
 }
 
+function captureAttributesId(): void {
+  let s = 0;
+  for (let i = 0; i < FAST_CALLS; i++) s += workOnWithId(reqsWithIds[i & (ID_POOL - 1)]!, i);
+  made.captured += FAST_CALLS;
+  sink = s;
+}
+
 function otelSpanOn(): void {
   let s = 0;
   for (let i = 0; i < SLOW_CALLS; i++) {
@@ -266,6 +294,7 @@ export type CaseId =
   | 'decorator'
   | 'captureOn'
   | 'captureAttributes'
+  | 'captureAttributesId'
   | 'otel'
   | 'otelOn'
   | 'otelAttributes'
@@ -292,6 +321,7 @@ export const CASES: readonly Case[] = [
   { id: 'decorator', label: 'laptime @capture() method', async: false, calls: FAST_CALLS, fn: decoratorSync },
   { id: 'captureOn', label: 'laptime capture(fn), fn reading a request', async: false, calls: FAST_CALLS, fn: captureOn },
   { id: 'captureAttributes', label: 'the same + 4 per-call attributes (fields function)', async: false, calls: FAST_CALLS, fn: captureAttributes },
+  { id: 'captureAttributesId', label: 'the same, one attribute a distinct id per call', async: false, calls: FAST_CALLS, fn: captureAttributesId },
   { id: 'otel', label: 'OpenTelemetry startSpan+end (BatchSpanProcessor)', async: false, calls: SLOW_CALLS, fn: otelSpan },
   { id: 'otelOn', label: 'OpenTelemetry span, fn reading a request', async: false, calls: SLOW_CALLS, fn: otelSpanOn },
   { id: 'otelAttributes', label: 'the same + span.setAttributes(4 attributes)', async: false, calls: SLOW_CALLS, fn: otelAttributes },

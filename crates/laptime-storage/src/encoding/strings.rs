@@ -14,8 +14,6 @@
 //! values share the dictionary's bytes, so decoding never expands the input beyond its own size
 //! plus 16 bytes per value.
 
-use std::collections::HashMap;
-
 use super::column::{maybe_lz4, read_frame, with_payload};
 use super::int::{choose, decode_ints, encode_ints};
 use super::Codec;
@@ -124,7 +122,10 @@ pub(crate) fn encode_strings(values: &[&str], out: &mut Vec<u8>) {
     let total: usize = values.iter().map(|s| s.len()).sum();
     let plain_bytes = total + choose(&lens).bytes;
 
-    let mut dict: HashMap<&str, u32> = HashMap::new();
+    // foldhash: several times faster than SipHash on short strings, and seeded per process, so
+    // values chosen to collide (attributes come from requests) cannot be prepared in advance.
+    let mut dict: foldhash::HashMap<&str, u32> =
+        foldhash::HashMap::with_capacity_and_hasher(n.min(1024), Default::default());
     let mut order: Vec<&str> = Vec::new();
     let mut ids: Vec<u32> = Vec::with_capacity(n);
     let limit = n / DICT_GIVE_UP_DIV + 1;
