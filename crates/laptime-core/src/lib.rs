@@ -48,7 +48,7 @@ pub use laptime_macros::capture;
 #[cfg(feature = "parquet")]
 pub use laptime_query::export;
 pub use laptime_query::{analysis, filter, query, Queries};
-pub use laptime_storage::{clock, encoding, sketch, verify};
+pub use laptime_storage::{clock, encoding, ship, sketch, verify};
 pub use laptime_storage::{
     Batch, BatchField, BufferPool, Code, ColumnSet, CompactionReport, CounterSnapshot, Cut,
     DecodeError, Dictionary, Error, ErrorCode, Event, FieldColumn, FieldRef, FieldValues, Level,

@@ -38,6 +38,7 @@ mod retention;
 mod ring;
 pub mod scan;
 pub mod segment;
+pub mod ship;
 pub mod sketch;
 mod store;
 pub mod verify;

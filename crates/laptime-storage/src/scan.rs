@@ -130,6 +130,12 @@ impl PageRef {
     pub fn partition(&self) -> usize {
         self.part
     }
+
+    /// True for a page of a segment; false for the events not yet sealed into one (a writer's
+    /// active page, or WAL events no page holds).
+    pub fn is_sealed(&self) -> bool {
+        matches!(self.source, Source::Segment { .. })
+    }
 }
 
 impl View {
@@ -280,6 +286,26 @@ impl View {
                 }
                 Ok(())
             }
+        }
+    }
+
+    /// The bytes of a sealed `page` exactly as its segment holds them (header, meta with names,
+    /// columns; the column checksum checked), for shipping it whole. The unsealed tail has no such
+    /// bytes: `Ok(false)` for it.
+    pub fn raw_page(&self, page: &PageRef, out: &mut Vec<u8>) -> Result<bool> {
+        let not_ours = || crate::Error::InvalidInput {
+            what: "page",
+            reason: "page is not from this view".into(),
+        };
+        let part = self.parts.get(page.part).ok_or_else(not_ours)?;
+        match page.source {
+            Source::Segment { segment, page: gi } => {
+                let seg = part.segments.get(segment).ok_or_else(not_ours)?;
+                let entry = seg.pages().get(gi).ok_or_else(not_ours)?;
+                seg.raw_page(entry, out)?;
+                Ok(true)
+            }
+            Source::Tail => Ok(false),
         }
     }
 
