@@ -37,13 +37,16 @@ pub struct CompactionReport {
 }
 
 /// Runs of adjacent sealed segments worth merging: each member smaller than a quarter of the
-/// segment size limit, each run at least two segments and at most the size limit in total.
-fn plan(state: &PartitionState, limit: u64) -> Vec<Vec<SealedInfo>> {
+/// segment size limit, each run at least two segments and at most the size limit in total. With
+/// `shipped_below` (a feed's first unshipped seq, see `ship/cursor.rs`), only segments wholly
+/// below it: a shipper's unshipped pages keep their boundaries.
+fn plan(state: &PartitionState, limit: u64, shipped_below: Option<u64>) -> Vec<Vec<SealedInfo>> {
     let small = limit / 4;
     let mut runs = Vec::new();
     let mut run: Vec<SealedInfo> = Vec::new();
     let mut bytes = 0u64;
-    for s in &state.manifest.sealed {
+    let shipped = |s: &SealedInfo| shipped_below.is_none_or(|below| s.end_seq <= below);
+    for s in state.manifest.sealed.iter().filter(|s| shipped(s)) {
         let adjacent = run
             .last()
             .is_none_or(|l: &SealedInfo| l.end_seq == s.first_seq);
@@ -75,7 +78,17 @@ pub(crate) fn compact(
     dict: &Arc<Dictionary>,
 ) -> Result<CompactionReport> {
     let mut report = CompactionReport::default();
-    for run in plan(state, opts.segment_max_bytes) {
+    // The store root is two levels up: <root>/partitions/<id>.
+    let root = state.dir.parent().and_then(|p| p.parent());
+    let partition = state
+        .dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned());
+    let shipped_below = match (root, partition) {
+        (Some(root), Some(partition)) => crate::ship::min_unshipped(root, &partition),
+        _ => None,
+    };
+    for run in plan(state, opts.segment_max_bytes, shipped_below) {
         merge_run(state, opts.page_rows, dict, &run, &mut report)?;
     }
     Ok(report)
