@@ -52,10 +52,10 @@ pub use laptime_storage::{clock, encoding, ship, sketch, verify};
 pub use laptime_storage::{
     Batch, BatchField, BufferPool, Code, ColumnSet, CompactionReport, CounterSnapshot, Cut,
     DecodeError, Dictionary, Error, ErrorCode, Event, FieldColumn, FieldRef, FieldValues, Level,
-    Maintained, Maintenance, NameId, NameStats, Options, Overflow, PageColumns, PageDamage,
-    PageData, PageMeta, PageRef, PinnedPage, PoolStats, Push, ReadScratch, Reader, Recorder,
-    RecorderTimer, RecoveryReport, Rejections, Result, Retention, RetentionReport, ScanFilter,
-    Store, SyncPolicy, Value, ValueRef, ValueType, View,
+    Maintained, Maintenance, NameId, NameStats, Options, Origin, Overflow, PageColumns, PageDamage,
+    PageData, PageMeta, PageRef, PinnedPage, PoolStats, Push, ReadScratch, Reader, Received,
+    Recorder, RecorderTimer, RecoveryReport, Rejections, Result, Retention, RetentionReport,
+    ScanFilter, Store, SyncPolicy, Value, ValueRef, ValueType, View,
 };
 
 /// Fault injection for tests (cargo feature `failpoints`).

@@ -7,6 +7,7 @@
 //! events carry a message.
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::error::Error;
 
@@ -243,6 +244,23 @@ pub struct FieldRef<'a> {
     pub value: ValueRef<'a>,
 }
 
+/// Longest source id of an [`Origin`].
+pub const MAX_SOURCE_BYTES: usize = 256;
+
+/// Where a received batch came from: events `first_seq..end_seq` of `source` (a shipping
+/// partition, an ingest instance). The writer records the highest `end_seq` per source durably
+/// with the events (the same WAL record, then the partition's `ORIGINS`), so a redelivered batch
+/// is recognised after any crash (see `origins.rs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// Source id.
+    pub source: Arc<str>,
+    /// Seq (of the source) of the batch's first event.
+    pub first_seq: u64,
+    /// Seq one past its last event.
+    pub end_seq: u64,
+}
+
 /// A batch of events in struct-of-arrays form: the unit that crosses the ring to the writer.
 ///
 /// The four dense columns always have the same length; messages and fields are sparse lists keyed by
@@ -256,6 +274,8 @@ pub struct Batch {
     pub(crate) messages: Vec<(u32, String)>,
     fields: Vec<BatchField>,
     text: String,
+    /// Set on a batch received from another store or an ingest (see [`Origin`]).
+    pub(crate) origin: Option<Origin>,
 }
 
 /// Batches are equal when their events are: the same rows, messages and field values, however
@@ -269,6 +289,7 @@ impl PartialEq for Batch {
             && self.messages == other.messages
             && self.fields.len() == other.fields.len()
             && self.fields().eq(other.fields())
+            && self.origin == other.origin
     }
 }
 
@@ -283,7 +304,32 @@ impl Batch {
             messages: Vec::new(),
             fields: Vec::new(),
             text: String::new(),
+            origin: None,
         }
+    }
+
+    /// Where the batch came from, if it was received (see [`Origin`]).
+    pub fn origin(&self) -> Option<&Origin> {
+        self.origin.as_ref()
+    }
+
+    /// Mark the batch as events `first_seq..end_seq` of `source` (see [`Origin`]). Fails when the
+    /// range is empty or reversed, or the source id is empty or longer than 256 bytes.
+    pub fn set_origin(&mut self, source: &str, first_seq: u64, end_seq: u64) -> Result<(), Error> {
+        if source.is_empty() || source.len() > MAX_SOURCE_BYTES || first_seq >= end_seq {
+            return Err(Error::InvalidInput {
+                what: "origin",
+                reason: format!(
+                    "source {source:?} (1 to {MAX_SOURCE_BYTES} bytes) with seqs {first_seq}..{end_seq} (not empty)"
+                ),
+            });
+        }
+        self.origin = Some(Origin {
+            source: Arc::from(source),
+            first_seq,
+            end_seq,
+        });
+        Ok(())
     }
 
     /// Number of events.
@@ -363,6 +409,7 @@ impl Batch {
             messages: Vec::new(),
             fields: Vec::new(),
             text: String::new(),
+            origin: None,
         })
     }
 
@@ -505,9 +552,11 @@ impl Batch {
         bytes
     }
 
-    /// Split off the events from row `at` on into a new batch (rows renumbered from 0).
+    /// Split off the events from row `at` on into a new batch (rows renumbered from 0). The origin
+    /// goes with the second part: written after the first, it marks the whole batch as stored.
     pub(crate) fn split_off(&mut self, at: usize) -> Batch {
-        let rest = self.tail(at);
+        let mut rest = self.tail(at);
+        rest.origin = self.origin.take();
         let keep = at.min(self.len());
         self.names.truncate(keep);
         self.starts.truncate(keep);

@@ -28,6 +28,7 @@ mod layout;
 mod manifest;
 mod names_file;
 mod options;
+mod origins;
 pub mod page;
 mod partition;
 mod partition_state;
@@ -50,7 +51,8 @@ pub use compaction::CompactionReport;
 pub use dictionary::Dictionary;
 pub use error::{DecodeError, Error, ErrorCode, Result};
 pub use event::{
-    Batch, BatchField, Code, Event, FieldRef, Level, NameId, Rejections, Value, ValueRef, ValueType,
+    Batch, BatchField, Code, Event, FieldRef, Level, NameId, Origin, Rejections, Value, ValueRef,
+    ValueType,
 };
 pub use options::{Options, Retention, SyncPolicy};
 pub use page::{ColumnSet, FieldColumn, FieldValues, NameStats, PageColumns, PageMeta};
@@ -61,7 +63,7 @@ pub use retention::RetentionReport;
 pub use ring::{CounterSnapshot, Overflow, Push};
 pub use scan::{PageDamage, PageData, PageRef, ScanFilter, View};
 pub use segment::ReadScratch;
-pub use store::{Maintained, Maintenance, Recorder, RecorderTimer, Store};
+pub use store::{Maintained, Maintenance, Received, Recorder, RecorderTimer, Store};
 
 /// Fault injection for tests (cargo feature `failpoints`).
 #[cfg(feature = "failpoints")]

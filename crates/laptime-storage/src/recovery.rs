@@ -18,6 +18,7 @@ use crate::layout::{self, Layout, ManifestState, SalvageFile};
 use crate::manifest::{Manifest, SealedInfo};
 use crate::names_file::{self, NamesFile};
 use crate::options::Options;
+use crate::origins::{self, Origins};
 use crate::partition::{quarantine, Cut};
 use crate::partition_state::PartitionView;
 use crate::ring::Counters;
@@ -107,9 +108,40 @@ pub(crate) fn recover(
         &writer.dict,
         &writer.state.view.read().unwrap_or_else(|p| p.into_inner()),
     )?;
+    writer.origins = recover_origins(dir, wal.origins, report)?;
     replay(dir, &mut writer, wal.batches)?;
     writer.update_bytes();
     Ok(writer)
+}
+
+/// The partition's origins (see `origins.rs`): its `ORIGINS` file plus the origins of the WAL's
+/// records. A damaged file is set aside and reported: received batches it covered are then not
+/// recognised if sent again (they would be stored twice), which the report says.
+fn recover_origins(
+    dir: &Path,
+    from_wal: Vec<(crate::event::Origin, u64)>,
+    report: &mut RecoveryReport,
+) -> Result<Origins> {
+    let mut origins = match Origins::load(dir) {
+        Ok(o) => o,
+        Err(e) if e.code() == crate::ErrorCode::Corrupt => {
+            let path = dir.join(origins::FILE_NAME);
+            let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
+            report.cuts.push(Cut::new(
+                &path,
+                0,
+                bytes,
+                format!("{e}; set aside: events received before it may be stored again if they are sent again"),
+            ));
+            quarantine(dir, &path)?;
+            Origins::default()
+        }
+        Err(e) => return Err(e),
+    };
+    for (origin, end) in &from_wal {
+        origins.note(origin, *end);
+    }
+    Ok(origins)
 }
 
 /// The segments as recovery leaves them: named in the stored manifest, the active one resumed.
@@ -165,6 +197,8 @@ struct RecoveredWal {
     /// Seq one past the last event the WAL holds.
     end_seq: u64,
     files: Vec<(PathBuf, u64)>,
+    /// Origins of every WAL record read, with the seq one past each record.
+    origins: Vec<(crate::event::Origin, u64)>,
 }
 
 impl RecoveredWal {
@@ -195,6 +229,7 @@ fn recover_wal(dir: &Path, pages_end: u64, report: &mut RecoveryReport) -> Resul
         batches,
         end_seq: walrec.end_seq,
         files: walrec.files,
+        origins: walrec.origins,
     })
 }
 

@@ -122,14 +122,25 @@ impl Ring {
 
     /// Offer a batch; never blocks under [`Overflow::Drop`].
     pub(crate) fn push(&self, batch: Batch, counters: &Counters) -> Push {
-        let events = batch.len() as u64;
-        if events == 0 {
-            return Push::Accepted;
-        }
         let deadline = match self.overflow {
             Overflow::Drop => None,
             Overflow::Block { timeout } => Some(Instant::now() + timeout),
         };
+        self.push_until(batch, counters, deadline)
+    }
+
+    /// Offer a batch, waiting for room until `deadline` (none: not at all); dropped (and counted)
+    /// when there is still none then.
+    pub(crate) fn push_until(
+        &self,
+        batch: Batch,
+        counters: &Counters,
+        deadline: Option<Instant>,
+    ) -> Push {
+        let events = batch.len() as u64;
+        if events == 0 {
+            return Push::Accepted;
+        }
         let bytes = batch.heap_bytes();
         let mut batch = batch;
         let mut spins = 0u32;

@@ -1,11 +1,12 @@
 //! [`Store`]: the public handle on a store directory. Opening starts (or joins) the engine of that
 //! directory in this process: a partition claimed and recovered, a ring, and a writer thread.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, Weak};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use crate::bufferpool::{BufferPool, PoolStats};
 use crate::compaction::CompactionReport;
@@ -47,7 +48,32 @@ pub(crate) struct Engine {
     thread: Mutex<Option<JoinHandle<()>>>,
     report: RecoveryReport,
     opts: Options,
+    /// Per source, one past the highest seq of the received batches taken (see `origins.rs`).
+    received: Mutex<BTreeMap<Arc<str>, u64>>,
 }
+
+/// What [`Store::append_received`] did with a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Received {
+    /// Taken; stored once the writer has it ([`Store::flush`] waits for that).
+    Taken,
+    /// Every event of it is already stored (sent again after a crash or a rebalance): nothing
+    /// taken.
+    Duplicate,
+    /// Part of it is already stored, part not: nothing taken. A sender that always sends the same
+    /// ranges (whole sealed pages) never causes this.
+    Overlap {
+        /// One past the highest seq of the source already stored.
+        stored_to: u64,
+    },
+    /// The store could not take it (closed, or the writer has been stuck for a minute): nothing
+    /// taken; send it again later.
+    Dropped,
+}
+
+/// How long [`Store::append_received`] waits for room in the ring before it gives up.
+const RECEIVED_WAIT: Duration = Duration::from_secs(60);
 
 fn registry() -> &'static Mutex<HashMap<PathBuf, Weak<Engine>>> {
     static REGISTRY: OnceLock<Mutex<HashMap<PathBuf, Weak<Engine>>>> = OnceLock::new();
@@ -216,7 +242,21 @@ impl Store {
     /// batch (`already`, e.g. a start time that is no epoch time): those are counted with the ones
     /// this refuses. Returns what happened to the batch and every refused event, with the first
     /// reason.
-    pub fn append_checked(&self, mut batch: Batch, already: Rejections) -> (Push, Rejections) {
+    pub fn append_checked(&self, batch: Batch, already: Rejections) -> (Push, Rejections) {
+        let (batch, rejected) = self.check(batch, already);
+        if self.is_stopped() {
+            self.engine
+                .counters
+                .dropped
+                .fetch_add(batch.len() as u64, std::sync::atomic::Ordering::AcqRel);
+            return (Push::Dropped, rejected);
+        }
+        (self.push_bounded(batch, None), rejected)
+    }
+
+    /// Take out (and count) the events the engine refuses: names and field keys never interned,
+    /// more text than an event may carry.
+    fn check(&self, mut batch: Batch, already: Rejections) -> (Batch, Rejections) {
         let mut rejected = already;
         let known = self.engine.dict.len() as u64;
         let unknown = |id: NameId| u64::from(id) >= known;
@@ -261,30 +301,80 @@ impl Store {
                 .rejected
                 .fetch_add(rejected.count, std::sync::atomic::Ordering::AcqRel);
         }
-        if self.is_stopped() {
-            self.engine
-                .counters
-                .dropped
-                .fetch_add(batch.len() as u64, std::sync::atomic::Ordering::AcqRel);
-            return (Push::Dropped, rejected);
+        (batch, rejected)
+    }
+
+    /// Append a batch received from elsewhere, marked with [`Batch::set_origin`], unless this
+    /// store already holds its events: the origin is stored with the events (same WAL record),
+    /// so after any crash a batch sent again is recognised by its seqs. Waits for room in the
+    /// ring (up to a minute) instead of dropping. Batches of one source must come in seq order.
+    pub fn append_received(&self, batch: Batch) -> Result<Received> {
+        let Some(origin) = batch.origin().cloned() else {
+            return Err(Error::InvalidInput {
+                what: "received batch",
+                reason: "it has no origin (Batch::set_origin)".to_owned(),
+            });
+        };
+        // Held until the batch is in the ring: batches of a source are taken in order.
+        let mut received = self
+            .engine
+            .received
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let stored_to = received.get(&origin.source).copied().unwrap_or(0);
+        if origin.end_seq <= stored_to {
+            return Ok(Received::Duplicate);
         }
-        (self.push_bounded(batch), rejected)
+        if origin.first_seq < stored_to {
+            return Ok(Received::Overlap { stored_to });
+        }
+        if self.is_stopped() {
+            return Ok(Received::Dropped);
+        }
+        let deadline = Some(Instant::now() + RECEIVED_WAIT);
+        let (batch, _) = self.check(batch, Rejections::default());
+        if self.push_bounded(batch, deadline) != Push::Accepted {
+            return Ok(Received::Dropped);
+        }
+        received.insert(origin.source, origin.end_seq);
+        Ok(Received::Taken)
+    }
+
+    /// Per source, one past the highest seq of the received batches this store holds (or has
+    /// taken: [`Store::flush`] makes them durable).
+    pub fn received(&self) -> BTreeMap<String, u64> {
+        let received = self
+            .engine
+            .received
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        received.iter().map(|(s, e)| (s.to_string(), *e)).collect()
     }
 
     /// Offer `batch` to the ring; one batch is one WAL record, whose size is bounded, so a big
     /// batch goes in halves.
-    fn push_bounded(&self, mut batch: Batch) -> Push {
+    fn push_bounded(&self, mut batch: Batch, deadline: Option<Instant>) -> Push {
         if batch.len() > 1 && batch.heap_bytes() > MAX_BATCH_BYTES {
             let rest = batch.split_off(batch.len() / 2);
-            let first = self.push_bounded(batch);
-            let second = self.push_bounded(rest);
+            let first = self.push_bounded(batch, deadline);
+            if first != Push::Accepted && deadline.is_some() {
+                // A received batch's origin rides on its last part: never send it without the first.
+                return first;
+            }
+            let second = self.push_bounded(rest, deadline);
             return if first == Push::Accepted && second == Push::Accepted {
                 Push::Accepted
             } else {
                 Push::Dropped
             };
         }
-        self.engine.ring.push(batch, &self.engine.counters)
+        match deadline {
+            Some(_) => self
+                .engine
+                .ring
+                .push_until(batch, &self.engine.counters, deadline),
+            None => self.engine.ring.push(batch, &self.engine.counters),
+        }
     }
 
     fn is_stopped(&self) -> bool {
@@ -470,6 +560,7 @@ impl Engine {
             ..RecoveryReport::default()
         };
         let writer = recovery::recover(&dir, depth, &opts, Arc::clone(&counters), &mut report)?;
+        let received = Mutex::new(writer.origins.high_marks());
         let ring = Arc::new(Ring::new(opts.ring_batches, opts.ring_bytes, opts.overflow));
         let shared = Arc::new(WriterShared::default());
         let dict = Arc::clone(&writer.dict);
@@ -500,6 +591,7 @@ impl Engine {
             thread: Mutex::new(Some(thread)),
             report,
             opts,
+            received,
         })
     }
 

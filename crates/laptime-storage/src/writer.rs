@@ -15,6 +15,7 @@ use crate::event::Batch;
 use crate::manifest::{Manifest, SealedInfo};
 use crate::names_file::NamesFile;
 use crate::options::{Options, SyncPolicy};
+use crate::origins::Origins;
 use crate::page::{encode_page, PageColumns, PageScratch};
 use crate::partition_state::{PartitionState, PartitionView};
 use crate::retention::{self, RetentionReport};
@@ -163,6 +164,9 @@ pub(crate) struct PartitionWriter {
     broken_segment: Option<SegmentWriter>,
     /// Segment files to remove once the stored manifest no longer names them.
     leftovers: Vec<PathBuf>,
+    /// Where received batches came from (see `origins.rs`): written to `ORIGINS` before the WAL
+    /// files holding them are released.
+    pub origins: Origins,
 }
 
 impl PartitionWriter {
@@ -210,7 +214,15 @@ impl PartitionWriter {
             unlogged: 0,
             broken_segment: None,
             leftovers: Vec::new(),
+            origins: Origins::default(),
         }
+    }
+
+    /// Release the WAL files whose events are all below `upto` (in durable pages), after the
+    /// origins of those events are in `ORIGINS`.
+    fn release_wal(&mut self, upto: u64) -> Result<()> {
+        self.origins.checkpoint(&self.state.dir, upto)?;
+        self.wal.release(upto)
     }
 
     fn lock_active(&self) -> std::sync::MutexGuard<'_, ActivePage> {
@@ -222,6 +234,9 @@ impl PartitionWriter {
         let n = batch.len();
         if n == 0 {
             return Ok(());
+        }
+        if let Some(origin) = batch.origin() {
+            self.origins.note(origin, self.next_seq + n as u64);
         }
         self.names.persist_new(&self.dict)?;
         // After a failure the events still go into the active page (memory), so none is lost:
@@ -342,7 +357,7 @@ impl PartitionWriter {
         }
         // Every event before the page's end is now in a durable page: older WAL files can go.
         self.wal.rotate(self.next_seq)?;
-        self.wal.release(first_seq + rows)?;
+        self.release_wal(first_seq + rows)?;
         if self.opts.sync != SyncPolicy::None {
             let sealed = self.counters.sealed.load(Ordering::Acquire);
             self.counters.durable.fetch_max(sealed, Ordering::AcqRel);
@@ -431,7 +446,7 @@ impl PartitionWriter {
         }
         // Every event below `next_seq` is in a durable page: the abandoned WAL files can go, and
         // must go before the new file's events are acknowledged (see `Wal::abandon`).
-        self.wal.release(self.next_seq)?;
+        self.release_wal(self.next_seq)?;
         if self.opts.sync != SyncPolicy::None {
             self.sync()?;
         }
@@ -581,6 +596,7 @@ impl PartitionWriter {
         self.names.sync()?;
         let counters = Arc::clone(&self.counters);
         let written = counters.written.load(Ordering::Acquire);
+        self.origins.checkpoint(&self.state.dir, self.next_seq)?;
         self.wal.remove_all()?;
         counters.durable.fetch_max(written, Ordering::AcqRel);
         Ok(())

@@ -31,7 +31,7 @@ use crate::page::{ColumnSet, PageColumns, PageMeta, PageScratch, PAGE_HEADER_LEN
 const MAGIC: [u8; 4] = *b"LTSM";
 const VERSION: u8 = 1;
 /// Longest source id accepted (ids are short; a bound keeps hostile input cheap).
-pub const MAX_SOURCE_BYTES: usize = 256;
+pub use crate::event::MAX_SOURCE_BYTES;
 
 /// Why a message was refused: where (byte offset in the message, and the page if inside one) and
 /// what failed.

@@ -6,6 +6,7 @@
 //! | varint message count | (varint row, varint len, bytes)*
 //! | varint field count   | (varint row, varint key, u8 type, value)*
 //! value: i64 zigzag varint | f64 8 bytes LE | bool u8 | string: varint len, bytes
+//! [ | 'O' | source: varint len, bytes | varint first seq | varint end seq ]   received batches
 //! ```
 
 use crate::encoding::varint::{read_varint, write_varint};
@@ -49,7 +50,18 @@ pub(crate) fn encode_batch(first_seq: u64, batch: &Batch, out: &mut Vec<u8>) {
             }
         }
     }
+    // A received batch ends with its origin, in the same record: stored and recognised together.
+    if let Some(o) = &batch.origin {
+        out.push(ORIGIN_TAG);
+        write_varint(out, o.source.len() as u64);
+        out.extend_from_slice(o.source.as_bytes());
+        write_varint(out, o.first_seq);
+        write_varint(out, o.end_seq);
+    }
 }
+
+/// Marks the optional origin at the end of a batch record.
+const ORIGIN_TAG: u8 = b'O';
 
 struct Cursor<'a> {
     b: &'a [u8],
@@ -155,6 +167,17 @@ pub(crate) fn decode_batch(input: &[u8]) -> Result<(u64, Batch), DecodeError> {
         b.add_field_at(row as u32, key, value)
             .map_err(|_| DecodeError::new(at, "field text beyond 4 GiB"))?;
     }
+    if c.pos < input.len() {
+        let at = c.pos;
+        if c.take(1)?[0] != ORIGIN_TAG {
+            return Err(DecodeError::new(at, "trailing bytes after batch"));
+        }
+        let source = c.string()?;
+        let first = c.varint()?;
+        let end = c.varint()?;
+        b.set_origin(&source, first, end)
+            .map_err(|_| DecodeError::new(at, "bad batch origin"))?;
+    }
     if c.pos != input.len() {
         return Err(DecodeError::new(c.pos, "trailing bytes after batch"));
     }
@@ -177,6 +200,41 @@ mod tests {
         b.add_field(12, Value::Bool(true));
         b.push_call(3, 300, u64::MAX, false);
         b
+    }
+
+    #[test]
+    fn a_received_batch_keeps_its_origin_and_a_bad_one_is_refused() {
+        let mut b = sample();
+        b.set_origin("0123456789abcdef", 1_000, 1_003).unwrap();
+        let mut out = Vec::new();
+        encode_batch(5, &b, &mut out);
+        let (_, back) = decode_batch(&out).unwrap();
+        assert_eq!(back, b);
+        assert_eq!(
+            back.origin().map(|o| (&*o.source, o.end_seq)),
+            Some(("0123456789abcdef", 1_003))
+        );
+        // Reversed range, other tag, junk after the origin.
+        let mut reversed = Vec::new();
+        encode_batch(5, &sample(), &mut reversed);
+        let plain = reversed.len();
+        reversed.extend_from_slice(&[ORIGIN_TAG, 1, b's', 9, 3]);
+        assert_eq!(
+            decode_batch(&reversed).unwrap_err().reason,
+            "bad batch origin"
+        );
+        let mut other = out[..plain].to_vec();
+        other.push(b'X');
+        assert_eq!(
+            decode_batch(&other).unwrap_err().reason,
+            "trailing bytes after batch"
+        );
+        let mut junk = out.clone();
+        junk.push(0);
+        assert_eq!(
+            decode_batch(&junk).unwrap_err().reason,
+            "trailing bytes after batch"
+        );
     }
 
     #[test]

@@ -183,6 +183,8 @@ pub(crate) struct WalRecovery {
     pub end_seq: u64,
     /// Torn tails that were cut, and files set aside.
     pub cuts: Vec<Cut>,
+    /// Origins of the records read (see `origins.rs`), with the seq one past each record.
+    pub origins: Vec<(crate::event::Origin, u64)>,
 }
 
 /// Replay the WAL in `dir`: every event with seq >= `from_seq` is passed to `replay` in seq order,
@@ -198,6 +200,7 @@ pub(crate) fn recover(
     let mut out = WalRecovery {
         events: found.events,
         end_seq: found.end_seq,
+        origins: found.origins,
         ..WalRecovery::default()
     };
     if let (Some((from, to)), Some(first)) = (found.missing, found.files.first()) {

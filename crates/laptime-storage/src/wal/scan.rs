@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::{decode_batch, parse_file_name};
 use crate::error::{Error, Result};
-use crate::event::Batch;
+use crate::event::{Batch, Origin};
 use crate::record_log::{for_each_record, record_follows, FileKind};
 
 /// Where reading a file stopped before its end, and why.
@@ -175,6 +175,9 @@ pub(crate) struct WalScan {
     /// Seqs `from_seq..first` when the WAL's first record starts after `from_seq`: events in no
     /// intact page and no WAL record.
     pub missing: Option<(u64, u64)>,
+    /// The origins of every chained record (below `from_seq` too: its events are in pages, its
+    /// origin may not be in `ORIGINS` yet), with the seq one past the record's last event.
+    pub origins: Vec<(Origin, u64)>,
 }
 
 /// Chain the files (in name order) into one run of seqs continuing the pages at `from_seq`: every
@@ -257,6 +260,9 @@ pub(crate) fn chain<'a>(
             }
             expected = Some(end);
             done.end_seq = end;
+            if let Some(o) = batch.origin() {
+                out.origins.push((o.clone(), end));
+            }
             if !live {
                 continue;
             }
