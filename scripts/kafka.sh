@@ -12,9 +12,10 @@
 #   kafka.sh status | logs NODE | clean      nodes, pids and ports / a node's log path / stop, delete the run dir
 #   kafka.sh selftest [--port P]             1 node: 20,000 messages there and back; 3 nodes: SIGKILL one
 #                                            mid-produce, restart it, check that nothing acknowledged was lost
+#                                            (in RUN-selftest on port 19092, so a running cluster is left alone)
 #
 # Environment: LAPTIME_KAFKA_HOME (jars; default ~/.cache/laptime/kafka-<version>), LAPTIME_KAFKA_RUN (data,
-# logs, pids; default /tmp/laptime-kafka), LAPTIME_KAFKA_PORT (first client port, 9092),
+# logs, pids; default /tmp/laptime-kafka), LAPTIME_KAFKA_PORT (start's first client port, 9092),
 # LAPTIME_KAFKA_VERSION (4.4.0), LAPTIME_KAFKA_HEAP (JVM heap flags per node), LAPTIME_KAFKA_WAIT (seconds to
 # wait for brokers, 120), LAPTIME_KAFKA_GRACE (seconds between TERM and KILL on stop, 30).
 set -euo pipefail
@@ -272,6 +273,9 @@ share.coordinator.state.topic.replication.factor=$rf
 share.coordinator.state.topic.min.isr=$isr
 # Tests start consumers one after another; the 3 s default delay would only slow them down.
 group.initial.rebalance.delay.ms=0
+# TERM comes only from stop, which takes every node down: handing leadership to nodes that are going away
+# too waits for a controller quorum that may already be gone (the last node then hung until KILLed).
+controlled.shutdown.enable=false
 EOF
 }
 
@@ -498,7 +502,7 @@ consume() { # consume TOPIC MAX OUT: values of up to MAX messages from the begin
 sorted() { LC_ALL=C sort -u "$1"; } # distinct lines, in the order comm expects
 
 selftest() {
-  local t0=$SECONDS port=$DEFAULT_PORT n one three acked errors got lost dup sent killed_at
+  local t0=$SECONDS port=19092 n one three acked errors got lost dup sent killed_at
   while [ $# -gt 0 ]; do
     case "$1" in
       --port) port=${2:-} && shift 2 ;;
@@ -561,6 +565,7 @@ selftest() {
   dup=$((got - $(wc -l <"$work/uniq3")))
   three="3 nodes: acknowledged $acked of $n ($errors failed), node 2 SIGKILLed after $killed_at, consumed $got, lost $lost, duplicated $dup"
   log "$three"
+  log "memory (RSS): $(for i in 1 2 3; do echo "node $i $(($(ps -o rss= -p "$(pid_of "$i")") / 1024)) MB"; done | paste -sd, - | sed 's/,/, /g')"
   stop
   echo "kafka selftest: $one; $three; $((SECONDS - t0)) s"
   # With two of three replicas alive every send must succeed; a failed one means the cluster stopped taking writes.
@@ -582,7 +587,8 @@ case "$cmd" in
   clean) clean ;;
   selftest) selftest "$@" ;;
   *)
-    sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2
+    [ -z "$cmd" ] || echo "kafka: error: unknown command '$cmd'" >&2
+    awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0" >&2
     exit 2
     ;;
 esac
