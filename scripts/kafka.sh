@@ -56,7 +56,7 @@ java_major() { "$1" -version 2>&1 | sed -n '1s/[^"]*"\([0-9]*\).*/\1/p'; }
 find_java() {
   local j m
   for j in ${JAVA_HOME:+"$JAVA_HOME/bin/java"} "$(command -v java || true)" /usr/lib/jvm/*/bin/java; do
-    [ -n "$j" ] && [ -x "$j" ] || continue
+    [ -x "$j" ] || continue
     m=$(java_major "$j")
     if [ -n "$m" ] && [ "$m" -ge 17 ]; then
       JAVA=$j
@@ -156,7 +156,8 @@ install() {
     rm -rf "$LIBS.partial"
     # Maven runs on the Java found above (PATH may hold an older one).
     JAVA_HOME=$(dirname "$(dirname "$(readlink -f "$JAVA")")") mvn -B -q -Dstyle.color=never -f "$KAFKA_HOME/pom.xml" \
-      dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$LIBS.partial" >&2 ||
+      dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$LIBS.partial" 2>&1 |
+      sed -e 's/\x1b\[[0-9;]*m//g' -e '/^$/d' >&2 || # Debian's Maven 3.8 prints colour resets even when quiet
       die "mvn could not fetch the Kafka jars (output above; pom: $KAFKA_HOME/pom.xml)"
     # Move into place only when complete, so an interrupted install is never taken for a finished one.
     rm -rf "$LIBS"
@@ -193,8 +194,9 @@ bootstrap() {
   echo "$bs"
 }
 need_node() {
-  [[ "${1:-}" =~ ^[0-9]+$ ]] && [ "$1" -ge 1 ] && [ "$1" -le "$NODES" ] ||
+  if ! [[ "${1:-}" =~ ^[0-9]+$ ]] || [ "$1" -lt 1 ] || [ "$1" -gt "$NODES" ]; then
     die "no node '${1:-}' in $RUN: nodes are 1..$NODES"
+  fi
 }
 
 pid_of() { cat "$(node_dir "$1")/pid" 2>/dev/null || true; }
@@ -405,7 +407,7 @@ topic() {
     esac
   done
   [[ "$name" =~ ^[A-Za-z0-9._-]{1,249}$ ]] || die "topic: a name of 1 to 249 letters, digits, '.', '_' or '-' is required, not '$name'"
-  [[ "$partitions" =~ ^[0-9]+$ ]] && [ "$partitions" -ge 1 ] || die "topic: --partitions must be a positive number, not '$partitions'"
+  [[ "$partitions" =~ ^[1-9][0-9]*$ ]] || die "topic: --partitions must be a positive number, not '$partitions'"
   need_layout
   need_java
   out=$(tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$(bootstrap)" --create --if-not-exists \
@@ -528,8 +530,9 @@ selftest() {
   sorted "$work/lines1" >"$work/sent1"
   sorted "$work/got1" >"$work/uniq1"
   one="1 node: sent $n, consumed $(wc -l <"$work/got1")"
-  cmp -s "$work/uniq1" "$work/sent1" && [ "$(wc -l <"$work/got1")" -eq "$n" ] ||
+  if ! cmp -s "$work/uniq1" "$work/sent1" || [ "$(wc -l <"$work/got1")" -ne "$n" ]; then
     die "$one, $(comm -23 "$work/sent1" "$work/uniq1" | wc -l) missing (logs: $(node_log 1), $RUN/selftest.log)"
+  fi
   log "$one"
   clean
 
@@ -569,8 +572,9 @@ selftest() {
   stop
   echo "kafka selftest: $one; $three; $((SECONDS - t0)) s"
   # With two of three replicas alive every send must succeed; a failed one means the cluster stopped taking writes.
-  [ "$lost" -eq 0 ] && [ "$dup" -eq 0 ] && [ "$acked" -eq "$n" ] && [ "$killed_at" -lt "$n" ] ||
+  if [ "$lost" -ne 0 ] || [ "$dup" -ne 0 ] || [ "$acked" -ne "$n" ] || [ "$killed_at" -ge "$n" ]; then
     die "selftest failed (logs: $RUN/node*/broker.log, $RUN/selftest.log)"
+  fi
 }
 
 cmd=${1:-}
