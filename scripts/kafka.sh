@@ -177,10 +177,20 @@ NODES=""
 PORT=""
 CLUSTER_ID=""
 
+# Read, not sourced: the run dir is under /tmp by default.
 load_layout() {
+  local key value
   [ -f "$RUN/cluster.env" ] || return 1
-  # shellcheck disable=SC1091
-  . "$RUN/cluster.env"
+  while IFS='=' read -r key value; do
+    case "$key" in
+      NODES) NODES=$value ;;
+      PORT) PORT=$value ;;
+      CLUSTER_ID) CLUSTER_ID=$value ;;
+    esac
+  done <"$RUN/cluster.env"
+  if ! [[ "$NODES" =~ ^[13]$ && "$PORT" =~ ^[0-9]+$ && "$CLUSTER_ID" =~ ^[A-Za-z0-9_-]+$ ]]; then
+    die "$RUN/cluster.env is damaged (NODES, PORT, CLUSTER_ID); 'bash scripts/kafka.sh clean' starts afresh"
+  fi
 }
 need_layout() { load_layout || die "no cluster in $RUN (start one: bash scripts/kafka.sh start)"; }
 
@@ -203,9 +213,9 @@ pid_of() { cat "$(node_dir "$1")/pid" 2>/dev/null || true; }
 # Alive and still our broker: the pid file may outlive the process and the pid be reused; a zombie
 # (a SIGKILLed child not yet reaped) shows no arguments.
 running() {
-  local p
+  local p args
   p=$(pid_of "$1")
-  [ -n "$p" ] && ps -o args= -p "$p" 2>/dev/null | grep -qF "$(node_dir "$1")/server.properties"
+  [ -n "$p" ] && args=$(ps -o args= -p "$p" 2>/dev/null) && [[ "$args" == *"$(node_dir "$1")/server.properties"* ]]
 }
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
