@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use laptime_storage::dictionary::{MAX_NAMES, MAX_NAME_BYTES};
-use laptime_storage::{Batch, Code, Event, Level, NameId, Value, ValueRef};
+use laptime_storage::{Batch, Code, Event, Level, NameId, ValueRef};
 
 use super::error::{show_str, BadInput};
 
@@ -204,13 +204,11 @@ fn check_key(key: &str, at: &dyn Fn() -> String) -> Result<(), BadInput> {
     if key.len() > MAX_NAME_BYTES {
         return Err(BadInput::at(
             at(),
-            format!("the field key is {} bytes long, more than {MAX_NAME_BYTES}", key.len()),
+            format!(
+                "the field key is {} bytes long, more than {MAX_NAME_BYTES}",
+                key.len()
+            ),
         ));
     }
     Ok(())
-}
-
-/// Owned value to borrowed, for callers that built a [`Value`].
-pub(crate) fn value_ref(v: &Value) -> ValueRef<'_> {
-    v.as_value_ref()
 }

@@ -14,6 +14,8 @@ pub struct BadInput {
     pub message: String,
     /// The place in the request (a JSON path, an NDJSON line, a header), or "" for the request.
     pub at: String,
+    /// Seconds for `Retry-After` (429, 503).
+    pub retry_after_s: Option<u64>,
 }
 
 impl BadInput {
@@ -29,6 +31,7 @@ impl BadInput {
             status: 400,
             message,
             at,
+            retry_after_s: None,
         }
     }
 
@@ -38,7 +41,14 @@ impl BadInput {
             status,
             message: message.into(),
             at: at.into(),
+            retry_after_s: None,
         }
+    }
+
+    /// The same refusal, telling the client to retry after `secs` seconds.
+    pub fn retry_after(mut self, secs: u64) -> BadInput {
+        self.retry_after_s = Some(secs);
+        self
     }
 }
 

@@ -28,8 +28,7 @@ use super::batch::{Builder, IngestBatch};
 use super::error::{show, show_str, BadInput};
 use super::time::{parse_digits, parse_rfc3339};
 
-const EVENT_KEYS: &str =
-    "name, start, duration_ns, duration_ms, ok, level, message, fields";
+const EVENT_KEYS: &str = "name, start, duration_ns, duration_ms, ok, level, message, fields";
 
 /// Events of a JSON body: `{"events":[...]}` or `[...]`; at most `max_events`.
 pub fn parse_json(body: &[u8], max_events: usize) -> Result<IngestBatch, BadInput> {
@@ -92,8 +91,7 @@ pub fn parse_ndjson(body: &[u8], max_events: usize) -> Result<IngestBatch, BadIn
         if b.len() >= max_events {
             too_many(b.len() + 1, max_events)?;
         }
-        let event: Value =
-            serde_json::from_slice(line).map_err(|e| syntax_error(&e, line_no))?;
+        let event: Value = serde_json::from_slice(line).map_err(|e| syntax_error(&e, line_no))?;
         let base = format!("line {line_no}");
         push_event(&mut b, &event, &|key: &str| {
             if key.is_empty() {
@@ -138,18 +136,17 @@ fn syntax_error(e: &serde_json::Error, line_no: usize) -> BadInput {
 }
 
 /// Check one event and add it to the batch. `at(".key")` is the path of a key of this event.
-fn push_event(
-    b: &mut Builder,
-    event: &Value,
-    at: &dyn Fn(&str) -> String,
-) -> Result<(), BadInput> {
+fn push_event(b: &mut Builder, event: &Value, at: &dyn Fn(&str) -> String) -> Result<(), BadInput> {
     let Value::Object(obj) = event else {
         return Err(BadInput::at(
             at(""),
             format!("an event must be an object, got {}", show(event)),
         ));
     };
-    if let Some(key) = obj.keys().find(|k| !EVENT_KEYS.split(", ").any(|e| e == *k)) {
+    if let Some(key) = obj
+        .keys()
+        .find(|k| !EVENT_KEYS.split(", ").any(|e| e == *k))
+    {
         return Err(BadInput::at(
             at(&format!("[{}]", show_str(key))),
             format!("unknown key {}; an event has {EVENT_KEYS}", show_str(key)),
@@ -163,7 +160,12 @@ fn push_event(
                 format!("must be a string, got {}", show(other)),
             ))
         }
-        None => return Err(BadInput::at(at(".name"), "is missing: every event needs a name")),
+        None => {
+            return Err(BadInput::at(
+                at(".name"),
+                "is missing: every event needs a name",
+            ))
+        }
     };
     let start = start_ns(obj.get("start"), &|| at(".start"))?;
     let row = if let Some(level) = obj.get("level") {
@@ -248,12 +250,13 @@ fn push_fields(
                                 format!("{} is beyond the range of a 64-bit float", show(value)),
                             ))
                         }
-                        _ => {
-                            return Err(BadInput::at(
-                                here(),
-                                format!("{} is beyond the 64-bit signed range a whole-number field holds", show(value)),
-                            ))
-                        }
+                        _ => return Err(BadInput::at(
+                            here(),
+                            format!(
+                                "{} is beyond the 64-bit signed range a whole-number field holds",
+                                show(value)
+                            ),
+                        )),
                     }
                 }
             }
@@ -266,10 +269,7 @@ fn push_fields(
             other => {
                 return Err(BadInput::at(
                     here(),
-                    format!(
-                        "must be a string, boolean or number, got {}",
-                        show(other)
-                    ),
+                    format!("must be a string, boolean or number, got {}", show(other)),
                 ))
             }
         };
@@ -377,7 +377,12 @@ fn decimal_ms_to_ns(literal: &str) -> Option<Option<u64>> {
         return Some(None);
     }
     let (whole, frac) = literal.split_once('.').unwrap_or((literal, ""));
-    if !whole.bytes().chain(frac.bytes()).all(|c| c.is_ascii_digit()) || whole.is_empty() {
+    if !whole
+        .bytes()
+        .chain(frac.bytes())
+        .all(|c| c.is_ascii_digit())
+        || whole.is_empty()
+    {
         return None;
     }
     let mut ns: u128 = 0;
@@ -450,26 +455,51 @@ mod tests {
 
     #[test]
     fn errors_name_the_event_and_the_path() {
-        let e = err(r#"{"events":[{"name":"a","start":1,"duration_ns":1},{"name":"b","start":1,"duration_ns":-1}]}"#);
+        let e = err(
+            r#"{"events":[{"name":"a","start":1,"duration_ns":1},{"name":"b","start":1,"duration_ns":-1}]}"#,
+        );
         assert_eq!(e.at, "events[1].duration_ns");
-        assert!(e.message.starts_with("events[1].duration_ns: -1 is not a duration"), "{}", e.message);
+        assert!(
+            e.message
+                .starts_with("events[1].duration_ns: -1 is not a duration"),
+            "{}",
+            e.message
+        );
         let e = err(r#"[{"name":"a","start":1,"duration_ns":1,"fields":{"http.route":[1]}}]"#);
         assert_eq!(e.at, r#"[0].fields["http.route"]"#);
-        let e = err(r#"[{"name":"a","start":1,"duration_ns":1,"fields":{"n":9223372036854775808}}]"#);
+        let e =
+            err(r#"[{"name":"a","start":1,"duration_ns":1,"fields":{"n":9223372036854775808}}]"#);
         assert!(e.message.contains("beyond the 64-bit"), "{}", e.message);
-        let e = err(r#"[{"name":"a","start":1,"duration_ns":1,"fields":{"n":18446744073709551616}}]"#);
-        assert!(e.message.contains("beyond the 64-bit signed"), "{}", e.message);
+        let e =
+            err(r#"[{"name":"a","start":1,"duration_ns":1,"fields":{"n":18446744073709551616}}]"#);
+        assert!(
+            e.message.contains("beyond the 64-bit signed"),
+            "{}",
+            e.message
+        );
         let e = err(r#"[{"name":"a","start":1,"duration_ns":1,"fields":{"n":1e400}}]"#);
-        assert!(e.message.contains("beyond the range of a 64-bit float"), "{}", e.message);
+        assert!(
+            e.message.contains("beyond the range of a 64-bit float"),
+            "{}",
+            e.message
+        );
         let e = err(r#"[{"name":"a","start":18446744073709551616,"duration_ns":1}]"#);
         assert_eq!(e.at, "[0].start");
         let e = err(r#"[{"name":"a","start":1,"duration_ns":1"#);
         assert!(e.at.starts_with("line 1 column"), "{}", e.at);
         assert!(e.message.starts_with("line 1 column"), "{}", e.message);
         let e = err(r#"[{"name":"a","start":1,"duration":1}]"#);
-        assert!(e.message.contains("unknown key \"duration\""), "{}", e.message);
+        assert!(
+            e.message.contains("unknown key \"duration\""),
+            "{}",
+            e.message
+        );
         let e = err(r#"{"events":[],"extra":1}"#);
-        assert!(e.message.contains("unknown top-level key \"extra\""), "{}", e.message);
+        assert!(
+            e.message.contains("unknown top-level key \"extra\""),
+            "{}",
+            e.message
+        );
         let e = err(r#"[{"name":"","start":1,"duration_ns":1}]"#);
         assert_eq!(e.at, "[0].name");
         let e = err(r#"[{"name":"a","start":1.5,"duration_ns":1}]"#);
@@ -485,14 +515,28 @@ mod tests {
         let body = "{\"name\":\"a\",\"start\":1,\"duration_ms\":1.25}\n\n{\"name\":\"b\",\"start\":2,\"duration_ns\":\"x\"}\n";
         let e = parse_ndjson(body.as_bytes(), 10).unwrap_err();
         assert_eq!(e.at, "line 3: duration_ns");
-        let ok = parse_ndjson(b"{\"name\":\"a\",\"start\":1,\"duration_ms\":1.25}\r\n", 10).unwrap();
+        let ok =
+            parse_ndjson(b"{\"name\":\"a\",\"start\":1,\"duration_ms\":1.25}\r\n", 10).unwrap();
         assert_eq!(ok.batch.durations(), &[1_250_000]);
-        for (ms, ns) in [("0.0000005", 1), ("0.0000004", 0), ("1.2", 1_200_000), ("3", 3_000_000), ("1e-3", 1000)] {
+        for (ms, ns) in [
+            ("0.0000005", 1),
+            ("0.0000004", 0),
+            ("1.2", 1_200_000),
+            ("3", 3_000_000),
+            ("1e-3", 1000),
+        ] {
             let line = format!("{{\"name\":\"a\",\"start\":1,\"duration_ms\":{ms}}}");
-            assert_eq!(parse_ndjson(line.as_bytes(), 1).unwrap().batch.durations(), &[ns], "{ms}");
+            assert_eq!(
+                parse_ndjson(line.as_bytes(), 1).unwrap().batch.durations(),
+                &[ns],
+                "{ms}"
+            );
         }
         let line = "{\"name\":\"a\",\"start\":1,\"duration_ms\":-0.5}";
-        assert_eq!(parse_ndjson(line.as_bytes(), 1).unwrap_err().at, "line 1: duration_ms");
+        assert_eq!(
+            parse_ndjson(line.as_bytes(), 1).unwrap_err().at,
+            "line 1: duration_ms"
+        );
         let e = parse_ndjson(b"{\"name\":\"a\"\n", 10).unwrap_err();
         assert!(e.at.starts_with("line 1 column"), "{}", e.at);
         let many = "{\"name\":\"a\",\"start\":1,\"duration_ns\":1}\n".repeat(3);

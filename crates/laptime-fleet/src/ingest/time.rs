@@ -6,7 +6,12 @@
 /// wrong with it.
 pub fn parse_rfc3339(s: &str) -> Result<u64, String> {
     let b = s.as_bytes();
-    let bad = || format!("{} is not an RFC 3339 time such as 2026-12-03T10:00:00.123456789Z", super::error::show_str(s));
+    let bad = || {
+        format!(
+            "{} is not an RFC 3339 time such as 2026-12-03T10:00:00.123456789Z",
+            super::error::show_str(s)
+        )
+    };
     if b.len() < 20 {
         return Err(bad());
     }
@@ -15,12 +20,21 @@ pub fn parse_rfc3339(s: &str) -> Result<u64, String> {
         if !digits.iter().all(u8::is_ascii_digit) {
             return None;
         }
-        Some(digits.iter().fold(0i64, |n, d| n * 10 + i64::from(d - b'0')))
+        Some(
+            digits
+                .iter()
+                .fold(0i64, |n, d| n * 10 + i64::from(d - b'0')),
+        )
     };
     let sep = |at: usize, c: &[u8]| b.get(at).is_some_and(|x| c.contains(x));
-    let (Some(year), Some(month), Some(day), Some(hour), Some(min), Some(sec)) =
-        (num(0, 4), num(5, 2), num(8, 2), num(11, 2), num(14, 2), num(17, 2))
-    else {
+    let (Some(year), Some(month), Some(day), Some(hour), Some(min), Some(sec)) = (
+        num(0, 4),
+        num(5, 2),
+        num(8, 2),
+        num(11, 2),
+        num(14, 2),
+        num(17, 2),
+    ) else {
         return Err(bad());
     };
     if !(sep(4, b"-") && sep(7, b"-") && sep(10, b"Tt ") && sep(13, b":") && sep(16, b":")) {
@@ -66,7 +80,10 @@ pub fn parse_rfc3339(s: &str) -> Result<u64, String> {
         _ => return Err(bad()),
     };
     if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
-        return Err(format!("{}: there is no such date", super::error::show_str(s)));
+        return Err(format!(
+            "{}: there is no such date",
+            super::error::show_str(s)
+        ));
     }
     if hour > 23 || min > 59 || sec > 59 {
         return Err(format!(
@@ -75,8 +92,8 @@ pub fn parse_rfc3339(s: &str) -> Result<u64, String> {
         ));
     }
     let days = days_from_civil(year, month, day);
-    let secs = i128::from(days) * 86_400 + i128::from(hour * 3600 + min * 60 + sec)
-        - i128::from(offset_s);
+    let secs =
+        i128::from(days) * 86_400 + i128::from(hour * 3600 + min * 60 + sec) - i128::from(offset_s);
     let ns = secs * 1_000_000_000 + i128::from(frac_ns);
     u64::try_from(ns).map_err(|_| {
         format!(
@@ -138,7 +155,10 @@ mod tests {
             parse_rfc3339("2026-12-03T12:00:00.1+02:00"),
             Ok(1_796_292_000_100_000_000)
         );
-        assert_eq!(parse_rfc3339("2024-02-29T00:00:00Z"), Ok(1_709_164_800_000_000_000));
+        assert_eq!(
+            parse_rfc3339("2024-02-29T00:00:00Z"),
+            Ok(1_709_164_800_000_000_000)
+        );
         assert_eq!(
             parse_rfc3339("2554-07-21T23:34:33.709551615Z"),
             Ok(u64::MAX)
