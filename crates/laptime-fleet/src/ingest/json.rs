@@ -250,13 +250,15 @@ fn push_fields(
                                 format!("{} is beyond the range of a 64-bit float", show(value)),
                             ))
                         }
-                        _ => return Err(BadInput::at(
-                            here(),
-                            format!(
+                        _ => {
+                            return Err(BadInput::at(
+                                here(),
+                                format!(
                                 "{} is beyond the 64-bit signed range a whole-number field holds",
                                 show(value)
                             ),
-                        )),
+                            ))
+                        }
                     }
                 }
             }
