@@ -57,6 +57,8 @@ impl ConsumerConfig {
             .set("enable.auto.offset.store", "false")
             // A new group starts at the oldest retained message: nothing shipped is skipped.
             .set("auto.offset.reset", "earliest")
+            // Topics are created on purpose (create_topic), not by a typo with broker defaults.
+            .set("allow.auto.create.topics", "false")
             // Only partitions that move are revoked; the others keep flowing through a rebalance.
             .set("partition.assignment.strategy", "cooperative-sticky")
             .set(

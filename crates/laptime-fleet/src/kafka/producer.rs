@@ -83,6 +83,8 @@ impl ProducerConfig {
             .set("max.in.flight.requests.per.connection", "5")
             // Java's partitioner: a key maps to the same partition from every client of the fleet.
             .set("partitioner", "murmur2_random")
+            // Topics are created on purpose (create_topic), not by a typo with broker defaults.
+            .set("allow.auto.create.topics", "false")
             .set("compression.type", self.compression.name())
             .set("linger.ms", self.linger.as_millis().to_string())
             .set("batch.size", self.batch_bytes.to_string())
