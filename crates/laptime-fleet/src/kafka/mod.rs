@@ -34,11 +34,13 @@ pub(crate) fn await_topic<C: ClientContext>(
     timeout: Duration,
 ) -> Result<usize, Error> {
     let deadline = Instant::now() + timeout;
+    // Set once some broker answered: from then on, failing means the topic, not the brokers.
+    let mut problem: Option<String> = None;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let problem = match client.fetch_metadata(Some(topic), left) {
+        match client.fetch_metadata(Some(topic), left) {
             Err(source) => {
-                if Instant::now() >= deadline {
+                if Instant::now() >= deadline && problem.is_none() {
                     return Err(Error::Unreachable {
                         brokers: brokers.to_owned(),
                         topic: topic.to_owned(),
@@ -46,23 +48,24 @@ pub(crate) fn await_topic<C: ClientContext>(
                         source,
                     });
                 }
-                None
             }
-            Ok(md) => match md.topics().iter().find(|t| t.name() == topic) {
-                None => Some("the brokers' metadata does not list it".to_owned()),
-                Some(t) => {
-                    if let Some(err) = t.error() {
-                        Some(RDKafkaErrorCode::from(err).to_string())
-                    } else if t.partitions().is_empty() {
-                        Some("it has no partitions".to_owned())
-                    } else if let Some(p) = t.partitions().iter().find(|p| p.leader() < 0) {
-                        Some(format!("partition {} has no leader", p.id()))
-                    } else {
-                        return Ok(t.partitions().len());
+            Ok(md) => {
+                problem = Some(match md.topics().iter().find(|t| t.name() == topic) {
+                    None => "the brokers' metadata does not list it".to_owned(),
+                    Some(t) => {
+                        if let Some(err) = t.error() {
+                            RDKafkaErrorCode::from(err).to_string()
+                        } else if t.partitions().is_empty() {
+                            "it has no partitions".to_owned()
+                        } else if let Some(p) = t.partitions().iter().find(|p| p.leader() < 0) {
+                            format!("partition {} has no leader", p.id())
+                        } else {
+                            return Ok(t.partitions().len());
+                        }
                     }
-                }
-            },
-        };
+                });
+            }
+        }
         if Instant::now() >= deadline {
             return Err(Error::Topic {
                 brokers: brokers.to_owned(),
