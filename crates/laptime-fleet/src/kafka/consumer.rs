@@ -105,6 +105,10 @@ pub enum Polled {
     /// These partitions were taken away (after [`RebalanceHandler::revoking`] ran): drop any state
     /// kept for them; commits for them will fail from now on.
     Revoked(Vec<i32>),
+    /// A non-fatal client error (a broker went down, a connection dropped, a fetch failed), as text
+    /// naming brokers, topic and group. librdkafka reconnects and retries by itself; log it and keep
+    /// polling. Fatal errors come as `Err` instead.
+    Transient(String),
 }
 
 /// Called by the consumer during a rebalance.
@@ -268,7 +272,8 @@ impl Consumer {
         Ok(Consumer { inner, names })
     }
 
-    /// Wait up to `timeout` for the next message or rebalance event. `Ok(None)`: nothing yet.
+    /// Wait up to `timeout` for the next message, rebalance event or transient error report.
+    /// `Ok(None)`: nothing yet. `Err`: the consumer failed fatally and must be re-created.
     /// Call it regularly: group membership and rebalances are served from inside this call.
     pub fn poll(&self, timeout: Duration) -> Result<Option<Polled>, Error> {
         if let Some(e) = self.next_event() {
@@ -276,7 +281,12 @@ impl Consumer {
         }
         match self.inner.poll(timeout) {
             None => Ok(self.next_event()),
-            Some(Err(source)) => Err(consume_error(&self.names, source)),
+            Some(Err(source @ KafkaError::MessageConsumptionFatal(_))) => {
+                Err(consume_error(&self.names, source))
+            }
+            Some(Err(source)) => Ok(Some(Polled::Transient(
+                consume_error(&self.names, source).to_string(),
+            ))),
             Some(Ok(m)) => {
                 let headers = m
                     .headers()
