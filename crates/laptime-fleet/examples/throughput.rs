@@ -39,7 +39,7 @@ fn payload(size: usize, text: bool, seed: u64) -> Vec<u8> {
                 "{{\"ts\":{ts},\"fn\":\"svc.handler_{}\",\"dur_ns\":{},\"ok\":{},\"host\":\"app-{}\"}}\n",
                 r % 40,
                 (r >> 8) % 5_000_000,
-                (r >> 40) % 17 != 0,
+                !(r >> 40).is_multiple_of(17),
                 (r >> 50) % 8
             );
             out.extend_from_slice(line.as_bytes());
@@ -69,10 +69,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let partitions: i32 = args.get(5).map(|s| s.parse()).transpose()?.unwrap_or(3);
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH)?.as_nanos();
     let topic = format!("laptime-tput-{nanos}");
-    create_topic(brokers, &TopicSpec::new(&topic, partitions, 1), Duration::from_secs(30))?;
+    create_topic(
+        brokers,
+        &TopicSpec::new(&topic, partitions, 1),
+        Duration::from_secs(30),
+    )?;
 
     let payloads: Vec<Vec<u8>> = (0..64).map(|i| payload(size, text, i + 1)).collect();
-    let keys: Vec<Vec<u8>> = (0..64).map(|i| format!("source-{i}").into_bytes()).collect();
+    let keys: Vec<Vec<u8>> = (0..64)
+        .map(|i| format!("source-{i}").into_bytes())
+        .collect();
     let mut cfg = ProducerConfig::new(brokers.as_str(), topic.as_str());
     cfg.compression = compression;
     let producer = Producer::connect(&cfg)?;

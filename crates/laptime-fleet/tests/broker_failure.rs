@@ -37,7 +37,13 @@ fn settle(pending: Deliveries, first: u64, tally: &mut Tally) {
 
 /// Produce continuously; `outage` after 4 s: SIGKILL the `nodes`, wait, restart them. Then read the
 /// topic back and compare with what each send reported.
-fn phase(bs: &str, script: &PathBuf, nodes: &[&str], down_for: Duration, delivery_timeout: Duration) -> Report {
+fn phase(
+    bs: &str,
+    script: &PathBuf,
+    nodes: &[&str],
+    down_for: Duration,
+    delivery_timeout: Duration,
+) -> Report {
     let topic = common::unique("laptime-bf");
     let mut spec = TopicSpec::new(&topic, 6, 3);
     spec.min_insync_replicas = Some(2);
@@ -55,12 +61,23 @@ fn phase(bs: &str, script: &PathBuf, nodes: &[&str], down_for: Duration, deliver
             let mut next = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 let ids: Vec<u64> = (next..next + CHUNK).collect();
-                let keys: Vec<Vec<u8>> = ids.iter().map(|i| format!("src-{}", i % 12).into_bytes()).collect();
-                let payloads: Vec<Vec<u8>> = ids.iter().map(|i| format!("{i:020}").repeat(20).into_bytes()).collect();
+                let keys: Vec<Vec<u8>> = ids
+                    .iter()
+                    .map(|i| format!("src-{}", i % 12).into_bytes())
+                    .collect();
+                let payloads: Vec<Vec<u8>> = ids
+                    .iter()
+                    .map(|i| format!("{i:020}").repeat(20).into_bytes())
+                    .collect();
                 let idb: Vec<[u8; 8]> = ids.iter().map(|i| i.to_be_bytes()).collect();
-                let hs: Vec<[(&str, &[u8]); 1]> = idb.iter().map(|b| [("id", b.as_slice())]).collect();
+                let hs: Vec<[(&str, &[u8]); 1]> =
+                    idb.iter().map(|b| [("id", b.as_slice())]).collect();
                 let recs: Vec<Record<'_>> = (0..ids.len())
-                    .map(|j| Record { key: &keys[j], payload: &payloads[j], headers: &hs[j] })
+                    .map(|j| Record {
+                        key: &keys[j],
+                        payload: &payloads[j],
+                        headers: &hs[j],
+                    })
                     .collect();
                 outstanding.push_back((next, producer.send_all(&recs)));
                 tally.sent += CHUNK;
@@ -94,8 +111,16 @@ fn phase(bs: &str, script: &PathBuf, nodes: &[&str], down_for: Duration, deliver
     thread::sleep(Duration::from_secs(4));
     stop.store(true, Ordering::Relaxed);
     let tally = shipper.join().unwrap();
-    assert_eq!(tally.acked.len() + tally.failed.len(), tally.sent as usize, "every send has one outcome");
-    assert!(tally.acked.len() > 10_000, "too little traffic to mean anything: {}", tally.acked.len());
+    assert_eq!(
+        tally.acked.len() + tally.failed.len(),
+        tally.sent as usize,
+        "every send has one outcome"
+    );
+    assert!(
+        tally.acked.len() > 10_000,
+        "too little traffic to mean anything: {}",
+        tally.acked.len()
+    );
 
     // Read the whole topic back with a fresh group.
     let mut ccfg = ConsumerConfig::new(bs, common::unique("laptime-bf-check"), &topic);
@@ -103,7 +128,13 @@ fn phase(bs: &str, script: &PathBuf, nodes: &[&str], down_for: Duration, deliver
     let consumer = Consumer::connect(&ccfg, None).unwrap();
     let mut copies: HashMap<u64, u32> = HashMap::new();
     let acked_count = tally.acked.len();
-    let acked_seen = |copies: &HashMap<u64, u32>| tally.acked.iter().filter(|id| copies.contains_key(id)).count();
+    let acked_seen = |copies: &HashMap<u64, u32>| {
+        tally
+            .acked
+            .iter()
+            .filter(|id| copies.contains_key(id))
+            .count()
+    };
     let start = Instant::now();
     let mut last_check = Instant::now();
     let mut complete_at: Option<Instant> = None;
@@ -112,7 +143,12 @@ fn phase(bs: &str, script: &PathBuf, nodes: &[&str], down_for: Duration, deliver
         && start.elapsed() < Duration::from_secs(180)
     {
         if let Some(Polled::Message(m)) = consumer.poll(Duration::from_millis(200)).unwrap() {
-            let h = &m.headers.iter().find(|(k, _)| k == "id").expect("id header").1;
+            let h = &m
+                .headers
+                .iter()
+                .find(|(k, _)| k == "id")
+                .expect("id header")
+                .1;
             let id = u64::from_be_bytes(h.as_slice().try_into().expect("8 bytes"));
             *copies.entry(id).or_default() += 1;
         }
@@ -123,9 +159,23 @@ fn phase(bs: &str, script: &PathBuf, nodes: &[&str], down_for: Duration, deliver
             }
         }
     }
-    let lost: Vec<u64> = tally.acked.iter().copied().filter(|id| !copies.contains_key(id)).collect();
-    let doubled: Vec<u64> = tally.acked.iter().copied().filter(|id| copies.get(id).copied().unwrap_or(0) > 1).collect();
-    let failed_but_logged = tally.failed.iter().filter(|(id, _)| copies.contains_key(id)).count();
+    let lost: Vec<u64> = tally
+        .acked
+        .iter()
+        .copied()
+        .filter(|id| !copies.contains_key(id))
+        .collect();
+    let doubled: Vec<u64> = tally
+        .acked
+        .iter()
+        .copied()
+        .filter(|id| copies.get(id).copied().unwrap_or(0) > 1)
+        .collect();
+    let failed_but_logged = tally
+        .failed
+        .iter()
+        .filter(|(id, _)| copies.contains_key(id))
+        .count();
     let mut reasons: HashMap<&str, usize> = HashMap::new();
     for (_, e) in &tally.failed {
         let kind = e.rsplit(": ").next().unwrap_or(e);
@@ -142,7 +192,12 @@ fn phase(bs: &str, script: &PathBuf, nodes: &[&str], down_for: Duration, deliver
         doubled.len(),
         failed_but_logged
     );
-    Report { acked: tally.acked.len(), failed: tally.failed.len(), lost, doubled }
+    Report {
+        acked: tally.acked.len(),
+        failed: tally.failed.len(),
+        lost,
+        doubled,
+    }
 }
 
 struct Report {
@@ -155,8 +210,17 @@ struct Report {
 impl Report {
     fn check(&self) {
         let (lost, doubled) = (&self.lost, &self.doubled);
-        assert!(lost.is_empty(), "acknowledged but not in the log: {} e.g. {:?}", lost.len(), &lost[..lost.len().min(10)]);
-        assert!(doubled.is_empty(), "acknowledged and in the log twice: {:?}", &doubled[..doubled.len().min(10)]);
+        assert!(
+            lost.is_empty(),
+            "acknowledged but not in the log: {} e.g. {:?}",
+            lost.len(),
+            &lost[..lost.len().min(10)]
+        );
+        assert!(
+            doubled.is_empty(),
+            "acknowledged and in the log twice: {:?}",
+            &doubled[..doubled.len().min(10)]
+        );
     }
 }
 
@@ -166,12 +230,27 @@ fn acknowledged_messages_survive_broker_kills() {
         return;
     };
     // One broker of three down: min.insync.replicas 2 still holds, sends keep being acknowledged.
-    let one = phase(&bs, &script, &["2"], Duration::from_secs(10), Duration::from_secs(30));
+    let one = phase(
+        &bs,
+        &script,
+        &["2"],
+        Duration::from_secs(10),
+        Duration::from_secs(30),
+    );
     one.check();
     // Two down for longer than the delivery timeout: nothing can be acknowledged meanwhile, so sends
     // must fail, and be reported as failed (the check above proves none of the acked ones is missing).
-    let two = phase(&bs, &script, &["2", "3"], Duration::from_secs(12), Duration::from_secs(5));
+    let two = phase(
+        &bs,
+        &script,
+        &["2", "3"],
+        Duration::from_secs(12),
+        Duration::from_secs(5),
+    );
     two.check();
-    assert!(two.failed > 0, "no send failed while 2 of 3 brokers were down past the delivery timeout");
+    assert!(
+        two.failed > 0,
+        "no send failed while 2 of 3 brokers were down past the delivery timeout"
+    );
     assert!(two.acked > 0);
 }

@@ -19,7 +19,11 @@ const KEYS: u64 = 5;
 
 /// Message `id` in the payload (decimal, then filler) and in header "id" (8 bytes big endian).
 fn payload(id: u64) -> Vec<u8> {
-    format!("id={id};event-batch-filler-{}", "x".repeat((id % 64) as usize)).into_bytes()
+    format!(
+        "id={id};event-batch-filler-{}",
+        "x".repeat((id % 64) as usize)
+    )
+    .into_bytes()
 }
 
 fn id_of(m: &Message) -> u64 {
@@ -131,8 +135,17 @@ fn round_trip_exactly_once_in_key_order_with_commits_and_redelivery() {
     let mut key_partition: HashMap<u64, (i32, i64)> = HashMap::new();
     for &(id, ack) in &acked {
         if let Some(&(p, last)) = key_partition.get(&(id % KEYS)) {
-            assert_eq!(ack.partition, p, "key {} changed partition at id {id}", id % KEYS);
-            assert!(ack.offset > last, "key {} out of order at id {id}", id % KEYS);
+            assert_eq!(
+                ack.partition,
+                p,
+                "key {} changed partition at id {id}",
+                id % KEYS
+            );
+            assert!(
+                ack.offset > last,
+                "key {} out of order at id {id}",
+                id % KEYS
+            );
         }
         key_partition.insert(id % KEYS, (ack.partition, ack.offset));
     }
@@ -146,7 +159,11 @@ fn round_trip_exactly_once_in_key_order_with_commits_and_redelivery() {
     let mut since_commit = Vec::new();
     let mut first_lag_checked = false;
     while seen.len() < 20_000 {
-        assert!(start.elapsed() < Duration::from_secs(120), "A got {} of 20000", seen.len());
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "A got {} of 20000",
+            seen.len()
+        );
         let m = match a.poll(Duration::from_millis(200)).unwrap() {
             Some(Polled::Message(m)) => m,
             _ => continue,
@@ -154,7 +171,11 @@ fn round_trip_exactly_once_in_key_order_with_commits_and_redelivery() {
         let id = id_of(&m);
         assert!(seen.insert(id), "id {id} delivered twice");
         let ack = ack_of[&id];
-        assert_eq!((m.partition, m.offset), (ack.partition, ack.offset), "id {id}");
+        assert_eq!(
+            (m.partition, m.offset),
+            (ack.partition, ack.offset),
+            "id {id}"
+        );
         assert_eq!(m.key.as_deref(), Some(key_of(id).as_slice()));
         if let Some(prev) = last_per_key.insert(id % KEYS, id) {
             assert!(prev < id, "key {}: id {id} after {prev}", id % KEYS);
@@ -186,7 +207,10 @@ fn round_trip_exactly_once_in_key_order_with_commits_and_redelivery() {
     let b = Consumer::connect(&consumer_config(&bs, &group, &topic), None).unwrap();
     let got_b = consume(&b, 1000, Duration::from_secs(60), Duration::from_secs(3));
     let ids_b: Vec<u64> = got_b.iter().map(id_of).collect();
-    assert!(ids_b.iter().all(|&id| id >= 20_000), "B got committed ids again");
+    assert!(
+        ids_b.iter().all(|&id| id >= 20_000),
+        "B got committed ids again"
+    );
     assert_eq!(ids_b.iter().collect::<HashSet<_>>().len(), 1000);
     assert_eq!(ids_b.len(), 1000);
     drop(b);
@@ -201,9 +225,16 @@ fn round_trip_exactly_once_in_key_order_with_commits_and_redelivery() {
     let all: Vec<i32> = (0..6).collect();
     let committed = c.committed(&all, Duration::from_secs(10)).unwrap();
     for (p, off) in committed {
-        let expect = next_offsets(&got_c).iter().find(|(q, _)| *q == p).map(|x| x.1);
+        let expect = next_offsets(&got_c)
+            .iter()
+            .find(|(q, _)| *q == p)
+            .map(|x| x.1);
         if let Some(e) = expect {
-            assert_eq!(off, Some(e), "partition {p}: committed exactly what was passed");
+            assert_eq!(
+                off,
+                Some(e),
+                "partition {p}: committed exactly what was passed"
+            );
         }
     }
 }
@@ -244,7 +275,10 @@ fn rebalance_hook_commits_before_partitions_move() {
     // Many keys, so every partition has messages.
     let send = |from: u64, to: u64| {
         let ids: Vec<u64> = (from..to).collect();
-        let keys: Vec<Vec<u8>> = ids.iter().map(|i| format!("k{}", i % 60).into_bytes()).collect();
+        let keys: Vec<Vec<u8>> = ids
+            .iter()
+            .map(|i| format!("k{}", i % 60).into_bytes())
+            .collect();
         let payloads: Vec<Vec<u8>> = ids.iter().map(|&i| payload(i)).collect();
         let idb: Vec<[u8; 8]> = ids.iter().map(|i| i.to_be_bytes()).collect();
         let hs: Vec<[(&str, &[u8]); 1]> = idb.iter().map(|b| [("id", b.as_slice())]).collect();
@@ -270,10 +304,12 @@ fn rebalance_hook_commits_before_partitions_move() {
     let a_ids = Arc::new(Mutex::new(Vec::new()));
     let a_thread = {
         let (bs, group, topic) = (bs.clone(), group.clone(), topic.clone());
-        let (hook, stop, a_count, a_ids) = (hook.clone(), stop.clone(), a_count.clone(), a_ids.clone());
+        let (hook, stop, a_count, a_ids) =
+            (hook.clone(), stop.clone(), a_count.clone(), a_ids.clone());
         thread::spawn(move || {
             let handler: Arc<dyn RebalanceHandler> = hook.clone();
-            let a = Consumer::connect(&consumer_config(&bs, &group, &topic), Some(handler)).unwrap();
+            let a =
+                Consumer::connect(&consumer_config(&bs, &group, &topic), Some(handler)).unwrap();
             while !stop.load(Ordering::Relaxed) {
                 match a.poll(Duration::from_millis(100)).unwrap() {
                     Some(Polled::Message(m)) => {
@@ -296,7 +332,11 @@ fn rebalance_hook_commits_before_partitions_move() {
     };
     let start = Instant::now();
     while a_count.load(Ordering::Relaxed) < 3000 {
-        assert!(start.elapsed() < Duration::from_secs(60), "A read {} of 3000", a_count.load(Ordering::Relaxed));
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "A read {} of 3000",
+            a_count.load(Ordering::Relaxed)
+        );
         thread::sleep(Duration::from_millis(50));
     }
 
@@ -308,7 +348,10 @@ fn rebalance_hook_commits_before_partitions_move() {
     let mut assigned_at: Option<Instant> = None;
     // Until B holds partitions and has fetched from them for a while.
     while assigned_at.is_none_or(|t| t.elapsed() < Duration::from_secs(4)) {
-        assert!(start.elapsed() < Duration::from_secs(60), "B never got partitions");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "B never got partitions"
+        );
         match b.poll(Duration::from_millis(200)).unwrap() {
             Some(Polled::Assigned(ps)) => {
                 b_assigned.extend(ps);
@@ -321,11 +364,22 @@ fn rebalance_hook_commits_before_partitions_move() {
     assert!(!b_assigned.is_empty(), "B never got partitions");
     let revoked = hook.revoked.lock().unwrap().clone();
     assert!(!revoked.is_empty(), "A's hook never saw a revocation");
-    assert!(hook.commit_errors.lock().unwrap().is_empty(), "{:?}", hook.commit_errors.lock().unwrap());
+    assert!(
+        hook.commit_errors.lock().unwrap().is_empty(),
+        "{:?}",
+        hook.commit_errors.lock().unwrap()
+    );
     for p in &b_assigned {
-        assert!(revoked.contains(p), "partition {p} moved to B without A's hook seeing it go");
+        assert!(
+            revoked.contains(p),
+            "partition {p} moved to B without A's hook seeing it go"
+        );
     }
-    assert!(b_msgs.is_empty(), "B re-read {} messages A's hook had committed", b_msgs.len());
+    assert!(
+        b_msgs.is_empty(),
+        "B re-read {} messages A's hook had committed",
+        b_msgs.len()
+    );
 
     // New messages are split between A and B, each once.
     send(3000, 3600);
@@ -339,7 +393,10 @@ fn rebalance_hook_commits_before_partitions_move() {
     let mut done_at: Option<Instant> = None;
     // Until every id was seen by A or B, then a quiet second to catch duplicates.
     while done_at.is_none_or(|t| t.elapsed() < Duration::from_secs(1)) {
-        assert!(start.elapsed() < Duration::from_secs(60), "new messages missing");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "new messages missing"
+        );
         if let Some(Polled::Message(m)) = b.poll(Duration::from_millis(100)).unwrap() {
             b_new.push(id_of(&m));
         }
@@ -354,6 +411,11 @@ fn rebalance_hook_commits_before_partitions_move() {
     all.sort_unstable();
     let total = all.len();
     all.dedup();
-    assert_eq!(total, 3600, "{} duplicates across A and B", total - all.len());
+    assert_eq!(
+        total,
+        3600,
+        "{} duplicates across A and B",
+        total - all.len()
+    );
     assert!(!b_new.is_empty(), "B got none of the new messages");
 }

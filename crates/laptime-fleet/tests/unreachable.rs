@@ -18,10 +18,22 @@ fn assert_unreachable(r: Result<(), Error>, started: Instant, what: &str) {
     let err = r.expect_err("connect succeeded with no broker running");
     assert!(matches!(err, Error::Unreachable { .. }), "{what}: {err:?}");
     let text = err.to_string();
-    assert!(text.contains(DEAD), "{what}: error does not name the brokers: {text}");
-    assert!(text.contains("laptime-none"), "{what}: error does not name the topic: {text}");
-    assert!(took >= DEADLINE, "{what}: gave up after {took:?}, before its deadline");
-    assert!(took < DEADLINE + SLACK, "{what}: took {took:?} for a {DEADLINE:?} deadline");
+    assert!(
+        text.contains(DEAD),
+        "{what}: error does not name the brokers: {text}"
+    );
+    assert!(
+        text.contains("laptime-none"),
+        "{what}: error does not name the topic: {text}"
+    );
+    assert!(
+        took >= DEADLINE,
+        "{what}: gave up after {took:?}, before its deadline"
+    );
+    assert!(
+        took < DEADLINE + SLACK,
+        "{what}: took {took:?} for a {DEADLINE:?} deadline"
+    );
 }
 
 #[test]
@@ -49,7 +61,9 @@ fn missing_topic_on_a_live_broker_is_named() {
     let mut cfg = ProducerConfig::new(&bs, &topic);
     cfg.startup_timeout = DEADLINE;
     let started = Instant::now();
-    let err = Producer::connect(&cfg).map(drop).expect_err("connected to a topic nobody created");
+    let err = Producer::connect(&cfg)
+        .map(drop)
+        .expect_err("connected to a topic nobody created");
     assert!(started.elapsed() < DEADLINE + SLACK);
     assert!(matches!(err, Error::Topic { .. }), "{err:?}");
     let text = err.to_string();

@@ -49,7 +49,7 @@ pub fn create_topic(brokers: &str, spec: &TopicSpec, timeout: Duration) -> Resul
         .map_err(|source| Error::Config {
             brokers: brokers.to_owned(),
             topic: spec.name.clone(),
-            source,
+            source: Box::new(source),
         })?;
     let min_isr = spec.min_insync_replicas.map(|n| n.to_string());
     let max_bytes = spec.max_message_bytes.to_string();

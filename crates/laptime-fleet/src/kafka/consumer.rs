@@ -103,7 +103,8 @@ pub enum Polled {
     /// These partitions were added to this member's assignment.
     Assigned(Vec<i32>),
     /// These partitions were taken away (after [`RebalanceHandler::revoking`] ran): drop any state
-    /// kept for them; commits for them will fail from now on.
+    /// kept for them and do not commit them any more (another member owns them now; Kafka's classic
+    /// group protocol may still accept such a commit and move the new owner's offset).
     Revoked(Vec<i32>),
     /// A non-fatal client error (a broker went down, a connection dropped, a fetch failed), as text
     /// naming brokers, topic and group. librdkafka reconnects and retries by itself; log it and keep
@@ -118,8 +119,8 @@ pub enum Polled {
 /// for them, so they should finish promptly (well within `max.poll.interval.ms`).
 pub trait RebalanceHandler: Send + Sync {
     /// `partitions` are about to be taken from this member. Make what was processed for them durable
-    /// and commit it through `committer` now; after this returns, commits for them fail and another
-    /// member resumes from their last committed offsets. When `committer.assignment_lost()` is true
+    /// and commit it through `committer` now; after this returns, another member resumes from their
+    /// last committed offsets, and this member must not commit them any more. When `committer.assignment_lost()` is true
     /// the group already gave them away (this member was too slow or cut off) and commits will fail.
     fn revoking(&self, partitions: &[i32], committer: &Committer<'_>) {
         let _ = (partitions, committer);
@@ -258,7 +259,7 @@ impl Consumer {
             .map_err(|source| Error::Config {
                 brokers: config.brokers.clone(),
                 topic: config.topic.clone(),
-                source,
+                source: Box::new(source),
             })?;
         await_topic(
             inner.client(),
@@ -372,12 +373,13 @@ impl Consumer {
                 .inner
                 .fetch_watermarks(&self.names.topic, p, timeout)
                 .map_err(err)?;
-            let pos = position
-                .find_partition(&self.names.topic, p)
-                .and_then(|e| match e.offset() {
-                    Offset::Offset(o) => Some(o),
-                    _ => None,
-                });
+            let pos =
+                position
+                    .find_partition(&self.names.topic, p)
+                    .and_then(|e| match e.offset() {
+                        Offset::Offset(o) => Some(o),
+                        _ => None,
+                    });
             if pos.is_none() {
                 unknown.push(p);
             }
@@ -432,7 +434,7 @@ fn consume_error(names: &Names, source: KafkaError) -> Error {
         brokers: names.brokers.clone(),
         topic: names.topic.clone(),
         group: names.group.clone(),
-        source,
+        source: Box::new(source),
     }
 }
 
@@ -469,6 +471,6 @@ fn commit_error(names: &Names, offsets: &[(i32, i64)], source: KafkaError) -> Er
         topic: names.topic.clone(),
         group: names.group.clone(),
         offsets: offsets.to_vec(),
-        source,
+        source: Box::new(source),
     }
 }

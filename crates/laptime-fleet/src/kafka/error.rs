@@ -10,12 +10,14 @@ use rdkafka::error::KafkaError;
 #[non_exhaustive]
 pub enum Error {
     /// A setting was rejected when the client was created (bad value, unknown name, empty broker list).
-    #[error("Kafka client for topic {topic} on brokers {brokers}: rejected configuration: {source}")]
+    #[error(
+        "Kafka client for topic {topic} on brokers {brokers}: rejected configuration: {source}"
+    )]
     Config {
         brokers: String,
         topic: String,
         #[source]
-        source: KafkaError,
+        source: Box<KafkaError>,
     },
     /// The startup check got no metadata from any broker of the list within its deadline.
     #[error("no Kafka broker of {brokers} answered a metadata request for topic {topic} within {timeout:?}: {source}")]
@@ -24,7 +26,7 @@ pub enum Error {
         topic: String,
         timeout: Duration,
         #[source]
-        source: KafkaError,
+        source: Box<KafkaError>,
     },
     /// A broker answered, but the topic is missing or not usable (no partitions, no leaders) by the deadline.
     #[error("Kafka topic {topic} on brokers {brokers} is not usable after {timeout:?}: {detail}")]
@@ -48,7 +50,7 @@ pub enum Error {
         brokers: String,
         topic: String,
         #[source]
-        source: KafkaError,
+        source: Box<KafkaError>,
     },
     /// Kafka reported a definitive failure for one message: it is NOT acknowledged and may or may not be
     /// in the log (for example after a timeout); the caller must send it again or give up on it.
@@ -59,7 +61,7 @@ pub enum Error {
         /// -1 when no partition had been chosen yet.
         partition: i32,
         #[source]
-        source: KafkaError,
+        source: Box<KafkaError>,
     },
     /// No delivery report arrived within the delivery timeout plus a margin. The outcome is unknown;
     /// treat the message as not acknowledged.
@@ -82,7 +84,7 @@ pub enum Error {
         brokers: String,
         topic: String,
         #[source]
-        source: KafkaError,
+        source: Box<KafkaError>,
     },
     /// Subscribing, polling or reading the assignment of a consumer failed.
     #[error("Kafka consumer of group {group} for topic {topic} on brokers {brokers}: {source}")]
@@ -91,7 +93,7 @@ pub enum Error {
         topic: String,
         group: String,
         #[source]
-        source: KafkaError,
+        source: Box<KafkaError>,
     },
     /// A commit was refused (for example because the partition was revoked meanwhile). Nothing about
     /// the listed offsets may be assumed committed.
@@ -102,7 +104,7 @@ pub enum Error {
         group: String,
         offsets: Vec<(i32, i64)>,
         #[source]
-        source: KafkaError,
+        source: Box<KafkaError>,
     },
     /// The caller passed an offset that cannot be committed (negative).
     #[error("cannot commit offset {offset} for partition {partition} of Kafka topic {topic} (group {group}, brokers {brokers}): offsets to commit are next-to-read positions >= 0")]

@@ -45,7 +45,7 @@ pub(crate) fn await_topic<C: ClientContext>(
                         brokers: brokers.to_owned(),
                         topic: topic.to_owned(),
                         timeout,
-                        source,
+                        source: Box::new(source),
                     });
                 }
             }

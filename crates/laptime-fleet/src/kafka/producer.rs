@@ -202,6 +202,8 @@ struct Shared {
 /// `delivery_timeout` (plus a margin for the report itself).
 ///
 /// `Producer` is `Send + Sync`; sends from several threads interleave per partition in call order.
+/// Dropping it waits up to 5 s for queued messages (a flush); what is still queued after the last
+/// handle ([`Delivery`], [`Deliveries`]) is gone is purged and reported as failed.
 pub struct Producer {
     shared: Arc<Shared>,
 }
@@ -229,7 +231,7 @@ impl Producer {
             .map_err(|source| Error::Config {
                 brokers: config.brokers.clone(),
                 topic: config.topic.clone(),
-                source,
+                source: Box::new(source),
             })?;
         await_topic(
             producer.client(),
@@ -286,7 +288,7 @@ impl Producer {
             .map_err(|source| Error::Flush {
                 brokers: self.shared.brokers.clone(),
                 topic: self.shared.topic.clone(),
-                source,
+                source: Box::new(source),
             })
     }
 
@@ -349,7 +351,7 @@ impl Producer {
                     return Err(self.fatal().unwrap_or(Error::Enqueue {
                         brokers: self.shared.brokers.clone(),
                         topic: self.shared.topic.clone(),
-                        source,
+                        source: Box::new(source),
                     }))
                 }
             }
@@ -422,7 +424,7 @@ impl Deliveries {
                     brokers: shared.brokers.clone(),
                     topic: shared.topic.clone(),
                     partition,
-                    source,
+                    source: Box::new(source),
                 }),
                 Some(Outcome::Refused(e)) => Err(e),
                 None => Err(Error::NoDeliveryReport {
