@@ -288,6 +288,9 @@ group.initial.rebalance.delay.ms=0
 # TERM comes only from stop, which takes every node down: handing leadership to nodes that are going away
 # too waits for a controller quorum that may already be gone (the last node then hung until KILLed).
 controlled.shutdown.enable=false
+# The log cleaner takes its dedupe buffer (128 MiB by default) from the heap when it starts: with a
+# 256 MiB heap that ran out of memory at start-up (seen under load). Compacted topics here are tiny.
+log.cleaner.dedupe.buffer.size=16777216
 EOF
 }
 

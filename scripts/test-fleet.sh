@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# npm run test:fleet: the fleet's tests against a real Kafka. Starts a three-broker cluster with
+# scripts/kafka.sh (its own run dir and ports, so a development cluster is left alone), runs the
+# Kafka tests of crates/laptime-fleet with LAPTIME_REQUIRE_KAFKA=1 (a missing broker fails them
+# instead of skipping), and stops the cluster whatever happens.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export LAPTIME_KAFKA_RUN="${LAPTIME_FLEET_TEST_RUN:-/tmp/laptime-fleet-test}"
+port="${LAPTIME_FLEET_TEST_PORT:-39092}"
+kafka=(bash scripts/kafka.sh)
+
+start=$SECONDS
+"${kafka[@]}" install
+# A cluster left by an interrupted run would hold the ports and an old layout.
+"${kafka[@]}" clean >/dev/null 2>&1 || true
+trap '"${kafka[@]}" stop >/dev/null 2>&1 || true; "${kafka[@]}" clean >/dev/null 2>&1 || true' EXIT
+bootstrap="$("${kafka[@]}" start --nodes 3 --port "$port")"
+echo "test-fleet: 3 brokers at $bootstrap ($((SECONDS - start)) s)" >&2
+
+export LAPTIME_KAFKA_BOOTSTRAP="$bootstrap"
+export LAPTIME_KAFKA_CLUSTER=1
+export LAPTIME_KAFKA_SH="$PWD/scripts/kafka.sh"
+export LAPTIME_REQUIRE_KAFKA=1
+cargo test --release -p laptime-fleet --test round_trip --test broker_failure --test unreachable -- --test-threads 1
+echo "test-fleet: passed in $((SECONDS - start)) s" >&2
