@@ -54,3 +54,4 @@
 
 pub mod ingest;
 pub mod kafka;
+pub mod pipeline;

@@ -1,0 +1,253 @@
+//! Storing what the consumer group gives this member: each message's pages go into the indexer's
+//! store as received batches (their origin = source and seqs, so a message delivered again is
+//! recognised, `Store::append_received`); offsets are committed only after `flush()` made the
+//! events durable: every `commit_every` messages or `commit_interval`, and when partitions are
+//! revoked (a clean hand-over commits before another member takes them).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use laptime_storage::ship::decode_message;
+use laptime_storage::{Options, Received, Store};
+
+use super::Error;
+use crate::kafka::{Committer, Consumer, ConsumerConfig, Message, Polled, RebalanceHandler};
+
+/// Where and how an indexer works.
+#[derive(Debug, Clone)]
+pub struct IndexConfig {
+    /// Its own store directory.
+    pub dir: PathBuf,
+    /// Commit after this many messages...
+    pub commit_every: usize,
+    /// ...or this long after the first uncommitted one.
+    pub commit_interval: Duration,
+    /// How long one poll waits.
+    pub poll: Duration,
+}
+
+impl IndexConfig {
+    /// Defaults: commit every 64 messages or 200 ms, polls of 100 ms.
+    pub fn new(dir: impl Into<PathBuf>) -> IndexConfig {
+        IndexConfig {
+            dir: dir.into(),
+            commit_every: 64,
+            commit_interval: Duration::from_millis(200),
+            poll: Duration::from_millis(100),
+        }
+    }
+}
+
+/// What an indexer did so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IndexStats {
+    /// Messages taken from Kafka.
+    pub messages: u64,
+    /// Events stored.
+    pub events: u64,
+    /// Events dropped because the store already held them (a message delivered again).
+    pub duplicates: u64,
+    /// Events of pages that overlapped what was stored (neither all new nor all stored): not
+    /// stored. A shipper that sends whole sealed pages never causes this.
+    pub overlaps: u64,
+    /// Messages that failed their checks (not stored; their offsets are committed so they do
+    /// not block the partition).
+    pub bad_messages: u64,
+    /// Offset commits.
+    pub commits: u64,
+}
+
+/// State shared with the rebalance handler (which runs inside `poll`).
+struct Shared {
+    store: Store,
+    dir: PathBuf,
+    /// Per partition, the next offset to commit once the store is durable.
+    uncommitted: BTreeMap<i32, i64>,
+    stats: IndexStats,
+}
+
+impl Shared {
+    /// Make the store durable, then commit what it now holds.
+    fn commit(
+        &mut self,
+        commit: impl FnOnce(&[(i32, i64)]) -> Result<(), crate::kafka::Error>,
+    ) -> Result<(), Error> {
+        if self.uncommitted.is_empty() {
+            return Ok(());
+        }
+        self.store.flush().map_err(Error::store(&self.dir))?;
+        let offsets: Vec<(i32, i64)> = self.uncommitted.iter().map(|(p, o)| (*p, *o)).collect();
+        commit(&offsets)?;
+        self.uncommitted.clear();
+        self.stats.commits += 1;
+        Ok(())
+    }
+}
+
+struct Handover(Arc<Mutex<Shared>>);
+
+impl RebalanceHandler for Handover {
+    fn revoking(&self, partitions: &[i32], committer: &Committer<'_>) {
+        let mut shared = lock(&self.0);
+        if committer.assignment_lost() {
+            // Another member owns them already: what was stored stays, uncommitted (it will be
+            // delivered again there).
+            shared.uncommitted.retain(|p, _| !partitions.contains(p));
+            return;
+        }
+        // Everything stored is made durable and committed: the revoked partitions before they move,
+        // the kept ones along with them (this member still owns those).
+        if let Err(e) = shared.commit(|offsets| committer.commit(offsets)) {
+            eprintln!("laptime index: commit before hand-over failed: {e} (those messages will be delivered again)");
+        }
+        shared.uncommitted.retain(|p, _| !partitions.contains(p));
+    }
+}
+
+fn lock(m: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Reads an indexer's counters from any thread.
+#[derive(Clone)]
+pub struct StatsHandle(Arc<Mutex<Shared>>);
+
+impl StatsHandle {
+    /// The counters now.
+    pub fn get(&self) -> IndexStats {
+        lock(&self.0).stats
+    }
+}
+
+/// A consumer-group member storing into its own store.
+pub struct Indexer {
+    config: IndexConfig,
+    consumer: Consumer,
+    shared: Arc<Mutex<Shared>>,
+}
+
+impl Indexer {
+    /// Open (recovering) the store at `config.dir` and join the group of `consumer` (startup check
+    /// included: an unreachable Kafka is an error here).
+    pub fn start(
+        config: IndexConfig,
+        consumer: &ConsumerConfig,
+        store: Options,
+    ) -> Result<Indexer, Error> {
+        let store = Store::open(&config.dir, store).map_err(Error::store(&config.dir))?;
+        let shared = Arc::new(Mutex::new(Shared {
+            store,
+            dir: config.dir.clone(),
+            uncommitted: BTreeMap::new(),
+            stats: IndexStats::default(),
+        }));
+        let handler: Arc<dyn RebalanceHandler> = Arc::new(Handover(Arc::clone(&shared)));
+        let consumer = Consumer::connect(consumer, Some(handler))?;
+        Ok(Indexer {
+            config,
+            consumer,
+            shared,
+        })
+    }
+
+    /// What it did so far.
+    pub fn stats(&self) -> IndexStats {
+        lock(&self.shared).stats
+    }
+
+    /// A handle that reads [`Indexer::stats`] from another thread while `run` goes on.
+    pub fn stats_handle(&self) -> StatsHandle {
+        StatsHandle(Arc::clone(&self.shared))
+    }
+
+    /// The store it writes (for reading and counters).
+    pub fn store(&self) -> Store {
+        lock(&self.shared).store.clone()
+    }
+
+    /// The consumer (lag, assignment).
+    pub fn consumer(&self) -> &Consumer {
+        &self.consumer
+    }
+
+    /// Poll, store and commit until `stop` is set; then commit what is stored and return.
+    pub fn run(&mut self, stop: &AtomicBool) -> Result<(), Error> {
+        let mut first_uncommitted: Option<Instant> = None;
+        let mut since_commit = 0usize;
+        while !stop.load(Ordering::Relaxed) {
+            match self.consumer.poll(self.config.poll)? {
+                Some(Polled::Message(m)) => {
+                    self.take(&m)?;
+                    since_commit += 1;
+                    first_uncommitted.get_or_insert_with(Instant::now);
+                }
+                Some(Polled::Revoked(parts)) => {
+                    lock(&self.shared)
+                        .uncommitted
+                        .retain(|p, _| !parts.contains(p));
+                }
+                Some(Polled::Transient(why)) => eprintln!("laptime index: kafka: {why} (retrying)"),
+                Some(Polled::Assigned(_)) | None => {}
+            }
+            let due = first_uncommitted.is_some_and(|t| t.elapsed() >= self.config.commit_interval);
+            if since_commit >= self.config.commit_every || due {
+                self.commit()?;
+                since_commit = 0;
+                first_uncommitted = None;
+            }
+        }
+        self.commit()
+    }
+
+    /// Make the store durable and commit every offset stored so far.
+    pub fn commit(&mut self) -> Result<(), Error> {
+        let consumer = &self.consumer;
+        lock(&self.shared).commit(|offsets| consumer.commit(offsets))
+    }
+
+    /// Store one message's pages (or count it as bad), and note its offset for the next commit.
+    fn take(&mut self, m: &Message) -> Result<(), Error> {
+        let mut shared = lock(&self.shared);
+        shared.stats.messages += 1;
+        match decode_message(&m.payload) {
+            Err(e) => {
+                shared.stats.bad_messages += 1;
+                eprintln!(
+                    "laptime index: message at {}/{} offset {} refused: {e}",
+                    m.topic, m.partition, m.offset
+                );
+            }
+            Ok(msg) => {
+                for page in &msg.pages {
+                    let rows = u64::from(page.meta.rows);
+                    let store = shared.store.clone();
+                    let mut batch = page
+                        .to_batch(|name| store.intern(name))
+                        .map_err(Error::store(&self.config.dir))?;
+                    batch
+                        .set_origin(&msg.source, page.meta.first_seq, page.meta.end_seq())
+                        .map_err(Error::store(&self.config.dir))?;
+                    match store
+                        .append_received(batch)
+                        .map_err(Error::store(&self.config.dir))?
+                    {
+                        Received::Taken => shared.stats.events += rows,
+                        Received::Duplicate => shared.stats.duplicates += rows,
+                        Received::Overlap { .. } => shared.stats.overlaps += rows,
+                        _ => {
+                            return Err(Error::StoreStuck {
+                                dir: self.config.dir.clone(),
+                            })
+                        }
+                    }
+                }
+            }
+        }
+        let (partition, next) = m.next_offset();
+        shared.uncommitted.insert(partition, next);
+        Ok(())
+    }
+}

@@ -1,0 +1,15 @@
+//! The fleet's two ends around Kafka: the [`Shipper`] sends a store's sealed pages (a
+//! `laptime_storage::ship::Feed`) and moves its cursors only after Kafka acknowledged them; the
+//! [`Indexer`] stores what a consumer group gives it (`Store::append_received`, so a message sent
+//! twice is stored once) and commits offsets only after its store made the events durable.
+
+mod error;
+mod index;
+mod ship;
+
+pub use error::Error;
+pub use index::{IndexConfig, IndexStats, Indexer, StatsHandle};
+pub use ship::{ShipConfig, ShipStats, Shipper};
+
+/// Header naming the source of a message (also its key: one source, one partition, in order).
+pub const HEADER_SOURCE: &str = "laptime-source";
