@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fuzz smoke test (CI and `npm run test:fuzz`): builds every cargo-fuzz target in fuzz/ and runs each
-# for FUZZ_SECONDS (default 12: 12 targets, so the phase stays near 5 min on 2 cores) from its
+# for FUZZ_SECONDS (default 12: 13 targets, so the phase stays near 5 min on 2 cores) from its
 # committed corpus, under memory limits. Prints executions per target; fails on any crash, panic,
 # leak, timeout or over-limit allocation (libFuzzer exits non-zero and leaves the input in
 # fuzz/artifacts/<target>/). New corpus entries go to a temp dir: the repository stays unchanged.
