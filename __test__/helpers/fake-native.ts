@@ -132,6 +132,8 @@ function parseFields(cols: NativeFieldColumns | null | undefined, count: number,
   if (cols === null || cols === undefined) return { messages, fields };
   let lastRow = -1;
   let at = 0;
+  // Each field entry's value, for the entries that repeat one (tag 6); undefined for messages.
+  const valueOf: Array<FakeValue | undefined> = [];
   for (let i = 0; i < cols.count; i++) {
     const row = cols.rows[i]!;
     const tag = cols.tags[i]!;
@@ -145,6 +147,7 @@ function parseFields(cols: NativeFieldColumns | null | undefined, count: number,
       at += num;
       if (tag === 5) {
         messages.set(row, piece.toWellFormed());
+        valueOf.push(undefined);
         continue;
       }
       value = tag === 3 ? piece.toWellFormed() : Number(BigInt(piece));
@@ -155,9 +158,14 @@ function parseFields(cols: NativeFieldColumns | null | undefined, count: number,
       value = num;
     } else if (tag === 2) {
       value = num !== 0;
+    } else if (tag === 6) {
+      const earlier = Number.isInteger(num) && num >= 0 && num < i ? valueOf[num] : undefined;
+      if (earlier === undefined) throw new Error(`fields: entry ${i}: ${num} is not an earlier field entry`);
+      value = earlier;
     } else {
       throw new Error(`fields: entry ${i} unknown tag ${tag}`);
     }
+    valueOf.push(value);
     const key = engine.names[cols.keys[i]!];
     if (key === undefined) throw new Error(`fields: unknown key id ${cols.keys[i]}`);
     const record = fields.get(row) ?? {};
