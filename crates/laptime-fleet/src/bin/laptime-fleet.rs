@@ -6,13 +6,16 @@ use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
+use laptime_fleet::ingest::{IngestConfig, IngestServer};
 use laptime_fleet::kafka::{ConsumerConfig, Producer, ProducerConfig};
-use laptime_fleet::pipeline::{IndexConfig, Indexer, ShipConfig, Shipper};
+use laptime_fleet::pipeline::{IndexConfig, Indexer, KafkaSink, ShipConfig, Shipper};
 use laptime_storage::Options;
 
 const USAGE: &str = "usage:
-  laptime-fleet ship  --dir DIR --brokers HOST:PORT[,..] --topic TOPIC [--feed NAME]
-  laptime-fleet index --dir DIR --brokers HOST:PORT[,..] --topic TOPIC --group GROUP";
+  laptime-fleet ship   --dir DIR --brokers HOST:PORT[,..] --topic TOPIC [--feed NAME]
+  laptime-fleet index  --dir DIR --brokers HOST:PORT[,..] --topic TOPIC --group GROUP
+  laptime-fleet ingest --listen ADDR:PORT --brokers HOST:PORT[,..] --topic TOPIC [--token TOKEN]
+                       (a token is required unless ADDR is a loopback address)";
 
 /// `--name value` pairs; unknown names are an error naming them.
 struct Args(Vec<(String, String)>);
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
     let result = match argv.first().map(String::as_str) {
         Some("ship") => ship(&argv[1..]),
         Some("index") => index(&argv[1..]),
+        Some("ingest") => ingest(&argv[1..]),
         _ => Err(USAGE.to_owned()),
     };
     match result {
@@ -140,4 +144,36 @@ fn index(argv: &[String]) -> Result<(), String> {
             s.events, s.messages, s.duplicates, s.overlaps, s.bad_messages, s.commits, started.elapsed()
         );
     }
+}
+
+fn ingest(argv: &[String]) -> Result<(), String> {
+    let args = Args::parse(argv, &["listen", "brokers", "topic", "token"])?;
+    let listen = args
+        .need("listen")?
+        .parse()
+        .map_err(|e| format!("--listen: {e} (ADDR:PORT, e.g. 127.0.0.1:4318)"))?;
+    let mut config = IngestConfig::new(listen);
+    config.token = args.get("token").map(str::to_owned);
+    config.check().map_err(|e| e.to_string())?;
+    let producer = Producer::connect(&ProducerConfig::new(
+        args.need("brokers")?,
+        args.need("topic")?,
+    ))
+    .map_err(|e| e.to_string())?;
+    let (brokers, topic) = (producer.brokers().to_owned(), producer.topic().to_owned());
+    let sink = std::sync::Arc::new(KafkaSink::new(producer));
+    let source = sink.source().to_owned();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting the async runtime: {e}"))?;
+    runtime.block_on(async move {
+        let server = IngestServer::start(config, sink).await.map_err(|e| e.to_string())?;
+        println!(
+            "laptime-fleet ingest: listening on http://{}, brokers {brokers}, topic {topic}, source {source}",
+            server.local_addr()
+        );
+        std::future::pending::<()>().await;
+        Ok(())
+    })
 }

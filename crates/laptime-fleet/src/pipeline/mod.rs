@@ -1,14 +1,17 @@
 //! The fleet's two ends around Kafka: the [`Shipper`] sends a store's sealed pages (a
 //! `laptime_storage::ship::Feed`) and moves its cursors only after Kafka acknowledged them; the
 //! [`Indexer`] stores what a consumer group gives it (`Store::append_received`, so a message sent
-//! twice is stored once) and commits offsets only after its store made the events durable.
+//! twice is stored once) and commits offsets only after its store made the events durable. The
+//! [`KafkaSink`] puts what `laptime ingest` accepts into the same topic, as the same messages.
 
 mod error;
 mod index;
+mod ingest_sink;
 mod ship;
 
 pub use error::Error;
 pub use index::{IndexConfig, IndexStats, Indexer, StatsHandle};
+pub use ingest_sink::KafkaSink;
 pub use ship::{ShipConfig, ShipStats, Shipper};
 
 /// Header naming the source of a message (also its key: one source, one partition, in order).
