@@ -52,5 +52,6 @@
 
 #![forbid(unsafe_code)]
 
+pub mod coordinate;
 pub mod ingest;
 pub mod kafka;
