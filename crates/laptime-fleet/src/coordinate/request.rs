@@ -57,7 +57,7 @@ pub struct BadRequest {
 }
 
 impl BadRequest {
-    pub(crate) fn at(at: impl Into<String>, reason: impl std::fmt::Display) -> BadRequest {
+    pub(crate) fn new(at: impl Into<String>, reason: impl std::fmt::Display) -> BadRequest {
         let at = at.into();
         let message = if at.is_empty() {
             reason.to_string()
@@ -96,9 +96,9 @@ impl std::error::Error for BadRequest {}
 /// The query a request body asks for; `now_ns` is used when it names no "now".
 pub fn decode(body: &[u8], now_ns: u64) -> Result<Query, BadRequest> {
     let value: Value = serde_json::from_slice(body)
-        .map_err(|e| BadRequest::at("", format!("the body is not JSON: {e}")))?;
+        .map_err(|e| BadRequest::new("", format!("the body is not JSON: {e}")))?;
     let Value::Object(obj) = value else {
-        return Err(BadRequest::at(
+        return Err(BadRequest::new(
             "",
             format!("the body must be a JSON object, got {}", kind(&value)),
         ));
@@ -108,7 +108,7 @@ pub fn decode(body: &[u8], now_ns: u64) -> Result<Query, BadRequest> {
 
 fn from_object(obj: &Map<String, Value>, now_ns: u64) -> Result<Query, BadRequest> {
     if let Some(key) = obj.keys().find(|k| !KEYS.contains(&k.as_str())) {
-        return Err(BadRequest::at(
+        return Err(BadRequest::new(
             show(key),
             format!("unknown key; a query has {}", KEYS.join(", ")),
         ));
@@ -123,10 +123,12 @@ fn from_object(obj: &Map<String, Value>, now_ns: u64) -> Result<Query, BadReques
             ),
             filter_error: Some(e),
         })?,
-        Some(v) => return Err(BadRequest::at("filter", expected("a string", v))),
+        Some(v) => return Err(BadRequest::new("filter", expected("a string", v))),
     };
     let now_ns = match (obj.get("nowNs"), obj.get("nowMs")) {
-        (Some(_), Some(_)) => return Err(BadRequest::at("nowMs", "give nowNs or nowMs, not both")),
+        (Some(_), Some(_)) => {
+            return Err(BadRequest::new("nowMs", "give nowNs or nowMs, not both"))
+        }
         (Some(v), None) => now_from_ns(v)?,
         (None, Some(v)) => now_from_ms(v)?,
         (None, None) => now_ns,
@@ -138,12 +140,12 @@ fn from_object(obj: &Map<String, Value>, now_ns: u64) -> Result<Query, BadReques
             .enumerate()
             .map(|(i, d)| group_by(i, d))
             .collect::<Result<_, _>>()?,
-        Some(v) => return Err(BadRequest::at("groupBy", expected("an array", v))),
+        Some(v) => return Err(BadRequest::new("groupBy", expected("an array", v))),
     };
     let aggregates = match obj.get("aggregates") {
         None | Some(Value::Null) => vec![Aggregate::Count],
         Some(Value::Array(labels)) if labels.is_empty() => {
-            return Err(BadRequest::at(
+            return Err(BadRequest::new(
                 "aggregates",
                 "at least one aggregate is needed",
             ))
@@ -155,25 +157,25 @@ fn from_object(obj: &Map<String, Value>, now_ns: u64) -> Result<Query, BadReques
                 let at = format!("aggregates[{i}]");
                 match l {
                     Value::String(s) => {
-                        Aggregate::from_label(s).map_err(|e| BadRequest::at(at, reason_of(&e)))
+                        Aggregate::from_label(s).map_err(|e| BadRequest::new(at, reason_of(&e)))
                     }
-                    v => Err(BadRequest::at(at, expected("a label such as p99", v))),
+                    v => Err(BadRequest::new(at, expected("a label such as p99", v))),
                 }
             })
             .collect::<Result<_, _>>()?,
-        Some(v) => return Err(BadRequest::at("aggregates", expected("an array", v))),
+        Some(v) => return Err(BadRequest::new("aggregates", expected("an array", v))),
     };
     let descending = match obj.get("descending") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
-        Some(v) => return Err(BadRequest::at("descending", expected("true or false", v))),
+        Some(v) => return Err(BadRequest::new("descending", expected("true or false", v))),
     };
     let limit = match obj.get("limit") {
         None | Some(Value::Null) => None,
         Some(v) => match v.as_u64().filter(|&n| n <= u64::from(u32::MAX)) {
             Some(n) => Some(usize::try_from(n).unwrap_or(usize::MAX)),
             None => {
-                return Err(BadRequest::at(
+                return Err(BadRequest::new(
                     "limit",
                     expected("a whole number in 0..=4294967295", v),
                 ))
@@ -183,14 +185,14 @@ fn from_object(obj: &Map<String, Value>, now_ns: u64) -> Result<Query, BadReques
     let precision = match obj.get("exact") {
         None | Some(Value::Null) | Some(Value::Bool(false)) => Precision::Auto,
         Some(Value::Bool(true)) => Precision::Exact,
-        Some(v) => return Err(BadRequest::at("exact", expected("true or false", v))),
+        Some(v) => return Err(BadRequest::new("exact", expected("true or false", v))),
     };
     let labels = columns(&group_by, &aggregates)?;
     let order_by = match obj.get("orderBy") {
         None | Some(Value::Null) => None,
         Some(Value::String(label)) => {
             let i = labels.iter().position(|l| l == label).ok_or_else(|| {
-                BadRequest::at(
+                BadRequest::new(
                     "orderBy",
                     format!(
                         "{} is not a column of the query ({})",
@@ -206,7 +208,7 @@ fn from_object(obj: &Map<String, Value>, now_ns: u64) -> Result<Query, BadReques
             };
             Some(OrderBy { key, descending })
         }
-        Some(v) => return Err(BadRequest::at("orderBy", expected("a column label", v))),
+        Some(v) => return Err(BadRequest::new("orderBy", expected("a column label", v))),
     };
     let query = Query {
         filter,
@@ -220,7 +222,7 @@ fn from_object(obj: &Map<String, Value>, now_ns: u64) -> Result<Query, BadReques
     };
     query
         .validate()
-        .map_err(|e| BadRequest::at("", reason_of(&e)))?;
+        .map_err(|e| BadRequest::new("", reason_of(&e)))?;
     Ok(query)
 }
 
@@ -228,17 +230,17 @@ fn group_by(i: usize, dim: &Value) -> Result<GroupBy, BadRequest> {
     let at = format!("groupBy[{i}]");
     let shape = "{\"by\": \"name\"}, {\"by\": \"field\", \"key\": K} or {\"by\": \"time\", \"width\": \"1m\"}";
     let Value::Object(d) = dim else {
-        return Err(BadRequest::at(at, expected(shape, dim)));
+        return Err(BadRequest::new(at, expected(shape, dim)));
     };
     let by = d.get("by").and_then(Value::as_str).unwrap_or("");
     let allowed: &[&str] = match by {
         "name" => &["by"],
         "field" => &["by", "key"],
         "time" => &["by", "width"],
-        _ => return Err(BadRequest::at(format!("{at}.by"), expected(shape, dim))),
+        _ => return Err(BadRequest::new(format!("{at}.by"), expected(shape, dim))),
     };
     if let Some(k) = d.keys().find(|k| !allowed.contains(&k.as_str())) {
-        return Err(BadRequest::at(
+        return Err(BadRequest::new(
             format!("{at}.{k}"),
             format!("not a property of a {by} dimension ({shape})"),
         ));
@@ -247,7 +249,7 @@ fn group_by(i: usize, dim: &Value) -> Result<GroupBy, BadRequest> {
         "name" => Ok(GroupBy::Name),
         "field" => match d.get("key") {
             Some(Value::String(k)) if !k.is_empty() => Ok(GroupBy::Field(k.clone())),
-            v => Err(BadRequest::at(
+            v => Err(BadRequest::new(
                 format!("{at}.key"),
                 expected("a non-empty field key", v.unwrap_or(&Value::Null)),
             )),
@@ -255,16 +257,16 @@ fn group_by(i: usize, dim: &Value) -> Result<GroupBy, BadRequest> {
         _ => match d.get("width") {
             Some(Value::String(w)) => match filter::parse_duration(w) {
                 Ok(ns) if ns > 0 => Ok(GroupBy::Time(ns)),
-                Ok(_) => Err(BadRequest::at(
+                Ok(_) => Err(BadRequest::new(
                     format!("{at}.width"),
                     "a time bucket needs a width above 0",
                 )),
-                Err(e) => Err(BadRequest::at(
+                Err(e) => Err(BadRequest::new(
                     format!("{at}.width"),
                     format!("{} is not a duration such as 1m: {e}", show(w)),
                 )),
             },
-            v => Err(BadRequest::at(
+            v => Err(BadRequest::new(
                 format!("{at}.width"),
                 expected("a duration such as \"1m\"", v.unwrap_or(&Value::Null)),
             )),
@@ -281,7 +283,7 @@ fn now_from_ns(v: &Value) -> Result<u64, BadRequest> {
         _ => None,
     };
     parsed.ok_or_else(|| {
-        BadRequest::at(
+        BadRequest::new(
             "nowNs",
             expected("epoch nanoseconds as a decimal string below 2^64", v),
         )
@@ -299,7 +301,7 @@ fn now_from_ms(v: &Value) -> Result<u64, BadRequest> {
                 .saturating_mul(1_000_000)
                 .saturating_add(frac_ns))
         }
-        _ => Err(BadRequest::at(
+        _ => Err(BadRequest::new(
             "nowMs",
             expected("epoch milliseconds (a number >= 0)", v),
         )),
@@ -316,7 +318,7 @@ pub fn columns(group_by: &[GroupBy], aggregates: &[Aggregate]) -> Result<Vec<Str
     let mut seen = HashSet::new();
     for l in &labels {
         if !seen.insert(l.as_str()) {
-            return Err(BadRequest::at(
+            return Err(BadRequest::new(
                 "",
                 format!(
                     "the query has two columns named {}: rows are objects keyed by column",
@@ -344,13 +346,13 @@ pub(crate) fn key_label(g: &GroupBy) -> String {
 pub fn encode(query: &Query) -> Result<Vec<u8>, BadRequest> {
     query
         .validate()
-        .map_err(|e| BadRequest::at("", reason_of(&e)))?;
+        .map_err(|e| BadRequest::new("", reason_of(&e)))?;
     let labels = columns(&query.group_by, &query.aggregates)?;
     let mut aggregates = Vec::with_capacity(query.aggregates.len());
     for (i, a) in query.aggregates.iter().enumerate() {
         let label = a.label();
         if Aggregate::from_label(&label).ok() != Some(*a) {
-            return Err(BadRequest::at(
+            return Err(BadRequest::new(
                 format!("aggregates[{i}]"),
                 format!("{a:?} cannot be named exactly by a label ({label} is another percentile)"),
             ));
@@ -385,7 +387,7 @@ pub fn encode(query: &Query) -> Result<Vec<u8>, BadRequest> {
     }
     if let Some(limit) = query.limit {
         let limit = u32::try_from(limit)
-            .map_err(|_| BadRequest::at("limit", format!("{limit} is beyond 4294967295")))?;
+            .map_err(|_| BadRequest::new("limit", format!("{limit} is beyond 4294967295")))?;
         obj.insert("limit".into(), limit.into());
     }
     if query.precision == Precision::Exact {
