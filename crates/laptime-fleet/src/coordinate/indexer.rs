@@ -1,8 +1,8 @@
 //! The indexer's read server: `POST /v1/partial` takes a query ([`super::request`]) and answers
-//! with the store's [`Partial`](laptime_query::query::Partial) in its checksummed byte form (`Partial::to_bytes`,
-//! `application/x-laptime-partial`); `GET /healthz`. Refusals are JSON (see [`super::http`]): a
-//! query that is not one is a 400 naming the part, a store that cannot be read a 500 with the
-//! error's code.
+//! with the store's [`Partial`](laptime_query::query::Partial) in its checksummed byte form
+//! (`Partial::to_bytes`, `application/x-laptime-partial`); `GET /healthz`. Refusals are JSON
+//! (see [`super::http`]): a query that is not one is a 400 naming the part, a store that cannot
+//! be read a 500 with the error's code.
 //!
 //! Each request takes a fresh read [`View`] from a [`ViewSource`], so it sees everything the store
 //! acknowledged before the request (invariant 10) and a long query never holds back what is
