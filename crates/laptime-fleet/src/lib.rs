@@ -52,6 +52,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod coordinate;
 pub mod ingest;
 pub mod kafka;
 pub mod pipeline;

@@ -204,13 +204,13 @@ impl Aggregate {
         if let Some(a) = simple {
             return Ok(a);
         }
-        let pct = label
+        let q = label
             .strip_prefix('p')
             .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
-            .and_then(|p| p.parse::<f64>().ok())
-            .filter(|p| *p > 0.0 && *p <= 100.0);
-        match pct {
-            Some(p) => Ok(Aggregate::Percentile(p / 100.0)),
+            .filter(|p| p.parse::<f64>().is_ok_and(|p| p > 0.0 && p <= 100.0))
+            .and_then(fraction_of_percent);
+        match q {
+            Some(q) => Ok(Aggregate::Percentile(q)),
             None => Err(invalid(
                 "aggregates",
                 format!(
@@ -241,6 +241,16 @@ impl Aggregate {
                 | Aggregate::ErrorRate
         )
     }
+}
+
+/// `percent / 100` rounded once: the decimal point moves two digits left in the text before it
+/// is parsed, so `p99.9` is the double nearest 0.999 (as `0.999` in Rust or JavaScript), not
+/// `99.9 / 100`, which rounds twice and lands one ulp above.
+fn fraction_of_percent(percent: &str) -> Option<f64> {
+    let (int, frac) = percent.split_once('.').unwrap_or((percent, ""));
+    let int = format!("{int:0>2}");
+    let (whole, hundredths) = int.split_at(int.len() - 2);
+    format!("0{whole}.{hundredths}{frac}").parse().ok()
 }
 
 /// How percentiles are computed.
@@ -537,5 +547,45 @@ impl Queries for View {
 
     fn query_partial(&self, query: &Query) -> Result<Partial> {
         run_partial(self, query)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentile_labels_name_the_nearest_double() {
+        for (label, q) in [
+            ("p99.9", 0.999),
+            ("p99.99", 0.9999),
+            ("p50", 0.5),
+            ("p5", 0.05),
+            ("p0.1", 0.001),
+            ("p100", 1.0),
+            ("p100.000", 1.0),
+            ("p007.5", 0.075),
+            ("p12.345678", 0.123_456_78),
+        ] {
+            assert_eq!(
+                Aggregate::from_label(label).unwrap(),
+                Aggregate::Percentile(q),
+                "{label}"
+            );
+        }
+        // Every percentile with at most six decimals of a percent survives label -> from_label.
+        for millionths in (1..=100_000_000u64).step_by(7_919) {
+            let q = format!("0.{millionths:0>8}").parse::<f64>().unwrap();
+            let a = Aggregate::Percentile(q);
+            assert_eq!(
+                Aggregate::from_label(&a.label()).unwrap(),
+                a,
+                "{}",
+                a.label()
+            );
+        }
+        for bad in ["p", "p0", "p100.1", "p9.9.9", "p-1", "p1e2", "p."] {
+            assert!(Aggregate::from_label(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -297,6 +297,17 @@ impl Partial {
         })
     }
 
+    /// Whether this partial answers `query` (same filter, `now_ns`, grouping, aggregates and
+    /// precision; order, limit and threads may differ): the check [`merge`](Self::merge) and
+    /// [`finish`](Self::finish) make, without consuming anything, so a coordinator can set
+    /// aside the answer of an indexer that ran another query before merging the others.
+    pub fn check_answers(&self, query: &Query) -> Result<()> {
+        match self.shape.difference(&Shape::of(query)) {
+            Some(why) => Err(mismatch(why)),
+            None => Ok(()),
+        }
+    }
+
     /// Number of groups with at least one matching event.
     pub fn groups(&self) -> usize {
         self.groups.len()
@@ -867,5 +878,65 @@ impl<'a> Reader<'a> {
             .ok()
             .filter(|&n| n.saturating_mul(min_bytes.max(1)) <= self.remaining())
             .ok_or_else(|| bad(at, format!("count {n} is more than the body can hold")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::query::OrderBy;
+    use laptime_storage::{Options, Store};
+
+    #[test]
+    fn check_answers_compares_what_merging_compares() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Options::default()).unwrap();
+        let query = Query {
+            filter: "kind:call".parse().unwrap(),
+            now_ns: 5,
+            group_by: vec![GroupBy::Name],
+            aggregates: vec![Aggregate::Count, Aggregate::Percentile(0.5)],
+            ..Query::default()
+        };
+        let partial = Partial::run(&store.view().unwrap(), &query).unwrap();
+        partial.check_answers(&query).unwrap();
+        // Order, limit and threads are applied by finish only.
+        let sorted = Query {
+            order_by: Some(OrderBy {
+                key: super::super::OrderKey::Aggregate(0),
+                descending: true,
+            }),
+            limit: Some(1),
+            threads: 3,
+            ..query.clone()
+        };
+        partial.check_answers(&sorted).unwrap();
+        let others = [
+            Query {
+                filter: "kind:log".parse().unwrap(),
+                ..query.clone()
+            },
+            Query {
+                now_ns: 6,
+                ..query.clone()
+            },
+            Query {
+                group_by: vec![],
+                ..query.clone()
+            },
+            Query {
+                aggregates: vec![Aggregate::Count, Aggregate::Percentile(0.9)],
+                ..query.clone()
+            },
+            Query {
+                precision: Precision::Exact,
+                ..query.clone()
+            },
+        ];
+        for other in others {
+            let e = partial.check_answers(&other).unwrap_err();
+            assert!(e.to_string().contains("answers another query"), "{e}");
+        }
+        store.close().unwrap();
     }
 }

@@ -1,0 +1,458 @@
+//! The coordinator's fan-out: one query to every indexer at once, each with its own time limit;
+//! the partials that arrive whole, check out and answer this very query are merged
+//! ([`Partial::merge_all`]) and finished into the [`QueryResult`] one store holding all their
+//! events would give. Every indexer ends up in the [`Coverage`] with what happened to it:
+//! answered, timed out, unreachable, answered with an HTTP error, or answered with something
+//! that is not a partial of this query (truncated, failed checksum, undecodable, too large,
+//! another query). Only answered ones are merged: a damaged partial is never half-used.
+//!
+//! The query's "now" is fixed once, before the fan-out, and travels as `nowNs`, so relative bounds
+//! (`since:1h`) mean the same instant on every indexer; each partial's header repeats the query it
+//! answers, and [`Partial::check_answers`] compares it with the one asked.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use laptime_query::query::{Partial, Query, QueryResult};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
+use tokio::task::JoinSet;
+
+use super::error::Error;
+use super::http::check_token;
+use super::request;
+
+const ROLE: &str = "coordinator";
+
+/// How the coordinator reaches its indexers.
+#[derive(Debug, Clone)]
+pub struct CoordinatorConfig {
+    /// Base URLs of the indexers' read servers (`http://10.0.0.5:7071`); the coordinator posts to
+    /// `<url>/v1/partial`. Plain HTTP (no TLS is built in).
+    pub indexers: Vec<String>,
+    /// Longest wait for one indexer's whole answer: connecting, sending, running, receiving.
+    /// Default 5 s.
+    pub timeout: Duration,
+    /// Bearer token sent to the indexers.
+    pub token: Option<String>,
+    /// Largest partial accepted from one indexer, bytes. Exact percentiles carry every duration
+    /// (about 1-3 bytes each). Default 1 GiB.
+    pub max_partial_bytes: usize,
+}
+
+impl CoordinatorConfig {
+    /// These indexers with the default timeout and limit, no token.
+    pub fn new(indexers: impl IntoIterator<Item = impl Into<String>>) -> CoordinatorConfig {
+        CoordinatorConfig {
+            indexers: indexers.into_iter().map(Into::into).collect(),
+            timeout: Duration::from_secs(5),
+            token: None,
+            max_partial_bytes: 1 << 30,
+        }
+    }
+}
+
+/// Fans queries out to indexers and merges their partials.
+#[derive(Debug, Clone)]
+pub struct Coordinator {
+    client: reqwest::Client,
+    indexers: Vec<Indexer>,
+    timeout: Duration,
+    token: Option<String>,
+    max_partial_bytes: usize,
+}
+
+#[derive(Debug, Clone)]
+struct Indexer {
+    /// As configured (reported in the coverage).
+    url: String,
+    endpoint: reqwest::Url,
+}
+
+/// What happened to one indexer's part of a query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Its partial arrived, checked out and was merged.
+    Answered {
+        /// Groups in its partial.
+        groups: usize,
+        /// Size of its partial, bytes.
+        bytes: usize,
+    },
+    /// No whole answer within the timeout.
+    Timeout {
+        /// The timeout.
+        after: Duration,
+    },
+    /// No connection or no answer at all (refused, reset, name not resolved).
+    Unreachable {
+        /// The client's error, with its causes.
+        reason: String,
+    },
+    /// It answered with an HTTP error.
+    Failed {
+        /// The HTTP status.
+        status: u16,
+        /// Its `error` text (or the start of its body).
+        message: String,
+    },
+    /// Its answer is not a partial of this query; nothing of it was merged.
+    BadAnswer {
+        /// Why (the decoder's offset and reason, or the query it answers instead).
+        reason: String,
+    },
+}
+
+impl Outcome {
+    /// The kind as the JSON answer spells it: `answered`, `timeout`, `unreachable`, `failed`,
+    /// `bad_answer`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Outcome::Answered { .. } => "answered",
+            Outcome::Timeout { .. } => "timeout",
+            Outcome::Unreachable { .. } => "unreachable",
+            Outcome::Failed { .. } => "failed",
+            Outcome::BadAnswer { .. } => "bad_answer",
+        }
+    }
+
+    /// Whether its partial was merged.
+    pub fn answered(&self) -> bool {
+        matches!(self, Outcome::Answered { .. })
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::Answered { groups, bytes } => {
+                write!(f, "answered ({groups} groups, {bytes} bytes)")
+            }
+            Outcome::Timeout { after } => {
+                write!(f, "no answer within {} ms", after.as_millis())
+            }
+            Outcome::Unreachable { reason } => write!(f, "unreachable: {reason}"),
+            Outcome::Failed { status, message } => write!(f, "answered {status}: {message}"),
+            Outcome::BadAnswer { reason } => write!(f, "bad answer, not merged: {reason}"),
+        }
+    }
+}
+
+/// One indexer's part of a query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexerReport {
+    /// The indexer's URL as configured.
+    pub url: String,
+    /// What happened.
+    pub outcome: Outcome,
+    /// From the start of the fan-out to its outcome.
+    pub elapsed: Duration,
+}
+
+/// Which indexers a result covers, and why the others are missing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Coverage {
+    /// One report per configured indexer, in configuration order.
+    pub indexers: Vec<IndexerReport>,
+}
+
+impl Coverage {
+    /// Indexers whose partial was merged.
+    pub fn answered(&self) -> usize {
+        self.indexers
+            .iter()
+            .filter(|r| r.outcome.answered())
+            .count()
+    }
+
+    /// Indexers asked.
+    pub fn asked(&self) -> usize {
+        self.indexers.len()
+    }
+
+    /// Whether every indexer answered (the result covers every event the fleet holds).
+    pub fn complete(&self) -> bool {
+        self.answered() == self.asked()
+    }
+
+    /// `2 of 3 indexers answered`.
+    pub fn summary(&self) -> String {
+        format!("{} of {} indexers answered", self.answered(), self.asked())
+    }
+}
+
+impl fmt::Display for Coverage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.summary())?;
+        let missing: Vec<String> = self
+            .indexers
+            .iter()
+            .filter(|r| !r.outcome.answered())
+            .map(|r| format!("{}: {}", r.url, r.outcome))
+            .collect();
+        if !missing.is_empty() {
+            write!(f, " ({})", missing.join("; "))?;
+        }
+        Ok(())
+    }
+}
+
+/// A coordinated query's answer: the merged result and which indexers it covers.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// The result over the indexers that answered.
+    pub result: QueryResult,
+    /// Who answered, who did not and why.
+    pub coverage: Coverage,
+}
+
+impl Coordinator {
+    /// A coordinator of `config.indexers`. Refuses an empty list, a URL that is not `http://`
+    /// host and port, the same indexer twice, a zero timeout or limit, and a token that cannot
+    /// travel in a header.
+    pub fn new(config: CoordinatorConfig) -> Result<Coordinator, Error> {
+        let bad = |reason: String| Error::BadConfig { role: ROLE, reason };
+        if config.indexers.is_empty() {
+            return Err(bad("no indexers given".into()));
+        }
+        if config.timeout.is_zero() || config.max_partial_bytes == 0 {
+            return Err(bad(
+                "the timeout and max_partial_bytes must be above 0".into()
+            ));
+        }
+        if let Some(t) = &config.token {
+            check_token(ROLE, t)?;
+        }
+        let mut indexers: Vec<Indexer> = Vec::with_capacity(config.indexers.len());
+        for (i, url) in config.indexers.iter().enumerate() {
+            let base = reqwest::Url::parse(url)
+                .map_err(|e| bad(format!("indexer {i}: {url:?} is not a URL: {e}")))?;
+            if base.scheme() != "http" || base.host_str().is_none() {
+                return Err(bad(format!(
+                    "indexer {i}: {url:?} must be http://host:port (no TLS is built in)"
+                )));
+            }
+            if base.query().is_some() || base.fragment().is_some() {
+                return Err(bad(format!(
+                    "indexer {i}: {url:?} must not have a query or fragment"
+                )));
+            }
+            let endpoint = format!("{}/v1/partial", base.as_str().trim_end_matches('/'));
+            let endpoint = reqwest::Url::parse(&endpoint)
+                .map_err(|e| bad(format!("indexer {i}: {url:?}: {e}")))?;
+            if indexers.iter().any(|x| x.endpoint == endpoint) {
+                return Err(bad(format!(
+                    "indexer {url:?} is listed twice: its events would be counted twice"
+                )));
+            }
+            indexers.push(Indexer {
+                url: url.clone(),
+                endpoint,
+            });
+        }
+        let client = reqwest::Client::builder()
+            // Indexers are reached directly: an HTTP_PROXY meant for the outside must not apply.
+            .no_proxy()
+            .tcp_nodelay(true)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| bad(format!("the HTTP client cannot be built: {e}")))?;
+        Ok(Coordinator {
+            client,
+            indexers,
+            timeout: config.timeout,
+            token: config.token,
+            max_partial_bytes: config.max_partial_bytes,
+        })
+    }
+
+    /// The indexers' URLs, as configured.
+    pub fn indexers(&self) -> impl Iterator<Item = &str> {
+        self.indexers.iter().map(|i| i.url.as_str())
+    }
+
+    /// Ask every indexer for its partial of `query` at once and merge what arrives in time. The
+    /// answer comes within the timeout (plus merging); [`Error::NoAnswer`] when no indexer
+    /// answered, [`Error::BadQuery`] when the query cannot be asked.
+    pub async fn query(&self, query: &Query) -> Result<Answer, Error> {
+        // Order and limit apply after merging only (a group outside one store's top k may be in
+        // the merged one), so the indexers get the query without them.
+        let shape = Query {
+            order_by: None,
+            limit: None,
+            ..query.clone()
+        };
+        let body = Bytes::from(request::encode(&shape).map_err(Error::BadQuery)?);
+        request::encode(query).map_err(Error::BadQuery)?;
+        let started = Instant::now();
+        let mut tasks = JoinSet::new();
+        for (i, indexer) in self.indexers.iter().enumerate() {
+            let ask = Ask {
+                client: self.client.clone(),
+                endpoint: indexer.endpoint.clone(),
+                token: self.token.clone(),
+                body: body.clone(),
+                max_bytes: self.max_partial_bytes,
+            };
+            let timeout = self.timeout;
+            let query = shape.clone();
+            tasks.spawn(async move {
+                let outcome = match tokio::time::timeout(timeout, ask.fetch()).await {
+                    Err(_) => Err(Outcome::Timeout { after: timeout }),
+                    Ok(Err(o)) => Err(o),
+                    Ok(Ok(bytes)) => decode(bytes, query).await,
+                };
+                (i, outcome, started.elapsed())
+            });
+        }
+        // A task that panicked leaves its indexer with this outcome.
+        let mut reports: Vec<IndexerReport> = self
+            .indexers
+            .iter()
+            .map(|ix| IndexerReport {
+                url: ix.url.clone(),
+                outcome: Outcome::BadAnswer {
+                    reason: "the task receiving its answer failed".into(),
+                },
+                elapsed: Duration::ZERO,
+            })
+            .collect();
+        let mut partials = Vec::with_capacity(self.indexers.len());
+        while let Some(done) = tasks.join_next().await {
+            let Ok((i, outcome, elapsed)) = done else {
+                continue;
+            };
+            let outcome = match outcome {
+                Ok((partial, bytes)) => {
+                    let groups = partial.groups();
+                    partials.push(partial);
+                    Outcome::Answered { groups, bytes }
+                }
+                Err(o) => o,
+            };
+            if let Some(r) = reports.get_mut(i) {
+                r.outcome = outcome;
+                r.elapsed = elapsed;
+            }
+        }
+        let coverage = Coverage { indexers: reports };
+        if partials.is_empty() {
+            return Err(Error::NoAnswer(coverage));
+        }
+        let query = query.clone();
+        let finished = tokio::task::spawn_blocking(move || {
+            Partial::merge_all(partials).and_then(|p| p.finish(&query))
+        })
+        .await
+        .map_err(|e| {
+            Error::Merge(laptime_storage::Error::InvalidInput {
+                what: "partial results",
+                reason: format!("the merging task failed: {e}"),
+            })
+        })?;
+        let result = finished.map_err(Error::Merge)?;
+        Ok(Answer { result, coverage })
+    }
+}
+
+/// One indexer's request.
+struct Ask {
+    client: reqwest::Client,
+    endpoint: reqwest::Url,
+    token: Option<String>,
+    body: Bytes,
+    max_bytes: usize,
+}
+
+impl Ask {
+    /// The answer's bytes (status 200, whole, within the size limit).
+    async fn fetch(self) -> Result<Bytes, Outcome> {
+        let mut req = self
+            .client
+            .post(self.endpoint)
+            .header(CONTENT_TYPE, "application/json")
+            .body(self.body);
+        if let Some(t) = &self.token {
+            req = req.header(AUTHORIZATION, format!("Bearer {t}"));
+        }
+        let mut resp = req
+            .send()
+            .await
+            .map_err(|e| Outcome::Unreachable { reason: chain(&e) })?;
+        let status = resp.status();
+        if !status.is_success() {
+            // An error body is short JSON; read a bounded start of it for the report.
+            let start = read_limited(&mut resp, 16 << 10).await.unwrap_or_default();
+            let message = serde_json::from_slice::<serde_json::Value>(&start)
+                .ok()
+                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
+                .unwrap_or_else(|| String::from_utf8_lossy(&start[..start.len().min(200)]).into());
+            return Err(Outcome::Failed {
+                status: status.as_u16(),
+                message,
+            });
+        }
+        if resp
+            .content_length()
+            .is_some_and(|n| n > self.max_bytes as u64)
+        {
+            return Err(too_large(self.max_bytes));
+        }
+        match read_limited(&mut resp, self.max_bytes).await {
+            Ok(body) if body.len() > self.max_bytes => Err(too_large(self.max_bytes)),
+            Ok(body) => Ok(body),
+            Err(e) => Err(Outcome::BadAnswer {
+                reason: format!("the answer broke off: {}", chain(&e)),
+            }),
+        }
+    }
+}
+
+fn too_large(max: usize) -> Outcome {
+    Outcome::BadAnswer {
+        reason: format!("the partial is larger than the limit of {max} bytes"),
+    }
+}
+
+/// Up to `max + 1` bytes of the body (one more than allowed tells it is too large).
+async fn read_limited(resp: &mut reqwest::Response, max: usize) -> Result<Bytes, reqwest::Error> {
+    let mut out = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        let room = (max + 1).saturating_sub(out.len());
+        out.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if out.len() > max {
+            break;
+        }
+    }
+    Ok(Bytes::from(out))
+}
+
+/// Decode and check a partial off the runtime's worker threads (a large one takes a while).
+async fn decode(bytes: Bytes, query: Query) -> Result<(Partial, usize), Outcome> {
+    let n = bytes.len();
+    let checked = tokio::task::spawn_blocking(move || {
+        let partial = Partial::from_bytes(&bytes).map_err(|e| e.to_string())?;
+        partial.check_answers(&query).map_err(|e| e.to_string())?;
+        Ok::<_, String>(partial)
+    })
+    .await;
+    match checked {
+        Ok(Ok(p)) => Ok((p, n)),
+        Ok(Err(reason)) => Err(Outcome::BadAnswer { reason }),
+        Err(e) => Err(Outcome::BadAnswer {
+            reason: format!("decoding it failed: {e}"),
+        }),
+    }
+}
+
+/// An error and its causes: reqwest's own text names only the URL.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}

@@ -1,0 +1,367 @@
+//! What the indexer's read server and the coordinator's server share (hyper 1 on tokio, the
+//! patterns of `ingest::server`): one `POST` endpoint plus `GET /healthz`, a bearer token
+//! required off loopback, bounded bodies read within a time limit, a bound on requests handled
+//! at once, and refusals as JSON `{"error": "...", "at": "..."}`.
+//!
+//! Checks, in order: route (404/405), bearer token (401), content type `application/json` (415),
+//! declared size (413), a slot among `max_concurrent` (waits), body within size and time (413/408);
+//! then the endpoint's handler.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinHandle;
+
+use super::error::Error;
+use crate::ingest::error::show_str;
+use crate::ingest::limits::token_matches;
+
+/// How to run a read server or a coordinator server.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Address to listen on (port 0: any free port).
+    pub listen: SocketAddr,
+    /// Bearer token clients must send; required unless `listen` is a loopback address.
+    pub token: Option<String>,
+    /// Request limits.
+    pub limits: ServeLimits,
+}
+
+impl ServeConfig {
+    /// Listen on `listen` with the default limits, no token.
+    pub fn new(listen: SocketAddr) -> ServeConfig {
+        ServeConfig {
+            listen,
+            token: None,
+            limits: ServeLimits::default(),
+        }
+    }
+
+    pub(crate) fn check(&self, role: &'static str) -> Result<(), Error> {
+        match &self.token {
+            None if !self.listen.ip().to_canonical().is_loopback() => {
+                return Err(Error::TokenRequired {
+                    role,
+                    addr: self.listen,
+                })
+            }
+            Some(t) => check_token(role, t)?,
+            None => {}
+        }
+        let l = &self.limits;
+        if l.max_request_bytes == 0 || l.max_concurrent == 0 {
+            return Err(Error::BadConfig {
+                role,
+                reason: "max_request_bytes and max_concurrent must be at least 1".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn check_token(role: &'static str, token: &str) -> Result<(), Error> {
+    if token.is_empty() || !token.bytes().all(|c| c.is_ascii_graphic()) {
+        return Err(Error::BadConfig {
+            role,
+            reason: "a token must be non-empty printable ASCII without spaces (it travels in an HTTP header)".into(),
+        });
+    }
+    Ok(())
+}
+
+/// What one request may take.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServeLimits {
+    /// Largest request body, bytes (413 beyond). A query is small. Default 64 KiB.
+    pub max_request_bytes: usize,
+    /// Longest time to send the body (408 beyond). Default 10 s.
+    pub body_timeout: Duration,
+    /// Longest time to send the headers before the connection is closed. Default 10 s.
+    pub header_timeout: Duration,
+    /// Queries handled at once; more wait for a slot (queries are CPU-bound: more at once only
+    /// share the cores and the memory of their groups). Default 4.
+    pub max_concurrent: usize,
+}
+
+impl Default for ServeLimits {
+    fn default() -> ServeLimits {
+        ServeLimits {
+            max_request_bytes: 64 << 10,
+            body_timeout: Duration::from_secs(10),
+            header_timeout: Duration::from_secs(10),
+            max_concurrent: 4,
+        }
+    }
+}
+
+pub(crate) type Reply = Response<Full<Bytes>>;
+type Handler = Arc<dyn Fn(Bytes) -> Pin<Box<dyn Future<Output = Reply> + Send>> + Send + Sync>;
+
+struct State {
+    role: &'static str,
+    path: &'static str,
+    handler: Handler,
+    token: Option<String>,
+    limits: ServeLimits,
+    in_flight: Semaphore,
+}
+
+/// A running server; dropped or [`Running::shutdown`], it stops accepting.
+pub(crate) struct Running {
+    addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Check `config`, bind, and serve `POST path` with `handler` on the current runtime.
+    pub(crate) async fn start<F, Fut>(
+        role: &'static str,
+        config: ServeConfig,
+        path: &'static str,
+        handler: F,
+    ) -> Result<Running, Error>
+    where
+        F: Fn(Bytes) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Reply> + Send + 'static,
+    {
+        config.check(role)?;
+        let bind = |source| Error::Bind {
+            role,
+            addr: config.listen,
+            source,
+        };
+        let listener = TcpListener::bind(config.listen).await.map_err(bind)?;
+        let addr = listener.local_addr().map_err(bind)?;
+        let handler: Handler = Arc::new(move |body| Box::pin(handler(body)));
+        let state = Arc::new(State {
+            role,
+            path,
+            handler,
+            token: config.token,
+            in_flight: Semaphore::new(config.limits.max_concurrent),
+            limits: config.limits,
+        });
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(accept(listener, state, stopped));
+        Ok(Running {
+            addr,
+            stop,
+            task: Some(task),
+        })
+    }
+
+    pub(crate) fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub(crate) async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+async fn accept(listener: TcpListener, state: Arc<State>, mut stopped: watch::Receiver<bool>) {
+    loop {
+        let (stream, _peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                // Out of descriptors and the like: wait rather than spin.
+                Err(_) => { tokio::time::sleep(Duration::from_millis(50)).await; continue; }
+            },
+            _ = stopped.changed() => return,
+        };
+        let _ = stream.set_nodelay(true);
+        let state = state.clone();
+        let mut stopped = stopped.clone();
+        tokio::spawn(async move {
+            let header_timeout = state.limits.header_timeout;
+            let service = service_fn(move |req| {
+                let state = state.clone();
+                async move { Ok::<_, Infallible>(handle(&state, req).await) }
+            });
+            let mut builder = http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout);
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = stopped.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+    }
+}
+
+async fn handle(state: &State, req: Request<Incoming>) -> Reply {
+    let path = req.uri().path();
+    if path == "/healthz" {
+        return if req.method() == Method::GET || req.method() == Method::HEAD {
+            json(StatusCode::OK, r#"{"ok":true}"#.into())
+        } else {
+            not_allowed("GET")
+        };
+    }
+    if path != state.path {
+        return refuse(
+            StatusCode::NOT_FOUND,
+            "path",
+            format!(
+                "no such endpoint {}: POST {}, GET /healthz",
+                show_str(path),
+                state.path
+            ),
+        );
+    }
+    if req.method() != Method::POST {
+        return not_allowed("POST");
+    }
+    match read_body(state, req).await {
+        Ok((body, _permit)) => (state.handler)(body).await,
+        Err(reply) => reply,
+    }
+}
+
+/// The body of a request that passed the checks, with its slot among `max_concurrent`.
+async fn read_body(
+    state: &State,
+    req: Request<Incoming>,
+) -> Result<(Bytes, tokio::sync::SemaphorePermit<'_>), Reply> {
+    if let Some(token) = &state.token {
+        let given = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "));
+        let reason = match given {
+            None => Some(format!(
+                "this {} requires `Authorization: Bearer <token>`",
+                state.role
+            )),
+            Some(given) if !token_matches(token.as_bytes(), given) => Some(format!(
+                "the bearer token is not the one this {} accepts",
+                state.role
+            )),
+            Some(_) => None,
+        };
+        if let Some(reason) = reason {
+            let mut r = refuse(StatusCode::UNAUTHORIZED, "header Authorization", reason);
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return Err(r);
+        }
+    }
+    let media = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let is_json = media.as_deref().is_some_and(|m| {
+        m.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .eq_ignore_ascii_case("application/json")
+    });
+    if !is_json {
+        return Err(refuse(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "header Content-Type",
+            format!(
+                "Content-Type {} is not accepted here: send application/json",
+                media.as_deref().map_or("none".to_owned(), show_str)
+            ),
+        ));
+    }
+    let max = state.limits.max_request_bytes;
+    let too_large = || {
+        refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body",
+            format!("the body is larger than the limit of {max} bytes"),
+        )
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(too_large());
+    }
+    let permit = state.in_flight.acquire().await.map_err(|_| {
+        refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "",
+            format!("the {} is shutting down", state.role),
+        )
+    })?;
+    let timeout = state.limits.body_timeout;
+    match tokio::time::timeout(timeout, Limited::new(req.into_body(), max).collect()).await {
+        Err(_) => Err(refuse(
+            StatusCode::REQUEST_TIMEOUT,
+            "body",
+            format!("the body did not arrive within {} s", timeout.as_secs_f64()),
+        )),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Ok(Err(e)) => Err(refuse(
+            StatusCode::BAD_REQUEST,
+            "body",
+            format!("the body could not be read: {e}"),
+        )),
+        Ok(Ok(body)) => Ok((body.to_bytes(), permit)),
+    }
+}
+
+pub(crate) fn json(status: StatusCode, body: String) -> Reply {
+    with_type(status, Bytes::from(body), "application/json")
+}
+
+pub(crate) fn with_type(status: StatusCode, body: Bytes, content_type: &'static str) -> Reply {
+    let mut r = Response::new(Full::new(body));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+/// A refusal: `{"error": message, "at": at}`.
+pub(crate) fn refuse(status: StatusCode, at: &str, message: impl Into<String>) -> Reply {
+    let body = serde_json::json!({"error": message.into(), "at": at}).to_string();
+    json(status, body)
+}
+
+fn not_allowed(allow: &'static str) -> Reply {
+    let mut r = refuse(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method",
+        format!("this endpoint takes {allow}"),
+    );
+    r.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    r
+}

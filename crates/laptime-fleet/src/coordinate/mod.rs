@@ -1,0 +1,27 @@
+//! One query over many indexers (the fleet's read side). Each indexer's store answers a query up
+//! to its mergeable [`Partial`](laptime_query::query::Partial); a coordinator asks all of them at
+//! once, merges what arrives and finishes it into the answer one store holding every event would
+//! give, saying which indexers the answer covers.
+//!
+//! - [`request`]: a query on the wire (JSON in the shape the TypeScript layer already builds),
+//!   decoded with errors naming the bad part.
+//! - [`indexer`]: the indexer's read server, `POST /v1/partial` -> the partial's checksummed bytes.
+//! - [`fanout`]: the [`Coordinator`]: concurrent requests with a timeout per indexer, checks,
+//!   merge, finish, and the [`Coverage`] ("2 of 3 indexers answered", and why not).
+//! - [`server`]: the coordinator's `POST /v1/query` -> JSON rows ([`answer`]) plus coverage.
+//! - [`http`]: what both servers share (token off loopback, body limits, JSON refusals).
+
+pub mod answer;
+pub mod error;
+pub mod fanout;
+pub mod http;
+pub mod indexer;
+pub mod request;
+pub mod server;
+
+pub use error::Error;
+pub use fanout::{Answer, Coordinator, CoordinatorConfig, Coverage, IndexerReport, Outcome};
+pub use http::{ServeConfig, ServeLimits};
+pub use indexer::{ReadServer, ViewSource, PARTIAL_CONTENT_TYPE};
+pub use request::BadRequest;
+pub use server::CoordinatorServer;

@@ -1,0 +1,65 @@
+//! The coordinator's HTTP server: `POST /v1/query` takes a query ([`super::request`]), fans it out
+//! ([`Coordinator::query`]) and answers 200 with the merged result and its coverage
+//! ([`super::answer`]); `GET /healthz`. A query that is not one is a 400 naming the part (for a
+//! filter, its byte position); when no indexer answered, a 503 with the coverage saying why for
+//! each. An answer from some of the indexers is a 200 whose `coverage.complete` is false.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use hyper::StatusCode;
+
+use super::answer;
+use super::error::Error;
+use super::fanout::Coordinator;
+use super::http::{self, Reply, Running, ServeConfig};
+use super::request;
+
+/// A running coordinator server; dropped or [`CoordinatorServer::shutdown`], it stops accepting.
+pub struct CoordinatorServer {
+    running: Running,
+}
+
+impl CoordinatorServer {
+    /// Check `config`, bind, and answer queries through `coordinator` on the current runtime.
+    pub async fn start(
+        config: ServeConfig,
+        coordinator: Arc<Coordinator>,
+    ) -> Result<CoordinatorServer, Error> {
+        let running = Running::start("coordinator", config, "/v1/query", move |body: Bytes| {
+            answer(coordinator.clone(), body)
+        })
+        .await?;
+        Ok(CoordinatorServer { running })
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> std::net::SocketAddr {
+        self.running.local_addr()
+    }
+
+    /// Stop accepting; connections finish the request in progress and close.
+    pub async fn shutdown(self) {
+        self.running.shutdown().await;
+    }
+}
+
+async fn answer(coordinator: Arc<Coordinator>, body: Bytes) -> Reply {
+    let query = match request::decode(&body, laptime_storage::clock::now_ns()) {
+        Ok(q) => q,
+        Err(bad) => return http::json(StatusCode::BAD_REQUEST, bad.to_json().to_string()),
+    };
+    match coordinator.query(&query).await {
+        Ok(a) => http::json(StatusCode::OK, answer::to_json(&a).to_string()),
+        Err(Error::BadQuery(bad)) => http::json(StatusCode::BAD_REQUEST, bad.to_json().to_string()),
+        Err(Error::NoAnswer(coverage)) => {
+            let body = serde_json::json!({
+                "error": format!("no answer: {coverage}"),
+                "at": "",
+                "coverage": answer::coverage_json(&coverage),
+            });
+            http::json(StatusCode::SERVICE_UNAVAILABLE, body.to_string())
+        }
+        Err(e) => http::refuse(StatusCode::INTERNAL_SERVER_ERROR, "", e.to_string()),
+    }
+}
