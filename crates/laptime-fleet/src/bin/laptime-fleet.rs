@@ -13,7 +13,8 @@ use laptime_storage::Options;
 
 const USAGE: &str = "usage:
   laptime-fleet ship   --dir DIR --brokers HOST:PORT[,..] --topic TOPIC [--feed NAME]
-  laptime-fleet index  --dir DIR --brokers HOST:PORT[,..] --topic TOPIC --group GROUP
+  laptime-fleet index  --dir DIR --brokers HOST:PORT[,..] --topic TOPIC --group GROUP [--id NAME]
+                       [--session-timeout-s N]   (--id: experimental static group membership)
   laptime-fleet ingest --listen ADDR:PORT --brokers HOST:PORT[,..] --topic TOPIC [--token TOKEN]
                        (a token is required unless ADDR is a loopback address)";
 
@@ -104,13 +105,37 @@ fn ship(argv: &[String]) -> Result<(), String> {
 }
 
 fn index(argv: &[String]) -> Result<(), String> {
-    let args = Args::parse(argv, &["dir", "brokers", "topic", "group"])?;
+    let args = Args::parse(
+        argv,
+        &[
+            "dir",
+            "brokers",
+            "topic",
+            "group",
+            "id",
+            "session-timeout-s",
+        ],
+    )?;
     let config = IndexConfig::new(args.need("dir")?);
-    let consumer = ConsumerConfig::new(
+    let mut consumer = ConsumerConfig::new(
         args.need("brokers")?,
         args.need("group")?,
         args.need("topic")?,
     );
+    // --id makes the member static (Kafka's group.instance.id): meant to give a member killed and
+    // restarted within the session timeout its partitions back. Experimental: its test
+    // (tests/indexer_restart.rs) does not pass reliably yet (see ARCHITECTURE.md "The fleet").
+    let id = args.get("id").map(str::to_owned);
+    if let Some(id) = &id {
+        consumer
+            .overrides
+            .push(("group.instance.id".into(), id.clone()));
+        consumer.session_timeout = Duration::from_secs(30);
+    }
+    if let Some(s) = args.get("session-timeout-s") {
+        let s: u64 = s.parse().map_err(|e| format!("--session-timeout-s: {e}"))?;
+        consumer.session_timeout = Duration::from_secs(s);
+    }
     let options = Options {
         sync: laptime_storage::SyncPolicy::Always,
         ..Options::default()
@@ -118,11 +143,12 @@ fn index(argv: &[String]) -> Result<(), String> {
     let mut indexer =
         Indexer::start(config.clone(), &consumer, options).map_err(|e| e.to_string())?;
     println!(
-        "laptime-fleet index: store {}, brokers {}, topic {}, group {}",
+        "laptime-fleet index: store {}, brokers {}, topic {}, group {}, member {}",
         config.dir.display(),
         consumer.brokers,
         consumer.topic,
-        consumer.group
+        consumer.group,
+        id.as_deref().unwrap_or("(dynamic)")
     );
     let started = Instant::now();
     loop {

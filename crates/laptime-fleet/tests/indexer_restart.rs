@@ -1,0 +1,194 @@
+//! An indexer SIGKILLed mid-stream and restarted under the same `--id` (a static group member)
+//! gets its partitions back and drops what it had stored but not committed: three sources stream
+//! events through Kafka into two `laptime-fleet index` processes, one of which is killed and
+//! restarted; at the end the two stores together hold every event exactly once.
+
+mod kafka_env;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use laptime_fleet::kafka::{create_topic, Producer, ProducerConfig, TopicSpec};
+use laptime_fleet::pipeline::{ShipConfig, Shipper};
+use laptime_storage::{Batch, Options, ScanFilter, Store, View};
+
+const BASE: u64 = 1_750_000_000_000_000_000;
+const ROUNDS: u64 = 100;
+const PER_ROUND: u64 = 500;
+
+/// Start `laptime-fleet index` and wait for its start line.
+fn indexer(bs: &str, topic: &str, group: &str, id: &str, dir: &Path) -> Child {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_laptime-fleet"))
+        .args(["index", "--dir"])
+        .arg(dir)
+        .args([
+            "--brokers",
+            bs,
+            "--topic",
+            topic,
+            "--group",
+            group,
+            "--id",
+            id,
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start laptime-fleet index");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("start line");
+    assert!(line.starts_with("laptime-fleet index: store"), "{line}");
+    child
+}
+
+/// Every (name, start) in the stores, counted.
+fn stored(dirs: &[PathBuf]) -> BTreeMap<(String, u64), u32> {
+    let mut out = BTreeMap::new();
+    for d in dirs {
+        if let Ok(view) = View::open_read_only(d) {
+            for e in view.events(&ScanFilter::default()).unwrap_or_default() {
+                *out.entry((e.name, e.start_ns)).or_insert(0) += 1;
+            }
+        }
+    }
+    out
+}
+
+// Ignored: does not pass reliably yet. Killed 3 s in, 1 run in 4 had one message (500 events)
+// in both stores (the kill fell in the group's first rebalance, and partitions moving from a to b
+// took a's uncommitted events along); killed 6 s in, 5 runs of 5 stalled: 2,000-13,000 of
+// 150,000 events not stored 90 s after the sources finished. To investigate: librdkafka 2.12's
+// cooperative-sticky assignment with group.instance.id, eager assignment instead, and what the
+// restarted member is assigned (its log).
+#[test]
+#[ignore]
+fn a_killed_and_restarted_indexer_stores_nothing_twice() {
+    let Some(bs) = kafka_env::bootstrap("indexer_restart") else {
+        return;
+    };
+    let brokers = bs.split(',').count() as i32;
+    let topic = kafka_env::unique("laptime-ir");
+    let group = kafka_env::unique("laptime-ir-group");
+    let mut spec = TopicSpec::new(&topic, 6, brokers.min(3));
+    spec.min_insync_replicas = Some(if brokers >= 3 { 2 } else { 1 });
+    create_topic(&bs, &spec, Duration::from_secs(60)).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let stores: Vec<PathBuf> = ["a", "b"].iter().map(|n| tmp.path().join(n)).collect();
+    let mut a = indexer(&bs, &topic, &group, "indexer-a", &stores[0]);
+    let mut b = indexer(&bs, &topic, &group, "indexer-b", &stores[1]);
+
+    // Three sources, each writing 500 events every 100 ms and shipping as pages seal.
+    let done = Arc::new(AtomicBool::new(false));
+    let sources: Vec<_> = (0..3u64)
+        .map(|k| {
+            let dir = tmp.path().join(format!("source{k}"));
+            let bs = bs.clone();
+            let topic = topic.clone();
+            let done = Arc::clone(&done);
+            std::thread::spawn(move || {
+                let opts = Options {
+                    page_rows: 1024,
+                    page_max_age: Duration::from_millis(100),
+                    ..Options::default()
+                };
+                let store = Store::open(&dir, opts).unwrap();
+                let name = store.intern(&format!("source{k}.op")).unwrap();
+                let producer =
+                    Producer::connect(&ProducerConfig::new(bs.as_str(), topic.as_str())).unwrap();
+                let mut shipper = Shipper::new(ShipConfig::new(&dir), producer).unwrap();
+                for round in 0..ROUNDS {
+                    let mut batch = Batch::with_capacity(PER_ROUND as usize);
+                    for i in 0..PER_ROUND {
+                        batch.push_call(
+                            name,
+                            BASE + k * 1_000_000_000 + round * PER_ROUND + i,
+                            i + 1,
+                            true,
+                        );
+                    }
+                    store.append(batch);
+                    store.flush().unwrap();
+                    shipper.ship_pending().unwrap();
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                store.close().unwrap(); // seals the last page
+                let deadline = Instant::now() + Duration::from_secs(60);
+                while shipper.stats().events < ROUNDS * PER_ROUND {
+                    shipper.ship_pending().unwrap();
+                    assert!(
+                        Instant::now() < deadline,
+                        "source {k} stalled: {:?}",
+                        shipper.stats()
+                    );
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                let _ = done;
+                shipper.stats().events
+            })
+        })
+        .collect();
+
+    // Mid-stream, once the group has settled (both members joined, partitions handed over):
+    // SIGKILL indexer a (no commit, no hand-over), restart it under the same id. A kill during the
+    // group's first rebalance is another case: partitions that move from a to b then take a's
+    // uncommitted events with them (ARCHITECTURE.md "The fleet", known limit).
+    std::thread::sleep(Duration::from_secs(6));
+    let stored_before_kill = stored(&stores).len();
+    a.kill().unwrap();
+    a.wait().unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    a = indexer(&bs, &topic, &group, "indexer-a", &stores[0]);
+
+    let shipped: u64 = sources.into_iter().map(|t| t.join().unwrap()).sum();
+    done.store(true, Ordering::Relaxed);
+    assert_eq!(shipped, 3 * ROUNDS * PER_ROUND);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut got = stored(&stores);
+    while got.len() < shipped as usize && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+        got = stored(&stores);
+    }
+    // Anything stored twice would show up by now too.
+    std::thread::sleep(Duration::from_secs(2));
+    got = stored(&stores);
+    for c in [&mut a, &mut b] {
+        c.kill().unwrap();
+        c.wait().unwrap();
+    }
+    eprintln!(
+        "indexer_restart: {} stored before the kill, {} at the end of {shipped}",
+        stored_before_kill,
+        got.len()
+    );
+    assert!(
+        stored_before_kill > 0,
+        "the kill came before anything was stored"
+    );
+    let twice: Vec<_> = got.iter().filter(|(_, &n)| n > 1).take(5).collect();
+    let per_store: Vec<usize> = stores
+        .iter()
+        .map(|d| {
+            stored(std::slice::from_ref(d))
+                .values()
+                .filter(|&&n| n > 1)
+                .count()
+        })
+        .collect();
+    assert!(
+        twice.is_empty(),
+        "stored twice: {twice:?} ({} in all; twice within store a, b: {per_store:?})",
+        got.values().filter(|&&n| n > 1).count()
+    );
+    assert!(
+        twice.is_empty(),
+        "stored twice: {twice:?} ({} in all)",
+        got.values().filter(|&&n| n > 1).count()
+    );
+    assert_eq!(got.len() as u64, shipped, "events missing");
+}
