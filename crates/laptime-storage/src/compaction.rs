@@ -85,7 +85,7 @@ pub(crate) fn compact(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned());
     let shipped_below = match (root, partition) {
-        (Some(root), Some(partition)) => crate::ship::min_unshipped(root, &partition),
+        (Some(root), Some(partition)) => crate::ship_cursor::min_unshipped(root, &partition),
         _ => None,
     };
     for run in plan(state, opts.segment_max_bytes, shipped_below) {

@@ -40,6 +40,7 @@ mod ring;
 pub mod scan;
 pub mod segment;
 pub mod ship;
+mod ship_cursor;
 pub mod sketch;
 mod store;
 pub mod verify;

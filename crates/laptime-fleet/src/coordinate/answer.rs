@@ -27,7 +27,8 @@
 use laptime_query::query::{AggValue, GroupValue, QueryResult, QueryStats};
 use serde_json::{json, Map, Value};
 
-use super::fanout::{Answer, Coverage, Outcome};
+use super::coverage::{Coverage, Outcome};
+use super::fanout::Answer;
 
 /// The JSON answer of a coordinated query.
 pub fn to_json(answer: &Answer) -> Value {
@@ -194,7 +195,7 @@ mod tests {
         let answer = Answer {
             result,
             coverage: Coverage {
-                indexers: vec![super::super::fanout::IndexerReport {
+                indexers: vec![super::super::coverage::IndexerReport {
                     url: "http://a".into(),
                     outcome: Outcome::Timeout {
                         after: Duration::from_millis(300),

@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use super::fanout::Coverage;
+use super::coverage::Coverage;
 use super::request::BadRequest;
 
 /// What goes wrong in [`super`] outside a single indexer (whose failures are in the

@@ -12,6 +12,7 @@
 //! - [`http`]: what both servers share (token off loopback, body limits, JSON refusals).
 
 pub mod answer;
+pub mod coverage;
 pub mod error;
 pub mod fanout;
 pub mod http;
@@ -19,8 +20,9 @@ pub mod indexer;
 pub mod request;
 pub mod server;
 
+pub use coverage::{Coverage, IndexerReport, Outcome};
 pub use error::Error;
-pub use fanout::{Answer, Coordinator, CoordinatorConfig, Coverage, IndexerReport, Outcome};
+pub use fanout::{Answer, Coordinator, CoordinatorConfig};
 pub use http::{ServeConfig, ServeLimits};
 pub use indexer::{ReadServer, ViewSource, PARTIAL_CONTENT_TYPE};
 pub use request::BadRequest;

@@ -12,8 +12,8 @@ use crate::error::{Error, Result};
 use crate::partition;
 use crate::scan::{ScanFilter, View};
 
-use super::cursor::{self, SHIP_DIR};
 use super::message::encode_message;
+use crate::ship_cursor::{self as cursor, SHIP_DIR};
 
 /// What a feed found for one partition: a message of its next sealed pages.
 #[derive(Debug, Clone, PartialEq, Eq)]

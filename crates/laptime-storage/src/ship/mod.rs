@@ -2,12 +2,10 @@
 //! that carries sealed pages from a source to an indexer, and a store's feeds: which sealed pages
 //! each destination has not been sent yet.
 
-mod cursor;
 mod feed;
 mod message;
 mod receive;
 
-pub(crate) use cursor::min_unshipped;
 pub use feed::{Feed, Shipment};
 
 pub use message::{

@@ -1,4 +1,4 @@
-//! How far a feed has shipped each partition: one small file per (feed, partition),
+//! How far a feed (`ship::Feed`) has shipped each partition (a leaf module: compaction reads it too): one small file per (feed, partition),
 //! `<root>/ship/<feed>/<partition id>.cursor`, replaced atomically after the receiver acknowledged
 //! the events before it. Compaction reads them too: it never re-packs pages a feed has not
 //! shipped yet, so the pages a shipper sees keep their seq boundaries until they are shipped.
