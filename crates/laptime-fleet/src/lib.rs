@@ -56,3 +56,4 @@ pub mod coordinate;
 pub mod ingest;
 pub mod kafka;
 pub mod pipeline;
+mod serve;

@@ -7,7 +7,6 @@
 //! declared size (413), a slot among `max_concurrent` (waits), body within size and time (413/408);
 //! then the endpoint's handler.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -18,10 +17,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
@@ -157,7 +153,16 @@ impl Running {
             limits: config.limits,
         });
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(accept(listener, state, stopped));
+        let header_timeout = state.limits.header_timeout;
+        let task = tokio::spawn(crate::serve::accept_loop(
+            listener,
+            header_timeout,
+            stopped,
+            move |_peer, req| {
+                let state = Arc::clone(&state);
+                async move { handle(&state, req).await }
+            },
+        ));
         Ok(Running {
             addr,
             stop,
@@ -180,42 +185,6 @@ impl Running {
 impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
-    }
-}
-
-async fn accept(listener: TcpListener, state: Arc<State>, mut stopped: watch::Receiver<bool>) {
-    loop {
-        let (stream, _peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                // Out of descriptors and the like: wait rather than spin.
-                Err(_) => { tokio::time::sleep(Duration::from_millis(50)).await; continue; }
-            },
-            _ = stopped.changed() => return,
-        };
-        let _ = stream.set_nodelay(true);
-        let state = state.clone();
-        let mut stopped = stopped.clone();
-        tokio::spawn(async move {
-            let header_timeout = state.limits.header_timeout;
-            let service = service_fn(move |req| {
-                let state = state.clone();
-                async move { Ok::<_, Infallible>(handle(&state, req).await) }
-            });
-            let mut builder = http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(header_timeout);
-            let conn = builder.serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = stopped.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
-                }
-            }
-        });
     }
 }
 

@@ -7,7 +7,6 @@
 //! whole batch; a sink failure or timeout is a 503 with `Retry-After`. Nothing of a refused request
 //! reaches the sink. Every refusal is JSON `{"error": "...", "at": "..."}`.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,10 +15,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
@@ -127,7 +123,16 @@ impl IngestServer {
             rate: config.rate_limit.map(RateLimiter::new),
         });
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(accept(listener, state, stopped));
+        let header_timeout = state.limits.header_timeout;
+        let task = tokio::spawn(crate::serve::accept_loop(
+            listener,
+            header_timeout,
+            stopped,
+            move |peer, req| {
+                let state = Arc::clone(&state);
+                async move { handle(&state, peer, req).await }
+            },
+        ));
         Ok(IngestServer {
             addr,
             stop,
@@ -152,46 +157,6 @@ impl IngestServer {
 impl Drop for IngestServer {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
-    }
-}
-
-async fn accept<S: Sink>(
-    listener: TcpListener,
-    state: Arc<State<S>>,
-    mut stopped: watch::Receiver<bool>,
-) {
-    loop {
-        let (stream, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                // Out of descriptors and the like: wait rather than spin.
-                Err(_) => { tokio::time::sleep(Duration::from_millis(50)).await; continue; }
-            },
-            _ = stopped.changed() => return,
-        };
-        let _ = stream.set_nodelay(true);
-        let state = state.clone();
-        let mut stopped = stopped.clone();
-        tokio::spawn(async move {
-            let header_timeout = state.limits.header_timeout;
-            let service = service_fn(move |req| {
-                let state = state.clone();
-                async move { Ok::<_, Infallible>(handle(&state, peer, req).await) }
-            });
-            let mut builder = http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(header_timeout);
-            let conn = builder.serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = stopped.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
-                }
-            }
-        });
     }
 }
 
