@@ -16,6 +16,55 @@ use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// A server accepting on its own task: stopped by [`Serving::shutdown`] or when dropped.
+pub(crate) struct Serving {
+    addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Serving {
+    /// Serve `listener` (bound to `addr`) on the current runtime with [`accept_loop`].
+    pub(crate) fn spawn<A, F>(
+        listener: TcpListener,
+        addr: SocketAddr,
+        header_timeout: Duration,
+        answer: A,
+    ) -> Serving
+    where
+        A: Fn(SocketAddr, Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+        F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+    {
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(accept_loop(listener, header_timeout, stopped, answer));
+        Serving {
+            addr,
+            stop,
+            task: Some(task),
+        }
+    }
+
+    /// The address it listens on.
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stop accepting; connections finish the request in progress and close.
+    pub(crate) async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
 
 /// Accept connections on `listener` until `stopped` changes, answering each request with
 /// `answer(peer, request)`.

@@ -19,12 +19,12 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
-use tokio::task::JoinHandle;
+use tokio::sync::Semaphore;
 
 use super::error::Error;
 use crate::ingest::error::show_str;
 use crate::ingest::limits::token_matches;
+use crate::serve::Serving;
 
 /// How to run a read server or a coordinator server.
 #[derive(Debug, Clone)]
@@ -118,9 +118,7 @@ struct State {
 
 /// A running server; dropped or [`Running::shutdown`], it stops accepting.
 pub(crate) struct Running {
-    addr: SocketAddr,
-    stop: watch::Sender<bool>,
-    task: Option<JoinHandle<()>>,
+    serving: Serving,
 }
 
 impl Running {
@@ -152,39 +150,20 @@ impl Running {
             in_flight: Semaphore::new(config.limits.max_concurrent),
             limits: config.limits,
         });
-        let (stop, stopped) = watch::channel(false);
         let header_timeout = state.limits.header_timeout;
-        let task = tokio::spawn(crate::serve::accept_loop(
-            listener,
-            header_timeout,
-            stopped,
-            move |_peer, req| {
-                let state = Arc::clone(&state);
-                async move { handle(&state, req).await }
-            },
-        ));
-        Ok(Running {
-            addr,
-            stop,
-            task: Some(task),
-        })
+        let serving = Serving::spawn(listener, addr, header_timeout, move |_peer, req| {
+            let state = Arc::clone(&state);
+            async move { handle(&state, req).await }
+        });
+        Ok(Running { serving })
     }
 
     pub(crate) fn local_addr(&self) -> SocketAddr {
-        self.addr
+        self.serving.addr()
     }
 
-    pub(crate) async fn shutdown(mut self) {
-        let _ = self.stop.send(true);
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
+    pub(crate) async fn shutdown(self) {
+        self.serving.shutdown().await
     }
 }
 

@@ -17,13 +17,13 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
-use tokio::task::JoinHandle;
+use tokio::sync::Semaphore;
 
 use super::error::{BadInput, Error};
 use super::limits::{token_matches, Limits, RateLimit, RateLimiter};
 use super::sink::Sink;
 use super::{json, otlp, IngestBatch};
+use crate::serve::Serving;
 
 /// How to run the ingest server.
 #[derive(Debug, Clone)]
@@ -96,9 +96,7 @@ struct State<S> {
 
 /// A running ingest server; dropped or [`IngestServer::shutdown`], it stops accepting.
 pub struct IngestServer {
-    addr: SocketAddr,
-    stop: watch::Sender<bool>,
-    task: Option<JoinHandle<()>>,
+    serving: Serving,
 }
 
 impl IngestServer {
@@ -122,41 +120,22 @@ impl IngestServer {
             limits: config.limits,
             rate: config.rate_limit.map(RateLimiter::new),
         });
-        let (stop, stopped) = watch::channel(false);
         let header_timeout = state.limits.header_timeout;
-        let task = tokio::spawn(crate::serve::accept_loop(
-            listener,
-            header_timeout,
-            stopped,
-            move |peer, req| {
-                let state = Arc::clone(&state);
-                async move { handle(&state, peer, req).await }
-            },
-        ));
-        Ok(IngestServer {
-            addr,
-            stop,
-            task: Some(task),
-        })
+        let serving = Serving::spawn(listener, addr, header_timeout, move |peer, req| {
+            let state = Arc::clone(&state);
+            async move { handle(&state, peer, req).await }
+        });
+        Ok(IngestServer { serving })
     }
 
     /// The address it listens on.
     pub fn local_addr(&self) -> SocketAddr {
-        self.addr
+        self.serving.addr()
     }
 
     /// Stop accepting; connections finish the request in progress and close.
-    pub async fn shutdown(mut self) {
-        let _ = self.stop.send(true);
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for IngestServer {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
+    pub async fn shutdown(self) {
+        self.serving.shutdown().await
     }
 }
 
