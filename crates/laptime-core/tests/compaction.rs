@@ -10,22 +10,6 @@ use laptime_core::{Options, Retention, ScanFilter, Store};
 
 const CHILD_ENV: &str = "LAPTIME_COMPACT_CHILD_DIR";
 
-fn options() -> Options {
-    Options {
-        page_rows: 64,
-        ..Options::default()
-    }
-}
-
-/// Write batches `k0..k0+n` in one open/close cycle: one small segment each time.
-fn write_segment(dir: &std::path::Path, k0: u64, n: u64) {
-    let store = Store::open(dir, options()).unwrap();
-    for k in k0..k0 + n {
-        store.append(make_batch(&store, k));
-    }
-    store.close().unwrap();
-}
-
 fn segment_files(dir: &std::path::Path) -> usize {
     std::fs::read_dir(dir.join("partitions"))
         .unwrap()
@@ -54,7 +38,7 @@ fn compaction_merges_small_segments_and_keeps_every_event_once() {
         write_segment(dir.path(), i * 10, 10);
     }
     assert_eq!(segment_files(dir.path()), 8);
-    let store = Store::open(dir.path(), options()).unwrap();
+    let store = Store::open(dir.path(), small_pages()).unwrap();
     let report = store.compact().unwrap();
     assert_eq!(report.inputs, 8);
     assert_eq!(report.outputs, 1);
@@ -63,7 +47,7 @@ fn compaction_merges_small_segments_and_keeps_every_event_once() {
     assert_batches(&store, 0..80);
     store.close().unwrap();
     // And after reopening.
-    let store = Store::open(dir.path(), options()).unwrap();
+    let store = Store::open(dir.path(), small_pages()).unwrap();
     assert_batches(&store, 0..80);
     store.close().unwrap();
 }
@@ -73,7 +57,7 @@ fn compact_child() {
     let Ok(dir) = std::env::var(CHILD_ENV) else {
         return;
     };
-    let store = Store::open(&dir, options()).unwrap();
+    let store = Store::open(&dir, small_pages()).unwrap();
     let _ = store.compact();
     // Only reached when the fail point did not fire.
     std::process::exit(3);
@@ -100,7 +84,7 @@ fn a_crash_at_any_step_of_compaction_loses_and_duplicates_nothing() {
             stderr.contains(&format!("fail point {point} reached")),
             "{point}: child did not stop there: {stderr}"
         );
-        let store = Store::open(dir.path(), options()).unwrap();
+        let store = Store::open(dir.path(), small_pages()).unwrap();
         assert_batches(&store, 0..50);
         // The file the manifest does not name holds events the named ones hold too: recovery
         // moves it aside (never deletes a file that verifies) and counts nothing twice.
@@ -126,19 +110,13 @@ fn retention_by_size_drops_the_oldest_whole_segments() {
     for i in 0..6 {
         write_segment(dir.path(), i * 10, 10);
     }
-    let total: u64 = std::fs::read_dir(dir.path().join("partitions"))
-        .unwrap()
-        .flat_map(|p| std::fs::read_dir(p.unwrap().path()).unwrap())
-        .map(|f| f.unwrap())
-        .filter(|f| f.file_name().to_string_lossy().starts_with("seg-"))
-        .map(|f| f.metadata().unwrap().len())
-        .sum();
+    let total: u64 = segment_bytes(dir.path());
     let opts = Options {
         retention: Retention {
             max_bytes: Some(total / 2),
             max_age: None,
         },
-        ..options()
+        ..small_pages()
     };
     let store = Store::open(dir.path(), opts).unwrap();
     let report = store.enforce_retention().unwrap();
@@ -159,7 +137,7 @@ fn retention_by_age_drops_segments_older_than_the_limit() {
             max_age: Some(Duration::from_secs(3600)),
             max_bytes: None,
         },
-        ..options()
+        ..small_pages()
     };
     let store = Store::open(dir.path(), opts).unwrap();
     // Fresh events, recorded now.

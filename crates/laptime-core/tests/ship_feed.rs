@@ -12,22 +12,6 @@ use common::*;
 use laptime_core::ship::{decode_message, Feed, Shipment};
 use laptime_core::{Event, Options, Retention, ScanFilter, Store, View};
 
-fn options() -> Options {
-    Options {
-        page_rows: 64,
-        ..Options::default()
-    }
-}
-
-/// Write batches `k0..k0+n` in one open/close cycle: one small segment each time.
-fn write_segment(dir: &Path, k0: u64, n: u64) {
-    let store = Store::open(dir, options()).unwrap();
-    for k in k0..k0 + n {
-        store.append(make_batch(&store, k));
-    }
-    store.close().unwrap();
-}
-
 /// Ship until nothing is pending (at most `max_rows` per message), committing each shipment;
 /// returns the events shipped and the shipments.
 fn drain(feed: &mut Feed, max_rows: u64) -> (Vec<Event>, Vec<Shipment>) {
@@ -182,7 +166,7 @@ fn compaction_leaves_unshipped_pages_alone() {
     };
     let before = page_bounds(dir.path());
 
-    let store = Store::open(dir.path(), options()).unwrap();
+    let store = Store::open(dir.path(), small_pages()).unwrap();
     let report = store.compact().unwrap();
     store.close().unwrap();
     assert!(
@@ -220,11 +204,11 @@ fn without_a_feed_compaction_merges_everything_and_with_an_idle_feed_nothing() {
         write_segment(dir.path(), i * 10, 10);
     }
     Feed::open(dir.path(), "idle").unwrap(); // a feed that shipped nothing
-    let store = Store::open(dir.path(), options()).unwrap();
+    let store = Store::open(dir.path(), small_pages()).unwrap();
     assert_eq!(store.compact().unwrap().inputs, 0);
     store.close().unwrap();
     std::fs::remove_dir_all(dir.path().join("ship")).unwrap();
-    let store = Store::open(dir.path(), options()).unwrap();
+    let store = Store::open(dir.path(), small_pages()).unwrap();
     assert_eq!(store.compact().unwrap().inputs, 4);
     store.close().unwrap();
 }
@@ -237,13 +221,7 @@ fn events_retention_removed_before_shipping_are_counted_as_missed() {
     }
     let mut feed = Feed::open(dir.path(), "slow").unwrap();
     let total = stored(dir.path()).len() as u64;
-    let bytes: u64 = std::fs::read_dir(dir.path().join("partitions"))
-        .unwrap()
-        .flat_map(|p| std::fs::read_dir(p.unwrap().path()).unwrap())
-        .map(|f| f.unwrap())
-        .filter(|f| f.file_name().to_string_lossy().starts_with("seg-"))
-        .map(|f| f.metadata().unwrap().len())
-        .sum();
+    let bytes: u64 = segment_bytes(dir.path());
     let store = Store::open(
         dir.path(),
         Options {
@@ -251,7 +229,7 @@ fn events_retention_removed_before_shipping_are_counted_as_missed() {
                 max_bytes: Some(bytes / 2),
                 max_age: None,
             },
-            ..options()
+            ..small_pages()
         },
     )
     .unwrap();

@@ -130,3 +130,31 @@ pub fn every_aggregate() -> Vec<laptime_core::query::Aggregate> {
         Aggregate::Percentile(1.0),
     ]
 }
+
+/// Options with small pages (64 events), so a few batches make several pages.
+pub fn small_pages() -> laptime_core::Options {
+    laptime_core::Options {
+        page_rows: 64,
+        ..laptime_core::Options::default()
+    }
+}
+
+/// Write batches `k0..k0+n` in one open/close cycle with [`small_pages`]: one small segment each time.
+pub fn write_segment(dir: &std::path::Path, k0: u64, n: u64) {
+    let store = Store::open(dir, small_pages()).unwrap();
+    for k in k0..k0 + n {
+        store.append(make_batch(&store, k));
+    }
+    store.close().unwrap();
+}
+
+/// Bytes of every segment file of the store at `dir`.
+pub fn segment_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir.join("partitions"))
+        .unwrap()
+        .flat_map(|p| std::fs::read_dir(p.unwrap().path()).unwrap())
+        .map(|f| f.unwrap())
+        .filter(|f| f.file_name().to_string_lossy().starts_with("seg-"))
+        .map(|f| f.metadata().unwrap().len())
+        .sum()
+}
