@@ -5,8 +5,6 @@
 //! drop copies.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use laptime_storage::ship::Feed;
 use laptime_storage::View;
@@ -23,18 +21,15 @@ pub struct ShipConfig {
     pub feed: String,
     /// Events per message at most (whole pages; at least one page).
     pub max_rows: u64,
-    /// Pause between rounds that found nothing to send.
-    pub idle: Duration,
 }
 
 impl ShipConfig {
-    /// Defaults: feed `kafka`, 262,144 events per message, 200 ms idle pause.
+    /// Defaults: feed `kafka`, 262,144 events per message.
     pub fn new(dir: impl Into<PathBuf>) -> ShipConfig {
         ShipConfig {
             dir: dir.into(),
             feed: "kafka".to_owned(),
             max_rows: 1 << 18,
-            idle: Duration::from_millis(200),
         }
     }
 }
@@ -137,16 +132,5 @@ impl Shipper {
                 return Ok(shipped);
             }
         }
-    }
-
-    /// Ship until `stop` is set, pausing when there is nothing to send or a send failed.
-    pub fn run(&mut self, stop: &AtomicBool) -> Result<(), Error> {
-        while !stop.load(Ordering::Relaxed) {
-            let before = self.stats.failed;
-            if self.ship_pending()? == 0 || self.stats.failed > before {
-                std::thread::sleep(self.config.idle);
-            }
-        }
-        Ok(())
     }
 }
