@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use common::*;
@@ -272,6 +271,10 @@ fn a_damaged_cursor_or_a_bad_name_is_refused_with_where() {
         .unwrap_err()
         .to_string()
         .contains("no laptime store"));
-    let _: BTreeMap<String, u64> = feed.cursors().clone();
+    assert_eq!(
+        feed.cursors().get(&source),
+        Some(&100),
+        "the cursor read before the damage"
+    );
     assert!(feed.commit("../escape", 5).is_err());
 }

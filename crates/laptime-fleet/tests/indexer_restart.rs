@@ -9,8 +9,6 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use laptime_fleet::kafka::{create_topic, Producer, ProducerConfig, TopicSpec};
@@ -84,13 +82,11 @@ fn a_killed_and_restarted_indexer_stores_nothing_twice() {
     let mut b = indexer(&bs, &topic, &group, "indexer-b", &stores[1]);
 
     // Three sources, each writing 500 events every 100 ms and shipping as pages seal.
-    let done = Arc::new(AtomicBool::new(false));
     let sources: Vec<_> = (0..3u64)
         .map(|k| {
             let dir = tmp.path().join(format!("source{k}"));
             let bs = bs.clone();
             let topic = topic.clone();
-            let done = Arc::clone(&done);
             std::thread::spawn(move || {
                 let opts = Options {
                     page_rows: 1024,
@@ -128,7 +124,6 @@ fn a_killed_and_restarted_indexer_stores_nothing_twice() {
                     );
                     std::thread::sleep(Duration::from_millis(100));
                 }
-                let _ = done;
                 shipper.stats().events
             })
         })
@@ -146,7 +141,6 @@ fn a_killed_and_restarted_indexer_stores_nothing_twice() {
     a = indexer(&bs, &topic, &group, "indexer-a", &stores[0]);
 
     let shipped: u64 = sources.into_iter().map(|t| t.join().unwrap()).sum();
-    done.store(true, Ordering::Relaxed);
     assert_eq!(shipped, 3 * ROUNDS * PER_ROUND);
     let deadline = Instant::now() + Duration::from_secs(90);
     let mut got = stored(&stores);
