@@ -42,9 +42,12 @@
 //!
 //! Consumer: `enable.auto.commit=false` and `enable.auto.offset.store=false` (commits only after the
 //! data is durable); `auto.offset.reset=earliest` (a new group skips nothing retained);
-//! `partition.assignment.strategy=cooperative-sticky` (a rebalance revokes only the partitions that
-//! move, so the other partitions keep flowing and an indexer flushes only what it hands over — eager
-//! assignment would stop every member on every join); `session.timeout.ms=10 s` (a killed indexer's
+//! `partition.assignment.strategy=range`, eager (a rebalance revokes every partition, each member
+//! commits what it stored, then all are assigned anew; cooperative-sticky with static members lost
+//! track of assignments in our restart test); static membership, `group.instance.id` (an indexer
+//! killed and restarted within `session.timeout.ms=30 s` gets its partitions back without a
+//! rebalance, and its own store recognises what it receives again); `session.timeout.ms=10 s` for
+//! dynamic members (a killed member's
 //! partitions move after 10 s, not Kafka's default 45 s); `max.partition.fetch.bytes=16 MiB`.
 //!
 //! Topics: replication 3 with `min.insync.replicas=2` survives one broker down without refusing

@@ -11,6 +11,13 @@ pub enum Error {
         #[source]
         source: laptime_storage::Error,
     },
+    /// The indexer's member name file could not be read or written.
+    #[error("indexer member name file {path}: {source}")]
+    Member {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// Kafka failed (unreachable at start, a fatal client error, a refused commit).
     #[error(transparent)]
     Kafka(#[from] crate::kafka::Error),

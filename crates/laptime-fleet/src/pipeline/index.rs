@@ -5,7 +5,8 @@
 //! revoked (a clean hand-over commits before another member takes them).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -41,6 +42,60 @@ impl IndexConfig {
     }
 }
 
+/// File in an indexer's store directory holding its group member name.
+pub const MEMBER_FILE: &str = "index-member";
+
+/// The static group member name of the indexer whose store is `dir`: read from `dir/index-member`,
+/// or made up (random) and written there on the first start. The name belongs to the store, so an
+/// indexer restarted on the same store rejoins as the same member and gets back the partitions
+/// whose uncommitted messages its store already holds.
+pub fn member_name(dir: &Path) -> Result<String, Error> {
+    let path = dir.join(MEMBER_FILE);
+    let io = |source| Error::Member {
+        path: path.clone(),
+        source,
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let name = text.trim();
+            if name.is_empty() || name.len() > 200 || name.chars().any(char::is_control) {
+                return Err(io(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "not a member name (one line of at most 200 printable characters)",
+                )));
+            }
+            Ok(name.to_owned())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(dir).map_err(io)?;
+            let name = format!("laptime-index-{:016x}", random_u64());
+            let tmp = dir.join(format!("{MEMBER_FILE}.tmp"));
+            {
+                let mut f = std::fs::File::create(&tmp).map_err(io)?;
+                f.write_all(format!("{name}\n").as_bytes()).map_err(io)?;
+                f.sync_all().map_err(io)?;
+            }
+            std::fs::rename(&tmp, &path).map_err(io)?;
+            Ok(name)
+        }
+        Err(e) => Err(io(e)),
+    }
+}
+
+/// Unpredictable enough to keep two stores' names apart: the std hasher's per-process random keys
+/// over the time and process id.
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.write_u32(std::process::id());
+    h.finish()
+}
+
 /// What an indexer did so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct IndexStats {
@@ -58,6 +113,8 @@ pub struct IndexStats {
     pub bad_messages: u64,
     /// Offset commits.
     pub commits: u64,
+    /// Commits Kafka refused (retried with the next one).
+    pub commit_failures: u64,
 }
 
 /// State shared with the rebalance handler (which runs inside `poll`).
@@ -185,16 +242,26 @@ impl Indexer {
                     first_uncommitted.get_or_insert_with(Instant::now);
                 }
                 Some(Polled::Revoked(parts)) => {
+                    eprintln!("laptime index: partitions {parts:?} revoked");
                     lock(&self.shared)
                         .uncommitted
                         .retain(|p, _| !parts.contains(p));
                 }
                 Some(Polled::Transient(why)) => eprintln!("laptime index: kafka: {why} (retrying)"),
+                Some(Polled::Assigned(parts)) if !parts.is_empty() => {
+                    eprintln!("laptime index: partitions {parts:?} assigned");
+                }
                 Some(Polled::Assigned(_)) | None => {}
             }
             let due = first_uncommitted.is_some_and(|t| t.elapsed() >= self.config.commit_interval);
             if since_commit >= self.config.commit_every || due {
-                self.commit()?;
+                // A refused commit (a rebalance under way, a broker away) loses nothing: the events
+                // are durable, and the offsets stay pending for the next commit (or are dropped
+                // with their partitions if these move; the new owner reads them again).
+                if let Err(e) = self.commit() {
+                    lock(&self.shared).stats.commit_failures += 1;
+                    eprintln!("laptime index: {e} (kept; retried with the next commit)");
+                }
                 since_commit = 0;
                 first_uncommitted = None;
             }

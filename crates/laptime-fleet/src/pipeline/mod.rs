@@ -10,7 +10,7 @@ mod ingest_sink;
 mod ship;
 
 pub use error::Error;
-pub use index::{IndexConfig, IndexStats, Indexer, StatsHandle};
+pub use index::{member_name, IndexConfig, IndexStats, Indexer, StatsHandle, MEMBER_FILE};
 pub use ingest_sink::KafkaSink;
 pub use ship::{ShipConfig, ShipStats, Shipper};
 
