@@ -22,5 +22,5 @@ export LAPTIME_KAFKA_BOOTSTRAP="$bootstrap"
 export LAPTIME_KAFKA_CLUSTER=1
 export LAPTIME_KAFKA_SH="$PWD/scripts/kafka.sh"
 export LAPTIME_REQUIRE_KAFKA=1
-cargo test --release -p laptime-fleet --test round_trip --test broker_failure --test unreachable --test ship_index --test ingest_kafka --test indexer_restart -- --test-threads 1
+cargo test --release -p laptime-fleet --test round_trip --test broker_failure --test unreachable --test ship_index --test ingest_kafka --test indexer_restart --test fleet_end_to_end -- --test-threads 1
 echo "test-fleet: passed in $((SECONDS - start)) s" >&2

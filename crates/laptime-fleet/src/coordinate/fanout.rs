@@ -126,7 +126,10 @@ impl Coordinator {
             // Indexers are reached directly: an HTTP_PROXY meant for the outside must not apply.
             .no_proxy()
             .tcp_nodelay(true)
-            .pool_idle_timeout(Duration::from_secs(60))
+            // Below the read servers' header timeout (10 s by default), which also closes idle
+            // connections: a connection kept longer could be closed by the server just as a
+            // query is sent on it (a failed answer for no reason, seen in tests/fleet_end_to_end.rs).
+            .pool_idle_timeout(Duration::from_secs(4))
             .build()
             .map_err(|e| bad(format!("the HTTP client cannot be built: {e}")))?;
         Ok(Coordinator {

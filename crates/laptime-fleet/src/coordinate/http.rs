@@ -86,7 +86,9 @@ pub struct ServeLimits {
     pub max_request_bytes: usize,
     /// Longest time to send the body (408 beyond). Default 10 s.
     pub body_timeout: Duration,
-    /// Longest time to send the headers before the connection is closed. Default 10 s.
+    /// Longest time to send the headers before the connection is closed; an idle kept-alive
+    /// connection is closed after it too, so clients that pool connections should drop idle ones
+    /// sooner. Default 10 s.
     pub header_timeout: Duration,
     /// Queries handled at once; more wait for a slot (queries are CPU-bound: more at once only
     /// share the cores and the memory of their groups). Default 4.
