@@ -50,7 +50,7 @@ fn event(id: u64) -> (&'static str, u64, u64, bool) {
     let spread = [1_000u64, 20_000, 300_000][f];
     let duration = 10_000 + (h >> 8) % spread * (1 + (h >> 40) % 7);
     let start = BASE_NS + (id % ID_SPACE) * 1_000 + (id / ID_SPACE) * 7;
-    (FUNCTIONS[f], start, duration, (h >> 20) % 50 != 0)
+    (FUNCTIONS[f], start, duration, !(h >> 20).is_multiple_of(50))
 }
 
 /// The app process: write ROUNDS x PER_ROUND events (flushing each round, which acknowledges it)
@@ -189,37 +189,41 @@ fn track(assignment: &Assignment) -> impl Fn(&str) + Send + 'static {
     }
 }
 
-fn start_indexer(
-    procs: &mut Processes,
-    k: usize,
-    bs: &str,
-    topic: &str,
-    group: &str,
-    dir: &Path,
-    listen: &str,
-    assignment: &Assignment,
-) -> String {
-    assignment.lock().unwrap().clear();
-    let line = fleet(
-        procs,
-        &format!("indexer{k}"),
-        &[
-            "index",
-            "--dir",
-            dir.to_str().unwrap(),
-            "--brokers",
-            bs,
-            "--topic",
-            topic,
-            "--group",
-            group,
-            "--listen",
-            listen,
-        ],
-        "laptime-fleet index:",
-        track(assignment),
-    );
-    url_after(&line, "read server ")
+/// What starting an indexer needs besides its number.
+struct IndexerSetup<'a> {
+    bs: &'a str,
+    topic: &'a str,
+    group: &'a str,
+    dirs: &'a [PathBuf],
+    listen: &'a [String],
+    assignments: &'a [Assignment],
+}
+
+impl IndexerSetup<'_> {
+    /// Start indexer `k` (its store, its fixed address); returns its read server's URL.
+    fn start(&self, procs: &mut Processes, k: usize) -> String {
+        self.assignments[k].lock().unwrap().clear();
+        let line = fleet(
+            procs,
+            &format!("indexer{k}"),
+            &[
+                "index",
+                "--dir",
+                self.dirs[k].to_str().unwrap(),
+                "--brokers",
+                self.bs,
+                "--topic",
+                self.topic,
+                "--group",
+                self.group,
+                "--listen",
+                &self.listen[k],
+            ],
+            "laptime-fleet index:",
+            track(&self.assignments[k]),
+        );
+        url_after(&line, "read server ")
+    }
 }
 
 async fn query(client: &reqwest::Client, coordinator: &str, q: &Json) -> Json {
@@ -265,19 +269,15 @@ fn fleet_end_to_end() {
         .map(|k| tmp.path().join(format!("index{k}")))
         .collect();
     let assignments: Vec<Assignment> = (0..3).map(|_| Assignment::default()).collect();
-    let mut read_urls = Vec::new();
-    for k in 0..3 {
-        read_urls.push(start_indexer(
-            &mut procs,
-            k,
-            &bs,
-            &topic,
-            &group,
-            &index_dirs[k],
-            &ports[k],
-            &assignments[k],
-        ));
-    }
+    let indexers = IndexerSetup {
+        bs: &bs,
+        topic: &topic,
+        group: &group,
+        dirs: &index_dirs,
+        listen: &ports,
+        assignments: &assignments,
+    };
+    let read_urls: Vec<String> = (0..3).map(|k| indexers.start(&mut procs, k)).collect();
     // Load starts once the group has settled: every partition owned, every indexer holding some.
     let settled = |a: &[Assignment]| {
         let mut all: Vec<i32> = a.iter().flat_map(|x| x.lock().unwrap().clone()).collect();
@@ -449,19 +449,9 @@ fn fleet_end_to_end() {
         started.elapsed()
     );
     std::thread::sleep(Duration::from_secs(3));
-    let k = victim;
-    start_indexer(
-        &mut procs,
-        k,
-        &bs,
-        &topic,
-        &group,
-        &index_dirs[k],
-        &ports[k],
-        &assignments[k],
-    );
+    indexers.start(&mut procs, victim);
     eprintln!(
-        "fleet_end_to_end: indexer {k} restarted at {:?}",
+        "fleet_end_to_end: indexer {victim} restarted at {:?}",
         started.elapsed()
     );
     std::thread::sleep(Duration::from_secs(2));
