@@ -104,6 +104,27 @@ impl Processes {
     }
 }
 
+impl Processes {
+    /// Peak resident memory of each running process (`VmHWM`), MiB.
+    fn peak_rss(&self) -> Vec<(String, f64)> {
+        self.0
+            .iter()
+            .filter_map(|(name, c)| {
+                let status = std::fs::read_to_string(format!("/proc/{}/status", c.id())).ok()?;
+                let kb: f64 = status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmHWM:"))?
+                    .trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse()
+                    .ok()?;
+                Some((name.clone(), kb / 1024.0))
+            })
+            .collect()
+    }
+}
+
 impl Drop for Processes {
     fn drop(&mut self) {
         for (_, c) in &mut self.0 {
@@ -555,6 +576,12 @@ fn fleet_end_to_end() {
         fleet_answer["rows"], one_store["rows"],
         "p50/p90/p99 by function over the fleet vs one store"
     );
+    let rss: Vec<String> = procs
+        .peak_rss()
+        .iter()
+        .map(|(n, mib)| format!("{n} {mib:.0} MiB"))
+        .collect();
+    eprintln!("fleet_end_to_end: peak RSS: {}", rss.join(", "));
     drop(procs);
 
     assert_eq!(lost, 0, "acknowledged events missing");
