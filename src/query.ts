@@ -8,6 +8,7 @@ import { parseDuration } from './grammar';
 import { nativeBinding, type NativeEventPage, type NativeHistogram, type NativeHistogramRequest, type NativeQueryStats, type NativeEventsRequest, type NativeGroupBy, type NativeQuery, type NativeQueryResult } from './native';
 import { show, suggest } from './describe';
 import { nowEpochMs, toEpochMs, type TimeBound } from './time';
+import type { Coverage } from './coverage';
 
 /** Comparison operators of field and duration terms. */
 export type Comparison = '=' | '!=' | '<' | '<=' | '>' | '>=';
@@ -28,6 +29,8 @@ export interface QueryResult<Row> {
    */
   span: { first: number; last: number } | null;
   stats: QueryStats;
+  /** Answers from a fleet ({@link Fleet}) only: which indexers answered. */
+  coverage?: Coverage;
 }
 
 /** Flattens an intersection for readable hover types. */
@@ -76,7 +79,7 @@ const ALWAYS_NUMBER = new Set(['count', 'calls', 'logs', 'errors', 'sum']);
  * // rows: Array<{ name: string; time: number; p50: number | null; p90: number | null; p99: number | null }>
  */
 export class Query<Keys extends object = {}, Values extends object = {}> {
-  readonly #run: (query: NativeQuery) => Promise<NativeQueryResult>;
+  readonly #run: (query: NativeQuery) => Promise<NativeQueryResult & { coverage?: Coverage }>;
   readonly #terms: string[] = [];
   readonly #groupBy: NativeGroupBy[] = [];
   readonly #keyColumns: string[] = [];
@@ -88,7 +91,7 @@ export class Query<Keys extends object = {}, Values extends object = {}> {
   #nowMs: number | undefined;
 
   /** @internal Made by {@link Store.query}. */
-  constructor(run: (query: NativeQuery) => Promise<NativeQueryResult>) {
+  constructor(run: (query: NativeQuery) => Promise<NativeQueryResult & { coverage?: Coverage }>) {
     this.#run = run;
   }
 
@@ -345,7 +348,9 @@ export class Query<Keys extends object = {}, Values extends object = {}> {
       return row as QueryRow<Keys, Values>;
     });
     const span = result.span === undefined || result.span === null ? null : { first: result.span.firstMs, last: result.span.lastMs };
-    return { rows, span, stats: { ...result.stats } };
+    const answer: QueryResult<QueryRow<Keys, Values>> = { rows, span, stats: { ...result.stats } };
+    if (result.coverage !== undefined) answer.coverage = result.coverage;
+    return answer;
   }
 
   #term(text: string): this {

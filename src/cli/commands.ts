@@ -8,6 +8,7 @@ import { parseDuration, parseRange, parseTime } from '../grammar';
 import type { QueryRow, StoredEvent } from '../query';
 import { callsToOtlp, spanCount, type OtlpTraceRequest } from '../otlp';
 import type { Reader } from '../reader';
+import type { Query } from '../query';
 import { count, csv, duration, jsonLines, latencyBar, percent, rate, table, time, type Column } from './format';
 
 /** Where a command writes, and what it may assume about the terminal. */
@@ -76,13 +77,25 @@ export interface StatsOptions extends Scope {
 }
 
 /** Per-function table: count, rate, mean, p50, p90, p99, max, error %. */
-export async function stats(reader: Reader, o: StatsOptions, io: Io): Promise<void> {
+/** What the commands that only aggregate need: a local reader or a fleet's coordinator. */
+export interface QuerySource {
+  query(): Query;
+}
+
+/** Say on stderr when a fleet's answer misses indexers (the rows then miss their events). */
+function warnCoverage(result: { coverage?: { complete: boolean; summary: string } }, io: Io): void {
+  if (result.coverage !== undefined && !result.coverage.complete) io.err(`laptime: partial answer: ${result.coverage.summary}\n`);
+}
+
+export async function stats(reader: QuerySource, o: StatsOptions, io: Io): Promise<void> {
   if (!(STATS_SORTS as readonly string[]).includes(o.sort)) {
     throw new CliError(`--sort must be one of ${STATS_SORTS.join(', ')}; got "${o.sort}"`, 2);
   }
   let q = scoped(reader.query(), o, io.now()).kind('call').groupBy('name').count().rate().errors().errorRate().mean().max().percentiles([50, 90, 99]);
   if (o.exact) q = q.exact();
-  const withRate: StatsRow[] = (await q.run()).rows;
+  const result = await q.run();
+  warnCoverage(result, io);
+  const withRate: StatsRow[] = result.rows;
   const key = o.sort as StatsSort;
   withRate.sort((a, b) => compareValues(a[key], b[key], o.asc) || a.name.localeCompare(b.name));
   const shown = o.limit === undefined ? withRate : withRate.slice(0, o.limit);
@@ -210,15 +223,19 @@ export interface QueryOptions {
 const AGGREGATES = ['count', 'errors', 'errorRate', 'sum', 'mean', 'min', 'max', 'stddev'] as const;
 
 /** With grouping or aggregates: a grouped table; otherwise the matching events, newest first. */
-export async function query(reader: Reader, o: QueryOptions, io: Io): Promise<void> {
+export async function query(reader: Reader | QuerySource, o: QueryOptions, io: Io): Promise<void> {
   const aggregating = o.group.length > 0 || o.bucket !== undefined || o.agg.length > 0;
-  if (!aggregating) {
+  const local = 'events' in reader;
+  if (!local && (!aggregating || o.bucket !== undefined)) {
+    throw new CliError('over a fleet (--coordinator), query answers --group and --agg; listing events and --bucket are not available there yet', 2);
+  }
+  if (!aggregating && local) {
     const page = await reader.events(o.filter, { limit: o.limit ?? 50 });
     printEvents(page.events, o.format, io);
     if (o.format === 'table' && page.nextCursor !== null) io.err(`(more events match; raise --limit, or use export)\n`);
     return;
   }
-  if (o.bucket !== undefined) await checkBuckets(reader, o.filter, o.bucket);
+  if (o.bucket !== undefined && local) await checkBuckets(reader, o.filter, o.bucket);
   let q = reader.query().filter(o.filter);
   for (const g of o.group) q = q.groupBy(g) as typeof q;
   if (o.bucket !== undefined) q = q.bucket(o.bucket) as unknown as typeof q;
@@ -233,7 +250,9 @@ export async function query(reader: Reader, o: QueryOptions, io: Io): Promise<vo
   if (o.sort !== undefined) q = q.orderBy(o.sort as never, o.asc ? 'asc' : 'desc');
   if (o.limit !== undefined) q = q.limit(o.limit);
   if (o.exact) q = q.exact();
-  const { rows } = await q.run();
+  const result = await q.run();
+  warnCoverage(result, io);
+  const rows = result.rows;
   const records = rows as unknown as Array<Record<string, unknown>>;
   const headers = records.length > 0 ? Object.keys(records[0]!) : [];
   if (o.format === 'json') return io.out(jsonLines(records));

@@ -26,7 +26,9 @@ import { packageVersion } from '../version';
 import { importPostMortem, LEGACY_POST_MORTEM_DIR, listPostMortems, listStorePostMortems, POST_MORTEM_DIR, readPostMortem, readPostMortemSummary } from '../post-mortem';
 import { exportParquet } from '../export';
 import { maintainStore, verifyStore, type Maintained } from '../maintenance';
-import { anomalies, CliError, compare, exportEvents, exportOtlp, OutputClosed, printEvents, query, stats, tail, top, type Io, type OutputFormat } from './commands';
+import { anomalies, CliError, compare, exportEvents, exportOtlp, OutputClosed, printEvents, query, stats, tail, top, type Io, type OutputFormat, type QuerySource } from './commands';
+import { openFleet } from '../fleet';
+import { FLEET_COMMANDS, runFleetProgram } from './fleet-process';
 import { parseDuration } from '../grammar';
 import { jsonLines, printable } from './format';
 
@@ -121,6 +123,11 @@ interface Source {
   postMortem?: string;
 }
 
+/** `--coordinator <url>`: answer over a fleet instead of a local store. */
+interface FleetSource {
+  coordinator?: string;
+}
+
 /** Executes a command with an open reader on `source`. */
 type Run = (source: Source, work: (reader: Reader) => Promise<void>) => Promise<void>;
 
@@ -144,6 +151,10 @@ interface Shared {
   scope: (c: Command) => Command;
   /** `--json`, `--csv`. */
   out: (c: Command) => Command;
+  /** `--coordinator <url>`: the command reads a fleet (token from $LAPTIME_FLEET_TOKEN). */
+  fleet: (c: Command) => Command;
+  /** `work` over the coordinator `o.coordinator` names, else `run` over the local source. */
+  runQueries: (o: Source & FleetSource & { snapshot?: string }, work: (source: QuerySource) => Promise<void>) => Promise<void>;
 }
 
 function shared(io: Io, run: Run): Shared {
@@ -168,6 +179,13 @@ function shared(io: Io, run: Run): Shared {
         .option('--since <time>', 'from this time: now, 15m, 2h, 7d (before now), epoch ms or ISO 8601')
         .option('--until <time>', 'before this time (same forms)'),
     out: (c) => c.option('--json', 'JSON lines instead of a table').option('--csv', 'CSV instead of a table'),
+    fleet: (c) => c.option('--coordinator <url>', "a fleet's coordinator (laptime-fleet coordinate) instead of the store; token from $LAPTIME_FLEET_TOKEN"),
+    runQueries(o, work) {
+      if (o.coordinator === undefined) return this.run(o, work);
+      if (o.postMortem !== undefined || o.snapshot !== undefined) throw new CliError('--coordinator and --post-mortem exclude each other', 2);
+      const token = process.env.LAPTIME_FLEET_TOKEN;
+      return work(openFleet(o.coordinator, token === undefined || token === '' ? {} : { token }));
+    },
   };
 }
 
@@ -175,6 +193,7 @@ function shared(io: Io, run: Run): Shared {
 function program(io: Io, run: Run): Command {
   const prog = new Command('laptime')
     .description('Look into a laptime store: per-function latency, events, anomalies, regressions.')
+    .addHelpText('after', '\nFleet processes (they run the laptime-fleet program; README "Running a fleet"):\n  ship, index, ingest, coordinate, read-server   e.g. laptime index --help')
     .version(packageVersion(), '-V, --version')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
@@ -201,8 +220,9 @@ function statsCommand(prog: Command, s: Shared): void {
         .option('-l, --limit <n>', 'at most n rows', positiveInt)
         .option('--exact', 'exact percentiles (decodes every page) instead of sketches (within 1%)'),
     ),
-  ).action(async (terms: string[], o: Common & Source & Scope & { sort: string; asc?: boolean; limit?: number; exact?: boolean }) => {
-    await s.run(o, (r) =>
+  );
+  s.fleet(c).action(async (terms: string[], o: Common & Source & FleetSource & Scope & { sort: string; asc?: boolean; limit?: number; exact?: boolean }) => {
+    await s.runQueries(o, (r) =>
       stats(r, { ...scopeOf(o, joined(terms)), sort: o.sort, asc: o.asc === true || (o.asc === undefined && o.sort === 'name'), ...(o.limit === undefined ? {} : { limit: o.limit }), format: format(o), exact: o.exact === true }, s.io),
     );
   });
@@ -243,8 +263,9 @@ function queryCommand(prog: Command, s: Shared): void {
       .option('--asc', 'ascending sort (default descending)')
       .option('-l, --limit <n>', 'at most n rows (events: default 50)', positiveInt)
       .option('--exact', 'exact percentiles'),
-  ).action(async (terms: string[], o: Common & Source & { group: string[]; bucket?: string; agg: string[]; sort?: string; asc?: boolean; limit?: number; exact?: boolean }) => {
-    await s.run(o, (r) =>
+  );
+  s.fleet(c).action(async (terms: string[], o: Common & Source & FleetSource & { group: string[]; bucket?: string; agg: string[]; sort?: string; asc?: boolean; limit?: number; exact?: boolean }) => {
+    await s.runQueries(o, (r) =>
       query(
         r,
         {
@@ -719,6 +740,7 @@ function reason(err: unknown): { message: string; code: number } {
 
 /** Run the CLI with these arguments (without `node` and the script); resolves to the exit code. */
 export async function main(args: readonly string[], io: Io = processIo()): Promise<number> {
+  if (args[0] !== undefined && FLEET_COMMANDS.includes(args[0])) return runFleetProgram(args, io.err);
   let reader: Reader | null = null;
   let scratch: string | null = null;
   const run: Run = async (source, work) => {

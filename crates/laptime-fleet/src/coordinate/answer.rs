@@ -5,6 +5,7 @@
 //! ```text
 //! {
 //!   "rows": [{"name": "Api.get", "count": 120, "errorRate": 0.01, "p99": 18234567}, ...],
+//!   "columns": {"keys": ["name"], "values": ["count", "errorRate", "p99"]},
 //!   "span": {"first": 1700000000000.001, "last": 1700000060000.5} | null,
 //!   "stats": {"pagesTotal": .., "pagesSkipped": .., "pagesFromMeta": .., "pagesDecoded": ..,
 //!             "pagesDamaged": .., "rowsLost": .., "rowsScanned": .., "rowsMatched": ..,
@@ -71,7 +72,10 @@ pub fn result_json(result: &QueryResult) -> Value {
         Some(s) => json!({"first": ms(s.first_ns), "last": ms(s.last_ns)}),
         None => Value::Null,
     };
-    json!({"rows": rows, "span": span, "stats": stats_json(&result.stats)})
+    // The row objects' keys in column order: lets a client put rows back into the engine's
+    // positional form (src/fleet.ts).
+    let columns = json!({"keys": result.key_labels, "values": value_columns});
+    json!({"rows": rows, "columns": columns, "span": span, "stats": stats_json(&result.stats)})
 }
 
 fn key_json(key: &GroupValue) -> Value {

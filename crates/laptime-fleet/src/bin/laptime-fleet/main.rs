@@ -1,4 +1,4 @@
-//! `laptime-fleet ship|index|ingest|coordinate`: the fleet's processes (see the crate doc and
+//! `laptime-fleet ship|index|ingest|read-server|coordinate`: the fleet's processes (see the crate doc and
 //! README "Running a fleet"). Each prints one line when it starts (role and addresses) and, where
 //! it moves data, a counters line every 10 s; an unreachable Kafka at start is a clear error and
 //! exit code 1.
@@ -7,6 +7,7 @@ mod args;
 mod coordinate;
 mod index;
 mod ingest;
+mod read;
 mod ship;
 
 use std::process::ExitCode;
@@ -16,6 +17,7 @@ const USAGE: &str = "usage:
   laptime-fleet index      --dir DIR --brokers HOST:PORT[,..] --topic TOPIC --group GROUP
                            [--listen ADDR:PORT] [--token TOKEN] [--id NAME] [--session-timeout-s N]
   laptime-fleet ingest     --listen ADDR:PORT --brokers HOST:PORT[,..] --topic TOPIC [--token TOKEN]
+  laptime-fleet read-server --dir DIR --listen ADDR:PORT [--token TOKEN]
   laptime-fleet coordinate --listen ADDR:PORT --indexers URL[,URL..] [--token TOKEN]
                            [--indexer-token TOKEN] [--timeout-ms N]
 A server listening on a non-loopback address requires --token (clients send it as a bearer token).";
@@ -23,12 +25,17 @@ A server listening on a non-loopback address requires --token (clients send it a
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let rest = argv.get(1..).unwrap_or_default();
+    if argv.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
     let result = match argv.first().map(String::as_str) {
         Some("ship") => ship::run(rest),
         Some("index") => index::run(rest),
         Some("ingest") => ingest::run(rest),
         Some("coordinate") => coordinate::run(rest),
-        Some("help" | "--help" | "-h") => {
+        Some("read-server") => read::run(rest),
+        Some("help") => {
             println!("{USAGE}");
             Ok(())
         }

@@ -1,0 +1,187 @@
+/**
+ * Reading a fleet from TypeScript and the CLI: three stores written through the real engine, each
+ * behind `laptime-fleet read-server`, one `laptime-fleet coordinate` over them. Answers through
+ * `openFleet()` and `laptime stats --coordinator` must equal one store holding every event; a read
+ * server killed makes a partial answer that says so. No Kafka here (crates/laptime-fleet's tests
+ * and `npm run test:fleet` cover it); the fleet program is the real one, built by cargo.
+ */
+import test from 'ava';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { open, openFleet, FleetError, type Store } from '../index';
+import type { Io } from '../src/cli/commands';
+import { main } from '../src/cli/main';
+import { findFleetProgram, runFleetProgram } from '../src/cli/fleet-process';
+import { hasAddon, tempDir, cannotRun } from './helpers/real';
+
+const e2e = hasAddon ? test.serial : test.serial.skip;
+if (!hasAddon) cannotRun('fleet tests need native/binding.cjs (npm run build:native)');
+
+const BASE_NS = 1_794_999_600_000n * 1_000_000n;
+const FUNCTIONS = ['api.checkout', 'api.search', 'db.query'];
+
+/** The fleet program: built by `npm run test:rust` before these tests; built here otherwise. */
+function fleetProgram(): string {
+  const found = findFleetProgram();
+  if (found !== null) return found;
+  execFileSync('cargo', ['build', '--release', '-p', 'laptime-fleet'], { stdio: 'inherit', timeout: 20 * 60_000 });
+  const built = findFleetProgram();
+  if (built === null) throw new Error('cargo built laptime-fleet but it is not in target/release');
+  return built;
+}
+
+const processes: ChildProcess[] = [];
+
+/** Start `laptime-fleet ARGS` and resolve to the URL its start line gives after `after`. */
+function start(args: string[], after: string): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(fleetProgram(), args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  processes.push(child);
+  return new Promise((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout! });
+    lines.once('line', (line) => {
+      const at = line.indexOf(after);
+      if (at < 0) return reject(new Error(`unexpected start line: ${line}`));
+      resolve({ child, url: line.slice(at + after.length).split(/[ ,]/)[0]! });
+    });
+    child.once('exit', (code) => reject(new Error(`laptime-fleet ${args[0]} ended with ${code}`)));
+  });
+}
+
+/** Event i of store s: durations spread differently per function; some fail; a tenant field. */
+function record(store: Store, s: number, i: number): void {
+  const f = (i * 7 + s) % 3;
+  store.record({
+    name: FUNCTIONS[f]!,
+    startNs: BASE_NS + BigInt(s * 1_000_000 + i) * 1_000n,
+    durationNs: 10_000 + ((i * 7_919 + s * 104_729) % [1_000, 50_000, 2_000_000][f]!),
+    ok: i % 41 !== 0,
+    fields: { tenant: ['acme', 'globex', 'initech'][(i + s) % 3]! },
+  });
+}
+
+let coordinator = '';
+const readServers: ChildProcess[] = [];
+let allDir = '';
+let twoDir = '';
+
+test.before(async () => {
+  if (!hasAddon) return;
+  const dirs = [tempDir(), tempDir(), tempDir()];
+  allDir = tempDir();
+  twoDir = tempDir();
+  const all = open({ dir: allDir });
+  const two = open({ dir: twoDir }); // stores 0 and 1: what a fleet missing store 2 answers
+  for (let s = 0; s < 3; s++) {
+    const store = open({ dir: dirs[s]! });
+    for (let i = 0; i < 20_000 + s * 5_000; i++) {
+      record(store, s, i);
+      record(all, s, i);
+      if (s < 2) record(two, s, i);
+    }
+    await store.close();
+  }
+  await all.close();
+  await two.close();
+  const urls: string[] = [];
+  for (const dir of dirs) {
+    const { child, url } = await start(['read-server', '--dir', dir, '--listen', '127.0.0.1:0'], 'read server ');
+    readServers.push(child);
+    urls.push(url);
+  }
+  coordinator = (await start(['coordinate', '--listen', '127.0.0.1:0', '--indexers', urls.join(','), '--timeout-ms', '3000'], 'listening on ')).url;
+});
+
+test.after.always(() => {
+  for (const p of processes) p.kill('SIGKILL');
+});
+
+async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const io: Io = {
+    out: (t) => void (out += t),
+    err: (t) => void (err += t),
+    isTTY: false,
+    now: () => Date.now(),
+    sleep: async () => false,
+  };
+  const code = await main(args, io);
+  return { code, out, err };
+}
+
+const byFunction = (q: ReturnType<Store['query']>) => q.groupBy('name').count().errors().percentiles([50, 90, 99]).orderBy('name');
+
+e2e('a query over the fleet equals one store holding every event, and says all indexers answered', async (t) => {
+  const all = open({ dir: allDir });
+  try {
+    const expected = await byFunction(all.query()).run();
+    const got = await byFunction(openFleet(coordinator).query()).run();
+    t.deepEqual(got.rows, expected.rows);
+    t.is(got.rows.reduce((n, r) => n + r.count, 0), 75_000);
+    t.deepEqual(got.coverage && { answered: got.coverage.answered, asked: got.coverage.asked, complete: got.coverage.complete }, { answered: 3, asked: 3, complete: true });
+    t.is(expected.coverage, undefined, 'a local answer carries no coverage');
+    // Grouped by an attribute, filtered, with the builder's own column names.
+    const tenants = (q: ReturnType<Store['query']>) => q.filter('name:api.*').groupBy('tenant').count().percentiles([99]).orderBy('tenant');
+    t.deepEqual((await tenants(openFleet(coordinator).query()).run()).rows, (await tenants(all.query()).run()).rows);
+  } finally {
+    await all.close();
+  }
+});
+
+e2e('laptime stats --coordinator prints what laptime stats prints for one store of every event', async (t) => {
+  const fleet = await cli(['stats', '--coordinator', coordinator, '--json']);
+  const local = await cli(['stats', '-d', allDir, '--json']);
+  t.is(fleet.code, 0, fleet.err);
+  t.is(fleet.out, local.out);
+  t.is(fleet.err, '');
+  const grouped = await cli(['query', '--coordinator', coordinator, '-g', 'tenant', '-a', 'count,p50', '--sort', 'tenant', '--asc', '--json']);
+  t.is(grouped.out, (await cli(['query', '-d', allDir, '-g', 'tenant', '-a', 'count,p50', '--sort', 'tenant', '--asc', '--json'])).out);
+  const listing = await cli(['query', '--coordinator', coordinator, 'name:db.*']);
+  t.is(listing.code, 2);
+  t.regex(listing.err, /over a fleet \(--coordinator\), query answers --group and --agg/);
+});
+
+e2e('bad queries and an unreachable coordinator are FleetErrors naming what and where', async (t) => {
+  const bad = await t.throwsAsync(openFleet(coordinator).query().filter('duration>>5').run(), { instanceOf: Error });
+  t.regex(bad!.message, /filter/);
+  const gone = await t.throwsAsync(openFleet('http://127.0.0.1:9').query().count().run(), { instanceOf: FleetError });
+  t.is((gone as FleetError).status, null);
+  t.regex(gone!.message, /coordinator http:\/\/127\.0\.0\.1:9/);
+  t.throws(() => openFleet('not a url'), { instanceOf: TypeError, message: /coordinator's URL/ });
+});
+
+e2e('laptime ship without the fleet program says how to get it; laptime index --help shows the usage', async (t) => {
+  let err = '';
+  const empty = tempDir();
+  const code = await runFleetProgram(['ship', '--dir', 'x'], (e) => void (err += e), { env: { PATH: '' }, root: empty });
+  t.is(code, 1);
+  t.regex(err, /`laptime ship` runs the laptime-fleet program, which was not found/);
+  t.regex(err, /npm run build:fleet/);
+  t.true(err.includes(empty), err);
+  const help = spawn(process.execPath, ['bin/laptime.cjs', 'index', '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  help.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  const helpCode = await new Promise((resolve) => help.on('exit', resolve));
+  t.is(helpCode, 0);
+  t.regex(out, /laptime-fleet index +--dir DIR --brokers/);
+});
+
+// Last: it kills a read server.
+e2e('with one read server down, the answer covers 2 of 3 and says so (API and CLI)', async (t) => {
+  readServers[2]!.kill('SIGKILL');
+  await new Promise((resolve) => readServers[2]!.once('exit', resolve));
+  const two = open({ dir: twoDir });
+  try {
+    const got = await byFunction(openFleet(coordinator).query()).run();
+    t.deepEqual(got.rows, (await byFunction(two.query()).run()).rows);
+    t.is(got.coverage?.answered, 2);
+    t.false(got.coverage?.complete);
+    t.regex(got.coverage!.summary, /2 of 3 indexers answered/);
+    t.is(got.coverage!.indexers.filter((r) => r.outcome !== 'answered').length, 1);
+  } finally {
+    await two.close();
+  }
+  const r = await cli(['stats', '--coordinator', coordinator]);
+  t.is(r.code, 0);
+  t.regex(r.err, /partial answer: 2 of 3 indexers answered/);
+});

@@ -1,0 +1,124 @@
+/**
+ * Reading a fleet: queries answered by a coordinator (`laptime-fleet coordinate`) over all its
+ * indexers, with the same {@link Query} builder and row shapes as a local store. The coordinator
+ * merges the indexers' partial answers; this module only carries the query there and the answer
+ * back (HTTP must happen in JS: the addon has no client), and says which indexers answered.
+ */
+import type { NativeQuery, NativeQueryResult } from './native';
+import { Query } from './query';
+import { show } from './describe';
+import type { Coverage } from './coverage';
+
+/** How to reach a coordinator. */
+export interface FleetOptions {
+  /** Bearer token the coordinator requires (when it listens beyond loopback). */
+  token?: string;
+  /** Longest wait for one answer, ms (default 30,000). */
+  timeoutMs?: number;
+}
+
+/** The coordinator refused the query or could not be reached. */
+export class FleetError extends Error {
+  override readonly name = 'FleetError';
+  /** HTTP status, when the coordinator answered. */
+  readonly status: number | null;
+
+  constructor(message: string, status: number | null) {
+    super(message);
+    this.status = status;
+  }
+}
+
+/** Answer of `POST /v1/query` (coordinate/answer.rs). */
+interface CoordinatorAnswer {
+  rows: Array<Record<string, string | number | boolean | null>>;
+  columns: { keys: string[]; values: string[] };
+  span: { first: number; last: number } | null;
+  stats: NativeQueryResult['stats'];
+  coverage: Coverage;
+}
+
+/**
+ * A fleet's coordinator as a query source.
+ *
+ * @example
+ * const fleet = openFleet('http://127.0.0.1:7070');
+ * const { rows, coverage } = await fleet.query().kind('call').groupBy('name').percentiles([50, 99]).run();
+ */
+export class Fleet {
+  readonly url: string;
+  readonly #endpoint: string;
+  readonly #headers: Record<string, string>;
+  readonly #timeoutMs: number;
+
+  constructor(url: string, options: FleetOptions = {}) {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new TypeError(`laptime: openFleet needs the coordinator's URL (http://host:port), got ${show(url)}`);
+    }
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+      throw new TypeError(`laptime: openFleet needs an http:// URL, got ${show(url)}`);
+    }
+    const timeoutMs = options.timeoutMs ?? 30_000;
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new TypeError(`laptime: timeoutMs must be a positive number of ms, got ${show(options.timeoutMs)}`);
+    this.url = url;
+    this.#endpoint = new URL('v1/query', parsed.href.endsWith('/') ? parsed.href : `${parsed.href}/`).href;
+    this.#headers = { 'content-type': 'application/json' };
+    if (options.token !== undefined) this.#headers.authorization = `Bearer ${options.token}`;
+    this.#timeoutMs = timeoutMs;
+  }
+
+  /** A query over every indexer; its `run()` answer also carries the {@link Coverage}. */
+  query(): Query {
+    return new Query((q) => this.#run(q));
+  }
+
+  async #run(query: NativeQuery): Promise<NativeQueryResult> {
+    let response: Response;
+    try {
+      response = await fetch(this.#endpoint, {
+        method: 'POST',
+        headers: this.#headers,
+        body: JSON.stringify(query),
+        signal: AbortSignal.timeout(this.#timeoutMs),
+      });
+    } catch (err) {
+      const why = err instanceof Error && err.name === 'TimeoutError' ? `no answer within ${this.#timeoutMs} ms` : String((err as { cause?: unknown }).cause ?? err);
+      throw new FleetError(`laptime: coordinator ${this.url}: ${why}`, null);
+    }
+    const text = await response.text();
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      throw new FleetError(`laptime: coordinator ${this.url} answered ${response.status} with a body that is not JSON: ${show(text.slice(0, 200))}`, response.status);
+    }
+    if (!response.ok) {
+      const error = (body as { error?: unknown }).error;
+      throw new FleetError(`laptime: coordinator ${this.url} refused the query (${response.status}): ${typeof error === 'string' ? error : text.slice(0, 200)}`, response.status);
+    }
+    return toNativeResult(body as CoordinatorAnswer);
+  }
+}
+
+/** Rows keyed by column (the coordinator's form) back into the engine's positional form. */
+function toNativeResult(a: CoordinatorAnswer): NativeQueryResult & { coverage: Coverage } {
+  return {
+    keyLabels: a.columns.keys,
+    valueLabels: a.columns.values,
+    rows: a.rows.map((r) => ({
+      key: a.columns.keys.map((k) => r[k] ?? null) as Array<string | number | boolean | null>,
+      values: a.columns.values.map((v) => r[v] ?? null) as Array<number | null>,
+    })),
+    span: a.span === null ? null : { firstMs: a.span.first, lastMs: a.span.last },
+    stats: a.stats,
+    coverage: a.coverage,
+  };
+}
+
+/** A {@link Fleet} reading through the coordinator at `url`. */
+export function openFleet(url: string, options?: FleetOptions): Fleet {
+  return new Fleet(url, options);
+}
