@@ -26,9 +26,9 @@ fn body(events: usize, seed: usize) -> String {
             ["get", "post"][n % 2],
             1_760_000_000_000_000_000u64 + n as u64 * 1_000,
             20_000 + (n * 7_919) % 3_000_000,
-            n % 97 != 0,
+            !n.is_multiple_of(97),
             routes[n % routes.len()],
-            if n % 97 == 0 { 500 } else { 200 },
+            if n.is_multiple_of(97) { 500 } else { 200 },
         ));
     }
     out
