@@ -1,5 +1,5 @@
 /**
- * `laptime ship | index | ingest | coordinate | read-server`: the fleet's processes. They are the
+ * `laptime topic | ship | index | ingest | coordinate | read-server`: the fleet's processes. They are the
  * `laptime-fleet` program (Rust, linked with librdkafka; not part of the Node addon, so an app
  * that only records never loads Kafka's client). This module finds that program and runs it with
  * the arguments as given, passing stdio, signals and the exit code through.
@@ -10,7 +10,7 @@ import { constants as osConstants } from 'node:os';
 import * as path from 'node:path';
 
 /** The commands `laptime` hands to `laptime-fleet`. */
-export const FLEET_COMMANDS: readonly string[] = ['ship', 'index', 'ingest', 'coordinate', 'read-server'];
+export const FLEET_COMMANDS: readonly string[] = ['topic', 'ship', 'index', 'ingest', 'coordinate', 'read-server'];
 
 const PROGRAM = process.platform === 'win32' ? 'laptime-fleet.exe' : 'laptime-fleet';
 

@@ -193,7 +193,7 @@ function shared(io: Io, run: Run): Shared {
 function program(io: Io, run: Run): Command {
   const prog = new Command('laptime')
     .description('Look into a laptime store: per-function latency, events, anomalies, regressions.')
-    .addHelpText('after', '\nFleet processes (they run the laptime-fleet program; README "Running a fleet"):\n  ship, index, ingest, coordinate, read-server   e.g. laptime index --help')
+    .addHelpText('after', '\nFleet processes (they run the laptime-fleet program; README "Running a fleet"):\n  topic, ship, index, ingest, coordinate, read-server   e.g. laptime index --help')
     .version(packageVersion(), '-V, --version')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()

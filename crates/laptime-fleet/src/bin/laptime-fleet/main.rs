@@ -1,4 +1,4 @@
-//! `laptime-fleet ship|index|ingest|read-server|coordinate`: the fleet's processes (see the crate doc and
+//! `laptime-fleet topic|ship|index|ingest|read-server|coordinate`: the fleet's processes (see the crate doc and
 //! README "Running a fleet"). Each prints one line when it starts (role and addresses) and, where
 //! it moves data, a counters line every 10 s; an unreachable Kafka at start is a clear error and
 //! exit code 1.
@@ -9,10 +9,12 @@ mod index;
 mod ingest;
 mod read;
 mod ship;
+mod topic;
 
 use std::process::ExitCode;
 
 const USAGE: &str = "usage:
+  laptime-fleet topic      --brokers HOST:PORT[,..] --topic TOPIC [--partitions N] [--replication N]
   laptime-fleet ship       --dir DIR --brokers HOST:PORT[,..] --topic TOPIC [--feed NAME]
   laptime-fleet index      --dir DIR --brokers HOST:PORT[,..] --topic TOPIC --group GROUP
                            [--listen ADDR:PORT] [--token TOKEN] [--id NAME] [--session-timeout-s N]
@@ -35,6 +37,7 @@ fn main() -> ExitCode {
         Some("ingest") => ingest::run(rest),
         Some("coordinate") => coordinate::run(rest),
         Some("read-server") => read::run(rest),
+        Some("topic") => topic::run(rest),
         Some("help") => {
             println!("{USAGE}");
             Ok(())
