@@ -93,7 +93,7 @@ fleet-demo: running (logs and stores in $run)
 Try, in another terminal:
   npx laptime stats --coordinator $coordinator
   npx laptime query --coordinator $coordinator -g tenant -a count,p99 name:checkout.place
-  curl -s $coordinator/v1/query -d '{"groupBy":[{"by":"name"}],"aggregates":["count","p99"]}'
+  curl -s $coordinator/v1/query -H 'content-type: application/json' -d '{"groupBy":[{"by":"name"}],"aggregates":["count","p99"]}'
 Ctrl-C stops everything.
 EOF
 
