@@ -55,7 +55,8 @@ function record(store: Store, s: number, i: number): void {
     startNs: BASE_NS + BigInt(s * 1_000_000 + i) * 1_000n,
     durationNs: 10_000 + ((i * 7_919 + s * 104_729) % [1_000, 50_000, 2_000_000][f]!),
     ok: i % 41 !== 0,
-    fields: { tenant: ['acme', 'globex', 'initech'][(i + s) % 3]! },
+    // One integer beyond 2^53 per store: it must come back exact through JSON.
+    fields: i === 5 ? { tenant: 'acme', big: 2n ** 60n + BigInt(s) } : { tenant: ['acme', 'globex', 'initech'][(i + s) % 3]! },
   });
 }
 
@@ -136,9 +137,45 @@ e2e('laptime stats --coordinator prints what laptime stats prints for one store 
   t.is(fleet.err, '');
   const grouped = await cli(['query', '--coordinator', coordinator, '-g', 'tenant', '-a', 'count,p50', '--sort', 'tenant', '--asc', '--json']);
   t.is(grouped.out, (await cli(['query', '-d', allDir, '-g', 'tenant', '-a', 'count,p50', '--sort', 'tenant', '--asc', '--json'])).out);
-  const listing = await cli(['query', '--coordinator', coordinator, 'name:db.*']);
-  t.is(listing.code, 2);
-  t.regex(listing.err, /over a fleet \(--coordinator\), query answers --group and --agg/);
+  const listing = await cli(['query', '--coordinator', coordinator, 'name:db.*', '-l', '20', '--json']);
+  t.is(listing.code, 0, listing.err);
+  t.is(listing.out, (await cli(['query', '-d', allDir, 'name:db.*', '-l', '20', '--json'])).out);
+  t.is(listing.out.trim().split('\n').length, 20);
+});
+
+e2e('events over the fleet page through every event in order with a cursor, as one store lists them', async (t) => {
+  const fleet = openFleet(coordinator);
+  const all = open({ dir: allDir });
+  try {
+    for (const [filter, order, limit] of [['', 'newest', 7_000], ['name:api.* tenant:acme', 'oldest', 999]] as const) {
+      const got: unknown[] = [];
+      const expected: unknown[] = [];
+      let pages = 0;
+      for (let cursor: string | null = null, first = true; first || cursor !== null; first = false) {
+        const page = await fleet.events(filter, { order, limit, ...(cursor === null ? {} : { cursor }) });
+        t.true(page.coverage?.complete, page.coverage?.summary);
+        t.true(page.events.length <= limit);
+        got.push(...page.events);
+        cursor = page.nextCursor;
+        pages++;
+      }
+      for (let cursor: string | null = null, first = true; first || cursor !== null; first = false) {
+        const page = await all.events(filter, { order, limit, ...(cursor === null ? {} : { cursor }) });
+        expected.push(...page.events);
+        cursor = page.nextCursor;
+      }
+      t.is(got.length, expected.length);
+      t.deepEqual(got, expected, `${filter || 'everything'} ${order}`);
+      t.true(pages > 1, 'more than one page');
+    }
+    const big = await fleet.events('big>1000', { order: 'oldest' });
+    t.deepEqual(big.events.map((e) => e.fields.big), [2n ** 60n, 2n ** 60n + 1n, 2n ** 60n + 2n]);
+    const bad = await t.throwsAsync(fleet.events('', { cursor: 'not-a-cursor' }), { instanceOf: FleetError });
+    t.is((bad as FleetError).status, 400);
+    t.regex(bad!.message, /cursor/);
+  } finally {
+    await all.close();
+  }
 });
 
 e2e('bad queries and an unreachable coordinator are FleetErrors naming what and where', async (t) => {
@@ -184,4 +221,7 @@ e2e('with one read server down, the answer covers 2 of 3 and says so (API and CL
   const r = await cli(['stats', '--coordinator', coordinator]);
   t.is(r.code, 0);
   t.regex(r.err, /partial answer: 2 of 3 indexers answered/);
+  const page = await openFleet(coordinator).events('', { limit: 10 });
+  t.false(page.coverage?.complete);
+  t.is(page.events.length, 10);
 });

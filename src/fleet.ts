@@ -4,8 +4,8 @@
  * merges the indexers' partial answers; this module only carries the query there and the answer
  * back (HTTP must happen in JS: the addon has no client), and says which indexers answered.
  */
-import type { NativeQuery, NativeQueryResult } from './native';
-import { Query } from './query';
+import type { NativeEvent, NativeQuery, NativeQueryResult } from './native';
+import { Query, toEventsPage, toEventsRequest, type EventsOptions, type EventsPage } from './query';
 import { show } from './describe';
 import type { Coverage } from './coverage';
 
@@ -47,7 +47,7 @@ interface CoordinatorAnswer {
  */
 export class Fleet {
   readonly url: string;
-  readonly #endpoint: string;
+  readonly #base: string;
   readonly #headers: Record<string, string>;
   readonly #timeoutMs: number;
 
@@ -64,7 +64,7 @@ export class Fleet {
     const timeoutMs = options.timeoutMs ?? 30_000;
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new TypeError(`laptime: timeoutMs must be a positive number of ms, got ${show(options.timeoutMs)}`);
     this.url = url;
-    this.#endpoint = new URL('v1/query', parsed.href.endsWith('/') ? parsed.href : `${parsed.href}/`).href;
+    this.#base = parsed.href.endsWith('/') ? parsed.href : `${parsed.href}/`;
     this.#headers = { 'content-type': 'application/json' };
     if (options.token !== undefined) this.#headers.authorization = `Bearer ${options.token}`;
     this.#timeoutMs = timeoutMs;
@@ -75,13 +75,28 @@ export class Fleet {
     return new Query((q) => this.#run(q));
   }
 
+  /**
+   * Events over every indexer, newest first by default, with a cursor for the next page: the same
+   * arguments and page as a store's `events()`, plus the coverage.
+   */
+  async events(filter?: string, options?: EventsOptions): Promise<EventsPage> {
+    const answer = (await this.#post('v1/events', toEventsRequest(filter, options))) as FleetEventsAnswer;
+    const page = toEventsPage({ events: answer.events.map(toNativeEvent), ...(answer.nextCursor === null ? {} : { nextCursor: answer.nextCursor }) });
+    return { ...page, coverage: answer.coverage };
+  }
+
   async #run(query: NativeQuery): Promise<NativeQueryResult> {
+    return toNativeResult((await this.#post('v1/query', query)) as CoordinatorAnswer);
+  }
+
+  /** POST `body` as JSON to the coordinator's `path`; the parsed answer, or a FleetError. */
+  async #post(path: string, request: unknown): Promise<unknown> {
     let response: Response;
     try {
-      response = await fetch(this.#endpoint, {
+      response = await fetch(new URL(path, this.#base), {
         method: 'POST',
         headers: this.#headers,
-        body: JSON.stringify(query),
+        body: JSON.stringify(request),
         signal: AbortSignal.timeout(this.#timeoutMs),
       });
     } catch (err) {
@@ -97,10 +112,32 @@ export class Fleet {
     }
     if (!response.ok) {
       const error = (body as { error?: unknown }).error;
-      throw new FleetError(`laptime: coordinator ${this.url} refused the query (${response.status}): ${typeof error === 'string' ? error : text.slice(0, 200)}`, response.status);
+      throw new FleetError(`laptime: coordinator ${this.url} refused the request (${response.status}): ${typeof error === 'string' ? error : text.slice(0, 200)}`, response.status);
     }
-    return toNativeResult(body as CoordinatorAnswer);
+    return body;
   }
+}
+
+/** An event as the coordinator lists it (coordinate/events.rs). */
+interface WireEvent extends Omit<NativeEvent, 'startNs' | 'fields'> {
+  startNs: string;
+  fields: Record<string, string | number | boolean>;
+  /** Keys of integer fields beyond 2^53, sent as decimal strings. */
+  bigints?: string[];
+  cursor: string;
+}
+
+interface FleetEventsAnswer {
+  events: WireEvent[];
+  nextCursor: string | null;
+  coverage: Coverage;
+}
+
+function toNativeEvent(e: WireEvent): NativeEvent {
+  const fields: NativeEvent['fields'] = { ...e.fields };
+  for (const key of e.bigints ?? []) fields[key] = BigInt(e.fields[key] as string);
+  const { bigints: _bigints, cursor: _cursor, ...rest } = e;
+  return { ...rest, startNs: BigInt(e.startNs), fields };
 }
 
 /** Rows keyed by column (the coordinator's form) back into the engine's positional form. */

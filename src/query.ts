@@ -427,6 +427,8 @@ export interface EventsOptions {
 export interface EventsPage {
   events: StoredEvent[];
   nextCursor: string | null;
+  /** Listings from a fleet ({@link Fleet}) only: which indexers answered. */
+  coverage?: Coverage;
 }
 
 const EVENTS_OPTIONS = ['limit', 'cursor', 'order', 'at'];

@@ -8,7 +8,7 @@ import { parseDuration, parseRange, parseTime } from '../grammar';
 import type { QueryRow, StoredEvent } from '../query';
 import { callsToOtlp, spanCount, type OtlpTraceRequest } from '../otlp';
 import type { Reader } from '../reader';
-import type { Query } from '../query';
+import type { EventsOptions, EventsPage, Query } from '../query';
 import { count, csv, duration, jsonLines, latencyBar, percent, rate, table, time, type Column } from './format';
 
 /** Where a command writes, and what it may assume about the terminal. */
@@ -77,9 +77,10 @@ export interface StatsOptions extends Scope {
 }
 
 /** Per-function table: count, rate, mean, p50, p90, p99, max, error %. */
-/** What the commands that only aggregate need: a local reader or a fleet's coordinator. */
+/** What the commands that aggregate and list need: a local reader or a fleet's coordinator. */
 export interface QuerySource {
   query(): Query;
+  events(filter?: string, options?: EventsOptions): Promise<EventsPage>;
 }
 
 /** Say on stderr when a fleet's answer misses indexers (the rows then miss their events). */
@@ -223,19 +224,16 @@ export interface QueryOptions {
 const AGGREGATES = ['count', 'errors', 'errorRate', 'sum', 'mean', 'min', 'max', 'stddev'] as const;
 
 /** With grouping or aggregates: a grouped table; otherwise the matching events, newest first. */
-export async function query(reader: Reader | QuerySource, o: QueryOptions, io: Io): Promise<void> {
+export async function query(reader: QuerySource, o: QueryOptions, io: Io): Promise<void> {
   const aggregating = o.group.length > 0 || o.bucket !== undefined || o.agg.length > 0;
-  const local = 'events' in reader;
-  if (!local && (!aggregating || o.bucket !== undefined)) {
-    throw new CliError('over a fleet (--coordinator), query answers --group and --agg; listing events and --bucket are not available there yet', 2);
-  }
-  if (!aggregating && local) {
+  if (!aggregating) {
     const page = await reader.events(o.filter, { limit: o.limit ?? 50 });
+    warnCoverage(page, io);
     printEvents(page.events, o.format, io);
     if (o.format === 'table' && page.nextCursor !== null) io.err(`(more events match; raise --limit, or use export)\n`);
     return;
   }
-  if (o.bucket !== undefined && local) await checkBuckets(reader, o.filter, o.bucket);
+  if (o.bucket !== undefined) await checkBuckets(reader, o.filter, o.bucket);
   let q = reader.query().filter(o.filter);
   for (const g of o.group) q = q.groupBy(g) as typeof q;
   if (o.bucket !== undefined) q = q.bucket(o.bucket) as unknown as typeof q;
@@ -278,7 +276,7 @@ export const MAX_BUCKETS = 1_000_000;
  * {@link MAX_BUCKETS} buckets (`--bucket 100ns` over an hour would be 36 billion): a clear error
  * instead of a result as large as the store.
  */
-async function checkBuckets(reader: Reader, filter: string, bucket: string): Promise<void> {
+async function checkBuckets(reader: QuerySource, filter: string, bucket: string): Promise<void> {
   const widthNs = Number(parseDuration(bucket, '--bucket').ns);
   if (!(widthNs > 0)) throw new CliError(`--bucket "${bucket}" must be a width above 0, such as 1m`, 2);
   const startOf = async (order: 'newest' | 'oldest') => (await reader.events(filter, { limit: 1, order })).events[0]?.startNs ?? null;

@@ -63,10 +63,13 @@ pub struct Coordinator {
 }
 
 #[derive(Debug, Clone)]
-struct Indexer {
+pub(super) struct Indexer {
     /// As configured (reported in the coverage).
     url: String,
-    endpoint: reqwest::Url,
+    /// Where its partials are asked for.
+    partial: reqwest::Url,
+    /// Where its events are listed.
+    pub(super) events: reqwest::Url,
 }
 
 /// A coordinated query's answer: the merged result and which indexers it covers.
@@ -109,17 +112,20 @@ impl Coordinator {
                     "indexer {i}: {url:?} must not have a query or fragment"
                 )));
             }
-            let endpoint = format!("{}/v1/partial", base.as_str().trim_end_matches('/'));
-            let endpoint = reqwest::Url::parse(&endpoint)
-                .map_err(|e| bad(format!("indexer {i}: {url:?}: {e}")))?;
-            if indexers.iter().any(|x| x.endpoint == endpoint) {
+            let at = |path: &str| {
+                reqwest::Url::parse(&format!("{}{path}", base.as_str().trim_end_matches('/')))
+                    .map_err(|e| bad(format!("indexer {i}: {url:?}: {e}")))
+            };
+            let (partial, events) = (at("/v1/partial")?, at("/v1/events")?);
+            if indexers.iter().any(|x| x.partial == partial) {
                 return Err(bad(format!(
                     "indexer {url:?} is listed twice: its events would be counted twice"
                 )));
             }
             indexers.push(Indexer {
                 url: url.clone(),
-                endpoint,
+                partial,
+                events,
             });
         }
         let client = reqwest::Client::builder()
@@ -141,6 +147,11 @@ impl Coordinator {
         })
     }
 
+    /// Largest answer accepted from one indexer, bytes.
+    pub(super) fn max_answer_bytes(&self) -> usize {
+        self.max_partial_bytes
+    }
+
     /// The indexers' URLs, as configured.
     pub fn indexers(&self) -> impl Iterator<Item = &str> {
         self.indexers.iter().map(|i| i.url.as_str())
@@ -159,58 +170,14 @@ impl Coordinator {
         };
         let body = Bytes::from(request::encode(&shape).map_err(Error::BadQuery)?);
         request::encode(query).map_err(Error::BadQuery)?;
-        let started = Instant::now();
-        let mut tasks = JoinSet::new();
-        for (i, indexer) in self.indexers.iter().enumerate() {
-            let ask = Ask {
-                client: self.client.clone(),
-                endpoint: indexer.endpoint.clone(),
-                token: self.token.clone(),
-                body: body.clone(),
-                max_bytes: self.max_partial_bytes,
-            };
-            let timeout = self.timeout;
-            let query = shape.clone();
-            tasks.spawn(async move {
-                let outcome = match tokio::time::timeout(timeout, ask.fetch()).await {
-                    Err(_) => Err(Outcome::Timeout { after: timeout }),
-                    Ok(Err(o)) => Err(o),
-                    Ok(Ok(bytes)) => decode(bytes, query).await,
-                };
-                (i, outcome, started.elapsed())
-            });
-        }
-        // A task that panicked leaves its indexer with this outcome.
-        let mut reports: Vec<IndexerReport> = self
-            .indexers
-            .iter()
-            .map(|ix| IndexerReport {
-                url: ix.url.clone(),
-                outcome: Outcome::BadAnswer {
-                    reason: "the task receiving its answer failed".into(),
-                },
-                elapsed: Duration::ZERO,
-            })
-            .collect();
-        let mut partials = Vec::with_capacity(self.indexers.len());
-        while let Some(done) = tasks.join_next().await {
-            let Ok((i, outcome, elapsed)) = done else {
-                continue;
-            };
-            let outcome = match outcome {
-                Ok((partial, bytes)) => {
-                    let groups = partial.groups();
-                    partials.push(partial);
-                    Outcome::Answered { groups, bytes }
-                }
-                Err(o) => o,
-            };
-            if let Some(r) = reports.get_mut(i) {
-                r.outcome = outcome;
-                r.elapsed = elapsed;
-            }
-        }
-        let coverage = Coverage { indexers: reports };
+        let (partials, coverage) = self
+            .ask_all(
+                |ix| ix.partial.clone(),
+                body,
+                self.max_partial_bytes,
+                move |bytes| decode(bytes, shape.clone()),
+            )
+            .await;
         if partials.is_empty() {
             return Err(Error::NoAnswer(coverage));
         }
@@ -227,6 +194,76 @@ impl Coordinator {
         })?;
         let result = finished.map_err(Error::Merge)?;
         Ok(Answer { result, coverage })
+    }
+}
+
+impl Coordinator {
+    /// Post `body` to every indexer at once (at the endpoint `endpoint` picks), each within the
+    /// timeout, and decode each answer with `decode` (its value, items and bytes for the report).
+    /// Returns the decoded answers, in no particular order, and every indexer's outcome.
+    pub(super) async fn ask_all<T, D, Fut>(
+        &self,
+        endpoint: impl Fn(&Indexer) -> reqwest::Url,
+        body: Bytes,
+        max_bytes: usize,
+        decode: D,
+    ) -> (Vec<T>, Coverage)
+    where
+        T: Send + 'static,
+        D: Fn(Bytes) -> Fut + Clone + Send + 'static,
+        Fut: std::future::Future<Output = Result<(T, usize, usize), Outcome>> + Send,
+    {
+        let started = Instant::now();
+        let mut tasks = JoinSet::new();
+        for (i, indexer) in self.indexers.iter().enumerate() {
+            let ask = Ask {
+                client: self.client.clone(),
+                endpoint: endpoint(indexer),
+                token: self.token.clone(),
+                body: body.clone(),
+                max_bytes,
+            };
+            let timeout = self.timeout;
+            let decode = decode.clone();
+            tasks.spawn(async move {
+                let outcome = match tokio::time::timeout(timeout, ask.fetch()).await {
+                    Err(_) => Err(Outcome::Timeout { after: timeout }),
+                    Ok(Err(o)) => Err(o),
+                    Ok(Ok(bytes)) => decode(bytes).await,
+                };
+                (i, outcome, started.elapsed())
+            });
+        }
+        // A task that panicked leaves its indexer with this outcome.
+        let mut reports: Vec<IndexerReport> = self
+            .indexers
+            .iter()
+            .map(|ix| IndexerReport {
+                url: ix.url.clone(),
+                outcome: Outcome::BadAnswer {
+                    reason: "the task receiving its answer failed".into(),
+                },
+                elapsed: Duration::ZERO,
+            })
+            .collect();
+        let mut answers = Vec::with_capacity(self.indexers.len());
+        while let Some(done) = tasks.join_next().await {
+            let Ok((i, outcome, elapsed)) = done else {
+                continue;
+            };
+            let outcome = match outcome {
+                Ok((answer, groups, bytes)) => {
+                    answers.push(answer);
+                    Outcome::Answered { groups, bytes }
+                }
+                Err(o) => o,
+            };
+            if let Some(r) = reports.get_mut(i) {
+                r.outcome = outcome;
+                r.elapsed = elapsed;
+            }
+        }
+        (answers, Coverage { indexers: reports })
     }
 }
 
@@ -303,7 +340,7 @@ async fn read_limited(resp: &mut reqwest::Response, max: usize) -> Result<Bytes,
 }
 
 /// Decode and check a partial off the runtime's worker threads (a large one takes a while).
-async fn decode(bytes: Bytes, query: Query) -> Result<(Partial, usize), Outcome> {
+async fn decode(bytes: Bytes, query: Query) -> Result<(Partial, usize, usize), Outcome> {
     let n = bytes.len();
     let checked = tokio::task::spawn_blocking(move || {
         let partial = Partial::from_bytes(&bytes).map_err(|e| e.to_string())?;
@@ -312,7 +349,10 @@ async fn decode(bytes: Bytes, query: Query) -> Result<(Partial, usize), Outcome>
     })
     .await;
     match checked {
-        Ok(Ok(p)) => Ok((p, n)),
+        Ok(Ok(p)) => {
+            let groups = p.groups();
+            Ok((p, groups, n))
+        }
         Ok(Err(reason)) => Err(Outcome::BadAnswer { reason }),
         Err(e) => Err(Outcome::BadAnswer {
             reason: format!("decoding it failed: {e}"),

@@ -109,10 +109,28 @@ impl Default for ServeLimits {
 pub(crate) type Reply = Response<Full<Bytes>>;
 type Handler = Arc<dyn Fn(Bytes) -> Pin<Box<dyn Future<Output = Reply> + Send>> + Send + Sync>;
 
-struct State {
-    role: &'static str,
+/// `POST path` answered by a handler of the request body.
+pub(crate) struct Route {
     path: &'static str,
     handler: Handler,
+}
+
+impl Route {
+    pub(crate) fn post<F, Fut>(path: &'static str, handler: F) -> Route
+    where
+        F: Fn(Bytes) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Reply> + Send + 'static,
+    {
+        Route {
+            path,
+            handler: Arc::new(move |body| Box::pin(handler(body))),
+        }
+    }
+}
+
+struct State {
+    role: &'static str,
+    routes: Vec<Route>,
     token: Option<String>,
     limits: ServeLimits,
     in_flight: Semaphore,
@@ -124,17 +142,12 @@ pub(crate) struct Running {
 }
 
 impl Running {
-    /// Check `config`, bind, and serve `POST path` with `handler` on the current runtime.
-    pub(crate) async fn start<F, Fut>(
+    /// Check `config`, bind, and serve `routes` (and `GET /healthz`) on the current runtime.
+    pub(crate) async fn start(
         role: &'static str,
         config: ServeConfig,
-        path: &'static str,
-        handler: F,
-    ) -> Result<Running, Error>
-    where
-        F: Fn(Bytes) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Reply> + Send + 'static,
-    {
+        routes: Vec<Route>,
+    ) -> Result<Running, Error> {
         config.check(role)?;
         let bind = |source| Error::Bind {
             role,
@@ -143,11 +156,9 @@ impl Running {
         };
         let listener = TcpListener::bind(config.listen).await.map_err(bind)?;
         let addr = listener.local_addr().map_err(bind)?;
-        let handler: Handler = Arc::new(move |body| Box::pin(handler(body)));
         let state = Arc::new(State {
             role,
-            path,
-            handler,
+            routes,
             token: config.token,
             in_flight: Semaphore::new(config.limits.max_concurrent),
             limits: config.limits,
@@ -178,22 +189,28 @@ async fn handle(state: &State, req: Request<Incoming>) -> Reply {
             not_allowed("GET")
         };
     }
-    if path != state.path {
+    let Some(route) = state.routes.iter().find(|r| r.path == path) else {
+        let known: Vec<String> = state
+            .routes
+            .iter()
+            .map(|r| format!("POST {}", r.path))
+            .collect();
         return refuse(
             StatusCode::NOT_FOUND,
             "path",
             format!(
-                "no such endpoint {}: POST {}, GET /healthz",
+                "no such endpoint {}: {}, GET /healthz",
                 show_str(path),
-                state.path
+                known.join(", ")
             ),
         );
-    }
+    };
     if req.method() != Method::POST {
         return not_allowed("POST");
     }
+    let handler = Arc::clone(&route.handler);
     match read_body(state, req).await {
-        Ok((body, _permit)) => (state.handler)(body).await,
+        Ok((body, _permit)) => handler(body).await,
         Err(reply) => reply,
     }
 }

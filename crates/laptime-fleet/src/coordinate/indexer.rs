@@ -20,7 +20,8 @@ use laptime_query::Queries;
 use laptime_storage::{Reader, Store, View};
 
 use super::error::Error;
-use super::http::{self, Reply, Running, ServeConfig};
+use super::events;
+use super::http::{self, Reply, Route, Running, ServeConfig};
 use super::request;
 
 /// Content type of a partial result's bytes.
@@ -58,8 +59,15 @@ impl ReadServer {
         let running = Running::start(
             "indexer read server",
             config,
-            "/v1/partial",
-            move |body: Bytes| answer(source.clone(), body),
+            vec![
+                Route::post("/v1/partial", {
+                    let source = Arc::clone(&source);
+                    move |body: Bytes| answer(source.clone(), body)
+                }),
+                Route::post("/v1/events", move |body: Bytes| {
+                    list_events(source.clone(), body)
+                }),
+            ],
         )
         .await?;
         Ok(ReadServer { running })
@@ -87,23 +95,48 @@ async fn answer<V: ViewSource>(source: Arc<V>, body: Bytes) -> Reply {
     });
     match run.await {
         Ok(Ok(bytes)) => http::with_type(StatusCode::OK, Bytes::from(bytes), PARTIAL_CONTENT_TYPE),
-        Ok(Err(e)) => {
-            let status = match e.code() {
-                laptime_storage::ErrorCode::InvalidOption
-                | laptime_storage::ErrorCode::InvalidInput => StatusCode::BAD_REQUEST,
-                _ => StatusCode::INTERNAL_SERVER_ERROR,
-            };
-            let body = serde_json::json!({
-                "error": format!("the query failed on this indexer: {e}"),
-                "at": "",
-                "code": e.code().as_str(),
-            });
-            http::json(status, body.to_string())
-        }
+        Ok(Err(e)) => store_failure(&e),
         Err(e) => http::refuse(
             StatusCode::INTERNAL_SERVER_ERROR,
             "",
             format!("the query task failed: {e}"),
         ),
     }
+}
+
+async fn list_events<V: ViewSource>(source: Arc<V>, body: Bytes) -> Reply {
+    let req = match events::decode_request(&body, laptime_storage::clock::now_ns()) {
+        Ok(r) => r,
+        Err(bad) => return http::json(StatusCode::BAD_REQUEST, bad.to_json().to_string()),
+    };
+    let run = tokio::task::spawn_blocking(move || {
+        let view = source.view()?;
+        let page = laptime_query::query::events(&view, &req)?;
+        Ok::<_, laptime_storage::Error>(events::page_json(&page).to_string())
+    });
+    match run.await {
+        Ok(Ok(json)) => http::json(StatusCode::OK, json),
+        Ok(Err(e)) => store_failure(&e),
+        Err(e) => http::refuse(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "",
+            format!("the listing task failed: {e}"),
+        ),
+    }
+}
+
+/// A query or listing the store refused (bad input: 400) or failed (500), with its error code.
+fn store_failure(e: &laptime_storage::Error) -> Reply {
+    let status = match e.code() {
+        laptime_storage::ErrorCode::InvalidOption | laptime_storage::ErrorCode::InvalidInput => {
+            StatusCode::BAD_REQUEST
+        }
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    let body = serde_json::json!({
+        "error": format!("the request failed on this indexer: {e}"),
+        "at": "",
+        "code": e.code().as_str(),
+    });
+    http::json(status, body.to_string())
 }

@@ -8,12 +8,15 @@
 //! - [`indexer`]: the indexer's read server, `POST /v1/partial` -> the partial's checksummed bytes.
 //! - [`fanout`]: the [`Coordinator`]: concurrent requests with a timeout per indexer, checks,
 //!   merge, finish, and the [`Coverage`] ("2 of 3 indexers answered", and why not).
+//! - [`events`]: listing events over every indexer (`POST /v1/events` on both servers), merged
+//!   by their total order, with a cursor.
 //! - [`server`]: the coordinator's `POST /v1/query` -> JSON rows ([`answer`]) plus coverage.
 //! - [`http`]: what both servers share (token off loopback, body limits, JSON refusals).
 
 pub mod answer;
 pub mod coverage;
 pub mod error;
+pub mod events;
 pub mod fanout;
 pub mod http;
 pub mod indexer;
@@ -22,6 +25,7 @@ pub mod server;
 
 pub use coverage::{Coverage, IndexerReport, Outcome};
 pub use error::Error;
+pub use events::FleetEvents;
 pub use fanout::{Answer, Coordinator, CoordinatorConfig};
 pub use http::{ServeConfig, ServeLimits};
 pub use indexer::{ReadServer, ViewSource, PARTIAL_CONTENT_TYPE};

@@ -95,15 +95,46 @@ impl std::error::Error for BadRequest {}
 
 /// The query a request body asks for; `now_ns` is used when it names no "now".
 pub fn decode(body: &[u8], now_ns: u64) -> Result<Query, BadRequest> {
+    from_object(&object(body)?, now_ns)
+}
+
+/// The body as a JSON object.
+pub(super) fn object(body: &[u8]) -> Result<Map<String, Value>, BadRequest> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| BadRequest::new("", format!("the body is not JSON: {e}")))?;
-    let Value::Object(obj) = value else {
-        return Err(BadRequest::new(
+    match value {
+        Value::Object(obj) => Ok(obj),
+        other => Err(BadRequest::new(
             "",
-            format!("the body must be a JSON object, got {}", kind(&value)),
-        ));
-    };
-    from_object(&obj, now_ns)
+            format!("the body must be a JSON object, got {}", kind(&other)),
+        )),
+    }
+}
+
+/// The request's `filter` (none: everything).
+pub(super) fn filter(obj: &Map<String, Value>) -> Result<filter::Filter, BadRequest> {
+    match obj.get("filter") {
+        None | Some(Value::Null) => Ok(filter::Filter::default()),
+        Some(Value::String(text)) => filter::parse(text).map_err(|e| BadRequest {
+            at: "filter".into(),
+            message: format!(
+                "filter: at byte {}: expected {}, found {}",
+                e.position, e.expected, e.found
+            ),
+            filter_error: Some(e),
+        }),
+        Some(v) => Err(BadRequest::new("filter", expected("a string", v))),
+    }
+}
+
+/// The request's "now" (`nowNs` or `nowMs`), else `default`.
+pub(super) fn now(obj: &Map<String, Value>, default: u64) -> Result<u64, BadRequest> {
+    match (obj.get("nowNs"), obj.get("nowMs")) {
+        (Some(_), Some(_)) => Err(BadRequest::new("nowMs", "give nowNs or nowMs, not both")),
+        (Some(v), None) => now_from_ns(v),
+        (None, Some(v)) => now_from_ms(v),
+        (None, None) => Ok(default),
+    }
 }
 
 fn from_object(obj: &Map<String, Value>, now_ns: u64) -> Result<Query, BadRequest> {
@@ -113,26 +144,8 @@ fn from_object(obj: &Map<String, Value>, now_ns: u64) -> Result<Query, BadReques
             format!("unknown key; a query has {}", KEYS.join(", ")),
         ));
     }
-    let filter = match obj.get("filter") {
-        None | Some(Value::Null) => filter::Filter::default(),
-        Some(Value::String(text)) => filter::parse(text).map_err(|e| BadRequest {
-            at: "filter".into(),
-            message: format!(
-                "filter: at byte {}: expected {}, found {}",
-                e.position, e.expected, e.found
-            ),
-            filter_error: Some(e),
-        })?,
-        Some(v) => return Err(BadRequest::new("filter", expected("a string", v))),
-    };
-    let now_ns = match (obj.get("nowNs"), obj.get("nowMs")) {
-        (Some(_), Some(_)) => {
-            return Err(BadRequest::new("nowMs", "give nowNs or nowMs, not both"))
-        }
-        (Some(v), None) => now_from_ns(v)?,
-        (None, Some(v)) => now_from_ms(v)?,
-        (None, None) => now_ns,
-    };
+    let filter = filter(obj)?;
+    let now_ns = now(obj, now_ns)?;
     let group_by = match obj.get("groupBy") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(dims)) => dims
@@ -404,11 +417,11 @@ fn reason_of(e: &laptime_storage::Error) -> String {
     }
 }
 
-fn expected(what: &str, got: &Value) -> String {
+pub(super) fn expected(what: &str, got: &Value) -> String {
     format!("expected {what}, got {}", crate::ingest::error::show(got))
 }
 
-fn show(s: &str) -> String {
+pub(super) fn show(s: &str) -> String {
     crate::ingest::error::show_str(s)
 }
 

@@ -11,8 +11,9 @@ use hyper::StatusCode;
 
 use super::answer;
 use super::error::Error;
+use super::events;
 use super::fanout::Coordinator;
-use super::http::{self, Reply, Running, ServeConfig};
+use super::http::{self, Reply, Route, Running, ServeConfig};
 use super::request;
 
 /// A running coordinator server; dropped or [`CoordinatorServer::shutdown`], it stops accepting.
@@ -26,9 +27,19 @@ impl CoordinatorServer {
         config: ServeConfig,
         coordinator: Arc<Coordinator>,
     ) -> Result<CoordinatorServer, Error> {
-        let running = Running::start("coordinator", config, "/v1/query", move |body: Bytes| {
-            answer(coordinator.clone(), body)
-        })
+        let running = Running::start(
+            "coordinator",
+            config,
+            vec![
+                Route::post("/v1/query", {
+                    let coordinator = Arc::clone(&coordinator);
+                    move |body: Bytes| answer(coordinator.clone(), body)
+                }),
+                Route::post("/v1/events", move |body: Bytes| {
+                    list_events(coordinator.clone(), body)
+                }),
+            ],
+        )
         .await?;
         Ok(CoordinatorServer { running })
     }
@@ -51,8 +62,26 @@ async fn answer(coordinator: Arc<Coordinator>, body: Bytes) -> Reply {
     };
     match coordinator.query(&query).await {
         Ok(a) => http::json(StatusCode::OK, answer::to_json(&a).to_string()),
-        Err(Error::BadQuery(bad)) => http::json(StatusCode::BAD_REQUEST, bad.to_json().to_string()),
-        Err(Error::NoAnswer(coverage)) => {
+        Err(e) => failure(e),
+    }
+}
+
+async fn list_events(coordinator: Arc<Coordinator>, body: Bytes) -> Reply {
+    let req = match events::decode_request(&body, laptime_storage::clock::now_ns()) {
+        Ok(r) => r,
+        Err(bad) => return http::json(StatusCode::BAD_REQUEST, bad.to_json().to_string()),
+    };
+    match coordinator.events(&req).await {
+        Ok(page) => http::json(StatusCode::OK, page.to_json().to_string()),
+        Err(e) => failure(e),
+    }
+}
+
+/// The reply when the fan-out itself failed.
+fn failure(e: Error) -> Reply {
+    match e {
+        Error::BadQuery(bad) => http::json(StatusCode::BAD_REQUEST, bad.to_json().to_string()),
+        Error::NoAnswer(coverage) => {
             let body = serde_json::json!({
                 "error": format!("no answer: {coverage}"),
                 "at": "",
@@ -60,6 +89,6 @@ async fn answer(coordinator: Arc<Coordinator>, body: Bytes) -> Reply {
             });
             http::json(StatusCode::SERVICE_UNAVAILABLE, body.to_string())
         }
-        Err(e) => http::refuse(StatusCode::INTERNAL_SERVER_ERROR, "", e.to_string()),
+        e => http::refuse(StatusCode::INTERNAL_SERVER_ERROR, "", e.to_string()),
     }
 }

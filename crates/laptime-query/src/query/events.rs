@@ -73,6 +73,8 @@ pub struct ListedEvent {
     pub partition: Arc<str>,
     /// Its position within the partition.
     pub seq: u64,
+    /// Where it sits in the listing order; `position.cursor()` continues right after it.
+    pub position: EventPosition,
 }
 
 /// One page of a listing.
@@ -84,9 +86,11 @@ pub struct EventPage {
     pub next_cursor: Option<String>,
 }
 
-/// The total order of events.
+/// The total order of events: by start, then partition id, then the tie (see the module docs).
+/// Partition ids are unique across stores, so the order is total over events from many stores
+/// too: listings of several stores with the same cursor merge into one listing (the fleet).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct Position {
+pub struct EventPosition {
     start: u64,
     partition: Arc<str>,
     /// The page's first seq plus the rank among the page's events with the same start (see the
@@ -95,12 +99,14 @@ struct Position {
     tie: u64,
 }
 
-impl Position {
-    fn cursor(&self) -> String {
+impl EventPosition {
+    /// The cursor that continues a listing right after this event.
+    pub fn cursor(&self) -> String {
         format!("{}.{}.{}", self.start, self.tie, self.partition)
     }
 
-    fn parse(text: &str) -> Result<Position> {
+    /// A cursor back into its position; an error names a text that is not a cursor.
+    pub fn parse(text: &str) -> Result<EventPosition> {
         let bad = || Error::InvalidInput {
             what: "cursor",
             reason: format!("{text:?} is not a cursor returned by an events listing"),
@@ -109,7 +115,7 @@ impl Position {
         let start = it.next().and_then(|s| s.parse().ok()).ok_or_else(bad)?;
         let tie = it.next().and_then(|s| s.parse().ok()).ok_or_else(bad)?;
         let partition = it.next().filter(|p| !p.is_empty()).ok_or_else(bad)?;
-        Ok(Position {
+        Ok(EventPosition {
             start,
             partition: Arc::from(partition),
             tie,
@@ -119,7 +125,7 @@ impl Position {
 
 /// A kept event, ordered so the heap's top is the one to drop first.
 struct Kept {
-    pos: Position,
+    pos: EventPosition,
     seq: u64,
     event: Event,
     newest_first: bool,
@@ -161,7 +167,11 @@ pub fn events(view: &View, req: &EventsRequest) -> Result<EventPage> {
             reason: format!("{} is outside 1..={MAX_EVENTS_LIMIT}", req.limit),
         });
     }
-    let after = req.cursor.as_deref().map(Position::parse).transpose()?;
+    let after = req
+        .cursor
+        .as_deref()
+        .map(EventPosition::parse)
+        .transpose()?;
     let newest_first = req.order == SortOrder::NewestFirst;
     let (mut since, mut until) = req.filter.to_scan_hints(req.now_ns);
     if let Some(a) = &after {
@@ -230,7 +240,7 @@ pub fn events(view: &View, req: &EventsRequest) -> Result<EventPage> {
             let start = cols.starts[row];
             // Pages are sorted by start: the rank is the offset from the first row with it.
             let rank = row - cols.starts[..row].partition_point(|&s| s < start);
-            let pos = Position {
+            let pos = EventPosition {
                 start,
                 partition: Arc::clone(&partition),
                 tie: first_seq + rank as u64,
@@ -275,8 +285,9 @@ pub fn events(view: &View, req: &EventsRequest) -> Result<EventPage> {
             .into_iter()
             .map(|k| ListedEvent {
                 event: k.event,
-                partition: k.pos.partition,
+                partition: Arc::clone(&k.pos.partition),
                 seq: k.seq,
+                position: k.pos,
             })
             .collect(),
         next_cursor,

@@ -77,7 +77,9 @@ pub use analyze::{
     anomalies, compare, AnomaliesRequest, CompareRequest, FunctionAnomaly, FunctionComparison,
     TimeRange,
 };
-pub use events::{events, EventPage, EventsRequest, ListedEvent, SortOrder, MAX_EVENTS_LIMIT};
+pub use events::{
+    events, EventPage, EventPosition, EventsRequest, ListedEvent, SortOrder, MAX_EVENTS_LIMIT,
+};
 pub use histogram::{histogram, Histogram, HistogramRequest, MAX_HISTOGRAM_BINS};
 pub use laptime_storage::sketch::HistogramBin;
 pub use partial::{Partial, PARTIAL_MAGIC, PARTIAL_VERSION};

@@ -27,7 +27,8 @@ pub fn run(argv: &[String]) -> Result<(), String> {
     );
     // One copy may be down while writes go on; never acknowledged on a single copy.
     spec.min_insync_replicas = Some(if spec.replication >= 3 { 2 } else { 1 });
-    let created = create_topic(brokers, &spec, Duration::from_secs(60)).map_err(|e| e.to_string())?;
+    let created =
+        create_topic(brokers, &spec, Duration::from_secs(60)).map_err(|e| e.to_string())?;
     if created {
         println!(
             "laptime-fleet topic: {topic} on {brokers}: created ({} partitions, replication {}, min.insync.replicas {})",
