@@ -9,10 +9,13 @@ use crate::analysis::{
 };
 use crate::filter::{Filter, Kind, Term, TimeBound};
 use laptime_storage::scan::View;
-use laptime_storage::Result;
+use laptime_storage::{Error, Result};
 
 use super::accumulate::Durations;
-use super::{execute, invalid, Aggregate, GroupBy, GroupValue, Precision, Query, QueryStats};
+use super::execute::KeyPart;
+use super::{
+    invalid, Aggregate, GroupBy, GroupValue, Partial, Precision, Query, QueryResult, QueryStats,
+};
 
 /// Calls, errors and durations of one function in one range.
 type Summary = RangeSummary<Durations>;
@@ -41,53 +44,92 @@ pub struct FunctionAnomaly {
     pub anomaly: Anomaly,
 }
 
+impl AnomaliesRequest {
+    /// The query anomaly detection runs on every store: count, errors, p50 and p99 (sketch)
+    /// per function and time bucket. Finish its (merged) [`Partial`]s with it and judge the
+    /// result with [`anomalies_from_result`]. Fails on bad options or a zero bucket width.
+    pub fn query(&self) -> Result<Query> {
+        self.options.validate()?;
+        if self.bucket_ns == 0 {
+            return Err(invalid("bucket", "the bucket width must be above 0"));
+        }
+        Ok(Query {
+            filter: calls_only(&self.filter),
+            now_ns: self.now_ns,
+            group_by: vec![GroupBy::Name, GroupBy::Time(self.bucket_ns)],
+            aggregates: vec![
+                Aggregate::Count,
+                Aggregate::Errors,
+                Aggregate::Percentile(0.5),
+                Aggregate::Percentile(0.99),
+            ],
+            precision: Precision::Auto,
+            ..Query::default()
+        })
+    }
+}
+
 /// The anomalies of every function passing the filter, oldest bucket first (then by name).
 /// Buckets use sketch percentiles (within 1%), which the detector's noise floor allows for.
 pub fn anomalies(view: &View, req: &AnomaliesRequest) -> Result<Vec<FunctionAnomaly>> {
-    req.options.validate()?;
-    if req.bucket_ns == 0 {
-        return Err(invalid("bucket", "the bucket width must be above 0"));
+    let query = req.query()?;
+    anomalies_from_result(req, super::run(view, &query)?)
+}
+
+/// [`anomalies`] from the (merged) partial result of [`AnomaliesRequest::query`]: over many
+/// stores, the anomalies one store holding all their calls gives. Fails if `partial` answers
+/// another query.
+pub fn anomalies_from_partial(
+    req: &AnomaliesRequest,
+    partial: Partial,
+) -> Result<Vec<FunctionAnomaly>> {
+    let query = req.query()?;
+    anomalies_from_result(req, partial.finish(&query)?)
+}
+
+/// Judge the result of [`AnomaliesRequest::query`] (run on one store, or finished from merged
+/// partials): the anomalies of every function, oldest bucket first (then by name). Rows may come
+/// in any order, but none may be missing (no limit). Fails on a result whose columns or keys
+/// are not those of the request's query.
+pub fn anomalies_from_result(
+    req: &AnomaliesRequest,
+    result: QueryResult,
+) -> Result<Vec<FunctionAnomaly>> {
+    let query = req.query()?;
+    let labels: Vec<String> = query.aggregates.iter().map(Aggregate::label).collect();
+    if result.key_labels != ["name", "time"] || result.value_labels != labels {
+        return Err(other_result(format!(
+            "its columns are {:?} {:?}, expected [\"name\", \"time\"] {labels:?}",
+            result.key_labels, result.value_labels
+        )));
     }
-    let query = Query {
-        filter: calls_only(&req.filter),
-        now_ns: req.now_ns,
-        group_by: vec![GroupBy::Name, GroupBy::Time(req.bucket_ns)],
-        aggregates: vec![
-            Aggregate::Count,
-            Aggregate::Errors,
-            Aggregate::Percentile(0.5),
-            Aggregate::Percentile(0.99),
-        ],
-        precision: Precision::Auto,
-        ..Query::default()
-    };
-    // Rows come sorted by (name, time): one run of rows per function.
-    let rows = super::run(view, &query)?.rows;
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < rows.len() {
-        let name = match &rows[i].key[0] {
-            GroupValue::Str(s) => Arc::clone(s),
-            other => Arc::from(other.to_string()),
+    let mut series_of: BTreeMap<Arc<str>, Vec<BucketPoint>> = BTreeMap::new();
+    for (i, r) in result.rows.into_iter().enumerate() {
+        let (name, start_ns) = match (r.key.as_slice(), r.values.len()) {
+            ([GroupValue::Str(name), GroupValue::Time(t)], 4) if t % req.bucket_ns == 0 => {
+                (Arc::clone(name), *t)
+            }
+            _ => {
+                return Err(other_result(format!(
+                    "row {i} ({:?}) is not a function's {} ns bucket with 4 values",
+                    r.key, req.bucket_ns
+                )))
+            }
         };
-        let mut series = Vec::new();
-        while i < rows.len() && rows[i].key[0] == GroupValue::Str(Arc::clone(&name)) {
-            let r = &rows[i];
-            let start_ns = match r.key[1] {
-                GroupValue::Time(t) => t,
-                _ => 0,
-            };
-            let count = |j: usize| r.values[j].as_f64().map_or(0, |v| v as u64);
-            let nanos = |j: usize| r.values[j].as_f64().map(|v| v as u64);
-            series.push(BucketPoint {
-                start_ns,
-                count: count(0),
-                errors: count(1),
-                p50_ns: nanos(2),
-                p99_ns: nanos(3),
-            });
-            i += 1;
-        }
+        let count = |j: usize| r.values[j].as_f64().map_or(0, |v| v as u64);
+        let nanos = |j: usize| r.values[j].as_f64().map(|v| v as u64);
+        series_of.entry(name).or_default().push(BucketPoint {
+            start_ns,
+            count: count(0),
+            errors: count(1),
+            p50_ns: nanos(2),
+            p99_ns: nanos(3),
+        });
+    }
+    let mut out = Vec::new();
+    for (name, mut series) in series_of {
+        // The detector reads a series oldest first.
+        series.sort_by_key(|p| p.start_ns);
         for anomaly in analysis::detect(&series, &req.options) {
             out.push(FunctionAnomaly {
                 name: Arc::clone(&name),
@@ -103,6 +145,13 @@ pub fn anomalies(view: &View, req: &AnomaliesRequest) -> Result<Vec<FunctionAnom
             .then_with(|| a.name.cmp(&b.name))
     });
     Ok(out)
+}
+
+fn other_result(reason: String) -> Error {
+    Error::InvalidInput {
+        what: "anomalies query result",
+        reason: format!("it answers another query: {reason}"),
+    }
 }
 
 /// A time range `[since, until)` in epoch ns.
@@ -148,49 +197,90 @@ pub struct FunctionComparison {
     pub comparison: Comparison,
 }
 
-/// Compare every function seen in either range: regressed first, then improved, unchanged and
-/// those without enough data, each by name.
-pub fn compare(view: &View, req: &CompareRequest) -> Result<(Vec<FunctionComparison>, QueryStats)> {
-    let mut options = req.options.clone();
-    if req.precision == Precision::Exact {
-        options.sketch_error = 0.0;
-    }
-    options.validate()?;
-    for (what, r) in [("baseline", req.baseline), ("candidate", req.candidate)] {
-        if r.since_ns >= r.until_ns {
-            return Err(invalid(
-                what,
-                "the range is empty: since must be before until",
-            ));
+impl CompareRequest {
+    /// The judgement settings: `sketch_error` is 0 under [`Precision::Exact`]. Fails on bad
+    /// options or an empty range.
+    fn judged_options(&self) -> Result<CompareOptions> {
+        let mut options = self.options.clone();
+        if self.precision == Precision::Exact {
+            options.sketch_error = 0.0;
         }
+        options.validate()?;
+        for (what, r) in [("baseline", self.baseline), ("candidate", self.candidate)] {
+            if r.since_ns >= r.until_ns {
+                return Err(invalid(
+                    what,
+                    "the range is empty: since must be before until",
+                ));
+            }
+        }
+        Ok(options)
     }
-    let summarize = |range: TimeRange| {
-        let mut filter = calls_only(&req.filter);
+
+    /// The queries a comparison runs on every store, baseline range first: calls, errors and
+    /// durations (sketch or every value, by precision) per function. Their (merged)
+    /// [`Partial`]s go to [`compare_from_partials`]. Fails on bad options or an empty range.
+    pub fn queries(&self) -> Result<(Query, Query)> {
+        self.judged_options()?;
+        Ok((
+            self.range_query(self.baseline),
+            self.range_query(self.candidate),
+        ))
+    }
+
+    fn range_query(&self, range: TimeRange) -> Query {
+        let mut filter = calls_only(&self.filter);
         filter
             .terms
             .push(Term::Since(TimeBound::EpochNs(range.since_ns)));
         filter
             .terms
             .push(Term::Until(TimeBound::EpochNs(range.until_ns)));
-        let query = Query {
+        Query {
             filter,
-            now_ns: req.now_ns,
+            now_ns: self.now_ns,
             group_by: vec![GroupBy::Name],
             // A percentile makes the accumulators keep a sketch (or every value, when exact).
             aggregates: vec![Aggregate::Count, Aggregate::Percentile(0.5)],
-            precision: req.precision,
+            precision: self.precision,
             ..Query::default()
-        };
-        execute::collect(view, &query)
-    };
-    let (base, base_stats) = summarize(req.baseline)?;
-    let (cand, cand_stats) = summarize(req.candidate)?;
+        }
+    }
+}
+
+/// Compare every function seen in either range: regressed first, then improved, unchanged and
+/// those without enough data, each by name.
+pub fn compare(view: &View, req: &CompareRequest) -> Result<(Vec<FunctionComparison>, QueryStats)> {
+    let (baseline, candidate) = req.queries()?;
+    let baseline = Partial::run(view, &baseline)?;
+    let candidate = Partial::run(view, &candidate)?;
+    compare_from_partials(req, baseline, candidate)
+}
+
+/// [`compare`] from the (merged) partial results of [`CompareRequest::queries`], baseline and
+/// candidate: over many stores, the comparisons one store holding all their calls gives
+/// (sketches merge exactly, exact durations all travel). The stats are the work of both, with
+/// the baseline's page total. Fails if either partial answers another query than its range's.
+pub fn compare_from_partials(
+    req: &CompareRequest,
+    baseline: Partial,
+    candidate: Partial,
+) -> Result<(Vec<FunctionComparison>, QueryStats)> {
+    let options = req.judged_options()?;
+    baseline
+        .check_answers(&req.range_query(req.baseline))
+        .map_err(|e| in_range("baseline", e))?;
+    candidate
+        .check_answers(&req.range_query(req.candidate))
+        .map_err(|e| in_range("candidate", e))?;
+    let (base, base_stats) = baseline.into_parts();
+    let (cand, cand_stats) = candidate.into_parts();
     let mut by_name: BTreeMap<String, (Option<Summary>, Option<Summary>)> = BTreeMap::new();
     for (key, acc) in base {
-        by_name.entry(key_name(&key)).or_default().0 = Some(acc.into_summary());
+        by_name.entry(key_name(key)).or_default().0 = Some(acc.into_summary());
     }
     for (key, acc) in cand {
-        by_name.entry(key_name(&key)).or_default().1 = Some(acc.into_summary());
+        by_name.entry(key_name(key)).or_default().1 = Some(acc.into_summary());
     }
     let empty = || RangeSummary {
         calls: 0,
@@ -231,8 +321,21 @@ pub fn compare(view: &View, req: &CompareRequest) -> Result<(Vec<FunctionCompari
     Ok((out, stats))
 }
 
-fn key_name(key: &[GroupValue]) -> String {
-    key.first().map_or_else(String::new, ToString::to_string)
+/// Name which range's partial answers another query.
+fn in_range(range: &str, e: Error) -> Error {
+    match e {
+        Error::InvalidInput { reason, .. } => Error::InvalidInput {
+            what: "partial result",
+            reason: format!("for the {range} range, {reason}"),
+        },
+        e => e,
+    }
+}
+
+fn key_name(key: Vec<KeyPart>) -> String {
+    key.into_iter()
+        .next()
+        .map_or_else(String::new, |k| k.into_value().to_string())
 }
 
 /// `filter` restricted to calls (anomalies and regressions are about calls).

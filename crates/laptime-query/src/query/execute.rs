@@ -20,9 +20,6 @@ pub(crate) const MAX_GROUP_DIMS: usize = 4;
 
 type LocalKey = [u64; MAX_GROUP_DIMS];
 
-/// Groups with their accumulators, keyed by public values.
-pub(super) type Groups = Vec<(Vec<GroupValue>, Acc)>;
-
 /// Columns for reading just the call durations of a page (names and codes tell whose they are).
 const VALUES: ColumnSet = ColumnSet {
     starts: false,
@@ -150,18 +147,6 @@ pub(super) fn collect_raw(view: &View, query: &Query) -> Result<(RawGroups, Quer
     let groups = groups
         .into_iter()
         .filter(|(_, acc)| acc.events() > 0)
-        .collect();
-    Ok((groups, stats))
-}
-
-/// The groups with their accumulators (for callers that need more than the finished values),
-/// in no particular order; groups without matching events are left out.
-pub(super) fn collect(view: &View, query: &Query) -> Result<(Groups, QueryStats)> {
-    query.validate()?;
-    let (groups, stats) = collect_raw(view, query)?;
-    let groups = groups
-        .into_iter()
-        .map(|(key, acc)| (key.into_iter().map(KeyPart::into_value).collect(), acc))
         .collect();
     Ok((groups, stats))
 }

@@ -7,8 +7,7 @@
 use laptime_storage::sketch::{HistogramBin, LatencySketch};
 use laptime_storage::{Error, Result, View};
 
-use super::execute;
-use super::{Aggregate, Precision, Query, QueryStats};
+use super::{Aggregate, Partial, Precision, Query, QueryStats};
 use crate::filter::{Filter, Kind, Term};
 
 /// Most bins a histogram may have.
@@ -36,26 +35,38 @@ pub struct Histogram {
     pub stats: QueryStats,
 }
 
-/// Count the durations of the calls `req.filter` matches into log-spaced bins.
-pub fn histogram(view: &View, req: &HistogramRequest) -> Result<Histogram> {
-    if req.bins == 0 || req.bins > MAX_HISTOGRAM_BINS {
-        return Err(Error::invalid_option(
-            "bins",
-            format!("must be 1 to {MAX_HISTOGRAM_BINS}, got {}", req.bins),
-        ));
+impl HistogramRequest {
+    /// The query a histogram runs on every store: one group of the matching calls, kept as a
+    /// sketch. Its [`Partial`]s merge into the sketch [`histogram_from_partial`] bins. Fails on
+    /// a bin count outside 1..=[`MAX_HISTOGRAM_BINS`].
+    pub fn query(&self) -> Result<Query> {
+        if self.bins == 0 || self.bins > MAX_HISTOGRAM_BINS {
+            return Err(Error::invalid_option(
+                "bins",
+                format!("must be 1 to {MAX_HISTOGRAM_BINS}, got {}", self.bins),
+            ));
+        }
+        let mut filter = self.filter.clone();
+        filter.terms.push(Term::Kind(Kind::Call));
+        // A sketch-backed percentile makes the engine keep one sketch of all matching calls.
+        let query = Query {
+            filter,
+            now_ns: self.now_ns,
+            aggregates: vec![Aggregate::Percentile(0.5)],
+            precision: Precision::Auto,
+            ..Query::default()
+        };
+        query.validate()?;
+        Ok(query)
     }
-    let mut filter = req.filter.clone();
-    filter.terms.push(Term::Kind(Kind::Call));
-    // A sketch-backed percentile makes the engine keep one sketch of all matching calls.
-    let query = Query {
-        filter,
-        now_ns: req.now_ns,
-        aggregates: vec![Aggregate::Percentile(0.5)],
-        precision: Precision::Auto,
-        ..Query::default()
-    };
-    query.validate()?;
-    let (groups, stats) = execute::collect_raw(view, &query)?;
+}
+
+/// The histogram from the (merged) partial result of [`HistogramRequest::query`]: over many
+/// stores, the same bins one store holding all their calls gives (sketches merge exactly).
+/// Fails if `partial` answers another query.
+pub fn histogram_from_partial(req: &HistogramRequest, partial: Partial) -> Result<Histogram> {
+    partial.check_answers(&req.query()?)?;
+    let (groups, stats) = partial.into_parts();
     let sketch = groups
         .into_iter()
         .find_map(|(_, acc)| acc.sketch)
@@ -65,4 +76,10 @@ pub fn histogram(view: &View, req: &HistogramRequest) -> Result<Histogram> {
         bins: sketch.histogram(req.bins),
         stats,
     })
+}
+
+/// Count the durations of the calls `req.filter` matches into log-spaced bins.
+pub fn histogram(view: &View, req: &HistogramRequest) -> Result<Histogram> {
+    let query = req.query()?;
+    histogram_from_partial(req, Partial::run(view, &query)?)
 }

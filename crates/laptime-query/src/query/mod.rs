@@ -74,13 +74,15 @@ use laptime_storage::scan::View;
 use laptime_storage::{Error, Result};
 
 pub use analyze::{
-    anomalies, compare, AnomaliesRequest, CompareRequest, FunctionAnomaly, FunctionComparison,
-    TimeRange,
+    anomalies, anomalies_from_partial, anomalies_from_result, compare, compare_from_partials,
+    AnomaliesRequest, CompareRequest, FunctionAnomaly, FunctionComparison, TimeRange,
 };
 pub use events::{
     events, EventPage, EventPosition, EventsRequest, ListedEvent, SortOrder, MAX_EVENTS_LIMIT,
 };
-pub use histogram::{histogram, Histogram, HistogramRequest, MAX_HISTOGRAM_BINS};
+pub use histogram::{
+    histogram, histogram_from_partial, Histogram, HistogramRequest, MAX_HISTOGRAM_BINS,
+};
 pub use laptime_storage::sketch::HistogramBin;
 pub use partial::{Partial, PARTIAL_MAGIC, PARTIAL_VERSION};
 

@@ -308,6 +308,12 @@ impl Partial {
         }
     }
 
+    /// The groups' keys and accumulators with the summed stats, for the read functions that
+    /// finish a partial their own way (histogram, compare). Callers check the query first.
+    pub(super) fn into_parts(self) -> (RawGroups, QueryStats) {
+        (self.groups, self.stats)
+    }
+
     /// Number of groups with at least one matching event.
     pub fn groups(&self) -> usize {
         self.groups.len()
