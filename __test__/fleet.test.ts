@@ -13,6 +13,7 @@ import type { Io } from '../src/cli/commands';
 import { main } from '../src/cli/main';
 import { findFleetProgram, runFleetProgram } from '../src/cli/fleet-process';
 import { hasAddon, tempDir, cannotRun } from './helpers/real';
+import { serve } from '../src/server/http';
 
 const e2e = hasAddon ? test.serial : test.serial.skip;
 if (!hasAddon) cannotRun('fleet tests need native/binding.cjs (npm run build:native)');
@@ -53,7 +54,8 @@ function record(store: Store, s: number, i: number): void {
   store.record({
     name: FUNCTIONS[f]!,
     startNs: BASE_NS + BigInt(s * 1_000_000 + i) * 1_000n,
-    durationNs: 10_000 + ((i * 7_919 + s * 104_729) % [1_000, 50_000, 2_000_000][f]!),
+    // Store 1's api.search is 40x slower for 1 ms: an anomaly, and a regression against store 0.
+    durationNs: (10_000 + ((i * 7_919 + s * 104_729) % [1_000, 50_000, 2_000_000][f]!)) * (s === 1 && f === 1 && i >= 15_000 && i < 16_000 ? 40 : 1),
     ok: i % 41 !== 0,
     // One integer beyond 2^53 per store: it must come back exact through JSON.
     fields: i === 5 ? { tenant: 'acme', big: 2n ** 60n + BigInt(s) } : { tenant: ['acme', 'globex', 'initech'][(i + s) % 3]! },
@@ -177,6 +179,55 @@ e2e('events over the fleet page through every event in order with a cursor, as o
     await all.close();
   }
 });
+
+e2e('histograms, anomalies and comparisons over the fleet equal one store holding every event', async (t) => {
+  const fleet = openFleet(coordinator);
+  const all = open({ dir: allDir });
+  const baseMs = Number(BASE_NS / 1_000_000n);
+  try {
+    for (const [filter, bins] of [['', 30], ['name:api.search', 7], ['tenant:globex', 100]] as const) {
+      const got = await fleet.histogram(filter, { bins });
+      const expected = await all.histogram(filter, { bins });
+      t.true(got.coverage.complete);
+      t.deepEqual({ calls: got.calls, bins: got.bins }, { calls: expected.calls, bins: expected.bins }, `${filter} ${bins}`);
+      t.true(got.calls > 0);
+    }
+    // Store 1's events span its second: 1 ms buckets, the first ones a baseline.
+    const anomalies = { since: baseMs + 1_000, until: baseMs + 1_030, bucket: '1ms', at: baseMs + 10_000 };
+    const found = await fleet.anomalies(anomalies);
+    t.deepEqual(found, await all.anomalies(anomalies));
+    t.true(found.some((a) => a.name === 'api.search'), JSON.stringify(found));
+    const ranges = { baseline: { since: baseMs, until: baseMs + 100 }, candidate: { since: baseMs + 1_000, until: baseMs + 1_100 }, at: baseMs + 10_000 };
+    const compared = await fleet.compare(ranges);
+    const expected = await all.compare(ranges);
+    t.deepEqual(compared.functions, expected.functions);
+    t.is(compared.functions.find((f) => f.name === 'api.search')?.verdict, 'regressed');
+    // The dashboard over the fleet answers its panels from the same engine.
+    const dashboard = await serve({ dir: allDir, coordinator, port: 0 });
+    const local = await serve({ dir: allDir, port: 0 });
+    try {
+      for (const route of ['api/stats?since=0&until=9999999999999', `api/histogram?name=db.query&since=0&until=9999999999999`, 'api/events?limit=25', `api/compare?baseline=${baseMs}..${baseMs + 100}&candidate=${baseMs + 1_000}..${baseMs + 1_100}`]) {
+        const [a, b] = await Promise.all([dashboard, local].map(async (d) => (await fetch(new URL(route, d.url))).json()));
+        t.deepEqual(strip(a), strip(b), route);
+      }
+      const info = (await (await fetch(new URL('api/info', dashboard.url))).json()) as { coordinator?: string; path?: string };
+      t.is(info.coordinator, coordinator);
+      t.is(info.path, undefined);
+    } finally {
+      await dashboard.close();
+      await local.close();
+    }
+  } finally {
+    await all.close();
+  }
+});
+
+/** An answer without what differs by where it was computed (work figures, coverage, cursors: they name partitions). */
+function strip(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(strip);
+  if (typeof v !== 'object' || v === null) return v;
+  return Object.fromEntries(Object.entries(v).filter(([k]) => k !== 'stats' && k !== 'coverage' && k !== 'nextCursor').map(([k, x]) => [k, strip(x)]));
+}
 
 e2e('bad queries and an unreachable coordinator are FleetErrors naming what and where', async (t) => {
   const bad = await t.throwsAsync(openFleet(coordinator).query().filter('duration>>5').run(), { instanceOf: Error });

@@ -425,7 +425,7 @@
 
   api('info')
     .then((info) => {
-      $('store').textContent = info.path;
+      $('store').textContent = info.coordinator !== undefined ? `fleet: ${info.coordinator}` : (info.path ?? '');
     })
     .catch(showError);
   refresh();

@@ -4,8 +4,12 @@
  * merges the indexers' partial answers; this module only carries the query there and the answer
  * back (HTTP must happen in JS: the addon has no client), and says which indexers answered.
  */
-import type { NativeEvent, NativeQuery, NativeQueryResult } from './native';
-import { Query, toEventsPage, toEventsRequest, type EventsOptions, type EventsPage } from './query';
+import { toAnomaliesRequest, toAnomaly, toCompareReport, toCompareRequest, type AnomaliesOptions, type Anomaly, type CompareOptions, type CompareReport } from './analysis';
+import type { NativeAnomaly, NativeCompareResult, NativeEvent, NativeHistogram, NativeQuery, NativeQueryResult } from './native';
+import { Query, toEventsPage, toEventsRequest, toHistogramRequest, toLatencyHistogram, type EventsOptions, type EventsPage, type HistogramOptions, type LatencyHistogram } from './query';
+import type { ReadApi } from './reads';
+import { checkStatsQuery, functionStats, type StatsQuery, type StatsReport } from './stats';
+import { nowEpochMs } from './time';
 import { show } from './describe';
 import type { Coverage } from './coverage';
 
@@ -45,7 +49,7 @@ interface CoordinatorAnswer {
  * const fleet = openFleet('http://127.0.0.1:7070');
  * const { rows, coverage } = await fleet.query().kind('call').groupBy('name').percentiles([50, 99]).run();
  */
-export class Fleet {
+export class Fleet implements ReadApi<null> {
   readonly url: string;
   readonly #base: string;
   readonly #headers: Record<string, string>;
@@ -85,12 +89,35 @@ export class Fleet {
     return { ...page, coverage: answer.coverage };
   }
 
+  /** Per-function statistics over every indexer, as a store's `stats()` (no writer counters: `null`). */
+  async stats(query?: StatsQuery): Promise<StatsReport<null>> {
+    const rows = await functionStats(this.query(), checkStatsQuery(query));
+    return { rows, counters: null };
+  }
+
+  /** The latency histogram of the matching calls over every indexer, plus the coverage. */
+  async histogram(filter?: string, options?: HistogramOptions): Promise<LatencyHistogram & { coverage: Coverage }> {
+    const answer = (await this.#post('v1/histogram', toHistogramRequest(filter, options, nowEpochMs()))) as NativeHistogram & { coverage: Coverage };
+    return { ...toLatencyHistogram(answer), coverage: answer.coverage };
+  }
+
+  /** Anomalous buckets over every indexer (the events of indexers that did not answer are missing: see a query's coverage). */
+  async anomalies(options?: AnomaliesOptions): Promise<Anomaly[]> {
+    const answer = (await this.#post('v1/anomalies', toAnomaliesRequest(options), true)) as { anomalies: NativeAnomaly[] };
+    return answer.anomalies.map(toAnomaly);
+  }
+
+  /** Per-function change between two ranges over every indexer. */
+  async compare(options: CompareOptions): Promise<CompareReport> {
+    return toCompareReport((await this.#post('v1/compare', toCompareRequest(options), true)) as NativeCompareResult);
+  }
+
   async #run(query: NativeQuery): Promise<NativeQueryResult> {
     return toNativeResult((await this.#post('v1/query', query)) as CoordinatorAnswer);
   }
 
   /** POST `body` as JSON to the coordinator's `path`; the parsed answer, or a FleetError. */
-  async #post(path: string, request: unknown): Promise<unknown> {
+  async #post(path: string, request: unknown, floats = false): Promise<unknown> {
     let response: Response;
     try {
       response = await fetch(new URL(path, this.#base), {
@@ -106,7 +133,7 @@ export class Fleet {
     const text = await response.text();
     let body: unknown;
     try {
-      body = JSON.parse(text);
+      body = floats ? JSON.parse(text, reviveFloats) : JSON.parse(text);
     } catch {
       throw new FleetError(`laptime: coordinator ${this.url} answered ${response.status} with a body that is not JSON: ${show(text.slice(0, 200))}`, response.status);
     }
@@ -116,6 +143,14 @@ export class Fleet {
     }
     return body;
   }
+}
+
+/** Analysis figures JSON has no number for (an infinite change over a zero baseline) travel as text. */
+const FLOAT_KEYS = new Set(['value', 'baseline', 'z', 'relativeChange', 'q', 'baselineErrorRate', 'candidateErrorRate', 'errorRatePValue']);
+const NON_FINITE: Record<string, number> = { Infinity: Infinity, '-Infinity': -Infinity, NaN: NaN };
+
+function reviveFloats(key: string, value: unknown): unknown {
+  return FLOAT_KEYS.has(key) && typeof value === 'string' && value in NON_FINITE ? NON_FINITE[value] : value;
 }
 
 /** An event as the coordinator lists it (coordinate/events.rs). */

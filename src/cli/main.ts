@@ -569,7 +569,23 @@ function serveCommand(prog: Command, s: Shared): void {
     .option('--host <address>', 'address to bind; anything but loopback needs --token', '127.0.0.1')
     .option('--token <secret>', 'require this token (at least 16 characters) on every request')
     .option('--allowed-host <name...>', 'more host names clients may use (e.g. the name Prometheus scrapes); others get 421');
-  s.source(c).action(async (o: Source & { snapshot?: string; port: number; host: string; token?: string; allowedHost?: string[] }) => {
+  s.fleet(s.source(c)).action(async (o: Source & FleetSource & { snapshot?: string; port: number; host: string; token?: string; allowedHost?: string[] }) => {
+    if (o.coordinator !== undefined) {
+      if (o.postMortem !== undefined || o.snapshot !== undefined) throw new CliError('--coordinator and --post-mortem exclude each other', 2);
+      const token = process.env.LAPTIME_FLEET_TOKEN;
+      const dashboard = await serve({
+        dir: o.dir,
+        coordinator: o.coordinator,
+        ...(token === undefined || token === '' ? {} : { coordinatorToken: token }),
+        port: o.port,
+        host: o.host,
+        ...(o.token === undefined ? {} : { token: o.token }),
+        ...(o.allowedHost === undefined ? {} : { allowedHosts: o.allowedHost }),
+      });
+      s.io.out(`laptime dashboard for the fleet at ${printable(o.coordinator)} at ${printable(dashboard.url)} (Ctrl-C stops)\n`);
+      while (await s.io.sleep(3_600_000));
+      return dashboard.close();
+    }
     await s.run(o, async (r) => {
       const dashboard = await serve({ dir: r.path, port: o.port, host: o.host, ...(o.token === undefined ? {} : { token: o.token }), ...(o.allowedHost === undefined ? {} : { allowedHosts: o.allowedHost }) });
       s.io.out(`laptime dashboard for ${printable(o.postMortem ?? o.snapshot ?? o.dir)} at ${printable(dashboard.url)} (Ctrl-C stops)\n`);

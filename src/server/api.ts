@@ -33,7 +33,7 @@ import { keyText, valueText } from '../filter-text';
 import { MARK_NAME } from '../mark';
 import { FilterSyntaxError, parseDuration, parseRange, parseTime } from '../grammar';
 import type { FieldKeyValue, Query } from '../query';
-import type { Reader } from '../reader';
+import type { ReadApi } from '../reads';
 
 /** A request the API refuses, with the HTTP status and a message naming what is wrong. */
 export class ApiError extends Error {
@@ -54,7 +54,10 @@ export interface AnswerContext {
   loopback: boolean;
 }
 
-type Handler = (reader: Reader, params: Params, nowMs: number, context: AnswerContext) => Promise<unknown>;
+/** What the dashboard reads: a store's reader (which has a `path`) or a fleet's coordinator. */
+export type DashboardSource = ReadApi<unknown> & { path?: string; url?: string };
+
+type Handler = (reader: DashboardSource, params: Params, nowMs: number, context: AnswerContext) => Promise<unknown>;
 
 /** Most buckets a series or an anomaly scan may cut its range into. */
 export const MAX_POINTS = 10_000;
@@ -146,7 +149,12 @@ function autoBucketMs(spanMs: number, n = 120): number {
 }
 
 const routes: Record<string, Handler> = {
-  '/api/info': async (reader, _p, nowMs, context) => ({ ...(context.loopback ? { path: reader.path } : {}), version: packageVersion(), now: nowMs }),
+  '/api/info': async (reader, _p, nowMs, context) => ({
+    ...(context.loopback && reader.path !== undefined ? { path: reader.path } : {}),
+    ...(context.loopback && reader.url !== undefined ? { coordinator: reader.url } : {}),
+    version: packageVersion(),
+    now: nowMs,
+  }),
 
   '/api/stats': async (reader, p, nowMs) => {
     const key = groupKey(p, STATS_COLUMNS);
@@ -354,7 +362,7 @@ function pointsWithin(spanMs: number, bucketMs: number, text: string): void {
 }
 
 /** Answer `path` with `params`; throws {@link ApiError} for bad requests and unknown routes. */
-export async function answer(reader: Reader, path: string, params: Params, nowMs: number, context: AnswerContext = { loopback: false }): Promise<unknown> {
+export async function answer(reader: DashboardSource, path: string, params: Params, nowMs: number, context: AnswerContext = { loopback: false }): Promise<unknown> {
   const route = routes[path];
   if (route === undefined) throw new ApiError(404, `no API route ${path}`);
   try {

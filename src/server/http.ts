@@ -15,6 +15,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { openReader, type Reader } from '../reader';
+import { openFleet } from '../fleet';
+import type { DashboardSource } from './api';
 import { safeJson } from '../json';
 import { METRICS_CONTENT_TYPE, metricsText } from '../metrics';
 import { answer, ApiError } from './api';
@@ -23,6 +25,10 @@ import { answer, ApiError } from './api';
 export interface ServeOptions {
   /** Store directory. */
   dir: string;
+  /** Read a fleet through its coordinator (`laptime-fleet coordinate`) instead of `dir`. */
+  coordinator?: string;
+  /** Bearer token the coordinator requires. */
+  coordinatorToken?: string;
   /** Address to bind (default 127.0.0.1). */
   host?: string;
   /** Port (default 7070; 0 picks a free one). */
@@ -93,7 +99,8 @@ export async function serve(options: ServeOptions): Promise<Dashboard> {
     throw new TypeError(`laptime: --token is required when binding to ${host} (anyone who can reach it could read the store)`);
   }
   if (token !== undefined && token.length < 16) throw new RangeError('laptime: the token must be at least 16 characters');
-  const reader: Reader = openReader(options.dir);
+  const fleet = options.coordinator === undefined ? null : openFleet(options.coordinator, options.coordinatorToken === undefined ? {} : { token: options.coordinatorToken });
+  const reader: DashboardSource = fleet ?? openReader(options.dir);
   const files = assets();
   const rate = options.rateLimit ?? 50;
   const buckets = new Map<string, { tokens: number; at: number }>();
@@ -177,7 +184,7 @@ export async function serve(options: ServeOptions): Promise<Dashboard> {
       new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
-        reader.close();
+        if (fleet === null) (reader as Reader).close();
       }),
   };
 }

@@ -107,7 +107,7 @@ fn ms(ns: u64) -> Value {
     Value::from((ns / 1_000_000) as f64 + (ns % 1_000_000) as f64 / 1e6)
 }
 
-fn stats_json(s: &QueryStats) -> Value {
+pub(super) fn stats_json(s: &QueryStats) -> Value {
     json!({
         "pagesTotal": s.pages_total,
         "pagesSkipped": s.pages_skipped,

@@ -110,6 +110,19 @@ impl Coverage {
         self.answered() == self.asked()
     }
 
+    /// The coverage of an answer made of two fan-outs (a comparison's two ranges): per indexer,
+    /// the report of the fan-out it did not answer, if any. Both list the same indexers.
+    pub fn worse(a: Coverage, b: Coverage) -> Coverage {
+        Coverage {
+            indexers: a
+                .indexers
+                .into_iter()
+                .zip(b.indexers)
+                .map(|(x, y)| if x.outcome.answered() { y } else { x })
+                .collect(),
+        }
+    }
+
     /// `2 of 3 indexers answered`.
     pub fn summary(&self) -> String {
         format!("{} of {} indexers answered", self.answered(), self.asked())

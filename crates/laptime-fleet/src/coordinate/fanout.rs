@@ -161,15 +161,23 @@ impl Coordinator {
     /// answer comes within the timeout (plus merging); [`Error::NoAnswer`] when no indexer
     /// answered, [`Error::BadQuery`] when the query cannot be asked.
     pub async fn query(&self, query: &Query) -> Result<Answer, Error> {
-        // Order and limit apply after merging only (a group outside one store's top k may be in
-        // the merged one), so the indexers get the query without them.
+        request::encode(query).map_err(Error::BadQuery)?;
+        let (merged, coverage) = self.partial(query).await?;
+        let query = query.clone();
+        let result = blocking(move || merged.finish(&query)).await?;
+        Ok(Answer { result, coverage })
+    }
+
+    /// Every indexer's partial of `query`, merged: the state one store holding every event of
+    /// the indexers that answered would reach, and who answered. Order and limit are left out
+    /// (they apply after merging: a group outside one store's top k may be in the merged one).
+    pub async fn partial(&self, query: &Query) -> Result<(Partial, Coverage), Error> {
         let shape = Query {
             order_by: None,
             limit: None,
             ..query.clone()
         };
         let body = Bytes::from(request::encode(&shape).map_err(Error::BadQuery)?);
-        request::encode(query).map_err(Error::BadQuery)?;
         let (partials, coverage) = self
             .ask_all(
                 |ix| ix.partial.clone(),
@@ -181,20 +189,24 @@ impl Coordinator {
         if partials.is_empty() {
             return Err(Error::NoAnswer(coverage));
         }
-        let query = query.clone();
-        let finished = tokio::task::spawn_blocking(move || {
-            Partial::merge_all(partials).and_then(|p| p.finish(&query))
-        })
+        let merged = blocking(move || Partial::merge_all(partials)).await?;
+        Ok((merged, coverage))
+    }
+}
+
+/// Run `work` (merging, finishing: CPU-bound) on the blocking pool.
+pub(super) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> laptime_storage::Result<T> + Send + 'static,
+) -> Result<T, Error> {
+    tokio::task::spawn_blocking(work)
         .await
         .map_err(|e| {
             Error::Merge(laptime_storage::Error::InvalidInput {
                 what: "partial results",
                 reason: format!("the merging task failed: {e}"),
             })
-        })?;
-        let result = finished.map_err(Error::Merge)?;
-        Ok(Answer { result, coverage })
-    }
+        })?
+        .map_err(Error::Merge)
 }
 
 impl Coordinator {

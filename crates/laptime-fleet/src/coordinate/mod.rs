@@ -8,11 +8,14 @@
 //! - [`indexer`]: the indexer's read server, `POST /v1/partial` -> the partial's checksummed bytes.
 //! - [`fanout`]: the [`Coordinator`]: concurrent requests with a timeout per indexer, checks,
 //!   merge, finish, and the [`Coverage`] ("2 of 3 indexers answered", and why not).
+//! - [`analysis`]: histograms, anomalies and comparisons over every indexer (`POST
+//!   /v1/histogram`, `/v1/anomalies`, `/v1/compare` on the coordinator), from merged partials.
 //! - [`events`]: listing events over every indexer (`POST /v1/events` on both servers), merged
 //!   by their total order, with a cursor.
 //! - [`server`]: the coordinator's `POST /v1/query` -> JSON rows ([`answer`]) plus coverage.
 //! - [`http`]: what both servers share (token off loopback, body limits, JSON refusals).
 
+pub mod analysis;
 pub mod answer;
 pub mod coverage;
 pub mod error;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use hyper::StatusCode;
 
+use super::analysis;
 use super::answer;
 use super::error::Error;
 use super::events;
@@ -35,8 +36,20 @@ impl CoordinatorServer {
                     let coordinator = Arc::clone(&coordinator);
                     move |body: Bytes| answer(coordinator.clone(), body)
                 }),
-                Route::post("/v1/events", move |body: Bytes| {
-                    list_events(coordinator.clone(), body)
+                Route::post("/v1/events", {
+                    let coordinator = Arc::clone(&coordinator);
+                    move |body: Bytes| list_events(coordinator.clone(), body)
+                }),
+                Route::post("/v1/histogram", {
+                    let coordinator = Arc::clone(&coordinator);
+                    move |body: Bytes| histogram(coordinator.clone(), body)
+                }),
+                Route::post("/v1/anomalies", {
+                    let coordinator = Arc::clone(&coordinator);
+                    move |body: Bytes| anomalies(coordinator.clone(), body)
+                }),
+                Route::post("/v1/compare", move |body: Bytes| {
+                    compare(coordinator.clone(), body)
                 }),
             ],
         )
@@ -73,6 +86,48 @@ async fn list_events(coordinator: Arc<Coordinator>, body: Bytes) -> Reply {
     };
     match coordinator.events(&req).await {
         Ok(page) => http::json(StatusCode::OK, page.to_json().to_string()),
+        Err(e) => failure(e),
+    }
+}
+
+async fn histogram(coordinator: Arc<Coordinator>, body: Bytes) -> Reply {
+    let req = match analysis::decode_histogram(&body, laptime_storage::clock::now_ns()) {
+        Ok(r) => r,
+        Err(bad) => return http::json(StatusCode::BAD_REQUEST, bad.to_json().to_string()),
+    };
+    match coordinator.histogram(&req).await {
+        Ok((h, coverage)) => http::json(
+            StatusCode::OK,
+            analysis::histogram_json(&h, &coverage).to_string(),
+        ),
+        Err(e) => failure(e),
+    }
+}
+
+async fn anomalies(coordinator: Arc<Coordinator>, body: Bytes) -> Reply {
+    let req = match analysis::decode_anomalies(&body, laptime_storage::clock::now_ns()) {
+        Ok(r) => r,
+        Err(bad) => return http::json(StatusCode::BAD_REQUEST, bad.to_json().to_string()),
+    };
+    match coordinator.anomalies(&req).await {
+        Ok((found, coverage)) => http::json(
+            StatusCode::OK,
+            analysis::anomalies_json(&found, &coverage).to_string(),
+        ),
+        Err(e) => failure(e),
+    }
+}
+
+async fn compare(coordinator: Arc<Coordinator>, body: Bytes) -> Reply {
+    let req = match analysis::decode_compare(&body, laptime_storage::clock::now_ns()) {
+        Ok(r) => r,
+        Err(bad) => return http::json(StatusCode::BAD_REQUEST, bad.to_json().to_string()),
+    };
+    match coordinator.compare(&req).await {
+        Ok((functions, stats, coverage)) => http::json(
+            StatusCode::OK,
+            analysis::compare_json(&functions, &stats, &coverage).to_string(),
+        ),
         Err(e) => failure(e),
     }
 }
