@@ -123,8 +123,7 @@ pub fn decode_histogram(body: &[u8], now_ns: u64) -> Result<HistogramRequest, Ba
 
 pub fn decode_anomalies(body: &[u8], now_ns: u64) -> Result<AnomaliesRequest, BadRequest> {
     let obj = object_of(body, &ANOMALIES_KEYS, "an anomalies request")?;
-    let mut options = AnomalyOptions::default();
-    options.metric = match text(&obj, "metric")? {
+    let metric = match text(&obj, "metric")? {
         None | Some("p99") => Metric::P99,
         Some("p50") => Metric::P50,
         Some("error_rate") => Metric::ErrorRate,
@@ -138,7 +137,7 @@ pub fn decode_anomalies(body: &[u8], now_ns: u64) -> Result<AnomaliesRequest, Ba
             ))
         }
     };
-    options.direction = match text(&obj, "direction")? {
+    let direction = match text(&obj, "direction")? {
         None | Some("up") => Direction::Up,
         Some("down") => Direction::Down,
         Some("both") => Direction::Both,
@@ -148,6 +147,11 @@ pub fn decode_anomalies(body: &[u8], now_ns: u64) -> Result<AnomaliesRequest, Ba
                 format!("must be up, down or both, got {}", request::show(other)),
             ))
         }
+    };
+    let mut options = AnomalyOptions {
+        metric,
+        direction,
+        ..AnomalyOptions::default()
     };
     if let Some(n) = whole(&obj, "baselineBuckets")? {
         options.baseline_buckets = usize::try_from(n).unwrap_or(usize::MAX);
