@@ -143,6 +143,18 @@ e2e('laptime stats --coordinator prints what laptime stats prints for one store 
   t.is(listing.code, 0, listing.err);
   t.is(listing.out, (await cli(['query', '-d', allDir, 'name:db.*', '-l', '20', '--json'])).out);
   t.is(listing.out.trim().split('\n').length, 20);
+  const baseMs = Number(BASE_NS / 1_000_000n);
+  for (const args of [
+    ['top', '--json'],
+    ['top', '--events', '-l', '5', '--json'],
+    ['anomalies', '--since', String(baseMs + 1_000), '--until', String(baseMs + 1_030), '--bucket', '1ms', '--json'],
+    ['compare', '--baseline', `${baseMs}..${baseMs + 100}`, '--candidate', `${baseMs + 1_000}..${baseMs + 1_100}`, '--all', '--json'],
+  ]) {
+    const overFleet = await cli([...args, '--coordinator', coordinator]);
+    t.is(overFleet.code, 0, overFleet.err);
+    t.not(overFleet.out.trim(), '', args.join(' '));
+    t.is(overFleet.out, (await cli([...args, '-d', allDir])).out, args.join(' '));
+  }
 });
 
 e2e('events over the fleet page through every event in order with a cursor, as one store lists them', async (t) => {

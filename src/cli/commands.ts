@@ -8,7 +8,7 @@ import { parseDuration, parseRange, parseTime } from '../grammar';
 import type { QueryRow, StoredEvent } from '../query';
 import { callsToOtlp, spanCount, type OtlpTraceRequest } from '../otlp';
 import type { Reader } from '../reader';
-import type { EventsOptions, EventsPage, Query } from '../query';
+import type { ReadApi } from '../reads';
 import { count, csv, duration, jsonLines, latencyBar, percent, rate, table, time, type Column } from './format';
 
 /** Where a command writes, and what it may assume about the terminal. */
@@ -77,11 +77,8 @@ export interface StatsOptions extends Scope {
 }
 
 /** Per-function table: count, rate, mean, p50, p90, p99, max, error %. */
-/** What the commands that aggregate and list need: a local reader or a fleet's coordinator. */
-export interface QuerySource {
-  query(): Query;
-  events(filter?: string, options?: EventsOptions): Promise<EventsPage>;
-}
+/** What the reading commands take: a local reader or a fleet's coordinator ({@link Fleet}). */
+export type QuerySource = ReadApi<unknown>;
 
 /** Say on stderr when a fleet's answer misses indexers (the rows then miss their events). */
 function warnCoverage(result: { coverage?: { complete: boolean; summary: string } }, io: Io): void {
@@ -147,7 +144,7 @@ export interface TopOptions extends Scope {
 }
 
 /** The slowest functions (by p99 or another column), or with `events` the slowest single calls. */
-export async function top(reader: Reader, o: TopOptions, io: Io): Promise<void> {
+export async function top(reader: QuerySource, o: TopOptions, io: Io): Promise<void> {
   if (!o.events) return stats(reader, { ...o, sort: o.by, asc: false, limit: o.n, exact: false }, io);
   // The n slowest calls: the exact duration at rank total - n + 1 is a threshold that at least n
   // calls reach; list those and keep the n longest.
@@ -389,7 +386,7 @@ export interface AnomaliesCliOptions extends Scope {
 }
 
 /** Anomalous buckets, oldest first. */
-export async function anomalies(reader: Reader, o: AnomaliesCliOptions, io: Io): Promise<void> {
+export async function anomalies(reader: QuerySource, o: AnomaliesCliOptions, io: Io): Promise<void> {
   const found = await reader.anomalies({
     ...(o.filter === undefined ? {} : { filter: o.filter }),
     ...(o.name === undefined ? {} : { name: o.name }),
@@ -435,7 +432,7 @@ export interface CompareCliOptions {
 }
 
 /** Per-function change between two ranges; regressed first. */
-export async function compare(reader: Reader, o: CompareCliOptions, io: Io): Promise<void> {
+export async function compare(reader: QuerySource, o: CompareCliOptions, io: Io): Promise<void> {
   const nowMs = io.now();
   const report = await reader.compare({
     baseline: parseRange(o.baseline, nowMs, '--baseline'),

@@ -242,8 +242,9 @@ function topCommand(prog: Command, s: Shared): void {
         .option('-l, --limit <n>', 'how many', positiveInt, 10)
         .option('-e, --events', 'the slowest calls instead of functions'),
     ),
-  ).action(async (terms: string[], o: Common & Source & Scope & { by: string; limit: number; events?: boolean }) => {
-    await s.run(o, (r) => top(r, { ...scopeOf(o, joined(terms)), by: o.by, n: o.limit, events: o.events === true, format: format(o) }, s.io));
+  );
+  s.fleet(c).action(async (terms: string[], o: Common & Source & FleetSource & Scope & { by: string; limit: number; events?: boolean }) => {
+    await s.runQueries(o, (r) => top(r, { ...scopeOf(o, joined(terms)), by: o.by, n: o.limit, events: o.events === true, format: format(o) }, s.io));
   });
 }
 
@@ -320,8 +321,9 @@ function anomaliesCommand(prog: Command, s: Shared): void {
         .option('--min-count <n>', 'fewest calls per bucket (default 30)', positiveInt)
         .addOption(new Option('--direction <dir>', 'which changes').choices(['up', 'down', 'both']).default('up')),
     ),
-  ).action(async (terms: string[], o: Common & Source & Scope & { bucket: string; metric: 'p99' | 'p50' | 'errorRate'; threshold?: number; minChange?: number; minCount?: number; direction: 'up' | 'down' | 'both' }) => {
-    await s.run(o, (r) =>
+  );
+  s.fleet(c).action(async (terms: string[], o: Common & Source & FleetSource & Scope & { bucket: string; metric: 'p99' | 'p50' | 'errorRate'; threshold?: number; minChange?: number; minCount?: number; direction: 'up' | 'down' | 'both' }) => {
+    await s.runQueries(o, (r) =>
       anomalies(
         r,
         {
@@ -355,9 +357,10 @@ function compareCommand(prog: Command, s: Shared): void {
       .option('-p, --percentiles <list>', 'percentiles to compare', percentList, [50, 99])
       .option('--exact', 'exact percentiles')
       .option('--all', 'also list unchanged functions and those with too few calls'),
-  ).action(async (terms: string[], o: Common & Source & { baseline: string; candidate: string; name?: string; percentiles: number[]; exact?: boolean; all?: boolean }) => {
+  );
+  s.fleet(c).action(async (terms: string[], o: Common & Source & FleetSource & { baseline: string; candidate: string; name?: string; percentiles: number[]; exact?: boolean; all?: boolean }) => {
     const filter = joined(terms);
-    await s.run(o, (r) =>
+    await s.runQueries(o, (r) =>
       compare(
         r,
         {

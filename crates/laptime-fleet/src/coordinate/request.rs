@@ -356,6 +356,23 @@ pub(crate) fn key_label(g: &GroupBy) -> String {
 /// valid, with two columns of one label, or with a percentile its label does not name exactly
 /// (labels carry six decimals of a percent: `p99.9999`), since the indexers would answer
 /// another query.
+/// A label that decodes to exactly `a`: its usual one, else a percentile with more digits (a
+/// client may ask for p99.99466666666667: the indexers must answer that very percentile).
+fn exact_label(a: &Aggregate) -> Option<String> {
+    let usual = a.label();
+    let Aggregate::Percentile(q) = *a else {
+        return Some(usual);
+    };
+    let pct = q * 100.0;
+    std::iter::once(usual)
+        .chain(std::iter::once(format!("p{pct}")))
+        .chain((7..=17).map(|digits| {
+            let t = format!("{pct:.digits$}");
+            format!("p{}", t.trim_end_matches('0').trim_end_matches('.'))
+        }))
+        .find(|label| Aggregate::from_label(label).ok() == Some(*a))
+}
+
 pub fn encode(query: &Query) -> Result<Vec<u8>, BadRequest> {
     query
         .validate()
@@ -363,13 +380,15 @@ pub fn encode(query: &Query) -> Result<Vec<u8>, BadRequest> {
     let labels = columns(&query.group_by, &query.aggregates)?;
     let mut aggregates = Vec::with_capacity(query.aggregates.len());
     for (i, a) in query.aggregates.iter().enumerate() {
-        let label = a.label();
-        if Aggregate::from_label(&label).ok() != Some(*a) {
-            return Err(BadRequest::new(
+        let label = exact_label(a).ok_or_else(|| {
+            BadRequest::new(
                 format!("aggregates[{i}]"),
-                format!("{a:?} cannot be named exactly by a label ({label} is another percentile)"),
-            ));
-        }
+                format!(
+                    "{a:?} cannot be named exactly by a label ({} is another percentile)",
+                    a.label()
+                ),
+            )
+        })?;
         aggregates.push(Value::from(label));
     }
     let group_by: Vec<Value> = query
@@ -500,6 +519,23 @@ mod tests {
     }
 
     #[test]
+    fn a_percentile_beyond_six_decimals_travels_exactly() {
+        // What `laptime top --events` asks for: the percentile above which the slowest n calls lie.
+        let q = decode(
+            br#"{"aggregates":["p99.99466666666667","p50"],"groupBy":[{"by":"name"}]}"#,
+            NOW,
+        )
+        .unwrap();
+        let again = decode(&encode(&q).unwrap(), 1).unwrap();
+        assert_eq!(again.aggregates, q.aggregates);
+        assert_ne!(
+            Aggregate::from_label(&q.aggregates[0].label()).unwrap(),
+            q.aggregates[0],
+            "the six-decimal label alone would name another percentile"
+        );
+    }
+
+    #[test]
     fn a_bad_filter_names_its_byte_position() {
         let e = bad(r#"{"filter":"name:a duration>10xs"}"#);
         assert_eq!(e.at, "filter");
@@ -557,11 +593,12 @@ mod tests {
     }
 
     #[test]
-    fn a_percentile_no_label_names_is_not_sent() {
+    fn a_percentile_with_many_digits_is_sent_as_itself() {
         let q = Query {
             aggregates: vec![Aggregate::Percentile(0.123_456_789)],
             ..Query::default()
         };
-        assert_eq!(encode(&q).unwrap_err().at, "aggregates[0]");
+        let again = decode(&encode(&q).unwrap(), 1).unwrap();
+        assert_eq!(again.aggregates, q.aggregates);
     }
 }
