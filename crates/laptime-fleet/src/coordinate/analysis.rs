@@ -388,3 +388,78 @@ impl Coordinator {
         Ok((functions, stats, coverage))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: u64 = 1_700_000_000_000_000_000;
+
+    fn at<T: std::fmt::Debug>(r: Result<T, BadRequest>) -> (String, String) {
+        let e = r.expect_err("refused");
+        (e.at, e.message)
+    }
+
+    #[test]
+    fn requests_decode_with_the_addons_defaults() {
+        let h = decode_histogram(br#"{"filter":"name:a","bins":30}"#, NOW).unwrap();
+        assert_eq!((h.bins, h.now_ns), (30, NOW));
+        let a = decode_anomalies(
+            br#"{"bucket":"5m","metric":"error_rate","minCount":3}"#,
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(a.bucket_ns, 300_000_000_000);
+        assert_eq!(
+            (a.options.metric, a.options.min_count),
+            (Metric::ErrorRate, 3)
+        );
+        assert_eq!(a.options.direction, Direction::Up);
+        let c = decode_compare(
+            br#"{"baselineSinceMs":0,"baselineUntilMs":1000.5,"candidateSinceMs":2000,"candidateUntilMs":3000,"quantiles":[0.5,0.99],"exact":true}"#,
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(c.baseline.until_ns, 1_000_500_000);
+        assert_eq!(c.options.quantiles, vec![0.5, 0.99]);
+        assert_eq!(c.precision, Precision::Exact);
+    }
+
+    #[test]
+    fn bad_requests_name_the_part() {
+        assert_eq!(at(decode_histogram(b"{}", NOW)).0, "bins");
+        assert_eq!(at(decode_histogram(br#"{"bins":-1}"#, NOW)).0, "bins");
+        assert_eq!(at(decode_histogram(br#"{"bins":3,"x":1}"#, NOW)).0, "\"x\"");
+        assert_eq!(at(decode_anomalies(b"{}", NOW)).0, "bucket");
+        assert_eq!(at(decode_anomalies(br#"{"bucket":"0s"}"#, NOW)).0, "bucket");
+        assert_eq!(
+            at(decode_anomalies(br#"{"bucket":"1m","metric":"p95"}"#, NOW)).0,
+            "metric"
+        );
+        assert_eq!(
+            at(decode_anomalies(br#"{"bucket":"1m","threshold":"3"}"#, NOW)).0,
+            "threshold"
+        );
+        let (part, message) = at(decode_compare(br#"{"baselineSinceMs":0}"#, NOW));
+        assert_eq!(
+            (part.as_str(), message.contains("required")),
+            ("baselineUntilMs", true)
+        );
+        assert_eq!(
+            at(decode_compare(
+                br#"{"baselineSinceMs":0,"baselineUntilMs":1,"candidateSinceMs":1,"candidateUntilMs":2,"quantiles":["x"]}"#,
+                NOW
+            ))
+            .0,
+            "quantiles[0]"
+        );
+    }
+
+    #[test]
+    fn non_finite_figures_travel_as_text() {
+        assert_eq!(float(f64::INFINITY), Value::from("Infinity"));
+        assert_eq!(float(f64::NEG_INFINITY), Value::from("-Infinity"));
+        assert_eq!(float(f64::NAN), Value::from("NaN"));
+        assert_eq!(float(0.25), json!(0.25));
+    }
+}
