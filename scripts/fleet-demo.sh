@@ -82,6 +82,8 @@ for a in 1 2; do
   start "ship$a" "$fleet" ship --dir "$run/app$a" --brokers "$bootstrap" --topic "$topic"
 done
 start post-events node examples/fleet/post-events.mjs "http://127.0.0.1:$((base + 4))"
+start dashboard node bin/laptime.cjs serve --coordinator "$coordinator" --port "$((base + 5))"
+wait_line dashboard "laptime dashboard"
 
 cat >&2 <<EOF
 fleet-demo: running (logs and stores in $run)
@@ -90,9 +92,11 @@ fleet-demo: running (logs and stores in $run)
   coordinator  $coordinator
   ingest       http://127.0.0.1:$((base + 4))/v1/events
   apps         2 Node services (examples/fleet/app.ts), each with laptime ship beside it
+  dashboard    http://127.0.0.1:$((base + 5))/   (the whole fleet, through the coordinator)
 Try, in another terminal:
   npx laptime stats --coordinator $coordinator
   npx laptime query --coordinator $coordinator -g tenant -a count,p99 name:checkout.place
+  npx laptime anomalies --coordinator $coordinator --since 10m --bucket 10s
   curl -s $coordinator/v1/query -H 'content-type: application/json' -d '{"groupBy":[{"by":"name"}],"aggregates":["count","p99"]}'
 Ctrl-C stops everything.
 EOF
