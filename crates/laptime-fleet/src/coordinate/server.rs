@@ -1,8 +1,10 @@
 //! The coordinator's HTTP server: `POST /v1/query` takes a query ([`super::request`]), fans it out
 //! ([`Coordinator::query`]) and answers 200 with the merged result and its coverage
-//! ([`super::answer`]); `GET /healthz`. A query that is not one is a 400 naming the part (for a
-//! filter, its byte position); when no indexer answered, a 503 with the coverage saying why for
-//! each. An answer from some of the indexers is a 200 whose `coverage.complete` is false.
+//! ([`super::answer`]); `POST /v1/events`, `/v1/histogram`, `/v1/anomalies` and `/v1/compare`
+//! do the same for the other reads ([`super::events`], [`super::analysis`]); `GET /healthz`. A
+//! request that is not one is a 400 naming the part (for a filter, its byte position); when no
+//! indexer answered, a 503 with the coverage saying why for each. An answer from some of the
+//! indexers is a 200 whose `coverage.complete` is false.
 
 use std::sync::Arc;
 
@@ -15,7 +17,7 @@ use super::error::Error;
 use super::events;
 use super::fanout::Coordinator;
 use super::http::{self, Reply, Route, Running, ServeConfig};
-use super::request;
+use super::request::{self, BadRequest};
 
 /// A running coordinator server; dropped or [`CoordinatorServer::shutdown`], it stops accepting.
 pub struct CoordinatorServer {
@@ -32,25 +34,45 @@ impl CoordinatorServer {
             "coordinator",
             config,
             vec![
-                Route::post("/v1/query", {
-                    let coordinator = Arc::clone(&coordinator);
-                    move |body: Bytes| answer(coordinator.clone(), body)
-                }),
-                Route::post("/v1/events", {
-                    let coordinator = Arc::clone(&coordinator);
-                    move |body: Bytes| list_events(coordinator.clone(), body)
-                }),
-                Route::post("/v1/histogram", {
-                    let coordinator = Arc::clone(&coordinator);
-                    move |body: Bytes| histogram(coordinator.clone(), body)
-                }),
-                Route::post("/v1/anomalies", {
-                    let coordinator = Arc::clone(&coordinator);
-                    move |body: Bytes| anomalies(coordinator.clone(), body)
-                }),
-                Route::post("/v1/compare", move |body: Bytes| {
-                    compare(coordinator.clone(), body)
-                }),
+                route(
+                    &coordinator,
+                    "/v1/query",
+                    request::decode,
+                    |c, q| async move { c.query(&q).await.map(|a| answer::to_json(&a)) },
+                ),
+                route(
+                    &coordinator,
+                    "/v1/events",
+                    events::decode_request,
+                    |c, r| async move { c.events(&r).await.map(|page| page.to_json()) },
+                ),
+                route(
+                    &coordinator,
+                    "/v1/histogram",
+                    analysis::decode_histogram,
+                    |c, r| async move {
+                        let (h, coverage) = c.histogram(&r).await?;
+                        Ok(analysis::histogram_json(&h, &coverage))
+                    },
+                ),
+                route(
+                    &coordinator,
+                    "/v1/anomalies",
+                    analysis::decode_anomalies,
+                    |c, r| async move {
+                        let (found, coverage) = c.anomalies(&r).await?;
+                        Ok(analysis::anomalies_json(&found, &coverage))
+                    },
+                ),
+                route(
+                    &coordinator,
+                    "/v1/compare",
+                    analysis::decode_compare,
+                    |c, r| async move {
+                        let (functions, stats, coverage) = c.compare(&r).await?;
+                        Ok(analysis::compare_json(&functions, &stats, &coverage))
+                    },
+                ),
             ],
         )
         .await?;
@@ -68,68 +90,31 @@ impl CoordinatorServer {
     }
 }
 
-async fn answer(coordinator: Arc<Coordinator>, body: Bytes) -> Reply {
-    let query = match request::decode(&body, laptime_storage::clock::now_ns()) {
-        Ok(q) => q,
-        Err(bad) => return http::json(StatusCode::BAD_REQUEST, bad.to_json().to_string()),
-    };
-    match coordinator.query(&query).await {
-        Ok(a) => http::json(StatusCode::OK, answer::to_json(&a).to_string()),
-        Err(e) => failure(e),
-    }
-}
-
-async fn list_events(coordinator: Arc<Coordinator>, body: Bytes) -> Reply {
-    let req = match events::decode_request(&body, laptime_storage::clock::now_ns()) {
-        Ok(r) => r,
-        Err(bad) => return http::json(StatusCode::BAD_REQUEST, bad.to_json().to_string()),
-    };
-    match coordinator.events(&req).await {
-        Ok(page) => http::json(StatusCode::OK, page.to_json().to_string()),
-        Err(e) => failure(e),
-    }
-}
-
-async fn histogram(coordinator: Arc<Coordinator>, body: Bytes) -> Reply {
-    let req = match analysis::decode_histogram(&body, laptime_storage::clock::now_ns()) {
-        Ok(r) => r,
-        Err(bad) => return http::json(StatusCode::BAD_REQUEST, bad.to_json().to_string()),
-    };
-    match coordinator.histogram(&req).await {
-        Ok((h, coverage)) => http::json(
-            StatusCode::OK,
-            analysis::histogram_json(&h, &coverage).to_string(),
-        ),
-        Err(e) => failure(e),
-    }
-}
-
-async fn anomalies(coordinator: Arc<Coordinator>, body: Bytes) -> Reply {
-    let req = match analysis::decode_anomalies(&body, laptime_storage::clock::now_ns()) {
-        Ok(r) => r,
-        Err(bad) => return http::json(StatusCode::BAD_REQUEST, bad.to_json().to_string()),
-    };
-    match coordinator.anomalies(&req).await {
-        Ok((found, coverage)) => http::json(
-            StatusCode::OK,
-            analysis::anomalies_json(&found, &coverage).to_string(),
-        ),
-        Err(e) => failure(e),
-    }
-}
-
-async fn compare(coordinator: Arc<Coordinator>, body: Bytes) -> Reply {
-    let req = match analysis::decode_compare(&body, laptime_storage::clock::now_ns()) {
-        Ok(r) => r,
-        Err(bad) => return http::json(StatusCode::BAD_REQUEST, bad.to_json().to_string()),
-    };
-    match coordinator.compare(&req).await {
-        Ok((functions, stats, coverage)) => http::json(
-            StatusCode::OK,
-            analysis::compare_json(&functions, &stats, &coverage).to_string(),
-        ),
-        Err(e) => failure(e),
-    }
+/// `POST path`: the body decoded by `decode` (a 400 naming the bad part), answered by `run` on
+/// the coordinator as JSON (200), or the fan-out's failure.
+fn route<R, Fut>(
+    coordinator: &Arc<Coordinator>,
+    path: &'static str,
+    decode: fn(&[u8], u64) -> Result<R, BadRequest>,
+    run: fn(Arc<Coordinator>, R) -> Fut,
+) -> Route
+where
+    R: Send + 'static,
+    Fut: std::future::Future<Output = Result<serde_json::Value, Error>> + Send + 'static,
+{
+    let coordinator = Arc::clone(coordinator);
+    Route::post(path, move |body: Bytes| {
+        let coordinator = Arc::clone(&coordinator);
+        async move {
+            match decode(&body, laptime_storage::clock::now_ns()) {
+                Err(bad) => http::json(StatusCode::BAD_REQUEST, bad.to_json().to_string()),
+                Ok(req) => match run(coordinator, req).await {
+                    Ok(answer) => http::json(StatusCode::OK, answer.to_string()),
+                    Err(e) => failure(e),
+                },
+            }
+        }
+    })
 }
 
 /// The reply when the fan-out itself failed.

@@ -68,7 +68,7 @@ pub fn member_name(dir: &Path) -> Result<String, Error> {
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             std::fs::create_dir_all(dir).map_err(io)?;
-            let name = format!("laptime-index-{:016x}", random_u64());
+            let name = format!("laptime-index-{:016x}", super::random_id());
             let tmp = dir.join(format!("{MEMBER_FILE}.tmp"));
             {
                 let mut f = std::fs::File::create(&tmp).map_err(io)?;
@@ -80,20 +80,6 @@ pub fn member_name(dir: &Path) -> Result<String, Error> {
         }
         Err(e) => Err(io(e)),
     }
-}
-
-/// Unpredictable enough to keep two stores' names apart: the std hasher's per-process random keys
-/// over the time and process id.
-fn random_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    h.write_u32(std::process::id());
-    h.finish()
 }
 
 /// What an indexer did so far.

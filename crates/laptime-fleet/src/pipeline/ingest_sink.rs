@@ -4,7 +4,6 @@
 //! delivers twice. The seq range is taken and the message queued under one lock: messages of the
 //! source reach Kafka in seq order (an indexer refuses a range below what it stored).
 
-use std::hash::{BuildHasher, Hasher};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -31,16 +30,9 @@ impl KafkaSink {
     /// A sink producing through `producer`, as a new source.
     pub fn new(producer: Producer) -> KafkaSink {
         // A fresh id per start: seqs restart at 0, and must not be taken for an earlier run's.
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos()),
-        );
-        h.write_u32(std::process::id());
         KafkaSink {
             producer,
-            source: format!("ingest-{:016x}", h.finish()),
+            source: format!("ingest-{:016x}", super::random_id()),
             next_seq: Mutex::new(0),
         }
     }

@@ -16,3 +16,17 @@ pub use ship::{ShipConfig, ShipStats, Shipper};
 
 /// Header naming the source of a message (also its key: one source, one partition, in order).
 pub const HEADER_SOURCE: &str = "laptime-source";
+
+/// A new 64-bit id each call, unpredictable enough to keep two runs' or two stores' ids apart:
+/// the std hasher's per-process random keys over the time and the process id.
+pub(crate) fn random_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.write_u32(std::process::id());
+    h.finish()
+}
