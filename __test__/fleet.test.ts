@@ -7,6 +7,8 @@
  */
 import test from 'ava';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { chromium } from 'playwright-core';
 import { createInterface } from 'node:readline';
 import { open, openFleet, FleetError, type Store } from '../index';
 import type { Io } from '../src/cli/commands';
@@ -264,6 +266,43 @@ e2e('laptime ship without the fleet program says how to get it; laptime index --
   const helpCode = await new Promise((resolve) => help.on('exit', resolve));
   t.is(helpCode, 0);
   t.regex(out, /laptime-fleet index +--dir DIR --brokers/);
+});
+
+const CHROMIUM = process.env.LAPTIME_CHROMIUM ?? '/usr/bin/chromium';
+const browserTest = hasAddon && existsSync(CHROMIUM) ? test.serial : test.serial.skip;
+if (hasAddon && !existsSync(CHROMIUM)) cannotRun(`the fleet dashboard test needs Chromium at ${CHROMIUM} (.ci/run installs it)`);
+
+browserTest('the dashboard over a fleet shows every store\'s functions in a real browser', async (t) => {
+  // Two stores written a minute ago (the dashboard shows the last hour), each behind a read server.
+  const startNs = BigInt(Date.now() - 60_000) * 1_000_000n;
+  const urls: string[] = [];
+  for (let s = 0; s < 2; s++) {
+    const dir = tempDir();
+    const store = open({ dir });
+    for (let i = 0; i < 600; i++) {
+      store.record({ name: i % 2 === 0 ? 'shared.op' : `only${s}.op`, startNs: startNs + BigInt(i * 1_000_000 + s), durationNs: 1_000_000 + i * 1_000 });
+    }
+    await store.close();
+    urls.push((await start(['read-server', '--dir', dir, '--listen', '127.0.0.1:0'], 'read server ')).url);
+  }
+  const fleetUrl = (await start(['coordinate', '--listen', '127.0.0.1:0', '--indexers', urls.join(',')], 'listening on ')).url;
+  const dashboard = await serve({ dir: tempDir(), coordinator: fleetUrl, port: 0 });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu'] });
+  try {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    await page.goto(dashboard.url);
+    await page.waitForFunction(() => document.querySelectorAll('#functions tbody tr').length === 3);
+    await page.waitForSelector('#events tbody tr');
+    const rows = await page.locator('#functions tbody tr').evaluateAll((trs) => trs.map((tr) => [tr.children[0]!.textContent, tr.children[1]!.textContent]));
+    t.deepEqual(rows.sort(), [['only0.op', '300'], ['only1.op', '300'], ['shared.op', '600']]);
+    t.is(await page.locator('#store').textContent(), `fleet: ${fleetUrl}`);
+    t.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+    await dashboard.close();
+  }
 });
 
 // Last: it kills a read server.
