@@ -41,15 +41,79 @@ pub fn to_json(answer: &Answer) -> Value {
 }
 
 /// A result as `{"rows", "span", "stats"}` (see the module documentation).
-pub fn result_json(result: &QueryResult) -> Value {
-    let value_columns: Vec<String> = result
+/// [`to_json`] as text, written row by row: a result of millions of groups never exists as a
+/// tree of JSON values (several hundred bytes per row), only as its text.
+pub fn to_json_text(answer: &Answer) -> String {
+    let result = &answer.result;
+    let columns = value_columns(result);
+    let mut out: Vec<u8> = Vec::with_capacity(64 * result.rows.len() + 1024);
+    out.extend_from_slice(b"{\"rows\":[");
+    for (i, row) in result.rows.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.push(b'{');
+        let keys = result
+            .key_labels
+            .iter()
+            .zip(&row.key)
+            .map(|(l, k)| (l, key_json(k)));
+        let values = columns
+            .iter()
+            .zip(&result.value_labels)
+            .zip(&row.values)
+            .map(|((c, l), v)| (c, value_json(l, v)));
+        for (j, (label, value)) in keys.chain(values).enumerate() {
+            if j > 0 {
+                out.push(b',');
+            }
+            // Writing a string or a scalar to a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut out, label);
+            out.push(b':');
+            let _ = serde_json::to_writer(&mut out, &value);
+        }
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"]");
+    let rest = json!({
+        "columns": {"keys": result.key_labels, "values": columns},
+        "span": span_json(result),
+        "stats": stats_json(&result.stats),
+        "coverage": coverage_json(&answer.coverage),
+    });
+    if let Value::Object(rest) = rest {
+        for (k, v) in rest {
+            out.push(b',');
+            let _ = serde_json::to_writer(&mut out, &k);
+            out.push(b':');
+            let _ = serde_json::to_writer(&mut out, &v);
+        }
+    }
+    out.push(b'}');
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// The value columns as rows name them (`error_rate` is `errorRate`, as the TS builder names it).
+fn value_columns(result: &QueryResult) -> Vec<String> {
+    result
         .value_labels
         .iter()
         .map(|l| match l.as_str() {
             "error_rate" => "errorRate".to_owned(),
             other => other.to_owned(),
         })
-        .collect();
+        .collect()
+}
+
+fn span_json(result: &QueryResult) -> Value {
+    match result.span {
+        Some(s) => json!({"first": ms(s.first_ns), "last": ms(s.last_ns)}),
+        None => Value::Null,
+    }
+}
+
+pub fn result_json(result: &QueryResult) -> Value {
+    let value_columns = value_columns(result);
     let rows: Vec<Value> = result
         .rows
         .iter()
@@ -68,10 +132,7 @@ pub fn result_json(result: &QueryResult) -> Value {
             Value::Object(obj)
         })
         .collect();
-    let span = match result.span {
-        Some(s) => json!({"first": ms(s.first_ns), "last": ms(s.last_ns)}),
-        None => Value::Null,
-    };
+    let span = span_json(result);
     // The row objects' keys in column order: lets a client put rows back into the engine's
     // positional form (src/fleet.ts).
     let columns = json!({"keys": result.key_labels, "values": value_columns});
@@ -228,5 +289,13 @@ mod tests {
             v["coverage"]["indexers"][0]["reason"],
             "no answer within 300 ms"
         );
+        // The text written row by row says the same, to the digit.
+        let streamed: Value = serde_json::from_str(&to_json_text(&answer)).unwrap();
+        assert_eq!(streamed, v);
+        let mut two = answer.clone();
+        two.result.rows.push(two.result.rows[0].clone());
+        two.result.rows[1].key[1] = GroupValue::Str(Arc::from("a \"quoted\" \u{1} route"));
+        let streamed: Value = serde_json::from_str(&to_json_text(&two)).unwrap();
+        assert_eq!(streamed, to_json(&two));
     }
 }

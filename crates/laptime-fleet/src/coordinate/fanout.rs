@@ -10,6 +10,7 @@
 //! (`since:1h`) mean the same instant on every indexer; each partial's header repeats the query it
 //! answers, and [`Partial::check_answers`] compares it with the one asked.
 
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -178,18 +179,23 @@ impl Coordinator {
             ..query.clone()
         };
         let body = Bytes::from(request::encode(&shape).map_err(Error::BadQuery)?);
-        let (partials, coverage) = self
+        // Each partial is merged as it arrives and then dropped: at most the merged state and
+        // the partials being decoded are held, not every indexer's at once.
+        let merged: Arc<Mutex<Option<Partial>>> = Arc::default();
+        let into = Arc::clone(&merged);
+        let (answered, coverage) = self
             .ask_all(
                 |ix| ix.partial.clone(),
                 body,
                 self.max_partial_bytes,
-                move |bytes| decode(bytes, shape.clone()),
+                move |bytes| decode_into(bytes, shape.clone(), Arc::clone(&into)),
             )
             .await;
-        if partials.is_empty() {
-            return Err(Error::NoAnswer(coverage));
-        }
-        let merged = blocking(move || Partial::merge_all(partials)).await?;
+        let merged = merged.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let merged = match (answered.is_empty(), merged) {
+            (false, Some(m)) => m,
+            _ => return Err(Error::NoAnswer(coverage)),
+        };
         Ok((merged, coverage))
     }
 }
@@ -352,19 +358,27 @@ async fn read_limited(resp: &mut reqwest::Response, max: usize) -> Result<Bytes,
 }
 
 /// Decode and check a partial off the runtime's worker threads (a large one takes a while).
-async fn decode(bytes: Bytes, query: Query) -> Result<(Partial, usize, usize), Outcome> {
+async fn decode_into(
+    bytes: Bytes,
+    query: Query,
+    merged: Arc<Mutex<Option<Partial>>>,
+) -> Result<((), usize, usize), Outcome> {
     let n = bytes.len();
     let checked = tokio::task::spawn_blocking(move || {
         let partial = Partial::from_bytes(&bytes).map_err(|e| e.to_string())?;
+        drop(bytes);
         partial.check_answers(&query).map_err(|e| e.to_string())?;
-        Ok::<_, String>(partial)
+        let groups = partial.groups();
+        let mut merged = merged.lock().unwrap_or_else(PoisonError::into_inner);
+        match merged.as_mut() {
+            None => *merged = Some(partial),
+            Some(m) => m.merge(partial).map_err(|e| e.to_string())?,
+        }
+        Ok::<_, String>(groups)
     })
     .await;
     match checked {
-        Ok(Ok(p)) => {
-            let groups = p.groups();
-            Ok((p, groups, n))
-        }
+        Ok(Ok(groups)) => Ok(((), groups, n)),
         Ok(Err(reason)) => Err(Outcome::BadAnswer { reason }),
         Err(e) => Err(Outcome::BadAnswer {
             reason: format!("decoding it failed: {e}"),

@@ -30,52 +30,60 @@ impl CoordinatorServer {
         config: ServeConfig,
         coordinator: Arc<Coordinator>,
     ) -> Result<CoordinatorServer, Error> {
-        let running = Running::start(
-            "coordinator",
-            config,
-            vec![
-                route(
-                    &coordinator,
-                    "/v1/query",
-                    request::decode,
-                    |c, q| async move { c.query(&q).await.map(|a| answer::to_json(&a)) },
-                ),
-                route(
-                    &coordinator,
-                    "/v1/events",
-                    events::decode_request,
-                    |c, r| async move { c.events(&r).await.map(|page| page.to_json()) },
-                ),
-                route(
-                    &coordinator,
-                    "/v1/histogram",
-                    analysis::decode_histogram,
-                    |c, r| async move {
-                        let (h, coverage) = c.histogram(&r).await?;
-                        Ok(analysis::histogram_json(&h, &coverage))
-                    },
-                ),
-                route(
-                    &coordinator,
-                    "/v1/anomalies",
-                    analysis::decode_anomalies,
-                    |c, r| async move {
-                        let (found, coverage) = c.anomalies(&r).await?;
-                        Ok(analysis::anomalies_json(&found, &coverage))
-                    },
-                ),
-                route(
-                    &coordinator,
-                    "/v1/compare",
-                    analysis::decode_compare,
-                    |c, r| async move {
-                        let (functions, stats, coverage) = c.compare(&r).await?;
-                        Ok(analysis::compare_json(&functions, &stats, &coverage))
-                    },
-                ),
-            ],
-        )
-        .await?;
+        let running =
+            Running::start(
+                "coordinator",
+                config,
+                vec![
+                    route(
+                        &coordinator,
+                        "/v1/query",
+                        request::decode,
+                        |c, q| async move {
+                            // Text written row by row (a result may have millions of groups).
+                            Ok(Answer::Text(answer::to_json_text(&c.query(&q).await?)))
+                        },
+                    ),
+                    route(
+                        &coordinator,
+                        "/v1/events",
+                        events::decode_request,
+                        |c, r| async move {
+                            c.events(&r).await.map(|page| Answer::Json(page.to_json()))
+                        },
+                    ),
+                    route(
+                        &coordinator,
+                        "/v1/histogram",
+                        analysis::decode_histogram,
+                        |c, r| async move {
+                            let (h, coverage) = c.histogram(&r).await?;
+                            Ok(Answer::Json(analysis::histogram_json(&h, &coverage)))
+                        },
+                    ),
+                    route(
+                        &coordinator,
+                        "/v1/anomalies",
+                        analysis::decode_anomalies,
+                        |c, r| async move {
+                            let (found, coverage) = c.anomalies(&r).await?;
+                            Ok(Answer::Json(analysis::anomalies_json(&found, &coverage)))
+                        },
+                    ),
+                    route(
+                        &coordinator,
+                        "/v1/compare",
+                        analysis::decode_compare,
+                        |c, r| async move {
+                            let (functions, stats, coverage) = c.compare(&r).await?;
+                            Ok(Answer::Json(analysis::compare_json(
+                                &functions, &stats, &coverage,
+                            )))
+                        },
+                    ),
+                ],
+            )
+            .await?;
         Ok(CoordinatorServer { running })
     }
 
@@ -90,6 +98,12 @@ impl CoordinatorServer {
     }
 }
 
+/// An endpoint's answer: JSON to write, or JSON already written.
+enum Answer {
+    Json(serde_json::Value),
+    Text(String),
+}
+
 /// `POST path`: the body decoded by `decode` (a 400 naming the bad part), answered by `run` on
 /// the coordinator as JSON (200), or the fan-out's failure.
 fn route<R, Fut>(
@@ -100,7 +114,7 @@ fn route<R, Fut>(
 ) -> Route
 where
     R: Send + 'static,
-    Fut: std::future::Future<Output = Result<serde_json::Value, Error>> + Send + 'static,
+    Fut: std::future::Future<Output = Result<Answer, Error>> + Send + 'static,
 {
     let coordinator = Arc::clone(coordinator);
     Route::post(path, move |body: Bytes| {
@@ -109,7 +123,8 @@ where
             match decode(&body, laptime_storage::clock::now_ns()) {
                 Err(bad) => http::json(StatusCode::BAD_REQUEST, bad.to_json().to_string()),
                 Ok(req) => match run(coordinator, req).await {
-                    Ok(answer) => http::json(StatusCode::OK, answer.to_string()),
+                    Ok(Answer::Json(v)) => http::json(StatusCode::OK, v.to_string()),
+                    Ok(Answer::Text(t)) => http::json(StatusCode::OK, t),
                     Err(e) => failure(e),
                 },
             }
