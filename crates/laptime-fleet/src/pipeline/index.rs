@@ -28,6 +28,8 @@ pub struct IndexConfig {
     pub commit_interval: Duration,
     /// How long one poll waits.
     pub poll: Duration,
+    /// How often the lag is measured (a round trip per partition to its leader).
+    pub lag_interval: Duration,
 }
 
 impl IndexConfig {
@@ -38,6 +40,7 @@ impl IndexConfig {
             commit_every: 64,
             commit_interval: Duration::from_millis(200),
             poll: Duration::from_millis(100),
+            lag_interval: Duration::from_secs(10),
         }
     }
 }
@@ -101,6 +104,10 @@ pub struct IndexStats {
     pub commits: u64,
     /// Commits Kafka refused (retried with the next one).
     pub commit_failures: u64,
+    /// Messages of its partitions not read yet, summed, as last measured (every
+    /// [`IndexConfig::lag_interval`]); `None` before the first measurement or when the brokers
+    /// did not answer it.
+    pub lag: Option<u64>,
 }
 
 /// State shared with the rebalance handler (which runs inside `poll`).
@@ -220,7 +227,14 @@ impl Indexer {
     pub fn run(&mut self, stop: &AtomicBool) -> Result<(), Error> {
         let mut first_uncommitted: Option<Instant> = None;
         let mut since_commit = 0usize;
+        let mut lag_measured: Option<Instant> = None;
         while !stop.load(Ordering::Relaxed) {
+            if lag_measured.is_none_or(|t| t.elapsed() >= self.config.lag_interval) {
+                let lag = self.consumer.lag(Duration::from_millis(500)).ok();
+                lock(&self.shared).stats.lag =
+                    lag.map(|parts| parts.iter().map(|p| p.lag.max(0) as u64).sum());
+                lag_measured = Some(Instant::now());
+            }
             match self.consumer.poll(self.config.poll)? {
                 Some(Polled::Message(m)) => {
                     self.take(&m)?;

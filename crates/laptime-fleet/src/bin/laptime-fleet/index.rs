@@ -98,13 +98,19 @@ pub fn run(argv: &[String]) -> Result<(), String> {
     let started = Instant::now();
     std::thread::Builder::new()
         .name("laptime-counters".into())
-        .spawn(move || loop {
-            std::thread::sleep(Duration::from_secs(10));
-            let s = stats.get();
-            println!(
-                "laptime-fleet index: {} events stored from {} messages, {} duplicates dropped, {} overlapping, {} bad messages, {} commits ({} refused) ({:.0?} up)",
-                s.events, s.messages, s.duplicates, s.overlaps, s.bad_messages, s.commits, s.commit_failures, started.elapsed()
-            );
+        .spawn(move || {
+            let (mut before, mut at) = (0, Instant::now());
+            loop {
+                std::thread::sleep(Duration::from_secs(10));
+                let s = stats.get();
+                let rate = (s.events - before) as f64 / at.elapsed().as_secs_f64();
+                (before, at) = (s.events, Instant::now());
+                let lag = s.lag.map_or_else(|| "unknown".to_owned(), |l| l.to_string());
+                println!(
+                    "laptime-fleet index: {} events stored ({rate:.0}/s) from {} messages, lag {lag} messages, {} duplicates dropped, {} overlapping, {} bad messages, {} commits ({} refused) ({:.0?} up)",
+                    s.events, s.messages, s.duplicates, s.overlaps, s.bad_messages, s.commits, s.commit_failures, started.elapsed()
+                );
+            }
         })
         .map_err(|e| format!("starting the counters thread: {e}"))?;
     // Runs until killed: everything stored is durable before its offset is committed.
