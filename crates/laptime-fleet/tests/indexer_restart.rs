@@ -181,3 +181,92 @@ fn a_killed_and_restarted_indexer_stores_nothing_twice() {
     );
     assert_eq!(got.len() as u64, shipped, "events missing");
 }
+
+/// SIGTERM (a deploy) makes an indexer commit everything it stored before it exits 0: the group's
+/// committed offsets reach the end of every partition, so its successor reads nothing again.
+#[test]
+fn an_indexer_stopped_with_sigterm_commits_what_it_stored() {
+    use rdkafka::consumer::{BaseConsumer, Consumer as _};
+    use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+
+    let Some(bs) = kafka_env::bootstrap("indexer_restart") else {
+        return;
+    };
+    let brokers = bs.split(',').count() as i32;
+    let topic = kafka_env::unique("laptime-term");
+    let group = kafka_env::unique("laptime-term-group");
+    let mut spec = TopicSpec::new(&topic, 3, brokers.min(3));
+    spec.min_insync_replicas = Some(if brokers >= 3 { 2 } else { 1 });
+    create_topic(&bs, &spec, Duration::from_secs(60)).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let source = tmp.path().join("source");
+    let store = Store::open(
+        &source,
+        Options {
+            page_rows: 1024,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let name = store.intern("term.op").unwrap();
+    let mut batch = Batch::with_capacity(20_000);
+    for i in 0..20_000u64 {
+        batch.push_call(name, BASE + i, i + 1, true);
+    }
+    store.append(batch);
+    store.close().unwrap();
+    let producer = Producer::connect(&ProducerConfig::new(bs.as_str(), topic.as_str())).unwrap();
+    let mut shipper = Shipper::new(ShipConfig::new(&source), producer).unwrap();
+    while shipper.ship_pending().unwrap() > 0 {}
+    assert_eq!(shipper.stats().events, 20_000);
+
+    let dir = tmp.path().join("index");
+    let (mut child, _) = indexer(&bs, &topic, &group, "indexer-term", &dir);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while stored(std::slice::from_ref(&dir)).len() < 20_000 {
+        assert!(
+            Instant::now() < deadline,
+            "the indexer did not store the events"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "SIGTERM ends the indexer cleanly: {exit:?}");
+
+    let probe: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &bs)
+        .set("group.id", &group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..3 {
+        tpl.add_partition(&topic, p);
+    }
+    let committed = probe
+        .committed_offsets(tpl, Duration::from_secs(10))
+        .unwrap();
+    for p in 0..3 {
+        let (_, high) = probe
+            .fetch_watermarks(&topic, p, Duration::from_secs(10))
+            .unwrap();
+        let at = committed
+            .find_partition(&topic, p)
+            .map(|e| e.offset())
+            .unwrap_or(Offset::Invalid);
+        let expected = if high == 0 {
+            Offset::Invalid
+        } else {
+            Offset::Offset(high)
+        };
+        assert_eq!(
+            at, expected,
+            "partition {p}: committed vs the end of the log"
+        );
+    }
+}

@@ -1,7 +1,6 @@
 //! `laptime-fleet index`: a consumer-group member storing into its own store, and (with
 //! `--listen`) that store's read server for the coordinator.
 
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,7 +9,7 @@ use laptime_fleet::kafka::ConsumerConfig;
 use laptime_fleet::pipeline::{member_name, IndexConfig, Indexer};
 use laptime_storage::{Options, SyncPolicy};
 
-use crate::args::{runtime, Args};
+use crate::args::{runtime, stop_on_signal, Args};
 
 pub fn run(argv: &[String]) -> Result<(), String> {
     let args = Args::parse(
@@ -113,8 +112,14 @@ pub fn run(argv: &[String]) -> Result<(), String> {
             }
         })
         .map_err(|e| format!("starting the counters thread: {e}"))?;
-    // Runs until killed: everything stored is durable before its offset is committed.
-    indexer
-        .run(&AtomicBool::new(false))
-        .map_err(|e| e.to_string())
+    // Runs until SIGTERM/SIGINT (then commits what it stored and exits 0) or until killed (then
+    // what it stored and did not commit is delivered again, and dropped by its store's origins).
+    let stop = stop_on_signal()?;
+    indexer.run(&stop).map_err(|e| e.to_string())?;
+    let s = indexer.stats();
+    println!(
+        "laptime-fleet index: stopped: {} events stored, everything stored is committed",
+        s.events
+    );
+    Ok(())
 }
