@@ -20,7 +20,7 @@ use laptime_fleet::coordinate::{
 use laptime_query::query::{Aggregate, GroupBy, Query};
 use laptime_query::Queries;
 use laptime_storage::{Options, Overflow, Push, Store, SyncPolicy};
-use laptime_workload::{R1Config, R1Interned, R1};
+use laptime_workload::{R1Config, R1Interned, SplitMix64, R1};
 
 type Fallible<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -35,14 +35,6 @@ fn options() -> Options {
     }
 }
 
-fn splitmix(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 /// Write `n` R1-full events, each to a random one of the three shards (and all to `all`).
 fn generate(n: usize, dirs: &[PathBuf], all: Option<&Path>) -> Fallible<u64> {
     let mut r1 = R1::new(R1Config {
@@ -55,7 +47,7 @@ fn generate(n: usize, dirs: &[PathBuf], all: Option<&Path>) -> Fallible<u64> {
         let interned = R1Interned::new(&r1, |s| store.intern(s))?;
         stores.push((store, interned));
     }
-    let mut state = 7u64;
+    let mut state = SplitMix64(7);
     let mut chunk = Vec::with_capacity(1 << 20);
     let mut left = n;
     let mut last_ns = 0;
@@ -65,7 +57,7 @@ fn generate(n: usize, dirs: &[PathBuf], all: Option<&Path>) -> Fallible<u64> {
         r1.fill(take, &mut chunk);
         let mut shards: Vec<Vec<_>> = vec![Vec::new(); 3];
         for e in &chunk {
-            shards[(splitmix(&mut state) % 3) as usize].push(*e);
+            shards[(state.next_u64() % 3) as usize].push(*e);
             last_ns = e.start_ns;
         }
         for (i, (store, interned)) in stores.iter().enumerate() {

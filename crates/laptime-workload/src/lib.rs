@@ -761,11 +761,14 @@ impl Alias {
     }
 }
 
-/// splitmix64 (Steele, Lea, Flood 2014), used only to expand the seed.
-struct SplitMix64(u64);
+/// splitmix64 (Steele, Lea, Flood 2014): expands R1's seed, and is the small deterministic
+/// generator tools use to split R1's events (over stores, for instance) reproducibly.
+#[derive(Debug, Clone)]
+pub struct SplitMix64(pub u64);
 
 impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
+    /// The next output (the state advances by the golden-ratio increment).
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);

@@ -23,7 +23,7 @@ use tokio::sync::Semaphore;
 
 use super::error::Error;
 use crate::ingest::error::show_str;
-use crate::ingest::limits::token_matches;
+use crate::ingest::limits::{bearer_refusal, content_type};
 use crate::serve::Serving;
 
 /// How to run a read server or a coordinator server.
@@ -220,47 +220,24 @@ async fn read_body(
     state: &State,
     req: Request<Incoming>,
 ) -> Result<(Bytes, tokio::sync::SemaphorePermit<'_>), Reply> {
-    if let Some(token) = &state.token {
-        let given = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "));
-        let reason = match given {
-            None => Some(format!(
-                "this {} requires `Authorization: Bearer <token>`",
-                state.role
-            )),
-            Some(given) if !token_matches(token.as_bytes(), given) => Some(format!(
-                "the bearer token is not the one this {} accepts",
-                state.role
-            )),
-            Some(_) => None,
-        };
-        if let Some(reason) = reason {
-            let mut r = refuse(StatusCode::UNAUTHORIZED, "header Authorization", reason);
-            r.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            return Err(r);
-        }
+    if let Some(reason) = state
+        .token
+        .as_deref()
+        .and_then(|t| bearer_refusal(req.headers(), t, state.role))
+    {
+        let mut r = refuse(StatusCode::UNAUTHORIZED, "header Authorization", reason);
+        r.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return Err(r);
     }
-    let media = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    let is_json = media.as_deref().is_some_and(|m| {
-        m.split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .eq_ignore_ascii_case("application/json")
-    });
-    if !is_json {
+    let (raw, media) = content_type(req.headers());
+    if media.as_deref() != Some("application/json") {
         return Err(refuse(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "header Content-Type",
             format!(
                 "Content-Type {} is not accepted here: send application/json",
-                media.as_deref().map_or("none".to_owned(), show_str)
+                raw.as_deref().map_or("none".to_owned(), show_str)
             ),
         ));
     }

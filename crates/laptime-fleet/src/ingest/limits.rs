@@ -104,6 +104,43 @@ impl RateLimiter {
     }
 }
 
+/// Why a request's `Authorization` does not carry the bearer token `expected`, if it does not;
+/// `role` names the server in the reason ("this ingest requires ...").
+pub(crate) fn bearer_refusal(
+    headers: &hyper::HeaderMap,
+    expected: &str,
+    role: &str,
+) -> Option<String> {
+    let given = headers
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "));
+    match given {
+        None => Some(format!(
+            "this {role} requires `Authorization: Bearer <token>`"
+        )),
+        Some(given) if !token_matches(expected.as_bytes(), given) => Some(format!(
+            "the bearer token is not the one this {role} accepts"
+        )),
+        Some(_) => None,
+    }
+}
+
+/// A request's Content-Type as sent (for messages) and its media type: lowercased, without
+/// parameters (`application/json; charset=utf-8` is `application/json`).
+pub(crate) fn content_type(headers: &hyper::HeaderMap) -> (Option<String>, Option<String>) {
+    let raw = headers
+        .get(hyper::header::CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let media = raw.as_deref().map(|v| {
+        v.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase()
+    });
+    (raw, media)
+}
+
 /// `given == expected`, in time that does not depend on where they differ (only on the length
 /// of `given`), so the token cannot be guessed byte by byte from response times.
 pub(crate) fn token_matches(expected: &[u8], given: &[u8]) -> bool {

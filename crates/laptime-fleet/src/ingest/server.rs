@@ -20,7 +20,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use super::error::{BadInput, Error};
-use super::limits::{token_matches, Limits, RateLimit, RateLimiter};
+use super::limits::{bearer_refusal, content_type, Limits, RateLimit, RateLimiter};
 use super::sink::Sink;
 use super::{json, otlp, IngestBatch};
 use crate::serve::Serving;
@@ -205,28 +205,12 @@ async fn accept_request<S: Sink>(
             .retry_after(secs));
         }
     }
-    if let Some(token) = &state.token {
-        let given = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "));
-        match given {
-            None => {
-                return Err(BadInput::status(
-                    401,
-                    "header Authorization",
-                    "this ingest requires `Authorization: Bearer <token>`",
-                ))
-            }
-            Some(given) if !token_matches(token.as_bytes(), given) => {
-                return Err(BadInput::status(
-                    401,
-                    "header Authorization",
-                    "the bearer token is not the one this ingest accepts",
-                ))
-            }
-            Some(_) => {}
-        }
+    if let Some(reason) = state
+        .token
+        .as_deref()
+        .and_then(|t| bearer_refusal(req.headers(), t, "ingest"))
+    {
+        return Err(BadInput::status(401, "header Authorization", reason));
     }
     let format = content_format(route, &req)?;
     if let Some(encoding) = req.headers().get(header::CONTENT_ENCODING) {
@@ -370,17 +354,7 @@ fn too_large(max: usize) -> BadInput {
 
 /// The body format of a request from its Content-Type.
 fn content_format(route: Route, req: &Request<Incoming>) -> Result<Format, BadInput> {
-    let raw = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    let media = raw.as_deref().map(|v| {
-        v.split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase()
-    });
+    let (raw, media) = content_type(req.headers());
     let (format, accepted) = match route {
         Route::Events => (
             match media.as_deref() {

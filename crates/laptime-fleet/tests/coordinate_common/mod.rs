@@ -17,7 +17,7 @@ use hyper_util::rt::TokioIo;
 use laptime_fleet::coordinate::{ReadServer, ServeConfig, ViewSource};
 use laptime_query::query::QueryResult;
 use laptime_storage::{Options, Overflow, Push, Reader, Store, SyncPolicy};
-use laptime_workload::{R1Config, R1Event, R1Interned, R1};
+use laptime_workload::{R1Config, R1Event, R1Interned, SplitMix64, R1};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 
@@ -51,14 +51,6 @@ fn options() -> Options {
     }
 }
 
-fn splitmix(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 fn build_one(r1: &R1, events: &[&R1Event]) -> Built {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(dir.path(), options()).expect("open store");
@@ -86,10 +78,10 @@ pub fn build(n: usize, seed: u64) -> Fleet {
     });
     let mut events = Vec::with_capacity(n);
     r1.fill(n, &mut events);
-    let mut state = seed;
+    let mut state = SplitMix64(seed);
     let shard_of: Vec<usize> = events
         .iter()
-        .map(|_| (splitmix(&mut state) % 3) as usize)
+        .map(|_| (state.next_u64() % 3) as usize)
         .collect();
     let pick = |keep: &dyn Fn(usize) -> bool| -> Vec<&R1Event> {
         events
