@@ -356,23 +356,6 @@ pub(crate) fn key_label(g: &GroupBy) -> String {
 /// valid, with two columns of one label, or with a percentile its label does not name exactly
 /// (labels carry six decimals of a percent: `p99.9999`), since the indexers would answer
 /// another query.
-/// A label that decodes to exactly `a`: its usual one, else a percentile with more digits (a
-/// client may ask for p99.99466666666667: the indexers must answer that very percentile).
-fn exact_label(a: &Aggregate) -> Option<String> {
-    let usual = a.label();
-    let Aggregate::Percentile(q) = *a else {
-        return Some(usual);
-    };
-    let pct = q * 100.0;
-    std::iter::once(usual)
-        .chain(std::iter::once(format!("p{pct}")))
-        .chain((7..=17).map(|digits| {
-            let t = format!("{pct:.digits$}");
-            format!("p{}", t.trim_end_matches('0').trim_end_matches('.'))
-        }))
-        .find(|label| Aggregate::from_label(label).ok() == Some(*a))
-}
-
 pub fn encode(query: &Query) -> Result<Vec<u8>, BadRequest> {
     query
         .validate()
@@ -380,7 +363,7 @@ pub fn encode(query: &Query) -> Result<Vec<u8>, BadRequest> {
     let labels = columns(&query.group_by, &query.aggregates)?;
     let mut aggregates = Vec::with_capacity(query.aggregates.len());
     for (i, a) in query.aggregates.iter().enumerate() {
-        let label = exact_label(a).ok_or_else(|| {
+        let label = a.exact_label().ok_or_else(|| {
             BadRequest::new(
                 format!("aggregates[{i}]"),
                 format!(

@@ -318,3 +318,33 @@ impl Indexer {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_keeps_its_member_name_and_a_damaged_name_file_is_an_error_naming_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+        let name = member_name(&a).unwrap();
+        assert!(name.starts_with("laptime-index-"), "{name}");
+        assert_eq!(member_name(&a).unwrap(), name, "read back, not made anew");
+        assert_ne!(
+            member_name(&b).unwrap(),
+            name,
+            "another store, another member"
+        );
+        // A name written by hand is taken as it is (trimmed).
+        std::fs::write(b.join(MEMBER_FILE), "  indexer-7\n").unwrap();
+        assert_eq!(member_name(&b).unwrap(), "indexer-7");
+        for bad in ["", "\n", "two\nlines", "tab\there", &"x".repeat(201)] {
+            std::fs::write(b.join(MEMBER_FILE), bad).unwrap();
+            let e = member_name(&b).unwrap_err().to_string();
+            assert!(
+                e.contains(MEMBER_FILE) && e.contains("not a member name"),
+                "{bad:?}: {e}"
+            );
+        }
+    }
+}

@@ -187,6 +187,25 @@ impl Aggregate {
         }
     }
 
+    /// A label [`from_label`](Self::from_label) reads back as exactly this aggregate: the usual
+    /// [`label`](Self::label) when it does, else a percentile written with the digits it needs
+    /// (`p99.99466666666667`), for passing a query on to other stores. `None` for a percentile
+    /// no decimal label names exactly.
+    pub fn exact_label(&self) -> Option<String> {
+        let usual = self.label();
+        let Aggregate::Percentile(q) = *self else {
+            return Some(usual);
+        };
+        let pct = q * 100.0;
+        std::iter::once(usual)
+            .chain(std::iter::once(format!("p{pct}")))
+            .chain((7..=17).map(|digits| {
+                let t = format!("{pct:.digits$}");
+                format!("p{}", t.trim_end_matches('0').trim_end_matches('.'))
+            }))
+            .find(|label| Aggregate::from_label(label).ok() == Some(*self))
+    }
+
     /// The aggregate a [`label`](Self::label) names: `count`, `calls`, `logs`, `errors`,
     /// `error_rate`, `rate`, `sum`, `mean`, `min`, `max`, `stddev`, or `p` followed by a percentage
     /// in (0, 100] (`p99.9`).
