@@ -27,7 +27,7 @@ import { importPostMortem, LEGACY_POST_MORTEM_DIR, listPostMortems, listStorePos
 import { exportParquet } from '../export';
 import { maintainStore, verifyStore, type Maintained } from '../maintenance';
 import { anomalies, CliError, compare, exportEvents, exportOtlp, OutputClosed, printEvents, query, stats, tail, top, type Io, type OutputFormat, type QuerySource } from './commands';
-import { openFleet } from '../fleet';
+import { openFleet, type FleetOptions } from '../fleet';
 import { FLEET_COMMANDS, runFleetProgram } from './fleet-process';
 import { parseDuration } from '../grammar';
 import { jsonLines, printable } from './format';
@@ -157,6 +157,12 @@ interface Shared {
   runQueries: (o: Source & FleetSource & { snapshot?: string }, work: (source: QuerySource) => Promise<void>) => Promise<void>;
 }
 
+/** How the CLI reaches a coordinator: its token from $LAPTIME_FLEET_TOKEN (never on the command line, where `ps` shows it). */
+function fleetOptions(): FleetOptions {
+  const token = process.env.LAPTIME_FLEET_TOKEN;
+  return token === undefined || token === '' ? {} : { token };
+}
+
 function shared(io: Io, run: Run): Shared {
   const defaultDir = process.env.LAPTIME_DIR !== undefined && process.env.LAPTIME_DIR !== '' ? process.env.LAPTIME_DIR : './.laptime';
   return {
@@ -183,8 +189,7 @@ function shared(io: Io, run: Run): Shared {
     runQueries(o, work) {
       if (o.coordinator === undefined) return this.run(o, work);
       if (o.postMortem !== undefined || o.snapshot !== undefined) throw new CliError('--coordinator and --post-mortem exclude each other', 2);
-      const token = process.env.LAPTIME_FLEET_TOKEN;
-      return work(openFleet(o.coordinator, token === undefined || token === '' ? {} : { token }));
+      return work(openFleet(o.coordinator, fleetOptions()));
     },
   };
 }
@@ -575,11 +580,11 @@ function serveCommand(prog: Command, s: Shared): void {
   s.fleet(s.source(c)).action(async (o: Source & FleetSource & { snapshot?: string; port: number; host: string; token?: string; allowedHost?: string[] }) => {
     if (o.coordinator !== undefined) {
       if (o.postMortem !== undefined || o.snapshot !== undefined) throw new CliError('--coordinator and --post-mortem exclude each other', 2);
-      const token = process.env.LAPTIME_FLEET_TOKEN;
+      const { token } = fleetOptions();
       const dashboard = await serve({
         dir: o.dir,
         coordinator: o.coordinator,
-        ...(token === undefined || token === '' ? {} : { coordinatorToken: token }),
+        ...(token === undefined ? {} : { coordinatorToken: token }),
         port: o.port,
         host: o.host,
         ...(o.token === undefined ? {} : { token: o.token }),

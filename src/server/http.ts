@@ -99,8 +99,9 @@ export async function serve(options: ServeOptions): Promise<Dashboard> {
     throw new TypeError(`laptime: --token is required when binding to ${host} (anyone who can reach it could read the store)`);
   }
   if (token !== undefined && token.length < 16) throw new RangeError('laptime: the token must be at least 16 characters');
-  const fleet = options.coordinator === undefined ? null : openFleet(options.coordinator, options.coordinatorToken === undefined ? {} : { token: options.coordinatorToken });
-  const reader: DashboardSource = fleet ?? openReader(options.dir);
+  // A local store's reader is closed with the server; a fleet holds nothing open.
+  const local: Reader | null = options.coordinator === undefined ? openReader(options.dir) : null;
+  const reader: DashboardSource = local ?? openFleet(options.coordinator!, options.coordinatorToken === undefined ? {} : { token: options.coordinatorToken });
   const files = assets();
   const rate = options.rateLimit ?? 50;
   const buckets = new Map<string, { tokens: number; at: number }>();
@@ -184,7 +185,7 @@ export async function serve(options: ServeOptions): Promise<Dashboard> {
       new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
-        if (fleet === null) (reader as Reader).close();
+        local?.close();
       }),
   };
 }

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use laptime_fleet::coordinate::{Coordinator, CoordinatorConfig, CoordinatorServer, ServeConfig};
 
-use crate::args::{runtime, Args};
+use crate::args::Args;
+use crate::process::runtime;
 
 pub fn run(argv: &[String]) -> Result<(), String> {
     let args = Args::parse(

@@ -9,7 +9,8 @@ use laptime_fleet::kafka::ConsumerConfig;
 use laptime_fleet::pipeline::{member_name, IndexConfig, Indexer};
 use laptime_storage::{Options, SyncPolicy};
 
-use crate::args::{runtime, stop_on_signal, Args};
+use crate::args::Args;
+use crate::process::{runtime, stop_on_signal};
 
 pub fn run(argv: &[String]) -> Result<(), String> {
     let args = Args::parse(

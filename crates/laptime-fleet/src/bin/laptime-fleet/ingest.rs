@@ -6,7 +6,8 @@ use laptime_fleet::ingest::{IngestConfig, IngestServer};
 use laptime_fleet::kafka::{Producer, ProducerConfig};
 use laptime_fleet::pipeline::KafkaSink;
 
-use crate::args::{runtime, Args};
+use crate::args::Args;
+use crate::process::runtime;
 
 pub fn run(argv: &[String]) -> Result<(), String> {
     let args = Args::parse(argv, &["listen", "brokers", "topic", "token"])?;

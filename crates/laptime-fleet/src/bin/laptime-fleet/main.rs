@@ -7,6 +7,7 @@ mod args;
 mod coordinate;
 mod index;
 mod ingest;
+mod process;
 mod read;
 mod ship;
 mod topic;

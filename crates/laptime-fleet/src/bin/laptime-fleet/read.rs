@@ -8,7 +8,8 @@ use std::sync::Arc;
 use laptime_fleet::coordinate::{ReadServer, ServeConfig};
 use laptime_storage::Reader;
 
-use crate::args::{runtime, Args};
+use crate::args::Args;
+use crate::process::runtime;
 
 pub fn run(argv: &[String]) -> Result<(), String> {
     let args = Args::parse(argv, &["dir", "listen", "token"])?;
