@@ -11,7 +11,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers, Message as _};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
-use super::{await_topic, Error, DEFAULT_MAX_MESSAGE_BYTES};
+use super::{connect_checked, Error, DEFAULT_MAX_MESSAGE_BYTES};
 
 /// Consumer settings. [`ConsumerConfig::new`] gives the fleet's defaults; `overrides` are applied last.
 #[derive(Clone, Debug)]
@@ -273,19 +273,13 @@ impl Consumer {
             handler,
             events: Mutex::new(VecDeque::new()),
         };
-        let inner: BaseConsumer<GroupContext> = config
-            .client_config()
-            .create_with_context(context)
-            .map_err(|source| Error::Config {
-                brokers: config.brokers.clone(),
-                topic: config.topic.clone(),
-                source: Box::new(source),
-            })?;
-        await_topic(
-            inner.client(),
+        let inner: BaseConsumer<GroupContext> = connect_checked(
+            &config.client_config(),
+            context,
             &config.brokers,
             &config.topic,
             config.startup_timeout,
+            |c: &BaseConsumer<GroupContext>| c.client(),
         )?;
         inner
             .subscribe(&[&config.topic])

@@ -24,6 +24,31 @@ pub use producer::{Ack, Compression, Deliveries, Delivery, Producer, ProducerCon
 /// ~10k events is well below it; Kafka's own default (1 MB) is too tight for shipping pages.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 
+/// A client made from `config` (a refused setting is [`Error::Config`]) that passed the startup
+/// check ([`await_topic`]): the producer and the consumer start the same way.
+pub(crate) fn connect_checked<T, C>(
+    config: &rdkafka::ClientConfig,
+    context: C,
+    brokers: &str,
+    topic: &str,
+    startup_timeout: Duration,
+    client: fn(&T) -> &Client<C>,
+) -> Result<T, Error>
+where
+    C: ClientContext,
+    T: rdkafka::config::FromClientConfigAndContext<C>,
+{
+    let made: T = config
+        .create_with_context(context)
+        .map_err(|source| Error::Config {
+            brokers: brokers.to_owned(),
+            topic: topic.to_owned(),
+            source: Box::new(source),
+        })?;
+    await_topic(client(&made), brokers, topic, startup_timeout)?;
+    Ok(made)
+}
+
 /// Wait until `topic` has metadata with every partition led by a broker, or fail at `timeout`.
 /// Returns the number of partitions. Distinguishes "no broker answered" ([`Error::Unreachable`]) from
 /// "a broker answered but the topic is not usable" ([`Error::Topic`]).

@@ -11,7 +11,7 @@ use rdkafka::message::{DeliveryResult, Header, Message as _, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer as _, ProducerContext, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
 
-use super::{await_topic, Error, DEFAULT_MAX_MESSAGE_BYTES};
+use super::{connect_checked, Error, DEFAULT_MAX_MESSAGE_BYTES};
 
 /// Batch compression. Both are done by librdkafka per batch, so a few large messages compress well.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -225,19 +225,13 @@ impl Producer {
     /// Create the producer and run the startup check: fail with [`Error::Unreachable`] or
     /// [`Error::Topic`] if the topic's metadata is not available within `startup_timeout`.
     pub fn connect(config: &ProducerConfig) -> Result<Producer, Error> {
-        let producer: ThreadedProducer<ShipContext> = config
-            .client_config()
-            .create_with_context(ShipContext)
-            .map_err(|source| Error::Config {
-                brokers: config.brokers.clone(),
-                topic: config.topic.clone(),
-                source: Box::new(source),
-            })?;
-        await_topic(
-            producer.client(),
+        let producer: ThreadedProducer<ShipContext> = connect_checked(
+            &config.client_config(),
+            ShipContext,
             &config.brokers,
             &config.topic,
             config.startup_timeout,
+            |p: &ThreadedProducer<ShipContext>| p.client(),
         )?;
         Ok(Producer {
             shared: Arc::new(Shared {
