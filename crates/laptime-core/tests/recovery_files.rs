@@ -640,3 +640,70 @@ fn without_a_manifest_a_damaged_last_page_of_a_sealed_segment_is_reported_by_rep
         .count();
     assert!(complete >= 28, "{complete} of 30 batches complete");
 }
+
+/// A partition whose own files are not segments yet (a new writer: names, manifest, no sealed
+/// segment) must not take on the identity of a foreign segment planted in it: the fault campaign
+/// found that it did, wrote on as the other partition, and a second foreign file then made every
+/// segment it had written look foreign (493,350 acknowledged events set aside).
+#[test]
+fn a_partition_without_segments_keeps_its_identity_next_to_a_foreign_one() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let c = tempfile::tempdir().unwrap();
+    Store::open(a.path(), options()).unwrap().close().unwrap();
+    let part_a = partitions(a.path())[0].clone();
+    assert!(segments(&part_a).is_empty(), "{:?}", segments(&part_a));
+    let part_b = three_segments(b.path(), 100);
+    let part_c = three_segments(c.path(), 200);
+    std::fs::copy(
+        &segments(&part_b)[0],
+        part_a.join("seg-00000000000000a0.lts"),
+    )
+    .unwrap();
+    assert!(read_only(a.path()).is_empty(), "a foreign event was read");
+    write_cycle(a.path(), 0, 10);
+    assert_exactly(
+        &read_only(a.path()),
+        0..10,
+        "reader, after a foreign segment",
+    );
+    assert!(
+        quarantined(&part_a).len() == 1,
+        "the foreign segment is set aside: {:?}",
+        quarantined(&part_a)
+    );
+    // A second foreign file, from a third partition, must not make A's own segment look foreign.
+    std::fs::copy(
+        &segments(&part_c)[0],
+        part_a.join("seg-00000000000000f0.lts"),
+    )
+    .unwrap();
+    assert_exactly(
+        &read_only(a.path()),
+        0..10,
+        "reader, second foreign segment",
+    );
+    let (report, seen) = reopen(a.path());
+    assert_exactly(&seen, 0..10, "writer, second foreign segment");
+    assert_quarantined(&report, "written by partition");
+}
+
+/// A partition directory renamed (all its files name another partition) is not taken for that
+/// partition: its segments are set aside and reported, never read under a name that may already
+/// be in use in the store, and nothing is deleted.
+#[test]
+fn a_renamed_partition_directory_is_set_aside_not_adopted() {
+    let a = tempfile::tempdir().unwrap();
+    let part = three_segments(a.path(), 0);
+    let renamed = part.with_file_name("00000000000000aa");
+    std::fs::rename(&part, &renamed).unwrap();
+    let seen = read_only(a.path());
+    assert!(
+        seen.is_empty(),
+        "events read under another identity: {seen:?}"
+    );
+    let (report, seen) = reopen(a.path());
+    assert!(seen.is_empty(), "{seen:?}");
+    assert_quarantined(&report, "written by partition");
+    assert_eq!(quarantined(&renamed).len(), 3, "{report:?}");
+}

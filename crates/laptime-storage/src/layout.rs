@@ -122,7 +122,7 @@ pub(crate) enum Depth {
 /// Read partition `dir`'s manifest and segment files and sort them out. Fails only on I/O errors
 /// that keep the directory from being listed or a file from being read.
 pub(crate) fn inspect(dir: &Path, depth: Depth) -> Result<Layout> {
-    let mut partition = partition::id_of(dir);
+    let partition = partition::id_of(dir);
     let manifest = match Manifest::load(dir) {
         Ok(Some(m)) if m.partition == partition => ManifestState::Sound(m),
         Ok(Some(m)) => ManifestState::Foreign(m.partition),
@@ -174,26 +174,12 @@ pub(crate) fn inspect(dir: &Path, depth: Depth) -> Result<Layout> {
     }
 
     // Identity: a file whose header names another segment id is a copy under another name; one that
-    // names another partition was copied in. If no file is this directory's own but all name one
-    // other partition, the directory itself was renamed: its files are still one partition.
+    // names another partition was copied in. A partition is always the one its directory names,
+    // even when none of the files is its own yet: taking on a foreign file's identity would write
+    // on as that partition (two directories of one id) and make this one's own files foreign.
     let identity = |f: &Found| match f {
         Found::Sealed(r) => r.partition().map(|p| (r.id(), p)),
         Found::Unsealed(s) => s.identity.map(|i| (i.id, i.partition)),
-    };
-    let owners: Vec<u64> = found
-        .values()
-        .filter_map(|(_, f)| identity(f).map(|(_, p)| p))
-        .collect();
-    if !owners.is_empty() && !owners.contains(&partition) && owners.windows(2).all(|w| w[0] == w[1])
-    {
-        partition = owners[0];
-    }
-    let manifest = match manifest {
-        ManifestState::Foreign(p) if p == partition => match Manifest::load(dir) {
-            Ok(Some(m)) => ManifestState::Sound(m),
-            _ => ManifestState::Foreign(p),
-        },
-        other => other,
     };
     let mut kept: BTreeMap<u64, (PathBuf, Found)> = BTreeMap::new();
     for (id, (path, f)) in found {
