@@ -1,5 +1,6 @@
 //! `#[laptime_core::capture]` and timing guards: sync and async functions, methods, `Err` and
 //! panics recorded as errors, `return` and `?` unchanged.
+#![cfg(feature = "macros")]
 
 use std::sync::Mutex;
 use std::task::{Context, Poll, Waker};

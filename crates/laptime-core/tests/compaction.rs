@@ -1,5 +1,6 @@
 //! Compaction and retention: merging keeps every event exactly once, also when the process dies at
 //! each step of it (fail points), and retention drops whole segments, oldest first.
+#![cfg(feature = "failpoints")]
 
 mod common;
 

@@ -3,6 +3,7 @@
 //! producers keep running (the ring takes batches and counts what it drops), and once the disk
 //! allows it the writer goes on in new files by itself: flush and close succeed again without a
 //! reopen, and a reopen finds every acknowledged event exactly once.
+#![cfg(feature = "failpoints")]
 
 mod common;
 

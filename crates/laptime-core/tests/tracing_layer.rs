@@ -1,5 +1,6 @@
 //! The `tracing` layer: spans become calls with their fields, events become logs, errors inside a
 //! span make it an error call.
+#![cfg(feature = "tracing")]
 
 use laptime_core::tracing_layer::{LaptimeLayer, SpanNames};
 use laptime_core::{capture, Code, Level, Options, ScanFilter, Store, Value};

@@ -1,5 +1,5 @@
 //! Tests of the column encodings: forced-codec round trips, chooser picks on R1-like columns,
-//! hostile input. (Speed: `cargo bench -p laptime-core --bench components`.)
+//! hostile input. (Speed: `cargo bench -p laptime-bench --bench components`.)
 
 use proptest::prelude::*;
 

@@ -1,5 +1,5 @@
 //! Bytes per event on disk for R1 core and R1-full next to the entropy floor, and scan speed
-//! (decode pages into columns). Run: `cargo bench -p laptime-core --bench storage`.
+//! (decode pages into columns). Run: `cargo bench -p laptime-bench --bench storage`.
 //! `LAPTIME_BENCH_EVENTS` overrides the size (default 10M, R1's ingest size in BENCHMARKS.md).
 
 use std::time::{Duration, Instant};

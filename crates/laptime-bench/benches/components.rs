@@ -2,7 +2,7 @@
 //! bits per value they reach), the latency sketch (insert, merge, encode, decode, quantiles), the
 //! R1 generator itself, and a reader's view of a live writer whose last page is only in its WAL
 //! (the first view parses the WAL, later ones reuse it).
-//! Run: `cargo bench -p laptime-core --bench components`.
+//! Run: `cargo bench -p laptime-bench --bench components`.
 
 use std::hint::black_box;
 use std::time::Duration;

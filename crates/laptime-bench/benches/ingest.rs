@@ -1,6 +1,6 @@
 //! Ingest end to end: producer threads -> ring -> writer -> WAL -> sealed pages on disk, R1 core
 //! events. An iteration counts only events that ended in sealed pages (the store is closed inside
-//! the timed region); drops are counted and printed. Run: `cargo bench -p laptime-core --bench ingest`.
+//! the timed region); drops are counted and printed. Run: `cargo bench -p laptime-bench --bench ingest`.
 
 use std::time::{Duration, Instant};
 
