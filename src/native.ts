@@ -301,6 +301,33 @@ function bundlerHint(): string {
   );
 }
 
+/** What scripts/platform.cjs tells about platforms (plain CommonJS: it also runs before tsc). */
+interface PlatformFacts {
+  currentTriple(): string | null;
+  explainMissing(triple: string | null): string;
+}
+
+/**
+ * Why the addon did not load, for people: which binary fits this machine and how to get it, plus
+ * any load error other than "not found" (a binary for another libc version, a damaged file).
+ */
+function unavailableReason(err: unknown): string {
+  const hint = bundlerHint();
+  if (hint) return `the native addon could not be loaded (${describeError(err)})${hint}`;
+  let platform: PlatformFacts;
+  try {
+    platform = require('../scripts/platform.cjs') as PlatformFacts;
+  } catch {
+    return `the native addon could not be loaded (${describeError(err)})`;
+  }
+  const failures: string[] = [];
+  for (let e: unknown = err instanceof Error ? err.cause : undefined; e instanceof Error; e = e.cause) {
+    if (!/^Cannot find module/.test(e.message)) failures.push(e.message.split('\n')[0] ?? '');
+  }
+  const detail = failures.length > 0 ? ` (load errors: ${failures.join('; ')})` : '';
+  return `no native binding loaded: ${platform.explainMissing(platform.currentTriple())}${detail}`;
+}
+
 /** The addon, loading it on first call; `null` (after one warning) when it is unavailable. */
 export function nativeBinding(): NativeBinding | null {
   if (loaded !== undefined) return loaded.binding;
@@ -313,10 +340,7 @@ export function nativeBinding(): NativeBinding | null {
       if (typeof binding?.NativeStore?.open !== 'function') throw new Error('native/binding.cjs does not export NativeStore');
     } catch (err) {
       binding = null;
-      warnOnce(
-        'LAPTIME_NATIVE_UNAVAILABLE',
-        `laptime: the native addon could not be loaded (${describeError(err)}); capture() and log are pass-throughs and nothing is recorded${bundlerHint()}`,
-      );
+      warnOnce('LAPTIME_NATIVE_UNAVAILABLE', `laptime: ${unavailableReason(err)}; capture() and log are pass-throughs and nothing is recorded`);
     }
   }
   loaded = { binding };

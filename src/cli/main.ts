@@ -26,6 +26,7 @@ import { packageVersion } from '../version';
 import { importPostMortem, LEGACY_POST_MORTEM_DIR, listPostMortems, listStorePostMortems, POST_MORTEM_DIR, readPostMortem, readPostMortemSummary } from '../post-mortem';
 import { exportParquet } from '../export';
 import { maintainStore, verifyStore, type Maintained } from '../maintenance';
+import { buildNative } from './build-native';
 import { anomalies, CliError, compare, exportEvents, exportOtlp, OutputClosed, printEvents, query, stats, tail, top, type Io, type OutputFormat, type QuerySource } from './commands';
 import { openFleet, type FleetOptions } from '../fleet';
 import { FLEET_COMMANDS, runFleetProgram } from './fleet-process';
@@ -204,7 +205,7 @@ function program(io: Io, run: Run): Command {
     .exitOverride()
     .configureOutput({ writeOut: (t) => io.out(printable(t, true)), writeErr: (t) => io.err(printable(t, true)), outputError: (t, write) => write(t) });
   const s = shared(io, run);
-  for (const add of [statsCommand, topCommand, queryCommand, tailCommand, anomaliesCommand, compareCommand, exportCommand, markCommand, verifyCommand, maintenanceCommands, serveCommand, viewCommand, postMortemsCommand]) {
+  for (const add of [statsCommand, topCommand, queryCommand, tailCommand, anomaliesCommand, compareCommand, exportCommand, markCommand, verifyCommand, maintenanceCommands, serveCommand, viewCommand, postMortemsCommand, buildNativeCommand]) {
     add(prog, s);
   }
   return prog;
@@ -526,6 +527,18 @@ function verifyCommand(prog: Command, s: Shared): void {
         );
       }
       if (report.damaged.length > 0) throw new CliError(`${report.damaged.length} damaged file(s) in ${o.dir}`, 1);
+    });
+}
+
+/** build-native: the binding from the Rust sources in the package, where no prebuilt one fits. */
+function buildNativeCommand(prog: Command): void {
+  prog
+    .command('build-native')
+    .description('build the native binding from the Rust sources in the package (needs cargo; for a platform without a prebuilt binary)')
+    .option('--force', 'rebuild even when a binding loads')
+    .action(async (o: { force?: boolean }) => {
+      const code = await buildNative(o.force === true);
+      if (code !== 0) throw new CliError('the native binding was not built (the reason is above)', code);
     });
 }
 
