@@ -84,7 +84,7 @@ runs('a packed fresh clone installs with its platform package and no cargo: no i
     fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }));
     const noRust = pathWithoutRust();
     t.is(spawnSync('cargo', ['--version'], { env: { ...process.env, PATH: noRust } }).error !== undefined, true, 'cargo is not on the PATH the install sees');
-    const install = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--foreground-scripts', mainTgz, platformTgz], {
+    const install = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--foreground-scripts', mainTgz, platformTgz, '@types/node@20'], {
       cwd: app,
       encoding: 'utf8',
       timeout: 240_000,
@@ -135,7 +135,8 @@ runs('a packed fresh clone installs with its platform package and no cargo: no i
       stats.trim().split('\n').map((l) => (JSON.parse(l) as { name: string }).name),
       ['Service.find', 'packed.add'],
     );
-    // The shipped declarations type a consumer's code, as ESM and as CommonJS.
+    // The shipped declarations type a consumer's code (which has Node's types, as any Node app
+    // written in TypeScript does), as ESM and as CommonJS, with the library's .d.ts checked too.
     const consumer = `
       import { capture, open, type OpenOptions, type StatsReport } from 'laptime';
       const options: OpenOptions = { dir: './.laptime' };
@@ -149,13 +150,13 @@ runs('a packed fresh clone installs with its platform package and no cargo: no i
     fs.writeFileSync(path.join(app, 'wrong.mts'), "import { capture } from 'laptime';\nconst n: string = capture((x: number) => x, 'n')(1);\nvoid n;\n");
     fs.writeFileSync(
       path.join(app, 'tsconfig.json'),
-      JSON.stringify({ compilerOptions: { module: 'node16', moduleResolution: 'node16', target: 'ES2022', strict: true, noEmit: true, types: [], skipLibCheck: false, lib: ['ES2023'] }, files: ['consumer.mts', 'consumer.cts'] }),
+      JSON.stringify({ compilerOptions: { module: 'node16', moduleResolution: 'node16', target: 'ES2022', strict: true, noEmit: true, types: ['node'], skipLibCheck: false, lib: ['ES2023'] }, files: ['consumer.mts', 'consumer.cts'] }),
     );
     const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
     const typed = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: app, encoding: 'utf8' });
     t.is(typed.status, 0, `the consumer type-checks against the installed package:\n${typed.stdout}${typed.stderr}`);
     // And the types are real: a wrong use is an error.
-    const wrong = spawnSync(process.execPath, [tsc, '--noEmit', '--strict', '--module', 'node16', '--moduleResolution', 'node16', '--types', '', 'wrong.mts'], { cwd: app, encoding: 'utf8' });
+    const wrong = spawnSync(process.execPath, [tsc, '--noEmit', '--strict', '--module', 'node16', '--moduleResolution', 'node16', '--types', 'node', 'wrong.mts'], { cwd: app, encoding: 'utf8' });
     t.regex(wrong.stdout, /wrong\.mts.*TS2322/, 'a number assigned to a string is caught');
   } finally {
     fs.rmSync(work, { recursive: true, force: true });

@@ -9,7 +9,7 @@
  */
 import { parseTime } from './grammar';
 
-/** The clock of the hot path; a local reference saves a global lookup per call. */
+/** @internal The clock of the hot path; a local reference saves a global lookup per call. */
 export const perf = performance;
 /** Epoch ms of `perf.now() === 0` in this thread (each worker has its own). */
 export const originMs = perf.timeOrigin;
