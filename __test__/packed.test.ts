@@ -37,6 +37,7 @@ function pathWithoutRust(): string {
 }
 
 runs('a packed fresh clone installs with its platform package and no cargo: no install script, bin, imports, types and recording work', (t) => {
+  t.timeout(300_000);
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'laptime-packed-'));
   try {
     const clone = path.join(work, 'clone');

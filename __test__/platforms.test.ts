@@ -191,3 +191,31 @@ once('napi pre-publish writes one exact-version optional dependency per target, 
     fs.rmSync(work, { recursive: true, force: true });
   }
 });
+
+once('the release workflow builds and tests exactly the targets package.json lists, and publishes with provenance', (t) => {
+  const workflow = fs.readFileSync(path.join(root, '.github', 'workflows', 'release.yml'), 'utf8');
+  const job = (name: string): string => {
+    const start = workflow.indexOf(`\n  ${name}:\n`);
+    t.true(start >= 0, `job ${name} exists`);
+    const next = workflow.slice(start + 1).search(/\n {2}[a-z-]+:\n/);
+    return next < 0 ? workflow.slice(start) : workflow.slice(start, start + 1 + next);
+  };
+  const targetsIn = (text: string): string[] => [...new Set([...text.matchAll(/target: ([a-z0-9_-]+)/g)].map((m) => m[1] ?? ''))].sort();
+  const listedIn = (text: string): string[] => [...new Set([...text.matchAll(/^\s+- ([a-z0-9_]+-[a-z0-9_-]+)$/gm)].map((m) => m[1] ?? '').filter((x) => rootManifest.napi.targets.includes(x) || x.includes('-unknown-') || x.includes('-apple-') || x.includes('-pc-')))].sort();
+  const wanted = [...rootManifest.napi.targets].sort();
+  t.deepEqual(targetsIn(job('build')), wanted, 'build matrix');
+  t.deepEqual(targetsIn(job('test')), wanted, 'test matrix (runner per target)');
+  t.deepEqual(listedIn(job('test')), wanted, 'test matrix (target axis)');
+  const publish = job('publish');
+  t.regex(publish, /id-token: write/);
+  t.regex(publish, /napi artifacts/);
+  t.regex(publish, /napi pre-publish -t npm/);
+  t.regex(publish, /npm publish --provenance/);
+  t.regex(job('build'), /upload-artifact[\s\S]*name: bindings-\$\{\{ matrix\.target \}\}/);
+});
+
+once('the release smoke test passes with this machine\'s binding', (t) => {
+  const r = spawnSync(process.execPath, [path.join(root, 'scripts', 'smoke.cjs')], { cwd: root, encoding: 'utf8' });
+  t.is(r.status, 0, `${r.stdout}${r.stderr}`);
+  t.regex(r.stdout, /laptime smoke test passed/);
+});
