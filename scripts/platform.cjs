@@ -9,8 +9,8 @@ const { readFileSync } = require('node:fs');
 const path = require('node:path');
 
 const PKG_DIR = path.join(__dirname, '..');
-/** Measured on the 2-core CI machine: 5 min 48 s for a first build (crates downloaded and compiled). */
-const SOURCE_BUILD_ESTIMATE = 'about 6 minutes on 2 cores for a first build, less on more cores';
+/** Measured on a 2-core VM from a packed install: 4 min 28 s with 63 crates to download on a busy machine, 2 min 24 s with them cached (BENCHMARKS.md "Installing"). */
+const SOURCE_BUILD_ESTIMATE = 'about 3 to 5 minutes on 2 cores for a first build, less on more cores';
 
 function packageJson() {
   return JSON.parse(readFileSync(path.join(PKG_DIR, 'package.json'), 'utf8'));
