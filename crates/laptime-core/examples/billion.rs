@@ -20,7 +20,7 @@ use laptime_core::query::{
     AggValue, Aggregate, EventsRequest, GroupBy, Precision, Query, SortOrder,
 };
 use laptime_core::{Options, Overflow, Queries, Reader, Store, SyncPolicy};
-use laptime_workload::{R1Config, R1Interned, R1};
+use laptime_workload::{bytes_under, R1Config, R1Interned, R1};
 
 type Res<T> = Result<T, Box<dyn Error>>;
 
@@ -86,7 +86,7 @@ fn write(n: usize, dir: &Path) -> Res<()> {
     store.close()?;
     let wall = started.elapsed();
     let stored = count(dir)?;
-    let bytes = dir_bytes(dir)?;
+    let bytes = bytes_under(dir)?;
     println!("events handed over   {n}");
     println!("dropped              {dropped}");
     println!("stored (counted back) {stored}");
@@ -151,7 +151,7 @@ fn timed<T>(what: &str, mut f: impl FnMut() -> Res<T>) -> Res<T> {
 }
 
 fn read(dir: &Path, pool_mib: usize) -> Res<()> {
-    println!("store                {} bytes", dir_bytes(dir)?);
+    println!("store                {} bytes", bytes_under(dir)?);
     println!("bufferpool           {pool_mib} MiB");
     let cold = drop_caches();
     let t = Instant::now();
@@ -295,18 +295,4 @@ fn rss_kib() -> u64 {
 
 fn peak_rss_kib() -> u64 {
     status_kib("VmHWM:")
-}
-
-fn dir_bytes(path: &Path) -> std::io::Result<u64> {
-    let mut total = 0;
-    for entry in std::fs::read_dir(path)? {
-        let entry = entry?;
-        let meta = entry.metadata()?;
-        total += if meta.is_dir() {
-            dir_bytes(&entry.path())?
-        } else {
-            meta.len()
-        };
-    }
-    Ok(total)
 }

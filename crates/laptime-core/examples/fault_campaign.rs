@@ -453,15 +453,7 @@ fn quarantined_files(root: &Path) -> u64 {
 }
 
 fn dir_bytes(dir: &Path) -> u64 {
-    let Ok(d) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    d.filter_map(|e| e.ok())
-        .map(|e| match e.file_type() {
-            Ok(t) if t.is_dir() => dir_bytes(&e.path()),
-            _ => e.metadata().map(|m| m.len()).unwrap_or(0),
-        })
-        .sum()
+    laptime_workload::bytes_under(dir).unwrap_or(0)
 }
 
 fn is_sealed(bytes: &[u8]) -> bool {

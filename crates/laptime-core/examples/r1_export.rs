@@ -16,7 +16,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use laptime_core::{Options, Overflow, Store, SyncPolicy};
-use laptime_workload::{R1Config, R1Interned, R1};
+use laptime_workload::{bytes_under, R1Config, R1Interned, R1};
 
 fn main() -> Result<(), Box<dyn Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -95,22 +95,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     store_time += t.elapsed();
     println!(
         "{{\"events\":{n},\"dropped\":{dropped},\"firstStartNs\":\"{first}\",\"lastStartNs\":\"{last}\",\"storeBytes\":{},\"storeSeconds\":{:.3}}}",
-        dir_bytes(Path::new(store_dir))?,
+        bytes_under(Path::new(store_dir))?,
         store_time.as_secs_f64()
     );
     Ok(())
-}
-
-fn dir_bytes(path: &Path) -> std::io::Result<u64> {
-    let mut total = 0;
-    for entry in std::fs::read_dir(path)? {
-        let entry = entry?;
-        let meta = entry.metadata()?;
-        total += if meta.is_dir() {
-            dir_bytes(&entry.path())?
-        } else {
-            meta.len()
-        };
-    }
-    Ok(total)
 }

@@ -923,6 +923,21 @@ fn ln_series(x: f64) -> f64 {
     2.0 * sum
 }
 
+/// Bytes of every file under `path`, recursively: what a store (or any directory) takes on disk,
+/// as benchmarks report it.
+pub fn bytes_under(path: &std::path::Path) -> std::io::Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(path)? {
+        let entry = entry?;
+        total += if entry.file_type()?.is_dir() {
+            bytes_under(&entry.path())?
+        } else {
+            entry.metadata()?.len()
+        };
+    }
+    Ok(total)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
