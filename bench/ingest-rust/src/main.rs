@@ -20,10 +20,15 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use duckdb::{params, Connection};
+use std::sync::Arc;
+
+use duckdb::arrow::array::{ArrayRef, BooleanBuilder, StringBuilder, UInt64Builder, UInt8Builder};
+use duckdb::arrow::datatypes::{DataType, Field, Schema};
+use duckdb::arrow::record_batch::RecordBatch;
+use duckdb::{params, Appender, Connection};
 use laptime_core::{
     Batch, ColumnSet, Level, NameId, Options, Overflow, PageColumns, Push, ReadScratch, Reader,
-    ScanFilter, Store, ValueRef,
+    ScanFilter, Store, SyncPolicy, ValueRef,
 };
 use laptime_workload::{R1Config, R1Event, R1};
 
@@ -60,6 +65,8 @@ impl Rows {
 /// What one engine's round measured, counted back from disk.
 struct Round {
     seconds: f64,
+    /// Until the last event was handed over (laptime: last `append`; DuckDB: appender flushed).
+    handed_over: f64,
     rows: u64,
     logs: u64,
     field_values: u64,
@@ -79,9 +86,12 @@ fn main() -> Res<()> {
         .unwrap_or_else(std::env::temp_dir);
     let work = tmp.join(format!("laptime-ingest-rust-{}", std::process::id()));
     fs::create_dir_all(&work)?;
+    let engines = engines_from_env()?;
+    let sync = sync_from_env()?;
 
     println!("# laptime writer vs DuckDB appender from Rust, {n} R1-full events");
     println!("machine: {}", machine_line());
+    println!("laptime: one producer thread, batches of {BATCH}, sync {sync:?}; DuckDB: one connection, default threads, Arrow chunks of {BATCH} rows");
 
     let t = Instant::now();
     let rows = generate(n);
@@ -94,77 +104,120 @@ fn main() -> Res<()> {
         rss_now().map_or("?".into(), |b| (b >> 20).to_string()),
     );
 
-    let mut lap = Vec::new();
-    let mut duck = Vec::new();
+    let mut results: [Vec<Round>; 3] = [Vec::new(), Vec::new(), Vec::new()];
     let mut version = String::new();
     for r in 0..rounds {
-        // Alternate which engine goes first (page cache, writeback and CPU frequency carry over).
-        let order: [bool; 2] = if r % 2 == 0 {
-            [true, false]
-        } else {
-            [false, true]
-        };
-        for laptime_turn in order {
-            if laptime_turn {
-                let dir = work.join(format!("laptime-{r}"));
-                let got = laptime_round(&rows, &dir)?;
-                fs::remove_dir_all(&dir)?;
-                check("laptime", &rows, &got)?;
-                println!("round {}: laptime {}", r + 1, describe(&got));
-                lap.push(got);
-            } else {
-                let file = work.join(format!("duck-{r}.duckdb"));
-                let (got, v) = duck_round(&rows, &file)?;
-                remove_duck(&file)?;
-                check("DuckDB", &rows, &got)?;
-                println!("round {}: DuckDB {v} appender {}", r + 1, describe(&got));
-                version = v;
-                duck.push(got);
+        // Rotate which engine goes first (page cache, writeback and CPU frequency carry over).
+        for k in 0..ENGINES.len() {
+            let which = (r + k) % ENGINES.len();
+            if !engines[which] {
+                continue;
             }
+            let got = match which {
+                0 => {
+                    let dir = work.join(format!("laptime-{r}"));
+                    let got = laptime_round(&rows, &dir, sync)?;
+                    fs::remove_dir_all(&dir)?;
+                    got
+                }
+                _ => {
+                    let file = work.join(format!("duck-{r}-{which}.duckdb"));
+                    let path = if which == 1 {
+                        DuckPath::Rows
+                    } else {
+                        DuckPath::Chunks
+                    };
+                    let (got, v) = duck_round(&rows, &file, path)?;
+                    remove_duck(&file)?;
+                    version = v;
+                    got
+                }
+            };
+            check(ENGINES[which], &rows, &got)?;
+            println!("round {}: {} {}", r + 1, ENGINES[which], describe(&got));
+            results[which].push(got);
         }
     }
     fs::remove_dir_all(&work)?;
-    if version != DUCKDB_EXPECTED {
+    if !version.is_empty() && version != DUCKDB_EXPECTED {
         println!(
             "note: the linked DuckDB is {version}, the duckdb crate is built for {DUCKDB_EXPECTED}"
         );
     }
 
     let n = rows.events.len() as f64;
-    let rate = |rs: &[Round]| median(rs.iter().map(|r| n / r.seconds).collect());
-    let (lr, dr) = (rate(&lap), rate(&duck));
-    let bytes = |rs: &[Round]| median(rs.iter().map(|r| r.bytes as f64).collect());
-    let rss = |rs: &[Round]| {
-        rs.iter()
-            .filter_map(|r| r.peak_rss_extra)
-            .max()
-            .map_or("?".into(), |b| format!("{} MiB", b >> 20))
-    };
-    let cpu = |rs: &[Round]| {
-        let v: Vec<f64> = rs.iter().filter_map(|r| r.cpu_seconds).collect();
-        if v.is_empty() {
+    let mut rates = [None; 3];
+    for (which, rs) in results.iter().enumerate() {
+        if rs.is_empty() {
+            continue;
+        }
+        let rate = median(rs.iter().map(|r| n / r.seconds).collect());
+        let cpu: Vec<f64> = rs.iter().filter_map(|r| r.cpu_seconds).collect();
+        let cpu = if cpu.is_empty() {
             "?".into()
         } else {
-            format!("{:.2} s", median(v))
+            format!("{:.3} us", median(cpu) / n * 1e6)
+        };
+        let rss = rs
+            .iter()
+            .filter_map(|r| r.peak_rss_extra)
+            .max()
+            .map_or("?".into(), |b| format!("{} MiB", b >> 20));
+        println!(
+            "median {}: {} events/s, {:.2} B/event on disk, process CPU {cpu}/event, peak RSS above the in-memory events {rss}",
+            ENGINES[which],
+            thousands(rate),
+            median(rs.iter().map(|r| r.bytes as f64).collect()) / n,
+        );
+        rates[which] = Some(rate);
+    }
+    for which in 1..3 {
+        if let (Some(l), Some(d)) = (rates[0], rates[which]) {
+            println!("ratio laptime / {}: {:.2}x", ENGINES[which], l / d);
         }
-    };
-    println!(
-        "median: laptime {} events/s, DuckDB {} rows/s: {:.2}x",
-        thousands(lr),
-        thousands(dr),
-        lr / dr
-    );
-    println!(
-        "on disk: laptime {:.2} B/event, DuckDB {:.2} B/row; peak RSS above the in-memory events: laptime {}, DuckDB {}; process CPU per round (median): laptime {}, DuckDB {}",
-        bytes(&lap) / n,
-        bytes(&duck) / n,
-        rss(&lap),
-        rss(&duck),
-        cpu(&lap),
-        cpu(&duck),
-    );
-    println!("every event stored by both (rows, log messages and field values counted back from disk after close); laptime dropped 0");
+    }
+    println!("every event stored (rows, log messages and field values counted back from disk after close), none dropped");
     Ok(())
+}
+
+/// The engines, in the order of round 1.
+const ENGINES: [&str; 3] = [
+    "laptime",
+    "DuckDB appender, append_row",
+    "DuckDB appender, Arrow chunks",
+];
+
+/// Which engines run: `LAPTIME_BENCH_ENGINES`, a comma list of laptime, duckdb-rows,
+/// duckdb-chunks (default all three), e.g. to profile one of them.
+fn engines_from_env() -> Res<[bool; 3]> {
+    let Ok(list) = std::env::var("LAPTIME_BENCH_ENGINES") else {
+        return Ok([true; 3]);
+    };
+    let mut on = [false; 3];
+    for item in list.split(',').map(str::trim) {
+        match item {
+            "laptime" => on[0] = true,
+            "duckdb-rows" => on[1] = true,
+            "duckdb-chunks" => on[2] = true,
+            other => {
+                return Err(format!(
+                    "LAPTIME_BENCH_ENGINES: {other:?} is not one of laptime, duckdb-rows, duckdb-chunks"
+                )
+                .into())
+            }
+        }
+    }
+    Ok(on)
+}
+
+/// laptime's sync policy (`LAPTIME_BENCH_SYNC=interval|none`): the default options' 100 ms interval
+/// unless told otherwise.
+fn sync_from_env() -> Res<SyncPolicy> {
+    match std::env::var("LAPTIME_BENCH_SYNC").as_deref() {
+        Err(_) | Ok("interval") => Ok(Options::default().sync),
+        Ok("none") => Ok(SyncPolicy::None),
+        Ok(other) => Err(format!("LAPTIME_BENCH_SYNC={other:?}: expected interval or none").into()),
+    }
 }
 
 /// N R1-full events and their strings, messages rendered (untimed).
@@ -189,10 +242,11 @@ fn generate(n: usize) -> Rows {
     }
 }
 
-fn laptime_round(rows: &Rows, dir: &Path) -> Res<Round> {
+fn laptime_round(rows: &Rows, dir: &Path, sync: SyncPolicy) -> Res<Round> {
     let store = Store::open(
         dir,
         Options {
+            sync,
             overflow: Overflow::Block {
                 timeout: Duration::from_secs(60),
             },
@@ -249,6 +303,7 @@ fn laptime_round(rows: &Rows, dir: &Path) -> Res<Round> {
             dropped += len;
         }
     }
+    let handed_over = t.elapsed().as_secs_f64();
     let counters = store.counters();
     store.close()?;
     let seconds = t.elapsed().as_secs_f64();
@@ -257,6 +312,7 @@ fn laptime_round(rows: &Rows, dir: &Path) -> Res<Round> {
     let (rows_back, logs, field_values) = count_laptime(dir)?;
     Ok(Round {
         seconds,
+        handed_over,
         rows: rows_back,
         logs,
         field_values,
@@ -292,7 +348,135 @@ fn count_laptime(dir: &Path) -> Res<(u64, u64, u64)> {
     Ok((rows, logs, fields))
 }
 
-fn duck_round(rows: &Rows, file: &Path) -> Res<(Round, String)> {
+/// How rows reach DuckDB's appender.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum DuckPath {
+    /// `Appender::append_row`, one call per event (the duckdb crate binds value by value).
+    Rows,
+    /// `Appender::append_record_batch`: the events as Arrow columns of `BATCH` rows, handed to
+    /// DuckDB as data chunks (its bulk path).
+    Chunks,
+}
+
+/// One event as DuckDB's columns see it.
+struct DuckRow<'a> {
+    name: &'a str,
+    level: Option<u8>,
+    message: Option<&'a str>,
+    route: Option<&'a str>,
+    tier: Option<&'a str>,
+}
+
+fn duck_row<'a>(
+    rows: &'a Rows,
+    e: &R1Event,
+    msgs: &mut std::slice::Iter<'a, String>,
+) -> Res<DuckRow<'a>> {
+    let name = rows
+        .names
+        .get(e.name as usize)
+        .ok_or("R1 name index out of range")?;
+    let (level, message) = match &e.log {
+        Some(log) => {
+            let msg = msgs
+                .next()
+                .ok_or("fewer rendered messages than log events")?;
+            (Some(log.level), Some(msg.as_str()))
+        }
+        None => (None, None),
+    };
+    let route = match e.route {
+        Some(r) => Some(
+            rows.routes
+                .get(usize::from(r))
+                .ok_or("R1 route out of range")?,
+        ),
+        None => None,
+    };
+    let tier = match e.tier {
+        Some(t) => Some(
+            rows.tiers
+                .get(usize::from(t))
+                .ok_or("R1 tier out of range")?,
+        ),
+        None => None,
+    };
+    Ok(DuckRow {
+        name,
+        level,
+        message,
+        route: route.map(String::as_str),
+        tier: tier.map(String::as_str),
+    })
+}
+
+fn append_rows(app: &mut Appender<'_>, rows: &Rows) -> Res<()> {
+    let mut msgs = rows.messages.iter();
+    for e in &rows.events {
+        let r = duck_row(rows, e, &mut msgs)?;
+        app.append_row(params![
+            r.name,
+            e.start_ns,
+            e.duration_ns,
+            e.ok,
+            r.level,
+            r.message,
+            r.route,
+            r.tier
+        ])?;
+    }
+    Ok(())
+}
+
+fn append_chunks(app: &mut Appender<'_>, rows: &Rows) -> Res<()> {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("name", DataType::Utf8, false),
+        Field::new("start", DataType::UInt64, false),
+        Field::new("duration", DataType::UInt64, false),
+        Field::new("ok", DataType::Boolean, false),
+        Field::new("level", DataType::UInt8, true),
+        Field::new("message", DataType::Utf8, true),
+        Field::new("route", DataType::Utf8, true),
+        Field::new("tier", DataType::Utf8, true),
+    ]));
+    let mut msgs = rows.messages.iter();
+    for chunk in rows.events.chunks(BATCH) {
+        let n = chunk.len();
+        let mut name = StringBuilder::with_capacity(n, n * 16);
+        let mut start = UInt64Builder::with_capacity(n);
+        let mut duration = UInt64Builder::with_capacity(n);
+        let mut ok = BooleanBuilder::with_capacity(n);
+        let mut level = UInt8Builder::with_capacity(n);
+        let mut message = StringBuilder::new();
+        let mut route = StringBuilder::with_capacity(n, n * 8);
+        let mut tier = StringBuilder::with_capacity(n, n * 4);
+        for e in chunk {
+            let r = duck_row(rows, e, &mut msgs)?;
+            name.append_value(r.name);
+            start.append_value(e.start_ns);
+            duration.append_value(e.duration_ns);
+            ok.append_value(e.ok);
+            level.append_option(r.level);
+            message.append_option(r.message);
+            route.append_option(r.route);
+            tier.append_option(r.tier);
+        }
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(name.finish()),
+            Arc::new(start.finish()),
+            Arc::new(duration.finish()),
+            Arc::new(ok.finish()),
+            Arc::new(level.finish()),
+            Arc::new(message.finish()),
+            Arc::new(route.finish()),
+            Arc::new(tier.finish()),
+        ];
+        app.append_record_batch(RecordBatch::try_new(Arc::clone(&schema), columns)?)?;
+    }
+    Ok(())
+}
+
+fn duck_round(rows: &Rows, file: &Path, path: DuckPath) -> Res<(Round, String)> {
     let con = Connection::open(file)?;
     con.execute_batch(
         "CREATE TABLE ev (name VARCHAR, start UBIGINT, duration UBIGINT, ok BOOLEAN, \
@@ -303,54 +487,13 @@ fn duck_round(rows: &Rows, file: &Path) -> Res<(Round, String)> {
     let t = Instant::now();
     {
         let mut app = con.appender("ev")?;
-        let mut msgs = rows.messages.iter();
-        for e in &rows.events {
-            let name = rows
-                .names
-                .get(e.name as usize)
-                .ok_or("R1 name index out of range")?;
-            let (level, message) = match &e.log {
-                Some(log) => (
-                    Some(log.level),
-                    Some(
-                        msgs.next()
-                            .ok_or("fewer rendered messages than log events")?
-                            .as_str(),
-                    ),
-                ),
-                None => (None, None),
-            };
-            let route = match e.route {
-                Some(r) => Some(
-                    rows.routes
-                        .get(usize::from(r))
-                        .ok_or("R1 route out of range")?
-                        .as_str(),
-                ),
-                None => None,
-            };
-            let tier = match e.tier {
-                Some(t) => Some(
-                    rows.tiers
-                        .get(usize::from(t))
-                        .ok_or("R1 tier out of range")?
-                        .as_str(),
-                ),
-                None => None,
-            };
-            app.append_row(params![
-                name.as_str(),
-                e.start_ns,
-                e.duration_ns,
-                e.ok,
-                level,
-                message,
-                route,
-                tier
-            ])?;
+        match path {
+            DuckPath::Rows => append_rows(&mut app, rows)?,
+            DuckPath::Chunks => append_chunks(&mut app, rows)?,
         }
         app.flush()?;
     }
+    let handed_over = t.elapsed().as_secs_f64();
     con.execute_batch("CHECKPOINT")?;
     con.close().map_err(|(_, e)| e)?;
     let seconds = t.elapsed().as_secs_f64();
@@ -368,6 +511,7 @@ fn duck_round(rows: &Rows, file: &Path) -> Res<(Round, String)> {
     Ok((
         Round {
             seconds,
+            handed_over,
             rows: count,
             logs,
             field_values,
@@ -419,9 +563,10 @@ fn check(engine: &str, rows: &Rows, got: &Round) -> Res<()> {
 
 fn describe(r: &Round) -> String {
     format!(
-        "{:.2} s ({}/s), {:.2} B/event, peak RSS +{}, CPU {}",
+        "{:.2} s ({}/s; last event handed over at {:.2} s), {:.2} B/event, peak RSS +{}, CPU {}",
         r.seconds,
         thousands(r.rows as f64 / r.seconds),
+        r.handed_over,
         r.bytes as f64 / r.rows as f64,
         r.peak_rss_extra
             .map_or("?".into(), |b| format!("{} MiB", b >> 20)),
