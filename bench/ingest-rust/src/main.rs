@@ -1,19 +1,25 @@
 //! One laptime writer against DuckDB's appender, both fed from Rust in one process, on the same
 //! R1-full events (issue 14: "one writer's stored events/s against DuckDB's appender; goal >= 5x").
 //!
-//!   npm run bench:ingest:rust     (LAPTIME_BENCH_EVENTS, default 10M; LAPTIME_BENCH_ROUNDS, default 3;
-//!                                  LAPTIME_BENCH_TMP, default the system temp dir)
+//!   npm run bench:ingest:rust
+//!
+//! Environment: LAPTIME_BENCH_EVENTS (default 10M), LAPTIME_BENCH_ROUNDS (default 3),
+//! LAPTIME_BENCH_TMP (default the system temp dir), LAPTIME_BENCH_ENGINES (comma list of laptime,
+//! duckdb-rows, duckdb-chunks; default all), LAPTIME_BENCH_SYNC (interval = laptime's default, or
+//! none), LAPTIME_BENCH_WORKLOAD (full, or core for R1 without fields and logs).
 //!
 //! 1. N R1-full events (calls and logs, `route`/`tier` fields where R1 gives them) are generated
-//!    once into memory, log messages rendered; neither engine pays for generation.
+//!    once into memory, log messages rendered; no engine pays for generation.
 //! 2. laptime: a fresh store (default options, `overflow: Block`), names and field keys interned at
-//!    open as an instrumented app does; timed: building `Batch`es of 4096 events from the rows and
+//!    open as an instrumented app does; timed: building `Batch`es of 4096 events from the rows,
 //!    `store.append` for each, then `close()` (everything written, sealed and synced).
-//! 3. DuckDB: a fresh database file with one table of the same columns; timed: one `append_row` per
-//!    event through the appender, its flush, `CHECKPOINT` (rows in the database file) and closing
-//!    the connection.
-//! 4. Both are counted back from disk after close (rows, log messages, field values) and must equal
-//!    what was handed over. Rounds alternate which engine goes first; medians are reported.
+//! 3. DuckDB: a fresh database file with one table of the same columns; timed: the rows through
+//!    the appender, either one `append_row` per event or as Arrow record batches of 4096 rows
+//!    (`append_record_batch`, DuckDB data chunks), the appender's flush, `CHECKPOINT` (rows in
+//!    the database file) and closing the connection.
+//! 4. Each is counted back from disk after close (rows, log messages, field values) and must equal
+//!    what was handed over. Rounds rotate which engine goes first; medians are reported, with bytes
+//!    on disk, process CPU time per event and peak RSS.
 
 use std::error::Error;
 use std::fs;
@@ -88,13 +94,22 @@ fn main() -> Res<()> {
     fs::create_dir_all(&work)?;
     let engines = engines_from_env()?;
     let sync = sync_from_env()?;
+    // R1-full unless LAPTIME_BENCH_WORKLOAD=core (no fields, no logs: what the criterion bench uses).
+    let full = match std::env::var("LAPTIME_BENCH_WORKLOAD").as_deref() {
+        Err(_) | Ok("full") => true,
+        Ok("core") => false,
+        Ok(other) => {
+            return Err(format!("LAPTIME_BENCH_WORKLOAD={other:?}: expected full or core").into())
+        }
+    };
 
-    println!("# laptime writer vs DuckDB appender from Rust, {n} R1-full events");
+    let workload = if full { "R1-full" } else { "R1-core" };
+    println!("# laptime writer vs DuckDB appender from Rust, {n} {workload} events");
     println!("machine: {}", machine_line());
     println!("laptime: one producer thread, batches of {BATCH}, sync {sync:?}; DuckDB: one connection, default threads, Arrow chunks of {BATCH} rows");
 
     let t = Instant::now();
-    let rows = generate(n);
+    let rows = generate(n, full);
     println!(
         "{} events generated in {:.1} s ({} logs, {} field values); resident {} MiB",
         rows.events.len(),
@@ -220,10 +235,10 @@ fn sync_from_env() -> Res<SyncPolicy> {
     }
 }
 
-/// N R1-full events and their strings, messages rendered (untimed).
-fn generate(n: usize) -> Rows {
+/// N R1 events and their strings, messages rendered (untimed).
+fn generate(n: usize, full: bool) -> Rows {
     let mut r1 = R1::new(R1Config {
-        full: true,
+        full,
         ..R1Config::default()
     });
     let mut events = Vec::with_capacity(n);
