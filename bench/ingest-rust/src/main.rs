@@ -92,6 +92,7 @@ fn main() -> Res<()> {
         .unwrap_or_else(std::env::temp_dir);
     let work = tmp.join(format!("laptime-ingest-rust-{}", std::process::id()));
     fs::create_dir_all(&work)?;
+    let _cleanup = RemoveOnDrop(work.clone());
     let engines = engines_from_env()?;
     let sync = sync_from_env()?;
     // R1-full unless LAPTIME_BENCH_WORKLOAD=core (no fields, no logs: what the criterion bench uses).
@@ -153,7 +154,6 @@ fn main() -> Res<()> {
             results[which].push(got);
         }
     }
-    fs::remove_dir_all(&work)?;
     if !version.is_empty() && version != DUCKDB_EXPECTED {
         println!(
             "note: the linked DuckDB is {version}, the duckdb crate is built for {DUCKDB_EXPECTED}"
@@ -193,6 +193,15 @@ fn main() -> Res<()> {
     }
     println!("every event stored (rows, log messages and field values counted back from disk after close), none dropped");
     Ok(())
+}
+
+/// Removes the bench's scratch directory however `main` ends.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
 }
 
 /// The engines, in the order of round 1.
