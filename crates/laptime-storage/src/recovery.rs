@@ -347,7 +347,11 @@ fn apply_layout(
                 .cuts
                 .push(Cut::new(&a.path, a.valid_len, *bytes, why.clone()));
         }
-        active = Some(SegmentWriter::resume(&a.path, a.id, a.valid_len, a.pages)?);
+        let who = segment::SegmentIdentity {
+            id: a.id,
+            partition: layout.partition,
+        };
+        active = Some(SegmentWriter::resume(&a.path, who, a.valid_len, a.pages)?);
     }
     manifest.active = active.as_ref().map(|w| w.id());
     Ok((manifest, sealed, active))

@@ -396,11 +396,12 @@ impl PartitionWriter {
             self.state.manifest.store(&self.state.dir)?;
             return self.remove_leftovers();
         }
-        let path = seg.path().to_owned();
         // A failed finish leaves the (poisoned) writer in place, so `resume` can copy its pages.
         seg.finish()?;
-        self.segment = None;
-        let reader = Arc::new(SegmentReader::open(&path)?);
+        let Some(seg) = self.segment.take() else {
+            return Err(Error::Closed);
+        };
+        let reader = Arc::new(seg.into_sealed_reader()?);
         self.state.manifest.sealed.push(SealedInfo::of_pages(
             reader.id(),
             reader.len(),

@@ -201,6 +201,25 @@ impl SegmentReader {
         })
     }
 
+    /// A reader over a segment this process just sealed, from the entries it wrote (see
+    /// `SegmentWriter::into_sealed_reader`).
+    pub(crate) fn sealed(
+        path: &Path,
+        who: SegmentIdentity,
+        len: u64,
+        pages: Vec<PageEntry>,
+    ) -> Result<SegmentReader> {
+        let (file, _) = open_regular(path, "open segment")?;
+        Ok(SegmentReader {
+            file,
+            path: path.to_owned(),
+            id: who.id,
+            partition: Some(who.partition),
+            len,
+            pages,
+        })
+    }
+
     /// A reader over the pages of an unsealed (or salvaged) segment as recovered or written so far.
     pub(crate) fn unsealed(path: &Path, id: u64, pages: Vec<PageEntry>) -> Result<SegmentReader> {
         let (file, _) = open_regular(path, "open segment")?;

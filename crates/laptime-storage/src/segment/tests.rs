@@ -70,6 +70,58 @@ fn sealed_segment_round_trip() {
     }
 }
 
+/// The reader a writer makes of the segment it just sealed is the one opening the file gives:
+/// same identity, length and page entries (offsets, headers, metas), and it reads the same pages.
+#[test]
+fn a_sealed_writer_becomes_the_reader_opening_the_file_gives() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(file_name(42));
+    let mut w = SegmentWriter::create(
+        &path,
+        SegmentIdentity {
+            id: 42,
+            partition: 9,
+        },
+    )
+    .unwrap();
+    for p in 0..4 {
+        let mut cols = page_of(p, 50 + p * 7);
+        let mut buf = Vec::new();
+        let meta = encode_page(
+            &mut cols,
+            p * 1000,
+            &Dictionary::new(),
+            &mut buf,
+            &mut PageScratch::default(),
+        );
+        w.append_page(&buf, meta).unwrap();
+    }
+    let len = w.finish().unwrap();
+    let made = w.into_sealed_reader().unwrap();
+    let opened = SegmentReader::open(&path).unwrap();
+    assert_eq!(len, std::fs::metadata(&path).unwrap().len());
+    assert_eq!(
+        (made.id(), made.partition(), made.len()),
+        (opened.id(), opened.partition(), opened.len())
+    );
+    assert_eq!(made.pages().len(), opened.pages().len());
+    let mut scratch = ReadScratch::default();
+    let (mut a, mut b) = (PageColumns::default(), PageColumns::default());
+    for (m, o) in made.pages().iter().zip(opened.pages()) {
+        assert_eq!(
+            (m.offset, m.end(), m.cols_offset()),
+            (o.offset, o.end(), o.cols_offset())
+        );
+        assert_eq!(m.meta, o.meta);
+        made.read_page(m, ColumnSet::ALL, &mut scratch, &mut a)
+            .unwrap();
+        opened
+            .read_page(o, ColumnSet::ALL, &mut scratch, &mut b)
+            .unwrap();
+        assert_eq!(a, b);
+    }
+}
+
 #[test]
 fn partial_columns_decode_only_what_was_asked() {
     let dir = tempfile::tempdir().unwrap();
@@ -231,7 +283,8 @@ mod props {
             let rec = recover_active(&path).unwrap();
             prop_assert_eq!(rec.pages.len(), pages.len());
             prop_assert!(rec.cut.is_none());
-            let mut w = SegmentWriter::resume(&path, 7, rec.valid_len, rec.pages).unwrap();
+            let who = SegmentIdentity { id: 7, partition: 1 };
+            let mut w = SegmentWriter::resume(&path, who, rec.valid_len, rec.pages).unwrap();
             w.finish().unwrap();
             let r = SegmentReader::open(&path).unwrap();
             let mut scratch = ReadScratch::default();

@@ -5,6 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::reader::SegmentReader;
 use super::{header_bytes, PageEntry, SegmentIdentity, HEADER_LEN, TRAILER_LEN, TRAILER_MAGIC};
 use crate::durable;
 use crate::encoding::varint::write_varint;
@@ -21,6 +22,8 @@ pub(crate) struct SegmentWriter {
     file: File,
     path: PathBuf,
     id: u64,
+    /// The partition named in the file's header.
+    partition: u64,
     len: u64,
     pages: Vec<PageEntry>,
     failed: Option<String>,
@@ -52,17 +55,18 @@ impl SegmentWriter {
             file,
             path: path.to_owned(),
             id: who.id,
+            partition: who.partition,
             len: HEADER_LEN as u64,
             pages: Vec::new(),
             failed: None,
         })
     }
 
-    /// Continue a segment whose first `valid_len` bytes hold the recovered `pages`; anything after
-    /// is a torn tail and is cut off.
+    /// Continue a segment of `who` whose first `valid_len` bytes hold the recovered `pages`;
+    /// anything after is a torn tail and is cut off.
     pub(crate) fn resume(
         path: &Path,
-        id: u64,
+        who: SegmentIdentity,
         valid_len: u64,
         pages: Vec<PageEntry>,
     ) -> Result<SegmentWriter> {
@@ -76,7 +80,8 @@ impl SegmentWriter {
         let mut w = SegmentWriter {
             file,
             path: path.to_owned(),
-            id,
+            id: who.id,
+            partition: who.partition,
             len: valid_len,
             pages,
             failed: None,
@@ -205,6 +210,21 @@ impl SegmentWriter {
             Ok(len) => Ok(len),
             Err(e) => Err(self.poison(e)),
         }
+    }
+
+    /// The reader of this segment once [`SegmentWriter::finish`] sealed it, from the page entries
+    /// the writer already holds: the file is not read back and no page meta is decoded again.
+    pub(crate) fn into_sealed_reader(self) -> Result<SegmentReader> {
+        debug_assert!(self.failed.is_none());
+        SegmentReader::sealed(
+            &self.path,
+            SegmentIdentity {
+                id: self.id,
+                partition: self.partition,
+            },
+            self.len,
+            self.pages,
+        )
     }
 
     fn write_footer(&mut self) -> Result<u64> {
