@@ -114,8 +114,9 @@ interface RatioSpec {
 }
 
 const RATIOS: readonly RatioSpec[] = [
-  { id: 'capture/floor', label: 'capture(fn) / floor', num: 'capture', den: 'floor', base: 'bare', target: '<= 1.2', met: (x) => x <= 1.2 },
-  { id: 'decorator/floor', label: '@capture() method / floor', num: 'decorator', den: 'floor', base: 'bare', target: '<= 1.2', met: (x) => x <= 1.2 },
+  // DESIGN.md allows 1.2; issue 14 ("capture floor") asks for 1.15 in the pooled median and in most rounds.
+  { id: 'capture/floor', label: 'capture(fn) / floor', num: 'capture', den: 'floor', base: 'bare', target: '<= 1.15', met: (x) => x <= 1.15 },
+  { id: 'decorator/floor', label: '@capture() method / floor', num: 'decorator', den: 'floor', base: 'bare', target: '<= 1.15', met: (x) => x <= 1.15 },
   { id: 'otel/capture', label: 'OTel span / capture(fn)', num: 'otel', den: 'capture', base: 'bare', target: '>= 10', met: (x) => x >= 10 },
   { id: 'prom/capture', label: 'prom-client timer / capture(fn)', num: 'prom', den: 'capture', base: 'bare', target: '>= 3', met: (x) => x >= 3 },
   { id: 'pino/capture', label: 'pino line / capture(fn)', num: 'pino', den: 'capture', base: 'bare', target: null, met: null },
@@ -157,6 +158,8 @@ interface RatioResult {
   met: boolean | null;
   roundMin: number;
   roundMax: number;
+  /** Rounds whose own ratio meets the target (null without a target). */
+  roundsMet: number | null;
   /** (num - base) / (den - base): the ratio of what each adds to the bare call. */
   overheadOnly: number;
   overheadOnlyMet: boolean | null;
@@ -246,6 +249,7 @@ async function runMicro(config: MicroConfig, progress: (line: string) => void): 
         met: r.met === null ? null : r.met(value),
         roundMin: r2(Math.min(...rounds)),
         roundMax: r2(Math.max(...rounds)),
+        roundsMet: r.met === null ? null : rounds.filter(r.met).length,
         overheadOnly: r2(overheadOnly),
         overheadOnlyMet: r.met === null ? null : r.met(overheadOnly),
       };
@@ -326,12 +330,13 @@ function printMicro(m: MicroResult): void {
   console.log('\nratios of medians (target from shared/DESIGN.md); overhead-only subtracts the bare call from both sides');
   console.log(
     table(
-      ['ratio', 'value', 'target', 'met', 'per-round range', 'overhead-only', 'met'],
+      ['ratio', 'value', 'target', 'met', 'rounds met', 'per-round range', 'overhead-only', 'met'],
       m.ratios.map((r) => [
         r.label,
         fmt(r.value, 2),
         r.target ?? '-',
         r.met === null ? '-' : r.met ? 'yes' : 'MISSED',
+        r.roundsMet === null ? '-' : `${r.roundsMet} of ${m.config.rounds}`,
         `${fmt(r.roundMin, 2)}-${fmt(r.roundMax, 2)}`,
         fmt(r.overheadOnly, 2),
         r.overheadOnlyMet === null ? '-' : r.overheadOnlyMet ? 'yes' : 'MISSED',

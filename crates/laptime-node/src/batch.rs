@@ -48,6 +48,21 @@ pub(crate) fn from_js(
             "originMs must be epoch milliseconds (finite, >= 0), got {origin_ms}"
         ))
     })?;
+    if let Some(batch) = usual_rows(cols, n, origin)? {
+        let batch = with_fields(batch, field_cols)?;
+        return Ok((batch, Rejections::default()));
+    }
+    row_by_row(cols, n, origin, field_cols)
+}
+
+/// [`from_js`] one row at a time, naming what is wrong with each refused one: for batches
+/// [`usual_rows`] does not take.
+fn row_by_row(
+    cols: &Columns<'_>,
+    n: usize,
+    origin: EpochMs,
+    field_cols: Option<&FieldSlices<'_>>,
+) -> Result<(Batch, Rejections), Malformed> {
     let mut rejected = Rejections::default();
     let mut drop = Vec::with_capacity(n);
     let mut starts = Vec::with_capacity(n);
@@ -83,17 +98,122 @@ pub(crate) fn from_js(
             rejected.add(|| why);
         }
     }
-    let mut batch = Batch::from_columns(cols.names[..n].to_vec(), starts, durations, codes)?;
+    let mut batch = with_fields(
+        Batch::from_columns(cols.names[..n].to_vec(), starts, durations, codes)?,
+        field_cols,
+    )?;
+    batch.remove_rows(&drop);
+    Ok((batch, rejected))
+}
+
+/// The batch when every one of the first `n` rows is valid and starts at or after the origin's
+/// whole millisecond (the usual case), else `None`: then [`row_by_row`] builds it and says what
+/// is wrong. Hot: it runs once per captured call. Each column is converted in its
+/// own branch-free loop into an exactly sized vector (no capacity check per row, nothing else kept
+/// per row), with one flag for "the fast path holds".
+fn usual_rows(cols: &Columns<'_>, n: usize, origin: EpochMs) -> Result<Option<Batch>, Malformed> {
+    let mut fast = true;
+    let starts: Vec<u64> = cols.start_offsets_ms[..n]
+        .iter()
+        .map(|&offset| {
+            let (ns, ok) = origin.plus_ns_forward(offset);
+            fast &= ok;
+            ns
+        })
+        .collect();
+    let durations: Vec<u64> = cols.durations_ms[..n]
+        .iter()
+        .map(|&duration| {
+            let (ns, ok) = time::duration_ns_checked(duration);
+            fast &= ok;
+            ns
+        })
+        .collect();
+    // The largest code, not a per-row test: this loop vectorizes.
+    fast &= cols.codes[..n].iter().fold(0u8, |max, &code| max.max(code)) <= MAX_CODE;
+    if !fast {
+        return Ok(None);
+    }
+    let batch = Batch::from_columns(
+        cols.names[..n].to_vec(),
+        starts,
+        durations,
+        cols.codes[..n].to_vec(),
+    )?;
+    Ok(Some(batch))
+}
+
+/// `batch` with the messages and fields of `field_cols` attached to their rows.
+fn with_fields(mut batch: Batch, field_cols: Option<&FieldSlices<'_>>) -> Result<Batch, Malformed> {
     if let Some(cols) = field_cols {
         fields::apply(&mut batch, cols)?;
     }
-    batch.remove_rows(&drop);
-    Ok((batch, rejected))
+    Ok(batch)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Converts the same columns on both paths; they must agree to the nanosecond.
+    fn both_paths(starts: &[f64], durations: &[f64], codes: &[u8], origin_ms: f64) -> Batch {
+        let names: Vec<u32> = (0..starts.len() as u32).collect();
+        let cols = Columns {
+            names: &names,
+            start_offsets_ms: starts,
+            durations_ms: durations,
+            codes,
+        };
+        let origin = EpochMs::new(origin_ms).unwrap();
+        let n = starts.len();
+        let (slow, refused) = row_by_row(&cols, n, origin, None).unwrap();
+        assert!(refused.is_empty());
+        let (batch, refused) = from_js(&cols, n as u32, origin_ms, None).unwrap();
+        assert!(refused.is_empty());
+        assert_eq!(batch, slow);
+        batch
+    }
+
+    #[test]
+    fn the_usual_path_gives_what_the_row_by_row_path_gives() {
+        let origin = 1_700_000_000_000.5;
+        let starts = [0.0, 0.000_000_4, 0.000_000_6, 1_234.567_891, 3.6e9, 17.25];
+        let durations = [0.0, -0.0, 0.000_000_5, 0.0123, 1.5, 8.9e12];
+        let codes = [0, 1, 2, 3, 4, 7];
+        assert!(usual_rows(
+            &Columns {
+                names: &[1; 6],
+                start_offsets_ms: &starts,
+                durations_ms: &durations,
+                codes: &codes
+            },
+            6,
+            EpochMs::new(origin).unwrap()
+        )
+        .unwrap()
+        .is_some());
+        let batch = both_paths(&starts, &durations, &codes, origin);
+        assert_eq!(batch.starts()[3], 1_700_000_001_235_067_891);
+        assert_eq!(
+            batch.durations(),
+            &[0, 0, 1, 12_300, 1_500_000, 8_900_000_000_000_000_000]
+        );
+        assert_eq!(batch.codes(), &codes);
+        // Valid rows the usual path leaves to the other: a start before the origin's whole
+        // millisecond (an explicit epoch start), a duration beyond its range.
+        for (starts, durations) in [([5.0, -0.75], [1.0, 1.0]), ([5.0, 6.0], [1.0, 1e13])] {
+            let cols = Columns {
+                names: &[1, 1],
+                start_offsets_ms: &starts,
+                durations_ms: &durations,
+                codes: &[0, 0],
+            };
+            assert!(usual_rows(&cols, 2, EpochMs::new(origin).unwrap())
+                .unwrap()
+                .is_none());
+            assert_eq!(both_paths(&starts, &durations, &[0, 0], origin).len(), 2);
+        }
+    }
 
     #[test]
     fn invalid_rows_are_refused_alone_and_fields_follow_their_rows() {

@@ -46,6 +46,19 @@ impl EpochMs {
         };
         (self.whole_ms * 1_000_000).checked_add_signed(sub_ns)
     }
+
+    /// [`EpochMs::plus_ns`] without branches for the usual offset, one at or after this instant's
+    /// whole millisecond (a `performance.now()` reading): the same nanoseconds, and `true`; `false`
+    /// for any other offset (negative, NaN, infinite, or a sum beyond u64), for which the caller
+    /// must ask `plus_ns`.
+    #[inline]
+    pub(crate) fn plus_ns_forward(self, offset_ms: f64) -> (u64, bool) {
+        let sub_ns = (self.fraction_ms + offset_ms) * NS_PER_MS;
+        let in_range = (0.0..FORWARD_LIMIT_NS).contains(&sub_ns);
+        let (ns, overflow) =
+            (self.whole_ms * 1_000_000).overflowing_add(round_below_i64_max(sub_ns));
+        (ns, in_range && !overflow)
+    }
 }
 
 /// Epoch nanoseconds of a time bound given in epoch ms. Bounds before 1970 or after 2554 are clamped,
@@ -75,6 +88,29 @@ pub(crate) fn duration_ns(ms: f64) -> u64 {
     }
 }
 
+/// [`duration_ns`] without branches, and whether `ms` is a duration an event can carry (not NaN,
+/// not negative, finite) short enough for this path (under about 285 years); when it is not, the
+/// number means nothing and the caller asks [`duration_ns`] (which saturates).
+#[inline]
+pub(crate) fn duration_ns_checked(ms: f64) -> (u64, bool) {
+    let ns = ms * NS_PER_MS;
+    (
+        round_below_i64_max(ns),
+        (0.0..FORWARD_LIMIT_NS).contains(&ns),
+    )
+}
+
+/// Largest nanosecond count the branch-free conversions take (beyond it the checked ones, which
+/// saturate); below i64::MAX, so one signed conversion instruction rounds it.
+const FORWARD_LIMIT_NS: f64 = 9.0e18;
+
+/// `round_to_u64(x)` for `0 <= x < FORWARD_LIMIT_NS`; anything for other `x` (callers check the
+/// range themselves).
+#[inline]
+fn round_below_i64_max(x: f64) -> u64 {
+    (x + 0.5) as i64 as u64
+}
+
 /// `x.round() as u64` for `x >= 0` (saturating), without the libm call that `round` compiles to on
 /// baseline x86-64: this runs twice per event.
 #[inline]
@@ -94,6 +130,72 @@ mod tests {
         assert_eq!(origin.plus_ns(0.0), Some(1_700_000_000_000_500_000));
         assert_eq!(origin.plus_ns(0.000_000_4), Some(1_700_000_000_000_500_000));
         assert_eq!(origin.plus_ns(0.000_000_6), Some(1_700_000_000_000_500_001));
+    }
+
+    #[test]
+    fn branch_free_conversions_agree_with_the_checked_ones() {
+        let origins = [
+            0.0,
+            1000.0,
+            1_700_000_000_000.5,
+            1_764_800_000_123.456_8,
+            18_446_744_073_708.9,
+        ];
+        let offsets = [
+            0.0,
+            -0.0,
+            0.000_000_4,
+            0.000_000_6,
+            1234.567891,
+            3.6e9,
+            1e12,
+            9e12,
+            -0.25,
+            -1000.0,
+            -1000.5,
+            1e300,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::MIN_POSITIVE,
+        ];
+        for &o in &origins {
+            let origin = EpochMs::new(o).unwrap();
+            for &offset in &offsets {
+                let (ns, ok) = origin.plus_ns_forward(offset);
+                if ok {
+                    assert_eq!(
+                        Some(ns),
+                        origin.plus_ns(offset),
+                        "origin {o} offset {offset}"
+                    );
+                } else {
+                    // Only offsets before the whole millisecond or beyond range fall back.
+                    let sub = (o - o.floor() + offset) * NS_PER_MS;
+                    let fits = origin.plus_ns(offset).is_some();
+                    assert!(
+                        !(sub >= 0.0 && fits),
+                        "origin {o} offset {offset} fell back needlessly"
+                    );
+                }
+            }
+        }
+        for ms in [0.0, -0.0, 1e-7, 0.000_000_5, 0.0123, 1.5, 1e6, 1e12, 8.9e12] {
+            assert_eq!(duration_ns_checked(ms), (duration_ns(ms), true), "{ms}");
+        }
+        // Refused, or too long for this path (the checked conversion saturates those).
+        for ms in [
+            -1e-9,
+            -1.0,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            9e12,
+            1e300,
+            f64::MAX,
+        ] {
+            assert!(!duration_ns_checked(ms).1, "{ms}");
+        }
     }
 
     #[test]

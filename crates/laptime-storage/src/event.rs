@@ -395,7 +395,12 @@ impl Batch {
                 ),
             });
         }
-        if let Some(i) = codes.iter().position(|&c| c > MAX_CODE_BYTE) {
+        // The largest code first (a loop that vectorizes), the position only when it is bad.
+        let bad = codes.iter().fold(0, |max, &c| max.max(c)) > MAX_CODE_BYTE;
+        if let Some(i) = bad
+            .then(|| codes.iter().position(|&c| c > MAX_CODE_BYTE))
+            .flatten()
+        {
             return Err(Error::InvalidInput {
                 what: "batch",
                 reason: format!("event {i} has unknown code {}", codes[i]),

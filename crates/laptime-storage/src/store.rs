@@ -261,9 +261,17 @@ impl Store {
         let known = self.engine.dict.len() as u64;
         let unknown = |id: NameId| u64::from(id) >= known;
         let bad_field = batch.field_keys().iter().any(|f| unknown(f.key));
-        let text = batch.text_bytes_by_row();
+        // Per-row text only for a batch that has any: plain calls carry none (no allocation, no
+        // scan on the producer's thread, once per batch).
+        let text = if batch.messages().is_empty() && batch.field_count() == 0 {
+            Vec::new()
+        } else {
+            batch.text_bytes_by_row()
+        };
         let too_big = text.iter().any(|&b| b > MAX_EVENT_TEXT_BYTES);
-        if bad_field || too_big || batch.names().iter().any(|&n| unknown(n)) {
+        // The largest id rather than `any`: this loop vectorizes.
+        let bad_name = batch.names().iter().copied().max().is_some_and(unknown);
+        if bad_field || too_big || bad_name {
             let mut drop = vec![false; batch.len()];
             for (row, &bytes) in text.iter().enumerate() {
                 if bytes > MAX_EVENT_TEXT_BYTES {
