@@ -13,6 +13,7 @@ use laptime_storage::Result;
 
 use super::accumulate::{Acc, CallPart, Needs, SummaryPart};
 use super::predicate::{Class, Predicate, Tri};
+use super::ranks::RankFinder;
 use super::{GroupBy, GroupValue, OrderKey, Precision, Query, QueryResult, QueryStats, Row, Span};
 
 /// Most grouping dimensions a query may have (keys are fixed-size arrays on the hot path).
@@ -85,7 +86,11 @@ impl Hasher for IntHasher {
 type IntMap<K, V> = HashMap<K, V, BuildHasherDefault<IntHasher>>;
 
 pub(super) fn run(view: &View, query: &Query) -> Result<QueryResult> {
-    let (groups, stats) = aggregate(view, query)?;
+    let (groups, stats) = if query.precision == Precision::Exact && query.has_percentiles() {
+        super::exact::aggregate(view, query)?
+    } else {
+        aggregate(view, query)?
+    };
     let span = if query.wants_span() {
         super::span::calls_seen(view, query)?
     } else {
@@ -151,11 +156,24 @@ pub(super) fn collect_raw(view: &View, query: &Query) -> Result<(RawGroups, Quer
     Ok((groups, stats))
 }
 
-/// Plan and execute: every group's key and accumulator, and what the execution did.
 /// Keys of the engine's own form with their accumulators.
 pub(super) type RawGroups = Vec<(Vec<KeyPart>, Acc)>;
 
+/// Per group key, the rank search its durations go to (instead of being kept).
+pub(super) type RankSearches = HashMap<Vec<KeyPart>, RankFinder>;
+
+/// Plan and execute: every group's key and accumulator, and what the execution did.
 fn aggregate(view: &View, query: &Query) -> Result<(RawGroups, QueryStats)> {
+    aggregate_with(view, query, None)
+}
+
+/// [`aggregate`], the durations of each group offered to an empty copy of its search in `ranks`
+/// (a group without one keeps none) instead of kept.
+pub(super) fn aggregate_with(
+    view: &View,
+    query: &Query,
+    ranks: Option<&RankSearches>,
+) -> Result<(RawGroups, QueryStats)> {
     if query.group_by.len() > MAX_GROUP_DIMS {
         return Err(super::invalid(
             "group_by",
@@ -172,6 +190,7 @@ fn aggregate(view: &View, query: &Query) -> Result<(RawGroups, QueryStats)> {
             .map(|p| PartPlan::new(view, p, query))
             .collect(),
         cache_pages: true,
+        ranks,
     };
     let (since, until) = query.filter.to_scan_hints(query.now_ns);
     let pages = view.pages(&ScanFilter {
@@ -279,7 +298,7 @@ fn sort_rows(rows: &mut [Row], query: &Query) {
 }
 
 /// Per-query decisions shared by the workers.
-struct Plan {
+struct Plan<'r> {
     needs: Needs,
     needs_values: bool,
     uses_durations: bool,
@@ -287,6 +306,7 @@ struct Plan {
     parts: Vec<PartPlan>,
     /// Decode through the bufferpool (the pages fit) or into per-worker buffers.
     cache_pages: bool,
+    ranks: Option<&'r RankSearches>,
 }
 
 /// Rough size of a decoded row (dense columns plus some sparse ones), for sizing scans.
@@ -341,7 +361,7 @@ impl PartPlan {
 /// One thread's share of the work: its own groups, merged at the end.
 struct Worker<'a> {
     view: &'a View,
-    plan: &'a Plan,
+    plan: &'a Plan<'a>,
     groups: Vec<Vec<KeyPart>>,
     accs: Vec<Acc>,
     index: HashMap<Vec<KeyPart>, usize>,
@@ -357,7 +377,7 @@ struct Worker<'a> {
 }
 
 impl<'a> Worker<'a> {
-    fn new(view: &'a View, plan: &'a Plan) -> Worker<'a> {
+    fn new(view: &'a View, plan: &'a Plan<'a>) -> Worker<'a> {
         Worker {
             view,
             plan,
@@ -395,8 +415,16 @@ impl<'a> Worker<'a> {
         }
         let s = self.accs.len();
         self.index.insert(key.clone(), s);
+        let mut acc = Acc::new(self.plan.needs);
+        if let Some(searches) = self.plan.ranks {
+            acc.ranks = Some(
+                searches
+                    .get(&key)
+                    .map_or_else(RankFinder::default, RankFinder::empty_copy),
+            );
+        }
         self.groups.push(key);
-        self.accs.push(Acc::new(self.plan.needs));
+        self.accs.push(acc);
         s
     }
 
