@@ -374,6 +374,8 @@ struct Worker<'a> {
     read_scratch: ReadScratch,
     /// Decoded page when not going through the bufferpool.
     buf: PageColumns,
+    /// A page's stored duration column (see `grouped_values`).
+    grouped: Vec<u64>,
 }
 
 impl<'a> Worker<'a> {
@@ -391,6 +393,7 @@ impl<'a> Worker<'a> {
             codes: vec![Vec::new(); plan.group_by.len()],
             read_scratch: ReadScratch::default(),
             buf: PageColumns::default(),
+            grouped: Vec::new(),
         }
     }
 
@@ -454,6 +457,9 @@ impl<'a> Worker<'a> {
                 self.add_from_meta(page.partition(), meta, &parts);
             }
             PagePlan::MetaAndValues(parts) => {
+                if self.plan.ranks.is_some() && self.grouped_values(page, &parts)? {
+                    return Ok(());
+                }
                 let mut buf = std::mem::take(&mut self.buf);
                 match self.load(page, VALUES, &mut buf) {
                     Ok(cols) => {
@@ -478,6 +484,48 @@ impl<'a> Worker<'a> {
             }
         }
         Ok(())
+    }
+
+    /// `MetaAndValues` for a rank search, from the stored duration column alone: it is grouped
+    /// by name in the meta's order, so each name's durations are one run and neither the name nor
+    /// the code column is decoded nor any row attributed. Logs need no code column while their
+    /// durations are 0 (what loggers write): a zero is in no searched range. A page where a name's
+    /// zeros are not its logs plus its zero-duration calls returns `false`, untouched, for the row
+    /// path.
+    fn grouped_values(&mut self, page: &PageRef, parts: &[(NameId, SummaryPart)]) -> Result<bool> {
+        let meta = page.meta();
+        let mut durs = std::mem::take(&mut self.grouped);
+        let read = self
+            .view
+            .grouped_durations(page, &mut self.read_scratch, &mut durs);
+        let done = match read {
+            Ok(false) => false,
+            Err(e) => {
+                self.skipped(page, e)?;
+                true
+            }
+            Ok(true) => match split_runs(meta, &durs) {
+                None => false,
+                Some(runs) => {
+                    self.stats.pages_decoded += 1;
+                    self.stats.rows_scanned += durs.len() as u64;
+                    let slots = self.add_from_meta(page.partition(), meta, parts);
+                    for (s, run) in meta.names.iter().zip(runs) {
+                        let slot = slots.get(s.name as usize).copied().unwrap_or(usize::MAX);
+                        let acc = self.accs.get_mut(slot);
+                        if let Some(ranks) = acc.and_then(|a| a.ranks.as_mut()) {
+                            // Logs' zeros too: no searched range holds 0 (ranks.rs).
+                            for &d in run {
+                                ranks.offer(d);
+                            }
+                        }
+                    }
+                    true
+                }
+            },
+        };
+        self.grouped = durs;
+        Ok(done)
     }
 
     /// A page that could not be read: damage is counted and skipped, anything else stops the query.
@@ -717,6 +765,32 @@ impl<'a> Worker<'a> {
         }
         self.stats.rows_matched += matched;
     }
+}
+
+/// Each name's run of the stored duration column (names ascending, `calls + logs` rows each), if
+/// the runs cover the column and each run with logs has exactly its logs and its zero-duration
+/// calls as zeros (so every log's duration is 0).
+fn split_runs<'d>(meta: &PageMeta, durs: &'d [u64]) -> Option<Vec<&'d [u64]>> {
+    let mut runs = Vec::with_capacity(meta.names.len());
+    let mut at = 0usize;
+    for s in &meta.names {
+        let len = usize::try_from(s.calls.checked_add(s.logs)?).ok()?;
+        let run = durs.get(at..at.checked_add(len)?)?;
+        if s.logs > 0 {
+            let zero_calls = s
+                .sketch
+                .rank_bounds(1)
+                .filter(|b| b.hi == 0)
+                .map_or(0, |b| b.count);
+            let zeros = run.iter().filter(|&&d| d == 0).count() as u64;
+            if zeros != zero_calls + s.logs {
+                return None;
+            }
+        }
+        runs.push(run);
+        at += len;
+    }
+    (at == durs.len()).then_some(runs)
 }
 
 enum PagePlan {

@@ -17,7 +17,9 @@ pub(crate) struct RankFinder {
     n: u64,
     /// Wanted 1-based ranks, ascending, each with its value once known.
     found: Vec<(u64, Option<u64>)>,
-    /// Disjoint value ranges still to be searched, each holding at least one wanted rank.
+    /// Disjoint value ranges still to be searched, each holding at least one wanted rank. None
+    /// holds 0: zeros have a bucket of their own, whose ranks are found at once (the engine offers
+    /// logs' zero durations without telling them from calls).
     ranges: Vec<Range>,
     /// `(lo, hi - lo)` of each range, for a branch-free test of every offered value: most are in
     /// none, and a branch per range mispredicts on random durations.
