@@ -1,33 +1,51 @@
 /**
- * Query speed of laptime against DuckDB on the same R1-full events, in one run, one process.
+ * Query speed of laptime against DuckDB and ClickHouse (chdb) on the same R1-full events, in one run.
  *
  *   npm run bench:query                        (100M events, the DESIGN.md size)
  *   LAPTIME_BENCH_EVENTS=10000000 npm run bench:query
  *
- * 1. `cargo run --release --example r1_export` writes N R1-full events into a laptime store and the
- *    same events as CSV; DuckDB loads the CSV into a table in its own database file.
- * 2. Each query runs on both engines in turn, `ROUNDS` times after one warm-up each (caches warm,
- *    as a dashboard sees them); the medians and their ratio are reported.
- * 3. Answers are cross-checked: counts equal, laptime's exact percentiles equal DuckDB's
- *    `quantile_disc` (both nearest-rank), sketch percentiles within 1% of them.
+ * Requires `pip install chdb` (embedded ClickHouse for Python 3; `LAPTIME_BENCH_PYTHON` names the
+ * interpreter, default `python3`) besides the repository's npm dependencies (`@duckdb/node-api`).
  *
- * Both engines use every core (DuckDB's default threads, laptime's one worker per core). DuckDB's
- * figure is `quantile_cont` (interpolated, its usual percentile), as the performance budget names it.
+ * 1. `cargo run --release --example r1_export` writes N R1-full events into a laptime store and the
+ *    same events as CSV. DuckDB converts the CSV to one Parquet file (`COPY ... (FORMAT parquet)`);
+ *    both SQL engines load that same Parquet file: DuckDB into a table in its own database file,
+ *    ClickHouse into a MergeTree table ordered by (name, start) in a chdb session directory
+ *    (bench/chdb_query.py, one child process for the run, queries over stdin/stdout as JSON lines).
+ * 2. Each query runs on the three engines in turn, `ROUNDS` times after one warm-up each (caches
+ *    warm, as a dashboard sees them); the medians and laptime's ratio against the faster of
+ *    DuckDB and ClickHouse are reported.
+ * 3. Answers are cross-checked against DuckDB: counts equal, laptime's exact percentiles equal
+ *    DuckDB's `quantile_disc` (both nearest-rank), sketch percentiles within 1% of them;
+ *    ClickHouse's nearest-rank answers (sorted `groupArray`, not timed) equal `quantile_disc`, and
+ *    its timed interpolated answers equal DuckDB's timed `quantile_cont`.
+ *
+ * Timed SQL: DuckDB `quantile_cont` (exact, interpolated: its usual percentile, as the performance
+ * budget names it); ClickHouse `quantilesExactInclusive`, the same definition (position (n-1)q,
+ * linear interpolation). ClickHouse's `quantiles` (sampled) and `quantilesTDigest` are approximate
+ * and not what DuckDB's figure means. DuckDB is timed in this process around `runAndReadAll` plus
+ * converting the rows to JS; ClickHouse inside its Python process around `Session.query(sql,
+ * "JSONCompact")` (execution plus serialising the result, not the pipe). Every engine uses every
+ * core (DuckDB's and ClickHouse's default threads, laptime's one worker per core).
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { createInterface } from 'node:readline';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { open } from 'laptime';
 import { machine, ROOT } from './machine.mjs';
 
 const EVENTS = Number(process.env.LAPTIME_BENCH_EVENTS ?? 100_000_000);
 const ROUNDS = Number(process.env.LAPTIME_BENCH_ROUNDS ?? 5);
+const PYTHON = process.env.LAPTIME_BENCH_PYTHON ?? 'python3';
 const work = mkdtempSync(path.join(process.env.LAPTIME_BENCH_TMP ?? os.tmpdir(), 'laptime-query-bench-'));
 const storeDir = path.join(work, 'store');
 const csvPath = path.join(work, 'r1.csv');
+const parquetPath = path.join(work, 'r1.parquet');
 const duckPath = path.join(work, 'r1.duckdb');
+const chdbDir = path.join(work, 'chdb');
 
 function log(line: string): void {
   process.stdout.write(`${line}\n`);
@@ -45,7 +63,10 @@ async function timed<T>(f: () => Promise<T>): Promise<[number, T]> {
   return [performance.now() - t0, r];
 }
 
-log(`# laptime vs DuckDB queries, ${EVENTS.toLocaleString('en-US')} R1-full events`);
+const load1 = (): number => Math.round(os.loadavg()[0]! * 100) / 100;
+const fmtBytes = (n: number): string => n.toLocaleString('en-US');
+
+log(`# laptime vs DuckDB and ClickHouse queries, ${EVENTS.toLocaleString('en-US')} R1-full events`);
 const m = machine();
 log(`machine: ${m.cpuModel}, ${m.cores} cores, ${m.totalMemGiB} GiB, ${m.platform}, node ${m.node}; load ${m.loadavg1m}`);
 
@@ -62,23 +83,74 @@ const [exportMs, exported] = await timed(async () => JSON.parse(execFileSync(exp
   storeSeconds: number;
 });
 if (exported.dropped !== 0) throw new Error(`the exporter dropped ${exported.dropped} events`);
-log(`laptime store written in ${exported.storeSeconds.toFixed(1)} s (CSV too: ${(exportMs / 1000).toFixed(1)} s in all); ${exported.storeBytes.toLocaleString('en-US')} bytes`);
+log(`laptime store written in ${exported.storeSeconds.toFixed(1)} s (CSV too: ${(exportMs / 1000).toFixed(1)} s in all); ${fmtBytes(exported.storeBytes)} bytes`);
 
 const duck = await DuckDBInstance.create(duckPath);
 const con = await duck.connect();
-const [loadMs] = await timed(() =>
+const [parquetMs] = await timed(() =>
   con.run(
-    `CREATE TABLE ev AS SELECT * FROM read_csv('${csvPath}', header = true, columns = {'name': 'VARCHAR', 'start': 'UBIGINT', 'dur': 'UBIGINT', 'is_call': 'BOOLEAN', 'err': 'BOOLEAN', 'route': 'VARCHAR', 'tier': 'VARCHAR'})`,
+    `COPY (SELECT * FROM read_csv('${csvPath}', header = true, columns = {'name': 'VARCHAR', 'start': 'UBIGINT', 'dur': 'UBIGINT', 'is_call': 'BOOLEAN', 'err': 'BOOLEAN', 'route': 'VARCHAR', 'tier': 'VARCHAR'})) TO '${parquetPath}' (FORMAT parquet)`,
   ),
 );
+rmSync(csvPath);
+const parquetBytes = statSync(parquetPath).size;
+log(`Parquet export (DuckDB COPY from the CSV): ${(parquetMs / 1000).toFixed(1)} s; ${fmtBytes(parquetBytes)} bytes`);
+const [loadMs] = await timed(() => con.run(`CREATE TABLE ev AS SELECT * FROM read_parquet('${parquetPath}')`));
 await con.run('CHECKPOINT');
 const duckBytes = statSync(duckPath).size;
 const duckVersion = (await con.runAndReadAll('SELECT version() AS v')).getRowObjectsJS()[0]!.v as string;
 const threads = (await con.runAndReadAll("SELECT current_setting('threads') AS t")).getRowObjectsJS()[0]!.t;
-log(`DuckDB ${duckVersion} (threads ${String(threads)}): CSV loaded in ${(loadMs / 1000).toFixed(1)} s; database file ${duckBytes.toLocaleString('en-US')} bytes`);
-rmSync(csvPath);
+log(`DuckDB ${duckVersion} (threads ${String(threads)}): Parquet loaded in ${(loadMs / 1000).toFixed(1)} s; database file ${fmtBytes(duckBytes)} bytes`);
 
-const store = open({ dir: storeDir });
+/** The ClickHouse child: loads the Parquet file, then answers one query per JSON line. */
+interface ChReady {
+  chdb: string;
+  clickhouse: string;
+  maxThreads: number | string;
+  rows: number;
+  insertSeconds: number;
+  optimizeSeconds: number;
+  parts: number;
+  bytesOnDisk: number;
+  compressedBytes: number;
+  uncompressedBytes: number;
+}
+interface ChAnswer {
+  ms: number;
+  elapsedMs: number;
+  rows: unknown[][];
+}
+const child = spawn(PYTHON, [path.join(ROOT, 'bench', 'chdb_query.py'), chdbDir, parquetPath], { stdio: ['pipe', 'pipe', 'inherit'] });
+const childExit = new Promise<never>((_, reject) =>
+  child.on('exit', (code) => reject(new Error(`bench/chdb_query.py exited (${String(code)}); is chdb installed (pip install chdb)?`))),
+);
+// Observed through chLine's race; the exit after `quit` at the end is expected.
+childExit.catch(() => undefined);
+child.on('error', (e) => process.stderr.write(`cannot start ${PYTHON}: ${e.message}\n`));
+const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+async function chLine(): Promise<Record<string, unknown>> {
+  const next = await Promise.race([lines.next(), childExit]);
+  if (next.done) throw new Error('bench/chdb_query.py closed its output');
+  const msg = JSON.parse(next.value as string) as Record<string, unknown>;
+  if (typeof msg.error === 'string') throw new Error(`ClickHouse: ${msg.error}`);
+  return msg;
+}
+async function chQuery(sql: string): Promise<ChAnswer> {
+  child.stdin.write(`${JSON.stringify({ sql })}\n`);
+  return (await chLine()) as unknown as ChAnswer;
+}
+const [chLoadMs, chReadyMsg] = await timed(chLine);
+const ch = chReadyMsg as unknown as ChReady;
+if (ch.rows !== EVENTS) throw new Error(`ClickHouse loaded ${ch.rows} rows, expected ${EVENTS}`);
+log(
+  `ClickHouse ${ch.clickhouse} (chdb ${ch.chdb}, max_threads ${String(ch.maxThreads)}): Parquet loaded in ${ch.insertSeconds.toFixed(1)} s, ` +
+    `merged to ${ch.parts} part(s) in ${ch.optimizeSeconds.toFixed(1)} s (${(chLoadMs / 1000).toFixed(1)} s with the process start); MergeTree ORDER BY (name, start): ${fmtBytes(ch.bytesOnDisk)} bytes on disk`,
+);
+rmSync(parquetPath);
+
+// R1's events date from 2023: the default retention (30 days, 1 GiB) would drop them while the
+// bench runs.
+const store = open({ dir: storeDir, retentionMaxAgeMs: null, retentionMaxBytes: null });
 const first = BigInt(exported.firstStartNs);
 const last = BigInt(exported.lastStartNs);
 const newest10Ns = first + ((last - first) * 9n) / 10n;
@@ -99,17 +171,36 @@ async function duckRows(sql: string, keys: number): Promise<Rows> {
   return out;
 }
 
+/** Rows of a ClickHouse answer keyed by its leading `keys` columns (64-bit integers may come as strings). */
+function chRows(rows: unknown[][], keys: number): Rows {
+  const out: Rows = new Map();
+  for (const r of rows) {
+    const vals = r.slice(keys).flatMap((v) => (Array.isArray(v) ? (v as unknown[]) : [v])).map((v) => Number(v));
+    out.set(key(r.slice(0, keys)), vals);
+  }
+  return out;
+}
+
 interface Case {
   title: string;
   laptime: Array<{ mode: string; run: () => Promise<Rows> }>;
   duckdb: { mode: string; sql: string; keys: number };
+  clickhouse: { mode: string; sql: string; keys: number };
   /** DuckDB query whose answer laptime's must equal (or be within 1% of, for sketch modes). */
   check: { sql: string; keys: number };
+  /** ClickHouse query (not timed) whose answer must equal `check`'s: the same definition in its SQL. */
+  chCheck: { sql: string; keys: number };
 }
 
 const pct = (q: ReturnType<typeof store.query>) => q.kind('call').groupBy('name').percentiles([50, 90, 99]);
 const lapRows = async (rows: Array<Record<string, unknown>>, keys: string[], values: string[]): Promise<Rows> =>
   new Map(rows.map((r) => [key(keys.map((k) => r[k])), values.map((v) => Number(r[v]))]));
+
+// ClickHouse has no nearest-rank quantile (quantileExact takes index floor(q n), not ceil(q n) - 1),
+// so its check sorts each group and takes ranks ceil(p n / 100) in integers.
+const chNearest = (where: string, pcts: number[]) =>
+  `SELECT name, arrayMap(p -> s[toUInt64(greatest(1, intDiv(p * n + 99, 100)))], [${pcts.join(', ')}]) FROM (SELECT name, arraySort(groupArray(dur)) AS s, count() AS n FROM ev WHERE ${where} GROUP BY name)`;
+const since10 = BigInt(newest10Ms) * 1_000_000n;
 
 const cases: Case[] = [
   {
@@ -119,7 +210,9 @@ const cases: Case[] = [
       { mode: 'exact', run: async () => lapRows((await pct(store.query()).exact().run()).rows, ['name'], ['p50', 'p90', 'p99']) },
     ],
     duckdb: { mode: 'quantile_cont', sql: 'SELECT name, quantile_cont(dur, [0.5, 0.9, 0.99]) FROM ev WHERE is_call GROUP BY name', keys: 1 },
+    clickhouse: { mode: 'quantilesExactInclusive', sql: 'SELECT name, quantilesExactInclusive(0.5, 0.9, 0.99)(dur) FROM ev WHERE is_call GROUP BY name', keys: 1 },
     check: { sql: 'SELECT name, quantile_disc(dur, [0.5, 0.9, 0.99]) FROM ev WHERE is_call GROUP BY name', keys: 1 },
+    chCheck: { sql: chNearest('is_call', [50, 90, 99]), keys: 1 },
   },
   {
     title: 'p50/p90/p99 by function, newest 10% of the time range',
@@ -127,18 +220,22 @@ const cases: Case[] = [
       { mode: 'sketch', run: async () => lapRows((await pct(store.query()).since(newest10Ms).run()).rows, ['name'], ['p50', 'p90', 'p99']) },
       { mode: 'exact', run: async () => lapRows((await pct(store.query()).since(newest10Ms).exact().run()).rows, ['name'], ['p50', 'p90', 'p99']) },
     ],
-    duckdb: {
-      mode: 'quantile_cont',
-      sql: `SELECT name, quantile_cont(dur, [0.5, 0.9, 0.99]) FROM ev WHERE is_call AND start >= ${BigInt(newest10Ms) * 1_000_000n} GROUP BY name`,
+    duckdb: { mode: 'quantile_cont', sql: `SELECT name, quantile_cont(dur, [0.5, 0.9, 0.99]) FROM ev WHERE is_call AND start >= ${since10} GROUP BY name`, keys: 1 },
+    clickhouse: {
+      mode: 'quantilesExactInclusive',
+      sql: `SELECT name, quantilesExactInclusive(0.5, 0.9, 0.99)(dur) FROM ev WHERE is_call AND start >= ${since10} GROUP BY name`,
       keys: 1,
     },
-    check: { sql: `SELECT name, quantile_disc(dur, [0.5, 0.9, 0.99]) FROM ev WHERE is_call AND start >= ${BigInt(newest10Ms) * 1_000_000n} GROUP BY name`, keys: 1 },
+    check: { sql: `SELECT name, quantile_disc(dur, [0.5, 0.9, 0.99]) FROM ev WHERE is_call AND start >= ${since10} GROUP BY name`, keys: 1 },
+    chCheck: { sql: chNearest(`is_call AND start >= ${since10}`, [50, 90, 99]), keys: 1 },
   },
   {
     title: 'count by function and 1 s bucket',
     laptime: [{ mode: 'count', run: async () => lapRows((await store.query().groupBy('name').bucket('1s').count().run()).rows, ['name', 'time'], ['count']) }],
     duckdb: { mode: 'count', sql: 'SELECT name, (start - start % 1000000000) // 1000000 AS t, count(*) FROM ev GROUP BY ALL', keys: 2 },
+    clickhouse: { mode: 'count', sql: 'SELECT name, intDiv(start, 1000000000) * 1000 AS t, count() FROM ev GROUP BY name, t', keys: 2 },
     check: { sql: 'SELECT name, (start - start % 1000000000) // 1000000 AS t, count(*) FROM ev GROUP BY ALL', keys: 2 },
+    chCheck: { sql: 'SELECT name, intDiv(start, 1000000000) * 1000 AS t, count() FROM ev GROUP BY name, t', keys: 2 },
   },
   {
     title: `selective field filter (route = ${rareRoute}): count and p99 by function`,
@@ -149,67 +246,142 @@ const cases: Case[] = [
       },
     ],
     duckdb: { mode: 'quantile_cont', sql: `SELECT name, count(*), quantile_cont(dur, 0.99) FROM ev WHERE is_call AND route = '${rareRoute}' GROUP BY name`, keys: 1 },
+    clickhouse: {
+      mode: 'quantileExactInclusive',
+      sql: `SELECT name, count(), quantileExactInclusive(0.99)(dur) FROM ev WHERE is_call AND route = '${rareRoute}' GROUP BY name`,
+      keys: 1,
+    },
     check: { sql: `SELECT name, count(*), quantile_disc(dur, 0.99) FROM ev WHERE is_call AND route = '${rareRoute}' GROUP BY name`, keys: 1 },
+    chCheck: {
+      sql: `SELECT name, n, s[toUInt64(greatest(1, intDiv(99 * n + 99, 100)))] FROM (SELECT name, arraySort(groupArray(dur)) AS s, count() AS n FROM ev WHERE is_call AND route = '${rareRoute}' GROUP BY name)`,
+      keys: 1,
+    },
   },
 ];
 
-/** Compare laptime's answer with DuckDB's; sketch answers may differ by 1% (counts never). */
-function agree(lap: Rows, ref: Rows, tolerance: number): string {
-  if (lap.size !== ref.size) return `groups differ: laptime ${lap.size}, DuckDB ${ref.size}`;
+/** Compare an answer with the reference; values may differ by `tolerance` relative (counts never, by the callers' choice). */
+function agree(got: Rows, ref: Rows, tolerance: number, who: string): string {
+  if (got.size !== ref.size) return `groups differ: ${who} ${got.size}, DuckDB ${ref.size}`;
   let worst = 0;
   for (const [k, want] of ref) {
-    const got = lap.get(k);
-    if (got === undefined) return `group ${k} missing in laptime`;
+    const have = got.get(k);
+    if (have === undefined) return `group ${k} missing in ${who}`;
+    if (have.length !== want.length) return `group ${k}: ${who} has ${have.length} values, DuckDB ${want.length}`;
     for (let i = 0; i < want.length; i++) {
-      const rel = want[i] === 0 ? Math.abs(got[i]!) : Math.abs(got[i]! - want[i]!) / want[i]!;
+      const rel = want[i] === 0 ? Math.abs(have[i]!) : Math.abs(have[i]! - want[i]!) / want[i]!;
       worst = Math.max(worst, rel);
-      if (rel > tolerance) return `group ${k} column ${i}: laptime ${got[i]}, DuckDB ${want[i]}`;
+      if (rel > tolerance) return `group ${k} column ${i}: ${who} ${have[i]}, DuckDB ${want[i]}`;
     }
   }
-  return worst === 0 ? 'equal' : `within ${(worst * 100).toFixed(2)}%`;
+  return worst === 0 ? 'equal' : `within ${(worst * 100).toPrecision(2)}%`;
 }
 
 const results: Array<Record<string, unknown>> = [];
+const checks: Array<Record<string, unknown>> = [];
 for (const c of cases) {
-  log(`\n## ${c.title}`);
+  log(`\n## ${c.title} (load ${load1()})`);
   const ref = await duckRows(c.check.sql, c.check.keys);
+  const refKind = c.check.sql.includes('quantile_disc') ? 'quantile_disc' : 'count';
+  const chRef = agree(chRows((await chQuery(c.chCheck.sql)).rows, c.chCheck.keys), ref, 0, 'ClickHouse');
   const lapTimes = c.laptime.map(() => [] as number[]);
   const duckTimes: number[] = [];
+  const chTimes: number[] = [];
+  const chElapsed: number[] = [];
   const answers: Rows[] = [];
+  let duckTimed: Rows = new Map();
+  let chTimed: Rows = new Map();
   for (let round = 0; round <= ROUNDS; round++) {
     for (const [i, l] of c.laptime.entries()) {
       const [ms, rows] = await timed(l.run);
       if (round > 0) lapTimes[i]!.push(ms);
       else answers[i] = rows;
     }
-    const [ms] = await timed(() => duckRows(c.duckdb.sql, c.duckdb.keys));
+    const [ms, drows] = await timed(() => duckRows(c.duckdb.sql, c.duckdb.keys));
     if (round > 0) duckTimes.push(ms);
+    else duckTimed = drows;
+    const a = await chQuery(c.clickhouse.sql);
+    if (round > 0) {
+      chTimes.push(a.ms);
+      chElapsed.push(a.elapsedMs);
+    } else chTimed = chRows(a.rows, c.clickhouse.keys);
   }
   const duckMs = median(duckTimes);
+  const chMs = median(chTimes);
+  const bestMs = Math.min(duckMs, chMs);
+  const best = duckMs <= chMs ? 'DuckDB' : 'ClickHouse';
+  // Both timed SQL forms are exact interpolated percentiles: they must agree up to float rounding.
+  const chVsDuck = agree(chTimed, duckTimed, 1e-9, 'ClickHouse');
   log(`DuckDB ${c.duckdb.mode}: median ${duckMs.toFixed(1)} ms`);
+  log(`ClickHouse ${c.clickhouse.mode}: median ${chMs.toFixed(1)} ms (its own elapsed ${median(chElapsed).toFixed(1)} ms); answers vs DuckDB ${c.duckdb.mode}: ${chVsDuck}; ClickHouse ${refKind === 'count' ? 'count' : 'nearest rank'} vs DuckDB ${refKind}: ${chRef}`);
+  checks.push({ case: c.title, clickhouseTimedVsDuckdbTimed: chVsDuck, clickhouseCheckVsDuckdbCheck: chRef });
   for (const [i, l] of c.laptime.entries()) {
     const ms = median(lapTimes[i]!);
     const tolerance = l.mode === 'sketch' ? 0.01 : 0;
-    const verdict = agree(answers[i]!, ref, tolerance);
-    log(`laptime ${l.mode}: median ${ms.toFixed(1)} ms = ${(duckMs / ms).toFixed(1)}x faster than DuckDB; answers vs DuckDB ${c.check.sql.includes('quantile_disc') ? 'quantile_disc' : 'count'}: ${verdict}`);
-    results.push({ case: c.title, mode: l.mode, laptimeMs: ms, duckdbMs: duckMs, speedup: duckMs / ms, agreement: verdict, laptimeRuns: lapTimes[i], duckdbRuns: duckTimes });
+    const verdict = agree(answers[i]!, ref, tolerance, 'laptime');
+    log(
+      `laptime ${l.mode}: median ${ms.toFixed(1)} ms = ${(duckMs / ms).toFixed(1)}x DuckDB, ${(chMs / ms).toFixed(1)}x ClickHouse, ` +
+        `${(bestMs / ms).toFixed(1)}x the faster (${best}); answers vs DuckDB ${refKind}: ${verdict}`,
+    );
+    results.push({
+      case: c.title,
+      mode: l.mode,
+      laptimeMs: ms,
+      duckdbMs: duckMs,
+      clickhouseMs: chMs,
+      fasterEngine: best,
+      speedupVsDuckdb: duckMs / ms,
+      speedupVsClickhouse: chMs / ms,
+      speedupVsFaster: bestMs / ms,
+      agreement: verdict,
+      clickhouseAgreement: chRef,
+      laptimeRuns: lapTimes[i],
+      duckdbRuns: duckTimes,
+      clickhouseRuns: chTimes,
+      clickhouseElapsedRuns: chElapsed,
+      loadavg1m: load1(),
+    });
   }
 }
 
 await store.close();
 con.closeSync();
 duck.closeSync();
+child.stdin.write(`${JSON.stringify({ quit: true })}\n`);
+await new Promise<void>((resolve) => child.once('close', () => resolve()));
 const summary = {
   events: EVENTS,
   rounds: ROUNDS,
   machine: m,
+  loadavg1mAtEnd: load1(),
   duckdb: duckVersion,
+  duckdbThreads: Number(threads),
+  clickhouse: ch.clickhouse,
+  chdb: ch.chdb,
+  clickhouseMaxThreads: ch.maxThreads,
+  timing: {
+    duckdb: 'performance.now() in Node around runAndReadAll + getRowsJS (quantile_cont)',
+    clickhouse: 'time.perf_counter() in Python around Session.query(sql, "JSONCompact") (quantilesExactInclusive)',
+    laptime: 'performance.now() in Node around store.query()...run()',
+  },
   laptimeStoreBytes: exported.storeBytes,
+  laptimeStoreSeconds: exported.storeSeconds,
+  parquetBytes,
+  parquetExportSeconds: parquetMs / 1000,
   duckdbFileBytes: duckBytes,
   duckdbLoadSeconds: loadMs / 1000,
+  clickhouseBytesOnDisk: ch.bytesOnDisk,
+  clickhouseCompressedBytes: ch.compressedBytes,
+  clickhouseParts: ch.parts,
+  clickhouseLoadSeconds: ch.insertSeconds,
+  clickhouseMergeSeconds: ch.optimizeSeconds,
+  checks,
   results,
 };
 writeFileSync(path.join(ROOT, 'bench', 'query-results.json'), `${JSON.stringify(summary, null, 2)}\n`);
-log(`\nstorage: laptime ${(exported.storeBytes / EVENTS).toFixed(2)} B/event, DuckDB ${(duckBytes / EVENTS).toFixed(2)} B/event (${(duckBytes / exported.storeBytes).toFixed(2)}x)`);
+const per = (b: number) => (b / EVENTS).toFixed(2);
+log(
+  `\nstorage: laptime ${per(exported.storeBytes)} B/event, DuckDB ${per(duckBytes)} B/event (${(duckBytes / exported.storeBytes).toFixed(2)}x), ` +
+    `ClickHouse ${per(ch.bytesOnDisk)} B/event (${(ch.bytesOnDisk / exported.storeBytes).toFixed(2)}x), Parquet ${per(parquetBytes)} B/event`,
+);
 log('results written to bench/query-results.json');
 rmSync(work, { recursive: true, force: true });

@@ -289,6 +289,32 @@ impl View {
         }
     }
 
+    /// The call and log durations of a sealed `page` as its segment stores them: grouped by name,
+    /// names ascending by id with [`PageMeta::names`]' `calls + logs` rows each, each name's in row
+    /// order. No other column is decoded, nothing is cached. `Ok(false)` for the unsealed tail,
+    /// which has no stored column (read it with [`View::read`]).
+    pub fn grouped_durations(
+        &self,
+        page: &PageRef,
+        scratch: &mut ReadScratch,
+        out: &mut Vec<u64>,
+    ) -> Result<bool> {
+        let not_ours = || crate::Error::InvalidInput {
+            what: "page",
+            reason: "page is not from this view".into(),
+        };
+        let part = self.parts.get(page.part).ok_or_else(not_ours)?;
+        match page.source {
+            Source::Segment { segment, page: gi } => {
+                let seg = part.segments.get(segment).ok_or_else(not_ours)?;
+                let entry = seg.pages().get(gi).ok_or_else(not_ours)?;
+                seg.read_grouped_durations(entry, scratch, out)?;
+                Ok(true)
+            }
+            Source::Tail => Ok(false),
+        }
+    }
+
     /// The bytes of a sealed `page` exactly as its segment holds them (header, meta with names,
     /// columns; the column checksum checked), for shipping it whole. The unsealed tail has no such
     /// bytes: `Ok(false)` for it.

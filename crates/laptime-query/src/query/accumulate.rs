@@ -5,6 +5,7 @@ use crate::analysis::{RangeSummary, RankedValues};
 use laptime_storage::page::NameStats;
 use laptime_storage::sketch::{nearest_rank, LatencySketch};
 
+use super::ranks::RankFinder;
 use super::{AggValue, Aggregate};
 
 /// What the accumulators must keep, decided once per query.
@@ -53,6 +54,9 @@ pub(crate) struct Acc {
     pub(super) m2: f64,
     pub(super) values: Vec<u64>,
     pub(super) keeps_values: bool,
+    /// Exact percentiles without `values`: only durations near the wanted ranks are tallied
+    /// (see `ranks.rs`); set by the engine for a query on one view.
+    pub(super) ranks: Option<RankFinder>,
     pub(super) sketch: Option<LatencySketch>,
     keeps_durations: bool,
 }
@@ -71,6 +75,7 @@ impl Acc {
             m2: 0.0,
             values: Vec::new(),
             keeps_values: needs.values,
+            ranks: None,
             sketch: needs.sketch.then(LatencySketch::new),
             keeps_durations: needs.durations,
         }
@@ -102,7 +107,7 @@ impl Acc {
             self.m2 += delta * (x - self.mean);
         }
         if needs.values {
-            self.values.push(duration);
+            self.push_value(duration);
         }
         if let Some(s) = &mut self.sketch {
             s.insert(duration);
@@ -111,7 +116,7 @@ impl Acc {
 
     /// Room for `n` more kept durations (exact percentiles), so pushing never reallocates.
     pub(crate) fn reserve_values(&mut self, n: u64) {
-        if self.keeps_values {
+        if self.keeps_values && self.ranks.is_none() {
             self.values.reserve(usize::try_from(n).unwrap_or(0));
         }
     }
@@ -119,7 +124,10 @@ impl Acc {
     /// One duration whose call is already counted (by [`Acc::add_summary`]).
     #[inline]
     pub(crate) fn push_value(&mut self, duration: u64) {
-        self.values.push(duration);
+        match &mut self.ranks {
+            Some(r) => r.offer(duration),
+            None => self.values.push(duration),
+        }
     }
 
     /// A whole page's events of one name: `calls` says whether its calls are included (ok and
@@ -183,6 +191,11 @@ impl Acc {
         if let (Some(a), Some(b)) = (&mut self.sketch, &other.sketch) {
             a.merge(b);
         }
+        match (&mut self.ranks, other.ranks) {
+            (Some(a), Some(b)) => a.merge(b),
+            (a @ None, b) => *a = b,
+            (Some(_), None) => {}
+        }
     }
 
     pub(crate) fn events(&self) -> u64 {
@@ -237,6 +250,15 @@ impl Acc {
             return qs
                 .iter()
                 .map(|q| q.and_then(|q| sketch.quantile(q)))
+                .collect();
+        }
+        if let Some(r) = &self.ranks {
+            return qs
+                .iter()
+                .map(|q| {
+                    q.and_then(|q| nearest_rank(q, self.calls))
+                        .and_then(|k| r.value_at(k))
+                })
                 .collect();
         }
         let n = self.values.len() as u64;

@@ -13,6 +13,7 @@ use laptime_storage::Result;
 
 use super::accumulate::{Acc, CallPart, Needs, SummaryPart};
 use super::predicate::{Class, Predicate, Tri};
+use super::ranks::RankFinder;
 use super::{GroupBy, GroupValue, OrderKey, Precision, Query, QueryResult, QueryStats, Row, Span};
 
 /// Most grouping dimensions a query may have (keys are fixed-size arrays on the hot path).
@@ -85,7 +86,11 @@ impl Hasher for IntHasher {
 type IntMap<K, V> = HashMap<K, V, BuildHasherDefault<IntHasher>>;
 
 pub(super) fn run(view: &View, query: &Query) -> Result<QueryResult> {
-    let (groups, stats) = aggregate(view, query)?;
+    let (groups, stats) = if query.precision == Precision::Exact && query.has_percentiles() {
+        super::exact::aggregate(view, query)?
+    } else {
+        aggregate(view, query)?
+    };
     let span = if query.wants_span() {
         super::span::calls_seen(view, query)?
     } else {
@@ -151,11 +156,24 @@ pub(super) fn collect_raw(view: &View, query: &Query) -> Result<(RawGroups, Quer
     Ok((groups, stats))
 }
 
-/// Plan and execute: every group's key and accumulator, and what the execution did.
 /// Keys of the engine's own form with their accumulators.
 pub(super) type RawGroups = Vec<(Vec<KeyPart>, Acc)>;
 
+/// Per group key, the rank search its durations go to (instead of being kept).
+pub(super) type RankSearches = HashMap<Vec<KeyPart>, RankFinder>;
+
+/// Plan and execute: every group's key and accumulator, and what the execution did.
 fn aggregate(view: &View, query: &Query) -> Result<(RawGroups, QueryStats)> {
+    aggregate_with(view, query, None)
+}
+
+/// [`aggregate`], the durations of each group offered to an empty copy of its search in `ranks`
+/// (a group without one keeps none) instead of kept.
+pub(super) fn aggregate_with(
+    view: &View,
+    query: &Query,
+    ranks: Option<&RankSearches>,
+) -> Result<(RawGroups, QueryStats)> {
     if query.group_by.len() > MAX_GROUP_DIMS {
         return Err(super::invalid(
             "group_by",
@@ -172,6 +190,7 @@ fn aggregate(view: &View, query: &Query) -> Result<(RawGroups, QueryStats)> {
             .map(|p| PartPlan::new(view, p, query))
             .collect(),
         cache_pages: true,
+        ranks,
     };
     let (since, until) = query.filter.to_scan_hints(query.now_ns);
     let pages = view.pages(&ScanFilter {
@@ -279,7 +298,7 @@ fn sort_rows(rows: &mut [Row], query: &Query) {
 }
 
 /// Per-query decisions shared by the workers.
-struct Plan {
+struct Plan<'r> {
     needs: Needs,
     needs_values: bool,
     uses_durations: bool,
@@ -287,6 +306,7 @@ struct Plan {
     parts: Vec<PartPlan>,
     /// Decode through the bufferpool (the pages fit) or into per-worker buffers.
     cache_pages: bool,
+    ranks: Option<&'r RankSearches>,
 }
 
 /// Rough size of a decoded row (dense columns plus some sparse ones), for sizing scans.
@@ -341,7 +361,7 @@ impl PartPlan {
 /// One thread's share of the work: its own groups, merged at the end.
 struct Worker<'a> {
     view: &'a View,
-    plan: &'a Plan,
+    plan: &'a Plan<'a>,
     groups: Vec<Vec<KeyPart>>,
     accs: Vec<Acc>,
     index: HashMap<Vec<KeyPart>, usize>,
@@ -354,10 +374,12 @@ struct Worker<'a> {
     read_scratch: ReadScratch,
     /// Decoded page when not going through the bufferpool.
     buf: PageColumns,
+    /// A page's stored duration column (see `grouped_values`).
+    grouped: Vec<u64>,
 }
 
 impl<'a> Worker<'a> {
-    fn new(view: &'a View, plan: &'a Plan) -> Worker<'a> {
+    fn new(view: &'a View, plan: &'a Plan<'a>) -> Worker<'a> {
         Worker {
             view,
             plan,
@@ -371,6 +393,7 @@ impl<'a> Worker<'a> {
             codes: vec![Vec::new(); plan.group_by.len()],
             read_scratch: ReadScratch::default(),
             buf: PageColumns::default(),
+            grouped: Vec::new(),
         }
     }
 
@@ -395,8 +418,16 @@ impl<'a> Worker<'a> {
         }
         let s = self.accs.len();
         self.index.insert(key.clone(), s);
+        let mut acc = Acc::new(self.plan.needs);
+        if let Some(searches) = self.plan.ranks {
+            acc.ranks = Some(
+                searches
+                    .get(&key)
+                    .map_or_else(RankFinder::default, RankFinder::empty_copy),
+            );
+        }
         self.groups.push(key);
-        self.accs.push(Acc::new(self.plan.needs));
+        self.accs.push(acc);
         s
     }
 
@@ -426,6 +457,9 @@ impl<'a> Worker<'a> {
                 self.add_from_meta(page.partition(), meta, &parts);
             }
             PagePlan::MetaAndValues(parts) => {
+                if self.plan.ranks.is_some() && self.grouped_values(page, &parts)? {
+                    return Ok(());
+                }
                 let mut buf = std::mem::take(&mut self.buf);
                 match self.load(page, VALUES, &mut buf) {
                     Ok(cols) => {
@@ -450,6 +484,48 @@ impl<'a> Worker<'a> {
             }
         }
         Ok(())
+    }
+
+    /// `MetaAndValues` for a rank search, from the stored duration column alone: it is grouped
+    /// by name in the meta's order, so each name's durations are one run and neither the name nor
+    /// the code column is decoded nor any row attributed. Logs need no code column while their
+    /// durations are 0 (what loggers write): a zero is in no searched range. A page where a name's
+    /// zeros are not its logs plus its zero-duration calls returns `false`, untouched, for the row
+    /// path.
+    fn grouped_values(&mut self, page: &PageRef, parts: &[(NameId, SummaryPart)]) -> Result<bool> {
+        let meta = page.meta();
+        let mut durs = std::mem::take(&mut self.grouped);
+        let read = self
+            .view
+            .grouped_durations(page, &mut self.read_scratch, &mut durs);
+        let done = match read {
+            Ok(false) => false,
+            Err(e) => {
+                self.skipped(page, e)?;
+                true
+            }
+            Ok(true) => match split_runs(meta, &durs) {
+                None => false,
+                Some(runs) => {
+                    self.stats.pages_decoded += 1;
+                    self.stats.rows_scanned += durs.len() as u64;
+                    let slots = self.add_from_meta(page.partition(), meta, parts);
+                    for (s, run) in meta.names.iter().zip(runs) {
+                        let slot = slots.get(s.name as usize).copied().unwrap_or(usize::MAX);
+                        let acc = self.accs.get_mut(slot);
+                        if let Some(ranks) = acc.and_then(|a| a.ranks.as_mut()) {
+                            // Logs' zeros too: no searched range holds 0 (ranks.rs).
+                            for &d in run {
+                                ranks.offer(d);
+                            }
+                        }
+                    }
+                    true
+                }
+            },
+        };
+        self.grouped = durs;
+        Ok(done)
     }
 
     /// A page that could not be read: damage is counted and skipped, anything else stops the query.
@@ -689,6 +765,32 @@ impl<'a> Worker<'a> {
         }
         self.stats.rows_matched += matched;
     }
+}
+
+/// Each name's run of the stored duration column (names ascending, `calls + logs` rows each), if
+/// the runs cover the column and each run with logs has exactly its logs and its zero-duration
+/// calls as zeros (so every log's duration is 0).
+fn split_runs<'d>(meta: &PageMeta, durs: &'d [u64]) -> Option<Vec<&'d [u64]>> {
+    let mut runs = Vec::with_capacity(meta.names.len());
+    let mut at = 0usize;
+    for s in &meta.names {
+        let len = usize::try_from(s.calls.checked_add(s.logs)?).ok()?;
+        let run = durs.get(at..at.checked_add(len)?)?;
+        if s.logs > 0 {
+            let zero_calls = s
+                .sketch
+                .rank_bounds(1)
+                .filter(|b| b.hi == 0)
+                .map_or(0, |b| b.count);
+            let zeros = run.iter().filter(|&&d| d == 0).count() as u64;
+            if zeros != zero_calls + s.logs {
+                return None;
+            }
+        }
+        runs.push(run);
+        at += len;
+    }
+    (at == durs.len()).then_some(runs)
 }
 
 enum PagePlan {

@@ -60,10 +60,12 @@
 mod accumulate;
 mod analyze;
 pub(crate) mod events;
+mod exact;
 mod execute;
 mod histogram;
 mod partial;
 mod predicate;
+mod ranks;
 mod span;
 
 use std::fmt;
@@ -525,6 +527,12 @@ impl Query {
 
     fn uses_durations(&self) -> bool {
         self.aggregates.iter().any(Aggregate::uses_durations)
+    }
+
+    fn has_percentiles(&self) -> bool {
+        self.aggregates
+            .iter()
+            .any(|a| matches!(a, Aggregate::Percentile(_)))
     }
 
     /// Whether the answer needs the span of the matching calls.

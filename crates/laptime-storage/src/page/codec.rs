@@ -221,6 +221,49 @@ pub(crate) fn decode_page(
     Ok(())
 }
 
+/// The duration column of a page as stored, into `out`: grouped by name (names ascending by id,
+/// each name's rows in row order), no other column decoded. The column checksum and the layout of
+/// the whole section are checked as by [`decode_page`].
+pub(crate) fn decode_grouped_durations(
+    header: &PageHeader,
+    bytes: &[u8],
+    rows: usize,
+    out: &mut Vec<u64>,
+) -> Result<(), DecodeError> {
+    if bytes.len() != header.cols_len as usize {
+        return Err(DecodeError::new(0, "page columns truncated"));
+    }
+    if crc32c::crc32c(bytes) != header.cols_crc {
+        return Err(DecodeError::new(0, "page columns checksum mismatch"));
+    }
+    let mut c = ColumnCursor {
+        bytes,
+        pos: 0,
+        rows,
+    };
+    c.skip()?;
+    c.skip()?;
+    out.clear();
+    c.take(|b, rows| encoding::decode_u64s(b, rows, out))?;
+    c.exact(out.len(), "duration column has the wrong length")?;
+    c.skip()?;
+    let none = ColumnSet {
+        starts: false,
+        names: false,
+        durations: false,
+        codes: false,
+        messages: false,
+        fields: false,
+    };
+    let mut unused = PageColumns::default();
+    decode_messages(&mut c, none, &mut unused)?;
+    decode_fields(&mut c, none, &mut unused)?;
+    if c.pos != bytes.len() {
+        return Err(c.error("trailing bytes after page columns"));
+    }
+    Ok(())
+}
+
 /// Where decoding of a page's column section stands, and the row count every column must have.
 struct ColumnCursor<'a> {
     bytes: &'a [u8],
@@ -406,4 +449,48 @@ fn check_rows(r: &[u32], rows: usize) -> Result<(), &'static str> {
         return Err("sparse row beyond the page");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod grouped_tests {
+    use super::*;
+    use crate::event::NameId;
+
+    /// The stored duration column is the durations stably grouped by name id; damage is an error.
+    #[test]
+    fn grouped_durations_are_the_column_as_stored() {
+        let mut cols = PageColumns::default();
+        for i in 0..3_000u64 {
+            let name = ((i * 7) % 5) as NameId;
+            cols.starts.push(i * 10);
+            cols.names.push(name);
+            cols.durations.push(if i % 11 == 0 { 0 } else { 1_000 + i });
+            cols.codes.push(if i % 11 == 0 { 2 } else { (i % 2) as u8 });
+        }
+        let mut want: Vec<(NameId, u64)> = cols
+            .names
+            .iter()
+            .copied()
+            .zip(cols.durations.iter().copied())
+            .collect();
+        want.sort_by_key(|&(n, _)| n);
+        let mut out = Vec::new();
+        encode_page(
+            &mut cols,
+            0,
+            &Dictionary::new(),
+            &mut out,
+            &mut PageScratch::default(),
+        );
+        let header = read_page_header(&out).unwrap();
+        let at = PAGE_HEADER_LEN + header.meta_len as usize;
+        let mut got = vec![99];
+        decode_grouped_durations(&header, &out[at..], 3_000, &mut got).unwrap();
+        assert_eq!(got, want.iter().map(|&(_, d)| d).collect::<Vec<_>>());
+        let mut bad = out[at..].to_vec();
+        let mid = bad.len() / 2;
+        bad[mid] ^= 1;
+        let err = decode_grouped_durations(&header, &bad, 3_000, &mut got).unwrap_err();
+        assert!(err.to_string().contains("checksum"), "{err}");
+    }
 }

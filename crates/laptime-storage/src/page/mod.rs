@@ -12,8 +12,8 @@ mod columns;
 mod meta;
 
 pub(crate) use codec::{
-    decode_meta, decode_page, encode_page, read_page_header, PageHeader, PageScratch,
-    PAGE_HEADER_LEN, PAGE_MAGIC,
+    decode_grouped_durations, decode_meta, decode_page, encode_page, read_page_header, PageHeader,
+    PageScratch, PAGE_HEADER_LEN, PAGE_MAGIC,
 };
 pub use columns::{ColumnSet, FieldColumn, FieldValues, PageColumns};
 pub use meta::{NameStats, PageMeta};

@@ -12,8 +12,8 @@ use crate::encoding::varint::read_varint;
 use crate::error::{Error, Result};
 use crate::event::NameId;
 use crate::page::{
-    decode_meta, decode_page, read_page_header, ColumnSet, PageColumns, PageMeta, PageScratch,
-    PAGE_HEADER_LEN, PAGE_MAGIC,
+    decode_grouped_durations, decode_meta, decode_page, read_page_header, ColumnSet, PageColumns,
+    PageMeta, PageScratch, PAGE_HEADER_LEN, PAGE_MAGIC,
 };
 
 /// Read exactly `buf.len()` bytes at `offset`, without moving any shared cursor.
@@ -330,6 +330,22 @@ impl SegmentReader {
             &mut scratch.page,
         )
         .map_err(|e| e.in_file(&self.path, at))
+    }
+
+    /// The stored, name-grouped duration column of `page` (see `decode_grouped_durations`).
+    pub(crate) fn read_grouped_durations(
+        &self,
+        page: &PageEntry,
+        scratch: &mut ReadScratch,
+        out: &mut Vec<u64>,
+    ) -> Result<()> {
+        let raw = &mut scratch.raw;
+        raw.clear();
+        raw.resize(page.header.cols_len as usize, 0);
+        let at = page.cols_offset();
+        read_exact_at(&self.file, &self.path, raw, at)?;
+        decode_grouped_durations(&page.header, raw, page.meta.rows as usize, out)
+            .map_err(|e| e.in_file(&self.path, at))
     }
 }
 

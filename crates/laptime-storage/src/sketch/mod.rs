@@ -31,7 +31,7 @@ mod codec;
 #[cfg(test)]
 mod tests;
 
-use buckets::{bucket_index, bucket_value, NUM_BUCKETS};
+use buckets::{bucket_bounds, bucket_index, bucket_value, NUM_BUCKETS};
 
 /// Relative accuracy guaranteed by [`LatencySketch::quantile`]: `|y - x| <= RELATIVE_ACCURACY * x`.
 pub const RELATIVE_ACCURACY: f64 = 0.01;
@@ -79,6 +79,20 @@ pub struct HistogramBin {
     /// Upper edge, ns.
     pub hi: u64,
     /// Durations in the bin.
+    pub count: u64,
+}
+
+/// Where the value of one rank lies, from [`LatencySketch::rank_bounds`]: it is one of the `count`
+/// recorded values in `lo..=hi`, and `below` recorded values are smaller than `lo`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RankBounds {
+    /// Smallest value the rank can have.
+    pub lo: u64,
+    /// Largest value the rank can have.
+    pub hi: u64,
+    /// Recorded values below `lo`.
+    pub below: u64,
+    /// Recorded values in `lo..=hi`.
     pub count: u64,
 }
 
@@ -335,6 +349,39 @@ impl LatencySketch {
             out[pos] = Some(self.max);
         }
         out
+    }
+
+    /// The range of the bucket holding the value of 1-based `rank` (ascending order), clamped to
+    /// `[min, max]`, with the exact counts below and in it: a search for the exact value of a rank
+    /// needs to look at values in that range only. `None` when `rank` is 0 or above
+    /// [`count`](Self::count).
+    pub fn rank_bounds(&self, rank: u64) -> Option<RankBounds> {
+        if rank == 0 || rank > self.count {
+            return None;
+        }
+        if rank <= self.zero {
+            return Some(RankBounds {
+                lo: 0,
+                hi: 0,
+                below: 0,
+                count: self.zero,
+            });
+        }
+        let mut below = self.zero;
+        for (i, &c) in self.counts.iter().enumerate() {
+            if below.saturating_add(c) >= rank {
+                let (lo, hi) = bucket_bounds(self.base + i);
+                return Some(RankBounds {
+                    lo: lo.max(self.min),
+                    hi: hi.min(self.max),
+                    below,
+                    count: c,
+                });
+            }
+            below = below.saturating_add(c);
+        }
+        // Counts saturated: only the maximum is known to be there.
+        None
     }
 
     /// The durations in `bins` log-spaced bins from the smallest non-zero duration to the

@@ -44,6 +44,27 @@ proptest! {
         let moved: u64 = h.iter().zip(&exact).map(|(b, &e)| b.count.abs_diff(e)).sum::<u64>() / 2;
         prop_assert!(moved <= movable, "moved {} > {} values near an edge", moved, movable);
     }
+
+    /// Every rank's value lies in its bounds, and the counts below and in them are exact.
+    #[test]
+    fn rank_bounds_hold_the_rank_and_count_exactly(
+        values in prop::collection::vec(prop_oneof![Just(0u64), 1u64..3_000, 1u64..u64::MAX, Just(u64::MAX)], 1..300),
+    ) {
+        let mut sk = LatencySketch::new();
+        sk.insert_many(&values);
+        let mut sorted = values.clone();
+        sorted.sort_unstable();
+        let n = sorted.len() as u64;
+        prop_assert_eq!(sk.rank_bounds(0), None);
+        prop_assert_eq!(sk.rank_bounds(n + 1), None);
+        for rank in 1..=n {
+            let b = sk.rank_bounds(rank).unwrap();
+            let v = sorted[rank as usize - 1];
+            prop_assert!(b.lo <= v && v <= b.hi, "rank {} value {} outside {:?}", rank, v, b);
+            prop_assert_eq!(b.below, sorted.iter().filter(|&&x| x < b.lo).count() as u64);
+            prop_assert_eq!(b.count, sorted.iter().filter(|&&x| b.lo <= x && x <= b.hi).count() as u64);
+        }
+    }
 }
 
 #[test]

@@ -1,0 +1,76 @@
+//! Time "p50/p90/p99 by function" over a store written by `r1_export`, for profiling and for
+//! before/after comparisons of the query engine (BENCHMARKS.md, exact percentiles).
+//!
+//! `cargo run --release -p laptime-core --example exact_query -- <store-dir> <exact|sketch> [runs]`
+//!
+//! Runs the query `runs` times (default 5) after one warm-up and prints one JSON line: each run's
+//! ms, the median, the process's peak RSS (VmHWM) and a checksum of the answer so two builds can
+//! be checked to agree.
+
+use std::error::Error;
+use std::time::Instant;
+
+use laptime_core::query::{Aggregate, GroupBy, Precision, Query};
+use laptime_core::{Queries, Reader};
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (dir, mode, runs) = match args.as_slice() {
+        [dir, mode] => (dir, mode, 5),
+        [dir, mode, runs] => (dir, mode, runs.parse::<usize>()?),
+        _ => return Err("usage: exact_query <store-dir> <exact|sketch> [runs]".into()),
+    };
+    let precision = match mode.as_str() {
+        "exact" => Precision::Exact,
+        "sketch" => Precision::Auto,
+        other => return Err(format!("mode must be exact or sketch, not {other}").into()),
+    };
+    let reader = Reader::open(dir, None)?;
+    let query = Query {
+        filter: "kind:call".parse()?,
+        group_by: vec![GroupBy::Name],
+        aggregates: vec![
+            Aggregate::Percentile(0.5),
+            Aggregate::Percentile(0.9),
+            Aggregate::Percentile(0.99),
+        ],
+        precision,
+        ..Query::default()
+    };
+    let mut times = Vec::with_capacity(runs);
+    let mut checksum = 0u64;
+    for run in 0..=runs {
+        let view = reader.view()?;
+        let t = Instant::now();
+        let result = view.query(&query)?;
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        if run == 0 {
+            for row in &result.rows {
+                for v in &row.values {
+                    let x = v.as_f64().unwrap_or(-1.0) as u64;
+                    checksum = checksum.rotate_left(7) ^ x;
+                }
+            }
+        } else {
+            times.push(ms);
+        }
+    }
+    let mut sorted = times.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN);
+    let peak_kib = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+        })
+        .unwrap_or(0);
+    let runs_ms: Vec<String> = times.iter().map(|t| format!("{t:.1}")).collect();
+    println!(
+        "{{\"mode\":\"{mode}\",\"runsMs\":[{}],\"medianMs\":{median:.1},\"peakRssKiB\":{peak_kib},\"checksum\":\"{checksum:016x}\"}}",
+        runs_ms.join(",")
+    );
+    Ok(())
+}
