@@ -22,7 +22,8 @@ fn page_of(seed: u64, rows: u64) -> PageColumns {
     cols
 }
 
-fn write_segment(path: &std::path::Path, pages: u64) -> Vec<PageColumns> {
+/// Segment 42 of partition 1 with `pages` pages, not sealed yet, and the pages' columns.
+fn filled_segment(path: &std::path::Path, pages: u64) -> (SegmentWriter, Vec<PageColumns>) {
     let mut w = SegmentWriter::create(
         path,
         SegmentIdentity {
@@ -45,6 +46,11 @@ fn write_segment(path: &std::path::Path, pages: u64) -> Vec<PageColumns> {
         w.append_page(&buf, meta).unwrap();
         expected.push(cols);
     }
+    (w, expected)
+}
+
+fn write_segment(path: &std::path::Path, pages: u64) -> Vec<PageColumns> {
+    let (mut w, expected) = filled_segment(path, pages);
     w.finish().unwrap();
     expected
 }
@@ -76,26 +82,7 @@ fn sealed_segment_round_trip() {
 fn a_sealed_writer_becomes_the_reader_opening_the_file_gives() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(file_name(42));
-    let mut w = SegmentWriter::create(
-        &path,
-        SegmentIdentity {
-            id: 42,
-            partition: 9,
-        },
-    )
-    .unwrap();
-    for p in 0..4 {
-        let mut cols = page_of(p, 50 + p * 7);
-        let mut buf = Vec::new();
-        let meta = encode_page(
-            &mut cols,
-            p * 1000,
-            &Dictionary::new(),
-            &mut buf,
-            &mut PageScratch::default(),
-        );
-        w.append_page(&buf, meta).unwrap();
-    }
+    let (mut w, _) = filled_segment(&path, 4);
     let len = w.finish().unwrap();
     let made = w.into_sealed_reader().unwrap();
     let opened = SegmentReader::open(&path).unwrap();
