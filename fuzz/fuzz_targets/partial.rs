@@ -29,7 +29,9 @@ fuzz_target!(|data: &[u8]| {
     let back = Partial::from_bytes(&again).expect("re-encoded bytes decode");
     assert_eq!(back.to_bytes(), again, "re-encoding is not stable");
     let mut twice = p.clone();
-    twice.merge(p.clone()).expect("a partial merges with itself");
+    twice
+        .merge(p.clone())
+        .expect("a partial merges with itself");
     if let Ok(q) = p.query() {
         twice.finish(&q).expect("a decoded partial finishes");
     }

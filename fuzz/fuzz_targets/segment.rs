@@ -1,7 +1,8 @@
-//! Segment files: header, trailer, footer (page directory) and every page, through the sealed
-//! reader and the crash-recovery scan of an unsealed segment. Mode 0 feeds raw bytes; mode 1
-//! builds a valid segment of up to 3 pages from the input's events, flips bytes and recomputes every
-//! checksum it can find. Unmutated, the segment must read back exactly.
+//! Segment files: header, trailer, footer (page directory and summary) and every page, through
+//! the sealed reader and the crash-recovery scan of an unsealed segment. Mode 0 feeds raw bytes;
+//! mode 1 builds a valid segment of up to 3 pages from the input's events (with the older footer
+//! when mode bit 2 is set), flips bytes and recomputes every checksum it can find. Unmutated, the
+//! segment must read back exactly, its summary being its pages' metas absorbed.
 #![no_main]
 
 #[path = "common.rs"]
@@ -11,8 +12,9 @@ use std::sync::OnceLock;
 
 use laptime_core::fuzzing::{
     batch_from_bytes, columns_of, encode_page, read_segment, recover_segment, reseal_segment,
-    segment_bytes,
+    segment_bytes, segment_bytes_v1,
 };
+use laptime_core::PageMeta;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -38,7 +40,11 @@ fuzz_target!(|data: &[u8]| {
                 bytes
             })
             .collect();
-        let mut bytes = segment_bytes(1, &pages);
+        let mut bytes = if mode & 4 == 0 {
+            segment_bytes(1, &pages)
+        } else {
+            segment_bytes_v1(1, &pages)
+        };
         changed = common::apply_edits(&mut bytes, edits).0;
         if mode & 2 == 0 {
             reseal_segment(&mut bytes);
@@ -50,10 +56,14 @@ fuzz_target!(|data: &[u8]| {
     if mode & 1 == 1 && changed == 0 {
         let read = read.expect("a freshly built segment opens");
         assert_eq!(read.pages.len(), expect.len());
+        let mut absorbed = PageMeta::default();
         for ((m, c), (em, ec)) in read.pages.into_iter().zip(expect) {
+            let m = m.expect("page meta reads");
+            absorbed.absorb(&m);
             assert!(m == em, "page meta differs");
             assert!(c.expect("page decodes") == ec, "page columns differ");
         }
+        assert!(read.summary == absorbed, "summary differs from the pages");
     }
     let recovered = recover_segment(&path);
     if let Ok((_, valid_len, cut)) = &recovered {

@@ -26,7 +26,9 @@ fuzz_target!(|data: &[u8]| {
         let names: Vec<String> = (0..8).map(|i| format!("n{i}")).collect();
         let mut out = Vec::new();
         let rows = usize::from(page_rows % 16) + 1;
-        if encode_batch_message("src", u64::from(*mode) << 8, &names, &batch, rows, &mut out).is_err() {
+        if encode_batch_message("src", u64::from(*mode) << 8, &names, &batch, rows, &mut out)
+            .is_err()
+        {
             assert!(batch.is_empty(), "a batch of known ids encodes");
             return;
         }

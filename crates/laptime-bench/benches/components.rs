@@ -167,7 +167,7 @@ fn reader_view(c: &mut Criterion) {
         let view = reader.view().expect("view");
         view.pages(&ScanFilter::default())
             .iter()
-            .map(|p| u64::from(p.meta().rows))
+            .map(|p| u64::from(p.zone().rows))
             .sum()
     };
     let reader = Reader::open(dir.path(), None).expect("reader");

@@ -1093,8 +1093,8 @@ impl Campaign {
         };
         for p in snap.pages(&ScanFilter::default()) {
             if snap.partition_id(p.partition()) != Some(part_id)
-                || p.meta().first_seq != first_seq
-                || u64::from(p.meta().rows) != rows
+                || p.zone().first_seq != first_seq
+                || u64::from(p.zone().rows) != rows
             {
                 continue;
             }

@@ -1164,10 +1164,19 @@ fn planner_answers_from_meta_only_when_allowed_and_skips_pages() {
     let plain: Vec<Aggregate> = pct[..7].to_vec();
     let by_name = || vec![GroupBy::Name];
 
-    // Name filter: pages of other names are skipped by their meta, pure pages answered from it.
+    // Name filter: the segment's summary answers it whole (its pages count as answered from
+    // meta), nothing is decoded.
     let s = run("name:A.*", by_name(), pct.clone(), Precision::Auto);
-    assert!(s.pages_skipped > 0 && s.pages_from_meta > 0, "{s:?}");
+    assert!(s.pages_from_meta == 20 && s.pages_decoded == 0, "{s:?}");
     assert!(!s.exact_percentiles);
+    // Cut inside the first page, the segment is planned page by page: pages of other names are
+    // skipped by their meta, pure pages answered from it, the cut page decoded.
+    let text = format!("name:A.* since:{}", (BASE + 500 * 1_000_000) / 1_000_000);
+    let s = run(&text, by_name(), pct.clone(), Precision::Auto);
+    assert!(
+        s.pages_skipped > 0 && s.pages_from_meta > 0 && s.pages_decoded == 1,
+        "{s:?}"
+    );
     // Exact percentiles need the values: nothing from meta.
     let s = run("name:A.*", by_name(), pct.clone(), Precision::Exact);
     assert!(s.pages_skipped > 0, "{s:?}");

@@ -133,7 +133,7 @@ fn page_bounds(dir: &Path) -> Vec<(u64, u32)> {
         .pages(&ScanFilter::default())
         .iter()
         .filter(|p| p.is_sealed())
-        .map(|p| (p.meta().first_seq, p.meta().rows))
+        .map(|p| (p.zone().first_seq, p.zone().rows))
         .collect();
     b.sort();
     b

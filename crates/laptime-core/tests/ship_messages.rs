@@ -68,7 +68,7 @@ fn sealed_pages(dir: &std::path::Path) -> Vec<Vec<u8>> {
     let view = View::open_read_only(dir).unwrap();
     let mut pages = view.pages(&ScanFilter::default());
     pages.retain(|p| p.is_sealed());
-    pages.sort_by_key(|p| (p.partition(), p.meta().first_seq));
+    pages.sort_by_key(|p| (p.partition(), p.zone().first_seq));
     pages
         .iter()
         .map(|p| {

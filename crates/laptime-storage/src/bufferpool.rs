@@ -1,6 +1,8 @@
 //! The bufferpool: one fixed memory budget (bytes) for page frames. It holds the writer's active
-//! page (a dirty frame, never evicted until sealed) and readers' decoded pages (clean frames,
-//! evicted by the clock algorithm when room is needed and nobody has them pinned).
+//! page (a dirty frame, never evicted until sealed) and readers' decoded pages and page metas
+//! (clean frames, evicted by the clock algorithm when room is needed and nobody has them pinned).
+//! Page metas live here rather than in the segment readers so that a store's memory does not grow
+//! with its size (invariant 4): a segment keeps its summary and its pages' zones, nothing more.
 //!
 //! A frame is pinned while a [`PinnedPage`] for it is alive. A page that does not fit even after
 //! evicting every clean unpinned frame is not cached: the caller gets it unpooled, so memory stays
@@ -11,7 +13,7 @@ use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::page::{ColumnSet, PageColumns};
+use crate::page::{ColumnSet, PageColumns, PageMeta};
 
 /// Identity of a decoded page: which file and where.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -22,10 +24,30 @@ pub(crate) struct PageKey {
     pub offset: u64,
 }
 
+/// What a frame holds.
+enum Content {
+    /// Nothing (a free slot, or a dirty frame's reservation).
+    Empty,
+    /// These columns of a decoded page.
+    Columns(ColumnSet, Arc<PageColumns>),
+    /// A page's decoded meta.
+    Meta(Arc<PageMeta>),
+}
+
+impl Content {
+    /// Someone outside the pool holds what the frame holds.
+    fn pinned(&self) -> bool {
+        match self {
+            Content::Empty => false,
+            Content::Columns(_, page) => Arc::strong_count(page) > 1,
+            Content::Meta(meta) => Arc::strong_count(meta) > 1,
+        }
+    }
+}
+
 struct Frame {
     key: Option<PageKey>,
-    columns: ColumnSet,
-    page: Arc<PageColumns>,
+    content: Content,
     bytes: usize,
     referenced: bool,
     dirty: bool,
@@ -34,7 +56,10 @@ struct Frame {
 #[derive(Default)]
 struct Inner {
     frames: Vec<Frame>,
+    /// Frames holding columns, by page.
     index: HashMap<PageKey, usize>,
+    /// Frames holding metas, by page.
+    metas: HashMap<PageKey, usize>,
     hand: usize,
     used: usize,
     free: Vec<usize>,
@@ -103,7 +128,7 @@ impl Drop for DirtyFrame {
                 let bytes = f.bytes;
                 f.dirty = false;
                 f.bytes = 0;
-                f.page = Arc::new(PageColumns::default());
+                f.content = Content::Empty;
                 f.key = None;
                 inner.used -= bytes;
                 inner.free.push(self.slot);
@@ -145,13 +170,15 @@ impl BufferPool {
     pub(crate) fn get(&self, key: PageKey, columns: ColumnSet) -> Option<PinnedPage> {
         let mut inner = self.lock();
         let slot = inner.index.get(&key).copied();
-        let found = slot
-            .and_then(|s| inner.frames.get_mut(s))
-            .filter(|f| covers(f.columns, columns));
+        let found = slot.and_then(|s| inner.frames.get_mut(s)).and_then(|f| {
+            f.referenced = true;
+            match &f.content {
+                Content::Columns(have, page) if covers(*have, columns) => Some(Arc::clone(page)),
+                _ => None,
+            }
+        });
         match found {
-            Some(f) => {
-                f.referenced = true;
-                let page = Arc::clone(&f.page);
+            Some(page) => {
                 drop(inner);
                 self.hits.fetch_add(1, Ordering::Relaxed);
                 Some(PinnedPage { page })
@@ -179,8 +206,7 @@ impl BufferPool {
         }
         let frame = Frame {
             key: Some(key),
-            columns,
-            page: Arc::clone(&page),
+            content: Content::Columns(columns, Arc::clone(&page)),
             bytes,
             referenced: true,
             dirty: false,
@@ -191,6 +217,53 @@ impl BufferPool {
         PinnedPage { page }
     }
 
+    /// The cached meta of page `key`.
+    pub(crate) fn get_meta(&self, key: PageKey) -> Option<Arc<PageMeta>> {
+        let mut inner = self.lock();
+        let slot = inner.metas.get(&key).copied();
+        let found = slot.and_then(|s| inner.frames.get_mut(s)).and_then(|f| {
+            f.referenced = true;
+            match &f.content {
+                Content::Meta(meta) => Some(Arc::clone(meta)),
+                _ => None,
+            }
+        });
+        drop(inner);
+        let counter = if found.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
+    }
+
+    /// Cache a decoded page meta; when it cannot fit it is returned uncached.
+    pub(crate) fn insert_meta(&self, key: PageKey, meta: PageMeta) -> Arc<PageMeta> {
+        let bytes = meta.heap_bytes() + std::mem::size_of::<PageMeta>();
+        let meta = Arc::new(meta);
+        let mut inner = self.lock();
+        if let Some(old) = inner.metas.remove(&key) {
+            self.release(&mut inner, old);
+        }
+        if !self.make_room(&mut inner, bytes) {
+            drop(inner);
+            self.bypasses.fetch_add(1, Ordering::Relaxed);
+            return meta;
+        }
+        let frame = Frame {
+            key: Some(key),
+            content: Content::Meta(Arc::clone(&meta)),
+            bytes,
+            referenced: true,
+            dirty: false,
+        };
+        let slot = place(&mut inner, frame);
+        inner.used += bytes;
+        inner.metas.insert(key, slot);
+        meta
+    }
+
     /// Reserve `bytes` for a dirty frame (the writer's active page). Dirty frames are never evicted;
     /// if the budget cannot hold it after evicting clean frames, the reservation still succeeds
     /// (the writer must not stop) but clean frames are then all gone: reads bypass the pool.
@@ -199,8 +272,7 @@ impl BufferPool {
         self.make_room(&mut inner, bytes);
         let frame = Frame {
             key: None,
-            columns: ColumnSet::ALL,
-            page: Arc::new(PageColumns::default()),
+            content: Content::Empty,
             bytes,
             referenced: false,
             dirty: true,
@@ -232,8 +304,7 @@ impl BufferPool {
             if f.key.is_none() || f.dirty {
                 continue;
             }
-            // Pinned: someone outside the pool holds the page.
-            if Arc::strong_count(&f.page) > 1 {
+            if f.content.pinned() {
                 continue;
             }
             if f.referenced {
@@ -241,7 +312,10 @@ impl BufferPool {
                 continue;
             }
             if let Some(key) = f.key {
-                inner.index.remove(&key);
+                match f.content {
+                    Content::Meta(_) => inner.metas.remove(&key),
+                    _ => inner.index.remove(&key),
+                };
             }
             self.release(inner, slot);
             self.evictions.fetch_add(1, Ordering::Relaxed);
@@ -254,7 +328,7 @@ impl BufferPool {
             let bytes = f.bytes;
             f.key = None;
             f.bytes = 0;
-            f.page = Arc::new(PageColumns::default());
+            f.content = Content::Empty;
             inner.used -= bytes;
             inner.free.push(slot);
         }
@@ -335,6 +409,33 @@ mod tests {
         drop(pool.insert(key(0), ColumnSet::CORE, page(10)));
         assert!(pool.get(key(0), ColumnSet::ALL).is_none());
         assert!(pool.get(key(0), ColumnSet::CORE).is_some());
+    }
+
+    #[test]
+    fn metas_and_columns_of_one_page_are_cached_apart_and_share_the_budget() {
+        let one = page(1000).heap_bytes();
+        let pool = BufferPool::new(one + 4096);
+        let meta = PageMeta {
+            rows: 1000,
+            ..PageMeta::default()
+        };
+        drop(pool.insert(key(0), ColumnSet::CORE, page(1000)));
+        let m = pool.insert_meta(key(0), meta.clone());
+        assert_eq!(*m, meta);
+        drop(m);
+        assert_eq!(pool.get_meta(key(0)).as_deref(), Some(&meta));
+        assert!(pool.get(key(0), ColumnSet::CORE).is_some());
+        // Columns of another page need the room: something is evicted, the budget holds.
+        drop(pool.insert(key(1), ColumnSet::CORE, page(1000)));
+        assert!(pool.stats().used <= pool.stats().budget);
+        assert!(pool.stats().evictions >= 1);
+        // A pinned meta is never evicted.
+        let pinned = pool.insert_meta(key(2), meta.clone());
+        for i in 3..6 {
+            drop(pool.insert(key(i), ColumnSet::CORE, page(1000)));
+        }
+        assert!(pool.get_meta(key(2)).is_some());
+        drop(pinned);
     }
 
     #[test]

@@ -132,13 +132,13 @@ fn merge_run(
         for page in seg.pages() {
             seg.read_page(page, ColumnSet::ALL, &mut read, &mut cols)?;
             // Pages keep consecutive seqs; a gap (never expected within a run) starts a new page.
-            if !acc.is_empty() && acc_first + acc.len() as u64 != page.meta.first_seq {
+            if !acc.is_empty() && acc_first + acc.len() as u64 != page.zone.first_seq {
                 flush(&mut acc, acc_first, &mut out)?;
             }
             let mut row = 0;
             while row < cols.len() {
                 if acc.is_empty() {
-                    acc_first = page.meta.first_seq + row as u64;
+                    acc_first = page.zone.first_seq + row as u64;
                 }
                 let take = (page_rows - acc.len()).min(cols.len() - row);
                 acc.append_rows(&cols, row, row + take);

@@ -45,7 +45,7 @@ pub(crate) struct DiskPartition {
 }
 
 /// Readers of partitions kept between snapshots. Sealed segments never change, so their readers
-/// (with their decoded page metas) are reused; each load reads only the manifest, the names file
+/// (page directory and summary) are reused; each load reads only the manifest, the names file
 /// when it grew, the active segment when its length changed, and WAL files whose length or
 /// modification time changed.
 ///
@@ -180,7 +180,7 @@ fn load_once(
     let pages_end = segments
         .iter()
         .filter_map(|s| s.pages().last())
-        .map(|p| p.meta.end_seq())
+        .map(|p| p.zone.end_seq())
         .max()
         .unwrap_or(0);
     let key = TailKey {
@@ -358,7 +358,12 @@ fn load_segments(
                         if rec.pages.is_empty() {
                             None
                         } else {
-                            let r = Arc::new(SegmentReader::unsealed(&path, id, rec.pages)?);
+                            let r = Arc::new(SegmentReader::unsealed(
+                                &path,
+                                id,
+                                rec.pages,
+                                Arc::new(rec.summary),
+                            )?);
                             fresh.push(Arc::clone(&r));
                             Some(r)
                         }
@@ -407,7 +412,7 @@ fn unnamed_files_add_nothing(
         .flat_map(|s| {
             s.pages()
                 .iter()
-                .map(|p| (p.meta.first_seq, p.meta.end_seq()))
+                .map(|p| (p.zone.first_seq, p.zone.end_seq()))
         })
         .collect();
     held.sort_unstable();
@@ -439,7 +444,7 @@ fn unnamed_files_add_nothing(
         };
         if !pages
             .iter()
-            .all(|p| covered(p.meta.first_seq, p.meta.end_seq()))
+            .all(|p| covered(p.zone.first_seq, p.zone.end_seq()))
         {
             return Ok(false);
         }
@@ -471,10 +476,16 @@ fn by_layout(
             &f.path,
             f.id,
             f.pages.clone(),
+            Arc::new(f.summary.clone()),
         )?));
     }
     if let Some(a) = layout.active {
-        all.push(Arc::new(SegmentReader::unsealed(&a.path, a.id, a.pages)?));
+        all.push(Arc::new(SegmentReader::unsealed(
+            &a.path,
+            a.id,
+            a.pages,
+            Arc::new(a.summary),
+        )?));
     }
     Ok(Ok(Segments {
         fresh: all.clone(),

@@ -11,7 +11,10 @@ use crate::encoding::varint::write_varint;
 use crate::error::{DecodeError, Result};
 use crate::event::{Batch, Code, Value};
 use crate::manifest::Manifest;
-use crate::page::{self, ColumnSet, PageColumns, PageMeta, PageScratch, PAGE_HEADER_LEN};
+use crate::page::{
+    self, decode_meta, read_page_header, ColumnSet, PageColumns, PageMeta, PageScratch,
+    PAGE_HEADER_LEN,
+};
 use crate::record_log::{self, FileKind};
 use crate::segment::{self, SegmentReader};
 
@@ -150,6 +153,37 @@ pub fn reseal_page(bytes: &mut [u8]) {
 /// `SegmentWriter` writes it.
 pub fn segment_bytes(id: u64, pages: &[Vec<u8>]) -> Vec<u8> {
     let mut out = segment::header_bytes(segment::SegmentIdentity { id, partition: 0 }).to_vec();
+    let mut entries = Vec::with_capacity(pages.len());
+    let mut summary = PageMeta::default();
+    for p in pages {
+        // Pages that do not decode get an empty zone: opening the file then finds the mismatch.
+        let header = read_page_header(p).unwrap_or(crate::page::PageHeader {
+            meta_len: 0,
+            meta_crc: 0,
+            cols_len: p.len().saturating_sub(PAGE_HEADER_LEN) as u32,
+            cols_crc: 0,
+        });
+        let meta = p
+            .get(PAGE_HEADER_LEN..PAGE_HEADER_LEN + header.meta_len as usize)
+            .and_then(|m| decode_meta(&header, m).ok())
+            .unwrap_or_default();
+        summary.absorb(&meta);
+        entries.push(segment::PageEntry {
+            offset: out.len() as u64,
+            header,
+            zone: meta.zone(),
+        });
+        out.extend_from_slice(p);
+    }
+    let footer = segment::encode_footer(&entries, &summary);
+    seal_footer(&mut out, footer, &segment::TRAILER_MAGIC);
+    out
+}
+
+/// A sealed segment of `pages` with the older footer (offsets and lengths only), as stores made
+/// before the footer carried zones and a summary hold them.
+pub fn segment_bytes_v1(id: u64, pages: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = segment::header_bytes(segment::SegmentIdentity { id, partition: 0 }).to_vec();
     let mut footer = Vec::new();
     write_varint(&mut footer, pages.len() as u64);
     for p in pages {
@@ -157,17 +191,17 @@ pub fn segment_bytes(id: u64, pages: &[Vec<u8>]) -> Vec<u8> {
         write_varint(&mut footer, p.len() as u64);
         out.extend_from_slice(p);
     }
-    seal_footer(&mut out, footer);
+    seal_footer(&mut out, footer, &segment::TRAILER_MAGIC_V1);
     out
 }
 
-fn seal_footer(out: &mut Vec<u8>, footer: Vec<u8>) {
+fn seal_footer(out: &mut Vec<u8>, footer: Vec<u8>, magic: &[u8; 8]) {
     let offset = out.len() as u64;
     out.extend_from_slice(&footer);
     out.extend_from_slice(&offset.to_le_bytes());
     out.extend_from_slice(&(footer.len() as u32).to_le_bytes());
     out.extend_from_slice(&crc32c::crc32c(&footer).to_le_bytes());
-    out.extend_from_slice(&segment::TRAILER_MAGIC);
+    out.extend_from_slice(magic);
 }
 
 /// Recompute the footer checksum of a sealed segment from the footer position in its trailer (if
@@ -195,8 +229,10 @@ pub fn reseal_segment_footer(bytes: &mut [u8]) {
 /// What reading a segment file produced.
 #[derive(Debug)]
 pub struct SegmentRead {
-    /// Metas and decoded columns of the pages that verified.
-    pub pages: Vec<(PageMeta, Result<PageColumns>)>,
+    /// Per page of the directory: its meta and its decoded columns, each read and checked.
+    pub pages: Vec<(Result<PageMeta>, Result<PageColumns>)>,
+    /// The segment's summary, as its footer says (or its pages' metas, for the older footer).
+    pub summary: PageMeta,
 }
 
 /// Open the sealed segment at `path` and decode every page with every column.
@@ -209,9 +245,12 @@ pub fn read_segment(path: &Path) -> Result<SegmentRead> {
         let r = reader
             .read_page(entry, ColumnSet::ALL, &mut scratch, &mut cols)
             .map(|()| cols);
-        pages.push(((*entry.meta).clone(), r));
+        pages.push((reader.page_meta(entry), r));
     }
-    Ok(SegmentRead { pages })
+    Ok(SegmentRead {
+        pages,
+        summary: (**reader.summary()).clone(),
+    })
 }
 
 /// Scan the segment at `path` as crash recovery does; returns (pages, valid length, cut reason).

@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::manifest::{Manifest, SealedInfo};
+use crate::page::PageMeta;
 use crate::partition;
 use crate::segment::{self, salvage, PageEntry, Salvaged, SegmentReader};
 
@@ -42,6 +43,8 @@ pub(crate) struct ActiveFile {
     pub path: PathBuf,
     /// Its intact pages, a prefix of the file.
     pub pages: Vec<PageEntry>,
+    /// Their metas absorbed into one.
+    pub summary: PageMeta,
     /// Bytes of intact pages (with the header).
     pub valid_len: u64,
     /// A torn tail after them: (bytes, why).
@@ -55,6 +58,8 @@ pub(crate) struct SalvageFile {
     pub path: PathBuf,
     /// The pages to copy (those not already held by a chosen segment).
     pub pages: Vec<PageEntry>,
+    /// Their metas absorbed into one.
+    pub summary: PageMeta,
     /// What was not intact, as (offset, bytes, why).
     pub damage: Vec<(u64, u64, String)>,
     /// True when bytes other than a torn tail of an unsealed file were lost (the original then goes
@@ -113,9 +118,11 @@ enum Found {
 /// How closely [`inspect`] looks at sealed segments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Depth {
-    /// Header, trailer, footer and every page's header and meta (what opening a segment checks).
+    /// Header, trailer and footer (what opening a segment checks; page metas are checked when
+    /// read).
     Quick,
-    /// Also every page's columns: a segment with a damaged page is salvaged (`laptime repair`).
+    /// Also every page's header, meta and columns, and the footer against them: a segment with
+    /// a damaged page, or whose footer disagrees with its pages, is salvaged (`laptime repair`).
     Full,
 }
 
@@ -148,7 +155,13 @@ pub(crate) fn inspect(dir: &Path, depth: Depth) -> Result<Layout> {
         match SegmentReader::open(&path) {
             Ok(r) if depth == Depth::Full => {
                 let s = salvage(&path)?;
-                if s.damage.is_empty() {
+                let footer_true = s.summary == **r.summary()
+                    && s.pages.len() == r.pages().len()
+                    && s.pages
+                        .iter()
+                        .zip(r.pages())
+                        .all(|(a, b)| (a.offset, a.header, a.zone) == (b.offset, b.header, b.zone));
+                if s.damage.is_empty() && footer_true {
                     found.insert(id, (path, Found::Sealed(r)));
                 } else {
                     failed_sealed.insert(id);
@@ -280,14 +293,14 @@ pub(crate) fn inspect(dir: &Path, depth: Depth) -> Result<Layout> {
     for (id, (path, f)) in kept {
         let Found::Unsealed(s) = f else { continue };
         let overlaps = |p: &PageEntry| {
-            let (first, end) = (p.meta.first_seq, p.meta.end_seq());
+            let (first, end) = (p.zone.first_seq, p.zone.end_seq());
             ranges.iter().any(|(f, e, _)| first < *e && *f < end)
         };
         let is_named_sealed = named.contains(&id) || failed_sealed.contains(&id);
         let resumable = Some(id) == wanted_active
             && !is_named_sealed
             && !s.lost_inside()
-            && s.pages.iter().all(|p| p.meta.first_seq >= sealed_end);
+            && s.pages.iter().all(|p| p.zone.first_seq >= sealed_end);
         if resumable {
             let valid_len = s
                 .pages
@@ -302,6 +315,7 @@ pub(crate) fn inspect(dir: &Path, depth: Depth) -> Result<Layout> {
                 id,
                 path,
                 pages: s.pages,
+                summary: s.summary,
                 valid_len,
                 cut,
             });
@@ -314,6 +328,11 @@ pub(crate) fn inspect(dir: &Path, depth: Depth) -> Result<Layout> {
             misplaced.push((path, "every intact page is also in another segment".into()));
             continue;
         }
+        let summary = if dup.is_empty() {
+            s.summary
+        } else {
+            segment::summarize(&path, &pages)?
+        };
         let reason = if is_named_sealed {
             "sealed segment failed its checks; intact pages are rewritten".to_string()
         } else if Some(id) == wanted_active {
@@ -325,6 +344,7 @@ pub(crate) fn inspect(dir: &Path, depth: Depth) -> Result<Layout> {
             id,
             path,
             pages,
+            summary,
             damage: s.damage,
             damaged,
             reason,

@@ -56,13 +56,13 @@ pub use event::{
     ValueType,
 };
 pub use options::{Options, Retention, SyncPolicy};
-pub use page::{ColumnSet, FieldColumn, FieldValues, NameStats, PageColumns, PageMeta};
+pub use page::{ColumnSet, FieldColumn, FieldValues, NameStats, PageColumns, PageMeta, PageZone};
 pub use partition::Cut;
 pub use reader::Reader;
 pub use recovery::RecoveryReport;
 pub use retention::RetentionReport;
 pub use ring::{CounterSnapshot, Overflow, Push};
-pub use scan::{PageDamage, PageData, PageRef, ScanFilter, View};
+pub use scan::{PageDamage, PageData, PageRef, ScanFilter, SegmentRef, View};
 pub use segment::ReadScratch;
 pub use store::{Maintained, Maintenance, Received, Recorder, RecorderTimer, Store};
 

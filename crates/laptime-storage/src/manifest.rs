@@ -43,11 +43,11 @@ impl SealedInfo {
         SealedInfo {
             id,
             len,
-            rows: pages.iter().map(|p| u64::from(p.meta.rows)).sum(),
-            first_seq: pages.first().map_or(0, |p| p.meta.first_seq),
-            end_seq: pages.last().map_or(0, |p| p.meta.end_seq()),
-            min_start: pages.iter().map(|p| p.meta.min_start).min().unwrap_or(0),
-            max_start: pages.iter().map(|p| p.meta.max_start).max().unwrap_or(0),
+            rows: pages.iter().map(|p| u64::from(p.zone.rows)).sum(),
+            first_seq: pages.first().map_or(0, |p| p.zone.first_seq),
+            end_seq: pages.last().map_or(0, |p| p.zone.end_seq()),
+            min_start: pages.iter().map(|p| p.zone.min_start).min().unwrap_or(0),
+            max_start: pages.iter().map(|p| p.zone.max_start).max().unwrap_or(0),
         }
     }
 }

@@ -164,7 +164,7 @@ pub(crate) fn fill_from_pages(
     let need = segments
         .iter()
         .flat_map(|s| s.pages())
-        .filter_map(|p| p.meta.max_id())
+        .filter_map(|p| p.zone.max_id)
         .max()
         .map_or(0, |m| m as usize + 1)
         .max(also_need);
@@ -176,7 +176,7 @@ pub(crate) fn fill_from_pages(
     let mut missing = found.len();
     'segments: for seg in segments {
         for page in seg.pages() {
-            if page.meta.max_id().is_none_or(|m| (m as usize) < have) {
+            if page.zone.max_id.is_none_or(|m| (m as usize) < have) {
                 continue;
             }
             let Ok(texts) = seg.page_names(page) else {

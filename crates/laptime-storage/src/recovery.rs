@@ -167,6 +167,7 @@ fn recover_segments(
             w.path(),
             w.id(),
             w.pages().to_vec(),
+            Arc::clone(w.summary()),
         )?)),
         None => None,
     };
@@ -178,7 +179,7 @@ fn recover_segments(
         .iter()
         .flat_map(|s| s.pages().last())
         .chain(active.as_ref().and_then(|a| a.pages().last()))
-        .map(|p| p.meta.end_seq())
+        .map(|p| p.zone.end_seq())
         .max()
         .unwrap_or(0);
     Ok(RecoveredSegments {
@@ -341,7 +342,7 @@ fn apply_layout(
         .collect();
     let mut active = None;
     if let Some(a) = layout.active {
-        report.active_segment_events += a.pages.iter().map(|p| u64::from(p.meta.rows)).sum::<u64>();
+        report.active_segment_events += a.pages.iter().map(|p| u64::from(p.zone.rows)).sum::<u64>();
         if let Some((bytes, why)) = &a.cut {
             report
                 .cuts
@@ -351,7 +352,13 @@ fn apply_layout(
             id: a.id,
             partition: layout.partition,
         };
-        active = Some(SegmentWriter::resume(&a.path, who, a.valid_len, a.pages)?);
+        active = Some(SegmentWriter::resume(
+            &a.path,
+            who,
+            a.valid_len,
+            a.pages,
+            a.summary,
+        )?);
     }
     manifest.active = active.as_ref().map(|w| w.id());
     Ok((manifest, sealed, active))
@@ -364,13 +371,18 @@ fn copy_pages(
     id: u64,
     file: &SalvageFile,
 ) -> Result<Arc<SegmentReader>> {
-    let source = SegmentReader::unsealed(&file.path, file.id, file.pages.clone())?;
+    let source = SegmentReader::unsealed(
+        &file.path,
+        file.id,
+        file.pages.clone(),
+        Arc::new(file.summary.clone()),
+    )?;
     let path = dir.join(segment::file_name(id));
     let mut out = SegmentWriter::create(&path, SegmentIdentity { id, partition })?;
     let mut raw = Vec::new();
     for page in source.pages() {
         source.raw_page(page, &mut raw)?;
-        out.append_page(&raw, (*page.meta).clone())?;
+        out.append_page(&raw, source.page_meta(page)?)?;
     }
     out.finish()?;
     Ok(Arc::new(SegmentReader::open(&path)?))
@@ -390,7 +402,7 @@ pub(crate) fn check_segments<'a>(
     let known = dict.len() as u64;
     for seg in segments {
         for page in seg.pages() {
-            if page.meta.max_id().is_some_and(|m| u64::from(m) >= known) {
+            if page.zone.max_id.is_some_and(|m| u64::from(m) >= known) {
                 return Err(Error::corrupt(
                     dir.join(names_file::FILE_NAMES[0]),
                     0,

@@ -11,7 +11,7 @@ use crate::disk_partition::PartitionCache;
 use crate::error::Result;
 use crate::event::{Code, Event, NameId};
 use crate::options::Options;
-use crate::page::{ColumnSet, PageColumns, PageMeta};
+use crate::page::{ColumnSet, PageColumns, PageMeta, PageZone};
 use crate::partition;
 use crate::segment::{ReadScratch, SegmentReader};
 
@@ -45,9 +45,8 @@ pub struct ScanFilter {
 }
 
 impl ScanFilter {
-    fn time_overlaps(&self, meta: &PageMeta) -> bool {
-        self.since.is_none_or(|s| meta.max_start >= s)
-            && self.until.is_none_or(|u| meta.min_start < u)
+    fn time_overlaps(&self, min_start: u64, max_start: u64) -> bool {
+        self.since.is_none_or(|s| max_start >= s) && self.until.is_none_or(|u| min_start < u)
     }
 
     /// True if an event with this start passes the time bounds.
@@ -64,6 +63,26 @@ struct PartitionSnapshot {
     /// Events not yet in a sealed page: the writer's active page (own partition), or the WAL
     /// events no page holds (other partitions).
     tail: Option<Arc<(PageMeta, PageColumns)>>,
+    /// The tail's meta, shared with the page refs that name it.
+    tail_meta: Option<Arc<PageMeta>>,
+}
+
+impl PartitionSnapshot {
+    fn new(
+        id: Arc<str>,
+        dict: Arc<Dictionary>,
+        segments: Vec<Arc<SegmentReader>>,
+        tail: Option<Arc<(PageMeta, PageColumns)>>,
+    ) -> PartitionSnapshot {
+        let tail = tail.filter(|t| t.0.rows > 0);
+        PartitionSnapshot {
+            id,
+            dict,
+            segments,
+            tail_meta: tail.as_ref().map(|t| Arc::new(t.0.clone())),
+            tail,
+        }
+    }
 }
 
 /// The partition this process writes, as its writer shows it: sealed segments, and the unsealed
@@ -73,6 +92,13 @@ pub(crate) struct LivePartition<'a> {
     pub dict: Arc<Dictionary>,
     pub segments: Vec<Arc<SegmentReader>>,
     pub tail: Option<Arc<(PageMeta, PageColumns)>>,
+}
+
+fn not_from_this_view() -> crate::Error {
+    crate::Error::InvalidInput {
+        what: "page",
+        reason: "page is not from this view".into(),
+    }
 }
 
 /// A consistent read view over all partitions of a store.
@@ -105,6 +131,33 @@ fn partition_id(dir: &Path) -> Arc<str> {
     ))
 }
 
+/// A segment chosen by [`View::segments`]: its summary answers for all its pages at once when a
+/// query can be answered from metas; otherwise [`View::pages_of`] lists its pages.
+#[derive(Debug, Clone)]
+pub struct SegmentRef {
+    part: usize,
+    segment: usize,
+    summary: Arc<PageMeta>,
+    pages: usize,
+}
+
+impl SegmentRef {
+    /// Every page's meta absorbed into one: counts and sketches per name, time range, keys.
+    pub fn summary(&self) -> &PageMeta {
+        &self.summary
+    }
+
+    /// Index of the partition (for [`View::name`]).
+    pub fn partition(&self) -> usize {
+        self.part
+    }
+
+    /// Number of pages in the segment.
+    pub fn page_count(&self) -> usize {
+        self.pages
+    }
+}
+
 /// Where a page comes from.
 #[derive(Debug, Clone)]
 enum Source {
@@ -112,18 +165,19 @@ enum Source {
     Tail,
 }
 
-/// A page chosen by [`View::pages`].
+/// A page chosen by [`View::pages`] or [`View::pages_of`]. Its meta (names, counts, sketches)
+/// comes from [`View::page_meta`].
 #[derive(Debug, Clone)]
 pub struct PageRef {
     part: usize,
     source: Source,
-    meta: Arc<PageMeta>,
+    zone: PageZone,
 }
 
 impl PageRef {
-    /// Zone map and per-name sketches of the page.
-    pub fn meta(&self) -> &PageMeta {
-        &self.meta
+    /// Where the page's events lie in sequence and time, and how many there are.
+    pub fn zone(&self) -> &PageZone {
+        &self.zone
     }
 
     /// Index of the partition (for [`View::name`]).
@@ -163,24 +217,24 @@ impl View {
         let mut parts = Vec::new();
         let live_dir = live.as_ref().map(|l| l.dir.to_owned());
         if let Some(l) = live {
-            parts.push(PartitionSnapshot {
-                id: partition_id(l.dir),
-                dict: l.dict,
-                segments: l.segments,
-                tail: l.tail,
-            });
+            parts.push(PartitionSnapshot::new(
+                partition_id(l.dir),
+                l.dict,
+                l.segments,
+                l.tail,
+            ));
         }
         for dir in partition::list(root)? {
             if live_dir.as_ref() == Some(&dir) {
                 continue;
             }
             let p = cache.load(&dir)?;
-            parts.push(PartitionSnapshot {
-                id: partition_id(&dir),
-                dict: p.dict,
-                segments: p.segments,
-                tail: p.tail,
-            });
+            parts.push(PartitionSnapshot::new(
+                partition_id(&dir),
+                p.dict,
+                p.segments,
+                p.tail,
+            ));
         }
         Ok(View {
             parts,
@@ -209,45 +263,135 @@ impl View {
         self.parts.get(part).and_then(|p| p.dict.get(id))
     }
 
-    /// Pages that may hold events passing `filter`, in partition, segment and page order.
-    pub fn pages(&self, filter: &ScanFilter) -> Vec<PageRef> {
+    /// The ids `filter` names in partition `part`, or `None` for every name.
+    fn name_ids(&self, part: usize, filter: &ScanFilter) -> Option<Vec<NameId>> {
+        let dict = self.parts.get(part).map(|p| &p.dict);
+        filter.names.as_ref().map(|names| {
+            names
+                .iter()
+                .filter_map(|n| dict.and_then(|d| d.lookup(n)))
+                .collect()
+        })
+    }
+
+    /// Segments that may hold events passing `filter` (by their summaries), in partition and
+    /// segment order. The unsealed tails are not segments: see [`View::tail_pages`].
+    pub fn segments(&self, filter: &ScanFilter) -> Vec<SegmentRef> {
         let mut out = Vec::new();
         for (pi, p) in self.parts.iter().enumerate() {
-            let ids: Option<Vec<NameId>> = filter
-                .names
-                .as_ref()
-                .map(|names| names.iter().filter_map(|n| p.dict.lookup(n)).collect());
-            let wanted = |meta: &PageMeta| {
-                filter.time_overlaps(meta)
+            let ids = self.name_ids(pi, filter);
+            for (si, seg) in p.segments.iter().enumerate() {
+                let summary = seg.summary();
+                let wanted = summary.rows > 0
+                    && filter.time_overlaps(summary.min_start, summary.max_start)
                     && ids
                         .as_ref()
-                        .is_none_or(|ids| ids.iter().any(|&id| meta.has_name(id)))
-            };
-            for (si, seg) in p.segments.iter().enumerate() {
-                for (gi, page) in seg.pages().iter().enumerate() {
-                    if wanted(&page.meta) {
-                        out.push(PageRef {
-                            part: pi,
-                            source: Source::Segment {
-                                segment: si,
-                                page: gi,
-                            },
-                            meta: Arc::clone(&page.meta),
-                        });
-                    }
-                }
-            }
-            if let Some(tail) = &p.tail {
-                if tail.0.rows > 0 && wanted(&tail.0) {
-                    out.push(PageRef {
+                        .is_none_or(|ids| ids.iter().any(|&id| summary.has_name(id)));
+                if wanted {
+                    out.push(SegmentRef {
                         part: pi,
-                        source: Source::Tail,
-                        meta: Arc::new(tail.0.clone()),
+                        segment: si,
+                        summary: Arc::clone(summary),
+                        pages: seg.pages().len(),
                     });
                 }
             }
         }
         out
+    }
+
+    /// The pages of `seg` that may hold events passing `filter`, in page order. Time is decided
+    /// by each page's zone; names, when the filter has any, by its meta (read through the
+    /// bufferpool; a page whose meta cannot be read is listed, so that reading it reports it).
+    pub fn pages_of(&self, seg: &SegmentRef, filter: &ScanFilter) -> Vec<PageRef> {
+        let Some(reader) = self
+            .parts
+            .get(seg.part)
+            .and_then(|p| p.segments.get(seg.segment))
+        else {
+            return Vec::new();
+        };
+        let ids = self.name_ids(seg.part, filter);
+        let mut out = Vec::new();
+        for (gi, entry) in reader.pages().iter().enumerate() {
+            if !filter.time_overlaps(entry.zone.min_start, entry.zone.max_start) {
+                continue;
+            }
+            let page = PageRef {
+                part: seg.part,
+                source: Source::Segment {
+                    segment: seg.segment,
+                    page: gi,
+                },
+                zone: entry.zone,
+            };
+            let named = ids.as_ref().is_none_or(|ids| {
+                self.page_meta(&page)
+                    .map_or(true, |m| ids.iter().any(|&id| m.has_name(id)))
+            });
+            if named {
+                out.push(page);
+            }
+        }
+        out
+    }
+
+    /// The unsealed tails (one in-memory page per partition at most) that may hold events
+    /// passing `filter`.
+    pub fn tail_pages(&self, filter: &ScanFilter) -> Vec<PageRef> {
+        let mut out = Vec::new();
+        for (pi, p) in self.parts.iter().enumerate() {
+            let Some(meta) = &p.tail_meta else { continue };
+            let ids = self.name_ids(pi, filter);
+            if filter.time_overlaps(meta.min_start, meta.max_start)
+                && ids
+                    .as_ref()
+                    .is_none_or(|ids| ids.iter().any(|&id| meta.has_name(id)))
+            {
+                out.push(PageRef {
+                    part: pi,
+                    source: Source::Tail,
+                    zone: meta.zone(),
+                });
+            }
+        }
+        out
+    }
+
+    /// Pages that may hold events passing `filter`, in partition, segment and page order, each
+    /// partition's tail after its segments.
+    pub fn pages(&self, filter: &ScanFilter) -> Vec<PageRef> {
+        let mut out = Vec::new();
+        let mut tails = self.tail_pages(filter).into_iter().peekable();
+        let segments = self.segments(filter);
+        for (pi, _) in self.parts.iter().enumerate() {
+            for seg in segments.iter().filter(|s| s.part == pi) {
+                out.extend(self.pages_of(seg, filter));
+            }
+            out.extend(tails.next_if(|t| t.part == pi));
+        }
+        out
+    }
+
+    /// The meta of `page` (names, counts, sketches, keys): from the bufferpool when cached there,
+    /// else read from its segment, checked and cached.
+    pub fn page_meta(&self, page: &PageRef) -> Result<Arc<PageMeta>> {
+        let part = self.parts.get(page.part).ok_or_else(not_from_this_view)?;
+        match page.source {
+            Source::Segment { segment, page: gi } => {
+                let seg = part.segments.get(segment).ok_or_else(not_from_this_view)?;
+                let entry = seg.pages().get(gi).ok_or_else(not_from_this_view)?;
+                let key = PageKey {
+                    file: seg.file_key(),
+                    offset: entry.offset,
+                };
+                if let Some(hit) = self.pool.get_meta(key) {
+                    return Ok(hit);
+                }
+                Ok(self.pool.insert_meta(key, seg.page_meta(entry)?))
+            }
+            Source::Tail => part.tail_meta.clone().ok_or_else(not_from_this_view),
+        }
     }
 
     /// Decode the chosen columns of `page` into `cols` (reusing its allocations); `scratch` is reused
@@ -341,7 +485,7 @@ impl View {
             .iter()
             .map(|p| {
                 let sealed: usize = p.segments.iter().map(|s| s.pages().len()).sum();
-                sealed as u64 + u64::from(p.tail.as_ref().is_some_and(|t| t.0.rows > 0))
+                sealed as u64 + u64::from(p.tail.is_some())
             })
             .sum()
     }
@@ -370,7 +514,7 @@ impl View {
             damage.push(PageDamage {
                 file: path,
                 offset,
-                rows: u64::from(page.meta().rows),
+                rows: u64::from(page.zone.rows),
                 reason,
             });
         }

@@ -4,12 +4,13 @@
 //! segment or WAL) is reported as a note, not as damage.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::layout::{self, ManifestState};
 use crate::manifest::Manifest;
 use crate::names_file;
-use crate::page::{ColumnSet, PageColumns};
+use crate::page::{ColumnSet, PageColumns, PageMeta};
 use crate::partition;
 use crate::segment::{self, recover_active, ReadScratch, SegmentReader};
 use crate::wal;
@@ -238,7 +239,7 @@ fn lost_before_wal(
     let pages_end = sealed
         .chain(salvaged)
         .chain(active)
-        .map(|p| p.meta.end_seq())
+        .map(|p| p.zone.end_seq())
         .max()
         .unwrap_or(0);
     let scan = wal::scan::chain(
@@ -480,7 +481,7 @@ fn check_segment(path: &Path, bytes: u64, active: bool) -> FileCheck {
                             format!("unsealed segment ends in {len} bytes that are not a whole page ({reason}): a live writer or a crash; recovery cuts them"),
                         );
                     }
-                    match SegmentReader::unsealed(path, id, rec.pages) {
+                    match SegmentReader::unsealed(path, id, rec.pages, Arc::new(rec.summary)) {
                         Ok(r) => r,
                         Err(e) => {
                             check.finding = finding_of(e);
@@ -499,14 +500,23 @@ fn check_segment(path: &Path, bytes: u64, active: bool) -> FileCheck {
             return check;
         }
     };
+    // Every page's meta and columns, and the footer's summary against the metas it summarises.
     let mut scratch = ReadScratch::default();
     let mut cols = PageColumns::default();
+    let mut summary = PageMeta::default();
     for page in reader.pages() {
-        if let Err(e) = reader.read_page(page, ColumnSet::ALL, &mut scratch, &mut cols) {
+        let read = reader.page_meta(page).and_then(|meta| {
+            summary.absorb(&meta);
+            reader.read_page(page, ColumnSet::ALL, &mut scratch, &mut cols)
+        });
+        if let Err(e) = read {
             check.finding = finding_of(e);
             return check;
         }
         check.items += 1;
+    }
+    if summary != **reader.summary() {
+        check.finding = damage(None, "segment summary differs from the metas of its pages");
     }
     check
 }

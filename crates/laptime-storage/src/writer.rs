@@ -335,7 +335,12 @@ impl PartitionWriter {
                 return Err(e);
             }
         }
-        let reader = match SegmentReader::unsealed(seg.path(), seg.id(), seg.pages().to_vec()) {
+        let reader = match SegmentReader::unsealed(
+            seg.path(),
+            seg.id(),
+            seg.pages().to_vec(),
+            Arc::clone(seg.summary()),
+        ) {
             Ok(r) => r,
             Err(e) => {
                 seg.forget_last_page();
@@ -479,7 +484,12 @@ impl PartitionWriter {
                 return Err(e);
             }
         };
-        let reader = SegmentReader::unsealed(seg.path(), seg.id(), seg.pages().to_vec())?;
+        let reader = SegmentReader::unsealed(
+            seg.path(),
+            seg.id(),
+            seg.pages().to_vec(),
+            Arc::clone(seg.summary()),
+        )?;
         self.state.manifest.active = Some(seg.id());
         self.segment = Some(seg);
         self.segment_opened = Instant::now();

@@ -289,7 +289,7 @@ impl Indexer {
             }
             Ok(msg) => {
                 for page in &msg.pages {
-                    let rows = u64::from(page.meta.rows);
+                    let rows = page.meta.rows;
                     let store = shared.store.clone();
                     let mut batch = page
                         .to_batch(|name| store.intern(name))

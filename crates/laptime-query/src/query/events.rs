@@ -17,7 +17,7 @@ use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 use crate::filter::Filter;
-use laptime_storage::page::ColumnSet;
+use laptime_storage::page::{ColumnSet, PageMeta};
 use laptime_storage::scan::{PageRef, ScanFilter, View};
 use laptime_storage::Event;
 use laptime_storage::{Error, Result};
@@ -189,19 +189,24 @@ pub fn events(view: &View, req: &EventsRequest) -> Result<EventPage> {
         .filter_map(|p| view.dictionary(p))
         .map(|d| Predicate::compile(&req.filter, req.now_ns, d))
         .collect();
-    let mut pages: Vec<PageRef> = view
-        .pages(&ScanFilter {
-            since,
-            until,
-            names: None,
-        })
-        .into_iter()
-        .filter(|p| may_match(&predicates[p.partition()], p))
-        .collect();
+    // Segments whose summary rules the filter out are skipped whole; a page's own meta is read
+    // only when the scan reaches it.
+    let scan = ScanFilter {
+        since,
+        until,
+        names: None,
+    };
+    let mut pages: Vec<PageRef> = Vec::new();
+    for seg in view.segments(&scan) {
+        if may_match(&predicates[seg.partition()], seg.summary()) {
+            pages.extend(view.pages_of(&seg, &scan));
+        }
+    }
+    pages.extend(view.tail_pages(&scan));
     if newest_first {
-        pages.sort_by_key(|p| std::cmp::Reverse(p.meta().max_start));
+        pages.sort_by_key(|p| std::cmp::Reverse(p.zone().max_start));
     } else {
-        pages.sort_by_key(|p| p.meta().min_start);
+        pages.sort_by_key(|p| p.zone().min_start);
     }
 
     // Keep the best `limit + 1` (one more tells whether another page follows).
@@ -211,7 +216,7 @@ pub fn events(view: &View, req: &EventsRequest) -> Result<EventPage> {
     for page in &pages {
         if heap.len() >= keep {
             if let Some(worst) = heap.peek() {
-                let meta = page.meta();
+                let meta = page.zone();
                 // Pages are visited best-first by their bound; none after this can do better.
                 let cannot_beat = if newest_first {
                     meta.max_start < worst.pos.start
@@ -227,6 +232,14 @@ pub fn events(view: &View, req: &EventsRequest) -> Result<EventPage> {
         let Some(partition) = view.partition_id(part).map(Arc::<str>::from) else {
             continue;
         };
+        match view.page_meta(page) {
+            Ok(meta) if may_match(&predicates[part], &meta) => {}
+            Ok(_) => continue,
+            Err(e) => {
+                view.skip_damaged(page, e)?;
+                continue;
+            }
+        }
         let cols = match view.page(page, ColumnSet::ALL) {
             Ok(c) => c,
             Err(e) => {
@@ -235,7 +248,7 @@ pub fn events(view: &View, req: &EventsRequest) -> Result<EventPage> {
             }
         };
         predicates[part].on_rows(&cols, &mut selected, &mut scratch);
-        let first_seq = page.meta().first_seq;
+        let first_seq = page.zone().first_seq;
         for (row, _) in selected.iter().enumerate().filter(|(_, s)| **s) {
             let start = cols.starts[row];
             // Pages are sorted by start: the rank is the offset from the first row with it.
@@ -294,9 +307,9 @@ pub fn events(view: &View, req: &EventsRequest) -> Result<EventPage> {
     })
 }
 
-/// Whether some row of the page may pass the predicate.
-fn may_match(predicate: &Predicate, page: &PageRef) -> bool {
-    let meta = page.meta();
+/// Whether some row of the page (or of the pages a segment summary covers) may pass the
+/// predicate.
+fn may_match(predicate: &Predicate, meta: &PageMeta) -> bool {
     meta.names.iter().any(|s| {
         [
             (s.calls - s.errors, Class::Ok),

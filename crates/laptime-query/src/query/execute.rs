@@ -189,27 +189,49 @@ pub(super) fn aggregate_with(
         parts: (0..view.partitions())
             .map(|p| PartPlan::new(view, p, query))
             .collect(),
-        cache_pages: true,
         ranks,
     };
     let (since, until) = query.filter.to_scan_hints(query.now_ns);
-    let pages = view.pages(&ScanFilter {
+    let scan = ScanFilter {
         since,
         until,
         names: None,
-    });
-    // A scan that cannot fit in the bufferpool would only churn it: decode into worker buffers.
-    let rows: u64 = pages.iter().map(|p| u64::from(p.meta().rows)).sum();
-    let plan = Plan {
-        cache_pages: rows.saturating_mul(DECODED_BYTES_PER_ROW) <= view.pool_budget() as u64,
-        ..plan
     };
+    // A segment whose summary answers the query (or rules it out) is done without listing its
+    // pages; the others are planned page by page, in parallel below.
+    let mut whole = Worker::new(view, &plan, false);
+    let mut pages = Vec::new();
+    let mut pages_of_segments = 0u64;
+    for seg in view.segments(&scan) {
+        let part = &plan.parts[seg.partition()];
+        let count = seg.page_count() as u64;
+        match whole.plan_page(part, seg.summary()) {
+            PagePlan::Skip => {
+                pages_of_segments += count;
+                whole.stats.pages_skipped += count;
+            }
+            PagePlan::Meta(parts) => {
+                pages_of_segments += count;
+                whole.stats.pages_from_meta += count;
+                whole.add_from_meta(seg.partition(), seg.summary(), &parts);
+            }
+            PagePlan::MetaAndValues(_) | PagePlan::Decode => {
+                pages.extend(view.pages_of(&seg, &scan));
+            }
+        }
+    }
+    pages.extend(view.tail_pages(&scan));
+    // A scan that cannot fit in the bufferpool would only churn it: decode into worker buffers.
+    let rows: u64 = pages.iter().map(|p| u64::from(p.zone().rows)).sum();
+    let cache_pages = rows.saturating_mul(DECODED_BYTES_PER_ROW) <= view.pool_budget() as u64;
     let mut stats = QueryStats {
         pages_total: view.page_count(),
         exact_percentiles: exact,
         ..QueryStats::default()
     };
-    stats.pages_skipped = stats.pages_total - pages.len() as u64;
+    stats.pages_skipped = stats
+        .pages_total
+        .saturating_sub(pages.len() as u64 + pages_of_segments);
 
     let threads = match query.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -217,7 +239,7 @@ pub(super) fn aggregate_with(
     }
     .clamp(1, pages.len().max(1));
     let mut outcomes: Vec<Result<Worker>> = if threads == 1 {
-        vec![Worker::new(view, &plan).run(pages.iter())]
+        vec![Worker::new(view, &plan, cache_pages).run(pages.iter())]
     } else {
         std::thread::scope(|s| {
             let handles: Vec<_> = (0..threads)
@@ -226,7 +248,8 @@ pub(super) fn aggregate_with(
                     let pages = &pages;
                     // Round robin: neighbouring pages cost alike, so each thread gets a fair share.
                     s.spawn(move || {
-                        Worker::new(view, plan).run(pages.iter().skip(t).step_by(threads))
+                        Worker::new(view, plan, cache_pages)
+                            .run(pages.iter().skip(t).step_by(threads))
                     })
                 })
                 .collect();
@@ -239,7 +262,7 @@ pub(super) fn aggregate_with(
                 .collect()
         })
     };
-    let mut merged: Option<Worker> = None;
+    let mut merged: Option<Worker> = Some(whole);
     for outcome in outcomes.drain(..) {
         let w = outcome?;
         match &mut merged {
@@ -304,8 +327,6 @@ struct Plan<'r> {
     uses_durations: bool,
     group_by: Vec<GroupBy>,
     parts: Vec<PartPlan>,
-    /// Decode through the bufferpool (the pages fit) or into per-worker buffers.
-    cache_pages: bool,
     ranks: Option<&'r RankSearches>,
 }
 
@@ -376,13 +397,16 @@ struct Worker<'a> {
     buf: PageColumns,
     /// A page's stored duration column (see `grouped_values`).
     grouped: Vec<u64>,
+    /// Decode through the bufferpool (the pages fit) or into per-worker buffers.
+    cache_pages: bool,
 }
 
 impl<'a> Worker<'a> {
-    fn new(view: &'a View, plan: &'a Plan<'a>) -> Worker<'a> {
+    fn new(view: &'a View, plan: &'a Plan<'a>, cache_pages: bool) -> Worker<'a> {
         Worker {
             view,
             plan,
+            cache_pages,
             groups: Vec::new(),
             accs: Vec::new(),
             index: HashMap::new(),
@@ -448,7 +472,11 @@ impl<'a> Worker<'a> {
     }
 
     fn page(&mut self, page: &PageRef) -> Result<()> {
-        let meta = page.meta();
+        let meta = match self.view.page_meta(page) {
+            Ok(m) => m,
+            Err(e) => return self.skipped(page, e),
+        };
+        let meta = &*meta;
         let part = &self.plan.parts[page.partition()];
         match self.plan_page(part, meta) {
             PagePlan::Skip => self.stats.pages_skipped += 1,
@@ -457,7 +485,7 @@ impl<'a> Worker<'a> {
                 self.add_from_meta(page.partition(), meta, &parts);
             }
             PagePlan::MetaAndValues(parts) => {
-                if self.plan.ranks.is_some() && self.grouped_values(page, &parts)? {
+                if self.plan.ranks.is_some() && self.grouped_values(page, meta, &parts)? {
                     return Ok(());
                 }
                 let mut buf = std::mem::take(&mut self.buf);
@@ -492,8 +520,12 @@ impl<'a> Worker<'a> {
     /// durations are 0 (what loggers write): a zero is in no searched range. A page where a name's
     /// zeros are not its logs plus its zero-duration calls returns `false`, untouched, for the row
     /// path.
-    fn grouped_values(&mut self, page: &PageRef, parts: &[(NameId, SummaryPart)]) -> Result<bool> {
-        let meta = page.meta();
+    fn grouped_values(
+        &mut self,
+        page: &PageRef,
+        meta: &PageMeta,
+        parts: &[(NameId, SummaryPart)],
+    ) -> Result<bool> {
         let mut durs = std::mem::take(&mut self.grouped);
         let read = self
             .view
@@ -532,7 +564,7 @@ impl<'a> Worker<'a> {
     fn skipped(&mut self, page: &PageRef, e: laptime_storage::Error) -> Result<()> {
         self.view.skip_damaged(page, e)?;
         self.stats.pages_damaged += 1;
-        self.stats.rows_lost += u64::from(page.meta().rows);
+        self.stats.rows_lost += u64::from(page.zone().rows);
         Ok(())
     }
 
@@ -543,7 +575,7 @@ impl<'a> Worker<'a> {
         which: ColumnSet,
         buf: &'b mut PageColumns,
     ) -> Result<PageData<'b>> {
-        if self.plan.cache_pages {
+        if self.cache_pages {
             Ok(PageData::Pinned(self.view.page(page, which)?))
         } else {
             self.view

@@ -38,7 +38,7 @@ const HEADER_CRC_OFFSET: usize = COLS_CRC_OFFSET + 4;
 pub(crate) const PAGE_HEADER_LEN: usize = HEADER_CRC_OFFSET + 4;
 
 /// Largest page accepted when reading (a sanity bound, far above what the writer produces).
-const MAX_SECTION_LEN: u32 = 1 << 30;
+pub(crate) const MAX_SECTION_LEN: u32 = 1 << 30;
 
 /// The parsed fixed header of a page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -39,11 +39,36 @@ pub struct NameStats {
     pub sketch: LatencySketch,
 }
 
-/// Zone map and sketches of one page.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct PageMeta {
+/// What a segment keeps in memory about each of its pages: where its events lie in sequence and
+/// time. The rest of the meta (names, sketches, keys) is read from disk when a query needs it,
+/// so memory does not grow with the number of functions times the number of pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PageZone {
     /// Events in the page.
     pub rows: u32,
+    /// Sequence number of the page's first event.
+    pub first_seq: u64,
+    /// Smallest start_ns.
+    pub min_start: u64,
+    /// Largest start_ns.
+    pub max_start: u64,
+    /// Highest dictionary id the page refers to (names and field keys).
+    pub max_id: Option<NameId>,
+}
+
+impl PageZone {
+    /// Seq one past the page's last event.
+    pub fn end_seq(&self) -> u64 {
+        self.first_seq + u64::from(self.rows)
+    }
+}
+
+/// Zone map and sketches of one page, or (as a segment's summary, see [`PageMeta::absorb`]) of
+/// all the pages of a segment.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PageMeta {
+    /// Events in the page (in a summary: in all its pages, which is why this is not a `u32`).
+    pub rows: u64,
     /// Sequence number of the page's first event (events of a page have consecutive seqs).
     pub first_seq: u64,
     /// Smallest start_ns.
@@ -59,7 +84,76 @@ pub struct PageMeta {
 impl PageMeta {
     /// Seq one past the page's last event.
     pub fn end_seq(&self) -> u64 {
-        self.first_seq + u64::from(self.rows)
+        self.first_seq + self.rows
+    }
+
+    /// The part of a page's meta that stays in memory. Only for a page's meta: a summary's row
+    /// count can exceed a page's.
+    pub fn zone(&self) -> PageZone {
+        PageZone {
+            rows: u32::try_from(self.rows).unwrap_or(u32::MAX),
+            first_seq: self.first_seq,
+            min_start: self.min_start,
+            max_start: self.max_start,
+            max_id: self.max_id(),
+        }
+    }
+
+    /// Add the events `other` describes (a page of the same segment) to this summary: counts and
+    /// sketches add up per name, ranges widen, keys unite. Answers from a summary are those of
+    /// the pages it absorbed answered one by one, because sketch merging is exact.
+    pub fn absorb(&mut self, other: &PageMeta) {
+        if other.rows == 0 {
+            return;
+        }
+        if self.rows == 0 {
+            *self = other.clone();
+            return;
+        }
+        self.rows += other.rows;
+        self.first_seq = self.first_seq.min(other.first_seq);
+        self.min_start = self.min_start.min(other.min_start);
+        self.max_start = self.max_start.max(other.max_start);
+        let mut merged = Vec::with_capacity(self.names.len().max(other.names.len()));
+        let mut mine = std::mem::take(&mut self.names).into_iter().peekable();
+        let mut theirs = other.names.iter().peekable();
+        loop {
+            let take_mine = match (mine.peek(), theirs.peek()) {
+                (None, None) => break,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (Some(a), Some(b)) => a.name <= b.name,
+            };
+            if take_mine {
+                let Some(mut a) = mine.next() else { break };
+                if let Some(b) = theirs.next_if(|b| b.name == a.name) {
+                    a.calls += b.calls;
+                    a.errors += b.errors;
+                    a.logs += b.logs;
+                    a.sketch.merge(&b.sketch);
+                }
+                merged.push(a);
+            } else if let Some(b) = theirs.next() {
+                merged.push(b.clone());
+            }
+        }
+        self.names = merged;
+        if other.keys.iter().any(|k| !self.has_key(*k)) {
+            self.keys.extend_from_slice(&other.keys);
+            self.keys.sort_unstable();
+            self.keys.dedup();
+        }
+    }
+
+    /// Bytes this meta holds on the heap (what caching it costs).
+    pub fn heap_bytes(&self) -> usize {
+        self.names.capacity() * std::mem::size_of::<NameStats>()
+            + self
+                .names
+                .iter()
+                .map(|s| s.sketch.heap_bytes())
+                .sum::<usize>()
+            + self.keys.capacity() * std::mem::size_of::<NameId>()
     }
 
     /// True if the page may hold an event of `name`.
@@ -135,7 +229,7 @@ impl PageMeta {
         keys.dedup();
         PageMeta {
             keys,
-            rows: cols.len() as u32,
+            rows: cols.len() as u64,
             first_seq,
             min_start: cols.starts.iter().copied().min().unwrap_or(0),
             max_start: cols.starts.iter().copied().max().unwrap_or(0),
@@ -145,7 +239,7 @@ impl PageMeta {
 
     /// Append the encoding to `out`.
     pub(crate) fn encode(&self, out: &mut Vec<u8>) {
-        write_varint(out, u64::from(self.rows));
+        write_varint(out, self.rows);
         write_varint(out, self.first_seq);
         write_varint(out, self.min_start);
         write_varint(out, self.max_start - self.min_start);
@@ -197,27 +291,33 @@ impl PageMeta {
     /// Decode from `input`; checks internal consistency (counts add up, ids ascend). The names
     /// section is checked and skipped (see [`PageMeta::decode_names`]).
     pub(crate) fn decode(input: &[u8]) -> Result<PageMeta, DecodeError> {
-        Self::decode_with(input, None)
+        Self::decode_with(input, u64::from(MAX_DECODED_ROWS), None)
+    }
+
+    /// Decode a segment's summary (see [`PageMeta::absorb`]): the same layout without a names
+    /// section, and a row count that may exceed a page's.
+    pub(crate) fn decode_summary(input: &[u8]) -> Result<PageMeta, DecodeError> {
+        Self::decode_with(input, u64::MAX, None)
     }
 
     /// The names section of an encoded meta: (id, text) pairs, ascending; empty for pages written
     /// before pages carried their names.
     pub(crate) fn decode_names(input: &[u8]) -> Result<Vec<(NameId, String)>, DecodeError> {
         let mut texts = Vec::new();
-        Self::decode_with(input, Some(&mut texts))?;
+        Self::decode_with(input, u64::from(MAX_DECODED_ROWS), Some(&mut texts))?;
         Ok(texts)
     }
 
     fn decode_with(
         input: &[u8],
+        max_rows: u64,
         mut texts: Option<&mut Vec<(NameId, String)>>,
     ) -> Result<PageMeta, DecodeError> {
         let mut pos = 0usize;
         let rows = read_varint(input, &mut pos)?;
-        let rows = u32::try_from(rows)
-            .ok()
-            .filter(|&r| r <= MAX_DECODED_ROWS)
-            .ok_or(DecodeError::new(pos, "page row count too large"))?;
+        if rows > max_rows {
+            return Err(DecodeError::new(pos, "page row count too large"));
+        }
         let first_seq = read_varint(input, &mut pos)?;
         let min_start = read_varint(input, &mut pos)?;
         let span = read_varint(input, &mut pos)?;
@@ -225,7 +325,7 @@ impl PageMeta {
             .checked_add(span)
             .ok_or(DecodeError::new(pos, "start range overflows"))?;
         let count = read_varint(input, &mut pos)?;
-        if count > u64::from(rows) {
+        if count > rows {
             return Err(DecodeError::new(pos, "more names than rows"));
         }
         // Each name takes at least 4 bytes (id delta, calls, errors, logs): checked before the
@@ -302,7 +402,7 @@ impl PageMeta {
             prev = id;
             keys.push(id as NameId);
         }
-        if total != u64::from(rows) {
+        if total != rows {
             return Err(DecodeError::new(
                 pos,
                 "name counts do not add up to the row count",

@@ -13,7 +13,7 @@ mod meta;
 
 pub(crate) use codec::{
     decode_grouped_durations, decode_meta, decode_page, encode_page, read_page_header, PageHeader,
-    PageScratch, PAGE_HEADER_LEN, PAGE_MAGIC,
+    PageScratch, MAX_SECTION_LEN, PAGE_HEADER_LEN, PAGE_MAGIC,
 };
 pub use columns::{ColumnSet, FieldColumn, FieldValues, PageColumns};
-pub use meta::{NameStats, PageMeta};
+pub use meta::{NameStats, PageMeta, PageZone};

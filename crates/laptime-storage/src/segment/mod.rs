@@ -12,27 +12,43 @@
 //! 24      4     reserved, zero
 //! 28      4     header CRC32C of bytes 0..28
 //! 32      ..    pages (see `page::codec`)
-//! F       ..    footer: varint page count, then per page varint offset and varint length
+//! F       ..    footer (below)
 //! end-24  8     footer offset (u64 LE)
 //! end-16  4     footer length (u32 LE)
 //! end-12  4     footer CRC32C
-//! end-8   8     magic "LTSGEND1"
+//! end-8   8     magic "LTSGEND2" (or "LTSGEND1": the older footer)
 //! ```
+//!
+//! The footer is the page directory and the segment's summary, so opening a segment reads its
+//! header, trailer and footer and nothing else; a page's meta (names, sketches) is read when a
+//! query needs it (invariant 4, ARCHITECTURE.md). Varints unless noted:
+//!
+//! ```text
+//! page count, then per page:
+//!     offset, meta_len, meta_crc (u32 LE), cols_len, cols_crc (u32 LE),
+//!     rows, first_seq, min_start, max_start - min_start, max_id + 1 (0: none)
+//! summary length, then the summary: the page meta layout (`page::meta`, no names section) of
+//!     all pages together (counts and sketches merged per name)
+//! ```
+//!
+//! The older footer ("LTSGEND1") holds only `page count` and per page `offset, total length`;
+//! opening such a segment reads every page meta to build the same directory and summary.
 //!
 //! The identity in the header lets recovery tell a partition's own segments from files that were
 //! copied in from elsewhere (another partition or store), and a file renamed to another id; the
 //! pages' sequence ranges tell duplicates apart (see `layout`).
 
+mod footer;
 mod reader;
 mod writer;
 
+#[cfg(feature = "fuzzing")]
+pub(crate) use footer::encode as encode_footer;
 pub use reader::ReadScratch;
-pub(crate) use reader::{recover_active, salvage, Salvaged, SegmentReader};
+pub(crate) use reader::{recover_active, salvage, summarize, Salvaged, SegmentReader};
 pub(crate) use writer::SegmentWriter;
 
-use std::sync::Arc;
-
-use crate::page::{PageHeader, PageMeta};
+use crate::page::{PageHeader, PageZone};
 
 pub(crate) const MAGIC: [u8; 4] = *b"LTSG";
 pub(crate) const VERSION: u16 = 2;
@@ -53,7 +69,9 @@ pub(crate) struct SegmentIdentity {
     pub partition: u64,
 }
 
-pub(crate) const TRAILER_MAGIC: [u8; 8] = *b"LTSGEND1";
+pub(crate) const TRAILER_MAGIC: [u8; 8] = *b"LTSGEND2";
+/// Trailer of a segment whose footer is only the page offsets and lengths.
+pub(crate) const TRAILER_MAGIC_V1: [u8; 8] = *b"LTSGEND1";
 const TRAILER_FOOTER_OFFSET: usize = 0;
 const TRAILER_FOOTER_LEN: usize = TRAILER_FOOTER_OFFSET + 8;
 const TRAILER_FOOTER_CRC: usize = TRAILER_FOOTER_LEN + 4;
@@ -122,8 +140,8 @@ pub struct PageEntry {
     /// Byte offset of the page header.
     pub offset: u64,
     pub(crate) header: PageHeader,
-    /// Zone map and sketches.
-    pub meta: Arc<PageMeta>,
+    /// Where its events lie; the rest of its meta is on disk (`SegmentReader::page_meta`).
+    pub zone: PageZone,
 }
 
 impl PageEntry {

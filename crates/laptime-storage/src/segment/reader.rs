@@ -5,10 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::{
-    parse_header, PageEntry, SegmentIdentity, HEADER_LEN, TRAILER_FOOTER_CRC, TRAILER_FOOTER_LEN,
-    TRAILER_LEN, TRAILER_MAGIC, TRAILER_MAGIC_OFFSET,
+    footer, parse_header, PageEntry, SegmentIdentity, HEADER_LEN, TRAILER_FOOTER_CRC,
+    TRAILER_FOOTER_LEN, TRAILER_LEN, TRAILER_MAGIC, TRAILER_MAGIC_OFFSET, TRAILER_MAGIC_V1,
 };
-use crate::encoding::varint::read_varint;
 use crate::error::{Error, Result};
 use crate::event::NameId;
 use crate::page::{
@@ -66,7 +65,12 @@ pub(crate) fn open_regular(path: &Path, what: &'static str) -> Result<(File, u64
 }
 
 /// Read and verify the header and meta of the page at `offset`; `limit` is where pages must end.
-fn read_page_entry(file: &File, path: &Path, offset: u64, limit: u64) -> Result<PageEntry> {
+fn read_page_entry(
+    file: &File,
+    path: &Path,
+    offset: u64,
+    limit: u64,
+) -> Result<(PageEntry, PageMeta)> {
     if offset + PAGE_HEADER_LEN as u64 > limit {
         return Err(Error::corrupt(
             path,
@@ -84,14 +88,16 @@ fn read_page_entry(file: &File, path: &Path, offset: u64, limit: u64) -> Result<
     let meta_offset = offset + PAGE_HEADER_LEN as u64;
     read_exact_at(file, path, &mut meta, meta_offset)?;
     let meta = decode_meta(&header, &meta).map_err(|e| e.in_file(path, meta_offset))?;
-    Ok(PageEntry {
+    let entry = PageEntry {
         offset,
         header,
-        meta: Arc::new(meta),
-    })
+        zone: meta.zone(),
+    };
+    Ok((entry, meta))
 }
 
-/// A sealed segment open for reading.
+/// A sealed segment open for reading: its page directory and summary in memory, page metas and
+/// columns read when asked for.
 #[derive(Debug)]
 pub(crate) struct SegmentReader {
     file: File,
@@ -102,11 +108,14 @@ pub(crate) struct SegmentReader {
     partition: Option<u64>,
     len: u64,
     pages: Vec<PageEntry>,
+    /// Every page's meta absorbed into one (see `PageMeta::absorb`).
+    summary: Arc<PageMeta>,
 }
 
 impl SegmentReader {
-    /// Open a sealed segment: checks header, trailer, footer checksum, and every page's header and
-    /// meta checksum (the columns are checked when read).
+    /// Open a sealed segment: checks header, trailer and footer checksum. A segment with the
+    /// current footer is opened from it alone (page metas are checked when read); one with the
+    /// older footer has every page's header and meta read and checked.
     pub(crate) fn open(path: &Path) -> Result<SegmentReader> {
         let (file, len) = open_regular(path, "open segment")?;
         let who = check_header(&file, path, len)?;
@@ -116,7 +125,9 @@ impl SegmentReader {
         let trailer_at = len - TRAILER_LEN as u64;
         let mut t = [0u8; TRAILER_LEN];
         read_exact_at(&file, path, &mut t, trailer_at)?;
-        if t[TRAILER_MAGIC_OFFSET..] != TRAILER_MAGIC {
+        let magic = &t[TRAILER_MAGIC_OFFSET..];
+        let current = magic == TRAILER_MAGIC;
+        if !current && magic != TRAILER_MAGIC_V1 {
             return Err(Error::corrupt(
                 path,
                 trailer_at,
@@ -142,9 +153,9 @@ impl SegmentReader {
                 "footer position out of range",
             ));
         }
-        let mut footer = vec![0u8; footer_len as usize];
-        read_exact_at(&file, path, &mut footer, footer_offset)?;
-        if crc32c::crc32c(&footer) != footer_crc {
+        let mut bytes = vec![0u8; footer_len as usize];
+        read_exact_at(&file, path, &mut bytes, footer_offset)?;
+        if crc32c::crc32c(&bytes) != footer_crc {
             return Err(Error::corrupt(
                 path,
                 footer_offset,
@@ -152,45 +163,43 @@ impl SegmentReader {
             ));
         }
         let bad = |e: crate::DecodeError| e.in_file(path, footer_offset);
-        let mut pos = 0usize;
-        let count = read_varint(&footer, &mut pos).map_err(bad)?;
-        if count > footer.len() as u64 {
-            return Err(Error::corrupt(
-                path,
-                footer_offset,
-                "implausible page count",
-            ));
-        }
-        let mut pages = Vec::with_capacity(count as usize);
-        let mut expect = HEADER_LEN as u64;
-        for _ in 0..count {
-            let offset = read_varint(&footer, &mut pos).map_err(bad)?;
-            let plen = read_varint(&footer, &mut pos).map_err(bad)?;
-            if offset != expect {
+        let (pages, summary) = if current {
+            let f = footer::decode(&bytes, footer_offset).map_err(bad)?;
+            (f.pages, f.summary)
+        } else {
+            let directory = footer::decode_v1(&bytes).map_err(bad)?;
+            let mut pages = Vec::with_capacity(directory.len());
+            let mut summary = PageMeta::default();
+            let mut expect = HEADER_LEN as u64;
+            for (offset, plen) in directory {
+                if offset != expect {
+                    return Err(Error::corrupt(
+                        path,
+                        footer_offset,
+                        "page directory has a gap",
+                    ));
+                }
+                let (entry, meta) = read_page_entry(&file, path, offset, footer_offset)?;
+                if entry.header.total_len() != plen {
+                    return Err(Error::corrupt(
+                        path,
+                        offset,
+                        "page length differs from directory",
+                    ));
+                }
+                expect = entry.end();
+                summary.absorb(&meta);
+                pages.push(entry);
+            }
+            if expect != footer_offset {
                 return Err(Error::corrupt(
                     path,
                     footer_offset,
-                    "page directory has a gap",
+                    "page directory does not cover the file",
                 ));
             }
-            let entry = read_page_entry(&file, path, offset, footer_offset)?;
-            if entry.header.total_len() != plen {
-                return Err(Error::corrupt(
-                    path,
-                    offset,
-                    "page length differs from directory",
-                ));
-            }
-            expect = entry.end();
-            pages.push(entry);
-        }
-        if expect != footer_offset || pos != footer.len() {
-            return Err(Error::corrupt(
-                path,
-                footer_offset,
-                "page directory does not cover the file",
-            ));
-        }
+            (pages, summary)
+        };
         Ok(SegmentReader {
             file,
             path: path.to_owned(),
@@ -198,6 +207,7 @@ impl SegmentReader {
             partition: Some(who.partition),
             len,
             pages,
+            summary: Arc::new(summary),
         })
     }
 
@@ -208,6 +218,7 @@ impl SegmentReader {
         who: SegmentIdentity,
         len: u64,
         pages: Vec<PageEntry>,
+        summary: Arc<PageMeta>,
     ) -> Result<SegmentReader> {
         let (file, _) = open_regular(path, "open segment")?;
         Ok(SegmentReader {
@@ -217,11 +228,18 @@ impl SegmentReader {
             partition: Some(who.partition),
             len,
             pages,
+            summary,
         })
     }
 
-    /// A reader over the pages of an unsealed (or salvaged) segment as recovered or written so far.
-    pub(crate) fn unsealed(path: &Path, id: u64, pages: Vec<PageEntry>) -> Result<SegmentReader> {
+    /// A reader over the pages of an unsealed (or salvaged) segment as recovered or written so
+    /// far; `summary` is their metas absorbed into one.
+    pub(crate) fn unsealed(
+        path: &Path,
+        id: u64,
+        pages: Vec<PageEntry>,
+        summary: Arc<PageMeta>,
+    ) -> Result<SegmentReader> {
         let (file, _) = open_regular(path, "open segment")?;
         let len = pages.last().map_or(HEADER_LEN as u64, |p| p.end());
         Ok(SegmentReader {
@@ -231,7 +249,39 @@ impl SegmentReader {
             partition: None,
             len,
             pages,
+            summary,
         })
+    }
+
+    /// Every page's meta absorbed into one: what a query answers a whole segment from.
+    pub(crate) fn summary(&self) -> &Arc<PageMeta> {
+        &self.summary
+    }
+
+    /// Read, check and decode the meta of `page`. It must agree with the page's zone (what the
+    /// footer or the scan that found the page said), or the segment is damaged.
+    pub(crate) fn page_meta(&self, page: &PageEntry) -> Result<PageMeta> {
+        let mut bytes = vec![0u8; PAGE_HEADER_LEN + page.header.meta_len as usize];
+        read_exact_at(&self.file, &self.path, &mut bytes, page.offset)?;
+        let header = read_page_header(&bytes).map_err(|e| e.in_file(&self.path, page.offset))?;
+        if header != page.header {
+            return Err(Error::corrupt(
+                &self.path,
+                page.offset,
+                "page header differs from the segment directory",
+            ));
+        }
+        let at = page.offset + PAGE_HEADER_LEN as u64;
+        let meta = decode_meta(&page.header, &bytes[PAGE_HEADER_LEN..])
+            .map_err(|e| e.in_file(&self.path, at))?;
+        if meta.zone() != page.zone {
+            return Err(Error::corrupt(
+                &self.path,
+                at,
+                "page meta differs from the segment footer",
+            ));
+        }
+        Ok(meta)
     }
 
     pub(crate) fn id(&self) -> u64 {
@@ -245,19 +295,16 @@ impl SegmentReader {
 
     /// Events in this segment's pages, as (first seq, end seq); `None` when it has no pages.
     pub(crate) fn seq_range(&self) -> Option<(u64, u64)> {
-        let first = self.pages.first()?.meta.first_seq;
-        let end = self.pages.last()?.meta.end_seq();
+        let first = self.pages.first()?.zone.first_seq;
+        let end = self.pages.last()?.zone.end_seq();
         Some((first, end))
     }
 
     /// Read a whole page (header, meta, columns) as raw bytes, checking its column checksum:
     /// what salvage and repair copy into a new segment.
     pub(crate) fn raw_page(&self, page: &PageEntry, out: &mut Vec<u8>) -> Result<()> {
-        out.clear();
-        out.resize(page.header.total_len() as usize, 0);
-        read_exact_at(&self.file, &self.path, out, page.offset)?;
-        let cols = &out[out.len() - page.header.cols_len as usize..];
-        if crc32c::crc32c(cols) != page.header.cols_crc {
+        let cols_at = self.read_whole(page, out)?;
+        if crc32c::crc32c(&out[cols_at..]) != page.header.cols_crc {
             return Err(Error::corrupt(
                 &self.path,
                 page.cols_offset(),
@@ -265,6 +312,33 @@ impl SegmentReader {
             ));
         }
         Ok(())
+    }
+
+    /// Read all of `page` into `out` with one read, and check its header and meta: the header
+    /// must be the one the directory holds and the meta must match its checksum, so a page whose
+    /// header or meta is damaged is damaged for every reader, not only for those reading its
+    /// meta. Returns where the columns start in `out` (their checksum is the caller's to check).
+    fn read_whole(&self, page: &PageEntry, out: &mut Vec<u8>) -> Result<usize> {
+        out.clear();
+        out.resize(page.header.total_len() as usize, 0);
+        read_exact_at(&self.file, &self.path, out, page.offset)?;
+        let header = read_page_header(out).map_err(|e| e.in_file(&self.path, page.offset))?;
+        if header != page.header {
+            return Err(Error::corrupt(
+                &self.path,
+                page.offset,
+                "page header differs from the segment directory",
+            ));
+        }
+        let cols_at = PAGE_HEADER_LEN + header.meta_len as usize;
+        if crc32c::crc32c(&out[PAGE_HEADER_LEN..cols_at]) != header.meta_crc {
+            return Err(Error::corrupt(
+                &self.path,
+                page.offset + PAGE_HEADER_LEN as u64,
+                "page meta checksum mismatch",
+            ));
+        }
+        Ok(cols_at)
     }
 
     /// The names `page` carries in its meta (see `PageMeta::decode_names`), checked against the
@@ -317,19 +391,16 @@ impl SegmentReader {
         cols: &mut PageColumns,
     ) -> Result<()> {
         let raw = &mut scratch.raw;
-        raw.clear();
-        raw.resize(page.header.cols_len as usize, 0);
-        let at = page.cols_offset();
-        read_exact_at(&self.file, &self.path, raw, at)?;
+        let cols_at = self.read_whole(page, raw)?;
         decode_page(
             &page.header,
-            raw,
-            page.meta.rows as usize,
+            &raw[cols_at..],
+            page.zone.rows as usize,
             which,
             cols,
             &mut scratch.page,
         )
-        .map_err(|e| e.in_file(&self.path, at))
+        .map_err(|e| e.in_file(&self.path, page.cols_offset()))
     }
 
     /// The stored, name-grouped duration column of `page` (see `decode_grouped_durations`).
@@ -340,12 +411,9 @@ impl SegmentReader {
         out: &mut Vec<u64>,
     ) -> Result<()> {
         let raw = &mut scratch.raw;
-        raw.clear();
-        raw.resize(page.header.cols_len as usize, 0);
-        let at = page.cols_offset();
-        read_exact_at(&self.file, &self.path, raw, at)?;
-        decode_grouped_durations(&page.header, raw, page.meta.rows as usize, out)
-            .map_err(|e| e.in_file(&self.path, at))
+        let cols_at = self.read_whole(page, raw)?;
+        decode_grouped_durations(&page.header, &raw[cols_at..], page.zone.rows as usize, out)
+            .map_err(|e| e.in_file(&self.path, page.cols_offset()))
     }
 }
 
@@ -360,6 +428,8 @@ pub struct ReadScratch {
 #[derive(Debug)]
 pub(crate) struct RecoveredSegment {
     pub pages: Vec<PageEntry>,
+    /// The pages' metas absorbed into one.
+    pub summary: PageMeta,
     /// Bytes that hold whole, valid pages (header included).
     pub valid_len: u64,
     /// Bytes after `valid_len` that were not a valid page (a torn tail), with the reason.
@@ -373,6 +443,7 @@ pub(crate) fn recover_active(path: &Path) -> Result<RecoveredSegment> {
     if let Ok(r) = SegmentReader::open(path) {
         return Ok(RecoveredSegment {
             valid_len: r.len,
+            summary: Arc::unwrap_or_clone(r.summary),
             pages: r.pages,
             cut: None,
         });
@@ -384,6 +455,7 @@ pub(crate) fn recover_active(path: &Path) -> Result<RecoveredSegment> {
         Err(Error::Corrupt { .. }) if len < HEADER_LEN as u64 => {
             return Ok(RecoveredSegment {
                 pages: Vec::new(),
+                summary: PageMeta::default(),
                 valid_len: 0,
                 cut: Some((0, "segment header incomplete".into())),
             })
@@ -391,13 +463,14 @@ pub(crate) fn recover_active(path: &Path) -> Result<RecoveredSegment> {
         Err(e) => return Err(e),
     }
     let mut pages = Vec::new();
+    let mut summary = PageMeta::default();
     let mut offset = HEADER_LEN as u64;
     let mut cut = None;
     let mut scratch = Vec::new();
     let mut page_scratch = PageScratch::default();
     let mut cols = PageColumns::default();
     while offset < len {
-        let entry = match read_page_entry(&file, path, offset, len) {
+        let (entry, meta) = match read_page_entry(&file, path, offset, len) {
             Ok(e) => e,
             Err(Error::Corrupt { reason, .. }) => {
                 cut = Some((len - offset, reason));
@@ -412,7 +485,7 @@ pub(crate) fn recover_active(path: &Path) -> Result<RecoveredSegment> {
         if let Err(e) = decode_page(
             &entry.header,
             &scratch,
-            entry.meta.rows as usize,
+            entry.zone.rows as usize,
             ColumnSet::CORE,
             &mut cols,
             &mut page_scratch,
@@ -421,10 +494,12 @@ pub(crate) fn recover_active(path: &Path) -> Result<RecoveredSegment> {
             break;
         }
         offset = entry.end();
+        summary.absorb(&meta);
         pages.push(entry);
     }
     Ok(RecoveredSegment {
         pages,
+        summary,
         valid_len: offset,
         cut,
     })
@@ -437,6 +512,8 @@ pub(crate) struct Salvaged {
     pub identity: Option<SegmentIdentity>,
     /// Every page whose header, meta and columns verify, in file order.
     pub pages: Vec<PageEntry>,
+    /// Their metas absorbed into one.
+    pub summary: PageMeta,
     /// Byte ranges that are not intact pages, as (offset, length, why). The footer and trailer of
     /// a sealed file are not listed.
     pub damage: Vec<(u64, u64, String)>,
@@ -448,6 +525,18 @@ impl Salvaged {
         let last_end = self.pages.last().map_or(0, |p| p.end());
         self.identity.is_none() || self.damage.iter().any(|(offset, _, _)| *offset < last_end)
     }
+}
+
+/// The metas of `pages` of the segment file at `path`, absorbed into one: the summary of a chosen
+/// part of a damaged file's pages.
+pub(crate) fn summarize(path: &Path, pages: &[PageEntry]) -> Result<PageMeta> {
+    let (file, len) = open_regular(path, "open segment")?;
+    let mut summary = PageMeta::default();
+    for p in pages {
+        let (_, meta) = read_page_entry(&file, path, p.offset, len)?;
+        summary.absorb(&meta);
+    }
+    Ok(summary)
 }
 
 /// Chunk read while searching for the next page after damage.
@@ -465,7 +554,8 @@ pub(crate) fn salvage(path: &Path) -> Result<Salvaged> {
     if len >= (HEADER_LEN + TRAILER_LEN) as u64 {
         let mut t = [0u8; TRAILER_LEN];
         read_exact_at(&file, path, &mut t, len - TRAILER_LEN as u64)?;
-        if t[TRAILER_MAGIC_OFFSET..] == TRAILER_MAGIC {
+        let magic = &t[TRAILER_MAGIC_OFFSET..];
+        if magic == TRAILER_MAGIC || magic == TRAILER_MAGIC_V1 {
             let footer = u64::from_le_bytes(t[..8].try_into().unwrap_or([0; 8]));
             if footer >= HEADER_LEN as u64 && footer <= len - TRAILER_LEN as u64 {
                 limit = footer;
@@ -475,6 +565,7 @@ pub(crate) fn salvage(path: &Path) -> Result<Salvaged> {
     let mut out = Salvaged {
         identity,
         pages: Vec::new(),
+        summary: PageMeta::default(),
         damage: Vec::new(),
     };
     let mut offset = if identity.is_some() {
@@ -490,8 +581,9 @@ pub(crate) fn salvage(path: &Path) -> Result<Salvaged> {
     let mut raw = Vec::new();
     while offset < limit {
         match intact_page(&file, path, offset, limit, &mut raw) {
-            Ok(entry) => {
+            Ok((entry, meta)) => {
                 offset = entry.end();
+                out.summary.absorb(&meta);
                 out.pages.push(entry);
             }
             Err(Error::Corrupt { reason, .. }) => {
@@ -513,8 +605,8 @@ fn intact_page(
     offset: u64,
     limit: u64,
     raw: &mut Vec<u8>,
-) -> Result<PageEntry> {
-    let entry = read_page_entry(file, path, offset, limit)?;
+) -> Result<(PageEntry, PageMeta)> {
+    let (entry, meta) = read_page_entry(file, path, offset, limit)?;
     raw.clear();
     raw.resize(entry.header.cols_len as usize, 0);
     read_exact_at(file, path, raw, entry.cols_offset())?;
@@ -525,7 +617,7 @@ fn intact_page(
             "page columns checksum mismatch",
         ));
     }
-    Ok(entry)
+    Ok((entry, meta))
 }
 
 /// Offset of the next page magic at or after `from` and before `limit`.

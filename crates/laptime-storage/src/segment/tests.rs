@@ -69,11 +69,133 @@ fn sealed_segment_round_trip() {
         r.read_page(entry, ColumnSet::ALL, &mut scratch, &mut cols)
             .unwrap();
         assert_eq!(&cols, want);
-        assert_eq!(entry.meta.rows as usize, want.len());
-        let calls: u64 = entry.meta.names.iter().map(|s| s.calls).sum();
-        let logs: u64 = entry.meta.names.iter().map(|s| s.logs).sum();
+        let meta = r.page_meta(entry).unwrap();
+        assert_eq!(meta.zone(), entry.zone);
+        assert_eq!(entry.zone.rows as usize, want.len());
+        let calls: u64 = meta.names.iter().map(|s| s.calls).sum();
+        let logs: u64 = meta.names.iter().map(|s| s.logs).sum();
         assert_eq!(calls + logs, want.len() as u64);
     }
+}
+
+/// The metas of a segment's pages, read one by one and absorbed into one.
+fn absorbed(r: &SegmentReader) -> crate::page::PageMeta {
+    let mut all = crate::page::PageMeta::default();
+    for p in r.pages() {
+        all.absorb(&r.page_meta(p).unwrap());
+    }
+    all
+}
+
+/// The summary in the footer is every page's meta absorbed: per name the same calls, errors,
+/// logs and sketch (so the same percentiles) as merging the pages one by one.
+#[test]
+fn the_footer_summary_is_the_pages_metas_absorbed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(file_name(42));
+    write_segment(&path, 6);
+    let r = SegmentReader::open(&path).unwrap();
+    let summary = r.summary();
+    assert_eq!(**summary, absorbed(&r));
+    let rows: u64 = r.pages().iter().map(|p| u64::from(p.zone.rows)).sum();
+    assert_eq!(summary.rows, rows);
+    for s in &summary.names {
+        let mut merged = crate::sketch::LatencySketch::new();
+        let mut calls = 0;
+        for p in r.pages() {
+            if let Some(ps) = r.page_meta(p).unwrap().name_stats(s.name) {
+                merged.merge(&ps.sketch);
+                calls += ps.calls;
+            }
+        }
+        assert_eq!(s.calls, calls);
+        for q in [0.0, 0.5, 0.9, 0.99, 1.0] {
+            assert_eq!(s.sketch.quantile(q), merged.quantile(q));
+        }
+    }
+}
+
+/// A segment sealed with the older footer (offsets and lengths only) opens with the same pages,
+/// zones and summary, read from its page metas.
+#[test]
+fn a_segment_with_the_older_footer_opens_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(file_name(42));
+    write_segment(&path, 5);
+    let r = SegmentReader::open(&path).unwrap();
+    let mut raws = Vec::new();
+    for p in r.pages() {
+        let mut raw = Vec::new();
+        r.raw_page(p, &mut raw).unwrap();
+        raws.push(raw);
+    }
+    let old = dir.path().join(file_name(43));
+    std::fs::write(&old, crate::fuzzing::segment_bytes_v1(43, &raws)).unwrap();
+    let o = SegmentReader::open(&old).unwrap();
+    assert_eq!(o.pages().len(), r.pages().len());
+    for (a, b) in o.pages().iter().zip(r.pages()) {
+        assert_eq!((a.offset, a.header, a.zone), (b.offset, b.header, b.zone));
+    }
+    assert_eq!(o.summary(), r.summary());
+}
+
+/// Write `path` again with a footer built from `pages` and `summary` (checksum made valid): what
+/// a footer that lies looks like.
+fn refooter(path: &std::path::Path, pages: &[PageEntry], summary: &crate::page::PageMeta) {
+    let bytes = std::fs::read(path).unwrap();
+    let end = pages.last().map_or(HEADER_LEN as u64, |p| p.end()) as usize;
+    let mut out = bytes[..end].to_vec();
+    let f = footer::encode(pages, summary);
+    out.extend_from_slice(&f);
+    out.extend_from_slice(&(end as u64).to_le_bytes());
+    out.extend_from_slice(&(f.len() as u32).to_le_bytes());
+    out.extend_from_slice(&crc32c::crc32c(&f).to_le_bytes());
+    out.extend_from_slice(&TRAILER_MAGIC);
+    std::fs::write(path, out).unwrap();
+}
+
+/// Opening reads no page, so a damaged page meta is found when the meta is read: as damage of
+/// that page (the others still read), and by a footer whose zone or summary disagrees with the
+/// pages.
+#[test]
+fn page_metas_are_checked_when_read_and_against_the_footer() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(file_name(42));
+    write_segment(&path, 3);
+    let r = SegmentReader::open(&path).unwrap();
+    let (pages, summary) = (r.pages().to_vec(), (**r.summary()).clone());
+    drop(r);
+
+    // A flipped bit inside the second page's meta: the segment opens, that meta fails.
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = pages[1].offset as usize + crate::page::PAGE_HEADER_LEN + 2;
+    bytes[at] ^= 0x10;
+    let flipped = dir.path().join(file_name(44));
+    std::fs::write(&flipped, &bytes).unwrap();
+    let r = SegmentReader::open(&flipped).unwrap();
+    let e = r.page_meta(&r.pages()[1]).unwrap_err();
+    assert!(e.to_string().contains("page meta checksum mismatch"), "{e}");
+    assert!(r.page_meta(&r.pages()[0]).is_ok() && r.page_meta(&r.pages()[2]).is_ok());
+
+    // A footer whose zone of page 3 says other times than its meta.
+    let mut lying = pages.clone();
+    lying[2].zone.min_start += 1;
+    refooter(&path, &lying, &summary);
+    let r = SegmentReader::open(&path).unwrap();
+    let e = r.page_meta(&r.pages()[2]).unwrap_err();
+    assert!(
+        e.to_string().contains("differs from the segment footer"),
+        "{e}"
+    );
+    drop(r);
+
+    // A summary counting other rows than the pages: the footer is refused at open.
+    let mut wrong = summary.clone();
+    wrong.rows += 1;
+    wrong.names[0].logs += 1;
+    refooter(&path, &pages, &wrong);
+    let e = SegmentReader::open(&path).unwrap_err();
+    assert!(e.to_string().contains("summary row count differs"), "{e}");
 }
 
 /// The reader a writer makes of the segment it just sealed is the one opening the file gives:
@@ -92,6 +214,7 @@ fn a_sealed_writer_becomes_the_reader_opening_the_file_gives() {
         (opened.id(), opened.partition(), opened.len())
     );
     assert_eq!(made.pages().len(), opened.pages().len());
+    assert_eq!(made.summary(), opened.summary());
     let mut scratch = ReadScratch::default();
     let (mut a, mut b) = (PageColumns::default(), PageColumns::default());
     for (m, o) in made.pages().iter().zip(opened.pages()) {
@@ -99,7 +222,8 @@ fn a_sealed_writer_becomes_the_reader_opening_the_file_gives() {
             (m.offset, m.end(), m.cols_offset()),
             (o.offset, o.end(), o.cols_offset())
         );
-        assert_eq!(m.meta, o.meta);
+        assert_eq!((m.header, m.zone), (o.header, o.zone));
+        assert_eq!(made.page_meta(m).unwrap(), opened.page_meta(o).unwrap());
         made.read_page(m, ColumnSet::ALL, &mut scratch, &mut a)
             .unwrap();
         opened
@@ -271,9 +395,10 @@ mod props {
             prop_assert_eq!(rec.pages.len(), pages.len());
             prop_assert!(rec.cut.is_none());
             let who = SegmentIdentity { id: 7, partition: 1 };
-            let mut w = SegmentWriter::resume(&path, who, rec.valid_len, rec.pages).unwrap();
+            let mut w = SegmentWriter::resume(&path, who, rec.valid_len, rec.pages, rec.summary).unwrap();
             w.finish().unwrap();
             let r = SegmentReader::open(&path).unwrap();
+            prop_assert_eq!(&**r.summary(), &absorbed(&r));
             let mut scratch = ReadScratch::default();
             let mut cols = PageColumns::default();
             for (entry, want) in r.pages().iter().zip(&expected) {

@@ -6,11 +6,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::reader::SegmentReader;
-use super::{header_bytes, PageEntry, SegmentIdentity, HEADER_LEN, TRAILER_LEN, TRAILER_MAGIC};
+use super::{
+    footer, header_bytes, PageEntry, SegmentIdentity, HEADER_LEN, TRAILER_LEN, TRAILER_MAGIC,
+};
 use crate::durable;
-use crate::encoding::varint::write_varint;
 use crate::error::{Error, Result};
-use crate::page::{read_page_header, PageMeta};
+use crate::page::{decode_meta, read_page_header, PageMeta, PAGE_HEADER_LEN};
 
 /// Writes one segment. Pages are written with one `write` each; durability is the caller's choice
 /// (`sync`), except `finish`, which always syncs: a sealed segment is on disk or not sealed.
@@ -26,6 +27,9 @@ pub(crate) struct SegmentWriter {
     partition: u64,
     len: u64,
     pages: Vec<PageEntry>,
+    /// The metas of `pages` absorbed into one, written in the footer. Shared with the readers of
+    /// the unsealed segment, so appending copies it only while a reader holds it.
+    summary: Arc<PageMeta>,
     failed: Option<String>,
 }
 
@@ -58,17 +62,19 @@ impl SegmentWriter {
             partition: who.partition,
             len: HEADER_LEN as u64,
             pages: Vec::new(),
+            summary: Arc::default(),
             failed: None,
         })
     }
 
-    /// Continue a segment of `who` whose first `valid_len` bytes hold the recovered `pages`;
-    /// anything after is a torn tail and is cut off.
+    /// Continue a segment of `who` whose first `valid_len` bytes hold the recovered `pages`
+    /// (whose metas `summary` absorbed); anything after is a torn tail and is cut off.
     pub(crate) fn resume(
         path: &Path,
         who: SegmentIdentity,
         valid_len: u64,
         pages: Vec<PageEntry>,
+        summary: PageMeta,
     ) -> Result<SegmentWriter> {
         let file = OpenOptions::new()
             .write(true)
@@ -84,6 +90,7 @@ impl SegmentWriter {
             partition: who.partition,
             len: valid_len,
             pages,
+            summary: Arc::new(summary),
             failed: None,
         };
         use std::io::Seek;
@@ -109,6 +116,11 @@ impl SegmentWriter {
 
     pub(crate) fn pages(&self) -> &[PageEntry] {
         &self.pages
+    }
+
+    /// The metas of the pages written so far, absorbed into one.
+    pub(crate) fn summary(&self) -> &Arc<PageMeta> {
+        &self.summary
     }
 
     /// True once a write or sync of this file failed (see the type's doc).
@@ -148,19 +160,25 @@ impl SegmentWriter {
         let entry = PageEntry {
             offset: self.len,
             header,
-            meta: Arc::new(meta),
+            zone: meta.zone(),
         };
         self.len += bytes.len() as u64;
+        Arc::make_mut(&mut self.summary).absorb(&meta);
         self.pages.push(entry.clone());
         Ok(entry)
     }
 
-    /// Forget the last page appended (its sync failed, so its events stay with the caller, who
-    /// writes them again elsewhere; the page must not be copied forward as well).
+    /// Give up the last page appended (its sync failed, or no reader could be made of it): its
+    /// events stay with the caller, who writes them again elsewhere, so the page must not be
+    /// copied forward as well. The writer is poisoned: its file holds bytes it no longer
+    /// describes (and its summary still counts them), so its pages go to a new segment
+    /// (`copy_pages_from`, which summarises them afresh).
     pub(crate) fn forget_last_page(&mut self) {
         if let Some(p) = self.pages.pop() {
             self.len = p.offset;
         }
+        self.failed
+            .get_or_insert_with(|| "a page was given up after it was written".into());
     }
 
     /// Copy the pages `pages` of the abandoned segment at `from` into this one, each checked
@@ -175,17 +193,22 @@ impl SegmentWriter {
             buf.clear();
             buf.resize(p.header.total_len() as usize, 0);
             super::reader::read_exact_at(&src, from, &mut buf, p.offset)?;
-            if !page_intact(&buf, p) {
-                lost += u64::from(p.meta.rows);
-                continue;
-            }
+            let meta_bytes = &buf[PAGE_HEADER_LEN..PAGE_HEADER_LEN + p.header.meta_len as usize];
+            let meta = match decode_meta(&p.header, meta_bytes) {
+                Ok(m) if page_intact(&buf, p) && m.zone() == p.zone => m,
+                _ => {
+                    lost += u64::from(p.zone.rows);
+                    continue;
+                }
+            };
             if let Err(e) = crate::failpoint::write_all(&mut self.file, &self.path, &buf) {
                 return Err(self.poison(Error::io(&self.path, "write page", e)));
             }
+            Arc::make_mut(&mut self.summary).absorb(&meta);
             self.pages.push(PageEntry {
                 offset: self.len,
                 header: p.header,
-                meta: Arc::clone(&p.meta),
+                zone: p.zone,
             });
             self.len += buf.len() as u64;
         }
@@ -224,16 +247,12 @@ impl SegmentWriter {
             },
             self.len,
             self.pages,
+            self.summary,
         )
     }
 
     fn write_footer(&mut self) -> Result<u64> {
-        let mut footer = Vec::with_capacity(8 + self.pages.len() * 8);
-        write_varint(&mut footer, self.pages.len() as u64);
-        for p in &self.pages {
-            write_varint(&mut footer, p.offset);
-            write_varint(&mut footer, p.header.total_len());
-        }
+        let footer = footer::encode(&self.pages, &self.summary);
         let footer_offset = self.len;
         let mut tail = footer;
         let footer_len = tail.len() as u32;

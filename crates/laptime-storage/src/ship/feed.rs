@@ -83,7 +83,7 @@ impl Feed {
     pub fn pending(&self, view: &View, max_rows: u64) -> Result<Vec<Shipment>> {
         let mut pages = view.pages(&ScanFilter::default());
         pages.retain(|p| p.is_sealed());
-        pages.sort_by_key(|p| (p.partition(), p.meta().first_seq));
+        pages.sort_by_key(|p| (p.partition(), p.zone().first_seq));
         let mut out = Vec::new();
         let mut bytes: Vec<Vec<u8>> = Vec::new();
         let mut i = 0;
@@ -103,7 +103,7 @@ impl Feed {
             };
             while i < pages.len() && pages[i].partition() == part {
                 let page = &pages[i];
-                let meta = page.meta();
+                let meta = *page.zone();
                 if meta.end_seq() <= shipment.end_seq {
                     i += 1; // shipped already
                     continue;

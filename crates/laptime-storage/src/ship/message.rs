@@ -109,7 +109,7 @@ impl ShipMessage {
 
     /// Events in the message.
     pub fn rows(&self) -> u64 {
-        self.pages.iter().map(|p| u64::from(p.meta.rows)).sum()
+        self.pages.iter().map(|p| p.meta.rows).sum()
     }
 }
 

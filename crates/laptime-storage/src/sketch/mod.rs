@@ -278,6 +278,11 @@ impl LatencySketch {
         self.count
     }
 
+    /// Bytes the bucket counters hold on the heap.
+    pub fn heap_bytes(&self) -> usize {
+        self.counts.capacity() * std::mem::size_of::<u64>()
+    }
+
     /// Smallest recorded value (exact).
     pub fn min(&self) -> Option<u64> {
         (self.count > 0).then_some(self.min)
