@@ -195,25 +195,7 @@ impl BufferPool {
     pub(crate) fn insert(&self, key: PageKey, columns: ColumnSet, page: PageColumns) -> PinnedPage {
         let bytes = page.heap_bytes();
         let page = Arc::new(page);
-        let mut inner = self.lock();
-        if let Some(old) = inner.index.remove(&key) {
-            self.release(&mut inner, old);
-        }
-        if !self.make_room(&mut inner, bytes) {
-            drop(inner);
-            self.bypasses.fetch_add(1, Ordering::Relaxed);
-            return PinnedPage { page };
-        }
-        let frame = Frame {
-            key: Some(key),
-            content: Content::Columns(columns, Arc::clone(&page)),
-            bytes,
-            referenced: true,
-            dirty: false,
-        };
-        let slot = place(&mut inner, frame);
-        inner.used += bytes;
-        inner.index.insert(key, slot);
+        self.admit(key, Content::Columns(columns, Arc::clone(&page)), bytes);
         PinnedPage { page }
     }
 
@@ -242,26 +224,43 @@ impl BufferPool {
     pub(crate) fn insert_meta(&self, key: PageKey, meta: PageMeta) -> Arc<PageMeta> {
         let bytes = meta.heap_bytes() + std::mem::size_of::<PageMeta>();
         let meta = Arc::new(meta);
+        self.admit(key, Content::Meta(Arc::clone(&meta)), bytes);
+        meta
+    }
+
+    /// Put `content` of page `key` in a clean frame, replacing what the pool held of the same
+    /// kind for that page, if `bytes` fit after evicting what can be evicted (else it is counted
+    /// as a bypass and not cached).
+    fn admit(&self, key: PageKey, content: Content, bytes: usize) {
         let mut inner = self.lock();
-        if let Some(old) = inner.metas.remove(&key) {
+        let is_meta = matches!(content, Content::Meta(_));
+        let index = if is_meta {
+            &mut inner.metas
+        } else {
+            &mut inner.index
+        };
+        if let Some(old) = index.remove(&key) {
             self.release(&mut inner, old);
         }
         if !self.make_room(&mut inner, bytes) {
             drop(inner);
             self.bypasses.fetch_add(1, Ordering::Relaxed);
-            return meta;
+            return;
         }
         let frame = Frame {
             key: Some(key),
-            content: Content::Meta(Arc::clone(&meta)),
+            content,
             bytes,
             referenced: true,
             dirty: false,
         };
         let slot = place(&mut inner, frame);
         inner.used += bytes;
-        inner.metas.insert(key, slot);
-        meta
+        if is_meta {
+            inner.metas.insert(key, slot);
+        } else {
+            inner.index.insert(key, slot);
+        }
     }
 
     /// Reserve `bytes` for a dirty frame (the writer's active page). Dirty frames are never evicted;

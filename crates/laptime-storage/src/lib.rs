@@ -20,7 +20,8 @@ pub mod encoding;
 mod error;
 mod event;
 mod failpoint;
-#[cfg(feature = "fuzzing")]
+// Also in unit tests: they build segment files the way the fuzz targets do.
+#[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
 mod ids;

@@ -42,7 +42,7 @@ mod footer;
 mod reader;
 mod writer;
 
-#[cfg(feature = "fuzzing")]
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) use footer::encode as encode_footer;
 pub use reader::ReadScratch;
 pub(crate) use reader::{recover_active, salvage, summarize, Salvaged, SegmentReader};
