@@ -348,14 +348,14 @@ fn laptime_round(rows: &Rows, dir: &Path, sync: SyncPolicy) -> Res<Round> {
 }
 
 /// Rows, log messages and field values in the store at `dir`, every page decoded (checksums
-/// checked); the page metadata's row count must agree.
+/// checked); the page directory's row count must agree.
 fn count_laptime(dir: &Path) -> Res<(u64, u64, u64)> {
     let view = Reader::open(dir, None)?.view()?;
     let (mut rows, mut meta_rows, mut logs, mut fields) = (0u64, 0u64, 0u64, 0u64);
     let mut scratch = ReadScratch::default();
     let mut cols = PageColumns::default();
     for page in view.pages(&ScanFilter::default()) {
-        meta_rows += u64::from(page.meta().rows);
+        meta_rows += u64::from(page.zone().rows);
         view.read(&page, ColumnSet::ALL, &mut scratch, &mut cols)?;
         rows += cols.len() as u64;
         logs += cols.message_rows.len() as u64;

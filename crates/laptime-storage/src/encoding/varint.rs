@@ -14,11 +14,20 @@ pub const MAX_VARINT_LEN: usize = 10;
 /// Appends `value` as a varint.
 #[inline]
 pub fn write_varint(out: &mut Vec<u8>, mut value: u64) {
-    while value >= 0x80 {
-        out.push((value as u8) | 0x80);
-        value >>= 7;
+    if value < 0x80 {
+        out.push(value as u8);
+        return;
     }
-    out.push(value as u8);
+    // Built on the stack and appended once: one capacity check instead of one per byte.
+    let mut bytes = [0u8; MAX_VARINT_LEN];
+    let mut len = 0;
+    while value >= 0x80 {
+        bytes[len] = (value as u8) | 0x80;
+        value >>= 7;
+        len += 1;
+    }
+    bytes[len] = value as u8;
+    out.extend_from_slice(&bytes[..=len]);
 }
 
 /// Number of bytes [`write_varint`] emits for `value` (1..=10).

@@ -19,15 +19,9 @@ pub(crate) fn encode_batch(first_seq: u64, batch: &Batch, out: &mut Vec<u8>) {
     out.reserve(12 + n * 21);
     out.extend_from_slice(&first_seq.to_le_bytes());
     out.extend_from_slice(&(n as u32).to_le_bytes());
-    for v in &batch.names {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    for v in &batch.starts {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    for v in &batch.durations {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
+    put_le(out, &batch.names, u32::to_le_bytes);
+    put_le(out, &batch.starts, u64::to_le_bytes);
+    put_le(out, &batch.durations, u64::to_le_bytes);
     out.extend_from_slice(&batch.codes);
     write_varint(out, batch.messages.len() as u64);
     for (row, msg) in &batch.messages {
@@ -57,6 +51,17 @@ pub(crate) fn encode_batch(first_seq: u64, batch: &Batch, out: &mut Vec<u8>) {
         out.extend_from_slice(o.source.as_bytes());
         write_varint(out, o.first_seq);
         write_varint(out, o.end_seq);
+    }
+}
+
+/// Append `values` as fixed-width little-endian words. The destination is sized once and filled
+/// chunk by chunk, which the compiler turns into a plain copy on little-endian targets (pushing
+/// word by word costs a capacity check each and was an eighth of the writer's time).
+fn put_le<T: Copy, const W: usize>(out: &mut Vec<u8>, values: &[T], le: fn(T) -> [u8; W]) {
+    let at = out.len();
+    out.resize(at + values.len() * W, 0);
+    for (dst, &v) in out[at..].chunks_exact_mut(W).zip(values) {
+        dst.copy_from_slice(&le(v));
     }
 }
 
