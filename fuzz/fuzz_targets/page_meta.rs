@@ -1,8 +1,9 @@
-//! Page meta (zone map + per-name sketches) and the latency sketch, on raw bytes with the meta
-//! checksum out of the way. An accepted meta must be internally consistent.
+//! Page meta (zone map, per-name sketches, value index) and the latency sketch, on raw bytes with
+//! the meta checksum out of the way. An accepted meta must be internally consistent.
 #![no_main]
 
 use laptime_core::fuzzing::decode_meta_unchecked;
+use laptime_core::{KeyValues, MAX_LISTED_VALUES};
 use laptime_core::sketch::LatencySketch;
 use libfuzzer_sys::fuzz_target;
 
@@ -16,6 +17,16 @@ fuzz_target!(|data: &[u8]| {
         for n in &m.names {
             assert!(n.errors <= n.calls);
             assert_eq!(n.sketch.count(), n.calls);
+        }
+        assert_eq!(m.values.len(), m.keys.len(), "one index entry per key");
+        for entry in &m.values {
+            if let KeyValues::Listed(list) = entry {
+                assert!(!list.is_empty() && list.len() <= MAX_LISTED_VALUES);
+                assert!(list.windows(2).all(|w| w[0].value < w[1].value));
+                let events: u64 = list.iter().map(|v| v.calls + v.logs).sum();
+                assert!(events <= m.rows, "listed values count more events than rows");
+                assert!(list.iter().all(|v| v.errors <= v.calls));
+            }
         }
     }
     if let Ok((s, used)) = LatencySketch::decode(data) {

@@ -27,7 +27,14 @@ use tempfile::TempDir;
 /// Names chosen so that exact names, prefix globs, `?` and inner `*` all select different sets.
 const NAMES: [&str; 5] = ["A.run", "A.stop", "B.get", "Svc.x.y", "Svc.xy"];
 /// Field keys; `status` is reserved in the filter syntax, so strings must write `field.status`.
-const KEYS: [&str; 4] = ["route", "tier", "n", "status"];
+/// `route`..`status` take values of any type; `tenant` and `user` only strings, few and many (so
+/// pages list their values in the value index, or have too many to list).
+const KEYS: [&str; 6] = ["route", "tier", "n", "status", "tenant", "user"];
+/// Index in [`KEYS`] of the first string-only key.
+const STRING_KEYS_FROM: usize = 4;
+const TENANTS: [&str; 5] = ["acme", "globex", "initech", "acme ", "1"];
+/// Distinct `user` values: more than a page lists (`MAX_LISTED_VALUES`, 64).
+const USERS: u32 = 150;
 const MESSAGES: [&str; 5] = ["disk full", "ok", "Disk Full now", "", "retry 3"];
 /// Start times cluster around these, so duplicates, bucket edges and exact bound hits are common.
 const ANCHORS: [u64; 6] = [
@@ -140,24 +147,34 @@ fn event_strategy() -> impl Strategy<Value = GenEvent> {
         duration_strategy(),
         prop::option::weighted(0.1, prop::sample::select(MESSAGES.to_vec())),
         prop::sample::select(MESSAGES.to_vec()),
-        prop::collection::btree_map(0..KEYS.len(), value_strategy(), 0..3),
+        prop::collection::btree_map(0..STRING_KEYS_FROM, value_strategy(), 0..3),
+        prop::option::weighted(0.4, prop::sample::select(TENANTS.to_vec())),
+        prop::option::weighted(0.3, 0..USERS),
     )
-        .prop_map(|(name, start, code, duration, call_msg, log_msg, fields)| {
-            let log = code >= 2;
-            GenEvent {
-                name,
-                start,
-                code,
-                // Logs have no duration.
-                duration: if log { 0 } else { duration },
-                message: if log {
-                    Some(log_msg.to_string())
-                } else {
-                    call_msg.map(str::to_string)
-                },
-                fields,
-            }
-        })
+        .prop_map(
+            |(name, start, code, duration, call_msg, log_msg, mut fields, tenant, user)| {
+                if let Some(t) = tenant {
+                    fields.insert(STRING_KEYS_FROM, Value::Str(t.to_string()));
+                }
+                if let Some(u) = user {
+                    fields.insert(STRING_KEYS_FROM + 1, Value::Str(format!("u{u}")));
+                }
+                let log = code >= 2;
+                GenEvent {
+                    name,
+                    start,
+                    code,
+                    // Logs have no duration.
+                    duration: if log { 0 } else { duration },
+                    message: if log {
+                        Some(log_msg.to_string())
+                    } else {
+                        call_msg.map(str::to_string)
+                    },
+                    fields,
+                }
+            },
+        )
 }
 
 fn action_strategy() -> impl Strategy<Value = Action> {
@@ -315,8 +332,9 @@ const GLOBS: [&str; 11] = [
     "A.run", "A.*", "*.run", "B.?et", "Svc.*.y", "Svc.x*", "*", "A.r?n", "C.none", "*x*", "?.*p",
 ];
 /// Values for `key:value` / `key!=value` / `in(...)`: string forms of the generated values.
-const EQ_VALUES: [&str; 14] = [
+const EQ_VALUES: [&str; 20] = [
     "/a", "/b", "/a b", "x,y", "1", "true", "false", "", "-0", "0", "-3", "0.5", "NaN", "-1.5",
+    "acme", "initech", "acme ", "u7", "u140", "u150",
 ];
 /// Values for `<`, `<=`, `>`, `>=`: finite numbers in `i64` or `f64` syntax.
 const NUM_VALUES: [&str; 14] = [
@@ -1262,6 +1280,94 @@ fn planner_answers_from_meta_only_when_allowed_and_skips_pages() {
         Precision::Exact,
     );
     assert_eq!(s.pages_from_meta, 20, "{s:?}");
+}
+
+/// The value index: 12 sealed pages of 500 events in one segment; tenants come
+/// in runs of two pages (a tenant's traffic clusters in time), every event has a distinct
+/// `request` id (too many values to list) and `region` is a string on some pages and a number on
+/// others.
+#[test]
+fn the_value_index_skips_pages_that_cannot_hold_a_value() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path(), options(500)).expect("open");
+    let name = store.intern("A.run").expect("intern");
+    let tenant = store.intern("tenant").expect("intern");
+    let request = store.intern("request").expect("intern");
+    let region = store.intern("region").expect("intern");
+    let tenants = ["acme", "globex", "initech"];
+    for page in 0..12u64 {
+        let mut b = Batch::default();
+        for i in page * 500..(page + 1) * 500 {
+            let row = b.push_call(name, BASE + i * 1_000, 1_000 + i % 977, i % 11 != 0);
+            let t = tenants[(page / 2 % 3) as usize];
+            b.add_field_at(row, tenant, Value::Str(t.into()))
+                .expect("field");
+            b.add_field_at(row, request, Value::Str(format!("req-{i}")))
+                .expect("field");
+            let r = if page < 6 {
+                Value::Str("eu".into())
+            } else {
+                Value::I64(1)
+            };
+            b.add_field_at(row, region, r).expect("field");
+        }
+        store.append(b);
+    }
+    store.flush().expect("flush");
+    store.close().expect("close");
+    let store = Store::open(dir.path(), options(500)).expect("reopen");
+    let snap = store.view().expect("snapshot");
+    let events = snap.events(&ScanFilter::default()).expect("events");
+    assert_eq!(events.len(), 6_000);
+    let run = |text: &str, group_by: Vec<GroupBy>, precision| {
+        let q = Query {
+            filter: filter::parse(text).expect("parse"),
+            now_ns: NOW,
+            group_by,
+            aggregates: vec![
+                Aggregate::Count,
+                Aggregate::Errors,
+                Aggregate::Percentile(0.99),
+            ],
+            precision,
+            threads: 2,
+            ..Query::default()
+        };
+        let r = run_and_check(&snap, &events, &q).unwrap_or_else(|e| panic!("{text}: {e}"));
+        assert_eq!(r.stats.pages_total, 12);
+        (r.stats, r.rows)
+    };
+    for precision in [Precision::Exact, Precision::Auto] {
+        // acme is on pages 0-1 and 6-7: the other eight are skipped by their listed values.
+        let (s, _) = run("tenant:acme", vec![GroupBy::Name], precision);
+        assert_eq!((s.pages_skipped, s.pages_decoded), (8, 4), "{s:?}");
+        assert_eq!(s.rows_matched, 2_000);
+        // A value no page lists: every page skipped, through the segment's summary.
+        let (s, rows) = run("tenant:umbrella", vec![], precision);
+        assert_eq!(s.pages_skipped, 12, "{s:?}");
+        assert_eq!(rows[0].values[0], AggValue::Count(0));
+        // Negated, the same pages hold every row (`!=` matches rows that have another value).
+        let (s, _) = run("tenant!=acme", vec![], precision);
+        assert_eq!(s.pages_skipped, 4, "{s:?}");
+        assert_eq!(s.rows_matched, 4_000);
+        let (s, _) = run("-tenant:acme", vec![], precision);
+        assert_eq!(s.rows_matched, 4_000);
+        // `in(...)`: pages listing neither value are skipped.
+        let (s, _) = run("tenant:in(globex,initech)", vec![], precision);
+        assert_eq!(s.pages_skipped, 4, "{s:?}");
+        // A string key compared as a number matches nothing on pages where it is all strings.
+        let (s, _) = run("tenant>1", vec![], precision);
+        assert_eq!(s.pages_skipped, 12, "{s:?}");
+        // Request ids are too many to list: no page can be ruled out by them.
+        let (s, _) = run("request:req-4321", vec![], precision);
+        assert_eq!(s.pages_skipped, 0, "{s:?}");
+        assert_eq!(s.rows_matched, 1);
+        // `region` is listed on the first six pages only (a number elsewhere).
+        let (s, _) = run("region:us", vec![], precision);
+        assert_eq!((s.pages_skipped, s.rows_matched), (6, 0), "{s:?}");
+        let (s, _) = run("region:1", vec![], precision);
+        assert_eq!((s.pages_skipped, s.rows_matched), (6, 3_000), "{s:?}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

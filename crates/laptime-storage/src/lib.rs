@@ -57,7 +57,10 @@ pub use event::{
     ValueType,
 };
 pub use options::{Options, Retention, SyncPolicy};
-pub use page::{ColumnSet, FieldColumn, FieldValues, NameStats, PageColumns, PageMeta, PageZone};
+pub use page::{
+    ColumnSet, FieldColumn, FieldValues, KeyValues, NameStats, PageColumns, PageMeta, PageZone,
+    ValueStats, MAX_LISTED_VALUES,
+};
 pub use partition::Cut;
 pub use reader::Reader;
 pub use recovery::RecoveryReport;

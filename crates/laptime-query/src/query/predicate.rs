@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::filter::{CmpOp, Filter, Glob, Kind, Status, Term};
 use laptime_storage::dictionary::Dictionary;
-use laptime_storage::page::{ColumnSet, FieldValues, NameStats, PageColumns, PageMeta};
+use laptime_storage::page::{ColumnSet, FieldValues, KeyValues, NameStats, PageColumns, PageMeta};
 use laptime_storage::{Level, NameId, Value};
 
 /// Three-valued truth of a term over a set of rows.
@@ -180,6 +180,14 @@ impl FieldTest {
         }
     }
 
+    /// [`FieldTest::matches`] for a string value, without building a [`Value`].
+    fn matches_str(&self, s: &str) -> bool {
+        match self {
+            FieldTest::StrIn { values, equal, .. } => values.iter().any(|x| x == s) == *equal,
+            FieldTest::Number(..) => false,
+        }
+    }
+
     fn matches(&self, v: &Value) -> bool {
         match self {
             FieldTest::StrIn {
@@ -314,7 +322,18 @@ impl Predicate {
             }
             Compiled::Since(t) => Tri::of(meta.min_start >= *t, meta.max_start < *t),
             Compiled::Until(t) => Tri::of(meta.max_start < *t, meta.min_start >= *t),
-            Compiled::Field { key, .. } | Compiled::Has(key) => match key {
+            Compiled::Field { key, test } => match key.and_then(|k| meta.values_of(k)) {
+                None => Tri::None,
+                // The value index lists every value of the key: a comparison none of them
+                // passes holds for no row. (Rows without the key never match a comparison.)
+                Some(KeyValues::Listed(values))
+                    if !values.iter().any(|v| test.matches_str(&v.value)) =>
+                {
+                    Tri::None
+                }
+                Some(_) => Tri::Some,
+            },
+            Compiled::Has(key) => match key {
                 Some(k) if meta.has_key(*k) => Tri::Some,
                 _ => Tri::None,
             },

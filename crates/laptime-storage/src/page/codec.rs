@@ -138,6 +138,7 @@ pub(crate) fn encode_page(
     let meta_start = out.len();
     meta.encode(out);
     meta.encode_names(dict, out);
+    meta.encode_values(out);
     let cols_start = out.len();
     encode_columns(cols, out, scratch);
     let end = out.len();

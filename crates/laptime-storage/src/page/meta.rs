@@ -8,7 +8,8 @@
 //! `key_count` and the field keys present, ascending, as deltas; then the names section: `count`,
 //! and per name or key the page refers to, ascending, `id - previous id, byte length, UTF-8 bytes`.
 //! The names section makes a page name its own events when both names files of its partition are
-//! lost (pages written before it existed end after the keys).
+//! lost (pages written before it existed end after the keys). The value index follows it (see
+//! `values`; a segment summary writes an empty names section before it).
 
 use std::sync::Arc;
 
@@ -16,6 +17,7 @@ use crate::dictionary::Dictionary;
 use crate::encoding::varint::{read_varint, write_varint};
 use crate::error::DecodeError;
 use crate::event::NameId;
+use crate::page::values::{self, KeyValues};
 use crate::page::PageColumns;
 use crate::sketch::LatencySketch;
 
@@ -79,6 +81,8 @@ pub struct PageMeta {
     pub names: Vec<NameStats>,
     /// Field keys present in the page, ascending.
     pub keys: Vec<NameId>,
+    /// The value index: one entry per key of `keys`, in the same order.
+    pub values: Vec<KeyValues>,
 }
 
 impl PageMeta {
@@ -138,11 +142,14 @@ impl PageMeta {
             }
         }
         self.names = merged;
-        if other.keys.iter().any(|k| !self.has_key(*k)) {
-            self.keys.extend_from_slice(&other.keys);
-            self.keys.sort_unstable();
-            self.keys.dedup();
-        }
+        let (keys, values) = values::absorb(
+            &self.keys,
+            std::mem::take(&mut self.values),
+            &other.keys,
+            &other.values,
+        );
+        self.keys = keys;
+        self.values = values;
     }
 
     /// Bytes this meta holds on the heap (what caching it costs).
@@ -154,6 +161,14 @@ impl PageMeta {
                 .map(|s| s.sketch.heap_bytes())
                 .sum::<usize>()
             + self.keys.capacity() * std::mem::size_of::<NameId>()
+            + self.values.capacity() * std::mem::size_of::<KeyValues>()
+            + self.values.iter().map(KeyValues::heap_bytes).sum::<usize>()
+    }
+
+    /// What the value index knows about `key` (`None`: the page has no such key).
+    pub fn values_of(&self, key: NameId) -> Option<&KeyValues> {
+        let i = self.keys.binary_search(&key).ok()?;
+        self.values.get(i)
     }
 
     /// True if the page may hold an event of `name`.
@@ -227,7 +242,9 @@ impl PageMeta {
         let mut keys: Vec<NameId> = cols.fields.iter().map(|f| f.key).collect();
         keys.sort_unstable();
         keys.dedup();
+        let values = values::compute(cols, &keys);
         PageMeta {
+            values,
             keys,
             rows: cols.len() as u64,
             first_seq,
@@ -261,6 +278,19 @@ impl PageMeta {
             write_varint(out, u64::from(k) - prev);
             prev = u64::from(k);
         }
+    }
+
+    /// Append the value index; after [`PageMeta::encode_names`] for a page.
+    pub(crate) fn encode_values(&self, out: &mut Vec<u8>) {
+        values::encode(&self.values, out);
+    }
+
+    /// Append the encoding of a segment's summary: the meta, an empty names section (names are
+    /// the pages' business), the value index.
+    pub(crate) fn encode_summary(&self, out: &mut Vec<u8>) {
+        self.encode(out);
+        write_varint(out, 0);
+        self.encode_values(out);
     }
 
     /// Append the names section: the text of every name and field key this page refers to, as
@@ -442,6 +472,11 @@ impl PageMeta {
                 }
             }
         }
+        let values = if pos < input.len() {
+            values::decode(input, &mut pos, keys.len(), rows)?
+        } else {
+            vec![KeyValues::Unlisted; keys.len()]
+        };
         if pos != input.len() {
             return Err(DecodeError::new(pos, "trailing bytes after page meta"));
         }
@@ -452,6 +487,7 @@ impl PageMeta {
             max_start,
             names,
             keys,
+            values,
         })
     }
 }
@@ -506,8 +542,16 @@ mod tests {
         meta.encode(&mut plain);
         let mut named = plain.clone();
         meta.encode_names(&dict, &mut named);
-        assert_eq!(PageMeta::decode(&plain).unwrap(), meta);
-        assert_eq!(PageMeta::decode(&named).unwrap(), meta);
+        // Without the value index that follows the names, the keys' values are not listed.
+        let unlisted = PageMeta {
+            values: vec![KeyValues::Unlisted; meta.keys.len()],
+            ..meta.clone()
+        };
+        assert_eq!(PageMeta::decode(&plain).unwrap(), unlisted);
+        assert_eq!(PageMeta::decode(&named).unwrap(), unlisted);
+        let mut indexed = named.clone();
+        meta.encode_values(&mut indexed);
+        assert_eq!(PageMeta::decode(&indexed).unwrap(), meta);
         assert_eq!(PageMeta::decode_names(&plain).unwrap(), vec![]);
         assert_eq!(
             PageMeta::decode_names(&named).unwrap(),

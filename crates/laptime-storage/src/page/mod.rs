@@ -5,11 +5,13 @@
 //! - [`PageColumns`]: events of one page in struct-of-arrays form (the writer's active page and a
 //!   reader's decoded page are the same type).
 //! - `meta`: zone map and sketches, and their encoding.
+//! - `values`: the value index of a meta (listed string values of each field key).
 //! - `codec`: the byte layout of a sealed page, encode and decode.
 
 mod codec;
 mod columns;
 mod meta;
+mod values;
 
 pub(crate) use codec::{
     decode_grouped_durations, decode_meta, decode_page, encode_page, read_page_header, PageHeader,
@@ -17,3 +19,4 @@ pub(crate) use codec::{
 };
 pub use columns::{ColumnSet, FieldColumn, FieldValues, PageColumns};
 pub use meta::{NameStats, PageMeta, PageZone};
+pub use values::{KeyValues, ValueStats, MAX_LISTED_VALUES};

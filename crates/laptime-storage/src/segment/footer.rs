@@ -26,7 +26,7 @@ pub(crate) fn encode(pages: &[PageEntry], summary: &PageMeta) -> Vec<u8> {
         write_varint(&mut out, z.max_id.map_or(0, |m| u64::from(m) + 1));
     }
     let mut encoded = Vec::new();
-    summary.encode(&mut encoded);
+    summary.encode_summary(&mut encoded);
     write_varint(&mut out, encoded.len() as u64);
     out.extend_from_slice(&encoded);
     out

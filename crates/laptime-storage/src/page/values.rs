@@ -1,0 +1,465 @@
+//! The value index of a page meta (issue 15): for each field key whose values in the page are all
+//! strings and few ([`MAX_LISTED_VALUES`] distinct at most), the values themselves with their event
+//! counts. A query skips a page (or a whole segment, through its summary) whose listed values
+//! cannot satisfy a field comparison, without decoding it.
+//!
+//! Layout, after the names section of a page meta (and after the empty names section of a segment
+//! summary), all integers varints: the version [`INDEX_VERSION`], then per field key of the meta,
+//! in the keys' order, `count` (0: the key's values are not listed), then per value, ascending by
+//! bytes: `byte length, UTF-8 bytes, calls, errors, logs`. Metas written before the index existed
+//! end before it: their keys are all unlisted. Per-value latency sketches are left for a later
+//! version: every query that reads a page meta decodes it whole, and sketches are what makes that
+//! expensive (see BENCHMARKS.md, "A billion events").
+
+/// Version of the index layout.
+const INDEX_VERSION: u64 = 1;
+
+use std::collections::HashMap;
+
+use crate::encoding::varint::{read_varint, write_varint};
+use crate::error::DecodeError;
+use crate::event::NameId;
+use crate::page::{FieldValues, PageColumns};
+
+/// Most distinct values a key may have in a page (or a segment) and still be listed. Routes,
+/// methods, statuses, tiers and tenants of one page fit; ids do not, and listing them would make
+/// the meta as large as the column.
+pub const MAX_LISTED_VALUES: usize = 64;
+
+/// The events of a page (or segment) that carry one value of one key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValueStats {
+    /// The value.
+    pub value: String,
+    /// Call events.
+    pub calls: u64,
+    /// Call events with error status.
+    pub errors: u64,
+    /// Log events.
+    pub logs: u64,
+}
+
+/// What a meta knows about the values of one field key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KeyValues {
+    /// Every value the key has, ascending by bytes: all strings, at most [`MAX_LISTED_VALUES`].
+    Listed(Vec<ValueStats>),
+    /// Too many values, values that are not strings, or a meta written before the index.
+    Unlisted,
+}
+
+impl KeyValues {
+    /// Heap bytes held.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        match self {
+            KeyValues::Listed(v) => {
+                v.capacity() * std::mem::size_of::<ValueStats>()
+                    + v.iter().map(|s| s.value.capacity()).sum::<usize>()
+            }
+            KeyValues::Unlisted => 0,
+        }
+    }
+}
+
+/// The index of `cols`, one entry per key of `keys` (the page's field keys, ascending).
+pub(crate) fn compute(cols: &PageColumns, keys: &[NameId]) -> Vec<KeyValues> {
+    keys.iter().map(|&k| compute_key(cols, k)).collect()
+}
+
+fn compute_key(cols: &PageColumns, key: NameId) -> KeyValues {
+    let mut columns = cols.fields.iter().filter(|f| f.key == key);
+    let (Some(col), None) = (columns.next(), columns.next()) else {
+        // Values of several types: a comparison's answer depends on each type's rules.
+        return KeyValues::Unlisted;
+    };
+    let FieldValues::Str(strings) = &col.values else {
+        return KeyValues::Unlisted;
+    };
+    let mut slot_of: HashMap<&str, usize> = HashMap::new();
+    let mut stats: Vec<ValueStats> = Vec::new();
+    for (i, &row) in col.rows.iter().enumerate() {
+        let value = strings.get(i);
+        let slot = match slot_of.get(value) {
+            Some(&s) => s,
+            None => {
+                if stats.len() == MAX_LISTED_VALUES {
+                    return KeyValues::Unlisted;
+                }
+                slot_of.insert(value, stats.len());
+                stats.push(ValueStats {
+                    value: value.to_owned(),
+                    calls: 0,
+                    errors: 0,
+                    logs: 0,
+                });
+                stats.len() - 1
+            }
+        };
+        let (Some(s), Some(&code)) = (stats.get_mut(slot), cols.codes.get(row as usize)) else {
+            return KeyValues::Unlisted;
+        };
+        // The same classes as the per-name stats: 0 ok call, 1 failed call, anything else a log.
+        match code {
+            0 | 1 => {
+                s.calls += 1;
+                s.errors += u64::from(code);
+            }
+            _ => s.logs += 1,
+        }
+    }
+    stats.sort_by(|a, b| a.value.cmp(&b.value));
+    KeyValues::Listed(stats)
+}
+
+/// Merge `theirs` (aligned with `their_keys`) into `mine` (aligned with `my_keys`); returns the
+/// united keys and their entries. A key listed on both sides stays listed while the union of its
+/// values fits; a key unlisted on either side is unlisted.
+pub(crate) fn absorb(
+    my_keys: &[NameId],
+    mine: Vec<KeyValues>,
+    their_keys: &[NameId],
+    theirs: &[KeyValues],
+) -> (Vec<NameId>, Vec<KeyValues>) {
+    let mut keys = Vec::with_capacity(my_keys.len().max(their_keys.len()));
+    let mut values = Vec::with_capacity(keys.capacity());
+    let mut a = my_keys.iter().zip(mine).peekable();
+    let mut b = their_keys.iter().zip(theirs).peekable();
+    loop {
+        let order = match (a.peek(), b.peek()) {
+            (None, None) => break,
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (Some((x, _)), Some((y, _))) => x.cmp(y),
+        };
+        match order {
+            std::cmp::Ordering::Less => {
+                let Some((&k, v)) = a.next() else { break };
+                keys.push(k);
+                values.push(v);
+            }
+            std::cmp::Ordering::Greater => {
+                let Some((&k, v)) = b.next() else { break };
+                keys.push(k);
+                values.push(v.clone());
+            }
+            std::cmp::Ordering::Equal => {
+                let (Some((&k, x)), Some((_, y))) = (a.next(), b.next()) else {
+                    break;
+                };
+                keys.push(k);
+                values.push(merge(x, y));
+            }
+        }
+    }
+    (keys, values)
+}
+
+fn merge(mine: KeyValues, theirs: &KeyValues) -> KeyValues {
+    let (KeyValues::Listed(mine), KeyValues::Listed(theirs)) = (mine, theirs) else {
+        return KeyValues::Unlisted;
+    };
+    let mut merged: Vec<ValueStats> = Vec::with_capacity(mine.len().max(theirs.len()));
+    let mut a = mine.into_iter().peekable();
+    let mut b = theirs.iter().peekable();
+    loop {
+        let next = match (a.peek(), b.peek()) {
+            (None, None) => break,
+            (Some(_), None) => a.next(),
+            (None, Some(_)) => b.next().cloned(),
+            (Some(x), Some(y)) => match x.value.cmp(&y.value) {
+                std::cmp::Ordering::Less => a.next(),
+                std::cmp::Ordering::Greater => b.next().cloned(),
+                std::cmp::Ordering::Equal => {
+                    let (Some(mut x), Some(y)) = (a.next(), b.next()) else {
+                        break;
+                    };
+                    x.calls += y.calls;
+                    x.errors += y.errors;
+                    x.logs += y.logs;
+                    Some(x)
+                }
+            },
+        };
+        let Some(v) = next else { break };
+        if merged.len() == MAX_LISTED_VALUES {
+            return KeyValues::Unlisted;
+        }
+        merged.push(v);
+    }
+    KeyValues::Listed(merged)
+}
+
+/// Append the index (one entry per key, in the keys' order).
+pub(crate) fn encode(values: &[KeyValues], out: &mut Vec<u8>) {
+    write_varint(out, INDEX_VERSION);
+    for entry in values {
+        match entry {
+            KeyValues::Unlisted => write_varint(out, 0),
+            KeyValues::Listed(list) => {
+                write_varint(out, list.len() as u64);
+                for v in list {
+                    write_varint(out, v.value.len() as u64);
+                    out.extend_from_slice(v.value.as_bytes());
+                    write_varint(out, v.calls);
+                    write_varint(out, v.errors);
+                    write_varint(out, v.logs);
+                }
+            }
+        }
+    }
+}
+
+/// Decode the index of a meta with `keys` field keys and `rows` events from `input[*pos..]`,
+/// checking what a writer guarantees: few values, ascending and distinct, counts within the rows.
+pub(crate) fn decode(
+    input: &[u8],
+    pos: &mut usize,
+    keys: usize,
+    rows: u64,
+) -> Result<Vec<KeyValues>, DecodeError> {
+    if read_varint(input, pos)? != INDEX_VERSION {
+        return Err(DecodeError::new(*pos, "unknown value index version"));
+    }
+    let mut out = Vec::with_capacity(keys.min(input.len()));
+    for _ in 0..keys {
+        let count = read_varint(input, pos)?;
+        if count == 0 {
+            out.push(KeyValues::Unlisted);
+            continue;
+        }
+        if count > MAX_LISTED_VALUES as u64 {
+            return Err(DecodeError::new(
+                *pos,
+                "more listed values than a writer lists",
+            ));
+        }
+        let mut list: Vec<ValueStats> = Vec::with_capacity(count as usize);
+        let mut events = 0u64;
+        for _ in 0..count {
+            let len = read_varint(input, pos)?;
+            let end = usize::try_from(len)
+                .ok()
+                .and_then(|l| pos.checked_add(l))
+                .filter(|&e| e <= input.len())
+                .ok_or(DecodeError::new(*pos, "listed value longer than the meta"))?;
+            let value = std::str::from_utf8(&input[*pos..end])
+                .map_err(|_| DecodeError::new(*pos, "listed value is not UTF-8"))?;
+            if list.last().is_some_and(|p| p.value.as_str() >= value) {
+                return Err(DecodeError::new(*pos, "listed values not ascending"));
+            }
+            *pos = end;
+            let calls = read_varint(input, pos)?;
+            let errors = read_varint(input, pos)?;
+            let logs = read_varint(input, pos)?;
+            if errors > calls {
+                return Err(DecodeError::new(*pos, "more errors than calls for a value"));
+            }
+            events = events
+                .checked_add(calls)
+                .and_then(|e| e.checked_add(logs))
+                .filter(|&e| e <= rows)
+                .ok_or(DecodeError::new(
+                    *pos,
+                    "a key's values count more events than rows",
+                ))?;
+            list.push(ValueStats {
+                value: value.to_owned(),
+                calls,
+                errors,
+                logs,
+            });
+        }
+        out.push(KeyValues::Listed(list));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Batch, Value};
+    use crate::page::PageMeta;
+
+    const TENANT: NameId = 7;
+    const USER: NameId = 8;
+    const MIXED: NameId = 9;
+
+    /// A page of `rows` calls of name 0 (every fifth failed, one log), each with a tenant of three,
+    /// a distinct user id, and a key that is a string on even rows and a number on odd ones.
+    fn page(rows: usize) -> PageColumns {
+        let mut b = Batch::default();
+        for i in 0..rows {
+            let row = if i == 0 {
+                b.push_log(0, 5, crate::event::Level::Info, "hello")
+            } else {
+                b.push_call(0, i as u64, 100 + i as u64, i % 5 != 0)
+            };
+            let tenant = ["acme", "globex", "initech"][i % 3];
+            b.add_field_at(row, TENANT, Value::Str(tenant.into()))
+                .unwrap();
+            b.add_field_at(row, USER, Value::Str(format!("user-{i}")))
+                .unwrap();
+            let mixed = if i % 2 == 0 {
+                Value::Str("x".into())
+            } else {
+                Value::I64(i as i64)
+            };
+            b.add_field_at(row, MIXED, mixed).unwrap();
+        }
+        let mut cols = PageColumns::default();
+        cols.append_batch(&b, 0, rows);
+        cols.canonicalize_fields();
+        cols
+    }
+
+    /// `cols` with `suffix` appended to every user id.
+    fn other_users(mut cols: PageColumns, suffix: &str) -> PageColumns {
+        for col in cols.fields.iter_mut().filter(|c| c.key == USER) {
+            let FieldValues::Str(s) = &mut col.values else {
+                panic!("users are strings")
+            };
+            let renamed: Vec<String> = s.iter().map(|v| format!("{v}{suffix}")).collect();
+            s.clear();
+            for v in &renamed {
+                s.push(v);
+            }
+        }
+        cols
+    }
+
+    fn listed(kv: Option<&KeyValues>) -> &[ValueStats] {
+        match kv {
+            Some(KeyValues::Listed(v)) => v,
+            other => panic!("expected listed values, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn few_string_values_are_listed_with_their_counts_and_sketches() {
+        let meta = PageMeta::compute(&page(30), 0);
+        let tenants = listed(meta.values_of(TENANT));
+        let names: Vec<&str> = tenants.iter().map(|v| v.value.as_str()).collect();
+        assert_eq!(names, ["acme", "globex", "initech"]);
+        let acme = &tenants[0];
+        // Rows 0, 3, ..., 27: row 0 is the log; rows 15 is a failed call (i % 5 == 0).
+        assert_eq!((acme.calls, acme.errors, acme.logs), (9, 1, 1));
+        let total: u64 = tenants.iter().map(|v| v.calls + v.logs).sum();
+        assert_eq!(total, 30);
+        // 30 distinct users fit; a key of two types is never listed.
+        assert_eq!(listed(meta.values_of(USER)).len(), 30);
+        assert_eq!(meta.values_of(MIXED), Some(&KeyValues::Unlisted));
+        assert_eq!(meta.values_of(42), None);
+    }
+
+    #[test]
+    fn more_distinct_values_than_the_limit_are_not_listed() {
+        let meta = PageMeta::compute(&page(MAX_LISTED_VALUES + 1), 0);
+        assert_eq!(meta.values_of(USER), Some(&KeyValues::Unlisted));
+        let meta = PageMeta::compute(&page(MAX_LISTED_VALUES), 0);
+        assert_eq!(listed(meta.values_of(USER)).len(), MAX_LISTED_VALUES);
+    }
+
+    #[test]
+    fn the_index_round_trips_in_pages_and_summaries_and_older_metas_list_nothing() {
+        let meta = PageMeta::compute(&page(40), 0);
+        let dict = crate::dictionary::Dictionary::new();
+        let mut bytes = Vec::new();
+        meta.encode(&mut bytes);
+        let without_index = bytes.clone();
+        meta.encode_names(&dict, &mut bytes);
+        let names_only = bytes.clone();
+        meta.encode_values(&mut bytes);
+        assert_eq!(PageMeta::decode(&bytes).unwrap(), meta);
+        let mut summary = Vec::new();
+        meta.encode_summary(&mut summary);
+        assert_eq!(PageMeta::decode_summary(&summary).unwrap(), meta);
+        for older in [without_index, names_only.clone()] {
+            let old = PageMeta::decode(&older).unwrap();
+            assert!(old.values.iter().all(|v| *v == KeyValues::Unlisted));
+            assert_eq!(old.keys, meta.keys);
+        }
+        // Every cut of the index is an error, never a shorter index.
+        for cut in names_only.len() + 1..bytes.len() {
+            assert!(PageMeta::decode(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn summaries_unite_values_until_there_are_too_many() {
+        let a = PageMeta::compute(&page(30), 0);
+        // The second page has the same tenants and 30 other users.
+        let b = PageMeta::compute(&other_users(page(30), "-b"), 30);
+        let mut sum = a.clone();
+        sum.absorb(&b);
+        let tenants = listed(sum.values_of(TENANT));
+        assert_eq!(tenants.len(), 3);
+        assert_eq!(tenants[0].calls, 2 * listed(a.values_of(TENANT))[0].calls);
+        // 30 + 30 users fit in 64; a third page's 30 more do not.
+        assert_eq!(listed(sum.values_of(USER)).len(), 60);
+        sum.absorb(&PageMeta::compute(&other_users(page(30), "-c"), 60));
+        assert_eq!(sum.values_of(USER), Some(&KeyValues::Unlisted));
+        assert_eq!(listed(sum.values_of(TENANT)).len(), 3);
+        // Unlisted on one side stays unlisted.
+        assert_eq!(sum.values_of(MIXED), Some(&KeyValues::Unlisted));
+        // The summary's index round-trips too.
+        let mut bytes = Vec::new();
+        sum.encode_summary(&mut bytes);
+        assert_eq!(PageMeta::decode_summary(&bytes).unwrap(), sum);
+    }
+
+    #[test]
+    fn an_index_no_writer_makes_is_refused() {
+        let meta = PageMeta::compute(&page(6), 0);
+        let mut head = Vec::new();
+        meta.encode(&mut head);
+        write_varint(&mut head, 0); // empty names section
+        write_varint(&mut head, INDEX_VERSION);
+        let keys = meta.keys.len();
+        let entry = |values: &[(&[u8], u64, u64, u64)]| {
+            let mut b = head.clone();
+            write_varint(&mut b, values.len() as u64);
+            for (v, calls, errors, logs) in values {
+                write_varint(&mut b, v.len() as u64);
+                b.extend_from_slice(v);
+                write_varint(&mut b, *calls);
+                write_varint(&mut b, *errors);
+                write_varint(&mut b, *logs);
+            }
+            for _ in 1..keys {
+                write_varint(&mut b, 0);
+            }
+            b
+        };
+        let reason = |b: &[u8]| PageMeta::decode(b).unwrap_err().reason;
+        assert!(PageMeta::decode(&entry(&[(b"a", 1, 0, 0), (b"b", 0, 0, 2)])).is_ok());
+        assert_eq!(
+            reason(&entry(&[(b"b", 1, 0, 0), (b"a", 1, 0, 0)])),
+            "listed values not ascending"
+        );
+        assert_eq!(
+            reason(&entry(&[(b"a", 1, 0, 0), (b"a", 1, 0, 0)])),
+            "listed values not ascending"
+        );
+        assert_eq!(
+            reason(&entry(&[(b"\xff", 1, 0, 0)])),
+            "listed value is not UTF-8"
+        );
+        assert_eq!(
+            reason(&entry(&[(b"a", 1, 2, 0)])),
+            "more errors than calls for a value"
+        );
+        assert_eq!(
+            reason(&entry(&[(b"a", 4, 0, 3)])),
+            "a key's values count more events than rows"
+        );
+        let many: Vec<(&[u8], u64, u64, u64)> = vec![(b"a", 0, 0, 0); MAX_LISTED_VALUES + 1];
+        assert_eq!(
+            reason(&entry(&many)),
+            "more listed values than a writer lists"
+        );
+        let mut future = head.clone();
+        future.pop();
+        write_varint(&mut future, INDEX_VERSION + 1);
+        assert_eq!(reason(&future), "unknown value index version");
+    }
+}
