@@ -119,6 +119,29 @@ e2e('top: slowest functions and slowest single calls', async (t) => {
   );
 });
 
+e2e('query --explain: pages skipped by the value index, answered from meta or decoded, on stderr', async (t) => {
+  const dir = tempDir();
+  // Six pages of 500 calls; a tenant's traffic comes in runs of two pages.
+  const store = open({ dir, pageRows: 500 });
+  const tenants = ['acme', 'globex', 'initech'];
+  for (let i = 0; i < 3000; i++) {
+    const startNs = BASE_NS + BigInt(i) * 1_000_000n;
+    store.record({ name: 'Orders.place', startNs, durationNs: 1_000_000 + i, fields: { tenant: tenants[Math.floor(i / 1000)]! } });
+  }
+  await store.close();
+  const acme = await cli(['query', 'tenant:acme', '-d', dir, '-a', 'count,p99', '--explain', '--json']);
+  t.is(acme.code, 0, acme.err);
+  t.is((JSON.parse(acme.out.trim()) as { count: number }).count, 1000);
+  t.is(acme.err, 'explain: 6 pages: 4 skipped, 0 answered from meta, 2 decoded; 1,000 rows scanned, 1,000 matched; percentiles from sketches\n');
+  // No filter: every page is answered from its meta (the segment's summary).
+  const all = await cli(['query', '-d', dir, '-g', 'name', '-a', 'count', '--explain']);
+  t.is(all.code, 0, all.err);
+  t.regex(all.err, /^explain: 6 pages: 0 skipped, 6 answered from meta, 0 decoded;/);
+  const listing = await cli(['query', 'tenant:acme', '-d', dir, '--explain']);
+  t.is(listing.code, 2);
+  t.regex(listing.err, /--explain goes with grouped aggregates/);
+});
+
 e2e('query: events newest first, grouped aggregates, CSV, and a bad filter with its position', async (t) => {
   const dir = await sharedStore();
   const ev = await cli(['query', 'status:error name:Billing.*', '-d', dir, '-l', '2', '--json']);

@@ -5,7 +5,7 @@
 import type { Anomaly, FunctionComparison } from '../analysis';
 import { valueText } from '../filter-text';
 import { parseDuration, parseRange, parseTime } from '../grammar';
-import type { QueryRow, StoredEvent } from '../query';
+import type { QueryRow, QueryStats, StoredEvent } from '../query';
 import { callsToOtlp, spanCount, type OtlpTraceRequest } from '../otlp';
 import type { Reader } from '../reader';
 import type { ReadApi } from '../reads';
@@ -215,14 +215,29 @@ export interface QueryOptions {
   asc: boolean;
   limit?: number;
   exact: boolean;
+  /** Say on stderr how the engine answered (pages skipped, answered from meta, decoded). */
+  explain?: boolean;
   format: OutputFormat;
 }
 
 const AGGREGATES = ['count', 'errors', 'errorRate', 'sum', 'mean', 'min', 'max', 'stddev'] as const;
 
+/** One line on how a query was answered: what `--explain` prints. */
+export function explainLine(s: QueryStats): string {
+  const n = (v: number) => v.toLocaleString('en-US');
+  return (
+    `explain: ${n(s.pagesTotal)} pages: ${n(s.pagesSkipped)} skipped, ${n(s.pagesFromMeta)} answered from meta, ` +
+    `${n(s.pagesDecoded)} decoded; ${n(s.rowsScanned)} rows scanned, ${n(s.rowsMatched)} matched; ` +
+    `percentiles ${s.exactPercentiles ? 'exact' : 'from sketches'}\n`
+  );
+}
+
 /** With grouping or aggregates: a grouped table; otherwise the matching events, newest first. */
 export async function query(reader: QuerySource, o: QueryOptions, io: Io): Promise<void> {
   const aggregating = o.group.length > 0 || o.bucket !== undefined || o.agg.length > 0;
+  if (o.explain === true && !aggregating) {
+    throw new CliError('--explain goes with grouped aggregates (-g, --bucket or -a, e.g. -a count)', 2);
+  }
   if (!aggregating) {
     const page = await reader.events(o.filter, { limit: o.limit ?? 50 });
     warnCoverage(page, io);
@@ -247,6 +262,7 @@ export async function query(reader: QuerySource, o: QueryOptions, io: Io): Promi
   if (o.exact) q = q.exact();
   const result = await q.run();
   warnCoverage(result, io);
+  if (o.explain === true) io.err(explainLine(result.stats));
   const rows = result.rows;
   const records = rows as unknown as Array<Record<string, unknown>>;
   const headers = records.length > 0 ? Object.keys(records[0]!) : [];

@@ -269,9 +269,10 @@ function queryCommand(prog: Command, s: Shared): void {
       .option('-s, --sort <column>', 'sort by this column')
       .option('--asc', 'ascending sort (default descending)')
       .option('-l, --limit <n>', 'at most n rows (events: default 50)', positiveInt)
-      .option('--exact', 'exact percentiles'),
+      .option('--exact', 'exact percentiles')
+      .option('--explain', 'with grouped aggregates: also say on stderr how the pages were answered (skipped, from meta, decoded)'),
   );
-  s.fleet(c).action(async (terms: string[], o: Common & Source & FleetSource & { group: string[]; bucket?: string; agg: string[]; sort?: string; asc?: boolean; limit?: number; exact?: boolean }) => {
+  s.fleet(c).action(async (terms: string[], o: Common & Source & FleetSource & { group: string[]; bucket?: string; agg: string[]; sort?: string; asc?: boolean; limit?: number; exact?: boolean; explain?: boolean }) => {
     await s.runQueries(o, (r) =>
       query(
         r,
@@ -284,6 +285,7 @@ function queryCommand(prog: Command, s: Shared): void {
           asc: o.asc === true,
           ...(o.limit === undefined ? {} : { limit: o.limit }),
           exact: o.exact === true,
+          explain: o.explain === true,
           format: format(o),
         },
         s.io,
