@@ -85,20 +85,6 @@ impl Hasher for IntHasher {
 
 type IntMap<K, V> = HashMap<K, V, BuildHasherDefault<IntHasher>>;
 
-pub(super) fn run(view: &View, query: &Query) -> Result<QueryResult> {
-    let (groups, stats) = if query.precision == Precision::Exact && query.has_percentiles() {
-        super::exact::aggregate(view, query)?
-    } else {
-        aggregate(view, query)?
-    };
-    let span = if query.wants_span() {
-        super::span::calls_seen(view, query)?
-    } else {
-        None
-    };
-    Ok(finish(groups, stats, span, query))
-}
-
 /// The result from every group's accumulator: finished values, sorted, limited. Shared by a
 /// query on one view and by merged partial results, so both give the same answer.
 pub(super) fn finish(
@@ -163,7 +149,7 @@ pub(super) type RawGroups = Vec<(Vec<KeyPart>, Acc)>;
 pub(super) type RankSearches = HashMap<Vec<KeyPart>, RankFinder>;
 
 /// Plan and execute: every group's key and accumulator, and what the execution did.
-fn aggregate(view: &View, query: &Query) -> Result<(RawGroups, QueryStats)> {
+pub(super) fn aggregate(view: &View, query: &Query) -> Result<(RawGroups, QueryStats)> {
     aggregate_with(view, query, None)
 }
 

@@ -551,7 +551,18 @@ fn invalid(option: &'static str, reason: impl Into<String>) -> Error {
 /// Run `query` over `view`.
 pub fn run(view: &View, query: &Query) -> Result<QueryResult> {
     query.validate()?;
-    execute::run(view, query)
+    // Exact percentiles take passes (`exact.rs`) over the one-pass engine (`execute.rs`).
+    let (groups, stats) = if query.precision == Precision::Exact && query.has_percentiles() {
+        exact::aggregate(view, query)?
+    } else {
+        execute::aggregate(view, query)?
+    };
+    let span = if query.wants_span() {
+        span::calls_seen(view, query)?
+    } else {
+        None
+    };
+    Ok(execute::finish(groups, stats, span, query))
 }
 
 /// Run `query` over `view` up to the mergeable state of its groups (see [`Partial`]).
