@@ -1,14 +1,23 @@
 //! Page meta (zone map, per-name sketches, value index) and the latency sketch, on raw bytes with
-//! the meta checksum out of the way. An accepted meta must be internally consistent.
+//! the meta checksum out of the way. An accepted meta must be internally consistent, and reading
+//! it with the sketches deferred must accept the same bytes once the sketches are decoded.
 #![no_main]
 
-use laptime_core::fuzzing::decode_meta_unchecked;
+use laptime_core::fuzzing::{decode_meta_deferred_unchecked, decode_meta_unchecked};
 use laptime_core::{KeyValues, MAX_LISTED_VALUES};
 use laptime_core::sketch::LatencySketch;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(m) = decode_meta_unchecked(data) {
+    let eager = decode_meta_unchecked(data);
+    let deferred = decode_meta_deferred_unchecked(data).and_then(|m| {
+        m.with_sketches().map(|d| d.into_owned())
+    });
+    assert_eq!(eager.is_ok(), deferred.is_ok(), "deferred decoding accepts other bytes");
+    if let (Ok(a), Ok(b)) = (&eager, &deferred) {
+        assert!(a == b, "deferred decoding reads another meta");
+    }
+    if let Ok(m) = eager {
         let total: u64 = m.names.iter().map(|n| n.calls + n.logs).sum();
         assert_eq!(total, u64::from(m.rows), "name counts do not add up");
         assert!(m.max_start >= m.min_start);
@@ -16,7 +25,12 @@ fuzz_target!(|data: &[u8]| {
         assert!(m.keys.windows(2).all(|w| w[0] < w[1]));
         for n in &m.names {
             assert!(n.errors <= n.calls);
-            assert_eq!(n.sketch.count(), n.calls);
+            let sketch = n.sketch().expect("an eagerly decoded meta holds its sketches");
+            assert_eq!(sketch.count(), n.calls);
+            assert_eq!(sketch.zero_count(), n.zero_calls);
+            assert_eq!(sketch.sum(), n.sum);
+            assert_eq!(sketch.min().unwrap_or(0), n.min);
+            assert_eq!(sketch.max().unwrap_or(0), n.max);
         }
         assert_eq!(m.values.len(), m.keys.len(), "one index entry per key");
         for entry in &m.values {

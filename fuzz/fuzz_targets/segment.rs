@@ -59,7 +59,7 @@ fuzz_target!(|data: &[u8]| {
         let mut absorbed = PageMeta::default();
         for ((m, c), (em, ec)) in read.pages.into_iter().zip(expect) {
             let m = m.expect("page meta reads");
-            absorbed.absorb(&m);
+            absorbed.absorb(&m).expect("a page meta that read joins the summary");
             assert!(m == em, "page meta differs");
             assert!(c.expect("page decodes") == ec, "page columns differ");
         }

@@ -373,9 +373,20 @@ impl View {
         out
     }
 
-    /// The meta of `page` (names, counts, sketches, keys): from the bufferpool when cached there,
+    /// The meta of `page` (names, counts, ranges, keys; sketches decoded only if they were
+    /// before, see [`View::page_meta_with_sketches`]): from the bufferpool when cached there,
     /// else read from its segment, checked and cached.
     pub fn page_meta(&self, page: &PageRef) -> Result<Arc<PageMeta>> {
+        self.meta_of(page, false)
+    }
+
+    /// [`View::page_meta`] with every name's latency sketch decoded (what answering a page from
+    /// its meta in sketch precision needs); the decoded meta replaces the cached one.
+    pub fn page_meta_with_sketches(&self, page: &PageRef) -> Result<Arc<PageMeta>> {
+        self.meta_of(page, true)
+    }
+
+    fn meta_of(&self, page: &PageRef, sketches: bool) -> Result<Arc<PageMeta>> {
         let part = self.parts.get(page.part).ok_or_else(not_from_this_view)?;
         match page.source {
             Source::Segment { segment, page: gi } => {
@@ -385,10 +396,14 @@ impl View {
                     file: seg.file_key(),
                     offset: entry.offset,
                 };
-                if let Some(hit) = self.pool.get_meta(key) {
-                    return Ok(hit);
-                }
-                Ok(self.pool.insert_meta(key, seg.page_meta(entry)?))
+                let cached = self.pool.get_meta(key);
+                let meta = match cached {
+                    Some(hit) if !sketches || hit.has_sketches() => return Ok(hit),
+                    Some(hit) => seg.decode_sketches(entry, &hit)?,
+                    None if sketches => seg.page_meta(entry)?,
+                    None => seg.page_meta_deferred(entry)?,
+                };
+                Ok(self.pool.insert_meta(key, meta))
             }
             Source::Tail => part.tail_meta.clone().ok_or_else(not_from_this_view),
         }

@@ -506,7 +506,9 @@ fn check_segment(path: &Path, bytes: u64, active: bool) -> FileCheck {
     let mut summary = PageMeta::default();
     for page in reader.pages() {
         let read = reader.page_meta(page).and_then(|meta| {
-            summary.absorb(&meta);
+            summary
+                .absorb(&meta)
+                .map_err(|e| e.in_file(reader.path(), page.meta_offset()))?;
             reader.read_page(page, ColumnSet::ALL, &mut scratch, &mut cols)
         });
         if let Err(e) = read {

@@ -152,12 +152,16 @@ impl Acc {
                 self.min = 0;
             }
         } else if part.calls == CallPart::All && s.calls > 0 {
-            // Sum, min and max of the sketch are exact.
-            self.sum += s.sketch.sum();
-            self.min = self.min.min(s.sketch.min().unwrap_or(u64::MAX));
-            self.max = self.max.max(s.sketch.max().unwrap_or(0));
+            // Sum, min and max of a meta are exact.
+            self.sum += s.sum;
+            self.min = self.min.min(s.min);
+            self.max = self.max.max(s.max);
             if let Some(sk) = &mut self.sketch {
-                sk.merge(&s.sketch);
+                // The planner reads a page's meta with its sketches when it keeps sketches.
+                debug_assert!(s.sketch().is_some(), "meta read without its sketches");
+                if let Some(theirs) = s.sketch() {
+                    sk.merge(theirs);
+                }
             }
         }
     }

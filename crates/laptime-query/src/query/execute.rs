@@ -466,6 +466,15 @@ impl<'a> Worker<'a> {
         let part = &self.plan.parts[page.partition()];
         match self.plan_page(part, meta) {
             PagePlan::Skip => self.stats.pages_skipped += 1,
+            PagePlan::Meta(parts) if self.plan.needs.sketch && !meta.has_sketches() => {
+                match self.view.page_meta_with_sketches(page) {
+                    Ok(meta) => {
+                        self.stats.pages_from_meta += 1;
+                        self.add_from_meta(page.partition(), &meta, &parts);
+                    }
+                    Err(e) => self.skipped(page, e)?,
+                }
+            }
             PagePlan::Meta(parts) => {
                 self.stats.pages_from_meta += 1;
                 self.add_from_meta(page.partition(), meta, &parts);
@@ -795,13 +804,8 @@ fn split_runs<'d>(meta: &PageMeta, durs: &'d [u64]) -> Option<Vec<&'d [u64]>> {
         let len = usize::try_from(s.calls.checked_add(s.logs)?).ok()?;
         let run = durs.get(at..at.checked_add(len)?)?;
         if s.logs > 0 {
-            let zero_calls = s
-                .sketch
-                .rank_bounds(1)
-                .filter(|b| b.hi == 0)
-                .map_or(0, |b| b.count);
             let zeros = run.iter().filter(|&&d| d == 0).count() as u64;
-            if zeros != zero_calls + s.logs {
+            if zeros != s.zero_calls + s.logs {
                 return None;
             }
         }

@@ -314,10 +314,11 @@ impl Predicate {
                 if !call {
                     return Tri::Some;
                 }
-                // The sketch's min and max are exact over all calls of the name.
-                match (stats.sketch.min(), stats.sketch.max()) {
-                    (Some(lo), Some(hi)) => range_vs(*op, lo, hi, *v),
-                    _ => Tri::Some,
+                // The meta's min and max are exact over all calls of the name.
+                if stats.calls > 0 {
+                    range_vs(*op, stats.min, stats.max, *v)
+                } else {
+                    Tri::Some
                 }
             }
             Compiled::Since(t) => Tri::of(meta.min_start >= *t, meta.max_start < *t),

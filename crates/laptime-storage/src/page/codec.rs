@@ -99,15 +99,21 @@ pub(crate) fn read_page_header(bytes: &[u8]) -> Result<PageHeader, DecodeError> 
     Ok(header)
 }
 
-/// Check and decode the meta section (`bytes` = the meta bytes only).
+/// Check and decode the meta section (`bytes` = the meta bytes only), sketches included.
 pub(crate) fn decode_meta(header: &PageHeader, bytes: &[u8]) -> Result<PageMeta, DecodeError> {
+    check_meta(header, bytes)?;
+    PageMeta::decode(bytes)
+}
+
+/// Check the meta section's length and checksum.
+pub(crate) fn check_meta(header: &PageHeader, bytes: &[u8]) -> Result<(), DecodeError> {
     if bytes.len() != header.meta_len as usize {
         return Err(DecodeError::new(0, "page meta truncated"));
     }
     if crc32c::crc32c(bytes) != header.meta_crc {
         return Err(DecodeError::new(0, "page meta checksum mismatch"));
     }
-    PageMeta::decode(bytes)
+    Ok(())
 }
 
 /// Buffers reused across page encodes and decodes (pages are large; fresh allocations of this size

@@ -1,16 +1,24 @@
 //! Page meta: the zone map (row count, seq range, start-time range, names present) and, per name,
-//! call/error/log counts and a latency sketch of its call durations. Stored next to the page's
-//! columns with its own checksum, so a query can read it without the columns.
+//! call/error/log counts, the exact range and sum of its call durations and a latency sketch of
+//! them. Stored next to the page's columns with its own checksum, so a query can read it without
+//! the columns.
 //!
-//! Layout (all integers varints unless noted):
-//! `rows, first_seq, min_start, max_start - min_start, name_count,` then per name in ascending id
-//! order: `id - previous id, calls, errors, logs,` and when `calls > 0` the encoded sketch; then
-//! `key_count` and the field keys present, ascending, as deltas; then the names section: `count`,
-//! and per name or key the page refers to, ascending, `id - previous id, byte length, UTF-8 bytes`.
-//! The names section makes a page name its own events when both names files of its partition are
-//! lost (pages written before it existed end after the keys). The value index follows it (see
-//! `values`; a segment summary writes an empty names section before it).
+//! Layout (all integers varints), version 2: `0, 2` (a row count no page has, then the layout
+//! version), `rows, first_seq, min_start, max_start - min_start, name_count,` then per name in
+//! ascending id order: `id - previous id, calls, errors, logs,` and when `calls > 0`:
+//! `zero_calls, min, max - min, sum (low 64 bits), sum (high 64 bits), sketch length,` the encoded
+//! sketch; then `key_count` and the field keys present, ascending, as deltas; then the names
+//! section: `count`, and per name or key the page refers to, ascending, `id - previous id, byte
+//! length, UTF-8 bytes`. The names section makes a page name its own events when both names files
+//! of its partition are lost (pages written before it existed end after the keys). The value
+//! index follows it (see `values`; a segment summary writes an empty names section before it).
+//!
+//! Version 1 begins with `rows` and has neither the explicit counts and ranges nor the sketch's
+//! length: the sketch follows `logs`. Version 2 repeats what the sketch knows exactly so that a
+//! read for planning, filtering or exact percentiles skips the sketches (length-prefixed) instead
+//! of decoding one per name and page, which was most of such a query's time (BENCHMARKS.md).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::dictionary::Dictionary;
@@ -26,8 +34,12 @@ use crate::sketch::LatencySketch;
 /// beyond this would size column allocations at gigabytes.
 const MAX_DECODED_ROWS: u32 = 1 << 24;
 
+/// First bytes of a version 2 meta: a row count of 0 (version 1 begins with its row count, never 0
+/// for a page; an empty version 1 summary continues with a first seq of 0), then the version.
+const LAYOUT_TAG: [u8; 2] = [0, 2];
+
 /// Per-name summary of one page.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct NameStats {
     /// Name id.
     pub name: NameId,
@@ -37,8 +49,153 @@ pub struct NameStats {
     pub errors: u64,
     /// Log events.
     pub logs: u64,
-    /// Durations of the calls.
-    pub sketch: LatencySketch,
+    /// Calls that took 0 ns.
+    pub zero_calls: u64,
+    /// Shortest call (0 without calls).
+    pub min: u64,
+    /// Longest call (0 without calls).
+    pub max: u64,
+    /// Sum of the calls' durations.
+    pub sum: u128,
+    sketch: Durations,
+}
+
+/// The sketch of a name's call durations: decoded, or (in a meta read without its sketches) where
+/// its bytes are.
+#[derive(Debug, Clone)]
+enum Durations {
+    Decoded(LatencySketch),
+    Encoded {
+        /// The meta's bytes up to the end of its names.
+        bytes: Arc<[u8]>,
+        at: u32,
+        len: u32,
+    },
+}
+
+/// Whether decoding a meta decodes its sketches too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sketches {
+    Decode,
+    Defer,
+}
+
+impl NameStats {
+    /// The stats of a name whose calls' durations `sketch` holds.
+    pub(crate) fn new(
+        name: NameId,
+        calls: u64,
+        errors: u64,
+        logs: u64,
+        sketch: LatencySketch,
+    ) -> NameStats {
+        NameStats {
+            name,
+            calls,
+            errors,
+            logs,
+            zero_calls: sketch.zero_count(),
+            min: sketch.min().unwrap_or(0),
+            max: sketch.max().unwrap_or(0),
+            sum: sketch.sum(),
+            sketch: Durations::Decoded(sketch),
+        }
+    }
+
+    /// The latency sketch of the calls, `None` when the meta was read without its sketches (see
+    /// [`PageMeta::decode_sketches`]).
+    pub fn sketch(&self) -> Option<&LatencySketch> {
+        match &self.sketch {
+            Durations::Decoded(s) => Some(s),
+            Durations::Encoded { .. } => None,
+        }
+    }
+
+    /// The latency sketch of the calls, decoded from the meta's bytes if it was not yet; checked
+    /// against the name's counts and ranges (offsets in errors are the meta's).
+    pub fn decoded_sketch(&self) -> Result<Cow<'_, LatencySketch>, DecodeError> {
+        match &self.sketch {
+            Durations::Decoded(s) => Ok(Cow::Borrowed(s)),
+            Durations::Encoded { bytes, at, len } => {
+                let (at, end) = (*at as usize, *at as usize + *len as usize);
+                let input = bytes
+                    .get(at..end)
+                    .ok_or(DecodeError::new(at, "sketch outside the page meta"))?;
+                let (sketch, used) = LatencySketch::decode(input).map_err(|e| DecodeError {
+                    offset: at + e.offset,
+                    reason: e.reason,
+                })?;
+                if used != input.len() {
+                    return Err(DecodeError::new(
+                        at + used,
+                        "sketch shorter than its length",
+                    ));
+                }
+                self.check_sketch(&sketch, at)?;
+                Ok(Cow::Owned(sketch))
+            }
+        }
+    }
+
+    /// The sketch must count what the name's fields say.
+    fn check_sketch(&self, sketch: &LatencySketch, at: usize) -> Result<(), DecodeError> {
+        if sketch.count() != self.calls {
+            return Err(DecodeError::new(at, "sketch count differs from call count"));
+        }
+        let agrees = sketch.zero_count() == self.zero_calls
+            && sketch.min().unwrap_or(0) == self.min
+            && sketch.max().unwrap_or(0) == self.max
+            && sketch.sum() == self.sum;
+        if !agrees {
+            return Err(DecodeError::new(
+                at,
+                "sketch differs from the name's range or sum",
+            ));
+        }
+        Ok(())
+    }
+
+    fn decode_in_place(&mut self) -> Result<(), DecodeError> {
+        if let Cow::Owned(sketch) = self.decoded_sketch()? {
+            self.sketch = Durations::Decoded(sketch);
+        }
+        Ok(())
+    }
+
+    /// Add `other`'s events (the same name elsewhere). Sketches merge when both are decoded.
+    fn add(&mut self, other: &NameStats) {
+        (self.min, self.max) = match (self.calls, other.calls) {
+            (_, 0) => (self.min, self.max),
+            (0, _) => (other.min, other.max),
+            _ => (self.min.min(other.min), self.max.max(other.max)),
+        };
+        self.calls += other.calls;
+        self.errors += other.errors;
+        self.logs += other.logs;
+        self.zero_calls += other.zero_calls;
+        self.sum += other.sum;
+        if let (Durations::Decoded(mine), Some(theirs)) = (&mut self.sketch, other.sketch()) {
+            mine.merge(theirs);
+        }
+    }
+}
+
+impl PartialEq for NameStats {
+    /// Equal counts, ranges and sketches, however they are held.
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.calls == other.calls
+            && self.errors == other.errors
+            && self.logs == other.logs
+            && self.zero_calls == other.zero_calls
+            && self.min == other.min
+            && self.max == other.max
+            && self.sum == other.sum
+            && match (self.decoded_sketch(), other.decoded_sketch()) {
+                (Ok(a), Ok(b)) => a == b,
+                _ => false,
+            }
+    }
 }
 
 /// What a segment keeps in memory about each of its pages: where its events lie in sequence and
@@ -105,15 +262,18 @@ impl PageMeta {
 
     /// Add the events `other` describes (a page of the same segment) to this summary: counts and
     /// sketches add up per name, ranges widen, keys unite. Answers from a summary are those of
-    /// the pages it absorbed answered one by one, because sketch merging is exact.
-    pub fn absorb(&mut self, other: &PageMeta) {
+    /// the pages it absorbed answered one by one, because sketch merging is exact. Sketches not
+    /// yet decoded are decoded first; one that cannot be leaves this summary as it was.
+    pub fn absorb(&mut self, other: &PageMeta) -> Result<(), DecodeError> {
         if other.rows == 0 {
-            return;
+            return Ok(());
         }
+        let other = other.with_sketches()?;
         if self.rows == 0 {
-            *self = other.clone();
-            return;
+            *self = other.into_owned();
+            return Ok(());
         }
+        self.decode_sketches()?;
         self.rows += other.rows;
         self.first_seq = self.first_seq.min(other.first_seq);
         self.min_start = self.min_start.min(other.min_start);
@@ -131,10 +291,7 @@ impl PageMeta {
             if take_mine {
                 let Some(mut a) = mine.next() else { break };
                 if let Some(b) = theirs.next_if(|b| b.name == a.name) {
-                    a.calls += b.calls;
-                    a.errors += b.errors;
-                    a.logs += b.logs;
-                    a.sketch.merge(&b.sketch);
+                    a.add(b);
                 }
                 merged.push(a);
             } else if let Some(b) = theirs.next() {
@@ -150,16 +307,47 @@ impl PageMeta {
         );
         self.keys = keys;
         self.values = values;
+        Ok(())
+    }
+
+    /// Decode the sketches of a meta read without them (see [`NameStats::sketch`]); on error the
+    /// meta still holds what it held, some sketches decoded.
+    pub fn decode_sketches(&mut self) -> Result<(), DecodeError> {
+        self.names
+            .iter_mut()
+            .try_for_each(NameStats::decode_in_place)
+    }
+
+    /// Whether every name's sketch is decoded.
+    pub fn has_sketches(&self) -> bool {
+        self.names.iter().all(|s| s.sketch().is_some())
+    }
+
+    /// This meta with every sketch decoded (itself when they are).
+    pub fn with_sketches(&self) -> Result<Cow<'_, PageMeta>, DecodeError> {
+        if self.has_sketches() {
+            return Ok(Cow::Borrowed(self));
+        }
+        let mut decoded = self.clone();
+        decoded.decode_sketches()?;
+        Ok(Cow::Owned(decoded))
     }
 
     /// Bytes this meta holds on the heap (what caching it costs).
     pub fn heap_bytes(&self) -> usize {
+        // Undecoded sketches share the meta's bytes: counted once, whole.
+        let shared = self.names.iter().find_map(|s| match &s.sketch {
+            Durations::Encoded { bytes, .. } => Some(bytes.len()),
+            Durations::Decoded(_) => None,
+        });
         self.names.capacity() * std::mem::size_of::<NameStats>()
             + self
                 .names
                 .iter()
-                .map(|s| s.sketch.heap_bytes())
+                .filter_map(NameStats::sketch)
+                .map(LatencySketch::heap_bytes)
                 .sum::<usize>()
+            + shared.unwrap_or(0)
             + self.keys.capacity() * std::mem::size_of::<NameId>()
             + self.values.capacity() * std::mem::size_of::<KeyValues>()
             + self.values.iter().map(KeyValues::heap_bytes).sum::<usize>()
@@ -198,7 +386,15 @@ impl PageMeta {
 
     /// Compute the meta of a page's columns.
     pub(crate) fn compute(cols: &PageColumns, first_seq: u64) -> PageMeta {
-        let mut stats: Vec<NameStats> = Vec::new();
+        /// A name's counts and sketch while the rows are read.
+        struct Tally {
+            name: NameId,
+            calls: u64,
+            errors: u64,
+            logs: u64,
+            sketch: LatencySketch,
+        }
+        let mut stats: Vec<Tally> = Vec::new();
         // Ids are dense, so an id-indexed slot table beats hashing every row.
         let max = cols.names.iter().copied().max().unwrap_or(0) as usize;
         let dense = max < (cols.len() * 4).max(1 << 16);
@@ -216,7 +412,7 @@ impl PageMeta {
             };
             if *slot == u32::MAX {
                 *slot = stats.len() as u32;
-                stats.push(NameStats {
+                stats.push(Tally {
                     name,
                     calls: 0,
                     errors: 0,
@@ -250,12 +446,58 @@ impl PageMeta {
             first_seq,
             min_start: cols.starts.iter().copied().min().unwrap_or(0),
             max_start: cols.starts.iter().copied().max().unwrap_or(0),
-            names: stats,
+            names: stats
+                .into_iter()
+                .map(|t| NameStats::new(t.name, t.calls, t.errors, t.logs, t.sketch))
+                .collect(),
         }
     }
 
-    /// Append the encoding to `out`.
+    /// Append the encoding to `out` (version 2, see the module documentation).
     pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&LAYOUT_TAG);
+        write_varint(out, self.rows);
+        write_varint(out, self.first_seq);
+        write_varint(out, self.min_start);
+        write_varint(out, self.max_start - self.min_start);
+        write_varint(out, self.names.len() as u64);
+        let mut prev = 0u64;
+        let mut sketch = Vec::new();
+        for s in &self.names {
+            write_varint(out, u64::from(s.name) - prev);
+            prev = u64::from(s.name);
+            write_varint(out, s.calls);
+            write_varint(out, s.errors);
+            write_varint(out, s.logs);
+            if s.calls > 0 {
+                write_varint(out, s.zero_calls);
+                write_varint(out, s.min);
+                write_varint(out, s.max - s.min);
+                write_varint(out, s.sum as u64);
+                write_varint(out, (s.sum >> 64) as u64);
+                sketch.clear();
+                match &s.sketch {
+                    Durations::Decoded(d) => d.encode(&mut sketch),
+                    Durations::Encoded { bytes, at, len } => {
+                        let (at, len) = (*at as usize, *len as usize);
+                        sketch.extend_from_slice(bytes.get(at..at + len).unwrap_or_default());
+                    }
+                }
+                write_varint(out, sketch.len() as u64);
+                out.extend_from_slice(&sketch);
+            }
+        }
+        write_varint(out, self.keys.len() as u64);
+        let mut prev = 0u64;
+        for &k in &self.keys {
+            write_varint(out, u64::from(k) - prev);
+            prev = u64::from(k);
+        }
+    }
+
+    /// Append the version 1 encoding (tests of reading what older writers wrote).
+    #[cfg(test)]
+    pub(crate) fn encode_v1(&self, out: &mut Vec<u8>) {
         write_varint(out, self.rows);
         write_varint(out, self.first_seq);
         write_varint(out, self.min_start);
@@ -269,7 +511,9 @@ impl PageMeta {
             write_varint(out, s.errors);
             write_varint(out, s.logs);
             if s.calls > 0 {
-                s.sketch.encode(out);
+                if let Ok(sketch) = s.decoded_sketch() {
+                    sketch.encode(out);
+                }
             }
         }
         write_varint(out, self.keys.len() as u64);
@@ -318,32 +562,52 @@ impl PageMeta {
         }
     }
 
-    /// Decode from `input`; checks internal consistency (counts add up, ids ascend). The names
-    /// section is checked and skipped (see [`PageMeta::decode_names`]).
+    /// Decode from `input`; checks internal consistency (counts add up, ids ascend, each sketch
+    /// agrees with its name's counts). The names section is checked and skipped (see
+    /// [`PageMeta::decode_names`]).
     pub(crate) fn decode(input: &[u8]) -> Result<PageMeta, DecodeError> {
-        Self::decode_with(input, u64::from(MAX_DECODED_ROWS), None)
+        Self::decode_with(input, u64::from(MAX_DECODED_ROWS), Sketches::Decode, None)
+    }
+
+    /// [`PageMeta::decode`] leaving the sketches encoded, for a read that needs counts and ranges:
+    /// [`NameStats::decoded_sketch`] decodes and checks one when asked. Version 1 metas, whose
+    /// sketches carry their ranges, are decoded whole.
+    pub(crate) fn decode_deferred(input: &[u8]) -> Result<PageMeta, DecodeError> {
+        Self::decode_with(input, u64::from(MAX_DECODED_ROWS), Sketches::Defer, None)
     }
 
     /// Decode a segment's summary (see [`PageMeta::absorb`]): the same layout without a names
     /// section, and a row count that may exceed a page's.
     pub(crate) fn decode_summary(input: &[u8]) -> Result<PageMeta, DecodeError> {
-        Self::decode_with(input, u64::MAX, None)
+        Self::decode_with(input, u64::MAX, Sketches::Decode, None)
     }
 
     /// The names section of an encoded meta: (id, text) pairs, ascending; empty for pages written
     /// before pages carried their names.
     pub(crate) fn decode_names(input: &[u8]) -> Result<Vec<(NameId, String)>, DecodeError> {
         let mut texts = Vec::new();
-        Self::decode_with(input, u64::from(MAX_DECODED_ROWS), Some(&mut texts))?;
+        Self::decode_with(
+            input,
+            u64::from(MAX_DECODED_ROWS),
+            Sketches::Defer,
+            Some(&mut texts),
+        )?;
         Ok(texts)
     }
 
     fn decode_with(
         input: &[u8],
         max_rows: u64,
+        sketches: Sketches,
         mut texts: Option<&mut Vec<(NameId, String)>>,
     ) -> Result<PageMeta, DecodeError> {
         let mut pos = 0usize;
+        let layout = if input.starts_with(&LAYOUT_TAG) {
+            pos = LAYOUT_TAG.len();
+            2
+        } else {
+            1
+        };
         let rows = read_varint(input, &mut pos)?;
         if rows > max_rows {
             return Err(DecodeError::new(pos, "page row count too large"));
@@ -369,6 +633,7 @@ impl PageMeta {
         let mut names = Vec::with_capacity(count as usize);
         let mut prev: u64 = 0;
         let mut total = 0u64;
+        let mut deferred = false;
         for i in 0..count {
             let delta = read_varint(input, &mut pos)?;
             if i > 0 && delta == 0 {
@@ -389,30 +654,51 @@ impl PageMeta {
                 .checked_add(calls)
                 .and_then(|t| t.checked_add(logs))
                 .ok_or(DecodeError::new(pos, "counts overflow"))?;
-            let sketch = if calls > 0 {
-                let rest = input.get(pos..).unwrap_or(&[]);
-                let (sketch, used) = LatencySketch::decode(rest).map_err(|e| DecodeError {
-                    offset: pos + e.offset,
-                    reason: e.reason,
-                })?;
-                pos += used;
+            let name = id as NameId;
+            let stats = if calls == 0 {
+                NameStats::new(name, 0, 0, logs, LatencySketch::new())
+            } else if layout == 1 {
+                let (sketch, at) = decode_sketch(input, &mut pos, usize::MAX)?;
                 if sketch.count() != calls {
-                    return Err(DecodeError::new(
-                        pos,
-                        "sketch count differs from call count",
-                    ));
+                    return Err(DecodeError::new(at, "sketch count differs from call count"));
                 }
-                sketch
+                NameStats::new(name, calls, errors, logs, sketch)
             } else {
-                LatencySketch::new()
+                let mut stats = decode_ranges(input, &mut pos, name, [calls, errors, logs])?;
+                let len_at = pos;
+                let len = usize::try_from(read_varint(input, &mut pos)?).unwrap_or(usize::MAX);
+                if len > input.len() - pos {
+                    return Err(DecodeError::new(len_at, "sketch longer than the page meta"));
+                }
+                if sketches == Sketches::Decode {
+                    let (sketch, at) = decode_sketch(input, &mut pos, len)?;
+                    if pos != at + len {
+                        return Err(DecodeError::new(pos, "sketch shorter than its length"));
+                    }
+                    stats.check_sketch(&sketch, at)?;
+                    stats.sketch = Durations::Decoded(sketch);
+                } else {
+                    deferred = true;
+                    stats.sketch = Durations::Encoded {
+                        // Set below, once the bytes the sketches lie in are known.
+                        bytes: Arc::from(&[][..]),
+                        at: u32::try_from(pos)
+                            .map_err(|_| DecodeError::new(pos, "page meta too large"))?,
+                        len: len as u32,
+                    };
+                    pos += len;
+                }
+                stats
             };
-            names.push(NameStats {
-                name: id as NameId,
-                calls,
-                errors,
-                logs,
-                sketch,
-            });
+            names.push(stats);
+        }
+        if deferred {
+            let shared: Arc<[u8]> = Arc::from(&input[..pos]);
+            for s in &mut names {
+                if let Durations::Encoded { bytes, .. } = &mut s.sketch {
+                    *bytes = Arc::clone(&shared);
+                }
+            }
         }
         let nkeys = read_varint(input, &mut pos)?;
         if nkeys > input.len() as u64 {
@@ -492,6 +778,64 @@ impl PageMeta {
     }
 }
 
+/// Decode the sketch at `input[*pos..]`, at most `len` bytes; returns it and where it began.
+fn decode_sketch(
+    input: &[u8],
+    pos: &mut usize,
+    len: usize,
+) -> Result<(LatencySketch, usize), DecodeError> {
+    let at = *pos;
+    let end = at.saturating_add(len).min(input.len());
+    let (sketch, used) =
+        LatencySketch::decode(input.get(at..end).unwrap_or_default()).map_err(|e| DecodeError {
+            offset: at + e.offset,
+            reason: e.reason,
+        })?;
+    *pos = at + used;
+    Ok((sketch, at))
+}
+
+/// The zero count, range and sum of a version 2 name with `calls > 0`, checked against each other
+/// (a sketch decoded later must also agree with them); its sketch is left empty.
+fn decode_ranges(
+    input: &[u8],
+    pos: &mut usize,
+    name: NameId,
+    [calls, errors, logs]: [u64; 3],
+) -> Result<NameStats, DecodeError> {
+    let zero_calls = read_varint(input, pos)?;
+    let min = read_varint(input, pos)?;
+    let max = min
+        .checked_add(read_varint(input, pos)?)
+        .ok_or(DecodeError::new(*pos, "call duration range overflows"))?;
+    let sum = u128::from(read_varint(input, pos)?) | u128::from(read_varint(input, pos)?) << 64;
+    let (n, lo, hi) = (u128::from(calls), u128::from(min), u128::from(max));
+    // Some call took `min` and one `max`; the others lie between.
+    let possible = zero_calls <= calls
+        && (calls > 1 || min == max)
+        && (zero_calls == 0 || min == 0)
+        && (zero_calls < calls || max == 0)
+        && sum >= lo + hi * u128::from(calls > 1) + lo * n.saturating_sub(2)
+        && sum <= hi + lo * u128::from(calls > 1) + hi * n.saturating_sub(2);
+    if !possible {
+        return Err(DecodeError::new(
+            *pos,
+            "impossible call duration range or sum",
+        ));
+    }
+    Ok(NameStats {
+        name,
+        calls,
+        errors,
+        logs,
+        zero_calls,
+        min,
+        max,
+        sum,
+        sketch: Durations::Decoded(LatencySketch::new()),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -559,5 +903,152 @@ mod tests {
         );
         // A cut name is an error, not a shorter name.
         assert!(PageMeta::decode(&named[..named.len() - 1]).is_err());
+    }
+
+    /// A page of two functions (one with zero-duration calls and logs, one with errors) and a
+    /// field key, as a writer computes its meta.
+    fn two_functions() -> PageMeta {
+        let mut cols = PageColumns::default();
+        let mut batch = crate::event::Batch::default();
+        for i in 0..300u64 {
+            batch.push_call(1, i * 10, (i * 7919) % 100_000, true);
+            batch.push_call(2, i * 10 + 5, if i % 3 == 0 { 0 } else { i }, i % 5 != 0);
+        }
+        for i in 0..20u64 {
+            batch.push_log(2, 4_000 + i, crate::event::Level::Info, "m");
+        }
+        let row = batch.push_call(3, 9_000, 123, true);
+        batch
+            .add_field_at(row, 7, crate::event::Value::Str("/x".into()))
+            .unwrap();
+        cols.append_batch(&batch, 0, batch.len());
+        PageMeta::compute(&cols, 100)
+    }
+
+    fn encoded(meta: &PageMeta) -> Vec<u8> {
+        let mut b = Vec::new();
+        meta.encode(&mut b);
+        meta.encode_names(&Dictionary::new(), &mut b);
+        meta.encode_values(&mut b);
+        b
+    }
+
+    /// Version 2 carries each name's zero calls, range and sum besides its sketch: read with or
+    /// without the sketches, and from version 1 bytes, a meta is the one the writer computed.
+    #[test]
+    fn both_layouts_read_back_with_and_without_sketches() {
+        let meta = two_functions();
+        let s2 = meta.name_stats(2).unwrap();
+        assert_eq!(
+            (s2.calls, s2.errors, s2.logs, s2.zero_calls),
+            (300, 60, 20, 100)
+        );
+        assert_eq!((s2.min, s2.max), (0, 299));
+        assert_eq!(s2.sum, (0..300u128).filter(|i| i % 3 != 0).sum());
+        let bytes = encoded(&meta);
+        assert_eq!(bytes[..2], LAYOUT_TAG);
+        assert_eq!(PageMeta::decode(&bytes).unwrap(), meta);
+        let deferred = PageMeta::decode_deferred(&bytes).unwrap();
+        assert!(!deferred.has_sketches());
+        assert!(deferred.names.iter().all(|s| s.sketch().is_none()));
+        // Equality decodes what is deferred; the counts and ranges need no decoding.
+        assert_eq!(deferred, meta);
+        assert_eq!(deferred.name_stats(2).unwrap().zero_calls, 100);
+        let decoded = deferred.with_sketches().unwrap();
+        assert!(decoded.has_sketches());
+        assert_eq!(*decoded, meta);
+        // Without its sketches decoded, a cached meta costs less than with them.
+        assert!(deferred.heap_bytes() < meta.heap_bytes());
+
+        let mut v1 = Vec::new();
+        meta.encode_v1(&mut v1);
+        meta.encode_names(&Dictionary::new(), &mut v1);
+        meta.encode_values(&mut v1);
+        assert_eq!(PageMeta::decode(&v1).unwrap(), meta);
+        // Version 1 sketches hold the ranges: they are decoded even when deferral is asked.
+        let old = PageMeta::decode_deferred(&v1).unwrap();
+        assert!(old.has_sketches());
+        assert_eq!(old, meta);
+    }
+
+    /// Summaries absorb deferred and decoded metas alike.
+    #[test]
+    fn absorbing_deferred_metas_equals_absorbing_decoded_ones() {
+        let meta = two_functions();
+        let deferred = PageMeta::decode_deferred(&encoded(&meta)).unwrap();
+        let mut a = PageMeta::default();
+        a.absorb(&meta).unwrap();
+        a.absorb(&meta).unwrap();
+        let mut b = PageMeta::default();
+        b.absorb(&deferred).unwrap();
+        b.absorb(&deferred).unwrap();
+        assert!(b.has_sketches());
+        assert_eq!(a, b);
+        let s = b.name_stats(2).unwrap();
+        assert_eq!((s.calls, s.zero_calls, s.min, s.max), (600, 200, 0, 299));
+        assert_eq!(s.sketch().unwrap().count(), 600);
+        let mut summary = Vec::new();
+        b.encode_summary(&mut summary);
+        assert_eq!(PageMeta::decode_summary(&summary).unwrap(), b);
+    }
+
+    /// Rewrite the fields of name `name` in a version 2 encoding of `meta` with `edit` (zero
+    /// calls, min, max, sum), keeping its sketch; the bytes are re-encoded, not patched.
+    fn with_fields(meta: &PageMeta, name: NameId, edit: impl Fn(&mut NameStats)) -> Vec<u8> {
+        let mut lying = meta.clone();
+        for s in &mut lying.names {
+            if s.name == name {
+                edit(s);
+            }
+        }
+        encoded(&lying)
+    }
+
+    /// Fields that cannot describe any set of calls are refused when read; fields that could but
+    /// differ from the sketch are refused when the sketch is decoded, eagerly or later.
+    #[test]
+    fn ranges_that_disagree_with_each_other_or_the_sketch_are_damage() {
+        let meta = two_functions();
+        let reason = |b: &[u8]| PageMeta::decode_deferred(b).unwrap_err().reason;
+        let impossible = "impossible call duration range or sum";
+        assert_eq!(
+            reason(&with_fields(&meta, 2, |s| s.zero_calls = 301)),
+            impossible
+        );
+        assert_eq!(
+            reason(&with_fields(&meta, 3, |s| s.zero_calls = 1)),
+            impossible
+        );
+        assert_eq!(reason(&with_fields(&meta, 1, |s| s.sum = 0)), impossible);
+        assert_eq!(
+            reason(&with_fields(&meta, 1, |s| s.sum = u128::MAX)),
+            impossible
+        );
+        assert_eq!(reason(&with_fields(&meta, 3, |s| s.max += 1)), impossible);
+
+        let lying = with_fields(&meta, 1, |s| s.sum += 1);
+        let e = PageMeta::decode(&lying).unwrap_err();
+        assert_eq!(e.reason, "sketch differs from the name's range or sum");
+        let deferred = PageMeta::decode_deferred(&lying).unwrap();
+        let e = deferred
+            .name_stats(1)
+            .unwrap()
+            .decoded_sketch()
+            .unwrap_err();
+        assert_eq!(e.reason, "sketch differs from the name's range or sum");
+        assert!(deferred.with_sketches().is_err());
+        let mut summary = PageMeta::default();
+        summary.absorb(&meta).unwrap();
+        let before = summary.clone();
+        assert!(summary.absorb(&deferred).is_err());
+        assert_eq!(
+            summary, before,
+            "a failed absorb leaves the summary as it was"
+        );
+
+        // A sketch length past the meta is refused before anything is deferred.
+        let mut cut = encoded(&meta);
+        cut.truncate(40);
+        assert!(PageMeta::decode_deferred(&cut).is_err());
     }
 }

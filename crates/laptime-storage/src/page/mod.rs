@@ -14,8 +14,8 @@ mod meta;
 mod values;
 
 pub(crate) use codec::{
-    decode_grouped_durations, decode_meta, decode_page, encode_page, read_page_header, PageHeader,
-    PageScratch, MAX_SECTION_LEN, PAGE_HEADER_LEN, PAGE_MAGIC,
+    check_meta, decode_grouped_durations, decode_meta, decode_page, encode_page, read_page_header,
+    PageHeader, PageScratch, MAX_SECTION_LEN, PAGE_HEADER_LEN, PAGE_MAGIC,
 };
 pub use columns::{ColumnSet, FieldColumn, FieldValues, PageColumns};
 pub use meta::{NameStats, PageMeta, PageZone};

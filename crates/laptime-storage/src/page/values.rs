@@ -390,13 +390,14 @@ mod tests {
         // The second page has the same tenants and 30 other users.
         let b = PageMeta::compute(&other_users(page(30), "-b"), 30);
         let mut sum = a.clone();
-        sum.absorb(&b);
+        sum.absorb(&b).unwrap();
         let tenants = listed(sum.values_of(TENANT));
         assert_eq!(tenants.len(), 3);
         assert_eq!(tenants[0].calls, 2 * listed(a.values_of(TENANT))[0].calls);
         // 30 + 30 users fit in 64; a third page's 30 more do not.
         assert_eq!(listed(sum.values_of(USER)).len(), 60);
-        sum.absorb(&PageMeta::compute(&other_users(page(30), "-c"), 60));
+        sum.absorb(&PageMeta::compute(&other_users(page(30), "-c"), 60))
+            .unwrap();
         assert_eq!(sum.values_of(USER), Some(&KeyValues::Unlisted));
         assert_eq!(listed(sum.values_of(TENANT)).len(), 3);
         // Unlisted on one side stays unlisted.

@@ -145,6 +145,11 @@ pub struct PageEntry {
 }
 
 impl PageEntry {
+    /// Offset of the meta section.
+    pub(crate) fn meta_offset(&self) -> u64 {
+        self.offset + crate::page::PAGE_HEADER_LEN as u64
+    }
+
     /// Offset of the column section.
     pub(crate) fn cols_offset(&self) -> u64 {
         self.offset + crate::page::PAGE_HEADER_LEN as u64 + u64::from(self.header.meta_len)

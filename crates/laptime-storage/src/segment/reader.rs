@@ -11,8 +11,8 @@ use super::{
 use crate::error::{Error, Result};
 use crate::event::NameId;
 use crate::page::{
-    decode_grouped_durations, decode_meta, decode_page, read_page_header, ColumnSet, PageColumns,
-    PageMeta, PageScratch, PAGE_HEADER_LEN, PAGE_MAGIC,
+    check_meta, decode_grouped_durations, decode_meta, decode_page, read_page_header, ColumnSet,
+    PageColumns, PageMeta, PageScratch, PAGE_HEADER_LEN, PAGE_MAGIC,
 };
 
 /// Read exactly `buf.len()` bytes at `offset`, without moving any shared cursor.
@@ -188,7 +188,9 @@ impl SegmentReader {
                     ));
                 }
                 expect = entry.end();
-                summary.absorb(&meta);
+                summary
+                    .absorb(&meta)
+                    .map_err(|e| e.in_file(path, entry.meta_offset()))?;
                 pages.push(entry);
             }
             if expect != footer_offset {
@@ -261,6 +263,27 @@ impl SegmentReader {
     /// Read, check and decode the meta of `page`. It must agree with the page's zone (what the
     /// footer or the scan that found the page said), or the segment is damaged.
     pub(crate) fn page_meta(&self, page: &PageEntry) -> Result<PageMeta> {
+        self.read_meta(page, PageMeta::decode)
+    }
+
+    /// [`SegmentReader::page_meta`] with the sketches left encoded (see
+    /// [`SegmentReader::decode_sketches`]).
+    pub(crate) fn page_meta_deferred(&self, page: &PageEntry) -> Result<PageMeta> {
+        self.read_meta(page, PageMeta::decode_deferred)
+    }
+
+    /// `meta` (of `page`) with every sketch decoded and checked.
+    pub(crate) fn decode_sketches(&self, page: &PageEntry, meta: &PageMeta) -> Result<PageMeta> {
+        meta.with_sketches()
+            .map(std::borrow::Cow::into_owned)
+            .map_err(|e| e.in_file(&self.path, page.meta_offset()))
+    }
+
+    fn read_meta(
+        &self,
+        page: &PageEntry,
+        decode: fn(&[u8]) -> std::result::Result<PageMeta, crate::DecodeError>,
+    ) -> Result<PageMeta> {
         let mut bytes = vec![0u8; PAGE_HEADER_LEN + page.header.meta_len as usize];
         read_exact_at(&self.file, &self.path, &mut bytes, page.offset)?;
         let header = read_page_header(&bytes).map_err(|e| e.in_file(&self.path, page.offset))?;
@@ -271,8 +294,10 @@ impl SegmentReader {
                 "page header differs from the segment directory",
             ));
         }
-        let at = page.offset + PAGE_HEADER_LEN as u64;
-        let meta = decode_meta(&page.header, &bytes[PAGE_HEADER_LEN..])
+        let at = page.meta_offset();
+        let bytes = &bytes[PAGE_HEADER_LEN..];
+        let meta = check_meta(&page.header, bytes)
+            .and_then(|()| decode(bytes))
             .map_err(|e| e.in_file(&self.path, at))?;
         if meta.zone() != page.zone {
             return Err(Error::corrupt(
@@ -493,8 +518,11 @@ pub(crate) fn recover_active(path: &Path) -> Result<RecoveredSegment> {
             cut = Some((len - offset, e.reason.to_string()));
             break;
         }
+        if let Err(e) = summary.absorb(&meta) {
+            cut = Some((len - offset, e.reason.to_string()));
+            break;
+        }
         offset = entry.end();
-        summary.absorb(&meta);
         pages.push(entry);
     }
     Ok(RecoveredSegment {
@@ -534,7 +562,9 @@ pub(crate) fn summarize(path: &Path, pages: &[PageEntry]) -> Result<PageMeta> {
     let mut summary = PageMeta::default();
     for p in pages {
         let (_, meta) = read_page_entry(&file, path, p.offset, len)?;
-        summary.absorb(&meta);
+        summary
+            .absorb(&meta)
+            .map_err(|e| e.in_file(path, p.meta_offset()))?;
     }
     Ok(summary)
 }
@@ -583,7 +613,8 @@ pub(crate) fn salvage(path: &Path) -> Result<Salvaged> {
         match intact_page(&file, path, offset, limit, &mut raw) {
             Ok((entry, meta)) => {
                 offset = entry.end();
-                out.summary.absorb(&meta);
+                // Cannot fail: read_page_entry decoded every sketch.
+                let _ = out.summary.absorb(&meta);
                 out.pages.push(entry);
             }
             Err(Error::Corrupt { reason, .. }) => {

@@ -154,6 +154,11 @@ impl SegmentWriter {
             what: "page",
             reason: e.to_string(),
         })?;
+        // Before the write: a meta that cannot join the summary must not leave its page behind.
+        let meta = meta.with_sketches().map_err(|e| Error::InvalidInput {
+            what: "page",
+            reason: e.to_string(),
+        })?;
         if let Err(e) = crate::failpoint::write_all(&mut self.file, &self.path, bytes) {
             return Err(self.poison(Error::io(&self.path, "write page", e)));
         }
@@ -163,7 +168,8 @@ impl SegmentWriter {
             zone: meta.zone(),
         };
         self.len += bytes.len() as u64;
-        Arc::make_mut(&mut self.summary).absorb(&meta);
+        // Cannot fail: every sketch is decoded.
+        let _ = Arc::make_mut(&mut self.summary).absorb(&meta);
         self.pages.push(entry.clone());
         Ok(entry)
     }
@@ -194,6 +200,7 @@ impl SegmentWriter {
             buf.resize(p.header.total_len() as usize, 0);
             super::reader::read_exact_at(&src, from, &mut buf, p.offset)?;
             let meta_bytes = &buf[PAGE_HEADER_LEN..PAGE_HEADER_LEN + p.header.meta_len as usize];
+            // decode_meta decodes the sketches, so absorbing below cannot fail.
             let meta = match decode_meta(&p.header, meta_bytes) {
                 Ok(m) if page_intact(&buf, p) && m.zone() == p.zone => m,
                 _ => {
@@ -204,7 +211,7 @@ impl SegmentWriter {
             if let Err(e) = crate::failpoint::write_all(&mut self.file, &self.path, &buf) {
                 return Err(self.poison(Error::io(&self.path, "write page", e)));
             }
-            Arc::make_mut(&mut self.summary).absorb(&meta);
+            let _ = Arc::make_mut(&mut self.summary).absorb(&meta);
             self.pages.push(PageEntry {
                 offset: self.len,
                 header: p.header,

@@ -278,6 +278,11 @@ impl LatencySketch {
         self.count
     }
 
+    /// Number of recorded zeros (exact: zero has a bucket of its own).
+    pub fn zero_count(&self) -> u64 {
+        self.zero
+    }
+
     /// Bytes the bucket counters hold on the heap.
     pub fn heap_bytes(&self) -> usize {
         self.counts.capacity() * std::mem::size_of::<u64>()
