@@ -456,11 +456,7 @@ impl PageMeta {
     /// Append the encoding to `out` (version 2, see the module documentation).
     pub(crate) fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&LAYOUT_TAG);
-        write_varint(out, self.rows);
-        write_varint(out, self.first_seq);
-        write_varint(out, self.min_start);
-        write_varint(out, self.max_start - self.min_start);
-        write_varint(out, self.names.len() as u64);
+        self.encode_zone(out);
         let mut prev = 0u64;
         let mut sketch = Vec::new();
         for s in &self.names {
@@ -487,6 +483,20 @@ impl PageMeta {
                 out.extend_from_slice(&sketch);
             }
         }
+        self.encode_keys(out);
+    }
+
+    /// Rows, seq, time range and the number of names: the start of both layouts.
+    fn encode_zone(&self, out: &mut Vec<u8>) {
+        write_varint(out, self.rows);
+        write_varint(out, self.first_seq);
+        write_varint(out, self.min_start);
+        write_varint(out, self.max_start - self.min_start);
+        write_varint(out, self.names.len() as u64);
+    }
+
+    /// The field keys, ascending, as deltas: after the names in both layouts.
+    fn encode_keys(&self, out: &mut Vec<u8>) {
         write_varint(out, self.keys.len() as u64);
         let mut prev = 0u64;
         for &k in &self.keys {
@@ -498,11 +508,7 @@ impl PageMeta {
     /// Append the version 1 encoding (tests of reading what older writers wrote).
     #[cfg(test)]
     pub(crate) fn encode_v1(&self, out: &mut Vec<u8>) {
-        write_varint(out, self.rows);
-        write_varint(out, self.first_seq);
-        write_varint(out, self.min_start);
-        write_varint(out, self.max_start - self.min_start);
-        write_varint(out, self.names.len() as u64);
+        self.encode_zone(out);
         let mut prev = 0u64;
         for s in &self.names {
             write_varint(out, u64::from(s.name) - prev);
@@ -516,12 +522,7 @@ impl PageMeta {
                 }
             }
         }
-        write_varint(out, self.keys.len() as u64);
-        let mut prev = 0u64;
-        for &k in &self.keys {
-            write_varint(out, u64::from(k) - prev);
-            prev = u64::from(k);
-        }
+        self.encode_keys(out);
     }
 
     /// Append the value index; after [`PageMeta::encode_names`] for a page.

@@ -8,8 +8,8 @@
 //! in the keys' order, `count` (0: the key's values are not listed), then per value, ascending by
 //! bytes: `byte length, UTF-8 bytes, calls, errors, logs`. Metas written before the index existed
 //! end before it: their keys are all unlisted. Per-value latency sketches are left for a later
-//! version: every query that reads a page meta decodes it whole, and sketches are what makes that
-//! expensive (see BENCHMARKS.md, "A billion events").
+//! version (they would be length-prefixed and decoded only when asked, like the names' sketches
+//! in `meta.rs`).
 
 /// Version of the index layout.
 const INDEX_VERSION: u64 = 1;
