@@ -246,6 +246,26 @@ fn read(dir: &Path, pool_mib: usize) -> Res<()> {
         let r = timed(&format!("{label} ({busiest})"), || Ok(view.query(&q)?))?;
         println!("  -> {:?}", r.rows.first().map(|r| &r.values));
     }
+    // One route of R1-full's 50 (on 30 % of the events): a field filter that every page may hold.
+    let route = Query {
+        filter: "route:\"/api/v2/invoices/:id/status\"".parse()?,
+        group_by: vec![GroupBy::Name],
+        aggregates: vec![Aggregate::Count, Aggregate::Percentile(0.99)],
+        ..Query::default()
+    };
+    let r = timed("route filter, count and p99 by function, sketch", || {
+        Ok(view.query(&route)?)
+    })?;
+    println!("  -> {} functions, {:?}", r.rows.len(), r.stats);
+    let by_route = Query {
+        group_by: vec![GroupBy::Field("route".into())],
+        aggregates: vec![Aggregate::Count, Aggregate::Errors, Aggregate::ErrorRate],
+        ..Query::default()
+    };
+    let r = timed("count and error rate by route, all events", || {
+        Ok(view.query(&by_route)?)
+    })?;
+    println!("  -> {} groups, {:?}", r.rows.len(), r.stats);
     let quiet = sketch
         .rows
         .iter()

@@ -134,24 +134,15 @@ impl Acc {
     /// error together, since the sketch does not separate them), `only_errors`/`only_ok` for
     /// count-only queries that may split them, `logs` whether its logs are.
     pub(crate) fn add_summary(&mut self, s: &NameStats, part: SummaryPart) {
-        if part.logs {
-            self.events += s.logs;
-        }
+        let logs = if part.logs { s.logs } else { 0 };
         let (calls, errors) = match part.calls {
-            CallPart::None => return,
+            CallPart::None => (0, 0),
             CallPart::All => (s.calls, s.errors),
             CallPart::OnlyOk => (s.calls - s.errors, 0),
             CallPart::OnlyErrors => (s.errors, s.errors),
         };
-        self.events += calls;
-        self.calls += calls;
-        self.errors += errors;
-        if !self.keeps_durations {
-            // Canonical state without durations: 0 for sum, min and max once calls are counted.
-            if calls > 0 {
-                self.min = 0;
-            }
-        } else if part.calls == CallPart::All && s.calls > 0 {
+        self.add_counts(calls, errors, logs);
+        if self.keeps_durations && part.calls == CallPart::All && s.calls > 0 {
             // Sum, min and max of a meta are exact.
             self.sum += s.sum;
             self.min = self.min.min(s.min);
@@ -163,6 +154,18 @@ impl Acc {
                     sk.merge(theirs);
                 }
             }
+        }
+    }
+
+    /// Events known by their counts alone. Durations are not among them: for an accumulator
+    /// that keeps durations, the caller adds them (or the query cannot be answered so).
+    pub(crate) fn add_counts(&mut self, calls: u64, errors: u64, logs: u64) {
+        self.events += calls + logs;
+        self.calls += calls;
+        self.errors += errors;
+        // Canonical state without durations: 0 for sum, min and max once calls are counted.
+        if !self.keeps_durations && calls > 0 {
+            self.min = 0;
         }
     }
 

@@ -12,6 +12,7 @@ use laptime_storage::NameId;
 use laptime_storage::Result;
 
 use super::accumulate::{Acc, CallPart, Needs, SummaryPart};
+use super::by_value::{self, ClassCounts};
 use super::predicate::{Class, Predicate, Tri};
 use super::ranks::RankFinder;
 use super::{GroupBy, GroupValue, OrderKey, Precision, Query, QueryResult, QueryStats, Row, Span};
@@ -200,6 +201,11 @@ pub(super) fn aggregate_with(
                 pages_of_segments += count;
                 whole.stats.pages_from_meta += count;
                 whole.add_from_meta(seg.partition(), seg.summary(), &parts);
+            }
+            PagePlan::ByValue(groups) => {
+                pages_of_segments += count;
+                whole.stats.pages_from_meta += count;
+                whole.add_value_groups(groups);
             }
             PagePlan::MetaAndValues(_) | PagePlan::Decode => {
                 pages.extend(view.pages_of(&seg, &scan));
@@ -479,6 +485,10 @@ impl<'a> Worker<'a> {
                 self.stats.pages_from_meta += 1;
                 self.add_from_meta(page.partition(), meta, &parts);
             }
+            PagePlan::ByValue(groups) => {
+                self.stats.pages_from_meta += 1;
+                self.add_value_groups(groups);
+            }
             PagePlan::MetaAndValues(parts) => {
                 if self.plan.ranks.is_some() && self.grouped_values(page, meta, &parts)? {
                     return Ok(());
@@ -639,10 +649,76 @@ impl<'a> Worker<'a> {
             });
         if answerable && grouping_fits {
             PagePlan::Meta(parts)
+        } else if let Some(groups) = answerable
+            .then(|| self.value_groups(part, meta, &parts))
+            .flatten()
+        {
+            PagePlan::ByValue(groups)
         } else if lacks_only_values && grouping_fits {
             PagePlan::MetaAndValues(parts)
         } else {
             PagePlan::Decode
+        }
+    }
+
+    /// The groups of a count-only query grouped by one field present in the page, from the value
+    /// index (`by_value.rs`): each group's key and counts. `None` when the index cannot answer:
+    /// the query groups by name or needs durations, a time bucket splits the page, the key is
+    /// not listed, or the names' events are taken unevenly.
+    fn value_groups(
+        &self,
+        part: &PartPlan,
+        meta: &PageMeta,
+        parts: &[(NameId, SummaryPart)],
+    ) -> Option<Vec<(Vec<KeyPart>, ClassCounts)>> {
+        let plan = self.plan;
+        if plan.uses_durations || plan.needs_values {
+            return None;
+        }
+        let mut present = None;
+        for (i, (g, key)) in plan.group_by.iter().zip(&part.field_keys).enumerate() {
+            match g {
+                GroupBy::Name => return None,
+                GroupBy::Time(w) if meta.min_start / w != meta.max_start / w => return None,
+                GroupBy::Time(_) => {}
+                GroupBy::Field(_) => match key {
+                    Some(k) if meta.has_key(*k) => {
+                        if present.is_some() {
+                            return None;
+                        }
+                        present = Some((i, *k));
+                    }
+                    _ => {}
+                },
+            }
+        }
+        let (dim, key) = present?;
+        let counts = by_value::value_counts(meta, key, parts)?;
+        let groups = counts
+            .into_iter()
+            .map(|(value, counts)| {
+                let group = plan
+                    .group_by
+                    .iter()
+                    .enumerate()
+                    .map(|(i, g)| match g {
+                        GroupBy::Time(w) => KeyPart::Time(meta.min_start - meta.min_start % w),
+                        _ if i == dim => value.map_or(KeyPart::Null, |v| KeyPart::Str(v.into())),
+                        _ => KeyPart::Null,
+                    })
+                    .collect();
+                (group, counts)
+            })
+            .collect();
+        Some(groups)
+    }
+
+    /// Add the groups [`Worker::value_groups`] found.
+    fn add_value_groups(&mut self, groups: Vec<(Vec<KeyPart>, ClassCounts)>) {
+        for (key, c) in groups {
+            let slot = self.slot(key);
+            self.accs[slot].add_counts(c.ok + c.errors, c.errors, c.logs);
+            self.stats.rows_matched += c.ok + c.errors + c.logs;
         }
     }
 
@@ -819,6 +895,8 @@ enum PagePlan {
     Skip,
     /// Every matching row is described by the meta: counts and sketches suffice.
     Meta(Vec<(NameId, SummaryPart)>),
+    /// Counts grouped by a field, from the value index: each group's key and counts.
+    ByValue(Vec<(Vec<KeyPart>, ClassCounts)>),
     /// As `Meta`, but the query needs the durations themselves (exact percentiles): counts from
     /// the meta, values from the decoded duration column, no row filtering.
     MetaAndValues(Vec<(NameId, SummaryPart)>),

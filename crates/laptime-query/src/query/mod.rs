@@ -59,6 +59,7 @@
 
 mod accumulate;
 mod analyze;
+mod by_value;
 pub(crate) mod events;
 mod exact;
 mod execute;
