@@ -238,6 +238,15 @@ const cases: Case[] = [
     chCheck: { sql: 'SELECT name, intDiv(start, 1000000000) * 1000 AS t, count() FROM ev GROUP BY name, t', keys: 2 },
   },
   {
+    // Answered from the value index (segment summaries and page metas list each route's counts).
+    title: 'events, calls and errors by route (all events; no route is a group of its own)',
+    laptime: [{ mode: 'count', run: async () => lapRows((await store.query().groupBy('route').count().calls().errors().run()).rows, ['route'], ['count', 'calls', 'errors']) }],
+    duckdb: { mode: 'count', sql: 'SELECT route, count(*), count(*) FILTER (WHERE is_call), count(*) FILTER (WHERE err) FROM ev GROUP BY route', keys: 1 },
+    clickhouse: { mode: 'count', sql: 'SELECT route, count(), countIf(is_call), countIf(err) FROM ev GROUP BY route', keys: 1 },
+    check: { sql: 'SELECT route, count(*), count(*) FILTER (WHERE is_call), count(*) FILTER (WHERE err) FROM ev GROUP BY route', keys: 1 },
+    chCheck: { sql: 'SELECT route, count(), countIf(is_call), countIf(err) FROM ev GROUP BY route', keys: 1 },
+  },
+  {
     title: `selective field filter (route = ${rareRoute}): count and p99 by function`,
     laptime: [
       {
