@@ -198,15 +198,26 @@ fn read(dir: &Path, pool_mib: usize) -> Res<()> {
         .max_by_key(|r| count_of(&r.values[0]))
         .map(|r| r.key[0].to_string())
         .ok_or("no functions")?;
-    let last = view
+    let span = view
         .query(&Query {
             aggregates: vec![Aggregate::Rate],
             ..Query::default()
         })?
         .span
-        .ok_or("no calls")?
-        .last_ns;
+        .ok_or("no calls")?;
+    let last = span.last_ns;
     let since_ms = (last - 60_000_000_000) / 1_000_000;
+    // The newest tenth of the time range, as `npm run bench:query` asks.
+    let newest_tenth_ms = (last - (last - span.first_ns) / 10) / 1_000_000;
+    for precision in [Precision::Auto, Precision::Exact] {
+        let q = Query {
+            filter: format!("since:{newest_tenth_ms}").parse()?,
+            ..by_function(precision)
+        };
+        let label = format!("p50/p90/p99 by function, newest 10%, {precision:?}");
+        let r = timed(&label, || Ok(view.query(&q)?))?;
+        println!("  -> {:?}", r.stats);
+    }
     let one = |precision: Precision, window: bool| -> Res<Query> {
         let filter = if window {
             format!("name:{busiest} since:{since_ms}")
