@@ -14,6 +14,7 @@ use crate::options::Options;
 use crate::page::{ColumnSet, PageColumns, PageMeta, PageZone};
 use crate::partition;
 use crate::segment::{ReadScratch, SegmentReader};
+use crate::sketch::LatencySketch;
 
 /// A decoded page: pinned in the bufferpool, or decoded into a caller's buffer.
 pub enum PageData<'a> {
@@ -384,6 +385,45 @@ impl View {
     /// its meta in sketch precision needs); the decoded meta replaces the cached one.
     pub fn page_meta_with_sketches(&self, page: &PageRef) -> Result<Arc<PageMeta>> {
         self.meta_of(page, true)
+    }
+
+    /// The latency sketches of `names` in `meta` (the meta of `page`), decoded and checked, in
+    /// the order asked (an empty sketch for a name the page lacks). For a query that needs a few
+    /// names' sketches: decoding the whole meta would cost one sketch per name of the page.
+    pub fn sketches_of(
+        &self,
+        page: &PageRef,
+        meta: &PageMeta,
+        names: impl Iterator<Item = NameId>,
+    ) -> Result<Vec<LatencySketch>> {
+        names
+            .map(|n| match meta.name_stats(n) {
+                None => Ok(LatencySketch::new()),
+                Some(s) => s
+                    .decoded_sketch()
+                    .map(std::borrow::Cow::into_owned)
+                    .map_err(|e| self.meta_damage(page, e)),
+            })
+            .collect()
+    }
+
+    /// `e`, found in the meta of `page`, as damage of its file.
+    fn meta_damage(&self, page: &PageRef, e: crate::DecodeError) -> crate::Error {
+        let entry = self
+            .parts
+            .get(page.part)
+            .and_then(|part| match page.source {
+                Source::Segment { segment, page: gi } => {
+                    let seg = part.segments.get(segment)?;
+                    Some((seg.path().to_path_buf(), seg.pages().get(gi)?.meta_offset()))
+                }
+                Source::Tail => None,
+            });
+        match entry {
+            Some((path, at)) => e.in_file(path, at),
+            // The active page's meta is computed in memory: its sketches are decoded already.
+            None => crate::Error::corrupt("active page", 0, e.reason),
+        }
     }
 
     fn meta_of(&self, page: &PageRef, sketches: bool) -> Result<Arc<PageMeta>> {

@@ -133,7 +133,12 @@ impl Acc {
     /// A whole page's events of one name: `calls` says whether its calls are included (ok and
     /// error together, since the sketch does not separate them), `only_errors`/`only_ok` for
     /// count-only queries that may split them, `logs` whether its logs are.
-    pub(crate) fn add_summary(&mut self, s: &NameStats, part: SummaryPart) {
+    pub(crate) fn add_summary(
+        &mut self,
+        s: &NameStats,
+        part: SummaryPart,
+        sketch: Option<&LatencySketch>,
+    ) {
         let logs = if part.logs { s.logs } else { 0 };
         let (calls, errors) = match part.calls {
             CallPart::None => (0, 0),
@@ -148,9 +153,9 @@ impl Acc {
             self.min = self.min.min(s.min);
             self.max = self.max.max(s.max);
             if let Some(sk) = &mut self.sketch {
-                // The planner reads a page's meta with its sketches when it keeps sketches.
-                debug_assert!(s.sketch().is_some(), "meta read without its sketches");
-                if let Some(theirs) = s.sketch() {
+                // The planner decodes the sketches a query keeps (execute.rs).
+                debug_assert!(sketch.is_some(), "a kept sketch was not decoded");
+                if let Some(theirs) = sketch {
                     sk.merge(theirs);
                 }
             }

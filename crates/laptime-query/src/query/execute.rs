@@ -8,6 +8,7 @@ use std::sync::Arc;
 use laptime_storage::page::{ColumnSet, FieldValues, PageColumns, PageMeta};
 use laptime_storage::scan::{PageData, PageRef, ScanFilter, View};
 use laptime_storage::segment::ReadScratch;
+use laptime_storage::sketch::LatencySketch;
 use laptime_storage::NameId;
 use laptime_storage::Result;
 
@@ -200,7 +201,7 @@ pub(super) fn aggregate_with(
             PagePlan::Meta(parts) => {
                 pages_of_segments += count;
                 whole.stats.pages_from_meta += count;
-                whole.add_from_meta(seg.partition(), seg.summary(), &parts);
+                whole.add_from_meta(seg.partition(), seg.summary(), &parts, &[]);
             }
             PagePlan::ByValue(groups) => {
                 pages_of_segments += count;
@@ -472,18 +473,31 @@ impl<'a> Worker<'a> {
         let part = &self.plan.parts[page.partition()];
         match self.plan_page(part, meta) {
             PagePlan::Skip => self.stats.pages_skipped += 1,
+            // Most of the page's names: decode the meta once, cached for the next query. A few
+            // (a name filter): decode just theirs, and keep the cached meta small.
             PagePlan::Meta(parts) if self.plan.needs.sketch && !meta.has_sketches() => {
-                match self.view.page_meta_with_sketches(page) {
-                    Ok(meta) => {
-                        self.stats.pages_from_meta += 1;
-                        self.add_from_meta(page.partition(), &meta, &parts);
+                if parts.len() * 2 >= meta.names.len() {
+                    match self.view.page_meta_with_sketches(page) {
+                        Ok(decoded) => {
+                            self.stats.pages_from_meta += 1;
+                            self.add_from_meta(page.partition(), &decoded, &parts, &[]);
+                        }
+                        Err(e) => self.skipped(page, e)?,
                     }
-                    Err(e) => self.skipped(page, e)?,
+                } else {
+                    let names = parts.iter().map(|(n, _)| *n);
+                    match self.view.sketches_of(page, meta, names) {
+                        Ok(sketches) => {
+                            self.stats.pages_from_meta += 1;
+                            self.add_from_meta(page.partition(), meta, &parts, &sketches);
+                        }
+                        Err(e) => self.skipped(page, e)?,
+                    }
                 }
             }
             PagePlan::Meta(parts) => {
                 self.stats.pages_from_meta += 1;
-                self.add_from_meta(page.partition(), meta, &parts);
+                self.add_from_meta(page.partition(), meta, &parts, &[]);
             }
             PagePlan::ByValue(groups) => {
                 self.stats.pages_from_meta += 1;
@@ -497,7 +511,7 @@ impl<'a> Worker<'a> {
                 match self.load(page, VALUES, &mut buf) {
                     Ok(cols) => {
                         self.stats.pages_decoded += 1;
-                        let slots = self.add_from_meta(page.partition(), meta, &parts);
+                        let slots = self.add_from_meta(page.partition(), meta, &parts, &[]);
                         self.add_values(&cols, &slots);
                     }
                     Err(e) => self.skipped(page, e)?,
@@ -546,7 +560,7 @@ impl<'a> Worker<'a> {
                 Some(runs) => {
                     self.stats.pages_decoded += 1;
                     self.stats.rows_scanned += durs.len() as u64;
-                    let slots = self.add_from_meta(page.partition(), meta, parts);
+                    let slots = self.add_from_meta(page.partition(), meta, parts, &[]);
                     for (s, run) in meta.names.iter().zip(runs) {
                         let slot = slots.get(s.name as usize).copied().unwrap_or(usize::MAX);
                         let acc = self.accs.get_mut(slot);
@@ -724,17 +738,20 @@ impl<'a> Worker<'a> {
 
     /// Add the page's summaries; returns the group slot of each name whose calls were taken,
     /// indexed by name id (`usize::MAX` for the others).
+    /// `decoded` holds the sketches of `parts` (same order) when the meta's are not decoded.
     fn add_from_meta(
         &mut self,
         part: usize,
         meta: &PageMeta,
         parts: &[(NameId, SummaryPart)],
+        decoded: &[LatencySketch],
     ) -> Vec<usize> {
         let mut slots = Vec::new();
-        for &(name, take) in parts {
+        for (i, &(name, take)) in parts.iter().enumerate() {
             let Some(stats) = meta.name_stats(name) else {
                 continue;
             };
+            let sketch = decoded.get(i).or(stats.sketch());
             let key: Vec<KeyPart> = self
                 .plan
                 .group_by
@@ -747,7 +764,7 @@ impl<'a> Worker<'a> {
                 .collect();
             let slot = self.slot(key);
             let before = self.accs[slot].events();
-            self.accs[slot].add_summary(stats, take);
+            self.accs[slot].add_summary(stats, take, sketch);
             self.stats.rows_matched += self.accs[slot].events() - before;
             if take.calls == CallPart::All {
                 let i = name as usize;
