@@ -137,6 +137,14 @@ e2e('query --explain: pages skipped by the value index, answered from meta or de
   const all = await cli(['query', '-d', dir, '-g', 'name', '-a', 'count', '--explain']);
   t.is(all.code, 0, all.err);
   t.regex(all.err, /^explain: 6 pages: 0 skipped, 6 answered from meta, 0 decoded;/);
+  // Without percentiles, nothing is said about how they were computed.
+  t.notRegex(all.err, /percentiles/);
+  // Counts by a listed field come from the pages' value index, nothing decoded.
+  const byTenant = await cli(['query', '-d', dir, '-g', 'tenant', '-a', 'count,errors', '--explain', '--json']);
+  t.is(byTenant.code, 0, byTenant.err);
+  t.is(byTenant.err, 'explain: 6 pages: 0 skipped, 6 answered from meta, 0 decoded; 0 rows scanned, 3,000 matched\n');
+  const counts = byTenant.out.trim().split('\n').map((l) => JSON.parse(l) as { tenant: string; count: number });
+  t.deepEqual(counts.map((r) => [r.tenant, r.count]).sort(), [['acme', 1000], ['globex', 1000], ['initech', 1000]]);
   const listing = await cli(['query', 'tenant:acme', '-d', dir, '--explain']);
   t.is(listing.code, 2);
   t.regex(listing.err, /--explain goes with grouped aggregates/);

@@ -223,12 +223,12 @@ export interface QueryOptions {
 const AGGREGATES = ['count', 'errors', 'errorRate', 'sum', 'mean', 'min', 'max', 'stddev'] as const;
 
 /** One line on how a query was answered: what `--explain` prints. */
-export function explainLine(s: QueryStats): string {
+export function explainLine(s: QueryStats, percentiles = true): string {
   const n = (v: number) => v.toLocaleString('en-US');
+  const how = percentiles ? `; percentiles ${s.exactPercentiles ? 'exact' : 'from sketches'}` : '';
   return (
     `explain: ${n(s.pagesTotal)} pages: ${n(s.pagesSkipped)} skipped, ${n(s.pagesFromMeta)} answered from meta, ` +
-    `${n(s.pagesDecoded)} decoded; ${n(s.rowsScanned)} rows scanned, ${n(s.rowsMatched)} matched; ` +
-    `percentiles ${s.exactPercentiles ? 'exact' : 'from sketches'}\n`
+    `${n(s.pagesDecoded)} decoded; ${n(s.rowsScanned)} rows scanned, ${n(s.rowsMatched)} matched${how}\n`
   );
 }
 
@@ -262,7 +262,7 @@ export async function query(reader: QuerySource, o: QueryOptions, io: Io): Promi
   if (o.exact) q = q.exact();
   const result = await q.run();
   warnCoverage(result, io);
-  if (o.explain === true) io.err(explainLine(result.stats));
+  if (o.explain === true) io.err(explainLine(result.stats, percentiles.length > 0));
   const rows = result.rows;
   const records = rows as unknown as Array<Record<string, unknown>>;
   const headers = records.length > 0 ? Object.keys(records[0]!) : [];
