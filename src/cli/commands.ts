@@ -223,7 +223,7 @@ export interface QueryOptions {
 const AGGREGATES = ['count', 'errors', 'errorRate', 'sum', 'mean', 'min', 'max', 'stddev'] as const;
 
 /** One line on how a query was answered: what `--explain` prints. */
-export function explainLine(s: QueryStats, percentiles = true): string {
+export function explainLine(s: QueryStats, percentiles: boolean): string {
   const n = (v: number) => v.toLocaleString('en-US');
   const how = percentiles ? `; percentiles ${s.exactPercentiles ? 'exact' : 'from sketches'}` : '';
   return (

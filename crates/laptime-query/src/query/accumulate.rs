@@ -130,9 +130,9 @@ impl Acc {
         }
     }
 
-    /// A whole page's events of one name: `calls` says whether its calls are included (ok and
-    /// error together, since the sketch does not separate them), `only_errors`/`only_ok` for
-    /// count-only queries that may split them, `logs` whether its logs are.
+    /// A whole page's events of one name: `part` says which of its calls (all, or for count-only
+    /// queries only the ok or only the failed ones) and whether its logs are included. `sketch`
+    /// is the name's decoded sketch, needed when the accumulator keeps one.
     pub(crate) fn add_summary(
         &mut self,
         s: &NameStats,

@@ -34,26 +34,18 @@ impl ClassCounts {
         }
     }
 
-    /// Only the classes `taken` says.
-    fn only(self, taken: Taken) -> ClassCounts {
+    /// Only the classes `taken` says (ok calls, failed calls, logs).
+    fn only(self, [ok, errors, logs]: [bool; 3]) -> ClassCounts {
         ClassCounts {
-            ok: if taken.ok { self.ok } else { 0 },
-            errors: if taken.errors { self.errors } else { 0 },
-            logs: if taken.logs { self.logs } else { 0 },
+            ok: if ok { self.ok } else { 0 },
+            errors: if errors { self.errors } else { 0 },
+            logs: if logs { self.logs } else { 0 },
         }
     }
 
     pub(super) fn is_empty(&self) -> bool {
         self.ok == 0 && self.errors == 0 && self.logs == 0
     }
-}
-
-/// Which classes of events the query takes from the page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Taken {
-    ok: bool,
-    errors: bool,
-    logs: bool,
 }
 
 /// The counts of each value of `key` in `meta` (`None`: events without the key), taking the
@@ -73,8 +65,10 @@ pub(super) fn value_counts<'m>(
     // class, and every other name with such events must agree.
     let mut taken: [Option<bool>; 3] = [None; 3];
     let mut totals = ClassCounts::default();
+    // `parts` follows the meta's name order (the planner builds it from that order).
+    let mut parts = parts.iter().peekable();
     for s in &meta.names {
-        let part = parts.iter().find(|(n, _)| *n == s.name).map(|(_, p)| *p);
+        let part = parts.next_if(|(n, _)| *n == s.name).map(|(_, p)| *p);
         let (ok, errors) = match part.map_or(CallPart::None, |p| p.calls) {
             CallPart::None => (false, false),
             CallPart::All => (true, true),
@@ -99,8 +93,7 @@ pub(super) fn value_counts<'m>(
         totals = totals.plus(counts);
     }
     // A class no name has events of has nothing to count either way.
-    let [ok, errors, logs] = taken.map(|t| t.unwrap_or(false));
-    let taken = Taken { ok, errors, logs };
+    let taken = taken.map(|t| t.unwrap_or(false));
     let mut out = Vec::with_capacity(values.len() + 1);
     let mut listed = ClassCounts::default();
     for v in values {
@@ -117,4 +110,34 @@ pub(super) fn value_counts<'m>(
     out.push((None, without_key.only(taken)));
     out.retain(|(_, c)| !c.is_empty());
     Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use laptime_storage::page::ValueStats;
+
+    /// Listed values that count more events than the page's names hold (a damaged or forged
+    /// meta that passed its checks) are not trusted: the page is decoded instead.
+    #[test]
+    fn values_counting_more_than_the_names_are_not_an_answer() {
+        let meta = PageMeta {
+            keys: vec![7],
+            values: vec![KeyValues::Listed(vec![ValueStats {
+                value: "/x".into(),
+                calls: 5,
+                errors: 1,
+                logs: 0,
+            }])],
+            ..PageMeta::default()
+        };
+        assert_eq!(value_counts(&meta, 7, &[]), None);
+        // A key the index does not list cannot answer either.
+        let unlisted = PageMeta {
+            keys: vec![7],
+            values: vec![KeyValues::Unlisted],
+            ..PageMeta::default()
+        };
+        assert_eq!(value_counts(&unlisted, 7, &[]), None);
+    }
 }

@@ -476,23 +476,23 @@ impl<'a> Worker<'a> {
             // Most of the page's names: decode the meta once, cached for the next query. A few
             // (a name filter): decode just theirs, and keep the cached meta small.
             PagePlan::Meta(parts) if self.plan.needs.sketch && !meta.has_sketches() => {
-                if parts.len() * 2 >= meta.names.len() {
-                    match self.view.page_meta_with_sketches(page) {
-                        Ok(decoded) => {
-                            self.stats.pages_from_meta += 1;
-                            self.add_from_meta(page.partition(), &decoded, &parts, &[]);
-                        }
-                        Err(e) => self.skipped(page, e)?,
-                    }
+                let decoded = if parts.len() * 2 >= meta.names.len() {
+                    self.view
+                        .page_meta_with_sketches(page)
+                        .map(|whole| (Some(whole), Vec::new()))
                 } else {
                     let names = parts.iter().map(|(n, _)| *n);
-                    match self.view.sketches_of(page, meta, names) {
-                        Ok(sketches) => {
-                            self.stats.pages_from_meta += 1;
-                            self.add_from_meta(page.partition(), meta, &parts, &sketches);
-                        }
-                        Err(e) => self.skipped(page, e)?,
+                    self.view
+                        .sketches_of(page, meta, names)
+                        .map(|sketches| (None, sketches))
+                };
+                match decoded {
+                    Ok((whole, sketches)) => {
+                        self.stats.pages_from_meta += 1;
+                        let meta = whole.as_deref().unwrap_or(meta);
+                        self.add_from_meta(page.partition(), meta, &parts, &sketches);
                     }
+                    Err(e) => self.skipped(page, e)?,
                 }
             }
             PagePlan::Meta(parts) => {

@@ -116,25 +116,35 @@ impl NameStats {
     pub fn decoded_sketch(&self) -> Result<Cow<'_, LatencySketch>, DecodeError> {
         match &self.sketch {
             Durations::Decoded(s) => Ok(Cow::Borrowed(s)),
-            Durations::Encoded { bytes, at, len } => {
-                let (at, end) = (*at as usize, *at as usize + *len as usize);
-                let input = bytes
-                    .get(at..end)
-                    .ok_or(DecodeError::new(at, "sketch outside the page meta"))?;
-                let (sketch, used) = LatencySketch::decode(input).map_err(|e| DecodeError {
-                    offset: at + e.offset,
-                    reason: e.reason,
-                })?;
-                if used != input.len() {
-                    return Err(DecodeError::new(
-                        at + used,
-                        "sketch shorter than its length",
-                    ));
-                }
-                self.check_sketch(&sketch, at)?;
-                Ok(Cow::Owned(sketch))
-            }
+            Durations::Encoded { bytes, at, len } => self
+                .sketch_within(bytes, *at as usize, *len as usize)
+                .map(Cow::Owned),
         }
+    }
+
+    /// The sketch stored in `meta[at..at + len]`, decoded and checked against this name's counts
+    /// and ranges (layout 2: eagerly when the meta is read, or later from its bytes).
+    fn sketch_within(
+        &self,
+        meta: &[u8],
+        at: usize,
+        len: usize,
+    ) -> Result<LatencySketch, DecodeError> {
+        let input = meta
+            .get(at..at.saturating_add(len))
+            .ok_or(DecodeError::new(at, "sketch outside the page meta"))?;
+        let (sketch, used) = LatencySketch::decode(input).map_err(|e| DecodeError {
+            offset: at + e.offset,
+            reason: e.reason,
+        })?;
+        if used != input.len() {
+            return Err(DecodeError::new(
+                at + used,
+                "sketch shorter than its length",
+            ));
+        }
+        self.check_sketch(&sketch, at)?;
+        Ok(sketch)
     }
 
     /// The sketch must count what the name's fields say.
@@ -456,9 +466,46 @@ impl PageMeta {
     /// Append the encoding to `out` (version 2, see the module documentation).
     pub(crate) fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&LAYOUT_TAG);
-        self.encode_zone(out);
-        let mut prev = 0u64;
         let mut sketch = Vec::new();
+        self.encode_with(out, |s, out| {
+            write_varint(out, s.zero_calls);
+            write_varint(out, s.min);
+            write_varint(out, s.max - s.min);
+            write_varint(out, s.sum as u64);
+            write_varint(out, (s.sum >> 64) as u64);
+            sketch.clear();
+            match &s.sketch {
+                Durations::Decoded(d) => d.encode(&mut sketch),
+                // In range: checked when the meta was read.
+                Durations::Encoded { bytes, at, len } => {
+                    let (at, len) = (*at as usize, *len as usize);
+                    sketch.extend_from_slice(bytes.get(at..at + len).unwrap_or_default());
+                }
+            }
+            write_varint(out, sketch.len() as u64);
+            out.extend_from_slice(&sketch);
+        });
+    }
+
+    /// Append the version 1 encoding (tests of reading what older writers wrote).
+    #[cfg(test)]
+    pub(crate) fn encode_v1(&self, out: &mut Vec<u8>) {
+        self.encode_with(out, |s, out| {
+            if let Ok(sketch) = s.decoded_sketch() {
+                sketch.encode(out);
+            }
+        });
+    }
+
+    /// What both layouts share: rows, seq, time range, per name its id and counts followed by
+    /// what `durations` writes for a name with calls, then the field keys.
+    fn encode_with(&self, out: &mut Vec<u8>, mut durations: impl FnMut(&NameStats, &mut Vec<u8>)) {
+        write_varint(out, self.rows);
+        write_varint(out, self.first_seq);
+        write_varint(out, self.min_start);
+        write_varint(out, self.max_start - self.min_start);
+        write_varint(out, self.names.len() as u64);
+        let mut prev = 0u64;
         for s in &self.names {
             write_varint(out, u64::from(s.name) - prev);
             prev = u64::from(s.name);
@@ -466,63 +513,15 @@ impl PageMeta {
             write_varint(out, s.errors);
             write_varint(out, s.logs);
             if s.calls > 0 {
-                write_varint(out, s.zero_calls);
-                write_varint(out, s.min);
-                write_varint(out, s.max - s.min);
-                write_varint(out, s.sum as u64);
-                write_varint(out, (s.sum >> 64) as u64);
-                sketch.clear();
-                match &s.sketch {
-                    Durations::Decoded(d) => d.encode(&mut sketch),
-                    Durations::Encoded { bytes, at, len } => {
-                        let (at, len) = (*at as usize, *len as usize);
-                        sketch.extend_from_slice(bytes.get(at..at + len).unwrap_or_default());
-                    }
-                }
-                write_varint(out, sketch.len() as u64);
-                out.extend_from_slice(&sketch);
+                durations(s, out);
             }
         }
-        self.encode_keys(out);
-    }
-
-    /// Rows, seq, time range and the number of names: the start of both layouts.
-    fn encode_zone(&self, out: &mut Vec<u8>) {
-        write_varint(out, self.rows);
-        write_varint(out, self.first_seq);
-        write_varint(out, self.min_start);
-        write_varint(out, self.max_start - self.min_start);
-        write_varint(out, self.names.len() as u64);
-    }
-
-    /// The field keys, ascending, as deltas: after the names in both layouts.
-    fn encode_keys(&self, out: &mut Vec<u8>) {
         write_varint(out, self.keys.len() as u64);
         let mut prev = 0u64;
         for &k in &self.keys {
             write_varint(out, u64::from(k) - prev);
             prev = u64::from(k);
         }
-    }
-
-    /// Append the version 1 encoding (tests of reading what older writers wrote).
-    #[cfg(test)]
-    pub(crate) fn encode_v1(&self, out: &mut Vec<u8>) {
-        self.encode_zone(out);
-        let mut prev = 0u64;
-        for s in &self.names {
-            write_varint(out, u64::from(s.name) - prev);
-            prev = u64::from(s.name);
-            write_varint(out, s.calls);
-            write_varint(out, s.errors);
-            write_varint(out, s.logs);
-            if s.calls > 0 {
-                if let Ok(sketch) = s.decoded_sketch() {
-                    sketch.encode(out);
-                }
-            }
-        }
-        self.encode_keys(out);
     }
 
     /// Append the value index; after [`PageMeta::encode_names`] for a page.
@@ -659,7 +658,7 @@ impl PageMeta {
             let stats = if calls == 0 {
                 NameStats::new(name, 0, 0, logs, LatencySketch::new())
             } else if layout == 1 {
-                let (sketch, at) = decode_sketch(input, &mut pos, usize::MAX)?;
+                let (sketch, at) = decode_sketch(input, &mut pos)?;
                 if sketch.count() != calls {
                     return Err(DecodeError::new(at, "sketch count differs from call count"));
                 }
@@ -672,12 +671,8 @@ impl PageMeta {
                     return Err(DecodeError::new(len_at, "sketch longer than the page meta"));
                 }
                 if sketches == Sketches::Decode {
-                    let (sketch, at) = decode_sketch(input, &mut pos, len)?;
-                    if pos != at + len {
-                        return Err(DecodeError::new(pos, "sketch shorter than its length"));
-                    }
-                    stats.check_sketch(&sketch, at)?;
-                    stats.sketch = Durations::Decoded(sketch);
+                    stats.sketch = Durations::Decoded(stats.sketch_within(input, pos, len)?);
+                    pos += len;
                 } else {
                     deferred = true;
                     stats.sketch = Durations::Encoded {
@@ -779,16 +774,12 @@ impl PageMeta {
     }
 }
 
-/// Decode the sketch at `input[*pos..]`, at most `len` bytes; returns it and where it began.
-fn decode_sketch(
-    input: &[u8],
-    pos: &mut usize,
-    len: usize,
-) -> Result<(LatencySketch, usize), DecodeError> {
+/// Decode the layout 1 sketch at `input[*pos..]` (it ends where its encoding does); returns it
+/// and where it began.
+fn decode_sketch(input: &[u8], pos: &mut usize) -> Result<(LatencySketch, usize), DecodeError> {
     let at = *pos;
-    let end = at.saturating_add(len).min(input.len());
     let (sketch, used) =
-        LatencySketch::decode(input.get(at..end).unwrap_or_default()).map_err(|e| DecodeError {
+        LatencySketch::decode(input.get(at..).unwrap_or_default()).map_err(|e| DecodeError {
             offset: at + e.offset,
             reason: e.reason,
         })?;

@@ -611,12 +611,17 @@ pub(crate) fn salvage(path: &Path) -> Result<Salvaged> {
     let mut raw = Vec::new();
     while offset < limit {
         match intact_page(&file, path, offset, limit, &mut raw) {
-            Ok((entry, meta)) => {
-                offset = entry.end();
-                // Cannot fail: read_page_entry decoded every sketch.
-                let _ = out.summary.absorb(&meta);
-                out.pages.push(entry);
-            }
+            Ok((entry, meta)) => match out.summary.absorb(&meta) {
+                Ok(()) => {
+                    offset = entry.end();
+                    out.pages.push(entry);
+                }
+                Err(e) => {
+                    out.damage
+                        .push((offset, entry.end() - offset, e.reason.into()));
+                    offset = entry.end();
+                }
+            },
             Err(Error::Corrupt { reason, .. }) => {
                 let next = next_page_magic(&file, path, offset + 1, limit)?;
                 let resume = next.unwrap_or(limit);

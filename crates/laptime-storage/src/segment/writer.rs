@@ -154,11 +154,15 @@ impl SegmentWriter {
             what: "page",
             reason: e.to_string(),
         })?;
-        // Before the write: a meta that cannot join the summary must not leave its page behind.
-        let meta = meta.with_sketches().map_err(|e| Error::InvalidInput {
-            what: "page",
-            reason: e.to_string(),
-        })?;
+        // Before the write: a meta that cannot join the summary (it leaves the summary as it
+        // was) must not leave its page behind. A failed write poisons the writer, whose summary
+        // is then not used (see `forget_last_page`).
+        Arc::make_mut(&mut self.summary)
+            .absorb(&meta)
+            .map_err(|e| Error::InvalidInput {
+                what: "page",
+                reason: e.to_string(),
+            })?;
         if let Err(e) = crate::failpoint::write_all(&mut self.file, &self.path, bytes) {
             return Err(self.poison(Error::io(&self.path, "write page", e)));
         }
@@ -168,8 +172,6 @@ impl SegmentWriter {
             zone: meta.zone(),
         };
         self.len += bytes.len() as u64;
-        // Cannot fail: every sketch is decoded.
-        let _ = Arc::make_mut(&mut self.summary).absorb(&meta);
         self.pages.push(entry.clone());
         Ok(entry)
     }
@@ -200,7 +202,6 @@ impl SegmentWriter {
             buf.resize(p.header.total_len() as usize, 0);
             super::reader::read_exact_at(&src, from, &mut buf, p.offset)?;
             let meta_bytes = &buf[PAGE_HEADER_LEN..PAGE_HEADER_LEN + p.header.meta_len as usize];
-            // decode_meta decodes the sketches, so absorbing below cannot fail.
             let meta = match decode_meta(&p.header, meta_bytes) {
                 Ok(m) if page_intact(&buf, p) && m.zone() == p.zone => m,
                 _ => {
@@ -208,10 +209,15 @@ impl SegmentWriter {
                     continue;
                 }
             };
+            // Summarised before the write, as in `append_page`: a page the summary cannot take
+            // is lost like a damaged one.
+            if Arc::make_mut(&mut self.summary).absorb(&meta).is_err() {
+                lost += u64::from(p.zone.rows);
+                continue;
+            }
             if let Err(e) = crate::failpoint::write_all(&mut self.file, &self.path, &buf) {
                 return Err(self.poison(Error::io(&self.path, "write page", e)));
             }
-            let _ = Arc::make_mut(&mut self.summary).absorb(&meta);
             self.pages.push(PageEntry {
                 offset: self.len,
                 header: p.header,
