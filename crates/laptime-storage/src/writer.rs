@@ -301,6 +301,20 @@ impl PartitionWriter {
         Ok(())
     }
 
+    /// Go on at `seq`, past events recovery found in no intact page and no WAL record (reported
+    /// lost): the next event is numbered as its WAL record says, never renumbered into the gap,
+    /// so pages, the WAL and received origins keep agreeing on every event's seq. A page never
+    /// spans a gap: the active page is sealed first.
+    pub(crate) fn skip_to(&mut self, seq: u64) -> Result<()> {
+        if seq <= self.next_seq {
+            return Ok(());
+        }
+        self.seal_page()?;
+        self.next_seq = seq;
+        self.lock_active().first_seq = seq;
+        Ok(())
+    }
+
     /// Seal the active page (if it holds anything) into the active segment.
     pub(crate) fn seal_page(&mut self) -> Result<()> {
         if self.lock_active().cols.is_empty() {
