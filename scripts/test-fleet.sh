@@ -23,9 +23,11 @@ export LAPTIME_KAFKA_BOOTSTRAP="$bootstrap"
 export LAPTIME_KAFKA_CLUSTER=1
 export LAPTIME_KAFKA_SH="$PWD/scripts/kafka.sh"
 export LAPTIME_REQUIRE_KAFKA=1
-cargo test --release -p laptime-fleet --test round_trip --test broker_failure --test unreachable --test ship_index --test ingest_kafka --test indexer_restart -- --test-threads 1
+# failpoints: indexer_crash aborts indexers at chosen steps (LAPTIME_FAILPOINT); one build for all.
+features=(--features failpoints)
+cargo test --release -p laptime-fleet "${features[@]}" --test round_trip --test broker_failure --test unreachable --test ship_index --test ingest_kafka --test indexer_restart --test indexer_crash -- --test-threads 1
 # The whole fleet last, its output shown; its verdict line is this script's last line.
 out="$LAPTIME_KAFKA_RUN/fleet_end_to_end.log"
-cargo test --release -p laptime-fleet --test fleet_end_to_end -- --nocapture --test-threads 1 2>&1 | tee "$out" >&2
+cargo test --release -p laptime-fleet "${features[@]}" --test fleet_end_to_end -- --nocapture --test-threads 1 2>&1 | tee "$out" >&2
 echo "test-fleet: passed in $((SECONDS - start)) s" >&2
 grep -o 'fleet: acknowledged .*' "$out"

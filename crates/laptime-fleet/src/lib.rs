@@ -21,8 +21,10 @@
 //!   next = last durable + 1), so after a crash, drop or rebalance the group resumes after the last
 //!   commit and redelivers the rest: at-least-once. A [`kafka::RebalanceHandler`] is called on the
 //!   polling thread before partitions are revoked, with a [`kafka::Committer`] to commit what is
-//!   durable before another member takes over. [`kafka::Consumer::lag`] gives high watermark minus
-//!   position per assigned partition.
+//!   durable before another member takes over. [`kafka::Consumer::commit_marked`] stores a
+//!   metadata string with each offset and [`kafka::Consumer::committed_marked`] reads it back: the
+//!   indexer keeps its partition ledgers there ([`pipeline::ledger`], exactly once across
+//!   members). [`kafka::Consumer::lag`] gives high watermark minus position per assigned partition.
 //! - Both run a startup check: topic metadata from some broker within a deadline, else
 //!   [`kafka::Error::Unreachable`] (naming the bootstrap list) or [`kafka::Error::Topic`] — never a hang.
 //! - [`kafka::create_topic`]: creates a topic with a replication factor, `min.insync.replicas` and a

@@ -128,9 +128,8 @@ fn a_killed_and_restarted_indexer_stores_nothing_twice() {
         .collect();
 
     // Mid-stream, once the group has settled (both members joined, partitions handed over):
-    // SIGKILL indexer a (no commit, no hand-over), restart it on its store (same member name). A kill during the
-    // group's first rebalance is another case: partitions that move from a to b then take a's
-    // uncommitted events with them (ARCHITECTURE.md "The fleet", known limit).
+    // SIGKILL indexer a (no commit, no hand-over), restart it on its store (same member name).
+    // Partitions that move from a to b meanwhile are tests/indexer_crash.rs.
     std::thread::sleep(Duration::from_secs(6));
     let stored_before_kill = stored(&stores).len();
     a.kill().unwrap();

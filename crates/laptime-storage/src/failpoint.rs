@@ -10,7 +10,7 @@ use std::path::Path;
 
 /// Abort the process here if the environment asks for it (feature `failpoints` only).
 #[inline]
-pub(crate) fn failpoint(name: &str) {
+pub fn failpoint(name: &str) {
     #[cfg(feature = "failpoints")]
     {
         use std::sync::OnceLock;

@@ -73,5 +73,7 @@ pub use store::{Maintained, Maintenance, Received, Recorder, RecorderTimer, Stor
 /// Fault injection for tests (cargo feature `failpoints`).
 #[cfg(feature = "failpoints")]
 pub mod testing {
-    pub use crate::failpoint::{fail_syncs_under, fail_writes_under, fail_writes_with, heal_under};
+    pub use crate::failpoint::{
+        fail_syncs_under, fail_writes_under, fail_writes_with, failpoint, heal_under,
+    };
 }

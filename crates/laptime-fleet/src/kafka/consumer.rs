@@ -167,6 +167,11 @@ pub struct Committer<'a> {
 impl Committer<'_> {
     /// Same contract as [`Consumer::commit`].
     pub fn commit(&self, offsets: &[(i32, i64)]) -> Result<(), Error> {
+        commit(self.consumer, self.names, &unmarked(offsets))
+    }
+
+    /// Same contract as [`Consumer::commit_marked`].
+    pub fn commit_marked(&self, offsets: &[Marked]) -> Result<(), Error> {
         commit(self.consumer, self.names, offsets)
     }
 
@@ -232,6 +237,28 @@ impl ConsumerContext for GroupContext {
             Rebalance::Error(_) => {}
         }
     }
+}
+
+/// An offset to commit with the metadata string Kafka keeps beside it (the group's committed
+/// offset of a partition and its metadata are read back together, [`Consumer::committed_marked`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Marked {
+    pub partition: i32,
+    /// Next offset to read (last processed + 1).
+    pub offset: i64,
+    /// At most the brokers' `offset.metadata.max.bytes` (4096 by default).
+    pub metadata: String,
+}
+
+fn unmarked(offsets: &[(i32, i64)]) -> Vec<Marked> {
+    offsets
+        .iter()
+        .map(|&(partition, offset)| Marked {
+            partition,
+            offset,
+            metadata: String::new(),
+        })
+        .collect()
 }
 
 /// Lag of one assigned partition, for the indexer's counters.
@@ -327,7 +354,36 @@ impl Consumer {
     /// Commit exactly `offsets`, each `(partition, next offset to read)` = last processed + 1 (see
     /// [`Message::next_offset`]), synchronously. Call it only once the data up to there is durable.
     pub fn commit(&self, offsets: &[(i32, i64)]) -> Result<(), Error> {
+        commit(&self.inner, &self.names, &unmarked(offsets))
+    }
+
+    /// [`Consumer::commit`] with a metadata string per partition, stored by the group with the
+    /// offset.
+    pub fn commit_marked(&self, offsets: &[Marked]) -> Result<(), Error> {
         commit(&self.inner, &self.names, offsets)
+    }
+
+    /// Stop fetching `partitions` (of the assignment) until [`Consumer::resume`]; polling goes on
+    /// (group membership is served by it).
+    pub fn pause(&self, partitions: &[i32]) -> Result<(), Error> {
+        self.inner
+            .pause(&self.list(partitions))
+            .map_err(|source| consume_error(&self.names, source))
+    }
+
+    /// Fetch `partitions` again after [`Consumer::pause`].
+    pub fn resume(&self, partitions: &[i32]) -> Result<(), Error> {
+        self.inner
+            .resume(&self.list(partitions))
+            .map_err(|source| consume_error(&self.names, source))
+    }
+
+    fn list(&self, partitions: &[i32]) -> TopicPartitionList {
+        let mut tpl = TopicPartitionList::new();
+        for &p in partitions {
+            tpl.add_partition(&self.names.topic, p);
+        }
+        tpl
     }
 
     /// Partitions currently assigned to this member, sorted.
@@ -352,24 +408,34 @@ impl Consumer {
         partitions: &[i32],
         timeout: Duration,
     ) -> Result<Vec<(i32, Option<i64>)>, Error> {
-        let mut tpl = TopicPartitionList::new();
-        for &p in partitions {
-            tpl.add_partition(&self.names.topic, p);
-        }
+        Ok(self
+            .committed_marked(partitions, timeout)?
+            .into_iter()
+            .map(|(p, offset, _)| (p, offset))
+            .collect())
+    }
+
+    /// [`Consumer::committed`] with the metadata committed with each offset (empty where there is
+    /// none). Works for any partition of the topic, assigned to this member or not.
+    pub fn committed_marked(
+        &self,
+        partitions: &[i32],
+        timeout: Duration,
+    ) -> Result<Vec<(i32, Option<i64>, String)>, Error> {
         let got = self
             .inner
-            .committed_offsets(tpl, timeout)
+            .committed_offsets(self.list(partitions), timeout)
             .map_err(|source| consume_error(&self.names, source))?;
         Ok(partitions
             .iter()
             .map(|&p| {
-                let off = got
-                    .find_partition(&self.names.topic, p)
-                    .and_then(|e| match e.offset() {
-                        Offset::Offset(o) => Some(o),
-                        _ => None,
-                    });
-                (p, off)
+                let elem = got.find_partition(&self.names.topic, p);
+                let offset = elem.as_ref().and_then(|e| match e.offset() {
+                    Offset::Offset(o) => Some(o),
+                    _ => None,
+                });
+                let metadata = elem.map(|e| e.metadata().to_owned()).unwrap_or_default();
+                (p, offset, metadata)
             })
             .collect())
     }
@@ -455,36 +521,40 @@ fn consume_error(names: &Names, source: KafkaError) -> Error {
 fn commit(
     consumer: &BaseConsumer<GroupContext>,
     names: &Names,
-    offsets: &[(i32, i64)],
+    offsets: &[Marked],
 ) -> Result<(), Error> {
     if offsets.is_empty() {
         return Ok(());
     }
     let mut tpl = TopicPartitionList::new();
-    for &(partition, offset) in offsets {
-        if offset < 0 {
+    for m in offsets {
+        if m.offset < 0 {
             return Err(Error::BadOffset {
                 brokers: names.brokers.clone(),
                 topic: names.topic.clone(),
                 group: names.group.clone(),
-                partition,
-                offset,
+                partition: m.partition,
+                offset: m.offset,
             });
         }
-        tpl.add_partition_offset(&names.topic, partition, Offset::Offset(offset))
+        let mut elem = tpl.add_partition(&names.topic, m.partition);
+        elem.set_offset(Offset::Offset(m.offset))
             .map_err(|source| commit_error(names, offsets, source))?;
+        if !m.metadata.is_empty() {
+            elem.set_metadata(&m.metadata);
+        }
     }
     consumer
         .commit(&tpl, CommitMode::Sync)
         .map_err(|source| commit_error(names, offsets, source))
 }
 
-fn commit_error(names: &Names, offsets: &[(i32, i64)], source: KafkaError) -> Error {
+fn commit_error(names: &Names, offsets: &[Marked], source: KafkaError) -> Error {
     Error::Commit {
         brokers: names.brokers.clone(),
         topic: names.topic.clone(),
         group: names.group.clone(),
-        offsets: offsets.to_vec(),
+        offsets: offsets.iter().map(|m| (m.partition, m.offset)).collect(),
         source: Box::new(source),
     }
 }

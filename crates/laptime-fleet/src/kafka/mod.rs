@@ -15,7 +15,7 @@ use rdkafka::types::RDKafkaErrorCode;
 
 pub use admin::{create_topic, TopicSpec};
 pub use consumer::{
-    Committer, Consumer, ConsumerConfig, Message, PartitionLag, Polled, RebalanceHandler,
+    Committer, Consumer, ConsumerConfig, Marked, Message, PartitionLag, Polled, RebalanceHandler,
 };
 pub use error::Error;
 pub use producer::{Ack, Compression, Deliveries, Delivery, Producer, ProducerConfig, Record};

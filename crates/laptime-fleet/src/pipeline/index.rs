@@ -1,8 +1,13 @@
-//! Storing what the consumer group gives this member: each message's pages go into the indexer's
-//! store as received batches (their origin = source and seqs, so a message delivered again is
-//! recognised, `Store::append_received`); offsets are committed only after `flush()` made the
-//! events durable: every `commit_every` messages or `commit_interval`, and when partitions are
-//! revoked (a clean hand-over commits before another member takes them).
+//! Storing what the consumer group gives this member, exactly once across the group. Each message
+//! is first written to the indexer's pending log ([`super::pending`]) and the log synced; then the
+//! offsets are committed, carrying the partition's ledger ([`super::ledger`]); only then do the
+//! messages' pages go into the store as received batches (their origin = source and seqs, so a
+//! message Kafka delivers twice is stored once, `Store::append_received`). So the store holds
+//! exactly what this member's commits claimed: a member killed between taking messages and
+//! committing them holds nothing another member will store again, and one killed between
+//! committing and storing stores them when it comes back (its ledger entry says its commit took
+//! effect). Commits happen every `commit_every` messages or `commit_interval`, and when partitions
+//! are revoked (a clean hand-over commits before another member takes them).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -14,8 +19,12 @@ use std::time::{Duration, Instant};
 use laptime_storage::ship::decode_message;
 use laptime_storage::{Options, Received, Store};
 
-use super::Error;
-use crate::kafka::{Committer, Consumer, ConsumerConfig, Message, Polled, RebalanceHandler};
+use super::ledger::{member_key, Ledger};
+use super::pending::{PendingLog, Record};
+use super::{failpoint, Error};
+use crate::kafka::{
+    Committer, Consumer, ConsumerConfig, Marked, Message, Polled, RebalanceHandler,
+};
 
 /// Where and how an indexer works.
 #[derive(Debug, Clone)]
@@ -100,6 +109,11 @@ pub struct IndexStats {
     /// Messages that failed their checks (not stored; their offsets are committed so they do
     /// not block the partition).
     pub bad_messages: u64,
+    /// Messages taken and not committed yet (in the pending log).
+    pub pending: u64,
+    /// Messages this member held uncommitted when it lost their partition (killed, or cut off
+    /// from the group): left to the member that reads the partition next, not stored here.
+    pub given_up: u64,
     /// Offset commits.
     pub commits: u64,
     /// Commits Kafka refused (retried with the next one).
@@ -110,29 +124,255 @@ pub struct IndexStats {
     pub lag: Option<u64>,
 }
 
+/// Pending messages beyond this many bytes pause fetching until commits catch up (Kafka keeps
+/// the messages; memory stays bounded while commits fail).
+const MAX_PENDING_BYTES: usize = 256 << 20;
+/// How long a failed read of the group's ledgers waits before the next try.
+const LEDGER_RETRY: Duration = Duration::from_secs(1);
+
+/// A message in the pending log, with the assignment of its partition it came in.
+struct Pending {
+    record: Record,
+    /// [`Part::epoch`] when it was taken; 0 for messages read back from the log at start.
+    epoch: u64,
+}
+
+/// This member's view of one partition.
+#[derive(Default)]
+struct Part {
+    /// Counts the assignments of the partition to this member.
+    epoch: u64,
+    owned: bool,
+    /// The partition's ledger as this member knows it, once read after the assignment; commits
+    /// wait for it (they carry it forward).
+    ledger: Option<Ledger>,
+}
+
+/// What becomes of a pending message.
+enum Fate {
+    /// Its offset was committed by this member: store it.
+    Store,
+    /// Its partition went elsewhere without this member's commit of it: the next reader stores it.
+    GiveUp,
+    Keep,
+}
+
 /// State shared with the rebalance handler (which runs inside `poll`).
 struct Shared {
     store: Store,
     dir: PathBuf,
-    /// Per partition, the next offset to commit once the store is durable.
-    uncommitted: BTreeMap<i32, i64>,
+    /// This member's ledger key.
+    member: u64,
+    log: PendingLog,
+    pending: Vec<Pending>,
+    pending_bytes: usize,
+    parts: BTreeMap<i32, Part>,
     stats: IndexStats,
 }
 
 impl Shared {
-    /// Make the store durable, then commit what it now holds.
+    /// Taken in the current assignment of its partition (not left from an earlier one).
+    fn is_current(&self, p: &Pending) -> bool {
+        self.parts
+            .get(&p.record.partition)
+            .is_some_and(|s| s.owned && s.epoch == p.epoch)
+    }
+
+    fn take(&mut self, m: Message) -> Result<(), Error> {
+        self.stats.messages += 1;
+        self.log
+            .append(m.partition, m.offset, &m.payload)
+            .map_err(Error::store(&self.dir))?;
+        let epoch = self.parts.get(&m.partition).map_or(0, |s| s.epoch);
+        self.pending_bytes += m.payload.len();
+        self.pending.push(Pending {
+            record: Record {
+                partition: m.partition,
+                offset: m.offset,
+                payload: m.payload,
+            },
+            epoch,
+        });
+        self.stats.pending = self.pending.len() as u64;
+        Ok(())
+    }
+
+    /// Per partition that can be committed now, the offset to commit: owned, its ledger known,
+    /// and no message of an earlier assignment of it left to settle (a commit would move this
+    /// member's ledger entry past them and claim them).
+    fn committable(&self) -> BTreeMap<i32, i64> {
+        let mut next: BTreeMap<i32, i64> = BTreeMap::new();
+        for p in self.pending.iter().filter(|p| self.is_current(p)) {
+            let n = next.entry(p.record.partition).or_insert(0);
+            *n = (*n).max(p.record.offset + 1);
+        }
+        next.retain(|part, _| {
+            self.parts.get(part).is_some_and(|s| s.ledger.is_some())
+                && !self
+                    .pending
+                    .iter()
+                    .any(|p| p.record.partition == *part && !self.is_current(p))
+        });
+        next
+    }
+
+    /// Sync the pending log, commit what can be committed, then store it.
     fn commit(
         &mut self,
-        commit: impl FnOnce(&[(i32, i64)]) -> Result<(), crate::kafka::Error>,
+        commit: impl FnOnce(&[Marked]) -> Result<(), crate::kafka::Error>,
     ) -> Result<(), Error> {
-        if self.uncommitted.is_empty() {
+        let next = self.committable();
+        if next.is_empty() {
             return Ok(());
         }
-        self.store.flush().map_err(Error::store(&self.dir))?;
-        let offsets: Vec<(i32, i64)> = self.uncommitted.iter().map(|(p, o)| (*p, *o)).collect();
-        commit(&offsets)?;
-        self.uncommitted.clear();
+        self.log.sync().map_err(Error::store(&self.dir))?;
+        failpoint("index-before-commit");
+        let marked: Vec<Marked> = next
+            .iter()
+            .map(|(&partition, &offset)| Marked {
+                partition,
+                offset,
+                metadata: self.parts[&partition]
+                    .ledger
+                    .as_ref()
+                    .map(|l| l.with(self.member, offset).encode())
+                    .unwrap_or_default(),
+            })
+            .collect();
+        // Refused: nothing is settled; the messages stay pending for the next commit, or are
+        // given up with their partition (the ledger then says the commit did not take effect).
+        commit(&marked)?;
+        for m in &marked {
+            if let Some(s) = self.parts.get_mut(&m.partition) {
+                s.ledger = s.ledger.as_ref().map(|l| l.with(self.member, m.offset));
+            }
+        }
         self.stats.commits += 1;
+        failpoint("index-after-commit");
+        self.settle(|shared, p| {
+            let claimed = next
+                .get(&p.record.partition)
+                .is_some_and(|n| p.record.offset < *n);
+            if claimed && shared.is_current(p) {
+                Fate::Store
+            } else {
+                Fate::Keep
+            }
+        })
+    }
+
+    /// Partitions whose ledger this member needs: just assigned, or holding messages of an
+    /// earlier assignment (or of before a restart) to settle.
+    fn ledgers_wanted(&self) -> Vec<i32> {
+        let mut out: Vec<i32> = self
+            .parts
+            .iter()
+            .filter(|(_, s)| s.owned && s.ledger.is_none())
+            .map(|(p, _)| *p)
+            .collect();
+        out.extend(
+            self.pending
+                .iter()
+                .filter(|p| !self.is_current(p))
+                .map(|p| p.record.partition),
+        );
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// The group's committed offsets and their metadata as just read: ledgers for the partitions
+    /// just assigned, and the fate of messages left from earlier assignments: stored when this
+    /// member's own commit covered them, given up otherwise.
+    fn learn(&mut self, committed: Vec<(i32, Option<i64>, String)>) -> Result<(), Error> {
+        let mut ledgers = BTreeMap::new();
+        for (partition, _, metadata) in committed {
+            let ledger = Ledger::parse(&metadata).unwrap_or_else(|e| {
+                eprintln!("laptime index: partition {partition}: {e} (read as an empty ledger)");
+                Ledger::default()
+            });
+            if let Some(s) = self.parts.get_mut(&partition) {
+                if s.owned && s.ledger.is_none() {
+                    s.ledger = Some(ledger.clone());
+                }
+            }
+            ledgers.insert(partition, ledger);
+        }
+        let member = self.member;
+        self.settle(|shared, p| {
+            if shared.is_current(p) {
+                return Fate::Keep;
+            }
+            match ledgers.get(&p.record.partition) {
+                None => Fate::Keep,
+                Some(l) if l.of(member).is_some_and(|o| p.record.offset < o) => Fate::Store,
+                Some(_) => Fate::GiveUp,
+            }
+        })
+    }
+
+    /// Store or give up pending messages as `fate` says; then make the store durable and cut the
+    /// pending log down to the messages kept (in that order: a crash in between settles them
+    /// again, and the store's origins drop what it holds already).
+    fn settle(&mut self, fate: impl Fn(&Shared, &Pending) -> Fate) -> Result<(), Error> {
+        let fates: Vec<Fate> = self.pending.iter().map(|p| fate(self, p)).collect();
+        if fates.iter().all(|f| matches!(f, Fate::Keep)) {
+            return Ok(());
+        }
+        let mut kept = Vec::new();
+        for (p, f) in std::mem::take(&mut self.pending).into_iter().zip(fates) {
+            match f {
+                Fate::Store => self.store_message(&p.record)?,
+                Fate::GiveUp => self.stats.given_up += 1,
+                Fate::Keep => kept.push(p),
+            }
+        }
+        self.store.flush().map_err(Error::store(&self.dir))?;
+        self.log
+            .rewrite(kept.iter().map(|p| &p.record))
+            .map_err(Error::store(&self.dir))?;
+        self.pending_bytes = kept.iter().map(|p| p.record.payload.len()).sum();
+        self.pending = kept;
+        self.stats.pending = self.pending.len() as u64;
+        Ok(())
+    }
+
+    /// Store one message's pages (or count it as bad).
+    fn store_message(&mut self, r: &Record) -> Result<(), Error> {
+        let msg = match decode_message(&r.payload) {
+            Ok(msg) => msg,
+            Err(e) => {
+                self.stats.bad_messages += 1;
+                eprintln!(
+                    "laptime index: message at partition {} offset {} refused: {e}",
+                    r.partition, r.offset
+                );
+                return Ok(());
+            }
+        };
+        for page in &msg.pages {
+            let rows = page.meta.rows;
+            let store = self.store.clone();
+            let mut batch = page
+                .to_batch(|name| store.intern(name))
+                .map_err(Error::store(&self.dir))?;
+            batch
+                .set_origin(&msg.source, page.meta.first_seq, page.meta.end_seq())
+                .map_err(Error::store(&self.dir))?;
+            match store
+                .append_received(batch)
+                .map_err(Error::store(&self.dir))?
+            {
+                Received::Taken => self.stats.events += rows,
+                Received::Duplicate => self.stats.duplicates += rows,
+                Received::Overlap { .. } => self.stats.overlaps += rows,
+                _ => {
+                    return Err(Error::StoreStuck {
+                        dir: self.dir.clone(),
+                    })
+                }
+            }
+        }
         Ok(())
     }
 }
@@ -142,18 +382,31 @@ struct Handover(Arc<Mutex<Shared>>);
 impl RebalanceHandler for Handover {
     fn revoking(&self, partitions: &[i32], committer: &Committer<'_>) {
         let mut shared = lock(&self.0);
-        if committer.assignment_lost() {
-            // Another member owns them already: what was stored stays, uncommitted (it will be
-            // delivered again there).
-            shared.uncommitted.retain(|p, _| !partitions.contains(p));
-            return;
+        // Lost: another member owns them already, and what this member holds of them is settled
+        // by their ledgers. Else everything taken is committed and stored now: the revoked
+        // partitions before they move, the kept ones along with them.
+        if !committer.assignment_lost() {
+            if let Err(e) = shared.commit(|offsets| committer.commit_marked(offsets)) {
+                eprintln!("laptime index: commit before hand-over failed: {e} (those messages will be delivered again)");
+            }
         }
-        // Everything stored is made durable and committed: the revoked partitions before they move,
-        // the kept ones along with them (this member still owns those).
-        if let Err(e) = shared.commit(|offsets| committer.commit(offsets)) {
-            eprintln!("laptime index: commit before hand-over failed: {e} (those messages will be delivered again)");
+        for p in partitions {
+            if let Some(s) = shared.parts.get_mut(p) {
+                s.owned = false;
+                s.ledger = None;
+            }
         }
-        shared.uncommitted.retain(|p, _| !partitions.contains(p));
+    }
+
+    fn assigned(&self, partitions: &[i32]) {
+        // Runs before any message of the new assignment is polled, so each is tagged with it.
+        let mut shared = lock(&self.0);
+        for p in partitions {
+            let s = shared.parts.entry(*p).or_default();
+            s.epoch += 1;
+            s.owned = true;
+            s.ledger = None;
+        }
     }
 }
 
@@ -180,19 +433,42 @@ pub struct Indexer {
 }
 
 impl Indexer {
-    /// Open (recovering) the store at `config.dir` and join the group of `consumer` (startup check
-    /// included: an unreachable Kafka is an error here).
+    /// Open (recovering) the store at `config.dir` and its pending log, and join the group of
+    /// `consumer` (startup check included: an unreachable Kafka is
+    /// an error here). Messages the pending log still holds are settled once the group's
+    /// ledgers are read, before this member commits their partitions again.
     pub fn start(
         config: IndexConfig,
         consumer: &ConsumerConfig,
         store: Options,
     ) -> Result<Indexer, Error> {
         let store = Store::open(&config.dir, store).map_err(Error::store(&config.dir))?;
+        let (log, loaded) = PendingLog::open(&config.dir).map_err(Error::store(&config.dir))?;
+        if let Some((at, bytes, why)) = loaded.ignored {
+            eprintln!(
+                "laptime index: {}: {why} at byte {at}; {bytes} bytes after it ignored (written after the last sync, so never committed)",
+                log.path().display()
+            );
+        }
+        // The ledger names the store (its `index-member` name), whose pending log it settles.
+        let member = member_key(&member_name(&config.dir)?);
+        let pending: Vec<Pending> = loaded
+            .records
+            .into_iter()
+            .map(|record| Pending { record, epoch: 0 })
+            .collect();
         let shared = Arc::new(Mutex::new(Shared {
             store,
             dir: config.dir.clone(),
-            uncommitted: BTreeMap::new(),
-            stats: IndexStats::default(),
+            member,
+            log,
+            pending_bytes: pending.iter().map(|p| p.record.payload.len()).sum(),
+            stats: IndexStats {
+                pending: pending.len() as u64,
+                ..IndexStats::default()
+            },
+            pending,
+            parts: BTreeMap::new(),
         }));
         let handler: Arc<dyn RebalanceHandler> = Arc::new(Handover(Arc::clone(&shared)));
         let consumer = Consumer::connect(consumer, Some(handler))?;
@@ -223,11 +499,13 @@ impl Indexer {
         &self.consumer
     }
 
-    /// Poll, store and commit until `stop` is set; then commit what is stored and return.
+    /// Poll, store and commit until `stop` is set; then commit what was taken and return.
     pub fn run(&mut self, stop: &AtomicBool) -> Result<(), Error> {
         let mut first_uncommitted: Option<Instant> = None;
         let mut since_commit = 0usize;
         let mut lag_measured: Option<Instant> = None;
+        let mut ledgers_failed: Option<Instant> = None;
+        let mut paused = false;
         while !stop.load(Ordering::Relaxed) {
             if lag_measured.is_none_or(|t| t.elapsed() >= self.config.lag_interval) {
                 let lag = self.consumer.lag(Duration::from_millis(500)).ok();
@@ -235,30 +513,46 @@ impl Indexer {
                     lag.map(|parts| parts.iter().map(|p| p.lag.max(0) as u64).sum());
                 lag_measured = Some(Instant::now());
             }
+            if ledgers_failed.is_none_or(|t| t.elapsed() >= LEDGER_RETRY) {
+                ledgers_failed = self.learn_ledgers()?;
+            }
+            let over = lock(&self.shared).pending_bytes > MAX_PENDING_BYTES;
+            if over != paused {
+                let parts = self.consumer.assignment()?;
+                if over {
+                    self.consumer.pause(&parts)?;
+                } else {
+                    self.consumer.resume(&parts)?;
+                }
+                paused = over;
+            }
             match self.consumer.poll(self.config.poll)? {
                 Some(Polled::Message(m)) => {
-                    self.take(&m)?;
+                    lock(&self.shared).take(m)?;
                     since_commit += 1;
                     first_uncommitted.get_or_insert_with(Instant::now);
                 }
                 Some(Polled::Revoked(parts)) => {
                     eprintln!("laptime index: partitions {parts:?} revoked");
-                    lock(&self.shared)
-                        .uncommitted
-                        .retain(|p, _| !parts.contains(p));
                 }
                 Some(Polled::Transient(why)) => eprintln!("laptime index: kafka: {why} (retrying)"),
-                Some(Polled::Assigned(parts)) if !parts.is_empty() => {
-                    eprintln!("laptime index: partitions {parts:?} assigned");
+                Some(Polled::Assigned(parts)) => {
+                    paused = false; // a new assignment is fetched whatever the old one was
+                    if !parts.is_empty() {
+                        eprintln!("laptime index: partitions {parts:?} assigned");
+                    }
                 }
-                Some(Polled::Assigned(_)) | None => {}
+                None => {}
             }
             let due = first_uncommitted.is_some_and(|t| t.elapsed() >= self.config.commit_interval);
             if since_commit >= self.config.commit_every || due {
-                // A refused commit (a rebalance under way, a broker away) loses nothing: the events
-                // are durable, and the offsets stay pending for the next commit (or are dropped
-                // with their partitions if these move; the new owner reads them again).
+                // A refused commit (a rebalance under way, a broker away) loses nothing: the
+                // messages are in the pending log and stay pending for the next commit (or, if
+                // their partitions move, are left to the new owner, which reads them again).
                 if let Err(e) = self.commit() {
+                    if !matches!(e, Error::Kafka(_)) {
+                        return Err(e);
+                    }
                     lock(&self.shared).stats.commit_failures += 1;
                     eprintln!("laptime index: {e} (kept; retried with the next commit)");
                 }
@@ -269,53 +563,32 @@ impl Indexer {
         self.commit()
     }
 
-    /// Make the store durable and commit every offset stored so far.
-    pub fn commit(&mut self) -> Result<(), Error> {
-        let consumer = &self.consumer;
-        lock(&self.shared).commit(|offsets| consumer.commit(offsets))
-    }
-
-    /// Store one message's pages (or count it as bad), and note its offset for the next commit.
-    fn take(&mut self, m: &Message) -> Result<(), Error> {
-        let mut shared = lock(&self.shared);
-        shared.stats.messages += 1;
-        match decode_message(&m.payload) {
-            Err(e) => {
-                shared.stats.bad_messages += 1;
-                eprintln!(
-                    "laptime index: message at {}/{} offset {} refused: {e}",
-                    m.topic, m.partition, m.offset
-                );
+    /// Read the ledgers this member needs (see `Shared::ledgers_wanted`) and settle what they
+    /// decide. `Ok(Some(when))` if the group did not answer (tried again a second later).
+    fn learn_ledgers(&mut self) -> Result<Option<Instant>, Error> {
+        let wanted = lock(&self.shared).ledgers_wanted();
+        if wanted.is_empty() {
+            return Ok(None);
+        }
+        match self
+            .consumer
+            .committed_marked(&wanted, Duration::from_secs(5))
+        {
+            Ok(committed) => {
+                lock(&self.shared).learn(committed)?;
+                Ok(None)
             }
-            Ok(msg) => {
-                for page in &msg.pages {
-                    let rows = page.meta.rows;
-                    let store = shared.store.clone();
-                    let mut batch = page
-                        .to_batch(|name| store.intern(name))
-                        .map_err(Error::store(&self.config.dir))?;
-                    batch
-                        .set_origin(&msg.source, page.meta.first_seq, page.meta.end_seq())
-                        .map_err(Error::store(&self.config.dir))?;
-                    match store
-                        .append_received(batch)
-                        .map_err(Error::store(&self.config.dir))?
-                    {
-                        Received::Taken => shared.stats.events += rows,
-                        Received::Duplicate => shared.stats.duplicates += rows,
-                        Received::Overlap { .. } => shared.stats.overlaps += rows,
-                        _ => {
-                            return Err(Error::StoreStuck {
-                                dir: self.config.dir.clone(),
-                            })
-                        }
-                    }
-                }
+            Err(e) => {
+                eprintln!("laptime index: reading the group's committed offsets: {e} (retrying)");
+                Ok(Some(Instant::now()))
             }
         }
-        let (partition, next) = m.next_offset();
-        shared.uncommitted.insert(partition, next);
-        Ok(())
+    }
+
+    /// Commit every message taken so far (its partition's ledger known), then store them.
+    pub fn commit(&mut self) -> Result<(), Error> {
+        let consumer = &self.consumer;
+        lock(&self.shared).commit(|offsets| consumer.commit_marked(offsets))
     }
 }
 

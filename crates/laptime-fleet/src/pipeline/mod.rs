@@ -7,6 +7,8 @@
 mod error;
 mod index;
 mod ingest_sink;
+pub mod ledger;
+pub mod pending;
 mod ship;
 
 pub use error::Error;
@@ -16,6 +18,16 @@ pub use ship::{ShipConfig, ShipStats, Shipper};
 
 /// Header naming the source of a message (also its key: one source, one partition, in order).
 pub const HEADER_SOURCE: &str = "laptime-source";
+
+/// Abort the process here when `LAPTIME_FAILPOINT` names this point (cargo feature `failpoints`,
+/// for the tests that kill an indexer at a chosen step; without it nothing happens).
+#[inline]
+pub(crate) fn failpoint(name: &str) {
+    #[cfg(feature = "failpoints")]
+    laptime_storage::testing::failpoint(name);
+    #[cfg(not(feature = "failpoints"))]
+    let _ = name;
+}
 
 /// A new 64-bit id each call, unpredictable enough to keep two runs' or two stores' ids apart:
 /// the std hasher's per-process random keys over the time and the process id.

@@ -107,14 +107,14 @@ pub fn run(argv: &[String]) -> Result<(), String> {
                 (before, at) = (s.events, Instant::now());
                 let lag = s.lag.map_or_else(|| "unknown".to_owned(), |l| l.to_string());
                 println!(
-                    "laptime-fleet index: {} events stored ({rate:.0}/s) from {} messages, lag {lag} messages, {} duplicates dropped, {} overlapping, {} bad messages, {} commits ({} refused) ({:.0?} up)",
-                    s.events, s.messages, s.duplicates, s.overlaps, s.bad_messages, s.commits, s.commit_failures, started.elapsed()
+                    "laptime-fleet index: {} events stored ({rate:.0}/s) from {} messages, lag {lag} messages, {} pending commit, {} given up to other members, {} duplicates dropped, {} overlapping, {} bad messages, {} commits ({} refused) ({:.0?} up)",
+                    s.events, s.messages, s.pending, s.given_up, s.duplicates, s.overlaps, s.bad_messages, s.commits, s.commit_failures, started.elapsed()
                 );
             }
         })
         .map_err(|e| format!("starting the counters thread: {e}"))?;
-    // Runs until SIGTERM/SIGINT (then commits what it stored and exits 0) or until killed (then
-    // what it stored and did not commit is delivered again, and dropped by its store's origins).
+    // Runs until SIGTERM/SIGINT (then commits and stores what it took, and exits 0) or until
+    // killed (then its pending log is settled when it starts again: see pipeline/index.rs).
     let stop = stop_on_signal()?;
     indexer.run(&stop).map_err(|e| e.to_string())?;
     let s = indexer.stats();
