@@ -68,10 +68,13 @@ let coordinator = '';
 const readServers: ChildProcess[] = [];
 let allDir = '';
 let twoDir = '';
+/** The three stores behind the read servers. */
+let storeDirs: string[] = [];
 
 test.before(async () => {
   if (!hasAddon) return;
   const dirs = [tempDir(), tempDir(), tempDir()];
+  storeDirs = dirs;
   allDir = tempDir();
   twoDir = tempDir();
   const all = open({ dir: allDir });
@@ -268,6 +271,28 @@ e2e('laptime ship without the fleet program says how to get it; laptime index --
   t.regex(out, /laptime-fleet index +--dir DIR --brokers/);
 });
 
+e2e('laptime export and tail --coordinator print what they print for one store of every event', async (t) => {
+  for (const args of [
+    ['export'],
+    ['export', '-f', 'csv', 'name:db.*'],
+    ['export', '-f', 'otlp', '--service', 'fleet-test', 'tenant:acme'],
+    ['tail', '-l', '30'],
+    ['tail', '-l', '7', '--json', 'name:api.*'],
+  ]) {
+    const overFleet = await cli([...args, '--coordinator', coordinator]);
+    t.is(overFleet.code, 0, overFleet.err);
+    t.is(overFleet.err, '', args.join(' '));
+    const local = await cli([...args, '-d', allDir]);
+    t.true(overFleet.out.length > 100, args.join(' '));
+    t.is(overFleet.out, local.out, args.join(' '));
+  }
+  const exported = await cli(['export', '--coordinator', coordinator]);
+  t.is(exported.out.trim().split('\n').length, 75_000, 'every event of the three stores, once');
+  const parquet = await cli(['export', '-f', 'parquet', '-o', `${tempDir()}/x.parquet`, '--coordinator', coordinator]);
+  t.is(parquet.code, 2);
+  t.regex(parquet.err, /parquet reads a local store.*ndjson, csv or otlp/);
+});
+
 const CHROMIUM = process.env.LAPTIME_CHROMIUM ?? '/usr/bin/chromium';
 const browserTest = hasAddon && existsSync(CHROMIUM) ? test.serial : test.serial.skip;
 if (hasAddon && !existsSync(CHROMIUM)) cannotRun(`the fleet dashboard test needs Chromium at ${CHROMIUM} (.ci/run installs it)`);
@@ -326,4 +351,39 @@ e2e('with one read server down, the answer covers 2 of 3 and says so (API and CL
   const page = await openFleet(coordinator).events('', { limit: 10 });
   t.false(page.coverage?.complete);
   t.is(page.events.length, 10);
+  const exported = await cli(['export', '--coordinator', coordinator, 'name:db.*']);
+  t.is(exported.code, 0);
+  t.regex(exported.err, /partial export: 2 of 3 indexers answered/);
+  t.is(exported.out, (await cli(['export', '-d', twoDir, 'name:db.*'])).out);
+});
+
+// After the read server went: it writes into store 0.
+e2e('laptime tail -f --coordinator prints events written to an indexer\'s store after it started, once', async (t) => {
+  const newest = BASE_NS + 60_000_000_000n; // after every event the stores hold
+  let polls = 0;
+  let out = '';
+  let err = '';
+  const io: Io = {
+    out: (text) => void (out += text),
+    err: (text) => void (err += text),
+    isTTY: false,
+    now: () => Number(newest / 1_000_000n),
+    sleep: async () => {
+      polls++;
+      if (polls === 1) {
+        const store = open({ dir: storeDirs[0]! });
+        for (let i = 0; i < 5; i++) store.record({ name: 'late.op', startNs: newest + BigInt(i) * 1_000n, durationNs: 1_000 + i });
+        await store.close(); // sealed: the read server's next view has them
+      }
+      return polls <= 2; // two polls after the first listing: the second must print nothing new
+    },
+  };
+  const code = await main(['tail', '-f', '--interval', '1', '-l', '3', '--json', '--coordinator', coordinator], io);
+  t.is(code, 0, err);
+  const lines = out.trim().split('\n').map((l) => JSON.parse(l) as { name: string; durationNs: number });
+  t.is(lines.length, 3 + 5, out);
+  t.deepEqual(
+    lines.slice(3).map((e) => [e.name, e.durationNs]),
+    [0, 1, 2, 3, 4].map((i) => ['late.op', 1_000 + i]),
+  );
 });

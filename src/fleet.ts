@@ -6,7 +6,7 @@
  */
 import { toAnomaliesRequest, toAnomaly, toCompareReport, toCompareRequest, type AnomaliesOptions, type Anomaly, type CompareOptions, type CompareReport } from './analysis';
 import type { NativeAnomaly, NativeCompareResult, NativeEvent, NativeHistogram, NativeQuery, NativeQueryResult } from './native';
-import { Query, toEventsPage, toEventsRequest, toHistogramRequest, toLatencyHistogram, type EventsOptions, type EventsPage, type HistogramOptions, type LatencyHistogram } from './query';
+import { Query, toEventsPage, toEventsRequest, toHistogramRequest, toLatencyHistogram, type EventsOptions, type EventsPage, type HistogramOptions, type LatencyHistogram, type StoredEvent } from './query';
 import type { ReadApi } from './reads';
 import { checkStatsQuery, functionStats, type StatsQuery, type StatsReport } from './stats';
 import { nowEpochMs } from './time';
@@ -89,6 +89,17 @@ export class Fleet implements ReadApi<null> {
     return { ...page, coverage: answer.coverage };
   }
 
+  /**
+   * @internal {@link events} with the partition (writer) that stored each event, read from its
+   * cursor (`start.tie.partition`): `laptime tail -f --coordinator` tells printed events from new
+   * ones by it, as it does over one store.
+   */
+  async eventsWithOrigin(filter?: string, options?: EventsOptions): Promise<{ events: Array<{ event: StoredEvent; partition: string }>; nextCursor: string | null }> {
+    const answer = (await this.#post('v1/events', toEventsRequest(filter, options))) as FleetEventsAnswer;
+    const page = toEventsPage({ events: answer.events.map(toNativeEvent), ...(answer.nextCursor === null ? {} : { nextCursor: answer.nextCursor }) });
+    return { events: page.events.map((event, i) => ({ event, partition: partitionOf(answer.events[i]!.cursor) })), nextCursor: page.nextCursor };
+  }
+
   /** Per-function statistics over every indexer, as a store's `stats()` (no writer counters: `null`). */
   async stats(query?: StatsQuery): Promise<StatsReport<null>> {
     const rows = await functionStats(this.query(), checkStatsQuery(query));
@@ -166,6 +177,14 @@ interface FleetEventsAnswer {
   events: WireEvent[];
   nextCursor: string | null;
   coverage: Coverage;
+}
+
+/** The partition id a listing cursor names (`start.tie.partition`; the id may hold dots). */
+function partitionOf(cursor: string): string {
+  const first = cursor.indexOf('.');
+  const second = first < 0 ? -1 : cursor.indexOf('.', first + 1);
+  if (second < 0) throw new FleetError(`laptime: the coordinator listed an event with the cursor ${show(cursor)}, which names no partition`, null);
+  return cursor.slice(second + 1);
 }
 
 function toNativeEvent(e: WireEvent): NativeEvent {

@@ -508,6 +508,21 @@ export function toEventsRequest(filter: unknown, options: unknown): NativeEvents
 }
 
 /** The public shape of a native events page. */
+/**
+ * `fields` with its keys in code-unit order: a store lists them in the order it first saw each key,
+ * which differs between stores, so a listing over a fleet and one over a single store would print
+ * the same event differently.
+ */
+function inKeyOrder<T extends Record<string, unknown>>(fields: T): T {
+  const keys = Object.keys(fields);
+  let sorted = true;
+  for (let i = 1; i < keys.length && sorted; i++) sorted = keys[i - 1]! < keys[i]!;
+  if (sorted) return fields;
+  const out: Record<string, unknown> = {};
+  for (const k of keys.sort()) out[k] = fields[k];
+  return out as T;
+}
+
 export function toEventsPage(page: NativeEventPage): EventsPage {
   return {
     events: page.events.map((e) => {
@@ -517,7 +532,7 @@ export function toEventsPage(page: NativeEventPage): EventsPage {
         startNs: e.startNs,
         durationNs: e.durationNs,
         kind: e.kind,
-        fields: e.fields,
+        fields: inKeyOrder(e.fields),
       };
       if (e.status !== undefined && e.status !== null) event.status = e.status;
       if (e.level !== undefined && e.level !== null) event.level = e.level;

@@ -4,10 +4,10 @@
  */
 import type { Anomaly, FunctionComparison } from '../analysis';
 import { valueText } from '../filter-text';
+import { safeJson } from '../json';
 import { parseDuration, parseRange, parseTime } from '../grammar';
-import type { QueryRow, QueryStats, StoredEvent } from '../query';
+import type { EventsOptions, QueryRow, QueryStats, StoredEvent } from '../query';
 import { callsToOtlp, spanCount, type OtlpTraceRequest } from '../otlp';
-import type { Reader } from '../reader';
 import type { ReadApi } from '../reads';
 import { count, csv, duration, jsonLines, latencyBar, percent, rate, table, time, type Column } from './format';
 
@@ -76,7 +76,6 @@ export interface StatsOptions extends Scope {
   exact: boolean;
 }
 
-/** Per-function table: count, rate, mean, p50, p90, p99, max, error %. */
 /** What the reading commands take: a local reader or a fleet's coordinator ({@link Fleet}). */
 export type QuerySource = ReadApi<unknown>;
 
@@ -85,6 +84,7 @@ function warnCoverage(result: { coverage?: { complete: boolean; summary: string 
   if (result.coverage !== undefined && !result.coverage.complete) io.err(`laptime: partial answer: ${result.coverage.summary}\n`);
 }
 
+/** Per-function table: count, rate, mean, p50, p90, p99, max, error %. */
 export async function stats(reader: QuerySource, o: StatsOptions, io: Io): Promise<void> {
   if (!(STATS_SORTS as readonly string[]).includes(o.sort)) {
     throw new CliError(`--sort must be one of ${STATS_SORTS.join(', ')}; got "${o.sort}"`, 2);
@@ -316,6 +316,16 @@ function cellText(column: string, v: unknown): string {
   return String(v);
 }
 
+/**
+ * What `tail` reads: listings that also say which writer stored each event (a store's partition;
+ * over a fleet, the partition each event's cursor names), so `-f` can tell printed events from new
+ * ones.
+ */
+export interface TailSource {
+  events: ReadApi<unknown>['events'];
+  eventsWithOrigin(filter?: string, options?: EventsOptions): Promise<{ events: Array<{ event: StoredEvent; partition: string }>; nextCursor: string | null }>;
+}
+
 export interface TailOptions {
   filter: string;
   n: number;
@@ -335,9 +345,10 @@ export interface TailOptions {
  * Events that appear with a start older than the look-back (e.g. recorded with an old `startNs`)
  * are not followed.
  */
-export async function tail(reader: Reader, o: TailOptions, io: Io): Promise<void> {
+export async function tail(reader: TailSource, o: TailOptions, io: Io): Promise<void> {
   if (!o.follow) {
     const last = await reader.events(o.filter, { limit: o.n });
+    warnCoverage(last, io);
     return printEvents([...last.events].reverse(), o.format, io);
   }
   const lookbackNs = BigInt(Math.max(0, Math.round(o.lookbackMs ?? 30_000))) * 1_000_000n;
@@ -388,7 +399,8 @@ export async function tail(reader: Reader, o: TailOptions, io: Io): Promise<void
 
 /** An event's identity within one poll: its writer and everything stored about it. */
 function eventKey(partition: string, e: StoredEvent): string {
-  return JSON.stringify([partition, e.startNs.toString(), e.name, e.durationNs, e.kind, e.status ?? e.level ?? '', e.message ?? '', e.fields]);
+  // safeJson: integer fields beyond 2^53 are bigints, which JSON.stringify refuses.
+  return safeJson([partition, e.startNs.toString(), e.name, e.durationNs, e.kind, e.status ?? e.level ?? '', e.message ?? '', e.fields]);
 }
 
 export interface AnomaliesCliOptions extends Scope {
@@ -503,16 +515,30 @@ export interface ExportOptions {
   write(text: string): void;
   /** Total events, for the progress line (known only on a TTY). */
   progress?: (done: number, total: number) => void;
+  /** Told once when a fleet's listing missed indexers (the export then misses their events). */
+  partial?: (summary: string) => void;
+}
+
+/** Calls `partial` with the first incomplete coverage among the pages given to it. */
+function coverageWatch(partial: ((summary: string) => void) | undefined): (page: { coverage?: { complete: boolean; summary: string } }) => void {
+  let told = false;
+  return (page) => {
+    if (told || partial === undefined || page.coverage === undefined || page.coverage.complete) return;
+    told = true;
+    partial(page.coverage.summary);
+  };
 }
 
 /** Every matching event, oldest first, streamed page by page. Returns how many were written. */
-export async function exportEvents(reader: Reader, o: ExportOptions): Promise<number> {
+export async function exportEvents(reader: QuerySource, o: ExportOptions): Promise<number> {
   const total = o.progress === undefined ? 0 : ((await reader.query().filter(o.filter).count().run()).rows[0]?.count ?? 0);
   let written = 0;
   let cursor: string | undefined;
   let first = true;
+  const watch = coverageWatch(o.partial);
   for (;;) {
     const page = await reader.events(o.filter, { limit: 10_000, order: 'oldest', ...(cursor === undefined ? {} : { cursor }) });
+    watch(page);
     const collect: string[] = [];
     const io: Io = { out: (t) => collect.push(t), err: () => {}, isTTY: o.forTerminal === true, now: Date.now, sleep: async () => false };
     printEvents(page.events, o.format === 'ndjson' ? 'json' : 'csv', io, first);
@@ -530,18 +556,22 @@ export interface OtlpExportOptions {
   serviceName: string;
   /** Takes one OTLP/JSON request (a page of spans); resolves once it is written or accepted. */
   send(request: OtlpTraceRequest, spans: number): Promise<void>;
+  /** As {@link ExportOptions.partial}. */
+  partial?: (summary: string) => void;
 }
 
 /**
  * Every matching call, oldest first, as OTLP/JSON requests of up to 10,000 spans (log events are
  * not spans and are skipped). Returns how many spans were sent.
  */
-export async function exportOtlp(reader: Reader, o: OtlpExportOptions): Promise<number> {
+export async function exportOtlp(reader: QuerySource, o: OtlpExportOptions): Promise<number> {
   const filter = o.filter.trim() === '' ? 'kind:call' : `kind:call ${o.filter}`;
   let sent = 0;
   let cursor: string | undefined;
+  const watch = coverageWatch(o.partial);
   for (;;) {
     const page = await reader.events(filter, { limit: 10_000, order: 'oldest', ...(cursor === undefined ? {} : { cursor }) });
+    watch(page);
     const request = callsToOtlp(page.events, o.serviceName, sent);
     const spans = spanCount(request);
     if (spans > 0) await o.send(request, spans);

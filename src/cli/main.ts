@@ -27,7 +27,7 @@ import { importPostMortem, LEGACY_POST_MORTEM_DIR, listPostMortems, listStorePos
 import { exportParquet } from '../export';
 import { maintainStore, verifyStore, type Maintained } from '../maintenance';
 import { buildNative } from './build-native';
-import { anomalies, CliError, compare, exportEvents, exportOtlp, OutputClosed, printEvents, query, stats, tail, top, type Io, type OutputFormat, type QuerySource } from './commands';
+import { anomalies, CliError, compare, exportEvents, exportOtlp, OutputClosed, printEvents, query, stats, tail, top, type Io, type OutputFormat, type QuerySource, type TailSource } from './commands';
 import { openFleet, type FleetOptions } from '../fleet';
 import { FLEET_COMMANDS, runFleetProgram } from './fleet-process';
 import { parseDuration } from '../grammar';
@@ -155,7 +155,7 @@ interface Shared {
   /** `--coordinator <url>`: the command reads a fleet (token from $LAPTIME_FLEET_TOKEN). */
   fleet: (c: Command) => Command;
   /** `work` over the coordinator `o.coordinator` names, else `run` over the local source. */
-  runQueries: (o: Source & FleetSource & { snapshot?: string }, work: (source: QuerySource) => Promise<void>) => Promise<void>;
+  runQueries: (o: Source & FleetSource & { snapshot?: string }, work: (source: QuerySource & TailSource) => Promise<void>) => Promise<void>;
 }
 
 /** How the CLI reaches a coordinator: its token from $LAPTIME_FLEET_TOKEN (never on the command line, where `ps` shows it). */
@@ -307,8 +307,9 @@ function tailCommand(prog: Command, s: Shared): void {
       .option('-f, --follow', 'keep printing events as writers seal them')
       .option('--interval <ms>', 'poll interval with -f', positiveInt, 1000)
       .option('--lookback <ms>', 'with -f, also print events that appear up to this long before the newest seen (writers seal pages late)', positiveInt, 30_000),
-  ).action(async (terms: string[], o: Common & Source & { limit: number; follow?: boolean; interval: number; lookback: number }) => {
-    await s.run(o, (r) => tail(r, { filter: joined(terms) ?? '', n: o.limit, follow: o.follow === true, intervalMs: o.interval, lookbackMs: o.lookback, format: format(o) }, s.io));
+  );
+  s.fleet(c).action(async (terms: string[], o: Common & Source & FleetSource & { limit: number; follow?: boolean; interval: number; lookback: number }) => {
+    await s.runQueries(o, (r) => tail(r, { filter: joined(terms) ?? '', n: o.limit, follow: o.follow === true, intervalMs: o.interval, lookbackMs: o.lookback, format: format(o) }, s.io));
   });
 }
 
@@ -398,43 +399,45 @@ function exportCommand(prog: Command, s: Shared): void {
     .addOption(new Option('-f, --format <format>', 'output format').choices(['ndjson', 'csv', 'parquet', 'otlp']).default('ndjson'))
     .option('-o, --out <file>', 'write to this file instead of stdout')
     .option('--endpoint <url>', 'otlp: POST the spans to this OTLP/HTTP traces endpoint, e.g. http://localhost:4318/v1/traces')
-    .option('--service <name>', 'otlp: the service.name of the spans (default $OTEL_SERVICE_NAME, else laptime)')
-    .action(async (terms: string[], o: Source & { snapshot?: string; format: 'ndjson' | 'csv' | 'parquet' | 'otlp'; out?: string; endpoint?: string; service?: string }) => {
-      const filter = joined(terms) ?? '';
-      if ((o.endpoint !== undefined || o.service !== undefined) && o.format !== 'otlp') throw new CliError('--endpoint and --service go with --format otlp', 2);
-      if (o.format === 'otlp') return otlpExport(s, o, filter);
-      if (o.format === 'parquet') {
-        const out = o.out;
-        if (out === undefined) throw new CliError('--format parquet needs --out <file> (Parquet is not written to a terminal or pipe)', 2);
-        await s.run(o, async (r) => {
-          const n = await withSpinner(io, 'exporting', exportParquet(r.path, filter, out));
-          io.err(`${n.toLocaleString('en-US')} events written to ${printable(out)}\n`);
-        });
-        return;
-      }
-      const format = o.format;
+    .option('--service <name>', 'otlp: the service.name of the spans (default $OTEL_SERVICE_NAME, else laptime)');
+  s.fleet(c).action(async (terms: string[], o: Source & FleetSource & { snapshot?: string; format: 'ndjson' | 'csv' | 'parquet' | 'otlp'; out?: string; endpoint?: string; service?: string }) => {
+    const filter = joined(terms) ?? '';
+    if ((o.endpoint !== undefined || o.service !== undefined) && o.format !== 'otlp') throw new CliError('--endpoint and --service go with --format otlp', 2);
+    if (o.format === 'otlp') return otlpExport(s, o, filter);
+    if (o.format === 'parquet') {
+      const out = o.out;
+      if (out === undefined) throw new CliError('--format parquet needs --out <file> (Parquet is not written to a terminal or pipe)', 2);
+      if (o.coordinator !== undefined) throw new CliError('--format parquet reads a local store (the addon writes the file); over a fleet export ndjson, csv or otlp', 2);
       await s.run(o, async (r) => {
-        const file: WriteStream | null = o.out === undefined ? null : createWriteStream(o.out);
-        const showProgress = io.isTTY && file !== null;
-        try {
-          const n = await exportEvents(r, {
-            filter,
-            format,
-            forTerminal: file === null && io.isTTY,
-            write: (t) => (file === null ? io.out(t) : void file.write(t)),
-            ...(showProgress ? { progress: (done: number, total: number) => io.err(`\r${progressBar(done, total)}`) } : {}),
-          });
-          if (showProgress) io.err('\n');
-          if (file !== null) io.err(`${n.toLocaleString('en-US')} events written to ${printable(o.out ?? '')}\n`);
-        } finally {
-          if (file !== null) await new Promise<void>((resolve, reject) => file.end((err?: Error | null) => (err ? reject(err) : resolve())));
-        }
+        const n = await withSpinner(io, 'exporting', exportParquet(r.path, filter, out));
+        io.err(`${n.toLocaleString('en-US')} events written to ${printable(out)}\n`);
       });
+      return;
+    }
+    const format = o.format;
+    await s.runQueries(o, async (r) => {
+      const file: WriteStream | null = o.out === undefined ? null : createWriteStream(o.out);
+      const showProgress = io.isTTY && file !== null;
+      try {
+        const n = await exportEvents(r, {
+          filter,
+          format,
+          forTerminal: file === null && io.isTTY,
+          write: (t) => (file === null ? io.out(t) : void file.write(t)),
+          partial: (summary) => io.err(`laptime: partial export: ${summary}\n`),
+          ...(showProgress ? { progress: (done: number, total: number) => io.err(`\r${progressBar(done, total)}`) } : {}),
+        });
+        if (showProgress) io.err('\n');
+        if (file !== null) io.err(`${n.toLocaleString('en-US')} events written to ${printable(o.out ?? '')}\n`);
+      } finally {
+        if (file !== null) await new Promise<void>((resolve, reject) => file.end((err?: Error | null) => (err ? reject(err) : resolve())));
+      }
     });
+  });
 }
 
 /** `export --format otlp`: JSON lines of OTLP requests to stdout or `--out`, or POSTs to `--endpoint`. */
-async function otlpExport(s: Shared, o: Source & { snapshot?: string; out?: string; endpoint?: string; service?: string }, filter: string): Promise<void> {
+async function otlpExport(s: Shared, o: Source & FleetSource & { snapshot?: string; out?: string; endpoint?: string; service?: string }, filter: string): Promise<void> {
   const io = s.io;
   if (o.endpoint !== undefined && o.out !== undefined) throw new CliError('--endpoint and --out exclude each other', 2);
   let endpoint: URL | null = null;
@@ -447,12 +450,13 @@ async function otlpExport(s: Shared, o: Source & { snapshot?: string; out?: stri
     if (endpoint.protocol !== 'http:' && endpoint.protocol !== 'https:') throw new CliError(`--endpoint must be an http or https URL, got ${printable(o.endpoint)}`, 2);
   }
   const serviceName = o.service ?? (process.env.OTEL_SERVICE_NAME || 'laptime');
-  await s.run(o, async (r) => {
+  await s.runQueries(o, async (r) => {
     const file: WriteStream | null = o.out === undefined ? null : createWriteStream(o.out);
     try {
       const n = await exportOtlp(r, {
         filter,
         serviceName,
+        partial: (summary) => io.err(`laptime: partial export: ${summary}\n`),
         send: async (request) => {
           const json = JSON.stringify(request);
           if (endpoint === null) {
