@@ -76,11 +76,12 @@ start ingest "$fleet" ingest --listen "127.0.0.1:$((base + 4))" --brokers "$boot
 wait_line coordinator "listening on"
 wait_line ingest "listening on"
 
-for a in 1 2; do
-  start "app$a" node --import tsx examples/fleet/app.ts "$run/app$a"
-  wait_line "app$a" "recording into"
-  start "ship$a" "$fleet" ship --dir "$run/app$a" --brokers "$bootstrap" --topic "$topic"
-done
+# app1 with a `laptime ship` process beside it; app2 ships through its store's `ship` option.
+start app1 node --import tsx examples/fleet/app.ts "$run/app1"
+wait_line app1 "recording into"
+start ship1 "$fleet" ship --dir "$run/app1" --brokers "$bootstrap" --topic "$topic"
+start app2 env LAPTIME_FLEET_BIN="$fleet" node --import tsx examples/fleet/app.ts "$run/app2" "$bootstrap" "$topic"
+wait_line app2 "recording into"
 start post-events node examples/fleet/post-events.mjs "http://127.0.0.1:$((base + 4))"
 start dashboard node bin/laptime.cjs serve --coordinator "$coordinator" --port "$((base + 5))"
 wait_line dashboard "laptime dashboard"
@@ -91,7 +92,7 @@ fleet-demo: running (logs and stores in $run)
   indexers     ${indexers[*]}
   coordinator  $coordinator
   ingest       http://127.0.0.1:$((base + 4))/v1/events
-  apps         2 Node services (examples/fleet/app.ts), each with laptime ship beside it
+  apps         2 Node services (examples/fleet/app.ts): one with laptime ship beside it, one with open({ ship })
   dashboard    http://127.0.0.1:$((base + 5))/   (the whole fleet, through the coordinator)
 Try, in another terminal:
   npx laptime stats --coordinator $coordinator

@@ -25,7 +25,9 @@ export LAPTIME_KAFKA_SH="$PWD/scripts/kafka.sh"
 export LAPTIME_REQUIRE_KAFKA=1
 # failpoints: indexer_crash aborts indexers at chosen steps (LAPTIME_FAILPOINT); one build for all.
 features=(--features failpoints)
-cargo test --release -p laptime-fleet "${features[@]}" --test round_trip --test broker_failure --test unreachable --test ship_index --test ingest_kafka --test indexer_restart --test indexer_crash -- --test-threads 1
+# ship_option runs a Node app of this checkout (index.js and the addon, as `npm test` builds them).
+export LAPTIME_NODE_PACKAGE="$PWD"
+cargo test --release -p laptime-fleet "${features[@]}" --test round_trip --test broker_failure --test unreachable --test ship_index --test ingest_kafka --test indexer_restart --test indexer_crash --test ship_option -- --test-threads 1
 # The whole fleet last, its output shown; its verdict line is this script's last line.
 out="$LAPTIME_KAFKA_RUN/fleet_end_to_end.log"
 cargo test --release -p laptime-fleet "${features[@]}" --test fleet_end_to_end -- --nocapture --test-threads 1 2>&1 | tee "$out" >&2

@@ -9,6 +9,7 @@ import { withCode } from './errors';
 import type { NativeOptions } from './native';
 import { parseDuration } from './grammar';
 import { resolvePostMortems, type PostMortemSettings, type ResolvedPostMortems } from './post-mortem';
+import { checkShipSettings, type ShipSettings } from './ship';
 import { parseByteSize } from './sizes';
 
 /**
@@ -41,6 +42,12 @@ export interface OpenOptions extends Omit<NativeOptions, 'retentionMaxAgeMs' | '
   postMortems?: PostMortemSettings | false;
   /** @deprecated Old name of {@link OpenOptions.postMortems}; give one or the other. */
   snapshots?: PostMortemSettings | false;
+  /**
+   * Ship the store's sealed pages to a fleet's Kafka topic while it is open: runs `laptime-fleet
+   * ship` beside the app (README "Running a fleet"). `open()` throws when that program is not
+   * found.
+   */
+  ship?: ShipSettings;
 }
 
 /** Validated options, split into what JS uses and what goes to the addon. */
@@ -49,6 +56,7 @@ export interface ResolvedOptions {
   flushIntervalMs: number;
   batchSize: number;
   postMortems: ResolvedPostMortems | null;
+  ship: ShipSettings | null;
   native: NativeOptions;
 }
 
@@ -80,9 +88,10 @@ const KINDS: { readonly [K in keyof Required<OpenOptions>]: Kind } = {
   batchSize: 'integer',
   postMortems: 'settings',
   snapshots: 'settings',
+  ship: 'settings',
 };
 
-const JS_ONLY = new Set<string>(['dir', 'flushIntervalMs', 'batchSize', 'postMortems', 'snapshots']);
+const JS_ONLY = new Set<string>(['dir', 'flushIntervalMs', 'batchSize', 'postMortems', 'snapshots', 'ship']);
 
 /** Where the default store lives: `$LAPTIME_DIR`, else `./.laptime`. */
 export function defaultDir(): string {
@@ -146,7 +155,8 @@ function resolve(options: unknown): ResolvedOptions {
     throw new TypeError('laptime: options "postMortems" and "snapshots" (its old name) exclude each other; give only "postMortems"');
   }
   const postMortems = given.snapshots !== undefined ? resolvePostMortems(given.snapshots, dir, 'snapshots') : resolvePostMortems(given.postMortems, dir);
-  return { dir, flushIntervalMs, batchSize, postMortems, native: native as NativeOptions };
+  const ship = given.ship === undefined ? null : checkShipSettings(given.ship);
+  return { dir, flushIntervalMs, batchSize, postMortems, ship, native: native as NativeOptions };
 }
 
 /**

@@ -10,6 +10,8 @@ import { cutLong, I64_MAX, I64_MIN, looseValue, type FieldValue } from './fields
 import { createLogger, type LogFields, type Logger } from './logger';
 import { nativeBinding, type NativeCounters, type NativePostMortemOptions, type NativeStoreHandle, type NativeWriteFailure } from './native';
 import { resolveOptions, type OpenOptions, type ResolvedOptions } from './options';
+import { findFleetProgram, fleetProgramMissing } from './fleet-program';
+import { Shipping } from './ship';
 import { show } from './describe';
 import { registry } from './registry';
 import type { Anomaly, AnomaliesOptions, CompareOptions, CompareReport } from './analysis';
@@ -103,6 +105,8 @@ export class Store implements ReadApi<StoreCounters> {
     counters: () => this.counters(),
   });
   #postMortemWritten = false;
+  /** The shipper beside the app (`ship` option), or null. */
+  #shipping: Shipping | null = null;
 
   private constructor(native: NativeStoreHandle | null, options: ResolvedOptions) {
     this.#native = native;
@@ -143,11 +147,27 @@ export class Store implements ReadApi<StoreCounters> {
     }
   }
 
+  /**
+   * The shipper this store runs (`open({ ship })`): whether its process runs now, and how many
+   * times it was started again after dying. `null` without the `ship` option.
+   */
+  get shipping(): { running: boolean; restarts: number } | null {
+    const s = this.#shipping;
+    return s === null ? null : { running: s.running, restarts: s.restarts };
+  }
+
   /** @internal Use {@link open}. */
   static open(options?: OpenOptions): Store {
     const resolved = resolveOptions(options);
     const binding = nativeBinding();
     if (binding === null) return new Store(null, resolved);
+    // Before the store opens: shipping asked for and impossible is the caller's error at once.
+    let shipper: string | null = null;
+    if (resolved.ship !== null) {
+      const tried: string[] = [];
+      shipper = findFleetProgram(undefined, tried);
+      if (shipper === null) throw withCode(new Error(fleetProgramMissing('option "ship"', tried).trimEnd()), 'INVALID_OPTION');
+    }
     let handle: NativeStoreHandle;
     try {
       handle = binding.NativeStore.open(resolved.dir, resolved.native);
@@ -155,7 +175,9 @@ export class Store implements ReadApi<StoreCounters> {
       const message = `laptime: cannot open the store at ${resolved.dir}: ${describeError(err).replace(/^Error: /, '')}`;
       throw withCode(new Error(message, { cause: err }), codeOf(err));
     }
-    return new Store(handle, resolved);
+    const store = new Store(handle, resolved);
+    if (shipper !== null && resolved.ship !== null) store.#shipping = new Shipping(shipper, handle.path, resolved.ship);
+    return store;
   }
 
   /** true once {@link Store.close} was called. */
@@ -274,7 +296,10 @@ export class Store implements ReadApi<StoreCounters> {
     registry.epoch++;
     // A periodic post-mortem under way finishes (and prunes) before the engine is released.
     const running = this.#periodicRunning ?? Promise.resolve();
-    this.#closing = native === null ? Promise.resolve() : running.then(() => closeNative(native, (c) => (this.#finalCounters = c)));
+    const closed = native === null ? Promise.resolve() : running.then(() => closeNative(native, (c) => (this.#finalCounters = c)));
+    // The close sealed the last page: the shipper sends it, then stops (also if closing failed).
+    const shipping = this.#shipping;
+    this.#closing = shipping === null ? closed : closed.finally(() => shipping.stop());
     return this.#closing;
   }
 

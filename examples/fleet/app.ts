@@ -1,7 +1,9 @@
 /**
  * A service of the fleet demo (`npm run fleet:demo`): a checkout flow with captured methods and
  * per-call attributes, calling itself in a loop until SIGTERM. Its store (the directory in
- * argv[2]) is what `laptime ship` sends to Kafka; the app knows nothing of Kafka.
+ * argv[2]) goes to Kafka one of two ways: a `laptime ship` process started beside it (the app
+ * knows nothing of Kafka), or, given brokers and a topic (argv[3], argv[4]), the store's own `ship`
+ * option, which runs that process for the app.
  */
 import { capture, open, setDefaultStore } from '../../index';
 
@@ -36,10 +38,11 @@ class Checkout {
 }
 
 async function main(): Promise<void> {
-  const dir = process.argv[2];
-  if (dir === undefined) throw new Error('usage: app.ts STORE_DIR');
+  const [, , dir, brokers, topic] = process.argv;
+  if (dir === undefined) throw new Error('usage: app.ts STORE_DIR [BROKERS TOPIC]');
   // Pages seal at least every second (default 2 s): the shipper sends only sealed pages.
-  setDefaultStore(open({ dir, sync: 'interval', pageMaxAgeMs: 1000 }));
+  const store = open({ dir, sync: 'interval', pageMaxAgeMs: 1000, ...(brokers !== undefined && topic !== undefined ? { ship: { brokers, topic } } : {}) });
+  setDefaultStore(store);
   const checkout = new Checkout();
   let running = true;
   process.once('SIGTERM', () => (running = false));
@@ -51,6 +54,7 @@ async function main(): Promise<void> {
     await Promise.all([checkout.place(order).catch(() => undefined), checkout.place({ ...order, items: order.items + 1 }).catch(() => undefined)]);
     n++;
   }
+  await store.close(); // with the ship option, also sends what the close sealed
 }
 
 main().catch((e: unknown) => {

@@ -249,6 +249,14 @@ fn a_damaged_cursor_or_a_bad_name_is_refused_with_where() {
     let (events, shipments) = drain(&mut feed, 1000);
     assert_eq!(events.len(), 100);
     let source = shipments[0].source.clone();
+    // One shipper per feed: a second open of it is refused while the first holds it.
+    let e = Feed::open(dir.path(), "k").unwrap_err().to_string();
+    assert!(
+        e.contains("being shipped by another process") && e.contains("LOCK"),
+        "{e}"
+    );
+    let read_before = feed.cursors().get(&source).copied();
+    drop(feed);
     let file = dir
         .path()
         .join("ship")
@@ -271,10 +279,8 @@ fn a_damaged_cursor_or_a_bad_name_is_refused_with_where() {
         .unwrap_err()
         .to_string()
         .contains("no laptime store"));
-    assert_eq!(
-        feed.cursors().get(&source),
-        Some(&100),
-        "the cursor read before the damage"
-    );
+    assert_eq!(read_before, Some(100), "the cursor read before the damage");
+    std::fs::remove_file(&file).unwrap();
+    let mut feed = Feed::open(dir.path(), "k").unwrap();
     assert!(feed.commit("../escape", 5).is_err());
 }

@@ -43,10 +43,13 @@ pub struct Feed {
     root: PathBuf,
     dir: PathBuf,
     cursors: BTreeMap<String, u64>,
+    /// Held while the feed is open: one shipper per feed, so two never move its cursors apart.
+    _lock: std::fs::File,
 }
 
 impl Feed {
-    /// Open (creating on first use) feed `name` of the store at `root`. A cursor file that fails
+    /// Open (creating on first use) feed `name` of the store at `root`, for this process alone
+    /// (another process shipping the same feed is an error naming it). A cursor file that fails
     /// its checks is an error naming it: a shipper must not guess how far it got.
     pub fn open(root: &Path, name: &str) -> Result<Feed> {
         partition::require_store(root)?;
@@ -55,11 +58,22 @@ impl Feed {
         durable::create_dir_durable(&ship)?;
         let dir = ship.join(name);
         durable::create_dir_durable(&dir)?;
+        let Some(lock) = partition::try_lock(&dir)? else {
+            return Err(Error::InvalidInput {
+                what: "feed",
+                reason: format!(
+                    "feed {name:?} of the store {} is being shipped by another process (it holds {})",
+                    root.display(),
+                    dir.join("LOCK").display()
+                ),
+            });
+        };
         let cursors = cursor::read_all(&dir)?;
         Ok(Feed {
             root: root.to_owned(),
             dir,
             cursors,
+            _lock: lock,
         })
     }
 

@@ -16,7 +16,7 @@ use std::process::ExitCode;
 
 const USAGE: &str = "usage:
   laptime-fleet topic      --brokers HOST:PORT[,..] --topic TOPIC [--partitions N] [--replication N]
-  laptime-fleet ship       --dir DIR --brokers HOST:PORT[,..] --topic TOPIC [--feed NAME]
+  laptime-fleet ship       --dir DIR --brokers HOST:PORT[,..] --topic TOPIC [--feed NAME] [--drain-s 10] [--with-parent]
   laptime-fleet index      --dir DIR --brokers HOST:PORT[,..] --topic TOPIC --group GROUP
                            [--listen ADDR:PORT] [--token TOKEN] [--id NAME] [--session-timeout-s N]
   laptime-fleet ingest     --listen ADDR:PORT --brokers HOST:PORT[,..] --topic TOPIC [--token TOKEN]
