@@ -96,7 +96,9 @@ test.before(async () => {
     readServers.push(child);
     urls.push(url);
   }
-  coordinator = (await start(['coordinate', '--listen', '127.0.0.1:0', '--indexers', urls.join(','), '--timeout-ms', '3000'], 'listening on ')).url;
+  // A generous timeout: the tests want complete answers, also from a loaded 2-core machine (3 s once
+  // failed a 7,000-event page while clippy ran beside the tests).
+  coordinator = (await start(['coordinate', '--listen', '127.0.0.1:0', '--indexers', urls.join(','), '--timeout-ms', '15000'], 'listening on ')).url;
 });
 
 test.after.always(() => {

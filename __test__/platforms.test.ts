@@ -212,10 +212,94 @@ once('the release workflow builds and tests exactly the targets package.json lis
   t.regex(publish, /napi pre-publish -t npm/);
   t.regex(publish, /npm publish --provenance/);
   t.regex(job('build'), /upload-artifact[\s\S]*name: bindings-\$\{\{ matrix\.target \}\}/);
+  // The fleet program: every addon target but Windows, each staged into its package and published.
+  const fleetTargets = wanted.filter((x) => !x.includes('windows'));
+  t.deepEqual(targetsIn(job('fleet')), fleetTargets, 'fleet program matrix');
+  t.regex(job('fleet'), /upload-artifact[\s\S]*name: fleet-\$\{\{ matrix\.target \}\}/);
+  t.regex(publish, /needs: \[test, fleet\]/);
+  t.regex(publish, /fleet-packages\.mjs stage[\s\S]*fleet-packages\.mjs publish/);
 });
 
 once('the release smoke test passes with this machine\'s binding', (t) => {
   const r = spawnSync(process.execPath, [path.join(root, 'scripts', 'smoke.cjs')], { cwd: root, encoding: 'utf8' });
   t.is(r.status, 0, `${r.stdout}${r.stderr}`);
   t.regex(r.stdout, /laptime smoke test passed/);
+});
+
+once('the prebuilt fleet program has one package per published platform, as scripts/fleet-packages.mjs writes them', (t) => {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'laptime-fleet-packages-'));
+  try {
+    const write = (dir: string, version?: string) => {
+      const r = spawnSync(process.execPath, [path.join(root, 'scripts', 'fleet-packages.mjs'), 'write', dir, ...(version === undefined ? [] : [version])], { encoding: 'utf8' });
+      t.is(r.status, 0, r.stderr);
+    };
+    write(work);
+    const committed = fs.readdirSync(path.join(root, 'fleet-npm'), { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+    t.deepEqual(fs.readdirSync(work).sort(), committed, 'the committed folders are the written ones');
+    for (const folder of committed) {
+      t.is(fs.readFileSync(path.join(root, 'fleet-npm', folder, 'package.json'), 'utf8'), fs.readFileSync(path.join(work, folder, 'package.json'), 'utf8'), `fleet-npm/${folder}/package.json is what the script writes`);
+    }
+    const triples = platform.prebuiltTriples().filter((x) => !x.startsWith('win32-'));
+    t.is(triples.length, 6);
+    t.deepEqual(committed, [...triples, 'laptime-fleet'].sort());
+    for (const triple of triples) {
+      const fleet = JSON.parse(fs.readFileSync(path.join(root, 'fleet-npm', triple, 'package.json'), 'utf8')) as PackageManifest;
+      const addon = JSON.parse(fs.readFileSync(path.join(root, 'npm', triple, 'package.json'), 'utf8')) as PackageManifest;
+      t.is(fleet.name, `laptime-fleet-${triple}`);
+      t.deepEqual([fleet.os, fleet.cpu, fleet.libc], [addon.os, addon.cpu, addon.libc], `${triple}: installed where the addon's package installs`);
+      t.deepEqual(fleet.files, ['laptime-fleet'], `${triple}: the program alone`);
+      t.is(fleet.version, rootManifest.version);
+    }
+    const meta = JSON.parse(fs.readFileSync(path.join(root, 'fleet-npm', 'laptime-fleet', 'package.json'), 'utf8')) as PackageManifest;
+    t.deepEqual(meta.optionalDependencies, Object.fromEntries(triples.map((x) => [`laptime-fleet-${x}`, rootManifest.version])));
+    t.is(rootManifest.optionalDependencies?.['laptime-fleet'], undefined, 'an app that only records does not download the fleet program');
+    // A release writes them for its version.
+    write(work, '0.2.0');
+    const released = JSON.parse(fs.readFileSync(path.join(work, 'laptime-fleet', 'package.json'), 'utf8')) as PackageManifest;
+    t.true(Object.values(released.optionalDependencies ?? {}).every((v) => v === '0.2.0'));
+    t.is((JSON.parse(fs.readFileSync(path.join(work, 'linux-arm64-musl', 'package.json'), 'utf8')) as PackageManifest).version, '0.2.0');
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+});
+
+once('laptime finds the fleet program in the installed platform package, and says how to get it where it is not', (t) => {
+  const { findFleetProgram, fleetProgramMissing } = require('../src/fleet-program') as typeof import('../src/fleet-program');
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'laptime-fleet-lookup-'));
+  try {
+    const laptimeRoot = path.join(work, 'node_modules', 'laptime');
+    fs.mkdirSync(laptimeRoot, { recursive: true });
+    const pkg = path.join(work, 'node_modules', 'laptime-fleet-linux-x64-gnu');
+    fs.mkdirSync(pkg, { recursive: true });
+    fs.copyFileSync(path.join(root, 'fleet-npm', 'linux-x64-gnu', 'package.json'), path.join(pkg, 'package.json'));
+    // The real program when this checkout built it (npm test does), so the package's copy is shown to run.
+    const built = path.join(root, 'target', 'release', 'laptime-fleet');
+    const real = fs.existsSync(built);
+    if (real) fs.copyFileSync(built, path.join(pkg, 'laptime-fleet'));
+    else fs.writeFileSync(path.join(pkg, 'laptime-fleet'), '#!/bin/sh\necho usage: laptime-fleet\n');
+    fs.chmodSync(path.join(pkg, 'laptime-fleet'), 0o755);
+
+    const found = findFleetProgram({ env: {}, root: laptimeRoot, triple: 'linux-x64-gnu' });
+    t.is(found, path.join(pkg, 'laptime-fleet'));
+    if (process.platform === 'linux' && process.arch === 'x64') {
+      const run = spawnSync(found!, ['help'], { encoding: 'utf8' });
+      t.is(run.status, 0, run.stderr);
+      t.regex(run.stdout, /laptime-fleet ship +--dir DIR/);
+    }
+    // $LAPTIME_FLEET_BIN, when set, decides alone.
+    t.is(findFleetProgram({ env: { LAPTIME_FLEET_BIN: path.join(work, 'nothing') }, root: laptimeRoot, triple: 'linux-x64-gnu' }), null);
+
+    // Another machine: its package is not installed; it is told which to install.
+    const tried: string[] = [];
+    t.is(findFleetProgram({ env: {}, root: laptimeRoot, triple: 'darwin-arm64' }, tried), null);
+    const missing = fleetProgramMissing('`laptime index`', tried, { env: {}, root: laptimeRoot, triple: 'darwin-arm64' });
+    t.regex(missing, /looked at \$LAPTIME_FLEET_BIN, the package laptime-fleet-darwin-arm64, .*native\/laptime-fleet/);
+    t.regex(missing, /Install the prebuilt program for darwin-arm64: `npm install laptime-fleet`/);
+    // Windows and unknown platforms have no prebuilt program: build it.
+    const windows = fleetProgramMissing('`laptime index`', [], { env: {}, root: laptimeRoot, triple: 'win32-x64-msvc' });
+    t.regex(windows, /No prebuilt program is published for win32-x64-msvc \(prebuilt: linux-x64-gnu, .*darwin-arm64\): build it once with `npm run build:fleet`/);
+    t.log(real ? 'the package held the real laptime-fleet' : 'no built laptime-fleet here: a stand-in was used');
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
 });

@@ -108,8 +108,20 @@ function explainMissing(triple, prebuilt = prebuiltTriples()) {
   );
 }
 
+/** The fleet program's file name on the platform of `triple`. */
+function fleetProgramOf(triple) {
+  return triple.startsWith('win32-') ? 'laptime-fleet.exe' : 'laptime-fleet';
+}
+
+/** The npm package holding the prebuilt fleet program for `triple` (scripts/fleet-packages.mjs). */
+function fleetPackageOf(triple) {
+  return `laptime-fleet-${triple}`;
+}
+
 module.exports = {
   BUILD_COMMAND,
+  fleetPackageOf,
+  fleetProgramOf,
   SOURCE_BUILD_ESTIMATE,
   currentTriple,
   explainMissing,

@@ -21,6 +21,44 @@ function executable(file: string): boolean {
 export interface FleetLookup {
   env: NodeJS.ProcessEnv;
   root: string;
+  /** The machine's napi triple (`linux-x64-gnu`, ...); default: this machine's. */
+  triple?: string | null;
+}
+
+/** What scripts/platform.cjs tells about the fleet program's packages (plain CommonJS, shared with the release scripts). */
+interface FleetPlatform {
+  currentTriple(): string | null;
+  prebuiltTriples(): string[];
+  fleetPackageOf(triple: string): string;
+  fleetProgramOf(triple: string): string;
+}
+
+function platformFacts(): FleetPlatform {
+  return require('../scripts/platform.cjs') as FleetPlatform;
+}
+
+/** The triples a prebuilt fleet program is published for (scripts/fleet-packages.mjs: the addon's, Windows left out). */
+export function fleetTriples(): string[] {
+  return platformFacts()
+    .prebuiltTriples()
+    .filter((t) => !t.startsWith('win32-'));
+}
+
+/** The prebuilt program in the installed `laptime-fleet-<triple>` package, resolved from `root` as Node resolves packages; null when not installed. */
+function fromPlatformPackage(root: string, triple: string | null, tried: string[]): string | null {
+  if (triple === null) return null;
+  const facts = platformFacts();
+  const name = facts.fleetPackageOf(triple);
+  let manifest: string;
+  try {
+    manifest = require.resolve(`${name}/package.json`, { paths: [root] });
+  } catch {
+    tried.push(`the package ${name}`);
+    return null;
+  }
+  const file = path.join(path.dirname(manifest), facts.fleetProgramOf(triple));
+  tried.push(file);
+  return executable(file) ? file : null;
 }
 
 /** The installed laptime package's own lookup. */
@@ -28,9 +66,10 @@ export const PACKAGE_LOOKUP: FleetLookup = { env: process.env, root: path.resolv
 
 /**
  * Where `laptime-fleet` is: `$LAPTIME_FLEET_BIN` alone when it is set (a path given on purpose
- * that does not run is an error, not a reason to run another copy); else the package's `native/`
- * (a prebuilt copy), a source checkout's `target/release/` (`npm run build:fleet`), then `PATH`.
- * `null` when none has it; the places looked at are added to `tried`.
+ * that does not run is an error, not a reason to run another copy); else the installed prebuilt
+ * package for this machine (`laptime-fleet-<triple>`, which `npm install laptime-fleet` brings),
+ * the package's `native/`, a source checkout's `target/release/` (`npm run build:fleet`), then
+ * `PATH`. `null` when none has it; the places looked at are added to `tried`.
  */
 export function findFleetProgram(lookup: FleetLookup = PACKAGE_LOOKUP, tried: string[] = []): string | null {
   const { env, root } = lookup;
@@ -38,6 +77,9 @@ export function findFleetProgram(lookup: FleetLookup = PACKAGE_LOOKUP, tried: st
     tried.push(env.LAPTIME_FLEET_BIN);
     return executable(env.LAPTIME_FLEET_BIN) ? env.LAPTIME_FLEET_BIN : null;
   }
+  const triple = lookup.triple === undefined ? platformFacts().currentTriple() : lookup.triple;
+  const prebuilt = fromPlatformPackage(root, triple, tried);
+  if (prebuilt !== null) return prebuilt;
   const candidates = [
     path.join(root, 'native', PROGRAM),
     path.join(root, 'target', 'release', PROGRAM),
@@ -52,10 +94,13 @@ export function findFleetProgram(lookup: FleetLookup = PACKAGE_LOOKUP, tried: st
 
 /** What to tell someone whose `laptime-fleet` was not found, given the places `tried`. */
 export function fleetProgramMissing(what: string, tried: readonly string[], lookup: FleetLookup = PACKAGE_LOOKUP): string {
-  const inPackage = tried.filter((f) => f.startsWith(lookup.root));
-  const where = lookup.env.LAPTIME_FLEET_BIN ? `$LAPTIME_FLEET_BIN (${lookup.env.LAPTIME_FLEET_BIN}), which does not run` : `$LAPTIME_FLEET_BIN, ${inPackage.join(', ')} and PATH`;
-  return (
-    `laptime: ${what} runs the laptime-fleet program, which was not found (looked at ${where}).\n` +
-    `  Build it once with \`npm run build:fleet\` in the laptime package (needs cargo >= 1.89 and a C compiler; about 5 minutes), or set LAPTIME_FLEET_BIN to a laptime-fleet binary.\n`
-  );
+  const looked = tried.filter((f) => f.startsWith(lookup.root) || f.startsWith('the package '));
+  const where = lookup.env.LAPTIME_FLEET_BIN ? `$LAPTIME_FLEET_BIN (${lookup.env.LAPTIME_FLEET_BIN}), which does not run` : `$LAPTIME_FLEET_BIN, ${looked.join(', ')} and PATH`;
+  const triple = lookup.triple === undefined ? platformFacts().currentTriple() : lookup.triple;
+  const build = `build it once with \`npm run build:fleet\` in the laptime package (needs cargo >= 1.89 and a C compiler; about 5 minutes)`;
+  const howTo =
+    triple !== null && fleetTriples().includes(triple)
+      ? `  Install the prebuilt program for ${triple}: \`npm install laptime-fleet\` beside laptime (the same version); or ${build}, or set LAPTIME_FLEET_BIN to a laptime-fleet binary.\n`
+      : `  No prebuilt program is published for ${triple ?? `${process.platform}-${process.arch}`} (prebuilt: ${fleetTriples().join(', ')}): ${build}, or set LAPTIME_FLEET_BIN to a laptime-fleet binary.\n`;
+  return `laptime: ${what} runs the laptime-fleet program, which was not found (looked at ${where}).\n${howTo}`;
 }
