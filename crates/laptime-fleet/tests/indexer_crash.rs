@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use laptime_fleet::kafka::{create_topic, Producer, ProducerConfig, TopicSpec};
+use laptime_fleet::kafka::{Producer, ProducerConfig};
 use laptime_fleet::pipeline::{ShipConfig, Shipper};
 use laptime_storage::{Batch, Options, ScanFilter, Store, View};
 
@@ -136,12 +136,8 @@ fn killed_at(failpoint: &str) {
     if !cfg!(feature = "failpoints") {
         panic!("indexer_crash needs --features failpoints (scripts/test-fleet.sh passes it)");
     }
-    let brokers = bs.split(',').count() as i32;
-    let topic = kafka_env::unique("laptime-crash");
+    let topic = kafka_env::fleet_topic(&bs, "laptime-crash", 3);
     let group = kafka_env::unique("laptime-crash-group");
-    let mut spec = TopicSpec::new(&topic, 3, brokers.min(3));
-    spec.min_insync_replicas = Some(if brokers >= 3 { 2 } else { 1 });
-    create_topic(&bs, &spec, Duration::from_secs(60)).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let mut shipped = ship(&bs, &topic, tmp.path(), 0);
     let (a_dir, b_dir): (PathBuf, PathBuf) = (tmp.path().join("a"), tmp.path().join("b"));

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use laptime_fleet::kafka::{create_topic, Producer, ProducerConfig, TopicSpec};
+use laptime_fleet::kafka::{Producer, ProducerConfig};
 use laptime_fleet::pipeline::{ShipConfig, Shipper};
 use laptime_storage::{Batch, Options, ScanFilter, Store, View};
 
@@ -67,12 +67,8 @@ fn a_killed_and_restarted_indexer_stores_nothing_twice() {
     let Some(bs) = kafka_env::bootstrap("indexer_restart") else {
         return;
     };
-    let brokers = bs.split(',').count() as i32;
-    let topic = kafka_env::unique("laptime-ir");
+    let topic = kafka_env::fleet_topic(&bs, "laptime-ir", 6);
     let group = kafka_env::unique("laptime-ir-group");
-    let mut spec = TopicSpec::new(&topic, 6, brokers.min(3));
-    spec.min_insync_replicas = Some(if brokers >= 3 { 2 } else { 1 });
-    create_topic(&bs, &spec, Duration::from_secs(60)).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let stores: Vec<PathBuf> = ["a", "b"].iter().map(|n| tmp.path().join(n)).collect();
     let (mut a, member_a) = indexer(&bs, &topic, &group, "indexer-a", &stores[0]);
@@ -191,12 +187,8 @@ fn an_indexer_stopped_with_sigterm_commits_what_it_stored() {
     let Some(bs) = kafka_env::bootstrap("indexer_restart") else {
         return;
     };
-    let brokers = bs.split(',').count() as i32;
-    let topic = kafka_env::unique("laptime-term");
+    let topic = kafka_env::fleet_topic(&bs, "laptime-term", 3);
     let group = kafka_env::unique("laptime-term-group");
-    let mut spec = TopicSpec::new(&topic, 3, brokers.min(3));
-    spec.min_insync_replicas = Some(if brokers >= 3 { 2 } else { 1 });
-    create_topic(&bs, &spec, Duration::from_secs(60)).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let source = tmp.path().join("source");
     let store = Store::open(

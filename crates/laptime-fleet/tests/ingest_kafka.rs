@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use laptime_fleet::ingest::{IngestConfig, IngestServer};
-use laptime_fleet::kafka::{create_topic, ConsumerConfig, Producer, ProducerConfig, TopicSpec};
+use laptime_fleet::kafka::{ConsumerConfig, Producer, ProducerConfig};
 use laptime_fleet::pipeline::{IndexConfig, Indexer, KafkaSink};
 use laptime_storage::{Options, ScanFilter, Value};
 
@@ -37,11 +37,7 @@ async fn accepted_requests_reach_an_indexer_exactly_once_and_refused_ones_send_n
     let Some(bs) = kafka_env::bootstrap("ingest_kafka") else {
         return;
     };
-    let brokers = bs.split(',').count() as i32;
-    let topic = kafka_env::unique("laptime-ik");
-    let mut spec = TopicSpec::new(&topic, 3, brokers.min(3));
-    spec.min_insync_replicas = Some(if brokers >= 3 { 2 } else { 1 });
-    create_topic(&bs, &spec, Duration::from_secs(60)).unwrap();
+    let topic = kafka_env::fleet_topic(&bs, "laptime-ik", 3);
 
     let producer = Producer::connect(&ProducerConfig::new(bs.as_str(), topic.as_str())).unwrap();
     let sink = Arc::new(KafkaSink::new(producer));

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use laptime_fleet::kafka::{create_topic, ConsumerConfig, Producer, ProducerConfig, TopicSpec};
+use laptime_fleet::kafka::{ConsumerConfig, Producer, ProducerConfig};
 use laptime_fleet::pipeline::{IndexConfig, Indexer, ShipConfig, Shipper, StatsHandle};
 use laptime_storage::{Batch, Options, ScanFilter, Store, ValueRef, View};
 
@@ -97,11 +97,7 @@ fn two_stores_through_kafka_into_two_indexers_exactly_once_even_when_sent_twice(
     let Some(bs) = kafka_env::bootstrap("ship_index") else {
         return;
     };
-    let brokers = bs.split(',').count() as i32;
-    let topic = kafka_env::unique("laptime-si");
-    let mut spec = TopicSpec::new(&topic, 6, brokers.min(3));
-    spec.min_insync_replicas = Some(if brokers >= 3 { 2 } else { 1 });
-    create_topic(&bs, &spec, Duration::from_secs(60)).unwrap();
+    let topic = kafka_env::fleet_topic(&bs, "laptime-si", 6);
 
     let sources: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
     for (k, d) in sources.iter().enumerate() {

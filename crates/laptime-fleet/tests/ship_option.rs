@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use laptime_fleet::kafka::{create_topic, Consumer, ConsumerConfig, Polled, TopicSpec};
+use laptime_fleet::kafka::{Consumer, ConsumerConfig, Polled};
 use laptime_storage::ship::decode_message;
 
 const EVENTS: u64 = 50_000;
@@ -31,11 +31,7 @@ fn a_node_app_s_ship_option_sends_every_event_before_close_resolves() {
         eprintln!("SKIPPED ship_option: LAPTIME_NODE_PACKAGE is not set");
         return;
     };
-    let brokers = bs.split(',').count() as i32;
-    let topic = kafka_env::unique("laptime-ship-option");
-    let mut spec = TopicSpec::new(&topic, 3, brokers.min(3));
-    spec.min_insync_replicas = Some(if brokers >= 3 { 2 } else { 1 });
-    create_topic(&bs, &spec, Duration::from_secs(60)).unwrap();
+    let topic = kafka_env::fleet_topic(&bs, "laptime-ship-option", 3);
 
     let tmp = tempfile::tempdir().unwrap();
     let script = tmp.path().join("app.cjs");

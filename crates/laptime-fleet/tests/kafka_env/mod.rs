@@ -6,7 +6,9 @@
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use laptime_fleet::kafka::{create_topic, TopicSpec};
 
 fn cannot_run(test: &str, reason: &str) {
     if std::env::var("LAPTIME_REQUIRE_KAFKA").ok().as_deref() == Some("1") {
@@ -81,4 +83,15 @@ pub fn unique(prefix: &str) -> String {
         .map(|d| d.as_nanos())
         .unwrap_or(0);
     format!("{prefix}-{}-{nanos}", std::process::id())
+}
+
+/// A new topic (named after `prefix`, see [`unique`]) of `partitions`, replicated as the fleet's
+/// topics are: 3 copies and `min.insync.replicas` 2 with three brokers or more, else one copy.
+pub fn fleet_topic(bs: &str, prefix: &str, partitions: i32) -> String {
+    let brokers = bs.split(',').count() as i32;
+    let topic = unique(prefix);
+    let mut spec = TopicSpec::new(&topic, partitions, brokers.min(3));
+    spec.min_insync_replicas = Some(if brokers >= 3 { 2 } else { 1 });
+    create_topic(bs, &spec, Duration::from_secs(60)).unwrap();
+    topic
 }
