@@ -23,10 +23,7 @@ const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
 const platform = createRequire(import.meta.url)('./platform.cjs');
 const rootManifest = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
 
-/** The triples the fleet program is published for: every addon target but Windows (the program's signal handling is Unix-only so far). */
-export function fleetTriples() {
-  return platform.prebuiltTriples().filter((t) => !t.startsWith('win32-'));
-}
+const { fleetTriples } = platform;
 
 function manifests(version) {
   const out = {};

@@ -113,6 +113,11 @@ function fleetProgramOf(triple) {
   return triple.startsWith('win32-') ? 'laptime-fleet.exe' : 'laptime-fleet';
 }
 
+/** The triples the fleet program is published for: the addon's, but Windows (the program's signal handling is Unix-only so far). */
+function fleetTriples() {
+  return prebuiltTriples().filter((t) => !t.startsWith('win32-'));
+}
+
 /** The npm package holding the prebuilt fleet program for `triple` (scripts/fleet-packages.mjs). */
 function fleetPackageOf(triple) {
   return `laptime-fleet-${triple}`;
@@ -122,6 +127,7 @@ module.exports = {
   BUILD_COMMAND,
   fleetPackageOf,
   fleetProgramOf,
+  fleetTriples,
   SOURCE_BUILD_ESTIMATE,
   currentTriple,
   explainMissing,

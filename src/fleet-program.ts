@@ -28,7 +28,7 @@ export interface FleetLookup {
 /** What scripts/platform.cjs tells about the fleet program's packages (plain CommonJS, shared with the release scripts). */
 interface FleetPlatform {
   currentTriple(): string | null;
-  prebuiltTriples(): string[];
+  fleetTriples(): string[];
   fleetPackageOf(triple: string): string;
   fleetProgramOf(triple: string): string;
 }
@@ -37,11 +37,9 @@ function platformFacts(): FleetPlatform {
   return require('../scripts/platform.cjs') as FleetPlatform;
 }
 
-/** The triples a prebuilt fleet program is published for (scripts/fleet-packages.mjs: the addon's, Windows left out). */
+/** The triples a prebuilt fleet program is published for (scripts/platform.cjs). */
 export function fleetTriples(): string[] {
-  return platformFacts()
-    .prebuiltTriples()
-    .filter((t) => !t.startsWith('win32-'));
+  return platformFacts().fleetTriples();
 }
 
 /** The prebuilt program in the installed `laptime-fleet-<triple>` package, resolved from `root` as Node resolves packages; null when not installed. */

@@ -84,8 +84,7 @@ export class Fleet implements ReadApi<null> {
    * arguments and page as a store's `events()`, plus the coverage.
    */
   async events(filter?: string, options?: EventsOptions): Promise<EventsPage> {
-    const answer = (await this.#post('v1/events', toEventsRequest(filter, options))) as FleetEventsAnswer;
-    const page = toEventsPage({ events: answer.events.map(toNativeEvent), ...(answer.nextCursor === null ? {} : { nextCursor: answer.nextCursor }) });
+    const { answer, page } = await this.#listing(filter, options);
     return { ...page, coverage: answer.coverage };
   }
 
@@ -95,9 +94,15 @@ export class Fleet implements ReadApi<null> {
    * ones by it, as it does over one store.
    */
   async eventsWithOrigin(filter?: string, options?: EventsOptions): Promise<{ events: Array<{ event: StoredEvent; partition: string }>; nextCursor: string | null }> {
+    const { answer, page } = await this.#listing(filter, options);
+    return { events: page.events.map((event, i) => ({ event, partition: partitionOf(answer.events[i]!.cursor) })), nextCursor: page.nextCursor };
+  }
+
+  /** The coordinator's listing, as it came and as a page of events. */
+  async #listing(filter: string | undefined, options: EventsOptions | undefined): Promise<{ answer: FleetEventsAnswer; page: EventsPage }> {
     const answer = (await this.#post('v1/events', toEventsRequest(filter, options))) as FleetEventsAnswer;
     const page = toEventsPage({ events: answer.events.map(toNativeEvent), ...(answer.nextCursor === null ? {} : { nextCursor: answer.nextCursor }) });
-    return { events: page.events.map((event, i) => ({ event, partition: partitionOf(answer.events[i]!.cursor) })), nextCursor: page.nextCursor };
+    return { answer, page };
   }
 
   /** Per-function statistics over every indexer, as a store's `stats()` (no writer counters: `null`). */

@@ -11,7 +11,6 @@
 
 mod kafka_env;
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -19,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use laptime_fleet::kafka::{Producer, ProducerConfig};
 use laptime_fleet::pipeline::{ShipConfig, Shipper};
-use laptime_storage::{Batch, Options, ScanFilter, Store, View};
+use laptime_storage::{Batch, Options, Store};
 
 const BASE: u64 = 1_760_000_000_000_000_000;
 const SOURCES: u64 = 2;
@@ -48,19 +47,6 @@ fn indexer(bs: &str, topic: &str, group: &str, dir: &Path, failpoint: Option<&st
         }
     });
     child
-}
-
-/// Every (name, start) in the stores, counted.
-fn stored(dirs: &[&Path]) -> BTreeMap<(String, u64), u32> {
-    let mut out = BTreeMap::new();
-    for d in dirs {
-        if let Ok(view) = View::open_read_only(d) {
-            for e in view.events(&ScanFilter::default()).unwrap_or_default() {
-                *out.entry((e.name, e.start_ns)).or_insert(0) += 1;
-            }
-        }
-    }
-    out
 }
 
 /// Ship the `phase`th `PER_PHASE` events of each of `SOURCES` stores (small pages, so many
@@ -159,7 +145,7 @@ fn killed_at(failpoint: &str) {
     let pending = std::fs::metadata(a_dir.join("index-pending")).map_or(0, |m| m.len());
     assert!(pending > 0, "a died holding messages in its pending log");
     assert!(
-        stored(&[&a_dir]).is_empty(),
+        kafka_env::stored_events(&[&a_dir]).is_empty(),
         "a stored nothing before its commit was known to have taken effect"
     );
 
@@ -169,7 +155,7 @@ fn killed_at(failpoint: &str) {
     assert_eq!(shipped, 2 * SOURCES * PER_PHASE);
     let mut b = indexer(&bs, &topic, &group, &b_dir, None);
     await_all_committed(&bs, &topic, &group, 3, Duration::from_secs(90));
-    let b_alone = stored(&[&b_dir]).len() as u64;
+    let b_alone = kafka_env::stored_events(&[&b_dir]).len() as u64;
 
     // a comes back on its store: it settles its pending log with the group's ledgers.
     let mut a = indexer(&bs, &topic, &group, &a_dir, None);
@@ -179,8 +165,8 @@ fn killed_at(failpoint: &str) {
         std::thread::sleep(Duration::from_millis(100));
     }
     std::thread::sleep(Duration::from_secs(2)); // anything stored twice would be there by now
-    let got = stored(&[&a_dir, &b_dir]);
-    let a_holds = stored(&[&a_dir]).len() as u64;
+    let got = kafka_env::stored_events(&[&a_dir, &b_dir]);
+    let a_holds = kafka_env::stored_events(&[&a_dir]).len() as u64;
     for c in [&mut a, &mut b] {
         c.kill().unwrap();
         c.wait().unwrap();

@@ -6,7 +6,6 @@
 
 mod kafka_env;
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -14,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use laptime_fleet::kafka::{Producer, ProducerConfig};
 use laptime_fleet::pipeline::{ShipConfig, Shipper};
-use laptime_storage::{Batch, Options, ScanFilter, Store, View};
+use laptime_storage::{Batch, Options, Store};
 
 const BASE: u64 = 1_750_000_000_000_000_000;
 const ROUNDS: u64 = 100;
@@ -47,19 +46,6 @@ fn indexer(bs: &str, topic: &str, group: &str, label: &str, dir: &Path) -> (Chil
         }
     });
     (child, member)
-}
-
-/// Every (name, start) in the stores, counted.
-fn stored(dirs: &[PathBuf]) -> BTreeMap<(String, u64), u32> {
-    let mut out = BTreeMap::new();
-    for d in dirs {
-        if let Ok(view) = View::open_read_only(d) {
-            for e in view.events(&ScanFilter::default()).unwrap_or_default() {
-                *out.entry((e.name, e.start_ns)).or_insert(0) += 1;
-            }
-        }
-    }
-    out
 }
 
 #[test]
@@ -127,7 +113,7 @@ fn a_killed_and_restarted_indexer_stores_nothing_twice() {
     // SIGKILL indexer a (no commit, no hand-over), restart it on its store (same member name).
     // Partitions that move from a to b meanwhile are tests/indexer_crash.rs.
     std::thread::sleep(Duration::from_secs(6));
-    let stored_before_kill = stored(&stores).len();
+    let stored_before_kill = kafka_env::stored_events(&stores).len();
     a.kill().unwrap();
     a.wait().unwrap();
     std::thread::sleep(Duration::from_secs(1));
@@ -138,14 +124,14 @@ fn a_killed_and_restarted_indexer_stores_nothing_twice() {
     let shipped: u64 = sources.into_iter().map(|t| t.join().unwrap()).sum();
     assert_eq!(shipped, 3 * ROUNDS * PER_ROUND);
     let deadline = Instant::now() + Duration::from_secs(90);
-    let mut got = stored(&stores);
+    let mut got = kafka_env::stored_events(&stores);
     while got.len() < shipped as usize && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(500));
-        got = stored(&stores);
+        got = kafka_env::stored_events(&stores);
     }
     // Anything stored twice would show up by now too.
     std::thread::sleep(Duration::from_secs(2));
-    got = stored(&stores);
+    got = kafka_env::stored_events(&stores);
     for c in [&mut a, &mut b] {
         c.kill().unwrap();
         c.wait().unwrap();
@@ -163,7 +149,7 @@ fn a_killed_and_restarted_indexer_stores_nothing_twice() {
     let per_store: Vec<usize> = stores
         .iter()
         .map(|d| {
-            stored(std::slice::from_ref(d))
+            kafka_env::stored_events(std::slice::from_ref(d))
                 .values()
                 .filter(|&&n| n > 1)
                 .count()
@@ -214,7 +200,7 @@ fn an_indexer_stopped_with_sigterm_commits_what_it_stored() {
     let dir = tmp.path().join("index");
     let (mut child, _) = indexer(&bs, &topic, &group, "indexer-term", &dir);
     let deadline = Instant::now() + Duration::from_secs(60);
-    while stored(std::slice::from_ref(&dir)).len() < 20_000 {
+    while kafka_env::stored_events(std::slice::from_ref(&dir)).len() < 20_000 {
         assert!(
             Instant::now() < deadline,
             "the indexer did not store the events"

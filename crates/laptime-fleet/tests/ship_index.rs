@@ -6,14 +6,13 @@
 
 mod kafka_env;
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use laptime_fleet::kafka::{ConsumerConfig, Producer, ProducerConfig};
 use laptime_fleet::pipeline::{IndexConfig, Indexer, ShipConfig, Shipper, StatsHandle};
-use laptime_storage::{Batch, Options, ScanFilter, Store, ValueRef, View};
+use laptime_storage::{Batch, Options, Store, ValueRef};
 
 const BASE: u64 = 1_700_000_000_000_000_000;
 const PER_SOURCE: u64 = 30_000;
@@ -53,21 +52,6 @@ fn source(dir: &std::path::Path, k: u64) {
     store.close().unwrap();
 }
 
-/// (name, start) of every event a store holds, counted.
-fn events_of(dirs: &[&std::path::Path]) -> BTreeMap<(String, u64), u32> {
-    let mut out = BTreeMap::new();
-    for dir in dirs {
-        for e in View::open_read_only(dir)
-            .unwrap()
-            .events(&ScanFilter::default())
-            .unwrap()
-        {
-            *out.entry((e.name, e.start_ns)).or_insert(0) += 1;
-        }
-    }
-    out
-}
-
 fn ship_all(bs: &str, topic: &str, dir: &std::path::Path) -> u64 {
     let producer = Producer::connect(&ProducerConfig::new(bs, topic)).unwrap();
     let mut shipper = Shipper::new(ShipConfig::new(dir), producer).unwrap();
@@ -104,7 +88,7 @@ fn two_stores_through_kafka_into_two_indexers_exactly_once_even_when_sent_twice(
         source(d.path(), k as u64);
     }
     let source_dirs: Vec<&std::path::Path> = sources.iter().map(|d| d.path()).collect();
-    let want = events_of(&source_dirs);
+    let want = kafka_env::stored_events(&source_dirs);
     assert_eq!(want.len() as u64, 2 * PER_SOURCE);
 
     // Two indexers of one group, running until told to stop.
@@ -153,7 +137,7 @@ fn two_stores_through_kafka_into_two_indexers_exactly_once_even_when_sent_twice(
     // Which member gets which source is the group's choice (a source is one key, one partition).
 
     let store_dirs: Vec<&std::path::Path> = stores.iter().map(|d| d.path()).collect();
-    let got = events_of(&store_dirs);
+    let got = kafka_env::stored_events(&store_dirs);
     let twice: Vec<_> = got.iter().filter(|(_, &n)| n > 1).take(5).collect();
     assert!(twice.is_empty(), "stored twice: {twice:?}");
     assert_eq!(

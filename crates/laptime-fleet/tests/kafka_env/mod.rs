@@ -4,11 +4,13 @@
 //! plain `cargo test` (also inside `npm test`) prints a visible skip instead.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use laptime_fleet::kafka::{create_topic, TopicSpec};
+use laptime_storage::{ScanFilter, View};
 
 fn cannot_run(test: &str, reason: &str) {
     if std::env::var("LAPTIME_REQUIRE_KAFKA").ok().as_deref() == Some("1") {
@@ -94,4 +96,23 @@ pub fn fleet_topic(bs: &str, prefix: &str, partitions: i32) -> String {
     spec.min_insync_replicas = Some(if brokers >= 3 { 2 } else { 1 });
     create_topic(bs, &spec, Duration::from_secs(60)).unwrap();
     topic
+}
+
+/// Every (name, start) the stores in `dirs` hold, counted: what the tests check "stored once"
+/// with. A store not created yet (an indexer still starting) holds nothing; a store that fails
+/// while being read fails the test.
+pub fn stored_events(dirs: &[impl AsRef<Path>]) -> BTreeMap<(String, u64), u32> {
+    let mut out = BTreeMap::new();
+    for dir in dirs {
+        let Ok(view) = View::open_read_only(dir.as_ref()) else {
+            continue;
+        };
+        let events = view
+            .events(&ScanFilter::default())
+            .unwrap_or_else(|e| panic!("reading {}: {e}", dir.as_ref().display()));
+        for e in events {
+            *out.entry((e.name, e.start_ns)).or_insert(0) += 1;
+        }
+    }
+    out
 }
