@@ -11,5 +11,7 @@
 # FAULT_TMPFS_MB (default 512), FAULT_DEBUG=1 (keep a copy of the store before each check).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -p laptime-core --example fault_campaign
+# The workspace's features, as `npm test` builds them: CI reuses that build instead of compiling
+# storage and core again for one feature set less.
+cargo build --release --workspace --all-features --example fault_campaign
 exec target/release/examples/fault_campaign

@@ -23,13 +23,15 @@ export LAPTIME_KAFKA_BOOTSTRAP="$bootstrap"
 export LAPTIME_KAFKA_CLUSTER=1
 export LAPTIME_KAFKA_SH="$PWD/scripts/kafka.sh"
 export LAPTIME_REQUIRE_KAFKA=1
-# failpoints: indexer_crash aborts indexers at chosen steps (LAPTIME_FAILPOINT); one build for all.
-features=(--features failpoints)
+# The workspace with every feature, as `npm test` builds it (failpoints among them: indexer_crash
+# aborts indexers at chosen steps, LAPTIME_FAILPOINT), so CI links these tests from that build
+# instead of compiling the fleet's crates again for another feature set.
+features=(--workspace --all-features)
 # ship_option runs a Node app of this checkout (index.js and the addon, as `npm test` builds them).
 export LAPTIME_NODE_PACKAGE="$PWD"
-cargo test --release -p laptime-fleet "${features[@]}" --test round_trip --test broker_failure --test unreachable --test ship_index --test ingest_kafka --test indexer_restart --test indexer_crash --test ship_option -- --test-threads 1
+cargo test --release "${features[@]}" --test round_trip --test broker_failure --test unreachable --test ship_index --test ingest_kafka --test indexer_restart --test indexer_crash --test ship_option -- --test-threads 1
 # The whole fleet last, its output shown; its verdict line is this script's last line.
 out="$LAPTIME_KAFKA_RUN/fleet_end_to_end.log"
-cargo test --release -p laptime-fleet "${features[@]}" --test fleet_end_to_end -- --nocapture --test-threads 1 2>&1 | tee "$out" >&2
+cargo test --release "${features[@]}" --test fleet_end_to_end -- --nocapture --test-threads 1 2>&1 | tee "$out" >&2
 echo "test-fleet: passed in $((SECONDS - start)) s" >&2
 grep -o 'fleet: acknowledged .*' "$out"
