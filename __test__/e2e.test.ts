@@ -3,6 +3,8 @@
  * SIGKILL after acknowledged flushes, SIGTERM and process.exit with buffered events.
  */
 import test from 'ava';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { capture, FilterSyntaxError, open, setDefaultStore } from '../index';
 import { spawnFixture, tsWorkerSource } from './helpers/child';
@@ -110,34 +112,49 @@ e2e('captures from worker threads land in the same store', async (t) => {
   );
 });
 
-e2e('stress: four workers and the main thread capture 100k calls each at full speed, every call stored once', async (t) => {
-  const dir = tempDir();
-  const store = open({ dir, overflow: 'block', blockTimeoutMs: 10_000 });
-  t.teardown(() => store.close());
-  const count = 100_000;
-  const main = capture((i: number) => i * 2, { name: 'stress.main', store });
-  const workers = [0, 1, 2, 3].map(
-    () =>
-      new Promise<{ enabled: boolean }>((resolve, reject) => {
-        const worker = new Worker(tsWorkerSource(require.resolve('./fixtures/real-worker.ts')), {
-          eval: true,
-          workerData: { dir, count, name: 'stress.worker', block: true },
-        });
-        worker.once('message', resolve);
-        worker.once('error', reject);
-      }),
-  );
-  for (let i = 0; i < count; i++) main(i);
-  t.deepEqual(await Promise.all(workers), [0, 1, 2, 3].map(() => ({ enabled: true })));
-  const { rows, counters } = await store.stats({ name: ['stress.main', 'stress.worker'] });
-  t.deepEqual(
-    rows.map((r) => [r.name, r.count, r.errors]),
-    [
-      ['stress.main', count, 0],
-      ['stress.worker', 4 * count, 0],
-    ],
-  );
-  t.is(counters.dropped + counters.discarded, 0);
+for (const writers of [1, 2]) {
+  e2e(`stress: four workers and the main thread capture 100k calls each at full speed, every call stored once (${writers} writer${writers > 1 ? 's' : ''})`, async (t) => {
+    const dir = tempDir();
+    const store = open({ dir, overflow: 'block', blockTimeoutMs: 10_000, writers });
+    t.teardown(() => store.close());
+    // One partition per writer of the process (the workers join the main thread's engine).
+    t.is(readdirSync(join(dir, 'partitions')).length, writers);
+    const count = 100_000;
+    const main = capture((i: number) => i * 2, { name: 'stress.main', store });
+    const workers = [0, 1, 2, 3].map(
+      () =>
+        new Promise<{ enabled: boolean }>((resolve, reject) => {
+          const worker = new Worker(tsWorkerSource(require.resolve('./fixtures/real-worker.ts')), {
+            eval: true,
+            workerData: { dir, count, name: 'stress.worker', block: true },
+          });
+          worker.once('message', resolve);
+          worker.once('error', reject);
+        }),
+    );
+    for (let i = 0; i < count; i++) main(i);
+    t.deepEqual(await Promise.all(workers), [0, 1, 2, 3].map(() => ({ enabled: true })));
+    const { rows, counters } = await store.stats({ name: ['stress.main', 'stress.worker'] });
+    t.deepEqual(
+      rows.map((r) => [r.name, r.count, r.errors]),
+      [
+        ['stress.main', count, 0],
+        ['stress.worker', 4 * count, 0],
+      ],
+    );
+    t.is(counters.dropped + counters.discarded, 0);
+  });
+}
+
+e2e('writers out of range or not whole are refused, naming the option, before any partition is made', (t) => {
+  for (const writers of [0, 17, 1.5]) {
+    const dir = tempDir();
+    const err = t.throws(() => open({ dir, writers }));
+    t.is((err as NodeJS.ErrnoException).code, 'INVALID_OPTION', String(err));
+    t.regex(err!.message, /[`"]writers[`"]/);
+    t.false(existsSync(join(dir, 'partitions')), `no partition made for writers: ${writers}`);
+  }
+  t.throws(() => open({ dir: tempDir(), writers: '2' as unknown as number }), { instanceOf: TypeError, message: /writers/ });
 });
 
 e2e('SIGKILL after acknowledged flushes (sync: always): the store reopens with every acknowledged event', async (t) => {

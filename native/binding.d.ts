@@ -431,6 +431,11 @@ export interface NativeOptions {
   retentionMaxAgeMs?: number
   /** Drop the oldest segments while the store's partition holds more than this many bytes. */
   retentionMaxBytes?: number
+  /**
+   * Writer threads, each with a partition of its own (1 to 16): more than one helps when the
+   * app's threads produce events faster than one writer stores them.
+   */
+  writers?: number
 }
 
 /** The outcome of parsing a duration: nanoseconds and canonical text, or the error. */

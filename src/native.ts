@@ -43,6 +43,12 @@ export interface NativeOptions {
   retentionMaxAgeMs?: number;
   /** Drop oldest segments while the store holds more than this, bytes. */
   retentionMaxBytes?: number;
+  /**
+   * Writer threads, each with a partition, ring and WAL of its own (1 to 16; default 1). More than
+   * one helps when the app's threads produce events faster than one writer stores them and a core
+   * is free; the ring's bounds and `retentionMaxBytes` are shared out among them.
+   */
+  writers?: number;
 }
 
 /** The engine's counters (its `NativeCounters`). */

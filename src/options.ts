@@ -84,6 +84,7 @@ const KINDS: { readonly [K in keyof Required<OpenOptions>]: Kind } = {
   bufferpoolBytes: 'integer',
   retentionMaxAgeMs: 'limit',
   retentionMaxBytes: 'limit',
+  writers: 'integer',
   flushIntervalMs: 'number',
   batchSize: 'integer',
   postMortems: 'settings',

@@ -1,10 +1,12 @@
-//! Writer scaling (issue 14): what a second writer thread could give when producers outrun one.
-//! One store has one writer thread; this measures, in one process and one run, alternating:
+//! Writer scaling (issue 14): what a second writer thread gives when producers outrun one.
+//! Measured in one process and one run, the configurations alternating:
 //!
 //! - `1 writer, 1 producer`: one store, one thread appending prebuilt batches;
 //! - `1 writer, 2 producers`: one store, two threads appending;
-//! - `2 writers, 2 producers`: two stores (two writer threads), one producer each: the ceiling of
-//!   any design that gives one process several writer threads (partitions), since nothing is shared.
+//! - `2 writers, 1 producer` and `2 writers, 2 producers`: one store opened with
+//!   `Options::writers = 2` (two partitions, two writer threads, batches to them in turn);
+//! - `2 stores, 2 producers`: two stores of one writer each, one producer each: the ceiling of
+//!   any design that gives one process several writer threads, since they share nothing.
 //!
 //! Batches are generated before the clock starts, so producers cost only the hand-over. The clock
 //! stops when `close()` returned for every store (every event in sealed pages on disk); stored
@@ -22,8 +24,9 @@ use laptime_workload::{R1Config, R1Interned, R1};
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
-fn options() -> Options {
+fn options(writers: usize) -> Options {
     Options {
+        writers,
         sync: SyncPolicy::None,
         overflow: Overflow::Block {
             timeout: Duration::from_secs(60),
@@ -67,14 +70,15 @@ struct Sample {
     cpu_busy: f64,
 }
 
-/// `stores` stores, `producers` threads spread over them round-robin, `per_producer` events each.
-fn run(stores: usize, producers: usize, per_producer: usize) -> Res<Sample> {
+/// `stores` stores of `writers` writers each, `producers` threads spread over them round-robin,
+/// `per_producer` events each.
+fn run(stores: usize, writers: usize, producers: usize, per_producer: usize) -> Res<Sample> {
     let dirs: Vec<tempfile::TempDir> = (0..stores)
         .map(|_| tempfile::tempdir())
         .collect::<Result<_, _>>()?;
     let opened: Vec<Store> = dirs
         .iter()
-        .map(|d| Store::open(d.path(), options()))
+        .map(|d| Store::open(d.path(), options(writers)))
         .collect::<Result<_, _>>()?;
     let mut work = Vec::new();
     for p in 0..producers {
@@ -125,22 +129,34 @@ fn main() -> Res<()> {
     let rounds: usize = args.get(1).map_or(Ok(5), |a| a.parse())?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("writer scaling: {per_producer} R1 core events per producer, {rounds} rounds, {cores} cores, sync none, batches of 4096 prebuilt");
+    // (label, stores, writers per store, producers)
     let configs = [
-        ("1 writer, 1 producer", 1, 1),
-        ("1 writer, 2 producers", 1, 2),
-        ("2 writers, 2 producers", 2, 2),
+        ("1 writer, 1 producer", 1, 1, 1),
+        ("1 writer, 2 producers", 1, 1, 2),
+        ("2 writers, 1 producer", 1, 2, 1),
+        ("2 writers, 2 producers", 1, 2, 2),
+        ("2 stores, 2 producers", 2, 1, 2),
     ];
+    // LAPTIME_WRITER_SCALING_ONLY=<label> runs one configuration alone (to profile it).
+    let only = std::env::var("LAPTIME_WRITER_SCALING_ONLY").ok();
+    let configs: Vec<_> = configs
+        .into_iter()
+        .filter(|c| only.as_deref().is_none_or(|o| c.0 == o))
+        .collect();
+    if configs.is_empty() {
+        return Err(format!("no configuration is labelled {only:?}").into());
+    }
     let mut samples: Vec<Vec<Sample>> = configs.iter().map(|_| Vec::new()).collect();
     for round in 0..rounds {
         // Rotate the order each round so no configuration always runs first.
         for k in 0..configs.len() {
             let i = (k + round) % configs.len();
-            let (_, stores, producers) = configs[i];
-            samples[i].push(run(stores, producers, per_producer)?);
+            let (_, stores, writers, producers) = configs[i];
+            samples[i].push(run(stores, writers, producers, per_producer)?);
         }
     }
     let base = median(samples[0].iter().map(|s| s.events_per_s).collect());
-    for ((label, _, _), s) in configs.iter().zip(&samples) {
+    for ((label, ..), s) in configs.iter().zip(&samples) {
         let rates: Vec<f64> = s.iter().map(|x| x.events_per_s).collect();
         let (lo, hi) = (
             rates.iter().copied().fold(f64::MAX, f64::min),

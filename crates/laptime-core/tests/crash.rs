@@ -14,9 +14,11 @@ use common::*;
 use laptime_core::{Options, Store, SyncPolicy};
 
 const CHILD_ENV: &str = "LAPTIME_CRASH_CHILD_DIR";
+const WRITERS_ENV: &str = "LAPTIME_CRASH_WRITERS";
 
-fn crash_options() -> Options {
+fn crash_options(writers: usize) -> Options {
     Options {
+        writers,
         sync: SyncPolicy::Always,
         // Small pages and segments so that kills land in every phase: WAL append, page seal,
         // segment roll, manifest replace.
@@ -37,7 +39,11 @@ fn crash_child() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let store = Store::open(&dir, crash_options()).expect("child open");
+    let writers = std::env::var(WRITERS_ENV)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    let store = Store::open(&dir, crash_options(writers)).expect("child open");
     println!("OPEN");
     for k in first.. {
         let b = make_batch(&store, k);
@@ -60,10 +66,22 @@ impl Lcg {
 
 #[test]
 fn kill_9_loses_no_acknowledged_event() {
+    kill_cycles(1, 50);
+}
+
+/// Two writers: each acknowledged batch went to one of two partitions (in turn), names interned
+/// by either writer's batches must be in that partition's names file before its records, and
+/// both partitions are recovered and adopted again by the next child.
+#[test]
+fn kill_9_with_two_writers_loses_no_acknowledged_event() {
+    kill_cycles(2, 30);
+}
+
+fn kill_cycles(writers: usize, default_cycles: u64) {
     let cycles: u64 = std::env::var("LAPTIME_CRASH_CYCLES")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(50);
+        .unwrap_or(default_cycles);
     let dir = tempfile::tempdir().unwrap();
     let mut acked: BTreeSet<u64> = BTreeSet::new();
     let mut next_first = 0u64;
@@ -76,6 +94,7 @@ fn kill_9_loses_no_acknowledged_event() {
             &[
                 (CHILD_ENV, dir.path().display().to_string()),
                 ("LAPTIME_CRASH_FIRST", next_first.to_string()),
+                (WRITERS_ENV, writers.to_string()),
             ],
         );
         let stdout = child.stdout.take().unwrap();
@@ -116,10 +135,11 @@ fn kill_9_loses_no_acknowledged_event() {
             next_first = limit;
             continue;
         }
-        let store = Store::open(dir.path(), crash_options()).expect("reopen after kill");
-        let report = store.recovery_report();
-        replayed += report.replayed_events;
-        cut_cycles += u64::from(!report.cuts.is_empty());
+        let store = Store::open(dir.path(), crash_options(writers)).expect("reopen after kill");
+        for report in store.recovery_reports() {
+            replayed += report.replayed_events;
+            cut_cycles += u64::from(!report.cuts.is_empty());
+        }
         verified += 1;
         let by_batch = stored_batches(&store);
         for k in &acked {
@@ -139,11 +159,17 @@ fn kill_9_loses_no_acknowledged_event() {
         next_first = limit;
     }
     eprintln!(
-        "{cycles} kills, {verified} verified reopens: {} batches acknowledged and present, {replayed} events replayed from the WAL, torn tails cut in {cut_cycles} reopens",
+        "{writers} writer(s), {cycles} kills, {verified} verified reopens: {} batches acknowledged and present, {replayed} events replayed from the WAL, torn tails cut in {cut_cycles} reopens",
         acked.len()
     );
     assert!(
         acked.len() > cycles as usize,
         "the children acknowledged too little to test anything"
     );
+    // Every writer adopts a dead partition when it opens: the store does not grow a partition
+    // per crash.
+    let partitions = std::fs::read_dir(dir.path().join("partitions"))
+        .unwrap()
+        .count();
+    assert_eq!(partitions, writers, "partitions after {cycles} crashes");
 }

@@ -267,3 +267,52 @@ fn a_damaged_origins_file_is_set_aside_and_reported() {
     );
     store.close().unwrap();
 }
+
+/// With several writers, received batches go to the first one's partition; after a reopen the
+/// partition holding their origins may be any writer's (here the second's, by directory order),
+/// and a batch sent again is still recognised.
+#[test]
+fn a_batch_sent_again_is_recognised_whichever_writer_holds_its_origin() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), Options::default()).unwrap();
+    let first = store.partitions()[0].to_path_buf();
+    assert_eq!(
+        store.append_received(received(&store, "a", 0, 10)).unwrap(),
+        Received::Taken
+    );
+    store.close().unwrap();
+    // An empty partition whose name sorts first: the next store's first writer adopts it, so the
+    // partition with the origins becomes its second writer's.
+    let earlier = dir.path().join("partitions").join("0000000000000000");
+    std::fs::create_dir(&earlier).unwrap();
+    let two = Options {
+        writers: 2,
+        ..Options::default()
+    };
+    let store = Store::open(dir.path(), two.clone()).unwrap();
+    assert_eq!(store.partitions(), vec![earlier.as_path(), first.as_path()]);
+    assert_eq!(
+        store.append_received(received(&store, "a", 0, 10)).unwrap(),
+        Received::Duplicate
+    );
+    assert_eq!(
+        store.append_received(received(&store, "a", 5, 15)).unwrap(),
+        Received::Overlap { stored_to: 10 }
+    );
+    assert_eq!(
+        store
+            .append_received(received(&store, "a", 10, 20))
+            .unwrap(),
+        Received::Taken
+    );
+    store.close().unwrap();
+    let store = Store::open(dir.path(), two).unwrap();
+    assert_eq!(
+        store
+            .append_received(received(&store, "a", 10, 20))
+            .unwrap(),
+        Received::Duplicate
+    );
+    store.close().unwrap();
+    assert_eq!(stored(dir.path()), seqs("a", 0..20));
+}

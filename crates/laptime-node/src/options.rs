@@ -41,6 +41,9 @@ pub struct NativeOptions {
     pub retention_max_age_ms: Option<f64>,
     /// Drop the oldest segments while the store's partition holds more than this many bytes.
     pub retention_max_bytes: Option<f64>,
+    /// Writer threads, each with a partition of its own (1 to 16): more than one helps when the
+    /// app's threads produce events faster than one writer stores them.
+    pub writers: Option<f64>,
 }
 
 /// The core options these JS options describe.
@@ -52,6 +55,7 @@ pub(crate) fn to_core(js: &NativeOptions) -> napi::Result<Options> {
         ..defaults
     };
     set(&mut o.ring_batches, "ringBatches", js.ring_batches, whole)?;
+    set(&mut o.writers, "writers", js.writers, whole)?;
     set(&mut o.ring_bytes, "ringBytes", js.ring_bytes, whole)?;
     set(&mut o.page_rows, "pageRows", js.page_rows, whole)?;
     set(
@@ -208,10 +212,12 @@ mod tests {
             bufferpool_bytes: Some(4e6),
             retention_max_age_ms: Some(86_400_000.0),
             retention_max_bytes: Some(1e9),
+            writers: Some(2.0),
             ..NativeOptions::default()
         })
         .unwrap();
         assert_eq!(o.sync, SyncPolicy::Always);
+        assert_eq!(o.writers, 2);
         assert_eq!((o.ring_batches, o.ring_bytes), (8, 1_000_000));
         assert_eq!(
             o.overflow,
@@ -280,6 +286,7 @@ mod tests {
             "retention.max_bytes",
             "sync",
             "overflow",
+            "writers",
         ] {
             let js = js_option_name(core);
             assert!(!js.contains('_') && !js.contains('.'), "{core} -> {js}");

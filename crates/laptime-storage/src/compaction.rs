@@ -36,6 +36,17 @@ pub struct CompactionReport {
     pub bytes_after: u64,
 }
 
+impl CompactionReport {
+    /// Count `other` (another writer's compaction) in.
+    pub(crate) fn add(&mut self, other: &CompactionReport) {
+        self.inputs += other.inputs;
+        self.outputs += other.outputs;
+        self.events += other.events;
+        self.bytes_before += other.bytes_before;
+        self.bytes_after += other.bytes_after;
+    }
+}
+
 /// Runs of adjacent sealed segments worth merging: each member smaller than a quarter of the
 /// segment size limit, each run at least two segments and at most the size limit in total. With
 /// `shipped_below` (a feed's first unshipped seq, see `ship/cursor.rs`), only segments wholly

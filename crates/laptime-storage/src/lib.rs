@@ -25,6 +25,7 @@ mod failpoint;
 #[doc(hidden)]
 pub mod fuzzing;
 mod ids;
+mod lane;
 mod layout;
 mod manifest;
 mod names_file;
@@ -56,7 +57,7 @@ pub use event::{
     Batch, BatchField, Code, Event, FieldRef, Level, NameId, Origin, Rejections, Value, ValueRef,
     ValueType,
 };
-pub use options::{Options, Retention, SyncPolicy};
+pub use options::{Options, Retention, SyncPolicy, MAX_WRITERS};
 pub use page::{
     ColumnSet, FieldColumn, FieldValues, KeyValues, NameStats, PageColumns, PageMeta, PageZone,
     ValueStats, MAX_LISTED_VALUES,

@@ -50,7 +50,16 @@ pub struct Options {
     pub bufferpool_bytes: usize,
     /// Retention limits.
     pub retention: Retention,
+    /// Writer threads, each with a partition, a ring and a WAL of its own (1 to
+    /// [`MAX_WRITERS`]). More than one helps when producers outrun one writer and a core is free:
+    /// producer threads get the writers in turn, and a producer whose writer's ring is full hands
+    /// its batch to the next writer with room. The ring's bounds and `retention.max_bytes` are shared
+    /// out among them, so the memory and disk bounds stay those set here.
+    pub writers: usize,
 }
+
+/// Most writer threads one store may run ([`Options::writers`]).
+pub const MAX_WRITERS: usize = 16;
 
 impl Default for Options {
     fn default() -> Options {
@@ -65,6 +74,7 @@ impl Default for Options {
             segment_max_age: Duration::from_secs(600),
             bufferpool_bytes: 64 << 20,
             retention: Retention::default(),
+            writers: 1,
         }
     }
 }
@@ -134,6 +144,21 @@ impl Options {
                 format!("must be at least 1 MiB, got {}", self.bufferpool_bytes),
             ));
         }
+        if !(1..=MAX_WRITERS).contains(&self.writers) {
+            return Err(Error::invalid_option(
+                "writers",
+                format!("must be between 1 and {MAX_WRITERS}, got {}", self.writers),
+            ));
+        }
+        if self.ring_bytes / self.writers < 64 << 10 {
+            return Err(Error::invalid_option(
+                "ring_bytes",
+                format!(
+                    "must be at least 64 KiB per writer ({} writers), got {}",
+                    self.writers, self.ring_bytes
+                ),
+            ));
+        }
         if self.retention.max_bytes == Some(0) {
             return Err(Error::invalid_option(
                 "retention.max_bytes",
@@ -141,5 +166,62 @@ impl Options {
             ));
         }
         Ok(())
+    }
+
+    /// The options of one of the writers: its share of the ring and of the retained bytes.
+    pub(crate) fn for_one_writer(&self) -> Options {
+        let n = self.writers.max(1);
+        let mut one = self.clone();
+        one.ring_batches = (self.ring_batches / n).max(1);
+        one.ring_bytes = self.ring_bytes / n;
+        one.retention.max_bytes = self.retention.max_bytes.map(|b| (b / n as u64).max(1));
+        one
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_writer_gets_its_share_of_the_bounds() {
+        let opts = Options {
+            writers: 3,
+            ring_batches: 1024,
+            ring_bytes: 64 << 20,
+            retention: Retention {
+                max_age: Some(Duration::from_secs(60)),
+                max_bytes: Some(3 << 30),
+            },
+            ..Options::default()
+        };
+        let one = opts.for_one_writer();
+        assert_eq!(one.ring_batches, 341);
+        assert_eq!(one.ring_bytes, (64 << 20) / 3);
+        assert_eq!(one.retention.max_bytes, Some(1 << 30));
+        assert_eq!(one.retention.max_age, Some(Duration::from_secs(60)));
+        let single = Options::default();
+        assert_eq!(single.for_one_writer(), single);
+    }
+
+    #[test]
+    fn writers_out_of_range_are_refused_by_name() {
+        for writers in [0, MAX_WRITERS + 1] {
+            let err = Options {
+                writers,
+                ..Options::default()
+            }
+            .validate()
+            .unwrap_err();
+            assert!(err.to_string().contains("writers"), "{err}");
+        }
+        let err = Options {
+            writers: 16,
+            ring_bytes: 512 << 10,
+            ..Options::default()
+        }
+        .validate()
+        .unwrap_err();
+        assert!(err.to_string().contains("64 KiB per writer"), "{err}");
     }
 }

@@ -101,14 +101,18 @@ pub(crate) fn require_store(root: &Path) -> Result<()> {
     }
 }
 
-/// Find a partition whose writer is gone and lock it, or create and lock a new one.
-/// The returned file holds the lock until dropped.
-pub(crate) fn claim(root: &Path) -> Result<(PathBuf, File, bool)> {
+/// Find a partition whose writer is gone and lock it, or create and lock a new one; partitions
+/// in `passed_over` are never taken (a store with several writers leaves those whose names
+/// disagree with its other partitions'). The returned file holds the lock until dropped.
+pub(crate) fn claim(root: &Path, passed_over: &[PathBuf]) -> Result<(PathBuf, File, bool)> {
     durable::create_dir_durable(&root.join(PARTITIONS))?;
     // A few tries: a lock can be held for a moment by a process that is exiting (a restart) or by
     // a child between fork and exec, and taking over beats starting yet another partition.
     for attempt in 0..4 {
         for dir in list(root)? {
+            if passed_over.contains(&dir) {
+                continue;
+            }
             if let Some(lock) = try_lock(&dir)? {
                 return Ok((dir, lock, true));
             }

@@ -48,7 +48,7 @@ impl Reader {
 
     /// A consistent view of every partition now: its pages and its WAL events no page holds yet.
     pub fn view(&self) -> Result<View> {
-        View::of_disk(&self.root, &self.cache, Arc::clone(&self.pool), None)
+        View::of_disk(&self.root, &self.cache, Arc::clone(&self.pool), Vec::new())
     }
 }
 

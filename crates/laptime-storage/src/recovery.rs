@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
+use crate::bufferpool::BufferPool;
 use crate::dictionary::Dictionary;
 use crate::durable;
 use crate::error::{Error, Result};
@@ -64,6 +65,7 @@ pub(crate) fn recover(
     depth: Depth,
     opts: &Options,
     counters: Arc<Counters>,
+    pool: Arc<BufferPool>,
     report: &mut RecoveryReport,
 ) -> Result<PartitionWriter> {
     let mut loaded = names_file::load(dir)?;
@@ -101,6 +103,7 @@ pub(crate) fn recover(
         segments.manifest,
         view,
         counters,
+        pool,
         segments.pages_end,
     );
     check_names(

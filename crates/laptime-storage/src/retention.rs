@@ -20,6 +20,15 @@ pub struct RetentionReport {
     pub bytes: u64,
 }
 
+impl RetentionReport {
+    /// Count `other` (another writer's retention) in.
+    pub(crate) fn add(&mut self, other: &RetentionReport) {
+        self.segments += other.segments;
+        self.events += other.events;
+        self.bytes += other.bytes;
+    }
+}
+
 /// Drop the sealed segments that `limits` rule out at time `now_ns`; `active_bytes` (the segment
 /// being written) counts towards the size limit but is never dropped.
 pub(crate) fn enforce(

@@ -68,6 +68,21 @@ pub struct CounterSnapshot {
     pub rejected: u64,
 }
 
+impl CounterSnapshot {
+    /// Count `other` (another writer's counters) in.
+    pub(crate) fn add(&mut self, other: &CounterSnapshot) {
+        self.accepted += other.accepted;
+        self.dropped += other.dropped;
+        self.discarded += other.discarded;
+        self.lost += other.lost;
+        self.written += other.written;
+        self.durable += other.durable;
+        self.sealed += other.sealed;
+        self.bytes_on_disk += other.bytes_on_disk;
+        self.rejected += other.rejected;
+    }
+}
+
 impl Counters {
     /// Read all counters.
     pub fn snapshot(&self) -> CounterSnapshot {
@@ -171,6 +186,22 @@ impl Ring {
                 }
             }
         }
+    }
+
+    /// Queue `batch` if there is room now (counted as accepted; `None`), or hand it back
+    /// uncounted: a store with several writers then offers it to the next one.
+    pub(crate) fn offer(&self, batch: Batch, counters: &Counters) -> Option<Batch> {
+        let events = batch.len() as u64;
+        if events == 0 {
+            return None;
+        }
+        let bytes = batch.heap_bytes();
+        let back = self.try_push(batch, bytes);
+        if back.is_none() {
+            counters.accepted.fetch_add(events, Ordering::AcqRel);
+            self.wake_writer();
+        }
+        back
     }
 
     /// Queue `batch`, or hand it back when there is no room.

@@ -2,7 +2,7 @@
 //! the query engine pick pages by zone map (time range, names) and decode only the columns it needs
 //! into reusable buffers.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use crate::bufferpool::{BufferPool, PageKey, PinnedPage};
@@ -204,20 +204,20 @@ impl View {
 
     /// Like [`View::open_read_only`], caching decoded pages in `pool`.
     pub fn open_read_only_with_pool(root: &Path, pool: Arc<BufferPool>) -> Result<View> {
-        View::of_disk(root, &PartitionCache::default(), pool, None)
+        View::of_disk(root, &PartitionCache::default(), pool, Vec::new())
     }
 
     /// Every partition of `root` as on disk now, reusing the readers in `cache`; `live` (the
-    /// partition this process writes) is taken as its writer shows it instead.
+    /// partitions this process writes) are taken as their writers show them instead.
     pub(crate) fn of_disk(
         root: &Path,
         cache: &PartitionCache,
         pool: Arc<BufferPool>,
-        live: Option<LivePartition<'_>>,
+        live: Vec<LivePartition<'_>>,
     ) -> Result<View> {
         let mut parts = Vec::new();
-        let live_dir = live.as_ref().map(|l| l.dir.to_owned());
-        if let Some(l) = live {
+        let live_dirs: Vec<PathBuf> = live.iter().map(|l| l.dir.to_owned()).collect();
+        for l in live {
             parts.push(PartitionSnapshot::new(
                 partition_id(l.dir),
                 l.dict,
@@ -226,7 +226,7 @@ impl View {
             ));
         }
         for dir in partition::list(root)? {
-            if live_dir.as_ref() == Some(&dir) {
+            if live_dirs.contains(&dir) {
                 continue;
             }
             let p = cache.load(&dir)?;

@@ -1,11 +1,12 @@
 //! [`Store`]: the public handle on a store directory. Opening starts (or joins) the engine of that
-//! directory in this process: a partition claimed and recovered, a ring, and a writer thread.
+//! directory in this process: [`Options::writers`] lanes (`lane.rs`: a partition claimed and
+//! recovered, a ring, a writer thread) sharing one dictionary and one bufferpool.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, Weak};
-use std::thread::JoinHandle;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 use crate::bufferpool::{BufferPool, PoolStats};
@@ -15,15 +16,14 @@ use crate::disk_partition::PartitionCache;
 use crate::durable;
 use crate::error::{Error, Result};
 use crate::event::{Batch, Code, Level, NameId, Rejections, Value};
+use crate::lane::{Lane, Recovered};
 use crate::options::Options;
-use crate::page::PageMeta;
 use crate::partition;
-use crate::partition_state::PartitionView;
-use crate::recovery::{self, Depth, RecoveryReport};
+use crate::recovery::{Depth, RecoveryReport};
 use crate::retention::RetentionReport;
-use crate::ring::{CounterSnapshot, Counters, Push, Ring};
-use crate::scan::{LivePartition, View};
-use crate::writer::{self, ActivePage, Command, Failure, WriterShared, WriterState};
+use crate::ring::{CounterSnapshot, Push};
+use crate::scan::View;
+use crate::writer::Command;
 
 /// Most bytes of message and field text one event may carry; more is refused (counted in
 /// `rejected`) rather than written, so no event can exceed a WAL record (64 MiB).
@@ -33,20 +33,17 @@ pub(crate) const MAX_EVENT_TEXT_BYTES: usize = 16 << 20;
 const MAX_BATCH_BYTES: usize = 32 << 20;
 
 pub(crate) struct Engine {
-    pub root: PathBuf,
-    pub partition: PathBuf,
-    _lock: File,
-    pub dict: Arc<Dictionary>,
-    pub ring: Arc<Ring>,
-    pub counters: Arc<Counters>,
-    pub shared: Arc<WriterShared>,
-    pub view: Arc<RwLock<Arc<PartitionView>>>,
-    pub active: Arc<Mutex<ActivePage>>,
-    pub pool: Arc<BufferPool>,
+    root: PathBuf,
+    /// One dictionary for every lane: a batch's ids mean the same whichever writer takes it.
+    dict: Arc<Dictionary>,
+    pool: Arc<BufferPool>,
     /// Readers of the other partitions, reused by every view.
-    pub foreign: PartitionCache,
-    thread: Mutex<Option<JoinHandle<()>>>,
-    report: RecoveryReport,
+    foreign: PartitionCache,
+    /// The writers (at least one). Received batches all go to the first, whose partition keeps
+    /// their origins; other batches go to their producer's home lane (`Engine::push`).
+    lanes: Vec<Lane>,
+    /// Each producer thread's home lane, given out in turn as threads first append.
+    homes: Mutex<HashMap<ThreadId, usize>>,
     opts: Options,
     /// Per source, one past the highest seq of the received batches taken (see `origins.rs`).
     received: Mutex<BTreeMap<Arc<str>, u64>>,
@@ -71,6 +68,9 @@ pub enum Received {
     /// taken; send it again later.
     Dropped,
 }
+
+/// Producer threads whose home lane an engine remembers (see `Engine::home_lane`).
+const MAX_HOMES: usize = 4096;
 
 /// How long [`Store::append_received`] waits for room in the ring before it gives up.
 const RECEIVED_WAIT: Duration = Duration::from_secs(60);
@@ -114,9 +114,10 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let partitions: Vec<&Path> = self.engine.lanes.iter().map(|l| &*l.partition).collect();
         f.debug_struct("Store")
             .field("root", &self.engine.root)
-            .field("partition", &self.engine.partition)
+            .field("partitions", &partitions)
             .finish()
     }
 }
@@ -179,8 +180,11 @@ impl Store {
                 Maintenance::Repair => Depth::Full,
                 _ => Depth::Quick,
             };
-            let engine =
-                Engine::start_claimed(root.clone(), dir.clone(), lock, true, depth, opts.clone())?;
+            let pool = Arc::new(BufferPool::new(opts.bufferpool_bytes));
+            let one = opts.for_one_writer();
+            let recovered =
+                Recovered::open(dir.clone(), lock, true, depth, &one, Arc::clone(&pool))?;
+            let engine = Engine::run(root.clone(), vec![recovered], pool, opts.clone())?;
             let store = Store {
                 engine: Arc::new(engine),
             };
@@ -209,9 +213,20 @@ impl Store {
         &self.engine.root
     }
 
-    /// What recovery found when this process opened its partition.
+    /// What recovery found when this process opened its (first) partition.
     pub fn recovery_report(&self) -> &RecoveryReport {
-        &self.engine.report
+        &self.engine.first().report
+    }
+
+    /// What recovery found in each partition this process writes, one per writer
+    /// ([`Options::writers`]), the first one's first.
+    pub fn recovery_reports(&self) -> Vec<&RecoveryReport> {
+        self.engine.lanes.iter().map(|l| &l.report).collect()
+    }
+
+    /// The partition directories this process writes, one per writer.
+    pub fn partitions(&self) -> Vec<&Path> {
+        self.engine.lanes.iter().map(|l| &*l.partition).collect()
     }
 
     /// The options the engine runs with (those of the first `open` in this process).
@@ -246,9 +261,10 @@ impl Store {
         let (batch, rejected) = self.check(batch, already);
         if self.is_stopped() {
             self.engine
+                .first()
                 .counters
                 .dropped
-                .fetch_add(batch.len() as u64, std::sync::atomic::Ordering::AcqRel);
+                .fetch_add(batch.len() as u64, Ordering::AcqRel);
             return (Push::Dropped, rejected);
         }
         (self.push_bounded(batch, None), rejected)
@@ -305,9 +321,10 @@ impl Store {
         }
         if rejected.count > 0 {
             self.engine
+                .first()
                 .counters
                 .rejected
-                .fetch_add(rejected.count, std::sync::atomic::Ordering::AcqRel);
+                .fetch_add(rejected.count, Ordering::AcqRel);
         }
         (batch, rejected)
     }
@@ -377,24 +394,14 @@ impl Store {
             };
         }
         match deadline {
-            Some(_) => self
-                .engine
-                .ring
-                .push_until(batch, &self.engine.counters, deadline),
-            None => self.engine.ring.push(batch, &self.engine.counters),
+            // A received batch goes to the first lane, whose partition keeps the origins.
+            Some(_) => self.engine.first().push(batch, deadline),
+            None => self.engine.push(batch),
         }
     }
 
     fn is_stopped(&self) -> bool {
-        let st = self
-            .engine
-            .shared
-            .state
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        // A failing writer is not stopped: the ring keeps taking batches (and drops what does
-        // not fit) while the writer waits for the disk.
-        st.shutdown
+        self.engine.first().is_stopped()
     }
 
     /// A buffered producer handle for one thread.
@@ -407,84 +414,40 @@ impl Store {
     /// disk) it makes one more try and fails with [`Error::DiskFull`] or [`Error::WriterFailed`] if
     /// that does not succeed either; a later flush tries again.
     pub fn flush(&self) -> Result<()> {
-        let shared = &self.engine.shared;
-        let mut st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
-        if st.stopped {
-            return Err(Error::Closed);
+        // Every writer is asked before any is waited for, so they flush at the same time.
+        let asked: Vec<Result<u64>> = self.engine.lanes.iter().map(Lane::request_flush).collect();
+        let mut first_error = None;
+        for (lane, gen) in self.engine.lanes.iter().zip(asked) {
+            if let Err(e) = gen.and_then(|gen| lane.wait_flushed(gen)) {
+                first_error.get_or_insert(e);
+            }
         }
-        st.flush_requested += 1;
-        let gen = st.flush_requested;
-        self.engine.ring.wake_writer();
-        while st.flush_done < gen && !st.stopped {
-            st = self.wait_for_writer(st);
-        }
-        if let Some(reason) = &st.failed {
-            return Err(self.failed(reason));
-        }
-        if st.flush_done < gen {
-            return Err(Error::Closed);
-        }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 
     /// Merge small sealed segments into full ones (see [`CompactionReport`]). Runs on the writer
     /// thread; producers keep running, their events queue in the ring meanwhile.
     pub fn compact(&self) -> Result<CompactionReport> {
-        self.ask(Command::Compact)
+        let mut total = CompactionReport::default();
+        for lane in &self.engine.lanes {
+            total.add(&lane.ask(Command::Compact)?);
+        }
+        Ok(total)
     }
 
     /// Apply the retention limits now (the writer also does so every second on its own).
     pub fn enforce_retention(&self) -> Result<RetentionReport> {
-        self.ask(Command::Retention)
-    }
-
-    /// Send the writer a command and wait for its answer on the command's own channel.
-    fn ask<T>(&self, command: impl FnOnce(writer::Reply<T>) -> Command) -> Result<T> {
-        let (reply, answer) = std::sync::mpsc::sync_channel(1);
-        {
-            let mut st = self
-                .engine
-                .shared
-                .state
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            if st.stopped || st.shutdown {
-                return Err(Error::Closed);
-            }
-            st.commands.push(command(reply));
+        let mut total = RetentionReport::default();
+        for lane in &self.engine.lanes {
+            total.add(&lane.ask(Command::Retention)?);
         }
-        self.engine.ring.wake_writer();
-        match answer.recv() {
-            Ok(result) => result.map_err(|f| self.failed(&f)),
-            // The writer stopped without answering (it drops the commands it will not serve).
-            Err(_) => Err(Error::Closed),
-        }
-    }
-
-    /// Sleep until the writer reports progress (it notifies after every round and when it stops,
-    /// also when its thread panics).
-    fn wait_for_writer<'a>(&self, st: MutexGuard<'a, WriterState>) -> MutexGuard<'a, WriterState> {
-        self.engine
-            .shared
-            .changed
-            .wait(st)
-            .unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn failed(&self, failure: &Failure) -> Error {
-        failure.to_error(&self.engine.partition)
+        Ok(total)
     }
 
     /// Why the writer cannot write right now ([`Error::DiskFull`] or [`Error::WriterFailed`]), or
     /// `None` while it writes. It retries by itself; this only tells.
     pub fn write_failure(&self) -> Option<Error> {
-        let st = self
-            .engine
-            .shared
-            .state
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        st.failed.as_ref().map(|f| self.failed(f))
+        self.engine.lanes.iter().find_map(Lane::write_failure)
     }
 
     /// Bufferpool counters (budget, bytes used, hits, misses, evictions).
@@ -494,14 +457,19 @@ impl Store {
 
     /// Event counters (accepted, dropped, written, durable, sealed, bytes on disk).
     pub fn counters(&self) -> CounterSnapshot {
-        self.engine.counters.snapshot()
+        let mut total = CounterSnapshot::default();
+        for lane in &self.engine.lanes {
+            total.add(&lane.counters.snapshot());
+        }
+        total
     }
 
     /// A consistent view of everything stored so far, in all partitions of the directory: this
-    /// process's events including the unsealed tail, other processes' sealed pages.
+    /// process's events including the unsealed tails, other processes' sealed pages.
     pub fn view(&self) -> Result<View> {
         let e = &self.engine;
-        View::of_disk(&e.root, &e.foreign, Arc::clone(&e.pool), Some(e.live()))
+        let live = e.lanes.iter().map(|l| l.live(&e.dict)).collect();
+        View::of_disk(&e.root, &e.foreign, Arc::clone(&e.pool), live)
     }
 
     /// Release this handle. The last handle of an engine stops its writer after everything
@@ -520,98 +488,122 @@ impl Store {
 }
 
 impl Engine {
-    /// This partition as the writer shows it: what it published, plus the active page.
-    fn live(&self) -> LivePartition<'_> {
-        // The active lock is taken first: the writer publishes a sealed page and empties the active
-        // page under it, so the view and the tail we copy agree.
-        let active = self.active.lock().unwrap_or_else(|p| p.into_inner());
-        let view = Arc::clone(&self.view.read().unwrap_or_else(|p| p.into_inner()));
-        let tail = if active.cols.is_empty() {
-            None
-        } else {
-            let mut cols = active.cols.clone();
-            let first_seq = active.first_seq;
-            drop(active);
-            cols.sort_by_start();
-            cols.canonicalize_fields();
-            let meta = PageMeta::compute(&cols, first_seq);
-            Some(Arc::new((meta, cols)))
-        };
-        let mut segments = view.sealed.clone();
-        segments.extend(view.active.iter().cloned());
-        LivePartition {
-            dir: &self.partition,
-            dict: Arc::clone(&self.dict),
-            segments,
-            tail,
-        }
+    /// The first lane (there is always one: `Options::writers` is at least 1).
+    fn first(&self) -> &Lane {
+        &self.lanes[0]
     }
 
+    /// Claim and recover `opts.writers` partitions and start their writers.
     fn start(root: PathBuf, opts: Options) -> Result<Engine> {
-        let (dir, lock, adopted) = partition::claim(&root)?;
-        Engine::start_claimed(root, dir, lock, adopted, Depth::Quick, opts)
+        let pool = Arc::new(BufferPool::new(opts.bufferpool_bytes));
+        let one = opts.for_one_writer();
+        let mut recovered: Vec<Recovered> = Vec::with_capacity(opts.writers);
+        let mut passed_over = Vec::new();
+        while recovered.len() < opts.writers {
+            let (dir, lock, adopted) = partition::claim(&root, &passed_over)?;
+            let r = Recovered::open(
+                dir.clone(),
+                lock,
+                adopted,
+                Depth::Quick,
+                &one,
+                Arc::clone(&pool),
+            )?;
+            if names_agree(&recovered, &r) {
+                recovered.push(r);
+            } else {
+                // Its ids mean other names than the other lanes': it cannot share their
+                // dictionary. Dropping it releases its lock; it stays as recovery left it, read
+                // by every view, and a store with one writer (or another process) adopts it.
+                passed_over.push(dir);
+            }
+        }
+        Engine::run(root, recovered, pool, opts)
     }
 
-    /// Recover partition `dir` (locked by `lock`) and start its writer.
-    fn start_claimed(
+    /// Start a writer for each recovered partition, all with the longest of their dictionaries
+    /// (every other one is its first ids, `names_agree`).
+    fn run(
         root: PathBuf,
-        dir: PathBuf,
-        lock: File,
-        adopted: bool,
-        depth: Depth,
+        mut recovered: Vec<Recovered>,
+        pool: Arc<BufferPool>,
         opts: Options,
     ) -> Result<Engine> {
-        let counters = Arc::new(Counters::default());
-        let mut report = RecoveryReport {
-            partition: dir.clone(),
-            adopted,
-            ..RecoveryReport::default()
-        };
-        let writer = recovery::recover(&dir, depth, &opts, Arc::clone(&counters), &mut report)?;
-        let received = Mutex::new(writer.origins.high_marks());
-        let ring = Arc::new(Ring::new(opts.ring_batches, opts.ring_bytes, opts.overflow));
-        let shared = Arc::new(WriterShared::default());
-        let dict = Arc::clone(&writer.dict);
-        let view = Arc::clone(&writer.state.view);
-        let active = Arc::clone(&writer.active);
-        let pool = Arc::clone(&writer.pool);
-        let thread = {
-            let ring = Arc::clone(&ring);
-            let shared = Arc::clone(&shared);
-            std::thread::Builder::new()
-                .name("laptime-writer".into())
-                .spawn(move || writer::run(writer, ring, shared))
-                .map_err(|e| Error::io(&dir, "spawn writer thread", e))?
-        };
-        ring.set_writer(thread.thread().clone());
+        let dict = recovered
+            .iter()
+            .map(Recovered::dictionary)
+            .max_by_key(|d| d.len())
+            .cloned()
+            .unwrap_or_default();
+        let mut received = BTreeMap::new();
+        for r in &mut recovered {
+            // Received batches may sit in any of the partitions (a store once opened with other
+            // lanes): a batch any of them holds is a duplicate.
+            for (source, end) in r.received() {
+                let e = received.entry(source).or_insert(0);
+                *e = end.max(*e);
+            }
+            r.share_dictionary(Arc::clone(&dict));
+        }
+        let one = opts.for_one_writer();
+        // A lane that fails to start stops the ones started before it (`Lane`'s drop).
+        let lanes = recovered
+            .into_iter()
+            .map(|r| r.start(&one))
+            .collect::<Result<Vec<Lane>>>()?;
         Ok(Engine {
             root,
-            partition: dir,
-            _lock: lock,
             dict,
-            ring,
-            counters,
-            shared,
-            view,
-            active,
             pool,
             foreign: PartitionCache::default(),
-            thread: Mutex::new(Some(thread)),
-            report,
+            lanes,
+            homes: Mutex::default(),
             opts,
-            received,
+            received: Mutex::new(received),
         })
     }
 
-    fn stop(&self) -> Result<()> {
-        {
-            let mut st = self.shared.state.lock().unwrap_or_else(|p| p.into_inner());
-            st.shutdown = true;
+    /// Hand a batch to its producer's home lane, or, when that ring is full, to the next lane with
+    /// room; when none has room, to the home lane under the overflow policy (wait, or drop and
+    /// count). Each producer keeping to one writer keeps its pages in time order (an interleaved
+    /// page costs the writer a sort); a producer that outruns its writer spills over to the others.
+    fn push(&self, batch: Batch) -> Push {
+        let n = self.lanes.len();
+        if n == 1 {
+            return self.first().push(batch, None);
         }
-        self.ring.wake_writer();
-        let handle = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(h) = handle {
-            let _ = h.join();
+        let home = self.home_lane();
+        let mut batch = batch;
+        for k in 0..n {
+            match self.lanes[(home + k) % n].offer(batch) {
+                None => return Push::Accepted,
+                Some(back) => batch = back,
+            }
+        }
+        self.lanes[home].push(batch, None)
+    }
+
+    /// The calling thread's home lane: threads get the lanes in turn as they first append.
+    fn home_lane(&self) -> usize {
+        let mut homes = self.homes.lock().unwrap_or_else(|p| p.into_inner());
+        // Bounded: a process that starts and ends threads without end starts the turn again.
+        if homes.len() >= MAX_HOMES {
+            homes.clear();
+        }
+        let next = homes.len() % self.lanes.len();
+        *homes.entry(std::thread::current().id()).or_insert(next)
+    }
+
+    fn stop(&self) -> Result<()> {
+        // All writers are told first, so they drain their rings at the same time.
+        for lane in &self.lanes {
+            lane.request_stop();
+        }
+        let mut first_error = None;
+        for lane in &self.lanes {
+            if let Err(e) = lane.join() {
+                first_error.get_or_insert(e);
+            }
         }
         let mut reg = registry().lock().unwrap_or_else(|p| p.into_inner());
         if reg.get(&self.root).is_some_and(|w| {
@@ -621,12 +613,19 @@ impl Engine {
             reg.remove(&self.root);
         }
         drop(reg);
-        let st = self.shared.state.lock().unwrap_or_else(|p| p.into_inner());
-        match &st.failed {
-            Some(f) => Err(f.to_error(&self.partition)),
-            None => Ok(()),
-        }
+        first_error.map_or(Ok(()), Err)
     }
+}
+
+/// Whether the names of `candidate` and of every partition in `lanes` agree: each list is the
+/// start of the longer one, so one dictionary serves them all.
+fn names_agree(lanes: &[Recovered], candidate: &Recovered) -> bool {
+    let theirs = candidate.names();
+    lanes.iter().all(|l| {
+        let ours = l.names();
+        let common = ours.len().min(theirs.len());
+        ours[..common] == theirs[..common]
+    })
 }
 
 impl Drop for Engine {

@@ -181,10 +181,10 @@ impl PartitionWriter {
         manifest: Manifest,
         view: Arc<RwLock<Arc<PartitionView>>>,
         counters: Arc<Counters>,
+        pool: Arc<BufferPool>,
         next_seq: u64,
     ) -> PartitionWriter {
         let now = Instant::now();
-        let opts_pool_bytes = opts.bufferpool_bytes;
         PartitionWriter {
             state: PartitionState {
                 dir,
@@ -209,7 +209,7 @@ impl PartitionWriter {
             last_retention: now,
             page_buf: Vec::new(),
             scratch: PageScratch::default(),
-            pool: Arc::new(BufferPool::new(opts_pool_bytes)),
+            pool,
             active_frame: None,
             unlogged: 0,
             broken_segment: None,
