@@ -96,6 +96,7 @@ fn child_main(args: &[String]) -> ExitCode {
     };
     let (base, rows, page_age_ms, close_after, pause_us) = (arg(1), arg(2), arg(3), arg(4), arg(5));
     let opts = Options {
+        writers: arg(6).clamp(1, 2) as usize,
         sync: SyncPolicy::Always,
         page_rows: rows as usize,
         page_max_age: Duration::from_millis(page_age_ms.max(1)),
@@ -201,6 +202,8 @@ struct Plan {
     close_after: u64,
     pause_us: u64,
     kill_ms: u64,
+    /// `Options::writers` of the child (1 or 2).
+    writers: u64,
 }
 
 fn spawn_kid(exe: &Path, dir: &Path, base: u64, p: &Plan, err_log: &Path) -> std::io::Result<Kid> {
@@ -208,7 +211,17 @@ fn spawn_kid(exe: &Path, dir: &Path, base: u64, p: &Plan, err_log: &Path) -> std
     let mut child = Command::new(exe)
         .arg("--child")
         .arg(dir)
-        .args([base, p.rows, p.page_age_ms, p.close_after, p.pause_us].map(|v| v.to_string()))
+        .args(
+            [
+                base,
+                p.rows,
+                p.page_age_ms,
+                p.close_after,
+                p.pause_us,
+                p.writers,
+            ]
+            .map(|v| v.to_string()),
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(err))
@@ -754,6 +767,8 @@ impl Campaign {
                 } else {
                     50 + self.rng.below(700)
                 },
+                // Some run two writers: two partitions recovered, adopted and killed at once.
+                writers: if self.rng.one_in(3) { 2 } else { 1 },
             };
             let base = (cycle * MAX_KIDS + j) * PER_CHILD;
             let log = self.logs.join(format!("child-{cycle}-{j}.err"));
@@ -876,7 +891,7 @@ impl Campaign {
                 "covered-tail-cut" => self.truncate_covered_tail(&part),
                 "junk" => self.junk(&part),
                 "selftest-delete" => self.selftest_delete(&part),
-                _ => self.flip_bit(&part),
+                _ => self.flip_bit(&parts),
             };
             match r {
                 Ok(Some(s)) => done.push(s),
@@ -929,11 +944,13 @@ impl Campaign {
         part: &Path,
         parts: &[PathBuf],
     ) -> std::io::Result<Option<String>> {
-        let others: Vec<&PathBuf> = parts.iter().filter(|p| p.as_path() != part).collect();
-        let Some(from) = self.rng.pick(&others).map(|p| (*p).clone()) else {
-            return Ok(None);
-        };
-        let segs = Self::sealed_segments(&from);
+        // From any other partition that has a sealed segment: with many partitions (writers with
+        // two lanes) most hold only an active one, and picking blindly rarely planted anything.
+        let segs: Vec<(PathBuf, Vec<u8>)> = parts
+            .iter()
+            .filter(|p| p.as_path() != part)
+            .flat_map(|p| Self::sealed_segments(p))
+            .collect();
         let Some((_, bytes)) = self.rng.pick(&segs) else {
             return Ok(None);
         };
@@ -1049,13 +1066,20 @@ impl Campaign {
     }
 
     /// Flip a bit in one page (header, meta or columns) of a sealed segment, after reading which
-    /// events that page holds: those may be lost, but only with a report.
-    fn flip_bit(&mut self, part: &Path) -> std::io::Result<Option<String>> {
-        let segs: Vec<(PathBuf, Vec<u8>)> = Self::sealed_segments(part)
-            .into_iter()
-            .filter(|(_, b)| own_segment(b, part))
+    /// events that page holds: those may be lost, but only with a report. The segment may be of
+    /// any partition, not only the one picked for this damage: with two-writer children many
+    /// partitions hold no sealed segment yet.
+    fn flip_bit(&mut self, parts: &[PathBuf]) -> std::io::Result<Option<String>> {
+        let segs: Vec<(PathBuf, PathBuf, Vec<u8>)> = parts
+            .iter()
+            .flat_map(|part| {
+                Self::sealed_segments(part)
+                    .into_iter()
+                    .filter(|(_, b)| own_segment(b, part))
+                    .map(|(path, b)| (part.clone(), path, b))
+            })
             .collect();
-        let Some((path, mut bytes)) = self.rng.pick(&segs).cloned() else {
+        let Some((part, path, mut bytes)) = self.rng.pick(&segs).cloned() else {
             return Ok(None);
         };
         let pages = pages_of(&bytes);
