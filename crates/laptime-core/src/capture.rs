@@ -71,7 +71,8 @@ impl Local {
 
     fn hand_over(&mut self) {
         if !self.batch.is_empty() {
-            let batch = std::mem::replace(&mut self.batch, Batch::with_capacity(BUFFER_EVENTS));
+            let next = self.store.spare_batch(BUFFER_EVENTS);
+            let batch = std::mem::replace(&mut self.batch, next);
             self.store.append(batch);
         }
         self.handed_at = Instant::now();

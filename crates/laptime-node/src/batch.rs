@@ -29,6 +29,7 @@ pub(crate) fn from_js(
     count: u32,
     origin_ms: f64,
     field_cols: Option<&FieldSlices<'_>>,
+    spare: Batch,
 ) -> Result<(Batch, Rejections), Malformed> {
     let n = count as usize;
     for (what, len) in [
@@ -48,7 +49,7 @@ pub(crate) fn from_js(
             "originMs must be epoch milliseconds (finite, >= 0), got {origin_ms}"
         ))
     })?;
-    if let Some(batch) = usual_rows(cols, n, origin)? {
+    if let Some(batch) = usual_rows(cols, n, origin, spare)? {
         let batch = with_fields(batch, field_cols)?;
         return Ok((batch, Rejections::default()));
     }
@@ -109,37 +110,39 @@ fn row_by_row(
 /// The batch when every one of the first `n` rows is valid and starts at or after the origin's
 /// whole millisecond (the usual case), else `None`: then [`row_by_row`] builds it and says what
 /// is wrong. Hot: it runs once per captured call. Each column is converted in its
-/// own branch-free loop into an exactly sized vector (no capacity check per row, nothing else kept
+/// own branch-free loop into a vector sized once (no capacity check per row, nothing else kept
 /// per row), with one flag for "the fast path holds".
-fn usual_rows(cols: &Columns<'_>, n: usize, origin: EpochMs) -> Result<Option<Batch>, Malformed> {
+fn usual_rows(
+    cols: &Columns<'_>,
+    n: usize,
+    origin: EpochMs,
+    spare: Batch,
+) -> Result<Option<Batch>, Malformed> {
     let mut fast = true;
-    let starts: Vec<u64> = cols.start_offsets_ms[..n]
-        .iter()
-        .map(|&offset| {
-            let (ns, ok) = origin.plus_ns_forward(offset);
-            fast &= ok;
-            ns
-        })
-        .collect();
-    let durations: Vec<u64> = cols.durations_ms[..n]
-        .iter()
-        .map(|&duration| {
-            let (ns, ok) = time::duration_ns_checked(duration);
-            fast &= ok;
-            ns
-        })
-        .collect();
+    // Built in the memory of a batch the writer has stored (Store::spare_batch) when there is one.
+    let (mut names, mut starts, mut durations, mut codes) = spare.into_columns();
+    names.clear();
+    starts.clear();
+    durations.clear();
+    codes.clear();
+    starts.extend(cols.start_offsets_ms[..n].iter().map(|&offset| {
+        let (ns, ok) = origin.plus_ns_forward(offset);
+        fast &= ok;
+        ns
+    }));
+    durations.extend(cols.durations_ms[..n].iter().map(|&duration| {
+        let (ns, ok) = time::duration_ns_checked(duration);
+        fast &= ok;
+        ns
+    }));
     // The largest code, not a per-row test: this loop vectorizes.
     fast &= cols.codes[..n].iter().fold(0u8, |max, &code| max.max(code)) <= MAX_CODE;
     if !fast {
         return Ok(None);
     }
-    let batch = Batch::from_columns(
-        cols.names[..n].to_vec(),
-        starts,
-        durations,
-        cols.codes[..n].to_vec(),
-    )?;
+    names.extend_from_slice(&cols.names[..n]);
+    codes.extend_from_slice(&cols.codes[..n]);
+    let batch = Batch::from_columns(names, starts, durations, codes)?;
     Ok(Some(batch))
 }
 
@@ -168,9 +171,15 @@ mod tests {
         let n = starts.len();
         let (slow, refused) = row_by_row(&cols, n, origin, None).unwrap();
         assert!(refused.is_empty());
-        let (batch, refused) = from_js(&cols, n as u32, origin_ms, None).unwrap();
+        let (batch, refused) = from_js(&cols, n as u32, origin_ms, None, Batch::default()).unwrap();
         assert!(refused.is_empty());
         assert_eq!(batch, slow);
+        // Built in a spare batch that still holds other events: none of them stays.
+        let mut spare = Batch::default();
+        spare.push_call(9, 5, 5, false);
+        spare.push_log(8, 6, laptime_core::Level::Warn, "old");
+        let (reused, _) = from_js(&cols, n as u32, origin_ms, None, spare).unwrap();
+        assert_eq!(reused, slow);
         batch
     }
 
@@ -188,7 +197,8 @@ mod tests {
                 codes: &codes
             },
             6,
-            EpochMs::new(origin).unwrap()
+            EpochMs::new(origin).unwrap(),
+            Batch::default()
         )
         .unwrap()
         .is_some());
@@ -208,9 +218,11 @@ mod tests {
                 durations_ms: &durations,
                 codes: &[0, 0],
             };
-            assert!(usual_rows(&cols, 2, EpochMs::new(origin).unwrap())
-                .unwrap()
-                .is_none());
+            assert!(
+                usual_rows(&cols, 2, EpochMs::new(origin).unwrap(), Batch::default())
+                    .unwrap()
+                    .is_none()
+            );
             assert_eq!(both_paths(&starts, &durations, &[0, 0], origin).len(), 2);
         }
     }
@@ -236,7 +248,14 @@ mod tests {
             count: 4,
             text: &text,
         };
-        let (batch, rejected) = from_js(&cols, 5, 1_700_000_000_000.0, Some(&extra)).unwrap();
+        let (batch, rejected) = from_js(
+            &cols,
+            5,
+            1_700_000_000_000.0,
+            Some(&extra),
+            Batch::default(),
+        )
+        .unwrap();
         assert_eq!(batch.len(), 1);
         assert_eq!(batch.starts(), &[1_700_000_000_000_000_000]);
         assert_eq!(batch.messages(), &[(0, "a".to_owned())]);
@@ -246,7 +265,7 @@ mod tests {
             rejected.first.as_deref(),
             Some("startOffsetsMs[1] = NaN does not give a start time between 1970 and 2554")
         );
-        let err = from_js(&cols, 6, 1_700_000_000_000.0, None).unwrap_err();
+        let err = from_js(&cols, 6, 1_700_000_000_000.0, None, Batch::default()).unwrap_err();
         assert!(err.0.contains("count 6 exceeds"), "{}", err.0);
     }
 }

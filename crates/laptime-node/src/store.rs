@@ -96,9 +96,11 @@ impl NativeStore {
             codes,
         };
         let field_slices = fields.as_ref().map(NativeFieldColumns::slices);
-        let (batch, refused) = batch::from_js(&cols, count, origin_ms, field_slices.as_ref())
-            .map_err(|m| m.throw(env))?;
         let guard = self.lock();
+        let spare = guard.as_ref().map(|s| s.spare_batch(0)).unwrap_or_default();
+        let (batch, refused) =
+            batch::from_js(&cols, count, origin_ms, field_slices.as_ref(), spare)
+                .map_err(|m| m.throw(env))?;
         let Some(store) = guard.as_ref() else {
             return Ok(Some(format!(
                 "{}: {} events not stored",

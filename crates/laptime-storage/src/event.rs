@@ -102,6 +102,10 @@ impl Code {
 /// Highest valid byte of the `code` column.
 pub(crate) const MAX_CODE_BYTE: u8 = 7;
 
+/// Most events a store takes in one batch (a WAL record counts them in 31 bits); a larger batch is
+/// refused whole (it would hold about 45 GB of events, so only a mistake makes one).
+pub const MAX_BATCH_EVENTS: usize = (1 << 31) - 1;
+
 /// A schema-less field value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
@@ -342,7 +346,7 @@ impl Batch {
         self.names.is_empty()
     }
 
-    /// Remove all events, keeping the allocations.
+    /// Remove all events (and the origin they came with), keeping the allocations.
     pub fn clear(&mut self) {
         self.names.clear();
         self.starts.clear();
@@ -351,6 +355,7 @@ impl Batch {
         self.messages.clear();
         self.fields.clear();
         self.text.clear();
+        self.origin = None;
     }
 
     /// Append a call event; returns its row.
@@ -374,6 +379,20 @@ impl Batch {
         self.durations.push(duration_ns);
         self.codes.push(code.to_byte());
         row
+    }
+
+    /// Make room for `n` more events in the dense columns.
+    pub fn reserve(&mut self, n: usize) {
+        self.names.reserve(n);
+        self.starts.reserve(n);
+        self.durations.reserve(n);
+        self.codes.reserve(n);
+    }
+
+    /// The dense columns (names, starts, durations, codes), for building the next batch in their
+    /// memory with [`Batch::from_columns`]; messages and fields are dropped.
+    pub fn into_columns(self) -> (Vec<NameId>, Vec<u64>, Vec<u64>, Vec<u8>) {
+        (self.names, self.starts, self.durations, self.codes)
     }
 
     /// A batch from dense columns (all of the same length; codes as in [`Code::to_byte`]).

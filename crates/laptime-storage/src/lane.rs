@@ -159,6 +159,11 @@ impl Lane {
         }
     }
 
+    /// An emptied batch this lane's writer has stored, if one is spare.
+    pub fn take_spare(&self) -> Option<Batch> {
+        self.ring.take_spare()
+    }
+
     /// Queue `batch` if there is room now, counting it (`None`); hand it back uncounted if not.
     pub fn offer(&self, batch: Batch) -> Option<Batch> {
         self.ring.offer(batch, &self.counters)

@@ -55,7 +55,7 @@ pub use dictionary::Dictionary;
 pub use error::{DecodeError, Error, ErrorCode, Result};
 pub use event::{
     Batch, BatchField, Code, Event, FieldRef, Level, NameId, Origin, Rejections, Value, ValueRef,
-    ValueType,
+    ValueType, MAX_BATCH_EVENTS,
 };
 pub use options::{Options, Retention, SyncPolicy, MAX_WRITERS};
 pub use page::{

@@ -3,6 +3,11 @@
 //!
 //! Producers never block by default: a batch that does not fit is dropped whole and its events are
 //! counted. The opt-in [`Overflow::Block`] policy retries until a deadline, then drops and counts.
+//!
+//! Batches also travel back: the writer returns the ones it has stored, emptied, to a few spare
+//! slots, and producers build their next batch in one. Memory that goes round this way is neither
+//! allocated again nor, after glibc gave it back to the OS, faulted in again page by page (about
+//! 2 ns of a captured call's cost, see BENCHMARKS.md "Capture floor").
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
@@ -109,9 +114,16 @@ pub enum Push {
     Dropped,
 }
 
+/// Emptied batches a ring keeps for producers to build in.
+const SPARE_BATCHES: usize = 4;
+/// A batch holding more memory than this is not kept as a spare (one of a burst of huge batches
+/// would otherwise stay allocated for good).
+const SPARE_MAX_BYTES: usize = 1 << 20;
+
 /// Bounded multi-producer queue of batches with a byte budget.
 pub(crate) struct Ring {
     queue: ArrayQueue<Batch>,
+    spares: ArrayQueue<Batch>,
     max_bytes: usize,
     queued_bytes: AtomicUsize,
     overflow: Overflow,
@@ -123,6 +135,7 @@ impl Ring {
     pub(crate) fn new(max_batches: usize, max_bytes: usize, overflow: Overflow) -> Ring {
         Ring {
             queue: ArrayQueue::new(max_batches.max(1)),
+            spares: ArrayQueue::new(SPARE_BATCHES),
             max_bytes,
             queued_bytes: AtomicUsize::new(0),
             overflow,
@@ -233,6 +246,20 @@ impl Ring {
         self.queue.is_empty()
     }
 
+    /// Keep `batch`, which the writer has stored, for a producer to build its next one in; when
+    /// the spare slots are full or the batch is very large it is freed.
+    pub(crate) fn give_back(&self, mut batch: Batch) {
+        if batch.heap_bytes() <= SPARE_MAX_BYTES {
+            batch.clear();
+            let _ = self.spares.push(batch);
+        }
+    }
+
+    /// An emptied batch the writer gave back, if there is one.
+    pub(crate) fn take_spare(&self) -> Option<Batch> {
+        self.spares.pop()
+    }
+
     pub(crate) fn wake_writer(&self) {
         if let Some(t) = self.writer.get() {
             t.unpark();
@@ -250,6 +277,26 @@ mod tests {
             b.push_call(0, i as u64, 1, true);
         }
         b
+    }
+
+    #[test]
+    fn stored_batches_come_back_empty_and_only_a_few_and_not_huge_ones() {
+        let ring = Ring::new(2, usize::MAX, Overflow::Drop);
+        let mut received = batch(100);
+        received.set_origin("src", 0, 100).unwrap();
+        let bytes = received.heap_bytes();
+        ring.give_back(received);
+        let spare = ring.take_spare().unwrap();
+        assert!(spare.is_empty() && spare.origin().is_none());
+        assert_eq!(spare.heap_bytes(), bytes, "its memory is kept");
+        assert!(ring.take_spare().is_none());
+        for _ in 0..SPARE_BATCHES + 3 {
+            ring.give_back(batch(10));
+        }
+        let kept = std::iter::from_fn(|| ring.take_spare()).count();
+        assert_eq!(kept, SPARE_BATCHES);
+        ring.give_back(batch(SPARE_MAX_BYTES / 8));
+        assert!(ring.take_spare().is_none(), "a huge batch is freed");
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::dictionary::Dictionary;
 use crate::disk_partition::PartitionCache;
 use crate::durable;
 use crate::error::{Error, Result};
-use crate::event::{Batch, Code, Level, NameId, Rejections, Value};
+use crate::event::{Batch, Code, Level, NameId, Rejections, Value, MAX_BATCH_EVENTS};
 use crate::lane::{Lane, Recovered};
 use crate::options::Options;
 use crate::partition;
@@ -244,6 +244,15 @@ impl Store {
         self.engine.dict.get(id)
     }
 
+    /// An empty batch with room for at least `events` events, in the memory of a batch the writer
+    /// has stored when one is spare: a producer that builds each batch in one allocates nothing and
+    /// touches no fresh memory in the steady state.
+    pub fn spare_batch(&self, events: usize) -> Batch {
+        let mut batch = self.engine.take_spare().unwrap_or_default();
+        batch.reserve(events);
+        batch
+    }
+
     /// Hand a batch to the writer. Never blocks unless the store was opened with the `Block`
     /// overflow policy; a batch that does not fit is dropped and counted. Every name id and field
     /// key in the batch must come from [`Store::intern`] of this store: an event with an unknown
@@ -274,6 +283,18 @@ impl Store {
     /// more text than an event may carry.
     fn check(&self, mut batch: Batch, already: Rejections) -> (Batch, Rejections) {
         let mut rejected = already;
+        if batch.len() > MAX_BATCH_EVENTS {
+            let n = batch.len();
+            rejected
+                .add(|| format!("a batch holds at most {MAX_BATCH_EVENTS} events, this one {n}"));
+            rejected.count += n as u64 - 1;
+            self.engine
+                .first()
+                .counters
+                .rejected
+                .fetch_add(rejected.count, Ordering::AcqRel);
+            return (Batch::default(), rejected);
+        }
         let known = self.engine.dict.len() as u64;
         let unknown = |id: NameId| u64::from(id) >= known;
         let bad_field = batch.field_keys().iter().any(|f| unknown(f.key));
@@ -340,6 +361,15 @@ impl Store {
                 reason: "it has no origin (Batch::set_origin)".to_owned(),
             });
         };
+        if batch.len() > MAX_BATCH_EVENTS {
+            return Err(Error::InvalidInput {
+                what: "received batch",
+                reason: format!(
+                    "it holds {} events, at most {MAX_BATCH_EVENTS} fit one batch",
+                    batch.len()
+                ),
+            });
+        }
         // Held until the batch is in the ring: batches of a source are taken in order.
         let mut received = self
             .engine
@@ -583,6 +613,11 @@ impl Engine {
         self.lanes[home].push(batch, None)
     }
 
+    /// A spare batch from the first lane that has one.
+    fn take_spare(&self) -> Option<Batch> {
+        self.lanes.iter().find_map(Lane::take_spare)
+    }
+
     /// The calling thread's home lane: threads get the lanes in turn as they first append.
     fn home_lane(&self) -> usize {
         let mut homes = self.homes.lock().unwrap_or_else(|p| p.into_inner());
@@ -723,7 +758,7 @@ impl Recorder {
         if self.batch.is_empty() {
             return Push::Accepted;
         }
-        let full = std::mem::replace(&mut self.batch, Batch::with_capacity(self.capacity));
+        let full = std::mem::replace(&mut self.batch, self.store.spare_batch(self.capacity));
         self.store.append(full)
     }
 
@@ -761,5 +796,36 @@ impl Drop for RecorderTimer<'_> {
         let duration = u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
         self.recorder
             .call(self.name, self.start_ns, duration, self.ok);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_writer_gives_stored_batches_back_for_the_next_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Options::default()).unwrap();
+        let id = store.intern("f").unwrap();
+        let mut batch = store.spare_batch(1000);
+        for i in 0..1000 {
+            batch.push_call(id, 1_700_000_000_000_000_000 + i, 5, true);
+        }
+        let bytes = batch.heap_bytes();
+        assert_eq!(store.append(batch), Push::Accepted);
+        store.flush().unwrap();
+        let spare = store.spare_batch(10);
+        assert!(spare.is_empty());
+        assert_eq!(spare.heap_bytes(), bytes, "the stored batch's memory");
+        assert_eq!(
+            store
+                .view()
+                .unwrap()
+                .events(&Default::default())
+                .unwrap()
+                .len(),
+            1000
+        );
     }
 }

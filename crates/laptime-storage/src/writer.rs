@@ -696,7 +696,7 @@ pub(crate) fn run(mut w: PartitionWriter, ring: Arc<Ring>, shared: Arc<WriterSha
             took = true;
             // Names first: a batch whose names are not stored cannot go anywhere yet.
             let result = match w.names.persist_new(&w.dict) {
-                Ok(_) => w.ingest(&batch, true),
+                Ok(_) => w.ingest(&batch, true).map(|()| ring.give_back(batch)),
                 Err(e) => {
                     held = Some(batch);
                     Err(e)
