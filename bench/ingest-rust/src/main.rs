@@ -33,7 +33,7 @@ use duckdb::arrow::datatypes::{DataType, Field, Schema};
 use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::{params, Appender, Connection};
 use laptime_core::{
-    Batch, ColumnSet, Level, NameId, Options, Overflow, PageColumns, Push, ReadScratch, Reader,
+    ColumnSet, Level, NameId, Options, Overflow, PageColumns, Push, ReadScratch, Reader,
     ScanFilter, Store, SyncPolicy, ValueRef,
 };
 use laptime_workload::{R1Config, R1Event, R1};
@@ -291,7 +291,7 @@ fn laptime_round(rows: &Rows, dir: &Path, sync: SyncPolicy) -> Res<Round> {
     let mut dropped = 0u64;
     let mut msgs = rows.messages.iter();
     for chunk in rows.events.chunks(BATCH) {
-        let mut b = Batch::with_capacity(chunk.len());
+        let mut b = store.spare_batch(chunk.len());
         for e in chunk {
             let name = names
                 .get(e.name as usize)

@@ -48,7 +48,7 @@ mod word;
 #[cfg(test)]
 mod tests;
 
-pub use strings::StringColumn;
+pub use strings::{StringColumn, StringDictionary};
 
 use crate::error::DecodeError;
 
@@ -221,7 +221,21 @@ pub fn decode_bools(
 
 /// Appends a string column.
 pub fn encode_strings(values: &[&str], out: &mut Vec<u8>) {
-    strings::encode_strings(values, out);
+    strings::encode_strings(values, strings::dictionary(values).as_ref(), out);
+}
+
+/// Appends a string column whose dictionary was built before (see [`string_dictionary`]).
+pub(crate) fn encode_strings_with(
+    values: &[&str],
+    dict: Option<&StringDictionary<'_>>,
+    out: &mut Vec<u8>,
+) {
+    strings::encode_strings(values, dict, out);
+}
+
+/// The dictionary of a string column: `None` when more than half its values are distinct.
+pub(crate) fn string_dictionary<'a>(values: &[&'a str]) -> Option<StringDictionary<'a>> {
+    strings::dictionary(values)
 }
 
 /// Decodes a string column into `out` (cleared first); returns the bytes consumed.

@@ -15,7 +15,7 @@
 //! plus 16 bytes per value.
 
 use super::column::{maybe_lz4, read_frame, with_payload};
-use super::int::{choose, decode_ints, encode_ints};
+use super::int::{choose, decode_ints, encode_chosen};
 use super::Codec;
 use crate::error::DecodeError;
 
@@ -114,14 +114,19 @@ impl<'a> FromIterator<&'a str> for StringColumn {
 /// Dictionary is abandoned once distinct values exceed this fraction (1/x) of the column.
 const DICT_GIVE_UP_DIV: usize = 2;
 
-/// Appends a string column frame.
-pub(crate) fn encode_strings(values: &[&str], out: &mut Vec<u8>) {
-    let start = out.len();
-    let n = values.len();
-    let lens: Vec<u64> = values.iter().map(|s| s.len() as u64).collect();
-    let total: usize = values.iter().map(|s| s.len()).sum();
-    let plain_bytes = total + choose(&lens).bytes;
+/// The distinct values of a string column in order of first appearance and each value's index
+/// among them: what a `StrDict` frame stores, and what the page's value index counts by.
+pub struct StringDictionary<'a> {
+    /// Distinct values, in order of first appearance.
+    pub order: Vec<&'a str>,
+    /// Index into `order` of each value.
+    pub ids: Vec<u32>,
+}
 
+/// The dictionary of `values`, or `None` when more than half of them are distinct (the frame is
+/// then plain, and building the dictionary stops there).
+pub(crate) fn dictionary<'a>(values: &[&'a str]) -> Option<StringDictionary<'a>> {
+    let n = values.len();
     // foldhash: several times faster than SipHash on short strings, and seeded per process, so
     // values chosen to collide (attributes come from requests) cannot be prepared in advance.
     let mut dict: foldhash::HashMap<&str, u32> =
@@ -135,26 +140,44 @@ pub(crate) fn encode_strings(values: &[&str], out: &mut Vec<u8>) {
         if id == next {
             order.push(s);
             if order.len() > limit {
-                break;
+                return None;
             }
         }
         ids.push(id);
     }
-    let use_dict = ids.len() == n && n > 0 && {
-        let dict_lens: Vec<u64> = order.iter().map(|s| s.len() as u64).collect();
-        let dict_bytes: usize = order.iter().map(|s| s.len()).sum();
-        dict_bytes + choose(&dict_lens).bytes + choose(&ids).bytes + 4 < plain_bytes
-    };
-    let codec = if use_dict {
-        let dict_lens: Vec<u64> = order.iter().map(|s| s.len() as u64).collect();
-        encode_ints(&dict_lens, out, false);
-        for s in &order {
+    (n > 0).then_some(StringDictionary { order, ids })
+}
+
+/// Appends a string column frame of `values`, whose dictionary (from [`dictionary`]) is `dict`.
+pub(crate) fn encode_strings(
+    values: &[&str],
+    dict: Option<&StringDictionary<'_>>,
+    out: &mut Vec<u8>,
+) {
+    let start = out.len();
+    let n = values.len();
+    let lens: Vec<u64> = values.iter().map(|s| s.len() as u64).collect();
+    let total: usize = values.iter().map(|s| s.len()).sum();
+    // Each choice is made once and used to encode (choosing costs a pass over the values).
+    let plain_choice = choose(&lens);
+    let plain_bytes = total + plain_choice.bytes;
+    let dictionary = dict.and_then(|d| {
+        let dict_lens: Vec<u64> = d.order.iter().map(|s| s.len() as u64).collect();
+        let dict_bytes: usize = d.order.iter().map(|s| s.len()).sum();
+        let lens_choice = choose(&dict_lens);
+        let ids_choice = choose(&d.ids);
+        let bytes = dict_bytes + lens_choice.bytes + ids_choice.bytes + 4;
+        (bytes < plain_bytes).then_some((d, dict_lens, lens_choice, ids_choice))
+    });
+    let codec = if let Some((d, dict_lens, lens_choice, ids_choice)) = dictionary {
+        encode_chosen(&dict_lens, &lens_choice, out, false);
+        for s in &d.order {
             out.extend_from_slice(s.as_bytes());
         }
-        encode_ints(&ids, out, false);
+        encode_chosen(&d.ids, &ids_choice, out, false);
         Codec::StrDict
     } else {
-        encode_ints(&lens, out, false);
+        encode_chosen(&lens, &plain_choice, out, false);
         out.reserve(total);
         for s in values {
             out.extend_from_slice(s.as_bytes());

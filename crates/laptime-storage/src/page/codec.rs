@@ -21,7 +21,7 @@ use crate::encoding::{self, varint::read_varint, varint::write_varint};
 use crate::error::DecodeError;
 use crate::event::{ValueType, MAX_CODE_BYTE};
 use crate::page::columns::group_by_name;
-use crate::page::{ColumnSet, FieldColumn, FieldValues, PageColumns, PageMeta};
+use crate::page::{ColumnSet, FieldColumn, FieldValues, PageColumns, PageMeta, StringFields};
 
 /// First bytes of every page (salvage searches for them after damage).
 pub(crate) const PAGE_MAGIC: [u8; 4] = *b"LTPG";
@@ -137,7 +137,11 @@ pub(crate) fn encode_page(
 ) -> PageMeta {
     cols.sort_by_start();
     cols.canonicalize_fields();
-    let meta = PageMeta::compute(cols, first_seq);
+    let cols: &PageColumns = cols;
+    // Each string field's values and dictionary, built once: the meta's value index counts by the
+    // dictionary, the column encoder stores it.
+    let strings = StringFields::of(cols);
+    let meta = PageMeta::compute_with(cols, first_seq, &strings.dicts);
 
     let start = out.len();
     out.resize(start + PAGE_HEADER_LEN, 0);
@@ -146,7 +150,7 @@ pub(crate) fn encode_page(
     meta.encode_names(dict, out);
     meta.encode_values(out);
     let cols_start = out.len();
-    encode_columns(cols, out, scratch);
+    encode_columns(cols, &strings, out, scratch);
     let end = out.len();
 
     let meta_len = (cols_start - meta_start) as u32;
@@ -165,7 +169,13 @@ pub(crate) fn encode_page(
     meta
 }
 
-fn encode_columns(cols: &PageColumns, out: &mut Vec<u8>, scratch: &mut PageScratch) {
+/// Append the column section; `strings` holds the string field columns' values and dictionaries.
+fn encode_columns(
+    cols: &PageColumns,
+    strings: &StringFields<'_>,
+    out: &mut Vec<u8>,
+    scratch: &mut PageScratch,
+) {
     encoding::encode_u64s(&cols.starts, out);
     encoding::encode_u32s(&cols.names, out);
     group_by_name(&cols.names, &mut scratch.perm, &mut scratch.slots);
@@ -181,7 +191,7 @@ fn encode_columns(cols: &PageColumns, out: &mut Vec<u8>, scratch: &mut PageScrat
         .collect();
     encoding::encode_strings(&msgs, out);
     write_varint(out, cols.fields.len() as u64);
-    for f in &cols.fields {
+    for (i, f) in cols.fields.iter().enumerate() {
         write_varint(out, u64::from(f.key));
         out.push(f.values.value_type() as u8);
         encoding::encode_u32s(&f.rows, out);
@@ -189,10 +199,11 @@ fn encode_columns(cols: &PageColumns, out: &mut Vec<u8>, scratch: &mut PageScrat
             FieldValues::I64(v) => encoding::encode_i64s(v, out),
             FieldValues::F64(v) => encoding::encode_f64s(v, out),
             FieldValues::Bool(v) => encoding::encode_bools(v, out),
-            FieldValues::Str(v) => {
-                let s: Vec<&str> = (0..v.len()).map(|i| v.get(i)).collect();
-                encoding::encode_strings(&s, out)
-            }
+            FieldValues::Str(_) => encoding::encode_strings_with(
+                strings.values.get(i).map_or(&[][..], |v| &v[..]),
+                strings.dicts.get(i).and_then(Option::as_ref),
+                out,
+            ),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The in-memory columns of one page.
 
-use crate::encoding::StringColumn;
+use crate::encoding::{StringColumn, StringDictionary};
 use crate::event::{Batch, NameId, Value, ValueRef, ValueType};
 
 /// Which columns to decode; the dense columns are cheap, sparse ones (messages, fields) cost more.
@@ -374,5 +374,31 @@ pub(crate) fn group_by_name(names: &[NameId], perm: &mut Vec<u32>, slots: &mut V
             *p = i as u32;
         }
         perm.sort_by_key(|&r| names[r as usize]);
+    }
+}
+
+/// The values of each string field column of a page and their dictionary, built once when the page
+/// seals: the meta's value index counts by the dictionary and the column encoder stores it, so no
+/// value is hashed twice. Indexed like `PageColumns::fields` (empty and `None` for other columns).
+pub(crate) struct StringFields<'a> {
+    pub values: Vec<Vec<&'a str>>,
+    pub dicts: Vec<Option<StringDictionary<'a>>>,
+}
+
+impl<'a> StringFields<'a> {
+    pub(crate) fn of(cols: &'a PageColumns) -> StringFields<'a> {
+        let values: Vec<Vec<&str>> = cols
+            .fields
+            .iter()
+            .map(|f| match &f.values {
+                FieldValues::Str(v) => v.iter().collect(),
+                _ => Vec::new(),
+            })
+            .collect();
+        let dicts = values
+            .iter()
+            .map(|v| crate::encoding::string_dictionary(v))
+            .collect();
+        StringFields { values, dicts }
     }
 }

@@ -23,10 +23,11 @@ use std::sync::Arc;
 
 use crate::dictionary::Dictionary;
 use crate::encoding::varint::{read_varint, write_varint};
+use crate::encoding::StringDictionary;
 use crate::error::DecodeError;
 use crate::event::NameId;
 use crate::page::values::{self, KeyValues};
-use crate::page::PageColumns;
+use crate::page::{PageColumns, StringFields};
 use crate::sketch::LatencySketch;
 
 /// Most rows a page read from disk may claim. Writers make pages of at most `page_rows` (2^20)
@@ -396,6 +397,17 @@ impl PageMeta {
 
     /// Compute the meta of a page's columns.
     pub(crate) fn compute(cols: &PageColumns, first_seq: u64) -> PageMeta {
+        let strings = StringFields::of(cols);
+        PageMeta::compute_with(cols, first_seq, &strings.dicts)
+    }
+
+    /// Compute the meta of a page's columns; `dicts` has the dictionary of each string field
+    /// column (by index into `cols.fields`; `None`: not a string column, or too many values).
+    pub(crate) fn compute_with(
+        cols: &PageColumns,
+        first_seq: u64,
+        dicts: &[Option<StringDictionary<'_>>],
+    ) -> PageMeta {
         /// A name's counts and sketch while the rows are read.
         struct Tally {
             name: NameId,
@@ -413,7 +425,7 @@ impl PageMeta {
         } else {
             Vec::new()
         };
-        let mut hashed: std::collections::HashMap<NameId, u32> = std::collections::HashMap::new();
+        let mut hashed: foldhash::HashMap<NameId, u32> = foldhash::HashMap::default();
         for (row, &name) in cols.names.iter().enumerate() {
             let slot = if dense {
                 &mut slot_of[name as usize]
@@ -448,7 +460,7 @@ impl PageMeta {
         let mut keys: Vec<NameId> = cols.fields.iter().map(|f| f.key).collect();
         keys.sort_unstable();
         keys.dedup();
-        let values = values::compute(cols, &keys);
+        let values = values::compute(cols, &keys, dicts);
         PageMeta {
             values,
             keys,

@@ -14,9 +14,8 @@
 /// Version of the index layout.
 const INDEX_VERSION: u64 = 1;
 
-use std::collections::HashMap;
-
 use crate::encoding::varint::{read_varint, write_varint};
+use crate::encoding::StringDictionary;
 use crate::error::DecodeError;
 use crate::event::NameId;
 use crate::page::{FieldValues, PageColumns};
@@ -61,21 +60,33 @@ impl KeyValues {
     }
 }
 
-/// The index of `cols`, one entry per key of `keys` (the page's field keys, ascending).
-pub(crate) fn compute(cols: &PageColumns, keys: &[NameId]) -> Vec<KeyValues> {
-    keys.iter().map(|&k| compute_key(cols, k)).collect()
+/// The index of `cols`, one entry per key of `keys` (the page's field keys, ascending); `dicts`
+/// holds the dictionary of each string field column where one was built.
+pub(crate) fn compute(
+    cols: &PageColumns,
+    keys: &[NameId],
+    dicts: &[Option<StringDictionary<'_>>],
+) -> Vec<KeyValues> {
+    keys.iter().map(|&k| compute_key(cols, k, dicts)).collect()
 }
 
-fn compute_key(cols: &PageColumns, key: NameId) -> KeyValues {
-    let mut columns = cols.fields.iter().filter(|f| f.key == key);
-    let (Some(col), None) = (columns.next(), columns.next()) else {
+fn compute_key(
+    cols: &PageColumns,
+    key: NameId,
+    dicts: &[Option<StringDictionary<'_>>],
+) -> KeyValues {
+    let mut columns = cols.fields.iter().enumerate().filter(|(_, f)| f.key == key);
+    let (Some((index, col)), None) = (columns.next(), columns.next()) else {
         // Values of several types: a comparison's answer depends on each type's rules.
         return KeyValues::Unlisted;
     };
     let FieldValues::Str(strings) = &col.values else {
         return KeyValues::Unlisted;
     };
-    let mut slot_of: HashMap<&str, usize> = HashMap::new();
+    if let Some(Some(dict)) = dicts.get(index) {
+        return from_dictionary(cols, &col.rows, dict);
+    }
+    let mut slot_of: foldhash::HashMap<&str, usize> = foldhash::HashMap::default();
     let mut stats: Vec<ValueStats> = Vec::new();
     for (i, &row) in col.rows.iter().enumerate() {
         let value = strings.get(i);
@@ -99,6 +110,39 @@ fn compute_key(cols: &PageColumns, key: NameId) -> KeyValues {
             return KeyValues::Unlisted;
         };
         // The same classes as the per-name stats: 0 ok call, 1 failed call, anything else a log.
+        match code {
+            0 | 1 => {
+                s.calls += 1;
+                s.errors += u64::from(code);
+            }
+            _ => s.logs += 1,
+        }
+    }
+    stats.sort_by(|a, b| a.value.cmp(&b.value));
+    KeyValues::Listed(stats)
+}
+
+/// [`compute_key`] for a column whose dictionary the page encoder built: counted by dictionary
+/// index, no value hashed again.
+fn from_dictionary(cols: &PageColumns, rows: &[u32], dict: &StringDictionary<'_>) -> KeyValues {
+    if dict.order.len() > MAX_LISTED_VALUES || dict.ids.len() != rows.len() {
+        return KeyValues::Unlisted;
+    }
+    let mut stats: Vec<ValueStats> = dict
+        .order
+        .iter()
+        .map(|v| ValueStats {
+            value: (*v).to_owned(),
+            calls: 0,
+            errors: 0,
+            logs: 0,
+        })
+        .collect();
+    for (&id, &row) in dict.ids.iter().zip(rows) {
+        let (Some(s), Some(&code)) = (stats.get_mut(id as usize), cols.codes.get(row as usize))
+        else {
+            return KeyValues::Unlisted;
+        };
         match code {
             0 | 1 => {
                 s.calls += 1;
@@ -283,6 +327,45 @@ mod tests {
     const TENANT: NameId = 7;
     const USER: NameId = 8;
     const MIXED: NameId = 9;
+
+    #[test]
+    fn counting_by_the_encoders_dictionary_gives_what_hashing_gives() {
+        // Pages where the dictionary exists (tenants), where it gave up (user ids: every value
+        // distinct) and where a key is listed although its column has no dictionary (few rows,
+        // more than half distinct), and over MAX_LISTED_VALUES distinct values.
+        let mut few = Batch::default();
+        for (i, v) in ["a", "b", "c", "d", "a"].iter().enumerate() {
+            let row = few.push_call(0, i as u64, 1, i == 1);
+            few.add_field_at(row, TENANT, Value::Str((*v).into()))
+                .unwrap();
+        }
+        let mut few_cols = PageColumns::default();
+        few_cols.append_batch(&few, 0, few.len());
+        for cols in [
+            page(1),
+            page(30),
+            page(200),
+            page(MAX_LISTED_VALUES * 3),
+            few_cols,
+        ] {
+            let mut keys: Vec<NameId> = cols.fields.iter().map(|f| f.key).collect();
+            keys.sort_unstable();
+            keys.dedup();
+            let strings = crate::page::StringFields::of(&cols);
+            // Tenants repeat: their column has a dictionary, except in the five-row page (four
+            // distinct of five).
+            let tenants = cols.fields.iter().position(|f| f.key == TENANT).unwrap();
+            assert_eq!(
+                strings.dicts[tenants].is_some(),
+                cols.len() != 5,
+                "{} rows",
+                cols.len()
+            );
+            let by_dictionary = compute(&cols, &keys, &strings.dicts);
+            let by_hashing = compute(&cols, &keys, &[]);
+            assert_eq!(by_dictionary, by_hashing, "{} rows", cols.len());
+        }
+    }
 
     /// A page of `rows` calls of name 0 (every fifth failed, one log), each with a tenant of three,
     /// a distinct user id, and a key that is a string on even rows and a number on odd ones.
