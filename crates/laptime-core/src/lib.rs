@@ -56,7 +56,7 @@ pub use laptime_storage::{
     PageColumns, PageDamage, PageData, PageMeta, PageRef, PinnedPage, PoolStats, Push, ReadScratch,
     Reader, Received, Recorder, RecorderTimer, RecoveryReport, Rejections, Result, Retention,
     RetentionReport, ScanFilter, Store, SyncPolicy, Value, ValueRef, ValueStats, ValueType, View,
-    MAX_LISTED_VALUES,
+    MAX_BATCH_EVENTS, MAX_LISTED_VALUES,
 };
 
 /// Fault injection for tests (cargo feature `failpoints`).

@@ -48,7 +48,8 @@ mod word;
 #[cfg(test)]
 mod tests;
 
-pub use strings::{StringColumn, StringDictionary};
+pub use strings::StringColumn;
+pub(crate) use strings::StringDictionary;
 
 use crate::error::DecodeError;
 
