@@ -38,6 +38,30 @@ pub struct ValueStats {
     pub logs: u64,
 }
 
+impl ValueStats {
+    /// `value` with no events counted yet.
+    fn none_of(value: &str) -> ValueStats {
+        ValueStats {
+            value: value.to_owned(),
+            calls: 0,
+            errors: 0,
+            logs: 0,
+        }
+    }
+
+    /// Count one event with code byte `code`, in the classes of the per-name stats: 0 an ok call,
+    /// 1 a failed call, anything else a log.
+    fn count(&mut self, code: u8) {
+        match code {
+            0 | 1 => {
+                self.calls += 1;
+                self.errors += u64::from(code);
+            }
+            _ => self.logs += 1,
+        }
+    }
+}
+
 /// What a meta knows about the values of one field key.
 #[derive(Debug, Clone, PartialEq)]
 pub enum KeyValues {
@@ -97,26 +121,14 @@ fn compute_key(
                     return KeyValues::Unlisted;
                 }
                 slot_of.insert(value, stats.len());
-                stats.push(ValueStats {
-                    value: value.to_owned(),
-                    calls: 0,
-                    errors: 0,
-                    logs: 0,
-                });
+                stats.push(ValueStats::none_of(value));
                 stats.len() - 1
             }
         };
         let (Some(s), Some(&code)) = (stats.get_mut(slot), cols.codes.get(row as usize)) else {
             return KeyValues::Unlisted;
         };
-        // The same classes as the per-name stats: 0 ok call, 1 failed call, anything else a log.
-        match code {
-            0 | 1 => {
-                s.calls += 1;
-                s.errors += u64::from(code);
-            }
-            _ => s.logs += 1,
-        }
+        s.count(code);
     }
     stats.sort_by(|a, b| a.value.cmp(&b.value));
     KeyValues::Listed(stats)
@@ -128,28 +140,13 @@ fn from_dictionary(cols: &PageColumns, rows: &[u32], dict: &StringDictionary<'_>
     if dict.order.len() > MAX_LISTED_VALUES || dict.ids.len() != rows.len() {
         return KeyValues::Unlisted;
     }
-    let mut stats: Vec<ValueStats> = dict
-        .order
-        .iter()
-        .map(|v| ValueStats {
-            value: (*v).to_owned(),
-            calls: 0,
-            errors: 0,
-            logs: 0,
-        })
-        .collect();
+    let mut stats: Vec<ValueStats> = dict.order.iter().map(|v| ValueStats::none_of(v)).collect();
     for (&id, &row) in dict.ids.iter().zip(rows) {
         let (Some(s), Some(&code)) = (stats.get_mut(id as usize), cols.codes.get(row as usize))
         else {
             return KeyValues::Unlisted;
         };
-        match code {
-            0 | 1 => {
-                s.calls += 1;
-                s.errors += u64::from(code);
-            }
-            _ => s.logs += 1,
-        }
+        s.count(code);
     }
     stats.sort_by(|a, b| a.value.cmp(&b.value));
     KeyValues::Listed(stats)

@@ -226,6 +226,26 @@ impl<'a> Cursor<'a> {
         let bytes = self.take(len)?;
         String::from_utf8(bytes.to_vec()).map_err(|_| DecodeError::new(at, "string is not UTF-8"))
     }
+    /// A row at least `least` and below `n`, stored as a gap from `least` (compact layout) or as
+    /// itself (first layout); `wrong` is the error otherwise.
+    fn row(
+        &mut self,
+        compact: bool,
+        least: u64,
+        n: u64,
+        wrong: &'static str,
+    ) -> Result<u64, DecodeError> {
+        let at = self.pos;
+        let stored = self.varint()?;
+        let row = if compact {
+            least.checked_add(stored)
+        } else {
+            Some(stored)
+        };
+        row.filter(|&r| r < n && r >= least)
+            .ok_or(DecodeError::new(at, wrong))
+    }
+
     /// `n` words of `W` bytes, each turned into a `T` by `from`.
     fn words<T, const W: usize>(
         &mut self,
@@ -325,16 +345,7 @@ fn decode_messages(c: &mut Cursor<'_>, b: &mut Batch, compact: bool) -> Result<(
     }
     let mut next_row = 0u64;
     for _ in 0..messages {
-        let at = c.pos;
-        let stored = c.varint()?;
-        let row = if compact {
-            next_row.checked_add(stored)
-        } else {
-            Some(stored)
-        };
-        let row = row
-            .filter(|&r| r < n && r >= next_row)
-            .ok_or(DecodeError::new(at, "message row out of order or range"))?;
+        let row = c.row(compact, next_row, n, "message row out of order or range")?;
         next_row = row + 1;
         let msg = c.string()?;
         b.messages.push((row as u32, msg));
@@ -355,15 +366,7 @@ fn decode_fields(c: &mut Cursor<'_>, b: &mut Batch, compact: bool) -> Result<(),
     let mut last_row = 0u64;
     for _ in 0..fields {
         let at = c.pos;
-        let stored = c.varint()?;
-        let row = if compact {
-            last_row.checked_add(stored)
-        } else {
-            Some(stored)
-        };
-        let row = row
-            .filter(|&r| r < n && r >= last_row)
-            .ok_or(DecodeError::new(at, "field row out of order or range"))?;
+        let row = c.row(compact, last_row, n, "field row out of order or range")?;
         last_row = row;
         let key = c.varint()?;
         let key = u32::try_from(key).map_err(|_| DecodeError::new(at, "field key out of range"))?;
