@@ -1,4 +1,4 @@
-//! Page meta (zone map, per-name sketches, value index) and the latency sketch, on raw bytes with
+//! Page meta (zone map, per-name sketches, value index with numeric ranges) and the latency sketch, on raw bytes with
 //! the meta checksum out of the way. An accepted meta must be internally consistent, and reading
 //! it with the sketches deferred must accept the same bytes once the sketches are decoded.
 #![no_main]
@@ -34,12 +34,18 @@ fuzz_target!(|data: &[u8]| {
         }
         assert_eq!(m.values.len(), m.keys.len(), "one index entry per key");
         for entry in &m.values {
-            if let KeyValues::Listed(list) = entry {
-                assert!(!list.is_empty() && list.len() <= MAX_LISTED_VALUES);
-                assert!(list.windows(2).all(|w| w[0].value < w[1].value));
-                let events: u64 = list.iter().map(|v| v.calls + v.logs).sum();
-                assert!(events <= m.rows, "listed values count more events than rows");
-                assert!(list.iter().all(|v| v.errors <= v.calls));
+            match entry {
+                KeyValues::Listed(list) => {
+                    assert!(!list.is_empty() && list.len() <= MAX_LISTED_VALUES);
+                    assert!(list.windows(2).all(|w| w[0].value < w[1].value));
+                    let events: u64 = list.iter().map(|v| v.calls + v.logs).sum();
+                    assert!(events <= m.rows, "listed values count more events than rows");
+                    assert!(list.iter().all(|v| v.errors <= v.calls));
+                }
+                KeyValues::IntRange { min, max } => assert!(min <= max, "reversed range"),
+                // Also fails for a NaN at either end.
+                KeyValues::FloatRange { min, max } => assert!(min <= max, "reversed or NaN range"),
+                KeyValues::Unlisted => {}
             }
         }
     }

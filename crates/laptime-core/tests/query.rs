@@ -1402,6 +1402,8 @@ fn the_value_index_skips_pages_that_cannot_hold_a_value() {
     let tenant = store.intern("tenant").expect("intern");
     let request = store.intern("request").expect("intern");
     let region = store.intern("region").expect("intern");
+    let size = store.intern("size").expect("intern");
+    let ratio = store.intern("ratio").expect("intern");
     let tenants = ["acme", "globex", "initech"];
     for page in 0..12u64 {
         let mut b = Batch::default();
@@ -1418,6 +1420,11 @@ fn the_value_index_skips_pages_that_cannot_hold_a_value() {
                 Value::I64(1)
             };
             b.add_field_at(row, region, r).expect("field");
+            // Numbers that grow with time: each page's range is its own 500 values.
+            b.add_field_at(row, size, Value::I64(i as i64))
+                .expect("field");
+            b.add_field_at(row, ratio, Value::F64(i as f64 / 10.0))
+                .expect("field");
         }
         store.append(b);
     }
@@ -1468,11 +1475,36 @@ fn the_value_index_skips_pages_that_cannot_hold_a_value() {
         let (s, _) = run("request:req-4321", vec![], precision);
         assert_eq!(s.pages_skipped, 0, "{s:?}");
         assert_eq!(s.rows_matched, 1);
-        // `region` is listed on the first six pages only (a number elsewhere).
+        // `region` is listed on the first six pages and the integer 1 on the others: `us` is
+        // neither ("eu" does not list it; an integer equals only a number).
         let (s, _) = run("region:us", vec![], precision);
-        assert_eq!((s.pages_skipped, s.rows_matched), (6, 0), "{s:?}");
+        assert_eq!((s.pages_skipped, s.rows_matched), (12, 0), "{s:?}");
         let (s, _) = run("region:1", vec![], precision);
         assert_eq!((s.pages_skipped, s.rows_matched), (6, 3_000), "{s:?}");
+        // Numeric keys keep each page's smallest and largest value: a comparison none of a
+        // page's range can pass skips it (and its negation takes the page whole).
+        for (text, skipped, matched) in [
+            ("size>=5500", 11, 500),
+            ("size<250", 11, 250),
+            ("size:3000", 11, 1),
+            ("size:in(10,5999)", 10, 2),
+            ("size>1e30", 12, 0),
+            ("size<-0.5", 12, 0),
+            ("size!=3000", 0, 5_999),
+            ("ratio<50", 11, 500),
+            ("ratio>=599.9", 11, 1),
+            // A float key's range is not used for `=` (a float also matches by its text).
+            ("ratio:0.5", 0, 1),
+        ] {
+            let (s, _) = run(text, vec![], precision);
+            assert_eq!(
+                (s.pages_skipped, s.rows_matched),
+                (skipped, matched),
+                "{text}: {s:?}"
+            );
+        }
+        let (s, _) = run("-size>=5500", vec![], precision);
+        assert_eq!(s.rows_matched, 5_500, "{s:?}");
     }
 }
 

@@ -166,6 +166,18 @@ fn cmp_i64_f64(x: i64, r: f64) -> Option<Ordering> {
     Some(x.cmp(&(whole as i64)).then(frac))
 }
 
+/// Whether some `x` with `lo <= x <= hi` satisfies `x OP rhs`, where `holds(op, x)` says whether
+/// `x op rhs`: the smallest value decides `<` and `<=`, the largest `>` and `>=`; `=` needs
+/// `lo <= rhs <= hi`; `!=` is left to the rows.
+fn range_may_hold<T: Copy>(op: CmpOp, lo: T, hi: T, holds: impl Fn(CmpOp, T) -> bool) -> bool {
+    match op {
+        CmpOp::Lt | CmpOp::Le => holds(op, lo),
+        CmpOp::Gt | CmpOp::Ge => holds(op, hi),
+        CmpOp::Eq => holds(CmpOp::Le, lo) && holds(CmpOp::Ge, hi),
+        CmpOp::Ne => true,
+    }
+}
+
 impl FieldTest {
     fn equal_to(values: Vec<String>, equal: bool) -> FieldTest {
         let numbers = values
@@ -177,6 +189,32 @@ impl FieldTest {
             values,
             numbers,
             equal,
+        }
+    }
+
+    /// Whether a row whose value lies in `range` (a page's integer or float range) can pass; false
+    /// when none can. Exact for `<`, `<=`, `>` and `>=`, whose answers only grow or only shrink
+    /// with the value; for `=` true whenever the literal lies in the range. A float range is not
+    /// used for `=` lists (a float also matches by its text form, e.g. `inf`).
+    fn may_match_range(&self, range: &KeyValues) -> bool {
+        match (self, range) {
+            (FieldTest::Number(op, rhs), &KeyValues::IntRange { min, max }) => {
+                range_may_hold(*op, min, max, |o, x| rhs.holds_for_i64(o, x))
+            }
+            (FieldTest::Number(op, rhs), &KeyValues::FloatRange { min, max }) => {
+                range_may_hold(*op, min, max, |o, x| rhs.holds_for_f64(o, x))
+            }
+            (
+                FieldTest::StrIn {
+                    numbers,
+                    equal: true,
+                    ..
+                },
+                &KeyValues::IntRange { min, max },
+            ) => numbers
+                .iter()
+                .any(|n| range_may_hold(CmpOp::Eq, min, max, |o, x| n.holds_for_i64(o, x))),
+            _ => true,
         }
     }
 
@@ -329,6 +367,12 @@ impl Predicate {
                 // passes holds for no row. (Rows without the key never match a comparison.)
                 Some(KeyValues::Listed(values))
                     if !values.iter().any(|v| test.matches_str(&v.value)) =>
+                {
+                    Tri::None
+                }
+                // Likewise a range none of whose values can pass.
+                Some(range @ (KeyValues::IntRange { .. } | KeyValues::FloatRange { .. }))
+                    if !test.may_match_range(range) =>
                 {
                     Tri::None
                 }

@@ -1,20 +1,28 @@
 //! The value index of a page meta (issue 15): for each field key whose values in the page are all
 //! strings and few ([`MAX_LISTED_VALUES`] distinct at most), the values themselves with their event
-//! counts. A query skips a page (or a whole segment, through its summary) whose listed values
-//! cannot satisfy a field comparison, without decoding it.
+//! counts; for a key whose values are all integers, or all floats and none NaN, their smallest and
+//! largest. A query skips a page (or a whole segment, through its summary) whose listed values or
+//! range cannot satisfy a field comparison, without decoding it.
 //!
 //! Layout, after the names section of a page meta (and after the empty names section of a segment
 //! summary), all integers varints: the version [`INDEX_VERSION`], then per field key of the meta,
-//! in the keys' order, `count` (0: the key's values are not listed), then per value, ascending by
-//! bytes: `byte length, UTF-8 bytes, calls, errors, logs`. Metas written before the index existed
-//! end before it: their keys are all unlisted. Per-value latency sketches are left for a later
+//! in the keys' order, a tag: 0 nothing known; 1 listed: `count`, then per value, ascending by
+//! bytes, `byte length, UTF-8 bytes, calls, errors, logs`; 2 integer range: `zigzag(min),
+//! zigzag(max)`; 3 float range: `min, max` as 8-byte little-endian bits. Version 1 (metas written
+//! before the ranges) has no tag: `count` alone, 0 for nothing known. Metas written before the
+//! index existed end before it: their keys are all unlisted. Per-value latency sketches are left for a later
 //! version (they would be length-prefixed and decoded only when asked, like the names' sketches
 //! in `meta.rs`).
 
-/// Version of the index layout.
-const INDEX_VERSION: u64 = 1;
+/// Version of the index layout written (version 1 is still read).
+const INDEX_VERSION: u64 = 2;
 
-use crate::encoding::varint::{read_varint, write_varint};
+const TAG_UNLISTED: u64 = 0;
+const TAG_LISTED: u64 = 1;
+const TAG_INT_RANGE: u64 = 2;
+const TAG_FLOAT_RANGE: u64 = 3;
+
+use crate::encoding::varint::{read_varint, unzigzag, write_varint, zigzag};
 use crate::encoding::StringDictionary;
 use crate::error::DecodeError;
 use crate::event::NameId;
@@ -67,7 +75,22 @@ impl ValueStats {
 pub enum KeyValues {
     /// Every value the key has, ascending by bytes: all strings, at most [`MAX_LISTED_VALUES`].
     Listed(Vec<ValueStats>),
-    /// Too many values, values that are not strings, or a meta written before the index.
+    /// Every value the key has is an integer, from `min` to `max`.
+    IntRange {
+        /// Smallest value.
+        min: i64,
+        /// Largest value.
+        max: i64,
+    },
+    /// Every value the key has is a float, none NaN, from `min` to `max`.
+    FloatRange {
+        /// Smallest value.
+        min: f64,
+        /// Largest value.
+        max: f64,
+    },
+    /// Too many values, values of several types, booleans, a NaN, or a meta written before the
+    /// index.
     Unlisted,
 }
 
@@ -79,7 +102,7 @@ impl KeyValues {
                 v.capacity() * std::mem::size_of::<ValueStats>()
                     + v.iter().map(|s| s.value.capacity()).sum::<usize>()
             }
-            KeyValues::Unlisted => 0,
+            KeyValues::IntRange { .. } | KeyValues::FloatRange { .. } | KeyValues::Unlisted => 0,
         }
     }
 }
@@ -104,8 +127,11 @@ fn compute_key(
         // Values of several types: a comparison's answer depends on each type's rules.
         return KeyValues::Unlisted;
     };
-    let FieldValues::Str(strings) = &col.values else {
-        return KeyValues::Unlisted;
+    let strings = match &col.values {
+        FieldValues::Str(strings) => strings,
+        FieldValues::I64(v) => return int_range(v),
+        FieldValues::F64(v) => return float_range(v),
+        FieldValues::Bool(_) => return KeyValues::Unlisted,
     };
     if let Some(Some(dict)) = dicts.get(index) {
         return from_dictionary(cols, &col.rows, dict);
@@ -132,6 +158,23 @@ fn compute_key(
     }
     stats.sort_by(|a, b| a.value.cmp(&b.value));
     KeyValues::Listed(stats)
+}
+
+fn int_range(values: &[i64]) -> KeyValues {
+    let (Some(&min), Some(&max)) = (values.iter().min(), values.iter().max()) else {
+        return KeyValues::Unlisted;
+    };
+    KeyValues::IntRange { min, max }
+}
+
+/// A NaN compares with nothing (and its text form matches `=NaN`): a key with one has no range.
+fn float_range(values: &[f64]) -> KeyValues {
+    if values.is_empty() || values.iter().any(|v| v.is_nan()) {
+        return KeyValues::Unlisted;
+    }
+    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    KeyValues::FloatRange { min, max }
 }
 
 /// [`compute_key`] for a column whose dictionary the page encoder built: counted by dictionary
@@ -196,8 +239,21 @@ pub(crate) fn absorb(
 }
 
 fn merge(mine: KeyValues, theirs: &KeyValues) -> KeyValues {
-    let (KeyValues::Listed(mine), KeyValues::Listed(theirs)) = (mine, theirs) else {
-        return KeyValues::Unlisted;
+    let (mine, theirs) = match (mine, theirs) {
+        (KeyValues::Listed(mine), KeyValues::Listed(theirs)) => (mine, theirs),
+        (KeyValues::IntRange { min, max }, &KeyValues::IntRange { min: a, max: b }) => {
+            return KeyValues::IntRange {
+                min: min.min(a),
+                max: max.max(b),
+            }
+        }
+        (KeyValues::FloatRange { min, max }, &KeyValues::FloatRange { min: a, max: b }) => {
+            return KeyValues::FloatRange {
+                min: min.min(a),
+                max: max.max(b),
+            }
+        }
+        _ => return KeyValues::Unlisted,
     };
     let mut merged: Vec<ValueStats> = Vec::with_capacity(mine.len().max(theirs.len()));
     let mut a = mine.into_iter().peekable();
@@ -235,8 +291,19 @@ pub(crate) fn encode(values: &[KeyValues], out: &mut Vec<u8>) {
     write_varint(out, INDEX_VERSION);
     for entry in values {
         match entry {
-            KeyValues::Unlisted => write_varint(out, 0),
+            KeyValues::Unlisted => write_varint(out, TAG_UNLISTED),
+            KeyValues::IntRange { min, max } => {
+                write_varint(out, TAG_INT_RANGE);
+                write_varint(out, zigzag(*min));
+                write_varint(out, zigzag(*max));
+            }
+            KeyValues::FloatRange { min, max } => {
+                write_varint(out, TAG_FLOAT_RANGE);
+                out.extend_from_slice(&min.to_bits().to_le_bytes());
+                out.extend_from_slice(&max.to_bits().to_le_bytes());
+            }
             KeyValues::Listed(list) => {
+                write_varint(out, TAG_LISTED);
                 write_varint(out, list.len() as u64);
                 for v in list {
                     write_varint(out, v.value.len() as u64);
@@ -258,13 +325,62 @@ pub(crate) fn decode(
     keys: usize,
     rows: u64,
 ) -> Result<Vec<KeyValues>, DecodeError> {
-    if read_varint(input, pos)? != INDEX_VERSION {
-        return Err(DecodeError::new(*pos, "unknown value index version"));
-    }
+    let tagged = match read_varint(input, pos)? {
+        1 => false,
+        INDEX_VERSION => true,
+        _ => return Err(DecodeError::new(*pos, "unknown value index version")),
+    };
     let mut out = Vec::with_capacity(keys.min(input.len()));
     for _ in 0..keys {
+        let tag_at = *pos;
+        let tag = if tagged {
+            read_varint(input, pos)?
+        } else {
+            TAG_LISTED
+        };
+        match tag {
+            TAG_UNLISTED => {
+                out.push(KeyValues::Unlisted);
+                continue;
+            }
+            TAG_LISTED => {}
+            TAG_INT_RANGE => {
+                let min = unzigzag(read_varint(input, pos)?);
+                let max = unzigzag(read_varint(input, pos)?);
+                if min > max {
+                    return Err(DecodeError::new(tag_at, "value range ends below its start"));
+                }
+                out.push(KeyValues::IntRange { min, max });
+                continue;
+            }
+            TAG_FLOAT_RANGE => {
+                let mut word = || -> Result<f64, DecodeError> {
+                    let bytes = input
+                        .get(*pos..*pos + 8)
+                        .ok_or(DecodeError::new(*pos, "value range truncated"))?;
+                    *pos += 8;
+                    let mut b = [0u8; 8];
+                    b.copy_from_slice(bytes);
+                    Ok(f64::from_bits(u64::from_le_bytes(b)))
+                };
+                let (min, max) = (word()?, word()?);
+                // Also refused: a NaN at either end (incomparable).
+                if min
+                    .partial_cmp(&max)
+                    .is_none_or(|o| o == std::cmp::Ordering::Greater)
+                {
+                    return Err(DecodeError::new(tag_at, "value range ends below its start"));
+                }
+                out.push(KeyValues::FloatRange { min, max });
+                continue;
+            }
+            _ => return Err(DecodeError::new(tag_at, "unknown value index entry")),
+        }
         let count = read_varint(input, pos)?;
         if count == 0 {
+            if tagged {
+                return Err(DecodeError::new(tag_at, "a listed key with no values"));
+            }
             out.push(KeyValues::Unlisted);
             continue;
         }
@@ -489,12 +605,98 @@ mod tests {
     }
 
     #[test]
-    fn an_index_no_writer_makes_is_refused() {
+    fn numeric_keys_keep_their_range_through_summaries_and_bytes() {
+        let mut b = Batch::default();
+        for i in 0..10i64 {
+            let row = b.push_call(0, i as u64, 5, true);
+            b.add_field_at(row, 20, Value::I64(i * 7 - 30)).unwrap();
+            b.add_field_at(row, 21, Value::F64(i as f64 / 4.0 - 1.0))
+                .unwrap();
+            b.add_field_at(row, 22, Value::F64(if i == 3 { f64::NAN } else { 1.0 }))
+                .unwrap();
+            b.add_field_at(row, 23, Value::Bool(i % 2 == 0)).unwrap();
+        }
+        let mut cols = PageColumns::default();
+        cols.append_batch(&b, 0, b.len());
+        let meta = PageMeta::compute(&cols, 0);
+        assert_eq!(
+            meta.values_of(20),
+            Some(&KeyValues::IntRange { min: -30, max: 33 })
+        );
+        assert_eq!(
+            meta.values_of(21),
+            Some(&KeyValues::FloatRange {
+                min: -1.0,
+                max: 1.25
+            })
+        );
+        assert_eq!(meta.values_of(22), Some(&KeyValues::Unlisted), "a NaN");
+        assert_eq!(meta.values_of(23), Some(&KeyValues::Unlisted), "booleans");
+        let mut bytes = Vec::new();
+        meta.encode_summary(&mut bytes);
+        assert_eq!(PageMeta::decode_summary(&bytes).unwrap(), meta);
+        // A second page widens the ranges; a key that is a string there loses its range.
+        let mut c = Batch::default();
+        let row = c.push_call(0, 100, 5, true);
+        c.add_field_at(row, 20, Value::I64(1_000)).unwrap();
+        c.add_field_at(row, 21, Value::Str("x".into())).unwrap();
+        let mut cols = PageColumns::default();
+        cols.append_batch(&c, 0, c.len());
+        let mut sum = meta.clone();
+        sum.absorb(&PageMeta::compute(&cols, 10)).unwrap();
+        assert_eq!(
+            sum.values_of(20),
+            Some(&KeyValues::IntRange {
+                min: -30,
+                max: 1_000
+            })
+        );
+        assert_eq!(sum.values_of(21), Some(&KeyValues::Unlisted));
+    }
+
+    #[test]
+    fn a_range_no_writer_makes_is_refused() {
         let meta = PageMeta::compute(&page(6), 0);
         let mut head = Vec::new();
         meta.encode(&mut head);
         write_varint(&mut head, 0); // empty names section
         write_varint(&mut head, INDEX_VERSION);
+        let keys = meta.keys.len();
+        let with = |entry: &[u8]| {
+            let mut b = head.clone();
+            b.extend_from_slice(entry);
+            for _ in 1..keys {
+                write_varint(&mut b, TAG_UNLISTED);
+            }
+            b
+        };
+        let reason = |b: &[u8]| PageMeta::decode(b).unwrap_err().reason;
+        let mut ok = vec![TAG_INT_RANGE as u8];
+        write_varint(&mut ok, zigzag(-5));
+        write_varint(&mut ok, zigzag(9));
+        assert!(PageMeta::decode(&with(&ok)).is_ok());
+        let mut reversed = vec![TAG_INT_RANGE as u8];
+        write_varint(&mut reversed, zigzag(9));
+        write_varint(&mut reversed, zigzag(-5));
+        assert_eq!(reason(&with(&reversed)), "value range ends below its start");
+        let mut nan = vec![TAG_FLOAT_RANGE as u8];
+        nan.extend_from_slice(&f64::NAN.to_bits().to_le_bytes());
+        nan.extend_from_slice(&1.0f64.to_bits().to_le_bytes());
+        assert_eq!(reason(&with(&nan)), "value range ends below its start");
+        assert_eq!(reason(&with(&[9])), "unknown value index entry");
+        assert_eq!(
+            reason(&with(&[TAG_LISTED as u8, 0])),
+            "a listed key with no values"
+        );
+    }
+
+    #[test]
+    fn an_index_no_writer_makes_is_refused() {
+        let meta = PageMeta::compute(&page(6), 0);
+        let mut head = Vec::new();
+        meta.encode(&mut head);
+        write_varint(&mut head, 0); // empty names section
+        write_varint(&mut head, 1); // the first layout: counts without tags
         let keys = meta.keys.len();
         let entry = |values: &[(&[u8], u64, u64, u64)]| {
             let mut b = head.clone();
