@@ -166,19 +166,11 @@ impl Ring {
         deadline: Option<Instant>,
     ) -> Push {
         let events = batch.len() as u64;
-        if events == 0 {
-            return Push::Accepted;
-        }
-        let bytes = batch.heap_bytes();
         let mut batch = batch;
         let mut spins = 0u32;
         loop {
-            match self.try_push(batch, bytes) {
-                None => {
-                    counters.accepted.fetch_add(events, Ordering::AcqRel);
-                    self.wake_writer();
-                    return Push::Accepted;
-                }
+            match self.offer(batch, counters) {
+                None => return Push::Accepted,
                 Some(back) => batch = back,
             }
             match deadline {

@@ -17,8 +17,8 @@
 //! ```
 //!
 //! The first layout (bit 31 of n clear; still read, never written) had 4-byte names, 8-byte starts
-//! and durations, absolute rows and every string in full: 32 bytes per R1-full event against about
-//! 15 now, and the WAL is written and synced once more for every event the pages hold.
+//! and durations, absolute rows and every string in full: 33 bytes per R1-full event against 16.5
+//! now (BENCHMARKS.md), and the WAL is written and synced once more for every event the pages hold.
 
 use crate::encoding::varint::{read_varint, write_varint};
 use crate::error::DecodeError;
@@ -404,6 +404,20 @@ fn decode_fields(c: &mut Cursor<'_>, b: &mut Batch, compact: bool) -> Result<(),
     Ok(())
 }
 
+/// A record of the first layout, as the WAL wrote it until 2026-12: three events (`sample()` of
+/// the tests, with "/users" again on the last) with an origin, first seq 77.
+#[cfg(test)]
+pub(crate) fn first_layout_record() -> Vec<u8> {
+    const HEX: &str = "4d000000000000000300000003000000040000000300000064000000000000\
+        00c8000000000000002c0100000000000005000000000000000000000000000000ffffffffffffffff000501\
+        01010b6469736b2061742039312505000903062f7573657273000a0053010b010000000000000080010c0201\
+        020903062f75736572734f037372630a0d";
+    let hex: String = HEX.split_whitespace().collect();
+    (0..hex.len() / 2)
+        .filter_map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -466,26 +480,12 @@ mod tests {
         assert_eq!(b, sample());
     }
 
-    /// A record of the first layout, as the WAL wrote it until 2026-12: `sample()` with "/users"
-    /// again on its last event and an origin, first seq 77.
-    const FIRST_LAYOUT: &str = "4d000000000000000300000003000000040000000300000064000000000000\
-        00c8000000000000002c0100000000000005000000000000000000000000000000ffffffffffffffff000501\
-        01010b6469736b2061742039312505000903062f7573657273000a0053010b010000000000000080010c0201\
-        020903062f75736572734f037372630a0d";
-
-    fn unhex(s: &str) -> Vec<u8> {
-        let s: String = s.split_whitespace().collect();
-        (0..s.len() / 2)
-            .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
-            .collect()
-    }
-
     #[test]
     fn records_of_the_first_layout_are_still_read() {
         let mut b = sample();
         b.add_field(9, Value::Str("/users".into()));
         b.set_origin("src", 10, 13).unwrap();
-        let (seq, back) = decode_batch(&unhex(FIRST_LAYOUT)).unwrap();
+        let (seq, back) = decode_batch(&first_layout_record()).unwrap();
         assert_eq!(seq, 77);
         assert_eq!(back, b);
     }
