@@ -41,6 +41,14 @@ fn three_segments(root: &Path, k0: u64) -> PathBuf {
     parts[0].clone()
 }
 
+/// A store of three segments of one page (one batch) each, batches 0..3; returns its partition.
+fn one_page_segments(root: &Path) -> PathBuf {
+    for k in 0..3 {
+        write_cycle(root, k, 1);
+    }
+    partitions(root)[0].clone()
+}
+
 fn partitions(root: &Path) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = std::fs::read_dir(root.join("partitions"))
         .unwrap()
@@ -541,11 +549,7 @@ fn a_flipped_bit_in_page_columns_costs_readers_only_that_page() {
 #[test]
 fn a_segment_whose_only_page_is_damaged_is_set_aside_not_removed() {
     let dir = tempfile::tempdir().unwrap();
-    // One batch per cycle: segments of a single page.
-    for k in 0..3 {
-        write_cycle(dir.path(), k, 1);
-    }
-    let part = partitions(dir.path())[0].clone();
+    let part = one_page_segments(dir.path());
     let seg = segments(&part)[0].clone();
     let mut bytes = std::fs::read(&seg).unwrap();
     let page = page_offsets(&bytes)[0];
@@ -617,6 +621,63 @@ fn a_stale_manifest_naming_a_rewritten_segment_hides_nothing() {
         &reopen(dir.path()).1,
         "writer, manifest older than a repair",
     );
+}
+
+/// Found by the fault campaign (CI of 2026-12-04, seed 0x1a971e10, cycle 70): a segment whose only
+/// page was damaged went to quarantine whole (nothing to rewrite), then a MANIFEST from before was
+/// put back. It names a file that is gone and no unnamed file hints that it is stale, so every
+/// reader, and a writer's reads, refused the whole store for events whose loss had been reported
+/// when the file was moved. A named file found in quarantine means the manifest is stale.
+#[test]
+fn a_stale_manifest_naming_a_quarantined_segment_hides_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let part = one_page_segments(dir.path());
+    let stale = std::fs::read(part.join("MANIFEST")).unwrap();
+    let seg = segments(&part)[1].clone();
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let page = page_offsets(&bytes)[0];
+    bytes[page + 40] ^= 0x10; // inside the page meta
+    std::fs::write(&seg, &bytes).unwrap();
+    assert_quarantined(&repair(dir.path()), "0 intact pages kept");
+    assert!(!seg.exists());
+    std::fs::write(part.join("MANIFEST"), &stale).unwrap();
+
+    assert_exactly(
+        &read_only(dir.path()),
+        [0, 2].into_iter(),
+        "reader, manifest naming a quarantined segment",
+    );
+    assert_verify_sees(dir.path(), "moved it to quarantine/");
+    let (report, seen) = reopen(dir.path());
+    assert_exactly(
+        &seen,
+        [0, 2].into_iter(),
+        "writer, manifest naming a quarantined segment",
+    );
+    assert_quarantined(&report, "stale manifest");
+    assert!(
+        report
+            .quarantined
+            .iter()
+            .all(|(_, why)| !why.contains("lost)")),
+        "the loss is not reported a second time: {report:?}"
+    );
+    assert_eq!(verify_damage(dir.path()), Vec::<String>::new());
+
+    // A file of that name in quarantine that is not the named segment (another length) does not
+    // make the manifest stale: the segment is missing, and said to be.
+    let dir = tempfile::tempdir().unwrap();
+    let part = one_page_segments(dir.path());
+    let seg = segments(&part)[1].clone();
+    std::fs::create_dir_all(part.join("quarantine")).unwrap();
+    std::fs::write(
+        part.join("quarantine").join(seg.file_name().unwrap()),
+        b"not it",
+    )
+    .unwrap();
+    std::fs::remove_file(&seg).unwrap();
+    assert_verify_sees(dir.path(), "named by the MANIFEST but missing");
+    assert_quarantined(&reopen(dir.path()).0, "events lost)");
 }
 
 /// Found by the fault campaign (seed 0x1a971e10, cycle 36): with the MANIFEST gone, `repair` took a

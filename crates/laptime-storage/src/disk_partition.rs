@@ -318,13 +318,16 @@ fn load_segments(
             }
             // Compaction or retention may have removed it after the manifest we read was
             // replaced: read the manifest again. Named by the newest one too, it is lost, unless
-            // the manifest is stale (older than a compaction or repair that rewrote the file):
-            // then, as below, the files are read as they are.
+            // the manifest is stale (older than a compaction or repair that rewrote the file, or
+            // than a recovery or repair that moved it to quarantine): then, as below, the files
+            // are read as they are.
             Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
                 if !last {
                     return Ok(Err(Moved));
                 }
-                if has_unnamed_segments(dir, &manifest)? {
+                if has_unnamed_segments(dir, &manifest)?
+                    || layout::moved_to_quarantine(dir, manifest.partition, info)
+                {
                     return by_layout(cached, dir, last);
                 }
                 return Err(Error::corrupt(

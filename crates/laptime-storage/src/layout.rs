@@ -87,6 +87,9 @@ pub(crate) struct Layout {
     pub empty: Vec<PathBuf>,
     /// Segments the manifest names that are not on disk (events lost).
     pub missing: Vec<SealedInfo>,
+    /// Segments the manifest names that an earlier recovery or repair moved to `quarantine/` (see
+    /// [`moved_to_quarantine`]): the manifest is stale, and what was lost was reported then.
+    pub set_aside: Vec<SealedInfo>,
     /// Sound segments the (sound) manifest does not name: a stale manifest.
     pub unnamed: Vec<PathBuf>,
     /// The next free segment id.
@@ -257,7 +260,7 @@ pub(crate) fn inspect(dir: &Path, depth: Depth) -> Result<Layout> {
         sealed.push(Arc::new(r));
     }
     sealed.sort_by_key(|r| r.seq_range().map_or(0, |r| r.0));
-    let missing = match &manifest {
+    let (set_aside, missing): (Vec<SealedInfo>, Vec<SealedInfo>) = match &manifest {
         ManifestState::Sound(m) => m
             .sealed
             .iter()
@@ -271,9 +274,8 @@ pub(crate) fn inspect(dir: &Path, depth: Depth) -> Result<Layout> {
             // A stale manifest may name a file that compaction replaced: its events are in
             // the segments kept, so nothing is missing.
             .filter(|s| s.rows == 0 || !held_whole(&ranges, s.first_seq, s.end_seq))
-            .copied()
-            .collect(),
-        _ => Vec::new(),
+            .partition(|s| moved_to_quarantine(dir, partition, s)),
+        _ => (Vec::new(), Vec::new()),
     };
 
     // Unsealed files: the one the manifest names (or, without a sound manifest, the newest) goes on
@@ -364,9 +366,24 @@ pub(crate) fn inspect(dir: &Path, depth: Depth) -> Result<Layout> {
         misplaced,
         empty,
         missing,
+        set_aside,
         unnamed,
         next_segment_id,
     })
+}
+
+/// True when segment `info` of `partition` is in `dir`'s `quarantine/`: a file set aside under its
+/// name with its length and, when its header is still readable, its identity. A manifest naming it
+/// is stale (the recovery or repair that moved it wrote one without it), so its absence is not news:
+/// readers read the files as they are, and what it cost was reported when it was moved.
+pub(crate) fn moved_to_quarantine(dir: &Path, partition: u64, info: &SealedInfo) -> bool {
+    partition::quarantined_as(dir, &segment::file_name(info.id))
+        .iter()
+        .any(|path| {
+            file_len(path) == info.len
+                && segment::read_identity(path)
+                    .map_or(true, |who| who.id == info.id && who.partition == partition)
+        })
 }
 
 /// True when the seq ranges `held` (first, end, id) together hold every seq of `first..end`.

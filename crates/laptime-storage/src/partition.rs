@@ -135,6 +135,26 @@ pub(crate) fn claim(root: &Path, passed_over: &[PathBuf]) -> Result<(PathBuf, Fi
     }
 }
 
+/// Files of partition `dir`'s `quarantine/` folder that were set aside under the name `name` (the
+/// first as `name`, later ones of the same name as `name.1`, `name.2`, ...).
+pub(crate) fn quarantined_as(dir: &Path, name: &str) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir.join(QUARANTINE)) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            let n = e.file_name();
+            let n = n.to_string_lossy();
+            n == name
+                || n.strip_prefix(name)
+                    .and_then(|rest| rest.strip_prefix('.'))
+                    .is_some_and(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .map(|e| e.path())
+        .collect()
+}
+
 /// Move a damaged file of partition `dir` into its `quarantine/` folder (kept for inspection, out
 /// of every read path).
 pub(crate) fn quarantine(dir: &Path, file: &Path) -> Result<PathBuf> {

@@ -292,6 +292,14 @@ fn apply_layout(
             ),
         ));
     }
+    for info in &layout.set_aside {
+        report.quarantined.push((
+            dir.join(segment::file_name(info.id)),
+            "named by a stale manifest; an earlier recovery or repair moved it to quarantine and \
+             reported then what it lost"
+                .to_string(),
+        ));
+    }
     for path in &layout.unnamed {
         report.adopted_segments.push(path.clone());
     }

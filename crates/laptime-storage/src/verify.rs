@@ -301,6 +301,13 @@ fn check_partition(dir: &Path) -> FileCheck {
             info.rows
         ));
     }
+    for info in &layout.set_aside {
+        damage_found.push(format!(
+            "{} is named by the MANIFEST but an earlier recovery or repair moved it to quarantine/ \
+             and reported then what it lost (a stale MANIFEST); recovery rewrites the MANIFEST",
+            segment::file_name(info.id)
+        ));
+    }
     for (path, why) in &layout.misplaced {
         damage_found.push(format!(
             "{}: {why}; recovery moves it to quarantine",

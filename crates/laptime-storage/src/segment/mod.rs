@@ -45,7 +45,9 @@ mod writer;
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) use footer::encode as encode_footer;
 pub use reader::ReadScratch;
-pub(crate) use reader::{recover_active, salvage, summarize, Salvaged, SegmentReader};
+pub(crate) use reader::{
+    read_identity, recover_active, salvage, summarize, Salvaged, SegmentReader,
+};
 pub(crate) use writer::SegmentWriter;
 
 use crate::page::{PageHeader, PageZone};

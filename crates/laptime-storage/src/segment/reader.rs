@@ -53,6 +53,12 @@ fn check_header(file: &File, path: &Path, file_len: u64) -> Result<SegmentIdenti
     parse_header(&h).map_err(|(offset, reason)| Error::corrupt(path, offset as u64, reason))
 }
 
+/// The identity in the header of segment file `path` (checked, nothing else read).
+pub(crate) fn read_identity(path: &Path) -> Result<SegmentIdentity> {
+    let (file, len) = open_regular(path, "open segment")?;
+    check_header(&file, path, len)
+}
+
 /// Open `path` for reading if it is a regular file (not a directory, device, FIFO or dangling
 /// link), with its length.
 pub(crate) fn open_regular(path: &Path, what: &'static str) -> Result<(File, u64)> {
