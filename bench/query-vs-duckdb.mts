@@ -193,13 +193,14 @@ interface Case {
 }
 
 const pct = (q: ReturnType<typeof store.query>) => q.kind('call').groupBy('name').percentiles([50, 90, 99]);
+const byRoute = (q: ReturnType<typeof store.query>) => q.kind('call').groupBy('route').count().percentiles([50, 99]);
 const lapRows = async (rows: Array<Record<string, unknown>>, keys: string[], values: string[]): Promise<Rows> =>
   new Map(rows.map((r) => [key(keys.map((k) => r[k])), values.map((v) => Number(r[v]))]));
 
 // ClickHouse has no nearest-rank quantile (quantileExact takes index floor(q n), not ceil(q n) - 1),
 // so its check sorts each group and takes ranks ceil(p n / 100) in integers.
-const chNearest = (where: string, pcts: number[]) =>
-  `SELECT name, arrayMap(p -> s[toUInt64(greatest(1, intDiv(p * n + 99, 100)))], [${pcts.join(', ')}]) FROM (SELECT name, arraySort(groupArray(dur)) AS s, count() AS n FROM ev WHERE ${where} GROUP BY name)`;
+const chNearest = (where: string, pcts: number[], group = 'name', withCount = false) =>
+  `SELECT ${group},${withCount ? ' n,' : ''} arrayMap(p -> s[toUInt64(greatest(1, intDiv(p * n + 99, 100)))], [${pcts.join(', ')}]) FROM (SELECT ${group}, arraySort(groupArray(dur)) AS s, count() AS n FROM ev WHERE ${where} GROUP BY ${group})`;
 const since10 = BigInt(newest10Ms) * 1_000_000n;
 
 const cases: Case[] = [
@@ -245,6 +246,19 @@ const cases: Case[] = [
     clickhouse: { mode: 'count', sql: 'SELECT route, count(), countIf(is_call), countIf(err) FROM ev GROUP BY route', keys: 1 },
     check: { sql: 'SELECT route, count(*), count(*) FILTER (WHERE is_call), count(*) FILTER (WHERE err) FROM ev GROUP BY route', keys: 1 },
     chCheck: { sql: 'SELECT route, count(), countIf(is_call), countIf(err) FROM ev GROUP BY route', keys: 1 },
+  },
+  {
+    // Answered from the value index: each listed route keeps a latency sketch of its calls (and
+    // each key one of the calls without it) in page metas and segment summaries.
+    title: 'calls and p50/p99 by route (group by an attribute; no route is a group of its own)',
+    laptime: [
+      { mode: 'sketch', run: async () => lapRows((await byRoute(store.query()).run()).rows, ['route'], ['count', 'p50', 'p99']) },
+      { mode: 'exact', run: async () => lapRows((await byRoute(store.query()).exact().run()).rows, ['route'], ['count', 'p50', 'p99']) },
+    ],
+    duckdb: { mode: 'quantile_cont', sql: 'SELECT route, count(*), quantile_cont(dur, [0.5, 0.99]) FROM ev WHERE is_call GROUP BY route', keys: 1 },
+    clickhouse: { mode: 'quantilesExactInclusive', sql: 'SELECT route, count(), quantilesExactInclusive(0.5, 0.99)(dur) FROM ev WHERE is_call GROUP BY route', keys: 1 },
+    check: { sql: 'SELECT route, count(*), quantile_disc(dur, [0.5, 0.99]) FROM ev WHERE is_call GROUP BY route', keys: 1 },
+    chCheck: { sql: chNearest('is_call', [50, 99], 'route', true), keys: 1 },
   },
   {
     title: `selective field filter (route = ${rareRoute}): count and p99 by function`,

@@ -35,16 +35,26 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(m.values.len(), m.keys.len(), "one index entry per key");
         for entry in &m.values {
             match entry {
-                KeyValues::Listed(list) => {
+                KeyValues::Listed { values: list, .. } => {
                     assert!(!list.is_empty() && list.len() <= MAX_LISTED_VALUES);
                     assert!(list.windows(2).all(|w| w[0].value < w[1].value));
                     let events: u64 = list.iter().map(|v| v.calls + v.logs).sum();
                     assert!(events <= m.rows, "listed values count more events than rows");
                     assert!(list.iter().all(|v| v.errors <= v.calls));
+                    // A value's sketch is handed out only when it holds exactly its calls.
+                    for v in list {
+                        if let Some(s) = v.sketch() {
+                            assert_eq!(s.count(), v.calls);
+                        }
+                    }
                 }
                 KeyValues::IntRange { min, max } => assert!(min <= max, "reversed range"),
                 // Also fails for a NaN at either end.
                 KeyValues::FloatRange { min, max } => assert!(min <= max, "reversed or NaN range"),
+                // No false negatives is the filter's promise; a decoded one answers without panicking.
+                KeyValues::Filtered(f) => {
+                    let _ = f.may_contain(0x5eed);
+                }
                 KeyValues::Unlisted => {}
             }
         }

@@ -1261,10 +1261,20 @@ fn planner_answers_from_meta_only_when_allowed_and_skips_pages() {
     assert!(s.pages_from_meta > 0, "{s:?}");
 
     // Grouping by a field: pages without the key are one null group each; pages with it are
-    // decoded.
+    // answered from their value index (counts and sketches per value) unless the query needs
+    // every duration (stddev, exact percentiles).
     let route = vec![GroupBy::Field("route".into())];
-    let s = run("", route.clone(), plain.clone(), Precision::Auto);
-    assert!(s.pages_from_meta > 0 && s.pages_decoded > 0, "{s:?}");
+    let s = run("", route.clone(), pct.clone(), Precision::Auto);
+    assert!(s.pages_from_meta > 0 && s.pages_decoded == 0, "{s:?}");
+    let s = run("", route.clone(), pct.clone(), Precision::Exact);
+    assert!(s.pages_decoded > 0, "{s:?}");
+    let s = run(
+        "",
+        route.clone(),
+        vec![Aggregate::Count, Aggregate::Stddev],
+        Precision::Auto,
+    );
+    assert!(s.pages_decoded > 0, "{s:?}");
     // A field filter cannot be decided from meta where the key is present, but rules out
     // pages without it.
     let s = run("route:/a", route, plain.clone(), Precision::Auto);
@@ -1368,8 +1378,9 @@ fn counts_grouped_by_a_listed_field_come_from_the_value_index() {
         counts(),
     );
     assert!(s.pages_decoded > 0, "{s:?}");
-    // Per-value counts are over all names: a name filter, grouping by name, a field filter or
-    // durations need the rows.
+    // Per-value counts and sketches are over all names: a name filter, grouping by name or a
+    // field filter need the rows; so do durations of only the failed (or only the ok) calls, and
+    // every duration (stddev).
     for (text, group_by, aggregates) in [
         ("name:A.run", by_route(), counts()),
         (
@@ -1379,14 +1390,42 @@ fn counts_grouped_by_a_listed_field_come_from_the_value_index() {
         ),
         ("route:/a", by_route(), counts()),
         (
-            "",
+            "status:error",
             by_route(),
-            vec![Aggregate::Count, Aggregate::Percentile(0.99)],
+            vec![Aggregate::Percentile(0.99)],
         ),
-        ("", by_route(), vec![Aggregate::Count, Aggregate::Max]),
+        ("", by_route(), vec![Aggregate::Count, Aggregate::Stddev]),
     ] {
         let (s, _) = run(text, group_by, aggregates);
         assert_eq!(s.pages_decoded, 10, "{text}: {s:?}");
+    }
+    // Durations of all calls come from the values' sketches (and the sketch of the calls without
+    // the key): percentiles within the sketch's bound, sum, mean, min and max exact (checked
+    // against the oracle by `run`).
+    for text in ["", "kind:call"] {
+        let (s, rows) = run(
+            text,
+            by_route(),
+            vec![
+                Aggregate::Count,
+                Aggregate::Percentile(0.5),
+                Aggregate::Percentile(0.99),
+                Aggregate::Max,
+                Aggregate::Min,
+                Aggregate::Mean,
+                Aggregate::Sum,
+            ],
+        );
+        assert_eq!(
+            (s.pages_decoded, s.pages_from_meta),
+            (0, 10),
+            "{text}: {s:?}"
+        );
+        assert_eq!(
+            rows.len(),
+            6,
+            "{text}: five routes and the events without one"
+        );
     }
 }
 
@@ -1471,10 +1510,17 @@ fn the_value_index_skips_pages_that_cannot_hold_a_value() {
         // A string key compared as a number matches nothing on pages where it is all strings.
         let (s, _) = run("tenant>1", vec![], precision);
         assert_eq!(s.pages_skipped, 12, "{s:?}");
-        // Request ids are too many to list: no page can be ruled out by them.
+        // Request ids are too many to list: each page keeps a filter of them (false positives
+        // about 0.4 %), which rules out every page but the one holding the id.
         let (s, _) = run("request:req-4321", vec![], precision);
-        assert_eq!(s.pages_skipped, 0, "{s:?}");
-        assert_eq!(s.rows_matched, 1);
+        assert_eq!((s.pages_skipped, s.rows_matched), (11, 1), "{s:?}");
+        let (s, _) = run("request:in(req-4321,req-17,nope)", vec![], precision);
+        assert_eq!((s.pages_skipped, s.rows_matched), (10, 2), "{s:?}");
+        let (s, _) = run("request:nope", vec![], precision);
+        assert_eq!((s.pages_skipped, s.rows_matched), (12, 0), "{s:?}");
+        // Negated, or compared by wildcard, no page is ruled out.
+        let (s, _) = run("request!=req-4321", vec![], precision);
+        assert_eq!((s.pages_skipped, s.rows_matched), (0, 5_999), "{s:?}");
         // `region` is listed on the first six pages and the integer 1 on the others: `us` is
         // neither ("eu" does not list it; an integer equals only a number).
         let (s, _) = run("region:us", vec![], precision);

@@ -162,6 +162,20 @@ impl Acc {
         }
     }
 
+    /// The durations of calls already counted (by [`Acc::add_counts`]), all in `sketch`: a
+    /// listed value's calls from the value index. Its sum, min and max are exact.
+    pub(crate) fn add_durations(&mut self, sketch: &LatencySketch) {
+        if !self.keeps_durations || sketch.is_empty() {
+            return;
+        }
+        self.sum += sketch.sum();
+        self.min = self.min.min(sketch.min().unwrap_or(u64::MAX));
+        self.max = self.max.max(sketch.max().unwrap_or(0));
+        if let Some(sk) = &mut self.sketch {
+            sk.merge(sketch);
+        }
+    }
+
     /// Events known by their counts alone. Durations are not among them: for an accumulator
     /// that keeps durations, the caller adds them (or the query cannot be answered so).
     pub(crate) fn add_counts(&mut self, calls: u64, errors: u64, logs: u64) {

@@ -1,10 +1,15 @@
-//! Counts grouped by a field's values, answered from a page meta's value index (or a segment
-//! summary's) instead of the page's columns. The index counts each listed value's calls, errors
-//! and logs over all names, so it answers when the query takes the same classes of events
-//! (ok calls, failed calls, logs) from every name of the page, and needs counts only. Events
-//! without the key are the page's totals less the listed values' counts: the group of `null`.
+//! Counts and durations grouped by a field's values, answered from a page meta's value index (or
+//! a segment summary's) instead of the page's columns. The index counts each listed value's calls,
+//! errors and logs over all names, and keeps a latency sketch of its calls and of the calls
+//! without the key; so it answers when the query takes the same classes of events (ok calls,
+//! failed calls, logs) from every name of the page, and, when it needs durations, the calls whole
+//! (not only the ok or only the failed ones). Events without the key are the page's totals less
+//! the listed values' counts: the group of `null`.
+
+use std::borrow::Cow;
 
 use laptime_storage::page::{KeyValues, PageMeta};
+use laptime_storage::sketch::LatencySketch;
 use laptime_storage::NameId;
 
 use super::accumulate::{CallPart, SummaryPart};
@@ -48,17 +53,27 @@ impl ClassCounts {
     }
 }
 
-/// The counts of each value of `key` in `meta` (`None`: events without the key), taking the
-/// classes `parts` takes (the planner's answer for the names whose events match; names left out
-/// match none). `None` when the index cannot answer: the key is not listed, or the query takes
-/// different classes from different names.
-pub(super) fn value_counts<'m>(
+/// One group of [`value_groups`]: a value of the key (`None`: events without it), the counts
+/// taken, and the taken calls' durations when asked for.
+pub(super) struct ValueGroup<'m> {
+    pub value: Option<&'m str>,
+    pub counts: ClassCounts,
+    pub durations: Option<Cow<'m, LatencySketch>>,
+}
+
+/// The groups of each value of `key` in `meta`, taking the classes `parts` takes (the planner's
+/// answer for the names whose events match; names left out match none), with the durations of
+/// their calls when `durations` is set. `None` when the index cannot answer: the key is not
+/// listed, the query takes different classes from different names, or it needs durations the
+/// index lacks (an older index) or of only some of the calls.
+pub(super) fn value_groups<'m>(
     meta: &'m PageMeta,
     key: NameId,
     parts: &[(NameId, SummaryPart)],
-) -> Option<Vec<(Option<&'m str>, ClassCounts)>> {
-    let values = match meta.values_of(key) {
-        Some(KeyValues::Listed(values)) => values,
+    durations: bool,
+) -> Option<Vec<ValueGroup<'m>>> {
+    let (values, without) = match meta.values_of(key) {
+        Some(KeyValues::Listed { values, without }) => (values, without),
         _ => return None,
     };
     // Per class, whether the query takes it: set by the first name that has events of the
@@ -92,6 +107,19 @@ pub(super) fn value_counts<'m>(
         }
         totals = totals.plus(counts);
     }
+    // The sketches hold all calls: a query that takes only the ok or only the failed ones cannot
+    // use them.
+    let calls_taken = match (taken[0], taken[1]) {
+        (Some(ok), Some(errors)) if ok != errors => {
+            if durations {
+                return None;
+            }
+            true
+        }
+        (Some(t), _) | (None, Some(t)) => t,
+        (None, None) => false,
+    };
+    let with_durations = durations && calls_taken;
     // A class no name has events of has nothing to count either way.
     let taken = taken.map(|t| t.unwrap_or(false));
     let mut out = Vec::with_capacity(values.len() + 1);
@@ -103,12 +131,33 @@ pub(super) fn value_counts<'m>(
             logs: v.logs,
         };
         listed = listed.plus(counts);
-        out.push((Some(v.value.as_str()), counts.only(taken)));
+        let sketch = match with_durations {
+            true => Some(v.sketch()?),
+            false => None,
+        };
+        out.push(ValueGroup {
+            value: Some(v.value.as_str()),
+            counts: counts.only(taken),
+            durations: sketch,
+        });
     }
     // A meta whose values count more than its names is damaged: decode the page instead.
     let without_key = totals.minus(listed)?;
-    out.push((None, without_key.only(taken)));
-    out.retain(|(_, c)| !c.is_empty());
+    let sketch = match with_durations {
+        true => Some(
+            without
+                .as_ref()?
+                .decoded(without_key.ok + without_key.errors)
+                .ok()?,
+        ),
+        false => None,
+    };
+    out.push(ValueGroup {
+        value: None,
+        counts: without_key.only(taken),
+        durations: sketch,
+    });
+    out.retain(|g| !g.counts.is_empty());
     Some(out)
 }
 
@@ -123,21 +172,25 @@ mod tests {
     fn values_counting_more_than_the_names_are_not_an_answer() {
         let meta = PageMeta {
             keys: vec![7],
-            values: vec![KeyValues::Listed(vec![ValueStats {
-                value: "/x".into(),
-                calls: 5,
-                errors: 1,
-                logs: 0,
-            }])],
+            values: vec![KeyValues::Listed {
+                values: vec![ValueStats {
+                    value: "/x".into(),
+                    calls: 5,
+                    errors: 1,
+                    logs: 0,
+                    durations: None,
+                }],
+                without: None,
+            }],
             ..PageMeta::default()
         };
-        assert_eq!(value_counts(&meta, 7, &[]), None);
+        assert!(value_groups(&meta, 7, &[], false).is_none());
         // A key the index does not list cannot answer either.
         let unlisted = PageMeta {
             keys: vec![7],
             values: vec![KeyValues::Unlisted],
             ..PageMeta::default()
         };
-        assert_eq!(value_counts(&unlisted, 7, &[]), None);
+        assert!(value_groups(&unlisted, 7, &[], false).is_none());
     }
 }

@@ -675,18 +675,19 @@ impl<'a> Worker<'a> {
         }
     }
 
-    /// The groups of a count-only query grouped by one field present in the page, from the value
-    /// index (`by_value.rs`): each group's key and counts. `None` when the index cannot answer:
-    /// the query groups by name or needs durations, a time bucket splits the page, the key is
-    /// not listed, or the names' events are taken unevenly.
+    /// The groups of a query grouped by one field present in the page, from the value index
+    /// (`by_value.rs`): each group's key, counts and (for a query that uses durations) sketch.
+    /// `None` when the index cannot answer: the query groups by name or needs every duration, a
+    /// time bucket splits the page, the key is not listed, the names' events are taken unevenly,
+    /// or the index lacks the durations asked for.
     fn value_groups(
         &self,
         part: &PartPlan,
         meta: &PageMeta,
         parts: &[(NameId, SummaryPart)],
-    ) -> Option<Vec<(Vec<KeyPart>, ClassCounts)>> {
+    ) -> Option<Vec<ValueGroup>> {
         let plan = self.plan;
-        if plan.uses_durations || plan.needs_values {
+        if plan.needs_values {
             return None;
         }
         let mut present = None;
@@ -707,31 +708,42 @@ impl<'a> Worker<'a> {
             }
         }
         let (dim, key) = present?;
-        let counts = by_value::value_counts(meta, key, parts)?;
-        let groups = counts
+        let groups = by_value::value_groups(meta, key, parts, plan.uses_durations)?;
+        let groups = groups
             .into_iter()
-            .map(|(value, counts)| {
+            .map(|found| {
                 let group = plan
                     .group_by
                     .iter()
                     .enumerate()
                     .map(|(i, g)| match g {
                         GroupBy::Time(w) => KeyPart::Time(meta.min_start - meta.min_start % w),
-                        _ if i == dim => value.map_or(KeyPart::Null, |v| KeyPart::Str(v.into())),
+                        _ if i == dim => found
+                            .value
+                            .map_or(KeyPart::Null, |v| KeyPart::Str(v.into())),
                         _ => KeyPart::Null,
                     })
                     .collect();
-                (group, counts)
+                ValueGroup {
+                    key: group,
+                    counts: found.counts,
+                    durations: found.durations.map(|d| d.into_owned()),
+                }
             })
             .collect();
         Some(groups)
     }
 
     /// Add the groups [`Worker::value_groups`] found.
-    fn add_value_groups(&mut self, groups: Vec<(Vec<KeyPart>, ClassCounts)>) {
-        for (key, c) in groups {
-            let slot = self.slot(key);
-            self.accs[slot].add_counts(c.ok + c.errors, c.errors, c.logs);
+    fn add_value_groups(&mut self, groups: Vec<ValueGroup>) {
+        for g in groups {
+            let c = g.counts;
+            let slot = self.slot(g.key);
+            let acc = &mut self.accs[slot];
+            acc.add_counts(c.ok + c.errors, c.errors, c.logs);
+            if let Some(d) = &g.durations {
+                acc.add_durations(d);
+            }
             self.stats.rows_matched += c.ok + c.errors + c.logs;
         }
     }
@@ -912,12 +924,20 @@ enum PagePlan {
     Skip,
     /// Every matching row is described by the meta: counts and sketches suffice.
     Meta(Vec<(NameId, SummaryPart)>),
-    /// Counts grouped by a field, from the value index: each group's key and counts.
-    ByValue(Vec<(Vec<KeyPart>, ClassCounts)>),
+    /// Grouped by a field, from the value index: each group's key, counts and durations.
+    ByValue(Vec<ValueGroup>),
     /// As `Meta`, but the query needs the durations themselves (exact percentiles): counts from
     /// the meta, values from the decoded duration column, no row filtering.
     MetaAndValues(Vec<(NameId, SummaryPart)>),
     Decode,
+}
+
+/// A group answered from the value index (see [`PagePlan::ByValue`]).
+struct ValueGroup {
+    key: Vec<KeyPart>,
+    counts: ClassCounts,
+    /// The group's calls' durations, for a query that uses them.
+    durations: Option<LatencySketch>,
 }
 
 /// Give each row carrying field `key` a code `1 + index into values` (equal values share one);

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::filter::{CmpOp, Filter, Glob, Kind, Status, Term};
 use laptime_storage::dictionary::Dictionary;
+use laptime_storage::page::value_filter::{hash_value, ValueFilter};
 use laptime_storage::page::{ColumnSet, FieldValues, KeyValues, NameStats, PageColumns, PageMeta};
 use laptime_storage::{Level, NameId, Value};
 
@@ -218,6 +219,23 @@ impl FieldTest {
         }
     }
 
+    /// Whether a page whose values of the key are all strings, as `filter` holds them, may hold
+    /// one this test passes: equality with strings the filter rules out holds for none, and a
+    /// numeric comparison never holds for a string.
+    fn may_match_filter(&self, filter: &ValueFilter) -> bool {
+        match self {
+            FieldTest::StrIn {
+                values,
+                equal: true,
+                ..
+            } => values
+                .iter()
+                .any(|v| filter.may_contain(hash_value(v.as_bytes()))),
+            FieldTest::StrIn { equal: false, .. } => true,
+            FieldTest::Number(..) => false,
+        }
+    }
+
     /// [`FieldTest::matches`] for a string value, without building a [`Value`].
     fn matches_str(&self, s: &str) -> bool {
         match self {
@@ -365,11 +383,14 @@ impl Predicate {
                 None => Tri::None,
                 // The value index lists every value of the key: a comparison none of them
                 // passes holds for no row. (Rows without the key never match a comparison.)
-                Some(KeyValues::Listed(values))
+                Some(KeyValues::Listed { values, .. })
                     if !values.iter().any(|v| test.matches_str(&v.value)) =>
                 {
                     Tri::None
                 }
+                // A key of more strings than are listed has a filter of them: equality with
+                // strings it says the page lacks holds for no row.
+                Some(KeyValues::Filtered(filter)) if !test.may_match_filter(filter) => Tri::None,
                 // Likewise a range none of whose values can pass.
                 Some(range @ (KeyValues::IntRange { .. } | KeyValues::FloatRange { .. }))
                     if !test.may_match_range(range) =>

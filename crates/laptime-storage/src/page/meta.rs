@@ -134,16 +134,7 @@ impl NameStats {
         let input = meta
             .get(at..at.saturating_add(len))
             .ok_or(DecodeError::new(at, "sketch outside the page meta"))?;
-        let (sketch, used) = LatencySketch::decode(input).map_err(|e| DecodeError {
-            offset: at + e.offset,
-            reason: e.reason,
-        })?;
-        if used != input.len() {
-            return Err(DecodeError::new(
-                at + used,
-                "sketch shorter than its length",
-            ));
-        }
+        let sketch = LatencySketch::decode_exact(input, at)?;
         self.check_sketch(&sketch, at)?;
         Ok(sketch)
     }
@@ -285,6 +276,12 @@ impl PageMeta {
             return Ok(());
         }
         self.decode_sketches()?;
+        // The calls of a side that lacks a key the other has are calls without that key.
+        let (my_all, their_all) = if self.keys == other.keys {
+            (None, None)
+        } else {
+            (Some(all_calls(&self.names)), Some(all_calls(&other.names)))
+        };
         self.rows += other.rows;
         self.first_seq = self.first_seq.min(other.first_seq);
         self.min_start = self.min_start.min(other.min_start);
@@ -311,10 +308,16 @@ impl PageMeta {
         }
         self.names = merged;
         let (keys, values) = values::absorb(
-            &self.keys,
-            std::mem::take(&mut self.values),
-            &other.keys,
-            &other.values,
+            values::Side {
+                keys: &self.keys,
+                values: std::mem::take(&mut self.values),
+                all_calls: my_all.as_ref(),
+            },
+            values::Side {
+                keys: &other.keys,
+                values: &other.values,
+                all_calls: their_all.as_ref(),
+            },
         );
         self.keys = keys;
         self.values = values;
@@ -838,6 +841,17 @@ fn decode_ranges(
         sum,
         sketch: Durations::Decoded(LatencySketch::new()),
     })
+}
+
+/// The durations of every call of `names` (whose sketches are decoded) in one sketch.
+fn all_calls(names: &[NameStats]) -> LatencySketch {
+    let mut all = LatencySketch::new();
+    for s in names {
+        if let Some(sketch) = s.sketch() {
+            all.merge(sketch);
+        }
+    }
+    all
 }
 
 #[cfg(test)]

@@ -5,12 +5,16 @@
 //! - [`PageColumns`]: events of one page in struct-of-arrays form (the writer's active page and a
 //!   reader's decoded page are the same type).
 //! - `meta`: zone map and sketches, and their encoding.
-//! - `values`: the value index of a meta (listed string values of each field key).
+//! - `values`: the value index of a meta (listed string values of each field key);
+//!   `value_sketch`: the latency sketch of each listed value's calls; `value_filter`: the
+//!   membership filter of a key with more string values than are listed.
 //! - `codec`: the byte layout of a sealed page, encode and decode.
 
 mod codec;
 mod columns;
 mod meta;
+pub mod value_filter;
+mod value_sketch;
 mod values;
 
 pub(crate) use codec::{
@@ -20,4 +24,5 @@ pub(crate) use codec::{
 pub(crate) use columns::StringFields;
 pub use columns::{ColumnSet, FieldColumn, FieldValues, PageColumns};
 pub use meta::{NameStats, PageMeta, PageZone};
+pub use value_sketch::ValueSketch;
 pub use values::{KeyValues, ValueStats, MAX_LISTED_VALUES};

@@ -7,26 +7,36 @@
 //! Layout, after the names section of a page meta (and after the empty names section of a segment
 //! summary), all integers varints: the version [`INDEX_VERSION`], then per field key of the meta,
 //! in the keys' order, a tag: 0 nothing known; 1 listed: `count`, then per value, ascending by
-//! bytes, `byte length, UTF-8 bytes, calls, errors, logs`; 2 integer range: `zigzag(min),
-//! zigzag(max)`; 3 float range: `min, max` as 8-byte little-endian bits. Version 1 (metas written
-//! before the ranges) has no tag: `count` alone, 0 for nothing known. Metas written before the
-//! index existed end before it: their keys are all unlisted. Per-value latency sketches are left for a later
-//! version (they would be length-prefixed and decoded only when asked, like the names' sketches
-//! in `meta.rs`).
+//! bytes, `byte length, UTF-8 bytes, calls, errors, logs, sketch`, and after the values the
+//! sketch of the calls without the key (each sketch as `value_sketch` writes it: length-prefixed,
+//! decoded only when a query needs durations); 2 integer range: `zigzag(min), zigzag(max)`; 3
+//! float range: `min, max` as 8-byte little-endian bits; 4 filtered: a membership filter of the
+//! values (`value_filter`: a key of more strings than are listed). Version 2 has no sketches; version 1
+//! (metas written before the ranges) has no tag either: `count` alone, 0 for nothing known. Metas
+//! written before the index existed end before it: their keys are all unlisted.
 
-/// Version of the index layout written (version 1 is still read).
-const INDEX_VERSION: u64 = 2;
+/// Version of the index layout written (versions 1 and 2 are still read).
+const INDEX_VERSION: u64 = 3;
+/// The first version with tags, and the first with sketches.
+const TAGGED_SINCE: u64 = 2;
+const SKETCHES_SINCE: u64 = 3;
 
 const TAG_UNLISTED: u64 = 0;
 const TAG_LISTED: u64 = 1;
 const TAG_INT_RANGE: u64 = 2;
 const TAG_FLOAT_RANGE: u64 = 3;
+const TAG_FILTERED: u64 = 4;
+
+use std::sync::Arc;
 
 use crate::encoding::varint::{read_varint, unzigzag, write_varint, zigzag};
 use crate::encoding::StringDictionary;
 use crate::error::DecodeError;
 use crate::event::NameId;
+use crate::page::value_filter::{hash_value, ValueFilter};
+use crate::page::value_sketch::{self, ValueSketch};
 use crate::page::{FieldValues, PageColumns};
+use crate::sketch::LatencySketch;
 
 /// Most distinct values a key may have in a page (or a segment) and still be listed. Routes,
 /// methods, statuses, tiers and tenants of one page fit; ids do not, and listing them would make
@@ -44,6 +54,8 @@ pub struct ValueStats {
     pub errors: u64,
     /// Log events.
     pub logs: u64,
+    /// The calls' durations; `None` in an index written before sketches (or merged with one).
+    pub durations: Option<ValueSketch>,
 }
 
 impl ValueStats {
@@ -54,19 +66,29 @@ impl ValueStats {
             calls: 0,
             errors: 0,
             logs: 0,
+            durations: Some(ValueSketch::Decoded(LatencySketch::new())),
         }
     }
 
     /// Count one event with code byte `code`, in the classes of the per-name stats: 0 an ok call,
-    /// 1 a failed call, anything else a log.
-    fn count(&mut self, code: u8) {
+    /// 1 a failed call, anything else a log; a call's `duration` goes into the sketch.
+    fn count(&mut self, code: u8, duration: u64) {
         match code {
             0 | 1 => {
                 self.calls += 1;
                 self.errors += u64::from(code);
+                if let Some(ValueSketch::Decoded(s)) = &mut self.durations {
+                    s.insert(duration);
+                }
             }
             _ => self.logs += 1,
         }
+    }
+
+    /// The calls' durations decoded and checked against their count; `None` when not known or
+    /// not sound (a query then decodes the page instead).
+    pub fn sketch(&self) -> Option<std::borrow::Cow<'_, LatencySketch>> {
+        self.durations.as_ref()?.decoded(self.calls).ok()
     }
 }
 
@@ -74,7 +96,13 @@ impl ValueStats {
 #[derive(Debug, Clone, PartialEq)]
 pub enum KeyValues {
     /// Every value the key has, ascending by bytes: all strings, at most [`MAX_LISTED_VALUES`].
-    Listed(Vec<ValueStats>),
+    Listed {
+        /// The values with their counts and sketches.
+        values: Vec<ValueStats>,
+        /// The durations of the calls without the key (the group of `null`); `None` when not
+        /// known. Their counts are the meta's totals less the values'.
+        without: Option<ValueSketch>,
+    },
     /// Every value the key has is an integer, from `min` to `max`.
     IntRange {
         /// Smallest value.
@@ -82,6 +110,10 @@ pub enum KeyValues {
         /// Largest value.
         max: i64,
     },
+    /// Every value the key has is a string, more than are listed: a filter that says which
+    /// values the page may hold (false positives about 0.4 %, no false negatives). Pages only:
+    /// filters of several pages do not merge, so a summary leaves the key unlisted.
+    Filtered(ValueFilter),
     /// Every value the key has is a float, none NaN, from `min` to `max`.
     FloatRange {
         /// Smallest value.
@@ -98,10 +130,18 @@ impl KeyValues {
     /// Heap bytes held.
     pub(crate) fn heap_bytes(&self) -> usize {
         match self {
-            KeyValues::Listed(v) => {
-                v.capacity() * std::mem::size_of::<ValueStats>()
-                    + v.iter().map(|s| s.value.capacity()).sum::<usize>()
+            KeyValues::Listed { values, without } => {
+                values.capacity() * std::mem::size_of::<ValueStats>()
+                    + values
+                        .iter()
+                        .map(|s| {
+                            s.value.capacity()
+                                + s.durations.as_ref().map_or(0, ValueSketch::heap_bytes)
+                        })
+                        .sum::<usize>()
+                    + without.as_ref().map_or(0, ValueSketch::heap_bytes)
             }
+            KeyValues::Filtered(f) => f.heap_bytes(),
             KeyValues::IntRange { .. } | KeyValues::FloatRange { .. } | KeyValues::Unlisted => 0,
         }
     }
@@ -144,20 +184,52 @@ fn compute_key(
             Some(&s) => s,
             None => {
                 if stats.len() == MAX_LISTED_VALUES {
-                    return KeyValues::Unlisted;
+                    return filtered(strings.iter());
                 }
                 slot_of.insert(value, stats.len());
                 stats.push(ValueStats::none_of(value));
                 stats.len() - 1
             }
         };
-        let (Some(s), Some(&code)) = (stats.get_mut(slot), cols.codes.get(row as usize)) else {
+        let (Some(s), Some(&code), Some(&d)) = (
+            stats.get_mut(slot),
+            cols.codes.get(row as usize),
+            cols.durations.get(row as usize),
+        ) else {
             return KeyValues::Unlisted;
         };
-        s.count(code);
+        s.count(code, d);
     }
+    listed(cols, &col.rows, stats)
+}
+
+/// The filtered entry of a string key whose `values` (repeats allowed) are too many to list.
+fn filtered<'v>(values: impl Iterator<Item = &'v str>) -> KeyValues {
+    let mut hashes: Vec<u64> = values.map(|v| hash_value(v.as_bytes())).collect();
+    // Sized by distinct values, not rows.
+    hashes.sort_unstable();
+    hashes.dedup();
+    KeyValues::Filtered(ValueFilter::build(&hashes))
+}
+
+/// The listed entry of `stats`, sorted, with the sketch of the calls of `cols` not among `rows`
+/// (the rows that have the key, ascending).
+fn listed(cols: &PageColumns, rows: &[u32], mut stats: Vec<ValueStats>) -> KeyValues {
     stats.sort_by(|a, b| a.value.cmp(&b.value));
-    KeyValues::Listed(stats)
+    let mut without = LatencySketch::new();
+    let mut with = rows.iter().peekable();
+    for (row, (&code, &d)) in cols.codes.iter().zip(&cols.durations).enumerate() {
+        if with.next_if(|&&r| r as usize == row).is_some() {
+            continue;
+        }
+        if code <= 1 {
+            without.insert(d);
+        }
+    }
+    KeyValues::Listed {
+        values: stats,
+        without: Some(ValueSketch::Decoded(without)),
+    }
 }
 
 fn int_range(values: &[i64]) -> KeyValues {
@@ -180,30 +252,45 @@ fn float_range(values: &[f64]) -> KeyValues {
 /// [`compute_key`] for a column whose dictionary the page encoder built: counted by dictionary
 /// index, no value hashed again.
 fn from_dictionary(cols: &PageColumns, rows: &[u32], dict: &StringDictionary<'_>) -> KeyValues {
-    if dict.order.len() > MAX_LISTED_VALUES || dict.ids.len() != rows.len() {
+    if dict.ids.len() != rows.len() {
         return KeyValues::Unlisted;
+    }
+    if dict.order.len() > MAX_LISTED_VALUES {
+        return filtered(dict.order.iter().copied());
     }
     let mut stats: Vec<ValueStats> = dict.order.iter().map(|v| ValueStats::none_of(v)).collect();
     for (&id, &row) in dict.ids.iter().zip(rows) {
-        let (Some(s), Some(&code)) = (stats.get_mut(id as usize), cols.codes.get(row as usize))
-        else {
+        let (Some(s), Some(&code), Some(&d)) = (
+            stats.get_mut(id as usize),
+            cols.codes.get(row as usize),
+            cols.durations.get(row as usize),
+        ) else {
             return KeyValues::Unlisted;
         };
-        s.count(code);
+        s.count(code, d);
     }
-    stats.sort_by(|a, b| a.value.cmp(&b.value));
-    KeyValues::Listed(stats)
+    listed(cols, rows, stats)
 }
 
-/// Merge `theirs` (aligned with `their_keys`) into `mine` (aligned with `my_keys`); returns the
-/// united keys and their entries. A key listed on both sides stays listed while the union of its
-/// values fits; a key unlisted on either side is unlisted.
+/// One side of [`absorb`]: its keys, their entries (aligned), and the durations of all its calls
+/// (what the calls without a key are on a side that lacks the key; `None` when not known).
+pub(crate) struct Side<'a, V> {
+    pub keys: &'a [NameId],
+    pub values: V,
+    pub all_calls: Option<&'a LatencySketch>,
+}
+
+/// Merge `theirs` into `mine`; returns the united keys and their entries. A key listed on both
+/// sides stays listed while the union of its values fits; a key unlisted on either side is
+/// unlisted; a key only one side has keeps its entry, and the other side's calls join the calls
+/// without it.
 pub(crate) fn absorb(
-    my_keys: &[NameId],
-    mine: Vec<KeyValues>,
-    their_keys: &[NameId],
-    theirs: &[KeyValues],
+    mine: Side<'_, Vec<KeyValues>>,
+    theirs: Side<'_, &[KeyValues]>,
 ) -> (Vec<NameId>, Vec<KeyValues>) {
+    let (my_keys, their_keys) = (mine.keys, theirs.keys);
+    let (my_all, their_all) = (mine.all_calls, theirs.all_calls);
+    let (mine, theirs) = (mine.values, theirs.values);
     let mut keys = Vec::with_capacity(my_keys.len().max(their_keys.len()));
     let mut values = Vec::with_capacity(keys.capacity());
     let mut a = my_keys.iter().zip(mine).peekable();
@@ -219,12 +306,12 @@ pub(crate) fn absorb(
             std::cmp::Ordering::Less => {
                 let Some((&k, v)) = a.next() else { break };
                 keys.push(k);
-                values.push(v);
+                values.push(without_more(v, their_all));
             }
             std::cmp::Ordering::Greater => {
                 let Some((&k, v)) = b.next() else { break };
                 keys.push(k);
-                values.push(v.clone());
+                values.push(without_more(v.clone(), my_all));
             }
             std::cmp::Ordering::Equal => {
                 let (Some((&k, x)), Some((_, y))) = (a.next(), b.next()) else {
@@ -238,9 +325,33 @@ pub(crate) fn absorb(
     (keys, values)
 }
 
+/// `entry` of a key with `calls` (the calls of a side without the key) added to its calls
+/// without the key.
+fn without_more(entry: KeyValues, calls: Option<&LatencySketch>) -> KeyValues {
+    match entry {
+        KeyValues::Listed { values, without } => KeyValues::Listed {
+            values,
+            without: value_sketch::merge(
+                without,
+                calls.map(|c| ValueSketch::Decoded(c.clone())).as_ref(),
+            ),
+        },
+        other => other,
+    }
+}
+
 fn merge(mine: KeyValues, theirs: &KeyValues) -> KeyValues {
-    let (mine, theirs) = match (mine, theirs) {
-        (KeyValues::Listed(mine), KeyValues::Listed(theirs)) => (mine, theirs),
+    let (mine, my_without, theirs, their_without) = match (mine, theirs) {
+        (
+            KeyValues::Listed {
+                values: mine,
+                without: my_without,
+            },
+            KeyValues::Listed {
+                values: theirs,
+                without: their_without,
+            },
+        ) => (mine, my_without, theirs, their_without),
         (KeyValues::IntRange { min, max }, &KeyValues::IntRange { min: a, max: b }) => {
             return KeyValues::IntRange {
                 min: min.min(a),
@@ -273,6 +384,7 @@ fn merge(mine: KeyValues, theirs: &KeyValues) -> KeyValues {
                     x.calls += y.calls;
                     x.errors += y.errors;
                     x.logs += y.logs;
+                    x.durations = value_sketch::merge(x.durations, y.durations.as_ref());
                     Some(x)
                 }
             },
@@ -283,7 +395,10 @@ fn merge(mine: KeyValues, theirs: &KeyValues) -> KeyValues {
         }
         merged.push(v);
     }
-    KeyValues::Listed(merged)
+    KeyValues::Listed {
+        values: merged,
+        without: value_sketch::merge(my_without, their_without.as_ref()),
+    }
 }
 
 /// Append the index (one entry per key, in the keys' order).
@@ -302,16 +417,22 @@ pub(crate) fn encode(values: &[KeyValues], out: &mut Vec<u8>) {
                 out.extend_from_slice(&min.to_bits().to_le_bytes());
                 out.extend_from_slice(&max.to_bits().to_le_bytes());
             }
-            KeyValues::Listed(list) => {
+            KeyValues::Filtered(filter) => {
+                write_varint(out, TAG_FILTERED);
+                filter.encode(out);
+            }
+            KeyValues::Listed { values, without } => {
                 write_varint(out, TAG_LISTED);
-                write_varint(out, list.len() as u64);
-                for v in list {
+                write_varint(out, values.len() as u64);
+                for v in values {
                     write_varint(out, v.value.len() as u64);
                     out.extend_from_slice(v.value.as_bytes());
                     write_varint(out, v.calls);
                     write_varint(out, v.errors);
                     write_varint(out, v.logs);
+                    value_sketch::encode(v.durations.as_ref(), out);
                 }
+                value_sketch::encode(without.as_ref(), out);
             }
         }
     }
@@ -325,11 +446,14 @@ pub(crate) fn decode(
     keys: usize,
     rows: u64,
 ) -> Result<Vec<KeyValues>, DecodeError> {
-    let tagged = match read_varint(input, pos)? {
-        1 => false,
-        INDEX_VERSION => true,
-        _ => return Err(DecodeError::new(*pos, "unknown value index version")),
-    };
+    let version = read_varint(input, pos)?;
+    if !(1..=INDEX_VERSION).contains(&version) {
+        return Err(DecodeError::new(*pos, "unknown value index version"));
+    }
+    let tagged = version >= TAGGED_SINCE;
+    // Sketches stay encoded, sharing one copy of the index's bytes.
+    let shared: Option<Arc<[u8]>> =
+        (version >= SKETCHES_SINCE).then(|| Arc::from(input.get(..).unwrap_or_default()));
     let mut out = Vec::with_capacity(keys.min(input.len()));
     for _ in 0..keys {
         let tag_at = *pos;
@@ -374,6 +498,16 @@ pub(crate) fn decode(
                 out.push(KeyValues::FloatRange { min, max });
                 continue;
             }
+            TAG_FILTERED if version >= SKETCHES_SINCE => {
+                let rest = input.get(*pos..).unwrap_or_default();
+                let (filter, used) = ValueFilter::decode(rest).map_err(|e| DecodeError {
+                    offset: *pos + e.offset,
+                    reason: e.reason,
+                })?;
+                *pos += used;
+                out.push(KeyValues::Filtered(filter));
+                continue;
+            }
             _ => return Err(DecodeError::new(tag_at, "unknown value index entry")),
         }
         let count = read_varint(input, pos)?;
@@ -408,6 +542,10 @@ pub(crate) fn decode(
             let calls = read_varint(input, pos)?;
             let errors = read_varint(input, pos)?;
             let logs = read_varint(input, pos)?;
+            let durations = match &shared {
+                Some(shared) => value_sketch::decode(input, shared, pos)?,
+                None => None,
+            };
             if errors > calls {
                 return Err(DecodeError::new(*pos, "more errors than calls for a value"));
             }
@@ -424,9 +562,17 @@ pub(crate) fn decode(
                 calls,
                 errors,
                 logs,
+                durations,
             });
         }
-        out.push(KeyValues::Listed(list));
+        let without = match &shared {
+            Some(shared) => value_sketch::decode(input, shared, pos)?,
+            None => None,
+        };
+        out.push(KeyValues::Listed {
+            values: list,
+            without,
+        });
     }
     Ok(out)
 }
@@ -525,7 +671,7 @@ mod tests {
 
     fn listed(kv: Option<&KeyValues>) -> &[ValueStats] {
         match kv {
-            Some(KeyValues::Listed(v)) => v,
+            Some(KeyValues::Listed { values, .. }) => values,
             other => panic!("expected listed values, got {other:?}"),
         }
     }
@@ -547,12 +693,191 @@ mod tests {
         assert_eq!(meta.values_of(42), None);
     }
 
+    /// Calls of names 0 and 1 taking `100 + i` ns (every seventh failed, every ninth row a
+    /// log); every fourth row lacks the tenant.
+    fn page_with_gaps(rows: usize) -> PageColumns {
+        let mut b = Batch::default();
+        for i in 0..rows {
+            let row = if i % 9 == 8 {
+                b.push_log(0, i as u64, crate::event::Level::Info, "hi")
+            } else {
+                b.push_call((i % 2) as NameId, i as u64, 100 + i as u64, i % 7 != 0)
+            };
+            if i % 4 != 0 {
+                let tenant = ["acme", "globex"][i % 3 % 2];
+                b.add_field_at(row, TENANT, Value::Str(tenant.into()))
+                    .unwrap();
+            }
+        }
+        let mut cols = PageColumns::default();
+        cols.append_batch(&b, 0, rows);
+        cols.canonicalize_fields();
+        cols
+    }
+
+    /// The sketch of the call durations of `cols` whose tenant `pick` accepts.
+    fn calls_where(cols: &PageColumns, pick: impl Fn(Option<&str>) -> bool) -> LatencySketch {
+        let col = cols.fields.iter().find(|f| f.key == TENANT).unwrap();
+        let FieldValues::Str(strings) = &col.values else {
+            panic!("tenants are strings")
+        };
+        let mut s = LatencySketch::new();
+        for row in 0..cols.len() {
+            let tenant = col
+                .rows
+                .iter()
+                .position(|&r| r as usize == row)
+                .map(|i| strings.get(i));
+            if cols.codes[row] <= 1 && pick(tenant) {
+                s.insert(cols.durations[row]);
+            }
+        }
+        s
+    }
+
+    fn without(kv: Option<&KeyValues>) -> LatencySketch {
+        match kv {
+            Some(KeyValues::Listed {
+                without: Some(w), ..
+            }) => w.decoded_any(),
+            other => panic!("expected a sketch of the calls without the key, got {other:?}"),
+        }
+    }
+
+    impl ValueSketch {
+        fn decoded_any(&self) -> LatencySketch {
+            match self {
+                ValueSketch::Decoded(s) => s.clone(),
+                ValueSketch::Encoded { .. } => panic!("not decoded"),
+            }
+        }
+    }
+
     #[test]
-    fn more_distinct_values_than_the_limit_are_not_listed() {
-        let meta = PageMeta::compute(&page(MAX_LISTED_VALUES + 1), 0);
-        assert_eq!(meta.values_of(USER), Some(&KeyValues::Unlisted));
+    fn values_carry_the_durations_of_their_calls_and_of_the_calls_without_the_key() {
+        let cols = page_with_gaps(50);
+        let meta = PageMeta::compute(&cols, 0);
+        let tenants = listed(meta.values_of(TENANT));
+        for v in tenants {
+            let want = calls_where(&cols, |t| t == Some(v.value.as_str()));
+            assert_eq!(v.sketch().unwrap().as_ref(), &want, "{}", v.value);
+            assert_eq!(want.count(), v.calls);
+        }
+        let none = without(meta.values_of(TENANT));
+        assert_eq!(none, calls_where(&cols, |t| t.is_none()));
+        assert!(none.count() > 0);
+
+        // Read back deferred, the sketches come out of the bytes, checked against the calls.
+        let mut bytes = Vec::new();
+        meta.encode_summary(&mut bytes);
+        let back = PageMeta::decode_summary(&bytes).unwrap();
+        assert_eq!(back, meta);
+        for (v, w) in listed(back.values_of(TENANT)).iter().zip(tenants) {
+            assert!(matches!(v.durations, Some(ValueSketch::Encoded { .. })));
+            assert_eq!(v.sketch(), w.sketch());
+        }
+
+        // A page without the key: all its calls are calls without it in a summary.
+        let mut bare = Batch::default();
+        for i in 0..10u64 {
+            bare.push_call(3, 1_000 + i, 5_000 + i, true);
+        }
+        let mut bare_cols = PageColumns::default();
+        bare_cols.append_batch(&bare, 0, bare.len());
+        let bare_meta = PageMeta::compute(&bare_cols, 50);
+        let mut sum = meta.clone();
+        sum.absorb(&bare_meta).unwrap();
+        let mut want = calls_where(&cols, |t| t.is_none());
+        want.insert_many(&(0..10u64).map(|i| 5_000 + i).collect::<Vec<_>>());
+        assert_eq!(without(sum.values_of(TENANT)), want);
+        // In either order.
+        let mut sum = bare_meta.clone();
+        sum.absorb(&meta).unwrap();
+        assert_eq!(without(sum.values_of(TENANT)), want);
+        assert_eq!(listed(sum.values_of(TENANT)), tenants);
+    }
+
+    /// The index as version 2 wrote it: tags, no sketches.
+    fn encode_v2(values: &[KeyValues], out: &mut Vec<u8>) {
+        write_varint(out, 2);
+        for entry in values {
+            match entry {
+                KeyValues::Listed { values, .. } => {
+                    write_varint(out, TAG_LISTED);
+                    write_varint(out, values.len() as u64);
+                    for v in values {
+                        write_varint(out, v.value.len() as u64);
+                        out.extend_from_slice(v.value.as_bytes());
+                        write_varint(out, v.calls);
+                        write_varint(out, v.errors);
+                        write_varint(out, v.logs);
+                    }
+                }
+                _ => write_varint(out, TAG_UNLISTED),
+            }
+        }
+    }
+
+    #[test]
+    fn an_index_without_sketches_is_read_and_merged_as_not_knowing_durations() {
+        let meta = PageMeta::compute(&page_with_gaps(50), 0);
+        let mut bytes = Vec::new();
+        meta.encode(&mut bytes);
+        write_varint(&mut bytes, 0); // empty names section
+        encode_v2(&meta.values, &mut bytes);
+        let old = PageMeta::decode_summary(&bytes).unwrap();
+        let KeyValues::Listed { values, without } = old.values_of(TENANT).unwrap() else {
+            panic!("listed")
+        };
+        assert_eq!(*without, None);
+        assert!(values
+            .iter()
+            .all(|v| v.durations.is_none() && v.sketch().is_none()));
+        // Counts are as before.
+        let counts = |vs: &[ValueStats]| -> Vec<(u64, u64, u64)> {
+            vs.iter().map(|v| (v.calls, v.errors, v.logs)).collect()
+        };
+        assert_eq!(counts(values), counts(listed(meta.values_of(TENANT))));
+        // Merged with a page that knows, the durations are still not known.
+        let mut sum = meta.clone();
+        sum.absorb(&old).unwrap();
+        let KeyValues::Listed { values, without } = sum.values_of(TENANT).unwrap() else {
+            panic!("listed")
+        };
+        assert_eq!(*without, None);
+        assert!(values.iter().all(|v| v.durations.is_none()));
+    }
+
+    #[test]
+    fn more_distinct_values_than_the_limit_are_filtered_not_listed() {
+        for rows in [MAX_LISTED_VALUES + 1, 5_000] {
+            let cols = page(rows);
+            let meta = PageMeta::compute(&cols, 0);
+            let Some(KeyValues::Filtered(filter)) = meta.values_of(USER) else {
+                panic!("{rows} users: {:?}", meta.values_of(USER))
+            };
+            let hash = |v: &str| hash_value(v.as_bytes());
+            assert!((0..rows).all(|i| filter.may_contain(hash(&format!("user-{i}")))));
+            let false_positives = (rows..rows + 10_000)
+                .filter(|i| filter.may_contain(hash(&format!("user-{i}"))))
+                .count();
+            assert!(
+                false_positives < 100,
+                "{false_positives} of 10,000 absent ids pass"
+            );
+            // Round trip; a summary of two pages cannot merge filters and leaves the key unlisted.
+            let mut bytes = Vec::new();
+            meta.encode_summary(&mut bytes);
+            assert_eq!(PageMeta::decode_summary(&bytes).unwrap(), meta);
+            let mut sum = meta.clone();
+            sum.absorb(&PageMeta::compute(&other_users(page(rows), "-b"), 10_000))
+                .unwrap();
+            assert_eq!(sum.values_of(USER), Some(&KeyValues::Unlisted));
+        }
         let meta = PageMeta::compute(&page(MAX_LISTED_VALUES), 0);
         assert_eq!(listed(meta.values_of(USER)).len(), MAX_LISTED_VALUES);
+        // A key of mixed types is neither listed nor filtered.
+        assert_eq!(meta.values_of(MIXED), Some(&KeyValues::Unlisted));
     }
 
     #[test]

@@ -107,6 +107,22 @@ impl LatencySketch {
         put_varint(out, self.sum.saturating_sub(floor));
     }
 
+    /// Decode a sketch that fills `input` exactly (a length-prefixed one), which sits at offset
+    /// `at` of a larger buffer: error offsets are in that buffer.
+    pub fn decode_exact(input: &[u8], at: usize) -> Result<LatencySketch, DecodeError> {
+        let (sketch, used) = LatencySketch::decode(input).map_err(|e| DecodeError {
+            offset: at + e.offset,
+            reason: e.reason,
+        })?;
+        if used != input.len() {
+            return Err(DecodeError::new(
+                at + used,
+                "sketch shorter than its length",
+            ));
+        }
+        Ok(sketch)
+    }
+
     /// Decode a sketch written by [`encode`](Self::encode) from the start of `input`. Returns the
     /// sketch and the number of bytes it used; bytes after it are not looked at.
     pub fn decode(input: &[u8]) -> Result<(LatencySketch, usize), DecodeError> {
