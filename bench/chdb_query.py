@@ -30,7 +30,8 @@ CREATE TABLE ev (
     is_call Bool,
     err Bool,
     route LowCardinality(Nullable(String)),
-    tier LowCardinality(Nullable(String))
+    tier LowCardinality(Nullable(String)),
+    msg Nullable(String)
 ) ENGINE = MergeTree ORDER BY (name, start)
 """
 

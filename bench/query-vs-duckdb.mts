@@ -89,7 +89,7 @@ const duck = await DuckDBInstance.create(duckPath);
 const con = await duck.connect();
 const [parquetMs] = await timed(() =>
   con.run(
-    `COPY (SELECT * FROM read_csv('${csvPath}', header = true, columns = {'name': 'VARCHAR', 'start': 'UBIGINT', 'dur': 'UBIGINT', 'is_call': 'BOOLEAN', 'err': 'BOOLEAN', 'route': 'VARCHAR', 'tier': 'VARCHAR'})) TO '${parquetPath}' (FORMAT parquet)`,
+    `COPY (SELECT * FROM read_csv('${csvPath}', header = true, columns = {'name': 'VARCHAR', 'start': 'UBIGINT', 'dur': 'UBIGINT', 'is_call': 'BOOLEAN', 'err': 'BOOLEAN', 'route': 'VARCHAR', 'tier': 'VARCHAR', 'msg': 'VARCHAR'})) TO '${parquetPath}' (FORMAT parquet)`,
   ),
 );
 rmSync(csvPath);
@@ -157,6 +157,10 @@ const newest10Ns = first + ((last - first) * 9n) / 10n;
 const newest10Ms = Number(newest10Ns / 1_000_000n);
 const routeRow = (await con.runAndReadAll('SELECT route FROM ev WHERE route IS NOT NULL GROUP BY route ORDER BY count(*) LIMIT 1')).getRowObjectsJS()[0]!;
 const rareRoute = routeRow.route as string;
+// A log message with a six-digit number: searching for it is selective (the number is rare).
+const msgRow = (await con.runAndReadAll("SELECT msg FROM ev WHERE regexp_matches(msg, 'retrying after [0-9]{6} ms') ORDER BY start LIMIT 1")).getRowObjectsJS()[0]!;
+const rareMessage = (msgRow.msg as string).slice((msgRow.msg as string).indexOf('retrying'));
+const sqlText = (s: string) => `'${s.replaceAll("'", "''")}'`;
 
 type Rows = Map<string, number[]>;
 const key = (parts: unknown[]) => parts.map(String).join('|');
@@ -194,8 +198,16 @@ interface Case {
 
 const pct = (q: ReturnType<typeof store.query>) => q.kind('call').groupBy('name').percentiles([50, 90, 99]);
 const byRoute = (q: ReturnType<typeof store.query>) => q.kind('call').groupBy('route').count().percentiles([50, 99]);
-const lapRows = async (rows: Array<Record<string, unknown>>, keys: string[], values: string[]): Promise<Rows> =>
-  new Map(rows.map((r) => [key(keys.map((k) => r[k])), values.map((v) => Number(r[v]))]));
+/** What the engine did in the latest laptime run (pages skipped, answered from meta, decoded). */
+let lastStats: Record<string, unknown> = {};
+const lapRows = async (
+  result: { rows: Array<Record<string, unknown>>; stats: object },
+  keys: string[],
+  values: string[],
+): Promise<Rows> => {
+  lastStats = { ...result.stats };
+  return new Map(result.rows.map((r) => [key(keys.map((k) => r[k])), values.map((v) => Number(r[v]))]));
+};
 
 // ClickHouse has no nearest-rank quantile (quantileExact takes index floor(q n), not ceil(q n) - 1),
 // so its check sorts each group and takes ranks ceil(p n / 100) in integers.
@@ -207,8 +219,8 @@ const cases: Case[] = [
   {
     title: 'p50/p90/p99 by function, all events',
     laptime: [
-      { mode: 'sketch', run: async () => lapRows((await pct(store.query()).run()).rows, ['name'], ['p50', 'p90', 'p99']) },
-      { mode: 'exact', run: async () => lapRows((await pct(store.query()).exact().run()).rows, ['name'], ['p50', 'p90', 'p99']) },
+      { mode: 'sketch', run: async () => lapRows(await pct(store.query()).run(), ['name'], ['p50', 'p90', 'p99']) },
+      { mode: 'exact', run: async () => lapRows(await pct(store.query()).exact().run(), ['name'], ['p50', 'p90', 'p99']) },
     ],
     duckdb: { mode: 'quantile_cont', sql: 'SELECT name, quantile_cont(dur, [0.5, 0.9, 0.99]) FROM ev WHERE is_call GROUP BY name', keys: 1 },
     clickhouse: { mode: 'quantilesExactInclusive', sql: 'SELECT name, quantilesExactInclusive(0.5, 0.9, 0.99)(dur) FROM ev WHERE is_call GROUP BY name', keys: 1 },
@@ -218,8 +230,8 @@ const cases: Case[] = [
   {
     title: 'p50/p90/p99 by function, newest 10% of the time range',
     laptime: [
-      { mode: 'sketch', run: async () => lapRows((await pct(store.query()).since(newest10Ms).run()).rows, ['name'], ['p50', 'p90', 'p99']) },
-      { mode: 'exact', run: async () => lapRows((await pct(store.query()).since(newest10Ms).exact().run()).rows, ['name'], ['p50', 'p90', 'p99']) },
+      { mode: 'sketch', run: async () => lapRows(await pct(store.query()).since(newest10Ms).run(), ['name'], ['p50', 'p90', 'p99']) },
+      { mode: 'exact', run: async () => lapRows(await pct(store.query()).since(newest10Ms).exact().run(), ['name'], ['p50', 'p90', 'p99']) },
     ],
     duckdb: { mode: 'quantile_cont', sql: `SELECT name, quantile_cont(dur, [0.5, 0.9, 0.99]) FROM ev WHERE is_call AND start >= ${since10} GROUP BY name`, keys: 1 },
     clickhouse: {
@@ -232,7 +244,7 @@ const cases: Case[] = [
   },
   {
     title: 'count by function and 1 s bucket',
-    laptime: [{ mode: 'count', run: async () => lapRows((await store.query().groupBy('name').bucket('1s').count().run()).rows, ['name', 'time'], ['count']) }],
+    laptime: [{ mode: 'count', run: async () => lapRows(await store.query().groupBy('name').bucket('1s').count().run(), ['name', 'time'], ['count']) }],
     duckdb: { mode: 'count', sql: 'SELECT name, (start - start % 1000000000) // 1000000 AS t, count(*) FROM ev GROUP BY ALL', keys: 2 },
     clickhouse: { mode: 'count', sql: 'SELECT name, intDiv(start, 1000000000) * 1000 AS t, count() FROM ev GROUP BY name, t', keys: 2 },
     check: { sql: 'SELECT name, (start - start % 1000000000) // 1000000 AS t, count(*) FROM ev GROUP BY ALL', keys: 2 },
@@ -241,7 +253,7 @@ const cases: Case[] = [
   {
     // Answered from the value index (segment summaries and page metas list each route's counts).
     title: 'events, calls and errors by route (all events; no route is a group of its own)',
-    laptime: [{ mode: 'count', run: async () => lapRows((await store.query().groupBy('route').count().calls().errors().run()).rows, ['route'], ['count', 'calls', 'errors']) }],
+    laptime: [{ mode: 'count', run: async () => lapRows(await store.query().groupBy('route').count().calls().errors().run(), ['route'], ['count', 'calls', 'errors']) }],
     duckdb: { mode: 'count', sql: 'SELECT route, count(*), count(*) FILTER (WHERE is_call), count(*) FILTER (WHERE err) FROM ev GROUP BY route', keys: 1 },
     clickhouse: { mode: 'count', sql: 'SELECT route, count(), countIf(is_call), countIf(err) FROM ev GROUP BY route', keys: 1 },
     check: { sql: 'SELECT route, count(*), count(*) FILTER (WHERE is_call), count(*) FILTER (WHERE err) FROM ev GROUP BY route', keys: 1 },
@@ -252,8 +264,8 @@ const cases: Case[] = [
     // each key one of the calls without it) in page metas and segment summaries.
     title: 'calls and p50/p99 by route (group by an attribute; no route is a group of its own)',
     laptime: [
-      { mode: 'sketch', run: async () => lapRows((await byRoute(store.query()).run()).rows, ['route'], ['count', 'p50', 'p99']) },
-      { mode: 'exact', run: async () => lapRows((await byRoute(store.query()).exact().run()).rows, ['route'], ['count', 'p50', 'p99']) },
+      { mode: 'sketch', run: async () => lapRows(await byRoute(store.query()).run(), ['route'], ['count', 'p50', 'p99']) },
+      { mode: 'exact', run: async () => lapRows(await byRoute(store.query()).exact().run(), ['route'], ['count', 'p50', 'p99']) },
     ],
     duckdb: { mode: 'quantile_cont', sql: 'SELECT route, count(*), quantile_cont(dur, [0.5, 0.99]) FROM ev WHERE is_call GROUP BY route', keys: 1 },
     clickhouse: { mode: 'quantilesExactInclusive', sql: 'SELECT route, count(), quantilesExactInclusive(0.5, 0.99)(dur) FROM ev WHERE is_call GROUP BY route', keys: 1 },
@@ -261,11 +273,26 @@ const cases: Case[] = [
     chCheck: { sql: chNearest('is_call', [50, 99], 'route', true), keys: 1 },
   },
   {
+    // The message index: the words of each page's messages in a filter; the rare number rules
+    // out nearly every page.
+    title: `selective message search (message contains "${rareMessage}"): count by function`,
+    laptime: [
+      {
+        mode: 'count',
+        run: async () => lapRows(await store.query().filter(`message~"${rareMessage}"`).groupBy('name').count().run(), ['name'], ['count']),
+      },
+    ],
+    duckdb: { mode: 'count', sql: `SELECT name, count(*) FROM ev WHERE contains(msg, ${sqlText(rareMessage)}) GROUP BY name`, keys: 1 },
+    clickhouse: { mode: 'count', sql: `SELECT name, count() FROM ev WHERE position(msg, ${sqlText(rareMessage)}) > 0 GROUP BY name`, keys: 1 },
+    check: { sql: `SELECT name, count(*) FROM ev WHERE contains(msg, ${sqlText(rareMessage)}) GROUP BY name`, keys: 1 },
+    chCheck: { sql: `SELECT name, count() FROM ev WHERE position(msg, ${sqlText(rareMessage)}) > 0 GROUP BY name`, keys: 1 },
+  },
+  {
     title: `selective field filter (route = ${rareRoute}): count and p99 by function`,
     laptime: [
       {
         mode: 'sketch',
-        run: async () => lapRows((await store.query().kind('call').where('route', '=', rareRoute).groupBy('name').count().percentiles([99]).run()).rows, ['name'], ['count', 'p99']),
+        run: async () => lapRows(await store.query().kind('call').where('route', '=', rareRoute).groupBy('name').count().percentiles([99]).run(), ['name'], ['count', 'p99']),
       },
     ],
     duckdb: { mode: 'quantile_cont', sql: `SELECT name, count(*), quantile_cont(dur, 0.99) FROM ev WHERE is_call AND route = '${rareRoute}' GROUP BY name`, keys: 1 },
@@ -313,11 +340,13 @@ for (const c of cases) {
   const answers: Rows[] = [];
   let duckTimed: Rows = new Map();
   let chTimed: Rows = new Map();
+  const lapStats: Array<Record<string, unknown>> = [];
   for (let round = 0; round <= ROUNDS; round++) {
     for (const [i, l] of c.laptime.entries()) {
       const [ms, rows] = await timed(l.run);
       if (round > 0) lapTimes[i]!.push(ms);
       else answers[i] = rows;
+      lapStats[i] = lastStats;
     }
     const [ms, drows] = await timed(() => duckRows(c.duckdb.sql, c.duckdb.keys));
     if (round > 0) duckTimes.push(ms);
@@ -345,6 +374,8 @@ for (const c of cases) {
       `laptime ${l.mode}: median ${ms.toFixed(1)} ms = ${(duckMs / ms).toFixed(1)}x DuckDB, ${(chMs / ms).toFixed(1)}x ClickHouse, ` +
         `${(bestMs / ms).toFixed(1)}x the faster (${best}); answers vs DuckDB ${refKind}: ${verdict}`,
     );
+    const st = lapStats[i]!;
+    log(`  pages: ${st.pagesTotal} in all, ${st.pagesSkipped} skipped, ${st.pagesFromMeta} answered from meta, ${st.pagesDecoded} decoded`);
     results.push({
       case: c.title,
       mode: l.mode,
@@ -356,6 +387,7 @@ for (const c of cases) {
       speedupVsClickhouse: chMs / ms,
       speedupVsFaster: bestMs / ms,
       agreement: verdict,
+      pages: lapStats[i],
       clickhouseAgreement: chRef,
       laptimeRuns: lapTimes[i],
       duckdbRuns: duckTimes,

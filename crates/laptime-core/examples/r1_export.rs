@@ -6,7 +6,8 @@
 //! `epoch-ms` moves R1's start of time (default 2023-11-14) so the events are recent; `-` as the
 //! CSV file skips the CSV.
 //!
-//! CSV columns: `name,start,dur,is_call,err,route,tier` (`route`/`tier` empty when absent). Prints
+//! CSV columns: `name,start,dur,is_call,err,route,tier,msg` (`route`/`tier` empty when absent, `msg`
+//! a log's message, quoted, empty for a call). Prints
 //! one JSON line: events, start range, bytes of the store's files, seconds spent writing the store.
 
 use std::error::Error;
@@ -51,7 +52,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         None
     } else {
         let mut w = BufWriter::with_capacity(1 << 20, File::create(csv_path)?);
-        writeln!(w, "name,start,dur,is_call,err,route,tier")?;
+        writeln!(w, "name,start,dur,is_call,err,route,tier,msg")?;
         Some(w)
     };
 
@@ -75,9 +76,13 @@ fn main() -> Result<(), Box<dyn Error>> {
             let name = &names[e.name as usize];
             let route = e.route.map_or("", |r| routes[usize::from(r)].as_str());
             let tier = e.tier.map_or("", |t| tiers[usize::from(t)].as_str());
+            // A log's message quoted (quotes doubled); a call has none (an empty field: NULL).
+            let msg = e.log.as_ref().map_or(String::new(), |l| {
+                format!("\"{}\"", l.message().replace('"', "\"\""))
+            });
             writeln!(
                 csv,
-                "{name},{},{},{},{},{route},{tier}",
+                "{name},{},{},{},{},{route},{tier},{msg}",
                 e.start_ns,
                 e.duration_ns,
                 u8::from(e.log.is_none()),

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::filter::{CmpOp, Filter, Glob, Kind, Status, Term};
 use laptime_storage::dictionary::Dictionary;
+use laptime_storage::page::message_index;
 use laptime_storage::page::value_filter::{hash_value, ValueFilter};
 use laptime_storage::page::{ColumnSet, FieldValues, KeyValues, NameStats, PageColumns, PageMeta};
 use laptime_storage::{Level, NameId, Value};
@@ -403,7 +404,11 @@ impl Predicate {
                 Some(k) if meta.has_key(*k) => Tri::Some,
                 _ => Tri::None,
             },
-            Compiled::Message(_) => Tri::Some,
+            // The page's message index rules it out when a word the text needs is missing.
+            Compiled::Message(needle) => match &meta.messages {
+                Some(index) if !message_index::may_contain(index, needle) => Tri::None,
+                _ => Tri::Some,
+            },
             Compiled::Not(inner) => self.term_on_meta(inner, meta, stats, class).not(),
         }
     }

@@ -26,6 +26,8 @@ use crate::encoding::varint::{read_varint, write_varint};
 use crate::encoding::StringDictionary;
 use crate::error::DecodeError;
 use crate::event::NameId;
+use crate::page::message_index;
+use crate::page::value_filter::ValueFilter;
 use crate::page::values::{self, KeyValues};
 use crate::page::{PageColumns, StringFields};
 use crate::sketch::LatencySketch;
@@ -242,6 +244,9 @@ pub struct PageMeta {
     pub keys: Vec<NameId>,
     /// The value index: one entry per key of `keys`, in the same order.
     pub values: Vec<KeyValues>,
+    /// The words of the page's log messages (`message_index`); `None` in a segment summary
+    /// (filters do not merge) and in metas written before the index.
+    pub messages: Option<ValueFilter>,
 }
 
 impl PageMeta {
@@ -276,6 +281,8 @@ impl PageMeta {
             return Ok(());
         }
         self.decode_sketches()?;
+        // Message filters do not merge: a summary of several pages has none.
+        self.messages = None;
         // The calls of a side that lacks a key the other has are calls without that key.
         let (my_all, their_all) = if self.keys == other.keys {
             (None, None)
@@ -365,6 +372,7 @@ impl PageMeta {
             + self.keys.capacity() * std::mem::size_of::<NameId>()
             + self.values.capacity() * std::mem::size_of::<KeyValues>()
             + self.values.iter().map(KeyValues::heap_bytes).sum::<usize>()
+            + self.messages.as_ref().map_or(0, ValueFilter::heap_bytes)
     }
 
     /// What the value index knows about `key` (`None`: the page has no such key).
@@ -466,6 +474,7 @@ impl PageMeta {
         let values = values::compute(cols, &keys, dicts);
         PageMeta {
             values,
+            messages: Some(message_index::build(cols.messages.iter())),
             keys,
             rows: cols.len() as u64,
             first_seq,
@@ -542,6 +551,7 @@ impl PageMeta {
     /// Append the value index; after [`PageMeta::encode_names`] for a page.
     pub(crate) fn encode_values(&self, out: &mut Vec<u8>) {
         values::encode(&self.values, out);
+        message_index::encode(self.messages.as_ref(), out);
     }
 
     /// Append the encoding of a segment's summary: the meta, an empty names section (names are
@@ -769,10 +779,16 @@ impl PageMeta {
                 }
             }
         }
-        let values = if pos < input.len() {
-            values::decode(input, &mut pos, keys.len(), rows)?
+        let (values, messages) = if pos < input.len() {
+            let (values, version) = values::decode(input, &mut pos, keys.len(), rows)?;
+            let messages = if values::has_message_index(version) {
+                message_index::decode(input, &mut pos)?
+            } else {
+                None
+            };
+            (values, messages)
         } else {
-            vec![KeyValues::Unlisted; keys.len()]
+            (vec![KeyValues::Unlisted; keys.len()], None)
         };
         if pos != input.len() {
             return Err(DecodeError::new(pos, "trailing bytes after page meta"));
@@ -785,6 +801,7 @@ impl PageMeta {
             names,
             keys,
             values,
+            messages,
         })
     }
 }
@@ -907,6 +924,7 @@ mod tests {
         // Without the value index that follows the names, the keys' values are not listed.
         let unlisted = PageMeta {
             values: vec![KeyValues::Unlisted; meta.keys.len()],
+            messages: None,
             ..meta.clone()
         };
         assert_eq!(PageMeta::decode(&plain).unwrap(), unlisted);

@@ -7,11 +7,13 @@
 //! - `meta`: zone map and sketches, and their encoding.
 //! - `values`: the value index of a meta (listed string values of each field key);
 //!   `value_sketch`: the latency sketch of each listed value's calls; `value_filter`: the
-//!   membership filter of a key with more string values than are listed.
+//!   membership filter of a key with more string values than are listed; `message_index`: the
+//!   words of the page's log messages, in such a filter.
 //! - `codec`: the byte layout of a sealed page, encode and decode.
 
 mod codec;
 mod columns;
+pub mod message_index;
 mod meta;
 pub mod value_filter;
 mod value_sketch;

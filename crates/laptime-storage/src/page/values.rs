@@ -13,7 +13,8 @@
 //! float range: `min, max` as 8-byte little-endian bits; 4 filtered: a membership filter of the
 //! values (`value_filter`: a key of more strings than are listed). Version 2 has no sketches; version 1
 //! (metas written before the ranges) has no tag either: `count` alone, 0 for nothing known. Metas
-//! written before the index existed end before it: their keys are all unlisted.
+//! written before the index existed end before it: their keys are all unlisted. From version 3
+//! the message index (`message_index`) follows.
 
 /// Version of the index layout written (versions 1 and 2 are still read).
 const INDEX_VERSION: u64 = 3;
@@ -438,14 +439,20 @@ pub(crate) fn encode(values: &[KeyValues], out: &mut Vec<u8>) {
     }
 }
 
+/// Whether a meta whose value index has layout `version` has a message index after it.
+pub(crate) fn has_message_index(version: u64) -> bool {
+    version >= SKETCHES_SINCE
+}
+
 /// Decode the index of a meta with `keys` field keys and `rows` events from `input[*pos..]`,
 /// checking what a writer guarantees: few values, ascending and distinct, counts within the rows.
+/// Returns it and its layout version.
 pub(crate) fn decode(
     input: &[u8],
     pos: &mut usize,
     keys: usize,
     rows: u64,
-) -> Result<Vec<KeyValues>, DecodeError> {
+) -> Result<(Vec<KeyValues>, u64), DecodeError> {
     let version = read_varint(input, pos)?;
     if !(1..=INDEX_VERSION).contains(&version) {
         return Err(DecodeError::new(*pos, "unknown value index version"));
@@ -574,14 +581,14 @@ pub(crate) fn decode(
             without,
         });
     }
-    Ok(out)
+    Ok((out, version))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::event::{Batch, Value};
-    use crate::page::PageMeta;
+    use crate::page::{message_index, PageMeta};
 
     const TENANT: NameId = 7;
     const USER: NameId = 8;
@@ -993,6 +1000,7 @@ mod tests {
             for _ in 1..keys {
                 write_varint(&mut b, TAG_UNLISTED);
             }
+            message_index::encode(None, &mut b);
             b
         };
         let reason = |b: &[u8]| PageMeta::decode(b).unwrap_err().reason;
