@@ -31,6 +31,7 @@ CREATE TABLE ev (
     err Bool,
     route LowCardinality(Nullable(String)),
     tier LowCardinality(Nullable(String)),
+    user Nullable(String),
     msg Nullable(String)
 ) ENGINE = MergeTree ORDER BY (name, start)
 """

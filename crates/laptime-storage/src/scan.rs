@@ -108,6 +108,9 @@ pub struct View {
     pool: Arc<BufferPool>,
     /// Pages found damaged while reading (skipped; see [`View::damaged_pages`]).
     damage: Mutex<Vec<PageDamage>>,
+    /// Whether queries may use the metas' value and message indexes (see
+    /// [`View::without_indexes`]).
+    uses_indexes: bool,
 }
 
 /// A page whose columns failed their checksum when read: readers skip it (its meta, checked when
@@ -241,7 +244,22 @@ impl View {
             parts,
             pool,
             damage: Mutex::default(),
+            uses_indexes: true,
         })
+    }
+
+    /// This view for queries that ignore the value and message indexes of page metas (listed
+    /// values and their sketches, ranges, filters, message words): every page such an index would
+    /// rule out or answer is decoded instead. The answers are the same, only slower; for checking
+    /// the indexes and measuring what they save.
+    pub fn without_indexes(mut self) -> View {
+        self.uses_indexes = false;
+        self
+    }
+
+    /// Whether queries may use the value and message indexes (see [`View::without_indexes`]).
+    pub fn uses_indexes(&self) -> bool {
+        self.uses_indexes
     }
 
     /// Number of partitions.

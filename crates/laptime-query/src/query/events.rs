@@ -187,7 +187,7 @@ pub fn events(view: &View, req: &EventsRequest) -> Result<EventPage> {
     }
     let predicates: Vec<Predicate> = (0..view.partitions())
         .filter_map(|p| view.dictionary(p))
-        .map(|d| Predicate::compile(&req.filter, req.now_ns, d))
+        .map(|d| Predicate::compile(&req.filter, req.now_ns, d, view.uses_indexes()))
         .collect();
     // Segments whose summary rules the filter out are skipped whole; a page's own meta is read
     // only when the scan reaches it.

@@ -338,11 +338,12 @@ impl PartPlan {
     fn new(view: &View, part: usize, query: &Query) -> PartPlan {
         let dict = view.dictionary(part);
         let predicate = match dict {
-            Some(d) => Predicate::compile(&query.filter, query.now_ns, d),
+            Some(d) => Predicate::compile(&query.filter, query.now_ns, d, view.uses_indexes()),
             None => Predicate::compile(
                 &query.filter,
                 query.now_ns,
                 &Arc::new(laptime_storage::dictionary::Dictionary::default()),
+                view.uses_indexes(),
             ),
         };
         let field_keys: Vec<Option<NameId>> = query
@@ -687,7 +688,7 @@ impl<'a> Worker<'a> {
         parts: &[(NameId, SummaryPart)],
     ) -> Option<Vec<ValueGroup>> {
         let plan = self.plan;
-        if plan.needs_values {
+        if plan.needs_values || !self.view.uses_indexes() {
             return None;
         }
         let mut present = None;

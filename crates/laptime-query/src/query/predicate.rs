@@ -288,10 +288,19 @@ pub(crate) fn string_form(v: &Value) -> String {
 pub(crate) struct Predicate {
     terms: Vec<Compiled>,
     dict: Arc<Dictionary>,
+    /// Whether page metas' value and message indexes may decide field and message terms.
+    indexes: bool,
 }
 
 impl Predicate {
-    pub(crate) fn compile(filter: &Filter, now_ns: u64, dict: &Arc<Dictionary>) -> Predicate {
+    /// `indexes`: whether page metas' value and message indexes may decide field and message
+    /// terms (see `View::without_indexes`).
+    pub(crate) fn compile(
+        filter: &Filter,
+        now_ns: u64,
+        dict: &Arc<Dictionary>,
+        indexes: bool,
+    ) -> Predicate {
         let terms = filter
             .terms
             .iter()
@@ -300,6 +309,7 @@ impl Predicate {
         Predicate {
             terms,
             dict: Arc::clone(dict),
+            indexes,
         }
     }
 
@@ -380,6 +390,10 @@ impl Predicate {
             }
             Compiled::Since(t) => Tri::of(meta.min_start >= *t, meta.max_start < *t),
             Compiled::Until(t) => Tri::of(meta.max_start < *t, meta.min_start >= *t),
+            // Without the indexes, only the keys a page holds (its zone map) rule it out.
+            Compiled::Field { key, .. } if !self.indexes => {
+                Tri::of(false, !key.is_some_and(|k| meta.has_key(k)))
+            }
             Compiled::Field { key, test } => match key.and_then(|k| meta.values_of(k)) {
                 None => Tri::None,
                 // The value index lists every value of the key: a comparison none of them
@@ -406,7 +420,9 @@ impl Predicate {
             },
             // The page's message index rules it out when a word the text needs is missing.
             Compiled::Message(needle) => match &meta.messages {
-                Some(index) if !message_index::may_contain(index, needle) => Tri::None,
+                Some(index) if self.indexes && !message_index::may_contain(index, needle) => {
+                    Tri::None
+                }
                 _ => Tri::Some,
             },
             Compiled::Not(inner) => self.term_on_meta(inner, meta, stats, class).not(),
