@@ -587,10 +587,14 @@ export interface NativeQueryRow {
 export interface NativeQueryStats {
   /** Pages in the store. */
   pagesTotal: number
-  /** Pages ruled out by their zone maps. */
+  /** Pages ruled out by their zone maps or indexes. */
   pagesSkipped: number
+  /** Of those, the pages only an index ruled out. */
+  pagesSkippedByIndex: number
   /** Pages answered from their counts and sketches. */
   pagesFromMeta: number
+  /** Of those, the pages answered from the value index. */
+  pagesFromIndex: number
   /** Pages decoded. */
   pagesDecoded: number
   /** Rows of decoded pages examined. */

@@ -150,10 +150,17 @@ export interface NativeQuery {
 export interface NativeQueryStats {
   /** Pages in the store. */
   pagesTotal: number;
-  /** Pages ruled out by their zone maps without reading them. */
+  /** Pages ruled out without decoding them: by their zone maps (time range, names, field keys) or by their indexes. */
   pagesSkipped: number;
+  /**
+   * Of `pagesSkipped`, the pages only an index ruled out: the values a field has there (listed
+   * values, numeric ranges, the filter of many values) or the words of its log messages.
+   */
+  pagesSkippedByIndex: number;
   /** Pages answered from their per-name counts and sketches without decoding. */
   pagesFromMeta: number;
+  /** Of `pagesFromMeta`, the pages answered from the value index (grouped by a listed field). */
+  pagesFromIndex: number;
   /** Pages decoded and filtered row by row. */
   pagesDecoded: number;
   /** Rows of decoded pages examined. */

@@ -38,7 +38,9 @@ export interface ReadApi<C> {
 const EMPTY_QUERY_STATS = Object.freeze({
   pagesTotal: 0,
   pagesSkipped: 0,
+  pagesSkippedByIndex: 0,
   pagesFromMeta: 0,
+  pagesFromIndex: 0,
   pagesDecoded: 0,
   rowsScanned: 0,
   rowsMatched: 0,

@@ -227,7 +227,8 @@ export function explainLine(s: QueryStats, percentiles: boolean): string {
   const n = (v: number) => v.toLocaleString('en-US');
   const how = percentiles ? `; percentiles ${s.exactPercentiles ? 'exact' : 'from sketches'}` : '';
   return (
-    `explain: ${n(s.pagesTotal)} pages: ${n(s.pagesSkipped)} skipped, ${n(s.pagesFromMeta)} answered from meta, ` +
+    `explain: ${n(s.pagesTotal)} pages: ${n(s.pagesSkipped)} skipped (${n(s.pagesSkippedByIndex)} by an index), ` +
+    `${n(s.pagesFromMeta)} answered from meta (${n(s.pagesFromIndex)} from the value index), ` +
     `${n(s.pagesDecoded)} decoded; ${n(s.rowsScanned)} rows scanned, ${n(s.rowsMatched)} matched${how}\n`
   );
 }

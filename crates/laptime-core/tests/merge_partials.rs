@@ -609,8 +609,8 @@ fn other_magic_and_versions_are_named() {
     assert!(reason.contains("checksum"), "{reason}");
 }
 
-/// Partials of format version 1 (before calls, logs, rate and the span) are still read, and answer
-/// as the same query does now.
+/// Partials of format versions 1 (before calls, logs, rate and the span) and 2 (before the index
+/// counts of the stats) are still read, and answer as the same query does now.
 #[test]
 fn version_1_partials_are_still_read() {
     let (built, _, _) = sample(Precision::Auto);
@@ -619,20 +619,32 @@ fn version_1_partials_are_still_read() {
         aggregates: vec![Aggregate::Count, Aggregate::Percentile(0.5)],
         ..Query::default()
     };
-    let v2 = built
+    let v3 = built
         .snapshot
         .query_partial(&q)
         .expect("partial")
         .to_bytes();
-    assert_eq!(v2[4], 2);
+    assert_eq!(v3[4], 3);
     // Body: filter "" (1 byte), now_ns, precision, dims 0, aggregate count, count's tag,
-    // percentile's tag and q (1 + 8 bytes), 8 stats varints, span.
-    let varint_end = |at: usize| at + v2[at..].iter().position(|b| b & 0x80 == 0).unwrap() + 1;
+    // percentile's tag and q (1 + 8 bytes), 8 stats varints, 2 index counts (version 3), span.
+    let varint_end = |at: usize| at + v3[at..].iter().position(|b| b & 0x80 == 0).unwrap() + 1;
     let mut at = varint_end(9 + 1);
     at += 1 + 1 + 1 + 1 + 1 + 8;
     for _ in 0..8 {
         at = varint_end(at);
     }
+    // Version 2: the same without the index counts.
+    let mut v2 = v3.clone();
+    v2.drain(at..varint_end(varint_end(at)));
+    v2[4] = 2;
+    let v2 = reseal(v2);
+    assert_eq!(
+        Partial::from_bytes(&v2)
+            .expect("a version 2 partial is read")
+            .stats(),
+        Partial::from_bytes(&v3).expect("partial").stats(),
+        "this query skips nothing by an index: the counts are 0 either way"
+    );
     assert_eq!(v2[at], 0, "no span without rate");
     // A span where no rate is asked for, and an unknown span flag, are refused by name.
     let mut spanned = v2.clone();

@@ -76,10 +76,14 @@ pub struct NativeQueryRow {
 pub struct NativeQueryStats {
     /// Pages in the store.
     pub pages_total: f64,
-    /// Pages ruled out by their zone maps.
+    /// Pages ruled out by their zone maps or indexes.
     pub pages_skipped: f64,
+    /// Of those, the pages only an index ruled out.
+    pub pages_skipped_by_index: f64,
     /// Pages answered from their counts and sketches.
     pub pages_from_meta: f64,
+    /// Of those, the pages answered from the value index.
+    pub pages_from_index: f64,
     /// Pages decoded.
     pub pages_decoded: f64,
     /// Rows of decoded pages examined.
@@ -356,7 +360,9 @@ impl From<QueryStats> for NativeQueryStats {
         NativeQueryStats {
             pages_total: s.pages_total as f64,
             pages_skipped: s.pages_skipped as f64,
+            pages_skipped_by_index: s.pages_skipped_by_index as f64,
             pages_from_meta: s.pages_from_meta as f64,
+            pages_from_index: s.pages_from_index as f64,
             pages_decoded: s.pages_decoded as f64,
             rows_scanned: s.rows_scanned as f64,
             rows_matched: s.rows_matched as f64,

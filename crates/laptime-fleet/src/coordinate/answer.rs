@@ -172,7 +172,9 @@ pub(super) fn stats_json(s: &QueryStats) -> Value {
     json!({
         "pagesTotal": s.pages_total,
         "pagesSkipped": s.pages_skipped,
+        "pagesSkippedByIndex": s.pages_skipped_by_index,
         "pagesFromMeta": s.pages_from_meta,
+        "pagesFromIndex": s.pages_from_index,
         "pagesDecoded": s.pages_decoded,
         "pagesDamaged": s.pages_damaged,
         "rowsLost": s.rows_lost,

@@ -197,6 +197,9 @@ pub(super) fn aggregate_with(
             PagePlan::Skip => {
                 pages_of_segments += count;
                 whole.stats.pages_skipped += count;
+                if part.skipped_by_index(seg.summary()) {
+                    whole.stats.pages_skipped_by_index += count;
+                }
             }
             PagePlan::Meta(parts) => {
                 pages_of_segments += count;
@@ -206,6 +209,7 @@ pub(super) fn aggregate_with(
             PagePlan::ByValue(groups) => {
                 pages_of_segments += count;
                 whole.stats.pages_from_meta += count;
+                whole.stats.pages_from_index += count;
                 whole.add_value_groups(groups);
             }
             PagePlan::MetaAndValues(_) | PagePlan::Decode => {
@@ -329,23 +333,29 @@ const DECODED_BYTES_PER_ROW: u64 = 24;
 /// The query compiled for one partition.
 struct PartPlan {
     predicate: Predicate,
+    /// The same filter without the value and message indexes (when the view uses them): what the
+    /// zone maps alone rule out, to count the pages the indexes skipped (`QueryStats`).
+    plain: Option<Predicate>,
     /// Per group dimension: the field key's id in this partition (for `GroupBy::Field`).
     field_keys: Vec<Option<NameId>>,
     columns: ColumnSet,
 }
 
 impl PartPlan {
+    /// Whether a page `meta` describes, which the query skips, was ruled out by an index (its
+    /// zone map alone would not have).
+    fn skipped_by_index(&self, meta: &PageMeta) -> bool {
+        self.plain.as_ref().is_some_and(|p| !p.rules_out(meta))
+    }
+
     fn new(view: &View, part: usize, query: &Query) -> PartPlan {
         let dict = view.dictionary(part);
-        let predicate = match dict {
-            Some(d) => Predicate::compile(&query.filter, query.now_ns, d, view.uses_indexes()),
-            None => Predicate::compile(
-                &query.filter,
-                query.now_ns,
-                &Arc::new(laptime_storage::dictionary::Dictionary::default()),
-                view.uses_indexes(),
-            ),
-        };
+        let empty = Arc::new(laptime_storage::dictionary::Dictionary::default());
+        let d = dict.unwrap_or(&empty);
+        let predicate = Predicate::compile(&query.filter, query.now_ns, d, view.uses_indexes());
+        let plain = view
+            .uses_indexes()
+            .then(|| Predicate::compile(&query.filter, query.now_ns, d, false));
         let field_keys: Vec<Option<NameId>> = query
             .group_by
             .iter()
@@ -367,6 +377,7 @@ impl PartPlan {
         }
         PartPlan {
             predicate,
+            plain,
             field_keys,
             columns,
         }
@@ -473,7 +484,12 @@ impl<'a> Worker<'a> {
         let meta = &*meta;
         let part = &self.plan.parts[page.partition()];
         match self.plan_page(part, meta) {
-            PagePlan::Skip => self.stats.pages_skipped += 1,
+            PagePlan::Skip => {
+                self.stats.pages_skipped += 1;
+                if part.skipped_by_index(meta) {
+                    self.stats.pages_skipped_by_index += 1;
+                }
+            }
             // Most of the page's names: decode the meta once, cached for the next query. A few
             // (a name filter): decode just theirs, and keep the cached meta small.
             PagePlan::Meta(parts) if self.plan.needs.sketch && !meta.has_sketches() => {
@@ -502,6 +518,7 @@ impl<'a> Worker<'a> {
             }
             PagePlan::ByValue(groups) => {
                 self.stats.pages_from_meta += 1;
+                self.stats.pages_from_index += 1;
                 self.add_value_groups(groups);
             }
             PagePlan::MetaAndValues(parts) => {

@@ -444,10 +444,15 @@ impl Span {
 pub struct QueryStats {
     /// Pages in the view.
     pub pages_total: u64,
-    /// Pages ruled out by their zone maps.
+    /// Pages ruled out by their zone maps or indexes.
     pub pages_skipped: u64,
+    /// Of those, the pages only an index ruled out (listed values, ranges, filters of a field's
+    /// values, the words of the messages): their time range, names and keys alone would not.
+    pub pages_skipped_by_index: u64,
     /// Pages answered from meta (counts and sketches) without decoding.
     pub pages_from_meta: u64,
+    /// Of those, the pages answered from the value index (grouped by a listed field).
+    pub pages_from_index: u64,
     /// Pages decoded and filtered row by row.
     pub pages_decoded: u64,
     /// Pages that had to be decoded but failed their checks: skipped, their events not counted
@@ -469,7 +474,12 @@ impl QueryStats {
         // Saturating: partial results from elsewhere may carry any counts.
         let add = |a: &mut u64, b: u64| *a = a.saturating_add(b);
         add(&mut self.pages_skipped, other.pages_skipped);
+        add(
+            &mut self.pages_skipped_by_index,
+            other.pages_skipped_by_index,
+        );
         add(&mut self.pages_from_meta, other.pages_from_meta);
+        add(&mut self.pages_from_index, other.pages_from_index);
         add(&mut self.pages_decoded, other.pages_decoded);
         add(&mut self.pages_damaged, other.pages_damaged);
         add(&mut self.rows_lost, other.rows_lost);

@@ -18,7 +18,7 @@ use super::{Aggregate, GroupBy, Precision, Query, QueryResult, QueryStats, Span}
 /// First bytes of a serialized partial result.
 pub const PARTIAL_MAGIC: [u8; 4] = *b"LTQP";
 /// The format version [`Partial::to_bytes`] writes and [`Partial::from_bytes`] reads.
-pub const PARTIAL_VERSION: u8 = 2;
+pub const PARTIAL_VERSION: u8 = 3;
 /// Magic, version and body length.
 const HEADER_LEN: usize = 9;
 const CRC_LEN: usize = 4;
@@ -53,14 +53,15 @@ const CRC_LEN: usize = 4;
 /// [`Partial::merge`] is associative and commutative (exactly so for everything but the
 /// floating-point `stddev` state). The query stats add up (`pages_total` is the sum over stores).
 ///
-/// # Byte layout (format version 2; version 1, without calls, logs, rate and the span, is read too)
+/// # Byte layout (format version 3; version 2, without the index counts of the stats, and version 1,
+/// also without calls, logs, rate and the span, are read too)
 ///
 /// Integers are unsigned LEB128 varints unless said otherwise; `f64` values are their 8 IEEE bits,
 /// little-endian; strings are a varint byte length and UTF-8.
 ///
 /// ```text
 /// 4 bytes  magic            "LTQP"
-/// u8       version          2
+/// u8       version          3
 /// u32 LE   body length      bytes of the body
 /// body:
 ///   -- the query answered (merging and finishing require the same one)
@@ -76,6 +77,7 @@ const CRC_LEN: usize = 4;
 ///   -- what the executions did (QueryStats, summed over merged partials)
 ///   8 varints               pages_total, pages_skipped, pages_from_meta, pages_decoded,
 ///                           pages_damaged, rows_lost, rows_scanned, rows_matched
+///   2 varints (version 3)   pages_skipped_by_index, pages_from_index
 ///   -- when the matching calls were seen (version 2 only; rates divide by it)
 ///   u8       span           0 none | 1, then varint first start, varint last - first start
 ///                           (1 only when rate is asked for and a call matched)
@@ -391,6 +393,8 @@ impl Partial {
             st.rows_lost,
             st.rows_scanned,
             st.rows_matched,
+            st.pages_skipped_by_index,
+            st.pages_from_index,
         ] {
             write_varint(out, v);
         }
@@ -462,11 +466,11 @@ impl Partial {
             ));
         }
         let version = input[4];
-        if version != 1 && version != PARTIAL_VERSION {
+        if !(1..=PARTIAL_VERSION).contains(&version) {
             return Err(bad(
                 4,
                 format!(
-                    "format version {version} is not supported (this build reads 1 and \
+                    "format version {version} is not supported (this build reads 1 to \
                      {PARTIAL_VERSION})"
                 ),
             ));
@@ -588,8 +592,9 @@ fn read_body(r: &mut Reader<'_>, version: u8) -> Result<Partial> {
         return Err(bad(at, format!("the query it answers is not valid: {e}")));
     }
 
-    let mut s = [0u64; 8];
-    for v in &mut s {
+    let mut s = [0u64; 10];
+    let counted = if version >= 3 { 10 } else { 8 };
+    for v in &mut s[..counted] {
         *v = r.varint()?;
     }
     let stats = QueryStats {
@@ -601,6 +606,8 @@ fn read_body(r: &mut Reader<'_>, version: u8) -> Result<Partial> {
         rows_lost: s[5],
         rows_scanned: s[6],
         rows_matched: s[7],
+        pages_skipped_by_index: s[8],
+        pages_from_index: s[9],
         exact_percentiles: precision == Precision::Exact,
     };
     let at = r.pos;

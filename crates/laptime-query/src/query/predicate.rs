@@ -341,6 +341,20 @@ impl Predicate {
     }
 
     /// Truth over the rows of `class` of one name in a page.
+    /// Whether no event of the page `meta` describes can match: every class of every name is
+    /// ruled out (what makes the planner skip the page).
+    pub(crate) fn rules_out(&self, meta: &PageMeta) -> bool {
+        meta.names.iter().all(|s| {
+            [
+                (s.calls - s.errors, Class::Ok),
+                (s.errors, Class::Err),
+                (s.logs, Class::Log),
+            ]
+            .into_iter()
+            .all(|(n, class)| n == 0 || self.on_meta(meta, s, class) == Tri::None)
+        })
+    }
+
     pub(crate) fn on_meta(&self, meta: &PageMeta, stats: &NameStats, class: Class) -> Tri {
         let mut acc = Tri::All;
         for t in &self.terms {
