@@ -1496,7 +1496,10 @@ fn the_message_index_skips_pages_without_the_words_searched() {
         let r = run_and_check(&snap, &events, &q).unwrap_or_else(|e| panic!("{text}: {e}"));
         assert_eq!(r.stats.pages_total, 12);
         // Every page holds messages of the one name: what is skipped, the index skipped.
-        assert_eq!(r.stats.pages_skipped_by_index, r.stats.pages_skipped, "{text}");
+        assert_eq!(
+            r.stats.pages_skipped_by_index, r.stats.pages_skipped,
+            "{text}"
+        );
         (r.stats.pages_skipped, r.stats.rows_matched)
     };
     for (text, skipped, matched) in [

@@ -81,7 +81,12 @@ enum Compiled {
         test: FieldTest,
     },
     Has(Option<NameId>),
-    Message(String),
+    /// `message~needle`, with the message index entries a page must have to hold it (hashed once
+    /// here, not per page).
+    Message {
+        needle: String,
+        required: Vec<u64>,
+    },
     Not(Box<Compiled>),
 }
 
@@ -94,6 +99,8 @@ enum FieldTest {
         values: Vec<String>,
         /// `values` parsed as numbers where they are numbers.
         numbers: Vec<Number>,
+        /// `values` hashed as a page's value filter holds them.
+        hashes: Vec<u64>,
         equal: bool,
     },
     /// Numeric comparison.
@@ -187,9 +194,11 @@ impl FieldTest {
             .filter(|v| v.parse::<f64>().is_ok_and(f64::is_finite) || v.parse::<i64>().is_ok())
             .map(|v| Number::parse(v))
             .collect();
+        let hashes = values.iter().map(|v| hash_value(v.as_bytes())).collect();
         FieldTest::StrIn {
             values,
             numbers,
+            hashes,
             equal,
         }
     }
@@ -226,12 +235,10 @@ impl FieldTest {
     fn may_match_filter(&self, filter: &ValueFilter) -> bool {
         match self {
             FieldTest::StrIn {
-                values,
+                hashes,
                 equal: true,
                 ..
-            } => values
-                .iter()
-                .any(|v| filter.may_contain(hash_value(v.as_bytes()))),
+            } => hashes.iter().any(|&h| filter.may_contain(h)),
             FieldTest::StrIn { equal: false, .. } => true,
             FieldTest::Number(..) => false,
         }
@@ -251,6 +258,7 @@ impl FieldTest {
                 values,
                 numbers,
                 equal,
+                ..
             } => {
                 let hit = match v {
                     Value::Str(s) => values.iter().any(|x| x == s),
@@ -329,7 +337,7 @@ impl Predicate {
                 Compiled::Since(_) | Compiled::Until(_) => set.starts = true,
                 Compiled::Duration(..) => set.durations = true,
                 Compiled::Field { .. } | Compiled::Has(_) => set.fields = true,
-                Compiled::Message(_) => set.messages = true,
+                Compiled::Message { .. } => set.messages = true,
                 Compiled::Not(inner) => visit(inner, set),
                 _ => {}
             }
@@ -433,8 +441,8 @@ impl Predicate {
                 _ => Tri::None,
             },
             // The page's message index rules it out when a word the text needs is missing.
-            Compiled::Message(needle) => match &meta.messages {
-                Some(index) if self.indexes && !message_index::may_contain(index, needle) => {
+            Compiled::Message { required, .. } => match &meta.messages {
+                Some(index) if self.indexes && !message_index::holds_all(index, required) => {
                     Tri::None
                 }
                 _ => Tri::Some,
@@ -525,7 +533,7 @@ impl Predicate {
                     }
                 }
             }
-            Compiled::Message(needle) => {
+            Compiled::Message { needle, .. } => {
                 out.resize(n, false);
                 for (i, &r) in cols.message_rows.iter().enumerate() {
                     if cols.messages.get(i).contains(needle.as_str()) {
@@ -625,7 +633,10 @@ fn compile_term(t: &Term, now_ns: u64, dict: &Arc<Dictionary>) -> Compiled {
             test: FieldTest::equal_to(values.clone(), true),
         },
         Term::Has(key) => Compiled::Has(dict.lookup(key)),
-        Term::MessageContains(s) => Compiled::Message(s.clone()),
+        Term::MessageContains(s) => Compiled::Message {
+            needle: s.clone(),
+            required: message_index::required_hashes(s),
+        },
         Term::Not(inner) => Compiled::Not(Box::new(compile_term(inner, now_ns, dict))),
     }
 }

@@ -138,10 +138,23 @@ fn ceil_boundary(s: &str, at: usize) -> usize {
 /// Whether a page whose messages `index` describes may hold a message containing `needle`:
 /// `false` only if none does.
 pub fn may_contain(index: &ValueFilter, needle: &str) -> bool {
+    holds_all(index, &required_hashes(needle))
+}
+
+/// The hashed entries a page's index must hold for one of its messages to contain `needle`
+/// (computed once per query, then checked against each page with [`holds_all`]).
+pub fn required_hashes(needle: &str) -> Vec<u64> {
     let mut buf = Vec::new();
     required(needle)
         .into_iter()
-        .all(|(kind, part)| index.may_contain(entry(kind, part, &mut buf)))
+        .map(|(kind, part)| entry(kind, part, &mut buf))
+        .collect()
+}
+
+/// Whether `index` holds every entry of `required` (from [`required_hashes`]): `false` only if
+/// no message of its page contains the needle.
+pub fn holds_all(index: &ValueFilter, required: &[u64]) -> bool {
+    required.iter().all(|&h| index.may_contain(h))
 }
 
 /// Append `index` as a meta stores it (see the module doc).
