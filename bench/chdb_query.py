@@ -32,6 +32,7 @@ CREATE TABLE ev (
     route LowCardinality(Nullable(String)),
     tier LowCardinality(Nullable(String)),
     user Nullable(String),
+    release LowCardinality(Nullable(String)),
     msg Nullable(String)
 ) ENGINE = MergeTree ORDER BY (name, start)
 """

@@ -7,9 +7,9 @@
  * Requires `pip install chdb` (embedded ClickHouse for Python 3; `LAPTIME_BENCH_PYTHON` names the
  * interpreter, default `python3`) besides the repository's npm dependencies (`@duckdb/node-api`).
  *
- * 1. `cargo run --release --example r1_export -- --users` writes N R1-full events (plus a
- *    high-cardinality `user` attribute in sessions, see r1_export) into a laptime store and the
- *    same events as CSV, messages included. DuckDB converts the CSV to one Parquet file (`COPY ... (FORMAT parquet)`);
+ * 1. `cargo run --release --example r1_export -- --extra` writes N R1-full events (plus a
+ *    many-valued `user` attribute in sessions and a `release` that changes every 200,000 events,
+ *    see r1_export) into a laptime store and the same events as CSV, messages included. DuckDB converts the CSV to one Parquet file (`COPY ... (FORMAT parquet)`);
  *    both SQL engines load that same Parquet file: DuckDB into a table in its own database file,
  *    ClickHouse into a MergeTree table ordered by (name, start) in a chdb session directory
  *    (bench/chdb_query.py, one child process for the run, queries over stdin/stdout as JSON lines).
@@ -75,7 +75,7 @@ log(`machine: ${m.cpuModel}, ${m.cores} cores, ${m.totalMemGiB} GiB, ${m.platfor
 log('building the example (release)...');
 execFileSync('cargo', ['build', '--release', '-q', '-p', 'laptime-core', '--example', 'r1_export'], { cwd: ROOT, stdio: 'inherit' });
 const exporter = path.join(process.env.CARGO_TARGET_DIR ?? path.join(ROOT, 'target'), 'release', 'examples', 'r1_export');
-const [exportMs, exported] = await timed(async () => JSON.parse(execFileSync(exporter, ['--users', String(EVENTS), storeDir, csvPath], { encoding: 'utf8' })) as {
+const [exportMs, exported] = await timed(async () => JSON.parse(execFileSync(exporter, ['--extra', String(EVENTS), storeDir, csvPath], { encoding: 'utf8' })) as {
   events: number;
   dropped: number;
   firstStartNs: string;
@@ -90,7 +90,7 @@ const duck = await DuckDBInstance.create(duckPath);
 const con = await duck.connect();
 const [parquetMs] = await timed(() =>
   con.run(
-    `COPY (SELECT * FROM read_csv('${csvPath}', header = true, columns = {'name': 'VARCHAR', 'start': 'UBIGINT', 'dur': 'UBIGINT', 'is_call': 'BOOLEAN', 'err': 'BOOLEAN', 'route': 'VARCHAR', 'tier': 'VARCHAR', 'user': 'VARCHAR', 'msg': 'VARCHAR'})) TO '${parquetPath}' (FORMAT parquet)`,
+    `COPY (SELECT * FROM read_csv('${csvPath}', header = true, columns = {'name': 'VARCHAR', 'start': 'UBIGINT', 'dur': 'UBIGINT', 'is_call': 'BOOLEAN', 'err': 'BOOLEAN', 'route': 'VARCHAR', 'tier': 'VARCHAR', 'user': 'VARCHAR', 'release': 'VARCHAR', 'msg': 'VARCHAR'})) TO '${parquetPath}' (FORMAT parquet)`,
   ),
 );
 rmSync(csvPath);
@@ -162,10 +162,13 @@ const rareRoute = routeRow.route as string;
 const msgRow = (await con.runAndReadAll("SELECT msg FROM ev WHERE regexp_matches(msg, 'retrying after [0-9]{6} ms') ORDER BY start LIMIT 1")).getRowObjectsJS()[0]!;
 const rareMessage = (msgRow.msg as string).slice((msgRow.msg as string).indexOf('retrying'));
 // The user whose events are closest to 0.01 % of all: a selective filter on a high-cardinality
-// attribute (users come in sessions, clustered in time; see r1_export's --users).
+// attribute (users come in sessions, clustered in time; see r1_export's --extra).
 const userRow = (await con.runAndReadAll(`SELECT user, count(*) AS c FROM ev WHERE user IS NOT NULL GROUP BY user ORDER BY abs(c - ${Math.round(EVENTS / 10_000)}), user LIMIT 1`)).getRowObjectsJS()[0]!;
 const rareUser = userRow.user as string;
 const rareUserEvents = Number(userRow.c);
+// A release in the middle of the run: an equality filter on a few-valued attribute whose values
+// come and go with time (about 0.3 % of the events carry it).
+const midRelease = `r${Math.floor(EVENTS / 200_000 / 2)}`;
 const sqlText = (s: string) => `'${s.replaceAll("'", "''")}'`;
 
 type Rows = Map<string, number[]>;
@@ -220,6 +223,27 @@ const lapRows = async (
 const chNearest = (where: string, pcts: number[], group = 'name', withCount = false) =>
   `SELECT ${group},${withCount ? ' n,' : ''} arrayMap(p -> s[toUInt64(greatest(1, intDiv(p * n + 99, 100)))], [${pcts.join(', ')}]) FROM (SELECT ${group}, arraySort(groupArray(dur)) AS s, count() AS n FROM ev WHERE ${where} GROUP BY ${group})`;
 const since10 = BigInt(newest10Ms) * 1_000_000n;
+
+/** Calls where field `key` equals `value`: count and p99 by function, in all three engines. */
+function equalityCase(what: string, key: string, value: string): Case {
+  const where = `is_call AND ${key} = ${sqlText(value)}`;
+  return {
+    title: `${what}: count and p99 by function`,
+    laptime: [
+      {
+        mode: 'sketch',
+        run: async () => lapRows(await store.query().kind('call').where(key, '=', value).groupBy('name').count().percentiles([99]).run(), ['name'], ['count', 'p99']),
+      },
+    ],
+    duckdb: { mode: 'quantile_cont', sql: `SELECT name, count(*), quantile_cont(dur, 0.99) FROM ev WHERE ${where} GROUP BY name`, keys: 1 },
+    clickhouse: { mode: 'quantileExactInclusive', sql: `SELECT name, count(), quantileExactInclusive(0.99)(dur) FROM ev WHERE ${where} GROUP BY name`, keys: 1 },
+    check: { sql: `SELECT name, count(*), quantile_disc(dur, 0.99) FROM ev WHERE ${where} GROUP BY name`, keys: 1 },
+    chCheck: {
+      sql: `SELECT name, n, s[toUInt64(greatest(1, intDiv(99 * n + 99, 100)))] FROM (SELECT name, arraySort(groupArray(dur)) AS s, count() AS n FROM ev WHERE ${where} GROUP BY name)`,
+      keys: 1,
+    },
+  };
+}
 
 const cases: Case[] = [
   {
@@ -293,46 +317,9 @@ const cases: Case[] = [
     check: { sql: `SELECT name, count(*) FROM ev WHERE contains(msg, ${sqlText(rareMessage)}) GROUP BY name`, keys: 1 },
     chCheck: { sql: `SELECT name, count() FROM ev WHERE position(msg, ${sqlText(rareMessage)}) > 0 GROUP BY name`, keys: 1 },
   },
-  {
-    title: `high-cardinality filter (user = ${rareUser}, ${rareUserEvents.toLocaleString('en-US')} events): count and p99 by function`,
-    laptime: [
-      {
-        mode: 'sketch',
-        run: async () => lapRows(await store.query().kind('call').where('user', '=', rareUser).groupBy('name').count().percentiles([99]).run(), ['name'], ['count', 'p99']),
-      },
-    ],
-    duckdb: { mode: 'quantile_cont', sql: `SELECT name, count(*), quantile_cont(dur, 0.99) FROM ev WHERE is_call AND user = ${sqlText(rareUser)} GROUP BY name`, keys: 1 },
-    clickhouse: {
-      mode: 'quantileExactInclusive',
-      sql: `SELECT name, count(), quantileExactInclusive(0.99)(dur) FROM ev WHERE is_call AND user = ${sqlText(rareUser)} GROUP BY name`,
-      keys: 1,
-    },
-    check: { sql: `SELECT name, count(*), quantile_disc(dur, 0.99) FROM ev WHERE is_call AND user = ${sqlText(rareUser)} GROUP BY name`, keys: 1 },
-    chCheck: {
-      sql: `SELECT name, n, s[toUInt64(greatest(1, intDiv(99 * n + 99, 100)))] FROM (SELECT name, arraySort(groupArray(dur)) AS s, count() AS n FROM ev WHERE is_call AND user = ${sqlText(rareUser)} GROUP BY name)`,
-      keys: 1,
-    },
-  },
-  {
-    title: `selective field filter (route = ${rareRoute}): count and p99 by function`,
-    laptime: [
-      {
-        mode: 'sketch',
-        run: async () => lapRows(await store.query().kind('call').where('route', '=', rareRoute).groupBy('name').count().percentiles([99]).run(), ['name'], ['count', 'p99']),
-      },
-    ],
-    duckdb: { mode: 'quantile_cont', sql: `SELECT name, count(*), quantile_cont(dur, 0.99) FROM ev WHERE is_call AND route = '${rareRoute}' GROUP BY name`, keys: 1 },
-    clickhouse: {
-      mode: 'quantileExactInclusive',
-      sql: `SELECT name, count(), quantileExactInclusive(0.99)(dur) FROM ev WHERE is_call AND route = '${rareRoute}' GROUP BY name`,
-      keys: 1,
-    },
-    check: { sql: `SELECT name, count(*), quantile_disc(dur, 0.99) FROM ev WHERE is_call AND route = '${rareRoute}' GROUP BY name`, keys: 1 },
-    chCheck: {
-      sql: `SELECT name, n, s[toUInt64(greatest(1, intDiv(99 * n + 99, 100)))] FROM (SELECT name, arraySort(groupArray(dur)) AS s, count() AS n FROM ev WHERE is_call AND route = '${rareRoute}' GROUP BY name)`,
-      keys: 1,
-    },
-  },
+  equalityCase(`few-valued attribute filter (release = ${midRelease})`, 'release', midRelease),
+  equalityCase(`high-cardinality filter (user = ${rareUser}, ${rareUserEvents.toLocaleString('en-US')} events)`, 'user', rareUser),
+  equalityCase(`selective field filter (route = ${rareRoute})`, 'route', rareRoute),
 ];
 
 /** Compare an answer with the reference; values may differ by `tolerance` relative (counts never, by the callers' choice). */

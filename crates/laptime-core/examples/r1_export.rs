@@ -1,21 +1,24 @@
 //! Write N events of R1-full into a laptime store and the same events as CSV, for benchmarks that
 //! compare laptime with another engine on identical data (bench/query-vs-duckdb.mts).
 //!
-//! `cargo run --release -p laptime-core --example r1_export -- [--users] <events> <store-dir> <csv-file> [epoch-ms]`
+//! `cargo run --release -p laptime-core --example r1_export -- [--extra] <events> <store-dir> <csv-file> [epoch-ms]`
 //!
 //! `epoch-ms` moves R1's start of time (default 2023-11-14) so the events are recent; `-` as the
-//! CSV file skips the CSV. `--users` adds a high-cardinality attribute (below): R1-full plus users,
-//! not R1-full itself, so size figures of R1-full are taken without it.
+//! CSV file skips the CSV. `--extra` adds two attributes (below): R1-full plus them, not R1-full
+//! itself, so size figures of R1-full are taken without it.
 //!
-//! CSV columns: `name,start,dur,is_call,err,route,tier,user,msg` (`route`/`tier`/`user` empty when
-//! absent, `msg` a log's message, quoted, empty for a call). Prints one JSON line: events, start
-//! range, bytes of the store's files, seconds spent writing the store.
+//! CSV columns: `name,start,dur,is_call,err,route,tier,user,release,msg` (`route`/`tier`/`user`/
+//! `release` empty when absent, `msg` a log's message, quoted, empty for a call). Prints one JSON
+//! line: events, start range, bytes of the store's files, seconds spent writing the store.
 //!
-//! Users: every event that carries R1-full's fields also carries `user`, the user of one of
-//! [`SESSIONS`] sessions open at a time (picked uniformly per event). After each of its events a
-//! session ends with probability 1/[`SESSION_EVENTS`] and a new user's session takes its place,
-//! so a user has about that many events, clustered in time as a real user's are, and a run of N
-//! events has about 0.3 N / 2,000 distinct users. Deterministic (its own splitmix64 stream).
+//! With `--extra`, every event that carries R1-full's fields also carries:
+//! - `user` (many values): the user of one of [`SESSIONS`] sessions open at a time (picked
+//!   uniformly per event). After each of its events a session ends with probability
+//!   1/[`SESSION_EVENTS`] and a new user's session takes its place, so a user has about that many
+//!   events, clustered in time as a real user's are, and a run of N events has about
+//!   0.3 N / 2,000 distinct users. Deterministic (its own splitmix64 stream).
+//! - `release` (few values at a time): `r<k>` for the k-th run of [`RELEASE_EVENTS`] events, as a
+//!   service's version changes with each deploy.
 
 use std::error::Error;
 use std::fs::File;
@@ -31,6 +34,8 @@ use laptime_workload::{bytes_under, R1Config, R1Interned, R1};
 const SESSIONS: usize = 64;
 /// Mean events of a session.
 const SESSION_EVENTS: u64 = 2_000;
+/// Events between two releases.
+const RELEASE_EVENTS: u64 = 200_000;
 
 fn splitmix64(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -67,8 +72,8 @@ impl Sessions {
 
 fn main() -> Result<(), Box<dyn Error>> {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
-    let with_users = args.first().is_some_and(|a| a == "--users");
-    if with_users {
+    let with_extra = args.first().is_some_and(|a| a == "--extra");
+    if with_extra {
         args.remove(0);
     }
     let (n, store_dir, csv_path, epoch) = match args.as_slice() {
@@ -76,7 +81,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         [n, dir, csv, epoch_ms] => (n, dir, csv, Some(epoch_ms.parse::<u64>()? * 1_000_000)),
         _ => {
             return Err(
-                "usage: r1_export [--users] <events> <store-dir> <csv-file|-> [epoch-ms]".into(),
+                "usage: r1_export [--extra] <events> <store-dir> <csv-file|-> [epoch-ms]".into(),
             )
         }
     };
@@ -106,14 +111,19 @@ fn main() -> Result<(), Box<dyn Error>> {
         None
     } else {
         let mut w = BufWriter::with_capacity(1 << 20, File::create(csv_path)?);
-        writeln!(w, "name,start,dur,is_call,err,route,tier,user,msg")?;
+        writeln!(w, "name,start,dur,is_call,err,route,tier,user,release,msg")?;
         Some(w)
     };
 
-    // Interned only when used: without users the store's bytes are R1-full's.
-    let user_key = if with_users { store.intern("user")? } else { 0 };
+    // Interned only when used: without them the store's bytes are R1-full's.
+    let (user_key, release_key) = if with_extra {
+        (store.intern("user")?, store.intern("release")?)
+    } else {
+        (0, 0)
+    };
     let mut sessions = Sessions::new();
-    let mut users: Vec<Option<String>> = Vec::with_capacity(1 << 20);
+    let mut extra: Vec<Option<(String, String)>> = Vec::with_capacity(1 << 20);
+    let mut index = 0u64;
     let mut store_time = Duration::ZERO;
     let (mut first, mut last) = (u64::MAX, 0u64);
     let mut chunk = Vec::with_capacity(1 << 20);
@@ -122,40 +132,45 @@ fn main() -> Result<(), Box<dyn Error>> {
         let take = left.min(1 << 20);
         chunk.clear();
         r1.fill(take, &mut chunk);
-        // Users are drawn here, outside the timed part, as the CSV's are below.
-        users.clear();
-        users.extend(
-            chunk.iter().map(|e| {
-                (with_users && e.route.is_some()).then(|| format!("u{}", sessions.next()))
-            }),
-        );
+        // Drawn here, outside the timed part, as the CSV's are below.
+        extra.clear();
+        extra.extend(chunk.iter().map(|e| {
+            index += 1;
+            (with_extra && e.route.is_some()).then(|| {
+                let release = format!("r{}", (index - 1) / RELEASE_EVENTS);
+                (format!("u{}", sessions.next()), release)
+            })
+        }));
         let t = Instant::now();
-        for (events, users) in chunk.chunks(4096).zip(users.chunks(4096)) {
+        for (events, extra) in chunk.chunks(4096).zip(extra.chunks(4096)) {
             let mut b = Batch::with_capacity(events.len());
-            for (e, user) in events.iter().zip(users) {
+            for (e, extra) in events.iter().zip(extra) {
                 interned.push(e, &mut b);
-                if let Some(u) = user {
-                    b.add_field(user_key, Value::Str(u.clone()));
+                if let Some((user, release)) = extra {
+                    b.add_field(user_key, Value::Str(user.clone()));
+                    b.add_field(release_key, Value::Str(release.clone()));
                 }
             }
             store.append(b);
         }
         store_time += t.elapsed();
-        for (e, user) in chunk.iter().zip(&users) {
+        for (e, extra) in chunk.iter().zip(&extra) {
             first = first.min(e.start_ns);
             last = last.max(e.start_ns);
             let Some(csv) = csv.as_mut() else { continue };
             let name = &names[e.name as usize];
             let route = e.route.map_or("", |r| routes[usize::from(r)].as_str());
             let tier = e.tier.map_or("", |t| tiers[usize::from(t)].as_str());
-            let user = user.as_deref().unwrap_or("");
+            let (user, release) = extra
+                .as_ref()
+                .map_or(("", ""), |(u, r)| (u.as_str(), r.as_str()));
             // A log's message quoted (quotes doubled); a call has none (an empty field: NULL).
             let msg = e.log.as_ref().map_or(String::new(), |l| {
                 format!("\"{}\"", l.message().replace('"', "\"\""))
             });
             writeln!(
                 csv,
-                "{name},{},{},{},{},{route},{tier},{user},{msg}",
+                "{name},{},{},{},{},{route},{tier},{user},{release},{msg}",
                 e.start_ns,
                 e.duration_ns,
                 u8::from(e.log.is_none()),

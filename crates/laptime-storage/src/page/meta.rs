@@ -471,7 +471,15 @@ impl PageMeta {
         let mut keys: Vec<NameId> = cols.fields.iter().map(|f| f.key).collect();
         keys.sort_unstable();
         keys.dedup();
-        let values = values::compute(cols, &keys, dicts);
+        // Every call's duration in one sketch: the calls without a listed key are these less
+        // the key's values' calls (`values::listed`).
+        let mut all_calls = LatencySketch::new();
+        if !keys.is_empty() {
+            for t in &stats {
+                all_calls.merge(&t.sketch);
+            }
+        }
+        let values = values::compute(cols, &keys, dicts, &all_calls);
         PageMeta {
             values,
             messages: Some(message_index::build(cols.messages.iter())),

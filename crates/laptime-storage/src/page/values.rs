@@ -61,13 +61,17 @@ pub struct ValueStats {
 
 impl ValueStats {
     /// `value` with no events counted yet.
-    fn none_of(value: &str) -> ValueStats {
+    /// `value` with no events counted yet; its sketch's counters cover `all_calls`' buckets (a
+    /// value's calls are among the page's, so it never grows).
+    fn none_of(value: &str, all_calls: &LatencySketch) -> ValueStats {
         ValueStats {
             value: value.to_owned(),
             calls: 0,
             errors: 0,
             logs: 0,
-            durations: Some(ValueSketch::Decoded(LatencySketch::new())),
+            durations: Some(ValueSketch::Decoded(LatencySketch::empty_covering(
+                all_calls,
+            ))),
         }
     }
 
@@ -149,19 +153,24 @@ impl KeyValues {
 }
 
 /// The index of `cols`, one entry per key of `keys` (the page's field keys, ascending); `dicts`
-/// holds the dictionary of each string field column where one was built.
+/// holds the dictionary of each string field column where one was built, `all_calls` the
+/// durations of every call of the page.
 pub(crate) fn compute(
     cols: &PageColumns,
     keys: &[NameId],
     dicts: &[Option<StringDictionary<'_>>],
+    all_calls: &LatencySketch,
 ) -> Vec<KeyValues> {
-    keys.iter().map(|&k| compute_key(cols, k, dicts)).collect()
+    keys.iter()
+        .map(|&k| compute_key(cols, k, dicts, all_calls))
+        .collect()
 }
 
 fn compute_key(
     cols: &PageColumns,
     key: NameId,
     dicts: &[Option<StringDictionary<'_>>],
+    all_calls: &LatencySketch,
 ) -> KeyValues {
     let mut columns = cols.fields.iter().enumerate().filter(|(_, f)| f.key == key);
     let (Some((index, col)), None) = (columns.next(), columns.next()) else {
@@ -175,7 +184,7 @@ fn compute_key(
         FieldValues::Bool(_) => return KeyValues::Unlisted,
     };
     if let Some(Some(dict)) = dicts.get(index) {
-        return from_dictionary(cols, &col.rows, dict);
+        return from_dictionary(cols, &col.rows, dict, all_calls);
     }
     let mut slot_of: foldhash::HashMap<&str, usize> = foldhash::HashMap::default();
     let mut stats: Vec<ValueStats> = Vec::new();
@@ -188,7 +197,7 @@ fn compute_key(
                     return filtered(strings.iter());
                 }
                 slot_of.insert(value, stats.len());
-                stats.push(ValueStats::none_of(value));
+                stats.push(ValueStats::none_of(value, all_calls));
                 stats.len() - 1
             }
         };
@@ -201,7 +210,7 @@ fn compute_key(
         };
         s.count(code, d);
     }
-    listed(cols, &col.rows, stats)
+    listed(cols, &col.rows, stats, all_calls)
 }
 
 /// The filtered entry of a string key whose `values` (repeats allowed) are too many to list.
@@ -214,23 +223,49 @@ fn filtered<'v>(values: impl Iterator<Item = &'v str>) -> KeyValues {
 }
 
 /// The listed entry of `stats`, sorted, with the sketch of the calls of `cols` not among `rows`
-/// (the rows that have the key, ascending).
-fn listed(cols: &PageColumns, rows: &[u32], mut stats: Vec<ValueStats>) -> KeyValues {
+/// (the rows that have the key, ascending): `all_calls` less the values' calls, its smallest and
+/// largest duration told by the buckets or, when they cannot, found by a pass that only compares.
+fn listed(
+    cols: &PageColumns,
+    rows: &[u32],
+    mut stats: Vec<ValueStats>,
+    all_calls: &LatencySketch,
+) -> KeyValues {
     stats.sort_by(|a, b| a.value.cmp(&b.value));
-    let mut without = LatencySketch::new();
-    let mut with = rows.iter().peekable();
-    for (row, (&code, &d)) in cols.codes.iter().zip(&cols.durations).enumerate() {
-        if with.next_if(|&&r| r as usize == row).is_some() {
-            continue;
-        }
-        if code <= 1 {
-            without.insert(d);
+    let mut with = LatencySketch::new();
+    for s in &stats {
+        if let Some(ValueSketch::Decoded(d)) = &s.durations {
+            with.merge(d);
         }
     }
+    let without = all_calls
+        .without_scanning(&with, || range_without(cols, rows))
+        .map(ValueSketch::Decoded);
     KeyValues::Listed {
         values: stats,
-        without: Some(ValueSketch::Decoded(without)),
+        without,
     }
+}
+
+/// The smallest and largest duration of the calls of `cols` not among `rows` (ascending): one
+/// pass over a mask of the rows, without branches, so it vectorizes.
+fn range_without(cols: &PageColumns, rows: &[u32]) -> Option<(u64, u64)> {
+    let mut has = vec![false; cols.len()];
+    for &r in rows {
+        if let Some(h) = has.get_mut(r as usize) {
+            *h = true;
+        }
+    }
+    let (mut min, mut max) = (u64::MAX, 0u64);
+    let mut calls = false;
+    for ((&code, &d), &has) in cols.codes.iter().zip(&cols.durations).zip(&has) {
+        // Logs (code 2 and up) have no duration: a neutral value takes their place.
+        let take = code <= 1 && !has;
+        calls |= take;
+        min = min.min(if take { d } else { u64::MAX });
+        max = max.max(if take { d } else { 0 });
+    }
+    calls.then_some((min, max))
 }
 
 fn int_range(values: &[i64]) -> KeyValues {
@@ -252,14 +287,23 @@ fn float_range(values: &[f64]) -> KeyValues {
 
 /// [`compute_key`] for a column whose dictionary the page encoder built: counted by dictionary
 /// index, no value hashed again.
-fn from_dictionary(cols: &PageColumns, rows: &[u32], dict: &StringDictionary<'_>) -> KeyValues {
+fn from_dictionary(
+    cols: &PageColumns,
+    rows: &[u32],
+    dict: &StringDictionary<'_>,
+    all_calls: &LatencySketch,
+) -> KeyValues {
     if dict.ids.len() != rows.len() {
         return KeyValues::Unlisted;
     }
     if dict.order.len() > MAX_LISTED_VALUES {
         return filtered(dict.order.iter().copied());
     }
-    let mut stats: Vec<ValueStats> = dict.order.iter().map(|v| ValueStats::none_of(v)).collect();
+    let mut stats: Vec<ValueStats> = dict
+        .order
+        .iter()
+        .map(|v| ValueStats::none_of(v, all_calls))
+        .collect();
     for (&id, &row) in dict.ids.iter().zip(rows) {
         let (Some(s), Some(&code), Some(&d)) = (
             stats.get_mut(id as usize),
@@ -270,7 +314,7 @@ fn from_dictionary(cols: &PageColumns, rows: &[u32], dict: &StringDictionary<'_>
         };
         s.count(code, d);
     }
-    listed(cols, rows, stats)
+    listed(cols, rows, stats, all_calls)
 }
 
 /// One side of [`absorb`]: its keys, their entries (aligned), and the durations of all its calls
@@ -627,10 +671,21 @@ mod tests {
                 "{} rows",
                 cols.len()
             );
-            let by_dictionary = compute(&cols, &keys, &strings.dicts);
-            let by_hashing = compute(&cols, &keys, &[]);
+            let all = PageMeta::compute(&cols, 0);
+            let all_calls = all_calls_of(&all);
+            let by_dictionary = compute(&cols, &keys, &strings.dicts, &all_calls);
+            let by_hashing = compute(&cols, &keys, &[], &all_calls);
             assert_eq!(by_dictionary, by_hashing, "{} rows", cols.len());
         }
+    }
+
+    /// Every call's duration of the page `meta` describes, as `PageMeta::compute` hands it over.
+    fn all_calls_of(meta: &PageMeta) -> LatencySketch {
+        let mut all = LatencySketch::new();
+        for n in &meta.names {
+            all.merge(n.sketch().unwrap());
+        }
+        all
     }
 
     /// A page of `rows` calls of name 0 (every fifth failed, one log), each with a tenant of three,

@@ -200,6 +200,66 @@ impl LatencySketch {
         }
     }
 
+    /// [`LatencySketch::without`] when the range of the values left is only known by scanning
+    /// them: `scan` is called only when the buckets cannot tell it. They can when the lowest (or
+    /// highest) bucket left is `self`'s and `part` has no value there: the values left then hold
+    /// `self`'s smallest (or largest) value.
+    pub fn without_scanning(
+        &self,
+        part: &LatencySketch,
+        scan: impl FnOnce() -> Option<(u64, u64)>,
+    ) -> Option<LatencySketch> {
+        let count_in = |s: &LatencySketch, bucket: usize| {
+            bucket
+                .checked_sub(s.base)
+                .and_then(|i| s.counts.get(i))
+                .copied()
+                .unwrap_or(0)
+        };
+        let (all_first, all_last) = match self.trimmed() {
+            Some((first, counts)) => (first, first + counts.len() - 1),
+            None => return self.without(part, scan()),
+        };
+        // The buckets left, as `without` computes them (checked there again).
+        let mut left_first = None;
+        let mut left_last = None;
+        for b in all_first..=all_last {
+            if count_in(self, b) > count_in(part, b) {
+                left_first.get_or_insert(b);
+                left_last = Some(b);
+            }
+        }
+        let zeros_left = self.zero.saturating_sub(part.zero) > 0;
+        let min = if zeros_left {
+            Some(0)
+        } else if self.zero == 0 && left_first == Some(all_first) && count_in(part, all_first) == 0
+        {
+            Some(self.min)
+        } else {
+            None
+        };
+        let max = match left_last {
+            Some(b) if b == all_last && count_in(part, all_last) == 0 => Some(self.max),
+            None if zeros_left => Some(0),
+            _ => None,
+        };
+        match (min, max) {
+            (Some(min), Some(max)) => self.without(part, Some((min, max))),
+            _ => self.without(part, scan()),
+        }
+    }
+
+    /// An empty sketch whose counters already cover the buckets `other` uses: values drawn from
+    /// the same range are then counted without growing it.
+    pub fn empty_covering(other: &LatencySketch) -> LatencySketch {
+        let mut s = LatencySketch::new();
+        if let Some((first, counts)) = other.trimmed() {
+            s.counts = vec![0; counts.len()];
+            s.base = first;
+        }
+        s
+    }
+
     /// Grow the counter vector so that it covers bucket indices `first..=last` (`< NUM_BUCKETS`).
     fn cover(&mut self, first: usize, last: usize) {
         let old_end = self.base + self.counts.len();
@@ -255,6 +315,55 @@ impl LatencySketch {
                     *d = d.saturating_add(s);
                 }
             }
+        }
+    }
+
+    /// The sketch of the values `self` holds that `part` does not, when `part`'s values are among
+    /// `self`'s (no bucket of `part` counts more than `self`'s); `range` is their smallest and
+    /// largest value, which buckets do not keep (`None` when no value is left). `None` when `part`
+    /// is not contained in `self` or `range` does not fit what is left. Exact: the result equals
+    /// the sketch of the values left.
+    pub fn without(
+        &self,
+        part: &LatencySketch,
+        range: Option<(u64, u64)>,
+    ) -> Option<LatencySketch> {
+        let mut left = self.clone();
+        left.count = self.count.checked_sub(part.count)?;
+        left.zero = self.zero.checked_sub(part.zero)?;
+        left.sum = self.sum.checked_sub(part.sum)?;
+        if let Some((first, counts)) = part.trimmed() {
+            let start = first.checked_sub(self.base)?;
+            let dst = left.counts.get_mut(start..start + counts.len())?;
+            for (d, &s) in dst.iter_mut().zip(counts) {
+                *d = d.checked_sub(s)?;
+            }
+        }
+        match (left.count, range) {
+            (0, None) => Some(LatencySketch::new()),
+            (n, Some((min, max))) if n > 0 => {
+                // The smallest value is a zero when zeros are left, else in the lowest bucket
+                // left; the largest in the highest bucket left, or a zero when only zeros are.
+                let buckets = left.trimmed().map(|(first, counts)| {
+                    (
+                        bucket_bounds(first),
+                        bucket_bounds(first + counts.len() - 1),
+                    )
+                });
+                let min_fits = if left.zero > 0 {
+                    min == 0
+                } else {
+                    buckets.is_some_and(|((lo, hi), _)| (lo..=hi).contains(&min))
+                };
+                let max_fits = match buckets {
+                    Some((_, (lo, hi))) => (lo..=hi).contains(&max),
+                    None => max == 0,
+                };
+                left.min = min;
+                left.max = max;
+                (min_fits && max_fits).then_some(left)
+            }
+            _ => None,
         }
     }
 

@@ -605,3 +605,45 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// A sketch less the sketch of some of its values is the sketch of the others, given their
+    /// exact range; a part that is not contained, or a range that does not fit, is refused.
+    #[test]
+    fn without_leaves_the_sketch_of_the_values_left(
+        values in prop::collection::vec(prop_oneof![Just(0u64), 1u64..2_000, 1u64..u64::MAX], 0..300),
+        keep in prop::collection::vec(any::<bool>(), 300),
+    ) {
+        let (mut part, mut rest) = (Vec::new(), Vec::new());
+        for (i, &v) in values.iter().enumerate() {
+            if keep[i] { rest.push(v) } else { part.push(v) }
+        }
+        let all = sketch_of(&values);
+        let range = rest.iter().min().zip(rest.iter().max()).map(|(a, b)| (*a, *b));
+        let left = all.without(&sketch_of(&part), range);
+        prop_assert_eq!(left.as_ref(), Some(&sketch_of(&rest)));
+        // Values that are not there cannot be taken away.
+        let mut more = part.clone();
+        more.push(7);
+        more.push(7);
+        if rest.iter().filter(|&&v| v == 7).count() < 2 {
+            prop_assert_eq!(all.without(&sketch_of(&more), range), None);
+        }
+        // A range outside the buckets left is refused.
+        if let Some((min, max)) = range {
+            if max < u64::MAX / 2 && max > 0 {
+                prop_assert_eq!(all.without(&sketch_of(&part), Some((min, max * 2 + 100))), None);
+            }
+        }
+        prop_assert_eq!(all.without(&all, None), Some(LatencySketch::new()));
+        // Told by the buckets where they can, scanned where not: the same sketch either way.
+        let mut scanned = false;
+        let told = all.without_scanning(&sketch_of(&part), || {
+            scanned = true;
+            range
+        });
+        prop_assert_eq!(told.as_ref(), Some(&sketch_of(&rest)), "scanned: {}", scanned);
+    }
+}
