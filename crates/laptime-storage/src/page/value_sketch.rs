@@ -102,13 +102,31 @@ pub(crate) fn encode(sketch: Option<&ValueSketch>, out: &mut Vec<u8>) {
     out.extend_from_slice(&body);
 }
 
-/// Read a sketch written by [`encode`] from `input[*pos..]`, leaving it encoded; `shared` holds
-/// the same bytes as `input` (one allocation for every sketch of an index).
+/// The bytes of a value index being decoded, copied once (into an `Arc`) when the first sketch is
+/// met, so every sketch of the index shares them.
+pub(crate) struct Shared<'i> {
+    input: &'i [u8],
+    /// Where the index begins in `input`: the copy starts there.
+    start: usize,
+    copy: Option<Arc<[u8]>>,
+}
+
+impl<'i> Shared<'i> {
+    pub(crate) fn new(input: &'i [u8], start: usize) -> Shared<'i> {
+        Shared {
+            input,
+            start,
+            copy: None,
+        }
+    }
+}
+
+/// Read a sketch written by [`encode`] from `input[*pos..]`, leaving it encoded.
 pub(crate) fn decode(
-    input: &[u8],
-    shared: &Arc<[u8]>,
+    shared: &mut Shared<'_>,
     pos: &mut usize,
 ) -> Result<Option<ValueSketch>, DecodeError> {
+    let input = shared.input;
     let n = read_varint(input, pos)?;
     if n == 0 {
         return Ok(None);
@@ -119,12 +137,17 @@ pub(crate) fn decode(
         .and_then(|len| at.checked_add(len))
         .filter(|&e| e <= input.len())
         .ok_or(DecodeError::new(at, "value sketch longer than the meta"))?;
-    let (Ok(at32), Ok(len32)) = (u32::try_from(at), u32::try_from(end - at)) else {
+    let relative = at.checked_sub(shared.start);
+    let (Some(Ok(at32)), Ok(len32)) = (relative.map(u32::try_from), u32::try_from(end - at)) else {
         return Err(DecodeError::new(at, "value sketch beyond 4 GiB"));
     };
     *pos = end;
+    let start = shared.start;
+    let bytes = shared
+        .copy
+        .get_or_insert_with(|| Arc::from(input.get(start..).unwrap_or_default()));
     Ok(Some(ValueSketch::Encoded {
-        bytes: Arc::clone(shared),
+        bytes: Arc::clone(bytes),
         at: at32,
         len: len32,
     }))
@@ -166,10 +189,10 @@ mod tests {
         for c in &cases {
             encode(c.as_ref(), &mut out);
         }
-        let shared: Arc<[u8]> = Arc::from(&out[..]);
+        let mut shared = Shared::new(&out, 0);
         let mut pos = 0;
         for (c, calls) in cases.iter().zip([0, 0, 4]) {
-            let back = decode(&out, &shared, &mut pos).unwrap();
+            let back = decode(&mut shared, &mut pos).unwrap();
             assert_eq!(&back, c);
             if let Some(b) = &back {
                 assert_eq!(b.decoded(calls).unwrap().count(), calls);
@@ -182,7 +205,7 @@ mod tests {
         assert_eq!(pos, out.len());
 
         let a = ValueSketch::Decoded(sketch(&[1, 2, 3]));
-        let b = decode(&out, &shared, &mut 2).unwrap();
+        let b = decode(&mut Shared::new(&out, 0), &mut 2).unwrap();
         let merged = merge(Some(a.clone()), b.as_ref()).unwrap();
         assert_eq!(
             merged,
@@ -197,13 +220,13 @@ mod tests {
         let mut out = Vec::new();
         write_varint(&mut out, 1_000);
         out.extend_from_slice(&[1, 2, 3]);
-        let shared: Arc<[u8]> = Arc::from(&out[..]);
-        assert!(decode(&out, &shared, &mut 0).is_err());
+        assert!(decode(&mut Shared::new(&out, 0), &mut 0).is_err());
         let mut garbage = Vec::new();
         write_varint(&mut garbage, 4);
         garbage.extend_from_slice(&[9, 9, 9]);
-        let shared: Arc<[u8]> = Arc::from(&garbage[..]);
-        let s = decode(&garbage, &shared, &mut 0).unwrap().unwrap();
+        let s = decode(&mut Shared::new(&garbage, 0), &mut 0)
+            .unwrap()
+            .unwrap();
         assert!(
             s.decoded(3).is_err(),
             "bytes that are no sketch are refused when decoded"

@@ -28,8 +28,6 @@ const TAG_INT_RANGE: u64 = 2;
 const TAG_FLOAT_RANGE: u64 = 3;
 const TAG_FILTERED: u64 = 4;
 
-use std::sync::Arc;
-
 use crate::encoding::varint::{read_varint, unzigzag, write_varint, zigzag};
 use crate::encoding::StringDictionary;
 use crate::error::DecodeError;
@@ -497,14 +495,16 @@ pub(crate) fn decode(
     keys: usize,
     rows: u64,
 ) -> Result<(Vec<KeyValues>, u64), DecodeError> {
+    let index_start = *pos;
     let version = read_varint(input, pos)?;
     if !(1..=INDEX_VERSION).contains(&version) {
         return Err(DecodeError::new(*pos, "unknown value index version"));
     }
     let tagged = version >= TAGGED_SINCE;
-    // Sketches stay encoded, sharing one copy of the index's bytes.
-    let shared: Option<Arc<[u8]>> =
-        (version >= SKETCHES_SINCE).then(|| Arc::from(input.get(..).unwrap_or_default()));
+    // Sketches stay encoded, sharing one copy of the index's bytes, made when the first one is
+    // met (an index without listed keys copies nothing).
+    let sketches = version >= SKETCHES_SINCE;
+    let mut shared = value_sketch::Shared::new(input, index_start);
     let mut out = Vec::with_capacity(keys.min(input.len()));
     for _ in 0..keys {
         let tag_at = *pos;
@@ -593,9 +593,9 @@ pub(crate) fn decode(
             let calls = read_varint(input, pos)?;
             let errors = read_varint(input, pos)?;
             let logs = read_varint(input, pos)?;
-            let durations = match &shared {
-                Some(shared) => value_sketch::decode(input, shared, pos)?,
-                None => None,
+            let durations = match sketches {
+                true => value_sketch::decode(&mut shared, pos)?,
+                false => None,
             };
             if errors > calls {
                 return Err(DecodeError::new(*pos, "more errors than calls for a value"));
@@ -616,9 +616,9 @@ pub(crate) fn decode(
                 durations,
             });
         }
-        let without = match &shared {
-            Some(shared) => value_sketch::decode(input, shared, pos)?,
-            None => None,
+        let without = match sketches {
+            true => value_sketch::decode(&mut shared, pos)?,
+            false => None,
         };
         out.push(KeyValues::Listed {
             values: list,
