@@ -200,9 +200,9 @@ impl ValueFilter {
         }
     }
 
-    /// The filter of `hashes` as one structure, for comparing them (the example
-    /// `value_filter_sizes`): `None` for a fuse filter no seed could build, or for
-    /// [`FilterKind::Empty`] with hashes. No hashes give the empty filter whatever the kind.
+    /// The filter of `hashes` as one structure (the message index takes a Bloom filter; the
+    /// example `value_filter_sizes` compares them): `None` for a fuse filter no seed could build,
+    /// or for [`FilterKind::Empty`] with hashes. No hashes give the empty filter whatever the kind.
     pub fn build_as(hashes: &[u64], kind: FilterKind) -> Option<ValueFilter> {
         if hashes.is_empty() {
             return Some(ValueFilter { repr: Repr::Empty });
