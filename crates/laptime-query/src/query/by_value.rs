@@ -107,19 +107,13 @@ pub(super) fn value_groups<'m>(
         }
         totals = totals.plus(counts);
     }
-    // The sketches hold all calls: a query that takes only the ok or only the failed ones cannot
-    // use them.
-    let calls_taken = match (taken[0], taken[1]) {
-        (Some(ok), Some(errors)) if ok != errors => {
-            if durations {
-                return None;
-            }
-            true
-        }
-        (Some(t), _) | (None, Some(t)) => t,
-        (None, None) => false,
-    };
-    let with_durations = durations && calls_taken;
+    // The sketches hold all of a value's calls: durations of only the ok or only the failed ones
+    // are not in them.
+    let split = matches!((taken[0], taken[1]), (Some(ok), Some(errors)) if ok != errors);
+    if durations && split {
+        return None;
+    }
+    let with_durations = durations && taken[0].or(taken[1]) == Some(true);
     // A class no name has events of has nothing to count either way.
     let taken = taken.map(|t| t.unwrap_or(false));
     let mut out = Vec::with_capacity(values.len() + 1);

@@ -703,7 +703,7 @@ impl<'a> Worker<'a> {
         part: &PartPlan,
         meta: &PageMeta,
         parts: &[(NameId, SummaryPart)],
-    ) -> Option<Vec<ValueGroup>> {
+    ) -> Option<Vec<KeyedGroup>> {
         let plan = self.plan;
         if plan.needs_values || !self.view.uses_indexes() {
             return None;
@@ -742,7 +742,7 @@ impl<'a> Worker<'a> {
                         _ => KeyPart::Null,
                     })
                     .collect();
-                ValueGroup {
+                KeyedGroup {
                     key: group,
                     counts: found.counts,
                     durations: found.durations.map(|d| d.into_owned()),
@@ -753,7 +753,7 @@ impl<'a> Worker<'a> {
     }
 
     /// Add the groups [`Worker::value_groups`] found.
-    fn add_value_groups(&mut self, groups: Vec<ValueGroup>) {
+    fn add_value_groups(&mut self, groups: Vec<KeyedGroup>) {
         for g in groups {
             let c = g.counts;
             let slot = self.slot(g.key);
@@ -943,15 +943,15 @@ enum PagePlan {
     /// Every matching row is described by the meta: counts and sketches suffice.
     Meta(Vec<(NameId, SummaryPart)>),
     /// Grouped by a field, from the value index: each group's key, counts and durations.
-    ByValue(Vec<ValueGroup>),
+    ByValue(Vec<KeyedGroup>),
     /// As `Meta`, but the query needs the durations themselves (exact percentiles): counts from
     /// the meta, values from the decoded duration column, no row filtering.
     MetaAndValues(Vec<(NameId, SummaryPart)>),
     Decode,
 }
 
-/// A group answered from the value index (see [`PagePlan::ByValue`]).
-struct ValueGroup {
+/// A group answered from the value index with its group key (see [`PagePlan::ByValue`]).
+struct KeyedGroup {
     key: Vec<KeyPart>,
     counts: ClassCounts,
     /// The group's calls' durations, for a query that uses them.

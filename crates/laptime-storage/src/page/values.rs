@@ -1,8 +1,10 @@
 //! The value index of a page meta (issue 15): for each field key whose values in the page are all
 //! strings and few ([`MAX_LISTED_VALUES`] distinct at most), the values themselves with their event
-//! counts; for a key whose values are all integers, or all floats and none NaN, their smallest and
-//! largest. A query skips a page (or a whole segment, through its summary) whose listed values or
-//! range cannot satisfy a field comparison, without decoding it.
+//! counts and a latency sketch of their calls; for a key of more strings, a membership filter of
+//! them (pages only: filters do not merge); for a key whose values are all integers, or all floats
+//! and none NaN, their smallest and largest. A query skips a page (or a whole segment, through its
+//! summary) whose index rules out a field comparison, without decoding it, and answers counts and
+//! durations grouped by a listed key from it.
 //!
 //! Layout, after the names section of a page meta (and after the empty names section of a segment
 //! summary), all integers varints: the version [`INDEX_VERSION`], then per field key of the meta,
@@ -18,8 +20,9 @@
 
 /// Version of the index layout written (versions 1 and 2 are still read).
 const INDEX_VERSION: u64 = 3;
-/// The first version with tags, and the first with sketches.
+/// The first version with tags.
 const TAGGED_SINCE: u64 = 2;
+/// The first version with sketches, filters and the message index after it.
 const SKETCHES_SINCE: u64 = 3;
 
 const TAG_UNLISTED: u64 = 0;

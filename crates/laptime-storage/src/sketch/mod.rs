@@ -209,44 +209,36 @@ impl LatencySketch {
         part: &LatencySketch,
         scan: impl FnOnce() -> Option<(u64, u64)>,
     ) -> Option<LatencySketch> {
-        let count_in = |s: &LatencySketch, bucket: usize| {
-            bucket
-                .checked_sub(s.base)
-                .and_then(|i| s.counts.get(i))
-                .copied()
-                .unwrap_or(0)
-        };
-        let (all_first, all_last) = match self.trimmed() {
-            Some((first, counts)) => (first, first + counts.len() - 1),
-            None => return self.without(part, scan()),
-        };
-        // The buckets left, as `without` computes them (checked there again).
-        let mut left_first = None;
-        let mut left_last = None;
-        for b in all_first..=all_last {
-            if count_in(self, b) > count_in(part, b) {
-                left_first.get_or_insert(b);
-                left_last = Some(b);
-            }
-        }
-        let zeros_left = self.zero.saturating_sub(part.zero) > 0;
-        let min = if zeros_left {
+        let left = self.subtract(part)?;
+        let ends = |s: &LatencySketch| s.trimmed().map(|(first, c)| (first, first + c.len() - 1));
+        let (all, rest) = (ends(self), ends(&left));
+        let only_left = |bucket: usize| part.count_at(bucket) == 0;
+        let min = if left.zero > 0 {
             Some(0)
-        } else if self.zero == 0 && left_first == Some(all_first) && count_in(part, all_first) == 0
-        {
-            Some(self.min)
         } else {
-            None
+            all.zip(rest)
+                .filter(|&((a, _), (r, _))| self.zero == 0 && a == r && only_left(a))
+                .map(|_| self.min)
         };
-        let max = match left_last {
-            Some(b) if b == all_last && count_in(part, all_last) == 0 => Some(self.max),
-            None if zeros_left => Some(0),
+        let max = match (all, rest) {
+            (Some((_, a)), Some((_, r))) if a == r && only_left(a) => Some(self.max),
+            (_, None) if left.zero > 0 => Some(0),
             _ => None,
         };
-        match (min, max) {
-            (Some(min), Some(max)) => self.without(part, Some((min, max))),
-            _ => self.without(part, scan()),
-        }
+        let range = match (min, max) {
+            (Some(min), Some(max)) => Some((min, max)),
+            _ => scan(),
+        };
+        left.with_range(range)
+    }
+
+    /// The count of bucket `bucket`.
+    fn count_at(&self, bucket: usize) -> u64 {
+        bucket
+            .checked_sub(self.base)
+            .and_then(|i| self.counts.get(i))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// An empty sketch whose counters already cover the buckets `other` uses: values drawn from
@@ -328,6 +320,12 @@ impl LatencySketch {
         part: &LatencySketch,
         range: Option<(u64, u64)>,
     ) -> Option<LatencySketch> {
+        self.subtract(part)?.with_range(range)
+    }
+
+    /// `self`'s counts, zeros and sum less `part`'s (`None` when `part` is not contained); its
+    /// range is left to [`LatencySketch::with_range`].
+    fn subtract(&self, part: &LatencySketch) -> Option<LatencySketch> {
         let mut left = self.clone();
         left.count = self.count.checked_sub(part.count)?;
         left.zero = self.zero.checked_sub(part.zero)?;
@@ -339,18 +337,23 @@ impl LatencySketch {
                 *d = d.checked_sub(s)?;
             }
         }
-        match (left.count, range) {
+        Some(left)
+    }
+
+    /// This sketch with its smallest and largest value set to `range`, when it fits the counts:
+    /// the smallest value a zero when zeros are counted, else in the lowest bucket counted; the
+    /// largest in the highest bucket counted, or a zero when only zeros are.
+    fn with_range(mut self, range: Option<(u64, u64)>) -> Option<LatencySketch> {
+        match (self.count, range) {
             (0, None) => Some(LatencySketch::new()),
             (n, Some((min, max))) if n > 0 => {
-                // The smallest value is a zero when zeros are left, else in the lowest bucket
-                // left; the largest in the highest bucket left, or a zero when only zeros are.
-                let buckets = left.trimmed().map(|(first, counts)| {
+                let buckets = self.trimmed().map(|(first, counts)| {
                     (
                         bucket_bounds(first),
                         bucket_bounds(first + counts.len() - 1),
                     )
                 });
-                let min_fits = if left.zero > 0 {
+                let min_fits = if self.zero > 0 {
                     min == 0
                 } else {
                     buckets.is_some_and(|((lo, hi), _)| (lo..=hi).contains(&min))
@@ -359,9 +362,9 @@ impl LatencySketch {
                     Some((_, (lo, hi))) => (lo..=hi).contains(&max),
                     None => max == 0,
                 };
-                left.min = min;
-                left.max = max;
-                (min_fits && max_fits).then_some(left)
+                self.min = min;
+                self.max = max;
+                (min_fits && max_fits).then_some(self)
             }
             _ => None,
         }
