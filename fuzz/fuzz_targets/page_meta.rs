@@ -22,7 +22,7 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(total, u64::from(m.rows), "name counts do not add up");
         assert!(m.max_start >= m.min_start);
         assert!(m.names.windows(2).all(|w| w[0].name < w[1].name));
-        assert!(m.keys.windows(2).all(|w| w[0] < w[1]));
+        assert!(m.index.keys.windows(2).all(|w| w[0] < w[1]));
         for n in &m.names {
             assert!(n.errors <= n.calls);
             let sketch = n.sketch().expect("an eagerly decoded meta holds its sketches");
@@ -32,8 +32,8 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(sketch.min().unwrap_or(0), n.min);
             assert_eq!(sketch.max().unwrap_or(0), n.max);
         }
-        assert_eq!(m.values.len(), m.keys.len(), "one index entry per key");
-        for entry in &m.values {
+        assert_eq!(m.index.values.len(), m.index.keys.len(), "one index entry per key");
+        for entry in &m.index.values {
             match entry {
                 KeyValues::Listed { values: list, .. } => {
                     assert!(!list.is_empty() && list.len() <= MAX_LISTED_VALUES);

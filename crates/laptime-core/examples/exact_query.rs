@@ -1,11 +1,12 @@
 //! Time "p50/p90/p99 by function" over a store written by `r1_export`, for profiling and for
 //! before/after comparisons of the query engine (BENCHMARKS.md, exact percentiles).
 //!
-//! `cargo run --release -p laptime-core --example exact_query -- <store-dir> <exact|sketch> [runs]`
+//! `cargo run --release -p laptime-core --example exact_query -- <store-dir> <exact|sketch> [runs] [filter]`
 //!
 //! Runs the query `runs` times (default 5) after one warm-up and prints one JSON line: each run's
 //! ms, the median, the process's peak RSS (VmHWM) and a checksum of the answer so two builds can
-//! be checked to agree.
+//! be checked to agree, and the pages skipped, answered from meta and decoded. `filter` (default
+//! `kind:call`) narrows the calls, e.g. `"kind:call release=r50"` for a selective filter.
 
 use std::error::Error;
 use std::time::Instant;
@@ -15,10 +16,11 @@ use laptime_core::{Queries, Reader};
 
 fn main() -> Result<(), Box<dyn Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (dir, mode, runs) = match args.as_slice() {
-        [dir, mode] => (dir, mode, 5),
-        [dir, mode, runs] => (dir, mode, runs.parse::<usize>()?),
-        _ => return Err("usage: exact_query <store-dir> <exact|sketch> [runs]".into()),
+    let (dir, mode, runs, filter) = match args.as_slice() {
+        [dir, mode] => (dir, mode, 5, "kind:call"),
+        [dir, mode, runs] => (dir, mode, runs.parse::<usize>()?, "kind:call"),
+        [dir, mode, runs, filter] => (dir, mode, runs.parse::<usize>()?, filter.as_str()),
+        _ => return Err("usage: exact_query <store-dir> <exact|sketch> [runs] [filter]".into()),
     };
     let precision = match mode.as_str() {
         "exact" => Precision::Exact,
@@ -27,7 +29,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     };
     let reader = Reader::open(dir, None)?;
     let query = Query {
-        filter: "kind:call".parse()?,
+        filter: filter.parse()?,
         group_by: vec![GroupBy::Name],
         aggregates: vec![
             Aggregate::Percentile(0.5),
@@ -39,6 +41,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     };
     let mut times = Vec::with_capacity(runs);
     let mut checksum = 0u64;
+    let mut stats = None;
     for run in 0..=runs {
         let view = reader.view()?;
         let t = Instant::now();
@@ -54,6 +57,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         } else {
             times.push(ms);
         }
+        stats = Some(result.stats);
     }
     let mut sorted = times.clone();
     sorted.sort_by(f64::total_cmp);
@@ -68,8 +72,14 @@ fn main() -> Result<(), Box<dyn Error>> {
         })
         .unwrap_or(0);
     let runs_ms: Vec<String> = times.iter().map(|t| format!("{t:.1}")).collect();
+    let pages = stats.map_or_else(String::new, |s| {
+        format!(
+            ",\"pages\":{{\"total\":{},\"skipped\":{},\"skippedByIndex\":{},\"fromMeta\":{},\"decoded\":{}}}",
+            s.pages_total, s.pages_skipped, s.pages_skipped_by_index, s.pages_from_meta, s.pages_decoded
+        )
+    });
     println!(
-        "{{\"mode\":\"{mode}\",\"runsMs\":[{}],\"medianMs\":{median:.1},\"peakRssKiB\":{peak_kib},\"checksum\":\"{checksum:016x}\"}}",
+        "{{\"mode\":\"{mode}\",\"runsMs\":[{}],\"medianMs\":{median:.1},\"peakRssKiB\":{peak_kib},\"checksum\":\"{checksum:016x}\"{pages}}}",
         runs_ms.join(",")
     );
     Ok(())

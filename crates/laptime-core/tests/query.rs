@@ -1606,6 +1606,67 @@ fn indexes_are_rebuilt_by_compaction() {
     assert_eq!((s.pages_skipped, s.rows_matched), (2, 1), "{s:?}");
 }
 
+/// A selective filter asks each page's index (kept in the bufferpool apart from the page's meta,
+/// at a fraction of its size) before its meta: with a pool too small for the metas, repeating
+/// the query reads no meta of a page the index rules out, where reading every meta would churn
+/// the pool and read them all again.
+#[test]
+fn indexes_stay_cached_while_metas_do_not_fit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = Options {
+        page_rows: 2_000,
+        bufferpool_bytes: 1 << 20,
+        ..Options::default()
+    };
+    let store = Store::open(dir.path(), opts.clone()).expect("open");
+    let names: Vec<u32> = (0..200)
+        .map(|i| store.intern(&format!("Service.call{i}")).expect("intern"))
+        .collect();
+    let request = store.intern("request").expect("intern");
+    for page in 0..60u64 {
+        let mut b = Batch::default();
+        for i in page * 2_000..(page + 1) * 2_000 {
+            let name = names[(i % 200) as usize];
+            let row = b.push_call(name, BASE + i * 1_000, 1_000 + i * 7 % 9_973, true);
+            b.add_field_at(row, request, Value::Str(format!("req-{i}")))
+                .expect("field");
+        }
+        store.append(b);
+    }
+    store.flush().expect("flush");
+    store.close().expect("close");
+    let store = Store::open(dir.path(), opts).expect("reopen");
+    let snap = store.view().expect("view");
+    let q = Query {
+        filter: filter::parse("request:req-40321").expect("parse"),
+        now_ns: NOW,
+        group_by: vec![GroupBy::Name],
+        aggregates: vec![Aggregate::Count, Aggregate::Percentile(0.99)],
+        threads: 1,
+        ..Query::default()
+    };
+    let metas: u64 = snap
+        .pages(&ScanFilter::default())
+        .iter()
+        .map(|p| snap.page_meta(p).expect("meta").heap_bytes() as u64)
+        .sum();
+    assert!(
+        metas > 2 << 20,
+        "the metas ({metas} bytes) must not fit the pool"
+    );
+    let first = query::run(&snap, &q).expect("query");
+    assert_eq!(first.stats.rows_matched, 1);
+    assert_eq!(first.stats.pages_decoded, 1);
+    let before = store.pool_stats();
+    let again = query::run(&snap, &q).expect("query");
+    assert_eq!(again.rows, first.rows);
+    let after = store.pool_stats();
+    // The one page holding the id: its meta and columns may be read again; nothing else is.
+    let misses = after.misses - before.misses;
+    assert!(misses <= 2, "{misses} misses repeating the query");
+    assert!(after.hits - before.hits >= 59, "{before:?} {after:?}");
+}
+
 /// The value index: 12 sealed pages of 500 events in one segment; tenants come
 /// in runs of two pages (a tenant's traffic clusters in time), every event has a distinct
 /// `request` id (too many values to list) and `region` is a string on some pages and a number on

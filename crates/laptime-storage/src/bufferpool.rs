@@ -3,6 +3,9 @@
 //! (clean frames, evicted by the clock algorithm when room is needed and nobody has them pinned).
 //! Page metas live here rather than in the segment readers so that a store's memory does not grow
 //! with its size (invariant 4): a segment keeps its summary and its pages' zones, nothing more.
+//! So do the pages' indexes for planning ([`PageIndex::for_planning`]), apart from their metas:
+//! a tenth of a meta's size, and asked for by every filtered query, so the clock keeps them while
+//! the metas of pages they rule out are evicted.
 //!
 //! A frame is pinned while a [`PinnedPage`] for it is alive. A page that does not fit even after
 //! evicting every clean unpinned frame is not cached: the caller gets it unpooled, so memory stays
@@ -13,7 +16,7 @@ use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::page::{ColumnSet, PageColumns, PageMeta};
+use crate::page::{ColumnSet, PageColumns, PageIndex, PageMeta};
 
 /// Identity of a decoded page: which file and where.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -32,15 +35,35 @@ enum Content {
     Columns(ColumnSet, Arc<PageColumns>),
     /// A page's decoded meta.
     Meta(Arc<PageMeta>),
+    /// A page's index for planning.
+    Index(Arc<PageIndex>),
+}
+
+/// The kinds of content a page may have cached, each in a frame of its own.
+#[derive(Clone, Copy)]
+enum Kind {
+    Columns = 0,
+    Meta = 1,
+    Index = 2,
 }
 
 impl Content {
+    fn kind(&self) -> Option<Kind> {
+        match self {
+            Content::Empty => None,
+            Content::Columns(..) => Some(Kind::Columns),
+            Content::Meta(_) => Some(Kind::Meta),
+            Content::Index(_) => Some(Kind::Index),
+        }
+    }
+
     /// Someone outside the pool holds what the frame holds.
     fn pinned(&self) -> bool {
         match self {
             Content::Empty => false,
             Content::Columns(_, page) => Arc::strong_count(page) > 1,
             Content::Meta(meta) => Arc::strong_count(meta) > 1,
+            Content::Index(index) => Arc::strong_count(index) > 1,
         }
     }
 }
@@ -56,10 +79,8 @@ struct Frame {
 #[derive(Default)]
 struct Inner {
     frames: Vec<Frame>,
-    /// Frames holding columns, by page.
-    index: HashMap<PageKey, usize>,
-    /// Frames holding metas, by page.
-    metas: HashMap<PageKey, usize>,
+    /// Per [`Kind`]: the frames holding that kind of content, by page.
+    slots: [HashMap<PageKey, usize>; 3],
     hand: usize,
     used: usize,
     free: Vec<usize>,
@@ -169,7 +190,7 @@ impl BufferPool {
     /// The cached page `key` if its frame holds at least `columns`.
     pub(crate) fn get(&self, key: PageKey, columns: ColumnSet) -> Option<PinnedPage> {
         let mut inner = self.lock();
-        let slot = inner.index.get(&key).copied();
+        let slot = inner.slots[Kind::Columns as usize].get(&key).copied();
         let found = slot.and_then(|s| inner.frames.get_mut(s)).and_then(|f| {
             f.referenced = true;
             match &f.content {
@@ -201,14 +222,49 @@ impl BufferPool {
 
     /// The cached meta of page `key`.
     pub(crate) fn get_meta(&self, key: PageKey) -> Option<Arc<PageMeta>> {
+        self.lookup(key, Kind::Meta, |c| match c {
+            Content::Meta(meta) => Some(Arc::clone(meta)),
+            _ => None,
+        })
+    }
+
+    /// Cache a decoded page meta; when it cannot fit it is returned uncached.
+    pub(crate) fn insert_meta(&self, key: PageKey, meta: PageMeta) -> Arc<PageMeta> {
+        let bytes = meta.heap_bytes() + std::mem::size_of::<PageMeta>();
+        let meta = Arc::new(meta);
+        self.admit(key, Content::Meta(Arc::clone(&meta)), bytes);
+        meta
+    }
+
+    /// The cached planning index of page `key`.
+    pub(crate) fn get_index(&self, key: PageKey) -> Option<Arc<PageIndex>> {
+        self.lookup(key, Kind::Index, |c| match c {
+            Content::Index(index) => Some(Arc::clone(index)),
+            _ => None,
+        })
+    }
+
+    /// Cache a page's planning index; when it cannot fit it is returned uncached.
+    pub(crate) fn insert_index(&self, key: PageKey, index: PageIndex) -> Arc<PageIndex> {
+        let bytes = index.heap_bytes() + std::mem::size_of::<PageIndex>();
+        let index = Arc::new(index);
+        self.admit(key, Content::Index(Arc::clone(&index)), bytes);
+        index
+    }
+
+    /// What `take` makes of the frame holding `kind` of page `key`, marked referenced; counted as
+    /// a hit or a miss.
+    fn lookup<T>(
+        &self,
+        key: PageKey,
+        kind: Kind,
+        take: impl Fn(&Content) -> Option<T>,
+    ) -> Option<T> {
         let mut inner = self.lock();
-        let slot = inner.metas.get(&key).copied();
+        let slot = inner.slots[kind as usize].get(&key).copied();
         let found = slot.and_then(|s| inner.frames.get_mut(s)).and_then(|f| {
             f.referenced = true;
-            match &f.content {
-                Content::Meta(meta) => Some(Arc::clone(meta)),
-                _ => None,
-            }
+            take(&f.content)
         });
         drop(inner);
         let counter = if found.is_some() {
@@ -220,26 +276,15 @@ impl BufferPool {
         found
     }
 
-    /// Cache a decoded page meta; when it cannot fit it is returned uncached.
-    pub(crate) fn insert_meta(&self, key: PageKey, meta: PageMeta) -> Arc<PageMeta> {
-        let bytes = meta.heap_bytes() + std::mem::size_of::<PageMeta>();
-        let meta = Arc::new(meta);
-        self.admit(key, Content::Meta(Arc::clone(&meta)), bytes);
-        meta
-    }
-
     /// Put `content` of page `key` in a clean frame, replacing what the pool held of the same
     /// kind for that page, if `bytes` fit after evicting what can be evicted (else it is counted
     /// as a bypass and not cached).
     fn admit(&self, key: PageKey, content: Content, bytes: usize) {
-        let mut inner = self.lock();
-        let is_meta = matches!(content, Content::Meta(_));
-        let index = if is_meta {
-            &mut inner.metas
-        } else {
-            &mut inner.index
+        let Some(kind) = content.kind() else {
+            return;
         };
-        if let Some(old) = index.remove(&key) {
+        let mut inner = self.lock();
+        if let Some(old) = inner.slots[kind as usize].remove(&key) {
             self.release(&mut inner, old);
         }
         if !self.make_room(&mut inner, bytes) {
@@ -256,11 +301,7 @@ impl BufferPool {
         };
         let slot = place(&mut inner, frame);
         inner.used += bytes;
-        if is_meta {
-            inner.metas.insert(key, slot);
-        } else {
-            inner.index.insert(key, slot);
-        }
+        inner.slots[kind as usize].insert(key, slot);
     }
 
     /// Reserve `bytes` for a dirty frame (the writer's active page). Dirty frames are never evicted;
@@ -310,11 +351,8 @@ impl BufferPool {
                 f.referenced = false;
                 continue;
             }
-            if let Some(key) = f.key {
-                match f.content {
-                    Content::Meta(_) => inner.metas.remove(&key),
-                    _ => inner.index.remove(&key),
-                };
+            if let (Some(key), Some(kind)) = (f.key, f.content.kind()) {
+                inner.slots[kind as usize].remove(&key);
             }
             self.release(inner, slot);
             self.evictions.fetch_add(1, Ordering::Relaxed);
@@ -435,6 +473,32 @@ mod tests {
         }
         assert!(pool.get_meta(key(2)).is_some());
         drop(pinned);
+    }
+
+    #[test]
+    fn a_page_index_is_cached_apart_from_its_meta() {
+        let pool = BufferPool::new(1 << 20);
+        let index = PageIndex {
+            keys: vec![3, 9],
+            values: vec![crate::KeyValues::Unlisted; 2],
+            messages: None,
+        };
+        assert!(pool.get_index(key(0)).is_none());
+        drop(pool.insert_index(key(0), index.clone()));
+        assert_eq!(pool.get_index(key(0)).as_deref(), Some(&index));
+        // The meta of the same page is another frame: neither answers for the other.
+        assert!(pool.get_meta(key(0)).is_none());
+        let meta = PageMeta {
+            rows: 5,
+            ..PageMeta::default()
+        };
+        drop(pool.insert_meta(key(0), meta.clone()));
+        assert_eq!(pool.get_index(key(0)).as_deref(), Some(&index));
+        assert_eq!(pool.get_meta(key(0)).as_deref(), Some(&meta));
+        // Replacing the index releases the old frame's bytes.
+        let used = pool.stats().used;
+        drop(pool.insert_index(key(0), index.clone()));
+        assert_eq!(pool.stats().used, used);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::disk_partition::PartitionCache;
 use crate::error::Result;
 use crate::event::{Code, Event, NameId};
 use crate::options::Options;
-use crate::page::{ColumnSet, PageColumns, PageMeta, PageZone};
+use crate::page::{ColumnSet, PageColumns, PageIndex, PageMeta, PageZone};
 use crate::partition;
 use crate::segment::{ReadScratch, SegmentReader};
 use crate::sketch::LatencySketch;
@@ -403,6 +403,38 @@ impl View {
     /// its meta in sketch precision needs); the decoded meta replaces the cached one.
     pub fn page_meta_with_sketches(&self, page: &PageRef) -> Result<Arc<PageMeta>> {
         self.meta_of(page, true)
+    }
+
+    /// The index of `page` for planning ([`PageIndex::for_planning`]): its field keys, value
+    /// index and message index. From the bufferpool when cached there, else taken from the
+    /// page's meta and cached apart from it. A meta read for this is not cached: the metas of a
+    /// large store do not fit in the pool, and caching each on the way would evict the indexes
+    /// before the next query asks for them again.
+    pub fn page_index(&self, page: &PageRef) -> Result<Arc<PageIndex>> {
+        let part = self.parts.get(page.part).ok_or_else(not_from_this_view)?;
+        match page.source {
+            Source::Segment { segment, page: gi } => {
+                let seg = part.segments.get(segment).ok_or_else(not_from_this_view)?;
+                let entry = seg.pages().get(gi).ok_or_else(not_from_this_view)?;
+                let key = PageKey {
+                    file: seg.file_key(),
+                    offset: entry.offset,
+                };
+                if let Some(hit) = self.pool.get_index(key) {
+                    return Ok(hit);
+                }
+                let index = match self.pool.get_meta(key) {
+                    Some(meta) => meta.index.for_planning(),
+                    None => seg.page_meta_deferred(entry)?.index.for_planning(),
+                };
+                Ok(self.pool.insert_index(key, index))
+            }
+            // The active page's meta is in memory already.
+            Source::Tail => {
+                let meta = part.tail_meta.as_ref().ok_or_else(not_from_this_view)?;
+                Ok(Arc::new(meta.index.for_planning()))
+            }
+        }
     }
 
     /// The latency sketches of `names` in `meta` (the meta of `page`), decoded and checked, in

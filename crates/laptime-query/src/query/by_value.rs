@@ -158,31 +158,37 @@ pub(super) fn value_groups<'m>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use laptime_storage::page::ValueStats;
+    use laptime_storage::page::{PageIndex, ValueStats};
 
     /// Listed values that count more events than the page's names hold (a damaged or forged
     /// meta that passed its checks) are not trusted: the page is decoded instead.
     #[test]
     fn values_counting_more_than_the_names_are_not_an_answer() {
         let meta = PageMeta {
-            keys: vec![7],
-            values: vec![KeyValues::Listed {
-                values: vec![ValueStats {
-                    value: "/x".into(),
-                    calls: 5,
-                    errors: 1,
-                    logs: 0,
-                    durations: None,
+            index: PageIndex {
+                keys: vec![7],
+                values: vec![KeyValues::Listed {
+                    values: vec![ValueStats {
+                        value: "/x".into(),
+                        calls: 5,
+                        errors: 1,
+                        logs: 0,
+                        durations: None,
+                    }],
+                    without: None,
                 }],
-                without: None,
-            }],
+                messages: None,
+            },
             ..PageMeta::default()
         };
         assert!(value_groups(&meta, 7, &[], false).is_none());
         // A key the index does not list cannot answer either.
         let unlisted = PageMeta {
-            keys: vec![7],
-            values: vec![KeyValues::Unlisted],
+            index: PageIndex {
+                keys: vec![7],
+                values: vec![KeyValues::Unlisted],
+                messages: None,
+            },
             ..PageMeta::default()
         };
         assert!(value_groups(&unlisted, 7, &[], false).is_none());

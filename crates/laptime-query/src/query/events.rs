@@ -22,7 +22,7 @@ use laptime_storage::scan::{PageRef, ScanFilter, View};
 use laptime_storage::Event;
 use laptime_storage::{Error, Result};
 
-use super::predicate::{Class, Predicate, Tri};
+use super::predicate::Predicate;
 
 /// Largest page of events one request may ask for.
 pub const MAX_EVENTS_LIMIT: usize = 100_000;
@@ -232,6 +232,17 @@ pub fn events(view: &View, req: &EventsRequest) -> Result<EventPage> {
         let Some(partition) = view.partition_id(part).map(Arc::<str>::from) else {
             continue;
         };
+        // The page's index first: a page it rules out costs no read of its meta.
+        if predicates[part].has_page_terms() {
+            match view.page_index(page) {
+                Ok(index) if predicates[part].rules_out_page(&index) => continue,
+                Ok(_) => {}
+                Err(e) => {
+                    view.skip_damaged(page, e)?;
+                    continue;
+                }
+            }
+        }
         match view.page_meta(page) {
             Ok(meta) if may_match(&predicates[part], &meta) => {}
             Ok(_) => continue,
@@ -310,13 +321,5 @@ pub fn events(view: &View, req: &EventsRequest) -> Result<EventPage> {
 /// Whether some row of the page (or of the pages a segment summary covers) may pass the
 /// predicate.
 fn may_match(predicate: &Predicate, meta: &PageMeta) -> bool {
-    meta.names.iter().any(|s| {
-        [
-            (s.calls - s.errors, Class::Ok),
-            (s.errors, Class::Err),
-            (s.logs, Class::Log),
-        ]
-        .into_iter()
-        .any(|(n, class)| n > 0 && predicate.on_meta(meta, s, class) != Tri::None)
-    })
+    !predicate.rules_out(meta)
 }

@@ -9,7 +9,9 @@ use crate::filter::{CmpOp, Filter, Glob, Kind, Status, Term};
 use laptime_storage::dictionary::Dictionary;
 use laptime_storage::page::message_index;
 use laptime_storage::page::value_filter::{hash_value, ValueFilter};
-use laptime_storage::page::{ColumnSet, FieldValues, KeyValues, NameStats, PageColumns, PageMeta};
+use laptime_storage::page::{
+    ColumnSet, FieldValues, KeyValues, NameStats, PageColumns, PageIndex, PageMeta,
+};
 use laptime_storage::{Level, NameId, Value};
 
 /// Three-valued truth of a term over a set of rows.
@@ -412,11 +414,22 @@ impl Predicate {
             }
             Compiled::Since(t) => Tri::of(meta.min_start >= *t, meta.max_start < *t),
             Compiled::Until(t) => Tri::of(meta.max_start < *t, meta.min_start >= *t),
+            Compiled::Field { .. } | Compiled::Has(_) | Compiled::Message { .. } => {
+                self.term_on_index(t, &meta.index).unwrap_or(Tri::Some)
+            }
+            Compiled::Not(inner) => self.term_on_meta(inner, meta, stats, class).not(),
+        }
+    }
+
+    /// Truth of a field or message term over a whole page, from its index (`None` for the other
+    /// terms, which depend on names, outcomes or times).
+    fn term_on_index(&self, t: &Compiled, index: &PageIndex) -> Option<Tri> {
+        Some(match t {
             // Without the indexes, only the keys a page holds (its zone map) rule it out.
             Compiled::Field { key, .. } if !self.indexes => {
-                Tri::of(false, !key.is_some_and(|k| meta.has_key(k)))
+                Tri::of(false, !key.is_some_and(|k| index.has_key(k)))
             }
-            Compiled::Field { key, test } => match key.and_then(|k| meta.values_of(k)) {
+            Compiled::Field { key, test } => match key.and_then(|k| index.values_of(k)) {
                 None => Tri::None,
                 // The value index lists every value of the key: a comparison none of them
                 // passes holds for no row. (Rows without the key never match a comparison.)
@@ -437,18 +450,36 @@ impl Predicate {
                 Some(_) => Tri::Some,
             },
             Compiled::Has(key) => match key {
-                Some(k) if meta.has_key(*k) => Tri::Some,
+                Some(k) if index.has_key(*k) => Tri::Some,
                 _ => Tri::None,
             },
             // The page's message index rules it out when a word the text needs is missing.
-            Compiled::Message { required, .. } => match &meta.messages {
-                Some(index) if self.indexes && !message_index::holds_all(index, required) => {
+            Compiled::Message { required, .. } => match &index.messages {
+                Some(words) if self.indexes && !message_index::holds_all(words, required) => {
                     Tri::None
                 }
                 _ => Tri::Some,
             },
-            Compiled::Not(inner) => self.term_on_meta(inner, meta, stats, class).not(),
-        }
+            _ => return None,
+        })
+    }
+
+    /// Whether the page `index` describes holds no event passing the filter, by its field and
+    /// message terms alone: what the planner asks before it reads the page's meta.
+    pub(crate) fn rules_out_page(&self, index: &PageIndex) -> bool {
+        self.terms
+            .iter()
+            .any(|t| self.term_on_index(t, index) == Some(Tri::None))
+    }
+
+    /// Whether some term is decided by a page's index ([`Predicate::rules_out_page`] can be true).
+    pub(crate) fn has_page_terms(&self) -> bool {
+        self.terms.iter().any(|t| {
+            matches!(
+                t,
+                Compiled::Field { .. } | Compiled::Has(_) | Compiled::Message { .. }
+            )
+        })
     }
 
     fn name_matches(&self, t: &Compiled, id: NameId) -> bool {

@@ -26,8 +26,8 @@ use crate::encoding::varint::{read_varint, write_varint};
 use crate::encoding::StringDictionary;
 use crate::error::DecodeError;
 use crate::event::NameId;
+use crate::page::index::PageIndex;
 use crate::page::message_index;
-use crate::page::value_filter::ValueFilter;
 use crate::page::values::{self, KeyValues};
 use crate::page::{PageColumns, StringFields};
 use crate::sketch::LatencySketch;
@@ -240,13 +240,8 @@ pub struct PageMeta {
     pub max_start: u64,
     /// Per-name summaries, ascending by id.
     pub names: Vec<NameStats>,
-    /// Field keys present in the page, ascending.
-    pub keys: Vec<NameId>,
-    /// The value index: one entry per key of `keys`, in the same order.
-    pub values: Vec<KeyValues>,
-    /// The words of the page's log messages (`message_index`); `None` in a segment summary
-    /// (filters do not merge) and in metas written before the index.
-    pub messages: Option<ValueFilter>,
+    /// Field keys present, the value index and the message index.
+    pub index: PageIndex,
 }
 
 impl PageMeta {
@@ -282,9 +277,9 @@ impl PageMeta {
         }
         self.decode_sketches()?;
         // Message filters do not merge: a summary of several pages has none.
-        self.messages = None;
+        self.index.messages = None;
         // The calls of a side that lacks a key the other has are calls without that key.
-        let (my_all, their_all) = if self.keys == other.keys {
+        let (my_all, their_all) = if self.index.keys == other.index.keys {
             (None, None)
         } else {
             (Some(all_calls(&self.names)), Some(all_calls(&other.names)))
@@ -316,18 +311,18 @@ impl PageMeta {
         self.names = merged;
         let (keys, values) = values::absorb(
             values::Side {
-                keys: &self.keys,
-                values: std::mem::take(&mut self.values),
+                keys: &self.index.keys,
+                values: std::mem::take(&mut self.index.values),
                 all_calls: my_all.as_ref(),
             },
             values::Side {
-                keys: &other.keys,
-                values: &other.values,
+                keys: &other.index.keys,
+                values: &other.index.values,
                 all_calls: their_all.as_ref(),
             },
         );
-        self.keys = keys;
-        self.values = values;
+        self.index.keys = keys;
+        self.index.values = values;
         Ok(())
     }
 
@@ -369,16 +364,12 @@ impl PageMeta {
                 .map(LatencySketch::heap_bytes)
                 .sum::<usize>()
             + shared.unwrap_or(0)
-            + self.keys.capacity() * std::mem::size_of::<NameId>()
-            + self.values.capacity() * std::mem::size_of::<KeyValues>()
-            + self.values.iter().map(KeyValues::heap_bytes).sum::<usize>()
-            + self.messages.as_ref().map_or(0, ValueFilter::heap_bytes)
+            + self.index.heap_bytes()
     }
 
     /// What the value index knows about `key` (`None`: the page has no such key).
     pub fn values_of(&self, key: NameId) -> Option<&KeyValues> {
-        let i = self.keys.binary_search(&key).ok()?;
-        self.values.get(i)
+        self.index.values_of(key)
     }
 
     /// True if the page may hold an event of `name`.
@@ -396,13 +387,13 @@ impl PageMeta {
 
     /// True if some event of the page may carry field `key`.
     pub fn has_key(&self, key: NameId) -> bool {
-        self.keys.binary_search(&key).is_ok()
+        self.index.has_key(key)
     }
 
     /// Highest dictionary id the page refers to (names and field keys).
     pub fn max_id(&self) -> Option<NameId> {
         let n = self.names.last().map(|s| s.name);
-        let k = self.keys.last().copied();
+        let k = self.index.keys.last().copied();
         n.max(k)
     }
 
@@ -481,9 +472,11 @@ impl PageMeta {
         }
         let values = values::compute(cols, &keys, dicts, &all_calls);
         PageMeta {
-            values,
-            messages: Some(message_index::build(cols.messages.iter())),
-            keys,
+            index: PageIndex {
+                values,
+                messages: Some(message_index::build(cols.messages.iter())),
+                keys,
+            },
             rows: cols.len() as u64,
             first_seq,
             min_start: cols.starts.iter().copied().min().unwrap_or(0),
@@ -548,9 +541,9 @@ impl PageMeta {
                 durations(s, out);
             }
         }
-        write_varint(out, self.keys.len() as u64);
+        write_varint(out, self.index.keys.len() as u64);
         let mut prev = 0u64;
-        for &k in &self.keys {
+        for &k in &self.index.keys {
             write_varint(out, u64::from(k) - prev);
             prev = u64::from(k);
         }
@@ -558,8 +551,8 @@ impl PageMeta {
 
     /// Append the value index; after [`PageMeta::encode_names`] for a page.
     pub(crate) fn encode_values(&self, out: &mut Vec<u8>) {
-        values::encode(&self.values, out);
-        message_index::encode(self.messages.as_ref(), out);
+        values::encode(&self.index.values, out);
+        message_index::encode(self.index.messages.as_ref(), out);
     }
 
     /// Append the encoding of a segment's summary: the meta, an empty names section (names are
@@ -577,7 +570,7 @@ impl PageMeta {
             .names
             .iter()
             .map(|s| s.name)
-            .chain(self.keys.iter().copied())
+            .chain(self.index.keys.iter().copied())
             .collect();
         ids.sort_unstable();
         ids.dedup();
@@ -807,9 +800,11 @@ impl PageMeta {
             min_start,
             max_start,
             names,
-            keys,
-            values,
-            messages,
+            index: PageIndex {
+                keys,
+                values,
+                messages,
+            },
         })
     }
 }
@@ -931,8 +926,11 @@ mod tests {
         meta.encode_names(&dict, &mut named);
         // Without the value index that follows the names, the keys' values are not listed.
         let unlisted = PageMeta {
-            values: vec![KeyValues::Unlisted; meta.keys.len()],
-            messages: None,
+            index: PageIndex {
+                keys: meta.index.keys.clone(),
+                values: vec![KeyValues::Unlisted; meta.index.keys.len()],
+                messages: None,
+            },
             ..meta.clone()
         };
         assert_eq!(PageMeta::decode(&plain).unwrap(), unlisted);

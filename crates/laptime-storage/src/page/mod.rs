@@ -4,7 +4,8 @@
 //!
 //! - [`PageColumns`]: events of one page in struct-of-arrays form (the writer's active page and a
 //!   reader's decoded page are the same type).
-//! - `meta`: zone map and sketches, and their encoding.
+//! - `meta`: zone map and sketches, and their encoding; `index`: the part of a meta that decides
+//!   field and message filters for the whole page ([`PageIndex`]).
 //! - `values`: the value index of a meta (listed string values of each field key);
 //!   `value_sketch`: the latency sketch of each listed value's calls; `value_filter`: the
 //!   membership filter of a key with more string values than are listed; `message_index`: the
@@ -13,6 +14,7 @@
 
 mod codec;
 mod columns;
+mod index;
 pub mod message_index;
 mod meta;
 pub mod value_filter;
@@ -25,6 +27,7 @@ pub(crate) use codec::{
 };
 pub(crate) use columns::StringFields;
 pub use columns::{ColumnSet, FieldColumn, FieldValues, PageColumns};
+pub use index::PageIndex;
 pub use meta::{NameStats, PageMeta, PageZone};
 pub use value_sketch::ValueSketch;
 pub use values::{KeyValues, ValueStats, MAX_LISTED_VALUES};

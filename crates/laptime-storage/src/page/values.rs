@@ -133,6 +133,27 @@ pub enum KeyValues {
 }
 
 impl KeyValues {
+    /// This entry without the latency sketches of its values and of the calls without the key
+    /// (what planning needs: the values, their counts, the filter or the range).
+    pub(crate) fn without_sketches(&self) -> KeyValues {
+        match self {
+            KeyValues::Listed { values, .. } => KeyValues::Listed {
+                values: values
+                    .iter()
+                    .map(|v| ValueStats {
+                        value: v.value.clone(),
+                        calls: v.calls,
+                        errors: v.errors,
+                        logs: v.logs,
+                        durations: None,
+                    })
+                    .collect(),
+                without: None,
+            },
+            other => other.clone(),
+        }
+    }
+
     /// Heap bytes held.
     pub(crate) fn heap_bytes(&self) -> usize {
         match self {
@@ -889,7 +910,7 @@ mod tests {
         let mut bytes = Vec::new();
         meta.encode(&mut bytes);
         write_varint(&mut bytes, 0); // empty names section
-        encode_v2(&meta.values, &mut bytes);
+        encode_v2(&meta.index.values, &mut bytes);
         let old = PageMeta::decode_summary(&bytes).unwrap();
         let KeyValues::Listed { values, without } = old.values_of(TENANT).unwrap() else {
             panic!("listed")
@@ -961,8 +982,8 @@ mod tests {
         assert_eq!(PageMeta::decode_summary(&summary).unwrap(), meta);
         for older in [without_index, names_only.clone()] {
             let old = PageMeta::decode(&older).unwrap();
-            assert!(old.values.iter().all(|v| *v == KeyValues::Unlisted));
-            assert_eq!(old.keys, meta.keys);
+            assert!(old.index.values.iter().all(|v| *v == KeyValues::Unlisted));
+            assert_eq!(old.index.keys, meta.index.keys);
         }
         // Every cut of the index is an error, never a shorter index.
         for cut in names_only.len() + 1..bytes.len() {
@@ -1051,7 +1072,7 @@ mod tests {
         meta.encode(&mut head);
         write_varint(&mut head, 0); // empty names section
         write_varint(&mut head, INDEX_VERSION);
-        let keys = meta.keys.len();
+        let keys = meta.index.keys.len();
         let with = |entry: &[u8]| {
             let mut b = head.clone();
             b.extend_from_slice(entry);
@@ -1088,7 +1109,7 @@ mod tests {
         meta.encode(&mut head);
         write_varint(&mut head, 0); // empty names section
         write_varint(&mut head, 1); // the first layout: counts without tags
-        let keys = meta.keys.len();
+        let keys = meta.index.keys.len();
         let entry = |values: &[(&[u8], u64, u64, u64)]| {
             let mut b = head.clone();
             write_varint(&mut b, values.len() as u64);
