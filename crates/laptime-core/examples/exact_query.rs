@@ -74,8 +74,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     let runs_ms: Vec<String> = times.iter().map(|t| format!("{t:.1}")).collect();
     let pages = stats.map_or_else(String::new, |s| {
         format!(
-            ",\"pages\":{{\"total\":{},\"skipped\":{},\"skippedByIndex\":{},\"fromMeta\":{},\"decoded\":{}}}",
-            s.pages_total, s.pages_skipped, s.pages_skipped_by_index, s.pages_from_meta, s.pages_decoded
+            ",\"pages\":{{\"total\":{},\"skipped\":{},\"skippedByIndex\":{},\"fromMeta\":{},\"decoded\":{}}},\"rowsMatched\":{}",
+            s.pages_total, s.pages_skipped, s.pages_skipped_by_index, s.pages_from_meta, s.pages_decoded, s.rows_matched
         )
     });
     println!(
