@@ -386,8 +386,11 @@ fn a_truncated_segment_keeps_its_intact_pages() {
     assert_eq!(again, seen);
 }
 
+/// A flipped bit in a page's header or meta: readers lose that page (and say so) until repair,
+/// which computes the meta again from the page's columns (they verify against the checksum the
+/// footer's directory holds) and loses nothing.
 #[test]
-fn a_flipped_bit_in_a_page_costs_only_that_page() {
+fn a_flipped_bit_in_a_page_header_or_meta_is_rebuilt_by_repair() {
     for (what, at) in [("header", 26usize), ("meta", 40usize)] {
         let dir = tempfile::tempdir().unwrap();
         let part = three_segments(dir.path(), 0);
@@ -400,14 +403,67 @@ fn a_flipped_bit_in_a_page_costs_only_that_page() {
             assert_middle_kept(seen, 500 - 64..500, &format!("{what}, {who}"))
         };
         // Opening reads the footer only: the page is found damaged when read, by readers and
-        // the writer alike, and `repair` rewrites the segment without it.
+        // the writer alike.
         check(&read_only(dir.path()), "reader");
         assert_verify_sees(dir.path(), "checksum");
         let (_, seen) = reopen(dir.path());
         check(&seen, "writer");
         let report = repair(dir.path());
-        assert_quarantined(&report, "intact pages kept");
-        check(&read_only(dir.path()), "after repair");
+        assert_quarantined(&report, "metas rebuilt from intact columns (no event lost)");
+        assert_middle_kept(
+            &read_only(dir.path()),
+            500..501,
+            &format!("{what}, repaired"),
+        );
+        assert_eq!(verify_damage(dir.path()), Vec::<String>::new());
+        // The original, damage and all, is in quarantine.
+        assert!(quarantined(&part)
+            .iter()
+            .any(|q| std::fs::read(q).ok() == Some(bytes.clone())));
+    }
+}
+
+/// Flip a bit in the middle of the columns of the page at `page` in `bytes` (a segment file).
+fn flip_in_columns(bytes: &mut [u8], page: usize) {
+    let meta_len = u32::from_le_bytes(bytes[page + 8..page + 12].try_into().unwrap()) as usize;
+    let cols_len = u32::from_le_bytes(bytes[page + 16..page + 20].try_into().unwrap()) as usize;
+    bytes[page + 28 + meta_len + cols_len / 2] ^= 0x04;
+}
+
+/// Columns that fail their checksum cannot be read or rebuilt: the page is lost, with a report.
+/// So is a page whose meta is damaged in a file whose footer is damaged too (no directory says
+/// what its rows and seqs were).
+#[test]
+fn a_page_without_intact_columns_or_directory_is_lost_and_reported() {
+    for (what, footer) in [("columns", false), ("meta and footer", true)] {
+        let dir = tempfile::tempdir().unwrap();
+        let part = three_segments(dir.path(), 0);
+        let seg = segments(&part)[1].clone();
+        let mut bytes = std::fs::read(&seg).unwrap();
+        let pages = page_offsets(&bytes);
+        if footer {
+            bytes[pages[2] + 40] ^= 0x10;
+            // The footer starts where the last page ends.
+            let last = *pages.last().unwrap();
+            let meta_len =
+                u32::from_le_bytes(bytes[last + 8..last + 12].try_into().unwrap()) as usize;
+            let cols_len =
+                u32::from_le_bytes(bytes[last + 16..last + 20].try_into().unwrap()) as usize;
+            bytes[last + 28 + meta_len + cols_len + 2] ^= 0x01;
+        } else {
+            flip_in_columns(&mut bytes, pages[2]);
+        }
+        std::fs::write(&seg, &bytes).unwrap();
+        let report = repair(dir.path());
+        assert_quarantined(&report, "not intact");
+        assert!(
+            report
+                .quarantined
+                .iter()
+                .all(|(_, why)| !why.contains("rebuilt")),
+            "{what}: {report:?}"
+        );
+        assert_middle_kept(&read_only(dir.path()), 500 - 64..500, what);
         assert_eq!(verify_damage(dir.path()), Vec::<String>::new());
     }
 }
@@ -553,7 +609,7 @@ fn a_segment_whose_only_page_is_damaged_is_set_aside_not_removed() {
     let seg = segments(&part)[0].clone();
     let mut bytes = std::fs::read(&seg).unwrap();
     let page = page_offsets(&bytes)[0];
-    bytes[page + 40] ^= 0x10; // inside the page meta
+    flip_in_columns(&mut bytes, page);
     std::fs::write(&seg, &bytes).unwrap();
     let found = verify_damage(dir.path());
     assert!(found.iter().all(|d| !d.contains("missing")), "{found:?}");
@@ -636,7 +692,7 @@ fn a_stale_manifest_naming_a_quarantined_segment_hides_nothing() {
     let seg = segments(&part)[1].clone();
     let mut bytes = std::fs::read(&seg).unwrap();
     let page = page_offsets(&bytes)[0];
-    bytes[page + 40] ^= 0x10; // inside the page meta
+    flip_in_columns(&mut bytes, page);
     std::fs::write(&seg, &bytes).unwrap();
     assert_quarantined(&repair(dir.path()), "0 intact pages kept");
     assert!(!seg.exists());
@@ -782,4 +838,91 @@ fn a_renamed_partition_directory_is_set_aside_not_adopted() {
     assert!(seen.is_empty(), "{seen:?}");
     assert_quarantined(&report, "written by partition");
     assert_eq!(quarantined(&renamed).len(), 3, "{report:?}");
+}
+
+/// A page meta rebuilt by repair is the meta the writer made, indexes included: the same names,
+/// counts, sketches, listed values, value filter and message index, so queries skip and answer
+/// from it as before the damage.
+#[test]
+fn a_rebuilt_page_meta_equals_the_one_written_indexes_included() {
+    use laptime_core::filter;
+    use laptime_core::query::{self, Aggregate, GroupBy, Query};
+    use laptime_core::{Batch, Level, Value};
+    let dir = tempfile::tempdir().unwrap();
+    let opts = Options {
+        page_rows: 500,
+        ..Options::default()
+    };
+    let store = Store::open(dir.path(), opts.clone()).unwrap();
+    let names: Vec<u32> = (0..7)
+        .map(|i| store.intern(&format!("S.f{i}")).unwrap())
+        .collect();
+    let tenant = store.intern("tenant").unwrap();
+    let request = store.intern("request").unwrap();
+    for page in 0..6u64 {
+        let mut b = Batch::default();
+        for i in page * 500..(page + 1) * 500 {
+            let start = 1_700_000_000_000_000_000 + i * 1_000;
+            let row = if i % 10 == 0 {
+                b.push_log(
+                    names[0],
+                    start,
+                    Level::Warn,
+                    &format!("retry {i} after timeout"),
+                )
+            } else {
+                b.push_call(
+                    names[(i % 7) as usize],
+                    start,
+                    1_000 + i * 37 % 5_000,
+                    i % 13 != 0,
+                )
+            };
+            let t = ["acme", "globex", "initech"][(page % 3) as usize];
+            b.add_field_at(row, tenant, Value::Str(t.into())).unwrap();
+            b.add_field_at(row, request, Value::Str(format!("req-{i}")))
+                .unwrap();
+        }
+        store.append(b);
+    }
+    store.close().unwrap();
+    let metas = |root: &Path| -> Vec<laptime_core::PageMeta> {
+        let reader = Reader::open(root, None).unwrap();
+        let view = reader.view().unwrap();
+        view.pages(&ScanFilter::default())
+            .iter()
+            .map(|p| view.page_meta_with_sketches(p).unwrap().as_ref().clone())
+            .collect()
+    };
+    let written = metas(dir.path());
+    assert_eq!(written.len(), 6);
+    let part = partitions(dir.path())[0].clone();
+    let seg = segments(&part)[0].clone();
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let pages = page_offsets(&bytes);
+    // Deep in page 3's meta: its value index or message index.
+    let meta_len = u32::from_le_bytes(bytes[pages[3] + 8..pages[3] + 12].try_into().unwrap());
+    bytes[pages[3] + 28 + meta_len as usize - 20] ^= 0x08;
+    std::fs::write(&seg, &bytes).unwrap();
+    let report = repair(dir.path());
+    assert_quarantined(&report, "metas rebuilt from intact columns (no event lost)");
+    assert_eq!(metas(dir.path()), written);
+    assert_eq!(verify_damage(dir.path()), Vec::<String>::new());
+
+    let reader = Reader::open(dir.path(), None).unwrap();
+    let run = |text: &str| {
+        let q = Query {
+            filter: filter::parse(text).unwrap(),
+            group_by: vec![GroupBy::Name],
+            aggregates: vec![Aggregate::Count],
+            ..Query::default()
+        };
+        query::run(&reader.view().unwrap(), &q).unwrap().stats
+    };
+    let s = run("request:req-1777");
+    assert_eq!((s.rows_matched, s.pages_decoded), (1, 1), "{s:?}");
+    let s = run(r#"message~"retry 1770 after""#);
+    assert_eq!((s.rows_matched, s.pages_decoded), (1, 1), "{s:?}");
+    let s = run("tenant:initech");
+    assert_eq!(s.rows_matched, 1_000, "{s:?}");
 }

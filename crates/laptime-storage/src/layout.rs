@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::manifest::{Manifest, SealedInfo};
 use crate::page::PageMeta;
 use crate::partition;
-use crate::segment::{self, salvage, PageEntry, Salvaged, SegmentReader};
+use crate::segment::{self, salvage, PageEntry, RebuiltMeta, Salvaged, SegmentReader};
 
 /// What became of the manifest file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +62,8 @@ pub(crate) struct SalvageFile {
     pub summary: PageMeta,
     /// What was not intact, as (offset, bytes, why).
     pub damage: Vec<(u64, u64, String)>,
+    /// Pages of `pages` whose metas were rebuilt from their columns: written anew, not copied.
+    pub rebuilt: Vec<RebuiltMeta>,
     /// True when bytes other than a torn tail of an unsealed file were lost (the original then goes
     /// to quarantine rather than being removed once copied).
     pub damaged: bool,
@@ -164,7 +166,7 @@ pub(crate) fn inspect(dir: &Path, depth: Depth) -> Result<Layout> {
                         .iter()
                         .zip(r.pages())
                         .all(|(a, b)| (a.offset, a.header, a.zone) == (b.offset, b.header, b.zone));
-                if s.damage.is_empty() && footer_true {
+                if s.damage.is_empty() && s.rebuilt.is_empty() && footer_true {
                     found.insert(id, (path, Found::Sealed(r)));
                 } else {
                     failed_sealed.insert(id);
@@ -302,6 +304,7 @@ pub(crate) fn inspect(dir: &Path, depth: Depth) -> Result<Layout> {
         let resumable = Some(id) == wanted_active
             && !is_named_sealed
             && !s.lost_inside()
+            && s.rebuilt.is_empty()
             && s.pages.iter().all(|p| p.zone.first_seq >= sealed_end);
         if resumable {
             let valid_len = s
@@ -323,17 +326,23 @@ pub(crate) fn inspect(dir: &Path, depth: Depth) -> Result<Layout> {
             });
             continue;
         }
-        let damaged = s.lost_inside() || is_named_sealed || s.identity.is_none();
+        let damaged =
+            s.lost_inside() || !s.rebuilt.is_empty() || is_named_sealed || s.identity.is_none();
         let (pages, dup): (Vec<PageEntry>, Vec<PageEntry>) =
             s.pages.into_iter().partition(|p| !overlaps(p));
         if pages.is_empty() && !dup.is_empty() {
             misplaced.push((path, "every intact page is also in another segment".into()));
             continue;
         }
+        let rebuilt: Vec<RebuiltMeta> = s
+            .rebuilt
+            .into_iter()
+            .filter(|r| pages.iter().any(|p| p.offset == r.offset))
+            .collect();
         let summary = if dup.is_empty() {
             s.summary
         } else {
-            segment::summarize(&path, &pages)?
+            segment::summarize(&path, &pages, &rebuilt)?
         };
         let reason = if is_named_sealed {
             "sealed segment failed its checks; intact pages are rewritten".to_string()
@@ -348,6 +357,7 @@ pub(crate) fn inspect(dir: &Path, depth: Depth) -> Result<Layout> {
             pages,
             summary,
             damage: s.damage,
+            rebuilt,
             damaged,
             reason,
         });

@@ -70,7 +70,9 @@ pub(crate) fn recover(
 ) -> Result<PartitionWriter> {
     let mut loaded = names_file::load(dir)?;
     report.cuts.extend(loaded.cuts.iter().cloned());
-    let segments = recover_segments(dir, depth, report)?;
+    // Names as the names files hold them: what a page rebuilt by repair names in its meta.
+    let names_now = Dictionary::from_strings(loaded.strings.clone());
+    let segments = recover_segments(dir, depth, &names_now, report)?;
     let wal = recover_wal(dir, segments.pages_end, report)?;
     // Names the pages and the WAL refer to that the names files lost come back from page metas.
     let had = loaded.strings.len();
@@ -161,10 +163,11 @@ struct RecoveredSegments {
 fn recover_segments(
     dir: &Path,
     depth: Depth,
+    names: &Dictionary,
     report: &mut RecoveryReport,
 ) -> Result<RecoveredSegments> {
     let layout = layout::inspect(dir, depth)?;
-    let (manifest, sealed, active) = apply_layout(dir, layout, report)?;
+    let (manifest, sealed, active) = apply_layout(dir, layout, names, report)?;
     let active_reader = match &active {
         Some(w) => Some(Arc::new(SegmentReader::unsealed(
             w.path(),
@@ -263,9 +266,11 @@ fn replay(dir: &Path, writer: &mut PartitionWriter, batches: Vec<(u64, Batch)>) 
 /// Act on what [`layout::inspect`] found: move what does not belong to quarantine, remove empty
 /// leftovers, copy the intact pages of damaged or abandoned files into new sealed segments, resume
 /// the active segment. Returns the manifest to store, the sealed segments and the active writer.
+/// `names` are what a page whose meta is rebuilt names in it.
 fn apply_layout(
     dir: &Path,
     layout: Layout,
+    names: &Dictionary,
     report: &mut RecoveryReport,
 ) -> Result<(Manifest, Vec<Arc<SegmentReader>>, Option<SegmentWriter>)> {
     match &layout.manifest {
@@ -319,7 +324,7 @@ fn apply_layout(
         } else {
             let id = manifest.next_segment_id;
             manifest.next_segment_id += 1;
-            Some(copy_pages(dir, layout.partition, id, &file)?)
+            Some(copy_pages(dir, layout.partition, id, &file, names)?)
         };
         let lost: Vec<String> = file
             .damage
@@ -327,9 +332,20 @@ fn apply_layout(
             .map(|(offset, bytes, why)| format!("{bytes} bytes at {offset}: {why}"))
             .collect();
         let pages = kept.as_ref().map_or(0, |r| r.pages().len());
+        let rebuilt: Vec<String> = file
+            .rebuilt
+            .iter()
+            .map(|r| format!("page at {}: {}", r.offset, r.why))
+            .collect();
         let what = format!(
-            "{}; {pages} intact pages kept{}{}",
+            "{}; {pages} intact pages kept{}{}{}{}",
             file.reason,
+            if rebuilt.is_empty() {
+                ""
+            } else {
+                "; metas rebuilt from intact columns (no event lost): "
+            },
+            rebuilt.join(", "),
             if lost.is_empty() {
                 ""
             } else {
@@ -377,12 +393,15 @@ fn apply_layout(
     Ok((manifest, sealed, active))
 }
 
-/// Write the intact pages of `file` into a new sealed segment `id` of this partition.
+/// Write the intact pages of `file` into a new sealed segment `id` of this partition: copied as
+/// they are, or (a page whose meta was rebuilt) its columns under the rebuilt meta, which names
+/// its names from `names`.
 fn copy_pages(
     dir: &Path,
     partition: u64,
     id: u64,
     file: &SalvageFile,
+    names: &Dictionary,
 ) -> Result<Arc<SegmentReader>> {
     let source = SegmentReader::unsealed(
         &file.path,
@@ -393,9 +412,20 @@ fn copy_pages(
     let path = dir.join(segment::file_name(id));
     let mut out = SegmentWriter::create(&path, SegmentIdentity { id, partition })?;
     let mut raw = Vec::new();
+    let mut page_bytes = Vec::new();
     for page in source.pages() {
-        source.raw_page(page, &mut raw)?;
-        out.append_page(&raw, source.page_meta(page)?)?;
+        match file.rebuilt.iter().find(|r| r.offset == page.offset) {
+            Some(r) => {
+                source.raw_columns(page, &mut raw)?;
+                page_bytes.clear();
+                crate::page::assemble_page(&r.meta, names, &raw, &mut page_bytes);
+                out.append_page(&page_bytes, r.meta.clone())?;
+            }
+            None => {
+                source.raw_page(page, &mut raw)?;
+                out.append_page(&raw, source.page_meta(page)?)?;
+            }
+        }
     }
     out.finish()?;
     Ok(Arc::new(SegmentReader::open(&path)?))

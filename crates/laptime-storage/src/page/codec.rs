@@ -145,19 +145,41 @@ pub(crate) fn encode_page(
 
     let start = out.len();
     out.resize(start + PAGE_HEADER_LEN, 0);
-    let meta_start = out.len();
+    encode_meta(&meta, dict, out);
+    let cols_start = out.len();
+    encode_columns(cols, &strings, out, scratch);
+    write_header(out, start, cols_start);
+    meta
+}
+
+/// A page of `meta` and the column section `cols` (as stored, checksum and all), appended to
+/// `out`: what repair writes for a page whose meta was damaged and is rebuilt from its columns.
+pub(crate) fn assemble_page(meta: &PageMeta, dict: &Dictionary, cols: &[u8], out: &mut Vec<u8>) {
+    let start = out.len();
+    out.resize(start + PAGE_HEADER_LEN, 0);
+    encode_meta(meta, dict, out);
+    let cols_start = out.len();
+    out.extend_from_slice(cols);
+    write_header(out, start, cols_start);
+}
+
+/// The meta section: the meta, the texts of the names it refers to (from `dict`), its indexes.
+fn encode_meta(meta: &PageMeta, dict: &Dictionary, out: &mut Vec<u8>) {
     meta.encode(out);
     meta.encode_names(dict, out);
     meta.encode_values(out);
-    let cols_start = out.len();
-    encode_columns(cols, &strings, out, scratch);
-    let end = out.len();
+}
 
+/// Fill in the header at `out[start..]` of the page whose meta runs from the header's end to
+/// `cols_start` and whose columns run from there to the end of `out`.
+fn write_header(out: &mut [u8], start: usize, cols_start: usize) {
+    let meta_start = start + PAGE_HEADER_LEN;
+    let end = out.len();
     let meta_len = (cols_start - meta_start) as u32;
     let meta_crc = crc32c::crc32c(&out[meta_start..cols_start]);
     let cols_len = (end - cols_start) as u32;
     let cols_crc = crc32c::crc32c(&out[cols_start..end]);
-    let h = &mut out[start..start + PAGE_HEADER_LEN];
+    let h = &mut out[start..meta_start];
     h[..4].copy_from_slice(&MAGIC);
     h[VERSION_OFFSET] = VERSION;
     h[META_LEN_OFFSET..META_LEN_OFFSET + 4].copy_from_slice(&meta_len.to_le_bytes());
@@ -166,7 +188,6 @@ pub(crate) fn encode_page(
     h[COLS_CRC_OFFSET..COLS_CRC_OFFSET + 4].copy_from_slice(&cols_crc.to_le_bytes());
     let header_crc = crc32c::crc32c(&h[..HEADER_CRC_OFFSET]);
     h[HEADER_CRC_OFFSET..].copy_from_slice(&header_crc.to_le_bytes());
-    meta
 }
 
 /// Append the column section; `strings` holds the string field columns' values and dictionaries.

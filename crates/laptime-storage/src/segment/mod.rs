@@ -46,7 +46,7 @@ mod writer;
 pub(crate) use footer::encode as encode_footer;
 pub use reader::ReadScratch;
 pub(crate) use reader::{
-    read_identity, recover_active, salvage, summarize, Salvaged, SegmentReader,
+    read_identity, recover_active, salvage, summarize, RebuiltMeta, Salvaged, SegmentReader,
 };
 pub(crate) use writer::SegmentWriter;
 

@@ -331,6 +331,22 @@ impl SegmentReader {
         Some((first, end))
     }
 
+    /// Read the column section of `page`, checking its checksum: what repair writes again under
+    /// a rebuilt meta.
+    pub(crate) fn raw_columns(&self, page: &PageEntry, out: &mut Vec<u8>) -> Result<()> {
+        out.clear();
+        out.resize(page.header.cols_len as usize, 0);
+        read_exact_at(&self.file, &self.path, out, page.cols_offset())?;
+        if crc32c::crc32c(out) != page.header.cols_crc {
+            return Err(Error::corrupt(
+                &self.path,
+                page.cols_offset(),
+                "page columns checksum mismatch",
+            ));
+        }
+        Ok(())
+    }
+
     /// Read a whole page (header, meta, columns) as raw bytes, checking its column checksum:
     /// what salvage and repair copy into a new segment.
     pub(crate) fn raw_page(&self, page: &PageEntry, out: &mut Vec<u8>) -> Result<()> {
@@ -551,6 +567,19 @@ pub(crate) struct Salvaged {
     /// Byte ranges that are not intact pages, as (offset, length, why). The footer and trailer of
     /// a sealed file are not listed.
     pub damage: Vec<(u64, u64, String)>,
+    /// Pages among `pages` whose header or meta is damaged but whose columns verify: their metas
+    /// computed again from the columns (see [`rebuild_meta`]). Such a page must be written anew.
+    pub rebuilt: Vec<RebuiltMeta>,
+}
+
+/// The meta of a damaged page, computed again from its intact columns.
+#[derive(Debug, Clone)]
+pub(crate) struct RebuiltMeta {
+    /// Where the page starts in its file.
+    pub offset: u64,
+    pub meta: PageMeta,
+    /// What was damaged.
+    pub why: String,
 }
 
 impl Salvaged {
@@ -562,15 +591,20 @@ impl Salvaged {
 }
 
 /// The metas of `pages` of the segment file at `path`, absorbed into one: the summary of a chosen
-/// part of a damaged file's pages.
-pub(crate) fn summarize(path: &Path, pages: &[PageEntry]) -> Result<PageMeta> {
+/// part of a damaged file's pages. A page in `rebuilt` counts with its rebuilt meta.
+pub(crate) fn summarize(
+    path: &Path,
+    pages: &[PageEntry],
+    rebuilt: &[RebuiltMeta],
+) -> Result<PageMeta> {
     let (file, len) = open_regular(path, "open segment")?;
     let mut summary = PageMeta::default();
     for p in pages {
-        let (_, meta) = read_page_entry(&file, path, p.offset, len)?;
-        summary
-            .absorb(&meta)
-            .map_err(|e| e.in_file(path, p.meta_offset()))?;
+        let absorbed = match rebuilt.iter().find(|r| r.offset == p.offset) {
+            Some(r) => summary.absorb(&r.meta),
+            None => summary.absorb(&read_page_entry(&file, path, p.offset, len)?.1),
+        };
+        absorbed.map_err(|e| e.in_file(path, p.meta_offset()))?;
     }
     Ok(summary)
 }
@@ -598,12 +632,20 @@ pub(crate) fn salvage(path: &Path) -> Result<Salvaged> {
             }
         }
     }
+    // The footer's page directory, when the file opens as a sealed segment: it knows each page's
+    // header, rows and first seq, which rebuild a page whose own header or meta is damaged.
+    let directory: Vec<PageEntry> = SegmentReader::open(path)
+        .map(|r| r.pages().to_vec())
+        .unwrap_or_default();
     let mut out = Salvaged {
         identity,
         pages: Vec::new(),
         summary: PageMeta::default(),
         damage: Vec::new(),
+        rebuilt: Vec::new(),
     };
+    let mut scratch = ReadScratch::default();
+    let mut cols = PageColumns::default();
     let mut offset = if identity.is_some() {
         HEADER_LEN as u64
     } else {
@@ -629,6 +671,21 @@ pub(crate) fn salvage(path: &Path) -> Result<Salvaged> {
                 }
             },
             Err(Error::Corrupt { reason, .. }) => {
+                let listed = directory.iter().find(|p| p.offset == offset);
+                if let Some(entry) = listed.filter(|p| p.end() <= limit) {
+                    if let Some(meta) = rebuild_meta(&file, path, entry, &mut scratch, &mut cols)? {
+                        if out.summary.absorb(&meta).is_ok() {
+                            out.rebuilt.push(RebuiltMeta {
+                                offset,
+                                meta,
+                                why: reason,
+                            });
+                            offset = entry.end();
+                            out.pages.push(entry.clone());
+                            continue;
+                        }
+                    }
+                }
                 let next = next_page_magic(&file, path, offset + 1, limit)?;
                 let resume = next.unwrap_or(limit);
                 out.damage.push((offset, resume - offset, reason));
@@ -660,6 +717,36 @@ fn intact_page(
         ));
     }
     Ok((entry, meta))
+}
+
+/// The meta of the page `entry` (from the footer's directory) computed from its columns, when they
+/// verify against the directory's checksum and describe the rows, seqs and times the directory
+/// says; `None` otherwise (the page is lost). Fails only on I/O errors.
+fn rebuild_meta(
+    file: &File,
+    path: &Path,
+    entry: &PageEntry,
+    scratch: &mut ReadScratch,
+    cols: &mut PageColumns,
+) -> Result<Option<PageMeta>> {
+    scratch.raw.clear();
+    scratch.raw.resize(entry.header.cols_len as usize, 0);
+    read_exact_at(file, path, &mut scratch.raw, entry.cols_offset())?;
+    let rows = entry.zone.rows as usize;
+    if decode_page(
+        &entry.header,
+        &scratch.raw,
+        rows,
+        ColumnSet::ALL,
+        cols,
+        &mut scratch.page,
+    )
+    .is_err()
+    {
+        return Ok(None);
+    }
+    let meta = PageMeta::compute(cols, entry.zone.first_seq);
+    Ok((meta.zone() == entry.zone).then_some(meta))
 }
 
 /// Offset of the next page magic at or after `from` and before `limit`.
