@@ -423,10 +423,15 @@ fn a_flipped_bit_in_a_page_header_or_meta_is_rebuilt_by_repair() {
     }
 }
 
+/// The meta and column lengths of the page at `page` in `bytes` (a segment file), from its header.
+fn section_lens(bytes: &[u8], page: usize) -> (usize, usize) {
+    let at = |o: usize| u32::from_le_bytes(bytes[page + o..page + o + 4].try_into().unwrap());
+    (at(8) as usize, at(16) as usize)
+}
+
 /// Flip a bit in the middle of the columns of the page at `page` in `bytes` (a segment file).
 fn flip_in_columns(bytes: &mut [u8], page: usize) {
-    let meta_len = u32::from_le_bytes(bytes[page + 8..page + 12].try_into().unwrap()) as usize;
-    let cols_len = u32::from_le_bytes(bytes[page + 16..page + 20].try_into().unwrap()) as usize;
+    let (meta_len, cols_len) = section_lens(bytes, page);
     bytes[page + 28 + meta_len + cols_len / 2] ^= 0x04;
 }
 
@@ -445,10 +450,7 @@ fn a_page_without_intact_columns_or_directory_is_lost_and_reported() {
             bytes[pages[2] + 40] ^= 0x10;
             // The footer starts where the last page ends.
             let last = *pages.last().unwrap();
-            let meta_len =
-                u32::from_le_bytes(bytes[last + 8..last + 12].try_into().unwrap()) as usize;
-            let cols_len =
-                u32::from_le_bytes(bytes[last + 16..last + 20].try_into().unwrap()) as usize;
+            let (meta_len, cols_len) = section_lens(&bytes, last);
             bytes[last + 28 + meta_len + cols_len + 2] ^= 0x01;
         } else {
             flip_in_columns(&mut bytes, pages[2]);
@@ -531,10 +533,7 @@ fn a_flipped_bit_in_page_columns_costs_readers_only_that_page() {
     let part = three_segments(dir.path(), 0);
     let seg = segments(&part)[1].clone();
     let mut bytes = std::fs::read(&seg).unwrap();
-    let page = page_offsets(&bytes)[2];
-    let meta_len = u32::from_le_bytes(bytes[page + 8..page + 12].try_into().unwrap()) as usize;
-    let cols_len = u32::from_le_bytes(bytes[page + 16..page + 20].try_into().unwrap()) as usize;
-    bytes[page + 28 + meta_len + cols_len / 2] ^= 0x04;
+    flip_in_columns(&mut bytes, page_offsets(&bytes)[2]);
     std::fs::write(&seg, &bytes).unwrap();
 
     // The segment still opens (headers and metas are sound); its damaged page is skipped when read.
@@ -901,8 +900,8 @@ fn a_rebuilt_page_meta_equals_the_one_written_indexes_included() {
     let mut bytes = std::fs::read(&seg).unwrap();
     let pages = page_offsets(&bytes);
     // Deep in page 3's meta: its value index or message index.
-    let meta_len = u32::from_le_bytes(bytes[pages[3] + 8..pages[3] + 12].try_into().unwrap());
-    bytes[pages[3] + 28 + meta_len as usize - 20] ^= 0x08;
+    let (meta_len, _) = section_lens(&bytes, pages[3]);
+    bytes[pages[3] + 28 + meta_len - 20] ^= 0x08;
     std::fs::write(&seg, &bytes).unwrap();
     let report = repair(dir.path());
     assert_quarantined(&report, "metas rebuilt from intact columns (no event lost)");
