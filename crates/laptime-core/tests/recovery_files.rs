@@ -533,7 +533,8 @@ fn a_flipped_bit_in_page_columns_costs_readers_only_that_page() {
     let part = three_segments(dir.path(), 0);
     let seg = segments(&part)[1].clone();
     let mut bytes = std::fs::read(&seg).unwrap();
-    flip_in_columns(&mut bytes, page_offsets(&bytes)[2]);
+    let page = page_offsets(&bytes)[2];
+    flip_in_columns(&mut bytes, page);
     std::fs::write(&seg, &bytes).unwrap();
 
     // The segment still opens (headers and metas are sound); its damaged page is skipped when read.
