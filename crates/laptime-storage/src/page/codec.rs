@@ -123,6 +123,8 @@ pub(crate) struct PageScratch {
     perm: Vec<u32>,
     slots: Vec<u32>,
     grouped: Vec<u64>,
+    /// The column section, encoded while the meta is computed.
+    columns: Vec<u8>,
 }
 
 /// Seal `cols` into bytes appended to `out`: sorts rows by start, computes the meta, encodes. The
@@ -141,13 +143,26 @@ pub(crate) fn encode_page(
     // Each string field's values and dictionary, built once: the meta's value index counts by the
     // dictionary, the column encoder stores it.
     let strings = StringFields::of(cols);
-    let meta = PageMeta::compute_with(cols, first_seq, &strings.dicts);
-
+    // The meta (computed and encoded) and the columns are made from the same page and neither
+    // needs the other: on two threads, since sealing is most of the writer's time while the
+    // second core is partly idle (BENCHMARKS.md, ingest).
+    let mut encoded = std::mem::take(&mut scratch.columns);
+    encoded.clear();
     let start = out.len();
     out.resize(start + PAGE_HEADER_LEN, 0);
-    encode_meta(&meta, dict, out);
+    let meta = std::thread::scope(|s| {
+        let meta = s.spawn(|| {
+            let meta = PageMeta::compute_with(cols, first_seq, &strings.dicts);
+            encode_meta(&meta, dict, out);
+            meta
+        });
+        encode_columns(cols, &strings, &mut encoded, scratch);
+        meta.join()
+    })
+    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
     let cols_start = out.len();
-    encode_columns(cols, &strings, out, scratch);
+    out.extend_from_slice(&encoded);
+    scratch.columns = encoded;
     write_header(out, start, cols_start);
     meta
 }
