@@ -11,7 +11,6 @@
 //! evicting every clean unpinned frame is not cached: the caller gets it unpooled, so memory stays
 //! within the budget whatever the workload, at the price of decoding again next time.
 
-use std::collections::HashMap;
 use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -79,8 +78,9 @@ struct Frame {
 #[derive(Default)]
 struct Inner {
     frames: Vec<Frame>,
-    /// Per [`Kind`]: the frames holding that kind of content, by page.
-    slots: [HashMap<PageKey, usize>; 3],
+    /// Per [`Kind`]: the frames holding that kind of content, by page. (Looked up for every page
+    /// a query plans: a fast hash, since keys come from the store's own files, not from input.)
+    slots: [foldhash::HashMap<PageKey, usize>; 3],
     hand: usize,
     used: usize,
     free: Vec<usize>,
@@ -250,6 +250,30 @@ impl BufferPool {
         let index = Arc::new(index);
         self.admit(key, Content::Index(Arc::clone(&index)), bytes);
         index
+    }
+
+    /// The cached planning indexes of pages `keys`, in order, under one lock (a query planning
+    /// thousands of pages would otherwise take it once per page).
+    pub(crate) fn get_indexes(&self, keys: &[PageKey]) -> Vec<Option<Arc<PageIndex>>> {
+        let mut inner = self.lock();
+        let found: Vec<Option<Arc<PageIndex>>> = keys
+            .iter()
+            .map(|key| {
+                let slot = inner.slots[Kind::Index as usize].get(key).copied()?;
+                let f = inner.frames.get_mut(slot)?;
+                f.referenced = true;
+                match &f.content {
+                    Content::Index(index) => Some(Arc::clone(index)),
+                    _ => None,
+                }
+            })
+            .collect();
+        drop(inner);
+        let hits = found.iter().filter(|f| f.is_some()).count() as u64;
+        self.hits.fetch_add(hits, Ordering::Relaxed);
+        self.misses
+            .fetch_add(keys.len() as u64 - hits, Ordering::Relaxed);
+        found
     }
 
     /// What `take` makes of the frame holding `kind` of page `key`, marked referenced; counted as

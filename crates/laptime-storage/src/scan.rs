@@ -437,6 +437,38 @@ impl View {
         }
     }
 
+    /// [`View::page_index`] of each of `pages`, in order: the cached ones looked up under one
+    /// lock of the bufferpool.
+    pub fn page_indexes(&self, pages: &[PageRef]) -> Vec<Result<Arc<PageIndex>>> {
+        let keys: Vec<Option<PageKey>> = pages.iter().map(|p| self.page_key(p)).collect();
+        let known: Vec<PageKey> = keys.iter().flatten().copied().collect();
+        let mut cached = self.pool.get_indexes(&known).into_iter();
+        pages
+            .iter()
+            .zip(&keys)
+            .map(
+                |(page, key)| match key.and_then(|_| cached.next().flatten()) {
+                    Some(hit) => Ok(hit),
+                    None => self.page_index(page),
+                },
+            )
+            .collect()
+    }
+
+    /// The bufferpool key of a page of a sealed or unsealed segment (`None` for the tail, and for
+    /// a page not of this view).
+    fn page_key(&self, page: &PageRef) -> Option<PageKey> {
+        let Source::Segment { segment, page: gi } = page.source else {
+            return None;
+        };
+        let seg = self.parts.get(page.part)?.segments.get(segment)?;
+        let entry = seg.pages().get(gi)?;
+        Some(PageKey {
+            file: seg.file_key(),
+            offset: entry.offset,
+        })
+    }
+
     /// The latency sketches of `names` in `meta` (the meta of `page`), decoded and checked, in
     /// the order asked (an empty sketch for a name the page lacks). For a query that needs a few
     /// names' sketches: decoding the whole meta would cost one sketch per name of the page.

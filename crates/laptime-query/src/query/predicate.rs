@@ -504,6 +504,113 @@ impl Predicate {
         }
     }
 
+    /// The rows of `cols` that pass, ascending, into `rows` (`mask` and `scratch` are reused
+    /// buffers). A filter with a field, `has` or message term starts from the rows that term
+    /// holds for (from its sparse column: few of the page's rows when the filter is selective)
+    /// and tests the other terms on those rows alone; any other filter goes column by column
+    /// over the whole page ([`Predicate::on_rows`]).
+    pub(crate) fn select(
+        &self,
+        cols: &PageColumns,
+        rows: &mut Vec<u32>,
+        mask: &mut Vec<bool>,
+        scratch: &mut Vec<bool>,
+    ) {
+        rows.clear();
+        let Some(first) = self.terms.iter().position(|t| {
+            matches!(
+                t,
+                Compiled::Field { .. } | Compiled::Has(_) | Compiled::Message { .. }
+            )
+        }) else {
+            self.on_rows(cols, mask, scratch);
+            rows.extend(
+                mask.iter()
+                    .enumerate()
+                    .filter_map(|(i, s)| s.then_some(i as u32)),
+            );
+            return;
+        };
+        self.rows_of_sparse_term(&self.terms[first], cols, rows);
+        for (i, t) in self.terms.iter().enumerate() {
+            if i == first || rows.is_empty() {
+                continue;
+            }
+            if reads_own_row(t) {
+                rows.retain(|&r| self.row_holds(t, cols, r as usize) == Some(true));
+            } else {
+                self.term_on_rows(t, cols, scratch);
+                rows.retain(|&r| scratch.get(r as usize).copied().unwrap_or(false));
+            }
+        }
+    }
+
+    /// The rows a field, `has` or message term holds for, ascending.
+    fn rows_of_sparse_term(&self, t: &Compiled, cols: &PageColumns, rows: &mut Vec<u32>) {
+        let n = cols.len() as u32;
+        let mut columns = 0;
+        match t {
+            Compiled::Field {
+                key: Some(key),
+                test,
+            } => {
+                for col in cols.fields.iter().filter(|c| c.key == *key) {
+                    columns += 1;
+                    field_hits(&col.rows, &col.values, test, |row, hit| {
+                        if hit && row < n {
+                            rows.push(row);
+                        }
+                    });
+                }
+            }
+            Compiled::Has(Some(key)) => {
+                for col in cols.fields.iter().filter(|c| c.key == *key) {
+                    columns += 1;
+                    rows.extend(col.rows.iter().copied().filter(|&r| r < n));
+                }
+            }
+            Compiled::Message { needle, .. } => {
+                rows.extend(
+                    cols.message_rows
+                        .iter()
+                        .enumerate()
+                        .filter(|&(i, &r)| r < n && cols.messages.get(i).contains(needle.as_str()))
+                        .map(|(_, &r)| r),
+                );
+            }
+            _ => {}
+        }
+        // A key stored in columns of several types: their rows interleave.
+        if columns > 1 {
+            rows.sort_unstable();
+            rows.dedup();
+        }
+    }
+
+    /// Whether term `t` holds for row `row`, for the terms that read the row's own dense
+    /// columns (`None` for field, `has` and message terms, which look rows up in sparse ones).
+    fn row_holds(&self, t: &Compiled, cols: &PageColumns, row: usize) -> Option<bool> {
+        let code = || cols.codes.get(row).copied().unwrap_or(u8::MAX);
+        Some(match t {
+            Compiled::Name { .. } => cols
+                .names
+                .get(row)
+                .is_some_and(|&id| self.name_matches(t, id)),
+            Compiled::Kind(k) => (code() <= 1) == (*k == Kind::Call),
+            Compiled::Status(Status::Ok) => code() == 0,
+            Compiled::Status(Status::Error) => code() == 1,
+            Compiled::Level(op, level) => {
+                let c = code();
+                (2..u8::MAX).contains(&c) && op.compare(&(c - 2), &(*level as u8))
+            }
+            Compiled::Duration(op, v) => cols.durations.get(row).is_some_and(|d| op.compare(d, v)),
+            Compiled::Since(t) => cols.starts.get(row).is_some_and(|s| s >= t),
+            Compiled::Until(t) => cols.starts.get(row).is_some_and(|s| s < t),
+            Compiled::Not(inner) => !self.row_holds(inner, cols, row)?,
+            Compiled::Field { .. } | Compiled::Has(_) | Compiled::Message { .. } => return None,
+        })
+    }
+
     fn term_on_rows(&self, t: &Compiled, cols: &PageColumns, out: &mut Vec<bool>) {
         let n = cols.len();
         out.clear();
@@ -585,18 +692,39 @@ impl Predicate {
 }
 
 fn mark_field(rows: &[u32], values: &FieldValues, test: &FieldTest, out: &mut [bool]) {
-    let mut set = |i: usize, hit: bool| {
-        if let Some(o) = rows.get(i).and_then(|&r| out.get_mut(r as usize)) {
+    field_hits(rows, values, test, |row, hit| {
+        if let Some(o) = out.get_mut(row as usize) {
             *o = hit;
+        }
+    });
+}
+
+/// Whether `t` is decided by a row's own dense columns (see `Predicate::row_holds`).
+fn reads_own_row(t: &Compiled) -> bool {
+    match t {
+        Compiled::Field { .. } | Compiled::Has(_) | Compiled::Message { .. } => false,
+        Compiled::Not(inner) => reads_own_row(inner),
+        _ => true,
+    }
+}
+
+/// Call `hit(row, passes)` for each row of a field column (`rows`, `values`) whose value `test`
+/// decides: every one, except that a number test skips string and boolean columns (false).
+fn field_hits(
+    rows: &[u32],
+    values: &FieldValues,
+    test: &FieldTest,
+    mut hit: impl FnMut(u32, bool),
+) {
+    let mut set = |i: usize, passes: bool| {
+        if let Some(&r) = rows.get(i) {
+            hit(r, passes);
         }
     };
     match (values, test) {
         // Strings are the common case: compare without allocating.
         (FieldValues::Str(col), FieldTest::StrIn { values, equal, .. }) => {
-            for i in 0..col.len() {
-                let s = col.get(i);
-                set(i, values.iter().any(|x| x == s) == *equal);
-            }
+            col.test_each(|s| values.iter().any(|x| x == s) == *equal, set);
         }
         (FieldValues::Str(_) | FieldValues::Bool(_), FieldTest::Number(..)) => {}
         (FieldValues::I64(v), FieldTest::Number(op, rhs)) => {

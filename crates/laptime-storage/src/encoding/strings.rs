@@ -57,6 +57,25 @@ impl StringColumn {
         self.text.get(a..b).unwrap_or("")
     }
 
+    /// `each(i, test(value i))` for every value in order, `test` asked once per distinct value
+    /// as far as a small cache of recent ones tells: a dictionary-coded column gives equal values
+    /// the same bytes, so a filter compares each distinct value once, not each row's.
+    pub fn test_each(&self, test: impl Fn(&str) -> bool, mut each: impl FnMut(usize, bool)) {
+        const SLOTS: usize = 64;
+        let mut seen = [(usize::MAX, 0usize, false); SLOTS];
+        for (i, &(a, b)) in self.spans.iter().enumerate() {
+            let slot = &mut seen[a % SLOTS];
+            let passes = if slot.0 == a && slot.1 == b {
+                slot.2
+            } else {
+                let passes = test(self.text.get(a..b).unwrap_or(""));
+                *slot = (a, b, passes);
+                passes
+            };
+            each(i, passes);
+        }
+    }
+
     /// The values in order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
         self.spans
