@@ -4,8 +4,8 @@
 //! Page metas live here rather than in the segment readers so that a store's memory does not grow
 //! with its size (invariant 4): a segment keeps its summary and its pages' zones, nothing more.
 //! So do the pages' indexes for planning ([`PageIndex::for_planning`]), apart from their metas:
-//! a tenth of a meta's size, and asked for by every filtered query, so the clock keeps them while
-//! the metas of pages they rule out are evicted.
+//! about a fifth of a meta's size, and asked for by every filtered query, so the clock keeps them
+//! while the metas of pages they rule out are evicted.
 //!
 //! A frame is pinned while a [`PinnedPage`] for it is alive. A page that does not fit even after
 //! evicting every clean unpinned frame is not cached: the caller gets it unpooled, so memory stays

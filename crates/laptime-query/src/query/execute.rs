@@ -333,10 +333,10 @@ struct Plan<'r> {
 }
 
 /// `pages` less those whose index rules them out (see [`Predicate::rules_out_page`]), and how
-/// many of those the zone maps alone would have kept. The
-/// index is cached apart from the meta and is a fifth of its size, so a selective filter costs
-/// no read of the metas of the pages it skips; and what is left sizes the scan (`cache_pages`).
-/// A page whose index cannot be read is kept: its worker meets the damage and counts it.
+/// many of those the zone maps alone would have kept. The index is cached apart from the meta
+/// at about a fifth of its size, so a selective filter costs no read of the metas of the pages
+/// it skips; and what is left sizes the scan (`cache_pages`). A page whose index cannot be read
+/// is kept: its worker meets the damage and counts it.
 fn rule_out_by_index(view: &View, plan: &Plan<'_>, pages: Vec<PageRef>) -> (Vec<PageRef>, u64) {
     if !plan.parts.iter().any(|p| p.predicate.has_page_terms()) {
         return (pages, 0);

@@ -137,29 +137,66 @@ pub(crate) fn encode_page(
     out: &mut Vec<u8>,
     scratch: &mut PageScratch,
 ) -> PageMeta {
+    encode_page_with(cols, first_seq, dict, out, scratch, Helper::Thread)
+}
+
+/// Where [`encode_page_with`] computes the meta.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Helper {
+    /// On a second thread while this one encodes the columns (on this one if the OS refuses a
+    /// thread).
+    Thread,
+    /// On this thread, after the columns.
+    #[cfg(test)]
+    Inline,
+}
+
+fn encode_page_with(
+    cols: &mut PageColumns,
+    first_seq: u64,
+    dict: &Dictionary,
+    out: &mut Vec<u8>,
+    scratch: &mut PageScratch,
+    helper: Helper,
+) -> PageMeta {
     cols.sort_by_start();
     cols.canonicalize_fields();
     let cols: &PageColumns = cols;
     // Each string field's values and dictionary, built once: the meta's value index counts by the
     // dictionary, the column encoder stores it.
     let strings = StringFields::of(cols);
-    // The meta (computed and encoded) and the columns are made from the same page and neither
-    // needs the other: on two threads, since sealing is most of the writer's time while the
-    // second core is partly idle (BENCHMARKS.md, ingest).
+    let make_meta = |out: &mut Vec<u8>| {
+        let meta = PageMeta::compute_with(cols, first_seq, &strings.dicts);
+        encode_meta(&meta, dict, out);
+        meta
+    };
     let mut encoded = std::mem::take(&mut scratch.columns);
     encoded.clear();
     let start = out.len();
     out.resize(start + PAGE_HEADER_LEN, 0);
-    let meta = std::thread::scope(|s| {
-        let meta = s.spawn(|| {
-            let meta = PageMeta::compute_with(cols, first_seq, &strings.dicts);
-            encode_meta(&meta, dict, out);
-            meta
-        });
-        encode_columns(cols, &strings, &mut encoded, scratch);
-        meta.join()
-    })
-    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+    // The meta (computed and encoded) and the columns are made from the same page and neither
+    // needs the other: on two threads, since sealing is most of the writer's time while the
+    // second core is partly idle (BENCHMARKS.md, ingest).
+    let threaded = (helper == Helper::Thread)
+        .then(|| {
+            std::thread::scope(|s| {
+                let handle = std::thread::Builder::new()
+                    .name("laptime-seal".into())
+                    .spawn_scoped(s, || make_meta(out))
+                    .ok()?;
+                encode_columns(cols, &strings, &mut encoded, scratch);
+                Some(handle.join())
+            })
+        })
+        .flatten();
+    let meta = match threaded {
+        Some(Ok(meta)) => meta,
+        Some(Err(panic)) => std::panic::resume_unwind(panic),
+        None => {
+            encode_columns(cols, &strings, &mut encoded, scratch);
+            make_meta(out)
+        }
+    };
     let cols_start = out.len();
     out.extend_from_slice(&encoded);
     scratch.columns = encoded;
@@ -546,5 +583,55 @@ mod grouped_tests {
         bad[mid] ^= 1;
         let err = decode_grouped_durations(&header, &bad, 3_000, &mut got).unwrap_err();
         assert!(err.to_string().contains("checksum"), "{err}");
+    }
+
+    /// The meta computed on a second thread (the writer's way, falling back to this thread when
+    /// the OS refuses one) and on this thread make the same bytes and the same meta, for a page
+    /// with fields of every kind and log messages; and a buffer that already holds a page is
+    /// appended to, not overwritten.
+    #[test]
+    fn a_page_sealed_with_a_helper_thread_equals_one_sealed_alone() {
+        let batch = {
+            let mut b = crate::event::Batch::default();
+            for i in 0..2_000u64 {
+                let row = if i % 9 == 0 {
+                    b.push_log(3, i * 5, crate::Level::Warn, &format!("retry {i} later"))
+                } else {
+                    b.push_call((i % 4) as NameId, i * 5, 100 + i * 13 % 977, i % 17 != 0)
+                };
+                let route = crate::Value::Str(format!("/r{}", i % 6));
+                b.add_field_at(row, 10, route).unwrap();
+                b.add_field_at(row, 11, crate::Value::Str(format!("u{i}")))
+                    .unwrap();
+                b.add_field_at(row, 12, crate::Value::I64(i as i64))
+                    .unwrap();
+                b.add_field_at(row, 13, crate::Value::F64(i as f64 / 3.0))
+                    .unwrap();
+            }
+            b
+        };
+        let dict = Dictionary::new();
+        let mut sealed = Vec::new();
+        for helper in [Helper::Thread, Helper::Inline] {
+            let mut cols = PageColumns::default();
+            cols.append_batch(&batch, 0, batch.len());
+            let mut out = b"before".to_vec();
+            let meta = encode_page_with(
+                &mut cols,
+                7,
+                &dict,
+                &mut out,
+                &mut PageScratch::default(),
+                helper,
+            );
+            assert_eq!(&out[..6], b"before");
+            let header = read_page_header(&out[6..]).unwrap();
+            let meta_bytes =
+                &out[6 + PAGE_HEADER_LEN..6 + PAGE_HEADER_LEN + header.meta_len as usize];
+            assert_eq!(decode_meta(&header, meta_bytes).unwrap(), meta);
+            assert!(meta.index.messages.is_some());
+            sealed.push((out, meta));
+        }
+        assert_eq!(sealed[0], sealed[1]);
     }
 }

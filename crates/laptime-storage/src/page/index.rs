@@ -2,8 +2,9 @@
 //! present (a zone map), the value index and the message index. A filter on fields or messages
 //! is decided by these alone for the whole page, whatever the name and outcome of its events, so
 //! the planner asks them first. The bufferpool keeps a copy of them without the value sketches
-//! ([`PageIndex::for_planning`]): a tenth of the whole meta's size, so a store's indexes stay
-//! cached while its metas come and go, and a selective filter does not read every page's meta.
+//! ([`PageIndex::for_planning`]): about a fifth of the whole meta's size on R1-full, so a store's
+//! indexes stay cached while its metas come and go, and a selective filter does not read every
+//! page's meta.
 
 use crate::event::NameId;
 use crate::page::value_filter::ValueFilter;
