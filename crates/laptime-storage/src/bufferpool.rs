@@ -17,13 +17,17 @@ use std::sync::{Arc, Mutex};
 
 use crate::page::{ColumnSet, PageColumns, PageIndex, PageMeta};
 
-/// Identity of a decoded page: which file and where.
+/// Identity of a decoded page: which file, where, and which bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct PageKey {
     /// Identity of the segment file (see `SegmentReader::file_key`).
     pub file: u64,
     /// Offset of the page in the file.
     pub offset: u64,
+    /// The page's meta and column checksums, from its directory entry: a page written later at
+    /// the same place (recovery cut a damaged tail and the writer went on there) is another key,
+    /// so a long-lived reader never answers from what it cached of the old one.
+    pub sums: u64,
 }
 
 /// What a frame holds.
@@ -433,7 +437,11 @@ mod tests {
     }
 
     fn key(i: u64) -> PageKey {
-        PageKey { file: 1, offset: i }
+        PageKey {
+            file: 1,
+            offset: i,
+            sums: 0,
+        }
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::event::{Code, Event, NameId};
 use crate::options::Options;
 use crate::page::{ColumnSet, PageColumns, PageIndex, PageMeta, PageZone};
 use crate::partition;
-use crate::segment::{ReadScratch, SegmentReader};
+use crate::segment::{PageEntry, ReadScratch, SegmentReader};
 use crate::sketch::LatencySketch;
 
 /// A decoded page: pinned in the bufferpool, or decoded into a caller's buffer.
@@ -93,6 +93,15 @@ pub(crate) struct LivePartition<'a> {
     pub dict: Arc<Dictionary>,
     pub segments: Vec<Arc<SegmentReader>>,
     pub tail: Option<Arc<(PageMeta, PageColumns)>>,
+}
+
+/// The bufferpool key of the page `entry` describes, in the segment file of key `file`.
+fn page_key(file: u64, entry: &PageEntry) -> PageKey {
+    PageKey {
+        file,
+        offset: entry.offset,
+        sums: u64::from(entry.header.meta_crc) << 32 | u64::from(entry.header.cols_crc),
+    }
 }
 
 fn not_from_this_view() -> crate::Error {
@@ -416,10 +425,7 @@ impl View {
             Source::Segment { segment, page: gi } => {
                 let seg = part.segments.get(segment).ok_or_else(not_from_this_view)?;
                 let entry = seg.pages().get(gi).ok_or_else(not_from_this_view)?;
-                let key = PageKey {
-                    file: seg.file_key(),
-                    offset: entry.offset,
-                };
+                let key = page_key(seg.file_key(), entry);
                 if let Some(hit) = self.pool.get_index(key) {
                     return Ok(hit);
                 }
@@ -440,7 +446,7 @@ impl View {
     /// [`View::page_index`] of each of `pages`, in order: the cached ones looked up under one
     /// lock of the bufferpool.
     pub fn page_indexes(&self, pages: &[PageRef]) -> Vec<Result<Arc<PageIndex>>> {
-        let keys: Vec<Option<PageKey>> = pages.iter().map(|p| self.page_key(p)).collect();
+        let keys: Vec<Option<PageKey>> = pages.iter().map(|p| self.pool_key(p)).collect();
         let known: Vec<PageKey> = keys.iter().flatten().copied().collect();
         let mut cached = self.pool.get_indexes(&known).into_iter();
         pages
@@ -453,20 +459,6 @@ impl View {
                 },
             )
             .collect()
-    }
-
-    /// The bufferpool key of a page of a sealed or unsealed segment (`None` for the tail, and for
-    /// a page not of this view).
-    fn page_key(&self, page: &PageRef) -> Option<PageKey> {
-        let Source::Segment { segment, page: gi } = page.source else {
-            return None;
-        };
-        let seg = self.parts.get(page.part)?.segments.get(segment)?;
-        let entry = seg.pages().get(gi)?;
-        Some(PageKey {
-            file: seg.file_key(),
-            offset: entry.offset,
-        })
     }
 
     /// The latency sketches of `names` in `meta` (the meta of `page`), decoded and checked, in
@@ -514,10 +506,7 @@ impl View {
             Source::Segment { segment, page: gi } => {
                 let seg = part.segments.get(segment).ok_or_else(not_from_this_view)?;
                 let entry = seg.pages().get(gi).ok_or_else(not_from_this_view)?;
-                let key = PageKey {
-                    file: seg.file_key(),
-                    offset: entry.offset,
-                };
+                let key = page_key(seg.file_key(), entry);
                 let cached = self.pool.get_meta(key);
                 let meta = match cached {
                     Some(hit) if !sketches || hit.has_sketches() => return Ok(hit),
@@ -680,18 +669,15 @@ impl View {
         Ok(PageData::Local(buf))
     }
 
+    /// The bufferpool key of a page of a sealed or unsealed segment (`None` for the tail, and for
+    /// a page not of this view).
     fn pool_key(&self, page: &PageRef) -> Option<PageKey> {
         match page.source {
             Source::Segment { segment, page: gi } => self
                 .parts
                 .get(page.part)
                 .and_then(|p| p.segments.get(segment))
-                .and_then(|s| {
-                    s.pages().get(gi).map(|e| PageKey {
-                        file: s.file_key(),
-                        offset: e.offset,
-                    })
-                }),
+                .and_then(|s| s.pages().get(gi).map(|e| page_key(s.file_key(), e))),
             Source::Tail => None,
         }
     }
