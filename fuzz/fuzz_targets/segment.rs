@@ -2,7 +2,9 @@
 //! the sealed reader and the crash-recovery scan of an unsealed segment. Mode 0 feeds raw bytes;
 //! mode 1 builds a valid segment of up to 3 pages from the input's events (with the older footer
 //! when mode bit 2 is set), flips bytes and recomputes every checksum it can find. Unmutated, the
-//! segment must read back exactly, its summary being its pages' metas absorbed.
+//! segment must read back exactly, its summary being its pages' metas absorbed. Every input is
+//! also salvaged as repair does (a page with a damaged header or meta rebuilt from its columns
+//! when the footer's directory knows it).
 #![no_main]
 
 #[path = "common.rs"]
@@ -12,7 +14,7 @@ use std::sync::OnceLock;
 
 use laptime_core::fuzzing::{
     batch_from_bytes, columns_of, encode_page, read_segment, recover_segment, reseal_segment,
-    segment_bytes, segment_bytes_v1,
+    salvage_segment, segment_bytes, segment_bytes_v1,
 };
 use laptime_core::PageMeta;
 use libfuzzer_sys::fuzz_target;
@@ -52,6 +54,7 @@ fuzz_target!(|data: &[u8]| {
         bytes
     };
     std::fs::write(&path, &bytes).expect("write the segment file");
+    let built = expect.len();
     let read = read_segment(&path);
     if mode & 1 == 1 && changed == 0 {
         let read = read.expect("a freshly built segment opens");
@@ -64,6 +67,12 @@ fuzz_target!(|data: &[u8]| {
             assert!(c.expect("page decodes") == ec, "page columns differ");
         }
         assert!(read.summary == absorbed, "summary differs from the pages");
+    }
+    // Repair's scan: every page kept, none rebuilt, for a segment built and left as it was.
+    let salvaged = salvage_segment(&path);
+    if mode & 1 == 1 && changed == 0 {
+        let s = salvaged.expect("a freshly built segment salvages");
+        assert_eq!((s.pages, s.rebuilt, s.damaged), (built, 0, 0));
     }
     let recovered = recover_segment(&path);
     if let Ok((_, valid_len, cut)) = &recovered {
