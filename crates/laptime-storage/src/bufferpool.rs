@@ -193,27 +193,11 @@ impl BufferPool {
 
     /// The cached page `key` if its frame holds at least `columns`.
     pub(crate) fn get(&self, key: PageKey, columns: ColumnSet) -> Option<PinnedPage> {
-        let mut inner = self.lock();
-        let slot = inner.slots[Kind::Columns as usize].get(&key).copied();
-        let found = slot.and_then(|s| inner.frames.get_mut(s)).and_then(|f| {
-            f.referenced = true;
-            match &f.content {
-                Content::Columns(have, page) if covers(*have, columns) => Some(Arc::clone(page)),
-                _ => None,
-            }
-        });
-        match found {
-            Some(page) => {
-                drop(inner);
-                self.hits.fetch_add(1, Ordering::Relaxed);
-                Some(PinnedPage { page })
-            }
-            None => {
-                drop(inner);
-                self.misses.fetch_add(1, Ordering::Relaxed);
-                None
-            }
-        }
+        self.lookup(key, Kind::Columns, |c| match c {
+            Content::Columns(have, page) if covers(*have, columns) => Some(Arc::clone(page)),
+            _ => None,
+        })
+        .map(|page| PinnedPage { page })
     }
 
     /// Cache a decoded page and return it pinned. If it cannot fit, it is returned unpooled.
@@ -242,10 +226,7 @@ impl BufferPool {
 
     /// The cached planning index of page `key`.
     pub(crate) fn get_index(&self, key: PageKey) -> Option<Arc<PageIndex>> {
-        self.lookup(key, Kind::Index, |c| match c {
-            Content::Index(index) => Some(Arc::clone(index)),
-            _ => None,
-        })
+        self.lookup(key, Kind::Index, index_of)
     }
 
     /// Cache a page's planning index; when it cannot fit it is returned uncached.
@@ -259,49 +240,48 @@ impl BufferPool {
     /// The cached planning indexes of pages `keys`, in order, under one lock (a query planning
     /// thousands of pages would otherwise take it once per page).
     pub(crate) fn get_indexes(&self, keys: &[PageKey]) -> Vec<Option<Arc<PageIndex>>> {
-        let mut inner = self.lock();
-        let found: Vec<Option<Arc<PageIndex>>> = keys
-            .iter()
-            .map(|key| {
-                let slot = inner.slots[Kind::Index as usize].get(key).copied()?;
-                let f = inner.frames.get_mut(slot)?;
-                f.referenced = true;
-                match &f.content {
-                    Content::Index(index) => Some(Arc::clone(index)),
-                    _ => None,
-                }
-            })
-            .collect();
-        drop(inner);
-        let hits = found.iter().filter(|f| f.is_some()).count() as u64;
-        self.hits.fetch_add(hits, Ordering::Relaxed);
-        self.misses
-            .fetch_add(keys.len() as u64 - hits, Ordering::Relaxed);
+        let mut found = Vec::with_capacity(keys.len());
+        self.lookup_each(keys, Kind::Index, index_of, |hit| found.push(hit));
         found
     }
 
-    /// What `take` makes of the frame holding `kind` of page `key`, marked referenced; counted as
-    /// a hit or a miss.
+    /// What `take` makes of the frame holding `kind` of page `key` (see [`BufferPool::lookup_each`]).
     fn lookup<T>(
         &self,
         key: PageKey,
         kind: Kind,
         take: impl Fn(&Content) -> Option<T>,
     ) -> Option<T> {
-        let mut inner = self.lock();
-        let slot = inner.slots[kind as usize].get(&key).copied();
-        let found = slot.and_then(|s| inner.frames.get_mut(s)).and_then(|f| {
-            f.referenced = true;
-            take(&f.content)
-        });
-        drop(inner);
-        let counter = if found.is_some() {
-            &self.hits
-        } else {
-            &self.misses
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+        let mut found = None;
+        self.lookup_each(&[key], kind, take, |hit| found = hit);
         found
+    }
+
+    /// `each` of what `take` makes of the frame holding `kind` of each page of `keys`, in order,
+    /// under one lock; the frames found are marked referenced, and each key counts as a hit or
+    /// a miss.
+    fn lookup_each<T>(
+        &self,
+        keys: &[PageKey],
+        kind: Kind,
+        take: impl Fn(&Content) -> Option<T>,
+        mut each: impl FnMut(Option<T>),
+    ) {
+        let mut hits = 0;
+        let mut inner = self.lock();
+        for key in keys {
+            let slot = inner.slots[kind as usize].get(key).copied();
+            let found = slot.and_then(|s| inner.frames.get_mut(s)).and_then(|f| {
+                f.referenced = true;
+                take(&f.content)
+            });
+            hits += u64::from(found.is_some());
+            each(found);
+        }
+        drop(inner);
+        self.hits.fetch_add(hits, Ordering::Relaxed);
+        self.misses
+            .fetch_add(keys.len() as u64 - hits, Ordering::Relaxed);
     }
 
     /// Put `content` of page `key` in a clean frame, replacing what the pool held of the same
@@ -397,6 +377,13 @@ impl BufferPool {
             inner.used -= bytes;
             inner.free.push(slot);
         }
+    }
+}
+
+fn index_of(content: &Content) -> Option<Arc<PageIndex>> {
+    match content {
+        Content::Index(index) => Some(Arc::clone(index)),
+        _ => None,
     }
 }
 

@@ -304,7 +304,6 @@ pub(crate) fn inspect(dir: &Path, depth: Depth) -> Result<Layout> {
         let resumable = Some(id) == wanted_active
             && !is_named_sealed
             && !s.lost_inside()
-            && s.rebuilt.is_empty()
             && s.pages.iter().all(|p| p.zone.first_seq >= sealed_end);
         if resumable {
             let valid_len = s
@@ -326,8 +325,7 @@ pub(crate) fn inspect(dir: &Path, depth: Depth) -> Result<Layout> {
             });
             continue;
         }
-        let damaged =
-            s.lost_inside() || !s.rebuilt.is_empty() || is_named_sealed || s.identity.is_none();
+        let damaged = s.lost_inside() || is_named_sealed || s.identity.is_none();
         let (pages, dup): (Vec<PageEntry>, Vec<PageEntry>) =
             s.pages.into_iter().partition(|p| !overlaps(p));
         if pages.is_empty() && !dup.is_empty() {

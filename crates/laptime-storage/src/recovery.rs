@@ -70,9 +70,7 @@ pub(crate) fn recover(
 ) -> Result<PartitionWriter> {
     let mut loaded = names_file::load(dir)?;
     report.cuts.extend(loaded.cuts.iter().cloned());
-    // Names as the names files hold them: what a page rebuilt by repair names in its meta.
-    let names_now = Dictionary::from_strings(loaded.strings.clone());
-    let segments = recover_segments(dir, depth, &names_now, report)?;
+    let segments = recover_segments(dir, depth, &loaded.strings, report)?;
     let wal = recover_wal(dir, segments.pages_end, report)?;
     // Names the pages and the WAL refer to that the names files lost come back from page metas.
     let had = loaded.strings.len();
@@ -163,7 +161,7 @@ struct RecoveredSegments {
 fn recover_segments(
     dir: &Path,
     depth: Depth,
-    names: &Dictionary,
+    names: &[String],
     report: &mut RecoveryReport,
 ) -> Result<RecoveredSegments> {
     let layout = layout::inspect(dir, depth)?;
@@ -266,11 +264,11 @@ fn replay(dir: &Path, writer: &mut PartitionWriter, batches: Vec<(u64, Batch)>) 
 /// Act on what [`layout::inspect`] found: move what does not belong to quarantine, remove empty
 /// leftovers, copy the intact pages of damaged or abandoned files into new sealed segments, resume
 /// the active segment. Returns the manifest to store, the sealed segments and the active writer.
-/// `names` are what a page whose meta is rebuilt names in it.
+/// `names` (as the names files hold them) are what a page whose meta is rebuilt names in it.
 fn apply_layout(
     dir: &Path,
     layout: Layout,
-    names: &Dictionary,
+    names: &[String],
     report: &mut RecoveryReport,
 ) -> Result<(Manifest, Vec<Arc<SegmentReader>>, Option<SegmentWriter>)> {
     match &layout.manifest {
@@ -401,7 +399,7 @@ fn copy_pages(
     partition: u64,
     id: u64,
     file: &SalvageFile,
-    names: &Dictionary,
+    names: &[String],
 ) -> Result<Arc<SegmentReader>> {
     let source = SegmentReader::unsealed(
         &file.path,
@@ -413,12 +411,18 @@ fn copy_pages(
     let mut out = SegmentWriter::create(&path, SegmentIdentity { id, partition })?;
     let mut raw = Vec::new();
     let mut page_bytes = Vec::new();
+    // The names' dictionary only for a file with rebuilt pages: most salvages copy pages whole.
+    let dict = if file.rebuilt.is_empty() {
+        Dictionary::default()
+    } else {
+        Dictionary::from_strings(names.to_vec())
+    };
     for page in source.pages() {
         match file.rebuilt.iter().find(|r| r.offset == page.offset) {
             Some(r) => {
                 source.raw_columns(page, &mut raw)?;
                 page_bytes.clear();
-                crate::page::assemble_page(&r.meta, names, &raw, &mut page_bytes);
+                crate::page::assemble_page(&r.meta, &dict, &raw, &mut page_bytes);
                 out.append_page(&page_bytes, r.meta.clone())?;
             }
             None => {

@@ -95,6 +95,14 @@ pub(crate) struct LivePartition<'a> {
     pub tail: Option<Arc<(PageMeta, PageColumns)>>,
 }
 
+/// Where a page of a view lives.
+enum Place<'v> {
+    /// A page of a segment file, as its directory describes it.
+    Segment(&'v SegmentReader, &'v PageEntry),
+    /// The partition's tail (events in no sealed page), in memory.
+    Tail(&'v PartitionSnapshot),
+}
+
 /// The bufferpool key of the page `entry` describes, in the segment file of key `file`.
 fn page_key(file: u64, entry: &PageEntry) -> PageKey {
     PageKey {
@@ -420,11 +428,8 @@ impl View {
     /// large store do not fit in the pool, and caching each on the way would evict the indexes
     /// before the next query asks for them again.
     pub fn page_index(&self, page: &PageRef) -> Result<Arc<PageIndex>> {
-        let part = self.parts.get(page.part).ok_or_else(not_from_this_view)?;
-        match page.source {
-            Source::Segment { segment, page: gi } => {
-                let seg = part.segments.get(segment).ok_or_else(not_from_this_view)?;
-                let entry = seg.pages().get(gi).ok_or_else(not_from_this_view)?;
+        match self.place(page)? {
+            Place::Segment(seg, entry) => {
                 let key = page_key(seg.file_key(), entry);
                 if let Some(hit) = self.pool.get_index(key) {
                     return Ok(hit);
@@ -436,7 +441,7 @@ impl View {
                 Ok(self.pool.insert_index(key, index))
             }
             // The active page's meta is in memory already.
-            Source::Tail => {
+            Place::Tail(part) => {
                 let meta = part.tail_meta.as_ref().ok_or_else(not_from_this_view)?;
                 Ok(Arc::new(meta.index.for_planning()))
             }
@@ -483,29 +488,16 @@ impl View {
 
     /// `e`, found in the meta of `page`, as damage of its file.
     fn meta_damage(&self, page: &PageRef, e: crate::DecodeError) -> crate::Error {
-        let entry = self
-            .parts
-            .get(page.part)
-            .and_then(|part| match page.source {
-                Source::Segment { segment, page: gi } => {
-                    let seg = part.segments.get(segment)?;
-                    Some((seg.path().to_path_buf(), seg.pages().get(gi)?.meta_offset()))
-                }
-                Source::Tail => None,
-            });
-        match entry {
-            Some((path, at)) => e.in_file(path, at),
+        match self.place(page) {
+            Ok(Place::Segment(seg, entry)) => e.in_file(seg.path(), entry.meta_offset()),
             // The active page's meta is computed in memory: its sketches are decoded already.
-            None => crate::Error::corrupt("active page", 0, e.reason),
+            Ok(Place::Tail(_)) | Err(_) => crate::Error::corrupt("active page", 0, e.reason),
         }
     }
 
     fn meta_of(&self, page: &PageRef, sketches: bool) -> Result<Arc<PageMeta>> {
-        let part = self.parts.get(page.part).ok_or_else(not_from_this_view)?;
-        match page.source {
-            Source::Segment { segment, page: gi } => {
-                let seg = part.segments.get(segment).ok_or_else(not_from_this_view)?;
-                let entry = seg.pages().get(gi).ok_or_else(not_from_this_view)?;
+        match self.place(page)? {
+            Place::Segment(seg, entry) => {
                 let key = page_key(seg.file_key(), entry);
                 let cached = self.pool.get_meta(key);
                 let meta = match cached {
@@ -516,7 +508,7 @@ impl View {
                 };
                 Ok(self.pool.insert_meta(key, meta))
             }
-            Source::Tail => part.tail_meta.clone().ok_or_else(not_from_this_view),
+            Place::Tail(part) => part.tail_meta.clone().ok_or_else(not_from_this_view),
         }
     }
 
@@ -529,28 +521,9 @@ impl View {
         scratch: &mut ReadScratch,
         cols: &mut PageColumns,
     ) -> Result<()> {
-        let Some(part) = self.parts.get(page.part) else {
-            return Err(crate::Error::InvalidInput {
-                what: "page",
-                reason: "page is not from this view".into(),
-            });
-        };
-        match page.source {
-            Source::Segment { segment, page: gi } => {
-                let seg = part
-                    .segments
-                    .get(segment)
-                    .ok_or(crate::Error::InvalidInput {
-                        what: "page",
-                        reason: "page is not from this view".into(),
-                    })?;
-                let entry = seg.pages().get(gi).ok_or(crate::Error::InvalidInput {
-                    what: "page",
-                    reason: "page is not from this view".into(),
-                })?;
-                seg.read_page(entry, which, scratch, cols)
-            }
-            Source::Tail => {
+        match self.place(page)? {
+            Place::Segment(seg, entry) => seg.read_page(entry, which, scratch, cols),
+            Place::Tail(part) => {
                 if let Some(tail) = &part.tail {
                     cols.clone_from(&tail.1);
                 }
@@ -569,19 +542,12 @@ impl View {
         scratch: &mut ReadScratch,
         out: &mut Vec<u64>,
     ) -> Result<bool> {
-        let not_ours = || crate::Error::InvalidInput {
-            what: "page",
-            reason: "page is not from this view".into(),
-        };
-        let part = self.parts.get(page.part).ok_or_else(not_ours)?;
-        match page.source {
-            Source::Segment { segment, page: gi } => {
-                let seg = part.segments.get(segment).ok_or_else(not_ours)?;
-                let entry = seg.pages().get(gi).ok_or_else(not_ours)?;
+        match self.place(page)? {
+            Place::Segment(seg, entry) => {
                 seg.read_grouped_durations(entry, scratch, out)?;
                 Ok(true)
             }
-            Source::Tail => Ok(false),
+            Place::Tail(_) => Ok(false),
         }
     }
 
@@ -589,19 +555,12 @@ impl View {
     /// columns; the column checksum checked), for shipping it whole. The unsealed tail has no such
     /// bytes: `Ok(false)` for it.
     pub fn raw_page(&self, page: &PageRef, out: &mut Vec<u8>) -> Result<bool> {
-        let not_ours = || crate::Error::InvalidInput {
-            what: "page",
-            reason: "page is not from this view".into(),
-        };
-        let part = self.parts.get(page.part).ok_or_else(not_ours)?;
-        match page.source {
-            Source::Segment { segment, page: gi } => {
-                let seg = part.segments.get(segment).ok_or_else(not_ours)?;
-                let entry = seg.pages().get(gi).ok_or_else(not_ours)?;
+        match self.place(page)? {
+            Place::Segment(seg, entry) => {
                 seg.raw_page(entry, out)?;
                 Ok(true)
             }
-            Source::Tail => Ok(false),
+            Place::Tail(_) => Ok(false),
         }
     }
 
@@ -672,13 +631,22 @@ impl View {
     /// The bufferpool key of a page of a sealed or unsealed segment (`None` for the tail, and for
     /// a page not of this view).
     fn pool_key(&self, page: &PageRef) -> Option<PageKey> {
+        match self.place(page).ok()? {
+            Place::Segment(seg, entry) => Some(page_key(seg.file_key(), entry)),
+            Place::Tail(_) => None,
+        }
+    }
+
+    /// Where `page` lives in this view; an error for a page of another view.
+    fn place(&self, page: &PageRef) -> Result<Place<'_>> {
+        let part = self.parts.get(page.part).ok_or_else(not_from_this_view)?;
         match page.source {
-            Source::Segment { segment, page: gi } => self
-                .parts
-                .get(page.part)
-                .and_then(|p| p.segments.get(segment))
-                .and_then(|s| s.pages().get(gi).map(|e| page_key(s.file_key(), e))),
-            Source::Tail => None,
+            Source::Segment { segment, page: gi } => {
+                let seg = part.segments.get(segment).ok_or_else(not_from_this_view)?;
+                let entry = seg.pages().get(gi).ok_or_else(not_from_this_view)?;
+                Ok(Place::Segment(seg, entry))
+            }
+            Source::Tail => Ok(Place::Tail(part)),
         }
     }
 

@@ -474,12 +474,7 @@ impl Predicate {
 
     /// Whether some term is decided by a page's index ([`Predicate::rules_out_page`] can be true).
     pub(crate) fn has_page_terms(&self) -> bool {
-        self.terms.iter().any(|t| {
-            matches!(
-                t,
-                Compiled::Field { .. } | Compiled::Has(_) | Compiled::Message { .. }
-            )
-        })
+        self.terms.iter().any(is_page_term)
     }
 
     fn name_matches(&self, t: &Compiled, id: NameId) -> bool {
@@ -517,12 +512,7 @@ impl Predicate {
         scratch: &mut Vec<bool>,
     ) {
         rows.clear();
-        let Some(first) = self.terms.iter().position(|t| {
-            matches!(
-                t,
-                Compiled::Field { .. } | Compiled::Has(_) | Compiled::Message { .. }
-            )
-        }) else {
+        let Some(first) = self.terms.iter().position(is_page_term) else {
             self.on_rows(cols, mask, scratch);
             rows.extend(
                 mask.iter()
@@ -699,12 +689,20 @@ fn mark_field(rows: &[u32], values: &FieldValues, test: &FieldTest, out: &mut [b
     });
 }
 
+/// Whether `t` is a field, `has` or message term: decided for a whole page by its index, and
+/// for rows by a sparse column.
+fn is_page_term(t: &Compiled) -> bool {
+    matches!(
+        t,
+        Compiled::Field { .. } | Compiled::Has(_) | Compiled::Message { .. }
+    )
+}
+
 /// Whether `t` is decided by a row's own dense columns (see `Predicate::row_holds`).
 fn reads_own_row(t: &Compiled) -> bool {
     match t {
-        Compiled::Field { .. } | Compiled::Has(_) | Compiled::Message { .. } => false,
         Compiled::Not(inner) => reads_own_row(inner),
-        _ => true,
+        t => !is_page_term(t),
     }
 }
 

@@ -142,10 +142,8 @@ impl KeyValues {
                     .iter()
                     .map(|v| ValueStats {
                         value: v.value.clone(),
-                        calls: v.calls,
-                        errors: v.errors,
-                        logs: v.logs,
                         durations: None,
+                        ..*v
                     })
                     .collect(),
                 without: None,

@@ -334,17 +334,7 @@ impl SegmentReader {
     /// Read the column section of `page`, checking its checksum: what repair writes again under
     /// a rebuilt meta.
     pub(crate) fn raw_columns(&self, page: &PageEntry, out: &mut Vec<u8>) -> Result<()> {
-        out.clear();
-        out.resize(page.header.cols_len as usize, 0);
-        read_exact_at(&self.file, &self.path, out, page.cols_offset())?;
-        if crc32c::crc32c(out) != page.header.cols_crc {
-            return Err(Error::corrupt(
-                &self.path,
-                page.cols_offset(),
-                "page columns checksum mismatch",
-            ));
-        }
-        Ok(())
+        read_columns(&self.file, &self.path, page, out)
     }
 
     /// Read a whole page (header, meta, columns) as raw bytes, checking its column checksum:
@@ -572,7 +562,9 @@ pub(crate) struct Salvaged {
     pub rebuilt: Vec<RebuiltMeta>,
 }
 
-/// The meta of a damaged page, computed again from its intact columns.
+/// The meta of a damaged page, computed again from its intact columns. Only a file that opens as
+/// a sealed segment has a directory to rebuild from, so only such a file has rebuilt pages (and
+/// layout takes it for damaged: it failed the full checks).
 #[derive(Debug, Clone)]
 pub(crate) struct RebuiltMeta {
     /// Where the page starts in its file.
@@ -706,17 +698,24 @@ fn intact_page(
     raw: &mut Vec<u8>,
 ) -> Result<(PageEntry, PageMeta)> {
     let (entry, meta) = read_page_entry(file, path, offset, limit)?;
-    raw.clear();
-    raw.resize(entry.header.cols_len as usize, 0);
-    read_exact_at(file, path, raw, entry.cols_offset())?;
-    if crc32c::crc32c(raw) != entry.header.cols_crc {
+    read_columns(file, path, &entry, raw)?;
+    Ok((entry, meta))
+}
+
+/// The column section of the page `entry` describes, into `out`, checked against the column
+/// checksum `entry` holds.
+fn read_columns(file: &File, path: &Path, entry: &PageEntry, out: &mut Vec<u8>) -> Result<()> {
+    out.clear();
+    out.resize(entry.header.cols_len as usize, 0);
+    read_exact_at(file, path, out, entry.cols_offset())?;
+    if crc32c::crc32c(out) != entry.header.cols_crc {
         return Err(Error::corrupt(
             path,
             entry.cols_offset(),
             "page columns checksum mismatch",
         ));
     }
-    Ok((entry, meta))
+    Ok(())
 }
 
 /// The meta of the page `entry` (from the footer's directory) computed from its columns, when they
@@ -729,9 +728,11 @@ fn rebuild_meta(
     scratch: &mut ReadScratch,
     cols: &mut PageColumns,
 ) -> Result<Option<PageMeta>> {
-    scratch.raw.clear();
-    scratch.raw.resize(entry.header.cols_len as usize, 0);
-    read_exact_at(file, path, &mut scratch.raw, entry.cols_offset())?;
+    match read_columns(file, path, entry, &mut scratch.raw) {
+        Ok(()) => {}
+        Err(Error::Corrupt { .. }) => return Ok(None),
+        Err(e) => return Err(e),
+    }
     let rows = entry.zone.rows as usize;
     if decode_page(
         &entry.header,
