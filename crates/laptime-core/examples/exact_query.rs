@@ -1,18 +1,21 @@
 //! Time "p50/p90/p99 by function" over a store written by `r1_export`, for profiling and for
 //! before/after comparisons of the query engine (BENCHMARKS.md, exact percentiles).
 //!
-//! `cargo run --release -p laptime-core --example exact_query -- <store-dir> <exact|sketch> [runs] [filter]`
+//! `cargo run --release -p laptime-core --example exact_query -- <store-dir> <exact|sketch|sizes> [runs] [filter]`
 //!
 //! Runs the query `runs` times (default 5) after one warm-up and prints one JSON line: each run's
 //! ms, the median, the process's peak RSS (VmHWM) and a checksum of the answer so two builds can
 //! be checked to agree, and the pages skipped, answered from meta and decoded. `filter` (default
 //! `kind:call`) narrows the calls, e.g. `"kind:call release=r50"` for a selective filter.
+//!
+//! `exact_query <store-dir> sizes` instead prints what a page's meta and its index for planning
+//! (what the bufferpool keeps of it for filters) hold on the heap, averaged over the pages.
 
 use std::error::Error;
 use std::time::Instant;
 
 use laptime_core::query::{Aggregate, GroupBy, Precision, Query};
-use laptime_core::{Queries, Reader};
+use laptime_core::{Queries, Reader, ScanFilter};
 
 fn main() -> Result<(), Box<dyn Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -20,14 +23,19 @@ fn main() -> Result<(), Box<dyn Error>> {
         [dir, mode] => (dir, mode, 5, "kind:call"),
         [dir, mode, runs] => (dir, mode, runs.parse::<usize>()?, "kind:call"),
         [dir, mode, runs, filter] => (dir, mode, runs.parse::<usize>()?, filter.as_str()),
-        _ => return Err("usage: exact_query <store-dir> <exact|sketch> [runs] [filter]".into()),
+        _ => {
+            return Err(
+                "usage: exact_query <store-dir> <exact|sketch|sizes> [runs] [filter]".into(),
+            )
+        }
     };
+    let reader = Reader::open(dir, None)?;
     let precision = match mode.as_str() {
         "exact" => Precision::Exact,
         "sketch" => Precision::Auto,
-        other => return Err(format!("mode must be exact or sketch, not {other}").into()),
+        "sizes" => return print_sizes(&reader),
+        other => return Err(format!("mode must be exact, sketch or sizes, not {other}").into()),
     };
-    let reader = Reader::open(dir, None)?;
     let query = Query {
         filter: filter.parse()?,
         group_by: vec![GroupBy::Name],
@@ -81,6 +89,26 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!(
         "{{\"mode\":\"{mode}\",\"runsMs\":[{}],\"medianMs\":{median:.1},\"peakRssKiB\":{peak_kib},\"checksum\":\"{checksum:016x}\"{pages}}}",
         runs_ms.join(",")
+    );
+    Ok(())
+}
+
+/// Heap bytes of each page's meta and of its index for planning, averaged over the pages.
+fn print_sizes(reader: &Reader) -> Result<(), Box<dyn Error>> {
+    let view = reader.view()?;
+    let pages = view.pages(&ScanFilter::default());
+    let (mut metas, mut indexes) = (0usize, 0usize);
+    for page in &pages {
+        let meta = view.page_meta(page)?;
+        metas += meta.heap_bytes();
+        indexes += meta.index.for_planning().heap_bytes();
+    }
+    let n = pages.len().max(1);
+    println!(
+        "{{\"pages\":{},\"metaBytesPerPage\":{},\"planningIndexBytesPerPage\":{}}}",
+        pages.len(),
+        metas / n,
+        indexes / n
     );
     Ok(())
 }

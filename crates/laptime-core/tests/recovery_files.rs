@@ -888,11 +888,35 @@ fn a_rebuilt_page_meta_equals_the_one_written_indexes_included() {
     assert_eq!((s.rows_matched, s.pages_decoded), (1, 1), "{s:?}");
     let s = run("tenant:initech");
     assert_eq!(s.rows_matched, 1_000, "{s:?}");
+
+    // The rebuilt meta names the page's names as the written one did: with both names files
+    // gone, a reader still names every event from the pages' metas, `S.page3` (which only the
+    // rebuilt page uses) included.
+    let part = partitions(dir.path())[0].clone();
+    for file in ["names.log", "names.copy.log"] {
+        std::fs::remove_file(part.join(file)).unwrap();
+    }
+    let events = Reader::open(dir.path(), None)
+        .unwrap()
+        .view()
+        .unwrap()
+        .events(&ScanFilter::default())
+        .unwrap();
+    assert_eq!(events.len(), 3_000);
+    for e in &events {
+        let i = (e.start_ns - 1_700_000_000_000_000_000) / 1_000;
+        let want = match (i % 10, i / 500, i % 7) {
+            (0, _, _) => "S.f0".to_string(),
+            (_, 3, 6) => "S.page3".to_string(),
+            (_, _, f) => format!("S.f{f}"),
+        };
+        assert_eq!(e.name, want, "event {i}");
+    }
 }
 
 /// One segment of six pages of 500 events: calls of 7 functions and a log every tenth event
 /// ("retry <i> after timeout"), each with a `tenant` (one of three, two pages each) and a
-/// distinct `request` id.
+/// distinct `request` id. On page 3 the seventh function is `S.page3`, a name no other page has.
 fn six_pages_with_fields(root: &Path) {
     use laptime_core::{Batch, Level, Value};
     let opts = Options {
@@ -903,6 +927,7 @@ fn six_pages_with_fields(root: &Path) {
     let names: Vec<u32> = (0..7)
         .map(|i| store.intern(&format!("S.f{i}")).unwrap())
         .collect();
+    let page3 = store.intern("S.page3").unwrap();
     let tenant = store.intern("tenant").unwrap();
     let request = store.intern("request").unwrap();
     for page in 0..6u64 {
@@ -917,12 +942,11 @@ fn six_pages_with_fields(root: &Path) {
                     &format!("retry {i} after timeout"),
                 )
             } else {
-                b.push_call(
-                    names[(i % 7) as usize],
-                    start,
-                    1_000 + i * 37 % 5_000,
-                    i % 13 != 0,
-                )
+                let name = match (page, i % 7) {
+                    (3, 6) => page3,
+                    (_, f) => names[f as usize],
+                };
+                b.push_call(name, start, 1_000 + i * 37 % 5_000, i % 13 != 0)
             };
             let t = ["acme", "globex", "initech"][(page % 3) as usize];
             b.add_field_at(row, tenant, Value::Str(t.into())).unwrap();
