@@ -53,10 +53,10 @@ pub use laptime_storage::{
     Batch, BatchField, BufferPool, Code, ColumnSet, CompactionReport, CounterSnapshot, Cut,
     DecodeError, Dictionary, Error, ErrorCode, Event, FieldColumn, FieldRef, FieldValues,
     KeyValues, Level, Maintained, Maintenance, NameId, NameStats, Options, Origin, Overflow,
-    PageColumns, PageDamage, PageData, PageMeta, PageRef, PinnedPage, PoolStats, Push, ReadScratch,
-    Reader, Received, Recorder, RecorderTimer, RecoveryReport, Rejections, Result, Retention,
-    RetentionReport, ScanFilter, Store, SyncPolicy, Value, ValueRef, ValueStats, ValueType, View,
-    MAX_BATCH_EVENTS, MAX_LISTED_VALUES,
+    PageColumns, PageDamage, PageData, PageMeta, PageRef, PinnedPage, PoolStats, Push, RawBatch,
+    ReadScratch, Reader, Received, Recorder, RecorderTimer, RecoveryReport, Rejections, Result,
+    Retention, RetentionReport, ScanFilter, Store, SyncPolicy, Value, ValueRef, ValueStats,
+    ValueType, View, MAX_BATCH_EVENTS, MAX_LISTED_VALUES,
 };
 
 /// Fault injection for tests (cargo feature `failpoints`).

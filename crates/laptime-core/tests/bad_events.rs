@@ -123,3 +123,85 @@ fn an_event_too_big_for_a_wal_record_is_refused_alone_and_big_batches_are_split(
     assert_eq!(sizes, vec![6, 5, 12_000_000, 12_000_000, 12_000_000]);
     store.close().unwrap();
 }
+
+/// A producer's events in its own form: here a batch and the events the producer refused, with
+/// a count of the raw batches dropped (built or not) to see that their memory is released.
+struct Raw {
+    batch: Batch,
+    refused: Rejections,
+    released: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl laptime_core::RawBatch for Raw {
+    fn events(&self) -> usize {
+        self.batch.len() + self.refused.count as usize
+    }
+    fn heap_bytes(&self) -> usize {
+        self.batch.len() * 32
+    }
+    fn build(mut self: Box<Self>, _spare: Batch) -> (Batch, Rejections) {
+        (
+            std::mem::take(&mut self.batch),
+            std::mem::take(&mut self.refused),
+        )
+    }
+}
+
+impl Drop for Raw {
+    fn drop(&mut self) {
+        self.released
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn raw_batches_are_built_and_checked_by_the_writer() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), Options::default()).unwrap();
+    let good = store.intern("good").unwrap();
+    let released = Arc::new(AtomicUsize::new(0));
+    let t0 = 1_700_000_000_000_000_000u64;
+    let raw = |names: &[u32], refused: u64| {
+        let mut batch = Batch::default();
+        for (i, &name) in names.iter().enumerate() {
+            batch.push_call(name, t0 + i as u64, 10 + i as u64, true);
+        }
+        let mut r = Rejections::default();
+        for _ in 0..refused {
+            r.add(|| "durationsMs[3] = -1 is not a duration".to_owned());
+        }
+        Box::new(Raw {
+            batch,
+            refused: r,
+            released: Arc::clone(&released),
+        })
+    };
+    // 6 events: 2 refused by the producer's conversion, 1 with a name never interned.
+    store.append_raw(raw(&[good, good, 77_777, good], 2));
+    // Every event refused: nothing written, nothing breaks.
+    store.append_raw(raw(&[88_888], 0));
+    store.flush().unwrap();
+    let c = store.counters();
+    assert_eq!(
+        (c.accepted, c.written, c.rejected, c.dropped),
+        (3, 3, 4, 0),
+        "refused events move from accepted to rejected"
+    );
+    assert_eq!(
+        store.take_refusal().as_deref(),
+        Some("durationsMs[3] = -1 is not a duration"),
+        "the producer's first reason comes first"
+    );
+    assert_eq!(store.take_refusal(), None, "taken once");
+    assert_eq!(released.load(Ordering::SeqCst), 2);
+    let events = store
+        .view()
+        .unwrap()
+        .events(&ScanFilter::default())
+        .unwrap();
+    assert_eq!(events.len(), 3);
+    assert!(events.iter().all(|e| e.name == "good"));
+    store.close().unwrap();
+}

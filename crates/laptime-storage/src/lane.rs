@@ -18,7 +18,7 @@ use crate::options::Options;
 use crate::page::PageMeta;
 use crate::partition_state::PartitionView;
 use crate::recovery::{self, Depth, RecoveryReport};
-use crate::ring::{Counters, Push, Ring};
+use crate::ring::{Counters, Push, Queued, Ring};
 use crate::scan::LivePartition;
 use crate::writer::{
     self, ActivePage, Command, Failure, PartitionWriter, WriterShared, WriterState,
@@ -165,13 +165,13 @@ impl Lane {
     }
 
     /// Queue `batch` if there is room now, counting it (`None`); hand it back uncounted if not.
-    pub fn offer(&self, batch: Batch) -> Option<Batch> {
+    pub(crate) fn offer(&self, batch: Queued) -> Option<Queued> {
         self.ring.offer(batch, &self.counters)
     }
 
     /// Queue `batch` under the ring's overflow policy, or until `deadline` when one is given;
     /// a batch that finds no room is dropped and counted.
-    pub fn push(&self, batch: Batch, deadline: Option<Instant>) -> Push {
+    pub(crate) fn push(&self, batch: Queued, deadline: Option<Instant>) -> Push {
         match deadline {
             Some(_) => self.ring.push_until(batch, &self.counters, deadline),
             None => self.ring.push(batch, &self.counters),

@@ -10,6 +10,7 @@
 
 #![forbid(unsafe_code)]
 
+mod admission;
 mod bufferpool;
 pub mod clock;
 mod compaction;
@@ -49,6 +50,7 @@ pub mod verify;
 mod wal;
 mod writer;
 
+pub use admission::RawBatch;
 pub use bufferpool::{BufferPool, PinnedPage, PoolStats};
 pub use compaction::CompactionReport;
 pub use dictionary::Dictionary;

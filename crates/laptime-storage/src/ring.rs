@@ -1,5 +1,6 @@
-//! The ring between producers and the writer thread: a bounded lock-free queue of [`Batch`]es with a
-//! byte budget, and the exact counters that make every event either stored or counted as dropped.
+//! The ring between producers and the writer thread: a bounded lock-free queue of [`Batch`]es (or
+//! [`RawBatch`]es the writer builds) with a byte budget, and the exact counters that make every
+//! event either stored or counted as dropped.
 //!
 //! Producers never block by default: a batch that does not fit is dropped whole and its events are
 //! counted. The opt-in [`Overflow::Block`] policy retries until a deadline, then drops and counts.
@@ -10,13 +11,43 @@
 //! 2 ns of a captured call's cost, see BENCHMARKS.md "Capture floor").
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
 use crossbeam_queue::ArrayQueue;
 
+use crate::admission::RawBatch;
 use crate::event::Batch;
+
+/// One item of the ring: a batch built by its producer, or one the writer builds.
+pub(crate) enum Queued {
+    Built(Batch),
+    Raw(Box<dyn RawBatch>),
+}
+
+impl Queued {
+    /// Events it holds (for a raw batch, before the writer refuses any).
+    pub(crate) fn events(&self) -> usize {
+        match self {
+            Queued::Built(b) => b.len(),
+            Queued::Raw(r) => r.events(),
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Queued::Built(b) => b.heap_bytes(),
+            Queued::Raw(r) => r.heap_bytes(),
+        }
+    }
+}
+
+impl From<Batch> for Queued {
+    fn from(batch: Batch) -> Queued {
+        Queued::Built(batch)
+    }
+}
 
 /// What a producer does when the ring is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +73,10 @@ pub struct Counters {
     pub(crate) sealed: AtomicU64,
     pub(crate) bytes_on_disk: AtomicU64,
     pub(crate) rejected: AtomicU64,
+    /// Why the writer refused the first event it refused while building a raw batch, until a
+    /// producer takes it ([`Store::take_refusal`](crate::Store::take_refusal)): the producer
+    /// of a raw batch learns of its refusals only after the hand-over.
+    pub(crate) refusal: Mutex<Option<String>>,
 }
 
 /// A copy of the counters at one moment.
@@ -122,7 +157,7 @@ const SPARE_MAX_BYTES: usize = 1 << 20;
 
 /// Bounded multi-producer queue of batches with a byte budget.
 pub(crate) struct Ring {
-    queue: ArrayQueue<Batch>,
+    queue: ArrayQueue<Queued>,
     spares: ArrayQueue<Batch>,
     max_bytes: usize,
     queued_bytes: AtomicUsize,
@@ -149,23 +184,23 @@ impl Ring {
     }
 
     /// Offer a batch; never blocks under [`Overflow::Drop`].
-    pub(crate) fn push(&self, batch: Batch, counters: &Counters) -> Push {
+    pub(crate) fn push(&self, batch: impl Into<Queued>, counters: &Counters) -> Push {
         let deadline = match self.overflow {
             Overflow::Drop => None,
             Overflow::Block { timeout } => Some(Instant::now() + timeout),
         };
-        self.push_until(batch, counters, deadline)
+        self.push_until(batch.into(), counters, deadline)
     }
 
     /// Offer a batch, waiting for room until `deadline` (none: not at all); dropped (and counted)
     /// when there is still none then.
     pub(crate) fn push_until(
         &self,
-        batch: Batch,
+        batch: Queued,
         counters: &Counters,
         deadline: Option<Instant>,
     ) -> Push {
-        let events = batch.len() as u64;
+        let events = batch.events() as u64;
         let mut batch = batch;
         let mut spins = 0u32;
         loop {
@@ -195,8 +230,8 @@ impl Ring {
 
     /// Queue `batch` if there is room now (counted as accepted; `None`), or hand it back
     /// uncounted: a store with several writers then offers it to the next one.
-    pub(crate) fn offer(&self, batch: Batch, counters: &Counters) -> Option<Batch> {
-        let events = batch.len() as u64;
+    pub(crate) fn offer(&self, batch: Queued, counters: &Counters) -> Option<Queued> {
+        let events = batch.events() as u64;
         if events == 0 {
             return None;
         }
@@ -210,7 +245,7 @@ impl Ring {
     }
 
     /// Queue `batch`, or hand it back when there is no room.
-    fn try_push(&self, batch: Batch, bytes: usize) -> Option<Batch> {
+    fn try_push(&self, batch: Queued, bytes: usize) -> Option<Queued> {
         // Reserve the bytes first so concurrent producers cannot overshoot the budget together.
         let before = self.queued_bytes.fetch_add(bytes, Ordering::AcqRel);
         if before + bytes > self.max_bytes && before > 0 {
@@ -227,7 +262,7 @@ impl Ring {
     }
 
     /// Take the oldest batch (writer thread only).
-    pub(crate) fn pop(&self) -> Option<Batch> {
+    pub(crate) fn pop(&self) -> Option<Queued> {
         let batch = self.queue.pop()?;
         self.queued_bytes
             .fetch_sub(batch.heap_bytes(), Ordering::AcqRel);
@@ -262,6 +297,7 @@ impl Ring {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     fn batch(n: usize) -> Batch {
         let mut b = Batch::with_capacity(n);
@@ -300,7 +336,50 @@ mod tests {
         assert_eq!(ring.push(batch(7), &counters), Push::Dropped);
         let s = counters.snapshot();
         assert_eq!((s.accepted, s.dropped), (20, 7));
-        assert_eq!(ring.pop().map(|b| b.len()), Some(10));
+        assert_eq!(ring.pop().map(|b| b.events()), Some(10));
+    }
+
+    /// Events in a producer's form that count their own release.
+    struct Raw(usize, Arc<AtomicUsize>);
+
+    impl RawBatch for Raw {
+        fn events(&self) -> usize {
+            self.0
+        }
+        fn heap_bytes(&self) -> usize {
+            self.0 * 21
+        }
+        fn build(self: Box<Self>, spare: Batch) -> (Batch, crate::event::Rejections) {
+            (spare, crate::event::Rejections::default())
+        }
+    }
+
+    impl Drop for Raw {
+        fn drop(&mut self) {
+            self.1.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_raw_batch_is_counted_like_a_built_one_and_released_when_dropped() {
+        let counters = Counters::default();
+        let released = Arc::new(AtomicUsize::new(0));
+        let raw = |n| Queued::Raw(Box::new(Raw(n, Arc::clone(&released))));
+        let ring = Ring::new(1, usize::MAX, Overflow::Drop);
+        assert_eq!(ring.push(raw(10), &counters), Push::Accepted);
+        assert_eq!(ring.push(raw(7), &counters), Push::Dropped);
+        assert_eq!(released.load(Ordering::SeqCst), 1, "dropped unbuilt");
+        let s = counters.snapshot();
+        assert_eq!((s.accepted, s.dropped), (10, 7));
+        let queued = ring.pop().unwrap();
+        assert_eq!(queued.events(), 10);
+        assert_eq!(ring.queued_bytes.load(Ordering::SeqCst), 0);
+        drop(queued);
+        assert_eq!(released.load(Ordering::SeqCst), 2);
+        // An empty one is taken and released at once.
+        assert_eq!(ring.push(raw(0), &counters), Push::Accepted);
+        assert!(ring.is_empty());
+        assert_eq!(released.load(Ordering::SeqCst), 3);
     }
 
     #[test]

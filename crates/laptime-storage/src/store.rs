@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
+use crate::admission::{self, RawBatch};
 use crate::bufferpool::{BufferPool, PoolStats};
 use crate::compaction::CompactionReport;
 use crate::dictionary::Dictionary;
@@ -21,13 +22,9 @@ use crate::options::Options;
 use crate::partition;
 use crate::recovery::{Depth, RecoveryReport};
 use crate::retention::RetentionReport;
-use crate::ring::{CounterSnapshot, Push};
+use crate::ring::{CounterSnapshot, Push, Queued};
 use crate::scan::View;
 use crate::writer::Command;
-
-/// Most bytes of message and field text one event may carry; more is refused (counted in
-/// `rejected`) rather than written, so no event can exceed a WAL record (64 MiB).
-pub(crate) const MAX_EVENT_TEXT_BYTES: usize = 16 << 20;
 
 /// Batches above this many bytes are handed to the writer in parts (each part one WAL record).
 const MAX_BATCH_BYTES: usize = 32 << 20;
@@ -279,64 +276,38 @@ impl Store {
         (self.push_bounded(batch, None), rejected)
     }
 
+    /// Hand over events the writer thread builds into a batch ([`RawBatch::build`]) and checks as
+    /// [`Store::append_checked`] would: the producer's thread only queues them. What the writer
+    /// refuses is counted in `rejected`, and the first reason kept for [`Store::take_refusal`].
+    /// A raw batch that finds no room (or a stopped writer) is dropped unbuilt and counted.
+    pub fn append_raw(&self, raw: Box<dyn RawBatch>) -> Push {
+        if self.is_stopped() {
+            self.engine
+                .first()
+                .counters
+                .dropped
+                .fetch_add(raw.events() as u64, Ordering::AcqRel);
+            return Push::Dropped;
+        }
+        self.engine.push(Queued::Raw(raw))
+    }
+
+    /// Why the writer refused the first event it refused in a raw batch since the last call, if
+    /// it refused any.
+    pub fn take_refusal(&self) -> Option<String> {
+        self.engine.lanes.iter().find_map(|lane| {
+            lane.counters
+                .refusal
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take()
+        })
+    }
+
     /// Take out (and count) the events the engine refuses: names and field keys never interned,
     /// more text than an event may carry.
-    fn check(&self, mut batch: Batch, already: Rejections) -> (Batch, Rejections) {
-        let mut rejected = already;
-        if batch.len() > MAX_BATCH_EVENTS {
-            // Refused whole: the checks below see an empty batch, and the count ends up with the
-            // others'.
-            let n = batch.len();
-            rejected
-                .add(|| format!("a batch holds at most {MAX_BATCH_EVENTS} events, this one {n}"));
-            rejected.count += n as u64 - 1;
-            batch = Batch::default();
-        }
-        let known = self.engine.dict.len() as u64;
-        let unknown = |id: NameId| u64::from(id) >= known;
-        let bad_field = batch.field_keys().iter().any(|f| unknown(f.key));
-        // Per-row text only for a batch that has any: plain calls carry none (no allocation, no
-        // scan on the producer's thread, once per batch).
-        let text = if batch.messages().is_empty() && batch.field_count() == 0 {
-            Vec::new()
-        } else {
-            batch.text_bytes_by_row()
-        };
-        let too_big = text.iter().any(|&b| b > MAX_EVENT_TEXT_BYTES);
-        // The largest id rather than `any`: this loop vectorizes.
-        let bad_name = batch.names().iter().copied().max().is_some_and(unknown);
-        if bad_field || too_big || bad_name {
-            let mut drop = vec![false; batch.len()];
-            for (row, &bytes) in text.iter().enumerate() {
-                if bytes > MAX_EVENT_TEXT_BYTES {
-                    drop[row] = true;
-                    rejected.add(|| {
-                        format!("event {row} carries {bytes} bytes of message and field text, more than {MAX_EVENT_TEXT_BYTES}")
-                    });
-                }
-            }
-            for (row, &name) in batch.names().iter().enumerate() {
-                if unknown(name) && !drop[row] {
-                    drop[row] = true;
-                    rejected.add(|| {
-                        format!("event {row} has name id {name}, which was never interned")
-                    });
-                }
-            }
-            for f in batch.field_keys() {
-                let row = f.row as usize;
-                if unknown(f.key) && drop.get(row) == Some(&false) {
-                    drop[row] = true;
-                    rejected.add(|| {
-                        format!(
-                            "event {row} has field key id {}, which was never interned",
-                            f.key
-                        )
-                    });
-                }
-            }
-            batch.remove_rows(&drop);
-        }
+    fn check(&self, batch: Batch, already: Rejections) -> (Batch, Rejections) {
+        let (batch, rejected) = admission::admit(batch, already, self.engine.dict.len() as u64);
         if rejected.count > 0 {
             self.engine
                 .first()
@@ -422,8 +393,8 @@ impl Store {
         }
         match deadline {
             // A received batch goes to the first lane, whose partition keeps the origins.
-            Some(_) => self.engine.first().push(batch, deadline),
-            None => self.engine.push(batch),
+            Some(_) => self.engine.first().push(batch.into(), deadline),
+            None => self.engine.push(batch.into()),
         }
     }
 
@@ -594,7 +565,7 @@ impl Engine {
     /// room; when none has room, to the home lane under the overflow policy (wait, or drop and
     /// count). Each producer keeping to one writer keeps its pages in time order (an interleaved
     /// page costs the writer a sort); a producer that outruns its writer spills over to the others.
-    fn push(&self, batch: Batch) -> Push {
+    fn push(&self, batch: Queued) -> Push {
         let n = self.lanes.len();
         if n == 1 {
             return self.first().push(batch, None);

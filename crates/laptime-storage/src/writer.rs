@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use crate::admission;
 use crate::bufferpool::{BufferPool, DirtyFrame};
 use crate::compaction::{self, CompactionReport};
 use crate::dictionary::Dictionary;
@@ -19,7 +20,7 @@ use crate::origins::Origins;
 use crate::page::{encode_page, PageColumns, PageScratch};
 use crate::partition_state::{PartitionState, PartitionView};
 use crate::retention::{self, RetentionReport};
-use crate::ring::{Counters, Ring};
+use crate::ring::{Counters, Queued, Ring};
 use crate::segment::{SegmentReader, SegmentWriter};
 use crate::wal::Wal;
 
@@ -230,6 +231,35 @@ impl PartitionWriter {
     }
 
     /// Take one batch: names first, then the WAL (unless replaying it), then the active page.
+    /// The batch of a ring item: a raw one built here (in a spare batch) and checked as the
+    /// store checks a built one on the producer's thread. Its refused events move from `accepted`
+    /// to `rejected`, the first reason kept for the producer.
+    fn built(&self, queued: Queued, ring: &Ring) -> Batch {
+        let raw = match queued {
+            Queued::Built(batch) => return batch,
+            Queued::Raw(raw) => raw,
+        };
+        let (batch, refused) = raw.build(ring.take_spare().unwrap_or_default());
+        let (batch, refused) = admission::admit(batch, refused, self.dict.len() as u64);
+        if refused.count > 0 {
+            self.counters
+                .accepted
+                .fetch_sub(refused.count, Ordering::AcqRel);
+            self.counters
+                .rejected
+                .fetch_add(refused.count, Ordering::AcqRel);
+            let mut note = self
+                .counters
+                .refusal
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if note.is_none() {
+                *note = refused.first;
+            }
+        }
+        batch
+    }
+
     pub(crate) fn ingest(&mut self, batch: &Batch, log: bool) -> Result<()> {
         let n = batch.len();
         if n == 0 {
@@ -690,7 +720,10 @@ pub(crate) fn run(mut w: PartitionWriter, ring: Arc<Ring>, shared: Arc<WriterSha
         }
         let mut took = false;
         while failed.is_none() {
-            let Some(batch) = held.take().or_else(|| ring.pop()) else {
+            let Some(batch) = held
+                .take()
+                .or_else(|| ring.pop().map(|q| w.built(q, &ring)))
+            else {
                 break;
             };
             took = true;
@@ -754,7 +787,7 @@ pub(crate) fn run(mut w: PartitionWriter, ring: Arc<Ring>, shared: Arc<WriterSha
                     while let Some(batch) = ring.pop() {
                         w.counters
                             .discarded
-                            .fetch_add(batch.len() as u64, Ordering::AcqRel);
+                            .fetch_add(batch.events() as u64, Ordering::AcqRel);
                     }
                     Err(f.clone())
                 }
