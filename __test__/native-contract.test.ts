@@ -23,6 +23,6 @@ test('native/binding.d.ts satisfies the contract of src/native.ts', (t) => {
   t.is(typeof binding.parseDuration, 'function');
   t.is(typeof binding.parseTime, 'function');
   for (const fn of ['readPostMortem', 'postMortemSummary', 'importPostMortem'] as const) t.is(typeof binding[fn], 'function', fn);
-  for (const method of ['intern', 'append', 'flush', 'query', 'histogram', 'events', 'anomalies', 'compare', 'postMortem', 'postMortemSync', 'counters', 'close', 'closeSync']) t.is(typeof (proto as Record<string, unknown>)[method], 'function', method);
+  for (const method of ['intern', 'append', 'newSlot', 'handOver', 'takeRefusal', 'flush', 'query', 'histogram', 'events', 'anomalies', 'compare', 'postMortem', 'postMortemSync', 'counters', 'close', 'closeSync']) t.is(typeof (proto as Record<string, unknown>)[method], 'function', method);
   t.truthy(Object.getOwnPropertyDescriptor(proto, 'path')?.get);
 });

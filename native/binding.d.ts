@@ -57,6 +57,27 @@ export declare class NativeStore {
    */
   append(names: Uint32Array, startOffsetsMs: Float64Array, durationsMs: Float64Array, codes: Uint8Array, count: number, originMs: number, fields?: NativeFieldColumns | undefined | null): string | null
   /**
+   * A new slot of `rows` rows for the JS batch to write into: one ArrayBuffer holding the start
+   * offsets (f64), durations (f64), name ids (u32) and codes (u8) of `rows` rows, in that
+   * order. Its number is the count of slots before it. Null when this runtime does not allow
+   * memory owned by an addon in an ArrayBuffer (then JS keeps its own arrays and uses
+   * `append`). Throws past the largest number of slots or rows.
+   */
+  newSlot(rows: number): ArrayBuffer | null
+  /**
+   * Hand over the first `count` rows of slot `slot`, with their fields and messages. The writer
+   * thread converts them, unless no other slot is free: then they are converted now, as
+   * `append` does, and JS writes into the same slot again. Invalid events are refused one by
+   * one and counted in `rejected`. Throws a TypeError for a call that does not fit (a slot JS
+   * was not given, count beyond its rows, a bad origin).
+   */
+  handOver(slot: number, count: number, originMs: number, fields?: NativeFieldColumns | undefined | null): NativeHandOver
+  /**
+   * The first event the writer refused in rows it converted since the last hand-over or call,
+   * described; null when none.
+   */
+  takeRefusal(): string | null
+  /**
    * Resolves once every batch appended before the call is written (and, with `sync: 'always'`,
    * on stable storage).
    */
@@ -355,6 +376,17 @@ export interface NativeGroupBy {
   key?: string
   /** Bucket width as a duration such as `1m` (for `time`). */
   width?: string
+}
+
+/** What `handOver` did: the slot JS writes into next, and refusals to report. */
+export interface NativeHandOver {
+  /** The slot to write into next; equal to the number of slots: make it with `newSlot`. */
+  next: number
+  /**
+   * The first refused event of this batch (converted now) or of earlier ones (converted by the
+   * writer since), described; null when none.
+   */
+  refused?: string
 }
 
 /**

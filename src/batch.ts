@@ -50,11 +50,38 @@ export class TextMemo {
 const SAFE_MIN = BigInt(Number.MIN_SAFE_INTEGER);
 const SAFE_MAX = BigInt(Number.MAX_SAFE_INTEGER);
 
-export class Batch {
+/** The four dense columns of `capacity` rows, in JS arrays or in an addon slot's memory. */
+export interface Rows {
   readonly names: Uint32Array;
   readonly starts: Float64Array;
   readonly durations: Float64Array;
   readonly codes: Uint8Array;
+}
+
+/** Rows in JS's own memory (handed over by copying, `append`). */
+export function ownRows(capacity: number): Rows {
+  return { names: new Uint32Array(capacity), starts: new Float64Array(capacity), durations: new Float64Array(capacity), codes: new Uint8Array(capacity) };
+}
+
+/**
+ * Rows in the memory of an addon slot (`newSlot`): start offsets, durations, name ids and codes
+ * of `capacity` rows, in that order (the addon reads the same layout, crates/laptime-node/src/slots.rs).
+ */
+export function slotRows(memory: ArrayBuffer, capacity: number): Rows {
+  return {
+    starts: new Float64Array(memory, 0, capacity),
+    durations: new Float64Array(memory, 8 * capacity, capacity),
+    names: new Uint32Array(memory, 16 * capacity, capacity),
+    codes: new Uint8Array(memory, 20 * capacity, capacity),
+  };
+}
+
+export class Batch {
+  // Not readonly: the store points them at the next slot's memory after each hand-over (useRows).
+  names: Uint32Array;
+  starts: Float64Array;
+  durations: Float64Array;
+  codes: Uint8Array;
   readonly capacity: number;
   /** Rows in use. */
   length = 0;
@@ -77,10 +104,11 @@ export class Batch {
   /** `onFull` must empty the batch (and must not throw). */
   constructor(capacity: number, onFull: () => void) {
     this.capacity = capacity;
-    this.names = new Uint32Array(capacity);
-    this.starts = new Float64Array(capacity);
-    this.durations = new Float64Array(capacity);
-    this.codes = new Uint8Array(capacity);
+    const rows = ownRows(capacity);
+    this.names = rows.names;
+    this.starts = rows.starts;
+    this.durations = rows.durations;
+    this.codes = rows.codes;
     const entries = Math.min(capacity, 1024);
     this.fieldRows = new Uint32Array(entries);
     this.fieldKeys = new Uint32Array(entries);
@@ -194,6 +222,14 @@ export class Batch {
   fieldColumns(): NativeFieldColumns | null {
     if (this.rowFieldStart === 0) return null;
     return { rows: this.fieldRows, keys: this.fieldKeys, tags: this.fieldTags, nums: this.fieldNums, count: this.rowFieldStart, text: this.pieces.join('') };
+  }
+
+  /** Write the next rows into `rows` (of this batch's capacity); only while the batch is empty. */
+  useRows(rows: Rows): void {
+    this.names = rows.names;
+    this.starts = rows.starts;
+    this.durations = rows.durations;
+    this.codes = rows.codes;
   }
 
   /** Forget all rows (after they were handed over or dropped). */

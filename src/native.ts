@@ -90,6 +90,13 @@ export interface NativeFieldColumns {
   text: string;
 }
 
+/** What `handOver` did. */
+export interface NativeHandOver {
+  next: number;
+  /** The first refused event (of this batch, or of earlier ones the writer converted), described. */
+  refused?: string;
+}
+
 /** An open native store (an instance of the addon's `NativeStore`). */
 export interface NativeStoreHandle {
   readonly path: string;
@@ -110,6 +117,20 @@ export interface NativeStoreHandle {
     originMs: number,
     fields?: NativeFieldColumns | null,
   ): string | null;
+  /**
+   * A new slot of `rows` rows (its number: the count of slots before it) for the batch to write
+   * into: one ArrayBuffer of the addon's memory laid out as `slotRows` reads it (`src/batch.ts`).
+   * Null when the runtime allows no such buffers; then `append` copies JS's own arrays.
+   */
+  newSlot(rows: number): ArrayBuffer | null;
+  /**
+   * Hand over the first `count` rows of slot `slot` (as `append` would, but converted by the
+   * engine's writer thread); returns the slot to write into next (a new one when it equals the
+   * number of slots) and refusals to report.
+   */
+  handOver(slot: number, count: number, originMs: number, fields?: NativeFieldColumns | null): NativeHandOver;
+  /** The first event the writer refused in rows it converted since the last call, described, or null. */
+  takeRefusal(): string | null;
   flush(): Promise<void>;
   /** Why the writer cannot write now (a full or failing disk; it retries by itself), or null. */
   writeFailure(): NativeWriteFailure | null;

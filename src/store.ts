@@ -2,7 +2,7 @@
  * Store: one open store directory. Holds the JS batch that captured calls write into, hands it to
  * the addon (full, on an unref'd timer, on flush, at exit), and answers queries through the addon.
  */
-import { Batch } from './batch';
+import { Batch, ownRows, slotRows, type Rows } from './batch';
 import { describeError, diagnostics, internalError, warn, warnOnce } from './diagnostics';
 import { codedError, codeOf, withCode } from './errors';
 import { installExitHooks } from './exit-hooks';
@@ -84,6 +84,14 @@ export class Store implements ReadApi<StoreCounters> {
   readonly #timer: ReturnType<typeof setInterval> | null;
   #closing: Promise<void> | null = null;
   #appendedSinceFlush = false;
+  /**
+   * The rows of the addon's slots by number, which the batch writes into and hands over without
+   * a copy; null when rows stay in JS's arrays and `append` copies them (no addon, a runtime
+   * without external buffers, or after a slot could not be made).
+   */
+  #slots: Rows[] | null = null;
+  /** The slot the batch writes into. */
+  #slot = 0;
   #jsDropped = 0;
   #finalCounters: NativeCounters = ZERO_COUNTERS;
   /** Code of the write failure last warned about, null while the writer writes. */
@@ -113,6 +121,8 @@ export class Store implements ReadApi<StoreCounters> {
     this.enabled = native !== null;
     this.path = native === null ? options.dir : native.path;
     this[kBatch] = new Batch(native === null ? 1 : options.batchSize, () => this[kAppend]());
+    if (native !== null) this.#slots = [];
+    this.#writeInto(0);
     this.log = createLogger('log', () => this);
     this.#postMortems = options.postMortems;
     this.#postMortemOptions = (options.postMortems ?? resolvePostMortems(undefined, options.dir))?.native ?? {};
@@ -260,6 +270,9 @@ export class Store implements ReadApi<StoreCounters> {
     let failure: NativeWriteFailure | null;
     try {
       failure = native.writeFailure();
+      // Rows the writer converted report their refusals here (and at the next hand-over).
+      const refused = native.takeRefusal();
+      if (refused !== null) warnRefused(refused);
     } catch {
       return;
     }
@@ -470,21 +483,56 @@ export class Store implements ReadApi<StoreCounters> {
     const count = batch.length;
     if (count === 0) return;
     const native = this.#native;
+    const slots = this.#slots;
     try {
       if (native === null) {
         this.#jsDropped += count;
       } else {
         // Events dropped (full ring) or refused (invalid) are counted by the engine; the first
         // refusal is also reported once, naming the bad value.
-        const refused = native.append(batch.names, batch.starts, batch.durations, batch.codes, count, originMs, batch.fieldColumns());
+        let refused: string | null | undefined;
+        if (slots === null) {
+          refused = native.append(batch.names, batch.starts, batch.durations, batch.codes, count, originMs, batch.fieldColumns());
+        } else {
+          const handed = native.handOver(this.#slot, count, originMs, batch.fieldColumns());
+          refused = handed.refused;
+          this.#writeInto(handed.next);
+        }
         this.#appendedSinceFlush = true;
-        if (refused !== null) warnOnce('LAPTIME_REJECTED', `laptime: ${refused} (later ones are counted in counters().rejected, not reported)`);
+        if (refused != null) warnRefused(refused);
       }
     } catch (err) {
       this.#jsDropped += count;
       internalError('append', err);
     }
     batch.clear();
+  }
+
+  /**
+   * Point the batch at slot `next` (making it when new). Never throws: when the slot cannot be
+   * made, the batch goes back to JS arrays of its own (the slot it wrote into is the engine's now).
+   */
+  #writeInto(next: number): void {
+    const slots = this.#slots;
+    const native = this.#native;
+    if (slots === null || native === null) return;
+    const batch = this[kBatch];
+    try {
+      if (next === slots.length) {
+        const memory = native.newSlot(batch.capacity);
+        if (memory !== null) slots.push(slotRows(memory, batch.capacity));
+      }
+      const rows = slots[next];
+      if (rows !== undefined) {
+        batch.useRows(rows);
+        this.#slot = next;
+        return;
+      }
+    } catch (err) {
+      internalError('newSlot', err);
+    }
+    this.#slots = null;
+    batch.useRows(ownRows(batch.capacity));
   }
 
   /**
@@ -700,4 +748,9 @@ function checkRecordFields(fields: unknown): Array<[string, FieldValue]> {
     out.push([key, value]);
   }
   return out;
+}
+
+/** The one warning about invalid events (later ones are only counted). */
+function warnRefused(refused: string): void {
+  warnOnce('LAPTIME_REJECTED', `laptime: ${refused} (later ones are counted in counters().rejected, not reported)`);
 }

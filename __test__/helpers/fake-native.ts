@@ -17,6 +17,7 @@ import type {
   NativeCounters,
   NativeEventPage,
   NativeFieldColumns,
+  NativeHandOver,
   NativeOptions,
   NativeQueryResult,
   NativeStoreHandle,
@@ -218,6 +219,19 @@ class FakeNativeStore implements NativeStoreHandle {
       engine.ids.set(name, id);
     }
     return id;
+  }
+
+  /** Like a runtime without external buffers: the store keeps its rows in JS and uses `append`. */
+  newSlot(): ArrayBuffer | null {
+    return null;
+  }
+
+  handOver(): NativeHandOver {
+    throw new Error('the fake has no slots (newSlot gives null)');
+  }
+
+  takeRefusal(): string | null {
+    return null;
   }
 
   append(names: Uint32Array, startOffsetsMs: Float64Array, durationsMs: Float64Array, codes: Uint8Array, count: number, originMs: number, fieldCols?: NativeFieldColumns | null): string | null {

@@ -44,16 +44,21 @@ pub(crate) fn from_js(
             )));
         }
     }
-    let origin = EpochMs::new(origin_ms).ok_or_else(|| {
-        Malformed(format!(
-            "originMs must be epoch milliseconds (finite, >= 0), got {origin_ms}"
-        ))
-    })?;
+    let origin = check_origin(origin_ms)?;
     if let Some(batch) = usual_rows(cols, n, origin, spare)? {
         let batch = with_fields(batch, field_cols)?;
         return Ok((batch, Rejections::default()));
     }
     row_by_row(cols, n, origin, field_cols)
+}
+
+/// The origin of a batch's start offsets, or why `origin_ms` cannot be one.
+pub(crate) fn check_origin(origin_ms: f64) -> Result<EpochMs, Malformed> {
+    EpochMs::new(origin_ms).ok_or_else(|| {
+        Malformed(format!(
+            "originMs must be epoch milliseconds (finite, >= 0), got {origin_ms}"
+        ))
+    })
 }
 
 /// [`from_js`] one row at a time, naming what is wrong with each refused one: for batches

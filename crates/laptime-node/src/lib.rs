@@ -42,6 +42,7 @@ mod options;
 mod postmortem;
 mod query;
 mod reader;
+mod slots;
 mod source;
 mod store;
 mod time;

@@ -1,22 +1,23 @@
 //! The `NativeStore` class: one handle on a core [`Store`]. Opening the same directory twice in a
 //! process (also from worker threads) shares one engine; the core does that.
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use laptime_core::Store;
-use napi::bindgen_prelude::AsyncTask;
+use napi::bindgen_prelude::{ArrayBuffer, AsyncTask};
 use napi::{Env, Task};
 use napi_derive::napi;
 
 use crate::analysis::{AnomaliesTask, CompareTask, NativeAnomaliesRequest, NativeCompareRequest};
 use crate::batch::{self, Columns};
 use crate::counters::NativeCounters;
-use crate::errors;
+use crate::errors::{self, Malformed};
 use crate::fields::NativeFieldColumns;
 use crate::histogram::{HistogramTask, NativeHistogramRequest};
 use crate::options::{self, NativeOptions};
 use crate::postmortem::{self, NativePostMortemOptions, PostMortemTask};
 use crate::query::{EventsTask, NativeEventsRequest, NativeQuery, QueryTask};
+use crate::slots::{HandOver, Slots};
 use crate::source::Source;
 
 /// An open store. Made by `NativeStore.open`; after `close()` every call throws "store is closed"
@@ -28,8 +29,20 @@ pub struct NativeStore {
     /// close would throw while a flush or stats call is pending, and every call would throw while
     /// a close is. Only the JS thread takes the lock; the tasks get their own clone of the handle.
     store: Mutex<Option<Store>>,
+    /// Row memory the JS batch writes into (see `slots.rs`).
+    slots: Mutex<Slots>,
     /// The store's directory, resolved.
     path: String,
+}
+
+/// What `handOver` did: the slot JS writes into next, and refusals to report.
+#[napi(object)]
+pub struct NativeHandOver {
+    /// The slot to write into next; equal to the number of slots: make it with `newSlot`.
+    pub next: u32,
+    /// The first refused event of this batch (converted now) or of earlier ones (converted by the
+    /// writer since), described; null when none.
+    pub refused: Option<String>,
 }
 
 #[napi]
@@ -48,6 +61,7 @@ impl NativeStore {
         let path = store.path().to_string_lossy().into_owned();
         Ok(NativeStore {
             store: Mutex::new(Some(store)),
+            slots: Mutex::default(),
             path,
         })
     }
@@ -102,20 +116,120 @@ impl NativeStore {
             batch::from_js(&cols, count, origin_ms, field_slices.as_ref(), spare)
                 .map_err(|m| m.throw(env))?;
         let Some(store) = guard.as_ref() else {
-            return Ok(Some(format!(
-                "{}: {} events not stored",
-                laptime_core::Error::Closed,
-                count
-            )));
+            return Ok(Some(closed_message(count)));
         };
         let (_, rejected) = store.append_checked(batch, refused);
-        Ok(rejected.first.map(|first| {
-            let n = rejected.count;
-            format!(
-                "{n} invalid event{} refused (the other events of the batch were kept); the first: {first}",
-                if n == 1 { "" } else { "s" }
-            )
-        }))
+        Ok(rejected
+            .first
+            .map(|first| refused_message(Some(rejected.count), &first)))
+    }
+
+    /// A new slot of `rows` rows for the JS batch to write into: one ArrayBuffer holding the start
+    /// offsets (f64), durations (f64), name ids (u32) and codes (u8) of `rows` rows, in that
+    /// order. Its number is the count of slots before it. Null when this runtime does not allow
+    /// memory owned by an addon in an ArrayBuffer (then JS keeps its own arrays and uses
+    /// `append`). Throws past the largest number of slots or rows.
+    #[napi(ts_return_type = "ArrayBuffer | null")]
+    pub fn new_slot<'env>(
+        &self,
+        env: &'env Env,
+        rows: u32,
+    ) -> napi::Result<Option<ArrayBuffer<'env>>> {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let made = slots.add(rows, |slot| {
+            let base = slot.base();
+            // SAFETY: `base` points to `byte_len` bytes that live as long as the `Arc` the
+            // finalizer drops (the slot list holds another); nothing else frees them.
+            let shared = unsafe {
+                ArrayBuffer::from_external(
+                    env,
+                    base,
+                    slot.byte_len(),
+                    Arc::clone(slot),
+                    |_, held| drop(held),
+                )
+            }
+            .map_err(|e| e.reason.clone())?;
+            // A runtime without external buffers gets a copy: JS's writes would not reach the slot.
+            if shared.as_ptr() == base.cast_const() {
+                Ok(Some(shared))
+            } else {
+                Err(String::new())
+            }
+        });
+        match made {
+            Ok(shared) => Ok(shared),
+            Err(why) if why.is_empty() => Ok(None),
+            Err(why) => Err(napi::Error::new(napi::Status::InvalidArg, why)),
+        }
+    }
+
+    /// Hand over the first `count` rows of slot `slot`, with their fields and messages. The writer
+    /// thread converts them, unless no other slot is free: then they are converted now, as
+    /// `append` does, and JS writes into the same slot again. Invalid events are refused one by
+    /// one and counted in `rejected`. Throws a TypeError for a call that does not fit (a slot JS
+    /// was not given, count beyond its rows, a bad origin).
+    #[napi]
+    pub fn hand_over(
+        &self,
+        env: &Env,
+        slot: u32,
+        count: u32,
+        origin_ms: f64,
+        fields: Option<NativeFieldColumns>,
+    ) -> napi::Result<NativeHandOver> {
+        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots
+            .filled(slot, count)
+            .and_then(|()| batch::check_origin(origin_ms).map_err(|m| m.0))
+            .map_err(|why| Malformed(why).throw(env))?;
+        let guard = self.lock();
+        let Some(store) = guard.as_ref() else {
+            return Ok(NativeHandOver {
+                next: slot,
+                refused: Some(closed_message(count)),
+            });
+        };
+        let now = match slots.hand_over(slot, count, origin_ms, fields.as_ref()) {
+            HandOver::Queued { raw, next } => {
+                store.append_raw(raw);
+                return Ok(NativeHandOver {
+                    next,
+                    refused: store
+                        .take_refusal()
+                        .map(|first| refused_message(None, &first)),
+                });
+            }
+            HandOver::Convert => slots.columns_of(slot),
+        };
+        let Some(cols) = now else {
+            return Err(Malformed(format!("slot {slot} does not exist")).throw(env));
+        };
+        let field_slices = fields.as_ref().map(NativeFieldColumns::slices);
+        let (batch, refused) = batch::from_js(
+            &cols,
+            count,
+            origin_ms,
+            field_slices.as_ref(),
+            store.spare_batch(0),
+        )
+        .map_err(|m| m.throw(env))?;
+        let (_, rejected) = store.append_checked(batch, refused);
+        Ok(NativeHandOver {
+            next: slot,
+            refused: rejected
+                .first
+                .map(|first| refused_message(Some(rejected.count), &first)),
+        })
+    }
+
+    /// The first event the writer refused in rows it converted since the last hand-over or call,
+    /// described; null when none.
+    #[napi]
+    pub fn take_refusal(&self) -> Option<String> {
+        let guard = self.lock();
+        let first = guard.as_ref()?.take_refusal()?;
+        Some(refused_message(None, &first))
     }
 
     /// Resolves once every batch appended before the call is written (and, with `sync: 'always'`,
@@ -334,5 +448,24 @@ impl Task for CloseTask {
 
     fn reject(&mut self, env: Env, err: napi::Error) -> napi::Result<()> {
         Err(errors::coded(&env, err))
+    }
+}
+
+/// What a hand-over of `count` events to a closed store says.
+fn closed_message(count: u32) -> String {
+    format!("{}: {count} events not stored", laptime_core::Error::Closed)
+}
+
+/// A refusal described for the warning JS prints once: `count` refused events of this batch
+/// (None: of batches the writer converted, counted in `rejected`), the first one's reason.
+fn refused_message(count: Option<u64>, first: &str) -> String {
+    match count {
+        Some(n) => format!(
+            "{n} invalid event{} refused (the other events of the batch were kept); the first: {first}",
+            if n == 1 { "" } else { "s" }
+        ),
+        None => format!(
+            "invalid events refused (the other events of their batches were kept); the first: {first}"
+        ),
     }
 }
