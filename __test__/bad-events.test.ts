@@ -6,6 +6,7 @@
 import test from 'ava';
 import { capture, open, type Store } from '../index';
 import type { NativeBinding, NativeStoreHandle } from '../src/native';
+import { slotRows } from '../src/batch';
 import { originMs } from '../src/time';
 import { bindingPath, hasAddon, tempDir, cannotRun } from './helpers/real';
 
@@ -140,6 +141,94 @@ real('a bad event handed to the native append directly costs only itself: neighb
   );
   // A clean batch is accepted and reports nothing.
   t.is(native.append(names.subarray(0, 1), starts.subarray(0, 1), durations.subarray(0, 1), codes.subarray(0, 1), 1, originMs, null), null);
+});
+
+real('the same bad events handed over in a slot cost only themselves: the writer converts and refuses them, the next hand-over reports the first', async (t) => {
+  const store = open({ dir: tempDir(), sync: 'always' });
+  const native = nativeOf(store);
+  t.teardown(async () => {
+    await native.close();
+    await store.close();
+  });
+  const good = native.intern('good');
+  const key = native.intern('k');
+  const n = 4096;
+  const memory = native.newSlot(n);
+  if (memory === null) return t.fail('this runtime allows external ArrayBuffers; newSlot must give one');
+  const { names, starts, durations, codes } = slotRows(memory, n);
+  names.fill(good);
+  durations.fill(0.001);
+  for (let i = 0; i < n; i++) starts[i] = i * 0.001;
+  starts[10] = -1e13;
+  starts[20] = NaN;
+  starts[30] = Infinity;
+  starts[40] = 1e300;
+  names[50] = 999_999;
+  codes[60] = 200;
+  durations[70] = -5;
+  durations[80] = NaN;
+  const fields = {
+    rows: new Uint32Array([5, 50, 90, 100]),
+    keys: new Uint32Array([key, key, 123_456, key]),
+    tags: new Uint8Array([0, 0, 0, 3]),
+    nums: new Float64Array([1, 2, 3, 4]),
+    count: 4,
+    text: 'kept',
+  };
+  const handed = native.handOver(0, n, originMs, fields);
+  t.is(handed.next, 1, 'slot 0 is the writer\'s now: JS is sent to a new slot');
+  // JS reuses its field arrays at once: the hand-over copied them.
+  fields.rows.fill(0);
+  fields.keys.fill(0);
+  // Refusals go to the handle that handed the rows over: the store's own checks do not take them.
+  await store.flush();
+  t.like(store.counters(), { accepted: n - 9, written: n - 9, durable: n - 9, rejected: 9, dropped: 0 });
+  const refused = native.takeRefusal();
+  t.regex(refused ?? '', /invalid events refused/);
+  t.regex(refused ?? '', /startOffsetsMs\[10\] = -10000000000000 /, 'the first bad value is named');
+  t.is(native.takeRefusal(), null, 'reported once');
+  const { rows } = await store.stats();
+  t.deepEqual(
+    rows.map((r) => [r.name, r.count]),
+    [['good', n - 9]],
+  );
+  const first = (await store.events('', { limit: 200, order: 'oldest' })).events;
+  t.deepEqual(
+    first.filter((e) => Object.keys(e.fields).length > 0).map((e) => e.fields),
+    [{ k: 1 }, { k: 'kept' }],
+  );
+  // Slot 0 is free again once stored; a second slot comes in order and holds its own rows.
+  const second = native.newSlot(n);
+  t.truthy(second);
+  const again = native.handOver(0, 1, originMs, null);
+  t.true(again.next === 1 || again.next === 0, `next ${again.next}`);
+  t.is(again.refused, undefined);
+  // Calls that do not fit are TypeErrors naming what, and hand nothing over.
+  t.throws(() => native.handOver(7, 1, originMs, null), { instanceOf: TypeError, message: /slot 7 does not exist \(2 slots\)/ });
+  t.throws(() => native.handOver(1, n + 1, originMs, null), { instanceOf: TypeError, message: /count 4097 exceeds the rows of slot 1 \(4096\)/ });
+  t.throws(() => native.handOver(1, 1, NaN, null), { instanceOf: TypeError, message: /originMs must be epoch milliseconds/ });
+  t.throws(() => native.newSlot(0), { message: /a slot holds 1 to 65536 rows, 0 were asked for/ });
+  t.throws(() => native.newSlot(70_000), { message: /70000/ });
+  await store.flush();
+  t.like(store.counters(), { written: n - 8, rejected: 9 });
+});
+
+real('a writer far behind (sync always, small batches, no pause) loses nothing: every hand-over is stored or counted', async (t) => {
+  const store = open({ dir: tempDir(), sync: 'always', batchSize: 64 });
+  t.teardown(() => store.close());
+  const f = capture((x: number) => x + 1, { name: 'flood', store });
+  const total = 200_000;
+  for (let i = 0; i < total; i++) f(i);
+  await store.flush();
+  const c = store.counters();
+  t.is(c.accepted + c.dropped, total, 'every call counted once');
+  t.like(c, { written: c.accepted, rejected: 0, lost: 0 });
+  const { rows } = await store.stats();
+  t.deepEqual(
+    rows.map((r) => [r.name, r.count]),
+    c.accepted > 0 ? [['flood', c.accepted]] : [],
+  );
+  t.true(c.accepted >= total / 2, `most calls are stored (${c.accepted} of ${total})`);
 });
 
 real('captured calls sharing a batch with record()s are all stored, and a capture can never produce an invalid event', async (t) => {

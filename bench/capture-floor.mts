@@ -18,8 +18,10 @@
  *
  * Same discipline as bench/capture-overhead.mts: one process, every case in each round, order
  * rotated each round, the event loop turns between samples, medians over all samples. A second
- * phase times the hand-over alone (the store's `append` of full batches, ns per row), and the
- * writer thread's CPU per event is read from /proc.
+ * phase times the hand-over alone (the store's hand-over of full batches to the addon, ns per row:
+ * the rows stay in the addon's slot and the writer thread converts them, unless every other slot
+ * is busy), and the writer thread's CPU per event is read from /proc. LAPTIME_BENCH_BATCH_SIZE
+ * sets the store's `batchSize` (default: the library's).
  *
  * Type-check: npx tsc -p bench/tsconfig.json
  */
@@ -518,7 +520,7 @@ async function main(): Promise<void> {
   console.log(`runtime: Node ${m.node} (V8 ${m.v8}); addon ${addon.files.join(', ')}: ${addon.profile} build`);
 
   const dir = mkdtempSync(path.join(os.tmpdir(), 'laptime-bench-floor-'));
-  const store = open({ dir }) as Internal;
+  const store = open({ dir, ...(process.env.LAPTIME_BENCH_BATCH_SIZE ? { batchSize: Number(process.env.LAPTIME_BENCH_BATCH_SIZE) } : {}) }) as Internal;
   if (!store.enabled) throw new Error('laptime is disabled (addon not loaded): nothing to measure');
   if (store[symbols.kBatch] === undefined) throw new Error('the bench did not load the same laptime modules as index.js');
   setDefaultStore(store);
@@ -591,7 +593,7 @@ async function main(): Promise<void> {
     console.log('\nratio to the floor (target <= 1.15 in the pooled median and in most rounds)');
     console.log(table(['case', 'pooled', 'rounds <= 1.15', 'per-round range'], ratios.map((r) => [r.id, fmt(r.value, 3), `${r.roundsAtOrBelow115} of ${r.rounds}`, `${fmt(r.roundMin, 2)}-${fmt(r.roundMax, 2)}`])));
     console.log(
-      `\nhand-over alone: append of a full batch (${handOver.capacity - 1} rows) ${fmt(handOver.medianNs, 2)} ns/row median ` +
+      `\nhand-over alone: a full batch (${handOver.capacity - 1} rows) ${fmt(handOver.medianNs, 2)} ns/row median ` +
         `(p25-p75 ${fmt(handOver.p25Ns, 2)}-${fmt(handOver.p75Ns, 2)}), on the JS thread`,
     );
     console.log(

@@ -126,10 +126,14 @@ fn an_event_too_big_for_a_wal_record_is_refused_alone_and_big_batches_are_split(
 
 /// A producer's events in its own form: here a batch and the events the producer refused, with
 /// a count of the raw batches dropped (built or not) to see that their memory is released.
+/// What each raw batch was told it had refused: count and first reason.
+type Told = std::sync::Arc<std::sync::Mutex<Vec<(u64, Option<String>)>>>;
+
 struct Raw {
     batch: Batch,
     refused: Rejections,
     released: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    told: Told,
 }
 
 impl laptime_core::RawBatch for Raw {
@@ -139,11 +143,17 @@ impl laptime_core::RawBatch for Raw {
     fn heap_bytes(&self) -> usize {
         self.batch.len() * 32
     }
-    fn build(mut self: Box<Self>, _spare: Batch) -> (Batch, Rejections) {
+    fn build(&mut self, _spare: Batch) -> (Batch, Rejections) {
         (
             std::mem::take(&mut self.batch),
             std::mem::take(&mut self.refused),
         )
+    }
+    fn refused(&mut self, refused: &Rejections) {
+        self.told
+            .lock()
+            .unwrap()
+            .push((refused.count, refused.first.clone()));
     }
 }
 
@@ -162,6 +172,7 @@ fn raw_batches_are_built_and_checked_by_the_writer() {
     let store = Store::open(dir.path(), Options::default()).unwrap();
     let good = store.intern("good").unwrap();
     let released = Arc::new(AtomicUsize::new(0));
+    let told: Told = Arc::default();
     let t0 = 1_700_000_000_000_000_000u64;
     let raw = |names: &[u32], refused: u64| {
         let mut batch = Batch::default();
@@ -176,6 +187,7 @@ fn raw_batches_are_built_and_checked_by_the_writer() {
             batch,
             refused: r,
             released: Arc::clone(&released),
+            told: Arc::clone(&told),
         })
     };
     // 6 events: 2 refused by the producer's conversion, 1 with a name never interned.
@@ -190,11 +202,16 @@ fn raw_batches_are_built_and_checked_by_the_writer() {
         "refused events move from accepted to rejected"
     );
     assert_eq!(
-        store.take_refusal().as_deref(),
-        Some("durationsMs[3] = -1 is not a duration"),
-        "the producer's first reason comes first"
+        *told.lock().unwrap(),
+        vec![
+            (3, Some("durationsMs[3] = -1 is not a duration".to_owned())),
+            (
+                1,
+                Some("event 0 has name id 88888, which was never interned".to_owned())
+            )
+        ],
+        "each raw batch is told its refusals, the producer's own first"
     );
-    assert_eq!(store.take_refusal(), None, "taken once");
     assert_eq!(released.load(Ordering::SeqCst), 2);
     let events = store
         .view()

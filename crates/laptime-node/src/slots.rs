@@ -6,7 +6,7 @@
 //! its rows.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use laptime_core::{Batch, RawBatch, Rejections};
 
@@ -72,10 +72,14 @@ impl Slot {
     }
 }
 
-/// The slots of one store, by number. Used on the JS thread only.
+/// The first reason of the events the writer refused in rows handed over, until JS takes it.
+pub(crate) type RefusalNote = Arc<Mutex<Option<String>>>;
+
+/// The slots of one store handle, by number. Used on the JS thread only.
 #[derive(Default)]
 pub(crate) struct Slots {
     slots: Vec<Arc<Slot>>,
+    refusals: RefusalNote,
 }
 
 /// What a hand-over did with the slot.
@@ -154,9 +158,18 @@ impl Slots {
                 count,
                 origin_ms,
                 fields: fields.map(OwnedFields::copy),
+                refusals: Arc::clone(&self.refusals),
             }),
             next: next as u32,
         }
+    }
+
+    /// Why the writer refused the first event it refused in rows handed over since the last call.
+    pub(crate) fn take_refusal(&self) -> Option<String> {
+        self.refusals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
     }
 
     /// The columns of slot `number` (checked by [`Slots::filled`], so not busy), to convert on
@@ -211,6 +224,7 @@ pub(crate) struct SlotRows {
     count: u32,
     origin_ms: f64,
     fields: Option<OwnedFields>,
+    refusals: RefusalNote,
 }
 
 impl RawBatch for SlotRows {
@@ -222,7 +236,7 @@ impl RawBatch for SlotRows {
         self.count as usize * 21 + self.fields.as_ref().map_or(0, OwnedFields::heap_bytes)
     }
 
-    fn build(self: Box<Self>, spare: Batch) -> (Batch, Rejections) {
+    fn build(&mut self, spare: Batch) -> (Batch, Rejections) {
         let fields = self.fields.as_ref().map(OwnedFields::slices);
         let built = batch::from_js(
             &self.slot.columns(),
@@ -239,6 +253,13 @@ impl RawBatch for SlotRows {
             refused.count = u64::from(self.count);
             (Batch::default(), refused)
         })
+    }
+
+    fn refused(&mut self, refused: &Rejections) {
+        let mut note = self.refusals.lock().unwrap_or_else(|p| p.into_inner());
+        if note.is_none() {
+            note.clone_from(&refused.first);
+        }
     }
 }
 
@@ -293,8 +314,10 @@ mod tests {
             panic!();
         };
         assert_eq!(next, 2);
+        let mut raw = raw;
         let (batch, refused) = raw.build(Batch::default());
         assert!(refused.is_empty());
+        drop(raw);
         assert_eq!(batch.names(), &[7, 7, 7]);
         assert_eq!(batch.durations(), &[1_500_000; 3]);
         assert_eq!(batch.starts()[2], 1_700_000_000_002_000_000);
@@ -348,6 +371,7 @@ mod tests {
         let HandOver::Queued { raw, .. } = slots.hand_over(0, 3, 1_700_000_000_000.0, None) else {
             panic!();
         };
+        let mut raw = raw;
         assert_eq!(raw.events(), 3);
         let (batch, refused) = raw.build(Batch::default());
         assert_eq!(batch.len(), 1);
@@ -356,5 +380,16 @@ mod tests {
             refused.first.as_deref(),
             Some("durationsMs[1] = -1 is not a duration (finite, >= 0)")
         );
+        assert_eq!(slots.take_refusal(), None, "told only by the writer");
+        raw.refused(&refused);
+        let mut later = Rejections::default();
+        later.add(|| "a later one".to_owned());
+        raw.refused(&later);
+        assert_eq!(
+            slots.take_refusal().as_deref(),
+            Some("durationsMs[1] = -1 is not a duration (finite, >= 0)"),
+            "the first is kept until taken"
+        );
+        assert_eq!(slots.take_refusal(), None);
     }
 }

@@ -195,7 +195,7 @@ impl NativeStore {
                 store.append_raw(raw);
                 return Ok(NativeHandOver {
                     next,
-                    refused: store
+                    refused: slots
                         .take_refusal()
                         .map(|first| refused_message(None, &first)),
                 });
@@ -223,12 +223,12 @@ impl NativeStore {
         })
     }
 
-    /// The first event the writer refused in rows it converted since the last hand-over or call,
-    /// described; null when none.
+    /// The first event the writer refused in rows this handle handed over, since the last
+    /// hand-over or call, described; null when none.
     #[napi]
     pub fn take_refusal(&self) -> Option<String> {
-        let guard = self.lock();
-        let first = guard.as_ref()?.take_refusal()?;
+        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let first = slots.take_refusal()?;
         Some(refused_message(None, &first))
     }
 

@@ -11,7 +11,7 @@ pub(crate) const MAX_EVENT_TEXT_BYTES: usize = 16 << 20;
 
 /// Events in a producer's own form, built into a [`Batch`] by the writer thread that takes them
 /// from the ring (see [`Store::append_raw`](crate::Store::append_raw)). Whatever memory it
-/// holds is released when it is dropped: built, or dropped unbuilt (full ring, stopped writer).
+/// holds is released when it is dropped: after it is built, or unbuilt (full ring, stopped writer).
 pub trait RawBatch: Send {
     /// Events it holds, valid or not (what the ring counts it as).
     fn events(&self) -> usize;
@@ -19,7 +19,12 @@ pub trait RawBatch: Send {
     fn heap_bytes(&self) -> usize;
     /// The batch of its valid events, built in `spare` (an emptied batch the writer has stored),
     /// and the events it refused with the first reason.
-    fn build(self: Box<Self>, spare: Batch) -> (Batch, Rejections);
+    fn build(&mut self, spare: Batch) -> (Batch, Rejections);
+    /// What the writer refused of it in all (its own refusals and the engine's), when it refused
+    /// any: the producer, which handed it over unchecked, learns of them this way.
+    fn refused(&mut self, refused: &Rejections) {
+        let _ = refused;
+    }
 }
 
 /// `batch` without the events the engine refuses (names and field keys not below `known_ids`,

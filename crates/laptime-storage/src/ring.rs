@@ -10,8 +10,8 @@
 //! allocated again nor, after glibc gave it back to the OS, faulted in again page by page (about
 //! 2 ns of a captured call's cost, see BENCHMARKS.md "Capture floor").
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::OnceLock;
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
@@ -73,10 +73,6 @@ pub struct Counters {
     pub(crate) sealed: AtomicU64,
     pub(crate) bytes_on_disk: AtomicU64,
     pub(crate) rejected: AtomicU64,
-    /// Why the writer refused the first event it refused while building a raw batch, until a
-    /// producer takes it ([`Store::take_refusal`](crate::Store::take_refusal)): the producer
-    /// of a raw batch learns of its refusals only after the hand-over.
-    pub(crate) refusal: Mutex<Option<String>>,
 }
 
 /// A copy of the counters at one moment.
@@ -155,9 +151,14 @@ const SPARE_BATCHES: usize = 4;
 /// would otherwise stay allocated for good).
 const SPARE_MAX_BYTES: usize = 1 << 20;
 
+/// Batches queued before a producer wakes a napping writer (see [`Ring::nap`]).
+const NUDGE_QUEUED: usize = 4;
+
 /// Bounded multi-producer queue of batches with a byte budget.
 pub(crate) struct Ring {
     queue: ArrayQueue<Queued>,
+    /// Set while the writer sleeps until the next batch wakes it ([`Ring::sleep`]).
+    sleeping: AtomicBool,
     spares: ArrayQueue<Batch>,
     max_bytes: usize,
     queued_bytes: AtomicUsize,
@@ -170,6 +171,7 @@ impl Ring {
     pub(crate) fn new(max_batches: usize, max_bytes: usize, overflow: Overflow) -> Ring {
         Ring {
             queue: ArrayQueue::new(max_batches.max(1)),
+            sleeping: AtomicBool::new(false),
             spares: ArrayQueue::new(SPARE_BATCHES),
             max_bytes,
             queued_bytes: AtomicUsize::new(0),
@@ -239,7 +241,7 @@ impl Ring {
         let back = self.try_push(batch, bytes);
         if back.is_none() {
             counters.accepted.fetch_add(events, Ordering::AcqRel);
-            self.wake_writer();
+            self.nudge_writer();
         }
         back
     }
@@ -287,10 +289,41 @@ impl Ring {
         self.spares.pop()
     }
 
+    /// Wake the writer (a command for it, or a producer waiting for room).
     pub(crate) fn wake_writer(&self) {
         if let Some(t) = self.writer.get() {
             t.unpark();
         }
+    }
+
+    /// A batch was queued: wake the writer if it sleeps, or if batches pile up while it naps.
+    /// Waking a thread costs the producer a system call and, on a VM, an interrupt to the other
+    /// core: about 5-10 us, or 1-3 ns a captured call at 4,096 rows a batch (BENCHMARKS.md,
+    /// "Capture floor"). A writer that stored a batch lately naps instead and comes back by
+    /// itself.
+    fn nudge_writer(&self) {
+        // Pairs with the fence in `sleep`: either the writer sees this batch before parking or
+        // this sees it sleeping.
+        fence(Ordering::SeqCst);
+        if self.sleeping.load(Ordering::Relaxed) || self.queue.len() >= NUDGE_QUEUED {
+            self.wake_writer();
+        }
+    }
+
+    /// Writer thread: park for at most `timeout`; the next batch wakes it.
+    pub(crate) fn sleep(&self, timeout: Duration) {
+        self.sleeping.store(true, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        if self.queue.is_empty() {
+            std::thread::park_timeout(timeout);
+        }
+        self.sleeping.store(false, Ordering::Relaxed);
+    }
+
+    /// Writer thread: park for at most `timeout`; batches wake it only when
+    /// [`NUDGE_QUEUED`] are waiting (commands always do).
+    pub(crate) fn nap(&self, timeout: Duration) {
+        std::thread::park_timeout(timeout);
     }
 }
 
@@ -349,7 +382,7 @@ mod tests {
         fn heap_bytes(&self) -> usize {
             self.0 * 21
         }
-        fn build(self: Box<Self>, spare: Batch) -> (Batch, crate::event::Rejections) {
+        fn build(&mut self, spare: Batch) -> (Batch, crate::event::Rejections) {
             (spare, crate::event::Rejections::default())
         }
     }

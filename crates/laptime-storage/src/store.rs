@@ -278,7 +278,7 @@ impl Store {
 
     /// Hand over events the writer thread builds into a batch ([`RawBatch::build`]) and checks as
     /// [`Store::append_checked`] would: the producer's thread only queues them. What the writer
-    /// refuses is counted in `rejected`, and the first reason kept for [`Store::take_refusal`].
+    /// refuses is counted in `rejected` and told to the raw batch ([`RawBatch::refused`]).
     /// A raw batch that finds no room (or a stopped writer) is dropped unbuilt and counted.
     pub fn append_raw(&self, raw: Box<dyn RawBatch>) -> Push {
         if self.is_stopped() {
@@ -290,18 +290,6 @@ impl Store {
             return Push::Dropped;
         }
         self.engine.push(Queued::Raw(raw))
-    }
-
-    /// Why the writer refused the first event it refused in a raw batch since the last call, if
-    /// it refused any.
-    pub fn take_refusal(&self) -> Option<String> {
-        self.engine.lanes.iter().find_map(|lane| {
-            lane.counters
-                .refusal
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .take()
-        })
     }
 
     /// Take out (and count) the events the engine refuses: names and field keys never interned,

@@ -233,9 +233,9 @@ impl PartitionWriter {
     /// Take one batch: names first, then the WAL (unless replaying it), then the active page.
     /// The batch of a ring item: a raw one built here (in a spare batch) and checked as the
     /// store checks a built one on the producer's thread. Its refused events move from `accepted`
-    /// to `rejected`, the first reason kept for the producer.
+    /// to `rejected`, and the raw batch is told of them.
     fn built(&self, queued: Queued, ring: &Ring) -> Batch {
-        let raw = match queued {
+        let mut raw = match queued {
             Queued::Built(batch) => return batch,
             Queued::Raw(raw) => raw,
         };
@@ -248,14 +248,7 @@ impl PartitionWriter {
             self.counters
                 .rejected
                 .fetch_add(refused.count, Ordering::AcqRel);
-            let mut note = self
-                .counters
-                .refusal
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            if note.is_none() {
-                *note = refused.first;
-            }
+            raw.refused(&refused);
         }
         batch
     }
@@ -679,6 +672,12 @@ impl Drop for StopGuard {
     }
 }
 
+/// How long an idle writer parks at a time while batches came lately ([`Ring::nap`]): producers
+/// then need not wake it, and a batch waits at most this long for it.
+const NAP: Duration = Duration::from_millis(1);
+/// How long after its last batch a writer naps rather than sleeping until woken.
+const NAPPING: Duration = Duration::from_millis(50);
+
 /// The writer thread: drain, log, sync by policy, answer flushes, seal by age. On a write or sync
 /// failure it abandons the failed file, answers flushes with the failure and retries in new files
 /// with backoff (at once when a flush or request asks); meanwhile it leaves batches in the ring,
@@ -691,6 +690,7 @@ pub(crate) fn run(mut w: PartitionWriter, ring: Arc<Ring>, shared: Arc<WriterSha
     let mut answered = 0u64;
     // A batch taken from the ring whose names could not be stored: it goes in first on resuming.
     let mut held: Option<Batch> = None;
+    let mut last_batch = Instant::now();
     loop {
         let (requested, shutdown, commands) = {
             let mut st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
@@ -727,6 +727,7 @@ pub(crate) fn run(mut w: PartitionWriter, ring: Arc<Ring>, shared: Arc<WriterSha
                 break;
             };
             took = true;
+            last_batch = Instant::now();
             // Names first: a batch whose names are not stored cannot go anywhere yet.
             let result = match w.names.persist_new(&w.dict) {
                 Ok(_) => w.ingest(&batch, true).map(|()| ring.give_back(batch)),
@@ -809,7 +810,12 @@ pub(crate) fn run(mut w: PartitionWriter, ring: Arc<Ring>, shared: Arc<WriterSha
                 std::thread::park_timeout(retry_at.saturating_duration_since(Instant::now()));
             }
         } else if !more_work && ring.is_empty() {
-            std::thread::park_timeout(w.next_deadline().max(Duration::from_micros(100)));
+            let deadline = w.next_deadline().max(Duration::from_micros(100));
+            if last_batch.elapsed() < NAPPING {
+                ring.nap(deadline.min(NAP));
+            } else {
+                ring.sleep(deadline);
+            }
         }
     }
 }
