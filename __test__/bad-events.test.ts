@@ -5,8 +5,8 @@
  */
 import test from 'ava';
 import { capture, open, type Store } from '../index';
-import type { NativeBinding, NativeStoreHandle } from '../src/native';
-import { slotRows } from '../src/batch';
+import type { NativeBinding, NativeFieldColumns, NativeStoreHandle } from '../src/native';
+import { ownRows, slotRows, type Rows } from '../src/batch';
 import { originMs } from '../src/time';
 import { bindingPath, hasAddon, tempDir, cannotRun } from './helpers/real';
 
@@ -88,6 +88,35 @@ real('record() names each bad field and value, and keeps nothing of a refused ev
   t.true(events[0]!.startNs < 1000n, `start ${events[0]!.startNs}`);
 });
 
+/**
+ * Fill `rows` with 4,096 rows of `good`, 9 of them invalid in each way (spread through the batch),
+ * and give the field columns that go with them (src/batch.ts: tag 0 a whole number, tag 3 a
+ * string of `nums[i]` text units; one entry names a key never interned, one is on a bad row).
+ */
+function badBatch(rows: Rows, good: number, key: number): NativeFieldColumns {
+  const { names, starts, durations, codes } = rows;
+  names.fill(good);
+  durations.fill(0.001);
+  codes.fill(0);
+  for (let i = 0; i < names.length; i++) starts[i] = i * 0.001;
+  starts[10] = -1e13; // before 1970
+  starts[20] = NaN;
+  starts[30] = Infinity;
+  starts[40] = 1e300; // after 2554
+  names[50] = 999_999; // never interned
+  codes[60] = 200; // no such code
+  durations[70] = -5;
+  durations[80] = NaN;
+  return {
+    rows: new Uint32Array([5, 50, 90, 100]),
+    keys: new Uint32Array([key, key, 123_456, key]),
+    tags: new Uint8Array([0, 0, 0, 3]),
+    nums: new Float64Array([1, 2, 3, 4]),
+    count: 4,
+    text: 'kept',
+  };
+}
+
 real('a bad event handed to the native append directly costs only itself: neighbours stored, rejected counted', async (t) => {
   const store = open({ dir: tempDir(), sync: 'always' });
   const native = nativeOf(store);
@@ -98,29 +127,8 @@ real('a bad event handed to the native append directly costs only itself: neighb
   const good = native.intern('good');
   const key = native.intern('k');
   const n = 4096;
-  const names = new Uint32Array(n).fill(good);
-  const starts = new Float64Array(n);
-  const durations = new Float64Array(n).fill(0.001);
-  const codes = new Uint8Array(n);
-  for (let i = 0; i < n; i++) starts[i] = i * 0.001;
-  // One of each kind of invalid event, spread through the batch.
-  starts[10] = -1e13; // before 1970
-  starts[20] = NaN;
-  starts[30] = Infinity;
-  starts[40] = 1e300; // after 2554
-  names[50] = 999_999; // never interned
-  codes[60] = 200; // no such code
-  durations[70] = -5;
-  durations[80] = NaN;
-  // Fields as columns (src/batch.ts): tag 0 a whole number, tag 3 a string of `nums[i]` text units.
-  const fields = {
-    rows: new Uint32Array([5, 50, 90, 100]),
-    keys: new Uint32Array([key, key, 123_456, key]),
-    tags: new Uint8Array([0, 0, 0, 3]),
-    nums: new Float64Array([1, 2, 3, 4]),
-    count: 4,
-    text: 'kept',
-  };
+  const { names, starts, durations, codes } = ownRows(n);
+  const fields = badBatch({ names, starts, durations, codes }, good, key);
   const refused = native.append(names, starts, durations, codes, n, originMs, fields);
   t.is(typeof refused, 'string');
   t.regex(refused as string, /9 invalid events refused/);
@@ -155,26 +163,7 @@ real('the same bad events handed over in a slot cost only themselves: the writer
   const n = 4096;
   const memory = native.newSlot(n);
   if (memory === null) return t.fail('this runtime allows external ArrayBuffers; newSlot must give one');
-  const { names, starts, durations, codes } = slotRows(memory, n);
-  names.fill(good);
-  durations.fill(0.001);
-  for (let i = 0; i < n; i++) starts[i] = i * 0.001;
-  starts[10] = -1e13;
-  starts[20] = NaN;
-  starts[30] = Infinity;
-  starts[40] = 1e300;
-  names[50] = 999_999;
-  codes[60] = 200;
-  durations[70] = -5;
-  durations[80] = NaN;
-  const fields = {
-    rows: new Uint32Array([5, 50, 90, 100]),
-    keys: new Uint32Array([key, key, 123_456, key]),
-    tags: new Uint8Array([0, 0, 0, 3]),
-    nums: new Float64Array([1, 2, 3, 4]),
-    count: 4,
-    text: 'kept',
-  };
+  const fields = badBatch(slotRows(memory, n), good, key);
   const handed = native.handOver(0, n, originMs, fields);
   t.is(handed.next, 1, 'slot 0 is the writer\'s now: JS is sent to a new slot');
   // JS reuses its field arrays at once: the hand-over copied them.
