@@ -109,7 +109,7 @@ fn bench_scan(c: &mut Criterion) {
                 durations: true,
                 codes: false,
                 messages: false,
-                fields: false,
+                fields: laptime_core::FieldKeys::NONE,
             },
         ),
     ] {

@@ -1130,7 +1130,7 @@ impl Campaign {
             durations: false,
             codes: false,
             messages: false,
-            fields: false,
+            fields: laptime_core::FieldKeys::NONE,
         };
         for p in snap.pages(&ScanFilter::default()) {
             if snap.partition_id(p.partition()) != Some(part_id)

@@ -51,11 +51,11 @@ pub use laptime_query::{analysis, filter, query, Queries};
 pub use laptime_storage::{clock, encoding, ship, sketch, verify};
 pub use laptime_storage::{
     Batch, BatchField, BufferPool, Code, ColumnSet, CompactionReport, CounterSnapshot, Cut,
-    DecodeError, Dictionary, Error, ErrorCode, Event, FieldColumn, FieldRef, FieldValues,
-    KeyValues, Level, Maintained, Maintenance, NameId, NameStats, Options, Origin, Overflow,
-    PageColumns, PageDamage, PageData, PageMeta, PageRef, PinnedPage, PoolStats, Push, RawBatch,
-    ReadScratch, Reader, Received, Recorder, RecorderTimer, RecoveryReport, Rejections, Result,
-    Retention, RetentionReport, ScanFilter, Store, SyncPolicy, Value, ValueRef, ValueStats,
+    DecodeError, Dictionary, Error, ErrorCode, Event, FieldColumn, FieldKeys, FieldRef,
+    FieldValues, KeyValues, Level, Maintained, Maintenance, NameId, NameStats, Options, Origin,
+    Overflow, PageColumns, PageDamage, PageData, PageMeta, PageRef, PinnedPage, PoolStats, Push,
+    RawBatch, ReadScratch, Reader, Received, Recorder, RecorderTimer, RecoveryReport, Rejections,
+    Result, Retention, RetentionReport, ScanFilter, Store, SyncPolicy, Value, ValueRef, ValueStats,
     ValueType, View, MAX_BATCH_EVENTS, MAX_LISTED_VALUES,
 };
 

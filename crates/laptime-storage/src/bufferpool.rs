@@ -406,7 +406,7 @@ fn covers(have: ColumnSet, want: ColumnSet) -> bool {
         && (have.durations || !want.durations)
         && (have.codes || !want.codes)
         && (have.messages || !want.messages)
-        && (have.fields || !want.fields)
+        && have.fields.covers(&want.fields)
 }
 
 #[cfg(test)]

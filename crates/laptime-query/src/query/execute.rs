@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
-use laptime_storage::page::{ColumnSet, FieldValues, PageColumns, PageMeta};
+use laptime_storage::page::{ColumnSet, FieldKeys, FieldValues, PageColumns, PageMeta};
 use laptime_storage::scan::{PageData, PageRef, ScanFilter, View};
 use laptime_storage::segment::ReadScratch;
 use laptime_storage::sketch::LatencySketch;
@@ -30,7 +30,7 @@ const VALUES: ColumnSet = ColumnSet {
     durations: true,
     codes: true,
     messages: false,
-    fields: false,
+    fields: FieldKeys::NONE,
 };
 
 /// A hashable, totally comparable group key component.
@@ -402,11 +402,11 @@ impl PartPlan {
             })
             .collect();
         let mut columns = predicate.columns();
-        for g in &query.group_by {
-            match g {
-                GroupBy::Name => {}
-                GroupBy::Field(_) => columns.fields = true,
-                GroupBy::Time(_) => columns.starts = true,
+        for (g, key) in query.group_by.iter().zip(&field_keys) {
+            match (g, key) {
+                (GroupBy::Field(_), Some(k)) => columns.fields = columns.fields.with(*k),
+                (GroupBy::Time(_), _) => columns.starts = true,
+                _ => {}
             }
         }
         if query.uses_durations() {

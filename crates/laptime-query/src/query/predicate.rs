@@ -10,7 +10,7 @@ use laptime_storage::dictionary::Dictionary;
 use laptime_storage::page::message_index;
 use laptime_storage::page::value_filter::{hash_value, ValueFilter};
 use laptime_storage::page::{
-    ColumnSet, FieldValues, KeyValues, NameStats, PageColumns, PageIndex, PageMeta,
+    ColumnSet, FieldKeys, FieldValues, KeyValues, NameStats, PageColumns, PageIndex, PageMeta,
 };
 use laptime_storage::{Level, NameId, Value};
 
@@ -332,13 +332,18 @@ impl Predicate {
             durations: false,
             codes: true,
             messages: false,
-            fields: false,
+            fields: FieldKeys::NONE,
         };
         fn visit(t: &Compiled, set: &mut ColumnSet) {
             match t {
                 Compiled::Since(_) | Compiled::Until(_) => set.starts = true,
                 Compiled::Duration(..) => set.durations = true,
-                Compiled::Field { .. } | Compiled::Has(_) => set.fields = true,
+                // A key the partition never saw matches no row: nothing to decode for it.
+                Compiled::Field { key, .. } | Compiled::Has(key) => {
+                    if let Some(k) = key {
+                        set.fields = set.fields.with(*k);
+                    }
+                }
                 Compiled::Message { .. } => set.messages = true,
                 Compiled::Not(inner) => visit(inner, set),
                 _ => {}

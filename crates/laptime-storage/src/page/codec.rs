@@ -21,7 +21,9 @@ use crate::encoding::{self, varint::read_varint, varint::write_varint};
 use crate::error::DecodeError;
 use crate::event::{ValueType, MAX_CODE_BYTE};
 use crate::page::columns::group_by_name;
-use crate::page::{ColumnSet, FieldColumn, FieldValues, PageColumns, PageMeta, StringFields};
+use crate::page::{
+    ColumnSet, FieldColumn, FieldKeys, FieldValues, PageColumns, PageMeta, StringFields,
+};
 
 /// First bytes of every page (salvage searches for them after damage).
 pub(crate) const PAGE_MAGIC: [u8; 4] = *b"LTPG";
@@ -344,7 +346,7 @@ pub(crate) fn decode_grouped_durations(
         durations: false,
         codes: false,
         messages: false,
-        fields: false,
+        fields: FieldKeys::NONE,
     };
     let mut unused = PageColumns::default();
     decode_messages(&mut c, none, &mut unused)?;
@@ -480,7 +482,7 @@ fn decode_fields(
             .and_then(ValueType::from_u8)
             .ok_or(c.error("unknown field type"))?;
         c.pos += 1;
-        if !which.fields {
+        if !which.fields.wants(key) {
             c.skip()?;
             c.skip()?;
             continue;

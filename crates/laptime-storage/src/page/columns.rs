@@ -16,8 +16,71 @@ pub struct ColumnSet {
     pub codes: bool,
     /// log messages
     pub messages: bool,
-    /// schema-less fields
-    pub fields: bool,
+    /// schema-less fields: which keys' columns
+    pub fields: FieldKeys,
+}
+
+/// The field columns to decode: none, every key's, or a few keys' (a filter or grouping on one
+/// attribute then decodes that attribute alone, not the others, some of which may be costly
+/// many-valued strings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldKeys {
+    keys: [NameId; FieldKeys::MAX_KEYS],
+    /// Keys in use, or [`FieldKeys::EVERY`].
+    len: u8,
+}
+
+impl FieldKeys {
+    /// Most keys listed one by one; more means every key.
+    const MAX_KEYS: usize = 4;
+    const EVERY: u8 = u8::MAX;
+    /// No field column.
+    pub const NONE: FieldKeys = FieldKeys {
+        keys: [0; FieldKeys::MAX_KEYS],
+        len: 0,
+    };
+    /// Every field column.
+    pub const ALL: FieldKeys = FieldKeys {
+        keys: [0; FieldKeys::MAX_KEYS],
+        len: FieldKeys::EVERY,
+    };
+
+    /// These keys and `key`.
+    #[must_use]
+    pub fn with(self, key: NameId) -> FieldKeys {
+        if self.wants(key) {
+            return self;
+        }
+        let n = self.len as usize;
+        if n == Self::MAX_KEYS {
+            return Self::ALL;
+        }
+        let mut more = self;
+        more.keys[n] = key;
+        more.len += 1;
+        more
+    }
+
+    /// Whether `key`'s column is decoded.
+    pub fn wants(&self, key: NameId) -> bool {
+        self.len == Self::EVERY || self.keys[..self.len as usize].contains(&key)
+    }
+
+    /// Whether any field column is decoded.
+    pub fn any(&self) -> bool {
+        self.len != 0
+    }
+
+    /// Whether every column `other` decodes is one of these.
+    pub fn covers(&self, other: &FieldKeys) -> bool {
+        if self.len == Self::EVERY {
+            return true;
+        }
+        other.len != Self::EVERY
+            && other.keys[..other.len as usize]
+                .iter()
+                .all(|&k| self.wants(k))
+    }
 }
 
 impl ColumnSet {
@@ -28,7 +91,7 @@ impl ColumnSet {
         durations: true,
         codes: true,
         messages: true,
-        fields: true,
+        fields: FieldKeys::ALL,
     };
     /// The four dense columns.
     pub const CORE: ColumnSet = ColumnSet {
@@ -37,7 +100,7 @@ impl ColumnSet {
         durations: true,
         codes: true,
         messages: false,
-        fields: false,
+        fields: FieldKeys::NONE,
     };
 }
 

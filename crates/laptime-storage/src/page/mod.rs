@@ -26,7 +26,7 @@ pub(crate) use codec::{
     read_page_header, PageHeader, PageScratch, MAX_SECTION_LEN, PAGE_HEADER_LEN, PAGE_MAGIC,
 };
 pub(crate) use columns::StringFields;
-pub use columns::{ColumnSet, FieldColumn, FieldValues, PageColumns};
+pub use columns::{ColumnSet, FieldColumn, FieldKeys, FieldValues, PageColumns};
 pub use index::PageIndex;
 pub use meta::{NameStats, PageMeta, PageZone};
 pub use value_sketch::ValueSketch;

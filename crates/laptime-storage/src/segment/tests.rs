@@ -1,7 +1,7 @@
 use super::*;
 use crate::dictionary::Dictionary;
 use crate::event::{Batch, Level, Value};
-use crate::page::{encode_page, ColumnSet, PageColumns, PageScratch};
+use crate::page::{encode_page, ColumnSet, FieldKeys, PageColumns, PageScratch};
 
 fn page_of(seed: u64, rows: u64) -> PageColumns {
     let mut b = Batch::default();
@@ -250,13 +250,63 @@ fn partial_columns_decode_only_what_was_asked() {
         durations: true,
         codes: false,
         messages: false,
-        fields: true,
+        fields: FieldKeys::ALL,
     };
     r.read_page(&r.pages()[0], which, &mut scratch, &mut cols)
         .unwrap();
     assert_eq!(cols.durations, expected[0].durations);
     assert_eq!(cols.fields, expected[0].fields);
     assert!(cols.starts.is_empty() && cols.codes.is_empty() && cols.messages.is_empty());
+}
+
+#[test]
+fn only_the_field_keys_asked_for_are_decoded() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(file_name(42));
+    let expected = write_segment(&path, 1);
+    let r = SegmentReader::open(&path).unwrap();
+    let mut scratch = ReadScratch::default();
+    let keys: Vec<u32> = expected[0].fields.iter().map(|f| f.key).collect();
+    assert!(keys.len() >= 2, "the test page has several field columns");
+    let decode = |fields: FieldKeys| {
+        let mut cols = PageColumns::default();
+        let which = ColumnSet {
+            fields,
+            ..ColumnSet::CORE
+        };
+        r.read_page(&r.pages()[0], which, &mut ReadScratch::default(), &mut cols)
+            .unwrap();
+        cols
+    };
+    for &key in &keys {
+        let one = decode(FieldKeys::NONE.with(key));
+        let want: Vec<_> = expected[0].fields.iter().filter(|f| f.key == key).collect();
+        assert_eq!(one.fields.iter().collect::<Vec<_>>(), want, "key {key}");
+        assert_eq!(one.durations, expected[0].durations, "the dense columns as asked");
+    }
+    // Two keys, then a key no column has: nothing more.
+    let two = decode(FieldKeys::NONE.with(keys[0]).with(keys[1]).with(keys[1]));
+    assert_eq!(two.fields.len(), 2);
+    assert!(decode(FieldKeys::NONE.with(u32::MAX)).fields.is_empty());
+    assert!(decode(FieldKeys::NONE).fields.is_empty());
+    let mut all = PageColumns::default();
+    r.read_page(&r.pages()[0], ColumnSet::ALL, &mut scratch, &mut all)
+        .unwrap();
+    assert_eq!(all.fields, expected[0].fields);
+}
+
+#[test]
+fn field_keys_cover_their_subsets_and_widen_to_every_key_past_four() {
+    let some = FieldKeys::NONE.with(3).with(7);
+    assert!(some.wants(3) && some.wants(7) && !some.wants(5));
+    assert!(some.covers(&FieldKeys::NONE.with(7)));
+    assert!(some.covers(&FieldKeys::NONE));
+    assert!(!some.covers(&FieldKeys::NONE.with(5)));
+    assert!(!some.covers(&FieldKeys::ALL));
+    assert!(FieldKeys::ALL.covers(&some) && FieldKeys::ALL.wants(12_345));
+    assert!(!FieldKeys::NONE.any() && some.any());
+    let five = some.with(9).with(11).with(13);
+    assert_eq!(five, FieldKeys::ALL, "a fifth key means every key");
 }
 
 #[test]
