@@ -282,7 +282,10 @@ fn only_the_field_keys_asked_for_are_decoded() {
         let one = decode(FieldKeys::NONE.with(key));
         let want: Vec<_> = expected[0].fields.iter().filter(|f| f.key == key).collect();
         assert_eq!(one.fields.iter().collect::<Vec<_>>(), want, "key {key}");
-        assert_eq!(one.durations, expected[0].durations, "the dense columns as asked");
+        assert_eq!(
+            one.durations, expected[0].durations,
+            "the dense columns as asked"
+        );
     }
     // Two keys, then a key no column has: nothing more.
     let two = decode(FieldKeys::NONE.with(keys[0]).with(keys[1]).with(keys[1]));
