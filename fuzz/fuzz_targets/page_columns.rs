@@ -3,7 +3,7 @@
 #![no_main]
 
 use laptime_core::fuzzing::decode_columns_unchecked;
-use laptime_core::ColumnSet;
+use laptime_core::{ColumnSet, FieldKeys};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -18,7 +18,12 @@ fuzz_target!(|data: &[u8]| {
         durations: bit(2),
         codes: bit(3),
         messages: bit(4),
-        fields: bit(5),
+        // Every key, none, or one key (the low bits of the row count name it).
+        fields: match (bit(5), bit(6)) {
+            (true, _) => FieldKeys::ALL,
+            (false, true) => FieldKeys::NONE.with(u32::from(*r0 & 7)),
+            (false, false) => FieldKeys::NONE,
+        },
     };
     let Ok(c) = decode_columns_unchecked(bytes, rows, which) else {
         return;
@@ -38,6 +43,7 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(c.message_rows.len(), c.messages.len());
     assert!(c.message_rows.iter().all(|&r| (r as usize) < rows));
     for f in &c.fields {
+        assert!(which.fields.wants(f.key), "only the keys asked for");
         assert_eq!(f.rows.len(), f.values.len());
         assert!(f.rows.iter().all(|&r| (r as usize) < rows));
     }
