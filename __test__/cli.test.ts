@@ -132,10 +132,18 @@ e2e('query --explain: pages skipped by the value index, answered from meta or de
   const acme = await cli(['query', 'tenant:acme', '-d', dir, '-a', 'count,p99', '--explain', '--json']);
   t.is(acme.code, 0, acme.err);
   t.is((JSON.parse(acme.out.trim()) as { count: number }).count, 1000);
-  // Every page holds the key `tenant`: the four pages without `acme` were ruled out by their listed values.
+  // The sealed segment's value rollup holds acme's events: all six pages answered at once.
   t.is(
     acme.err,
-    'explain: 6 pages: 4 skipped (4 by an index), 0 answered from meta (0 from the value index), 2 decoded; 1,000 rows scanned, 1,000 matched; percentiles from sketches\n',
+    'explain: 6 pages: 0 skipped (0 by an index), 6 answered from meta (6 from the value index), 0 decoded; 0 rows scanned, 1,000 matched; percentiles from sketches\n',
+  );
+  // Exact percentiles need the rows: every page holds the key `tenant`, and the four pages
+  // without `acme` were ruled out by their listed values.
+  const exact = await cli(['query', 'tenant:acme', '-d', dir, '-a', 'count,p99', '--exact', '--explain', '--json']);
+  t.is(exact.code, 0, exact.err);
+  t.is(
+    exact.err,
+    'explain: 6 pages: 4 skipped (4 by an index), 0 answered from meta (0 from the value index), 2 decoded; 1,000 rows scanned, 1,000 matched; percentiles exact\n',
   );
   // No filter: every page is answered from its meta (the segment's summary).
   const all = await cli(['query', '-d', dir, '-g', 'name', '-a', 'count', '--explain']);

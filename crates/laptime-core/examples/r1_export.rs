@@ -93,7 +93,6 @@ fn main() -> Result<(), Box<dyn Error>> {
             overflow: Overflow::Block {
                 timeout: Duration::from_secs(60),
             },
-            segment_max_bytes: 256 << 20,
             ..Options::default()
         },
     )?;

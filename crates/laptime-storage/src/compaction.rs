@@ -134,7 +134,7 @@ fn merge_run(
             return Ok(());
         }
         buf.clear();
-        let meta = encode_page(acc, first, dict, &mut buf, &mut enc);
+        let meta = encode_page(acc, first, dict, &mut buf, &mut enc, Some(out.rollup_mut()));
         out.append_page(&buf, meta)?;
         acc.clear();
         Ok(())

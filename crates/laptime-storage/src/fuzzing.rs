@@ -74,6 +74,7 @@ pub fn encode_page(cols: &mut PageColumns, first_seq: u64) -> (Vec<u8>, PageMeta
         &crate::dictionary::Dictionary::new(),
         &mut out,
         &mut PageScratch::default(),
+        None,
     );
     (out, meta)
 }
@@ -181,7 +182,7 @@ pub fn segment_bytes(id: u64, pages: &[Vec<u8>]) -> Vec<u8> {
         });
         out.extend_from_slice(p);
     }
-    let footer = segment::encode_footer(&entries, &summary);
+    let footer = segment::encode_footer(&entries, &summary, None);
     seal_footer(&mut out, footer, &segment::TRAILER_MAGIC);
     out
 }

@@ -166,7 +166,10 @@ pub(crate) fn inspect(dir: &Path, depth: Depth) -> Result<Layout> {
                         .iter()
                         .zip(r.pages())
                         .all(|(a, b)| (a.offset, a.header, a.zone) == (b.offset, b.header, b.zone));
-                if s.damage.is_empty() && s.rebuilt.is_empty() && footer_true {
+                // A damaged value rollup has the segment written again too (its pages are sound;
+                // the copy's rollup is built from them).
+                let rollup_sound = r.check_rollup().is_ok();
+                if s.damage.is_empty() && s.rebuilt.is_empty() && footer_true && rollup_sound {
                     found.insert(id, (path, Found::Sealed(r)));
                 } else {
                     failed_sealed.insert(id);

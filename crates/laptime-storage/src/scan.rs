@@ -372,6 +372,30 @@ impl View {
         out
     }
 
+    /// The meta of the events of `seg` whose field `key` has a value `pass` accepts, from the
+    /// segment's value rollup (`segment::rollup`): what answers a filter on a few-valued key for
+    /// the whole segment without decoding its pages. `None` when the segment has none for the
+    /// key (or the view plans without indexes); an error when it is damaged, and the caller
+    /// decodes the pages instead (they are what the rollup was made of).
+    pub fn segment_rollup(
+        &self,
+        seg: &SegmentRef,
+        key: NameId,
+        pass: &dyn Fn(&str) -> bool,
+    ) -> Result<Option<PageMeta>> {
+        if !self.uses_indexes {
+            return Ok(None);
+        }
+        let Some(reader) = self
+            .parts
+            .get(seg.part)
+            .and_then(|p| p.segments.get(seg.segment))
+        else {
+            return Ok(None);
+        };
+        reader.rollup_meta(key, pass)
+    }
+
     /// The unsealed tails (one in-memory page per partition at most) that may hold events
     /// passing `filter`.
     pub fn tail_pages(&self, filter: &ScanFilter) -> Vec<PageRef> {

@@ -10,8 +10,9 @@ use crate::error::{Error, Result};
 use crate::layout::{self, ManifestState};
 use crate::manifest::Manifest;
 use crate::names_file;
-use crate::page::{ColumnSet, PageColumns, PageMeta};
+use crate::page::{ColumnSet, PageColumns, PageMeta, StringFields};
 use crate::partition;
+use crate::segment::rollup::RollupBuilder;
 use crate::segment::{self, recover_active, ReadScratch, SegmentReader};
 use crate::wal;
 
@@ -511,12 +512,17 @@ fn check_segment(path: &Path, bytes: u64, active: bool) -> FileCheck {
     let mut scratch = ReadScratch::default();
     let mut cols = PageColumns::default();
     let mut summary = PageMeta::default();
+    // The value rollup is built again from the pages and must be the one stored.
+    let mut rollup = RollupBuilder::default();
     for page in reader.pages() {
         let read = reader.page_meta(page).and_then(|meta| {
             summary
                 .absorb(&meta)
                 .map_err(|e| e.in_file(reader.path(), page.meta_offset()))?;
-            reader.read_page(page, ColumnSet::ALL, &mut scratch, &mut cols)
+            reader.read_page(page, ColumnSet::ALL, &mut scratch, &mut cols)?;
+            let strings = StringFields::of(&cols);
+            rollup.add_page(&cols, &strings.dicts, &meta);
+            Ok(())
         });
         if let Err(e) = read {
             check.finding = finding_of(e);
@@ -526,6 +532,16 @@ fn check_segment(path: &Path, bytes: u64, active: bool) -> FileCheck {
     }
     if summary != **reader.summary() {
         check.finding = damage(None, "segment summary differs from the metas of its pages");
+        return check;
+    }
+    match reader.check_rollup() {
+        Ok(Some(stored)) => {
+            if rollup.encode(&summary).map(|r| r.bytes).as_ref() != Some(&stored) {
+                check.finding = damage(None, "value rollup differs from the pages it rolls up");
+            }
+        }
+        Ok(None) => {}
+        Err(e) => check.finding = finding_of(e),
     }
     check
 }

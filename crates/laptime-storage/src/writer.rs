@@ -353,16 +353,17 @@ impl PartitionWriter {
         let first_seq = guard.first_seq;
         let rows = guard.cols.len() as u64;
         self.page_buf.clear();
+        let Some(seg) = self.segment.as_mut() else {
+            return Err(Error::Closed);
+        };
         let meta = encode_page(
             &mut guard.cols,
             first_seq,
             &self.dict,
             &mut self.page_buf,
             &mut self.scratch,
+            Some(seg.rollup_mut()),
         );
-        let Some(seg) = self.segment.as_mut() else {
-            return Err(Error::Closed);
-        };
         // On a failure the page's events stay in the active page (and the WAL): the segment gives
         // the page up so it is not copied forward as well.
         seg.append_page(&self.page_buf, meta)?;

@@ -6,7 +6,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use laptime_storage::page::{ColumnSet, FieldKeys, FieldValues, PageColumns, PageMeta};
-use laptime_storage::scan::{PageData, PageRef, ScanFilter, View};
+use laptime_storage::scan::{PageData, PageRef, ScanFilter, SegmentRef, View};
 use laptime_storage::segment::ReadScratch;
 use laptime_storage::sketch::LatencySketch;
 use laptime_storage::NameId;
@@ -212,9 +212,27 @@ pub(super) fn aggregate_with(
                 whole.stats.pages_from_index += count;
                 whole.add_value_groups(groups);
             }
-            PagePlan::MetaAndValues(_) | PagePlan::Decode => {
-                pages.extend(view.pages_of(&seg, &scan));
-            }
+            PagePlan::MetaAndValues(_) | PagePlan::Decode => match whole.plan_by_rollup(part, &seg)
+            {
+                Some((_, PagePlan::Skip)) => {
+                    pages_of_segments += count;
+                    whole.stats.pages_skipped += count;
+                    whole.stats.pages_skipped_by_index += count;
+                }
+                Some((meta, PagePlan::Meta(parts))) => {
+                    pages_of_segments += count;
+                    whole.stats.pages_from_meta += count;
+                    whole.stats.pages_from_index += count;
+                    whole.add_from_meta(seg.partition(), &meta, &parts, &[]);
+                }
+                Some((_, PagePlan::ByValue(groups))) => {
+                    pages_of_segments += count;
+                    whole.stats.pages_from_meta += count;
+                    whole.stats.pages_from_index += count;
+                    whole.add_value_groups(groups);
+                }
+                _ => pages.extend(view.pages_of(&seg, &scan)),
+            },
         }
     }
     pages.extend(view.tail_pages(&scan));
@@ -731,6 +749,26 @@ impl<'a> Worker<'a> {
         } else {
             PagePlan::Decode
         }
+    }
+
+    /// The segment's events that pass one of the filter's string comparisons, from its value
+    /// rollup, and how the query takes them: `None` unless that answers the segment without its
+    /// pages (skipped, from the meta or from its value index). A damaged rollup is passed over:
+    /// the pages it was made of answer instead.
+    fn plan_by_rollup(&self, part: &PartPlan, seg: &SegmentRef) -> Option<(PageMeta, PagePlan)> {
+        for (key, pass) in part.predicate.string_terms() {
+            let Ok(Some(meta)) = self.view.segment_rollup(seg, key, &pass) else {
+                continue;
+            };
+            let plan = self.plan_page(part, &meta);
+            if matches!(
+                plan,
+                PagePlan::Skip | PagePlan::Meta(_) | PagePlan::ByValue(_)
+            ) {
+                return Some((meta, plan));
+            }
+        }
+        None
     }
 
     /// The groups of a query grouped by one field present in the page, from the value index

@@ -283,6 +283,16 @@ impl FieldTest {
     }
 }
 
+/// Whether the meta's value index lists every value of `key`, every event of the meta carries one
+/// and each passes `test`.
+fn every_event_passes(meta: &PageMeta, key: NameId, test: &FieldTest) -> bool {
+    let Some(KeyValues::Listed { values, .. }) = meta.values_of(key) else {
+        return false;
+    };
+    let with_key: u64 = values.iter().map(|v| v.calls + v.logs).sum();
+    meta.rows > 0 && with_key == meta.rows && values.iter().all(|v| test.matches_str(&v.value))
+}
+
 /// The string form a field is compared by: integers in decimal, floats as Rust prints them,
 /// booleans as `true` / `false`.
 pub(crate) fn string_form(v: &Value) -> String {
@@ -419,6 +429,13 @@ impl Predicate {
             }
             Compiled::Since(t) => Tri::of(meta.min_start >= *t, meta.max_start < *t),
             Compiled::Until(t) => Tri::of(meta.max_start < *t, meta.min_start >= *t),
+            // Every event carries the key and every value it has passes: holds for all of them
+            // (a segment's value rollup gives such metas).
+            Compiled::Field { key: Some(k), test }
+                if self.indexes && every_event_passes(meta, *k, test) =>
+            {
+                Tri::All
+            }
             Compiled::Field { .. } | Compiled::Has(_) | Compiled::Message { .. } => {
                 self.term_on_index(t, &meta.index).unwrap_or(Tri::Some)
             }
@@ -467,6 +484,23 @@ impl Predicate {
             },
             _ => return None,
         })
+    }
+
+    /// The filter's top-level comparisons of a field with strings (`route = "/checkout"`,
+    /// `tier != free`, `route in (...)`): the key and the test of each value. A segment's value
+    /// rollup of that key answers the events whose value passes (rows without the key pass no
+    /// comparison).
+    pub(crate) fn string_terms(&self) -> Vec<(NameId, impl Fn(&str) -> bool + '_)> {
+        self.terms
+            .iter()
+            .filter_map(|t| match t {
+                Compiled::Field {
+                    key: Some(k),
+                    test: test @ FieldTest::StrIn { .. },
+                } => Some((*k, move |v: &str| test.matches_str(v))),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Whether the page `index` describes holds no event passing the filter, by its field and

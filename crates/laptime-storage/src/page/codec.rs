@@ -129,8 +129,21 @@ pub(crate) struct PageScratch {
     columns: Vec<u8>,
 }
 
+/// What else learns from a page while it seals: it sees the rows in their stored order, the
+/// dictionary of each string field column (by index into `cols.fields`, `None` where none was
+/// built) and the page's meta, on the thread that computes the meta (a segment's value rollup,
+/// `segment::rollup`).
+pub(crate) trait SealWatcher: Send {
+    fn sealed(
+        &mut self,
+        cols: &PageColumns,
+        dicts: &[Option<crate::encoding::StringDictionary<'_>>],
+        meta: &PageMeta,
+    );
+}
+
 /// Seal `cols` into bytes appended to `out`: sorts rows by start, computes the meta, encodes. The
-/// meta carries the text of the names it refers to, from `dict`.
+/// meta carries the text of the names it refers to, from `dict`; `watcher` sees the sealed page.
 /// Returns the meta (zone map and sketches) of the page.
 pub(crate) fn encode_page(
     cols: &mut PageColumns,
@@ -138,8 +151,9 @@ pub(crate) fn encode_page(
     dict: &Dictionary,
     out: &mut Vec<u8>,
     scratch: &mut PageScratch,
+    watcher: Option<&mut dyn SealWatcher>,
 ) -> PageMeta {
-    encode_page_with(cols, first_seq, dict, out, scratch, Helper::Thread)
+    encode_page_with(cols, first_seq, dict, out, scratch, Helper::Thread, watcher)
 }
 
 /// Where [`encode_page_with`] computes the meta.
@@ -160,6 +174,7 @@ fn encode_page_with(
     out: &mut Vec<u8>,
     scratch: &mut PageScratch,
     helper: Helper,
+    mut watcher: Option<&mut dyn SealWatcher>,
 ) -> PageMeta {
     cols.sort_by_start();
     cols.canonicalize_fields();
@@ -167,9 +182,12 @@ fn encode_page_with(
     // Each string field's values and dictionary, built once: the meta's value index counts by the
     // dictionary, the column encoder stores it.
     let strings = StringFields::of(cols);
-    let make_meta = |out: &mut Vec<u8>| {
+    let make_meta = |out: &mut Vec<u8>, watcher: &mut Option<&mut dyn SealWatcher>| {
         let meta = PageMeta::compute_with(cols, first_seq, &strings.dicts);
         encode_meta(&meta, dict, out);
+        if let Some(w) = watcher.as_mut() {
+            w.sealed(cols, &strings.dicts, &meta);
+        }
         meta
     };
     let mut encoded = std::mem::take(&mut scratch.columns);
@@ -184,7 +202,7 @@ fn encode_page_with(
             std::thread::scope(|s| {
                 let handle = std::thread::Builder::new()
                     .name("laptime-seal".into())
-                    .spawn_scoped(s, || make_meta(out))
+                    .spawn_scoped(s, || make_meta(out, &mut watcher))
                     .ok()?;
                 encode_columns(cols, &strings, &mut encoded, scratch);
                 Some(handle.join())
@@ -196,7 +214,7 @@ fn encode_page_with(
         Some(Err(panic)) => std::panic::resume_unwind(panic),
         None => {
             encode_columns(cols, &strings, &mut encoded, scratch);
-            make_meta(out)
+            make_meta(out, &mut watcher)
         }
     };
     let cols_start = out.len();
@@ -574,6 +592,7 @@ mod grouped_tests {
             &Dictionary::new(),
             &mut out,
             &mut PageScratch::default(),
+            None,
         );
         let header = read_page_header(&out).unwrap();
         let at = PAGE_HEADER_LEN + header.meta_len as usize;
@@ -625,6 +644,7 @@ mod grouped_tests {
                 &mut out,
                 &mut PageScratch::default(),
                 helper,
+                None,
             );
             assert_eq!(&out[..6], b"before");
             let header = read_page_header(&out[6..]).unwrap();

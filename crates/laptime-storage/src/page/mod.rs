@@ -23,7 +23,8 @@ mod values;
 
 pub(crate) use codec::{
     assemble_page, check_meta, decode_grouped_durations, decode_meta, decode_page, encode_page,
-    read_page_header, PageHeader, PageScratch, MAX_SECTION_LEN, PAGE_HEADER_LEN, PAGE_MAGIC,
+    read_page_header, PageHeader, PageScratch, SealWatcher, MAX_SECTION_LEN, PAGE_HEADER_LEN,
+    PAGE_MAGIC,
 };
 pub(crate) use columns::StringFields;
 pub use columns::{ColumnSet, FieldColumn, FieldKeys, FieldValues, PageColumns};

@@ -6,10 +6,16 @@ use crate::error::DecodeError;
 use crate::event::NameId;
 use crate::page::{PageHeader, PageMeta, PageZone, MAX_SECTION_LEN};
 
+use super::rollup::RollupRef;
 use super::{PageEntry, HEADER_LEN};
 
-/// Encode the footer of a segment holding `pages`, whose summary is `summary`.
-pub(crate) fn encode(pages: &[PageEntry], summary: &PageMeta) -> Vec<u8> {
+/// Encode the footer of a segment holding `pages`, whose summary is `summary`, with the
+/// reference to its value rollup if it has one (the third footer layout, "LTSGEND3").
+pub(crate) fn encode(
+    pages: &[PageEntry],
+    summary: &PageMeta,
+    rollup: Option<RollupRef>,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(16 + pages.len() * 40);
     write_varint(&mut out, pages.len() as u64);
     for p in pages {
@@ -25,6 +31,11 @@ pub(crate) fn encode(pages: &[PageEntry], summary: &PageMeta) -> Vec<u8> {
         write_varint(&mut out, z.max_start - z.min_start);
         write_varint(&mut out, z.max_id.map_or(0, |m| u64::from(m) + 1));
     }
+    if let Some(r) = rollup {
+        write_varint(&mut out, r.offset);
+        write_varint(&mut out, u64::from(r.directory_len));
+        out.extend_from_slice(&r.directory_crc.to_le_bytes());
+    }
     let mut encoded = Vec::new();
     summary.encode_summary(&mut encoded);
     write_varint(&mut out, encoded.len() as u64);
@@ -32,16 +43,22 @@ pub(crate) fn encode(pages: &[PageEntry], summary: &PageMeta) -> Vec<u8> {
     out
 }
 
-/// What a footer says: the pages and the summary.
+/// What a footer says: the pages, the summary and where the value rollup is.
 pub(crate) struct Footer {
     pub pages: Vec<PageEntry>,
     pub summary: PageMeta,
+    pub rollup: Option<RollupRef>,
 }
 
-/// Decode a footer found at `footer_offset` (its checksum already checked). Pages must follow each
-/// other from the end of the segment header to the footer without a gap, and the summary must
-/// count the rows the pages do: a footer that disagrees with itself is refused.
-pub(crate) fn decode(bytes: &[u8], footer_offset: u64) -> Result<Footer, DecodeError> {
+/// Decode a footer found at `footer_offset` (its checksum already checked); `with_rollup` for the
+/// third layout. Pages must follow each other from the end of the segment header to the footer
+/// (or to the rollup, which must end at the footer) without a gap, and the summary must count the
+/// rows the pages do: a footer that disagrees with itself is refused.
+pub(crate) fn decode(
+    bytes: &[u8],
+    footer_offset: u64,
+    with_rollup: bool,
+) -> Result<Footer, DecodeError> {
     let mut pos = 0usize;
     let count = read_varint(bytes, &mut pos)?;
     // Each page takes at least 16 bytes (two u32 checksums and eight varints).
@@ -101,7 +118,27 @@ pub(crate) fn decode(bytes: &[u8], footer_offset: u64) -> Result<Footer, DecodeE
             },
         });
     }
-    if expect != footer_offset {
+    let rollup = if with_rollup {
+        let at = pos;
+        let offset = read_varint(bytes, &mut pos)?;
+        let directory_len = u32::try_from(read_varint(bytes, &mut pos)?)
+            .map_err(|_| DecodeError::new(at, "rollup directory too long"))?;
+        let directory_crc = u32_le(bytes, &mut pos)?;
+        if offset
+            .checked_add(u64::from(directory_len))
+            .is_none_or(|end| end > footer_offset)
+        {
+            return Err(DecodeError::new(at, "rollup runs past the footer"));
+        }
+        Some(RollupRef {
+            offset,
+            directory_len,
+            directory_crc,
+        })
+    } else {
+        None
+    };
+    if expect != rollup.map_or(footer_offset, |r| r.offset) {
         return Err(DecodeError::new(
             pos,
             "page directory does not cover the file",
@@ -126,7 +163,11 @@ pub(crate) fn decode(bytes: &[u8], footer_offset: u64) -> Result<Footer, DecodeE
             "summary row count differs from the pages",
         ));
     }
-    Ok(Footer { pages, summary })
+    Ok(Footer {
+        pages,
+        summary,
+        rollup,
+    })
 }
 
 /// The older footer: page count, then per page offset and total length. Returns the offsets and

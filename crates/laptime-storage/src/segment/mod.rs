@@ -12,11 +12,13 @@
 //! 24      4     reserved, zero
 //! 28      4     header CRC32C of bytes 0..28
 //! 32      ..    pages (see `page::codec`)
+//! R       ..    value rollup ("LTSGEND3" only; see `rollup`)
 //! F       ..    footer (below)
 //! end-24  8     footer offset (u64 LE)
 //! end-16  4     footer length (u32 LE)
 //! end-12  4     footer CRC32C
-//! end-8   8     magic "LTSGEND2" (or "LTSGEND1": the older footer)
+//! end-8   8     magic "LTSGEND3" (a rollup follows the pages), "LTSGEND2" (none), or
+//!               "LTSGEND1" (the older footer)
 //! ```
 //!
 //! The footer is the page directory and the segment's summary, so opening a segment reads its
@@ -27,6 +29,7 @@
 //! page count, then per page:
 //!     offset, meta_len, meta_crc (u32 LE), cols_len, cols_crc (u32 LE),
 //!     rows, first_seq, min_start, max_start - min_start, max_id + 1 (0: none)
+//! ("LTSGEND3") rollup offset R, rollup directory length, its CRC32C (u32 LE)
 //! summary length, then the summary: the page meta layout (`page::meta`, no names section) of
 //!     all pages together (counts and sketches merged per name)
 //! ```
@@ -40,6 +43,7 @@
 
 mod footer;
 mod reader;
+pub(crate) mod rollup;
 mod writer;
 
 #[cfg(any(test, feature = "fuzzing"))]
@@ -71,6 +75,9 @@ pub(crate) struct SegmentIdentity {
     pub partition: u64,
 }
 
+/// Trailer of a segment with a value rollup between its pages and its footer.
+pub(crate) const TRAILER_MAGIC_V3: [u8; 8] = *b"LTSGEND3";
+/// Trailer of a segment whose footer follows its last page.
 pub(crate) const TRAILER_MAGIC: [u8; 8] = *b"LTSGEND2";
 /// Trailer of a segment whose footer is only the page offsets and lengths.
 pub(crate) const TRAILER_MAGIC_V1: [u8; 8] = *b"LTSGEND1";

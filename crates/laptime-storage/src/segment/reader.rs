@@ -2,17 +2,19 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use super::rollup::{self, RollupDirectory, RollupRef, ROLLUP_MAGIC};
 use super::{
     footer, parse_header, PageEntry, SegmentIdentity, HEADER_LEN, TRAILER_FOOTER_CRC,
     TRAILER_FOOTER_LEN, TRAILER_LEN, TRAILER_MAGIC, TRAILER_MAGIC_OFFSET, TRAILER_MAGIC_V1,
+    TRAILER_MAGIC_V3,
 };
 use crate::error::{Error, Result};
 use crate::event::NameId;
 use crate::page::{
     check_meta, decode_grouped_durations, decode_meta, decode_page, read_page_header, ColumnSet,
-    PageColumns, PageMeta, PageScratch, PAGE_HEADER_LEN, PAGE_MAGIC,
+    KeyValues, PageColumns, PageMeta, PageScratch, PAGE_HEADER_LEN, PAGE_MAGIC,
 };
 
 /// Read exactly `buf.len()` bytes at `offset`, without moving any shared cursor.
@@ -116,6 +118,11 @@ pub(crate) struct SegmentReader {
     pages: Vec<PageEntry>,
     /// Every page's meta absorbed into one (see `PageMeta::absorb`).
     summary: Arc<PageMeta>,
+    /// Where the value rollup is, and the footer's offset (where it ends).
+    rollup: Option<(RollupRef, u64)>,
+    /// The rollup's directory once a query read it (a damaged one is read again by each query,
+    /// which then answers from the pages).
+    rollup_directory: OnceLock<Arc<RollupDirectory>>,
 }
 
 impl SegmentReader {
@@ -132,7 +139,8 @@ impl SegmentReader {
         let mut t = [0u8; TRAILER_LEN];
         read_exact_at(&file, path, &mut t, trailer_at)?;
         let magic = &t[TRAILER_MAGIC_OFFSET..];
-        let current = magic == TRAILER_MAGIC;
+        let with_rollup = magic == TRAILER_MAGIC_V3;
+        let current = with_rollup || magic == TRAILER_MAGIC;
         if !current && magic != TRAILER_MAGIC_V1 {
             return Err(Error::corrupt(
                 path,
@@ -169,9 +177,9 @@ impl SegmentReader {
             ));
         }
         let bad = |e: crate::DecodeError| e.in_file(path, footer_offset);
-        let (pages, summary) = if current {
-            let f = footer::decode(&bytes, footer_offset).map_err(bad)?;
-            (f.pages, f.summary)
+        let (pages, summary, rollup) = if current {
+            let f = footer::decode(&bytes, footer_offset, with_rollup).map_err(bad)?;
+            (f.pages, f.summary, f.rollup.map(|r| (r, footer_offset)))
         } else {
             let directory = footer::decode_v1(&bytes).map_err(bad)?;
             let mut pages = Vec::with_capacity(directory.len());
@@ -206,7 +214,7 @@ impl SegmentReader {
                     "page directory does not cover the file",
                 ));
             }
-            (pages, summary)
+            (pages, summary, None)
         };
         Ok(SegmentReader {
             file,
@@ -216,17 +224,21 @@ impl SegmentReader {
             len,
             pages,
             summary: Arc::new(summary),
+            rollup,
+            rollup_directory: OnceLock::new(),
         })
     }
 
     /// A reader over a segment this process just sealed, from the entries it wrote (see
-    /// `SegmentWriter::into_sealed_reader`).
+    /// `SegmentWriter::into_sealed_reader`); `rollup`: where its rollup is and where the footer
+    /// starts.
     pub(crate) fn sealed(
         path: &Path,
         who: SegmentIdentity,
         len: u64,
         pages: Vec<PageEntry>,
         summary: Arc<PageMeta>,
+        rollup: Option<(RollupRef, u64)>,
     ) -> Result<SegmentReader> {
         let (file, _) = open_regular(path, "open segment")?;
         Ok(SegmentReader {
@@ -237,6 +249,8 @@ impl SegmentReader {
             len,
             pages,
             summary,
+            rollup,
+            rollup_directory: OnceLock::new(),
         })
     }
 
@@ -258,12 +272,118 @@ impl SegmentReader {
             len,
             pages,
             summary,
+            rollup: None,
+            rollup_directory: OnceLock::new(),
         })
     }
 
     /// Every page's meta absorbed into one: what a query answers a whole segment from.
     pub(crate) fn summary(&self) -> &Arc<PageMeta> {
         &self.summary
+    }
+
+    /// The rollup's directory, read and checked once.
+    pub(crate) fn rollup_directory(&self) -> Result<Option<Arc<RollupDirectory>>> {
+        let Some((at, footer)) = self.rollup else {
+            return Ok(None);
+        };
+        if let Some(d) = self.rollup_directory.get() {
+            return Ok(Some(Arc::clone(d)));
+        }
+        let mut bytes = vec![0u8; at.directory_len as usize];
+        read_exact_at(&self.file, &self.path, &mut bytes, at.offset)?;
+        if crc32c::crc32c(&bytes) != at.directory_crc {
+            return Err(Error::corrupt(
+                &self.path,
+                at.offset,
+                "rollup directory checksum mismatch",
+            ));
+        }
+        let directory = RollupDirectory::decode(&bytes, at.offset, footer)
+            .map(Arc::new)
+            .map_err(|e| e.in_file(&self.path, at.offset))?;
+        Ok(Some(Arc::clone(
+            self.rollup_directory.get_or_init(|| directory),
+        )))
+    }
+
+    /// Check every byte of the value rollup: its directory and each value's meta against their
+    /// checksums and the summary's counts (what `verify` and `repair` ask; a query reads only the
+    /// values it needs). The rollup's bytes are returned for a caller that compares them with a
+    /// rollup built again from the pages; `None` when the segment has none.
+    pub(crate) fn check_rollup(&self) -> Result<Option<Vec<u8>>> {
+        let Some((at, footer)) = self.rollup else {
+            return Ok(None);
+        };
+        let Some(directory) = self.rollup_directory()? else {
+            return Ok(None);
+        };
+        for key in directory.keys() {
+            self.rollup_meta(key, &|_| true)?;
+        }
+        let mut bytes = vec![0u8; usize::try_from(footer - at.offset).unwrap_or(0)];
+        read_exact_at(&self.file, &self.path, &mut bytes, at.offset)?;
+        Ok(Some(bytes))
+    }
+
+    /// The meta of the segment's events whose field `key` has a value `pass` accepts (see
+    /// `rollup::meta_of_values`), from the rollup; `None` when the segment has no rollup of the
+    /// key. Each value's meta is checked against its checksum and the summary's counts.
+    pub(crate) fn rollup_meta(
+        &self,
+        key: NameId,
+        pass: &dyn Fn(&str) -> bool,
+    ) -> Result<Option<PageMeta>> {
+        let Some(directory) = self.rollup_directory()? else {
+            return Ok(None);
+        };
+        let (Some(rolled), Some(KeyValues::Listed { values: listed, .. })) =
+            (directory.values_of(key), self.summary.values_of(key))
+        else {
+            return Ok(None);
+        };
+        if rolled.len() != listed.len() {
+            return Err(Error::corrupt(
+                &self.path,
+                self.rollup.map_or(0, |r| r.0.offset),
+                "rollup lists other values than the segment summary",
+            ));
+        }
+        let mut taken = Vec::new();
+        let mut parts = Vec::new();
+        let mut bytes = Vec::new();
+        for (r, l) in rolled.iter().zip(listed) {
+            if r.value != l.value {
+                return Err(Error::corrupt(
+                    &self.path,
+                    r.offset,
+                    "rollup lists other values than the segment summary",
+                ));
+            }
+            if !pass(&r.value) {
+                continue;
+            }
+            bytes.clear();
+            bytes.resize(r.len as usize, 0);
+            read_exact_at(&self.file, &self.path, &mut bytes, r.offset)?;
+            if crc32c::crc32c(&bytes) != r.crc {
+                return Err(Error::corrupt(
+                    &self.path,
+                    r.offset,
+                    "rollup meta checksum mismatch",
+                ));
+            }
+            parts.push(
+                rollup::decode_value_meta(&bytes, l)
+                    .map_err(|e| e.in_file(&self.path, r.offset))?,
+            );
+            taken.push(l.clone());
+        }
+        rollup::meta_of_values(&self.summary, key, &taken, parts)
+            .map(Some)
+            .map_err(|e| {
+                Error::corrupt(&self.path, self.rollup.map_or(0, |r| r.0.offset), e.reason)
+            })
     }
 
     /// Read, check and decode the meta of `page`. It must agree with the page's zone (what the
@@ -617,7 +737,7 @@ pub(crate) fn salvage(path: &Path) -> Result<Salvaged> {
         let mut t = [0u8; TRAILER_LEN];
         read_exact_at(&file, path, &mut t, len - TRAILER_LEN as u64)?;
         let magic = &t[TRAILER_MAGIC_OFFSET..];
-        if magic == TRAILER_MAGIC || magic == TRAILER_MAGIC_V1 {
+        if magic == TRAILER_MAGIC || magic == TRAILER_MAGIC_V1 || magic == TRAILER_MAGIC_V3 {
             let footer = u64::from_le_bytes(t[..8].try_into().unwrap_or([0; 8]));
             if footer >= HEADER_LEN as u64 && footer <= len - TRAILER_LEN as u64 {
                 limit = footer;
@@ -626,9 +746,15 @@ pub(crate) fn salvage(path: &Path) -> Result<Salvaged> {
     }
     // The footer's page directory, when the file opens as a sealed segment: it knows each page's
     // header, rows and first seq, which rebuild a page whose own header or meta is damaged.
-    let directory: Vec<PageEntry> = SegmentReader::open(path)
+    let opened = SegmentReader::open(path).ok();
+    let directory: Vec<PageEntry> = opened
+        .as_ref()
         .map(|r| r.pages().to_vec())
         .unwrap_or_default();
+    // The pages of a segment with a rollup end where it begins.
+    if let Some((r, _)) = opened.as_ref().and_then(|r| r.rollup) {
+        limit = limit.min(r.offset);
+    }
     let mut out = Salvaged {
         identity,
         pages: Vec::new(),
@@ -650,6 +776,10 @@ pub(crate) fn salvage(path: &Path) -> Result<Salvaged> {
     };
     let mut raw = Vec::new();
     while offset < limit {
+        if starts_rollup(&file, path, offset, limit)? {
+            // The pages end here (a sealed segment whose footer is damaged).
+            break;
+        }
         match intact_page(&file, path, offset, limit, &mut raw) {
             Ok((entry, meta)) => match out.summary.absorb(&meta) {
                 Ok(()) => {
@@ -687,6 +817,16 @@ pub(crate) fn salvage(path: &Path) -> Result<Salvaged> {
         }
     }
     Ok(out)
+}
+
+/// Whether a rollup region (not a page) begins at `offset`.
+fn starts_rollup(file: &File, path: &Path, offset: u64, limit: u64) -> Result<bool> {
+    if limit - offset < ROLLUP_MAGIC.len() as u64 {
+        return Ok(false);
+    }
+    let mut magic = [0u8; 4];
+    read_exact_at(file, path, &mut magic, offset)?;
+    Ok(magic == ROLLUP_MAGIC)
 }
 
 /// The page at `offset` if its header, meta and columns all verify.

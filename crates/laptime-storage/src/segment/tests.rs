@@ -1,6 +1,6 @@
 use super::*;
 use crate::dictionary::Dictionary;
-use crate::event::{Batch, Level, Value};
+use crate::event::{Batch, Level, NameId, Value};
 use crate::page::{encode_page, ColumnSet, FieldKeys, PageColumns, PageScratch};
 
 fn page_of(seed: u64, rows: u64) -> PageColumns {
@@ -24,6 +24,16 @@ fn page_of(seed: u64, rows: u64) -> PageColumns {
 
 /// Segment 42 of partition 1 with `pages` pages, not sealed yet, and the pages' columns.
 fn filled_segment(path: &std::path::Path, pages: u64) -> (SegmentWriter, Vec<PageColumns>) {
+    filled_segment_fed(path, pages, false)
+}
+
+/// [`filled_segment`], its rollup fed while the pages seal (as the partition writer does) when
+/// `fed`; else `finish` builds it from the pages.
+fn filled_segment_fed(
+    path: &std::path::Path,
+    pages: u64,
+    fed: bool,
+) -> (SegmentWriter, Vec<PageColumns>) {
     let mut w = SegmentWriter::create(
         path,
         SegmentIdentity {
@@ -36,12 +46,15 @@ fn filled_segment(path: &std::path::Path, pages: u64) -> (SegmentWriter, Vec<Pag
     for p in 0..pages {
         let mut cols = page_of(p, 100 + p * 10);
         let mut buf = Vec::new();
+        let watcher: Option<&mut dyn crate::page::SealWatcher> =
+            if fed { Some(w.rollup_mut()) } else { None };
         let meta = encode_page(
             &mut cols,
             p * 1000,
             &Dictionary::new(),
             &mut buf,
             &mut PageScratch::default(),
+            watcher,
         );
         w.append_page(&buf, meta).unwrap();
         expected.push(cols);
@@ -148,7 +161,7 @@ fn refooter(path: &std::path::Path, pages: &[PageEntry], summary: &crate::page::
     let bytes = std::fs::read(path).unwrap();
     let end = pages.last().map_or(HEADER_LEN as u64, |p| p.end()) as usize;
     let mut out = bytes[..end].to_vec();
-    let f = footer::encode(pages, summary);
+    let f = footer::encode(pages, summary, None);
     out.extend_from_slice(&f);
     out.extend_from_slice(&(end as u64).to_le_bytes());
     out.extend_from_slice(&(f.len() as u32).to_le_bytes());
@@ -334,6 +347,7 @@ fn unsealed_segment_recovers_whole_pages_and_cuts_the_torn_one() {
             &Dictionary::new(),
             &mut buf,
             &mut PageScratch::default(),
+            None,
         );
         w.append_page(&buf, meta).unwrap();
         ends.push(w.len());
@@ -440,7 +454,7 @@ mod props {
             for rows in &pages {
                 let mut cols = page_from(rows);
                 let mut buf = Vec::new();
-                let meta = encode_page(&mut cols, seq, &Dictionary::new(), &mut buf, &mut PageScratch::default());
+                let meta = encode_page(&mut cols, seq, &Dictionary::new(), &mut buf, &mut PageScratch::default(), None);
                 prop_assert_eq!(meta.rows as usize, rows.len());
                 seq += rows.len() as u64;
                 w.append_page(&buf, meta).unwrap();
@@ -471,4 +485,241 @@ mod props {
             }
         }
     }
+}
+
+/// A sealed [`filled_segment_fed`]. Returns the pages' columns.
+fn rolled_segment(path: &std::path::Path, pages: u64, fed: bool) -> Vec<PageColumns> {
+    let (mut w, expected) = filled_segment_fed(path, pages, fed);
+    w.finish().unwrap();
+    expected
+}
+
+/// Per name, the counts and sketch of the rows of `pages` whose field `key` is one of `values`.
+fn expected_by_name(
+    pages: &[PageColumns],
+    key: NameId,
+    values: &[&str],
+) -> (Vec<crate::page::NameStats>, u64) {
+    let mut by_name: std::collections::BTreeMap<
+        NameId,
+        (u64, u64, u64, crate::sketch::LatencySketch),
+    > = Default::default();
+    let mut rows = 0;
+    for cols in pages {
+        for f in cols.fields.iter().filter(|f| f.key == key) {
+            let crate::page::FieldValues::Str(strings) = &f.values else {
+                continue;
+            };
+            for (i, &row) in f.rows.iter().enumerate() {
+                if !values.contains(&strings.get(i)) {
+                    continue;
+                }
+                rows += 1;
+                let r = row as usize;
+                let t = by_name.entry(cols.names[r]).or_default();
+                match cols.codes[r] {
+                    c @ (0 | 1) => {
+                        t.0 += 1;
+                        t.1 += u64::from(c);
+                        t.3.insert(cols.durations[r]);
+                    }
+                    _ => t.2 += 1,
+                }
+            }
+        }
+    }
+    let stats = by_name
+        .into_iter()
+        .map(|(name, (calls, errors, logs, sketch))| {
+            crate::page::NameStats::new(name, calls, errors, logs, sketch)
+        })
+        .collect();
+    (stats, rows)
+}
+
+#[test]
+fn a_rollup_holds_the_events_of_each_listed_value_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(file_name(42));
+    let pages = rolled_segment(&path, 6, true);
+    let r = SegmentReader::open(&path).unwrap();
+    let mut seen = 0;
+    // `page_of` gives every fourth row a route, of three values.
+    for v in [0, 2, 4] {
+        let value = format!("/route/{v}");
+        let meta = r
+            .rollup_meta(7, &|x| x == value)
+            .unwrap()
+            .expect("route is rolled up");
+        let (want, rows) = expected_by_name(&pages, 7, &[&value]);
+        assert!(rows > 0);
+        assert_eq!(meta.names, want, "{value}");
+        assert_eq!(meta.rows, rows);
+        // The meta says every event has the key, with this value alone.
+        let Some(crate::page::KeyValues::Listed { values, .. }) = meta.values_of(7) else {
+            panic!("the key is listed");
+        };
+        assert_eq!(values.len(), 1);
+        assert_eq!(values[0].value, value);
+        assert_eq!(values[0].calls + values[0].logs, rows);
+        // Other keys are present, their values unknown.
+        assert!(meta.has_key(8));
+        assert_eq!(meta.values_of(8), Some(&crate::page::KeyValues::Unlisted));
+        seen += rows;
+    }
+    // Taken together: the union of the values; none: an empty meta.
+    let (want, rows) = expected_by_name(&pages, 7, &["/route/2", "/route/4"]);
+    let both = r
+        .rollup_meta(7, &|x| x == "/route/2" || x == "/route/4")
+        .unwrap()
+        .unwrap();
+    assert_eq!((both.names, both.rows), (want, rows));
+    let none = r.rollup_meta(7, &|_| false).unwrap().unwrap();
+    assert_eq!(none.rows, 0);
+    let with_key: u64 = pages
+        .iter()
+        .flat_map(|c| c.fields.iter().filter(|f| f.key == 7))
+        .map(|f| f.rows.len() as u64)
+        .sum();
+    assert_eq!(seen, with_key);
+    // Integers are not listed: no rollup of them.
+    assert!(r.rollup_meta(8, &|_| true).unwrap().is_none());
+    assert!(r.rollup_meta(99, &|_| true).unwrap().is_none());
+}
+
+#[test]
+fn a_rollup_rebuilt_from_the_pages_equals_the_one_fed_while_they_sealed() {
+    let dir = tempfile::tempdir().unwrap();
+    let fed = dir.path().join("fed.lts");
+    let rebuilt = dir.path().join("rebuilt.lts");
+    rolled_segment(&fed, 5, true);
+    rolled_segment(&rebuilt, 5, false);
+    let fed = std::fs::read(&fed).unwrap();
+    assert_eq!(&fed[fed.len() - 8..], b"LTSGEND3");
+    assert_eq!(fed, std::fs::read(&rebuilt).unwrap());
+}
+
+#[test]
+fn a_segment_without_listed_keys_has_no_rollup() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(file_name(42));
+    let mut w = SegmentWriter::create(
+        path.as_path(),
+        SegmentIdentity {
+            id: 42,
+            partition: 1,
+        },
+    )
+    .unwrap();
+    let mut b = Batch::default();
+    for i in 0..200u64 {
+        b.push_call(1, 1_000 + i, 5 + i, true);
+        // A hundred values: more than are listed.
+        b.add_field(7, Value::Str(format!("u{}", i % 100)));
+    }
+    let mut cols = PageColumns::default();
+    cols.append_batch(&b, 0, b.len());
+    let mut buf = Vec::new();
+    let meta = encode_page(
+        &mut cols,
+        0,
+        &Dictionary::new(),
+        &mut buf,
+        &mut PageScratch::default(),
+        Some(w.rollup_mut()),
+    );
+    w.append_page(&buf, meta).unwrap();
+    w.finish().unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(&bytes[bytes.len() - 8..], b"LTSGEND2");
+    let r = SegmentReader::open(&path).unwrap();
+    assert!(r.rollup_meta(7, &|_| true).unwrap().is_none());
+}
+
+#[test]
+fn a_damaged_rollup_is_an_error_and_the_pages_still_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(file_name(42));
+    let pages = rolled_segment(&path, 4, true);
+    let good = std::fs::read(&path).unwrap();
+    let r = SegmentReader::open(&path).unwrap();
+    let region = r.pages().last().unwrap().end() as usize;
+    drop(r);
+    // A byte of the directory (just after the magic), then one of the last value's meta (the
+    // region runs from the pages' end to the footer).
+    for at in [region + 5, footer_start(&good) - 10] {
+        let mut bytes = good.clone();
+        bytes[at] ^= 0x40;
+        std::fs::write(&path, &bytes).unwrap();
+        let r = SegmentReader::open(&path).expect("the footer is intact");
+        let err = (0..6)
+            .map(|v| {
+                let value = format!("/route/{v}");
+                r.rollup_meta(7, &|x| x == value)
+            })
+            .find_map(|m| m.err());
+        let err = err.expect("a damaged rollup is an error");
+        assert!(matches!(err, crate::Error::Corrupt { .. }), "{err}");
+        let mut scratch = ReadScratch::default();
+        let mut cols = PageColumns::default();
+        for (entry, want) in r.pages().iter().zip(&pages) {
+            r.read_page(entry, ColumnSet::ALL, &mut scratch, &mut cols)
+                .unwrap();
+            assert_eq!(&cols, want);
+        }
+        // Salvage keeps every page and calls none of it damage.
+        let s = salvage(&path).unwrap();
+        assert_eq!(s.pages.len(), pages.len());
+        assert!(s.damage.is_empty(), "{:?}", s.damage);
+    }
+}
+
+/// Offset of the footer of the sealed segment `bytes`.
+fn footer_start(bytes: &[u8]) -> usize {
+    let t = &bytes[bytes.len() - TRAILER_LEN..];
+    u64::from_le_bytes(t[..8].try_into().unwrap()) as usize
+}
+
+#[test]
+fn salvage_stops_at_the_rollup_when_the_footer_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(file_name(42));
+    let pages = rolled_segment(&path, 4, true);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let footer = footer_start(&bytes);
+    bytes[footer + 1] ^= 0x01;
+    std::fs::write(&path, &bytes).unwrap();
+    assert!(SegmentReader::open(&path).is_err());
+    let s = salvage(&path).unwrap();
+    assert_eq!(s.pages.len(), pages.len());
+    assert!(s.damage.is_empty(), "{:?}", s.damage);
+}
+
+#[test]
+fn a_builder_past_its_memory_bound_drops_its_largest_key() {
+    let mut cols = PageColumns::default();
+    let mut b = Batch::default();
+    for i in 0..2_000u64 {
+        b.push_call((i % 50) as u32, 1_000 + i, 1 + i * 7919 % 1_000_000, true);
+        b.add_field(7, Value::Str(format!("v{}", i % 40)));
+        b.add_field(9, Value::Str(format!("t{}", i % 2)));
+    }
+    cols.append_batch(&b, 0, b.len());
+    let strings = crate::page::StringFields::of(&cols);
+    let meta = crate::page::PageMeta::compute(&cols, 0);
+    let mut whole = rollup::RollupBuilder::default();
+    whole.add_page(&cols, &strings.dicts, &meta);
+    let all = whole.heap_bytes();
+    // Room for the two-valued key but not for the forty-valued one.
+    let mut bounded = rollup::RollupBuilder::with_max_bytes(all / 2);
+    bounded.add_page(&cols, &strings.dicts, &meta);
+    assert!(bounded.heap_bytes() <= all / 2);
+    let mut summary = crate::page::PageMeta::default();
+    summary.absorb(&meta).unwrap();
+    let region = bounded.encode(&summary).expect("a key is left");
+    let end = region.bytes.len() as u64;
+    let directory =
+        rollup::RollupDirectory::decode(&region.bytes[..region.directory_len], 0, end).unwrap();
+    assert!(directory.values_of(7).is_none());
+    assert_eq!(directory.values_of(9).map(<[_]>::len), Some(2));
 }

@@ -5,13 +5,17 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::reader::SegmentReader;
+use super::reader::{ReadScratch, SegmentReader};
+use super::rollup::{RollupBuilder, RollupRef};
 use super::{
     footer, header_bytes, PageEntry, SegmentIdentity, HEADER_LEN, TRAILER_LEN, TRAILER_MAGIC,
+    TRAILER_MAGIC_V3,
 };
 use crate::durable;
 use crate::error::{Error, Result};
-use crate::page::{decode_meta, read_page_header, PageMeta, PAGE_HEADER_LEN};
+use crate::page::{
+    decode_meta, read_page_header, ColumnSet, PageColumns, PageMeta, StringFields, PAGE_HEADER_LEN,
+};
 
 /// Writes one segment. Pages are written with one `write` each; durability is the caller's choice
 /// (`sync`), except `finish`, which always syncs: a sealed segment is on disk or not sealed.
@@ -30,6 +34,10 @@ pub(crate) struct SegmentWriter {
     /// The metas of `pages` absorbed into one, written in the footer. Shared with the readers of
     /// the unsealed segment, so appending copies it only while a reader holds it.
     summary: Arc<PageMeta>,
+    /// The value rollup of the pages sealed so far (fed by `page::encode_page`).
+    rollup: RollupBuilder,
+    /// Where `finish` wrote the rollup, and the footer's offset.
+    rollup_at: Option<(RollupRef, u64)>,
     failed: Option<String>,
 }
 
@@ -63,6 +71,8 @@ impl SegmentWriter {
             len: HEADER_LEN as u64,
             pages: Vec::new(),
             summary: Arc::default(),
+            rollup: RollupBuilder::default(),
+            rollup_at: None,
             failed: None,
         })
     }
@@ -91,6 +101,8 @@ impl SegmentWriter {
             len: valid_len,
             pages,
             summary: Arc::new(summary),
+            rollup: RollupBuilder::default(),
+            rollup_at: None,
             failed: None,
         };
         use std::io::Seek;
@@ -121,6 +133,13 @@ impl SegmentWriter {
     /// The metas of the pages written so far, absorbed into one.
     pub(crate) fn summary(&self) -> &Arc<PageMeta> {
         &self.summary
+    }
+
+    /// The rollup the sealing of the next page feeds (see `page::encode_page`). A page fed to it
+    /// but not appended (its write failed) leaves it disagreeing with the pages, and `finish`
+    /// builds it again from them.
+    pub(crate) fn rollup_mut(&mut self) -> &mut RollupBuilder {
+        &mut self.rollup
     }
 
     /// True once a write or sync of this file failed (see the type's doc).
@@ -261,25 +280,83 @@ impl SegmentWriter {
             self.len,
             self.pages,
             self.summary,
+            self.rollup_at,
         )
     }
 
+    /// The rollup of every page, from the builder when it saw exactly them, else rebuilt by
+    /// reading them back (a segment resumed after a restart, pages copied forward). `None` when
+    /// no key rolls up or the pages cannot be read back: the segment is then sealed without one,
+    /// and its queries decode pages as before rollups.
+    fn take_rollup(&mut self) -> Option<super::rollup::EncodedRollup> {
+        let mut builder = std::mem::take(&mut self.rollup);
+        if !builder.covers(self.pages.iter().map(|p| p.zone)) {
+            builder = self.rebuild_rollup().ok()?;
+        }
+        builder.encode(&self.summary)
+    }
+
+    fn rebuild_rollup(&self) -> Result<RollupBuilder> {
+        let mut builder = RollupBuilder::default();
+        if !self
+            .summary
+            .index
+            .values
+            .iter()
+            .any(|v| matches!(v, crate::page::KeyValues::Listed { .. }))
+        {
+            return Ok(builder);
+        }
+        let reader = SegmentReader::unsealed(
+            &self.path,
+            self.id,
+            self.pages.clone(),
+            Arc::clone(&self.summary),
+        )?;
+        let mut scratch = ReadScratch::default();
+        let mut cols = PageColumns::default();
+        for page in &self.pages {
+            let meta = reader.page_meta_deferred(page)?;
+            reader.read_page(page, ColumnSet::ALL, &mut scratch, &mut cols)?;
+            let strings = StringFields::of(&cols);
+            builder.add_page(&cols, &strings.dicts, &meta);
+        }
+        Ok(builder)
+    }
+
     fn write_footer(&mut self) -> Result<u64> {
-        let footer = footer::encode(&self.pages, &self.summary);
-        let footer_offset = self.len;
-        let mut tail = footer;
-        let footer_len = tail.len() as u32;
-        let footer_crc = crc32c::crc32c(&tail);
+        let mut tail = Vec::new();
+        let mut rollup = None;
+        if let Some(region) = self.take_rollup() {
+            let directory_len = u32::try_from(region.directory_len).unwrap_or(u32::MAX);
+            rollup = Some(RollupRef {
+                offset: self.len,
+                directory_len,
+                directory_crc: crc32c::crc32c(&region.bytes[..region.directory_len]),
+            });
+            tail = region.bytes;
+        }
+        let footer_offset = self.len + tail.len() as u64;
+        let footer = footer::encode(&self.pages, &self.summary, rollup);
+        let footer_start = tail.len();
+        tail.extend_from_slice(&footer);
+        let footer_len = footer.len() as u32;
+        let footer_crc = crc32c::crc32c(&footer);
         tail.extend_from_slice(&footer_offset.to_le_bytes());
         tail.extend_from_slice(&footer_len.to_le_bytes());
         tail.extend_from_slice(&footer_crc.to_le_bytes());
-        tail.extend_from_slice(&TRAILER_MAGIC);
-        debug_assert_eq!(tail.len(), footer_len as usize + TRAILER_LEN);
+        tail.extend_from_slice(if rollup.is_some() {
+            &TRAILER_MAGIC_V3
+        } else {
+            &TRAILER_MAGIC
+        });
+        debug_assert_eq!(tail.len(), footer_start + footer_len as usize + TRAILER_LEN);
         self.file
             .write_all(&tail)
             .map_err(|e| Error::io(&self.path, "write segment footer", e))?;
         self.len += tail.len() as u64;
         durable::sync_data(&self.file, &self.path)?;
+        self.rollup_at = rollup.map(|r| (r, footer_offset));
         Ok(self.len)
     }
 }

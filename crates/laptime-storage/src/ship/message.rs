@@ -278,6 +278,7 @@ pub fn encode_batch_message(
             &dict,
             &mut bytes,
             &mut scratch,
+            None,
         );
         pages.push(bytes);
         from = to;

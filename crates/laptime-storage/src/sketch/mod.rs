@@ -67,6 +67,12 @@ pub fn nearest_rank(q: f64, n: u64) -> Option<u64> {
     Some((rank as u64).clamp(1, n))
 }
 
+/// The bucket [`LatencySketch::insert`] counts a non-zero duration `v` in (for tallies kept in
+/// another form and made into a sketch later, [`LatencySketch::from_buckets`]).
+pub(crate) fn bucket_of(v: u64) -> usize {
+    bucket_index(v)
+}
+
 /// Extra buckets allocated beyond the touched range when the counter vector grows.
 const GROW_PAD: usize = 16;
 
@@ -239,6 +245,45 @@ impl LatencySketch {
             .and_then(|i| self.counts.get(i))
             .copied()
             .unwrap_or(0)
+    }
+
+    /// The sketch of values counted elsewhere: `counts[i]` non-zero values in bucket `base + i`
+    /// (see [`bucket_of`]), `zero` zeros, and the values' exact smallest, largest and sum; `None`
+    /// when they cannot describe one set of values (a bucket out of range, min or max outside
+    /// the buckets counted).
+    pub(crate) fn from_buckets(
+        base: usize,
+        counts: Vec<u64>,
+        zero: u64,
+        min: u64,
+        max: u64,
+        sum: u128,
+    ) -> Option<LatencySketch> {
+        if base.checked_add(counts.len())? > NUM_BUCKETS {
+            return None;
+        }
+        let nonzero = counts.iter().try_fold(0u64, |a, &c| a.checked_add(c))?;
+        let s = LatencySketch {
+            count: nonzero.checked_add(zero)?,
+            counts,
+            base,
+            zero,
+            sum,
+            min: if nonzero + zero == 0 { u64::MAX } else { min },
+            max,
+        };
+        let fits = match s.trimmed() {
+            None => s.zero == 0 || (s.min == 0 && s.max == 0),
+            Some((first, c)) => {
+                let min_fits = if s.zero > 0 {
+                    min == 0
+                } else {
+                    bucket_index(min) == first
+                };
+                min_fits && bucket_index(max) == first + c.len() - 1
+            }
+        };
+        fits.then_some(s)
     }
 
     /// An empty sketch whose counters already cover the buckets `other` uses: values drawn from
