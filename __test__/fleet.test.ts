@@ -6,12 +6,12 @@
  * and `npm run test:fleet` cover it); the fleet program is the real one, built by cargo.
  */
 import test from 'ava';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import * as path from 'node:path';
 import { chromium } from 'playwright-core';
 import { createInterface } from 'node:readline';
 import { open, openFleet, FleetError, type Store } from '../index';
+import { fleetProgram } from './helpers/fleet-build';
 import type { Io } from '../src/cli/commands';
 import { main } from '../src/cli/main';
 import { runFleetProgram } from '../src/cli/fleet-process';
@@ -23,22 +23,6 @@ if (!hasAddon) cannotRun('fleet tests need native/binding.cjs (npm run build:nat
 
 const BASE_NS = 1_794_999_600_000n * 1_000_000n;
 const FUNCTIONS = ['api.checkout', 'api.search', 'db.query'];
-
-/**
- * The fleet program of this tree. cargo brings target/release/laptime-fleet up to date first (a
- * no-op after `npm run test:rust`): one built before a change to the store's format would read
- * this test's stores as empty.
- */
-let program: string | null = null;
-function fleetProgram(): string {
-  if (program !== null) return program;
-  const root = path.join(__dirname, '..');
-  execFileSync('cargo', ['build', '--release', '-p', 'laptime-fleet'], { cwd: root, stdio: 'inherit', timeout: 20 * 60_000 });
-  const built = path.join(process.env.CARGO_TARGET_DIR ?? path.join(root, 'target'), 'release', 'laptime-fleet');
-  if (!existsSync(built)) throw new Error(`cargo built laptime-fleet but it is not at ${built}`);
-  program = built;
-  return built;
-}
 
 const processes: ChildProcess[] = [];
 

@@ -12,6 +12,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vm from 'node:vm';
+import { fleetProgram } from './helpers/fleet-build';
 import { MODE } from './helpers/mode';
 
 const root = path.join(__dirname, '..');
@@ -272,11 +273,8 @@ once('laptime finds the fleet program in the installed platform package, and say
     const pkg = path.join(work, 'node_modules', 'laptime-fleet-linux-x64-gnu');
     fs.mkdirSync(pkg, { recursive: true });
     fs.copyFileSync(path.join(root, 'fleet-npm', 'linux-x64-gnu', 'package.json'), path.join(pkg, 'package.json'));
-    // The real program when this checkout built it (npm test does), so the package's copy is shown to run.
-    const built = path.join(root, 'target', 'release', 'laptime-fleet');
-    const real = fs.existsSync(built);
-    if (real) fs.copyFileSync(built, path.join(pkg, 'laptime-fleet'));
-    else fs.writeFileSync(path.join(pkg, 'laptime-fleet'), '#!/bin/sh\necho usage: laptime-fleet\n');
+    // The real program of this checkout, so the package's copy is shown to run.
+    fs.copyFileSync(fleetProgram(), path.join(pkg, 'laptime-fleet'));
     fs.chmodSync(path.join(pkg, 'laptime-fleet'), 0o755);
 
     const found = findFleetProgram({ env: {}, root: laptimeRoot, triple: 'linux-x64-gnu' });
@@ -298,7 +296,6 @@ once('laptime finds the fleet program in the installed platform package, and say
     // Windows and unknown platforms have no prebuilt program: build it.
     const windows = fleetProgramMissing('`laptime index`', [], { env: {}, root: laptimeRoot, triple: 'win32-x64-msvc' });
     t.regex(windows, /No prebuilt program is published for win32-x64-msvc \(prebuilt: linux-x64-gnu, .*darwin-arm64\): build it once with `npm run build:fleet`/);
-    t.log(real ? 'the package held the real laptime-fleet' : 'no built laptime-fleet here: a stand-in was used');
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }

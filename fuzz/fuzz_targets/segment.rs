@@ -2,7 +2,9 @@
 //! the sealed reader and the crash-recovery scan of an unsealed segment. Mode 0 feeds raw bytes;
 //! mode 1 builds a valid segment of up to 3 pages from the input's events (with the older footer
 //! when mode bit 2 is set), flips bytes and recomputes every checksum it can find. Unmutated, the
-//! segment must read back exactly, its summary being its pages' metas absorbed. Every input is
+//! segment must read back exactly, its summary being its pages' metas absorbed and its value
+//! rollup (written when a key is listed) checking whole; mutated, the rollup is checked too
+//! (an error, never a panic). Every input is
 //! also salvaged as repair does (a page with a damaged header or meta rebuilt from its columns
 //! when the footer's directory knows it).
 #![no_main]
@@ -67,6 +69,7 @@ fuzz_target!(|data: &[u8]| {
             assert!(c.expect("page decodes") == ec, "page columns differ");
         }
         assert!(read.summary == absorbed, "summary differs from the pages");
+        read.rollup.expect("a freshly built segment's value rollup checks");
     }
     // Repair's scan: every page kept, none rebuilt, for a segment built and left as it was.
     let salvaged = salvage_segment(&path);

@@ -161,6 +161,8 @@ pub fn segment_bytes(id: u64, pages: &[Vec<u8>]) -> Vec<u8> {
     let mut out = segment::header_bytes(segment::SegmentIdentity { id, partition: 0 }).to_vec();
     let mut entries = Vec::with_capacity(pages.len());
     let mut summary = PageMeta::default();
+    let mut rollup = segment::rollup::RollupBuilder::default();
+    let mut cols = PageColumns::default();
     for p in pages {
         // Pages that do not decode get an empty zone: opening the file then finds the mismatch.
         let header = read_page_header(p).unwrap_or(crate::page::PageHeader {
@@ -175,6 +177,24 @@ pub fn segment_bytes(id: u64, pages: &[Vec<u8>]) -> Vec<u8> {
             .unwrap_or_default();
         // decode_meta decodes every sketch: absorbing cannot fail.
         let _ = summary.absorb(&meta);
+        // The value rollup, as the writer feeds it (a page whose columns do not decode leaves it
+        // disagreeing with the pages: the segment is then written without one).
+        let decoded = p
+            .get(PAGE_HEADER_LEN + header.meta_len as usize..)
+            .map(|c| {
+                page::decode_page(
+                    &header,
+                    c,
+                    meta.rows as usize,
+                    ColumnSet::ALL,
+                    &mut cols,
+                    &mut PageScratch::default(),
+                )
+            });
+        if matches!(decoded, Some(Ok(()))) {
+            let strings = page::StringFields::of(&cols);
+            rollup.add_page(&cols, &strings.dicts, &meta);
+        }
         entries.push(segment::PageEntry {
             offset: out.len() as u64,
             header,
@@ -182,8 +202,23 @@ pub fn segment_bytes(id: u64, pages: &[Vec<u8>]) -> Vec<u8> {
         });
         out.extend_from_slice(p);
     }
-    let footer = segment::encode_footer(&entries, &summary, None);
-    seal_footer(&mut out, footer, &segment::TRAILER_MAGIC);
+    let covered = rollup.covers(entries.iter().map(|e| e.zone));
+    match rollup.encode(&summary).filter(|_| covered) {
+        Some(region) => {
+            let at = segment::rollup::RollupRef {
+                offset: out.len() as u64,
+                directory_len: region.directory_len as u32,
+                directory_crc: crc32c::crc32c(&region.bytes[..region.directory_len]),
+            };
+            out.extend_from_slice(&region.bytes);
+            let footer = segment::encode_footer(&entries, &summary, Some(at));
+            seal_footer(&mut out, footer, &segment::TRAILER_MAGIC_V3);
+        }
+        None => {
+            let footer = segment::encode_footer(&entries, &summary, None);
+            seal_footer(&mut out, footer, &segment::TRAILER_MAGIC);
+        }
+    }
     out
 }
 
@@ -240,6 +275,9 @@ pub struct SegmentRead {
     pub pages: Vec<(Result<PageMeta>, Result<PageColumns>)>,
     /// The segment's summary, as its footer says (or its pages' metas, for the older footer).
     pub summary: PageMeta,
+    /// Its value rollup checked whole (every value's meta against its checksum and the summary):
+    /// its bytes, `None` without one.
+    pub rollup: Result<Option<Vec<u8>>>,
 }
 
 /// Open the sealed segment at `path` and decode every page with every column.
@@ -257,6 +295,7 @@ pub fn read_segment(path: &Path) -> Result<SegmentRead> {
     Ok(SegmentRead {
         pages,
         summary: (**reader.summary()).clone(),
+        rollup: reader.check_rollup(),
     })
 }
 
