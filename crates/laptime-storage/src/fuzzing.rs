@@ -161,7 +161,7 @@ pub fn segment_bytes(id: u64, pages: &[Vec<u8>]) -> Vec<u8> {
     let mut out = segment::header_bytes(segment::SegmentIdentity { id, partition: 0 }).to_vec();
     let mut entries = Vec::with_capacity(pages.len());
     let mut summary = PageMeta::default();
-    let mut rollup = segment::rollup::RollupBuilder::default();
+    let mut rollup = segment::rollup_build::RollupBuilder::default();
     let mut cols = PageColumns::default();
     for p in pages {
         // Pages that do not decode get an empty zone: opening the file then finds the mismatch.

@@ -12,7 +12,7 @@ use crate::manifest::Manifest;
 use crate::names_file;
 use crate::page::{ColumnSet, PageColumns, PageMeta, StringFields};
 use crate::partition;
-use crate::segment::rollup::RollupBuilder;
+use crate::segment::rollup_build::RollupBuilder;
 use crate::segment::{self, recover_active, ReadScratch, SegmentReader};
 use crate::wal;
 

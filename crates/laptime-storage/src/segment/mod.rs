@@ -44,6 +44,7 @@
 mod footer;
 mod reader;
 pub(crate) mod rollup;
+pub(crate) mod rollup_build;
 mod writer;
 
 #[cfg(any(test, feature = "fuzzing"))]

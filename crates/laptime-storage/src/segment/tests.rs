@@ -699,21 +699,25 @@ fn salvage_stops_at_the_rollup_when_the_footer_is_lost() {
 fn a_builder_past_its_memory_bound_drops_its_largest_key() {
     let mut cols = PageColumns::default();
     let mut b = Batch::default();
-    for i in 0..2_000u64 {
-        b.push_call((i % 50) as u32, 1_000 + i, 1 + i * 7919 % 1_000_000, true);
-        b.add_field(7, Value::Str(format!("v{}", i % 40)));
+    // 200 calls for each of 40 values by 5 names, their durations over hundreds of buckets:
+    // the forty-valued key's tallies hold most of the memory.
+    for i in 0..40_000u64 {
+        b.push_call((i % 5) as u32, 1_000 + i, 1 + i * 7919 % 1_000_000, true);
+        b.add_field(7, Value::Str(format!("v{}", (i / 5) % 40)));
         b.add_field(9, Value::Str(format!("t{}", i % 2)));
     }
     cols.append_batch(&b, 0, b.len());
     let strings = crate::page::StringFields::of(&cols);
     let meta = crate::page::PageMeta::compute(&cols, 0);
-    let mut whole = rollup::RollupBuilder::default();
+    let mut whole = rollup_build::RollupBuilder::with_max_bytes(usize::MAX);
     whole.add_page(&cols, &strings.dicts, &meta);
-    let all = whole.heap_bytes();
+    whole.count_pending();
+    let all = whole.tally_bytes();
     // Room for the two-valued key but not for the forty-valued one.
-    let mut bounded = rollup::RollupBuilder::with_max_bytes(all / 2);
+    let mut bounded = rollup_build::RollupBuilder::with_max_bytes(all / 2);
     bounded.add_page(&cols, &strings.dicts, &meta);
-    assert!(bounded.heap_bytes() <= all / 2);
+    bounded.count_pending();
+    assert!(bounded.tally_bytes() <= all / 2);
     let mut summary = crate::page::PageMeta::default();
     summary.absorb(&meta).unwrap();
     let region = bounded.encode(&summary).expect("a key is left");

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::reader::{ReadScratch, SegmentReader};
-use super::rollup::{RollupBuilder, RollupRef};
+use super::rollup::RollupRef;
+use super::rollup_build::{EncodedRollup, RollupBuilder};
 use super::{
     footer, header_bytes, PageEntry, SegmentIdentity, HEADER_LEN, TRAILER_LEN, TRAILER_MAGIC,
     TRAILER_MAGIC_V3,
@@ -288,7 +289,7 @@ impl SegmentWriter {
     /// reading them back (a segment resumed after a restart, pages copied forward). `None` when
     /// no key rolls up or the pages cannot be read back: the segment is then sealed without one,
     /// and its queries decode pages as before rollups.
-    fn take_rollup(&mut self) -> Option<super::rollup::EncodedRollup> {
+    fn take_rollup(&mut self) -> Option<EncodedRollup> {
         let mut builder = std::mem::take(&mut self.rollup);
         if !builder.covers(self.pages.iter().map(|p| p.zone)) {
             builder = self.rebuild_rollup().ok()?;
