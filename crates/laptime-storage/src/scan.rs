@@ -393,7 +393,28 @@ impl View {
         else {
             return Ok(None);
         };
-        reader.rollup_meta(key, pass)
+        let Some(values) = reader.rollup_values(key)? else {
+            return Ok(None);
+        };
+        let mut taken = Vec::new();
+        let mut parts = Vec::new();
+        for (value, listed) in values.iter().filter(|(v, _)| pass(&v.value)) {
+            // Each value's meta is cached like a page's, keyed by where it is and its checksum.
+            let key = PageKey {
+                file: reader.file_key(),
+                offset: value.offset,
+                sums: u64::from(value.crc),
+            };
+            let meta = match self.pool.get_meta(key) {
+                Some(hit) => hit,
+                None => self
+                    .pool
+                    .insert_meta(key, reader.read_rollup_value(value, listed)?),
+            };
+            parts.push(meta);
+            taken.push(listed.clone());
+        }
+        reader.meta_of_values(key, &taken, &parts).map(Some)
     }
 
     /// The unsealed tails (one in-memory page per partition at most) that may hold events

@@ -4,7 +4,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use super::rollup::{self, RollupDirectory, RollupRef, ROLLUP_MAGIC};
+use super::rollup::{self, RolledValue, RollupDirectory, RollupRef, ROLLUP_MAGIC};
 use super::{
     footer, parse_header, PageEntry, SegmentIdentity, HEADER_LEN, TRAILER_FOOTER_CRC,
     TRAILER_FOOTER_LEN, TRAILER_LEN, TRAILER_MAGIC, TRAILER_MAGIC_OFFSET, TRAILER_MAGIC_V1,
@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::event::NameId;
 use crate::page::{
     check_meta, decode_grouped_durations, decode_meta, decode_page, read_page_header, ColumnSet,
-    KeyValues, PageColumns, PageMeta, PageScratch, PAGE_HEADER_LEN, PAGE_MAGIC,
+    KeyValues, PageColumns, PageMeta, PageScratch, ValueStats, PAGE_HEADER_LEN, PAGE_MAGIC,
 };
 
 /// Read exactly `buf.len()` bytes at `offset`, without moving any shared cursor.
@@ -326,14 +326,13 @@ impl SegmentReader {
         Ok(Some(bytes))
     }
 
-    /// The meta of the segment's events whose field `key` has a value `pass` accepts (see
-    /// `rollup::meta_of_values`), from the rollup; `None` when the segment has no rollup of the
-    /// key. Each value's meta is checked against its checksum and the summary's counts.
-    pub(crate) fn rollup_meta(
+    /// The values of `key` the rollup holds, each with where its meta is and what the summary
+    /// says of it; `None` when the segment has no rollup of the key. A directory that lists other
+    /// values than the summary is damage.
+    pub(crate) fn rollup_values(
         &self,
         key: NameId,
-        pass: &dyn Fn(&str) -> bool,
-    ) -> Result<Option<PageMeta>> {
+    ) -> Result<Option<Vec<(RolledValue, ValueStats)>>> {
         let Some(directory) = self.rollup_directory()? else {
             return Ok(None);
         };
@@ -342,48 +341,77 @@ impl SegmentReader {
         else {
             return Ok(None);
         };
-        if rolled.len() != listed.len() {
-            return Err(Error::corrupt(
+        let differs = || {
+            Error::corrupt(
                 &self.path,
                 self.rollup.map_or(0, |r| r.0.offset),
                 "rollup lists other values than the segment summary",
+            )
+        };
+        if rolled.len() != listed.len() {
+            return Err(differs());
+        }
+        rolled
+            .iter()
+            .zip(listed)
+            .map(|(r, l)| {
+                (r.value == l.value)
+                    .then(|| (r.clone(), l.clone()))
+                    .ok_or_else(differs)
+            })
+            .collect::<Result<Vec<_>>>()
+            .map(Some)
+    }
+
+    /// Read the meta of the rolled-up value `value` (from [`SegmentReader::rollup_values`]),
+    /// checked against its checksum and the summary's counts `listed`.
+    pub(crate) fn read_rollup_value(
+        &self,
+        value: &RolledValue,
+        listed: &ValueStats,
+    ) -> Result<PageMeta> {
+        let mut bytes = vec![0u8; value.len as usize];
+        read_exact_at(&self.file, &self.path, &mut bytes, value.offset)?;
+        if crc32c::crc32c(&bytes) != value.crc {
+            return Err(Error::corrupt(
+                &self.path,
+                value.offset,
+                "rollup meta checksum mismatch",
             ));
         }
+        rollup::decode_value_meta(&bytes, listed).map_err(|e| e.in_file(&self.path, value.offset))
+    }
+
+    /// The meta of the segment's events whose field `key` has a value `pass` accepts (see
+    /// `rollup::meta_of_values`), read from the rollup; `None` when the segment has no rollup of
+    /// the key. (`View::segment_rollup` does the same through the bufferpool.)
+    pub(crate) fn rollup_meta(
+        &self,
+        key: NameId,
+        pass: &dyn Fn(&str) -> bool,
+    ) -> Result<Option<PageMeta>> {
+        let Some(values) = self.rollup_values(key)? else {
+            return Ok(None);
+        };
         let mut taken = Vec::new();
         let mut parts = Vec::new();
-        let mut bytes = Vec::new();
-        for (r, l) in rolled.iter().zip(listed) {
-            if r.value != l.value {
-                return Err(Error::corrupt(
-                    &self.path,
-                    r.offset,
-                    "rollup lists other values than the segment summary",
-                ));
-            }
-            if !pass(&r.value) {
-                continue;
-            }
-            bytes.clear();
-            bytes.resize(r.len as usize, 0);
-            read_exact_at(&self.file, &self.path, &mut bytes, r.offset)?;
-            if crc32c::crc32c(&bytes) != r.crc {
-                return Err(Error::corrupt(
-                    &self.path,
-                    r.offset,
-                    "rollup meta checksum mismatch",
-                ));
-            }
-            parts.push(
-                rollup::decode_value_meta(&bytes, l)
-                    .map_err(|e| e.in_file(&self.path, r.offset))?,
-            );
+        for (r, l) in values.iter().filter(|(r, _)| pass(&r.value)) {
+            parts.push(Arc::new(self.read_rollup_value(r, l)?));
             taken.push(l.clone());
         }
-        rollup::meta_of_values(&self.summary, key, &taken, parts)
-            .map(Some)
-            .map_err(|e| {
-                Error::corrupt(&self.path, self.rollup.map_or(0, |r| r.0.offset), e.reason)
-            })
+        self.meta_of_values(key, &taken, &parts).map(Some)
+    }
+
+    /// `rollup::meta_of_values` over this segment's summary, its errors placed in this file.
+    pub(crate) fn meta_of_values(
+        &self,
+        key: NameId,
+        taken: &[ValueStats],
+        parts: &[Arc<PageMeta>],
+    ) -> Result<PageMeta> {
+        rollup::meta_of_values(&self.summary, key, taken, parts).map_err(|e| {
+            Error::corrupt(&self.path, self.rollup.map_or(0, |r| r.0.offset), e.reason)
+        })
     }
 
     /// Read, check and decode the meta of `page`. It must agree with the page's zone (what the

@@ -26,6 +26,8 @@
 //! The directory (everything before the first value meta) is what the footer's checksum covers;
 //! each value meta has its own, so a query reads only the metas of the values it asks for.
 
+use std::sync::Arc;
+
 use crate::encoding::varint::read_varint;
 use crate::error::DecodeError;
 use crate::event::NameId;
@@ -58,7 +60,7 @@ struct RolledKey {
     values: Vec<RolledValue>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct RolledValue {
     pub value: String,
     /// File offset of the value's meta.
@@ -198,10 +200,10 @@ pub(crate) fn meta_of_values(
     summary: &PageMeta,
     key: NameId,
     taken: &[ValueStats],
-    parts: Vec<PageMeta>,
+    parts: &[Arc<PageMeta>],
 ) -> Result<PageMeta, DecodeError> {
     let mut meta = PageMeta::default();
-    for p in &parts {
+    for p in parts {
         meta.absorb(p)?;
     }
     if meta.rows == 0 {
