@@ -685,9 +685,11 @@ impl<'a> Worker<'a> {
         let mut answerable = true;
         // Whether the only thing the meta lacks is the duration values themselves.
         let mut lacks_only_values = !plan.needs.moments;
+        let truths = part.predicate.index_truths(meta);
         for s in &meta.names {
-            let tri =
-                |n: u64, class: Class| (n > 0).then(|| part.predicate.on_meta(meta, s, class));
+            let tri = |n: u64, class: Class| {
+                (n > 0).then(|| part.predicate.on_meta(meta, s, class, &truths))
+            };
             let ok = tri(s.calls - s.errors, Class::Ok);
             let err = tri(s.errors, Class::Err);
             let log = tri(s.logs, Class::Log);
