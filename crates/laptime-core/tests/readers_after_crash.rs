@@ -47,6 +47,7 @@ fn readers_child() {
         var("LAPTIME_READERS_ROWS"),
     );
     let mut opts = child_options(rows as usize);
+    opts.wal_file_bytes = var("LAPTIME_READERS_WAL_BYTES");
     opts.sync = match std::env::var("LAPTIME_READERS_SYNC").as_deref() {
         Ok("none") => SyncPolicy::None,
         Ok("interval") => SyncPolicy::Interval(Duration::from_secs(60)),
@@ -70,15 +71,25 @@ fn readers_child() {
 /// writing batches `first..first+count` into `dir`; once all acknowledged everything, SIGKILL them.
 /// Returns the acknowledged batches.
 fn write_and_kill(dir: &std::path::Path, writers: &[(u64, u64, usize)]) -> BTreeSet<u64> {
-    write_and_kill_with(dir, writers, "always")
+    write_and_kill_with(dir, writers, "always", Options::default().wal_file_bytes)
 }
 
-/// [`write_and_kill`] with the children's sync policy: `always`, `interval` (60 s, so never during
-/// the test) or `none`.
+/// [`write_and_kill`] with a WAL file per page (`wal_file_bytes` 0), each removed once its page
+/// is synced: the WAL then starts where the last page ended.
+fn write_and_kill_wal_per_page(
+    dir: &std::path::Path,
+    writers: &[(u64, u64, usize)],
+) -> BTreeSet<u64> {
+    write_and_kill_with(dir, writers, "always", 0)
+}
+
+/// [`write_and_kill`] with the children's sync policy (`always`, `interval` (60 s, so never during
+/// the test) or `none`) and `Options::wal_file_bytes`.
 fn write_and_kill_with(
     dir: &std::path::Path,
     writers: &[(u64, u64, usize)],
     sync: &str,
+    wal_file_bytes: u64,
 ) -> BTreeSet<u64> {
     let mut children: Vec<Child> = writers
         .iter()
@@ -91,6 +102,7 @@ fn write_and_kill_with(
                     ("LAPTIME_READERS_COUNT", count.to_string()),
                     ("LAPTIME_READERS_ROWS", rows.to_string()),
                     ("LAPTIME_READERS_SYNC", sync.to_string()),
+                    ("LAPTIME_READERS_WAL_BYTES", wal_file_bytes.to_string()),
                 ],
             )
         })
@@ -353,7 +365,7 @@ fn a_segment_the_manifest_names_but_that_is_gone_is_damage_not_hidden() {
 fn a_damaged_last_page_costs_only_itself_not_the_wal_after_it() {
     let dir = tempfile::tempdir().unwrap();
     // 50-event batches, 120-row pages: pages hold events 0..240, the WAL 240..350.
-    let acked = write_and_kill(dir.path(), &[(0, 7, 120)]);
+    let acked = write_and_kill_wal_per_page(dir.path(), &[(0, 7, 120)]);
     assert_eq!(acked.len(), 7);
     let part = only_partition(dir.path());
     let seg = std::fs::read_dir(&part)
@@ -425,7 +437,7 @@ fn a_wal_file_from_another_partition_is_set_aside() {
     // Ours: batches 0..4, seqs 0..200, all in wal-0. Theirs: pages of 200 rows, so its WAL after
     // the first page starts at seq 200.
     let acked = write_and_kill(ours.path(), &[(0, 4, 1 << 20)]);
-    write_and_kill(theirs.path(), &[(100, 6, 200)]);
+    write_and_kill_wal_per_page(theirs.path(), &[(100, 6, 200)]);
     let (our_part, their_part) = (only_partition(ours.path()), only_partition(theirs.path()));
     let foreign = their_part.join("wal-00000000000000c8.log");
     assert!(foreign.exists(), "their WAL continues at seq 200");
@@ -462,7 +474,12 @@ fn a_wal_file_from_another_partition_is_set_aside() {
 fn kill_9_keeps_acknowledged_events_in_every_sync_mode() {
     for sync in ["always", "interval", "none"] {
         let dir = tempfile::tempdir().unwrap();
-        let acked = write_and_kill_with(dir.path(), &[(0, 7, 120), (100, 5, 1 << 20)], sync);
+        let acked = write_and_kill_with(
+            dir.path(),
+            &[(0, 7, 120), (100, 5, 1 << 20)],
+            sync,
+            Options::default().wal_file_bytes,
+        );
         assert_eq!(acked.len(), 12, "{sync}");
         let reader = Reader::open(dir.path(), None).unwrap();
         assert_exactly(&reader_batches(&reader.view().unwrap()), &acked);

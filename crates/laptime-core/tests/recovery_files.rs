@@ -996,3 +996,67 @@ fn a_filtered_query_counts_a_page_whose_meta_is_damaged() {
         );
     }
 }
+
+/// WAL files of the partition of `store`.
+fn wal_files(store: &Store) -> Vec<PathBuf> {
+    let part = store.recovery_report().partition.clone();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(part)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("wal-"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// A WAL file lasts `wal_file_bytes`, not a page: with the default (16 MiB) a writer sealing
+/// page after page keeps writing one file; with 0 it starts one at every page and removes each
+/// once the pages holding its events are synced, so no more than two are ever left. Every event
+/// is stored either way, and a clean close leaves no WAL.
+#[test]
+fn wal_files_rotate_by_size_and_go_once_their_pages_are_synced() {
+    for (wal_file_bytes, most_files) in [(Options::default().wal_file_bytes, 1), (0, 2)] {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = Options {
+            sync: laptime_core::SyncPolicy::Always,
+            page_rows: 2 * PER_BATCH as usize,
+            wal_file_bytes,
+            ..Options::default()
+        };
+        let store = Store::open(dir.path(), opts.clone()).unwrap();
+        let mut seen = std::collections::BTreeSet::new();
+        for k in 0..40 {
+            store.append(make_batch(&store, k));
+            store.flush().unwrap();
+            let files = wal_files(&store);
+            assert!(
+                files.len() <= most_files,
+                "wal_file_bytes {wal_file_bytes}: {files:?}"
+            );
+            seen.extend(files);
+        }
+        // 20 pages sealed: one file all along, or a new one at every page.
+        let expected = if wal_file_bytes == 0 { 20..=21 } else { 1..=1 };
+        assert!(
+            expected.contains(&seen.len()),
+            "wal_file_bytes {wal_file_bytes}: {} files in all",
+            seen.len()
+        );
+        let by_batch = stored_batches(&store);
+        assert_whole(&by_batch);
+        assert_eq!(by_batch.len(), 40);
+        let part = store.recovery_report().partition.clone();
+        store.close().unwrap();
+        assert!(
+            std::fs::read_dir(&part).unwrap().all(|e| !e
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("wal-")),
+            "a clean close leaves no WAL"
+        );
+        let store = Store::open(dir.path(), opts).unwrap();
+        assert_eq!(stored_batches(&store).len(), 40);
+        store.close().unwrap();
+    }
+}

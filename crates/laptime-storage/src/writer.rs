@@ -367,12 +367,6 @@ impl PartitionWriter {
         // On a failure the page's events stay in the active page (and the WAL): the segment gives
         // the page up so it is not copied forward as well.
         seg.append_page(&self.page_buf, meta)?;
-        if self.opts.sync != SyncPolicy::None {
-            if let Err(e) = seg.sync() {
-                seg.forget_last_page();
-                return Err(e);
-            }
-        }
         let reader = match SegmentReader::unsealed(
             seg.path(),
             seg.id(),
@@ -398,13 +392,7 @@ impl PartitionWriter {
             let n = std::mem::take(&mut self.unlogged);
             self.counters.written.fetch_add(n, Ordering::AcqRel);
         }
-        // Every event before the page's end is now in a durable page: older WAL files can go.
-        self.wal.rotate(self.next_seq)?;
-        self.release_wal(first_seq + rows)?;
-        if self.opts.sync != SyncPolicy::None {
-            let sealed = self.counters.sealed.load(Ordering::Acquire);
-            self.counters.durable.fetch_max(sealed, Ordering::AcqRel);
-        }
+        self.wal.rotate(self.next_seq, self.opts.wal_file_bytes)?;
         let full = self
             .segment
             .as_ref()
@@ -412,8 +400,29 @@ impl PartitionWriter {
         if full {
             self.seal_segment()?;
         }
+        // Every event before the page's end is in a page now: WAL files of older events can go
+        // once those pages are durable.
+        self.release_wal_into_pages(first_seq + rows)?;
         self.update_bytes();
         Ok(())
+    }
+
+    /// Release the WAL files whose events are all below `upto`, which pages hold. When one would
+    /// go, the active segment is synced first (by policy): a page is synced once per WAL file, not
+    /// once per page (a sync per page, with a WAL file made and removed per page, was four fsyncs
+    /// a page: about a fifth of a busy writer's time, BENCHMARKS.md "Ingest").
+    fn release_wal_into_pages(&mut self, upto: u64) -> Result<()> {
+        if !self.wal.releases_any(upto) {
+            return Ok(());
+        }
+        if self.opts.sync != SyncPolicy::None {
+            if let Some(seg) = self.segment.as_mut() {
+                seg.sync()?;
+            }
+            let sealed = self.counters.sealed.load(Ordering::Acquire);
+            self.counters.durable.fetch_max(sealed, Ordering::AcqRel);
+        }
+        self.release_wal(upto)
     }
 
     fn start_segment(&mut self) -> Result<()> {

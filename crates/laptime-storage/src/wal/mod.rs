@@ -3,8 +3,8 @@
 //! durable sealed page are replayed on open.
 //!
 //! WAL files are named after the seq of their first event (`wal-<seq hex>.log`). The writer starts a
-//! new file whenever a page is sealed, and deletes a file once every event in it sits in a durable
-//! page, so the WAL stays about one page long.
+//! new file when a page is sealed and the current file holds `Options::wal_file_bytes`, and deletes
+//! a file once every event in it sits in a durable page, so the WAL stays about two such files long.
 
 mod batch_codec;
 pub(crate) mod scan;
@@ -130,10 +130,12 @@ impl Wal {
                 .sum::<u64>()
     }
 
-    /// Start a new file for events from `next_seq` on (called after sealing a page), unless the
-    /// current one is still empty.
-    pub(crate) fn rotate(&mut self, next_seq: u64) -> Result<()> {
-        if self.current_end_seq == self.current_first_seq {
+    /// Start a new file for events from `next_seq` on (called after sealing a page) once the
+    /// current one holds `file_bytes` (`Options::wal_file_bytes`). Each file costs the writer three
+    /// fsyncs (made, its directory, removed) and a sync of the active segment before it goes: per
+    /// page, that was about a fifth of a busy writer's time.
+    pub(crate) fn rotate(&mut self, next_seq: u64, file_bytes: u64) -> Result<()> {
+        if self.current_end_seq == self.current_first_seq || self.current.len() < file_bytes {
             return Ok(());
         }
         let path = self.dir.join(file_name(next_seq));
@@ -146,6 +148,11 @@ impl Wal {
         self.current_first_seq = next_seq;
         self.current_end_seq = next_seq;
         Ok(())
+    }
+
+    /// True when [`Wal::release`] of `durable_seq` would delete a file.
+    pub(crate) fn releases_any(&self, durable_seq: u64) -> bool {
+        self.older.front().is_some_and(|f| f.end_seq <= durable_seq)
     }
 
     /// Delete the older files whose events all have seq below `durable_seq` (they are in durable
