@@ -182,9 +182,8 @@ fn encode_page_with(
     // Each string field's values and dictionary, built once: the meta's value index counts by the
     // dictionary, the column encoder stores it.
     let strings = StringFields::of(cols);
-    let make_meta = |out: &mut Vec<u8>, watcher: &mut Option<&mut dyn SealWatcher>| {
+    let make_meta = |watcher: &mut Option<&mut dyn SealWatcher>| {
         let meta = PageMeta::compute_with(cols, first_seq, &strings.dicts);
-        encode_meta(&meta, dict, out);
         if let Some(w) = watcher.as_mut() {
             w.sealed(cols, &strings.dicts, &meta);
         }
@@ -194,15 +193,16 @@ fn encode_page_with(
     encoded.clear();
     let start = out.len();
     out.resize(start + PAGE_HEADER_LEN, 0);
-    // The meta (computed and encoded) and the columns are made from the same page and neither
-    // needs the other: on two threads, since sealing is most of the writer's time while the
-    // second core is partly idle (BENCHMARKS.md, ingest).
+    // The meta and the columns are made from the same page and neither needs the other: on two
+    // threads, since sealing is most of the writer's time while the second core is partly idle
+    // (BENCHMARKS.md, ingest). The meta is encoded here after the columns: computing it (with the
+    // watcher) is the longer side, so this balances the two.
     let threaded = (helper == Helper::Thread)
         .then(|| {
             std::thread::scope(|s| {
                 let handle = std::thread::Builder::new()
                     .name("laptime-seal".into())
-                    .spawn_scoped(s, || make_meta(out, &mut watcher))
+                    .spawn_scoped(s, || make_meta(&mut watcher))
                     .ok()?;
                 encode_columns(cols, &strings, &mut encoded, scratch);
                 Some(handle.join())
@@ -214,9 +214,10 @@ fn encode_page_with(
         Some(Err(panic)) => std::panic::resume_unwind(panic),
         None => {
             encode_columns(cols, &strings, &mut encoded, scratch);
-            make_meta(out, &mut watcher)
+            make_meta(&mut watcher)
         }
     };
+    encode_meta(&meta, dict, out);
     let cols_start = out.len();
     out.extend_from_slice(&encoded);
     scratch.columns = encoded;
