@@ -223,3 +223,26 @@ e2e('a long query runs off the event loop', async (t) => {
   t.true(shortest > 80, `the queries must be long enough to tell (${shortest.toFixed(0)} ms)`);
   t.true(maxDelayMs < shortest * 0.6, `event loop blocked for ${maxDelayMs.toFixed(1)} ms; the shortest query took ${shortest.toFixed(0)} ms`);
 });
+
+e2e('a read sees every call recorded before it, whether it flushes, joins a flush under way or needs none', async (t) => {
+  // One JS batch holds everything recorded between flushes: only a flush hands it to the engine.
+  const store = open({ dir: tempDir(), flushIntervalMs: 60_000, batchSize: 65_536 });
+  t.teardown(() => store.close());
+  const count = async () => (await store.query().count().run()).rows[0]?.count ?? 0;
+  const record = (from: number, n: number) => {
+    for (let i = from; i < from + n; i++) store.record({ name: 'f', startNs: BASE_NS + BigInt(i) * 1000n, durationNs: 1 + i });
+  };
+  record(0, 5_000);
+  t.is(await count(), 5_000, 'recorded, not flushed: the read flushes');
+  t.is(await count(), 5_000, 'nothing recorded since: the same answer without a flush');
+  record(5_000, 60_000);
+  // A flush under way covers these; the read starts after it and must wait for it, not skip it.
+  const flushing = store.flush();
+  const seen = await count();
+  await flushing;
+  t.is(seen, 65_000);
+  record(65_000, 1);
+  t.is(await count(), 65_001, 'one more call: the read flushes again');
+  const results = await Promise.all([count(), count(), store.events('', { limit: 5 })]);
+  t.deepEqual(results.slice(0, 2), [65_001, 65_001]);
+});

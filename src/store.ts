@@ -109,9 +109,11 @@ export class Store implements ReadApi<StoreCounters> {
       if (this.#native === null && this.#closing !== null) throw storeClosed();
       return this.#native;
     },
-    beforeRead: () => this.flush(),
+    beforeRead: () => this.#flushForRead(),
     counters: () => this.counters(),
   });
+  /** The latest `flush()`, which a read waits for instead of asking for another. */
+  #lastFlush: Promise<void> | null = null;
   #postMortemWritten = false;
   /** The shipper beside the app (`ship` option), or null. */
   #shipping: Shipping | null = null;
@@ -253,11 +255,20 @@ export class Store implements ReadApi<StoreCounters> {
     if (native === null) return this.#closing ?? undefined;
     this[kAppend]();
     this.#appendedSinceFlush = false;
-    try {
-      await native.flush();
-    } finally {
-      this.#watchWriter();
-    }
+    const flushing = native.flush().finally(() => this.#watchWriter());
+    this.#lastFlush = flushing;
+    return flushing;
+  }
+
+  /**
+   * Before a read: what was recorded must be written first, so the read sees it. When nothing was
+   * recorded since the latest flush began, waiting for that flush is enough (a query after a query
+   * costs no trip to the writer thread); its failure is the flush caller's to handle, and what it
+   * could not write is still seen by this process's reads.
+   */
+  async #flushForRead(): Promise<void> {
+    if (this[kDirty]() || this.#lastFlush === null) return this.flush();
+    await this.#lastFlush.catch(() => undefined);
   }
 
   /**
