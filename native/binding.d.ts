@@ -73,8 +73,8 @@ export declare class NativeStore {
    */
   handOver(slot: number, count: number, originMs: number, fields?: NativeFieldColumns | undefined | null): NativeHandOver
   /**
-   * The first event the writer refused in rows it converted since the last hand-over or call,
-   * described; null when none.
+   * The first event the writer refused in rows this handle handed over, since the last
+   * hand-over or call, described; null when none.
    */
   takeRefusal(): string | null
   /**
@@ -596,23 +596,23 @@ export interface NativeQueryResult {
   keyLabels: Array<string>
   /** Labels of the value columns. */
   valueLabels: Array<string>
-  /** The rows. */
-  rows: Array<NativeQueryRow>
+  /** Groups in the answer. */
+  rowCount: number
+  /**
+   * One column per group dimension, each with one value per row: string, number (time buckets
+   * in epoch ms), boolean, or null for events without the field.
+   */
+  keys: Array<Array<string | number | boolean | undefined | null>>
+  /**
+   * The aggregates, row after row (`value_labels` of them a row); NaN where a row has nothing
+   * to aggregate. One typed array rather than an object and two arrays a row: a row of those
+   * cost JS about a microsecond (a fifth of a 200-group answer's time through Node).
+   */
+  values: Float64Array
   /** When the matching calls were seen (set when `rate` is asked for and a call matched). */
   span?: NativeSpan
   /** Execution figures. */
   stats: NativeQueryStats
-}
-
-/** One group of a result. */
-export interface NativeQueryRow {
-  /**
-   * One value per group dimension: string, number (time buckets in epoch ms), boolean, or null
-   * for events without the field.
-   */
-  key: Array<string | number | boolean | undefined | null>
-  /** One value per aggregate; null when there is nothing to aggregate. */
-  values: Array<number | undefined | null>
 }
 
 /** What the engine did. */

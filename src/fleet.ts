@@ -199,15 +199,14 @@ function toNativeEvent(e: WireEvent): NativeEvent {
   return { ...rest, startNs: BigInt(e.startNs), fields };
 }
 
-/** Rows keyed by column (the coordinator's form) back into the engine's positional form. */
+/** Rows keyed by column (the coordinator's form) into the engine's columns. */
 function toNativeResult(a: CoordinatorAnswer): NativeQueryResult & { coverage: Coverage } {
   return {
     keyLabels: a.columns.keys,
     valueLabels: a.columns.values,
-    rows: a.rows.map((r) => ({
-      key: a.columns.keys.map((k) => r[k] ?? null) as Array<string | number | boolean | null>,
-      values: a.columns.values.map((v) => r[v] ?? null) as Array<number | null>,
-    })),
+    rowCount: a.rows.length,
+    keys: a.columns.keys.map((k) => a.rows.map((r) => r[k] ?? null)),
+    values: Float64Array.from(a.rows.flatMap((r) => a.columns.values.map((v) => (typeof r[v] === 'number' ? r[v] : Number.NaN)))),
     span: a.span === null ? null : { firstMs: a.span.first, lastMs: a.span.last },
     stats: a.stats,
     coverage: a.coverage,

@@ -196,7 +196,12 @@ export interface NativeQueryStats {
 export interface NativeQueryResult {
   keyLabels: string[];
   valueLabels: string[];
-  rows: Array<{ key: Array<string | number | boolean | null | undefined>; values: Array<number | null | undefined> }>;
+  /** Groups in the answer. */
+  rowCount: number;
+  /** One column per group dimension, one value per row. */
+  keys: Array<Array<string | number | boolean | null | undefined>>;
+  /** The aggregates, row after row (`valueLabels.length` a row); NaN where a row has nothing to aggregate. */
+  values: Float64Array;
   /** Start of the first and last matching call, epoch ms: set when `rate` is asked for and a call matched. */
   span?: { firstMs: number; lastMs: number } | null;
   stats: NativeQueryStats;

@@ -336,17 +336,19 @@ export class Query<Keys extends object = {}, Values extends object = {}> {
       query.descending = descending;
     }
     const result = await this.#run(query);
-    const rows = result.rows.map((r) => {
+    const width = result.valueLabels.length;
+    const rows: Array<QueryRow<Keys, Values>> = [];
+    for (let r = 0; r < result.rowCount; r++) {
       const row: Record<string, unknown> = {};
       this.#keyColumns.forEach((c, i) => {
-        row[c] = r.key[i] ?? null;
+        row[c] = result.keys[i]?.[r] ?? null;
       });
       valueColumns.forEach((c, i) => {
-        const v = r.values[i];
-        row[c] = v ?? (ALWAYS_NUMBER.has(aggregates[i]!) ? 0 : null);
+        const v = result.values[r * width + i];
+        row[c] = v === undefined || Number.isNaN(v) ? (ALWAYS_NUMBER.has(aggregates[i]!) ? 0 : null) : v;
       });
-      return row as QueryRow<Keys, Values>;
-    });
+      rows.push(row as QueryRow<Keys, Values>);
+    }
     const span = result.span === undefined || result.span === null ? null : { first: result.span.firstMs, last: result.span.lastMs };
     const answer: QueryResult<QueryRow<Keys, Values>> = { rows, span, stats: { ...result.stats } };
     if (result.coverage !== undefined) answer.coverage = result.coverage;

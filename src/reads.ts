@@ -58,7 +58,7 @@ export class Reads<C> implements ReadApi<C> {
   query(): Query {
     return new Query(async (q) => {
       const native = this.#source.handle();
-      if (native === null) return { keyLabels: [], valueLabels: [], rows: [], stats: EMPTY_QUERY_STATS };
+      if (native === null) return { keyLabels: [], valueLabels: [], rowCount: 0, keys: [], values: new Float64Array(0), stats: EMPTY_QUERY_STATS };
       await this.#source.beforeRead();
       return native.query(q);
     });

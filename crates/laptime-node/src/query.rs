@@ -8,12 +8,12 @@ use std::collections::HashMap;
 
 use laptime_core::filter::{self, FilterError};
 use laptime_core::query::{
-    self, AggValue, Aggregate, EventPage, EventsRequest, GroupBy, GroupValue, OrderBy, OrderKey,
-    Precision, Query, QueryResult, QueryStats, SortOrder,
+    self, Aggregate, EventPage, EventsRequest, GroupBy, GroupValue, OrderBy, OrderKey, Precision,
+    Query, QueryResult, QueryStats, SortOrder,
 };
 use laptime_core::{Code, Value};
 use napi::bindgen_prelude::AsyncTask;
-use napi::bindgen_prelude::{BigInt, Either3, Either4};
+use napi::bindgen_prelude::{BigInt, Either3, Either4, Float64Array};
 use napi::{Env, Task};
 use napi_derive::napi;
 
@@ -61,16 +61,6 @@ const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 
 type KeyValue = Option<Either3<String, f64, bool>>;
 
-/// One group of a result.
-#[napi(object)]
-pub struct NativeQueryRow {
-    /// One value per group dimension: string, number (time buckets in epoch ms), boolean, or null
-    /// for events without the field.
-    pub key: Vec<Option<Either3<String, f64, bool>>>,
-    /// One value per aggregate; null when there is nothing to aggregate.
-    pub values: Vec<Option<f64>>,
-}
-
 /// What the engine did.
 #[napi(object)]
 pub struct NativeQueryStats {
@@ -101,8 +91,15 @@ pub struct NativeQueryResult {
     pub key_labels: Vec<String>,
     /// Labels of the value columns.
     pub value_labels: Vec<String>,
-    /// The rows.
-    pub rows: Vec<NativeQueryRow>,
+    /// Groups in the answer.
+    pub row_count: u32,
+    /// One column per group dimension, each with one value per row: string, number (time buckets
+    /// in epoch ms), boolean, or null for events without the field.
+    pub keys: Vec<Vec<Option<Either3<String, f64, bool>>>>,
+    /// The aggregates, row after row (`value_labels` of them a row); NaN where a row has nothing
+    /// to aggregate. One typed array rather than an object and two arrays a row: a row of those
+    /// cost JS about a microsecond (a fifth of a 200-group answer's time through Node).
+    pub values: Float64Array,
     /// When the matching calls were seen (set when `rate` is asked for and a call matched).
     pub span: Option<NativeSpan>,
     /// Execution figures.
@@ -335,17 +332,25 @@ fn key_value(v: GroupValue) -> KeyValue {
 impl From<QueryResult> for NativeQueryResult {
     fn from(r: QueryResult) -> NativeQueryResult {
         let s = r.stats;
+        let mut keys: Vec<Vec<KeyValue>> = r
+            .key_labels
+            .iter()
+            .map(|_| Vec::with_capacity(r.rows.len()))
+            .collect();
+        let mut values = Vec::with_capacity(r.rows.len() * r.value_labels.len());
+        let row_count = r.rows.len() as u32;
+        for row in r.rows {
+            for (column, k) in keys.iter_mut().zip(row.key) {
+                column.push(key_value(k));
+            }
+            values.extend(row.values.iter().map(|v| v.as_f64().unwrap_or(f64::NAN)));
+        }
         NativeQueryResult {
             key_labels: r.key_labels,
             value_labels: r.value_labels,
-            rows: r
-                .rows
-                .into_iter()
-                .map(|row| NativeQueryRow {
-                    key: row.key.into_iter().map(key_value).collect(),
-                    values: row.values.iter().map(AggValue::as_f64).collect(),
-                })
-                .collect(),
+            row_count,
+            keys,
+            values: Float64Array::new(values),
             span: r.span.map(|s| NativeSpan {
                 first_ms: s.first_ns as f64 / 1e6,
                 last_ms: s.last_ns as f64 / 1e6,
