@@ -338,6 +338,12 @@ impl LatencySketch {
         if other.count == 0 {
             return;
         }
+        if self.count == 0 {
+            // Nothing to add to: a copy (a query's groups mostly start from one sketch, and
+            // growing an empty one to cover it cost more than the merge).
+            self.clone_from(other);
+            return;
+        }
         self.count = self.count.saturating_add(other.count);
         self.zero = self.zero.saturating_add(other.zero);
         self.sum = self.sum.saturating_add(other.sum);
