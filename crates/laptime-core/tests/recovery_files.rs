@@ -1060,3 +1060,39 @@ fn wal_files_rotate_by_size_and_go_once_their_pages_are_synced() {
         store.close().unwrap();
     }
 }
+
+/// The WAL stays within the disk budget: with `retention.max_bytes` set, a WAL file lasts at most
+/// a sixteenth of it (here 2 MiB budget: 128 KiB files), whatever `wal_file_bytes` says.
+#[test]
+fn a_wal_file_lasts_at_most_a_sixteenth_of_the_disk_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let budget = 2u64 << 20;
+    let opts = Options {
+        page_rows: 4 * PER_BATCH as usize,
+        retention: laptime_core::Retention {
+            max_age: None,
+            max_bytes: Some(budget),
+        },
+        ..Options::default()
+    };
+    let store = Store::open(dir.path(), opts).unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut largest = 0;
+    for k in 0..2_000 {
+        store.append(make_batch(&store, k));
+        if k % 50 == 49 {
+            store.flush().unwrap();
+            for f in wal_files(&store) {
+                largest = largest.max(std::fs::metadata(&f).map_or(0, |m| m.len()));
+                seen.insert(f);
+            }
+        }
+    }
+    // A file is closed at the first page sealed after it reached the size: one page more at most.
+    assert!(seen.len() > 1, "{seen:?}");
+    assert!(
+        largest < budget / 16 + (64 << 10),
+        "a WAL file of {largest} bytes"
+    );
+    store.close().unwrap();
+}

@@ -52,8 +52,9 @@ pub struct Options {
     pub retention: Retention,
     /// Bytes a WAL file holds before the writer starts the next one (at the next page it seals).
     /// A file goes once the pages holding its events are synced, so larger files mean fewer
-    /// fsyncs for the writer and more to replay at open after a crash (16 MiB: about 2M R1 events,
-    /// replayed in well under a second); 0 starts a file at every page. At most 1 GiB.
+    /// fsyncs for the writer and, after the machine (not just the process) died, more to replay
+    /// at open; 0 starts a file at every page. At most 1 GiB. The writer uses at most a sixteenth
+    /// of `retention.max_bytes` when that is set (retention drops segments, not the WAL).
     pub wal_file_bytes: u64,
     /// Writer threads, each with a partition, a ring and a WAL of its own (1 to
     /// [`MAX_WRITERS`]). More than one helps when producers outrun one writer and a core is free:

@@ -52,7 +52,9 @@ pub(crate) fn enforce(
         );
     }
     if let Some(max) = limits.max_bytes {
-        // The active segment and the WAL count towards the total but are never dropped.
+        // The active segment counts towards the total but is never dropped. The WAL is not
+        // counted: its files last at most a sixteenth of this budget (the writer's
+        // `wal_file_bytes`), and at most about two are kept.
         let mut total: u64 = w.manifest.sealed.iter().map(|s| s.len).sum::<u64>() + active_bytes;
         for s in &w.manifest.sealed {
             if total <= max {

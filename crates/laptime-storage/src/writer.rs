@@ -392,7 +392,7 @@ impl PartitionWriter {
             let n = std::mem::take(&mut self.unlogged);
             self.counters.written.fetch_add(n, Ordering::AcqRel);
         }
-        self.wal.rotate(self.next_seq, self.opts.wal_file_bytes)?;
+        self.wal.rotate(self.next_seq, self.wal_file_bytes())?;
         let full = self
             .segment
             .as_ref()
@@ -405,6 +405,13 @@ impl PartitionWriter {
         self.release_wal_into_pages(first_seq + rows)?;
         self.update_bytes();
         Ok(())
+    }
+
+    /// Bytes a WAL file holds before the next one starts: `Options::wal_file_bytes`, but at most
+    /// a sixteenth of the disk budget (`retention.max_bytes`), which drops segments, never the WAL.
+    fn wal_file_bytes(&self) -> u64 {
+        let budget = self.opts.retention.max_bytes.map_or(u64::MAX, |b| b / 16);
+        self.opts.wal_file_bytes.min(budget)
     }
 
     /// Release the WAL files whose events are all below `upto`, which pages hold. When one would
