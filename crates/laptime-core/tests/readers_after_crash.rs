@@ -367,12 +367,7 @@ fn a_damaged_last_page_costs_only_itself_not_the_wal_after_it() {
     // 50-event batches, 120-row pages: pages hold events 0..240, the WAL 240..350.
     let acked = write_and_kill_wal_per_page(dir.path(), &[(0, 7, 120)]);
     assert_eq!(acked.len(), 7);
-    let part = only_partition(dir.path());
-    let seg = std::fs::read_dir(&part)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("seg-"))
-        .expect("a segment");
+    let seg = first_segment(&only_partition(dir.path()));
     let mut bytes = std::fs::read(&seg).unwrap();
     let pages = page_offsets(&bytes);
     assert_eq!(pages.len(), 2, "two full pages");
@@ -416,6 +411,15 @@ fn a_damaged_last_page_costs_only_itself_not_the_wal_after_it() {
         "recovery says what was lost: {lost:?}"
     );
     store.close().unwrap();
+}
+
+/// A segment file of partition `part` (the first the directory lists).
+fn first_segment(part: &std::path::Path) -> std::path::PathBuf {
+    std::fs::read_dir(part)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("seg-"))
+        .expect("a segment")
 }
 
 /// The only partition directory of store `root`.
@@ -488,4 +492,30 @@ fn kill_9_keeps_acknowledged_events_in_every_sync_mode() {
         assert_eq!(got, acked, "{sync}: the next writer");
         store.close().unwrap();
     }
+}
+
+/// When the machine dies, pages the writer appended since the segment's last sync may be lost;
+/// their events must still be in the WAL, which goes only once the pages holding them are synced
+/// (a segment is synced when a WAL file is about to go, not after every page). Simulated: a killed
+/// writer's active segment cut back to its first page, as a machine crash may leave it. A reader
+/// and a reopened store see every acknowledged batch once.
+#[test]
+fn pages_lost_with_the_machine_are_replayed_from_the_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    // 50-event batches, 120-row pages: two pages sealed, the rest in the active page.
+    let acked = write_and_kill(dir.path(), &[(0, 7, 120)]);
+    let seg = first_segment(&only_partition(dir.path()));
+    let bytes = std::fs::read(&seg).unwrap();
+    let pages = page_offsets(&bytes);
+    assert_eq!(pages.len(), 2, "two full pages");
+    std::fs::write(&seg, &bytes[..pages[1]]).unwrap();
+
+    let reader = Reader::open(dir.path(), None).unwrap();
+    assert_exactly(&reader_batches(&reader.view().unwrap()), &acked);
+    let store = Store::open(dir.path(), child_options(120)).unwrap();
+    assert_exactly(&stored_batches(&store), &acked);
+    store.close().unwrap();
+    let store = Store::open(dir.path(), child_options(120)).unwrap();
+    assert_exactly(&stored_batches(&store), &acked);
+    store.close().unwrap();
 }

@@ -156,6 +156,16 @@ fn route_by_name(view: &View) -> laptime_core::query::QueryStats {
     query::run(view, &q).expect("query").stats
 }
 
+/// The route query over `view` decodes no page: every page is answered from a rollup.
+fn assert_answered_from_rollups(view: &View, what: &str) {
+    let s = route_by_name(view);
+    assert_eq!(
+        (s.pages_decoded, s.pages_from_index),
+        (0, s.pages_total),
+        "{what}: {s:?}"
+    );
+}
+
 /// Where the meta of `value` lies in the rollup `region` (offset from its start, length).
 fn value_meta(region: &[u8], value: &str) -> (usize, usize) {
     fn varint(region: &[u8], pos: &mut usize) -> usize {
@@ -308,12 +318,7 @@ fn a_damaged_rollup_leaves_its_segment_to_its_pages_and_repair_rebuilds_it() {
             view.events(&ScanFilter::default()).expect("events").len(),
             40_000
         );
-        let s = route_by_name(&view);
-        assert_eq!(
-            (s.pages_decoded, s.pages_from_index),
-            (0, s.pages_total),
-            "{damage:?}: {s:?}"
-        );
+        assert_answered_from_rollups(&view, &format!("{damage:?}"));
         store.close().expect("close");
     }
 }
@@ -363,11 +368,6 @@ fn a_segment_resumed_after_a_crash_seals_with_a_rollup_of_every_page() {
     let store = Store::open(dir.path(), options()).expect("open");
     let view = store.view().expect("view");
     same_answers(&store);
-    let s = route_by_name(&view);
-    assert_eq!(
-        (s.pages_decoded, s.pages_from_index),
-        (0, s.pages_total),
-        "{s:?}"
-    );
+    assert_answered_from_rollups(&view, "resumed segment");
     store.close().expect("close");
 }

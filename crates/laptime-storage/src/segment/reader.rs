@@ -290,15 +290,12 @@ impl SegmentReader {
         if let Some(d) = self.rollup_directory.get() {
             return Ok(Some(Arc::clone(d)));
         }
-        let mut bytes = vec![0u8; at.directory_len as usize];
-        read_exact_at(&self.file, &self.path, &mut bytes, at.offset)?;
-        if crc32c::crc32c(&bytes) != at.directory_crc {
-            return Err(Error::corrupt(
-                &self.path,
-                at.offset,
-                "rollup directory checksum mismatch",
-            ));
-        }
+        let bytes = self.read_checked(
+            at.offset,
+            at.directory_len as usize,
+            at.directory_crc,
+            "rollup directory checksum mismatch",
+        )?;
         let directory = RollupDirectory::decode(&bytes, at.offset, footer)
             .map(Arc::new)
             .map_err(|e| e.in_file(&self.path, at.offset))?;
@@ -363,6 +360,22 @@ impl SegmentReader {
             .map(Some)
     }
 
+    /// `len` bytes at `offset`, whose CRC32C must be `crc`; `mismatch` says what failed.
+    fn read_checked(
+        &self,
+        offset: u64,
+        len: usize,
+        crc: u32,
+        mismatch: &'static str,
+    ) -> Result<Vec<u8>> {
+        let mut bytes = vec![0u8; len];
+        read_exact_at(&self.file, &self.path, &mut bytes, offset)?;
+        if crc32c::crc32c(&bytes) != crc {
+            return Err(Error::corrupt(&self.path, offset, mismatch));
+        }
+        Ok(bytes)
+    }
+
     /// Read the meta of the rolled-up value `value` (from [`SegmentReader::rollup_values`]),
     /// checked against its checksum and the summary's counts `listed`.
     pub(crate) fn read_rollup_value(
@@ -370,15 +383,12 @@ impl SegmentReader {
         value: &RolledValue,
         listed: &ValueStats,
     ) -> Result<PageMeta> {
-        let mut bytes = vec![0u8; value.len as usize];
-        read_exact_at(&self.file, &self.path, &mut bytes, value.offset)?;
-        if crc32c::crc32c(&bytes) != value.crc {
-            return Err(Error::corrupt(
-                &self.path,
-                value.offset,
-                "rollup meta checksum mismatch",
-            ));
-        }
+        let bytes = self.read_checked(
+            value.offset,
+            value.len as usize,
+            value.crc,
+            "rollup meta checksum mismatch",
+        )?;
         rollup::decode_value_meta(&bytes, listed).map_err(|e| e.in_file(&self.path, value.offset))
     }
 
