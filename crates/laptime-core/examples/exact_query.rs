@@ -87,7 +87,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         )
     });
     println!(
-        "{{\"mode\":\"{mode}\",\"runsMs\":[{}],\"medianMs\":{median:.1},\"peakRssKiB\":{peak_kib},\"checksum\":\"{checksum:016x}\"{pages}}}",
+        "{{\"mode\":\"{mode}\",\"runsMs\":[{}],\"medianMs\":{median:.3},\"peakRssKiB\":{peak_kib},\"checksum\":\"{checksum:016x}\"{pages}}}",
         runs_ms.join(",")
     );
     Ok(())

@@ -13,8 +13,13 @@ use crate::event::{Code, Event, NameId};
 use crate::options::Options;
 use crate::page::{ColumnSet, PageColumns, PageIndex, PageMeta, PageZone};
 use crate::partition;
+use crate::segment::rollup::RolledValue;
 use crate::segment::{PageEntry, ReadScratch, SegmentReader};
 use crate::sketch::LatencySketch;
+
+/// Marks the bufferpool key of a rolled-up value's meta made ready to plan with (see
+/// [`View::segment_rollup`]), apart from the value's meta as read; a checksum is 32 bits.
+const ONE_VALUE_META: u64 = 1 << 32;
 
 /// A decoded page: pinned in the bufferpool, or decoded into a caller's buffer.
 pub enum PageData<'a> {
@@ -382,7 +387,7 @@ impl View {
         seg: &SegmentRef,
         key: NameId,
         pass: &dyn Fn(&str) -> bool,
-    ) -> Result<Option<PageMeta>> {
+    ) -> Result<Option<Arc<PageMeta>>> {
         if !self.uses_indexes {
             return Ok(None);
         }
@@ -396,25 +401,47 @@ impl View {
         let Some(values) = reader.rollup_values(key)? else {
             return Ok(None);
         };
+        let mut passing = values.filter(|(v, _)| pass(&v.value)).peekable();
+        let Some(&(first, first_listed)) = passing.peek() else {
+            return reader
+                .meta_of_values(key, &[], &[])
+                .map(|m| Some(Arc::new(m)));
+        };
+        // Each value's meta is cached like a page's, keyed by where it is and its checksum.
+        let value_key = |value: &RolledValue| PageKey {
+            file: reader.file_key(),
+            offset: value.offset,
+            sums: u64::from(value.crc),
+        };
+        if passing.clone().nth(1).is_none() {
+            // One value (an equality filter): the meta the query plans with is cached whole, so
+            // a repeated query neither merges nor copies its sketches.
+            let cached = PageKey {
+                sums: value_key(first).sums | ONE_VALUE_META,
+                ..value_key(first)
+            };
+            if let Some(hit) = self.pool.get_meta(cached) {
+                return Ok(Some(hit));
+            }
+            let part = Arc::new(reader.read_rollup_value(first, first_listed)?);
+            let meta = reader.meta_of_values(key, std::slice::from_ref(first_listed), &[part])?;
+            return Ok(Some(self.pool.insert_meta(cached, meta)));
+        }
         let mut taken = Vec::new();
         let mut parts = Vec::new();
-        for (value, listed) in values.iter().filter(|(v, _)| pass(&v.value)) {
-            // Each value's meta is cached like a page's, keyed by where it is and its checksum.
-            let key = PageKey {
-                file: reader.file_key(),
-                offset: value.offset,
-                sums: u64::from(value.crc),
-            };
-            let meta = match self.pool.get_meta(key) {
+        for (value, listed) in passing {
+            let meta = match self.pool.get_meta(value_key(value)) {
                 Some(hit) => hit,
                 None => self
                     .pool
-                    .insert_meta(key, reader.read_rollup_value(value, listed)?),
+                    .insert_meta(value_key(value), reader.read_rollup_value(value, listed)?),
             };
             parts.push(meta);
             taken.push(listed.clone());
         }
-        reader.meta_of_values(key, &taken, &parts).map(Some)
+        reader
+            .meta_of_values(key, &taken, &parts)
+            .map(|m| Some(Arc::new(m)))
     }
 
     /// The unsealed tails (one in-memory page per partition at most) that may hold events

@@ -273,9 +273,12 @@ impl Acc {
             })
             .collect();
         if let Some(sketch) = &self.sketch {
+            // All of them in one pass over the buckets.
+            let asked: Vec<f64> = qs.iter().flatten().copied().collect();
+            let mut answers = sketch.quantiles(&asked).into_iter();
             return qs
                 .iter()
-                .map(|q| q.and_then(|q| sketch.quantile(q)))
+                .map(|q| q.and_then(|_| answers.next().flatten()))
                 .collect();
         }
         if let Some(r) = &self.ranks {

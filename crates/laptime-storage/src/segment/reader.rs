@@ -122,7 +122,7 @@ pub(crate) struct SegmentReader {
     rollup: Option<(RollupRef, u64)>,
     /// The rollup's directory once a query read it (a damaged one is read again by each query,
     /// which then answers from the pages).
-    rollup_directory: OnceLock<Arc<RollupDirectory>>,
+    rollup_directory: OnceLock<RollupDirectory>,
 }
 
 impl SegmentReader {
@@ -282,13 +282,14 @@ impl SegmentReader {
         &self.summary
     }
 
-    /// The rollup's directory, read and checked once.
-    pub(crate) fn rollup_directory(&self) -> Result<Option<Arc<RollupDirectory>>> {
+    /// The rollup's directory, read and checked once (against its checksum and against the
+    /// values the summary lists: a directory that lists others is damage).
+    pub(crate) fn rollup_directory(&self) -> Result<Option<&RollupDirectory>> {
         let Some((at, footer)) = self.rollup else {
             return Ok(None);
         };
         if let Some(d) = self.rollup_directory.get() {
-            return Ok(Some(Arc::clone(d)));
+            return Ok(Some(d));
         }
         let bytes = self.read_checked(
             at.offset,
@@ -297,11 +298,24 @@ impl SegmentReader {
             "rollup directory checksum mismatch",
         )?;
         let directory = RollupDirectory::decode(&bytes, at.offset, footer)
-            .map(Arc::new)
             .map_err(|e| e.in_file(&self.path, at.offset))?;
-        Ok(Some(Arc::clone(
-            self.rollup_directory.get_or_init(|| directory),
-        )))
+        for key in directory.keys() {
+            let listed = match self.summary.values_of(key) {
+                Some(KeyValues::Listed { values, .. }) => values.as_slice(),
+                _ => &[],
+            };
+            let rolled = directory.values_of(key).unwrap_or(&[]);
+            if rolled.len() != listed.len()
+                || rolled.iter().zip(listed).any(|(r, l)| r.value != l.value)
+            {
+                return Err(Error::corrupt(
+                    &self.path,
+                    at.offset,
+                    "rollup lists other values than the segment summary",
+                ));
+            }
+        }
+        Ok(Some(self.rollup_directory.get_or_init(|| directory)))
     }
 
     /// Check every byte of the value rollup: its directory and each value's meta against their
@@ -324,12 +338,11 @@ impl SegmentReader {
     }
 
     /// The values of `key` the rollup holds, each with where its meta is and what the summary
-    /// says of it; `None` when the segment has no rollup of the key. A directory that lists other
-    /// values than the summary is damage.
+    /// says of it; `None` when the segment has no rollup of the key.
     pub(crate) fn rollup_values(
         &self,
         key: NameId,
-    ) -> Result<Option<Vec<(RolledValue, ValueStats)>>> {
+    ) -> Result<Option<impl Iterator<Item = (&RolledValue, &ValueStats)> + Clone>> {
         let Some(directory) = self.rollup_directory()? else {
             return Ok(None);
         };
@@ -338,26 +351,8 @@ impl SegmentReader {
         else {
             return Ok(None);
         };
-        let differs = || {
-            Error::corrupt(
-                &self.path,
-                self.rollup.map_or(0, |r| r.0.offset),
-                "rollup lists other values than the segment summary",
-            )
-        };
-        if rolled.len() != listed.len() {
-            return Err(differs());
-        }
-        rolled
-            .iter()
-            .zip(listed)
-            .map(|(r, l)| {
-                (r.value == l.value)
-                    .then(|| (r.clone(), l.clone()))
-                    .ok_or_else(differs)
-            })
-            .collect::<Result<Vec<_>>>()
-            .map(Some)
+        // The directory was checked to list the summary's values, in its order.
+        Ok(Some(rolled.iter().zip(listed)))
     }
 
     /// `len` bytes at `offset`, whose CRC32C must be `crc`; `mismatch` says what failed.
@@ -405,7 +400,7 @@ impl SegmentReader {
         };
         let mut taken = Vec::new();
         let mut parts = Vec::new();
-        for (r, l) in values.iter().filter(|(r, _)| pass(&r.value)) {
+        for (r, l) in values.filter(|(r, _)| pass(&r.value)) {
             parts.push(Arc::new(self.read_rollup_value(r, l)?));
             taken.push(l.clone());
         }

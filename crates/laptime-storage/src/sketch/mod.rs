@@ -475,35 +475,30 @@ impl LatencySketch {
     /// documentation). `quantile(0.0)` and `quantile(1.0)` are the exact minimum and maximum.
     /// `None` when the sketch is empty or `q` is NaN or outside `[0, 1]`.
     pub fn quantile(&self, q: f64) -> Option<u64> {
-        let rank = nearest_rank(q, self.count)?;
-        if let Some(v) = self.exact_at_rank(rank) {
-            return Some(v);
-        }
-        let mut seen = self.zero;
-        for (i, &c) in self.counts.iter().enumerate() {
-            seen = seen.saturating_add(c);
-            if seen >= rank {
-                return Some(self.answer(self.base + i));
-            }
-        }
-        Some(self.max)
+        self.quantiles(&[q]).pop().flatten()
     }
 
-    /// [`quantile`](Self::quantile) for each of `qs`, computed in one pass over the buckets.
+    /// [`quantile`](Self::quantile) for each of `qs`, computed in one pass over the buckets from
+    /// each end: ranks in the lower half from the lowest bucket up, the others (p90, p99) from
+    /// the highest down, where they are a few buckets away.
     pub fn quantiles(&self, qs: &[f64]) -> Vec<Option<u64>> {
         let mut out = vec![None; qs.len()];
         // (rank, position in qs) of the queries that need the buckets.
-        let mut pending: Vec<(u64, usize)> = Vec::with_capacity(qs.len());
+        let mut low: Vec<(u64, usize)> = Vec::new();
+        let mut high: Vec<(u64, usize)> = Vec::new();
         for (pos, &q) in qs.iter().enumerate() {
             if let Some(rank) = nearest_rank(q, self.count) {
                 match self.exact_at_rank(rank) {
                     Some(v) => out[pos] = Some(v),
-                    None => pending.push((rank, pos)),
+                    None if rank <= self.count / 2 => low.push((rank, pos)),
+                    None => high.push((rank, pos)),
                 }
             }
         }
-        pending.sort_unstable();
-        let mut next = pending.iter().peekable();
+        // Upward, `seen` counts the values at or below bucket `i`: rank r is in the first bucket
+        // where it reaches r.
+        low.sort_unstable();
+        let mut next = low.iter().peekable();
         let mut seen = self.zero;
         for (i, &c) in self.counts.iter().enumerate() {
             if next.peek().is_none() {
@@ -520,6 +515,28 @@ impl LatencySketch {
         }
         for &(_, pos) in next {
             out[pos] = Some(self.max);
+        }
+        // Downward, `above` counts the values above bucket `i`; rank r is in bucket i once the
+        // values from `i` up outnumber the `count - r` above it. (`count` is the sum of the
+        // buckets and `zero`, as inserts, merges and the decoder keep it.)
+        high.sort_unstable_by(|a, b| b.cmp(a));
+        let mut next = high.iter().peekable();
+        let mut above = 0u64;
+        for (i, &c) in self.counts.iter().enumerate().rev() {
+            if next.peek().is_none() {
+                break;
+            }
+            above = above.saturating_add(c);
+            while let Some(&&(rank, pos)) = next.peek() {
+                if above <= self.count - rank {
+                    break;
+                }
+                out[pos] = Some(self.answer(self.base + i));
+                next.next();
+            }
+        }
+        for &(_, pos) in next {
+            out[pos] = Some(self.min);
         }
         out
     }

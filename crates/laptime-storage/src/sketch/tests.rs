@@ -647,3 +647,42 @@ proptest! {
         prop_assert_eq!(told.as_ref(), Some(&sketch_of(&rest)), "scanned: {}", scanned);
     }
 }
+
+/// The bucket answer for `rank` found the plain way: the lowest bucket whose values at or below it
+/// reach `rank`.
+fn upward_answer(s: &LatencySketch, rank: u64) -> u64 {
+    if let Some(v) = s.exact_at_rank(rank) {
+        return v;
+    }
+    let mut seen = s.zero;
+    for (i, &c) in s.counts.iter().enumerate() {
+        seen += c;
+        if seen >= rank {
+            return s.answer(s.base + i);
+        }
+    }
+    s.max
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// Ranks in the upper half are found from the highest bucket down: the same bucket as the
+    /// upward scan finds, for every rank of sketches built, merged (with padding) and holding zeros.
+    #[test]
+    fn quantiles_from_either_end_find_the_bucket_an_upward_scan_finds(
+        a in prop::collection::vec(prop_oneof![Just(0u64), 1u64..5_000, 1u64..50_000_000], 1..300),
+        b in prop::collection::vec(1u64..1_000_000, 0..300),
+    ) {
+        let mut s = sketch_of(&a);
+        s.merge(&sketch_of(&b));
+        let n = s.count();
+        let qs: Vec<f64> = (0..=200).map(|i| f64::from(i) / 200.0).collect();
+        let batch = s.quantiles(&qs);
+        for (i, &q) in qs.iter().enumerate() {
+            let rank = nearest_rank(q, n).unwrap();
+            prop_assert_eq!(batch[i], Some(upward_answer(&s, rank)), "q={} n={}", q, n);
+            prop_assert_eq!(s.quantile(q), batch[i]);
+        }
+    }
+}
