@@ -4,6 +4,9 @@
  *   npm run bench:query                        (100M events, the DESIGN.md size)
  *   LAPTIME_BENCH_EVENTS=10000000 npm run bench:query
  *
+ * `LAPTIME_BENCH_CASES=<text>` runs only the cases whose title contains it (e.g. `filter`);
+ * `LAPTIME_BENCH_SETTLE_MS=<ms>` pauses that long before each engine's timed query.
+ *
  * Requires `pip install chdb` (embedded ClickHouse for Python 3; `LAPTIME_BENCH_PYTHON` names the
  * interpreter, default `python3`) besides the repository's npm dependencies (`@duckdb/node-api`).
  *
@@ -44,6 +47,11 @@ const ROUNDS = Number(process.env.LAPTIME_BENCH_ROUNDS ?? 5);
 /** Rounds of a case whose warm-up round (all three engines) took under a second. */
 const QUICK_ROUNDS = 21;
 const PYTHON = process.env.LAPTIME_BENCH_PYTHON ?? 'python3';
+/** Only the cases whose title contains this text (all when unset). */
+const CASES = process.env.LAPTIME_BENCH_CASES ?? '';
+/** A pause before each engine's timed query, so none starts while another's work winds down. */
+const SETTLE_MS = Number(process.env.LAPTIME_BENCH_SETTLE_MS ?? 0);
+const settle = (): Promise<void> => (SETTLE_MS > 0 ? new Promise((r) => setTimeout(r, SETTLE_MS)) : Promise.resolve());
 const work = mkdtempSync(path.join(process.env.LAPTIME_BENCH_TMP ?? os.tmpdir(), 'laptime-query-bench-'));
 const storeDir = path.join(work, 'store');
 const csvPath = path.join(work, 'r1.csv');
@@ -344,7 +352,7 @@ function agree(got: Rows, ref: Rows, tolerance: number, who: string): string {
 
 const results: Array<Record<string, unknown>> = [];
 const checks: Array<Record<string, unknown>> = [];
-for (const c of cases) {
+for (const c of cases.filter((k) => k.title.includes(CASES))) {
   log(`\n## ${c.title} (load ${load1()})`);
   const ref = await duckRows(c.check.sql, c.check.keys);
   const refKind = c.check.sql.includes('quantile_disc') ? 'quantile_disc' : 'count';
@@ -363,14 +371,17 @@ for (const c of cases) {
   for (let round = 0; round <= rounds; round++) {
     const roundStart = performance.now();
     for (const [i, l] of c.laptime.entries()) {
+      await settle();
       const [ms, rows] = await timed(l.run);
       if (round > 0) lapTimes[i]!.push(ms);
       else answers[i] = rows;
       lapStats[i] = lastStats;
     }
+    await settle();
     const [ms, drows] = await timed(() => duckRows(c.duckdb.sql, c.duckdb.keys));
     if (round > 0) duckTimes.push(ms);
     else duckTimed = drows;
+    await settle();
     const a = await chQuery(c.clickhouse.sql);
     if (round > 0) {
       chTimes.push(a.ms);
@@ -428,6 +439,8 @@ const summary = {
   events: EVENTS,
   rounds: ROUNDS,
   quickRounds: QUICK_ROUNDS,
+  settleMs: SETTLE_MS,
+  cases: CASES || 'all',
   machine: m,
   loadavg1mAtEnd: load1(),
   duckdb: duckVersion,

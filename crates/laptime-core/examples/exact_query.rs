@@ -8,6 +8,9 @@
 //! be checked to agree, and the pages skipped, answered from meta and decoded. `filter` (default
 //! `kind:call`) narrows the calls, e.g. `"kind:call release=r50"` for a selective filter.
 //!
+//! `LAPTIME_EVICT_MIB=64` writes 64 MiB elsewhere before each run: each run starts with cold CPU
+//! caches, as a query after another engine's does.
+//!
 //! `exact_query <store-dir> sizes` instead prints what a page's meta and its index for planning
 //! (what the bufferpool keeps of it for filters) hold on the heap, averaged over the pages.
 
@@ -47,10 +50,21 @@ fn main() -> Result<(), Box<dyn Error>> {
         precision,
         ..Query::default()
     };
+    // LAPTIME_EVICT_MIB=n: write n MiB elsewhere before each run, so the run starts with the CPU
+    // caches holding none of the store's metas (as after another engine's query).
+    let evict_mib: usize = std::env::var("LAPTIME_EVICT_MIB")
+        .ok()
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(0);
+    let mut junk = vec![0u8; evict_mib << 20];
     let mut times = Vec::with_capacity(runs);
     let mut checksum = 0u64;
     let mut stats = None;
     for run in 0..=runs {
+        for b in junk.iter_mut().step_by(64) {
+            *b = b.wrapping_add(1);
+        }
         let view = reader.view()?;
         let t = Instant::now();
         let result = view.query(&query)?;
