@@ -82,11 +82,13 @@ fn write(store: &Store, from: u64, to: u64) {
 }
 
 /// Filters a rollup can answer (or help with), and one it cannot.
-const FILTERS: [&str; 8] = [
+const FILTERS: [&str; 9] = [
     "route:/orders/:id",
     "kind:call route:/search",
     "route!=/a",
     "route:in(/b,/ünï)",
+    // After the `in`: the bufferpool holds /b's meta as read and, apart, as this equality plans.
+    "route:/b",
     "route:\"/x y\" status:error",
     "tier:pro route:/c",
     "route:/a name:Db.*",
@@ -125,19 +127,26 @@ fn queries() -> Vec<Query> {
     out
 }
 
-/// Every query's rows with the view's indexes and rollups equal those without; returns the pages
-/// answered from an index (rollups included) over all queries.
+/// Every query's rows with the view's indexes and rollups equal those without, the first time
+/// and again (from what the bufferpool kept of the rollups); returns the pages answered from an
+/// index (rollups included) over all queries.
 fn same_answers(store: &Store) -> u64 {
     let view = store.view().expect("view");
     let plain = store.view().expect("view").without_indexes();
     let mut from_index = 0;
     for q in queries() {
         let with: QueryResult = query::run(&view, &q).expect("query");
+        let again: QueryResult = query::run(&view, &q).expect("query");
         let without = query::run(&plain, &q).expect("query");
         assert_eq!(
             format!("{:?}", with.rows),
             format!("{:?}", without.rows),
             "{q:?}"
+        );
+        assert_eq!(
+            format!("{:?}", again.rows),
+            format!("{:?}", without.rows),
+            "again: {q:?}"
         );
         assert!(with.stats.pages_decoded <= without.stats.pages_decoded);
         from_index += with.stats.pages_from_index;
