@@ -300,9 +300,9 @@ impl SegmentReader {
         let directory = RollupDirectory::decode(&bytes, at.offset, footer)
             .map_err(|e| e.in_file(&self.path, at.offset))?;
         for key in directory.keys() {
-            let listed = match self.summary.values_of(key) {
-                Some(KeyValues::Listed { values, .. }) => values.as_slice(),
-                _ => &[],
+            // A key the summary does not list is never planned with the rollup (`rollup_values`).
+            let Some(KeyValues::Listed { values: listed, .. }) = self.summary.values_of(key) else {
+                continue;
             };
             let rolled = directory.values_of(key).unwrap_or(&[]);
             if rolled.len() != listed.len()
