@@ -9,7 +9,8 @@
 //! `kind:call`) narrows the calls, e.g. `"kind:call release=r50"` for a selective filter.
 //!
 //! `LAPTIME_EVICT_MIB=64` writes 64 MiB elsewhere before each run: each run starts with cold CPU
-//! caches, as a query after another engine's does.
+//! caches, as a query after another engine's does. `LAPTIME_PAUSE_MS=20` sleeps that long before
+//! each run; `LAPTIME_COUNT_P99=1` asks for count and p99 instead of p50/p90/p99.
 //!
 //! `exact_query <store-dir> sizes` instead prints what a page's meta and its index for planning
 //! (what the bufferpool keeps of it for filters) hold on the heap, averaged over the pages.
@@ -18,7 +19,7 @@ use std::error::Error;
 use std::time::Instant;
 
 use laptime_core::query::{Aggregate, GroupBy, Precision, Query};
-use laptime_core::{Queries, Reader, ScanFilter};
+use laptime_core::{Queries, Reader, ScanFilter, Store};
 
 fn main() -> Result<(), Box<dyn Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -50,6 +51,20 @@ fn main() -> Result<(), Box<dyn Error>> {
         precision,
         ..Query::default()
     };
+    // LAPTIME_COUNT_P99=1: count and p99 by function, as `npm run bench:query`'s filter cases.
+    let query = match std::env::var_os("LAPTIME_COUNT_P99") {
+        Some(_) => Query {
+            aggregates: vec![Aggregate::Count, Aggregate::Percentile(0.99)],
+            ..query
+        },
+        None => query,
+    };
+    // LAPTIME_PAUSE_MS=n: sleep n ms before each run (the machine idles between another engine's
+    // query and laptime's in the bench).
+    let pause_ms: Option<u64> = std::env::var("LAPTIME_PAUSE_MS")
+        .ok()
+        .map(|s| s.parse())
+        .transpose()?;
     // LAPTIME_EVICT_MIB=n: write n MiB elsewhere before each run, so the run starts with the CPU
     // caches holding none of the store's metas (as after another engine's query).
     let evict_mib: usize = std::env::var("LAPTIME_EVICT_MIB")
@@ -58,6 +73,13 @@ fn main() -> Result<(), Box<dyn Error>> {
         .transpose()?
         .unwrap_or(0);
     let mut junk = vec![0u8; evict_mib << 20];
+    // LAPTIME_OPEN_STORE=1: query the view of a store opened for writing (as the Node bench's
+    // `open()` does) instead of a reader's.
+    let store = match std::env::var_os("LAPTIME_OPEN_STORE") {
+        Some(_) => Some(Store::open(dir, laptime_core::Options::default())?),
+        None => None,
+    };
+    let mut view_ms = Vec::with_capacity(runs + 1);
     let mut times = Vec::with_capacity(runs);
     let mut checksum = 0u64;
     let mut stats = None;
@@ -65,7 +87,15 @@ fn main() -> Result<(), Box<dyn Error>> {
         for b in junk.iter_mut().step_by(64) {
             *b = b.wrapping_add(1);
         }
-        let view = reader.view()?;
+        if let Some(ms) = pause_ms {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+        }
+        let t_view = Instant::now();
+        let view = match &store {
+            Some(store) => store.view()?,
+            None => reader.view()?,
+        };
+        view_ms.push(t_view.elapsed().as_secs_f64() * 1e3);
         let t = Instant::now();
         let result = view.query(&query)?;
         let ms = t.elapsed().as_secs_f64() * 1e3;
@@ -84,6 +114,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     let mut sorted = times.clone();
     sorted.sort_by(f64::total_cmp);
     let median = sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN);
+    view_ms.sort_by(f64::total_cmp);
+    let view_median = view_ms.get(view_ms.len() / 2).copied().unwrap_or(f64::NAN);
     let peak_kib = std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
@@ -101,7 +133,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         )
     });
     println!(
-        "{{\"mode\":\"{mode}\",\"runsMs\":[{}],\"medianMs\":{median:.3},\"peakRssKiB\":{peak_kib},\"checksum\":\"{checksum:016x}\"{pages}}}",
+        "{{\"mode\":\"{mode}\",\"runsMs\":[{}],\"medianMs\":{median:.3},\"viewMedianMs\":{view_median:.3},\"peakRssKiB\":{peak_kib},\"checksum\":\"{checksum:016x}\"{pages}}}",
         runs_ms.join(",")
     );
     Ok(())

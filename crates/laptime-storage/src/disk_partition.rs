@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use crate::dictionary::Dictionary;
 use crate::error::{Error, Result};
@@ -55,7 +55,23 @@ pub(crate) struct DiskPartition {
 #[derive(Default)]
 pub(crate) struct PartitionCache {
     parts: Mutex<HashMap<PathBuf, CachedPartition>>,
+    /// The store's partition directories as last listed (see [`PartitionCache::partitions`]).
+    listing: Mutex<Option<Listing>>,
 }
+
+/// The partition directories, and the modification time of the directory holding them when they
+/// were listed.
+struct Listing {
+    modified: SystemTime,
+    dirs: Arc<[PathBuf]>,
+}
+
+/// How long a directory must have been left unchanged before its listing is reused while its
+/// modification time stays the same. A change in the same tick of the file system's clock as the
+/// one before it can leave that time as it was (the race git's index calls "racy clean"), and a
+/// listing taken within a tick of a change may miss the next one; two seconds is the coarsest
+/// tick in common use (FAT).
+const SETTLED: Duration = Duration::from_secs(2);
 
 #[derive(Default)]
 struct CachedPartition {
@@ -88,6 +104,34 @@ struct TailKey {
 struct Moved;
 
 impl PartitionCache {
+    /// The partition directories of the store at `root`, sorted. A query asks for them each time
+    /// (another process may have added one); they are listed again only when the directory's
+    /// modification time changed or had not settled when they were last listed: listing took a
+    /// query answered from metas a tenth of its time after the machine idled, a `stat` far less.
+    pub(crate) fn partitions(&self, root: &Path) -> Result<Arc<[PathBuf]>> {
+        let dir = root.join(partition::PARTITIONS);
+        let modified = match std::fs::metadata(&dir) {
+            Ok(m) => m.modified().ok(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(Error::io(&dir, "stat partitions", e)),
+        };
+        let mut listing = self.listing.lock().unwrap_or_else(|p| p.into_inner());
+        if let (Some(m), Some(l)) = (modified, listing.as_ref()) {
+            if l.modified == m {
+                return Ok(Arc::clone(&l.dirs));
+            }
+        }
+        // After the stat: the listing below sees at least what the modification time stands for.
+        let now = SystemTime::now();
+        let dirs: Arc<[PathBuf]> = partition::list(root)?.into();
+        let settled = |m: &SystemTime| now.duration_since(*m).is_ok_and(|age| age >= SETTLED);
+        *listing = modified.filter(settled).map(|modified| Listing {
+            modified,
+            dirs: Arc::clone(&dirs),
+        });
+        Ok(dirs)
+    }
+
     /// Partition `dir` as it is now, reusing what earlier loads read.
     pub(crate) fn load(&self, dir: &Path) -> Result<DiskPartition> {
         let mut parts = self.parts.lock().unwrap_or_else(|p| p.into_inner());
@@ -494,4 +538,71 @@ fn by_layout(
         fresh: all.clone(),
         all,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn partitions_dir(root: &Path) -> PathBuf {
+        root.join(partition::PARTITIONS)
+    }
+
+    /// Set the directory's modification time (what adding an entry changes).
+    fn set_modified(dir: &Path, at: SystemTime) {
+        std::fs::File::open(dir)
+            .and_then(|f| f.set_modified(at))
+            .expect("set the directory's modification time");
+    }
+
+    fn names(dirs: &[PathBuf]) -> Vec<String> {
+        let name = |d: &PathBuf| d.file_name().map(|n| n.to_string_lossy().into_owned());
+        dirs.iter().filter_map(name).collect()
+    }
+
+    #[test]
+    fn a_partition_added_to_a_settled_directory_is_listed_next_time() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let cache = PartitionCache::default();
+        assert!(cache.partitions(root.path()).expect("list").is_empty());
+        let dir = partitions_dir(root.path());
+        std::fs::create_dir_all(dir.join("a")).expect("mkdir");
+        let long_ago = SystemTime::now() - Duration::from_secs(3600);
+        set_modified(&dir, long_ago);
+        assert_eq!(names(&cache.partitions(root.path()).expect("list")), ["a"]);
+        // Listed while settled: reused as long as the directory keeps its time.
+        let kept = cache.partitions(root.path()).expect("list");
+        assert_eq!(names(&kept), ["a"]);
+        std::fs::create_dir(dir.join("b")).expect("mkdir");
+        assert_eq!(
+            names(&cache.partitions(root.path()).expect("list")),
+            ["a", "b"]
+        );
+        // A file is not a partition; removing one is seen too.
+        std::fs::write(dir.join("note"), b"x").expect("write");
+        std::fs::remove_dir(dir.join("a")).expect("rmdir");
+        assert_eq!(names(&cache.partitions(root.path()).expect("list")), ["b"]);
+        std::fs::remove_dir_all(&dir).expect("rm");
+        assert!(cache.partitions(root.path()).expect("list").is_empty());
+    }
+
+    /// A change in the same tick of the file system's clock as the listing leaves the
+    /// directory's time as it was: a listing taken while the directory had just changed is not
+    /// reused, so such a change is still seen.
+    #[test]
+    fn a_listing_of_a_directory_that_just_changed_is_not_reused() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let cache = PartitionCache::default();
+        let dir = partitions_dir(root.path());
+        std::fs::create_dir_all(dir.join("a")).expect("mkdir");
+        let just_now = SystemTime::now() - Duration::from_millis(100);
+        set_modified(&dir, just_now);
+        assert_eq!(names(&cache.partitions(root.path()).expect("list")), ["a"]);
+        std::fs::create_dir(dir.join("b")).expect("mkdir");
+        set_modified(&dir, just_now);
+        assert_eq!(
+            names(&cache.partitions(root.path()).expect("list")),
+            ["a", "b"]
+        );
+    }
 }

@@ -12,7 +12,6 @@ use crate::error::Result;
 use crate::event::{Code, Event, NameId};
 use crate::options::Options;
 use crate::page::{ColumnSet, PageColumns, PageIndex, PageMeta, PageZone};
-use crate::partition;
 use crate::segment::rollup::RolledValue;
 use crate::segment::{PageEntry, ReadScratch, SegmentReader};
 use crate::sketch::LatencySketch;
@@ -250,13 +249,13 @@ impl View {
                 l.tail,
             ));
         }
-        for dir in partition::list(root)? {
-            if live_dirs.contains(&dir) {
+        for dir in cache.partitions(root)?.iter() {
+            if live_dirs.contains(dir) {
                 continue;
             }
-            let p = cache.load(&dir)?;
+            let p = cache.load(dir)?;
             parts.push(PartitionSnapshot::new(
-                partition_id(&dir),
+                partition_id(dir),
                 p.dict,
                 p.segments,
                 p.tail,
@@ -546,13 +545,13 @@ impl View {
         page: &PageRef,
         meta: &PageMeta,
         names: impl Iterator<Item = NameId>,
-    ) -> Result<Vec<LatencySketch>> {
+    ) -> Result<Vec<Arc<LatencySketch>>> {
         names
             .map(|n| match meta.name_stats(n) {
-                None => Ok(LatencySketch::new()),
+                None => Ok(Arc::default()),
                 Some(s) => s
                     .decoded_sketch()
-                    .map(std::borrow::Cow::into_owned)
+                    .map(|s| Arc::new(s.into_owned()))
                     .map_err(|e| self.meta_damage(page, e)),
             })
             .collect()

@@ -3,7 +3,9 @@
 
 use crate::analysis::{RangeSummary, RankedValues};
 use laptime_storage::page::NameStats;
-use laptime_storage::sketch::{nearest_rank, LatencySketch};
+use std::sync::Arc;
+
+use laptime_storage::sketch::{nearest_rank, LatencySketch, SketchSum};
 
 use super::ranks::RankFinder;
 use super::{AggValue, Aggregate};
@@ -57,7 +59,7 @@ pub(crate) struct Acc {
     /// Exact percentiles without `values`: only durations near the wanted ranks are tallied
     /// (see `ranks.rs`); set by the engine for a query on one view.
     pub(super) ranks: Option<RankFinder>,
-    pub(super) sketch: Option<LatencySketch>,
+    pub(super) sketch: Option<SketchSum>,
     keeps_durations: bool,
 }
 
@@ -76,7 +78,7 @@ impl Acc {
             values: Vec::new(),
             keeps_values: needs.values,
             ranks: None,
-            sketch: needs.sketch.then(LatencySketch::new),
+            sketch: needs.sketch.then(SketchSum::new),
             keeps_durations: needs.durations,
         }
     }
@@ -137,7 +139,7 @@ impl Acc {
         &mut self,
         s: &NameStats,
         part: SummaryPart,
-        sketch: Option<&LatencySketch>,
+        sketch: Option<&Arc<LatencySketch>>,
     ) {
         let logs = if part.logs { s.logs } else { 0 };
         let (calls, errors) = match part.calls {
@@ -156,7 +158,7 @@ impl Acc {
                 // The planner decodes the sketches a query keeps (execute.rs).
                 debug_assert!(sketch.is_some(), "a kept sketch was not decoded");
                 if let Some(theirs) = sketch {
-                    sk.merge(theirs);
+                    sk.add_shared(theirs);
                 }
             }
         }
@@ -172,7 +174,7 @@ impl Acc {
         self.min = self.min.min(sketch.min().unwrap_or(u64::MAX));
         self.max = self.max.max(sketch.max().unwrap_or(0));
         if let Some(sk) = &mut self.sketch {
-            sk.merge(sketch);
+            sk.add(sketch);
         }
     }
 
@@ -214,7 +216,7 @@ impl Acc {
         } else {
             self.values.extend_from_slice(&other.values);
         }
-        if let (Some(a), Some(b)) = (&mut self.sketch, &other.sketch) {
+        if let (Some(a), Some(b)) = (&mut self.sketch, other.sketch) {
             a.merge(b);
         }
         match (&mut self.ranks, other.ranks) {
@@ -324,7 +326,7 @@ impl Acc {
     /// Calls, errors and durations, for judging a change between two ranges.
     pub(crate) fn into_summary(self) -> RangeSummary<Durations> {
         let durations = match self.sketch {
-            Some(s) => Durations::Sketch(s),
+            Some(s) => Durations::Sketch(s.into_sketch()),
             None => {
                 let mut v = self.values;
                 v.sort_unstable();

@@ -457,6 +457,10 @@ struct Worker<'a> {
     index: foldhash::HashMap<Vec<KeyPart>, usize>,
     /// Resolved names per partition and id.
     names: Vec<Vec<Option<Arc<str>>>>,
+    /// The group slot of a name's summary per partition and name id (`usize::MAX`: not known
+    /// yet), used when nothing else goes into the key (no time dimension): a meta's names then
+    /// find their groups without building and hashing a key each.
+    name_slots: Vec<Vec<usize>>,
     stats: QueryStats,
     selected: Vec<bool>,
     scratch: Vec<bool>,
@@ -482,6 +486,7 @@ impl<'a> Worker<'a> {
             accs: Vec::new(),
             index: foldhash::HashMap::default(),
             names: vec![Vec::new(); view.partitions()],
+            name_slots: vec![Vec::new(); view.partitions()],
             stats: QueryStats::default(),
             selected: Vec::new(),
             scratch: Vec::new(),
@@ -525,6 +530,39 @@ impl<'a> Worker<'a> {
         self.groups.push(key);
         self.accs.push(acc);
         s
+    }
+
+    /// The slot of the events of name `id` of partition `part` in a summary whose first event
+    /// started at `min_start`: the key is the name, null for fields (a summary counts events
+    /// without them only), and the summary's time bucket.
+    fn summary_slot(&mut self, part: usize, id: NameId, min_start: u64) -> usize {
+        let by_time = |g: &GroupBy| matches!(g, GroupBy::Time(_));
+        let cached = !self.plan.group_by.iter().any(by_time);
+        let i = id as usize;
+        if cached {
+            if let Some(&slot) = self.name_slots[part].get(i).filter(|&&s| s != usize::MAX) {
+                return slot;
+            }
+        }
+        let key: Vec<KeyPart> = self
+            .plan
+            .group_by
+            .iter()
+            .map(|g| match g {
+                GroupBy::Name => self.name(part, id),
+                GroupBy::Field(_) => KeyPart::Null,
+                GroupBy::Time(w) => KeyPart::Time(min_start - min_start % w),
+            })
+            .collect();
+        let slot = self.slot(key);
+        if cached {
+            let slots = &mut self.name_slots[part];
+            if slots.len() <= i {
+                slots.resize(i + 1, usize::MAX);
+            }
+            slots[i] = slot;
+        }
+        slot
     }
 
     fn name(&mut self, part: usize, id: NameId) -> KeyPart {
@@ -867,25 +905,21 @@ impl<'a> Worker<'a> {
         part: usize,
         meta: &PageMeta,
         parts: &[(NameId, SummaryPart)],
-        decoded: &[LatencySketch],
+        decoded: &[Arc<LatencySketch>],
     ) -> Vec<usize> {
         let mut slots = Vec::new();
+        // `parts` lists names of `meta.names` (sorted by id) in their order (`plan_page`): a walk
+        // forward finds each where a binary search per name would miss the cache at every probe.
+        let mut next = 0;
         for (i, &(name, take)) in parts.iter().enumerate() {
-            let Some(stats) = meta.name_stats(name) else {
+            let rest = meta.names.get(next..).unwrap_or_default();
+            let Some(at) = rest.iter().position(|s| s.name == name).map(|p| next + p) else {
                 continue;
             };
-            let sketch = decoded.get(i).or(stats.sketch());
-            let key: Vec<KeyPart> = self
-                .plan
-                .group_by
-                .iter()
-                .map(|g| match g {
-                    GroupBy::Name => self.name(part, name),
-                    GroupBy::Field(_) => KeyPart::Null,
-                    GroupBy::Time(w) => KeyPart::Time(meta.min_start - meta.min_start % w),
-                })
-                .collect();
-            let slot = self.slot(key);
+            next = at + 1;
+            let stats = &meta.names[at];
+            let sketch = decoded.get(i).or(stats.shared_sketch());
+            let slot = self.summary_slot(part, name, meta.min_start);
             let before = self.accs[slot].events();
             self.accs[slot].add_summary(stats, take, sketch);
             self.stats.rows_matched += self.accs[slot].events() - before;

@@ -4,7 +4,7 @@
 //! ([`LatencySketch::histogram`]), so the counts add up to the calls and each lands at most 1%
 //! from its true bin edge.
 
-use laptime_storage::sketch::{HistogramBin, LatencySketch};
+use laptime_storage::sketch::{HistogramBin, LatencySketch, SketchSum};
 use laptime_storage::{Error, Result, View};
 
 use super::{Aggregate, Partial, Precision, Query, QueryStats};
@@ -70,7 +70,7 @@ pub fn histogram_from_partial(req: &HistogramRequest, partial: Partial) -> Resul
     let sketch = groups
         .into_iter()
         .find_map(|(_, acc)| acc.sketch)
-        .unwrap_or_else(LatencySketch::new);
+        .map_or_else(LatencySketch::new, SketchSum::into_sketch);
     Ok(Histogram {
         calls: sketch.count(),
         bins: sketch.histogram(req.bins),

@@ -441,7 +441,7 @@ impl Partial {
                 }
             }
             if let (true, Some(sketch)) = (acc.calls > 0, &acc.sketch) {
-                sketch.encode(out);
+                sketch.to_sketch().encode(out);
             }
         }
     }
@@ -741,7 +741,7 @@ fn read_acc(r: &mut Reader<'_>, needs: Needs) -> Result<Acc> {
                 "the sketch disagrees with the group's calls, min, max or sum".into(),
             ));
         }
-        acc.sketch = Some(sketch);
+        acc.sketch = Some(sketch.into());
     }
     Ok(acc)
 }

@@ -67,7 +67,8 @@ pub struct NameStats {
 /// its bytes are.
 #[derive(Debug, Clone)]
 enum Durations {
-    Decoded(LatencySketch),
+    /// Shared, so a query can add it to a group's sum without copying it (`SketchSum`).
+    Decoded(Arc<LatencySketch>),
     Encoded {
         /// The meta's bytes up to the end of its names.
         bytes: Arc<[u8]>,
@@ -101,13 +102,18 @@ impl NameStats {
             min: sketch.min().unwrap_or(0),
             max: sketch.max().unwrap_or(0),
             sum: sketch.sum(),
-            sketch: Durations::Decoded(sketch),
+            sketch: Durations::Decoded(Arc::new(sketch)),
         }
     }
 
     /// The latency sketch of the calls, `None` when the meta was read without its sketches (see
     /// [`PageMeta::decode_sketches`]).
     pub fn sketch(&self) -> Option<&LatencySketch> {
+        self.shared_sketch().map(|s| &**s)
+    }
+
+    /// [`NameStats::sketch`], shared.
+    pub fn shared_sketch(&self) -> Option<&Arc<LatencySketch>> {
         match &self.sketch {
             Durations::Decoded(s) => Some(s),
             Durations::Encoded { .. } => None,
@@ -118,7 +124,7 @@ impl NameStats {
     /// against the name's counts and ranges (offsets in errors are the meta's).
     pub fn decoded_sketch(&self) -> Result<Cow<'_, LatencySketch>, DecodeError> {
         match &self.sketch {
-            Durations::Decoded(s) => Ok(Cow::Borrowed(s)),
+            Durations::Decoded(s) => Ok(Cow::Borrowed(&**s)),
             Durations::Encoded { bytes, at, len } => self
                 .sketch_within(bytes, *at as usize, *len as usize)
                 .map(Cow::Owned),
@@ -161,7 +167,7 @@ impl NameStats {
 
     fn decode_in_place(&mut self) -> Result<(), DecodeError> {
         if let Cow::Owned(sketch) = self.decoded_sketch()? {
-            self.sketch = Durations::Decoded(sketch);
+            self.sketch = Durations::Decoded(Arc::new(sketch));
         }
         Ok(())
     }
@@ -179,7 +185,7 @@ impl NameStats {
         self.zero_calls += other.zero_calls;
         self.sum += other.sum;
         if let (Durations::Decoded(mine), Some(theirs)) = (&mut self.sketch, other.sketch()) {
-            mine.merge(theirs);
+            Arc::make_mut(mine).merge(theirs);
         }
     }
 }
@@ -361,7 +367,8 @@ impl PageMeta {
                 .names
                 .iter()
                 .filter_map(NameStats::sketch)
-                .map(LatencySketch::heap_bytes)
+                // The counters, and the sketch itself with the Arc's two counts.
+                .map(|s| s.heap_bytes() + std::mem::size_of::<(usize, usize, LatencySketch)>())
                 .sum::<usize>()
             + shared.unwrap_or(0)
             + self.index.heap_bytes()
@@ -697,7 +704,8 @@ impl PageMeta {
                     return Err(DecodeError::new(len_at, "sketch longer than the page meta"));
                 }
                 if sketches == Sketches::Decode {
-                    stats.sketch = Durations::Decoded(stats.sketch_within(input, pos, len)?);
+                    let sketch = stats.sketch_within(input, pos, len)?;
+                    stats.sketch = Durations::Decoded(Arc::new(sketch));
                     pos += len;
                 } else {
                     deferred = true;
@@ -859,7 +867,7 @@ fn decode_ranges(
         min,
         max,
         sum,
-        sketch: Durations::Decoded(LatencySketch::new()),
+        sketch: Durations::Decoded(Arc::new(LatencySketch::new())),
     })
 }
 

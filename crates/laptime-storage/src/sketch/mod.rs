@@ -28,10 +28,13 @@
 
 mod buckets;
 mod codec;
+mod sum;
 #[cfg(test)]
 mod tests;
 
-use buckets::{bucket_bounds, bucket_index, bucket_value, NUM_BUCKETS};
+use buckets::{bucket_bounds, bucket_index, NUM_BUCKETS};
+pub use sum::SketchSum;
+use sum::Totals;
 
 /// Relative accuracy guaranteed by [`LatencySketch::quantile`]: `|y - x| <= RELATIVE_ACCURACY * x`.
 pub const RELATIVE_ACCURACY: f64 = 0.01;
@@ -482,63 +485,9 @@ impl LatencySketch {
     /// each end: ranks in the lower half from the lowest bucket up, the others (p90, p99) from
     /// the highest down, where they are a few buckets away.
     pub fn quantiles(&self, qs: &[f64]) -> Vec<Option<u64>> {
-        let mut out = vec![None; qs.len()];
-        // (rank, position in qs) of the queries that need the buckets.
-        let mut low: Vec<(u64, usize)> = Vec::new();
-        let mut high: Vec<(u64, usize)> = Vec::new();
-        for (pos, &q) in qs.iter().enumerate() {
-            if let Some(rank) = nearest_rank(q, self.count) {
-                match self.exact_at_rank(rank) {
-                    Some(v) => out[pos] = Some(v),
-                    None if rank <= self.count / 2 => low.push((rank, pos)),
-                    None => high.push((rank, pos)),
-                }
-            }
-        }
-        // Upward, `seen` counts the values at or below bucket `i`: rank r is in the first bucket
-        // where it reaches r.
-        low.sort_unstable();
-        let mut next = low.iter().peekable();
-        let mut seen = self.zero;
-        for (i, &c) in self.counts.iter().enumerate() {
-            if next.peek().is_none() {
-                break;
-            }
-            seen = seen.saturating_add(c);
-            while let Some(&&(rank, pos)) = next.peek() {
-                if rank > seen {
-                    break;
-                }
-                out[pos] = Some(self.answer(self.base + i));
-                next.next();
-            }
-        }
-        for &(_, pos) in next {
-            out[pos] = Some(self.max);
-        }
-        // Downward, `above` counts the values above bucket `i`; rank r is in bucket i once the
-        // values from `i` up outnumber the `count - r` above it. (`count` is the sum of the
-        // buckets and `zero`, as inserts, merges and the decoder keep it.)
-        high.sort_unstable_by(|a, b| b.cmp(a));
-        let mut next = high.iter().peekable();
-        let mut above = 0u64;
-        for (i, &c) in self.counts.iter().enumerate().rev() {
-            if next.peek().is_none() {
-                break;
-            }
-            above = above.saturating_add(c);
-            while let Some(&&(rank, pos)) = next.peek() {
-                if above <= self.count - rank {
-                    break;
-                }
-                out[pos] = Some(self.answer(self.base + i));
-                next.next();
-            }
-        }
-        for &(_, pos) in next {
-            out[pos] = Some(self.min);
-        }
-        out
+        let buckets = self.counts.iter().enumerate();
+        let buckets = buckets.map(|(i, &c)| (self.base + i, c));
+        sum::quantiles_of_buckets(&self.totals(), buckets, qs)
     }
 
     /// The range of the bucket holding the value of 1-based `rank` (ascending order), clamped to
@@ -634,23 +583,26 @@ impl LatencySketch {
         out
     }
 
-    /// The value at `rank` when it is known exactly: the minimum, the maximum, or a zero.
-    fn exact_at_rank(&self, rank: u64) -> Option<u64> {
-        if rank <= 1 {
-            Some(self.min)
-        } else if rank >= self.count {
-            Some(self.max)
-        } else if rank <= self.zero {
-            Some(0)
-        } else {
-            None
+    /// What quantiles need besides the buckets.
+    fn totals(&self) -> Totals {
+        Totals {
+            count: self.count,
+            zero: self.zero,
+            min: self.min,
+            max: self.max,
         }
+    }
+
+    /// The value at `rank` when it is known exactly: the minimum, the maximum, or a zero.
+    #[cfg(test)]
+    fn exact_at_rank(&self, rank: u64) -> Option<u64> {
+        self.totals().exact_at_rank(rank)
     }
 
     /// Answer for a rank that falls into bucket `index`: its representative clamped to
     /// `[min, max]`.
     fn answer(&self, index: usize) -> u64 {
-        bucket_value(index).max(self.min).min(self.max)
+        self.totals().answer(index)
     }
 
     /// Index of the lowest non-empty bucket and the counters up to the highest non-empty one.

@@ -1,0 +1,331 @@
+//! Quantiles over the buckets of one sketch or of several added up, and [`SketchSum`], which adds
+//! sketches up only when it has to.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use super::buckets::bucket_value;
+use super::{nearest_rank, LatencySketch};
+
+/// Sketches kept by reference before they are added into one.
+const SHARED: usize = 3;
+
+/// What a quantile needs besides the buckets: the number of values, of zeros, and the range.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Totals {
+    pub(super) count: u64,
+    pub(super) zero: u64,
+    /// `u64::MAX` while empty.
+    pub(super) min: u64,
+    /// `0` while empty.
+    pub(super) max: u64,
+}
+
+impl Totals {
+    fn add(self, other: Totals) -> Totals {
+        Totals {
+            count: self.count.saturating_add(other.count),
+            zero: self.zero.saturating_add(other.zero),
+            min: self.min.min(other.min),
+            max: self.max.max(other.max),
+        }
+    }
+
+    /// The value at `rank` when it is known exactly: the minimum, the maximum, or a zero.
+    pub(super) fn exact_at_rank(&self, rank: u64) -> Option<u64> {
+        if rank <= 1 {
+            Some(self.min)
+        } else if rank >= self.count {
+            Some(self.max)
+        } else if rank <= self.zero {
+            Some(0)
+        } else {
+            None
+        }
+    }
+
+    /// Answer for a rank that falls into bucket `index`: its representative clamped to
+    /// `[min, max]`.
+    pub(super) fn answer(&self, index: usize) -> u64 {
+        bucket_value(index).max(self.min).min(self.max)
+    }
+}
+
+/// [`LatencySketch::quantiles`] of the values `totals` describes, whose non-zero values are
+/// counted by `buckets` (bucket index and count, ascending), in one pass from each end: ranks in
+/// the lower half from the lowest bucket up, the others (p90, p99) from the highest down, where
+/// they are a few buckets away.
+pub(super) fn quantiles_of_buckets<I>(totals: &Totals, buckets: I, qs: &[f64]) -> Vec<Option<u64>>
+where
+    I: DoubleEndedIterator<Item = (usize, u64)> + Clone,
+{
+    let mut out = vec![None; qs.len()];
+    // (rank, position in qs) of the queries that need the buckets.
+    let mut low: Vec<(u64, usize)> = Vec::new();
+    let mut high: Vec<(u64, usize)> = Vec::new();
+    for (pos, &q) in qs.iter().enumerate() {
+        if let Some(rank) = nearest_rank(q, totals.count) {
+            match totals.exact_at_rank(rank) {
+                Some(v) => out[pos] = Some(v),
+                None if rank <= totals.count / 2 => low.push((rank, pos)),
+                None => high.push((rank, pos)),
+            }
+        }
+    }
+    // Upward, `seen` counts the values at or below bucket `i`: rank r is in the first bucket
+    // where it reaches r.
+    low.sort_unstable();
+    let mut next = low.iter().peekable();
+    let mut seen = totals.zero;
+    if next.peek().is_some() {
+        for (i, c) in buckets.clone() {
+            seen = seen.saturating_add(c);
+            while let Some(&&(rank, pos)) = next.peek() {
+                if rank > seen {
+                    break;
+                }
+                out[pos] = Some(totals.answer(i));
+                next.next();
+            }
+            if next.peek().is_none() {
+                break;
+            }
+        }
+    }
+    for &(_, pos) in next {
+        out[pos] = Some(totals.max);
+    }
+    // Downward, `above` counts the values above bucket `i`; rank r is in bucket i once the
+    // values from `i` up outnumber the `count - r` above it. (`count` is the sum of the
+    // buckets and the zeros, as inserts, merges and the decoder keep it.)
+    high.sort_unstable_by(|a, b| b.cmp(a));
+    let mut next = high.iter().peekable();
+    let mut above = 0u64;
+    if next.peek().is_some() {
+        for (i, c) in buckets.rev() {
+            above = above.saturating_add(c);
+            while let Some(&&(rank, pos)) = next.peek() {
+                if above <= totals.count - rank {
+                    break;
+                }
+                out[pos] = Some(totals.answer(i));
+                next.next();
+            }
+            if next.peek().is_none() {
+                break;
+            }
+        }
+    }
+    for &(_, pos) in next {
+        out[pos] = Some(totals.min);
+    }
+    out
+}
+
+/// Sketches added up, lazily. Whole sketches that a meta shares (`Arc`) are kept by reference
+/// while they are few: a query's group fed by one or two of them (a segment's, answered from its
+/// summary) then neither copies nor adds their bucket arrays, and its quantiles read the few
+/// buckets they need from all of them at once. Values and sketches passed by reference go into a
+/// sketch of its own, and so do the shared ones once there are more than a few.
+#[derive(Debug, Clone, Default)]
+pub struct SketchSum {
+    own: LatencySketch,
+    shared: [Option<Arc<LatencySketch>>; SHARED],
+}
+
+impl SketchSum {
+    /// An empty sum. Does not allocate.
+    pub const fn new() -> SketchSum {
+        SketchSum {
+            own: LatencySketch::new(),
+            shared: [const { None }; SHARED],
+        }
+    }
+
+    /// Record one duration in nanoseconds.
+    #[inline]
+    pub fn insert(&mut self, v: u64) {
+        self.own.insert(v);
+    }
+
+    /// Add `sketch`'s values (copied into the sum's own buckets).
+    pub fn add(&mut self, sketch: &LatencySketch) {
+        self.own.merge(sketch);
+    }
+
+    /// Add `sketch`'s values, keeping a reference while the sum holds few.
+    pub fn add_shared(&mut self, sketch: &Arc<LatencySketch>) {
+        if !sketch.is_empty() {
+            self.keep(Arc::clone(sketch));
+        }
+    }
+
+    fn keep(&mut self, sketch: Arc<LatencySketch>) {
+        if let Some(free) = self.shared.iter_mut().find(|s| s.is_none()) {
+            *free = Some(sketch);
+            return;
+        }
+        self.fold();
+        self.shared[0] = Some(sketch);
+    }
+
+    /// Add another sum's values.
+    pub fn merge(&mut self, other: SketchSum) {
+        self.own.merge(&other.own);
+        for s in other.shared.into_iter().flatten() {
+            self.keep(s);
+        }
+    }
+
+    /// Number of values added.
+    pub fn count(&self) -> u64 {
+        self.parts().fold(0, |n, s| n.saturating_add(s.count()))
+    }
+
+    /// Whether no value was added.
+    pub fn is_empty(&self) -> bool {
+        self.parts().all(LatencySketch::is_empty)
+    }
+
+    /// [`LatencySketch::quantiles`] of every value added.
+    pub fn quantiles(&self, qs: &[f64]) -> Vec<Option<u64>> {
+        let mut parts: [&LatencySketch; SHARED + 1] = [&self.own; SHARED + 1];
+        let mut n = 0;
+        for s in self.parts().filter(|s| !s.is_empty()) {
+            parts[n] = s;
+            n += 1;
+        }
+        let parts = &parts[..n];
+        match parts {
+            [] => vec![None; qs.len()],
+            [one] => one.quantiles(qs),
+            _ => {
+                let totals = parts
+                    .iter()
+                    .fold(LatencySketch::new().totals(), |t, s| t.add(s.totals()));
+                let ranges = parts.iter().filter_map(|s| s.trimmed());
+                let lo = ranges.clone().map(|(first, _)| first).min().unwrap_or(0);
+                let hi = ranges.map(|(first, c)| first + c.len()).max().unwrap_or(0);
+                let buckets = (lo..hi).map(|i| {
+                    let c = parts
+                        .iter()
+                        .fold(0u64, |c, s| c.saturating_add(s.count_at(i)));
+                    (i, c)
+                });
+                quantiles_of_buckets(&totals, buckets, qs)
+            }
+        }
+    }
+
+    /// Every value added, in one sketch.
+    pub fn into_sketch(mut self) -> LatencySketch {
+        if self.own.is_empty() && self.shared.iter().flatten().count() == 1 {
+            if let Some(one) = self.shared.iter_mut().find_map(Option::take) {
+                return Arc::try_unwrap(one).unwrap_or_else(|s| (*s).clone());
+            }
+        }
+        self.fold();
+        self.own
+    }
+
+    /// Every value added, in one sketch: borrowed when one part holds them all.
+    pub fn to_sketch(&self) -> Cow<'_, LatencySketch> {
+        let mut parts = self.parts().filter(|s| !s.is_empty());
+        match (parts.next(), parts.next()) {
+            (None, _) => Cow::Borrowed(&self.own),
+            (Some(one), None) => Cow::Borrowed(one),
+            _ => Cow::Owned(self.clone().into_sketch()),
+        }
+    }
+
+    /// Add the shared sketches into the sum's own.
+    fn fold(&mut self) {
+        for s in self.shared.iter_mut().filter_map(Option::take) {
+            self.own.merge(&s);
+        }
+    }
+
+    fn parts(&self) -> impl Iterator<Item = &LatencySketch> {
+        std::iter::once(&self.own).chain(self.shared.iter().flatten().map(|s| &**s))
+    }
+}
+
+impl From<LatencySketch> for SketchSum {
+    fn from(own: LatencySketch) -> SketchSum {
+        SketchSum {
+            own,
+            ..SketchSum::new()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn sketch_of(values: &[u64]) -> LatencySketch {
+        let mut s = LatencySketch::new();
+        s.insert_many(values);
+        s
+    }
+
+    const QS: [f64; 8] = [0.0, 0.01, 0.25, 0.5, 0.5001, 0.9, 0.99, 1.0];
+
+    fn value() -> impl Strategy<Value = u64> {
+        prop_oneof![Just(0u64), 1u64..2_000, 1_000u64..50_000_000, any::<u64>()]
+    }
+
+    /// Often none: a sum fed only shared sketches is the common case.
+    fn values() -> impl Strategy<Value = Vec<u64>> {
+        prop_oneof![Just(Vec::new()), prop::collection::vec(value(), 1..40)]
+    }
+
+    proptest! {
+        /// However the values arrive (inserted, added, shared, merged from another sum, more
+        /// shared sketches than are kept by reference), the sum answers as one sketch of them all.
+        #[test]
+        fn a_sum_answers_as_the_sketch_of_all_its_values(
+            inserted in values(),
+            added in values(),
+            shared in prop::collection::vec(prop::collection::vec(value(), 0..40), 0..7),
+            split in 0usize..8,
+        ) {
+            let mut all = sketch_of(&inserted);
+            all.merge(&sketch_of(&added));
+            let mut sum = SketchSum::new();
+            inserted.iter().for_each(|&v| sum.insert(v));
+            sum.add(&sketch_of(&added));
+            let mut other = SketchSum::new();
+            for (i, values) in shared.iter().enumerate() {
+                let s = Arc::new(sketch_of(values));
+                all.merge(&s);
+                if i < split { sum.add_shared(&s) } else { other.add_shared(&s) }
+            }
+            sum.merge(other);
+            prop_assert_eq!(sum.count(), all.count());
+            prop_assert_eq!(sum.is_empty(), all.is_empty());
+            prop_assert_eq!(sum.quantiles(&QS), all.quantiles(&QS));
+            let whole = sum.to_sketch().into_owned();
+            prop_assert_eq!(&whole, &all);
+            prop_assert_eq!(sum.into_sketch(), all);
+        }
+    }
+
+    #[test]
+    fn a_shared_sketch_stays_as_it_was_whatever_the_sum_does_next() {
+        let shared = Arc::new(sketch_of(&[5, 7_000, 9_000_000]));
+        let before = (*shared).clone();
+        let mut sum = SketchSum::new();
+        sum.add_shared(&shared);
+        sum.insert(1);
+        sum.add_shared(&shared);
+        let mut sketch = sum.into_sketch();
+        sketch.insert(2);
+        let mut only = SketchSum::new();
+        only.add_shared(&shared);
+        only.into_sketch().insert(3);
+        assert_eq!(sketch.count(), 8);
+        assert_eq!(*shared, before);
+    }
+}
