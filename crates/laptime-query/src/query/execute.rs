@@ -733,6 +733,10 @@ impl<'a> Worker<'a> {
         // Whether the only thing the meta lacks is the duration values themselves.
         let mut lacks_only_values = !plan.needs.moments;
         let truths = part.predicate.index_truths(meta);
+        if truths.rule_out_every_event() {
+            // Without looking at a name: a segment's summary lists hundreds.
+            return PagePlan::Skip;
+        }
         for s in &meta.names {
             let tri = |n: u64, class: Class| {
                 (n > 0).then(|| part.predicate.on_meta(meta, s, class, &truths))
@@ -908,6 +912,12 @@ impl<'a> Worker<'a> {
         decoded: &[Arc<LatencySketch>],
     ) -> Vec<usize> {
         let mut slots = Vec::new();
+        if self.accs.is_empty() {
+            // Room for a group per name of the first meta at once: growing by doubling copied
+            // the accumulators (the next metas mostly add to the same groups).
+            self.accs.reserve(parts.len());
+            self.groups.reserve(parts.len());
+        }
         // `parts` lists names of `meta.names` (sorted by id) in their order (`plan_page`): a walk
         // forward finds each where a binary search per name would miss the cache at every probe.
         let mut next = 0;

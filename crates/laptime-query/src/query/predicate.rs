@@ -307,6 +307,13 @@ pub(crate) fn string_form(v: &Value) -> String {
 /// Per term of a [`Predicate`], its truth over a whole meta when the meta's index decides it.
 pub(crate) struct IndexTruths(Vec<Option<Tri>>);
 
+impl IndexTruths {
+    /// Whether a term no event of the meta passes rules out all of them (the terms are ANDed).
+    pub(crate) fn rule_out_every_event(&self) -> bool {
+        self.0.contains(&Some(Tri::None))
+    }
+}
+
 /// A filter compiled for one partition.
 pub(crate) struct Predicate {
     terms: Vec<Compiled>,
