@@ -168,7 +168,7 @@ pub struct SegmentRef {
 
 impl SegmentRef {
     /// Every page's meta absorbed into one: counts and sketches per name, time range, keys.
-    pub fn summary(&self) -> &PageMeta {
+    pub fn summary(&self) -> &Arc<PageMeta> {
         &self.summary
     }
 
@@ -545,13 +545,13 @@ impl View {
         page: &PageRef,
         meta: &PageMeta,
         names: impl Iterator<Item = NameId>,
-    ) -> Result<Vec<Arc<LatencySketch>>> {
+    ) -> Result<Vec<LatencySketch>> {
         names
             .map(|n| match meta.name_stats(n) {
-                None => Ok(Arc::default()),
+                None => Ok(LatencySketch::new()),
                 Some(s) => s
                     .decoded_sketch()
-                    .map(|s| Arc::new(s.into_owned()))
+                    .map(std::borrow::Cow::into_owned)
                     .map_err(|e| self.meta_damage(page, e)),
             })
             .collect()

@@ -5,6 +5,7 @@ use crate::analysis::{RangeSummary, RankedValues};
 use laptime_storage::page::NameStats;
 use std::sync::Arc;
 
+use laptime_storage::page::{MetaSketch, PageMeta};
 use laptime_storage::sketch::{nearest_rank, LatencySketch, SketchSum};
 
 use super::ranks::RankFinder;
@@ -59,7 +60,7 @@ pub(crate) struct Acc {
     /// Exact percentiles without `values`: only durations near the wanted ranks are tallied
     /// (see `ranks.rs`); set by the engine for a query on one view.
     pub(super) ranks: Option<RankFinder>,
-    pub(super) sketch: Option<SketchSum>,
+    pub(super) sketch: Option<SketchSum<MetaSketch>>,
     keeps_durations: bool,
 }
 
@@ -139,7 +140,7 @@ impl Acc {
         &mut self,
         s: &NameStats,
         part: SummaryPart,
-        sketch: Option<&Arc<LatencySketch>>,
+        sketch: SummarySketch<'_>,
     ) {
         let logs = if part.logs { s.logs } else { 0 };
         let (calls, errors) = match part.calls {
@@ -155,10 +156,16 @@ impl Acc {
             self.min = self.min.min(s.min);
             self.max = self.max.max(s.max);
             if let Some(sk) = &mut self.sketch {
-                // The planner decodes the sketches a query keeps (execute.rs).
-                debug_assert!(sketch.is_some(), "a kept sketch was not decoded");
-                if let Some(theirs) = sketch {
-                    sk.add_shared(theirs);
+                match sketch {
+                    SummarySketch::InMeta(meta, at) => {
+                        let theirs = MetaSketch::of(meta, at);
+                        // The planner decodes the sketches a query keeps (execute.rs).
+                        debug_assert!(theirs.is_some(), "a kept sketch was not decoded");
+                        if let Some(theirs) = theirs {
+                            sk.add_shared(theirs);
+                        }
+                    }
+                    SummarySketch::Apart(theirs) => sk.add(theirs),
                 }
             }
         }
@@ -368,6 +375,14 @@ impl RankedValues for Durations {
             Durations::Sorted(v) => v.at_rank(rank),
         }
     }
+}
+
+/// Where the sketch of a name's summary is.
+pub(crate) enum SummarySketch<'a> {
+    /// In the meta, decoded, at this index of its names: kept by reference.
+    InMeta(&'a Arc<PageMeta>, usize),
+    /// Decoded apart from the meta.
+    Apart(&'a LatencySketch),
 }
 
 /// Which rows of a page's name summary a query takes.

@@ -12,7 +12,7 @@ use laptime_storage::sketch::LatencySketch;
 use laptime_storage::NameId;
 use laptime_storage::Result;
 
-use super::accumulate::{Acc, CallPart, Needs, SummaryPart};
+use super::accumulate::{Acc, CallPart, Needs, SummaryPart, SummarySketch};
 use super::by_value::{self, ClassCounts};
 use super::predicate::{Class, Predicate, Tri};
 use super::ranks::RankFinder;
@@ -587,7 +587,7 @@ impl<'a> Worker<'a> {
             Ok(m) => m,
             Err(e) => return self.skipped(page, e),
         };
-        let meta = &*meta;
+        let meta = &meta;
         match self.plan_page(part, meta) {
             PagePlan::Skip => {
                 self.stats.pages_skipped += 1;
@@ -611,7 +611,7 @@ impl<'a> Worker<'a> {
                 match decoded {
                     Ok((whole, sketches)) => {
                         self.stats.pages_from_meta += 1;
-                        let meta = whole.as_deref().unwrap_or(meta);
+                        let meta = whole.as_ref().unwrap_or(meta);
                         self.add_from_meta(page.partition(), meta, &parts, &sketches);
                     }
                     Err(e) => self.skipped(page, e)?,
@@ -665,7 +665,7 @@ impl<'a> Worker<'a> {
     fn grouped_values(
         &mut self,
         page: &PageRef,
-        meta: &PageMeta,
+        meta: &Arc<PageMeta>,
         parts: &[(NameId, SummaryPart)],
     ) -> Result<bool> {
         let mut durs = std::mem::take(&mut self.grouped);
@@ -907,9 +907,9 @@ impl<'a> Worker<'a> {
     fn add_from_meta(
         &mut self,
         part: usize,
-        meta: &PageMeta,
+        meta: &Arc<PageMeta>,
         parts: &[(NameId, SummaryPart)],
-        decoded: &[Arc<LatencySketch>],
+        decoded: &[LatencySketch],
     ) -> Vec<usize> {
         let mut slots = Vec::new();
         if self.accs.is_empty() {
@@ -928,7 +928,10 @@ impl<'a> Worker<'a> {
             };
             next = at + 1;
             let stats = &meta.names[at];
-            let sketch = decoded.get(i).or(stats.shared_sketch());
+            let sketch = match decoded.get(i) {
+                Some(apart) => SummarySketch::Apart(apart),
+                None => SummarySketch::InMeta(meta, at),
+            };
             let slot = self.summary_slot(part, name, meta.min_start);
             let before = self.accs[slot].events();
             self.accs[slot].add_summary(stats, take, sketch);

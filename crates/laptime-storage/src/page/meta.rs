@@ -67,8 +67,7 @@ pub struct NameStats {
 /// its bytes are.
 #[derive(Debug, Clone)]
 enum Durations {
-    /// Shared, so a query can add it to a group's sum without copying it (`SketchSum`).
-    Decoded(Arc<LatencySketch>),
+    Decoded(LatencySketch),
     Encoded {
         /// The meta's bytes up to the end of its names.
         bytes: Arc<[u8]>,
@@ -102,18 +101,13 @@ impl NameStats {
             min: sketch.min().unwrap_or(0),
             max: sketch.max().unwrap_or(0),
             sum: sketch.sum(),
-            sketch: Durations::Decoded(Arc::new(sketch)),
+            sketch: Durations::Decoded(sketch),
         }
     }
 
     /// The latency sketch of the calls, `None` when the meta was read without its sketches (see
     /// [`PageMeta::decode_sketches`]).
     pub fn sketch(&self) -> Option<&LatencySketch> {
-        self.shared_sketch().map(|s| &**s)
-    }
-
-    /// [`NameStats::sketch`], shared.
-    pub fn shared_sketch(&self) -> Option<&Arc<LatencySketch>> {
         match &self.sketch {
             Durations::Decoded(s) => Some(s),
             Durations::Encoded { .. } => None,
@@ -124,7 +118,7 @@ impl NameStats {
     /// against the name's counts and ranges (offsets in errors are the meta's).
     pub fn decoded_sketch(&self) -> Result<Cow<'_, LatencySketch>, DecodeError> {
         match &self.sketch {
-            Durations::Decoded(s) => Ok(Cow::Borrowed(&**s)),
+            Durations::Decoded(s) => Ok(Cow::Borrowed(s)),
             Durations::Encoded { bytes, at, len } => self
                 .sketch_within(bytes, *at as usize, *len as usize)
                 .map(Cow::Owned),
@@ -167,7 +161,7 @@ impl NameStats {
 
     fn decode_in_place(&mut self) -> Result<(), DecodeError> {
         if let Cow::Owned(sketch) = self.decoded_sketch()? {
-            self.sketch = Durations::Decoded(Arc::new(sketch));
+            self.sketch = Durations::Decoded(sketch);
         }
         Ok(())
     }
@@ -185,7 +179,7 @@ impl NameStats {
         self.zero_calls += other.zero_calls;
         self.sum += other.sum;
         if let (Durations::Decoded(mine), Some(theirs)) = (&mut self.sketch, other.sketch()) {
-            Arc::make_mut(mine).merge(theirs);
+            mine.merge(theirs);
         }
     }
 }
@@ -229,6 +223,38 @@ impl PageZone {
     /// Seq one past the page's last event.
     pub fn end_seq(&self) -> u64 {
         self.first_seq + u64::from(self.rows)
+    }
+}
+
+/// The decoded sketch of one name of a shared meta, held through the meta rather than copied:
+/// cloning it counts one more holder of the meta (a counter every name of the meta shares, so
+/// a query taking all of them touches one cache line, not one per sketch).
+#[derive(Debug, Clone)]
+pub struct MetaSketch {
+    meta: Arc<PageMeta>,
+    at: usize,
+}
+
+impl MetaSketch {
+    /// The sketch of `meta.names[at]`; `None` when it is not decoded (or there is no such name).
+    pub fn of(meta: &Arc<PageMeta>, at: usize) -> Option<MetaSketch> {
+        let stats = meta.names.get(at)?;
+        stats.sketch()?;
+        Some(MetaSketch {
+            meta: Arc::clone(meta),
+            at,
+        })
+    }
+}
+
+impl std::ops::Deref for MetaSketch {
+    type Target = LatencySketch;
+
+    fn deref(&self) -> &LatencySketch {
+        static EMPTY: LatencySketch = LatencySketch::new();
+        // Decoded when made (`MetaSketch::of`), and a shared meta does not change.
+        let stats = self.meta.names.get(self.at);
+        stats.and_then(NameStats::sketch).unwrap_or(&EMPTY)
     }
 }
 
@@ -367,8 +393,7 @@ impl PageMeta {
                 .names
                 .iter()
                 .filter_map(NameStats::sketch)
-                // The counters, and the sketch itself with the Arc's two counts.
-                .map(|s| s.heap_bytes() + std::mem::size_of::<(usize, usize, LatencySketch)>())
+                .map(LatencySketch::heap_bytes)
                 .sum::<usize>()
             + shared.unwrap_or(0)
             + self.index.heap_bytes()
@@ -704,8 +729,7 @@ impl PageMeta {
                     return Err(DecodeError::new(len_at, "sketch longer than the page meta"));
                 }
                 if sketches == Sketches::Decode {
-                    let sketch = stats.sketch_within(input, pos, len)?;
-                    stats.sketch = Durations::Decoded(Arc::new(sketch));
+                    stats.sketch = Durations::Decoded(stats.sketch_within(input, pos, len)?);
                     pos += len;
                 } else {
                     deferred = true;
@@ -867,7 +891,7 @@ fn decode_ranges(
         min,
         max,
         sum,
-        sketch: Durations::Decoded(Arc::new(LatencySketch::new())),
+        sketch: Durations::Decoded(LatencySketch::new()),
     })
 }
 

@@ -29,6 +29,6 @@ pub(crate) use codec::{
 pub(crate) use columns::StringFields;
 pub use columns::{ColumnSet, FieldColumn, FieldKeys, FieldValues, PageColumns};
 pub use index::PageIndex;
-pub use meta::{NameStats, PageMeta, PageZone};
+pub use meta::{MetaSketch, NameStats, PageMeta, PageZone};
 pub use value_sketch::ValueSketch;
 pub use values::{KeyValues, ValueStats, MAX_LISTED_VALUES};

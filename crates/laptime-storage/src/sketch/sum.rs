@@ -2,7 +2,7 @@
 //! sketches up only when it has to.
 
 use std::borrow::Cow;
-use std::sync::Arc;
+use std::ops::Deref;
 
 use super::buckets::bucket_value;
 use super::{nearest_rank, LatencySketch};
@@ -122,24 +122,31 @@ where
     out
 }
 
-/// Sketches added up, lazily. Whole sketches that a meta shares (`Arc`) are kept by reference
-/// while they are few: a query's group fed by one or two of them (a segment's, answered from its
-/// summary) then neither copies nor adds their bucket arrays, and its quantiles read the few
-/// buckets they need from all of them at once. Values and sketches passed by reference go into a
-/// sketch of its own, and so do the shared ones once there are more than a few.
-#[derive(Debug, Clone, Default)]
-pub struct SketchSum {
+/// Sketches added up, lazily. Sketches held elsewhere (`S`: a reference-counted handle, such as
+/// a name's sketch in a shared page meta) are kept as handles while they are few: a query's group
+/// fed by one or two of them (a segment's, answered from its summary) then neither copies nor
+/// adds their bucket arrays, and its quantiles read the few buckets they need from all of them at
+/// once. Values and borrowed sketches go into a sketch of its own, and so do the handles' once
+/// there are more than a few.
+#[derive(Debug, Clone)]
+pub struct SketchSum<S> {
     own: LatencySketch,
-    shared: [Option<Arc<LatencySketch>>; SHARED],
+    shared: [Option<S>; SHARED],
 }
 
-impl SketchSum {
-    /// An empty sum. Does not allocate.
-    pub const fn new() -> SketchSum {
+impl<S> Default for SketchSum<S> {
+    fn default() -> Self {
         SketchSum {
             own: LatencySketch::new(),
-            shared: [const { None }; SHARED],
+            shared: std::array::from_fn(|_| None),
         }
+    }
+}
+
+impl<S: Deref<Target = LatencySketch>> SketchSum<S> {
+    /// An empty sum. Does not allocate.
+    pub fn new() -> SketchSum<S> {
+        SketchSum::default()
     }
 
     /// Record one duration in nanoseconds.
@@ -153,14 +160,11 @@ impl SketchSum {
         self.own.merge(sketch);
     }
 
-    /// Add `sketch`'s values, keeping a reference while the sum holds few.
-    pub fn add_shared(&mut self, sketch: &Arc<LatencySketch>) {
-        if !sketch.is_empty() {
-            self.keep(Arc::clone(sketch));
+    /// Add the values of the sketch `sketch` holds, keeping the handle while the sum holds few.
+    pub fn add_shared(&mut self, sketch: S) {
+        if sketch.is_empty() {
+            return;
         }
-    }
-
-    fn keep(&mut self, sketch: Arc<LatencySketch>) {
         if let Some(free) = self.shared.iter_mut().find(|s| s.is_none()) {
             *free = Some(sketch);
             return;
@@ -170,10 +174,10 @@ impl SketchSum {
     }
 
     /// Add another sum's values.
-    pub fn merge(&mut self, other: SketchSum) {
+    pub fn merge(&mut self, other: SketchSum<S>) {
         self.own.merge(&other.own);
         for s in other.shared.into_iter().flatten() {
-            self.keep(s);
+            self.add_shared(s);
         }
     }
 
@@ -220,8 +224,8 @@ impl SketchSum {
     /// Every value added, in one sketch.
     pub fn into_sketch(mut self) -> LatencySketch {
         if self.own.is_empty() && self.shared.iter().flatten().count() == 1 {
-            if let Some(one) = self.shared.iter_mut().find_map(Option::take) {
-                return Arc::try_unwrap(one).unwrap_or_else(|s| (*s).clone());
+            if let Some(one) = self.shared.iter().flatten().next() {
+                return (**one).clone();
             }
         }
         self.fold();
@@ -234,7 +238,13 @@ impl SketchSum {
         match (parts.next(), parts.next()) {
             (None, _) => Cow::Borrowed(&self.own),
             (Some(one), None) => Cow::Borrowed(one),
-            _ => Cow::Owned(self.clone().into_sketch()),
+            _ => {
+                let mut all = self.own.clone();
+                for s in self.shared.iter().flatten() {
+                    all.merge(s);
+                }
+                Cow::Owned(all)
+            }
         }
     }
 
@@ -250,11 +260,11 @@ impl SketchSum {
     }
 }
 
-impl From<LatencySketch> for SketchSum {
-    fn from(own: LatencySketch) -> SketchSum {
+impl<S> From<LatencySketch> for SketchSum<S> {
+    fn from(own: LatencySketch) -> SketchSum<S> {
         SketchSum {
             own,
-            ..SketchSum::new()
+            ..SketchSum::default()
         }
     }
 }
@@ -263,6 +273,7 @@ impl From<LatencySketch> for SketchSum {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::sync::Arc;
 
     fn sketch_of(values: &[u64]) -> LatencySketch {
         let mut s = LatencySketch::new();
@@ -293,14 +304,14 @@ mod tests {
         ) {
             let mut all = sketch_of(&inserted);
             all.merge(&sketch_of(&added));
-            let mut sum = SketchSum::new();
+            let mut sum: SketchSum<Arc<LatencySketch>> = SketchSum::new();
             inserted.iter().for_each(|&v| sum.insert(v));
             sum.add(&sketch_of(&added));
-            let mut other = SketchSum::new();
+            let mut other: SketchSum<Arc<LatencySketch>> = SketchSum::new();
             for (i, values) in shared.iter().enumerate() {
                 let s = Arc::new(sketch_of(values));
                 all.merge(&s);
-                if i < split { sum.add_shared(&s) } else { other.add_shared(&s) }
+                if i < split { sum.add_shared(s) } else { other.add_shared(s) }
             }
             sum.merge(other);
             prop_assert_eq!(sum.count(), all.count());
@@ -317,13 +328,13 @@ mod tests {
         let shared = Arc::new(sketch_of(&[5, 7_000, 9_000_000]));
         let before = (*shared).clone();
         let mut sum = SketchSum::new();
-        sum.add_shared(&shared);
+        sum.add_shared(Arc::clone(&shared));
         sum.insert(1);
-        sum.add_shared(&shared);
+        sum.add_shared(Arc::clone(&shared));
         let mut sketch = sum.into_sketch();
         sketch.insert(2);
         let mut only = SketchSum::new();
-        only.add_shared(&shared);
+        only.add_shared(Arc::clone(&shared));
         only.into_sketch().insert(3);
         assert_eq!(sketch.count(), 8);
         assert_eq!(*shared, before);
