@@ -40,6 +40,9 @@ enum Content {
     Meta(Arc<PageMeta>),
     /// A page's index for planning.
     Index(Arc<PageIndex>),
+    /// A meta made from what a page or segment stores, as a query plans with it (a rolled-up
+    /// value's meta, its parts merged), kept apart from the stored meta under the same key.
+    MadeMeta(Arc<PageMeta>),
 }
 
 /// The kinds of content a page may have cached, each in a frame of its own.
@@ -48,7 +51,10 @@ enum Kind {
     Columns = 0,
     Meta = 1,
     Index = 2,
+    MadeMeta = 3,
 }
+
+const KINDS: usize = 4;
 
 impl Content {
     fn kind(&self) -> Option<Kind> {
@@ -57,6 +63,7 @@ impl Content {
             Content::Columns(..) => Some(Kind::Columns),
             Content::Meta(_) => Some(Kind::Meta),
             Content::Index(_) => Some(Kind::Index),
+            Content::MadeMeta(_) => Some(Kind::MadeMeta),
         }
     }
 
@@ -65,7 +72,7 @@ impl Content {
         match self {
             Content::Empty => false,
             Content::Columns(_, page) => Arc::strong_count(page) > 1,
-            Content::Meta(meta) => Arc::strong_count(meta) > 1,
+            Content::Meta(meta) | Content::MadeMeta(meta) => Arc::strong_count(meta) > 1,
             Content::Index(index) => Arc::strong_count(index) > 1,
         }
     }
@@ -84,7 +91,7 @@ struct Inner {
     frames: Vec<Frame>,
     /// Per [`Kind`]: the frames holding that kind of content, by page. (Looked up for every page
     /// a query plans: a fast hash, since keys come from the store's own files, not from input.)
-    slots: [foldhash::HashMap<PageKey, usize>; 3],
+    slots: [foldhash::HashMap<PageKey, usize>; KINDS],
     hand: usize,
     used: usize,
     free: Vec<usize>,
@@ -218,9 +225,33 @@ impl BufferPool {
 
     /// Cache a decoded page meta; when it cannot fit it is returned uncached.
     pub(crate) fn insert_meta(&self, key: PageKey, meta: PageMeta) -> Arc<PageMeta> {
+        self.admit_meta(key, meta, Content::Meta)
+    }
+
+    /// The cached meta made for planning under `key` (see [`BufferPool::insert_made_meta`]).
+    pub(crate) fn get_made_meta(&self, key: PageKey) -> Option<Arc<PageMeta>> {
+        self.lookup(key, Kind::MadeMeta, |c| match c {
+            Content::MadeMeta(meta) => Some(Arc::clone(meta)),
+            _ => None,
+        })
+    }
+
+    /// Cache a meta made for planning from what `key` stores (a rolled-up value's meta, its parts
+    /// merged), apart from the stored meta under the same key; when it cannot fit it is returned
+    /// uncached.
+    pub(crate) fn insert_made_meta(&self, key: PageKey, meta: PageMeta) -> Arc<PageMeta> {
+        self.admit_meta(key, meta, Content::MadeMeta)
+    }
+
+    fn admit_meta(
+        &self,
+        key: PageKey,
+        meta: PageMeta,
+        content: fn(Arc<PageMeta>) -> Content,
+    ) -> Arc<PageMeta> {
         let bytes = meta.heap_bytes() + std::mem::size_of::<PageMeta>();
         let meta = Arc::new(meta);
-        self.admit(key, Content::Meta(Arc::clone(&meta)), bytes);
+        self.admit(key, content(Arc::clone(&meta)), bytes);
         meta
     }
 

@@ -16,10 +16,6 @@ use crate::segment::rollup::RolledValue;
 use crate::segment::{PageEntry, ReadScratch, SegmentReader};
 use crate::sketch::LatencySketch;
 
-/// Marks the bufferpool key of a rolled-up value's meta made ready to plan with (see
-/// [`View::segment_rollup`]), apart from the value's meta as read; a checksum is 32 bits.
-const ONE_VALUE_META: u64 = 1 << 32;
-
 /// A decoded page: pinned in the bufferpool, or decoded into a caller's buffer.
 pub enum PageData<'a> {
     /// From the pool (stays cached while pinned).
@@ -415,16 +411,13 @@ impl View {
         if passing.clone().nth(1).is_none() {
             // One value (an equality filter): the meta the query plans with is cached whole, so
             // a repeated query neither merges nor copies its sketches.
-            let cached = PageKey {
-                sums: value_key(first).sums | ONE_VALUE_META,
-                ..value_key(first)
-            };
-            if let Some(hit) = self.pool.get_meta(cached) {
+            let cached = value_key(first);
+            if let Some(hit) = self.pool.get_made_meta(cached) {
                 return Ok(Some(hit));
             }
             let part = Arc::new(reader.read_rollup_value(first, first_listed)?);
             let meta = reader.meta_of_values(key, std::slice::from_ref(first_listed), &[part])?;
-            return Ok(Some(self.pool.insert_meta(cached, meta)));
+            return Ok(Some(self.pool.insert_made_meta(cached, meta)));
         }
         let mut taken = Vec::new();
         let mut parts = Vec::new();
