@@ -629,6 +629,13 @@ struct Campaign {
     names: [[String; 3]; 7],
     /// Damage kinds to choose from (`FAULT_DAMAGE`, comma-separated; default all).
     kinds: Vec<&'static str>,
+    /// The kinds not drawn yet from the current shuffled round of `kinds`: drawn without
+    /// replacement, every kind is tried within a round, where picking at random left a kind
+    /// untried for 40 cycles in a few runs of a hundred (and the campaign's check failed).
+    deck: Vec<&'static str>,
+    /// Draws of this round that found nothing to damage and may go back into the deck (bounded,
+    /// so a kind that cannot land in this store does not keep the others out).
+    redraws: usize,
 }
 
 /// Every damage kind; "bit-flip" weighs double (the one that loses data, accounted exactly).
@@ -879,7 +886,7 @@ impl Campaign {
         let n = self.rng.below(3);
         for _ in 0..n {
             let part = self.rng.pick(&parts).cloned().unwrap_or_default();
-            let Some(&kind) = self.rng.pick(&self.kinds.clone()) else {
+            let Some(kind) = self.draw_kind() else {
                 break;
             };
             let r = match kind {
@@ -895,6 +902,13 @@ impl Campaign {
             };
             match r {
                 Ok(Some(s)) => done.push(s),
+                // Nothing to damage so yet (no sealed segment elsewhere, no old manifest):
+                // the kind goes back for a later draw of this round.
+                Ok(None) if self.redraws > 0 => {
+                    self.redraws -= 1;
+                    let at = self.rng.below(self.deck.len() as u64 + 1) as usize;
+                    self.deck.insert(at, kind);
+                }
                 Ok(None) => {}
                 Err(e) => {
                     self.t.check_errors += 1;
@@ -904,6 +918,19 @@ impl Campaign {
             }
         }
         done
+    }
+
+    /// The next damage kind: from the current round of `kinds`, shuffled, refilled when empty.
+    fn draw_kind(&mut self) -> Option<&'static str> {
+        if self.deck.is_empty() {
+            self.deck = self.kinds.clone();
+            self.redraws = self.kinds.len();
+            for i in (1..self.deck.len()).rev() {
+                let j = self.rng.below(i as u64 + 1) as usize;
+                self.deck.swap(i, j);
+            }
+        }
+        self.deck.pop()
     }
 
     fn remove_manifest(&mut self, part: &Path) -> std::io::Result<Option<String>> {
@@ -1493,6 +1520,8 @@ fn campaign() -> std::io::Result<ExitCode> {
         manifests: HashMap::new(),
         names,
         kinds,
+        deck: Vec::new(),
+        redraws: 0,
     };
     let mut cycle = 0;
     while cycle < cycles && t0.elapsed() < Duration::from_secs(seconds) {
