@@ -918,8 +918,8 @@ impl<'a> Worker<'a> {
             self.accs.reserve(parts.len());
             self.groups.reserve(parts.len());
         }
-        // `parts` lists names of `meta.names` (sorted by id) in their order (`plan_page`): a walk
-        // forward finds each where a binary search per name would miss the cache at every probe.
+        // `parts` lists names of `meta.names` (sorted by id) in their order (`plan_page`): one
+        // walk forward finds them all, instead of a binary search per name.
         let mut next = 0;
         for (i, &(name, take)) in parts.iter().enumerate() {
             let rest = meta.names.get(next..).unwrap_or_default();
