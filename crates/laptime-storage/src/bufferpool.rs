@@ -217,10 +217,7 @@ impl BufferPool {
 
     /// The cached meta of page `key`.
     pub(crate) fn get_meta(&self, key: PageKey) -> Option<Arc<PageMeta>> {
-        self.lookup(key, Kind::Meta, |c| match c {
-            Content::Meta(meta) => Some(Arc::clone(meta)),
-            _ => None,
-        })
+        self.lookup(key, Kind::Meta, meta_of)
     }
 
     /// Cache a decoded page meta; when it cannot fit it is returned uncached.
@@ -230,10 +227,7 @@ impl BufferPool {
 
     /// The cached meta made for planning under `key` (see [`BufferPool::insert_made_meta`]).
     pub(crate) fn get_made_meta(&self, key: PageKey) -> Option<Arc<PageMeta>> {
-        self.lookup(key, Kind::MadeMeta, |c| match c {
-            Content::MadeMeta(meta) => Some(Arc::clone(meta)),
-            _ => None,
-        })
+        self.lookup(key, Kind::MadeMeta, meta_of)
     }
 
     /// Cache a meta made for planning from what `key` stores (a rolled-up value's meta, its parts
@@ -408,6 +402,14 @@ impl BufferPool {
             inner.used -= bytes;
             inner.free.push(slot);
         }
+    }
+}
+
+/// A frame's meta, stored or made (the kind looked up says which it is).
+fn meta_of(content: &Content) -> Option<Arc<PageMeta>> {
+    match content {
+        Content::Meta(meta) | Content::MadeMeta(meta) => Some(Arc::clone(meta)),
+        _ => None,
     }
 }
 

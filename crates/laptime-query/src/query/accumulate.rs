@@ -1,11 +1,10 @@
 //! Per-group running state: fed whole pages' name summaries or single rows, merged across worker
 //! threads, finished into [`AggValue`]s.
 
-use crate::analysis::{RangeSummary, RankedValues};
-use laptime_storage::page::NameStats;
 use std::sync::Arc;
 
-use laptime_storage::page::{MetaSketch, PageMeta};
+use crate::analysis::{RangeSummary, RankedValues};
+use laptime_storage::page::{MetaSketch, NameStats, PageMeta};
 use laptime_storage::sketch::{nearest_rank, LatencySketch, SketchSum};
 
 use super::ranks::RankFinder;

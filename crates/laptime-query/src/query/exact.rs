@@ -50,7 +50,8 @@ pub(super) fn aggregate_in_budget(
     let mut searches: RankSearches = counted
         .into_iter()
         .filter_map(|(key, acc)| {
-            let sketch = acc.sketch?.into_sketch();
+            let sum = acc.sketch?;
+            let sketch = sum.to_sketch();
             let ranks: Vec<u64> = qs
                 .iter()
                 .filter_map(|&q| nearest_rank(q, sketch.count()))
