@@ -169,6 +169,30 @@ e2e('a bad filter rejects with FilterSyntaxError naming the position; bad builde
   t.is((await odd.query().groupBy('field.status').count().run()).rows[0]!.status, 'a "b" c');
 });
 
+e2e('group keys of every kind reach JS intact: accented, astral, empty and quoted strings, numbers, booleans, null', async (t) => {
+  const store = open({ dir: tempDir() });
+  t.teardown(() => store.close());
+  const tenants: Array<string | number | boolean | undefined> = ['zürich', '𝄞 clef', '', 'a "b" c', 7, -2.5, true, false, undefined, 'plain'];
+  tenants.forEach((tenant, i) => {
+    const fields: Record<string, string | number | boolean> = {};
+    if (tenant !== undefined) fields.tenant = tenant;
+    // Names with astral and accented characters too, one event each.
+    for (let k = 0; k <= i; k++) store.record({ name: `fn-é-${i % 2 === 0 ? '🚀' : 'x'}`, startNs: BASE_NS + BigInt(i * 10 + k), durationNs: 1000 + i, fields });
+  });
+  await store.flush();
+  const { rows } = await store.query().groupBy('tenant').groupBy('name').count().run();
+  const got = new Map(rows.map((r) => [`${typeof r.tenant}:${String(r.tenant)}|${r.name}`, r.count]));
+  const want = new Map<string, number>();
+  tenants.forEach((tenant, i) => {
+    const key = `${tenant === undefined ? 'object:null' : `${typeof tenant}:${String(tenant)}`}|fn-é-${i % 2 === 0 ? '🚀' : 'x'}`;
+    want.set(key, (want.get(key) ?? 0) + i + 1);
+  });
+  const sorted = (m: Map<string, number>) => [...m].sort(([a], [b]) => (a < b ? -1 : 1));
+  t.deepEqual(sorted(got), sorted(want));
+  // An engine refusal that is not about the filter keeps its own error.
+  await t.throwsAsync(store.query().filter('status:ok').bucket(1e-7).count().run(), { instanceOf: TypeError, message: /width must be a duration above 0/ });
+});
+
 e2e('events: newest first, paged by cursor without repeats or gaps, oldest first too', async (t) => {
   const recs = dataset();
   const store = await storeWith(recs);

@@ -79,3 +79,18 @@ export function checkFilter(filter: string): string {
   }
   return parsed.canonical ?? filter;
 }
+
+/**
+ * What a query that the engine refused should reject with: a {@link FilterSyntaxError} when its
+ * filter does not parse, else `err` itself. Queries leave the parsing to the engine (one call into
+ * the addon rather than two); the filter is parsed again here only when something went wrong.
+ */
+export function filterErrorOr(filter: string, err: unknown): unknown {
+  if ((err as { code?: unknown } | null)?.code !== 'INVALID_INPUT') return err;
+  try {
+    checkFilter(filter);
+  } catch (syntax) {
+    return syntax;
+  }
+  return err;
+}

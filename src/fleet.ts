@@ -5,7 +5,9 @@
  * back (HTTP must happen in JS: the addon has no client), and says which indexers answered.
  */
 import { toAnomaliesRequest, toAnomaly, toCompareReport, toCompareRequest, type AnomaliesOptions, type Anomaly, type CompareOptions, type CompareReport } from './analysis';
-import type { NativeAnomaly, NativeCompareResult, NativeEvent, NativeHistogram, NativeQuery, NativeQueryResult } from './native';
+import type { NativeAnomaly, NativeCompareResult, NativeEvent, NativeHistogram, NativeQuery, NativeQueryStats } from './native';
+import type { AnswerColumns } from './answer';
+import { checkFilter } from './filter-text';
 import { Query, toEventsPage, toEventsRequest, toHistogramRequest, toLatencyHistogram, type EventsOptions, type EventsPage, type HistogramOptions, type LatencyHistogram, type StoredEvent } from './query';
 import type { ReadApi } from './reads';
 import { checkStatsQuery, functionStats, type StatsQuery, type StatsReport } from './stats';
@@ -38,7 +40,7 @@ interface CoordinatorAnswer {
   rows: Array<Record<string, string | number | boolean | null>>;
   columns: { keys: string[]; values: string[] };
   span: { first: number; last: number } | null;
-  stats: NativeQueryResult['stats'];
+  stats: NativeQueryStats;
   coverage: Coverage;
 }
 
@@ -128,8 +130,10 @@ export class Fleet implements ReadApi<null> {
     return toCompareReport((await this.#post('v1/compare', toCompareRequest(options), true)) as NativeCompareResult);
   }
 
-  async #run(query: NativeQuery): Promise<NativeQueryResult> {
-    return toNativeResult((await this.#post('v1/query', query)) as CoordinatorAnswer);
+  async #run(query: NativeQuery): Promise<AnswerColumns> {
+    // A bad filter is a FilterSyntaxError here, before anything goes over the network.
+    const checked: NativeQuery = { ...query, filter: checkFilter(query.filter ?? '') };
+    return toAnswerColumns((await this.#post('v1/query', checked)) as CoordinatorAnswer);
   }
 
   /** POST `body` as JSON to the coordinator's `path`; the parsed answer, or a FleetError. */
@@ -199,8 +203,8 @@ function toNativeEvent(e: WireEvent): NativeEvent {
   return { ...rest, startNs: BigInt(e.startNs), fields };
 }
 
-/** Rows keyed by column (the coordinator's form) into the engine's columns. */
-function toNativeResult(a: CoordinatorAnswer): NativeQueryResult & { coverage: Coverage } {
+/** Rows keyed by column (the coordinator's form) into columns. */
+function toAnswerColumns(a: CoordinatorAnswer): AnswerColumns {
   return {
     keyLabels: a.columns.keys,
     valueLabels: a.columns.values,

@@ -192,14 +192,21 @@ export interface NativeQueryStats {
   exactPercentiles: boolean;
 }
 
-/** A native query's answer (its `NativeQueryResult`). */
+/**
+ * A native query's answer (its `NativeQueryResult`), its key cells packed into columns, dimension
+ * after dimension (see crates/laptime-node/src/answer.rs; `src/answer.ts` unpacks them).
+ */
 export interface NativeQueryResult {
   keyLabels: string[];
   valueLabels: string[];
   /** Groups in the answer. */
   rowCount: number;
-  /** One column per group dimension, one value per row. */
-  keys: Array<Array<string | number | boolean | null | undefined>>;
+  /** Each key cell's kind: 0 null, 1 string, 2 number, 3 boolean. */
+  keyTags: Uint8Array;
+  /** Each key cell's number: a string's length in UTF-16 units, a number, a boolean as 1 or 0. */
+  keyNums: Float64Array;
+  /** The string cells, one after the other. */
+  keyText: string;
   /** The aggregates, row after row (`valueLabels.length` a row); NaN where a row has nothing to aggregate. */
   values: Float64Array;
   /** Start of the first and last matching call, epoch ms: set when `rate` is asked for and a call matched. */

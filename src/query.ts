@@ -5,10 +5,11 @@
  */
 import { checkFilter, durationText, keyText, timeText, valueText } from './filter-text';
 import { parseDuration } from './grammar';
-import { nativeBinding, type NativeEventPage, type NativeHistogram, type NativeHistogramRequest, type NativeQueryStats, type NativeEventsRequest, type NativeGroupBy, type NativeQuery, type NativeQueryResult } from './native';
+import { nativeBinding, type NativeEventPage, type NativeHistogram, type NativeHistogramRequest, type NativeQueryStats, type NativeEventsRequest, type NativeGroupBy, type NativeQuery } from './native';
 import { show, suggest } from './describe';
 import { nowEpochMs, toEpochMs, type TimeBound } from './time';
 import type { Coverage } from './coverage';
+import type { AnswerColumns } from './answer';
 
 /** Comparison operators of field and duration terms. */
 export type Comparison = '=' | '!=' | '<' | '<=' | '>' | '>=';
@@ -79,7 +80,7 @@ const ALWAYS_NUMBER = new Set(['count', 'calls', 'logs', 'errors', 'sum']);
  * // rows: Array<{ name: string; time: number; p50: number | null; p90: number | null; p99: number | null }>
  */
 export class Query<Keys extends object = {}, Values extends object = {}> {
-  readonly #run: (query: NativeQuery) => Promise<NativeQueryResult & { coverage?: Coverage }>;
+  readonly #run: (query: NativeQuery) => Promise<AnswerColumns>;
   readonly #terms: string[] = [];
   readonly #groupBy: NativeGroupBy[] = [];
   readonly #keyColumns: string[] = [];
@@ -91,7 +92,8 @@ export class Query<Keys extends object = {}, Values extends object = {}> {
   #nowMs: number | undefined;
 
   /** @internal Made by {@link Store.query}. */
-  constructor(run: (query: NativeQuery) => Promise<NativeQueryResult & { coverage?: Coverage }>) {
+  /** `run` parses the filter (rejecting with a FilterSyntaxError), runs the query and answers in columns. */
+  constructor(run: (query: NativeQuery) => Promise<AnswerColumns>) {
     this.#run = run;
   }
 
@@ -315,7 +317,7 @@ export class Query<Keys extends object = {}, Values extends object = {}> {
 
   /** Run the query. Rejects with {@link FilterSyntaxError} on a bad filter. */
   async run(): Promise<QueryResult<QueryRow<Keys, Values>>> {
-    const filter = checkFilter(this.#terms.join(' '));
+    const filter = this.#terms.join(' ');
     const aggregates = this.#aggregates.length > 0 ? this.#aggregates : ['count'];
     const valueColumns = this.#valueColumns.length > 0 ? this.#valueColumns : ['count'];
     const seen = new Set<string>();
@@ -337,17 +339,17 @@ export class Query<Keys extends object = {}, Values extends object = {}> {
     }
     const result = await this.#run(query);
     const width = result.valueLabels.length;
-    const rows: Array<QueryRow<Keys, Values>> = [];
+    const keyColumns = this.#keyColumns;
+    const nullFor = aggregates.map((a) => (ALWAYS_NUMBER.has(a) ? 0 : null));
+    const rows: Array<QueryRow<Keys, Values>> = new Array<QueryRow<Keys, Values>>(result.rowCount);
     for (let r = 0; r < result.rowCount; r++) {
       const row: Record<string, unknown> = {};
-      this.#keyColumns.forEach((c, i) => {
-        row[c] = result.keys[i]?.[r] ?? null;
-      });
-      valueColumns.forEach((c, i) => {
+      for (let i = 0; i < keyColumns.length; i++) row[keyColumns[i]!] = result.keys[i]?.[r] ?? null;
+      for (let i = 0; i < valueColumns.length; i++) {
         const v = result.values[r * width + i];
-        row[c] = v === undefined || Number.isNaN(v) ? (ALWAYS_NUMBER.has(aggregates[i]!) ? 0 : null) : v;
-      });
-      rows.push(row as QueryRow<Keys, Values>);
+        row[valueColumns[i]!] = v === undefined || Number.isNaN(v) ? nullFor[i] : v;
+      }
+      rows[r] = row as QueryRow<Keys, Values>;
     }
     const span = result.span === undefined || result.span === null ? null : { first: result.span.firstMs, last: result.span.lastMs };
     const answer: QueryResult<QueryRow<Keys, Values>> = { rows, span, stats: { ...result.stats } };

@@ -5,6 +5,8 @@
  */
 import { toAnomaly, toAnomaliesRequest, toCompareReport, toCompareRequest, type AnomaliesOptions, type Anomaly, type CompareOptions, type CompareReport } from './analysis';
 import type { NativeReaderHandle } from './native';
+import { unpackAnswer } from './answer';
+import { filterErrorOr } from './filter-text';
 import { Query, toEventsPage, toEventsRequest, toHistogramRequest, toLatencyHistogram, type EventsOptions, type EventsPage, type HistogramOptions, type LatencyHistogram } from './query';
 import { nowEpochMs } from './time';
 import { checkStatsQuery, functionStats, type StatsQuery, type StatsReport } from './stats';
@@ -60,7 +62,11 @@ export class Reads<C> implements ReadApi<C> {
       const native = this.#source.handle();
       if (native === null) return { keyLabels: [], valueLabels: [], rowCount: 0, keys: [], values: new Float64Array(0), stats: EMPTY_QUERY_STATS };
       await this.#source.beforeRead();
-      return native.query(q);
+      try {
+        return unpackAnswer(await native.query(q));
+      } catch (err) {
+        throw filterErrorOr(q.filter ?? '', err);
+      }
     });
   }
 

@@ -13,8 +13,9 @@ use napi::bindgen_prelude::AsyncTask;
 use napi::{Env, Task};
 use napi_derive::napi;
 
+use crate::answer::NativeQueryStats;
 use crate::errors::{self, Malformed};
-use crate::query::{now, parse, NativeQueryStats};
+use crate::query::{now, parse};
 use crate::source::Source;
 use crate::time;
 

@@ -6,8 +6,9 @@ use napi::bindgen_prelude::*;
 use napi::Task;
 use napi_derive::napi;
 
+use crate::answer::NativeQueryStats;
 use crate::errors;
-use crate::query::{now, parse, NativeQueryStats};
+use crate::query::{now, parse};
 use crate::source::Source;
 
 /// Which calls to count into how many log-spaced bins.

@@ -16,7 +16,8 @@
 //! - [`batch`]: the columns of one `append` call to a core batch;
 //! - [`time`]: JS milliseconds (performance.timeOrigin + performance.now()) to epoch nanoseconds;
 //! - [`fields`]: the columns of fields and messages of one batch;
-//! - [`query`]: query and events requests, their results and tasks, filter parsing;
+//! - [`query`]: query and events requests, their tasks, filter parsing;
+//! - [`answer`]: a query's answer and execution figures for JS, in flat columns (key cells packed);
 //! - [`histogram`]: latency histogram requests, results and their task;
 //! - [`analysis`]: anomaly and two-range comparison requests, results and tasks;
 //! - [`counters`]: the event counters;
@@ -31,6 +32,7 @@
 )]
 
 mod analysis;
+mod answer;
 mod batch;
 mod counters;
 mod errors;

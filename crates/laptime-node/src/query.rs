@@ -8,15 +8,16 @@ use std::collections::HashMap;
 
 use laptime_core::filter::{self, FilterError};
 use laptime_core::query::{
-    self, Aggregate, EventPage, EventsRequest, GroupBy, GroupValue, OrderBy, OrderKey, Precision,
-    Query, QueryResult, QueryStats, SortOrder,
+    self, Aggregate, EventPage, EventsRequest, GroupBy, OrderBy, OrderKey, Precision, Query,
+    SortOrder,
 };
 use laptime_core::{Code, Value};
 use napi::bindgen_prelude::AsyncTask;
-use napi::bindgen_prelude::{BigInt, Either3, Either4, Float64Array};
+use napi::bindgen_prelude::{BigInt, Either4};
 use napi::{Env, Task};
 use napi_derive::napi;
 
+use crate::answer::{NativeQueryResult, Packed};
 use crate::errors::{self, Malformed};
 use crate::source::Source;
 use crate::time;
@@ -55,63 +56,8 @@ pub struct NativeQuery {
     pub exact: Option<bool>,
 }
 
-/// A group key value: string, number (time buckets in epoch ms), boolean or null (no such field).
 /// 2^53 - 1: the largest whole number every double between it and zero holds exactly.
 const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
-
-type KeyValue = Option<Either3<String, f64, bool>>;
-
-/// What the engine did.
-#[napi(object)]
-pub struct NativeQueryStats {
-    /// Pages in the store.
-    pub pages_total: f64,
-    /// Pages ruled out by their zone maps or indexes.
-    pub pages_skipped: f64,
-    /// Of those, the pages only an index ruled out.
-    pub pages_skipped_by_index: f64,
-    /// Pages answered from their counts and sketches.
-    pub pages_from_meta: f64,
-    /// Of those, the pages answered from the value index.
-    pub pages_from_index: f64,
-    /// Pages decoded.
-    pub pages_decoded: f64,
-    /// Rows of decoded pages examined.
-    pub rows_scanned: f64,
-    /// Events that matched.
-    pub rows_matched: f64,
-    /// Whether percentiles are exact.
-    pub exact_percentiles: bool,
-}
-
-/// A query's answer.
-#[napi(object)]
-pub struct NativeQueryResult {
-    /// Labels of the key columns.
-    pub key_labels: Vec<String>,
-    /// Labels of the value columns.
-    pub value_labels: Vec<String>,
-    /// Groups in the answer.
-    pub row_count: u32,
-    /// One column per group dimension, each with one value per row: string, number (time buckets
-    /// in epoch ms), boolean, or null for events without the field.
-    pub keys: Vec<Vec<Option<Either3<String, f64, bool>>>>,
-    /// The aggregates, row after row (`value_labels` of them a row); NaN where a row has nothing
-    /// to aggregate. One typed array rather than an object and two arrays a row: a row of those
-    /// cost JS about a microsecond (a fifth of a 200-group answer's time through Node).
-    pub values: Float64Array,
-    /// When the matching calls were seen (set when `rate` is asked for and a call matched).
-    pub span: Option<NativeSpan>,
-    /// Execution figures.
-    pub stats: NativeQueryStats,
-}
-
-/// Start times of the first and the last matching call, epoch ms (fractional).
-#[napi(object)]
-pub struct NativeSpan {
-    pub first_ms: f64,
-    pub last_ms: f64,
-}
 
 /// A syntax error in a filter string, a duration or a time.
 #[napi(object)]
@@ -317,65 +263,6 @@ pub(crate) fn to_query(js: NativeQuery) -> Result<Query, Malformed> {
     })
 }
 
-fn key_value(v: GroupValue) -> KeyValue {
-    match v {
-        GroupValue::Null => None,
-        GroupValue::Str(s) => Some(Either3::A(s.to_string())),
-        GroupValue::I64(x) => Some(Either3::B(x as f64)),
-        GroupValue::F64(x) => Some(Either3::B(x)),
-        GroupValue::Bool(b) => Some(Either3::C(b)),
-        // Epoch ms: a JS number holds epoch ns only to about 256 ns, ms to sub-microseconds.
-        GroupValue::Time(ns) => Some(Either3::B(ns as f64 / 1e6)),
-    }
-}
-
-impl From<QueryResult> for NativeQueryResult {
-    fn from(r: QueryResult) -> NativeQueryResult {
-        let s = r.stats;
-        let mut keys: Vec<Vec<KeyValue>> = r
-            .key_labels
-            .iter()
-            .map(|_| Vec::with_capacity(r.rows.len()))
-            .collect();
-        let mut values = Vec::with_capacity(r.rows.len() * r.value_labels.len());
-        let row_count = r.rows.len() as u32;
-        for row in r.rows {
-            for (column, k) in keys.iter_mut().zip(row.key) {
-                column.push(key_value(k));
-            }
-            values.extend(row.values.iter().map(|v| v.as_f64().unwrap_or(f64::NAN)));
-        }
-        NativeQueryResult {
-            key_labels: r.key_labels,
-            value_labels: r.value_labels,
-            row_count,
-            keys,
-            values: Float64Array::new(values),
-            span: r.span.map(|s| NativeSpan {
-                first_ms: s.first_ns as f64 / 1e6,
-                last_ms: s.last_ns as f64 / 1e6,
-            }),
-            stats: s.into(),
-        }
-    }
-}
-
-impl From<QueryStats> for NativeQueryStats {
-    fn from(s: QueryStats) -> NativeQueryStats {
-        NativeQueryStats {
-            pages_total: s.pages_total as f64,
-            pages_skipped: s.pages_skipped as f64,
-            pages_skipped_by_index: s.pages_skipped_by_index as f64,
-            pages_from_meta: s.pages_from_meta as f64,
-            pages_from_index: s.pages_from_index as f64,
-            pages_decoded: s.pages_decoded as f64,
-            rows_scanned: s.rows_scanned as f64,
-            rows_matched: s.rows_matched as f64,
-            exact_percentiles: s.exact_percentiles,
-        }
-    }
-}
-
 /// `query()` on the libuv pool.
 pub struct QueryTask {
     pub(crate) source: Option<Source>,
@@ -395,7 +282,7 @@ impl QueryTask {
 }
 
 impl Task for QueryTask {
-    type Output = QueryResult;
+    type Output = Packed;
     type JsValue = NativeQueryResult;
 
     // The core's error code becomes the rejection's `code` (see errors.rs).
@@ -403,14 +290,15 @@ impl Task for QueryTask {
         Err(errors::coded(&env, err))
     }
 
-    fn compute(&mut self) -> napi::Result<QueryResult> {
+    fn compute(&mut self) -> napi::Result<Packed> {
         let source = self.source.take().ok_or_else(errors::closed)?;
         let view = source.view().map_err(errors::from_core)?;
-        query::run(&view, &self.query).map_err(errors::from_core)
+        let result = query::run(&view, &self.query).map_err(errors::from_core)?;
+        Ok(Packed::new(result))
     }
 
-    fn resolve(&mut self, _env: Env, result: QueryResult) -> napi::Result<NativeQueryResult> {
-        Ok(result.into())
+    fn resolve(&mut self, _env: Env, answer: Packed) -> napi::Result<NativeQueryResult> {
+        Ok(answer.into_js())
     }
 }
 
