@@ -10,7 +10,8 @@
 //!
 //! `LAPTIME_EVICT_MIB=64` writes 64 MiB elsewhere before each run: each run starts with cold CPU
 //! caches, as a query after another engine's does. `LAPTIME_PAUSE_MS=20` sleeps that long before
-//! each run; `LAPTIME_COUNT_P99=1` asks for count and p99 instead of p50/p90/p99.
+//! each run; `LAPTIME_COUNT_P99=1` asks for count and p99 instead of p50/p90/p99;
+//! `LAPTIME_GROUP_BY_FIELD=route` groups by that field instead of the function.
 //!
 //! `exact_query <store-dir> sizes` instead prints what a page's meta and its index for planning
 //! (what the bufferpool keeps of it for filters) hold on the heap, averaged over the pages.
@@ -50,6 +51,15 @@ fn main() -> Result<(), Box<dyn Error>> {
         ],
         precision,
         ..Query::default()
+    };
+    // LAPTIME_GROUP_BY_FIELD=route: group by that field instead of the name, as the bench's "calls
+    // and p50/p99 by route".
+    let query = match std::env::var("LAPTIME_GROUP_BY_FIELD") {
+        Ok(key) => Query {
+            group_by: vec![GroupBy::Field(key)],
+            ..query
+        },
+        Err(_) => query,
     };
     // LAPTIME_COUNT_P99=1: count and p99 by function, as `npm run bench:query`'s filter cases.
     let query = match std::env::var_os("LAPTIME_COUNT_P99") {

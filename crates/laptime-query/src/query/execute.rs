@@ -23,6 +23,10 @@ pub(crate) const MAX_GROUP_DIMS: usize = 4;
 
 type LocalKey = [u64; MAX_GROUP_DIMS];
 
+/// A one-dimension key below this finds its group in a vector, not a hash map (32 KiB at most per
+/// page; a time bucket far from the page's first is hashed).
+const DENSE_CODES: u64 = 4096;
+
 /// Columns for reading just the call durations of a page (names and codes tell whose they are).
 const VALUES: ColumnSet = ColumnSet {
     starts: false,
@@ -72,8 +76,15 @@ impl Hasher for IntHasher {
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
     }
+    // Integer slices and arrays (a `LocalKey`) arrive here as their bytes: eight at a time.
     fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
+        let mut words = bytes.chunks_exact(8);
+        for w in &mut words {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(w);
+            self.write_u64(u64::from_ne_bytes(word));
+        }
+        for &b in words.remainder() {
             self.write_u64(u64::from(b));
         }
     }
@@ -993,17 +1004,19 @@ impl<'a> Worker<'a> {
         };
 
         let mut local: IntMap<LocalKey, usize> = IntMap::default();
-        // Grouping by name alone (the common case) needs no hashing: ids are dense.
-        let by_name_only = plan.group_by.len() == 1 && plan.group_by[0] == GroupBy::Name;
-        let mut slot_of_name: Vec<usize> = Vec::new();
+        // One dimension (the common case) needs no hashing for small codes: name ids, field value
+        // codes and time buckets of a page are dense from 0.
+        let one_dim = plan.group_by.len() == 1;
+        let mut slot_of_code: Vec<usize> = Vec::new();
         for &row in &rows {
             let row = row as usize;
             let mut key: LocalKey = [0; MAX_GROUP_DIMS];
             for (d, (k, g)) in key.iter_mut().zip(&plan.group_by).enumerate() {
                 *k = code(d, g, row, &self.codes);
             }
-            let cached = if by_name_only {
-                slot_of_name
+            let dense = one_dim && key[0] < DENSE_CODES;
+            let cached = if dense {
+                slot_of_code
                     .get(key[0] as usize)
                     .copied()
                     .filter(|&s| s != usize::MAX)
@@ -1027,12 +1040,12 @@ impl<'a> Worker<'a> {
                         })
                         .collect();
                     let s = self.slot(parts);
-                    if by_name_only {
+                    if dense {
                         let i = key[0] as usize;
-                        if slot_of_name.len() <= i {
-                            slot_of_name.resize(i + 1, usize::MAX);
+                        if slot_of_code.len() <= i {
+                            slot_of_code.resize(i + 1, usize::MAX);
                         }
-                        slot_of_name[i] = s;
+                        slot_of_code[i] = s;
                     } else {
                         local.insert(key, s);
                     }
@@ -1107,26 +1120,50 @@ fn intern_field(cols: &PageColumns, key: NameId, codes: &mut [u64], values: &mut
         F64(u64),
         Bool(bool),
     }
-    let mut seen: HashMap<Seen<'_>, u64> = HashMap::new();
+    /// Recent string spans and their codes: a dictionary-coded column repeats the span of a
+    /// repeated value, so most rows find their code here without hashing the string.
+    const RECENT_BITS: u32 = 8;
+    fn code_of<'c>(
+        seen: &mut foldhash::HashMap<Seen<'c>, u64>,
+        v: Seen<'c>,
+        values: &mut Vec<KeyPart>,
+    ) -> u64 {
+        *seen.entry(v).or_insert_with_key(|v| {
+            values.push(match *v {
+                Seen::Str(s) => KeyPart::Str(Arc::from(s)),
+                Seen::I64(x) => KeyPart::I64(x),
+                Seen::F64(b) => KeyPart::F64(b),
+                Seen::Bool(b) => KeyPart::Bool(b),
+            });
+            values.len() as u64
+        })
+    }
+    let mut seen = foldhash::HashMap::default();
     for col in cols.fields.iter().filter(|c| c.key == key) {
+        // Spans are positions in this column's text only.
+        let mut recent = [((usize::MAX, 0usize), 0u64); 1 << RECENT_BITS];
         // Decoding checks one value per row; never index past either anyway.
         let n = col.rows.len().min(col.values.len());
         for (i, &row) in col.rows.iter().enumerate().take(n) {
-            let v = match &col.values {
-                FieldValues::Str(s) => Seen::Str(s.get(i)),
-                FieldValues::I64(v) => Seen::I64(v[i]),
-                FieldValues::F64(v) => Seen::F64(v[i].to_bits()),
-                FieldValues::Bool(v) => Seen::Bool(v[i]),
+            let code = match &col.values {
+                FieldValues::Str(s) => {
+                    let span = s.span(i);
+                    // Fibonacci hashing of the start: dictionary values lie a few bytes apart.
+                    let at =
+                        (span.0 as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - RECENT_BITS);
+                    let slot = &mut recent[at as usize];
+                    if slot.0 == span {
+                        slot.1
+                    } else {
+                        let code = code_of(&mut seen, Seen::Str(s.get(i)), values);
+                        *slot = (span, code);
+                        code
+                    }
+                }
+                FieldValues::I64(v) => code_of(&mut seen, Seen::I64(v[i]), values),
+                FieldValues::F64(v) => code_of(&mut seen, Seen::F64(v[i].to_bits()), values),
+                FieldValues::Bool(v) => code_of(&mut seen, Seen::Bool(v[i]), values),
             };
-            let code = *seen.entry(v).or_insert_with_key(|v| {
-                values.push(match *v {
-                    Seen::Str(s) => KeyPart::Str(Arc::from(s)),
-                    Seen::I64(x) => KeyPart::I64(x),
-                    Seen::F64(b) => KeyPart::F64(b),
-                    Seen::Bool(b) => KeyPart::Bool(b),
-                });
-                values.len() as u64
-            });
             if let Some(c) = codes.get_mut(row as usize) {
                 *c = code;
             }

@@ -57,6 +57,13 @@ impl StringColumn {
         self.text.get(a..b).unwrap_or("")
     }
 
+    /// Where value `i` lies in the decoded text: equal for equal values of a dictionary-coded
+    /// column (they share the dictionary's bytes), so a caller can recognise a repeated value
+    /// without reading or hashing it. Different spans may still hold equal strings.
+    pub fn span(&self, i: usize) -> (usize, usize) {
+        self.spans[i]
+    }
+
     /// `each(i, test(value i))` for every value in order, `test` asked once per distinct value
     /// as far as a small cache of recent ones tells: a dictionary-coded column gives equal values
     /// the same bytes, so a filter compares each distinct value once, not each row's.
