@@ -157,6 +157,8 @@ e2e('a bad filter rejects with FilterSyntaxError naming the position; bad builde
   t.is(err!.found, '"10xs"');
   t.regex(err!.message, /at 22: expected a duration such as 10ms/);
   await t.throwsAsync(store.events('level>=loud'), { instanceOf: FilterSyntaxError });
+  const histogramErr = await t.throwsAsync(store.histogram('name:x duration>1xs'), { instanceOf: FilterSyntaxError });
+  t.is(histogramErr!.position, 16);
   t.throws(() => store.query().percentiles([0]), { instanceOf: RangeError });
   t.throws(() => store.query().where('n', '>', 'x'), { instanceOf: TypeError, message: /needs a finite number/ });
   t.throws(() => store.query().where('bad key', '=', 1), { instanceOf: TypeError, message: /cannot be used in a filter/ });

@@ -81,16 +81,16 @@ export function checkFilter(filter: string): string {
 }
 
 /**
- * What a query that the engine refused should reject with: a {@link FilterSyntaxError} when its
- * filter does not parse, else `err` itself. Queries leave the parsing to the engine (one call into
- * the addon rather than two); the filter is parsed again here only when something went wrong.
+ * `read()`, a read the engine runs with `filter`: the engine alone parses it (one call into the
+ * addon rather than two). When the engine refuses the read, the filter is parsed again here, and
+ * a filter that does not parse rejects with a {@link FilterSyntaxError}; any other refusal keeps
+ * its own error.
  */
-export function filterErrorOr(filter: string, err: unknown): unknown {
-  if ((err as { code?: unknown } | null)?.code !== 'INVALID_INPUT') return err;
+export async function withFilterErrors<T>(filter: string | undefined, read: () => Promise<T>): Promise<T> {
   try {
-    checkFilter(filter);
-  } catch (syntax) {
-    return syntax;
+    return await read();
+  } catch (err) {
+    if ((err as { code?: unknown } | null)?.code === 'INVALID_INPUT') checkFilter(filter ?? '');
+    throw err;
   }
-  return err;
 }

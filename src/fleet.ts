@@ -102,7 +102,10 @@ export class Fleet implements ReadApi<null> {
 
   /** The coordinator's listing, as it came and as a page of events. */
   async #listing(filter: string | undefined, options: EventsOptions | undefined): Promise<{ answer: FleetEventsAnswer; page: EventsPage }> {
-    const answer = (await this.#post('v1/events', toEventsRequest(filter, options))) as FleetEventsAnswer;
+    const request = toEventsRequest(filter, options);
+    // A bad filter is a FilterSyntaxError here, before anything goes over the network.
+    request.filter = checkFilter(request.filter ?? '');
+    const answer = (await this.#post('v1/events', request)) as FleetEventsAnswer;
     const page = toEventsPage({ events: answer.events.map(toNativeEvent), ...(answer.nextCursor === null ? {} : { nextCursor: answer.nextCursor }) });
     return { answer, page };
   }
@@ -115,7 +118,9 @@ export class Fleet implements ReadApi<null> {
 
   /** The latency histogram of the matching calls over every indexer, plus the coverage. */
   async histogram(filter?: string, options?: HistogramOptions): Promise<LatencyHistogram & { coverage: Coverage }> {
-    const answer = (await this.#post('v1/histogram', toHistogramRequest(filter, options, nowEpochMs()))) as NativeHistogram & { coverage: Coverage };
+    const request = toHistogramRequest(filter, options, nowEpochMs());
+    request.filter = checkFilter(request.filter ?? '');
+    const answer = (await this.#post('v1/histogram', request)) as NativeHistogram & { coverage: Coverage };
     return { ...toLatencyHistogram(answer), coverage: answer.coverage };
   }
 

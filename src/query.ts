@@ -3,7 +3,7 @@
  * filter syntax), grouping and aggregates; `run()` hands them to the engine, which answers off the
  * event loop (invariant 6). Result rows are typed from the chosen grouping and aggregates.
  */
-import { checkFilter, durationText, keyText, timeText, valueText } from './filter-text';
+import { durationText, keyText, timeText, valueText } from './filter-text';
 import { parseDuration } from './grammar';
 import { nativeBinding, type NativeEventPage, type NativeHistogram, type NativeHistogramRequest, type NativeQueryStats, type NativeEventsRequest, type NativeGroupBy, type NativeQuery } from './native';
 import { show, suggest } from './describe';
@@ -478,7 +478,7 @@ export function toHistogramRequest(filter: unknown, options: unknown, nowMs: num
       bins = o.bins as number;
     }
   }
-  return { filter: checkFilter(filter ?? ''), nowMs, bins };
+  return { filter: filter ?? '', nowMs, bins };
 }
 
 /** The public shape of a native histogram. */
@@ -490,7 +490,7 @@ export function toEventsRequest(filter: unknown, options: unknown): NativeEvents
   if (filter !== undefined && typeof filter !== 'string') {
     throw new TypeError(`laptime: events filter must be a string in the filter syntax, got ${show(filter)}`);
   }
-  const request: NativeEventsRequest = { filter: checkFilter(filter ?? '') };
+  const request: NativeEventsRequest = { filter: filter ?? '' };
   if (options === undefined) return request;
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     throw new TypeError(`laptime: events options must be an object, got ${show(options)}`);

@@ -9,6 +9,7 @@ import { show } from './describe';
 import { codedError } from './errors';
 import { toEventsPage, toEventsRequest, type EventsOptions, type EventsPage, type HistogramOptions, type LatencyHistogram, type Query, type StoredEvent } from './query';
 import { Reads, type ReadApi } from './reads';
+import { withFilterErrors } from './filter-text';
 import type { StatsQuery, StatsReport } from './stats';
 
 /** Options of {@link openReader}. */
@@ -73,7 +74,8 @@ export class Reader implements ReadApi<null> {
    * its position there. `laptime tail -f` uses it to tell events it printed from new ones.
    */
   async eventsWithOrigin(filter?: string, options?: EventsOptions): Promise<{ events: Array<{ event: StoredEvent; partition: string; seq: number }>; nextCursor: string | null }> {
-    const raw = await this.#handle().events(toEventsRequest(filter, options));
+    const request = toEventsRequest(filter, options);
+    const raw = await withFilterErrors(request.filter, () => this.#handle().events(request));
     const page = toEventsPage(raw);
     return { events: page.events.map((event, i) => ({ event, partition: raw.events[i]!.partition, seq: raw.events[i]!.seq })), nextCursor: page.nextCursor };
   }

@@ -6,7 +6,7 @@
 import { toAnomaly, toAnomaliesRequest, toCompareReport, toCompareRequest, type AnomaliesOptions, type Anomaly, type CompareOptions, type CompareReport } from './analysis';
 import type { NativeReaderHandle } from './native';
 import { unpackAnswer } from './answer';
-import { filterErrorOr } from './filter-text';
+import { withFilterErrors } from './filter-text';
 import { Query, toEventsPage, toEventsRequest, toHistogramRequest, toLatencyHistogram, type EventsOptions, type EventsPage, type HistogramOptions, type LatencyHistogram } from './query';
 import { nowEpochMs } from './time';
 import { checkStatsQuery, functionStats, type StatsQuery, type StatsReport } from './stats';
@@ -62,11 +62,7 @@ export class Reads<C> implements ReadApi<C> {
       const native = this.#source.handle();
       if (native === null) return { keyLabels: [], valueLabels: [], rowCount: 0, keys: [], values: new Float64Array(0), stats: EMPTY_QUERY_STATS };
       await this.#source.beforeRead();
-      try {
-        return unpackAnswer(await native.query(q));
-      } catch (err) {
-        throw filterErrorOr(q.filter ?? '', err);
-      }
+      return unpackAnswer(await withFilterErrors(q.filter, () => native.query(q)));
     });
   }
 
@@ -75,7 +71,7 @@ export class Reads<C> implements ReadApi<C> {
     const native = this.#source.handle();
     if (native === null) return { events: [], nextCursor: null };
     await this.#source.beforeRead();
-    return toEventsPage(await native.events(request));
+    return toEventsPage(await withFilterErrors(request.filter, () => native.events(request)));
   }
 
   async histogram(filter?: string, options?: HistogramOptions): Promise<LatencyHistogram> {
@@ -83,7 +79,7 @@ export class Reads<C> implements ReadApi<C> {
     const native = this.#source.handle();
     if (native === null) return { calls: 0, bins: [], stats: EMPTY_QUERY_STATS };
     await this.#source.beforeRead();
-    return toLatencyHistogram(await native.histogram(request));
+    return toLatencyHistogram(await withFilterErrors(request.filter, () => native.histogram(request)));
   }
 
   async stats(query?: StatsQuery): Promise<StatsReport<C>> {
@@ -109,3 +105,4 @@ export class Reads<C> implements ReadApi<C> {
     return toCompareReport(await native.compare(request));
   }
 }
+
