@@ -557,7 +557,11 @@ impl Indexer {
                     eprintln!("laptime index: {e} (kept; retried with the next commit)");
                 }
                 since_commit = 0;
-                first_uncommitted = None;
+                // Messages a commit could not cover (their partition's ledger not read yet, or the
+                // commit refused) are tried again an interval later, new messages or not: with
+                // none arriving they used to wait for the member to stop.
+                let waiting = !lock(&self.shared).pending.is_empty();
+                first_uncommitted = waiting.then(Instant::now);
             }
         }
         self.commit()
