@@ -13,14 +13,16 @@
 //!
 //! The TS layer (`src/answer.ts`) unpacks them; the packing is done on the pool thread.
 
+use std::sync::Arc;
+
 use laptime_core::query::{GroupValue, QueryResult, QueryStats};
 use napi::bindgen_prelude::{Float64Array, Uint8Array};
 use napi_derive::napi;
 
-pub(crate) const KEY_NULL: u8 = 0;
-pub(crate) const KEY_STRING: u8 = 1;
-pub(crate) const KEY_NUMBER: u8 = 2;
-pub(crate) const KEY_BOOLEAN: u8 = 3;
+const KEY_NULL: u8 = 0;
+const KEY_STRING: u8 = 1;
+const KEY_NUMBER: u8 = 2;
+const KEY_BOOLEAN: u8 = 3;
 
 /// A query's answer.
 #[napi(object)]
@@ -111,37 +113,33 @@ impl Packed {
         let dims = r.key_labels.len();
         let mut key_tags = vec![KEY_NULL; rows * dims];
         let mut key_nums = vec![0.0; rows * dims];
-        let mut strings: Vec<Option<GroupValue>> = vec![None; rows * dims];
+        // Strings wait here: the text goes column by column, the rows come row by row.
+        let mut strings: Vec<Option<Arc<str>>> = vec![None; rows * dims];
         let mut values = Vec::with_capacity(rows * r.value_labels.len());
         for (row, answer) in r.rows.into_iter().enumerate() {
             for (dim, key) in answer.key.into_iter().enumerate().take(dims) {
                 let cell = dim * rows + row;
-                let (tag, num) = match &key {
+                let (tag, num) = match key {
                     GroupValue::Null => (KEY_NULL, 0.0),
-                    GroupValue::Str(_) => (KEY_STRING, 0.0),
-                    GroupValue::I64(x) => (KEY_NUMBER, *x as f64),
-                    GroupValue::F64(x) => (KEY_NUMBER, *x),
-                    GroupValue::Bool(b) => (KEY_BOOLEAN, f64::from(u8::from(*b))),
+                    GroupValue::Str(s) => {
+                        let len = utf16_len(&s) as f64;
+                        strings[cell] = Some(s);
+                        (KEY_STRING, len)
+                    }
+                    GroupValue::I64(x) => (KEY_NUMBER, x as f64),
+                    GroupValue::F64(x) => (KEY_NUMBER, x),
+                    GroupValue::Bool(b) => (KEY_BOOLEAN, f64::from(u8::from(b))),
                     // Epoch ms: a JS number holds epoch ns only to about 256 ns, ms to
                     // sub-microseconds.
-                    GroupValue::Time(ns) => (KEY_NUMBER, *ns as f64 / 1e6),
+                    GroupValue::Time(ns) => (KEY_NUMBER, ns as f64 / 1e6),
                 };
                 key_tags[cell] = tag;
                 key_nums[cell] = num;
-                if tag == KEY_STRING {
-                    strings[cell] = Some(key);
-                }
             }
             values.extend(answer.values.iter().map(|v| v.as_f64().unwrap_or(f64::NAN)));
         }
         // The text in cell order, so JS reads it front to back.
-        let mut key_text = String::new();
-        for (cell, s) in strings.iter().enumerate() {
-            if let Some(GroupValue::Str(s)) = s {
-                key_text.push_str(s);
-                key_nums[cell] = utf16_len(s) as f64;
-            }
-        }
+        let key_text: String = strings.iter().flatten().map(|s| &**s).collect();
         Packed {
             key_labels: r.key_labels,
             value_labels: r.value_labels,
@@ -185,8 +183,6 @@ fn utf16_len(s: &str) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use laptime_core::query::{AggValue, Row};
 
     use super::*;
