@@ -230,24 +230,28 @@ e2e('a long query runs off the event loop', async (t) => {
     store.record({ name: names[i & 3]!, startNs: BASE_NS + BigInt(i) * 1000n, durationNs: 1 + ((i * 7919) % 100_000), fields: { k: i % 7 } });
   }
   await store.flush();
-  const delay = monitorEventLoopDelay({ resolution: 5 });
-  delay.enable();
   // Exact percentiles and a field group-by decode every page: the heaviest kind of query. Run on
-  // the JS thread, each query would delay the event loop by its whole duration.
-  const durations: number[] = [];
-  for (let run = 0; run < 3; run++) {
+  // the JS thread, each query would delay the event loop by its whole duration. Each query gets
+  // its own measurement and a majority must pass: on a loaded 2-core machine (the suite's other
+  // files run in parallel) the OS can stall this process once for 100 ms or more, which would
+  // fail one query, not most of them.
+  const runs: { ms: number; maxDelayMs: number }[] = [];
+  for (let run = 0; run < 5; run++) {
+    const delay = monitorEventLoopDelay({ resolution: 5 });
+    delay.enable();
     const started = performance.now();
     const { rows } = await store.query().groupBy('name').groupBy('k').percentiles([50, 99]).stddev().exact().run();
-    durations.push(performance.now() - started);
+    const ms = performance.now() - started;
+    delay.disable();
+    runs.push({ ms, maxDelayMs: delay.max / 1e6 });
     t.is(rows.length, 28);
     t.true(rows.every((r) => r.stddev !== null && r.p99 !== null));
   }
-  delay.disable();
-  const shortest = Math.min(...durations);
-  const maxDelayMs = delay.max / 1e6;
-  t.log(`exact queries over 3M events: ${durations.map((d) => d.toFixed(0)).join(', ')} ms; event loop max delay ${maxDelayMs.toFixed(1)} ms`);
-  t.true(shortest > 80, `the queries must be long enough to tell (${shortest.toFixed(0)} ms)`);
-  t.true(maxDelayMs < shortest * 0.6, `event loop blocked for ${maxDelayMs.toFixed(1)} ms; the shortest query took ${shortest.toFixed(0)} ms`);
+  const shown = runs.map((r) => `${r.ms.toFixed(0)} ms (loop delay ${r.maxDelayMs.toFixed(1)} ms)`).join(', ');
+  t.log(`exact queries over 3M events: ${shown}`);
+  t.true(Math.min(...runs.map((r) => r.ms)) > 80, `the queries must be long enough to tell: ${shown}`);
+  const unblocked = runs.filter((r) => r.maxDelayMs < r.ms * 0.6).length;
+  t.true(unblocked >= 3, `the event loop was blocked for most of a query in ${runs.length - unblocked} of ${runs.length} runs: ${shown}`);
 });
 
 e2e('a read sees every call recorded before it, whether it flushes, joins a flush under way or needs none', async (t) => {
