@@ -1,28 +1,39 @@
 //! Fail points: named places where a test can make the process abort, to prove that a crash there
 //! loses nothing. Compiled in only with the `failpoints` cargo feature; without it `failpoint` is an
 //! empty inline function. With it, `LAPTIME_FAILPOINT=<name>` in the environment aborts the process
-//! when execution reaches `<name>`, [`fail_syncs_under`] makes every fdatasync of a file under a
-//! directory fail with EIO, as a dying disk would, and [`fail_writes_under`] makes every WAL record
-//! and page write there fail with ENOSPC after writing half its bytes, as a full disk does
-//! ([`fail_writes_with`]: with another OS error, e.g. EACCES).
+//! when execution reaches `<name>` (or makes that step fail, where the code asks
+//! [`failpoint_named`]), [`fail_syncs_under`] makes every fdatasync of a file under a directory fail
+//! with EIO, as a dying disk would, and [`fail_writes_under`] makes every WAL record and page write
+//! there fail with ENOSPC after writing half its bytes, as a full disk does ([`fail_writes_with`]:
+//! with another OS error, e.g. EACCES).
 
 use std::path::Path;
 
 /// Abort the process here if the environment asks for it (feature `failpoints` only).
 #[inline]
 pub fn failpoint(name: &str) {
+    if failpoint_named(name) {
+        eprintln!("laptime: fail point {name} reached, aborting");
+        std::process::abort();
+    }
+}
+
+/// Whether `LAPTIME_FAILPOINT` names `name`, for fail points that make a step fail instead of
+/// aborting (always false without the `failpoints` feature).
+#[inline]
+pub fn failpoint_named(name: &str) -> bool {
     #[cfg(feature = "failpoints")]
     {
         use std::sync::OnceLock;
         static WANTED: OnceLock<Option<String>> = OnceLock::new();
         let wanted = WANTED.get_or_init(|| std::env::var("LAPTIME_FAILPOINT").ok());
-        if wanted.as_deref() == Some(name) {
-            eprintln!("laptime: fail point {name} reached, aborting");
-            std::process::abort();
-        }
+        wanted.as_deref() == Some(name)
     }
     #[cfg(not(feature = "failpoints"))]
-    let _ = name;
+    {
+        let _ = name;
+        false
+    }
 }
 
 #[cfg(feature = "failpoints")]

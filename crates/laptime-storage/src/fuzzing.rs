@@ -98,6 +98,7 @@ pub fn decode_page(bytes: &[u8], which: ColumnSet) -> Result<(PageMeta, PageColu
         which,
         &mut cols,
         &mut PageScratch::default(),
+        None,
     )?;
     Ok((meta, cols))
 }
@@ -132,6 +133,7 @@ pub fn decode_columns_unchecked(
         which,
         &mut cols,
         &mut PageScratch::default(),
+        None,
     )?;
     Ok(cols)
 }
@@ -189,6 +191,7 @@ pub fn segment_bytes(id: u64, pages: &[Vec<u8>]) -> Vec<u8> {
                     ColumnSet::ALL,
                     &mut cols,
                     &mut PageScratch::default(),
+                    None,
                 )
             });
         if matches!(decoded, Some(Ok(()))) {

@@ -61,8 +61,8 @@ pub use event::{
 };
 pub use options::{Options, Retention, SyncPolicy, MAX_WRITERS};
 pub use page::{
-    ColumnSet, FieldColumn, FieldKeys, FieldValues, KeyValues, NameStats, PageColumns, PageIndex,
-    PageMeta, PageZone, ValueStats, MAX_LISTED_VALUES,
+    ColumnSet, DurationsByName, FieldColumn, FieldKeys, FieldValues, KeyValues, NameStats,
+    PageColumns, PageIndex, PageMeta, PageZone, ValueStats, MAX_LISTED_VALUES,
 };
 pub use partition::Cut;
 pub use reader::Reader;
@@ -77,6 +77,7 @@ pub use store::{Maintained, Maintenance, Received, Recorder, RecorderTimer, Stor
 #[cfg(feature = "failpoints")]
 pub mod testing {
     pub use crate::failpoint::{
-        fail_syncs_under, fail_writes_under, fail_writes_with, failpoint, heal_under,
+        fail_syncs_under, fail_writes_under, fail_writes_with, failpoint, failpoint_named,
+        heal_under,
     };
 }

@@ -108,8 +108,8 @@ pub(super) fn aggregate_in_budget(
 mod tests {
     use super::*;
     use crate::query::execute::KeyPart;
-    use crate::query::GroupBy;
-    use laptime_storage::{Batch, Code, Level, Options, Store};
+    use crate::query::{AggValue, GroupBy};
+    use laptime_storage::{Batch, Code, Level, Options, Store, Value};
     use std::collections::BTreeMap;
 
     /// Calls of a few functions, small and large, with ties, logs and a time-bounded filter that
@@ -199,6 +199,164 @@ mod tests {
                             crate::query::AggValue::Nanos(want[r as usize - 1]),
                             "{name} p{q} {filter} budget {budget}"
                         );
+                    }
+                }
+            }
+        }
+        store.close().unwrap();
+    }
+
+    /// Grouped by a field the value index lists (a few routes on most calls), alone and with a
+    /// time bucket, with and without the indexes: every exact percentile equals the sorted
+    /// durations' nearest rank at every budget. With the indexes, a page's counts come from its
+    /// value index and only the durations in a searched range find their row's route
+    /// (`ByValueAndRanks`); without them every row is attributed. A name filter takes the row
+    /// path either way (the index counts every name's events); logs are zeros except, in the
+    /// first pages, a few inside a searched range (those pages take the row path too).
+    #[test]
+    fn grouped_by_a_listed_field_equals_sorting_at_every_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = Options {
+            page_rows: 700,
+            ..Options::default()
+        };
+        let store = Store::open(dir.path(), opts).unwrap();
+        let names: Vec<_> = ["api.get", "api.put", "db.query"]
+            .iter()
+            .map(|n| store.intern(n).unwrap())
+            .collect();
+        let route = store.intern("route").unwrap();
+        let routes = ["/a", "/b", "/c/:id"];
+        // (name, route or none, start) of every call, with its duration.
+        let mut calls: Vec<(usize, Option<usize>, u64, u64)> = Vec::new();
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut batch = Batch::with_capacity(1024);
+        for i in 0..30_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let name = (x % 3) as usize;
+            // Routes differ in speed, so their searched ranges differ too.
+            let r = (x >> 8) % 5;
+            let d = match r {
+                0 => 1_000 + (x >> 20) % 50_000,
+                1 => 2_000_000 + (x >> 20) % 3_000_000,
+                2 => [7_000, 7_000, 7_001, 90_000][((x >> 20) % 4) as usize],
+                _ => 1 + (x >> 20) % 400_000_000,
+            };
+            let start = i * 1_000_000;
+            batch.push_call(names[name], start, d, !(x >> 40).is_multiple_of(9));
+            let with_route = (r < 3).then_some(r as usize);
+            if let Some(r) = with_route {
+                batch.add_field(route, Value::Str(routes[r].to_owned()));
+            }
+            calls.push((name, with_route, start, d));
+            if i % 17 == 0 {
+                // A log of the same name and route; a few early ones carry a duration inside
+                // a searched range of route /b.
+                let d = if i < 3_000 && i % 34 == 0 {
+                    2_500_000
+                } else {
+                    0
+                };
+                batch.push(names[name], start + 1, d, Code::Log(Level::Warn));
+                if let Some(r) = with_route {
+                    batch.add_field(route, Value::Str(routes[r].to_owned()));
+                }
+            }
+            if batch.len() >= 1000 {
+                store.append(std::mem::take(&mut batch));
+            }
+        }
+        store.append(batch);
+        store.flush().unwrap();
+        let view = store.view().unwrap();
+        let plain = store.view().unwrap().without_indexes();
+        let qs = [0.01, 0.5, 0.9, 0.99, 1.0];
+        let hour = 3_600_000_000_000u64;
+        let second = 1_000_000_000u64;
+        let cases = [
+            ("kind:call", vec![GroupBy::Field("route".into())], 0),
+            ("", vec![GroupBy::Field("route".into())], 0),
+            ("name:api.*", vec![GroupBy::Field("route".into())], 0),
+            (
+                "kind:call",
+                vec![GroupBy::Time(hour), GroupBy::Field("route".into())],
+                hour,
+            ),
+            (
+                "kind:call",
+                vec![GroupBy::Field("route".into()), GroupBy::Time(second)],
+                second,
+            ),
+        ];
+        for (i, (filter, group_by, bucket)) in cases.into_iter().enumerate() {
+            // Every other query shows the durations' totals too (they come from the index's
+            // sketches, decoded only for them).
+            let mut aggregates: Vec<Aggregate> =
+                qs.iter().map(|&q| Aggregate::Percentile(q)).collect();
+            if i % 2 == 1 {
+                aggregates.extend([Aggregate::Min, Aggregate::Max, Aggregate::Sum]);
+            }
+            let query = Query {
+                filter: filter.parse().unwrap(),
+                now_ns: 40_000 * 1_000_000,
+                group_by: group_by.clone(),
+                aggregates,
+                precision: Precision::Exact,
+                threads: 2,
+                ..Query::default()
+            };
+            let mut want: BTreeMap<(Option<usize>, u64), Vec<u64>> = BTreeMap::new();
+            for &(name, r, start, d) in &calls {
+                if filter == "name:api.*" && name == 2 {
+                    continue;
+                }
+                let t = if bucket == 0 {
+                    0
+                } else {
+                    start - start % bucket
+                };
+                want.entry((r, t)).or_default().push(d);
+            }
+            for v in want.values_mut() {
+                v.sort_unstable();
+            }
+            for (which, v) in [("indexes", &view), ("no indexes", &plain)] {
+                for budget in [0, 50, 5_000, KEEP_BUDGET] {
+                    let (groups, _) = aggregate_in_budget(v, &query, budget).unwrap();
+                    assert_eq!(groups.len(), want.len(), "{filter} {group_by:?} {which}");
+                    for (key, mut acc) in groups {
+                        let mut r = None;
+                        let mut t = 0;
+                        for part in &key {
+                            match part {
+                                KeyPart::Str(s) => {
+                                    r = routes.iter().position(|x| **x == **s);
+                                }
+                                KeyPart::Time(at) => t = *at,
+                                _ => {}
+                            }
+                        }
+                        let durations = &want[&(r, t)];
+                        let got = acc.finish(&query.aggregates, None);
+                        for (q, v) in qs.iter().zip(&got) {
+                            let rank = nearest_rank(*q, durations.len() as u64).unwrap();
+                            assert_eq!(
+                                *v,
+                                AggValue::Nanos(durations[rank as usize - 1]),
+                                "{key:?} p{q} {filter} {which} budget {budget}"
+                            );
+                        }
+                        if i % 2 == 1 {
+                            let sum: u64 = durations.iter().sum();
+                            let totals = [
+                                AggValue::Nanos(durations[0]),
+                                AggValue::Nanos(durations[durations.len() - 1]),
+                                AggValue::Sum(u128::from(sum)),
+                            ];
+                            assert_eq!(got[qs.len()..], totals, "{key:?} {filter} {which}");
+                        }
                     }
                 }
             }

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
-use laptime_storage::page::{ColumnSet, FieldKeys, FieldValues, PageColumns, PageMeta};
+use laptime_storage::page::{
+    ColumnSet, DurationsByName, FieldKeys, FieldValues, PageColumns, PageMeta,
+};
 use laptime_storage::scan::{PageData, PageRef, ScanFilter, SegmentRef, View};
 use laptime_storage::segment::ReadScratch;
 use laptime_storage::sketch::LatencySketch;
@@ -15,7 +17,7 @@ use laptime_storage::Result;
 use super::accumulate::{Acc, CallPart, Needs, SummaryPart, SummarySketch};
 use super::by_value::{self, ClassCounts};
 use super::predicate::{Class, Predicate, Tri};
-use super::ranks::RankFinder;
+use super::ranks::{RankCells, RankFinder};
 use super::{GroupBy, GroupValue, OrderKey, Precision, Query, QueryResult, QueryStats, Row, Span};
 
 /// Most grouping dimensions a query may have (keys are fixed-size arrays on the hot path).
@@ -184,11 +186,13 @@ pub(super) fn aggregate_with(
         needs: Needs::of(&query.aggregates, exact),
         needs_values: query.needs_values(),
         uses_durations: query.uses_durations(),
+        shows_duration_totals: query.shows_duration_totals(),
         group_by: query.group_by.clone(),
         parts: (0..view.partitions())
             .map(|p| PartPlan::new(view, p, query))
             .collect(),
         ranks,
+        rank_cells: ranks.map(|r| RankCells::of(r.values())),
     };
     let (since, until) = query.filter.to_scan_hints(query.now_ns);
     let scan = ScanFilter {
@@ -223,27 +227,28 @@ pub(super) fn aggregate_with(
                 whole.stats.pages_from_index += count;
                 whole.add_value_groups(groups);
             }
-            PagePlan::MetaAndValues(_) | PagePlan::Decode => match whole.plan_by_rollup(part, &seg)
-            {
-                Some((_, PagePlan::Skip)) => {
-                    pages_of_segments += count;
-                    whole.stats.pages_skipped += count;
-                    whole.stats.pages_skipped_by_index += count;
+            PagePlan::MetaAndValues(_) | PagePlan::ByValueAndRanks { .. } | PagePlan::Decode => {
+                match whole.plan_by_rollup(part, &seg) {
+                    Some((_, PagePlan::Skip)) => {
+                        pages_of_segments += count;
+                        whole.stats.pages_skipped += count;
+                        whole.stats.pages_skipped_by_index += count;
+                    }
+                    Some((meta, PagePlan::Meta(parts))) => {
+                        pages_of_segments += count;
+                        whole.stats.pages_from_meta += count;
+                        whole.stats.pages_from_index += count;
+                        whole.add_from_meta(seg.partition(), &meta, &parts, &[]);
+                    }
+                    Some((_, PagePlan::ByValue(groups))) => {
+                        pages_of_segments += count;
+                        whole.stats.pages_from_meta += count;
+                        whole.stats.pages_from_index += count;
+                        whole.add_value_groups(groups);
+                    }
+                    _ => pages.extend(view.pages_of(&seg, &scan)),
                 }
-                Some((meta, PagePlan::Meta(parts))) => {
-                    pages_of_segments += count;
-                    whole.stats.pages_from_meta += count;
-                    whole.stats.pages_from_index += count;
-                    whole.add_from_meta(seg.partition(), &meta, &parts, &[]);
-                }
-                Some((_, PagePlan::ByValue(groups))) => {
-                    pages_of_segments += count;
-                    whole.stats.pages_from_meta += count;
-                    whole.stats.pages_from_index += count;
-                    whole.add_value_groups(groups);
-                }
-                _ => pages.extend(view.pages_of(&seg, &scan)),
-            },
+            }
         }
     }
     pages.extend(view.tail_pages(&scan));
@@ -364,9 +369,13 @@ struct Plan<'r> {
     needs: Needs,
     needs_values: bool,
     uses_durations: bool,
+    /// The answer shows a sum, mean, minimum or maximum of durations.
+    shows_duration_totals: bool,
     group_by: Vec<GroupBy>,
     parts: Vec<PartPlan>,
     ranks: Option<&'r RankSearches>,
+    /// The durations `ranks` still looks at (see [`PagePlan::ByValueAndRanks`]).
+    rank_cells: Option<RankCells>,
 }
 
 /// `pages` less those whose index rules them out (see [`Predicate::rules_out_page`]), and how
@@ -483,6 +492,8 @@ struct Worker<'a> {
     buf: PageColumns,
     /// A page's stored duration column (see `grouped_values`).
     grouped: Vec<u64>,
+    /// The same with each duration's row (see `value_ranks`).
+    by_name: DurationsByName,
     /// Decode through the bufferpool (the pages fit) or into per-worker buffers.
     cache_pages: bool,
 }
@@ -506,6 +517,7 @@ impl<'a> Worker<'a> {
             read_scratch: ReadScratch::default(),
             buf: PageColumns::default(),
             grouped: Vec::new(),
+            by_name: DurationsByName::default(),
         }
     }
 
@@ -652,18 +664,27 @@ impl<'a> Worker<'a> {
                 }
                 self.buf = buf;
             }
-            PagePlan::Decode => {
-                let mut buf = std::mem::take(&mut self.buf);
-                match self.load(page, part.columns, &mut buf) {
-                    Ok(cols) => {
-                        self.stats.pages_decoded += 1;
-                        self.add_rows(page.partition(), &cols);
-                    }
-                    Err(e) => self.skipped(page, e)?,
+            PagePlan::ByValueAndRanks { parts, dim, groups } => {
+                if !self.value_ranks(page, meta, &parts, dim, groups)? {
+                    self.decode(page, part)?;
                 }
-                self.buf = buf;
             }
+            PagePlan::Decode => self.decode(page, part)?,
         }
+        Ok(())
+    }
+
+    /// Decode the page's columns and add its rows.
+    fn decode(&mut self, page: &PageRef, part: &PartPlan) -> Result<()> {
+        let mut buf = std::mem::take(&mut self.buf);
+        match self.load(page, part.columns, &mut buf) {
+            Ok(cols) => {
+                self.stats.pages_decoded += 1;
+                self.add_rows(page.partition(), &cols);
+            }
+            Err(e) => self.skipped(page, e)?,
+        }
+        self.buf = buf;
         Ok(())
     }
 
@@ -803,13 +824,21 @@ impl<'a> Worker<'a> {
             });
         if answerable && grouping_fits {
             PagePlan::Meta(parts)
-        } else if let Some(groups) = answerable
-            .then(|| self.value_groups(part, meta, &parts))
+        } else if let Some((_, groups)) = answerable
+            .then(|| self.value_groups(part, meta, &parts, plan.uses_durations))
             .flatten()
         {
             PagePlan::ByValue(groups)
         } else if lacks_only_values && grouping_fits {
             PagePlan::MetaAndValues(parts)
+        } else if let Some((dim, groups)) = (lacks_only_values && plan.rank_cells.is_some())
+            // The index's sketches only for a sum, mean, minimum or maximum in the answer (a
+            // rank pass's accumulators are the answer's, never a partial's): the page's own
+            // durations answer the ranks.
+            .then(|| self.value_groups(part, meta, &parts, plan.shows_duration_totals))
+            .flatten()
+        {
+            PagePlan::ByValueAndRanks { parts, dim, groups }
         } else {
             PagePlan::Decode
         }
@@ -840,18 +869,21 @@ impl<'a> Worker<'a> {
     }
 
     /// The groups of a query grouped by one field present in the page, from the value index
-    /// (`by_value.rs`): each group's key, counts and (for a query that uses durations) sketch.
-    /// `None` when the index cannot answer: the query groups by name or needs every duration, a
-    /// time bucket splits the page, the key is not listed, the names' events are taken unevenly,
-    /// or the index lacks the durations asked for.
+    /// (`by_value.rs`): each group's key, counts and (for a query that uses durations) sketch,
+    /// and which dimension of the key the field is. `None` when the index cannot answer: the
+    /// query groups by name, a time bucket splits the page, the key is not listed, the names'
+    /// events are taken unevenly, or the index lacks the durations asked for (`durations`: the
+    /// groups' sketches). Durations themselves, for exact percentiles, the caller reads from the
+    /// page.
     fn value_groups(
         &self,
         part: &PartPlan,
         meta: &PageMeta,
         parts: &[(NameId, SummaryPart)],
-    ) -> Option<Vec<KeyedGroup>> {
+        durations: bool,
+    ) -> Option<(usize, Vec<KeyedGroup>)> {
         let plan = self.plan;
-        if plan.needs_values || !self.view.uses_indexes() {
+        if !self.view.uses_indexes() {
             return None;
         }
         let mut present = None;
@@ -872,30 +904,133 @@ impl<'a> Worker<'a> {
             }
         }
         let (dim, key) = present?;
-        let groups = by_value::value_groups(meta, key, parts, plan.uses_durations)?;
+        let groups = by_value::value_groups(meta, key, parts, durations)?;
         let groups = groups
             .into_iter()
             .map(|found| {
-                let group = plan
-                    .group_by
-                    .iter()
-                    .enumerate()
-                    .map(|(i, g)| match g {
-                        GroupBy::Time(w) => KeyPart::Time(meta.min_start - meta.min_start % w),
-                        _ if i == dim => found
-                            .value
-                            .map_or(KeyPart::Null, |v| KeyPart::Str(v.into())),
-                        _ => KeyPart::Null,
-                    })
-                    .collect();
+                let value = found
+                    .value
+                    .map_or(KeyPart::Null, |v| KeyPart::Str(v.into()));
                 KeyedGroup {
-                    key: group,
+                    key: self.value_key(meta, dim, value),
                     counts: found.counts,
                     durations: found.durations.map(|d| d.into_owned()),
                 }
             })
             .collect();
-        Some(groups)
+        Some((dim, groups))
+    }
+
+    /// The key of the events of a page (one time bucket at most, see [`Worker::value_groups`])
+    /// whose field of dimension `dim` is `value`: the other fields are absent from the page.
+    fn value_key(&self, meta: &PageMeta, dim: usize, value: KeyPart) -> Vec<KeyPart> {
+        let mut value = Some(value);
+        self.plan
+            .group_by
+            .iter()
+            .enumerate()
+            .map(|(i, g)| match g {
+                GroupBy::Time(w) => KeyPart::Time(meta.min_start - meta.min_start % w),
+                _ if i == dim => value.take().unwrap_or(KeyPart::Null),
+                _ => KeyPart::Null,
+            })
+            .collect()
+    }
+
+    /// [`PagePlan::ByValueAndRanks`]: counts and sums from the value index; of the durations as
+    /// stored, only those in a cell some search looks at ([`RankCells`]) are attributed to their
+    /// row's group and offered to its search. `Ok(false)`, nothing added, for a page without a
+    /// stored duration column (the tail) or whose logs are not all zeros: the row path reads it.
+    fn value_ranks(
+        &mut self,
+        page: &PageRef,
+        meta: &PageMeta,
+        parts: &[(NameId, SummaryPart)],
+        dim: usize,
+        groups: Vec<KeyedGroup>,
+    ) -> Result<bool> {
+        let plan = self.plan;
+        let (Some(cells), Some(key)) = (
+            &plan.rank_cells,
+            plan.parts[page.partition()].field_keys[dim],
+        ) else {
+            return Ok(false);
+        };
+        let which = ColumnSet {
+            starts: false,
+            names: false,
+            durations: false,
+            codes: false,
+            messages: false,
+            fields: FieldKeys::NONE.with(key),
+        };
+        let mut cols = std::mem::take(&mut self.buf);
+        let mut stored = std::mem::take(&mut self.by_name);
+        let read =
+            self.view
+                .read_by_name(page, which, &mut self.read_scratch, &mut cols, &mut stored);
+        let runs = match read {
+            Ok(true) => split_runs(meta, &stored.durations),
+            Ok(false) => None,
+            Err(e) => {
+                self.buf = cols;
+                self.by_name = stored;
+                self.skipped(page, e)?;
+                return Ok(true);
+            }
+        };
+        let Some(runs) = runs else {
+            self.buf = cols;
+            self.by_name = stored;
+            return Ok(false);
+        };
+        self.stats.pages_decoded += 1;
+        self.stats.rows_scanned += stored.durations.len() as u64;
+        self.add_value_groups(groups);
+        // Each row's value: 1 + its index in `values`, 0 without the field.
+        let mut codes = std::mem::take(&mut self.codes[dim]);
+        codes.clear();
+        codes.resize(cols.len().max(stored.rows.len()), 0);
+        let mut values = Vec::new();
+        intern_field(&cols, key, &mut codes, &mut values);
+        let mut slot_of_code = vec![usize::MAX; values.len() + 1];
+        let mut taken = parts.iter().peekable();
+        let mut at = 0;
+        for (s, run) in meta.names.iter().zip(runs) {
+            let takes_calls = taken
+                .next_if(|(n, _)| *n == s.name)
+                .is_some_and(|(_, p)| p.calls == CallPart::All);
+            if takes_calls {
+                let rows = stored.rows.get(at..).unwrap_or_default();
+                for (&d, &row) in run.iter().zip(rows) {
+                    if !cells.holds(d) {
+                        continue;
+                    }
+                    let code = codes.get(row as usize).map_or(0, |&c| c as usize);
+                    let slot = match slot_of_code[code] {
+                        usize::MAX => {
+                            let value = match code {
+                                0 => KeyPart::Null,
+                                c => values[c - 1].clone(),
+                            };
+                            let slot = self.slot(self.value_key(meta, dim, value));
+                            slot_of_code[code] = slot;
+                            slot
+                        }
+                        slot => slot,
+                    };
+                    // Logs' zeros too: no searched range holds 0 (ranks.rs).
+                    if let Some(ranks) = self.accs[slot].ranks.as_mut() {
+                        ranks.offer(d);
+                    }
+                }
+            }
+            at += run.len();
+        }
+        self.codes[dim] = codes;
+        self.buf = cols;
+        self.by_name = stored;
+        Ok(true)
     }
 
     /// Add the groups [`Worker::value_groups`] found.
@@ -1098,6 +1233,14 @@ enum PagePlan {
     /// As `Meta`, but the query needs the durations themselves (exact percentiles): counts from
     /// the meta, values from the decoded duration column, no row filtering.
     MetaAndValues(Vec<(NameId, SummaryPart)>),
+    /// As `ByValue` for a rank search (exact percentiles): counts and sums from the value index,
+    /// the durations the search looks at from the stored column, each attributed by its row's
+    /// value of the field of dimension `dim`. No row filtering; the names' calls are taken whole.
+    ByValueAndRanks {
+        parts: Vec<(NameId, SummaryPart)>,
+        dim: usize,
+        groups: Vec<KeyedGroup>,
+    },
     Decode,
 }
 

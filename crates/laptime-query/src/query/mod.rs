@@ -540,6 +540,17 @@ impl Query {
         self.aggregates.iter().any(Aggregate::uses_durations)
     }
 
+    /// Whether the answer shows the durations' sum, mean, minimum or maximum (a percentile does
+    /// not read them).
+    fn shows_duration_totals(&self) -> bool {
+        self.aggregates.iter().any(|a| {
+            matches!(
+                a,
+                Aggregate::Sum | Aggregate::Mean | Aggregate::Min | Aggregate::Max
+            )
+        })
+    }
+
     fn has_percentiles(&self) -> bool {
         self.aggregates
             .iter()

@@ -254,6 +254,50 @@ fn probes_of(ranges: &[Range]) -> Vec<(u64, u64)> {
     ranges.iter().map(|r| (r.lo, r.hi - r.lo)).collect()
 }
 
+/// Bits after the leading one that tell the cells of [`RankCells`] apart: a cell spans under
+/// 1/128 of its values, finer than a sketch bucket (about 2 %), so few durations outside a
+/// searched range share a cell with one inside.
+const CELL_BITS: u32 = 7;
+
+/// The durations some search of a pass still looks at, over every group: a bitmap (1 KiB) of
+/// value cells, each the values with the same leading one bit and next [`CELL_BITS`] bits, set
+/// for every cell a searched range touches. A duration in no set cell is in no group's range, so
+/// a page path can test each duration here first and find the group of only those it holds.
+#[derive(Debug, Clone)]
+pub(crate) struct RankCells {
+    bits: Vec<u64>,
+}
+
+impl RankCells {
+    pub(crate) fn of<'f>(finders: impl Iterator<Item = &'f RankFinder>) -> RankCells {
+        let mut bits = vec![0u64; (64 << CELL_BITS) / 64];
+        for r in finders.flat_map(|f| &f.ranges) {
+            for cell in cell_of(r.lo)..=cell_of(r.hi) {
+                bits[cell / 64] |= 1 << (cell % 64);
+            }
+        }
+        RankCells { bits }
+    }
+
+    /// Whether `v` may be in a searched range (0, in none, may say yes: `offer` tells).
+    #[inline]
+    pub(crate) fn holds(&self, v: u64) -> bool {
+        let cell = cell_of(v);
+        self.bits
+            .get(cell / 64)
+            .is_some_and(|w| w >> (cell % 64) & 1 == 1)
+    }
+}
+
+/// The cell of `v` (0 shares 1's): monotone in `v`.
+#[inline]
+fn cell_of(v: u64) -> usize {
+    let v = v.max(1);
+    let lz = v.leading_zeros();
+    let mantissa = ((v << lz) >> (63 - CELL_BITS)) as usize & ((1 << CELL_BITS) - 1);
+    (((63 - lz) as usize) << CELL_BITS) | mantissa
+}
+
 /// Give every undecided range of `finders` its tally: keep the values of the smallest ranges while
 /// their total stays within `budget` values, count the others in bins (at most [`MAX_BINS`] each,
 /// so one more pass narrows them by that factor). The kept values of a pass are then bounded by
@@ -403,6 +447,43 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(200))]
+
+        /// Every value a search would tally is in a set cell, and the cells are narrow: a value
+        /// 2 % away from every range (beyond a cell's width, and a sketch bucket's) is in none.
+        #[test]
+        fn cells_hold_every_searched_value_and_little_else(
+            bounds in prop::collection::vec((1u64..u64::MAX / 4, 0u32..40), 1..8),
+            probes in prop::collection::vec(any::<u64>(), 0..300),
+        ) {
+            let ranges: Vec<Range> = bounds
+                .iter()
+                .map(|&(lo, bits)| Range {
+                    lo,
+                    hi: lo.saturating_add((lo >> 6).min(1u64 << bits)),
+                    below: 0,
+                    count: 1,
+                    tally: Tally::Keep(Vec::new()),
+                })
+                .collect();
+            let finder = RankFinder { n: 1, found: vec![(1, None)], probes: probes_of(&ranges), ranges };
+            let cells = RankCells::of(std::iter::once(&finder));
+            let mut values = probes.clone();
+            for r in &finder.ranges {
+                values.extend([r.lo, r.hi, r.lo + (r.hi - r.lo) / 2]);
+            }
+            for v in values {
+                let searched = finder.ranges.iter().any(|r| r.lo <= v && v <= r.hi);
+                if searched {
+                    prop_assert!(cells.holds(v), "{v} is searched but in no set cell");
+                }
+                let far = v > 0 && finder.ranges.iter().all(|r| {
+                    (v as f64) < r.lo as f64 * 0.98 || (v as f64) > r.hi as f64 * 1.02
+                });
+                if far {
+                    prop_assert!(!cells.holds(v), "{v} is 2 % from every range but held");
+                }
+            }
+        }
 
         /// Equal to sorting, at any budget (0: bins only; large: one pass).
         #[test]

@@ -22,7 +22,8 @@ use crate::error::DecodeError;
 use crate::event::{ValueType, MAX_CODE_BYTE};
 use crate::page::columns::group_by_name;
 use crate::page::{
-    ColumnSet, FieldColumn, FieldKeys, FieldValues, PageColumns, PageMeta, StringFields,
+    ColumnSet, DurationsByName, FieldColumn, FieldKeys, FieldValues, PageColumns, PageMeta,
+    StringFields,
 };
 
 /// First bytes of every page (salvage searches for them after damage).
@@ -303,7 +304,10 @@ fn encode_columns(
 }
 
 /// Check and decode the column section of a page with `rows` rows into `cols` (cleared first);
-/// columns not in `which` are skipped and left empty.
+/// columns not in `which` are skipped and left empty. `by_name`, when given, receives the
+/// duration column as stored, each duration with its row: what a pass that looks at few
+/// durations reads, sparing their trip back to row order (made only when `which` asks for the
+/// row-order column too).
 pub(crate) fn decode_page(
     header: &PageHeader,
     bytes: &[u8],
@@ -311,6 +315,7 @@ pub(crate) fn decode_page(
     which: ColumnSet,
     cols: &mut PageColumns,
     scratch: &mut PageScratch,
+    by_name: Option<&mut DurationsByName>,
 ) -> Result<(), DecodeError> {
     if bytes.len() != header.cols_len as usize {
         return Err(DecodeError::new(0, "page columns truncated"));
@@ -324,7 +329,7 @@ pub(crate) fn decode_page(
         pos: 0,
         rows,
     };
-    decode_dense(&mut c, which, cols, scratch)?;
+    decode_dense(&mut c, which, cols, scratch, by_name)?;
     decode_messages(&mut c, which, cols)?;
     decode_fields(&mut c, which, cols)?;
     if c.pos != bytes.len() {
@@ -417,12 +422,14 @@ impl<'a> ColumnCursor<'a> {
     }
 }
 
-/// Start, name, duration and code columns (durations are stored grouped by name).
+/// Start, name, duration and code columns (durations are stored grouped by name; `by_name`
+/// receives them so, with their rows).
 fn decode_dense(
     c: &mut ColumnCursor<'_>,
     which: ColumnSet,
     cols: &mut PageColumns,
     scratch: &mut PageScratch,
+    by_name: Option<&mut DurationsByName>,
 ) -> Result<(), DecodeError> {
     if which.starts {
         c.take(|b, rows| encoding::decode_u64s(b, rows, &mut cols.starts))?;
@@ -430,22 +437,28 @@ fn decode_dense(
     } else {
         c.skip()?;
     }
-    // Durations need the names to be put back in row order.
-    if which.names || which.durations {
+    let stored = which.durations || by_name.is_some();
+    // Durations need the names to know each one's row.
+    if which.names || stored {
         c.take(|b, rows| encoding::decode_u32s(b, rows, &mut cols.names))?;
         c.exact(cols.names.len(), "name column has the wrong length")?;
     } else {
         c.skip()?;
     }
-    if which.durations {
-        let grouped = &mut scratch.grouped;
-        c.take(|b, rows| encoding::decode_u64s(b, rows, grouped))?;
+    if stored {
+        let (grouped, rows) = match by_name {
+            Some(b) => (&mut b.durations, &mut b.rows),
+            None => (&mut scratch.grouped, &mut scratch.perm),
+        };
+        c.take(|b, n| encoding::decode_u64s(b, n, grouped))?;
         c.exact(grouped.len(), "duration column has the wrong length")?;
-        group_by_name(&cols.names, &mut scratch.perm, &mut scratch.slots);
-        cols.durations.clear();
-        cols.durations.resize(c.rows, 0);
-        for (&row, &d) in scratch.perm.iter().zip(grouped.iter()) {
-            cols.durations[row as usize] = d;
+        group_by_name(&cols.names, rows, &mut scratch.slots);
+        if which.durations {
+            cols.durations.clear();
+            cols.durations.resize(c.rows, 0);
+            for (&row, &d) in rows.iter().zip(grouped.iter()) {
+                cols.durations[row as usize] = d;
+            }
         }
     } else {
         c.skip()?;

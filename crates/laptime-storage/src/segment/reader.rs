@@ -14,7 +14,8 @@ use crate::error::{Error, Result};
 use crate::event::NameId;
 use crate::page::{
     check_meta, decode_grouped_durations, decode_meta, decode_page, read_page_header, ColumnSet,
-    KeyValues, PageColumns, PageMeta, PageScratch, ValueStats, PAGE_HEADER_LEN, PAGE_MAGIC,
+    DurationsByName, KeyValues, PageColumns, PageMeta, PageScratch, ValueStats, PAGE_HEADER_LEN,
+    PAGE_MAGIC,
 };
 
 /// Read exactly `buf.len()` bytes at `offset`, without moving any shared cursor.
@@ -580,6 +581,18 @@ impl SegmentReader {
         scratch: &mut ReadScratch,
         cols: &mut PageColumns,
     ) -> Result<()> {
+        self.read_page_by_name(page, which, scratch, cols, None)
+    }
+
+    /// [`SegmentReader::read_page`], and with `by_name` the durations as stored, with their rows.
+    pub(crate) fn read_page_by_name(
+        &self,
+        page: &PageEntry,
+        which: ColumnSet,
+        scratch: &mut ReadScratch,
+        cols: &mut PageColumns,
+        by_name: Option<&mut DurationsByName>,
+    ) -> Result<()> {
         let raw = &mut scratch.raw;
         let cols_at = self.read_whole(page, raw)?;
         decode_page(
@@ -589,6 +602,7 @@ impl SegmentReader {
             which,
             cols,
             &mut scratch.page,
+            by_name,
         )
         .map_err(|e| e.in_file(&self.path, page.cols_offset()))
     }
@@ -679,6 +693,7 @@ pub(crate) fn recover_active(path: &Path) -> Result<RecoveredSegment> {
             ColumnSet::CORE,
             &mut cols,
             &mut page_scratch,
+            None,
         ) {
             cut = Some((len - offset, e.reason.to_string()));
             break;
@@ -914,6 +929,7 @@ fn rebuild_meta(
         ColumnSet::ALL,
         cols,
         &mut scratch.page,
+        None,
     )
     .is_err()
     {

@@ -222,6 +222,7 @@ fn decode_one(bytes: &[u8], scratch: &mut PageScratch) -> Result<ShippedPage, Me
         ColumnSet::ALL,
         &mut cols,
         scratch,
+        None,
     )
     .map_err(|e| MessageError::at(meta_end + e.offset, e.reason))?;
     // Every id the columns use must have its text: the receiver maps ids by it.
