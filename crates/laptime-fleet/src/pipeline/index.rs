@@ -21,7 +21,7 @@ use laptime_storage::{Options, Received, Store};
 
 use super::ledger::{member_key, Ledger};
 use super::pending::{PendingLog, Record};
-use super::{failpoint, Error};
+use super::{failpoint, failpoint_refuses, Error};
 use crate::kafka::{
     Committer, Consumer, ConsumerConfig, Marked, Message, Polled, RebalanceHandler,
 };
@@ -129,6 +129,8 @@ pub struct IndexStats {
 const MAX_PENDING_BYTES: usize = 256 << 20;
 /// How long a failed read of the group's ledgers waits before the next try.
 const LEDGER_RETRY: Duration = Duration::from_secs(1);
+/// How many ledger reads the `index-ledger-read-refused` fail point refuses (about as many seconds).
+const LEDGER_READS_REFUSED: u32 = 3;
 
 /// A message in the pending log, with the assignment of its partition it came in.
 struct Pending {
@@ -573,6 +575,11 @@ impl Indexer {
         let wanted = lock(&self.shared).ledgers_wanted();
         if wanted.is_empty() {
             return Ok(None);
+        }
+        // The tests' stand-in for a group that does not answer (a read timed out in a rebalance).
+        if failpoint_refuses("index-ledger-read-refused", LEDGER_READS_REFUSED) {
+            eprintln!("laptime index: reading the group's committed offsets: refused by a fail point (retrying)");
+            return Ok(Some(Instant::now()));
         }
         match self
             .consumer

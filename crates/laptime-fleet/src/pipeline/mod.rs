@@ -29,6 +29,25 @@ pub(crate) fn failpoint(name: &str) {
     let _ = name;
 }
 
+/// True the first `times` times execution reaches this point when `LAPTIME_FAILPOINT` names it
+/// (cargo feature `failpoints`), for the tests that make a step fail for a while; without the
+/// feature, never.
+pub(crate) fn failpoint_refuses(name: &str, times: u32) -> bool {
+    #[cfg(feature = "failpoints")]
+    {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        // One point is named per process, so one count serves them all.
+        static REFUSED: AtomicU32 = AtomicU32::new(0);
+        laptime_storage::testing::failpoint_named(name)
+            && REFUSED.fetch_add(1, Ordering::Relaxed) < times
+    }
+    #[cfg(not(feature = "failpoints"))]
+    {
+        let _ = (name, times);
+        false
+    }
+}
+
 /// A new 64-bit id each call, unpredictable enough to keep two runs' or two stores' ids apart:
 /// the std hasher's per-process random keys over the time and the process id.
 pub(crate) fn random_id() -> u64 {
