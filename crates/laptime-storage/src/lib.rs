@@ -61,8 +61,8 @@ pub use event::{
 };
 pub use options::{Options, Retention, SyncPolicy, MAX_WRITERS};
 pub use page::{
-    ColumnSet, DurationsByName, FieldColumn, FieldKeys, FieldValues, KeyValues, NameStats,
-    PageColumns, PageIndex, PageMeta, PageZone, ValueStats, MAX_LISTED_VALUES,
+    ColumnSet, FieldColumn, FieldKeys, FieldValues, KeyValues, NameStats, PageColumns, PageIndex,
+    PageMeta, PageZone, ValueStats, MAX_LISTED_VALUES,
 };
 pub use partition::Cut;
 pub use reader::Reader;

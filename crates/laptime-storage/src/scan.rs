@@ -11,7 +11,7 @@ use crate::disk_partition::PartitionCache;
 use crate::error::Result;
 use crate::event::{Code, Event, NameId};
 use crate::options::Options;
-use crate::page::{ColumnSet, DurationsByName, PageColumns, PageIndex, PageMeta, PageZone};
+use crate::page::{ColumnSet, PageColumns, PageIndex, PageMeta, PageZone};
 use crate::segment::rollup::RolledValue;
 use crate::segment::{PageEntry, ReadScratch, SegmentReader};
 use crate::sketch::LatencySketch;
@@ -596,21 +596,22 @@ impl View {
         }
     }
 
-    /// [`View::read`] of a sealed `page`, and its call and log durations as the segment stores
-    /// them with the row of each (see [`DurationsByName`]) into `by_name`: a pass that looks at
-    /// few durations spares putting them back in row order. Nothing is cached. `Ok(false)` for
-    /// the unsealed tail, which has no stored column (read it with [`View::read`]).
-    pub fn read_by_name(
+    /// [`View::read`] of a sealed `page` with its name column, and its call and log durations
+    /// as the segment stores them into `stored` (see [`View::grouped_durations`]): a pass that
+    /// looks at few durations finds each one's row by walking the names, sparing the whole
+    /// column's trip back to row order. Nothing is cached. `Ok(false)` for the unsealed tail,
+    /// which has no stored column (read it with [`View::read`]).
+    pub fn read_with_stored_durations(
         &self,
         page: &PageRef,
         which: ColumnSet,
         scratch: &mut ReadScratch,
         cols: &mut PageColumns,
-        by_name: &mut DurationsByName,
+        stored: &mut Vec<u64>,
     ) -> Result<bool> {
         match self.place(page)? {
             Place::Segment(seg, entry) => {
-                seg.read_page_by_name(entry, which, scratch, cols, Some(by_name))?;
+                seg.read_page_with_stored_durations(entry, which, scratch, cols, Some(stored))?;
                 Ok(true)
             }
             Place::Tail(_) => Ok(false),

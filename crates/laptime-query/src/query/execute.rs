@@ -5,9 +5,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
-use laptime_storage::page::{
-    ColumnSet, DurationsByName, FieldKeys, FieldValues, PageColumns, PageMeta,
-};
+use laptime_storage::page::{ColumnSet, FieldKeys, FieldValues, PageColumns, PageMeta};
 use laptime_storage::scan::{PageData, PageRef, ScanFilter, SegmentRef, View};
 use laptime_storage::segment::ReadScratch;
 use laptime_storage::sketch::LatencySketch;
@@ -490,10 +488,8 @@ struct Worker<'a> {
     read_scratch: ReadScratch,
     /// Decoded page when not going through the bufferpool.
     buf: PageColumns,
-    /// A page's stored duration column (see `grouped_values`).
+    /// A page's stored duration column (see `grouped_values` and `value_ranks`).
     grouped: Vec<u64>,
-    /// The same with each duration's row (see `value_ranks`).
-    by_name: DurationsByName,
     /// Decode through the bufferpool (the pages fit) or into per-worker buffers.
     cache_pages: bool,
 }
@@ -517,7 +513,6 @@ impl<'a> Worker<'a> {
             read_scratch: ReadScratch::default(),
             buf: PageColumns::default(),
             grouped: Vec::new(),
-            by_name: DurationsByName::default(),
         }
     }
 
@@ -965,71 +960,93 @@ impl<'a> Worker<'a> {
             fields: FieldKeys::NONE.with(key),
         };
         let mut cols = std::mem::take(&mut self.buf);
-        let mut stored = std::mem::take(&mut self.by_name);
-        let read =
-            self.view
-                .read_by_name(page, which, &mut self.read_scratch, &mut cols, &mut stored);
-        let runs = match read {
-            Ok(true) => split_runs(meta, &stored.durations),
+        let mut stored = std::mem::take(&mut self.grouped);
+        let read = self.view.read_with_stored_durations(
+            page,
+            which,
+            &mut self.read_scratch,
+            &mut cols,
+            &mut stored,
+        );
+        // Where each taken name's durations start in the stored column (names ascending, each
+        // name's rows in row order): walking the rows, a row's duration is its name's next.
+        let starts = match read {
+            Ok(true) => split_runs(meta, &stored).map(|runs| {
+                let mut starts = Vec::new();
+                let mut at = 0;
+                let mut taken = parts.iter().peekable();
+                for (s, run) in meta.names.iter().zip(runs) {
+                    let takes_calls = taken
+                        .next_if(|(n, _)| *n == s.name)
+                        .is_some_and(|(_, p)| p.calls == CallPart::All);
+                    if takes_calls {
+                        let i = s.name as usize;
+                        if starts.len() <= i {
+                            starts.resize(i + 1, usize::MAX);
+                        }
+                        starts[i] = at;
+                    }
+                    at += run.len();
+                }
+                starts
+            }),
             Ok(false) => None,
             Err(e) => {
                 self.buf = cols;
-                self.by_name = stored;
+                self.grouped = stored;
                 self.skipped(page, e)?;
                 return Ok(true);
             }
         };
-        let Some(runs) = runs else {
+        let Some(mut next) = starts else {
             self.buf = cols;
-            self.by_name = stored;
+            self.grouped = stored;
             return Ok(false);
         };
         self.stats.pages_decoded += 1;
-        self.stats.rows_scanned += stored.durations.len() as u64;
+        self.stats.rows_scanned += stored.len() as u64;
         self.add_value_groups(groups);
         // Each row's value: 1 + its index in `values`, 0 without the field.
         let mut codes = std::mem::take(&mut self.codes[dim]);
         codes.clear();
-        codes.resize(cols.len().max(stored.rows.len()), 0);
+        codes.resize(cols.len(), 0);
         let mut values = Vec::new();
         intern_field(&cols, key, &mut codes, &mut values);
         let mut slot_of_code = vec![usize::MAX; values.len() + 1];
-        let mut taken = parts.iter().peekable();
-        let mut at = 0;
-        for (s, run) in meta.names.iter().zip(runs) {
-            let takes_calls = taken
-                .next_if(|(n, _)| *n == s.name)
-                .is_some_and(|(_, p)| p.calls == CallPart::All);
-            if takes_calls {
-                let rows = stored.rows.get(at..).unwrap_or_default();
-                for (&d, &row) in run.iter().zip(rows) {
-                    if !cells.holds(d) {
-                        continue;
-                    }
-                    let code = codes.get(row as usize).map_or(0, |&c| c as usize);
-                    let slot = match slot_of_code[code] {
-                        usize::MAX => {
-                            let value = match code {
-                                0 => KeyPart::Null,
-                                c => values[c - 1].clone(),
-                            };
-                            let slot = self.slot(self.value_key(meta, dim, value));
-                            slot_of_code[code] = slot;
-                            slot
-                        }
-                        slot => slot,
-                    };
-                    // Logs' zeros too: no searched range holds 0 (ranks.rs).
-                    if let Some(ranks) = self.accs[slot].ranks.as_mut() {
-                        ranks.offer(d);
-                    }
-                }
+        for (row, &name) in cols.names.iter().enumerate() {
+            let Some(at) = next.get_mut(name as usize).filter(|at| **at != usize::MAX) else {
+                continue;
+            };
+            let Some(&d) = stored.get(*at) else {
+                continue;
+            };
+            *at += 1;
+            if !cells.holds(d) {
+                continue;
             }
-            at += run.len();
+            let code = codes.get(row).map_or(0, |&c| c as usize);
+            let slot = match slot_of_code.get(code) {
+                Some(&slot) if slot != usize::MAX => slot,
+                _ => {
+                    let value = match code {
+                        0 => KeyPart::Null,
+                        c => values.get(c - 1).cloned().unwrap_or(KeyPart::Null),
+                    };
+                    let slot = self.slot(self.value_key(meta, dim, value));
+                    if let Some(s) = slot_of_code.get_mut(code) {
+                        *s = slot;
+                    }
+                    slot
+                }
+            };
+            // Logs' zeros too: no searched range holds 0 (ranks.rs).
+            if let Some(ranks) = self.accs[slot].ranks.as_mut() {
+                ranks.offer(d);
+            }
         }
         self.codes[dim] = codes;
         self.buf = cols;
-        self.by_name = stored;
+        self.grouped = stored;
         Ok(true)
     }
 

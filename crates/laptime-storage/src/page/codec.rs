@@ -22,8 +22,7 @@ use crate::error::DecodeError;
 use crate::event::{ValueType, MAX_CODE_BYTE};
 use crate::page::columns::group_by_name;
 use crate::page::{
-    ColumnSet, DurationsByName, FieldColumn, FieldKeys, FieldValues, PageColumns, PageMeta,
-    StringFields,
+    ColumnSet, FieldColumn, FieldKeys, FieldValues, PageColumns, PageMeta, StringFields,
 };
 
 /// First bytes of every page (salvage searches for them after damage).
@@ -304,10 +303,10 @@ fn encode_columns(
 }
 
 /// Check and decode the column section of a page with `rows` rows into `cols` (cleared first);
-/// columns not in `which` are skipped and left empty. `by_name`, when given, receives the
-/// duration column as stored, each duration with its row: what a pass that looks at few
-/// durations reads, sparing their trip back to row order (made only when `which` asks for the
-/// row-order column too).
+/// columns not in `which` are skipped and left empty. `stored`, when given, receives the
+/// duration column as stored (grouped by name, see [`decode_grouped_durations`]) and the name
+/// column is decoded with it: what a pass that looks at few durations reads, sparing their trip
+/// back to row order (made only when `which` asks for the row-order column too).
 pub(crate) fn decode_page(
     header: &PageHeader,
     bytes: &[u8],
@@ -315,7 +314,7 @@ pub(crate) fn decode_page(
     which: ColumnSet,
     cols: &mut PageColumns,
     scratch: &mut PageScratch,
-    by_name: Option<&mut DurationsByName>,
+    stored: Option<&mut Vec<u64>>,
 ) -> Result<(), DecodeError> {
     if bytes.len() != header.cols_len as usize {
         return Err(DecodeError::new(0, "page columns truncated"));
@@ -329,7 +328,7 @@ pub(crate) fn decode_page(
         pos: 0,
         rows,
     };
-    decode_dense(&mut c, which, cols, scratch, by_name)?;
+    decode_dense(&mut c, which, cols, scratch, stored)?;
     decode_messages(&mut c, which, cols)?;
     decode_fields(&mut c, which, cols)?;
     if c.pos != bytes.len() {
@@ -422,14 +421,14 @@ impl<'a> ColumnCursor<'a> {
     }
 }
 
-/// Start, name, duration and code columns (durations are stored grouped by name; `by_name`
-/// receives them so, with their rows).
+/// Start, name, duration and code columns (durations are stored grouped by name; `stored`
+/// receives them so).
 fn decode_dense(
     c: &mut ColumnCursor<'_>,
     which: ColumnSet,
     cols: &mut PageColumns,
     scratch: &mut PageScratch,
-    by_name: Option<&mut DurationsByName>,
+    stored: Option<&mut Vec<u64>>,
 ) -> Result<(), DecodeError> {
     if which.starts {
         c.take(|b, rows| encoding::decode_u64s(b, rows, &mut cols.starts))?;
@@ -437,26 +436,23 @@ fn decode_dense(
     } else {
         c.skip()?;
     }
-    let stored = which.durations || by_name.is_some();
+    let durations = which.durations || stored.is_some();
     // Durations need the names to know each one's row.
-    if which.names || stored {
+    if which.names || durations {
         c.take(|b, rows| encoding::decode_u32s(b, rows, &mut cols.names))?;
         c.exact(cols.names.len(), "name column has the wrong length")?;
     } else {
         c.skip()?;
     }
-    if stored {
-        let (grouped, rows) = match by_name {
-            Some(b) => (&mut b.durations, &mut b.rows),
-            None => (&mut scratch.grouped, &mut scratch.perm),
-        };
+    if durations {
+        let grouped = stored.unwrap_or(&mut scratch.grouped);
         c.take(|b, n| encoding::decode_u64s(b, n, grouped))?;
         c.exact(grouped.len(), "duration column has the wrong length")?;
-        group_by_name(&cols.names, rows, &mut scratch.slots);
         if which.durations {
+            group_by_name(&cols.names, &mut scratch.perm, &mut scratch.slots);
             cols.durations.clear();
             cols.durations.resize(c.rows, 0);
-            for (&row, &d) in rows.iter().zip(grouped.iter()) {
+            for (&row, &d) in scratch.perm.iter().zip(grouped.iter()) {
                 cols.durations[row as usize] = d;
             }
         }

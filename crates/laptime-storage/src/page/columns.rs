@@ -186,17 +186,6 @@ pub struct FieldColumn {
     pub values: FieldValues,
 }
 
-/// A page's durations in the order its segment stores them (grouped by name: names ascending by
-/// id, each name's rows in row order) with the row of each, for passes that look at few of them
-/// (`View::read_by_name`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DurationsByName {
-    /// Durations, ns, grouped by name.
-    pub durations: Vec<u64>,
-    /// The row of each duration.
-    pub rows: Vec<u32>,
-}
-
 /// The events of one page as columns. Dense columns have one entry per row; messages and fields are
 /// sparse (row lists).
 #[derive(Debug, Clone, Default, PartialEq)]

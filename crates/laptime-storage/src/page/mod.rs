@@ -27,7 +27,7 @@ pub(crate) use codec::{
     PAGE_MAGIC,
 };
 pub(crate) use columns::StringFields;
-pub use columns::{ColumnSet, DurationsByName, FieldColumn, FieldKeys, FieldValues, PageColumns};
+pub use columns::{ColumnSet, FieldColumn, FieldKeys, FieldValues, PageColumns};
 pub use index::PageIndex;
 pub use meta::{MetaSketch, NameStats, PageMeta, PageZone};
 pub use value_sketch::ValueSketch;

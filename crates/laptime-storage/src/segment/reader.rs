@@ -14,8 +14,7 @@ use crate::error::{Error, Result};
 use crate::event::NameId;
 use crate::page::{
     check_meta, decode_grouped_durations, decode_meta, decode_page, read_page_header, ColumnSet,
-    DurationsByName, KeyValues, PageColumns, PageMeta, PageScratch, ValueStats, PAGE_HEADER_LEN,
-    PAGE_MAGIC,
+    KeyValues, PageColumns, PageMeta, PageScratch, ValueStats, PAGE_HEADER_LEN, PAGE_MAGIC,
 };
 
 /// Read exactly `buf.len()` bytes at `offset`, without moving any shared cursor.
@@ -581,17 +580,18 @@ impl SegmentReader {
         scratch: &mut ReadScratch,
         cols: &mut PageColumns,
     ) -> Result<()> {
-        self.read_page_by_name(page, which, scratch, cols, None)
+        self.read_page_with_stored_durations(page, which, scratch, cols, None)
     }
 
-    /// [`SegmentReader::read_page`], and with `by_name` the durations as stored, with their rows.
-    pub(crate) fn read_page_by_name(
+    /// [`SegmentReader::read_page`], and with `stored` the duration column as stored (see
+    /// `decode_page`).
+    pub(crate) fn read_page_with_stored_durations(
         &self,
         page: &PageEntry,
         which: ColumnSet,
         scratch: &mut ReadScratch,
         cols: &mut PageColumns,
-        by_name: Option<&mut DurationsByName>,
+        stored: Option<&mut Vec<u64>>,
     ) -> Result<()> {
         let raw = &mut scratch.raw;
         let cols_at = self.read_whole(page, raw)?;
@@ -602,7 +602,7 @@ impl SegmentReader {
             which,
             cols,
             &mut scratch.page,
-            by_name,
+            stored,
         )
         .map_err(|e| e.in_file(&self.path, page.cols_offset()))
     }
