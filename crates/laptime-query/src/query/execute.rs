@@ -944,6 +944,26 @@ impl<'a> Worker<'a> {
         dim: usize,
         groups: Vec<KeyedGroup>,
     ) -> Result<bool> {
+        let mut cols = std::mem::take(&mut self.buf);
+        let mut stored = std::mem::take(&mut self.grouped);
+        let done = self.value_ranks_in(page, meta, parts, dim, groups, &mut cols, &mut stored);
+        self.buf = cols;
+        self.grouped = stored;
+        done
+    }
+
+    /// [`Worker::value_ranks`] with the worker's buffers lent.
+    #[allow(clippy::too_many_arguments)]
+    fn value_ranks_in(
+        &mut self,
+        page: &PageRef,
+        meta: &PageMeta,
+        parts: &[(NameId, SummaryPart)],
+        dim: usize,
+        groups: Vec<KeyedGroup>,
+        cols: &mut PageColumns,
+        stored: &mut Vec<u64>,
+    ) -> Result<bool> {
         let plan = self.plan;
         let (Some(cells), Some(key)) = (
             &plan.rank_cells,
@@ -959,48 +979,18 @@ impl<'a> Worker<'a> {
             messages: false,
             fields: FieldKeys::NONE.with(key),
         };
-        let mut cols = std::mem::take(&mut self.buf);
-        let mut stored = std::mem::take(&mut self.grouped);
-        let read = self.view.read_with_stored_durations(
-            page,
-            which,
-            &mut self.read_scratch,
-            &mut cols,
-            &mut stored,
-        );
-        // Where each taken name's durations start in the stored column (names ascending, each
-        // name's rows in row order): walking the rows, a row's duration is its name's next.
-        let starts = match read {
-            Ok(true) => split_runs(meta, &stored).map(|runs| {
-                let mut starts = Vec::new();
-                let mut at = 0;
-                let mut taken = parts.iter().peekable();
-                for (s, run) in meta.names.iter().zip(runs) {
-                    let takes_calls = taken
-                        .next_if(|(n, _)| *n == s.name)
-                        .is_some_and(|(_, p)| p.calls == CallPart::All);
-                    if takes_calls {
-                        let i = s.name as usize;
-                        if starts.len() <= i {
-                            starts.resize(i + 1, usize::MAX);
-                        }
-                        starts[i] = at;
-                    }
-                    at += run.len();
-                }
-                starts
-            }),
-            Ok(false) => None,
+        let read =
+            self.view
+                .read_with_stored_durations(page, which, &mut self.read_scratch, cols, stored);
+        match read {
+            Ok(true) => {}
+            Ok(false) => return Ok(false),
             Err(e) => {
-                self.buf = cols;
-                self.grouped = stored;
                 self.skipped(page, e)?;
                 return Ok(true);
             }
-        };
-        let Some(mut next) = starts else {
-            self.buf = cols;
-            self.grouped = stored;
+        }
+        let Some(mut next) = taken_name_starts(meta, parts, stored) else {
             return Ok(false);
         };
         self.stats.pages_decoded += 1;
@@ -1011,8 +1001,9 @@ impl<'a> Worker<'a> {
         codes.clear();
         codes.resize(cols.len(), 0);
         let mut values = Vec::new();
-        intern_field(&cols, key, &mut codes, &mut values);
+        intern_field(cols, key, &mut codes, &mut values);
         let mut slot_of_code = vec![usize::MAX; values.len() + 1];
+        // Walking the rows, a row's duration is its name's next one in the stored column.
         for (row, &name) in cols.names.iter().enumerate() {
             let Some(at) = next.get_mut(name as usize).filter(|at| **at != usize::MAX) else {
                 continue;
@@ -1045,8 +1036,6 @@ impl<'a> Worker<'a> {
             }
         }
         self.codes[dim] = codes;
-        self.buf = cols;
-        self.grouped = stored;
         Ok(true)
     }
 
@@ -1239,6 +1228,35 @@ fn split_runs<'d>(meta: &PageMeta, durs: &'d [u64]) -> Option<Vec<&'d [u64]>> {
         at += len;
     }
     (at == durs.len()).then_some(runs)
+}
+
+/// Where the durations of each name whose calls the query takes start in the stored duration
+/// column (names ascending, each name's rows in row order), indexed by name id (`usize::MAX` for
+/// the others); `None` when the meta's runs do not cover the column or a run's logs are not all
+/// zeros (see [`split_runs`]).
+fn taken_name_starts(
+    meta: &PageMeta,
+    parts: &[(NameId, SummaryPart)],
+    stored: &[u64],
+) -> Option<Vec<usize>> {
+    let runs = split_runs(meta, stored)?;
+    let mut starts = Vec::new();
+    let mut at = 0;
+    let mut taken = parts.iter().peekable();
+    for (s, run) in meta.names.iter().zip(runs) {
+        let takes_calls = taken
+            .next_if(|(n, _)| *n == s.name)
+            .is_some_and(|(_, p)| p.calls == CallPart::All);
+        if takes_calls {
+            let i = s.name as usize;
+            if starts.len() <= i {
+                starts.resize(i + 1, usize::MAX);
+            }
+            starts[i] = at;
+        }
+        at += run.len();
+    }
+    Some(starts)
 }
 
 enum PagePlan {
