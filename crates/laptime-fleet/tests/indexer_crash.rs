@@ -138,13 +138,20 @@ fn await_all_committed(bs: &str, topic: &str, group: &str, partitions: i32, with
     }
 }
 
-fn killed_at(failpoint: &str) {
-    let Some(bs) = kafka_env::bootstrap("indexer_crash") else {
-        return;
-    };
+/// The brokers' address (`None`: no Kafka, the test is skipped); these tests need the indexer
+/// built with its fail points.
+fn kafka_with_failpoints() -> Option<String> {
+    let bs = kafka_env::bootstrap("indexer_crash")?;
     if !cfg!(feature = "failpoints") {
         panic!("indexer_crash needs --features failpoints (scripts/test-fleet.sh passes it)");
     }
+    Some(bs)
+}
+
+fn killed_at(failpoint: &str) {
+    let Some(bs) = kafka_with_failpoints() else {
+        return;
+    };
     let topic = kafka_env::fleet_topic(&bs, "laptime-crash", 3);
     let group = kafka_env::unique("laptime-crash-group");
     let tmp = tempfile::tempdir().unwrap();
@@ -229,12 +236,9 @@ fn killed_after_committing_it_stores_its_messages_when_it_returns() {
 /// and the clean-clone fleet test lost 53,000 acknowledged events to it.
 #[test]
 fn a_group_that_answers_late_delays_the_commit_but_does_not_hold_it_until_stop() {
-    let Some(bs) = kafka_env::bootstrap("indexer_crash") else {
+    let Some(bs) = kafka_with_failpoints() else {
         return;
     };
-    if !cfg!(feature = "failpoints") {
-        panic!("indexer_crash needs --features failpoints (scripts/test-fleet.sh passes it)");
-    }
     let topic = kafka_env::fleet_topic(&bs, "laptime-late-ledger", 3);
     let group = kafka_env::unique("laptime-late-ledger-group");
     let tmp = tempfile::tempdir().unwrap();

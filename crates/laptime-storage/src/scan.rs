@@ -596,11 +596,12 @@ impl View {
         }
     }
 
-    /// [`View::read`] of a sealed `page` with its name column, and its call and log durations
-    /// as the segment stores them into `stored` (see [`View::grouped_durations`]): a pass that
-    /// looks at few durations finds each one's row by walking the names, sparing the whole
-    /// column's trip back to row order. Nothing is cached. `Ok(false)` for the unsealed tail,
-    /// which has no stored column (read it with [`View::read`]).
+    /// [`View::read`] of a sealed `page`, and its call and log durations as the segment stores
+    /// them into `stored`: grouped by name, names ascending by id with [`PageMeta::names`]'
+    /// `calls + logs` rows each, each name's in row order. A pass that reads them per name, or
+    /// reads few of them (walking the name column to find a row's: its name's next one), spares
+    /// the whole column's trip back to row order. Nothing is cached. `Ok(false)` for the unsealed
+    /// tail, which has no stored column (read it with [`View::read`]).
     pub fn read_with_stored_durations(
         &self,
         page: &PageRef,
@@ -612,25 +613,6 @@ impl View {
         match self.place(page)? {
             Place::Segment(seg, entry) => {
                 seg.read_page_with_stored_durations(entry, which, scratch, cols, Some(stored))?;
-                Ok(true)
-            }
-            Place::Tail(_) => Ok(false),
-        }
-    }
-
-    /// The call and log durations of a sealed `page` as its segment stores them: grouped by name,
-    /// names ascending by id with [`PageMeta::names`]' `calls + logs` rows each, each name's in row
-    /// order. No other column is decoded, nothing is cached. `Ok(false)` for the unsealed tail,
-    /// which has no stored column (read it with [`View::read`]).
-    pub fn grouped_durations(
-        &self,
-        page: &PageRef,
-        scratch: &mut ReadScratch,
-        out: &mut Vec<u64>,
-    ) -> Result<bool> {
-        match self.place(page)? {
-            Place::Segment(seg, entry) => {
-                seg.read_grouped_durations(entry, scratch, out)?;
                 Ok(true)
             }
             Place::Tail(_) => Ok(false),

@@ -112,6 +112,13 @@ mod tests {
     use laptime_storage::{Batch, Code, Level, Options, Store, Value};
     use std::collections::BTreeMap;
 
+    /// The next state of a xorshift generator: test data without a dependency.
+    fn xorshift(x: &mut u64) {
+        *x ^= *x << 13;
+        *x ^= *x >> 7;
+        *x ^= *x << 17;
+    }
+
     /// Calls of a few functions, small and large, with ties, logs and a time-bounded filter that
     /// cuts pages, in a store of small pages: every exact percentile equals the sorted durations' nearest
     /// rank, whatever the budget (0: every rank found by narrowing bins over several passes).
@@ -132,9 +139,7 @@ mod tests {
         let mut batch = Batch::with_capacity(1024);
         let cut = 10_000u64 * 1_000_000;
         for i in 0..20_000u64 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            xorshift(&mut x);
             let (name, d) = match i % 10 {
                 0..=5 => (0, 1_000 + x % 5_000_000),
                 6 | 7 => (1, [7_000, 7_000, 7_001, 12_345_678][(x % 4) as usize]),
@@ -232,9 +237,7 @@ mod tests {
         let mut x = 0x2545_f491_4f6c_dd1du64;
         let mut batch = Batch::with_capacity(1024);
         for i in 0..30_000u64 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            xorshift(&mut x);
             let name = (x % 3) as usize;
             // Routes differ in speed, so their searched ranges differ too.
             let r = (x >> 8) % 5;

@@ -225,7 +225,7 @@ pub(super) fn aggregate_with(
                 whole.stats.pages_from_index += count;
                 whole.add_value_groups(groups);
             }
-            PagePlan::MetaAndValues(_) | PagePlan::ByValueAndRanks { .. } | PagePlan::Decode => {
+            PagePlan::MetaAndValues(_) | PagePlan::ByValueAndRanks(_) | PagePlan::Decode => {
                 match whole.plan_by_rollup(part, &seg) {
                     Some((_, PagePlan::Skip)) => {
                         pages_of_segments += count;
@@ -659,8 +659,13 @@ impl<'a> Worker<'a> {
                 }
                 self.buf = buf;
             }
-            PagePlan::ByValueAndRanks { parts, dim, groups } => {
-                if !self.value_ranks(page, meta, &parts, dim, groups)? {
+            PagePlan::ByValueAndRanks(ranked) => {
+                let mut cols = std::mem::take(&mut self.buf);
+                let mut stored = std::mem::take(&mut self.grouped);
+                let done = self.value_ranks(page, meta, ranked, &mut cols, &mut stored);
+                self.buf = cols;
+                self.grouped = stored;
+                if !done? {
                     self.decode(page, part)?;
                 }
             }
@@ -696,9 +701,15 @@ impl<'a> Worker<'a> {
         parts: &[(NameId, SummaryPart)],
     ) -> Result<bool> {
         let mut durs = std::mem::take(&mut self.grouped);
-        let read = self
-            .view
-            .grouped_durations(page, &mut self.read_scratch, &mut durs);
+        let mut cols = std::mem::take(&mut self.buf);
+        let read = self.view.read_with_stored_durations(
+            page,
+            ColumnSet::NONE,
+            &mut self.read_scratch,
+            &mut cols,
+            &mut durs,
+        );
+        self.buf = cols;
         let done = match read {
             Ok(false) => false,
             Err(e) => {
@@ -833,7 +844,7 @@ impl<'a> Worker<'a> {
             .then(|| self.value_groups(part, meta, &parts, plan.shows_duration_totals))
             .flatten()
         {
-            PagePlan::ByValueAndRanks { parts, dim, groups }
+            PagePlan::ByValueAndRanks(RankedValues { parts, dim, groups })
         } else {
             PagePlan::Decode
         }
@@ -936,34 +947,16 @@ impl<'a> Worker<'a> {
     /// stored, only those in a cell some search looks at ([`RankCells`]) are attributed to their
     /// row's group and offered to its search. `Ok(false)`, nothing added, for a page without a
     /// stored duration column (the tail) or whose logs are not all zeros: the row path reads it.
+    /// `cols` and `stored` are the worker's buffers, lent.
     fn value_ranks(
         &mut self,
         page: &PageRef,
         meta: &PageMeta,
-        parts: &[(NameId, SummaryPart)],
-        dim: usize,
-        groups: Vec<KeyedGroup>,
-    ) -> Result<bool> {
-        let mut cols = std::mem::take(&mut self.buf);
-        let mut stored = std::mem::take(&mut self.grouped);
-        let done = self.value_ranks_in(page, meta, parts, dim, groups, &mut cols, &mut stored);
-        self.buf = cols;
-        self.grouped = stored;
-        done
-    }
-
-    /// [`Worker::value_ranks`] with the worker's buffers lent.
-    #[allow(clippy::too_many_arguments)]
-    fn value_ranks_in(
-        &mut self,
-        page: &PageRef,
-        meta: &PageMeta,
-        parts: &[(NameId, SummaryPart)],
-        dim: usize,
-        groups: Vec<KeyedGroup>,
+        ranked: RankedValues,
         cols: &mut PageColumns,
         stored: &mut Vec<u64>,
     ) -> Result<bool> {
+        let RankedValues { parts, dim, groups } = ranked;
         let plan = self.plan;
         let (Some(cells), Some(key)) = (
             &plan.rank_cells,
@@ -971,13 +964,11 @@ impl<'a> Worker<'a> {
         ) else {
             return Ok(false);
         };
+        // The names tell each stored duration's row.
         let which = ColumnSet {
-            starts: false,
-            names: false,
-            durations: false,
-            codes: false,
-            messages: false,
+            names: true,
             fields: FieldKeys::NONE.with(key),
+            ..ColumnSet::NONE
         };
         let read =
             self.view
@@ -990,7 +981,7 @@ impl<'a> Worker<'a> {
                 return Ok(true);
             }
         }
-        let Some(mut next) = taken_name_starts(meta, parts, stored) else {
+        let Some(mut next) = taken_name_starts(meta, &parts, stored) else {
             return Ok(false);
         };
         self.stats.pages_decoded += 1;
@@ -1271,12 +1262,18 @@ enum PagePlan {
     /// As `ByValue` for a rank search (exact percentiles): counts and sums from the value index,
     /// the durations the search looks at from the stored column, each attributed by its row's
     /// value of the field of dimension `dim`. No row filtering; the names' calls are taken whole.
-    ByValueAndRanks {
-        parts: Vec<(NameId, SummaryPart)>,
-        dim: usize,
-        groups: Vec<KeyedGroup>,
-    },
+    ByValueAndRanks(RankedValues),
     Decode,
+}
+
+/// What [`PagePlan::ByValueAndRanks`] takes of a page.
+struct RankedValues {
+    /// The names whose events the query takes, and how.
+    parts: Vec<(NameId, SummaryPart)>,
+    /// The dimension of the key that is the listed field.
+    dim: usize,
+    /// The value index's groups (counts, and sums when the answer shows them).
+    groups: Vec<KeyedGroup>,
 }
 
 /// A group answered from the value index with its group key (see [`PagePlan::ByValue`]).

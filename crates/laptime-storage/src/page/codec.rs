@@ -21,9 +21,7 @@ use crate::encoding::{self, varint::read_varint, varint::write_varint};
 use crate::error::DecodeError;
 use crate::event::{ValueType, MAX_CODE_BYTE};
 use crate::page::columns::group_by_name;
-use crate::page::{
-    ColumnSet, FieldColumn, FieldKeys, FieldValues, PageColumns, PageMeta, StringFields,
-};
+use crate::page::{ColumnSet, FieldColumn, FieldValues, PageColumns, PageMeta, StringFields};
 
 /// First bytes of every page (salvage searches for them after damage).
 pub(crate) const PAGE_MAGIC: [u8; 4] = *b"LTPG";
@@ -304,9 +302,9 @@ fn encode_columns(
 
 /// Check and decode the column section of a page with `rows` rows into `cols` (cleared first);
 /// columns not in `which` are skipped and left empty. `stored`, when given, receives the
-/// duration column as stored (grouped by name, see [`decode_grouped_durations`]) and the name
-/// column is decoded with it: what a pass that looks at few durations reads, sparing their trip
-/// back to row order (made only when `which` asks for the row-order column too).
+/// duration column as stored: grouped by name (names ascending by id, each name's rows in row
+/// order). A pass that reads few durations, or reads them per name, spares their trip back to row
+/// order that way (made only when `which` asks for the row-order column).
 pub(crate) fn decode_page(
     header: &PageHeader,
     bytes: &[u8],
@@ -331,49 +329,6 @@ pub(crate) fn decode_page(
     decode_dense(&mut c, which, cols, scratch, stored)?;
     decode_messages(&mut c, which, cols)?;
     decode_fields(&mut c, which, cols)?;
-    if c.pos != bytes.len() {
-        return Err(c.error("trailing bytes after page columns"));
-    }
-    Ok(())
-}
-
-/// The duration column of a page as stored, into `out`: grouped by name (names ascending by id,
-/// each name's rows in row order), no other column decoded. The column checksum and the layout of
-/// the whole section are checked as by [`decode_page`].
-pub(crate) fn decode_grouped_durations(
-    header: &PageHeader,
-    bytes: &[u8],
-    rows: usize,
-    out: &mut Vec<u64>,
-) -> Result<(), DecodeError> {
-    if bytes.len() != header.cols_len as usize {
-        return Err(DecodeError::new(0, "page columns truncated"));
-    }
-    if crc32c::crc32c(bytes) != header.cols_crc {
-        return Err(DecodeError::new(0, "page columns checksum mismatch"));
-    }
-    let mut c = ColumnCursor {
-        bytes,
-        pos: 0,
-        rows,
-    };
-    c.skip()?;
-    c.skip()?;
-    out.clear();
-    c.take(|b, rows| encoding::decode_u64s(b, rows, out))?;
-    c.exact(out.len(), "duration column has the wrong length")?;
-    c.skip()?;
-    let none = ColumnSet {
-        starts: false,
-        names: false,
-        durations: false,
-        codes: false,
-        messages: false,
-        fields: FieldKeys::NONE,
-    };
-    let mut unused = PageColumns::default();
-    decode_messages(&mut c, none, &mut unused)?;
-    decode_fields(&mut c, none, &mut unused)?;
     if c.pos != bytes.len() {
         return Err(c.error("trailing bytes after page columns"));
     }
@@ -436,15 +391,14 @@ fn decode_dense(
     } else {
         c.skip()?;
     }
-    let durations = which.durations || stored.is_some();
-    // Durations need the names to know each one's row.
-    if which.names || durations {
+    // Durations in row order need the names to be put back in it.
+    if which.names || which.durations {
         c.take(|b, rows| encoding::decode_u32s(b, rows, &mut cols.names))?;
         c.exact(cols.names.len(), "name column has the wrong length")?;
     } else {
         c.skip()?;
     }
-    if durations {
+    if which.durations || stored.is_some() {
         let grouped = stored.unwrap_or(&mut scratch.grouped);
         c.take(|b, n| encoding::decode_u64s(b, n, grouped))?;
         c.exact(grouped.len(), "duration column has the wrong length")?;
@@ -607,12 +561,26 @@ mod grouped_tests {
         let header = read_page_header(&out).unwrap();
         let at = PAGE_HEADER_LEN + header.meta_len as usize;
         let mut got = vec![99];
-        decode_grouped_durations(&header, &out[at..], 3_000, &mut got).unwrap();
+        let mut cols = PageColumns::default();
+        let mut scratch = PageScratch::default();
+        let mut decode = |bytes: &[u8], got: &mut Vec<u64>| {
+            let none = ColumnSet::NONE;
+            decode_page(
+                &header,
+                bytes,
+                3_000,
+                none,
+                &mut cols,
+                &mut scratch,
+                Some(got),
+            )
+        };
+        decode(&out[at..], &mut got).unwrap();
         assert_eq!(got, want.iter().map(|&(_, d)| d).collect::<Vec<_>>());
         let mut bad = out[at..].to_vec();
         let mid = bad.len() / 2;
         bad[mid] ^= 1;
-        let err = decode_grouped_durations(&header, &bad, 3_000, &mut got).unwrap_err();
+        let err = decode(&bad, &mut got).unwrap_err();
         assert!(err.to_string().contains("checksum"), "{err}");
     }
 

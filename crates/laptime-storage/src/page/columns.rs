@@ -93,6 +93,15 @@ impl ColumnSet {
         messages: true,
         fields: FieldKeys::ALL,
     };
+    /// No column (a page's section is still checked whole).
+    pub const NONE: ColumnSet = ColumnSet {
+        starts: false,
+        names: false,
+        durations: false,
+        codes: false,
+        messages: false,
+        fields: FieldKeys::NONE,
+    };
     /// The four dense columns.
     pub const CORE: ColumnSet = ColumnSet {
         starts: true,

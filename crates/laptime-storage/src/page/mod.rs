@@ -22,9 +22,8 @@ mod value_sketch;
 mod values;
 
 pub(crate) use codec::{
-    assemble_page, check_meta, decode_grouped_durations, decode_meta, decode_page, encode_page,
-    read_page_header, PageHeader, PageScratch, SealWatcher, MAX_SECTION_LEN, PAGE_HEADER_LEN,
-    PAGE_MAGIC,
+    assemble_page, check_meta, decode_meta, decode_page, encode_page, read_page_header, PageHeader,
+    PageScratch, SealWatcher, MAX_SECTION_LEN, PAGE_HEADER_LEN, PAGE_MAGIC,
 };
 pub(crate) use columns::StringFields;
 pub use columns::{ColumnSet, FieldColumn, FieldKeys, FieldValues, PageColumns};

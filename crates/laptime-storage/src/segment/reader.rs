@@ -13,8 +13,8 @@ use super::{
 use crate::error::{Error, Result};
 use crate::event::NameId;
 use crate::page::{
-    check_meta, decode_grouped_durations, decode_meta, decode_page, read_page_header, ColumnSet,
-    KeyValues, PageColumns, PageMeta, PageScratch, ValueStats, PAGE_HEADER_LEN, PAGE_MAGIC,
+    check_meta, decode_meta, decode_page, read_page_header, ColumnSet, KeyValues, PageColumns,
+    PageMeta, PageScratch, ValueStats, PAGE_HEADER_LEN, PAGE_MAGIC,
 };
 
 /// Read exactly `buf.len()` bytes at `offset`, without moving any shared cursor.
@@ -605,19 +605,6 @@ impl SegmentReader {
             stored,
         )
         .map_err(|e| e.in_file(&self.path, page.cols_offset()))
-    }
-
-    /// The stored, name-grouped duration column of `page` (see `decode_grouped_durations`).
-    pub(crate) fn read_grouped_durations(
-        &self,
-        page: &PageEntry,
-        scratch: &mut ReadScratch,
-        out: &mut Vec<u64>,
-    ) -> Result<()> {
-        let raw = &mut scratch.raw;
-        let cols_at = self.read_whole(page, raw)?;
-        decode_grouped_durations(&page.header, &raw[cols_at..], page.zone.rows as usize, out)
-            .map_err(|e| e.in_file(&self.path, page.cols_offset()))
     }
 }
 
