@@ -293,6 +293,32 @@ const cases: Case[] = [
     chCheck: { sql: 'SELECT name, intDiv(start, 1000000000) * 1000 AS t, count() FROM ev GROUP BY name, t', keys: 2 },
   },
   {
+    // Latency over time for every function at once (a dashboard's overview): ~20 thousand groups.
+    // Pages shorter than a second are answered from their metas' sketches, the others decoded.
+    title: 'calls and p99 by function and 1 s bucket (latency over time)',
+    laptime: [
+      {
+        mode: 'sketch',
+        run: async () => lapRows(await store.query().kind('call').groupBy('name').bucket('1s').count().percentiles([99]).run(), ['name', 'time'], ['count', 'p99']),
+      },
+      {
+        mode: 'exact',
+        run: async () => lapRows(await store.query().kind('call').groupBy('name').bucket('1s').count().percentiles([99]).exact().run(), ['name', 'time'], ['count', 'p99']),
+      },
+    ],
+    duckdb: { mode: 'quantile_cont', sql: 'SELECT name, (start - start % 1000000000) // 1000000 AS t, count(*), quantile_cont(dur, 0.99) FROM ev WHERE is_call GROUP BY ALL', keys: 2 },
+    clickhouse: {
+      mode: 'quantileExactInclusive',
+      sql: 'SELECT name, intDiv(start, 1000000000) * 1000 AS t, count(), quantileExactInclusive(0.99)(dur) FROM ev WHERE is_call GROUP BY name, t',
+      keys: 2,
+    },
+    check: { sql: 'SELECT name, (start - start % 1000000000) // 1000000 AS t, count(*), quantile_disc(dur, 0.99) FROM ev WHERE is_call GROUP BY ALL', keys: 2 },
+    chCheck: {
+      sql: 'SELECT name, t, n, s[toUInt64(greatest(1, intDiv(99 * n + 99, 100)))] FROM (SELECT name, intDiv(start, 1000000000) * 1000 AS t, arraySort(groupArray(dur)) AS s, count() AS n FROM ev WHERE is_call GROUP BY name, t)',
+      keys: 2,
+    },
+  },
+  {
     // Answered from the value index (segment summaries and page metas list each route's counts).
     title: 'events, calls and errors by route (all events; no route is a group of its own)',
     laptime: [{ mode: 'count', run: async () => lapRows(await store.query().groupBy('route').count().calls().errors().run(), ['route'], ['count', 'calls', 'errors']) }],

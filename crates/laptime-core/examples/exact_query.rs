@@ -11,7 +11,9 @@
 //! `LAPTIME_EVICT_MIB=64` writes 64 MiB elsewhere before each run: each run starts with cold CPU
 //! caches, as a query after another engine's does. `LAPTIME_PAUSE_MS=20` sleeps that long before
 //! each run; `LAPTIME_COUNT_P99=1` asks for count and p99 instead of p50/p90/p99;
-//! `LAPTIME_GROUP_BY_FIELD=route` groups by that field instead of the function.
+//! `LAPTIME_GROUP_BY_FIELD=route` groups by that field instead of the function;
+//! `LAPTIME_TIME_BUCKET_MS=100` also groups by 100 ms time buckets; `LAPTIME_COUNT_ONLY=1` asks
+//! for the count alone.
 //!
 //! `exact_query <store-dir> sizes` instead prints what a page's meta and its index for planning
 //! (what the bufferpool keeps of it for filters) hold on the heap, averaged over the pages.
@@ -69,6 +71,24 @@ fn main() -> Result<(), Box<dyn Error>> {
         },
         None => query,
     };
+    // LAPTIME_COUNT_ONLY=1: the count alone (what grouping costs without any duration state).
+    let query = match std::env::var_os("LAPTIME_COUNT_ONLY") {
+        Some(_) => Query {
+            aggregates: vec![Aggregate::Count],
+            ..query
+        },
+        None => query,
+    };
+    // LAPTIME_TIME_BUCKET_MS=n: also group by time buckets n ms wide (many small groups, as the
+    // dashboard's latency-over-time chart of every function).
+    let query = match std::env::var("LAPTIME_TIME_BUCKET_MS") {
+        Ok(ms) => {
+            let mut group_by = query.group_by.clone();
+            group_by.push(GroupBy::Time(ms.parse::<u64>()? * 1_000_000));
+            Query { group_by, ..query }
+        }
+        Err(_) => query,
+    };
     // LAPTIME_PAUSE_MS=n: sleep n ms before each run (the machine idles between another engine's
     // query and laptime's in the bench).
     let pause_ms: Option<u64> = std::env::var("LAPTIME_PAUSE_MS")
@@ -92,6 +112,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let mut view_ms = Vec::with_capacity(runs + 1);
     let mut times = Vec::with_capacity(runs);
     let mut checksum = 0u64;
+    let mut groups = 0usize;
     let mut stats = None;
     for run in 0..=runs {
         for b in junk.iter_mut().step_by(64) {
@@ -110,6 +131,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         let result = view.query(&query)?;
         let ms = t.elapsed().as_secs_f64() * 1e3;
         if run == 0 {
+            groups = result.rows.len();
             for row in &result.rows {
                 for v in &row.values {
                     let x = v.as_f64().unwrap_or(-1.0) as u64;
@@ -143,7 +165,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         )
     });
     println!(
-        "{{\"mode\":\"{mode}\",\"runsMs\":[{}],\"medianMs\":{median:.3},\"viewMedianMs\":{view_median:.3},\"peakRssKiB\":{peak_kib},\"checksum\":\"{checksum:016x}\"{pages}}}",
+        "{{\"mode\":\"{mode}\",\"runsMs\":[{}],\"medianMs\":{median:.3},\"viewMedianMs\":{view_median:.3},\"peakRssKiB\":{peak_kib},\"groups\":{groups},\"checksum\":\"{checksum:016x}\"{pages}}}",
         runs_ms.join(",")
     );
     Ok(())

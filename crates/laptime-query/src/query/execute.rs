@@ -23,9 +23,9 @@ pub(crate) const MAX_GROUP_DIMS: usize = 4;
 
 type LocalKey = [u64; MAX_GROUP_DIMS];
 
-/// A one-dimension key below this finds its group in a vector, not a hash map (32 KiB at most per
-/// page; a time bucket far from the page's first is hashed).
-const DENSE_CODES: u64 = 4096;
+/// A page whose keys fit a grid of at most this many cells (see `add_rows`) finds each row's group
+/// in a vector (512 KiB at most per worker), not a hash map.
+const DENSE_CELLS: u64 = 1 << 16;
 
 /// Columns for reading just the call durations of a page (names and codes tell whose they are).
 const VALUES: ColumnSet = ColumnSet {
@@ -485,6 +485,8 @@ struct Worker<'a> {
     /// The selected rows of the page being added.
     rows: Vec<u32>,
     codes: Vec<Vec<u64>>,
+    /// The group slot of each cell of a page's key grid (see `add_rows`).
+    slot_of_cell: Vec<usize>,
     read_scratch: ReadScratch,
     /// Decoded page when not going through the bufferpool.
     buf: PageColumns,
@@ -510,6 +512,7 @@ impl<'a> Worker<'a> {
             scratch: Vec::new(),
             rows: Vec::new(),
             codes: vec![Vec::new(); plan.group_by.len()],
+            slot_of_cell: Vec::new(),
             read_scratch: ReadScratch::default(),
             buf: PageColumns::default(),
             grouped: Vec::new(),
@@ -1135,21 +1138,40 @@ impl<'a> Worker<'a> {
             GroupBy::Field(_) => codes[d][row],
         };
 
+        // The page's keys as cells of a small grid (each dimension's codes are dense from 0 on a
+        // page: name ids, time buckets from the page's first, field value codes), so a row finds
+        // its group in a vector. A grid too large for that (fine time buckets over many names) is
+        // hashed instead.
+        let mut radix = [1u64; MAX_GROUP_DIMS];
+        for (d, (r, g)) in radix.iter_mut().zip(&plan.group_by).enumerate() {
+            let most = rows
+                .iter()
+                .map(|&row| code(d, g, row as usize, &self.codes));
+            *r = most.max().unwrap_or(0).saturating_add(1);
+        }
+        let mut stride = [0u64; MAX_GROUP_DIMS];
+        let mut cells = Some(1u64);
+        for (st, &r) in stride.iter_mut().zip(&radix) {
+            *st = cells.unwrap_or(0);
+            cells = cells.and_then(|c| c.checked_mul(r));
+        }
+        let dense = cells.filter(|&c| c <= DENSE_CELLS);
+        let mut slot_of_cell = std::mem::take(&mut self.slot_of_cell);
+        slot_of_cell.clear();
+        slot_of_cell.resize(dense.unwrap_or(0) as usize, usize::MAX);
         let mut local: IntMap<LocalKey, usize> = IntMap::default();
-        // One dimension (the common case) needs no hashing for small codes: name ids, field value
-        // codes and time buckets of a page are dense from 0.
-        let one_dim = plan.group_by.len() == 1;
-        let mut slot_of_code: Vec<usize> = Vec::new();
         for &row in &rows {
             let row = row as usize;
             let mut key: LocalKey = [0; MAX_GROUP_DIMS];
+            let mut cell = 0u64;
             for (d, (k, g)) in key.iter_mut().zip(&plan.group_by).enumerate() {
                 *k = code(d, g, row, &self.codes);
+                // Read only on a dense grid, where it cannot wrap.
+                cell = cell.wrapping_add(k.wrapping_mul(stride[d]));
             }
-            let dense = one_dim && key[0] < DENSE_CODES;
-            let cached = if dense {
-                slot_of_code
-                    .get(key[0] as usize)
+            let cached = if dense.is_some() {
+                slot_of_cell
+                    .get(cell as usize)
                     .copied()
                     .filter(|&s| s != usize::MAX)
             } else {
@@ -1172,14 +1194,11 @@ impl<'a> Worker<'a> {
                         })
                         .collect();
                     let s = self.slot(parts);
-                    if dense {
-                        let i = key[0] as usize;
-                        if slot_of_code.len() <= i {
-                            slot_of_code.resize(i + 1, usize::MAX);
+                    match slot_of_cell.get_mut(cell as usize) {
+                        Some(c) if dense.is_some() => *c = s,
+                        _ => {
+                            local.insert(key, s);
                         }
-                        slot_of_code[i] = s;
-                    } else {
-                        local.insert(key, s);
                     }
                     s
                 }
@@ -1197,6 +1216,7 @@ impl<'a> Worker<'a> {
         }
         self.stats.rows_matched += rows.len() as u64;
         self.rows = rows;
+        self.slot_of_cell = slot_of_cell;
     }
 }
 

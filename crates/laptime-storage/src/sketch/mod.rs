@@ -364,6 +364,17 @@ impl LatencySketch {
         }
     }
 
+    /// [`LatencySketch::merge`] of a sketch that is not needed afterwards: while `self` is
+    /// empty it becomes `other`, buckets and all, instead of a copy. (A query's threads each
+    /// fill their groups' sketches, and most groups are new to the thread that gathers them.)
+    pub fn merge_owned(&mut self, other: LatencySketch) {
+        if self.count == 0 {
+            *self = other;
+        } else {
+            self.merge(&other);
+        }
+    }
+
     /// The sketch of the values `self` holds that `part` does not, when `part`'s values are among
     /// `self`'s (no bucket of `part` counts more than `self`'s); `range` is their smallest and
     /// largest value, which buckets do not keep (`None` when no value is left). `None` when `part`

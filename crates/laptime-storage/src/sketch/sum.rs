@@ -179,7 +179,7 @@ impl<S: Deref<Target = LatencySketch>> SketchSum<S> {
 
     /// Add another sum's values.
     pub fn merge(&mut self, other: SketchSum<S>) {
-        self.own.merge(&other.own);
+        self.own.merge_owned(other.own);
         for s in other.shared.into_iter().flatten() {
             self.add_shared(s);
         }

@@ -513,12 +513,17 @@ proptest! {
         cuts.sort_unstable();
         let mut parts: Vec<LatencySketch> =
             cuts.windows(2).map(|w| sketch_of(&values[w[0]..w[1]])).collect();
-        // Merge in a random tree shape and order.
+        // Merge in a random tree shape and order, by reference or by value (which takes the
+        // other's buckets when there is nothing yet: empty parts make that happen).
         let mut rng = Rng(order_seed);
         while parts.len() > 1 {
             let a = parts.swap_remove(rng.below(parts.len() as u64) as usize);
             let i = rng.below(parts.len() as u64) as usize;
-            parts[i].merge(&a);
+            if rng.below(2) == 0 {
+                parts[i].merge(&a);
+            } else {
+                parts[i].merge_owned(a);
+            }
             check_invariants(&parts[i]);
         }
         let merged = parts.pop().unwrap();
