@@ -235,6 +235,10 @@ fn zone_offset_secs(zone: &str) -> Option<i32> {
         _ => return None,
     };
     let rest = &zone[1..];
+    // Byte positions below: a non-ASCII character would be cut in two (found by fuzzing).
+    if !rest.is_ascii() {
+        return None;
+    }
     let (hh, mm) = match rest.len() {
         2 => (rest, "00"),
         4 => rest.split_at(2),

@@ -138,6 +138,10 @@ fn bad_times_say_what_is_wrong() {
         ("2026-02-29", ErrorCode::BadTime),
         ("2026-11-22T10:00:00", ErrorCode::BadTime),
         ("2026-11-22T10:00:00+1", ErrorCode::BadTime),
+        // Offsets of four or five bytes that are not ASCII (once a panic: cut inside a character).
+        ("2026-11-22T10:26-\u{1f600}", ErrorCode::BadTime),
+        ("2026-11-22T10:26+\u{20ac}0", ErrorCode::BadTime),
+        ("2026-11-22T10:26+0\u{e9}:0", ErrorCode::BadTime),
         ("2026-11-22T24:00:00Z", ErrorCode::BadTime),
         ("2026-11-22T10:00:00.Z", ErrorCode::BadTime),
         ("2026-11-22 10:00:00Z", ErrorCode::BadTime),
