@@ -1118,24 +1118,36 @@ impl<'a> Worker<'a> {
         pp.predicate
             .select(cols, &mut rows, &mut self.selected, &mut self.scratch);
 
-        // Per dimension, a row's code: its name id, its time bucket from the page's first, or
-        // (from a per-row table) 1 + the index of its field value, 0 without one.
+        // Per dimension, a row's code: its name id, or from a per-row table its time bucket from
+        // the page's first, or 1 + the index of its field value (0 without one).
         let base = cols.starts.iter().copied().min().unwrap_or(0);
         let mut field_values: Vec<Vec<KeyPart>> = vec![Vec::new(); plan.group_by.len()];
         for (d, g) in plan.group_by.iter().enumerate() {
             let codes = &mut self.codes[d];
             codes.clear();
-            if let GroupBy::Field(_) = g {
-                codes.resize(n, 0);
-                if let Some(key) = pp.field_keys[d] {
-                    intern_field(cols, key, codes, &mut field_values[d]);
+            match g {
+                GroupBy::Name => {}
+                GroupBy::Time(w) => {
+                    // Once per row: the division is a good part of what a row costs.
+                    codes.resize(n, 0);
+                    let first = base - base % w;
+                    for &row in &rows {
+                        if let Some(c) = codes.get_mut(row as usize) {
+                            *c = (cols.starts[row as usize] - first) / w;
+                        }
+                    }
+                }
+                GroupBy::Field(_) => {
+                    codes.resize(n, 0);
+                    if let Some(key) = pp.field_keys[d] {
+                        intern_field(cols, key, codes, &mut field_values[d]);
+                    }
                 }
             }
         }
         let code = |d: usize, g: &GroupBy, row: usize, codes: &[Vec<u64>]| match g {
             GroupBy::Name => u64::from(cols.names[row]),
-            GroupBy::Time(w) => (cols.starts[row] - (base - base % w)) / w,
-            GroupBy::Field(_) => codes[d][row],
+            GroupBy::Time(_) | GroupBy::Field(_) => codes[d][row],
         };
 
         // The page's keys as cells of a small grid (each dimension's codes are dense from 0 on a
