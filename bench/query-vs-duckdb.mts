@@ -5,6 +5,7 @@
  *   LAPTIME_BENCH_EVENTS=10000000 npm run bench:query
  *
  * `LAPTIME_BENCH_CASES=<text>` runs only the cases whose title contains it (e.g. `filter`);
+ * `LAPTIME_BENCH_OUT=<file>` writes the results there instead of `bench/query-results.json`;
  * `LAPTIME_BENCH_SETTLE_MS=<ms>` pauses that long before each engine's timed query.
  *
  * Requires `pip install chdb` (embedded ClickHouse for Python 3; `LAPTIME_BENCH_PYTHON` names the
@@ -50,6 +51,8 @@ const QUICK_ROUNDS = 21;
 const PYTHON = process.env.LAPTIME_BENCH_PYTHON ?? 'python3';
 /** Only the cases whose title contains this text (all when unset). */
 const CASES = process.env.LAPTIME_BENCH_CASES ?? '';
+/** Where the results go (a run of a few cases should not replace the whole table's file). */
+const OUT = path.resolve(process.env.LAPTIME_BENCH_OUT ?? path.join(ROOT, 'bench', 'query-results.json'));
 /** A pause before each engine's timed query, so none starts while another's work winds down. */
 const SETTLE_MS = Number(process.env.LAPTIME_BENCH_SETTLE_MS ?? 0);
 const settle = (): Promise<void> => (SETTLE_MS > 0 ? new Promise((r) => setTimeout(r, SETTLE_MS)) : Promise.resolve());
@@ -507,11 +510,11 @@ const summary = {
   checks,
   results,
 };
-writeFileSync(path.join(ROOT, 'bench', 'query-results.json'), `${JSON.stringify(summary, null, 2)}\n`);
+writeFileSync(OUT, `${JSON.stringify(summary, null, 2)}\n`);
 const per = (b: number) => (b / EVENTS).toFixed(2);
 log(
   `\nstorage: laptime ${per(exported.storeBytes)} B/event, DuckDB ${per(duckBytes)} B/event (${(duckBytes / exported.storeBytes).toFixed(2)}x), ` +
     `ClickHouse ${per(ch.bytesOnDisk)} B/event (${(ch.bytesOnDisk / exported.storeBytes).toFixed(2)}x), Parquet ${per(parquetBytes)} B/event`,
 );
-log('results written to bench/query-results.json');
+log(`results written to ${path.relative(ROOT, OUT)}`);
 rmSync(work, { recursive: true, force: true });
