@@ -22,6 +22,9 @@
  * - `WRITE_FAILED`: the writer failed for a reason that has no code of its own; a writer failure
  *   with a known cause carries that cause's code (`EIO`, `EACCES`, `CORRUPT`, ...).
  * - `CLOSED`: the store or reader was closed.
+ * - `INTERNAL`: a bug in laptime stopped this one call (a panic in the engine, caught before it
+ *   could end the process). Please report it. (A synchronous native call that panics throws napi's
+ *   own `Error` instead.)
  */
 export const ERROR_CODES = [
   'ENOSPC',
@@ -45,6 +48,7 @@ export const ERROR_CODES = [
   'MALFORMED',
   'WRITE_FAILED',
   'CLOSED',
+  'INTERNAL',
 ] as const;
 
 /** One of {@link ERROR_CODES}: what `err.code` of a laptime error says. */

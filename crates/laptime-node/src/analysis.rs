@@ -293,9 +293,11 @@ impl Task for AnomaliesTask {
     }
 
     fn compute(&mut self) -> napi::Result<Vec<FunctionAnomaly>> {
-        let source = self.source.take().ok_or_else(errors::closed)?;
-        let view = source.view().map_err(errors::from_core)?;
-        query::anomalies(&view, &self.request).map_err(errors::from_core)
+        errors::guarded(|| {
+            let source = self.source.take().ok_or_else(errors::closed)?;
+            let view = source.view().map_err(errors::from_core)?;
+            query::anomalies(&view, &self.request).map_err(errors::from_core)
+        })
     }
 
     fn resolve(
@@ -411,9 +413,11 @@ impl Task for CompareTask {
     }
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
-        let source = self.source.take().ok_or_else(errors::closed)?;
-        let view = source.view().map_err(errors::from_core)?;
-        query::compare(&view, &self.request).map_err(errors::from_core)
+        errors::guarded(|| {
+            let source = self.source.take().ok_or_else(errors::closed)?;
+            let view = source.view().map_err(errors::from_core)?;
+            query::compare(&view, &self.request).map_err(errors::from_core)
+        })
     }
 
     fn resolve(&mut self, _env: Env, out: Self::Output) -> napi::Result<NativeCompareResult> {

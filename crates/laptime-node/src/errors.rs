@@ -67,6 +67,30 @@ pub(crate) fn invalid_option(option: &str, reason: impl std::fmt::Display) -> na
     )
 }
 
+/// `work` (the engine's part of a call), with a panic in it made an error with code `INTERNAL`.
+/// A panic must not unwind out of a pool thread's task or a sync call: napi calls both from C,
+/// where an unwinding panic ends the process, and one bad query would take the host service
+/// with it. (A time zone offset with a non-ASCII character did, until the fuzzer found it.)
+pub(crate) fn guarded<T>(work: impl FnOnce() -> napi::Result<T>) -> napi::Result<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)) {
+        Ok(result) => result,
+        Err(payload) => {
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".to_owned());
+            Err(with_code(
+                ErrorCode::Internal,
+                format!(
+                    "internal error in laptime (a bug; please report it): {what}. Only this call \
+                     failed; the process goes on"
+                ),
+            ))
+        }
+    }
+}
+
 /// The code [`from_core`] put on `err`, if any.
 fn code_in(err: &napi::Error) -> Option<ErrorCode> {
     let cause = err.cause.as_deref()?;
@@ -100,7 +124,7 @@ pub(crate) fn on_js<T>(env: &Env, result: napi::Result<T>) -> napi::Result<T> {
 
 /// Every `err.code` the engine gives, in the core's order (the TypeScript list is checked
 /// against it).
-#[napi]
+#[napi(catch_unwind)]
 pub fn error_codes() -> Vec<String> {
     ErrorCode::ALL
         .iter()
@@ -154,14 +178,72 @@ mod tests {
         assert_eq!(code_in(&napi::Error::from_reason("other")), None);
     }
 
+    /// The binding's source files and their text, for the tests that check a rule in each.
+    fn sources() -> Vec<(std::path::PathBuf, String)> {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        std::fs::read_dir(&src)
+            .unwrap()
+            .map(|entry| {
+                let path = entry.unwrap().path();
+                let text = std::fs::read_to_string(&path).unwrap();
+                (path, text)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_panic_in_guarded_work_is_an_internal_error() {
+        let err =
+            guarded(|| -> napi::Result<()> { panic!("bucket {} out of range", 7) }).unwrap_err();
+        assert_eq!(code_in(&err), Some(ErrorCode::Internal));
+        assert!(
+            err.reason.contains("bucket 7 out of range"),
+            "{}",
+            err.reason
+        );
+        let err = guarded(|| -> napi::Result<()> { std::panic::panic_any(3u8) }).unwrap_err();
+        assert!(
+            err.reason.contains("a panic without a message"),
+            "{}",
+            err.reason
+        );
+        // Work that does not panic is passed through, errors and all.
+        assert_eq!(guarded(|| Ok(5)).unwrap(), 5);
+        let closed = guarded(|| -> napi::Result<()> { Err(closed()) }).unwrap_err();
+        assert_eq!(code_in(&closed), Some(ErrorCode::Closed));
+    }
+
+    /// napi calls a task's `compute` and every exported function from C, where a panic ends the
+    /// process: each `compute` runs its work in [`guarded`], and each exported function or
+    /// method is marked `catch_unwind` (napi then throws a JS error instead).
+    #[test]
+    fn no_panic_reaches_napi() {
+        for (path, text) in sources() {
+            let computes = text.matches("fn compute(&mut self)").count();
+            let guards = text.matches("errors::guarded(||").count();
+            assert_eq!(computes, guards, "{}", path.display());
+            let lines: Vec<&str> = text.lines().map(str::trim).collect();
+            for (i, line) in lines.iter().enumerate() {
+                let napi = *line == "#[napi]" || line.starts_with("#[napi(");
+                let next = lines[i + 1..]
+                    .iter()
+                    .find(|l| !l.starts_with("#[") && !l.starts_with("///"));
+                let on_fn = next.is_some_and(|l| l.contains("fn "));
+                assert!(
+                    !napi || !on_fn || line.contains("catch_unwind"),
+                    "{}:{}: {line} without catch_unwind",
+                    path.display(),
+                    i + 1
+                );
+            }
+        }
+    }
+
     /// A task that does not override `reject` would hand JS napi's own status as `code`: every
     /// `impl Task` in this crate must pass the core's code on.
     #[test]
     fn every_task_passes_the_code_on() {
-        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-        for entry in std::fs::read_dir(&src).unwrap() {
-            let path = entry.unwrap().path();
-            let text = std::fs::read_to_string(&path).unwrap();
+        for (path, text) in sources() {
             let tasks = text.matches("impl Task for").count();
             let rejects = text.matches("Err(errors::coded(&env, err))").count()
                 + text.matches("Err(coded(&env, err))").count();

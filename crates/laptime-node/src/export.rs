@@ -33,32 +33,34 @@ impl Task for ExportTask {
     }
 
     fn compute(&mut self) -> napi::Result<u64> {
-        let reader = Reader::open(&self.dir, None).map_err(errors::from_core)?;
-        let view = reader.view().map_err(errors::from_core)?;
-        let mut tmp = self.out.clone().into_os_string();
-        tmp.push(".partial");
-        let tmp = PathBuf::from(tmp);
-        let io = |e: std::io::Error, what: &'static str| {
-            errors::from_core(laptime_core::Error::io(&self.out, what, e))
-        };
-        let file = std::fs::File::create(&tmp).map_err(|e| io(e, "cannot create"))?;
-        let written = export::write_parquet(
-            &view,
-            &self.filter,
-            self.now_ns,
-            BufWriter::new(file),
-            |_| {},
-        );
-        match written {
-            Ok(n) => {
-                std::fs::rename(&tmp, &self.out).map_err(|e| io(e, "cannot write"))?;
-                Ok(n)
+        errors::guarded(|| {
+            let reader = Reader::open(&self.dir, None).map_err(errors::from_core)?;
+            let view = reader.view().map_err(errors::from_core)?;
+            let mut tmp = self.out.clone().into_os_string();
+            tmp.push(".partial");
+            let tmp = PathBuf::from(tmp);
+            let io = |e: std::io::Error, what: &'static str| {
+                errors::from_core(laptime_core::Error::io(&self.out, what, e))
+            };
+            let file = std::fs::File::create(&tmp).map_err(|e| io(e, "cannot create"))?;
+            let written = export::write_parquet(
+                &view,
+                &self.filter,
+                self.now_ns,
+                BufWriter::new(file),
+                |_| {},
+            );
+            match written {
+                Ok(n) => {
+                    std::fs::rename(&tmp, &self.out).map_err(|e| io(e, "cannot write"))?;
+                    Ok(n)
+                }
+                Err(e) => {
+                    let _ = std::fs::remove_file(&tmp);
+                    Err(errors::from_core(e))
+                }
             }
-            Err(e) => {
-                let _ = std::fs::remove_file(&tmp);
-                Err(errors::from_core(e))
-            }
-        }
+        })
     }
 
     fn resolve(&mut self, _env: Env, n: u64) -> napi::Result<f64> {
@@ -68,7 +70,7 @@ impl Task for ExportTask {
 
 /// Write every event of the store in `dir` passing `filter` to the Parquet file `out`, oldest
 /// first; resolves to the number of events.
-#[napi(ts_return_type = "Promise<number>")]
+#[napi(ts_return_type = "Promise<number>", catch_unwind)]
 pub fn export_parquet(
     env: &Env,
     dir: String,

@@ -71,9 +71,11 @@ impl Task for HistogramTask {
     }
 
     fn compute(&mut self) -> napi::Result<Histogram> {
-        let source = self.source.take().ok_or_else(errors::closed)?;
-        let view = source.view().map_err(errors::from_core)?;
-        query::histogram(&view, &self.request).map_err(errors::from_core)
+        errors::guarded(|| {
+            let source = self.source.take().ok_or_else(errors::closed)?;
+            let view = source.view().map_err(errors::from_core)?;
+            query::histogram(&view, &self.request).map_err(errors::from_core)
+        })
     }
 
     fn resolve(&mut self, _env: Env, h: Histogram) -> napi::Result<NativeHistogram> {

@@ -82,7 +82,7 @@ impl Task for PlanTask {
     }
 
     fn compute(&mut self) -> napi::Result<Vec<PlannedCheck>> {
-        verify::plan(std::path::Path::new(&self.dir)).map_err(errors::from_core)
+        errors::guarded(|| verify::plan(std::path::Path::new(&self.dir)).map_err(errors::from_core))
     }
 
     fn resolve(
@@ -103,7 +103,7 @@ impl Task for PlanTask {
 }
 
 /// The files of the store in `dir` that `verifyFile` checks; rejects when `dir` holds no store.
-#[napi(ts_return_type = "Promise<Array<NativePlannedCheck>>")]
+#[napi(ts_return_type = "Promise<Array<NativePlannedCheck>>", catch_unwind)]
 pub fn verify_plan(dir: String) -> AsyncTask<PlanTask> {
     AsyncTask::new(PlanTask { dir })
 }
@@ -123,7 +123,7 @@ impl Task for CheckTask {
     }
 
     fn compute(&mut self) -> napi::Result<FileCheck> {
-        Ok(verify::check(&self.planned))
+        errors::guarded(|| Ok(verify::check(&self.planned)))
     }
 
     fn resolve(&mut self, _env: Env, c: FileCheck) -> napi::Result<NativeFileCheck> {
@@ -143,7 +143,7 @@ impl Task for CheckTask {
 }
 
 /// Check every checksum of one file from `verifyPlan`; never rejects for damage (it is the result).
-#[napi(ts_return_type = "Promise<NativeFileCheck>")]
+#[napi(ts_return_type = "Promise<NativeFileCheck>", catch_unwind)]
 pub fn verify_file(env: &Env, planned: NativePlannedCheck) -> napi::Result<AsyncTask<CheckTask>> {
     let kind = kind_of(&planned.kind)
         .ok_or_else(|| Malformed(format!("unknown file kind {:?}", planned.kind)).throw(env))?;
@@ -230,7 +230,9 @@ impl Task for MaintainTask {
     }
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
-        Store::maintain(&self.dir, self.options.clone(), self.what).map_err(errors::from_core)
+        errors::guarded(|| {
+            Store::maintain(&self.dir, self.options.clone(), self.what).map_err(errors::from_core)
+        })
     }
 
     fn resolve(&mut self, _env: Env, done: Self::Output) -> napi::Result<Vec<NativeMaintained>> {
@@ -268,7 +270,7 @@ impl Task for MaintainTask {
 
 /// Compact (`what: 'compact'`) or apply the retention limits in `options` (`'retention'`) to every
 /// partition of the store in `dir` that no process is writing.
-#[napi(ts_return_type = "Promise<Array<NativeMaintained>>")]
+#[napi(ts_return_type = "Promise<Array<NativeMaintained>>", catch_unwind)]
 pub fn maintain(
     env: &Env,
     dir: String,

@@ -78,8 +78,10 @@ impl Task for PostMortemTask {
     }
 
     fn compute(&mut self) -> napi::Result<String> {
-        let store = self.store.take().ok_or_else(errors::closed)?;
-        take(&store, &self.reason, &self.options)
+        errors::guarded(|| {
+            let store = self.store.take().ok_or_else(errors::closed)?;
+            take(&store, &self.reason, &self.options)
+        })
     }
 
     fn resolve(&mut self, _env: Env, path: String) -> napi::Result<String> {
@@ -135,11 +137,13 @@ impl Task for ReadTask {
     }
 
     fn compute(&mut self) -> napi::Result<PostMortem> {
-        let pm = postmortem::read(&self.path).map_err(errors::from_core)?;
-        if let Some(dir) = &self.import_into {
-            postmortem::import(&pm, dir).map_err(errors::from_core)?;
-        }
-        Ok(pm)
+        errors::guarded(|| {
+            let pm = postmortem::read(&self.path).map_err(errors::from_core)?;
+            if let Some(dir) = &self.import_into {
+                postmortem::import(&pm, dir).map_err(errors::from_core)?;
+            }
+            Ok(pm)
+        })
     }
 
     fn resolve(&mut self, _env: Env, pm: PostMortem) -> napi::Result<NativeSnapshotFile> {
@@ -148,7 +152,7 @@ impl Task for ReadTask {
 }
 
 /// Read a post-mortem file's facts (rejects with the reason when the file is damaged).
-#[napi(ts_return_type = "Promise<NativePostMortemFile>")]
+#[napi(ts_return_type = "Promise<NativePostMortemFile>", catch_unwind)]
 pub fn read_post_mortem(path: String) -> AsyncTask<ReadTask> {
     AsyncTask::new(ReadTask {
         path: PathBuf::from(path),
@@ -157,7 +161,7 @@ pub fn read_post_mortem(path: String) -> AsyncTask<ReadTask> {
 }
 
 /// Read a post-mortem file and load its events into a new store at `dir`, for the query engine.
-#[napi(ts_return_type = "Promise<NativePostMortemFile>")]
+#[napi(ts_return_type = "Promise<NativePostMortemFile>", catch_unwind)]
 pub fn import_post_mortem(path: String, dir: String) -> AsyncTask<ReadTask> {
     AsyncTask::new(ReadTask {
         path: PathBuf::from(path),
@@ -190,7 +194,7 @@ impl Task for SummaryTask {
     }
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
-        postmortem::read_summary(&self.path).map_err(errors::from_core)
+        errors::guarded(|| postmortem::read_summary(&self.path).map_err(errors::from_core))
     }
 
     fn resolve(
@@ -206,7 +210,7 @@ impl Task for SummaryTask {
 }
 
 /// A post-mortem file's facts and event count (rejects with the reason when the file is damaged).
-#[napi(ts_return_type = "Promise<NativePostMortemSummary>")]
+#[napi(ts_return_type = "Promise<NativePostMortemSummary>", catch_unwind)]
 pub fn post_mortem_summary(path: String) -> AsyncTask<SummaryTask> {
     AsyncTask::new(SummaryTask {
         path: PathBuf::from(path),

@@ -84,7 +84,7 @@ pub struct NativeParsedFilter {
 }
 
 /// Parse a filter string without running anything (for validating input early).
-#[napi]
+#[napi(catch_unwind)]
 pub fn parse_filter(text: String) -> NativeParsedFilter {
     match filter::parse(&text) {
         Ok(f) => NativeParsedFilter {
@@ -110,7 +110,7 @@ pub struct NativeParsedDuration {
 }
 
 /// A duration of the one duration grammar (`250us`, `1.5h`, `7d`, `1w`); errors come back as data.
-#[napi]
+#[napi(catch_unwind)]
 pub fn parse_duration(text: String) -> NativeParsedDuration {
     match filter::parse_duration(&text) {
         Ok(ns) => NativeParsedDuration {
@@ -144,7 +144,7 @@ pub struct NativeParsedTime {
 /// A time of the one time grammar (`now`, `7d` or `-7d` before now, epoch ms, ISO 8601), resolved
 /// against `nowMs` (default: the current time); errors come back as data. Throws a TypeError only
 /// for a bad `nowMs`.
-#[napi]
+#[napi(catch_unwind)]
 pub fn parse_time(env: &Env, text: String, now_ms: Option<f64>) -> napi::Result<NativeParsedTime> {
     let now_ns = now(now_ms).map_err(|e| e.throw(env))?;
     Ok(match filter::parse_time(&text) {
@@ -291,10 +291,12 @@ impl Task for QueryTask {
     }
 
     fn compute(&mut self) -> napi::Result<Packed> {
-        let source = self.source.take().ok_or_else(errors::closed)?;
-        let view = source.view().map_err(errors::from_core)?;
-        let result = query::run(&view, &self.query).map_err(errors::from_core)?;
-        Ok(Packed::new(result))
+        errors::guarded(|| {
+            let source = self.source.take().ok_or_else(errors::closed)?;
+            let view = source.view().map_err(errors::from_core)?;
+            let result = query::run(&view, &self.query).map_err(errors::from_core)?;
+            Ok(Packed::new(result))
+        })
     }
 
     fn resolve(&mut self, _env: Env, answer: Packed) -> napi::Result<NativeQueryResult> {
@@ -457,9 +459,11 @@ impl Task for EventsTask {
     }
 
     fn compute(&mut self) -> napi::Result<EventPage> {
-        let source = self.source.take().ok_or_else(errors::closed)?;
-        let view = source.view().map_err(errors::from_core)?;
-        query::events(&view, &self.request).map_err(errors::from_core)
+        errors::guarded(|| {
+            let source = self.source.take().ok_or_else(errors::closed)?;
+            let view = source.view().map_err(errors::from_core)?;
+            query::events(&view, &self.request).map_err(errors::from_core)
+        })
     }
 
     fn resolve(&mut self, _env: Env, page: EventPage) -> napi::Result<NativeEventPage> {

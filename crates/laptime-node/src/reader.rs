@@ -26,7 +26,7 @@ pub struct NativeReader {
 impl NativeReader {
     /// Open the store in `dir` for reading; throws when `dir` holds no laptime store.
     /// `bufferpoolBytes`: memory for cached decoded pages (default 64 MiB).
-    #[napi(factory)]
+    #[napi(factory, catch_unwind)]
     pub fn open(
         env: &Env,
         dir: String,
@@ -50,19 +50,19 @@ impl NativeReader {
     }
 
     /// The store's directory as given.
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn path(&self) -> String {
         self.path.clone()
     }
 
     /// Run a query (see `NativeStore.query`).
-    #[napi(ts_return_type = "Promise<NativeQueryResult>")]
+    #[napi(ts_return_type = "Promise<NativeQueryResult>", catch_unwind)]
     pub fn query(&self, env: &Env, query: NativeQuery) -> napi::Result<AsyncTask<QueryTask>> {
         QueryTask::start(env, self.source(), query)
     }
 
     /// Durations of the calls passing a filter, counted into log-spaced bins.
-    #[napi(ts_return_type = "Promise<NativeHistogram>")]
+    #[napi(ts_return_type = "Promise<NativeHistogram>", catch_unwind)]
     pub fn histogram(
         &self,
         env: &Env,
@@ -72,7 +72,7 @@ impl NativeReader {
     }
 
     /// One page of events (see `NativeStore.events`).
-    #[napi(ts_return_type = "Promise<NativeEventPage>")]
+    #[napi(ts_return_type = "Promise<NativeEventPage>", catch_unwind)]
     pub fn events(
         &self,
         env: &Env,
@@ -82,7 +82,7 @@ impl NativeReader {
     }
 
     /// Anomalous buckets (see `NativeStore.anomalies`).
-    #[napi(ts_return_type = "Promise<Array<NativeAnomaly>>")]
+    #[napi(ts_return_type = "Promise<Array<NativeAnomaly>>", catch_unwind)]
     pub fn anomalies(
         &self,
         env: &Env,
@@ -92,7 +92,7 @@ impl NativeReader {
     }
 
     /// Two-range comparison (see `NativeStore.compare`).
-    #[napi(ts_return_type = "Promise<NativeCompareResult>")]
+    #[napi(ts_return_type = "Promise<NativeCompareResult>", catch_unwind)]
     pub fn compare(
         &self,
         env: &Env,
@@ -102,7 +102,7 @@ impl NativeReader {
     }
 
     /// Release the reader (cached pages and open files). Later calls reject.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn close(&self) {
         self.lock().take();
     }

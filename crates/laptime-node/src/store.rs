@@ -49,7 +49,7 @@ pub struct NativeHandOver {
 impl NativeStore {
     /// Open (creating if needed) the store in `dir`. Synchronous: recovery of a crashed writer's
     /// files runs here. Throws on bad options and I/O errors.
-    #[napi(factory)]
+    #[napi(factory, catch_unwind)]
     pub fn open(
         env: &Env,
         dir: String,
@@ -67,13 +67,13 @@ impl NativeStore {
     }
 
     /// The store's directory (absolute, symlinks resolved); still readable after `close()`.
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn path(&self) -> String {
         self.path.clone()
     }
 
     /// The id of a function name, logger name or field key, interning it when new.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn intern(&self, env: &Env, name: String) -> napi::Result<u32> {
         let guard = self.lock();
         let interned = match guard.as_ref() {
@@ -90,7 +90,7 @@ impl NativeStore {
     /// naming the first bad value. Throws a TypeError only when the call itself is malformed
     /// (count beyond the arrays, a bad origin, field columns that do not fit). A closed store drops nothing
     /// silently: it returns "store is closed".
-    #[napi(ts_return_type = "string | null")]
+    #[napi(ts_return_type = "string | null", catch_unwind)]
     #[allow(clippy::too_many_arguments)]
     pub fn append(
         &self,
@@ -129,7 +129,7 @@ impl NativeStore {
     /// order. Its number is the count of slots before it. Null when this runtime does not allow
     /// memory owned by an addon in an ArrayBuffer (then JS keeps its own arrays and uses
     /// `append`). Throws past the largest number of slots or rows.
-    #[napi(ts_return_type = "ArrayBuffer | null")]
+    #[napi(ts_return_type = "ArrayBuffer | null", catch_unwind)]
     pub fn new_slot<'env>(
         &self,
         env: &'env Env,
@@ -169,7 +169,7 @@ impl NativeStore {
     /// `append` does, and JS writes into the same slot again. Invalid events are refused one by
     /// one and counted in `rejected`. Throws a TypeError for a call that does not fit (a slot JS
     /// was not given, count beyond its rows, a bad origin).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn hand_over(
         &self,
         env: &Env,
@@ -225,7 +225,7 @@ impl NativeStore {
 
     /// The first event the writer refused in rows this handle handed over, since the last
     /// hand-over or call, described; null when none.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn take_refusal(&self) -> Option<String> {
         let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         let first = slots.take_refusal()?;
@@ -234,7 +234,7 @@ impl NativeStore {
 
     /// Resolves once every batch appended before the call is written (and, with `sync: 'always'`,
     /// on stable storage).
-    #[napi(ts_return_type = "Promise<void>")]
+    #[napi(ts_return_type = "Promise<void>", catch_unwind)]
     pub fn flush(&self) -> AsyncTask<FlushTask> {
         AsyncTask::new(FlushTask {
             store: self.lock().clone(),
@@ -244,7 +244,7 @@ impl NativeStore {
     /// Why the engine's writer cannot write now (`{ code, message }`, `code` the error code a
     /// flush rejects with: `ENOSPC` for a full disk, else `EIO`, `EACCES`, ..., `CORRUPT` or
     /// `WRITE_FAILED`), or null while it writes. Cheap.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn write_failure(&self, env: &Env) -> napi::Result<Option<NativeWriteFailure>> {
         let guard = self.lock();
         let Some(store) = guard.as_ref() else {
@@ -257,13 +257,13 @@ impl NativeStore {
     }
 
     /// Run a query (filter, group by, aggregates) on a read view of the store.
-    #[napi(ts_return_type = "Promise<NativeQueryResult>")]
+    #[napi(ts_return_type = "Promise<NativeQueryResult>", catch_unwind)]
     pub fn query(&self, env: &Env, query: NativeQuery) -> napi::Result<AsyncTask<QueryTask>> {
         QueryTask::start(env, self.source(), query)
     }
 
     /// Durations of the calls passing a filter, counted into log-spaced bins.
-    #[napi(ts_return_type = "Promise<NativeHistogram>")]
+    #[napi(ts_return_type = "Promise<NativeHistogram>", catch_unwind)]
     pub fn histogram(
         &self,
         env: &Env,
@@ -273,7 +273,7 @@ impl NativeStore {
     }
 
     /// One page of the events passing a filter, newest first unless asked otherwise.
-    #[napi(ts_return_type = "Promise<NativeEventPage>")]
+    #[napi(ts_return_type = "Promise<NativeEventPage>", catch_unwind)]
     pub fn events(
         &self,
         env: &Env,
@@ -283,7 +283,7 @@ impl NativeStore {
     }
 
     /// Anomalous buckets per function (robust z-score against a trailing baseline).
-    #[napi(ts_return_type = "Promise<Array<NativeAnomaly>>")]
+    #[napi(ts_return_type = "Promise<Array<NativeAnomaly>>", catch_unwind)]
     pub fn anomalies(
         &self,
         env: &Env,
@@ -293,7 +293,7 @@ impl NativeStore {
     }
 
     /// Per-function change between a baseline and a candidate time range, with significance.
-    #[napi(ts_return_type = "Promise<NativeCompareResult>")]
+    #[napi(ts_return_type = "Promise<NativeCompareResult>", catch_unwind)]
     pub fn compare(
         &self,
         env: &Env,
@@ -303,7 +303,7 @@ impl NativeStore {
     }
 
     /// Write a post-mortem of the last events; resolves to its path.
-    #[napi(ts_return_type = "Promise<string>")]
+    #[napi(ts_return_type = "Promise<string>", catch_unwind)]
     pub fn post_mortem(
         &self,
         env: &Env,
@@ -320,7 +320,7 @@ impl NativeStore {
 
     /// The same, blocking the JS thread: for a process that is about to die (uncaught exception,
     /// signal), where nothing asynchronous runs any more.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn post_mortem_sync(
         &self,
         env: &Env,
@@ -336,7 +336,7 @@ impl NativeStore {
     }
 
     /// The event counters; cheap.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn counters(&self, env: &Env) -> napi::Result<NativeCounters> {
         let guard = self.lock();
         let Some(store) = guard.as_ref() else {
@@ -349,7 +349,7 @@ impl NativeStore {
     /// `Store::close` returns. The last handle of a directory's engine (in this process, across
     /// worker threads) writes everything appended so far, seals, and releases the store's files;
     /// an earlier one only flushes.
-    #[napi(ts_return_type = "Promise<void>")]
+    #[napi(ts_return_type = "Promise<void>", catch_unwind)]
     pub fn close(&self) -> AsyncTask<CloseTask> {
         AsyncTask::new(CloseTask {
             store: self.lock().take(),
@@ -359,7 +359,7 @@ impl NativeStore {
     /// `close()`, blocking the JS thread: for a process that is ending (its `exit` event, a
     /// signal about to be raised again), where nothing asynchronous runs any more. The last
     /// handle of the engine seals and removes the WAL, so the partition is left cleanly closed.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn close_sync(&self, env: &Env) -> napi::Result<()> {
         let closed = match self.lock().take() {
             Some(store) => store.close().map_err(errors::from_core),
@@ -413,10 +413,12 @@ impl Task for FlushTask {
     type JsValue = ();
 
     fn compute(&mut self) -> napi::Result<()> {
-        // Taken, so the clone is released here on the pool thread: if it turns out to be the
-        // engine's last handle, stopping the engine must not happen on the JS thread.
-        let store = self.store.take().ok_or_else(errors::closed)?;
-        store.flush().map_err(errors::from_core)
+        errors::guarded(|| {
+            // Taken, so the clone is released here on the pool thread: if it turns out to be the
+            // engine's last handle, stopping the engine must not happen on the JS thread.
+            let store = self.store.take().ok_or_else(errors::closed)?;
+            store.flush().map_err(errors::from_core)
+        })
     }
 
     fn resolve(&mut self, _env: Env, _output: ()) -> napi::Result<()> {
@@ -438,8 +440,10 @@ impl Task for CloseTask {
     type JsValue = ();
 
     fn compute(&mut self) -> napi::Result<()> {
-        let store = self.store.take().ok_or_else(errors::closed)?;
-        store.close().map_err(errors::from_core)
+        errors::guarded(|| {
+            let store = self.store.take().ok_or_else(errors::closed)?;
+            store.close().map_err(errors::from_core)
+        })
     }
 
     fn resolve(&mut self, _env: Env, _output: ()) -> napi::Result<()> {

@@ -262,6 +262,9 @@ pub enum ErrorCode {
     WriteFailed,
     /// `CLOSED`: the store (or reader) was closed ([`Error::Closed`]).
     Closed,
+    /// `INTERNAL`: a bug in laptime stopped this one call (a panic, which the Node binding turns
+    /// into an error instead of letting it end the process). Nothing the engine returns has it.
+    Internal,
 }
 
 impl ErrorCode {
@@ -288,6 +291,7 @@ impl ErrorCode {
         ErrorCode::Malformed,
         ErrorCode::WriteFailed,
         ErrorCode::Closed,
+        ErrorCode::Internal,
     ];
 
     /// The code as programs see it (`"ENOSPC"`, `"CORRUPT"`, ...).
@@ -314,6 +318,7 @@ impl ErrorCode {
             ErrorCode::Malformed => "MALFORMED",
             ErrorCode::WriteFailed => "WRITE_FAILED",
             ErrorCode::Closed => "CLOSED",
+            ErrorCode::Internal => "INTERNAL",
         }
     }
 
@@ -332,6 +337,7 @@ impl ErrorCode {
                 | ErrorCode::Malformed
                 | ErrorCode::WriteFailed
                 | ErrorCode::Closed
+                | ErrorCode::Internal
         )
     }
 
