@@ -23,8 +23,9 @@ pub(crate) const MAX_GROUP_DIMS: usize = 4;
 
 type LocalKey = [u64; MAX_GROUP_DIMS];
 
-/// A page whose keys fit a grid of at most this many cells (see `add_rows`) finds each row's group
-/// in a vector (512 KiB at most per worker), not a hash map.
+/// A page whose keys fit a grid of at most this many cells (see `add_rows`; and not many more
+/// than its selected rows) finds each row's group in a vector (512 KiB at most per worker), not a
+/// hash map.
 const DENSE_CELLS: u64 = 1 << 16;
 
 /// Columns for reading just the call durations of a page (names and codes tell whose they are).
@@ -1167,7 +1168,9 @@ impl<'a> Worker<'a> {
             *st = cells.unwrap_or(0);
             cells = cells.and_then(|c| c.checked_mul(r));
         }
-        let dense = cells.filter(|&c| c <= DENSE_CELLS);
+        // Filling the vector costs a write per cell: not for a grid far larger than the rows.
+        let most_cells = DENSE_CELLS.min(4096.max(4 * rows.len() as u64));
+        let dense = cells.filter(|&c| c <= most_cells);
         let mut slot_of_cell = std::mem::take(&mut self.slot_of_cell);
         slot_of_cell.clear();
         slot_of_cell.resize(dense.unwrap_or(0) as usize, usize::MAX);
