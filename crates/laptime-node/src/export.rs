@@ -43,13 +43,18 @@ impl Task for ExportTask {
                 errors::from_core(laptime_core::Error::io(&self.out, what, e))
             };
             let file = std::fs::File::create(&tmp).map_err(|e| io(e, "cannot create"))?;
-            let written = export::write_parquet(
-                &view,
-                &self.filter,
-                self.now_ns,
-                BufWriter::new(file),
-                |_| {},
-            );
+            // Guarded apart too, so that whatever stops the writing, a panic included, the
+            // partial file does not stay behind next to the output.
+            let written = errors::guarded(|| {
+                export::write_parquet(
+                    &view,
+                    &self.filter,
+                    self.now_ns,
+                    BufWriter::new(file),
+                    |_| {},
+                )
+                .map_err(errors::from_core)
+            });
             match written {
                 Ok(n) => {
                     std::fs::rename(&tmp, &self.out).map_err(|e| io(e, "cannot write"))?;
@@ -57,7 +62,7 @@ impl Task for ExportTask {
                 }
                 Err(e) => {
                     let _ = std::fs::remove_file(&tmp);
-                    Err(errors::from_core(e))
+                    Err(e)
                 }
             }
         })

@@ -1170,10 +1170,10 @@ impl<'a> Worker<'a> {
         }
         // Filling the vector costs a write per cell: not for a grid far larger than the rows.
         let most_cells = DENSE_CELLS.min(4096.max(4 * rows.len() as u64));
-        let dense = cells.filter(|&c| c <= most_cells);
+        let grid = cells.filter(|&c| c <= most_cells);
         let mut slot_of_cell = std::mem::take(&mut self.slot_of_cell);
         slot_of_cell.clear();
-        slot_of_cell.resize(dense.unwrap_or(0) as usize, usize::MAX);
+        slot_of_cell.resize(grid.unwrap_or(0) as usize, usize::MAX);
         let mut local: IntMap<LocalKey, usize> = IntMap::default();
         for &row in &rows {
             let row = row as usize;
@@ -1181,16 +1181,15 @@ impl<'a> Worker<'a> {
             let mut cell = 0u64;
             for (d, (k, g)) in key.iter_mut().zip(&plan.group_by).enumerate() {
                 *k = code(d, g, row, &self.codes);
-                // Read only on a dense grid, where it cannot wrap.
+                // Read only with a grid, where it cannot wrap.
                 cell = cell.wrapping_add(k.wrapping_mul(stride[d]));
             }
-            let cached = if dense.is_some() {
-                slot_of_cell
+            let cached = match grid {
+                Some(_) => slot_of_cell
                     .get(cell as usize)
                     .copied()
-                    .filter(|&s| s != usize::MAX)
-            } else {
-                local.get(&key).copied()
+                    .filter(|&s| s != usize::MAX),
+                None => local.get(&key).copied(),
             };
             let slot = match cached {
                 Some(s) => s,
@@ -1209,8 +1208,8 @@ impl<'a> Worker<'a> {
                         })
                         .collect();
                     let s = self.slot(parts);
-                    match slot_of_cell.get_mut(cell as usize) {
-                        Some(c) if dense.is_some() => *c = s,
+                    match (grid, slot_of_cell.get_mut(cell as usize)) {
+                        (Some(_), Some(c)) => *c = s,
                         _ => {
                             local.insert(key, s);
                         }
